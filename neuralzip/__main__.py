@@ -1,0 +1,3 @@
+from neuralzip.cli import main
+
+main()

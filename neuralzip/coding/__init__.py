@@ -1,0 +1,1 @@
+"""Integer pmfs -> constriction streams: the one coding layer every model uses."""

@@ -1,0 +1,31 @@
+"""One entry point: bytes -> Media, Media -> bytes, whatever the kind."""
+
+from neuralzip.errors import InputError
+from neuralzip.media import Media, audio, image
+
+SUPPORTED = "PNG, PPM/PGM/PBM, BMP, TIFF images; WAV, FLAC, AIFF audio"
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    fmt = image.sniff(head)
+    if fmt:
+        return "image", fmt
+    fmt = audio.sniff(head)
+    if fmt:
+        return "audio", fmt
+    return None
+
+
+def read_media(data: bytes, name: str = "input") -> Media:
+    found = sniff(data[:16])
+    if found is None:
+        raise InputError(f"{name}: unsupported file type (supported: {SUPPORTED})")
+    kind, fmt = found
+    media = image.read(data, fmt) if kind == "image" else audio.read(data, fmt)
+    if media.samples.size == 0 and kind == "image":
+        raise InputError(f"{name}: empty image")
+    return media
+
+
+def write_media(media: Media) -> bytes:
+    return image.write(media) if media.kind == "image" else audio.write(media)

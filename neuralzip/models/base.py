@@ -1,0 +1,61 @@
+"""The one codec interface every model family implements.
+
+A codec turns the canonical samples of one medium into independently
+decodable chunks plus JSON-able parameters, and back. It also reports the
+likelihood: ``nll_float_bits`` under the float (training) model and
+``nll_bits`` under the exact integer model that drives the coder. The CLI and
+the container only ever talk to this interface.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Signal:
+    """What a codec needs to know about the samples besides their values."""
+
+    kind: str  # "image" (unsigned, (H, W, C)) or "audio" (signed, (frames, C))
+    shape: tuple
+    bits: int
+    rate: int = 0  # audio sample rate (models use it to pick block sizes)
+
+    @property
+    def signed(self) -> bool:
+        return self.kind == "audio"
+
+
+@dataclass
+class Encoded:
+    params: dict
+    chunks: list
+    nll_bits: float  # -log2 p(x) under the exact model that codes
+    nll_float_bits: float  # -log2 p(x) under the float model
+    initial_bits: float = 0.0  # bits-back only: bits borrowed to start the chain
+
+
+class Codec(ABC):
+    name: str = ""
+    kind: str = ""  # the medium this codec handles
+    summary: str = ""
+    weights_hash: str | None = None  # None: the model has no learned weights
+
+    @abstractmethod
+    def encode(self, samples: np.ndarray, signal: Signal) -> Encoded:
+        ...
+
+    @abstractmethod
+    def decode(self, params: dict, chunks: list, signal: Signal) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def likelihood(self, samples: np.ndarray, signal: Signal) -> tuple[float, float]:
+        """-> (nll_float_bits, nll_bits) without producing a stream."""
+
+
+def row_chunks(n_rows: int, row_size: int, target: int) -> list[tuple[int, int]]:
+    """Cut n_rows rows of row_size values into spans of about `target` values."""
+    per = max(1, target // max(1, row_size))
+    return [(a, min(a + per, n_rows)) for a in range(0, n_rows, per)] or [(0, 0)]

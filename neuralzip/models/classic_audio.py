@@ -1,0 +1,379 @@
+"""Classical audio baseline: per-block LPC, per-block stereo choice, adaptive statistics.
+
+Encoder-only analysis (float is fine here, its results are stored): for each
+block the stereo mode (L/R, L/S, S/R, M/S) and, per coded channel, the
+always-zero low bits, the LPC order and the quantised coefficients, all chosen
+from Levinson-Durbin's error estimates. These go into a small side-info area.
+
+Everything that feeds the coder is integer: the prediction
+sum(q_i * x[t-i]) >> shift, and the residual coded as a bucket symbol under
+adaptive counts chosen by the running mean of recent |residual|, plus uniform
+low bits. Blocks are independent (short warm-up inside each), so every block
+of a chunk is stepped in lockstep: one coder call codes sample t of every
+block and channel (contract 4), with the counts shared and updated per step.
+"""
+
+import numba as nb
+import numpy as np
+
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
+from neuralzip.models.base import Codec, Encoded, Signal
+
+MAX_ORDER = 32
+PRECISION = 15  # bits per quantised coefficient, sign included
+NCLS = 80
+INC = 32
+LIMIT = 1 << 16
+CHUNK_FRAMES = 1 << 20
+MODES = ("LR", "LS", "SR", "MS")
+
+
+def block_size(rate: int) -> int:
+    return 4096 if rate >= 32000 else (2048 if rate >= 16000 else 1024)
+
+
+@nb.njit(cache=True)
+def _levinson(x, max_order):
+    """-> (lpc coefficients per order (row k holds order k+1), prediction error per order)."""
+    n = x.shape[0]
+    w = np.empty(n)
+    for i in range(n):  # Welch window
+        t = (2.0 * i - (n - 1)) / (n + 1)
+        w[i] = 1.0 - t * t
+    xw = x * w
+    r = np.zeros(max_order + 1)
+    for lag in range(max_order + 1):
+        s = 0.0
+        for i in range(lag, n):
+            s += xw[i] * xw[i - lag]
+        r[lag] = s
+    coefs = np.zeros((max_order, max_order))
+    errs = np.zeros(max_order + 1)
+    errs[0] = r[0]
+    a = np.zeros(max_order)
+    err = r[0]
+    for k in range(max_order):
+        if err <= 0.0:
+            for j in range(k, max_order):
+                errs[j + 1] = 0.0
+                coefs[j, :k] = a[:k]
+            break
+        acc = r[k + 1]
+        for j in range(k):
+            acc -= a[j] * r[k - j]
+        ref = acc / err
+        prev = a.copy()
+        a[k] = ref
+        for j in range(k):
+            a[j] = prev[j] - ref * prev[k - 1 - j]
+        err *= 1.0 - ref * ref
+        errs[k + 1] = err
+        coefs[k, :k + 1] = a[:k + 1]
+    return coefs, errs
+
+
+@nb.njit(cache=True)
+def _quantize(a, precision):
+    cmax = 0.0
+    for v in a:
+        cmax = max(cmax, abs(v))
+    limit = (1 << (precision - 1)) - 1
+    shift = 0
+    if cmax > 0:
+        shift = precision - 2 - int(np.floor(np.log2(cmax)))
+    shift = min(max(shift, 0), 31)
+    q = np.empty(a.shape[0], np.int64)
+    carry = 0.0
+    for i in range(a.shape[0]):  # error feedback keeps the rounded filter close
+        v = a[i] * (1 << shift) + carry
+        qi = int(np.round(v))
+        qi = max(-limit, min(limit, qi))
+        carry = v - qi
+        q[i] = qi
+    return q, shift
+
+
+@nb.njit(cache=True, inline="always")
+def _predict(x, t, q, order, shift):
+    """Integer prediction of x[t] from x[:t]; a short fixed warm-up before `order` samples."""
+    if order == 0 or t == 0:
+        return 0
+    if t < order:
+        return x[t - 1] if t == 1 else 2 * x[t - 1] - x[t - 2]
+    acc = 0
+    for j in range(order):
+        acc += q[j] * x[t - 1 - j]
+    return acc >> shift
+
+
+@nb.njit(cache=True)
+def _residual(x, q, order, shift):
+    out = np.empty(x.shape[0], np.int64)
+    for t in range(x.shape[0]):
+        out[t] = x[t] - _predict(x, t, q, order, shift)
+    return out
+
+
+def _analyse(x: np.ndarray, bits: int):
+    """Best (order, coefs, shift, estimated bits) for one coded channel of one block."""
+    n = len(x)
+    if n < 2 or not np.any(x):
+        return 0, np.zeros(0, np.int64), 0, 0.0
+    max_order = int(min(MAX_ORDER, n - 1))
+    coefs, errs = _levinson(x.astype(np.float64), max_order)
+    best = (0, 0.5 * n * np.log2(max(errs[0] / n, 1e-3)))
+    for k in range(1, max_order + 1):
+        e = errs[k] / n
+        est = 0.5 * n * np.log2(max(e, 1e-3)) + k * PRECISION
+        if est < best[1]:
+            best = (k, est)
+    order = best[0]
+    if order == 0:
+        return 0, np.zeros(0, np.int64), 0, best[1]
+    q, shift = _quantize(coefs[order - 1, :order], PRECISION)
+    return order, q, shift, best[1]
+
+
+def _wasted_bits(x: np.ndarray) -> int:
+    acc = int(np.bitwise_or.reduce(x.astype(np.int64))) if len(x) else 0
+    if acc == 0:
+        return 0
+    return (acc & -acc).bit_length() - 1
+
+
+def _stereo_signals(block: np.ndarray) -> dict:
+    left, right = block[:, 0].astype(np.int64), block[:, 1].astype(np.int64)
+    side = left - right
+    return {"L": left, "R": right, "S": side, "M": (left + right) >> 1}
+
+
+def _restore_stereo(mode: str, a: np.ndarray, b: np.ndarray):
+    if mode == "LR":
+        return a, b
+    if mode == "LS":
+        return a, a - b
+    if mode == "SR":
+        return a + b, b
+    total = 2 * a + (b & 1)  # MS: a = mid, b = side
+    return (total + b) >> 1, (total - b) >> 1
+
+
+class _BlockPlan:
+    """Per block: stereo mode, and per coded channel the wasted bits, order, shift, coefs."""
+
+    def __init__(self, mode, shifts, orders, qshifts, coefs):
+        self.mode, self.shifts, self.orders, self.qshifts, self.coefs = mode, shifts, orders, qshifts, coefs
+
+
+def _plan_block(block: np.ndarray, bits: int):
+    """-> (plan, coded signals (C, n) int64 after stereo transform and wasted-bit shift)."""
+    nch = block.shape[1]
+    if nch == 2:
+        sig = _stereo_signals(block)
+        info = {k: _analyse(v >> _wasted_bits(v), bits) for k, v in sig.items()}
+        cost = {m: info[m[0]][3] + info[m[1]][3] for m in MODES}
+        mode = min(MODES, key=lambda m: cost[m])
+        names = list(mode)
+        chans = [sig[k] for k in names]
+    else:
+        mode = "LR"
+        chans = [block[:, c].astype(np.int64) for c in range(nch)]
+    shifts, orders, qshifts, coefs, coded = [], [], [], [], []
+    for x in chans:
+        w = _wasted_bits(x)
+        xs = x >> w
+        order, q, qs, _ = _analyse(xs, bits)
+        shifts.append(w), orders.append(order), qshifts.append(qs), coefs.append(q), coded.append(xs)
+    return _BlockPlan(MODES.index(mode), shifts, orders, qshifts, coefs), np.array(coded)
+
+
+def _pack_plans(plans, nch) -> bytes:
+    out = []
+    for p in plans:
+        out.append(np.array([p.mode], np.uint8).tobytes())
+        for c in range(nch):
+            out.append(np.array([p.shifts[c], p.orders[c], p.qshifts[c]], np.uint8).tobytes())
+            out.append(np.asarray(p.coefs[c], "<i2").tobytes())
+    return b"".join(out)
+
+
+def _unpack_plans(data: bytes, nblocks: int, nch: int):
+    plans, pos = [], 0
+    for _ in range(nblocks):
+        mode = data[pos]
+        pos += 1
+        shifts, orders, qshifts, coefs = [], [], [], []
+        for _c in range(nch):
+            w, order, qs = data[pos], data[pos + 1], data[pos + 2]
+            pos += 3
+            if order > MAX_ORDER or mode >= len(MODES) or qs > 31:
+                raise ValueError("corrupt side information")
+            q = np.frombuffer(data, "<i2", order, pos).astype(np.int64)
+            pos += 2 * order
+            shifts.append(w), orders.append(order), qshifts.append(qs), coefs.append(q)
+        plans.append(_BlockPlan(mode, shifts, orders, qshifts, coefs))
+    if pos != len(data):
+        raise ValueError("corrupt side information")
+    return plans
+
+
+@nb.njit(cache=True)
+def _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, classes, rows):
+    """Pass A for step t: prediction, context class and pmf row of every (block, channel)."""
+    m = 0
+    for k in range(sig.shape[0]):
+        if t >= lengths[k]:
+            continue
+        for c in range(sig.shape[1]):
+            preds[m] = _predict(sig[k, c], t, coefs[k, c], orders[k, c], qshifts[k, c])
+            q = ema[k, c]
+            bl = 0
+            v = q
+            while v > 0:
+                v >>= 1
+                bl += 1
+            cls = 0 if bl == 0 else 2 * bl - 1 + ((q >> (bl - 2)) & 1 if bl >= 2 else 0)
+            cls = min(cls, NCLS - 1)
+            classes[m] = cls
+            for b in range(rows.shape[1]):
+                rows[m, b] = counts[cls, b]
+            m += 1
+    return m
+
+
+@nb.njit(cache=True)
+def _symbols_pass(t, sig, lengths, preds, sym, nlow, low):
+    m = 0
+    for k in range(sig.shape[0]):
+        if t >= lengths[k]:
+            continue
+        for c in range(sig.shape[1]):
+            sym[m], nlow[m], low[m] = buckets.bucket_of(buckets.zigzag(sig[k, c, t] - preds[m]))
+            m += 1
+
+
+@nb.njit(cache=True)
+def _nlow_of(sym, nlow, n):
+    for i in range(n):
+        nlow[i] = buckets.low_bits_of_bucket(sym[i])
+
+
+@nb.njit(cache=True)
+def _update_pass(t, sig, lengths, write, preds, classes, sym, low, ema, counts, totals):
+    m = 0
+    for k in range(sig.shape[0]):
+        if t >= lengths[k]:
+            continue
+        for c in range(sig.shape[1]):
+            if write:
+                sig[k, c, t] = preds[m] + buckets.unzigzag(buckets.value_of(sym[m], low[m]))
+            r = abs(sig[k, c, t] - preds[m])
+            ema[k, c] += ((r << 4) - ema[k, c]) >> 4
+            cls, b = classes[m], sym[m]
+            counts[cls, b] += INC
+            totals[cls] += INC
+            if totals[cls] > LIMIT:
+                s = 0
+                for j in range(counts.shape[1]):
+                    counts[cls, j] = (counts[cls, j] + 1) >> 1
+                    s += counts[cls, j]
+                totals[cls] = s
+            m += 1
+
+
+def _code_residuals(sig, lengths, plans, bits, coder, decoder):
+    """Lockstep over all blocks of a chunk: encode sig, or decode into it."""
+    nblk, nch, blen = sig.shape
+    coefs = np.zeros((nblk, nch, MAX_ORDER), np.int64)
+    orders = np.zeros((nblk, nch), np.int64)
+    qshifts = np.zeros((nblk, nch), np.int64)
+    for k, p in enumerate(plans):
+        for c in range(nch):
+            orders[k, c], qshifts[k, c] = p.orders[c], p.qshifts[c]
+            coefs[k, c, :p.orders[c]] = p.coefs[c]
+    nbk = buckets.alphabet_size((1 << (bits + 3)) - 1)
+    counts = np.ones((NCLS, nbk), np.int64)
+    totals = counts.sum(axis=1)
+    ema = np.full((nblk, nch), 16 << 4, np.int64)
+    width = nblk * nch
+    preds = np.empty(width, np.int64)
+    classes = np.empty(width, np.int64)
+    rows = np.empty((width, nbk), np.float64)
+    sym = np.empty(width, np.int32)
+    nlow = np.empty(width, np.int64)
+    low = np.empty(width, np.int64)
+    for t in range(blen):
+        m = _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, classes, rows)
+        if decoder is None:
+            _symbols_pass(t, sig, lengths, preds, sym, nlow, low)
+            coder.symbols(sym[:m], rows[:m])
+            coder.low_bits(low[:m], nlow[:m])
+        else:
+            sym[:m] = decoder.symbols(rows[:m])
+            _nlow_of(sym, nlow, m)
+            low[:m] = decoder.low_bits(nlow[:m])
+        _update_pass(t, sig, lengths, decoder is not None, preds, classes, sym, low, ema, counts, totals)
+
+
+class ClassicAudioCodec(Codec):
+    name = "classic"
+    kind = "audio"
+    summary = "per-block LPC + stereo choice + adaptive residual statistics (no learning)"
+
+    def _layout(self, frames: int, blen: int):
+        """Chunks as (start, end) frames, each cut into blocks of blen frames."""
+        per = max(blen, CHUNK_FRAMES // blen * blen)
+        return [(a, min(a + per, frames)) for a in range(0, frames, per)] or [(0, 0)]
+
+    def _run(self, coder_factory, samples, signal):
+        blen = block_size(signal.rate)
+        chunks, bits = [], 0.0
+        nch = samples.shape[1]
+        for a, b in self._layout(samples.shape[0], blen):
+            starts = list(range(a, b, blen))
+            lengths = np.array([min(blen, b - s) for s in starts], np.int64)
+            sig = np.zeros((len(starts), nch, blen), np.int64)
+            plans = []
+            for k, s in enumerate(starts):
+                plan, coded = _plan_block(samples[s:s + lengths[k]], signal.bits)
+                plans.append(plan)
+                sig[k, :, :lengths[k]] = coded
+            coder = coder_factory()
+            _code_residuals(sig, lengths, plans, signal.bits, coder, None)
+            side = _pack_plans(plans, nch)
+            chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
+            bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits + 8 * (4 + len(side))
+        return {"block": blen}, chunks, bits
+
+    def encode(self, samples, signal):
+        params, chunks, bits = self._run(TeeCoder, samples, signal)
+        return Encoded(params, chunks, bits, bits)
+
+    def likelihood(self, samples, signal):
+        _, _, bits = self._run(CostCoder, samples, signal)
+        return bits, bits
+
+    def decode(self, params, chunks, signal):
+        frames, nch = signal.shape
+        blen = int(params["block"])
+        layout = self._layout(frames, blen)
+        if len(layout) != len(chunks):
+            raise ValueError("chunk count does not match the recording length")
+        out = np.zeros(signal.shape, np.int32)
+        for (a, b), data in zip(layout, chunks):
+            starts = list(range(a, b, blen))
+            lengths = np.array([min(blen, b - s) for s in starts], np.int64)
+            side_len = int.from_bytes(data[:4], "little")
+            plans = _unpack_plans(data[4:4 + side_len], len(starts), nch)
+            sig = np.zeros((len(starts), nch, blen), np.int64)
+            _code_residuals(sig, lengths, plans, signal.bits, None, RangeDecoderStream(data[4 + side_len:]))
+            for k, s in enumerate(starts):
+                n = lengths[k]
+                p = plans[k]
+                chans = [sig[k, c, :n] << p.shifts[c] for c in range(nch)]
+                if nch == 2:
+                    chans = _restore_stereo(MODES[p.mode], chans[0], chans[1])
+                for c in range(nch):
+                    out[s:s + n, c] = chans[c]
+        return out

@@ -1,0 +1,308 @@
+"""Classical image baseline: blended causal predictors + adaptive context statistics.
+
+Per pixel and channel (everything integer, identical on both sides):
+  * K simple predictors over the causal neighbours (MED/LOCO-I, gradient,
+    W+NE-N, N, W); for later channels the same predictors corrected by the
+    previous channel's error at this pixel (fully and by half);
+  * blended with integer weights that fall with each predictor's recent error
+    around the pixel (the idea of JPEG XL's self-correcting predictor);
+  * a bias correction per context (LOCO-I's C[Q]);
+  * the residual coded as a bucket symbol under adaptive counts chosen by a
+    quantised local activity (neighbouring errors, and the previous channel's
+    error at this pixel), plus uniform low bits.
+
+Decoding steps many pixels at once (contract 4): the image is cut into tiles
+and every tile walks the wavefront x + 2*y = t, so all pixels with the same t
+in every tile of a chunk are coded in one pass and one coder call. Statistics
+are shared by the tiles of a chunk and updated after each pass.
+"""
+
+import numba as nb
+import numpy as np
+
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
+from neuralzip.models.base import Codec, Encoded, Signal
+
+BASE = 5  # predictors per channel
+NCLS = 20  # activity classes
+INC = 32  # count increment per observation
+LIMIT = 1 << 16  # halve a count row above this total
+BIAS_WINDOW = 64
+# activity thresholds (on an 8-bit scale) that separate the classes
+THRESHOLDS = np.array([1, 2, 3, 4, 6, 8, 11, 15, 20, 26, 34, 44, 57, 74, 96, 125, 165, 220, 300],
+                      dtype=np.int64)
+
+TILE_W = 1024
+TILE_H = 64
+CHUNK_PIXELS = 1 << 22
+
+
+@nb.njit(cache=True, inline="always")
+def _clamp(v, hi):
+    return 0 if v < 0 else (hi if v > hi else v)
+
+
+@nb.njit(cache=True)
+def _base_predictions(img, y, x, c, hasN, hasW, hasNE, mid, out):
+    """The BASE predictors of channel c at (y, x), with edge fallbacks."""
+    if hasN and hasW:
+        n, w, nw = img[y - 1, x, c], img[y, x - 1, c], img[y - 1, x - 1, c]
+    elif hasN:
+        n = img[y - 1, x, c]
+        w, nw = n, n
+    elif hasW:
+        w = img[y, x - 1, c]
+        n, nw = w, w
+    else:
+        n, w, nw = mid, mid, mid
+    ne = img[y - 1, x + 1, c] if hasNE else n
+    mx, mn = max(n, w), min(n, w)
+    if nw >= mx:
+        med = mn
+    elif nw <= mn:
+        med = mx
+    else:
+        med = n + w - nw
+    out[0] = med
+    out[1] = w + ne - n
+    out[2] = n
+    out[3] = w
+    out[4] = (w + ne + 1) >> 1
+
+
+@nb.njit(cache=True)
+def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
+                  perr, ferr, counts, bias_sum, bias_cnt, thresholds,
+                  preds, classes, subs, rows):
+    """Pass A: prediction, context and pmf row of channel c for every listed pixel."""
+    H, W = img.shape[0], img.shape[1]
+    mid = (maxv + 1) >> 1
+    base = np.empty(BASE, np.int64)
+    refb = np.empty(BASE, np.int64)
+    if c == 0:
+        nsub = BASE  # the first channel has no cross-channel predictors
+    for i in range(ys.shape[0]):
+        y, x = ys[i], xs[i]
+        ty0 = (y // tile_h) * tile_h
+        tx0 = (x // tile_w) * tile_w
+        tx1 = min(tx0 + tile_w, W)
+        hasN = y > ty0
+        hasW = x > tx0
+        hasNE = hasN and x + 1 < tx1
+        fallback = mid if c == 0 else img[y, x, c - 1]
+        _base_predictions(img, y, x, c, hasN, hasW, hasNE, fallback, base)
+        for k in range(BASE):
+            subs[i, k] = base[k]
+        if c > 0:
+            _base_predictions(img, y, x, c - 1, hasN, hasW, hasNE, mid, refb)
+            xr = img[y, x, c - 1]
+            for k in range(BASE):
+                d = xr - refb[k]
+                subs[i, BASE + k] = base[k] + d
+                subs[i, 2 * BASE + k] = base[k] + (d >> 1)
+        # blend: weight ~ 1 / (1 + recent error^2) of each sub-predictor
+        num = 0
+        den = 0
+        for k in range(nsub):
+            e = 0
+            if hasN:
+                e += perr[y - 1, x, c, k]
+                if hasNE:
+                    e += perr[y - 1, x + 1, c, k]
+                if hasW:
+                    e += perr[y - 1, x - 1, c, k] >> 1
+            if hasW:
+                e += perr[y, x - 1, c, k]
+            wgt = (1 << 24) // (1 + e * e)
+            num += wgt * subs[i, k]
+            den += wgt
+        p = _clamp((num + (den >> 1)) // den, maxv)
+        # activity of the neighbourhood -> context class
+        a = 0
+        if hasN:
+            a += ferr[y - 1, x, c]
+            if hasNE:
+                a += ferr[y - 1, x + 1, c]
+            if hasW:
+                a += ferr[y - 1, x - 1, c] >> 1
+        if hasW:
+            a += ferr[y, x - 1, c]
+        if c > 0:
+            a += 2 * ferr[y, x, c - 1]
+        if not hasN and not hasW:
+            a = thresholds[thresholds.shape[0] // 2]
+        cls = 0
+        while cls < thresholds.shape[0] and a >= thresholds[cls]:
+            cls += 1
+        n = bias_cnt[c, cls]
+        if n > 0:
+            p = _clamp(p + (2 * bias_sum[c, cls] + n) // (2 * n), maxv)
+        preds[i] = p
+        classes[i] = cls
+        for b in range(rows.shape[1]):
+            rows[i, b] = counts[c, cls, b]
+
+
+@nb.njit(cache=True)
+def _residual_symbols(img, c, ys, xs, preds, sym, nlow, low):
+    """Encoder side: the bucket symbol and low bits of each actual residual."""
+    for i in range(ys.shape[0]):
+        r = img[ys[i], xs[i], c] - preds[i]
+        sym[i], nlow[i], low[i] = buckets.bucket_of(buckets.zigzag(r))
+
+
+@nb.njit(cache=True)
+def _nlow_of(sym, nlow):
+    for i in range(sym.shape[0]):
+        nlow[i] = buckets.low_bits_of_bucket(sym[i])
+
+
+@nb.njit(cache=True)
+def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
+                 preds, classes, subs, perr, ferr, counts, totals, bias_sum, bias_cnt):
+    """Pass B: write decoded values (decoder) and adapt every statistic."""
+    if c == 0:
+        nsub = BASE
+    for i in range(ys.shape[0]):
+        y, x = ys[i], xs[i]
+        p = preds[i]
+        if write:
+            v = p + buckets.unzigzag(buckets.value_of(sym[i], low[i]))
+            img[y, x, c] = v
+        v = img[y, x, c]
+        for k in range(nsub):
+            e = abs(v - subs[i, k])
+            perr[y, x, c, k] = e >> shift if shift >= 0 else e << -shift
+        e = v - p
+        ferr[y, x, c] = abs(e) >> shift if shift >= 0 else abs(e) << -shift
+        cls = classes[i]
+        bias_sum[c, cls] += e
+        bias_cnt[c, cls] += 1
+        if bias_cnt[c, cls] >= 64:
+            bias_sum[c, cls] = bias_sum[c, cls] // 2
+            bias_cnt[c, cls] = bias_cnt[c, cls] // 2
+        b = sym[i]
+        counts[c, cls, b] += INC
+        totals[c, cls] += INC
+        if totals[c, cls] > LIMIT:
+            t = 0
+            for j in range(counts.shape[2]):
+                counts[c, cls, j] = (counts[c, cls, j] + 1) >> 1
+                t += counts[c, cls, j]
+            totals[c, cls] = t
+
+
+def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):
+    """Pixel coordinates sorted by wavefront step, and where each step starts."""
+    ys, xs = np.divmod(np.arange(height * width, dtype=np.int64), width)
+    step = (xs % tile_w) + 2 * (ys % tile_h)
+    order = np.argsort(step, kind="stable")
+    ys, xs, step = ys[order], xs[order], step[order]
+    bounds = np.searchsorted(step, np.arange(step[-1] + 2)) if len(step) else np.zeros(1, np.int64)
+    return ys, xs, bounds
+
+
+class _ChunkState:
+    def __init__(self, img: np.ndarray, bits: int, init_counts: np.ndarray):
+        h, w, c = img.shape
+        self.img = img
+        self.maxv = (1 << bits) - 1
+        self.shift = bits - 8
+        self.nsub = BASE if c == 1 else 3 * BASE
+        self.perr = np.zeros((h, w, c, self.nsub), np.int64)
+        self.ferr = np.zeros((h, w, c), np.int64)
+        self.counts = np.repeat(init_counts[None], c, axis=0).astype(np.int64)
+        self.totals = self.counts.sum(axis=2)
+        self.bias_sum = np.zeros((c, NCLS), np.int64)
+        self.bias_cnt = np.zeros((c, NCLS), np.int64)
+
+
+def _initial_counts(bits: int) -> np.ndarray:
+    nb_ = buckets.alphabet_size(2 * ((1 << bits) - 1))
+    return np.ones((NCLS, nb_), np.int64)
+
+
+def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int):
+    """Run the step loop over one chunk; encode (coder) or decode in place (decoder)."""
+    h, w, nch = img.shape
+    st = _ChunkState(img, bits, _initial_counts(bits))
+    ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
+    n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
+    nbk = st.counts.shape[2]
+    preds = np.empty(n_max, np.int64)
+    classes = np.empty(n_max, np.int64)
+    subs = np.empty((n_max, st.nsub), np.int64)
+    rows = np.empty((n_max, nbk), np.float64)
+    sym = np.empty(n_max, np.int32)
+    nlow = np.empty(n_max, np.int64)
+    low = np.empty(n_max, np.int64)
+    for s in range(len(bounds) - 1):
+        a, b = bounds[s], bounds[s + 1]
+        if a == b:
+            continue
+        n = b - a
+        sy, sx = ys[a:b], xs[a:b]
+        for c in range(nch):
+            _predict_pass(img, c, sy, sx, tile_h, tile_w, st.maxv, st.shift, st.nsub, st.perr, st.ferr,
+                          st.counts, st.bias_sum, st.bias_cnt, THRESHOLDS,
+                          preds, classes, subs, rows)
+            if decoder is None:
+                _residual_symbols(img, c, sy, sx, preds, sym, nlow, low)
+                coder.symbols(sym[:n], rows[:n])
+                coder.low_bits(low[:n], nlow[:n])
+            else:
+                sym[:n] = decoder.symbols(rows[:n])
+                _nlow_of(sym[:n], nlow)
+                low[:n] = decoder.low_bits(nlow[:n])
+            _update_pass(img, c, sy, sx, st.maxv, st.shift, st.nsub, sym, low, decoder is not None,
+                         preds, classes, subs, st.perr, st.ferr, st.counts, st.totals,
+                         st.bias_sum, st.bias_cnt)
+
+
+class ClassicImageCodec(Codec):
+    name = "classic"
+    kind = "image"
+    summary = "blended causal predictors + adaptive context statistics (no learning)"
+
+    def __init__(self, tile_h: int = TILE_H, tile_w: int = TILE_W):
+        self.tile_h, self.tile_w = tile_h, tile_w
+
+    def _spans(self, shape, params):
+        h, w = shape[0], shape[1]
+        th = params["tile_h"]
+        rows = max(th, (params["chunk_pixels"] // max(w, 1)) // th * th)
+        return [(a, min(a + rows, h)) for a in range(0, h, rows)]
+
+    def _params(self):
+        return {"tile_h": self.tile_h, "tile_w": self.tile_w, "chunk_pixels": CHUNK_PIXELS}
+
+    def _run(self, coder_factory, samples, signal):
+        params = self._params()
+        chunks, bits = [], 0.0
+        for a, b in self._spans(signal.shape, params):
+            coder = coder_factory()
+            img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
+            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"])
+            chunks.append(coder.finish())
+            bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits
+        return params, chunks, bits
+
+    def encode(self, samples, signal):
+        params, chunks, bits = self._run(TeeCoder, samples, signal)
+        return Encoded(params, chunks, bits, bits)
+
+    def likelihood(self, samples, signal):
+        _, _, bits = self._run(CostCoder, samples, signal)
+        return bits, bits
+
+    def decode(self, params, chunks, signal):
+        spans = self._spans(signal.shape, params)
+        if len(spans) != len(chunks):
+            raise ValueError("chunk count does not match the image size")
+        out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
+        for (a, b), data in zip(spans, chunks):
+            img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
+            _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"])
+            out[a:b] = img
+        return out
