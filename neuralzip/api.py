@@ -1,0 +1,163 @@
+"""compress/decompress for files, bytes and numpy arrays.
+
+Everything the CLI does goes through here; nothing here imports torch.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip import container
+from neuralzip.container import Member
+from neuralzip.errors import ContainerError, InputError
+from neuralzip.media import Media
+from neuralzip.media.detect import read_media, write_media  # noqa: F401 (re-exported)
+from neuralzip.models import get_codec
+from neuralzip.models.base import Signal
+
+
+@dataclass
+class Report:
+    """The per-file figures the CLI prints (DESIGN.md's --json fields)."""
+
+    file: str
+    kind: str
+    dims: int
+    shape: str
+    model: str
+    weights: str | None
+    nll_float_bits: float
+    nll_bits: float
+    bytes: int
+    seconds: float
+    initial_bits: float = 0.0
+    peers: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = {"file": self.file, "kind": self.kind, "dims": self.dims, "shape": self.shape,
+             "model": self.model, "weights": self.weights,
+             "nll_float_bits": round(self.nll_float_bits, 3), "nll_bits": round(self.nll_bits, 3),
+             "nll_bpd": round(self.nll_bits / self.dims, 6) if self.dims else 0.0,
+             "bytes": self.bytes, "bpd": round(8 * self.bytes / self.dims, 6) if self.dims else 0.0,
+             "overhead_pct": round(100 * (8 * self.bytes / self.nll_bits - 1), 4) if self.nll_bits else 0.0,
+             "seconds": round(self.seconds, 4)}
+        if self.initial_bits:
+            d["initial_bits"] = round(self.initial_bits, 3)
+        if self.peers:
+            d["peers"] = self.peers
+        return d
+
+
+def _signal(kind: str, shape, bits: int, meta: dict) -> Signal:
+    return Signal(kind, tuple(shape), bits, int(meta.get("rate", 0)))
+
+
+def encode_media(media: Media, name: str, model: str = "auto") -> Member:
+    """Code one medium into a container member (with its likelihood figures)."""
+    codec = get_codec(model, media.kind)
+    samples = media.samples
+    enc = codec.encode(samples, _signal(media.kind, samples.shape, media.bits, media.meta))
+    stats = {"nll_bits": enc.nll_bits, "nll_float_bits": enc.nll_float_bits}
+    if enc.initial_bits:
+        stats["initial_bits"] = enc.initial_bits
+    return Member(name=name, kind=media.kind, model=codec.name, weights=codec.weights_hash,
+                  shape=samples.shape, bits=media.bits, meta=media.meta, params=enc.params,
+                  sha256=container.canonical_digest(media.kind, samples, media.bits, media.meta),
+                  chunks=enc.chunks, stats=stats)
+
+
+def decode_member(member: Member) -> Media:
+    """Rebuild a member's canonical content and check it against the stored checksum."""
+    try:
+        codec = get_codec(member.model, member.kind)
+    except InputError:
+        raise ContainerError(f"member {member.name!r} uses model {member.model!r}, unknown to this neuralzip") from None
+    if member.weights != codec.weights_hash:
+        raise ContainerError(f"member {member.name!r} needs weights {member.weights}, which are not available")
+    try:
+        samples = codec.decode(member.params, member.chunks, _signal(member.kind, member.shape, member.bits, member.meta))
+    except ContainerError:
+        raise
+    except Exception as exc:  # a damaged stream can fail in many ways; all mean "corrupt"
+        raise ContainerError(f"member {member.name!r} could not be decoded ({type(exc).__name__}): corrupt payload") from None
+    if container.canonical_digest(member.kind, samples, member.bits, member.meta) != member.sha256:
+        raise ContainerError(f"checksum mismatch for member {member.name!r}: the decoded content is not the original")
+    return Media(member.kind, samples, member.bits, member.meta)
+
+
+def compress_bytes(data: bytes, name: str = "input", model: str = "auto") -> bytes:
+    return container.dumps([encode_media(read_media(data, name), name, model)])
+
+
+def decompress_bytes(blob: bytes) -> list[tuple[str, bytes]]:
+    """-> [(stored name, restored file bytes)] for every member."""
+    _, members = container.loads(blob)
+    return [(m.name, write_media(decode_member(m))) for m in members]
+
+
+def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate: int = 0,
+                   model: str = "auto") -> bytes:
+    """Code a raw array: images (H, W[, C]) unsigned, audio (frames[, C]) signed."""
+    samples = np.asarray(samples)
+    if kind not in ("image", "audio"):
+        raise InputError("kind must be 'image' or 'audio'")
+    if not np.issubdtype(samples.dtype, np.integer):
+        raise InputError("only integer arrays can be coded losslessly")
+    if kind == "image":
+        samples = samples.reshape(samples.shape[:2] + (-1,)) if samples.ndim in (2, 3) else None
+        if samples is None or samples.min(initial=0) < 0:
+            raise InputError("an image array is (H, W) or (H, W, C) with non-negative values")
+        bits = bits or max(1, int(samples.max(initial=0)).bit_length())
+        if bits > 16:
+            raise InputError("images of up to 16 bits per sample are supported")
+        samples = samples.astype(np.uint16 if bits > 8 else np.uint8)
+    else:
+        samples = samples.reshape(samples.shape[0], -1) if samples.ndim in (1, 2) else None
+        if samples is None:
+            raise InputError("an audio array is (frames,) or (frames, channels)")
+        peak = max(int(samples.max(initial=0)), -int(samples.min(initial=0)) - 1)
+        bits = bits or max(8, peak.bit_length() + 1)
+        if bits > 32:
+            raise InputError("audio of up to 32 bits per sample is supported")
+        samples = samples.astype(np.int32)
+    media = Media(kind, np.ascontiguousarray(samples), bits, {"format": "array", "rate": rate})
+    return container.dumps([encode_media(media, "array", model)])
+
+
+def decompress_array(blob: bytes) -> np.ndarray:
+    _, members = container.loads(blob)
+    return decode_member(members[0]).samples
+
+
+def read_input(path: Path) -> Media:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return read_media(data, str(path))
+
+
+def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:
+    st = member.stats
+    return Report(file=file, kind=member.kind, dims=int(np.prod(member.shape)), shape=_shape_text(member),
+                  model=member.model, weights=member.weights, nll_float_bits=st.get("nll_float_bits", 0.0),
+                  nll_bits=st.get("nll_bits", 0.0), bytes=nbytes, seconds=seconds,
+                  initial_bits=st.get("initial_bits", 0.0))
+
+
+def _shape_text(member: Member) -> str:
+    s = member.shape
+    if member.kind == "image":
+        return f"{s[1]}x{s[0]}x{s[2]} {member.meta.get('mode', '')} {member.bits}-bit".replace("  ", " ")
+    return f"{s[0]}x{s[1]}ch {member.meta.get('rate', '?')}Hz {member.bits}-bit"
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,224 @@
+"""The neuralzip command line (DESIGN.md). Thin: the work is in api.py."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from neuralzip import __version__, api, container
+from neuralzip.errors import ContainerError, InputError, NeuralzipError
+from neuralzip.fileio import check_writable, safe_member_name, write_atomic
+from neuralzip.media.detect import sniff, write_media
+
+
+def _fail(exc: NeuralzipError):
+    click.echo(f"neuralzip: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _note(msg: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(msg, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="neuralzip")
+def cli():
+    """Lossless compression of images and audio with generative models."""
+
+
+def _directory_files(root: Path, quiet: bool) -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if sniff(head) is None:
+            _note(f"skipping {path}: not a supported image or audio file", quiet)
+            continue
+        found.append((path.relative_to(root).as_posix(), path))
+    if not found:
+        raise InputError(f"{root}: no supported image or audio files in this directory")
+    return found
+
+
+def _member_name(path: Path) -> str:
+    return path.name
+
+
+def _plan_jobs(files: tuple[str, ...], out: str | None, quiet: bool):
+    """-> [(output path, [(member name, source path)], is_archive)]."""
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p}: no such file or directory")
+    if out is not None and (len(paths) > 1 or paths[0].is_dir()):
+        members, seen = [], set()
+        for p in paths:
+            entries = _directory_files(p, quiet) if p.is_dir() else [(_member_name(p), p)]
+            for name, src in entries:
+                if name in seen:
+                    raise InputError(f"two inputs would be stored under the same name {name!r}")
+                seen.add(name)
+                members.append((name, src))
+        return [(Path(out), members, True)]
+    jobs = []
+    for p in paths:
+        if p.is_dir():
+            jobs.append((p.parent / (p.resolve().name + ".nz"), _directory_files(p, quiet), True))
+        else:
+            jobs.append((Path(out) if out else p.with_name(p.name + ".nz"), [(_member_name(p), p)], False))
+    return jobs
+
+
+def _verify(data: bytes, members: list) -> None:
+    _, decoded = container.loads(data)
+    for original, stored in zip(members, decoded):
+        api.decode_member(stored)
+        if stored.sha256 != original.sha256:
+            raise ContainerError(f"--verify failed for {original.name!r}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", "out", help="output .nz (an archive when several inputs or a directory)")
+@click.option("--model", default="auto", show_default=True, help="model name (see `neuralzip models`)")
+@click.option("--weights", type=click.Path(dir_okay=False), help="a user-trained weights file")
+@click.option("--compare", is_flag=True, help="also measure PNG (images) / FLAC (audio)")
+@click.option("--verify", is_flag=True, help="decode what was written and compare before reporting success")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per input (JSON Lines)")
+@click.option("--force", is_flag=True, help="overwrite existing outputs")
+@click.option("-q", "--quiet", is_flag=True, help="no report, no notes")
+def compress(files, out, model, weights, compare, verify, as_json, force, quiet):
+    """Compress images and audio into .nz files."""
+    from neuralzip import peers
+    from neuralzip.report import echo_reports
+
+    try:
+        if weights is not None:
+            raise InputError("--weights: the shipped models of this version take no weights file")
+        jobs = _plan_jobs(files, out, quiet)
+        for target, _, _ in jobs:
+            check_writable(target, force)
+        for target, sources, is_archive in jobs:
+            members, reports = [], []
+            with api.Timer() as total:
+                for name, src in sources:
+                    with api.Timer() as t:
+                        original = _read_bytes(src)
+                        media = api.read_media(original, str(src))
+                        member = api.encode_media(media, name, model)
+                    members.append(member)
+                    rep = api.member_report(member, str(src), member.payload_bytes, t.seconds)
+                    if compare:
+                        rep.peers = peers.compare(media, original)
+                    reports.append(rep)
+                data = container.dumps(members, archive=is_archive)
+                if verify:
+                    _verify(data, members)
+                write_atomic(target, data)
+            if len(members) == 1:  # a single file: bytes = the whole .nz, time = the whole job
+                reports[0].bytes = len(data)
+                reports[0].seconds = total.seconds
+            if not quiet:
+                echo_reports(reports, as_json)
+                if len(members) > 1 and not as_json:
+                    click.echo(f"archive {target}: {len(members)} members, {len(data)} bytes")
+    except NeuralzipError as exc:
+        _fail(exc)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", "out", help="output file (single member) or directory (archive)")
+@click.option("--weights", type=click.Path(dir_okay=False), help="the weights file the .nz was made with")
+@click.option("--force", is_flag=True, help="overwrite existing outputs")
+@click.option("-q", "--quiet", is_flag=True, help="no messages")
+def decompress(files, out, weights, force, quiet):
+    """Restore the original files from .nz files, exactly."""
+    try:
+        for f in files:
+            nz = Path(f)
+            blob = _read_bytes(nz)
+            top, members = container.loads(blob)
+            if top.get("archive") or len(members) != 1:
+                root = Path(out) if out else nz.parent
+                targets = [root / safe_member_name(m.name) for m in members]
+            else:
+                targets = [Path(out) if out else nz.parent / safe_member_name(members[0].name).name]
+            for t in targets:
+                check_writable(t, force)
+            restored = [write_media(api.decode_member(m)) for m in members]  # all or nothing
+            written = []
+            try:
+                for t, data in zip(targets, restored):
+                    write_atomic(t, data)
+                    written.append(t)
+            except BaseException:
+                for t in written:
+                    t.unlink(missing_ok=True)
+                raise
+            for t in targets:
+                _note(f"restored {t}", quiet)
+    except NeuralzipError as exc:
+        _fail(exc)
+
+
+@cli.command()
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True, help="the raw header as JSON")
+def info(file, as_json):
+    """Describe a .nz file without decoding it."""
+    import json
+
+    try:
+        blob = _read_bytes(Path(file))
+        top, members = container.loads(blob)
+    except NeuralzipError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in top.items()}, indent=1))
+        return
+    click.echo(f"{file}: neuralzip container v{container.FORMAT_VERSION}, {len(blob)} bytes, "
+               f"written by neuralzip {top.get('neuralzip')} with constriction {top.get('constriction')}"
+               + (", archive" if top.get("archive") else ""))
+    for m in members:
+        rep = api.member_report(m, m.name, m.payload_bytes, 0.0)
+        d = rep.as_dict()
+        click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model}"
+                   f"{' weights ' + m.weights if m.weights else ''}, {len(m.chunks)} chunk(s), "
+                   f"{m.payload_bytes} bytes, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
+                   f"format {m.meta.get('format')}, sha256 {m.sha256[:16]}")
+
+
+@cli.command()
+def models():
+    """List the models and what they handle."""
+    from neuralzip.models import AUTO, all_codecs
+
+    for c in sorted(all_codecs(), key=lambda c: (c.kind, c.name)):
+        auto = " (auto)" if AUTO[c.kind] == c.name else ""
+        weights = c.weights_hash or "no weights"
+        click.echo(f"{c.name:<12} {c.kind:<6} {weights:<14} {c.summary}{auto}")
+
+
+def main():
+    try:
+        cli(prog_name="neuralzip")
+    except KeyboardInterrupt:
+        click.echo("neuralzip: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a traceback for the user
+        if os.environ.get("NEURALZIP_DEBUG"):
+            raise
+        click.echo(f"neuralzip: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,38 @@
+"""The model registry: every codec the CLI can name, per medium."""
+
+from neuralzip.errors import InputError
+from neuralzip.models.base import Codec
+from neuralzip.models.classic_audio import ClassicAudioCodec
+from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.models.histogram import HistogramCodec
+
+_REGISTRY: dict[tuple[str, str], Codec] = {}
+
+
+def register(codec: Codec) -> None:
+    _REGISTRY[(codec.name, codec.kind)] = codec
+
+
+for _codec in (ClassicImageCodec(), ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
+    register(_codec)
+
+# What --model auto picks per medium: the best shipped model.
+AUTO = {"image": "classic", "audio": "classic"}
+
+
+def all_codecs() -> list[Codec]:
+    return list(_REGISTRY.values())
+
+
+def model_names() -> list[str]:
+    return sorted({name for name, _ in _REGISTRY} | {"auto"})
+
+
+def get_codec(name: str, kind: str) -> Codec:
+    if name == "auto":
+        name = AUTO[kind]
+    codec = _REGISTRY.get((name, kind))
+    if codec is None:
+        known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))
+        raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
+    return codec

@@ -1,0 +1,43 @@
+"""The compress report: a table for people, JSON Lines for programs."""
+
+import json
+
+import click
+
+from neuralzip.api import Report
+
+COLUMNS = ("file", "shape", "model", "nll_float_bpd", "nll_bpd", "bpd", "overhead", "bytes", "seconds")
+
+
+def json_line(report: Report) -> str:
+    return json.dumps(report.as_dict())
+
+
+def table(reports: list[Report]) -> str:
+    rows = []
+    peer_names = sorted({p for r in reports for p in r.peers})
+    head = ["file", "dims", "model", "nll float", "nll exact", "achieved", "overhead", "bytes", "time"]
+    head += [f"{p} bpd" for p in peer_names]
+    for r in reports:
+        d = r.as_dict()
+        row = [d["file"], d["shape"], d["model"] + (f" [{d['weights'][:8]}]" if d["weights"] else ""),
+               f"{r.nll_float_bits / r.dims:.4f}" if r.dims else "-", f"{d['nll_bpd']:.4f}", f"{d['bpd']:.4f}",
+               f"{d['overhead_pct']:+.2f}%", str(d["bytes"]), f"{d['seconds']:.2f}s"]
+        for p in peer_names:
+            v = r.peers.get(p, {}).get("bpd")
+            row.append("n/a" if v is None else f"{v:.4f}")
+        rows.append(row)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in rows]
+    lines.append("bits per dimension (bpd): nll = the model's likelihood (float / exact integer model), "
+                 "achieved = 8 * bytes / dims")
+    return "\n".join(lines)
+
+
+def echo_reports(reports: list[Report], as_json: bool) -> None:
+    if as_json:
+        for r in reports:
+            click.echo(json_line(r))
+    elif reports:
+        click.echo(table(reports))
