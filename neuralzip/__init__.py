@@ -2,3 +2,17 @@
 
 __version__ = "0.1.0"
 FORMAT_VERSION = 1
+
+
+def _numba_cache_fallback() -> None:
+    """numba caches compiled kernels beside the sources; where the install is
+    read-only, keep them in the user's cache directory instead."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    if "NUMBA_CACHE_DIR" not in os.environ and not os.access(here, os.W_OK):
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "neuralzip", "numba")
+
+
+_numba_cache_fallback()

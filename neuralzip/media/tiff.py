@@ -21,10 +21,10 @@ def read(data: bytes) -> Media:
             raise InputError("multi-page TIFF is not supported")
         if im.mode not in MODES:
             raise InputError(f"TIFF image mode {im.mode} is not supported")
-        per_sample = im.tag_v2.get(258, (8,))
-        per_sample = per_sample if isinstance(per_sample, tuple) else (per_sample,)
         _, depth = MODES[im.mode]
-        if max(per_sample) != depth:
+        per_sample = im.tag_v2.get(258, (depth,))  # BitsPerSample; Pillow may read more than it keeps
+        per_sample = per_sample if isinstance(per_sample, tuple) else (per_sample,)
+        if max(per_sample) > depth:
             raise InputError(f"{max(per_sample)}-bit {im.mode} TIFF is not supported")
         im.load()
         arr = np.asarray(im)
@@ -49,7 +49,7 @@ def write(media: Media) -> bytes:
     if m["mode"] == "1":
         im = Image.fromarray(px[:, :, 0].astype(bool))
     elif m["mode"].startswith("I;16"):
-        im = Image.fromarray(px[:, :, 0].astype(np.uint16), "I;16")
+        im = Image.fromarray(px[:, :, 0].astype(np.uint16))
     elif px.shape[2] == 1:
         im = Image.fromarray(px[:, :, 0], "L")
         if m["mode"] == "P":

@@ -7,6 +7,7 @@ likelihood: ``nll_float_bits`` under the float (training) model and
 the container only ever talk to this interface.
 """
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -59,3 +60,17 @@ def row_chunks(n_rows: int, row_size: int, target: int) -> list[tuple[int, int]]
     """Cut n_rows rows of row_size values into spans of about `target` values."""
     per = max(1, target // max(1, row_size))
     return [(a, min(a + per, n_rows)) for a in range(0, n_rows, per)] or [(0, 0)]
+
+
+def decode_batch_limit() -> int:
+    """Largest number of positions handed to one decoder call (0: no limit).
+
+    Decoding must not depend on it: the exact-decode test sets
+    NEURALZIP_DECODE_BATCH to prove that (contract 1)."""
+    return int(os.environ.get("NEURALZIP_DECODE_BATCH", "0") or 0)
+
+
+def sub_batches(n: int, limit: int):
+    """(start, end) spans that cover range(n) in pieces of at most `limit` (0: one piece)."""
+    step = limit if limit > 0 else max(n, 1)
+    return [(a, min(a + step, n)) for a in range(0, n, step)]

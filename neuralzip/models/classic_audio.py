@@ -18,7 +18,7 @@ import numpy as np
 
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
-from neuralzip.models.base import Codec, Encoded, Signal
+from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
 
 MAX_ORDER = 32
 PRECISION = 15  # bits per quantised coefficient, sign included
@@ -303,6 +303,7 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder):
     sym = np.empty(width, np.int32)
     nlow = np.empty(width, np.int64)
     low = np.empty(width, np.int64)
+    limit = decode_batch_limit() if decoder is not None else 0
     for t in range(blen):
         m = _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, classes, rows)
         if decoder is None:
@@ -310,9 +311,12 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder):
             coder.symbols(sym[:m], rows[:m])
             coder.low_bits(low[:m], nlow[:m])
         else:
-            sym[:m] = decoder.symbols(rows[:m])
+            parts = sub_batches(m, limit)
+            for p, q in parts:
+                sym[p:q] = decoder.symbols(rows[p:q])
             _nlow_of(sym, nlow, m)
-            low[:m] = decoder.low_bits(nlow[:m])
+            for p, q in parts:
+                low[p:q] = decoder.low_bits(nlow[p:q])
         _update_pass(t, sig, lengths, decoder is not None, preds, classes, sym, low, ema, counts, totals)
 
 

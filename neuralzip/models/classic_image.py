@@ -22,7 +22,7 @@ import numpy as np
 
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
-from neuralzip.models.base import Codec, Encoded, Signal
+from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
 
 BASE = 5  # predictors per channel
 NCLS = 20  # activity classes
@@ -237,24 +237,31 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
+    limit = decode_batch_limit() if decoder is not None else 0
     for s in range(len(bounds) - 1):
         a, b = bounds[s], bounds[s + 1]
         if a == b:
             continue
         n = b - a
         sy, sx = ys[a:b], xs[a:b]
+        parts = sub_batches(n, limit)
         for c in range(nch):
-            _predict_pass(img, c, sy, sx, tile_h, tile_w, st.maxv, st.shift, st.nsub, st.perr, st.ferr,
-                          st.counts, st.bias_sum, st.bias_cnt, THRESHOLDS,
-                          preds, classes, subs, rows)
+            # all predictions of the step first (they read the state as it was before the step) ...
+            for p, q in parts:
+                _predict_pass(img, c, sy[p:q], sx[p:q], tile_h, tile_w, st.maxv, st.shift, st.nsub, st.perr,
+                              st.ferr, st.counts, st.bias_sum, st.bias_cnt, THRESHOLDS,
+                              preds[p:q], classes[p:q], subs[p:q], rows[p:q])
             if decoder is None:
                 _residual_symbols(img, c, sy, sx, preds, sym, nlow, low)
                 coder.symbols(sym[:n], rows[:n])
                 coder.low_bits(low[:n], nlow[:n])
             else:
-                sym[:n] = decoder.symbols(rows[:n])
+                for p, q in parts:
+                    sym[p:q] = decoder.symbols(rows[p:q])
                 _nlow_of(sym[:n], nlow)
-                low[:n] = decoder.low_bits(nlow[:n])
+                for p, q in parts:
+                    low[p:q] = decoder.low_bits(nlow[p:q])
+            # ... then the updates, in pixel order
             _update_pass(img, c, sy, sx, st.maxv, st.shift, st.nsub, sym, low, decoder is not None,
                          preds, classes, subs, st.perr, st.ferr, st.counts, st.totals,
                          st.bias_sum, st.bias_cnt)

@@ -9,7 +9,7 @@ import numpy as np
 
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
-from neuralzip.models.base import Codec, Encoded, Signal, row_chunks
+from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, row_chunks, sub_batches
 from neuralzip.models.symbols import buckets_of, values_of, zigzag_array, unzigzag_array
 
 CHUNK_VALUES = 1 << 20
@@ -74,13 +74,18 @@ class HistogramCodec(Codec):
             for c in range(view.shape[1]):
                 if signal.bits <= 8:
                     alphabet = 1 << (signal.bits + (1 if signal.signed else 0))
-                    vals = dec.symbols_iid(_receive_table(dec, alphabet), n).astype(np.int64)
+                    vals = _decode_iid(dec, _receive_table(dec, alphabet), n).astype(np.int64)
                 else:
                     alphabet = buckets.alphabet_size((1 << (signal.bits + 1)) - 1)
-                    sym = dec.symbols_iid(_receive_table(dec, alphabet), n)
+                    sym = _decode_iid(dec, _receive_table(dec, alphabet), n)
                     vals = values_of(sym, dec)
                 view[:, c] = unzigzag_array(vals) if signal.signed else vals
         return out
+
+
+def _decode_iid(dec: RangeDecoderStream, counts: np.ndarray, n: int) -> np.ndarray:
+    parts = sub_batches(n, decode_batch_limit())
+    return np.concatenate([dec.symbols_iid(counts, b - a) for a, b in parts] or [np.zeros(0, np.int32)])
 
 
 _TABLE_ALPHABET = buckets.alphabet_size((1 << 32) - 1)
