@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralzip import container
+from neuralzip import container, weightstore
 from neuralzip.container import Member
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.media import Media
@@ -54,9 +54,9 @@ def _signal(kind: str, shape, bits: int, meta: dict) -> Signal:
     return Signal(kind, tuple(shape), bits, int(meta.get("rate", 0)))
 
 
-def encode_media(media: Media, name: str, model: str = "auto") -> Member:
+def encode_media(media: Media, name: str, model: str = "auto", weights: str | None = None) -> Member:
     """Code one medium into a container member (with its likelihood figures)."""
-    codec = get_codec(model, media.kind)
+    codec = get_codec(model, media.kind, weights)
     samples = media.samples
     enc = codec.encode(samples, _signal(media.kind, samples.shape, media.bits, media.meta))
     stats = {"nll_bits": enc.nll_bits, "nll_float_bits": enc.nll_float_bits}
@@ -68,14 +68,17 @@ def encode_media(media: Media, name: str, model: str = "auto") -> Member:
                   chunks=enc.chunks, stats=stats)
 
 
-def decode_member(member: Member) -> Media:
-    """Rebuild a member's canonical content and check it against the stored checksum."""
+def decode_member(member: Member, weights: str | None = None) -> Media:
+    """Rebuild a member's canonical content and check it against the stored checksum.
+    `weights`: the user's weights file, for members coded with one."""
     try:
         codec = get_codec(member.model, member.kind)
     except InputError:
         raise ContainerError(f"member {member.name!r} uses model {member.model!r}, unknown to this neuralzip") from None
     if member.weights != codec.weights_hash:
-        raise ContainerError(f"member {member.name!r} needs weights {member.weights}, which are not available")
+        if member.weights is None or codec.weights_hash is None:
+            raise ContainerError(f"member {member.name!r}: weights {member.weights} do not fit model {member.model!r}")
+        codec = codec.with_weights(str(weightstore.locate(member.weights, weights)))
     try:
         samples = codec.decode(member.params, member.chunks, _signal(member.kind, member.shape, member.bits, member.meta))
     except ContainerError:
@@ -87,14 +90,14 @@ def decode_member(member: Member) -> Media:
     return Media(member.kind, samples, member.bits, member.meta)
 
 
-def compress_bytes(data: bytes, name: str = "input", model: str = "auto") -> bytes:
-    return container.dumps([encode_media(read_media(data, name), name, model)])
+def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weights: str | None = None) -> bytes:
+    return container.dumps([encode_media(read_media(data, name), name, model, weights)])
 
 
-def decompress_bytes(blob: bytes) -> list[tuple[str, bytes]]:
+def decompress_bytes(blob: bytes, weights: str | None = None) -> list[tuple[str, bytes]]:
     """-> [(stored name, restored file bytes)] for every member."""
     _, members = container.loads(blob)
-    return [(m.name, write_media(decode_member(m))) for m in members]
+    return [(m.name, write_media(decode_member(m, weights))) for m in members]
 
 
 def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate: int = 0,

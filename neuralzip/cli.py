@@ -71,10 +71,10 @@ def _plan_jobs(files: tuple[str, ...], out: str | None, quiet: bool):
     return jobs
 
 
-def _verify(data: bytes, members: list) -> None:
+def _verify(data: bytes, members: list, weights: str | None) -> None:
     _, decoded = container.loads(data)
     for original, stored in zip(members, decoded):
-        api.decode_member(stored)
+        api.decode_member(stored, weights)
         if stored.sha256 != original.sha256:
             raise ContainerError(f"--verify failed for {original.name!r}")
 
@@ -83,7 +83,7 @@ def _verify(data: bytes, members: list) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "out", help="output .nz (an archive when several inputs or a directory)")
 @click.option("--model", default="auto", show_default=True, help="model name (see `neuralzip models`)")
-@click.option("--weights", type=click.Path(dir_okay=False), help="a user-trained weights file")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="a user-trained weights file")
 @click.option("--compare", is_flag=True, help="also measure PNG (images) / FLAC (audio)")
 @click.option("--verify", is_flag=True, help="decode what was written and compare before reporting success")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per input (JSON Lines)")
@@ -95,8 +95,6 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
     from neuralzip.report import echo_reports
 
     try:
-        if weights is not None:
-            raise InputError("--weights: the shipped models of this version take no weights file")
         jobs = _plan_jobs(files, out, quiet)
         for target, _, _ in jobs:
             check_writable(target, force)
@@ -107,7 +105,7 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
                     with api.Timer() as t:
                         original = _read_bytes(src)
                         media = api.read_media(original, str(src))
-                        member = api.encode_media(media, name, model)
+                        member = api.encode_media(media, name, model, weights)
                     members.append(member)
                     rep = api.member_report(member, str(src), member.payload_bytes, t.seconds)
                     if compare:
@@ -115,7 +113,7 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
                     reports.append(rep)
                 data = container.dumps(members, archive=is_archive)
                 if verify:
-                    _verify(data, members)
+                    _verify(data, members, weights)
                 write_atomic(target, data)
             if len(members) == 1:  # a single file: bytes = the whole .nz, time = the whole job
                 reports[0].bytes = len(data)
@@ -138,7 +136,7 @@ def _read_bytes(path: Path) -> bytes:
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "out", help="output file (single member) or directory (archive)")
-@click.option("--weights", type=click.Path(dir_okay=False), help="the weights file the .nz was made with")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="the weights file the .nz was made with")
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
 @click.option("-q", "--quiet", is_flag=True, help="no messages")
 def decompress(files, out, weights, force, quiet):
@@ -155,7 +153,7 @@ def decompress(files, out, weights, force, quiet):
                 targets = [Path(out) if out else nz.parent / safe_member_name(members[0].name).name]
             for t in targets:
                 check_writable(t, force)
-            restored = [write_media(api.decode_member(m)) for m in members]  # all or nothing
+            restored = [write_media(api.decode_member(m, weights)) for m in members]  # all or nothing
             written = []
             try:
                 for t, data in zip(targets, restored):

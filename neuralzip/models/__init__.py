@@ -28,11 +28,12 @@ def model_names() -> list[str]:
     return sorted({name for name, _ in _REGISTRY} | {"auto"})
 
 
-def get_codec(name: str, kind: str) -> Codec:
+def get_codec(name: str, kind: str, weights: str | None = None) -> Codec:
+    """The codec `name` for this medium, with a user's weights file if one is given."""
     if name == "auto":
         name = AUTO[kind]
     codec = _REGISTRY.get((name, kind))
     if codec is None:
         known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))
         raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
-    return codec
+    return codec.with_weights(weights) if weights is not None else codec

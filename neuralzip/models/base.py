@@ -43,6 +43,12 @@ class Codec(ABC):
     summary: str = ""
     weights_hash: str | None = None  # None: the model has no learned weights
 
+    def with_weights(self, path) -> "Codec":
+        """The same model with a user-trained weights file (--weights)."""
+        from neuralzip.errors import InputError
+
+        raise InputError(f"model {self.name!r} ({self.kind}) takes no weights file")
+
     @abstractmethod
     def encode(self, samples: np.ndarray, signal: Signal) -> Encoded:
         ...

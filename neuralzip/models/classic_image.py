@@ -17,10 +17,14 @@ in every tile of a chunk are coded in one pass and one coder call. Statistics
 are shared by the tiles of a chunk and updated after each pass.
 """
 
+from pathlib import Path
+
 import numba as nb
 import numpy as np
 
+from neuralzip import weightstore
 from neuralzip.coding import buckets
+from neuralzip.errors import InputError
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
 
@@ -33,6 +37,7 @@ BIAS_WINDOW = 64
 THRESHOLDS = np.array([1, 2, 3, 4, 6, 8, 11, 15, 20, 26, 34, 44, 57, 74, 96, 125, 165, 220, 300],
                       dtype=np.int64)
 
+WEIGHTS_PREFIX = "classic-image"
 TILE_W = 1024
 TILE_H = 64
 CHUNK_PIXELS = 1 << 22
@@ -204,7 +209,7 @@ def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):
 
 
 class _ChunkState:
-    def __init__(self, img: np.ndarray, bits: int, init_counts: np.ndarray):
+    def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -212,21 +217,30 @@ class _ChunkState:
         self.nsub = BASE if c == 1 else 3 * BASE
         self.perr = np.zeros((h, w, c, self.nsub), np.int64)
         self.ferr = np.zeros((h, w, c), np.int64)
-        self.counts = np.repeat(init_counts[None], c, axis=0).astype(np.int64)
+        self.counts = _initial_counts(bits, c, prior)
         self.totals = self.counts.sum(axis=2)
         self.bias_sum = np.zeros((c, NCLS), np.int64)
         self.bias_cnt = np.zeros((c, NCLS), np.int64)
 
 
-def _initial_counts(bits: int) -> np.ndarray:
-    nb_ = buckets.alphabet_size(2 * ((1 << bits) - 1))
-    return np.ones((NCLS, nb_), np.int64)
+def alphabet(bits: int) -> int:
+    return buckets.alphabet_size(2 * ((1 << bits) - 1))
 
 
-def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int):
-    """Run the step loop over one chunk; encode (coder) or decode in place (decoder)."""
+def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.ndarray:
+    """Counts each chunk starts from: the learned prior (8-bit images; row 0 for
+    the first channel, row 1 for the others) or flat."""
+    if bits == 8 and prior is not None:
+        return np.stack([prior[min(c, 1)] for c in range(channels)]).astype(np.int64)
+    return np.ones((channels, NCLS, alphabet(bits)), np.int64)
+
+
+def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
+                prior: np.ndarray | None, observe=None):
+    """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
+    `observe(channel, classes, symbols)` sees every pass (used to learn the prior)."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, _initial_counts(bits))
+    st = _ChunkState(img, bits, prior)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -261,6 +275,8 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                 _nlow_of(sym[:n], nlow)
                 for p, q in parts:
                     low[p:q] = decoder.low_bits(nlow[p:q])
+            if observe is not None:
+                observe(c, classes[:n], sym[:n])
             # ... then the updates, in pixel order
             _update_pass(img, c, sy, sx, st.maxv, st.shift, st.nsub, sym, low, decoder is not None,
                          preds, classes, subs, st.perr, st.ferr, st.counts, st.totals,
@@ -270,10 +286,34 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
 class ClassicImageCodec(Codec):
     name = "classic"
     kind = "image"
-    summary = "blended causal predictors + adaptive context statistics (no learning)"
+    summary = "blended causal predictors + adaptive context statistics, learned initial statistics"
 
-    def __init__(self, tile_h: int = TILE_H, tile_w: int = TILE_W):
+    def __init__(self, weights: str | Path | None = None, tile_h: int = TILE_H, tile_w: int = TILE_W):
+        self._weights_path = Path(weights) if weights is not None else None
+        self._prior = None
         self.tile_h, self.tile_w = tile_h, tile_w
+
+    @property
+    def weights_path(self) -> Path:
+        if self._weights_path is None:
+            self._weights_path = weightstore.shipped(WEIGHTS_PREFIX)
+        return self._weights_path
+
+    @property
+    def weights_hash(self) -> str:
+        return weightstore.file_hash(self.weights_path)
+
+    def with_weights(self, path) -> "ClassicImageCodec":
+        return ClassicImageCodec(path, self.tile_h, self.tile_w)
+
+    @property
+    def prior(self) -> np.ndarray:
+        if self._prior is None:
+            counts = weightstore.load(self.weights_path).get("counts")
+            if counts is None or counts.shape != (2, NCLS, alphabet(8)) or counts.min() < 1:
+                raise InputError(f"{self.weights_path}: not a weights file for the classic image model")
+            self._prior = counts.astype(np.int64)
+        return self._prior
 
     def _spans(self, shape, params):
         h, w = shape[0], shape[1]
@@ -284,13 +324,13 @@ class ClassicImageCodec(Codec):
     def _params(self):
         return {"tile_h": self.tile_h, "tile_w": self.tile_w, "chunk_pixels": CHUNK_PIXELS}
 
-    def _run(self, coder_factory, samples, signal):
+    def _run(self, coder_factory, samples, signal, observe=None):
         params = self._params()
         chunks, bits = [], 0.0
         for a, b in self._spans(signal.shape, params):
             coder = coder_factory()
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
-            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"])
+            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, observe)
             chunks.append(coder.finish())
             bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits
         return params, chunks, bits
@@ -310,6 +350,7 @@ class ClassicImageCodec(Codec):
         out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
         for (a, b), data in zip(spans, chunks):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
-            _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"])
+            _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
+                        self.prior)
             out[a:b] = img
         return out

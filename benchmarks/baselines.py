@@ -1,0 +1,131 @@
+"""Baseline figures for the closing note of "neuralzip end to end".
+
+    python benchmarks/baselines.py [--data ../shared/data] [--out benchmarks/results]
+
+* bits per dimension of every baseline model (classic, histogram) against
+  PNG (Pillow, optimize=True) on images/valid and FLAC
+  (`flac -8 --no-padding --no-seektable`) on audio/valid, per file and in total
+  (audio also per source);
+* compress/decompress wall time of a 768x512 centre crop of a valid photo,
+  whole `neuralzip` processes with start-up, against `cjxl -d 0 -e 7` in the
+  same run (median of 3).
+Fails if flac or cjxl is missing (a figure is never estimated).
+"""
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralzip import api
+from neuralzip.media.detect import read_media
+from neuralzip.peers import flac_bytes
+
+MODELS = ("classic", "histogram")
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        sys.exit(f"benchmark needs `{tool}` (apt-get install flac libjxl-tools); not estimating it")
+    return path
+
+
+def coded_bytes(media, model: str) -> int:
+    from neuralzip import container
+
+    return len(container.dumps([api.encode_media(media, "x", model)]))
+
+
+def images(data: Path) -> dict:
+    rows = []
+    for f in sorted((data / "images" / "valid").glob("*.png")):
+        media = read_media(f.read_bytes())
+        buf = io.BytesIO()
+        Image.open(f).save(buf, "PNG", optimize=True)
+        row = {"file": f.name, "dims": media.dims, "png": len(buf.getvalue())}
+        for m in MODELS:
+            row[m] = coded_bytes(media, m)
+        rows.append(row)
+        print(f.name, {k: round(8 * row[k] / row["dims"], 4) for k in ("png",) + MODELS}, flush=True)
+    return {"rows": rows, "total_bpd": _totals(rows, ("png",) + MODELS)}
+
+
+def audio(data: Path) -> dict:
+    need("flac")
+    rows = []
+    for f in sorted((data / "audio" / "valid").rglob("*.flac")):
+        media = read_media(f.read_bytes())
+        row = {"file": f"{f.parent.name}/{f.name}", "source": f.parent.name, "dims": media.dims,
+               "bits": media.bits, "flac": flac_bytes(media)}
+        for m in MODELS:
+            row[m] = coded_bytes(media, m)
+        rows.append(row)
+        print(row["file"], {k: round(row[k] / row["flac"], 4) for k in MODELS}, flush=True)
+    sources = sorted({r["source"] for r in rows})
+    per_source = {s: _totals([r for r in rows if r["source"] == s], ("flac",) + MODELS) for s in sources}
+    return {"rows": rows, "total_bpd": _totals(rows, ("flac",) + MODELS), "per_source_bpd": per_source}
+
+
+def _totals(rows, keys):
+    dims = sum(r["dims"] for r in rows)
+    return {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
+
+
+def timing(data: Path, neuralzip: list[str]) -> dict:
+    cjxl = need("cjxl")
+    src = sorted((data / "images" / "valid").glob("*.png"))[0]
+    with Image.open(src) as im:
+        w, h = im.size
+        crop = im.crop(((w - 768) // 2, (h - 512) // 2, (w - 768) // 2 + 768, (h - 512) // 2 + 512))
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "crop.png"
+        crop.save(png)
+
+        def wall(cmd):
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                times.append(time.perf_counter() - t)
+            return statistics.median(times)
+
+        subprocess.run(neuralzip + ["models"], check=True, capture_output=True)  # warm the compile cache
+        out = {"input": f"768x512 centre crop of {src.name}",
+               "cjxl_e7_encode_s": wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")]),
+               "compress_s": wall(neuralzip + ["compress", "-q", "--force", str(png)]),
+               "decompress_s": wall(neuralzip + ["decompress", "-q", "--force", str(png) + ".nz", "-o",
+                                                 str(Path(tmp) / "back.png")])}
+        out["compress_vs_cjxl_e7"] = round(out["compress_s"] / out["cjxl_e7_encode_s"], 3)
+        out["decompress_vs_cjxl_e7"] = round(out["decompress_s"] / out["cjxl_e7_encode_s"], 3)
+        back = read_media((Path(tmp) / "back.png").read_bytes()).samples
+        assert np.array_equal(back, read_media(png.read_bytes()).samples)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
+    result = {"command": "python benchmarks/baselines.py", "timing": timing(args.data, neuralzip),
+              "images": images(args.data), "audio": audio(args.data)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "baselines.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({"timing": result["timing"], "images": result["images"]["total_bpd"],
+                      "audio": result["audio"]["total_bpd"], "audio_sources": result["audio"]["per_source_bpd"]},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training: produces weights files (learned models need the [train] extra, torch)."""

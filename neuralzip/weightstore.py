@@ -1,0 +1,52 @@
+"""Weights files: shipped ones (the package neuralzip.weights) and user-trained ones.
+
+A weights file is an .npz named <model>-<kind>-v<N>-<hash>.npz; its identity is
+the first 16 hex digits of the SHA-256 of its bytes, recorded in every member
+coded with it. Nothing is ever downloaded.
+"""
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip.errors import ContainerError, InputError
+
+HASH_DIGITS = 16
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_DIGITS]
+
+
+def shipped_dir() -> Path:
+    return Path(str(resources.files("neuralzip.weights")))
+
+
+def shipped(prefix: str) -> Path:
+    """The newest shipped weights file whose name starts with `prefix`."""
+    found = sorted(shipped_dir().glob(f"{prefix}-v*.npz"))
+    if not found:
+        raise InputError(f"no shipped weights for {prefix} in {shipped_dir()} (is the package installed completely?)")
+    return found[-1]
+
+
+def load(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a neuralzip weights file ({exc})") from None
+
+
+def locate(wanted: str, user_file: str | None) -> Path:
+    """The weights file with hash `wanted`: the user's --weights file or a shipped one."""
+    if user_file is not None:
+        if file_hash(Path(user_file)) == wanted:
+            return Path(user_file)
+        raise ContainerError(f"--weights {user_file} is not the weights file this .nz was made with ({wanted})")
+    for path in shipped_dir().glob("*.npz"):
+        if wanted in path.name and file_hash(path) == wanted:
+            return path
+    raise ContainerError(f"weights {wanted} are not available: pass the file it was made with as --weights FILE")

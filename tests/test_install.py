@@ -1,0 +1,48 @@
+"""A non-editable install in a fresh virtual environment finds its weights and works."""
+
+import site
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_fresh_venv_install_finds_weights_and_cli_works(tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    # Dependencies come from this environment; neuralzip itself is built from the repo
+    # as a wheel and installed (non-editable) into the fresh environment.
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    deps = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    Path(purelib, "_deps_from_test_env.pth").write_text("\n".join(deps) + "\n")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
+                        str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    [wheel] = (tmp_path / "dist").glob("neuralzip-*.whl")
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    where = subprocess.run([str(py), "-c", "import neuralzip, neuralzip.weightstore as w; "
+                            "print(neuralzip.__file__); print(w.shipped('classic-image'))"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    module, weights = where.stdout.split()
+    assert module.startswith(str(env_dir)) and weights.startswith(str(env_dir)), where.stdout
+    assert Path(weights).stat().st_size > 0
+
+    cli = env_dir / "bin" / "neuralzip"
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((REPO / "examples" / "swallowtail.png").read_bytes())
+    r = subprocess.run([str(cli), "compress", str(photo), "--verify", "--json"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '"weights": "' in r.stdout  # the shipped weights' hash is recorded
+    photo.unlink()
+    r = subprocess.run([str(cli), "decompress", str(photo) + ".nz"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert photo.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
