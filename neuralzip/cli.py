@@ -2,11 +2,12 @@
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from neuralzip import __version__, api, container
+from neuralzip import __version__, api, container, progress
 from neuralzip.errors import ContainerError, InputError, NeuralzipError
 from neuralzip.fileio import check_writable, safe_member_name, write_atomic
 from neuralzip.media.detect import sniff, write_media
@@ -20,6 +21,26 @@ def _fail(exc: NeuralzipError):
 def _note(msg: str, quiet: bool) -> None:
     if not quiet:
         click.echo(msg, err=True)
+
+
+@contextmanager
+def _progress_bar(label: str, quiet: bool):
+    """A bar on stderr while a file is coded (only on a terminal, never with -q)."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    with click.progressbar(length=1000, label=label, file=sys.stderr) as bar:
+        shown = [0]
+
+        def update(fraction: float) -> None:
+            step = int(1000 * fraction) - shown[0]
+            if step > 0:
+                bar.update(step)
+                shown[0] += step
+
+        with progress.reporting(update):
+            yield
+        update(1.0)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +123,7 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
             members, reports = [], []
             with api.Timer() as total:
                 for name, src in sources:
-                    with api.Timer() as t:
+                    with api.Timer() as t, _progress_bar(f"compressing {name}", quiet):
                         original = _read_bytes(src)
                         media = api.read_media(original, str(src))
                         member = api.encode_media(media, name, model, weights)
@@ -153,7 +174,10 @@ def decompress(files, out, weights, force, quiet):
                 targets = [Path(out) if out else nz.parent / safe_member_name(members[0].name).name]
             for t in targets:
                 check_writable(t, force)
-            restored = [write_media(api.decode_member(m, weights)) for m in members]  # all or nothing
+            restored = []  # all decoded before anything is written: all or nothing
+            for m in members:
+                with _progress_bar(f"decompressing {m.name}", quiet):
+                    restored.append(write_media(api.decode_member(m, weights)))
             written = []
             try:
                 for t, data in zip(targets, restored):

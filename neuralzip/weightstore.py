@@ -21,7 +21,11 @@ def file_hash(path: Path) -> str:
 
 
 def shipped_dir() -> Path:
-    return Path(str(resources.files("neuralzip.weights")))
+    """Installed: the package neuralzip.weights; in a source checkout: the top-level weights/."""
+    try:
+        return Path(str(resources.files("neuralzip.weights")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "weights"
 
 
 def shipped(prefix: str) -> Path:

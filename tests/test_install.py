@@ -13,12 +13,8 @@ def test_fresh_venv_install_finds_weights_and_cli_works(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
-    # Dependencies come from this environment; neuralzip itself is built from the repo
-    # as a wheel and installed (non-editable) into the fresh environment.
-    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    deps = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
-    Path(purelib, "_deps_from_test_env.pth").write_text("\n".join(deps) + "\n")
+    # neuralzip is built from the repo as a wheel and installed (non-editable) into the
+    # fresh environment, with no dependencies: those come from this one (no downloads).
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
                         str(REPO)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -26,6 +22,12 @@ def test_fresh_venv_install_finds_weights_and_cli_works(tmp_path):
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+    # Only now (pip would otherwise see this environment's neuralzip and skip the install):
+    # the dependencies, from this environment, are appended to the fresh one's path.
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    deps = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    Path(purelib, "_deps_from_test_env.pth").write_text("\n".join(deps) + "\n")
 
     where = subprocess.run([str(py), "-c", "import neuralzip, neuralzip.weightstore as w; "
                             "print(neuralzip.__file__); print(w.shipped('classic-image'))"],

@@ -16,6 +16,7 @@ block and channel (contract 4), with the counts shared and updated per step.
 import numba as nb
 import numpy as np
 
+from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
@@ -335,6 +336,7 @@ class ClassicAudioCodec(Codec):
         chunks, bits = [], 0.0
         nch = samples.shape[1]
         for a, b in self._layout(samples.shape[0], blen):
+            progress.advance(a, samples.shape[0])
             starts = list(range(a, b, blen))
             lengths = np.array([min(blen, b - s) for s in starts], np.int64)
             sig = np.zeros((len(starts), nch, blen), np.int64)
@@ -366,6 +368,7 @@ class ClassicAudioCodec(Codec):
             raise ValueError("chunk count does not match the recording length")
         out = np.zeros(signal.shape, np.int32)
         for (a, b), data in zip(layout, chunks):
+            progress.advance(a, frames)
             starts = list(range(a, b, blen))
             lengths = np.array([min(blen, b - s) for s in starts], np.int64)
             side_len = int.from_bytes(data[:4], "little")

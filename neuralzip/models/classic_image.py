@@ -22,7 +22,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from neuralzip import weightstore
+from neuralzip import progress, weightstore
 from neuralzip.coding import buckets
 from neuralzip.errors import InputError
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
@@ -327,7 +327,9 @@ class ClassicImageCodec(Codec):
     def _run(self, coder_factory, samples, signal, observe=None):
         params = self._params()
         chunks, bits = [], 0.0
-        for a, b in self._spans(signal.shape, params):
+        spans = self._spans(signal.shape, params)
+        for a, b in spans:
+            progress.advance(a, signal.shape[0])
             coder = coder_factory()
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
             _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, observe)
@@ -349,6 +351,7 @@ class ClassicImageCodec(Codec):
             raise ValueError("chunk count does not match the image size")
         out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
         for (a, b), data in zip(spans, chunks):
+            progress.advance(a, signal.shape[0])
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
                         self.prior)
