@@ -11,6 +11,7 @@ exact model's information content: that is the ``likelihood`` path.
 """
 
 import constriction
+import numba as nb
 import numpy as np
 
 CONSTRICTION_VERSION = "0.5.0"
@@ -20,17 +21,38 @@ _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()
 
 
-def _pieces(nbits: np.ndarray):
-    """Split each low-bit count into pieces of at most PIECE_BITS bits.
-    -> (owner index of each piece, shift of each piece, size in bits of each)."""
-    nbits = np.asarray(nbits, dtype=np.int64)
-    npieces = (nbits + PIECE_BITS - 1) // PIECE_BITS
-    owner = np.repeat(np.arange(len(nbits)), npieces)
-    first = np.cumsum(npieces) - npieces
-    k = np.arange(len(owner)) - np.repeat(first, npieces)
-    shift = k * PIECE_BITS
-    size = np.minimum(nbits[owner] - shift, PIECE_BITS)
-    return owner, shift, size
+@nb.njit(cache=True)
+def _split_pieces(values, nbits, with_values):
+    """Each low-bit field as pieces of at most PIECE_BITS bits, least significant first.
+    -> (piece values (if with_values), piece alphabet sizes, owner index, shift)."""
+    total = 0
+    for n in nbits:
+        total += (n + PIECE_BITS - 1) // PIECE_BITS
+    vals = np.zeros(total, np.int32)
+    sizes = np.empty(total, np.int32)
+    owner = np.empty(total, np.int64)
+    shift = np.empty(total, np.int64)
+    k = 0
+    for i in range(nbits.shape[0]):
+        s = 0
+        while s < nbits[i]:
+            width = min(PIECE_BITS, nbits[i] - s)
+            if with_values:
+                vals[k] = (values[i] >> s) & ((1 << width) - 1)
+            sizes[k] = 1 << width
+            owner[k] = i
+            shift[k] = s
+            s += width
+            k += 1
+    return vals, sizes, owner, shift
+
+
+@nb.njit(cache=True)
+def _join_pieces(pieces, owner, shift, n):
+    out = np.zeros(n, np.int64)
+    for k in range(pieces.shape[0]):
+        out[owner[k]] |= np.int64(pieces[k]) << shift[k]
+    return out
 
 
 class RangeEncoderStream:
@@ -49,10 +71,9 @@ class RangeEncoderStream:
             self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), model)
 
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
-        owner, shift, size = _pieces(nbits)
-        if len(owner):
-            vals = (np.asarray(values, dtype=np.int64)[owner] >> shift) & ((1 << size) - 1)
-            self._enc.encode(vals.astype(np.int32), _UNIFORM, (1 << size).astype(np.int32))
+        vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
+        if len(vals):
+            self._enc.encode(vals, _UNIFORM, sizes)
 
     def finish(self) -> bytes:
         return self._enc.get_compressed().tobytes()
@@ -76,12 +97,11 @@ class RangeDecoderStream:
         return self._dec.decode(model, n)
 
     def low_bits(self, nbits: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(nbits), dtype=np.int64)
-        owner, shift, size = _pieces(nbits)
-        if len(owner):
-            pieces = self._dec.decode(_UNIFORM, (1 << size).astype(np.int32)).astype(np.int64)
-            np.add.at(out, owner, pieces << shift)
-        return out
+        nbits = np.asarray(nbits, np.int64)
+        _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
+        if len(sizes) == 0:
+            return np.zeros(len(nbits), np.int64)
+        return _join_pieces(self._dec.decode(_UNIFORM, sizes), owner, shift, len(nbits))
 
 
 class CostCoder:

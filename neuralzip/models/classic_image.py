@@ -40,7 +40,7 @@ THRESHOLDS = np.array([1, 2, 3, 4, 6, 8, 11, 15, 20, 26, 34, 44, 57, 74, 96, 125
 WEIGHTS_PREFIX = "classic-image"
 TILE_W = 1024
 TILE_H = 64
-CHUNK_PIXELS = 1 << 22
+CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 
 
 @nb.njit(cache=True, inline="always")
@@ -178,9 +178,10 @@ def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
         v = img[y, x, c]
         for k in range(nsub):
             e = abs(v - subs[i, k])
-            perr[y, x, c, k] = e >> shift if shift >= 0 else e << -shift
+            e = e >> shift if shift >= 0 else e << -shift
+            perr[y, x, c, k] = min(e, 32767)  # stored as int16
         e = v - p
-        ferr[y, x, c] = abs(e) >> shift if shift >= 0 else abs(e) << -shift
+        ferr[y, x, c] = min(abs(e) >> shift if shift >= 0 else abs(e) << -shift, 1 << 30)
         cls = classes[i]
         bias_sum[c, cls] += e
         bias_cnt[c, cls] += 1
@@ -215,8 +216,8 @@ class _ChunkState:
         self.maxv = (1 << bits) - 1
         self.shift = bits - 8
         self.nsub = BASE if c == 1 else 3 * BASE
-        self.perr = np.zeros((h, w, c, self.nsub), np.int64)
-        self.ferr = np.zeros((h, w, c), np.int64)
+        self.perr = np.zeros((h, w, c, self.nsub), np.int16)  # errors on an 8-bit scale
+        self.ferr = np.zeros((h, w, c), np.int32)
         self.counts = _initial_counts(bits, c, prior)
         self.totals = self.counts.sum(axis=2)
         self.bias_sum = np.zeros((c, NCLS), np.int64)
