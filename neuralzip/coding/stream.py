@@ -104,6 +104,13 @@ class RangeDecoderStream:
         return _join_pieces(self._dec.decode(_UNIFORM, sizes), owner, shift, len(nbits))
 
 
+def symbol_bits(symbols: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """-log2 p of each symbol under its row of integer counts (the exact model)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    picked = counts[np.arange(len(symbols)), symbols]
+    return -np.log2(picked / counts.sum(axis=1))
+
+
 class CostCoder:
     """Stands in for an encoder; adds up -log2 p under the exact integer model."""
 
@@ -112,9 +119,7 @@ class CostCoder:
 
     def symbols(self, symbols: np.ndarray, counts: np.ndarray) -> None:
         if len(symbols):
-            counts = np.asarray(counts, dtype=np.float64)
-            picked = counts[np.arange(len(symbols)), symbols]
-            self.bits -= float(np.sum(np.log2(picked / counts.sum(axis=1))))
+            self.bits += float(np.sum(symbol_bits(symbols, counts)))
 
     def symbols_iid(self, symbols: np.ndarray, counts: np.ndarray) -> None:
         p = np.asarray(counts, dtype=np.float64)

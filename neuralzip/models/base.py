@@ -61,6 +61,11 @@ class Codec(ABC):
     def likelihood(self, samples: np.ndarray, signal: Signal) -> tuple[float, float]:
         """-> (nll_float_bits, nll_bits) without producing a stream."""
 
+    @abstractmethod
+    def bits_per_dim(self, samples: np.ndarray, signal: Signal) -> np.ndarray:
+        """Bits the exact model spends on each value (same shape as samples): where the bits go.
+        Side information (model parameters sent with a chunk) is not attributed."""
+
 
 def row_chunks(n_rows: int, row_size: int, target: int) -> list[tuple[int, int]]:
     """Cut n_rows rows of row_size values into spans of about `target` values."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
 
 MAX_ORDER = 32
@@ -283,8 +283,9 @@ def _update_pass(t, sig, lengths, write, preds, classes, sym, low, ema, counts, 
             m += 1
 
 
-def _code_residuals(sig, lengths, plans, bits, coder, decoder):
-    """Lockstep over all blocks of a chunk: encode sig, or decode into it."""
+def _code_residuals(sig, lengths, plans, bits, coder, decoder, observe=None):
+    """Lockstep over all blocks of a chunk: encode sig, or decode into it.
+    `observe(t, symbols, count rows, low-bit counts)` sees every step (for explain)."""
     nblk, nch, blen = sig.shape
     coefs = np.zeros((nblk, nch, MAX_ORDER), np.int64)
     orders = np.zeros((nblk, nch), np.int64)
@@ -311,6 +312,8 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder):
             _symbols_pass(t, sig, lengths, preds, sym, nlow, low)
             coder.symbols(sym[:m], rows[:m])
             coder.low_bits(low[:m], nlow[:m])
+            if observe is not None:
+                observe(t, sym[:m], rows[:m], nlow[:m])
         else:
             parts = sub_batches(m, limit)
             for p, q in parts:
@@ -331,7 +334,7 @@ class ClassicAudioCodec(Codec):
         per = max(blen, CHUNK_FRAMES // blen * blen)
         return [(a, min(a + per, frames)) for a in range(0, frames, per)] or [(0, 0)]
 
-    def _run(self, coder_factory, samples, signal):
+    def _run(self, coder_factory, samples, signal, observe=None):
         blen = block_size(signal.rate)
         chunks, bits = [], 0.0
         nch = samples.shape[1]
@@ -346,7 +349,12 @@ class ClassicAudioCodec(Codec):
                 plans.append(plan)
                 sig[k, :, :lengths[k]] = coded
             coder = coder_factory()
-            _code_residuals(sig, lengths, plans, signal.bits, coder, None)
+            seen = None
+            if observe is not None:
+                def seen(t, sym, rows, nlow, starts=np.array(starts), lengths=lengths):
+                    active = starts[lengths > t]  # the blocks still running at step t, in coding order
+                    observe(active + t, (symbol_bits(sym, rows) + nlow).reshape(len(active), nch))
+            _code_residuals(sig, lengths, plans, signal.bits, coder, None, seen)
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits + 8 * (4 + len(side))
@@ -359,6 +367,15 @@ class ClassicAudioCodec(Codec):
     def likelihood(self, samples, signal):
         _, _, bits = self._run(CostCoder, samples, signal)
         return bits, bits
+
+    def bits_per_dim(self, samples, signal):
+        out = np.zeros(signal.shape, np.float64)
+
+        def observe(frames, bits):
+            out[frames] = bits
+
+        self._run(CostCoder, samples, signal, observe)
+        return out
 
     def decode(self, params, chunks, signal):
         frames, nch = signal.shape

@@ -25,7 +25,7 @@ import numpy as np
 from neuralzip import progress, weightstore
 from neuralzip.coding import buckets
 from neuralzip.errors import InputError
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
 
 BASE = 5  # predictors per channel
@@ -239,7 +239,8 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
-    `observe(channel, classes, symbols)` sees every pass (used to learn the prior)."""
+    `observe(channel, ys, xs, classes, symbols, count rows, low-bit counts)` sees every pass
+    (learning the prior, explaining where the bits go)."""
     h, w, nch = img.shape
     st = _ChunkState(img, bits, prior)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
@@ -277,7 +278,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                 for p, q in parts:
                     low[p:q] = decoder.low_bits(nlow[p:q])
             if observe is not None:
-                observe(c, classes[:n], sym[:n])
+                observe(c, sy, sx, classes[:n], sym[:n], rows[:n], nlow[:n])
             # ... then the updates, in pixel order
             _update_pass(img, c, sy, sx, st.maxv, st.shift, st.nsub, sym, low, decoder is not None,
                          preds, classes, subs, st.perr, st.ferr, st.counts, st.totals,
@@ -333,7 +334,8 @@ class ClassicImageCodec(Codec):
             progress.advance(a, signal.shape[0])
             coder = coder_factory()
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
-            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, observe)
+            seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
+            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen)
             chunks.append(coder.finish())
             bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits
         return params, chunks, bits
@@ -345,6 +347,15 @@ class ClassicImageCodec(Codec):
     def likelihood(self, samples, signal):
         _, _, bits = self._run(CostCoder, samples, signal)
         return bits, bits
+
+    def bits_per_dim(self, samples, signal):
+        out = np.zeros(signal.shape, np.float64)
+
+        def observe(c, sy, sx, classes, sym, rows, nlow):
+            out[sy, sx, c] = symbol_bits(sym, rows) + nlow
+
+        self._run(CostCoder, samples, signal, observe)
+        return out
 
     def decode(self, params, chunks, signal):
         spans = self._spans(signal.shape, params)

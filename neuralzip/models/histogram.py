@@ -29,20 +29,30 @@ class HistogramCodec(Codec):
     def _to_unsigned(self, x: np.ndarray, signal: Signal) -> np.ndarray:
         return zigzag_array(x) if signal.signed else x.astype(np.int64)
 
+    @staticmethod
+    def _exact(signal: Signal) -> bool:
+        """Up to 8 bits every value has its own symbol; above, bucket + low bits."""
+        return signal.bits <= 8
+
+    def _alphabet(self, signal: Signal) -> int:
+        if self._exact(signal):
+            return 1 << (signal.bits + (1 if signal.signed else 0))
+        return buckets.alphabet_size((1 << (signal.bits + 1)) - 1)
+
+    def _symbols(self, values: np.ndarray, signal: Signal):
+        if self._exact(signal):
+            zeros = np.zeros(len(values), np.int64)
+            return values, zeros, zeros
+        return buckets_of(values)
+
     def _code_chunk(self, coder, block: np.ndarray, signal: Signal) -> None:
         channels = block.reshape(-1, block.shape[-1]).T
         for values in self._to_unsigned(channels, signal):
-            if signal.bits <= 8:
-                alphabet = 1 << (signal.bits + (1 if signal.signed else 0))
-                sym, nlow, low = values, None, None
-            else:
-                alphabet = buckets.alphabet_size((1 << (signal.bits + 1)) - 1)
-                sym, nlow, low = buckets_of(values)
-            hist = np.bincount(sym, minlength=alphabet)
+            sym, nlow, low = self._symbols(values, signal)
+            hist = np.bincount(sym, minlength=self._alphabet(signal))
             _send_table(coder, hist)
             coder.symbols_iid(sym, hist)
-            if nlow is not None:
-                coder.low_bits(low, nlow)
+            coder.low_bits(low, nlow)
 
     def _run(self, coder_factory, samples, signal):
         chunks, bits = [], 0.0
@@ -61,6 +71,18 @@ class HistogramCodec(Codec):
         _, bits = self._run(CostCoder, samples, signal)
         return bits, bits
 
+    def bits_per_dim(self, samples, signal):
+        out = np.zeros(signal.shape, np.float64)
+        for a, b in self._spans(signal):
+            block = samples[a:b]
+            flat = out[a:b].reshape(-1, signal.shape[-1])
+            for c, values in enumerate(self._to_unsigned(block.reshape(-1, block.shape[-1]).T, signal)):
+                sym, nlow, _ = self._symbols(values, signal)
+                hist = np.bincount(sym, minlength=self._alphabet(signal)).astype(np.float64)
+                flat[:, c] = -np.log2(hist[sym] / hist.sum()) + nlow
+            out[a:b] = flat.reshape(block.shape)
+        return out
+
     def decode(self, params, chunks, signal):
         dtype = np.int32 if signal.signed else (np.uint16 if signal.bits > 8 else np.uint8)
         out = np.zeros(signal.shape, dtype=dtype)
@@ -72,13 +94,8 @@ class HistogramCodec(Codec):
             view = out[a:b].reshape(-1, signal.shape[-1])
             n = view.shape[0]
             for c in range(view.shape[1]):
-                if signal.bits <= 8:
-                    alphabet = 1 << (signal.bits + (1 if signal.signed else 0))
-                    vals = _decode_iid(dec, _receive_table(dec, alphabet), n).astype(np.int64)
-                else:
-                    alphabet = buckets.alphabet_size((1 << (signal.bits + 1)) - 1)
-                    sym = _decode_iid(dec, _receive_table(dec, alphabet), n)
-                    vals = values_of(sym, dec)
+                sym = _decode_iid(dec, _receive_table(dec, self._alphabet(signal)), n)
+                vals = sym.astype(np.int64) if self._exact(signal) else values_of(sym, dec)
                 view[:, c] = unzigzag_array(vals) if signal.signed else vals
         return out
 

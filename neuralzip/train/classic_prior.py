@@ -35,7 +35,7 @@ def learn(files: list[Path], total: int = PRIOR_TOTAL, progress=print) -> np.nda
     """-> integer prior counts (2, NCLS, buckets), every entry >= 1."""
     hist = np.zeros((2, NCLS, alphabet(8)), np.float64)
 
-    def observe(c, classes, syms):
+    def observe(c, ys, xs, classes, syms, rows, nlow):
         np.add.at(hist[min(c, 1)], (classes, syms), 1)
 
     with tempfile.TemporaryDirectory() as tmp:
