@@ -54,6 +54,9 @@ class FloatControlCodec(Codec):
         self._rows(samples.astype(np.int64), coder, None)
         return coder.bits, coder.bits
 
+    def bits_per_dim(self, samples, signal):
+        raise NotImplementedError("the negative control does not explain itself")
+
     def decode(self, params, chunks, signal):
         img = np.zeros(signal.shape, np.int64)
         self._rows(img, None, RangeDecoderStream(chunks[0]))
