@@ -231,6 +231,81 @@ def models():
         click.echo(f"{c.name:<12} {c.kind:<6} {weights:<14} {c.summary}{auto}")
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--models", default="classic,histogram", show_default=True, help="comma-separated neuralzip models")
+@click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
+              help="folder for results.json, report.md and the charts")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="files benchmarked in parallel")
+@click.option("-q", "--quiet", is_flag=True, help="no progress, no summary")
+def bench(paths, models, out_dir, jobs, quiet):
+    """Compare neuralzip models with PNG, optipng, WebP, JPEG XL, FLAC and WavPack."""
+    from neuralzip import bench as benchmod
+    from neuralzip import benchreport
+    from neuralzip.models import model_names
+
+    try:
+        wanted = [m.strip() for m in models.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in model_names()]
+        if unknown:
+            raise InputError(f"unknown model(s) {', '.join(unknown)} (see `neuralzip models`)")
+        files = benchmod.find_inputs(list(paths))
+        show = not quiet and sys.stderr.isatty()
+        with click.progressbar(length=len(files), label="benchmarking", file=sys.stderr,
+                               item_show_func=lambda f: f and Path(f).name) if show else _Silent() as bar:
+            rows = benchmod.run([str(f) for f in files], wanted, jobs, lambda f: bar.update(1, str(f)))
+        command = "neuralzip bench " + " ".join(sys.argv[2:])
+        written = benchreport.write_all(rows, Path(out_dir), command)
+    except NeuralzipError as exc:
+        _fail(exc)
+    if not quiet:
+        for note in sorted(set(benchreport.skipped(rows).items())):
+            click.echo(f"skipped {note[0]}: {note[1]}", err=True)
+        for kind in ("image", "audio"):
+            tot = benchreport.totals(rows, kind)
+            if tot:
+                click.echo(f"{benchreport.PLURAL[kind]}: " + ", ".join(f"{c} {t['bpd']:.4f}" for c, t in tot.items()) + " bpd")
+        click.echo("wrote " + ", ".join(str(p) for p in written))
+    if any(r.get("verified") is False for r in rows):
+        click.echo("neuralzip: error: a neuralzip result did not decode to its input (see report.md)", err=True)
+        sys.exit(1)
+
+
+class _Silent:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, *args):
+        pass
+
+
+@cli.command()
+@click.argument("file")
+@click.option("-o", "--output", "out", required=True, help="the PNG to write")
+@click.option("--model", default="auto", show_default=True)
+@click.option("--force", is_flag=True, help="overwrite an existing output")
+def explain(file, out, model, force):
+    """Picture where the bits go: per pixel (images) or over time (audio)."""
+    import tempfile
+
+    from neuralzip import explain as explainmod
+
+    try:
+        target = Path(out)
+        check_writable(target, force)
+        original = _read_bytes(Path(file))
+        media = api.read_media(original, file)
+        with tempfile.NamedTemporaryFile(suffix=".png", dir=target.parent if str(target.parent) else ".") as tmp:
+            info_ = explainmod.explain(media, Path(file).name, Path(tmp.name), model, original)
+            write_atomic(target, Path(tmp.name).read_bytes())
+    except NeuralzipError as exc:
+        _fail(exc)
+    click.echo(f"{file}: {info_['bits'] / info_['dims']:.4f} bits per dimension under {info_['model']}; wrote {out}")
+
+
 def main():
     try:
         cli(prog_name="neuralzip")

@@ -1,4 +1,6 @@
-"""Classical codecs measured on the fly for --compare: PNG for images, FLAC for audio."""
+"""Classical codecs: sizes on the fly for --compare (PNG, FLAC), and the full
+set of peers for `neuralzip bench`, run as whole processes at their strongest
+common settings (DESIGN.md's yardsticks)."""
 
 import io
 import shutil
@@ -9,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from neuralzip.media import Media
+
+FLAC_ARGS = ["-8", "--no-padding", "--no-seektable", "-s", "-f"]
 
 
 def png_bytes(media: Media, original: bytes) -> int:
@@ -42,8 +46,7 @@ def flac_bytes(media: Media) -> int | None:
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "in.wav"
             sf.write(wav, left, rate, subtype=subtype)
-            subprocess.run(["flac", "-8", "--no-padding", "--no-seektable", "-s", "-f", "-o",
-                            str(wav) + ".flac", str(wav)], check=True, capture_output=True)
+            subprocess.run(["flac", *FLAC_ARGS, "-o", str(wav) + ".flac", str(wav)], check=True, capture_output=True)
             return (Path(tmp) / "in.wav.flac").stat().st_size
     buf = io.BytesIO()
     sf.write(buf, left, rate, format="FLAC", subtype={8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}[media.bits],
@@ -59,3 +62,57 @@ def compare(media: Media, original: bytes) -> dict:
     else:
         sizes = {"flac": flac_bytes(media)}
     return {k: {"bytes": v, "bpd": None if v is None else round(8 * v / dims, 6)} for k, v in sizes.items()}
+
+
+# --- the peers of `neuralzip bench` ----------------------------------------------------
+
+_PIL_PNG = ("import sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2], optimize=True)")
+_PIL_DECODE = "import sys; from PIL import Image; Image.open(sys.argv[1]).load()"
+
+
+class Peer:
+    """A classical codec run as whole processes: encode src -> out, decode out -> back."""
+
+    def __init__(self, name, kind, tool, ext, encode, decode, max_bits=32):
+        self.name, self.kind, self.tool, self.ext = name, kind, tool, ext
+        self._encode, self._decode, self.max_bits = encode, decode, max_bits
+
+    def missing(self) -> str | None:
+        """Why this peer cannot run here (None: it can)."""
+        if self.tool and shutil.which(self.tool) is None:
+            return f"{self.tool} is not installed"
+        return None
+
+    def encode_cmd(self, src: Path, out: Path) -> list[str]:
+        return self._encode(str(src), str(out))
+
+    def decode_cmd(self, out: Path, back: Path) -> list[str]:
+        return self._decode(str(out), str(back))
+
+
+def _py(code, *args):
+    import sys
+
+    return [sys.executable, "-c", code, *args]
+
+
+# optipng runs at its default level -o2: on a valid photo -o7 gave the same bytes at 30x the time.
+PEERS = [
+    Peer("png", "image", None, ".png", lambda s, o: _py(_PIL_PNG, s, o), lambda o, b: _py(_PIL_DECODE, o)),
+    Peer("optipng", "image", "optipng", ".png", lambda s, o: ["optipng", "-quiet", "-o2", "-out", o, s],
+         lambda o, b: _py(_PIL_DECODE, o)),
+    Peer("webp", "image", "cwebp", ".webp", lambda s, o: ["cwebp", "-quiet", "-lossless", "-z", "9", "-exact", s, "-o", o],
+         lambda o, b: ["dwebp", "-quiet", o, "-o", b], max_bits=8),
+    Peer("jxl-e7", "image", "cjxl", ".jxl", lambda s, o: ["cjxl", "--quiet", "-d", "0", "-e", "7", s, o],
+         lambda o, b: ["djxl", "--quiet", o, b]),
+    Peer("jxl-e9", "image", "cjxl", ".jxl", lambda s, o: ["cjxl", "--quiet", "-d", "0", "-e", "9", s, o],
+         lambda o, b: ["djxl", "--quiet", o, b]),
+    Peer("flac", "audio", "flac", ".flac", lambda s, o: ["flac", *FLAC_ARGS, "-o", o, s],
+         lambda o, b: ["flac", "-d", "-s", "-f", "-o", b, o], max_bits=24),
+    Peer("wavpack", "audio", "wavpack", ".wv", lambda s, o: ["wavpack", "-q", "-y", "-hh", "-x3", s, "-o", o],
+         lambda o, b: ["wvunpack", "-q", "-y", o, "-o", b]),
+]
+
+
+def peers_for(kind: str) -> list[Peer]:
+    return [p for p in PEERS if p.kind == kind]

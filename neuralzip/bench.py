@@ -1,0 +1,150 @@
+"""`neuralzip bench`: every requested model and every classical peer on a set of files.
+
+Each codec runs as whole processes (start-up included): neuralzip's own
+`compress`/`decompress`, the peers' command-line tools. Every neuralzip result
+is decoded and compared with the input; a peer that is not installed is
+recorded as skipped, never estimated. A file is one unit of work, so
+``--jobs N`` spreads files over N processes.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip.errors import InputError
+from neuralzip.media import Media
+from neuralzip.media.detect import read_media, sniff
+from neuralzip.peers import peers_for
+
+
+def find_inputs(paths: list[str]) -> list[Path]:
+    """Every supported image or recording under the given files/directories."""
+    found = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"{p}: no such file or directory")
+        candidates = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        for q in candidates:
+            with open(q, "rb") as f:
+                if sniff(f.read(16)):
+                    found.append(q)
+    if not found:
+        raise InputError("no supported image or audio files to benchmark")
+    return found
+
+
+def _neuralzip() -> list[str]:
+    script = Path(sys.executable).with_name("neuralzip")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "neuralzip"]
+
+
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    return seconds
+
+
+def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
+    """The input in a format every peer reads: PNG for images, WAV for audio."""
+    fmt = media.meta.get("format")
+    if (media.kind, fmt) in (("image", "png"), ("audio", "wav")):
+        return original
+    if media.kind == "image":
+        from PIL import Image
+
+        out = tmp / "peer_input.png"
+        if media.bits == 16 and media.samples.shape[2] > 1:
+            import png
+
+            h, w, c = media.samples.shape
+            with open(out, "wb") as f:
+                png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16).write_array(f, media.samples.reshape(-1))
+        else:
+            with Image.open(original) as im:
+                im.save(out)
+        return out
+    import soundfile as sf
+
+    out = tmp / "peer_input.wav"
+    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}[media.bits]
+    sf.write(out, (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32),
+             int(media.meta.get("rate") or 44100), subtype=subtype)
+    return out
+
+
+def bench_file(path: Path, models: list[str]) -> list[dict]:
+    """All codecs on one file -> one row per codec."""
+    media = read_media(path.read_bytes(), str(path))
+    base = {"file": str(path), "kind": media.kind, "dims": media.dims, "shape": list(media.samples.shape),
+            "bits": media.bits}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nzbench-") as tmpdir:
+        tmp = Path(tmpdir)
+        for model in models:
+            rows.append({**base, **_bench_model(path, media, model, tmp)})
+        src = _peer_input(media, path, tmp)
+        for peer in peers_for(media.kind):
+            row = {**base, "codec": peer.name, "neuralzip": False}
+            why = peer.missing() or (f"{peer.name} cannot hold {media.bits}-bit samples"
+                                     if media.bits > peer.max_bits else None)
+            if why:
+                rows.append({**row, "skipped": why})
+                continue
+            out, back = tmp / f"{peer.name}{peer.ext}", tmp / f"{peer.name}.back{src.suffix}"
+            try:
+                enc = _timed(peer.encode_cmd(src, out))
+                dec = _timed(peer.decode_cmd(out, back))
+            except RuntimeError as exc:
+                rows.append({**row, "skipped": str(exc)})
+                continue
+            size = out.stat().st_size
+            rows.append({**row, "bytes": size, "bpd": 8 * size / media.dims, "compress_s": enc, "decompress_s": dec})
+    return rows
+
+
+def _bench_model(path: Path, media: Media, model: str, tmp: Path) -> dict:
+    nz = tmp / f"{model}.nz"
+    back = tmp / f"{model}.back{path.suffix}"
+    row = {"codec": f"neuralzip:{model}", "neuralzip": True}
+    cmd = _neuralzip() + ["compress", "--model", model, "--json", "--force", "-o", str(nz), str(path)]
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    enc = time.perf_counter() - start
+    if r.returncode != 0:
+        return {**row, "skipped": r.stderr.strip()[-300:]}
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    dec = _timed(_neuralzip() + ["decompress", "-q", "--force", "-o", str(back), str(nz)])
+    restored = read_media(back.read_bytes())
+    verified = restored.bits == media.bits and np.array_equal(restored.samples, media.samples)
+    return {**row, "model": rep["model"], "weights": rep["weights"], "bytes": rep["bytes"], "bpd": rep["bpd"],
+            "nll_float_bits": rep["nll_float_bits"], "nll_bits": rep["nll_bits"], "overhead_pct": rep["overhead_pct"],
+            "compress_s": enc, "decompress_s": dec, "verified": bool(verified)}
+
+
+def run(paths: list[str], models: list[str], jobs: int = 1, on_file_done=None) -> list[dict]:
+    """Benchmark every file; `on_file_done(path)` is called as each file finishes."""
+    files = find_inputs(paths)
+    rows = []
+    if jobs <= 1:
+        for f in files:
+            rows += bench_file(f, models)
+            if on_file_done:
+                on_file_done(f)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(bench_file, f, models): f for f in files}
+            for fut in as_completed(futures):
+                rows += fut.result()
+                if on_file_done:
+                    on_file_done(futures[fut])
+    order = {str(f): i for i, f in enumerate(files)}
+    return sorted(rows, key=lambda r: order[r["file"]])
