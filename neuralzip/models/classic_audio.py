@@ -13,6 +13,8 @@ of a chunk is stepped in lockstep: one coder call codes sample t of every
 block and channel (contract 4), with the counts shared and updated per step.
 """
 
+from pathlib import Path
+
 import numba as nb
 import numpy as np
 
@@ -20,6 +22,7 @@ from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
+from neuralzip.models.prior import Prior
 
 MAX_ORDER = 32
 PRECISION = 15  # bits per quantised coefficient, sign included
@@ -28,6 +31,8 @@ INC = 32
 LIMIT = 1 << 16
 CHUNK_FRAMES = 1 << 20
 MODES = ("LR", "LS", "SR", "MS")
+WEIGHTS_PREFIX = "classic-audio"
+ALPHABET = buckets.alphabet_size((1 << 35) - 1)  # residual buckets of 32-bit audio (side channel, overshoot)
 
 
 def block_size(rate: int) -> int:
@@ -283,9 +288,10 @@ def _update_pass(t, sig, lengths, write, preds, classes, sym, low, ema, counts, 
             m += 1
 
 
-def _code_residuals(sig, lengths, plans, bits, coder, decoder, observe=None):
+def _code_residuals(sig, lengths, plans, bits, prior, coder, decoder, observe=None):
     """Lockstep over all blocks of a chunk: encode sig, or decode into it.
-    `observe(t, symbols, count rows, low-bit counts)` sees every step (for explain)."""
+    `observe(t, classes, symbols, count rows, low-bit counts)` sees every step
+    (learning the prior, explaining where the bits go)."""
     nblk, nch, blen = sig.shape
     coefs = np.zeros((nblk, nch, MAX_ORDER), np.int64)
     orders = np.zeros((nblk, nch), np.int64)
@@ -295,7 +301,7 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder, observe=None):
             orders[k, c], qshifts[k, c] = p.orders[c], p.qshifts[c]
             coefs[k, c, :p.orders[c]] = p.coefs[c]
     nbk = buckets.alphabet_size((1 << (bits + 3)) - 1)
-    counts = np.ones((NCLS, nbk), np.int64)
+    counts = prior[:, :nbk].copy()  # buckets are absolute magnitudes: one prior fits every bit depth
     totals = counts.sum(axis=1)
     ema = np.full((nblk, nch), 16 << 4, np.int64)
     width = nblk * nch
@@ -313,7 +319,7 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder, observe=None):
             coder.symbols(sym[:m], rows[:m])
             coder.low_bits(low[:m], nlow[:m])
             if observe is not None:
-                observe(t, sym[:m], rows[:m], nlow[:m])
+                observe(t, classes[:m], sym[:m], rows[:m], nlow[:m])
         else:
             parts = sub_batches(m, limit)
             for p, q in parts:
@@ -327,7 +333,21 @@ def _code_residuals(sig, lengths, plans, bits, coder, decoder, observe=None):
 class ClassicAudioCodec(Codec):
     name = "classic"
     kind = "audio"
-    summary = "per-block LPC + stereo choice + adaptive residual statistics (no learning)"
+    summary = "per-block LPC + stereo choice + adaptive residual statistics, learned initial statistics"
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Prior(WEIGHTS_PREFIX, (NCLS, ALPHABET), weights)
+
+    @property
+    def weights_hash(self) -> str:
+        return self.weights.hash
+
+    def with_weights(self, path) -> "ClassicAudioCodec":
+        return ClassicAudioCodec(path)
+
+    @property
+    def prior(self) -> np.ndarray:
+        return self.weights.counts
 
     def _layout(self, frames: int, blen: int):
         """Chunks as (start, end) frames, each cut into blocks of blen frames."""
@@ -351,10 +371,10 @@ class ClassicAudioCodec(Codec):
             coder = coder_factory()
             seen = None
             if observe is not None:
-                def seen(t, sym, rows, nlow, starts=np.array(starts), lengths=lengths):
+                def seen(t, classes, sym, rows, nlow, starts=np.array(starts), lengths=lengths):
                     active = starts[lengths > t]  # the blocks still running at step t, in coding order
-                    observe(active + t, (symbol_bits(sym, rows) + nlow).reshape(len(active), nch))
-            _code_residuals(sig, lengths, plans, signal.bits, coder, None, seen)
+                    observe(active + t, classes, sym, rows, nlow)
+            _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None, seen)
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits + 8 * (4 + len(side))
@@ -371,8 +391,8 @@ class ClassicAudioCodec(Codec):
     def bits_per_dim(self, samples, signal):
         out = np.zeros(signal.shape, np.float64)
 
-        def observe(frames, bits):
-            out[frames] = bits
+        def observe(frames, classes, sym, rows, nlow):
+            out[frames] = (symbol_bits(sym, rows) + nlow).reshape(len(frames), -1)
 
         self._run(CostCoder, samples, signal, observe)
         return out
@@ -391,7 +411,7 @@ class ClassicAudioCodec(Codec):
             side_len = int.from_bytes(data[:4], "little")
             plans = _unpack_plans(data[4:4 + side_len], len(starts), nch)
             sig = np.zeros((len(starts), nch, blen), np.int64)
-            _code_residuals(sig, lengths, plans, signal.bits, None, RangeDecoderStream(data[4 + side_len:]))
+            _code_residuals(sig, lengths, plans, signal.bits, self.prior, None, RangeDecoderStream(data[4 + side_len:]))
             for k, s in enumerate(starts):
                 n = lengths[k]
                 p = plans[k]

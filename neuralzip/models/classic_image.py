@@ -22,11 +22,11 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from neuralzip import progress, weightstore
+from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.errors import InputError
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
+from neuralzip.models.prior import Prior
 
 BASE = 5  # predictors per channel
 NCLS = 20  # activity classes
@@ -291,31 +291,19 @@ class ClassicImageCodec(Codec):
     summary = "blended causal predictors + adaptive context statistics, learned initial statistics"
 
     def __init__(self, weights: str | Path | None = None, tile_h: int = TILE_H, tile_w: int = TILE_W):
-        self._weights_path = Path(weights) if weights is not None else None
-        self._prior = None
+        self.weights = Prior(WEIGHTS_PREFIX, (2, NCLS, alphabet(8)), weights)
         self.tile_h, self.tile_w = tile_h, tile_w
 
     @property
-    def weights_path(self) -> Path:
-        if self._weights_path is None:
-            self._weights_path = weightstore.shipped(WEIGHTS_PREFIX)
-        return self._weights_path
-
-    @property
     def weights_hash(self) -> str:
-        return weightstore.file_hash(self.weights_path)
+        return self.weights.hash
 
     def with_weights(self, path) -> "ClassicImageCodec":
         return ClassicImageCodec(path, self.tile_h, self.tile_w)
 
     @property
     def prior(self) -> np.ndarray:
-        if self._prior is None:
-            counts = weightstore.load(self.weights_path).get("counts")
-            if counts is None or counts.shape != (2, NCLS, alphabet(8)) or counts.min() < 1:
-                raise InputError(f"{self.weights_path}: not a weights file for the classic image model")
-            self._prior = counts.astype(np.int64)
-        return self._prior
+        return self.weights.counts
 
     def _spans(self, shape, params):
         h, w = shape[0], shape[1]

@@ -1,10 +1,12 @@
-"""Learn the classic image model's initial statistics from a folder of images.
+"""Learn the classic models' initial statistics from a folder of images or recordings.
 
 The adaptive counts of every context start from this prior instead of flat,
-so small images and the first rows of large ones are coded well from the
-start. No torch needed: it is a histogram of the model's own symbols.
+so short files and the start of every chunk are coded well from the first
+symbol. No torch needed: it is a histogram of the model's own symbols per
+context, over the training files.
 
-    python -m neuralzip.train.classic_prior ../shared/data/images/train -o weights/
+    python -m neuralzip.train.classic_prior image ../shared/data/images/train -o weights
+    python -m neuralzip.train.classic_prior audio ../shared/data/audio/train -o weights
 """
 
 import argparse
@@ -18,63 +20,76 @@ import numpy as np
 
 from neuralzip import weightstore
 from neuralzip.coding.stream import CostCoder
-from neuralzip.media.detect import read_media
+from neuralzip.media.detect import read_media, sniff
 from neuralzip.models.base import Signal
-from neuralzip.models.classic_image import NCLS, WEIGHTS_PREFIX, ClassicImageCodec, alphabet
+from neuralzip.models.classic_audio import ClassicAudioCodec
+from neuralzip.models.classic_image import ClassicImageCodec
 
 VERSION = 1
-PRIOR_TOTAL = 4096  # each row of the prior weighs as much as 128 observations (tuned: benchmarks/tune_classic_prior.py)
+# Each prior row weighs this many counts (observations count 32): tuned on a
+# held-out part of the training data, benchmarks/tune_classic_prior.py.
+PRIOR_TOTAL = {"image": 4096, "audio": 16384}
+CODECS = {"image": ClassicImageCodec, "audio": ClassicAudioCodec}
 
 
-def flat_prior_file(path: Path) -> Path:
-    np.savez(path, counts=np.ones((2, NCLS, alphabet(8)), np.int32))
-    return path
+def training_files(folder: Path, kind: str) -> list[Path]:
+    out = []
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        with open(p, "rb") as f:
+            found = sniff(f.read(16))
+        if found and found[0] == kind:
+            out.append(p)
+    return out
 
 
-def learn(files: list[Path], total: int = PRIOR_TOTAL, progress=print) -> np.ndarray:
-    """-> integer prior counts (2, NCLS, buckets), every entry >= 1."""
-    hist = np.zeros((2, NCLS, alphabet(8)), np.float64)
-
-    def observe(c, ys, xs, classes, syms, rows, nlow):
-        np.add.at(hist[min(c, 1)], (classes, syms), 1)
-
+def learn(kind: str, files: list[Path], total: int, progress=print) -> np.ndarray:
+    """-> integer prior counts in the codec's weights shape, every entry >= 1."""
     with tempfile.TemporaryDirectory() as tmp:
-        codec = ClassicImageCodec(flat_prior_file(Path(tmp) / "flat.npz"))
+        codec = CODECS[kind]()
+        codec = codec.with_weights(codec.weights.flat_file(Path(tmp) / "flat.npz"))
+        hist = np.zeros(codec.weights.shape, np.float64)
+
+        def observe_image(c, ys, xs, classes, syms, rows, nlow):
+            np.add.at(hist[min(c, 1)], (classes, syms), 1)
+
+        def observe_audio(frames, classes, syms, rows, nlow):
+            np.add.at(hist, (classes, syms), 1)
+
         for i, f in enumerate(files):
             media = read_media(f.read_bytes(), str(f))
-            if media.bits != 8:
-                continue
-            codec._run(CostCoder, media.samples, Signal("image", media.samples.shape, 8), observe)
+            if kind == "image" and media.bits != 8:
+                continue  # the image prior is for 8-bit images
+            signal = Signal(kind, media.samples.shape, media.bits, int(media.meta.get("rate", 0)))
+            codec._run(CostCoder, media.samples, signal, observe_image if kind == "image" else observe_audio)
             progress(f"[{i + 1}/{len(files)}] {f.name}")
-    p = (hist + 0.5) / (hist + 0.5).sum(axis=2, keepdims=True)
+    p = (hist + 0.5) / (hist + 0.5).sum(axis=-1, keepdims=True)
     return np.maximum(1, np.round(p * total)).astype(np.int32)
 
 
-def save(counts: np.ndarray, out_dir: Path, recipe: dict) -> Path:
+def save(kind: str, counts: np.ndarray, out_dir: Path, recipe: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "classic-prior.tmp.npz"
+    tmp = out_dir / f"classic-{kind}-prior.tmp.npz"
     np.savez(tmp, counts=counts, recipe=np.array(json.dumps(recipe)))
-    final = out_dir / f"{WEIGHTS_PREFIX}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
+    final = out_dir / f"{CODECS[kind]().weights.prefix}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
     tmp.rename(final)
     return final
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("data", type=Path, help="folder of training images (every 8-bit image in it)")
+    ap = argparse.ArgumentParser(description="learn the classic model's initial statistics")
+    ap.add_argument("kind", choices=sorted(CODECS))
+    ap.add_argument("data", type=Path, help="folder of training files (searched recursively)")
     ap.add_argument("-o", "--out", type=Path, default=Path("weights"))
-    ap.add_argument("--total", type=int, default=PRIOR_TOTAL, help="weight of each prior row in counts")
-    ap.add_argument("--skip-every", type=int, default=0,
-                    help="keep every Nth file (sorted) out of training as a tuning set")
+    ap.add_argument("--total", type=int, help="weight of each prior row in counts (default: the tuned value)")
     args = ap.parse_args(argv)
-    files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in (".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff"))
-    if args.skip_every:
-        files = [f for i, f in enumerate(files) if i % args.skip_every != args.skip_every - 1]
+    files = training_files(args.data, args.kind)
+    total = args.total or PRIOR_TOTAL[args.kind]
     start = time.time()
-    counts = learn(files, args.total, progress=lambda m: print(m, file=sys.stderr))
+    counts = learn(args.kind, files, total, progress=lambda m: print(m, file=sys.stderr))
     recipe = {"command": "python -m neuralzip.train.classic_prior " + " ".join(argv or sys.argv[1:]),
-              "files": [f.name for f in files], "total": args.total, "seconds": round(time.time() - start, 1)}
-    print(save(counts, args.out, recipe))
+              "files": [str(f.relative_to(args.data)) for f in files], "total": total,
+              "seconds": round(time.time() - start, 1)}
+    print(save(args.kind, counts, args.out, recipe))
 
 
 if __name__ == "__main__":
