@@ -23,8 +23,8 @@ from neuralzip.media.detect import read_media, sniff
 from neuralzip.peers import peers_for
 
 
-def find_inputs(paths: list[str]) -> list[Path]:
-    """Every supported image or recording under the given files/directories."""
+def find_inputs(paths: list[str]) -> list[tuple[Path, str]]:
+    """(path, kind) of every supported image or recording under the given files/directories."""
     found = []
     for p in map(Path, paths):
         if not p.exists():
@@ -32,8 +32,9 @@ def find_inputs(paths: list[str]) -> list[Path]:
         candidates = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
         for q in candidates:
             with open(q, "rb") as f:
-                if sniff(f.read(16)):
-                    found.append(q)
+                kind = sniff(f.read(16))
+            if kind:
+                found.append((q, kind[0]))
     if not found:
         raise InputError("no supported image or audio files to benchmark")
     return found
@@ -81,33 +82,38 @@ def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
     return out
 
 
-def bench_file(path: Path, models: list[str]) -> list[dict]:
-    """All codecs on one file -> one row per codec."""
+def codec_count(kind: str, models: list[str]) -> int:
+    return len(models) + len(peers_for(kind))
+
+
+def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
+    """All codecs on one file -> one row per codec; `on_row(row)` as each codec finishes."""
     media = read_media(path.read_bytes(), str(path))
     base = {"file": str(path), "kind": media.kind, "dims": media.dims, "shape": list(media.samples.shape),
             "bits": media.bits}
     rows = []
     with tempfile.TemporaryDirectory(prefix="nzbench-") as tmpdir:
         tmp = Path(tmpdir)
+        add = rows.append if on_row is None else (lambda row: (rows.append(row), on_row(row)))
         for model in models:
-            rows.append({**base, **_bench_model(path, media, model, tmp)})
+            add({**base, **_bench_model(path, media, model, tmp)})
         src = _peer_input(media, path, tmp)
         for peer in peers_for(media.kind):
             row = {**base, "codec": peer.name, "neuralzip": False}
             why = peer.missing() or (f"{peer.name} cannot hold {media.bits}-bit samples"
                                      if media.bits > peer.max_bits else None)
             if why:
-                rows.append({**row, "skipped": why})
+                add({**row, "skipped": why})
                 continue
             out, back = tmp / f"{peer.name}{peer.ext}", tmp / f"{peer.name}.back{src.suffix}"
             try:
                 enc = _timed(peer.encode_cmd(src, out))
                 dec = _timed(peer.decode_cmd(out, back))
             except RuntimeError as exc:
-                rows.append({**row, "skipped": str(exc)})
+                add({**row, "skipped": str(exc)})
                 continue
             size = out.stat().st_size
-            rows.append({**row, "bytes": size, "bpd": 8 * size / media.dims, "compress_s": enc, "decompress_s": dec})
+            add({**row, "bytes": size, "bpd": 8 * size / media.dims, "compress_s": enc, "decompress_s": dec})
     return rows
 
 
@@ -130,21 +136,21 @@ def _bench_model(path: Path, media: Media, model: str, tmp: Path) -> dict:
             "compress_s": enc, "decompress_s": dec, "verified": bool(verified)}
 
 
-def run(paths: list[str], models: list[str], jobs: int = 1, on_file_done=None) -> list[dict]:
-    """Benchmark every file; `on_file_done(path)` is called as each file finishes."""
-    files = find_inputs(paths)
+def run(inputs: list[tuple[Path, str]], models: list[str], jobs: int = 1, on_row=None) -> list[dict]:
+    """Benchmark every file of find_inputs(); `on_row(row)` is called for each (file, codec)
+    as it is done (with several jobs, when its whole file is done)."""
+    files = [path for path, _ in inputs]
     rows = []
     if jobs <= 1:
         for f in files:
-            rows += bench_file(f, models)
-            if on_file_done:
-                on_file_done(f)
+            rows += bench_file(f, models, on_row)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(bench_file, f, models): f for f in files}
-            for fut in as_completed(futures):
-                rows += fut.result()
-                if on_file_done:
-                    on_file_done(futures[fut])
-    order = {str(f): i for i, f in enumerate(files)}
+            for fut in as_completed([pool.submit(bench_file, f, models) for f in files]):
+                file_rows = fut.result()
+                rows += file_rows
+                for row in file_rows:
+                    if on_row:
+                        on_row(row)
+    order = {str(f): i for i, f in enumerate(files)}  # report in input order, whatever finished first
     return sorted(rows, key=lambda r: order[r["file"]])

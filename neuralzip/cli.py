@@ -249,11 +249,13 @@ def bench(paths, models, out_dir, jobs, quiet):
         unknown = [m for m in wanted if m not in model_names()]
         if unknown:
             raise InputError(f"unknown model(s) {', '.join(unknown)} (see `neuralzip models`)")
-        files = benchmod.find_inputs(list(paths))
+        inputs = benchmod.find_inputs(list(paths))
+        total = sum(benchmod.codec_count(kind, wanted) for _, kind in inputs)
         show = not quiet and sys.stderr.isatty()
-        with click.progressbar(length=len(files), label="benchmarking", file=sys.stderr,
-                               item_show_func=lambda f: f and Path(f).name) if show else _Silent() as bar:
-            rows = benchmod.run([str(f) for f in files], wanted, jobs, lambda f: bar.update(1, str(f)))
+        with click.progressbar(length=total, label="benchmarking", file=sys.stderr,
+                               item_show_func=lambda r: r and f"{Path(r['file']).name}: {r['codec']}") if show \
+                else _Silent() as bar:
+            rows = benchmod.run(inputs, wanted, jobs, lambda row: bar.update(1, row))
         command = "neuralzip bench " + " ".join(sys.argv[2:])
         written = benchreport.write_all(rows, Path(out_dir), command)
     except NeuralzipError as exc:

@@ -139,6 +139,10 @@ class TeeCoder:
         self.stream = RangeEncoderStream()
         self.cost = CostCoder()
 
+    @property
+    def bits(self) -> float:
+        return self.cost.bits
+
     def symbols(self, symbols, counts):
         self.stream.symbols(symbols, counts)
         self.cost.symbols(symbols, counts)

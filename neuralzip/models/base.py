@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuralzip.coding.stream import CostCoder, TeeCoder
+
 
 @dataclass
 class Signal:
@@ -65,6 +67,23 @@ class Codec(ABC):
     def bits_per_dim(self, samples: np.ndarray, signal: Signal) -> np.ndarray:
         """Bits the exact model spends on each value (same shape as samples): where the bits go.
         Side information (model parameters sent with a chunk) is not attributed."""
+
+
+class RunCodec(Codec):
+    """A codec whose encoder, likelihood and bit map are one loop, ``_run``, over
+    a coder: the range encoder (encode) or a cost counter (likelihood)."""
+
+    @abstractmethod
+    def _run(self, coder_factory, samples: np.ndarray, signal: Signal, observe=None) -> tuple[dict, list, float]:
+        """-> (params, chunks, exact-model bits); `observe` sees the model's symbols (model-specific)."""
+
+    def encode(self, samples, signal):
+        params, chunks, bits = self._run(TeeCoder, samples, signal)
+        return Encoded(params, chunks, bits, bits)  # no float model: both likelihoods are the exact one
+
+    def likelihood(self, samples, signal):
+        _, _, bits = self._run(CostCoder, samples, signal)
+        return bits, bits
 
 
 def row_chunks(n_rows: int, row_size: int, target: int) -> list[tuple[int, int]]:

@@ -20,9 +20,10 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
-from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
+from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
+from neuralzip.models.symbols import low_bit_counts
 
 MAX_ORDER = 32
 PRECISION = 15  # bits per quantised coefficient, sign included
@@ -260,12 +261,6 @@ def _symbols_pass(t, sig, lengths, preds, sym, nlow, low):
 
 
 @nb.njit(cache=True)
-def _nlow_of(sym, nlow, n):
-    for i in range(n):
-        nlow[i] = buckets.low_bits_of_bucket(sym[i])
-
-
-@nb.njit(cache=True)
 def _update_pass(t, sig, lengths, write, preds, classes, sym, low, ema, counts, totals):
     m = 0
     for k in range(sig.shape[0]):
@@ -324,13 +319,13 @@ def _code_residuals(sig, lengths, plans, bits, prior, coder, decoder, observe=No
             parts = sub_batches(m, limit)
             for p, q in parts:
                 sym[p:q] = decoder.symbols(rows[p:q])
-            _nlow_of(sym, nlow, m)
+            low_bit_counts(sym[:m], nlow)
             for p, q in parts:
                 low[p:q] = decoder.low_bits(nlow[p:q])
         _update_pass(t, sig, lengths, decoder is not None, preds, classes, sym, low, ema, counts, totals)
 
 
-class ClassicAudioCodec(Codec):
+class ClassicAudioCodec(RunCodec):
     name = "classic"
     kind = "audio"
     summary = "per-block LPC + stereo choice + adaptive residual statistics, learned initial statistics"
@@ -377,16 +372,8 @@ class ClassicAudioCodec(Codec):
             _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None, seen)
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
-            bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits + 8 * (4 + len(side))
+            bits += coder.bits + 8 * (4 + len(side))
         return {"block": blen}, chunks, bits
-
-    def encode(self, samples, signal):
-        params, chunks, bits = self._run(TeeCoder, samples, signal)
-        return Encoded(params, chunks, bits, bits)
-
-    def likelihood(self, samples, signal):
-        _, _, bits = self._run(CostCoder, samples, signal)
-        return bits, bits
 
     def bits_per_dim(self, samples, signal):
         out = np.zeros(signal.shape, np.float64)

@@ -24,9 +24,10 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
-from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, sub_batches
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
+from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
+from neuralzip.models.symbols import low_bit_counts
 
 BASE = 5  # predictors per channel
 NCLS = 20  # activity classes
@@ -158,12 +159,6 @@ def _residual_symbols(img, c, ys, xs, preds, sym, nlow, low):
 
 
 @nb.njit(cache=True)
-def _nlow_of(sym, nlow):
-    for i in range(sym.shape[0]):
-        nlow[i] = buckets.low_bits_of_bucket(sym[i])
-
-
-@nb.njit(cache=True)
 def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
                  preds, classes, subs, perr, ferr, counts, totals, bias_sum, bias_cnt):
     """Pass B: write decoded values (decoder) and adapt every statistic."""
@@ -274,7 +269,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             else:
                 for p, q in parts:
                     sym[p:q] = decoder.symbols(rows[p:q])
-                _nlow_of(sym[:n], nlow)
+                low_bit_counts(sym[:n], nlow)
                 for p, q in parts:
                     low[p:q] = decoder.low_bits(nlow[p:q])
             if observe is not None:
@@ -285,7 +280,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                          st.bias_sum, st.bias_cnt)
 
 
-class ClassicImageCodec(Codec):
+class ClassicImageCodec(RunCodec):
     name = "classic"
     kind = "image"
     summary = "blended causal predictors + adaptive context statistics, learned initial statistics"
@@ -325,16 +320,8 @@ class ClassicImageCodec(Codec):
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen)
             chunks.append(coder.finish())
-            bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits
+            bits += coder.bits
         return params, chunks, bits
-
-    def encode(self, samples, signal):
-        params, chunks, bits = self._run(TeeCoder, samples, signal)
-        return Encoded(params, chunks, bits, bits)
-
-    def likelihood(self, samples, signal):
-        _, _, bits = self._run(CostCoder, samples, signal)
-        return bits, bits
 
     def bits_per_dim(self, samples, signal):
         out = np.zeros(signal.shape, np.float64)

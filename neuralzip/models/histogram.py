@@ -8,14 +8,14 @@ the histogram itself is sent as bucket symbols under a flat pmf.
 import numpy as np
 
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder
-from neuralzip.models.base import Codec, Encoded, Signal, decode_batch_limit, row_chunks, sub_batches
+from neuralzip.coding.stream import RangeDecoderStream
+from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, row_chunks, sub_batches
 from neuralzip.models.symbols import buckets_of, values_of, zigzag_array, unzigzag_array
 
 CHUNK_VALUES = 1 << 20
 
 
-class HistogramCodec(Codec):
+class HistogramCodec(RunCodec):
     name = "histogram"
     summary = "order-0 histogram per channel (baseline, no prediction)"
 
@@ -54,22 +54,14 @@ class HistogramCodec(Codec):
             coder.symbols_iid(sym, hist)
             coder.low_bits(low, nlow)
 
-    def _run(self, coder_factory, samples, signal):
+    def _run(self, coder_factory, samples, signal, observe=None):
         chunks, bits = [], 0.0
         for a, b in self._spans(signal):
             coder = coder_factory()
             self._code_chunk(coder, samples[a:b], signal)
             chunks.append(coder.finish())
-            bits += (coder.cost if isinstance(coder, TeeCoder) else coder).bits
-        return chunks, bits
-
-    def encode(self, samples, signal):
-        chunks, bits = self._run(TeeCoder, samples, signal)
-        return Encoded({}, chunks, bits, bits)
-
-    def likelihood(self, samples, signal):
-        _, bits = self._run(CostCoder, samples, signal)
-        return bits, bits
+            bits += coder.bits
+        return {}, chunks, bits
 
     def bits_per_dim(self, samples, signal):
         out = np.zeros(signal.shape, np.float64)

@@ -19,7 +19,8 @@ def _values_of(sym, low, out):
 
 
 @nb.njit(cache=True)
-def _nlow_of(sym, out):
+def low_bit_counts(sym, out):
+    """out[i] = how many low bits follow bucket sym[i]."""
     for i in range(sym.shape[0]):
         out[i] = buckets.low_bits_of_bucket(sym[i])
 
@@ -37,7 +38,7 @@ def values_of(sym: np.ndarray, decoder) -> np.ndarray:
     """Decode the low bits that belong to `sym` and rebuild the values."""
     sym = np.ascontiguousarray(sym, dtype=np.int32)
     nlow = np.empty(len(sym), np.int64)
-    _nlow_of(sym, nlow)
+    low_bit_counts(sym, nlow)
     low = decoder.low_bits(nlow)
     out = np.empty(len(sym), np.int64)
     _values_of(sym, low, out)
