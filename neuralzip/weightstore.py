@@ -6,6 +6,7 @@ coded with it. Nothing is ever downloaded.
 """
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -29,11 +30,18 @@ def shipped_dir() -> Path:
 
 
 def shipped(prefix: str) -> Path:
-    """The newest shipped weights file whose name starts with `prefix`."""
-    found = sorted(shipped_dir().glob(f"{prefix}-v*.npz"))
-    if not found:
+    """The shipped weights file of the highest version for `prefix` (<prefix>-v<N>-<hash>.npz)."""
+    versions = {}
+    for path in shipped_dir().glob(f"{prefix}-v*-*.npz"):
+        match = re.fullmatch(rf"{re.escape(prefix)}-v(\d+)-[0-9a-f]+\.npz", path.name)
+        if match:
+            versions.setdefault(int(match.group(1)), []).append(path)
+    if not versions:
         raise InputError(f"no shipped weights for {prefix} in {shipped_dir()} (is the package installed completely?)")
-    return found[-1]
+    newest = versions[max(versions)]
+    if len(newest) > 1:
+        raise InputError(f"several shipped weights files for {prefix} v{max(versions)}: {', '.join(p.name for p in newest)}")
+    return newest[0]
 
 
 def load(path: Path) -> dict:

@@ -1,5 +1,6 @@
 """A non-editable install in a fresh virtual environment finds its weights and works."""
 
+import shutil
 import site
 import subprocess
 import sys
@@ -9,14 +10,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _tracked_copy(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 def test_fresh_venv_install_finds_weights_and_cli_works(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     # neuralzip is built from the repo as a wheel and installed (non-editable) into the
     # fresh environment, with no dependencies: those come from this one (no downloads).
+    src = _tracked_copy(tmp_path / "src")  # what a fresh clone has: no stale build/ folder
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
-                        str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+                        str(src)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     [wheel] = (tmp_path / "dist").glob("neuralzip-*.whl")
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],

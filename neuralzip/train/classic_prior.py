@@ -28,7 +28,7 @@ from neuralzip.models.classic_image import ClassicImageCodec
 VERSION = 1
 # Each prior row weighs this many counts (observations count 32): tuned on a
 # held-out part of the training data, benchmarks/tune_classic_prior.py.
-PRIOR_TOTAL = {"image": 4096, "audio": 16384}
+PRIOR_TOTAL = {"image": 16384, "audio": 16384}
 CODECS = {"image": ClassicImageCodec, "audio": ClassicAudioCodec}
 
 
