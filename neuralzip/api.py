@@ -5,8 +5,6 @@ Everything the CLI does goes through here; nothing here imports torch.
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 
 from neuralzip import container, weightstore
@@ -132,14 +130,6 @@ def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate
 def decompress_array(blob: bytes) -> np.ndarray:
     _, members = container.loads(blob)
     return decode_member(members[0]).samples
-
-
-def read_input(path: Path) -> Media:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return read_media(data, str(path))
 
 
 def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:

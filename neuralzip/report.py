@@ -6,9 +6,6 @@ import click
 
 from neuralzip.api import Report
 
-COLUMNS = ("file", "shape", "model", "nll_float_bpd", "nll_bpd", "bpd", "overhead", "bytes", "seconds")
-
-
 def json_line(report: Report) -> str:
     return json.dumps(report.as_dict())
 

@@ -10,7 +10,6 @@ while small values, which dominate, are modelled exactly.
 """
 
 import numba as nb
-import numpy as np
 
 EXACT = 32  # values below this get their own bucket (2**EXACT_BITS)
 EXACT_BITS = 5

@@ -21,9 +21,3 @@ class Media:
     @property
     def dims(self) -> int:
         return int(self.samples.size)
-
-    def describe(self) -> str:
-        s = self.samples.shape
-        if self.kind == "image":
-            return f"{s[1]}x{s[0]} {self.meta.get('mode', '?')} {self.bits}-bit"
-        return f"{s[0]} frames x {s[1]} ch, {self.meta.get('rate', '?')} Hz, {self.bits}-bit"

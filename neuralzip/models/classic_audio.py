@@ -21,7 +21,7 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
-from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, sub_batches
+from neuralzip.models.base import RunCodec, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
 from neuralzip.models.symbols import low_bit_counts
 
@@ -325,6 +325,18 @@ def _code_residuals(sig, lengths, plans, bits, prior, coder, decoder, observe=No
         _update_pass(t, sig, lengths, decoder is not None, preds, classes, sym, low, ema, counts, totals)
 
 
+def _in_frames(observe, starts: np.ndarray, lengths: np.ndarray):
+    """Turn _code_residuals' per-step view into frame indices for `observe` (None stays None)."""
+    if observe is None:
+        return None
+
+    def per_step(t, classes, sym, rows, nlow):
+        active = starts[lengths > t]  # the blocks still running at step t, in coding order
+        observe(active + t, classes, sym, rows, nlow)
+
+    return per_step
+
+
 class ClassicAudioCodec(RunCodec):
     name = "classic"
     kind = "audio"
@@ -364,12 +376,8 @@ class ClassicAudioCodec(RunCodec):
                 plans.append(plan)
                 sig[k, :, :lengths[k]] = coded
             coder = coder_factory()
-            seen = None
-            if observe is not None:
-                def seen(t, classes, sym, rows, nlow, starts=np.array(starts), lengths=lengths):
-                    active = starts[lengths > t]  # the blocks still running at step t, in coding order
-                    observe(active + t, classes, sym, rows, nlow)
-            _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None, seen)
+            _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None,
+                            _in_frames(observe, np.array(starts), lengths))
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += coder.bits + 8 * (4 + len(side))

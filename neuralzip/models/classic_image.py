@@ -31,7 +31,7 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
-from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, sub_batches
+from neuralzip.models.base import RunCodec, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
 from neuralzip.models.symbols import low_bit_counts
 
@@ -99,7 +99,7 @@ def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
                   perr, ferr, counts, bias_sum, bias_cnt, thresholds,
                   preds, classes, bctx, subs, rows):
     """Pass A: prediction, context and pmf row of channel c for every listed pixel."""
-    H, W = img.shape[0], img.shape[1]
+    W = img.shape[1]
     mid = (maxv + 1) >> 1
     base = np.empty(BASE, np.int64)
     refb = np.empty(BASE, np.int64)
