@@ -111,6 +111,7 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
     from neuralzip import peers
     from neuralzip.report import echo_reports
 
+    done, notes = [], []  # reports of the files written so far: one table at the end
     try:
         jobs = _plan_jobs(files, out, quiet)
         for target, _, _ in jobs:
@@ -137,12 +138,24 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
             if len(members) == 1:  # a single file: bytes = the whole .nz, time = the whole job (peers aside)
                 reports[0].bytes = len(data)
                 reports[0].seconds = total.seconds - peer_seconds
-            if not quiet:
-                echo_reports(reports, as_json)
-                if len(members) > 1 and not as_json:
-                    click.echo(f"archive {target}: {len(members)} members, {len(data)} bytes")
+            if as_json and not quiet:
+                echo_reports(reports, as_json=True)  # JSON Lines stream as each output is written
+            done += reports
+            if len(members) > 1:
+                notes.append(f"archive {target}: {len(members)} members, {len(data)} bytes")
     except NeuralzipError as exc:
+        _echo_table(done, notes, as_json or quiet)
         _fail(exc)
+    _echo_table(done, notes, as_json or quiet)
+
+
+def _echo_table(reports, notes, silent: bool) -> None:
+    from neuralzip.report import echo_reports
+
+    if not silent:
+        echo_reports(reports, as_json=False)
+        for line in notes:
+            click.echo(line)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -21,8 +21,11 @@ def table(reports: list[Report]) -> str:
                f"{r.nll_float_bits / r.dims:.4f}" if r.dims else "-", f"{d['nll_bpd']:.4f}", f"{d['bpd']:.4f}",
                f"{d['overhead_pct']:+.2f}%", str(d["bytes"]), f"{d['seconds']:.2f}s"]
         for p in peer_names:
-            v = r.peers.get(p, {}).get("bpd")
-            row.append("n/a" if v is None else f"{v:.4f}")
+            if p not in r.peers:
+                row.append("-")  # a peer of the other medium
+            else:
+                v = r.peers[p]["bpd"]
+                row.append("n/a" if v is None else f"{v:.4f}")  # n/a: e.g. FLAC cannot hold 32-bit PCM
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths))]
