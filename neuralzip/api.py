@@ -4,12 +4,16 @@ Everything the CLI does goes through here; nothing here imports torch.
 """
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 
 from neuralzip import container, weightstore
 from neuralzip.container import Member
 from neuralzip.errors import ContainerError, InputError
+from neuralzip.fileio import check_writable, safe_member_name, write_atomic
 from neuralzip.media import Media
 from neuralzip.media.detect import read_media, write_media  # noqa: F401 (re-exported)
 from neuralzip.models import get_codec
@@ -130,6 +134,51 @@ def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate
 def decompress_array(blob: bytes) -> np.ndarray:
     _, members = container.loads(blob)
     return decode_member(members[0]).samples
+
+
+def compress_file(path, out=None, model: str = "auto", weights: str | None = None, force: bool = False) -> Path:
+    """Compress one file to `out` (default: beside it, FILE.nz), atomically; -> the output path."""
+    src = Path(path)
+    target = Path(out) if out is not None else src.with_name(src.name + ".nz")
+    check_writable(target, force)
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{src}: cannot read ({exc.strerror})") from None
+    write_atomic(target, compress_bytes(data, src.name, model, weights))
+    return target
+
+
+def decompress_file(path, out=None, weights: str | None = None, force: bool = False, around=None) -> list:
+    """Restore every member of a .nz beside it (or under/at `out`), all or nothing; -> written paths.
+    `around(member name)`, if given, is a context manager wrapped around each decode (progress)."""
+    nz = Path(path)
+    try:
+        blob = nz.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{nz}: cannot read ({exc.strerror})") from None
+    top, members = container.loads(blob)
+    if top.get("archive") or len(members) != 1:
+        root = Path(out) if out is not None else nz.parent
+        targets = [root / safe_member_name(m.name) for m in members]
+    else:
+        targets = [Path(out) if out is not None else nz.parent / safe_member_name(members[0].name).name]
+    for t in targets:
+        check_writable(t, force)
+    restored = []  # everything decoded before anything is written: all or nothing
+    for m in members:
+        with (around(m.name) if around else nullcontext()):
+            restored.append(write_media(decode_member(m, weights)))
+    written = []
+    try:
+        for t, data in zip(targets, restored):
+            write_atomic(t, data)
+            written.append(t)
+    except BaseException:
+        for t in written:
+            t.unlink(missing_ok=True)
+        raise
+    return targets
 
 
 def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:

@@ -9,8 +9,8 @@ import click
 
 from neuralzip import __version__, api, container, progress
 from neuralzip.errors import ContainerError, InputError, NeuralzipError
-from neuralzip.fileio import check_writable, safe_member_name, write_atomic
-from neuralzip.media.detect import sniff, write_media
+from neuralzip.fileio import check_writable, write_atomic
+from neuralzip.media.detect import sniff
 
 
 def _fail(exc: NeuralzipError):
@@ -175,29 +175,8 @@ def decompress(files, out, weights, force, quiet):
     """Restore the original files from .nz files, exactly."""
     try:
         for f in files:
-            nz = Path(f)
-            blob = _read_bytes(nz)
-            top, members = container.loads(blob)
-            if top.get("archive") or len(members) != 1:
-                root = Path(out) if out else nz.parent
-                targets = [root / safe_member_name(m.name) for m in members]
-            else:
-                targets = [Path(out) if out else nz.parent / safe_member_name(members[0].name).name]
-            for t in targets:
-                check_writable(t, force)
-            restored = []  # all decoded before anything is written: all or nothing
-            for m in members:
-                with _progress_bar(f"decompressing {m.name}", quiet):
-                    restored.append(write_media(api.decode_member(m, weights)))
-            written = []
-            try:
-                for t, data in zip(targets, restored):
-                    write_atomic(t, data)
-                    written.append(t)
-            except BaseException:
-                for t in written:
-                    t.unlink(missing_ok=True)
-                raise
+            targets = api.decompress_file(f, out, weights, force,
+                                          around=lambda name: _progress_bar(f"decompressing {name}", quiet))
             for t in targets:
                 _note(f"restored {t}", quiet)
     except NeuralzipError as exc:
