@@ -147,3 +147,8 @@ def test_array_api_roundtrip():
     gray = smooth_image(3, 9, 1, 4095)[:, :, 0]
     out = api.decompress_array(api.compress_array(gray, "image", bits=12))
     assert np.array_equal(out[:, :, 0], gray)
+
+
+def test_tall_png_crosses_the_writer_row_batches():
+    data = image_file("png", "RGB", 600, 7)
+    assert_same_image(data, roundtrip(data, "classic"), "png")

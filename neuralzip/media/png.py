@@ -105,29 +105,45 @@ def write(media: Media) -> bytes:
     out = [SIGNATURE, _chunk("IHDR", ihdr)]
     out += [_chunk(t, unpack(b)) for t, b in groups["pre_plte"]]
     out += [_chunk(t, unpack(b)) for t, b in groups["pre_idat"]]
-    out.append(_chunk("IDAT", zlib.compress(_filtered_rows(media.samples, depth), 9)))
+    out.append(_chunk("IDAT", _idat(media.samples, depth)))
     out += [_chunk(t, unpack(b)) for t, b in groups["post_idat"]]
     out.append(_chunk("IEND", b""))
     return b"".join(out)
 
 
-def _filtered_rows(pixels: np.ndarray, depth: int) -> bytes:
-    """Serialize rows at the PNG bit depth, with per-row filter choice (libpng's heuristic)."""
+ROWS_PER_BATCH = 256  # filter selection works on this many rows at a time: bounded memory
+
+
+def _idat(pixels: np.ndarray, depth: int) -> bytes:
+    """Serialised, filtered and deflated rows, a batch of rows at a time."""
+    raw, bpp = _raw_rows(pixels, depth)
+    packer = zlib.compressobj(6)
+    parts = []
+    for a in range(0, raw.shape[0], ROWS_PER_BATCH):
+        above = raw[a - 1] if a else None
+        parts.append(packer.compress(_filtered(raw[a:a + ROWS_PER_BATCH], above, bpp)))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _raw_rows(pixels: np.ndarray, depth: int):
+    """Rows as the PNG stores them before filtering -> (uint8 (rows, bytes), bytes per pixel)."""
     h, w, c = pixels.shape
     if depth == 16:
-        raw = pixels.astype(">u2").view(np.uint8).reshape(h, w * c * 2)
-        bpp = 2 * c
-    elif depth == 8:
-        raw = pixels.reshape(h, w * c).astype(np.uint8)
-        bpp = c
-    else:
-        per_byte = 8 // depth
-        vals = pixels.reshape(h, w * c).astype(np.uint8)
-        pad = (-vals.shape[1]) % per_byte
-        vals = np.pad(vals, ((0, 0), (0, pad))).reshape(h, -1, per_byte)
-        shifts = (depth * np.arange(per_byte - 1, -1, -1)).astype(np.uint8)
-        raw = np.bitwise_or.reduce(vals << shifts, axis=2).astype(np.uint8)
-        bpp = 1
+        return pixels.astype(">u2").view(np.uint8).reshape(h, w * c * 2), 2 * c
+    if depth == 8:
+        return pixels.reshape(h, w * c).astype(np.uint8), c
+    per_byte = 8 // depth
+    vals = pixels.reshape(h, w * c).astype(np.uint8)
+    pad = (-vals.shape[1]) % per_byte
+    vals = np.pad(vals, ((0, 0), (0, pad))).reshape(h, -1, per_byte)
+    shifts = (depth * np.arange(per_byte - 1, -1, -1)).astype(np.uint8)
+    return np.bitwise_or.reduce(vals << shifts, axis=2).astype(np.uint8), 1
+
+
+def _filtered(raw: np.ndarray, above, bpp: int) -> bytes:
+    """Each row with the filter that minimises the sum of |signed bytes| (libpng's heuristic)."""
+    h = raw.shape[0]
     if h == 0 or raw.shape[1] == 0:
         return b"".join(b"\x00" + r.tobytes() for r in raw)
     x = raw.astype(np.int16)
@@ -135,8 +151,10 @@ def _filtered_rows(pixels: np.ndarray, depth: int) -> bytes:
     left[:, bpp:] = x[:, :-bpp]
     up = np.zeros_like(x)
     up[1:] = x[:-1]
+    if above is not None:
+        up[0] = above
     upleft = np.zeros_like(x)
-    upleft[1:, bpp:] = x[:-1, :-bpp]
+    upleft[:, bpp:] = up[:, :-bpp]
     p = left + up - upleft
     pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
     paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
