@@ -308,6 +308,8 @@ def _code_residuals(sig, lengths, plans, bits, prior, coder, decoder, observe=No
     low = np.empty(width, np.int64)
     limit = decode_batch_limit() if decoder is not None else 0
     for t in range(blen):
+        if t % 256 == 0:
+            progress.step(t / blen)
         m = _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, classes, rows)
         if decoder is None:
             _symbols_pass(t, sig, lengths, preds, sym, nlow, low)
@@ -366,7 +368,6 @@ class ClassicAudioCodec(RunCodec):
         chunks, bits = [], 0.0
         nch = samples.shape[1]
         for a, b in self._layout(samples.shape[0], blen):
-            progress.advance(a, samples.shape[0])
             starts = list(range(a, b, blen))
             lengths = np.array([min(blen, b - s) for s in starts], np.int64)
             sig = np.zeros((len(starts), nch, blen), np.int64)
@@ -376,8 +377,9 @@ class ClassicAudioCodec(RunCodec):
                 plans.append(plan)
                 sig[k, :, :lengths[k]] = coded
             coder = coder_factory()
-            _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None,
-                            _in_frames(observe, np.array(starts), lengths))
+            with progress.within(a, b, samples.shape[0]):
+                _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None,
+                                _in_frames(observe, np.array(starts), lengths))
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += coder.bits + 8 * (4 + len(side))
@@ -400,13 +402,14 @@ class ClassicAudioCodec(RunCodec):
             raise ValueError("chunk count does not match the recording length")
         out = np.zeros(signal.shape, np.int32)
         for (a, b), data in zip(layout, chunks):
-            progress.advance(a, frames)
             starts = list(range(a, b, blen))
             lengths = np.array([min(blen, b - s) for s in starts], np.int64)
             side_len = int.from_bytes(data[:4], "little")
             plans = _unpack_plans(data[4:4 + side_len], len(starts), nch)
             sig = np.zeros((len(starts), nch, blen), np.int64)
-            _code_residuals(sig, lengths, plans, signal.bits, self.prior, None, RangeDecoderStream(data[4 + side_len:]))
+            with progress.within(a, b, frames):
+                _code_residuals(sig, lengths, plans, signal.bits, self.prior, None,
+                                RangeDecoderStream(data[4 + side_len:]))
             for k, s in enumerate(starts):
                 n = lengths[k]
                 p = plans[k]

@@ -290,6 +290,8 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     low = np.empty(n_max, np.int64)
     limit = decode_batch_limit() if decoder is not None else 0
     for s in range(len(bounds) - 1):
+        if s % 64 == 0:
+            progress.step(s / len(bounds))
         a, b = bounds[s], bounds[s + 1]
         if a == b:
             continue
@@ -354,11 +356,11 @@ class ClassicImageCodec(RunCodec):
         chunks, bits = [], 0.0
         spans = self._spans(signal.shape, params)
         for a, b in spans:
-            progress.advance(a, signal.shape[0])
             coder = coder_factory()
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
-            _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen)
+            with progress.within(a, b, signal.shape[0]):
+                _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen)
             chunks.append(coder.finish())
             bits += coder.bits
         return params, chunks, bits
@@ -378,9 +380,9 @@ class ClassicImageCodec(RunCodec):
             raise ValueError("chunk count does not match the image size")
         out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
         for (a, b), data in zip(spans, chunks):
-            progress.advance(a, signal.shape[0])
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
-            _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
-                        self.prior)
+            with progress.within(a, b, signal.shape[0]):
+                _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
+                            self.prior)
             out[a:b] = img
         return out
