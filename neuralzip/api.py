@@ -136,16 +136,20 @@ def decompress_array(blob: bytes) -> np.ndarray:
     return decode_member(members[0]).samples
 
 
+def read_file(path) -> bytes:
+    """A file's bytes, or the one-line error (exit 2) when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def compress_file(path, out=None, model: str = "auto", weights: str | None = None, force: bool = False) -> Path:
     """Compress one file to `out` (default: beside it, FILE.nz), atomically; -> the output path."""
     src = Path(path)
     target = Path(out) if out is not None else src.with_name(src.name + ".nz")
     check_writable(target, force)
-    try:
-        data = src.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{src}: cannot read ({exc.strerror})") from None
-    write_atomic(target, compress_bytes(data, src.name, model, weights))
+    write_atomic(target, compress_bytes(read_file(src), src.name, model, weights))
     return target
 
 
@@ -153,11 +157,7 @@ def decompress_file(path, out=None, weights: str | None = None, force: bool = Fa
     """Restore every member of a .nz beside it (or under/at `out`), all or nothing; -> written paths.
     `around(member name)`, if given, is a context manager wrapped around each decode (progress)."""
     nz = Path(path)
-    try:
-        blob = nz.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{nz}: cannot read ({exc.strerror})") from None
-    top, members = container.loads(blob)
+    top, members = container.loads(read_file(nz))
     if top.get("archive") or len(members) != 1:
         root = Path(out) if out is not None else nz.parent
         targets = [root / safe_member_name(m.name) for m in members]

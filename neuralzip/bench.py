@@ -20,7 +20,7 @@ import numpy as np
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.detect import read_media, sniff
-from neuralzip.peers import peers_for
+from neuralzip.peers import peers_for, png16, write_pcm_wav
 
 
 def find_inputs(paths: list[str]) -> list[tuple[Path, str]]:
@@ -59,26 +59,16 @@ def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
     fmt = media.meta.get("format")
     if (media.kind, fmt) in (("image", "png"), ("audio", "wav")):
         return original
-    if media.kind == "image":
+    if media.kind == "audio":
+        return write_pcm_wav(media, tmp / "peer_input.wav")
+    out = tmp / "peer_input.png"
+    if media.bits == 16 and media.samples.shape[2] > 1:
+        out.write_bytes(png16(media.samples))
+    else:
         from PIL import Image
 
-        out = tmp / "peer_input.png"
-        if media.bits == 16 and media.samples.shape[2] > 1:
-            import png
-
-            h, w, c = media.samples.shape
-            with open(out, "wb") as f:
-                png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16).write_array(f, media.samples.reshape(-1))
-        else:
-            with Image.open(original) as im:
-                im.save(out)
-        return out
-    import soundfile as sf
-
-    out = tmp / "peer_input.wav"
-    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}[media.bits]
-    sf.write(out, (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32),
-             int(media.meta.get("rate") or 44100), subtype=subtype)
+        with Image.open(original) as im:
+            im.save(out)
     return out
 
 

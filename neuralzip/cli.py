@@ -121,7 +121,7 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
             with api.Timer() as total:
                 for name, src in sources:
                     with api.Timer() as t, _progress_bar(f"compressing {name}", quiet):
-                        original = _read_bytes(src)
+                        original = api.read_file(src)
                         media = api.read_media(original, str(src))
                         member = api.encode_media(media, name, model, weights)
                     members.append(member)
@@ -158,13 +158,6 @@ def _echo_table(reports, notes, silent: bool) -> None:
             click.echo(line)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-
-
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "out", help="output file (single member) or directory (archive)")
@@ -191,7 +184,7 @@ def info(file, as_json):
     import json
 
     try:
-        blob = _read_bytes(Path(file))
+        blob = api.read_file(file)
         top, members = container.loads(blob)
     except NeuralzipError as exc:
         _fail(exc)
@@ -288,7 +281,7 @@ def explain(file, out, model, force):
     try:
         target = Path(out)
         check_writable(target, force)
-        original = _read_bytes(Path(file))
+        original = api.read_file(file)
         media = api.read_media(original, file)
         with tempfile.NamedTemporaryFile(suffix=".png", dir=target.parent if str(target.parent) else ".") as tmp:
             info_ = explainmod.explain(media, Path(file).name, Path(tmp.name), model, original)

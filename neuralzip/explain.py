@@ -125,16 +125,10 @@ def _flac_frames(media: Media):
     """FLAC's bits per sample in each of its frames, from `flac -a` (None without the tool)."""
     if shutil.which("flac") is None or media.bits > 24:
         return None
-    import soundfile as sf
-
-    from neuralzip.peers import FLAC_ARGS
+    from neuralzip.peers import encode_flac
 
     with tempfile.TemporaryDirectory() as tmp:
-        wav, fl = Path(tmp) / "a.wav", Path(tmp) / "a.flac"
-        subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24"}[media.bits]
-        sf.write(wav, (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32),
-                 int(media.meta.get("rate") or 44100), subtype=subtype)
-        subprocess.run(["flac", *FLAC_ARGS, "-o", str(fl), str(wav)], check=True, capture_output=True)
+        fl = encode_flac(media, Path(tmp))
         subprocess.run(["flac", "-a", "-s", "-f", "-o", str(Path(tmp) / "a.ana"), str(fl)], check=True,
                        capture_output=True)
         text = (Path(tmp) / "a.ana").read_text()

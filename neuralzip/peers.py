@@ -15,16 +15,39 @@ from neuralzip.media import Media
 FLAC_ARGS = ["-8", "--no-padding", "--no-seektable", "-s", "-f"]
 
 
+def png16(samples: np.ndarray) -> bytes:
+    """A 16-bit PNG through pypng (Pillow cannot hold 16-bit colour)."""
+    import png
+
+    h, w, c = samples.shape
+    buf = io.BytesIO()
+    png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16, compression=9).write_array(
+        buf, samples.reshape(-1))
+    return buf.getvalue()
+
+
+def write_pcm_wav(media: Media, path: Path) -> Path:
+    """The samples as a plain PCM WAV (what the audio peers read)."""
+    import soundfile as sf
+
+    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}[media.bits]
+    sf.write(path, (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32),
+             int(media.meta.get("rate") or 44100), subtype=subtype)
+    return path
+
+
+def encode_flac(media: Media, tmp: Path) -> Path:
+    """`flac -8 --no-padding --no-seektable` of the samples (needs the flac tool; <= 24 bits)."""
+    wav = write_pcm_wav(media, tmp / "flac_input.wav")
+    out = tmp / "flac_input.flac"
+    subprocess.run(["flac", *FLAC_ARGS, "-o", str(out), str(wav)], check=True, capture_output=True)
+    return out
+
+
 def png_bytes(media: Media, original: bytes) -> int:
     """Pillow PNG, optimize=True (pypng for 16-bit colour, which Pillow cannot hold)."""
     if media.bits == 16 and media.samples.shape[2] > 1:
-        import png
-
-        h, w, c = media.samples.shape
-        buf = io.BytesIO()
-        png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16, compression=9).write_array(
-            buf, media.samples.reshape(-1))
-        return len(buf.getvalue())
+        return len(png16(media.samples))
     from PIL import Image
 
     with Image.open(io.BytesIO(original)) as im:
@@ -39,18 +62,13 @@ def flac_bytes(media: Media) -> int | None:
 
     if media.bits > 24:
         return None
-    subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24"}[media.bits]
-    rate = int(media.meta.get("rate") or 44100)
-    left = (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32)
     if shutil.which("flac"):
         with tempfile.TemporaryDirectory() as tmp:
-            wav = Path(tmp) / "in.wav"
-            sf.write(wav, left, rate, subtype=subtype)
-            subprocess.run(["flac", *FLAC_ARGS, "-o", str(wav) + ".flac", str(wav)], check=True, capture_output=True)
-            return (Path(tmp) / "in.wav.flac").stat().st_size
+            return encode_flac(media, Path(tmp)).stat().st_size
     buf = io.BytesIO()
-    sf.write(buf, left, rate, format="FLAC", subtype={8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}[media.bits],
-             compression_level=1.0)
+    sf.write(buf, (media.samples.astype(np.int64) << (32 - media.bits)).astype(np.int32),
+             int(media.meta.get("rate") or 44100), format="FLAC",
+             subtype={8: "PCM_S8", 16: "PCM_16", 24: "PCM_24"}[media.bits], compression_level=1.0)
     return len(buf.getvalue())
 
 

@@ -359,17 +359,17 @@ class ClassicAudioCodec(RunCodec):
         return self.weights.counts
 
     def _layout(self, frames: int, blen: int):
-        """Chunks as (start, end) frames, each cut into blocks of blen frames."""
+        """Chunks as (start, end, block starts, block lengths): each chunk cut into blocks of blen frames."""
         per = max(blen, CHUNK_FRAMES // blen * blen)
-        return [(a, min(a + per, frames)) for a in range(0, frames, per)] or [(0, 0)]
+        spans = [(a, min(a + per, frames)) for a in range(0, frames, per)] or [(0, 0)]
+        return [(a, b, np.arange(a, b, blen), np.array([min(blen, b - s) for s in range(a, b, blen)], np.int64))
+                for a, b in spans]
 
     def _run(self, coder_factory, samples, signal, observe=None):
         blen = block_size(signal.rate)
         chunks, bits = [], 0.0
         nch = samples.shape[1]
-        for a, b in self._layout(samples.shape[0], blen):
-            starts = list(range(a, b, blen))
-            lengths = np.array([min(blen, b - s) for s in starts], np.int64)
+        for a, b, starts, lengths in self._layout(samples.shape[0], blen):
             sig = np.zeros((len(starts), nch, blen), np.int64)
             plans = []
             for k, s in enumerate(starts):
@@ -379,7 +379,7 @@ class ClassicAudioCodec(RunCodec):
             coder = coder_factory()
             with progress.within(a, b, samples.shape[0]):
                 _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None,
-                                _in_frames(observe, np.array(starts), lengths))
+                                _in_frames(observe, starts, lengths))
             side = _pack_plans(plans, nch)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += coder.bits + 8 * (4 + len(side))
@@ -401,9 +401,7 @@ class ClassicAudioCodec(RunCodec):
         if len(layout) != len(chunks):
             raise ValueError("chunk count does not match the recording length")
         out = np.zeros(signal.shape, np.int32)
-        for (a, b), data in zip(layout, chunks):
-            starts = list(range(a, b, blen))
-            lengths = np.array([min(blen, b - s) for s in starts], np.int64)
+        for (a, b, starts, lengths), data in zip(layout, chunks):
             side_len = int.from_bytes(data[:4], "little")
             plans = _unpack_plans(data[4:4 + side_len], len(starts), nch)
             sig = np.zeros((len(starts), nch, blen), np.int64)

@@ -19,6 +19,7 @@ class Prior:
         self.prefix, self.shape = prefix, shape
         self._path = Path(path) if path is not None else None
         self._counts = None
+        self._hash = None
 
     @property
     def path(self) -> Path:
@@ -28,7 +29,9 @@ class Prior:
 
     @property
     def hash(self) -> str:
-        return weightstore.file_hash(self.path)
+        if self._hash is None:  # asked for every member coded or decoded: hash the file once
+            self._hash = weightstore.file_hash(self.path)
+        return self._hash
 
     @property
     def counts(self) -> np.ndarray:
