@@ -81,7 +81,7 @@ def _totals(rows, keys):
     return {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
 
 
-def timing(data: Path, neuralzip: list[str]) -> dict:
+def timing(data: Path, neuralzip: list[str], model: str = "auto") -> dict:
     cjxl = need("cjxl")
     src = sorted((data / "images" / "valid").glob("*.png"))[0]
     with Image.open(src) as im:
@@ -100,9 +100,9 @@ def timing(data: Path, neuralzip: list[str]) -> dict:
             return statistics.median(times)
 
         subprocess.run(neuralzip + ["models"], check=True, capture_output=True)  # warm the compile cache
-        out = {"input": f"768x512 centre crop of {src.name}",
+        out = {"input": f"768x512 centre crop of {src.name}", "model": model,
                "cjxl_e7_encode_s": wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")]),
-               "compress_s": wall(neuralzip + ["compress", "-q", "--force", str(png)]),
+               "compress_s": wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png)]),
                "decompress_s": wall(neuralzip + ["decompress", "-q", "--force", str(png) + ".nz", "-o",
                                                  str(Path(tmp) / "back.png")])}
         out["compress_vs_cjxl_e7"] = round(out["compress_s"] / out["cjxl_e7_encode_s"], 3)

@@ -216,7 +216,7 @@ def models():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--models", default="classic,histogram", show_default=True, help="comma-separated neuralzip models")
+@click.option("--models", default="pixelcnn,classic,histogram", show_default=True, help="comma-separated neuralzip models")
 @click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, report.md and the charts")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="files benchmarked in parallel")
@@ -304,3 +304,31 @@ def main():
             raise
         click.echo(f"neuralzip: internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+
+
+@cli.group()
+def train():
+    """Train a model's weights on your own files (needs torch: pip install 'neuralzip[train]')."""
+
+
+@train.command("image")
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+              help="folder for the weights file, the checkpoint and the feature cache")
+@click.option("--steps", default=20000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--hidden", default=32, show_default=True, type=click.IntRange(4, 256), help="hidden units per layer")
+@click.option("--mixtures", default=3, show_default=True, type=click.IntRange(1, 8), help="logistic components")
+@click.option("--crops", default=4, show_default=True, type=click.IntRange(1), help="random crops per image")
+@click.option("--crop-size", default=224, show_default=True, type=click.IntRange(8), help="crop side in pixels")
+@click.option("--batch", default=4096, show_default=True, type=click.IntRange(16), help="values per step")
+@click.option("--lr", default=3e-3, show_default=True, help="peak learning rate")
+@click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)")
+@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
+@click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out")
+def train_image(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume):
+    """Train the pixelcnn image model on the images in DATA (every 10th file is kept for tuning)."""
+    from neuralzip.train import image
+
+    path = image.run(Path(data), Path(out_dir), steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
+                     checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")

@@ -18,6 +18,7 @@ TESTS = Path(__file__).parent
 
 HOSTILE_ENV = {
     "OMP_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
     "ATEN_CPU_CAPABILITY": "default",
     "NPY_DISABLE_CPU_FEATURES": "AVX2,FMA3",
     "NUMBA_CPU_NAME": "generic",

@@ -8,7 +8,7 @@ from media_factory import image_file, tone, wav_file
 from neuralzip.models import all_codecs
 
 CASES = {
-    "image": [("png", "RGB", 70, 90), ("png", "L", 33, 47), ("png", "RGBA16", 9, 13)],
+    "image": [("png", "RGB", 70, 90), ("png", "L", 33, 47), ("png", "RGBA", 21, 17), ("png", "RGBA16", 9, 13)],
     "audio": [(16, 2, 20000, 44100), (24, 1, 9000, 48000), (8, 3, 3000, 8000)],
 }
 
@@ -25,7 +25,8 @@ def shipped_codecs():
 
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
-    assert {("classic", "image"), ("classic", "audio"), ("histogram", "image"), ("histogram", "audio")} <= names
+    assert {("pixelcnn", "image"), ("classic", "image"), ("classic", "audio"), ("histogram", "image"),
+            ("histogram", "audio")} <= names
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from neuralzip.models.base import Codec
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
+from neuralzip.models.pixelcnn import PixelCNNCodec
 
 _REGISTRY: dict[tuple[str, str], Codec] = {}
 
@@ -13,10 +14,13 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ClassicImageCodec(), ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
+for _codec in (PixelCNNCodec(), ClassicImageCodec(), ClassicAudioCodec(), HistogramCodec("image"),
+               HistogramCodec("audio")):
     register(_codec)
 
 # What --model auto picks per medium: the best shipped model.
+# pixelcnn codes images smaller but does not meet the speed target yet (see README): the issue's
+# rule is "auto takes the strong model when it meets the speed target, the fast one otherwise".
 AUTO = {"image": "classic", "audio": "classic"}
 
 

@@ -97,7 +97,7 @@ def _base_predictions(img, y, x, c, hasN, hasW, hasNE, hasNN, hasWW, mid, out):
 @nb.njit(cache=True)
 def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
                   perr, ferr, counts, bias_sum, bias_cnt, thresholds,
-                  preds, classes, bctx, subs, rows):
+                  preds, classes, bctx, subs, acts, rows):
     """Pass A: prediction, context and pmf row of channel c for every listed pixel."""
     W = img.shape[1]
     mid = (maxv + 1) >> 1
@@ -170,6 +170,7 @@ def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
         a = (a + emin) >> 1
         if not hasN and not hasW:
             a = thresholds[thresholds.shape[0] // 2]
+        acts[i] = a
         cls = 0
         while cls < thresholds.shape[0] and a >= thresholds[cls]:
             cls += 1
@@ -198,8 +199,8 @@ def _residual_symbols(img, c, ys, xs, preds, sym, nlow, low):
 
 @nb.njit(cache=True)
 def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
-                 preds, classes, bctx, subs, perr, ferr, counts, totals, bias_sum, bias_cnt):
-    """Pass B: write decoded values (decoder) and adapt every statistic."""
+                 preds, classes, bctx, subs, perr, ferr, counts, totals, bias_sum, bias_cnt, resid):
+    """Pass B: write decoded values (decoder) and adapt every statistic; resid[i, c] = final residual."""
     if c == 0:
         nsub = BASE
     for i in range(ys.shape[0]):
@@ -214,6 +215,7 @@ def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
             e = e >> shift if shift >= 0 else e << -shift
             perr[y, x, c, k] = min(e, 32767)  # stored as int16
         e = v - p
+        resid[i, c] = e
         ferr[y, x, c] = min(abs(e) >> shift if shift >= 0 else abs(e) << -shift, 1 << 30)
         cls = classes[i]
         k = bctx[i]
@@ -271,20 +273,19 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
-                prior: np.ndarray | None, observe=None):
+                prior: np.ndarray | None, observe=None, model_rows=None):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
-    `observe(channel, ys, xs, classes, symbols, count rows, low-bit counts)` sees every pass
-    (learning the prior, explaining where the bits go)."""
+
+    `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
+    (learning the prior, explaining where the bits go). `model_rows(step)` lets a
+    learned model replace the count rows the symbols are coded with (see StepView);
+    it must only read what the decoder also has before the pass."""
     h, w, nch = img.shape
     st = _ChunkState(img, bits, prior)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
-    preds = np.empty(n_max, np.int64)
-    classes = np.empty(n_max, np.int64)
-    bctx = np.empty(n_max, np.int64)
-    subs = np.empty((n_max, st.nsub), np.int64)
-    rows = np.empty((n_max, nbk), np.float64)
+    view = StepView(n_max, nch, st.nsub, nbk, st.maxv)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
@@ -297,16 +298,20 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             continue
         n = b - a
         sy, sx = ys[a:b], xs[a:b]
+        view.n = n
         parts = sub_batches(n, limit)
         for c in range(nch):
+            view.c = c
             # all predictions of the step first (they read the state as it was before the step) ...
             for p, q in parts:
                 _predict_pass(img, c, sy[p:q], sx[p:q], tile_h, tile_w, st.maxv, st.shift, st.nsub, st.perr,
                               st.ferr, st.counts, st.bias_sum, st.bias_cnt, THRESHOLDS,
-                              preds[p:q], classes[p:q], bctx[p:q], subs[p:q], rows[p:q])
+                              view.preds[p:q], view.classes[p:q], view.bctx[p:q], view.subs[p:q],
+                              view.acts[p:q], view.rows[p:q])
+            rows = view.rows[:n] if model_rows is None else model_rows(view)
             if decoder is None:
-                _residual_symbols(img, c, sy, sx, preds, sym, nlow, low)
-                coder.symbols(sym[:n], rows[:n])
+                _residual_symbols(img, c, sy, sx, view.preds, sym, nlow, low)
+                coder.symbols(sym[:n], rows)
                 coder.low_bits(low[:n], nlow[:n])
             else:
                 for p, q in parts:
@@ -315,11 +320,27 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                 for p, q in parts:
                     low[p:q] = decoder.low_bits(nlow[p:q])
             if observe is not None:
-                observe(c, sy, sx, classes[:n], sym[:n], rows[:n], nlow[:n])
+                observe(c, sy, sx, view.classes[:n], sym[:n], rows, nlow[:n])
             # ... then the updates, in pixel order
             _update_pass(img, c, sy, sx, st.maxv, st.shift, st.nsub, sym, low, decoder is not None,
-                         preds, classes, bctx, subs, st.perr, st.ferr, st.counts, st.totals,
-                         st.bias_sum, st.bias_cnt)
+                         view.preds, view.classes, view.bctx, view.subs, st.perr, st.ferr, st.counts, st.totals,
+                         st.bias_sum, st.bias_cnt, view.resid)
+
+
+class StepView:
+    """What the predict pass knows about the n pixels of one step and channel c:
+    final predictions, activity, context class, sub-predictions, the count rows,
+    and the residuals of the channels already coded at these pixels (resid[:, :c])."""
+
+    def __init__(self, n_max: int, nch: int, nsub: int, nbk: int, maxv: int):
+        self.n, self.c, self.maxv = 0, 0, maxv
+        self.preds = np.empty(n_max, np.int64)
+        self.classes = np.empty(n_max, np.int64)
+        self.bctx = np.empty(n_max, np.int64)
+        self.acts = np.empty(n_max, np.int64)
+        self.subs = np.empty((n_max, nsub), np.int64)
+        self.rows = np.empty((n_max, nbk), np.float64)
+        self.resid = np.zeros((n_max, nch), np.int64)
 
 
 class ClassicImageCodec(RunCodec):
@@ -351,8 +372,14 @@ class ClassicImageCodec(RunCodec):
     def _params(self):
         return {"tile_h": self.tile_h, "tile_w": self.tile_w, "chunk_pixels": CHUNK_PIXELS}
 
-    def _run(self, coder_factory, samples, signal, observe=None):
+    def _model_rows(self, bits: int):
+        """A learned model's replacement for the count rows (see _code_chunk); the classic model has none."""
+        return None
+
+    def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
         params = self._params()
+        if model_rows is None:
+            model_rows = self._model_rows(signal.bits)
         chunks, bits = [], 0.0
         spans = self._spans(signal.shape, params)
         for a, b in spans:
@@ -360,7 +387,8 @@ class ClassicImageCodec(RunCodec):
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen)
+                _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen,
+                            model_rows)
             chunks.append(coder.finish())
             bits += coder.bits
         return params, chunks, bits
@@ -383,6 +411,6 @@ class ClassicImageCodec(RunCodec):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
-                            self.prior)
+                            self.prior, model_rows=self._model_rows(signal.bits))
             out[a:b] = img
         return out

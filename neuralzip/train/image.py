@@ -1,0 +1,278 @@
+"""Train the pixelcnn image model: `neuralzip train image DIR -o weights`.
+
+1. Features: the classic model runs over random crops of the training images
+   (every 10th file is kept apart for tuning) and records, for every pixel and
+   channel, the integer inputs the network will see and the true value.
+2. Training (torch, CPU or GPU): two small MLPs (first channel / later channels)
+   with a K-component discretized logistic mixture head, maximum likelihood in
+   bits, Adam with a cosine schedule, checkpoints every --checkpoint-every
+   steps; --resume continues from the last checkpoint in the output folder.
+3. Quantization: int8 weights per output channel, uint8 activations calibrated
+   on training features, integer rescaling; lookup tables of the logistic CDF.
+4. The weight of the network against the adaptive counts is tuned on the tuning
+   files with the exact codec; the result is written as
+   pixelcnn-image-v<N>-<hash>.npz with its recipe inside.
+"""
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip import weightstore
+from neuralzip.coding.stream import CostCoder
+from neuralzip.exact import logistic
+from neuralzip.exact.mlp import ACT_MAX, FLOAT32_EXACT
+from neuralzip.media.detect import read_media
+from neuralzip.models import pixelcnn
+from neuralzip.models.base import Signal
+from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.train.classic_prior import training_files
+
+VERSION = 1
+MIX_CHOICES = (6, 8, 10, 12, 13, 14, 15, 16)
+
+
+def split_files(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(training, tuning): every 10th file (sorted by name) is kept apart for tuning."""
+    return [f for i, f in enumerate(files) if i % 10], [f for i, f in enumerate(files) if i % 10 == 0]
+
+
+def load_rgb8(path: Path) -> np.ndarray | None:
+    media = read_media(path.read_bytes(), str(path))
+    return media.samples if media.bits == 8 else None
+
+
+def extract(files: list[Path], crops: int, size: int, seed: int, log=print) -> list[dict]:
+    """-> per channel group: {"x": int16 features, "p": predictions, "v": true values}."""
+    rng = np.random.default_rng(seed)
+    codec = ClassicImageCodec()  # the counts the pixelcnn model starts from are the classic prior
+    parts = [{"x": [], "p": [], "v": []} for _ in range(2)]
+    for fi, f in enumerate(files):
+        img = load_rgb8(f)
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        for _ in range(crops):
+            ch, cw = min(size, h), min(size, w)
+            y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            crop = np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])
+            pending = []
+
+            def model_rows(view):
+                g = min(view.c, 1)
+                feats = np.empty((view.n, pixelcnn.N_FEATURES[g]), np.float32)
+                pixelcnn.features(view.n, view.c, view.preds, view.acts, view.subs, view.resid, feats)
+                pending.append((g, feats.astype(np.int16), view.preds[:view.n].astype(np.int16)))
+                return view.rows[:view.n]
+
+            def observe(c, sy, sx, classes, sym, rows, nlow):
+                g, feats, preds = pending.pop()
+                parts[g]["x"].append(feats)
+                parts[g]["p"].append(preds)
+                parts[g]["v"].append(crop[sy, sx, c].astype(np.int16))
+
+            signal = Signal("image", crop.shape, 8)
+            codec._run(CostCoder, crop, signal, observe, model_rows)
+        log(f"features [{fi + 1}/{len(files)}] {f.name}")
+    return [{k: np.concatenate(v) for k, v in part.items()} for part in parts]
+
+
+# ---------------------------------------------------------------- training (torch)
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("training needs torch: pip install 'neuralzip[train]'") from None
+    return torch
+
+
+def build_nets(hidden: int, k_mix: int):
+    torch = _torch()
+    nn = torch.nn
+
+    def mlp(n_in):
+        return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                             nn.Linear(hidden, 3 * k_mix))
+
+    return nn.ModuleList([mlp(n) for n in pixelcnn.N_FEATURES])
+
+
+def mixture_nll_bits(out, p, v, k_mix: int, maxv: int = 255):
+    """-log2 of the discretized logistic mixture (means p + mu, edges folded) at the values v."""
+    torch = _torch()
+    mu, log_s, logits = out[:, :k_mix], out[:, k_mix:2 * k_mix], out[:, 2 * k_mix:]
+    log_s = log_s.clamp(logistic.LOG_SCALE_MIN, logistic.LOG_SCALE_MIN + logistic.N_SCALES / logistic.LOG_SCALE_STEPS)
+    r = (v - p).unsqueeze(1)
+    inv = torch.exp(-log_s)
+    hi = torch.sigmoid((r + 0.5 - mu) * inv)
+    lo = torch.sigmoid((r - 0.5 - mu) * inv)
+    hi = torch.where(v.unsqueeze(1) >= maxv, torch.ones_like(hi), hi)
+    lo = torch.where(v.unsqueeze(1) <= 0, torch.zeros_like(lo), lo)
+    mass = (hi - lo).clamp_min(1e-12)
+    logp = torch.logsumexp(torch.log_softmax(logits, dim=1) + torch.log(mass), dim=1)
+    return -logp / np.log(2)
+
+
+def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, batch: int, lr: float,
+          seed: int, checkpoint_every: int, resume: bool, log=print):
+    torch = _torch()
+    torch.manual_seed(seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    nets = build_nets(hidden, k_mix).to(device)
+    opt = torch.optim.Adam(nets.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    ckpt = out_dir / "pixelcnn-train.ckpt"
+    step = 0
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device)
+        nets.load_state_dict(state["nets"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        log(f"resumed at step {step}")
+    tensors = [{k: torch.as_tensor(d[k].astype(np.float32)).to(device) for k in ("x", "p", "v")} for d in data]
+    sizes = np.array([len(d["v"]) for d in data], np.float64)
+    gen = torch.Generator(device="cpu").manual_seed(seed + step)
+    ema = None
+    start = time.time()
+    while step < steps:
+        loss_bits, count = 0.0, 0
+        opt.zero_grad()
+        for g, t in enumerate(tensors):
+            nb_g = max(1, int(batch * sizes[g] / sizes.sum()))
+            idx = torch.randint(0, len(t["v"]), (nb_g,), generator=gen).to(device)
+            out = nets[g](t["x"][idx] * pixelcnn.FLOAT_INPUT_SCALE)
+            nll = mixture_nll_bits(out, t["p"][idx], t["v"][idx], k_mix)
+            loss_bits = loss_bits + nll.sum()
+            count += nb_g
+        (loss_bits / count).backward()
+        opt.step()
+        sched.step()
+        step += 1
+        value = float(loss_bits) / count
+        ema = value if ema is None else 0.99 * ema + 0.01 * value
+        if step % 200 == 0 or step == steps:
+            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
+        if step % checkpoint_every == 0 or step == steps:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"nets": nets.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "hidden": hidden, "k_mix": k_mix}, tmp)
+            tmp.replace(ckpt)
+    return nets.cpu()
+
+
+# ---------------------------------------------------------------- quantization
+
+def _multiplier(scale: np.ndarray):
+    """Integer (M, S) per channel with M / 2**S ~ scale, M in [2**14, 2**15)."""
+    s = np.floor(14 - np.log2(scale)).astype(np.int64)
+    m = np.round(scale * 2.0 ** s).astype(np.int64)
+    if s.min() < 1 or s.max() > 60:
+        raise ValueError("a layer's rescaling is out of the integer range")
+    return m, s
+
+
+def quantize(nets, data: list[dict], k_mix: int) -> dict:
+    """Float nets -> exact integer layers (net{g}.w/b/m/s{i}) and the float copies (float{g}.w/b{i})."""
+    torch = _torch()
+    head_scale = np.full(3 * k_mix, 16.0)  # head units: 1/16 step, 1/16 log-scale, 1/16 nat
+    head_offset = np.zeros(3 * k_mix)
+    head_offset[k_mix:2 * k_mix] = -logistic.LOG_SCALE_MIN  # the scale index counts from LOG_SCALE_MIN
+    out = {}
+    for g, net in enumerate(nets):
+        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+        x = data[g]["x"][:200_000].astype(np.float64)
+        in_scale = pixelcnn.FLOAT_INPUT_SCALE  # real input = integer feature * in_scale
+        in_max = pixelcnn.FEATURE_CLIP
+        h_real = x * in_scale
+        for i, lin in enumerate(linears):
+            w = lin.weight.detach().numpy().astype(np.float64).T  # [in, out]
+            b = lin.bias.detach().numpy().astype(np.float64)
+            out[f"float{g}.w{i}"] = w.astype(np.float32)
+            out[f"float{g}.b{i}"] = b.astype(np.float32)
+            w_real = w * in_scale  # acting on the integer input
+            w_scale = np.maximum(np.abs(w_real).max(axis=0), 1e-12) / 127  # per output channel
+            wq = np.round(w_real / w_scale)
+            fan_in = w.shape[0]
+            assert fan_in * 127 * (in_max if i == 0 else ACT_MAX) < FLOAT32_EXACT
+            last = i == len(linears) - 1
+            pre = h_real @ w + b
+            if last:
+                target = head_scale  # output integer = real * 16 (+ offset)
+                bias_units = (b + head_offset) / w_scale
+            else:
+                act_scale = max(np.percentile(np.maximum(pre, 0), 99.99), 1e-6) / ACT_MAX
+                target = np.full(w.shape[1], 1.0 / act_scale)
+                bias_units = b / w_scale
+            m, s = _multiplier(w_scale * target)
+            out[f"net{g}.w{i}"] = wq.astype(np.int8)
+            out[f"net{g}.b{i}"] = np.round(bias_units).astype(np.int64)
+            out[f"net{g}.m{i}"], out[f"net{g}.s{i}"] = m, s
+            if not last:
+                h_real = np.maximum(pre, 0)
+                in_scale, in_max = act_scale, ACT_MAX
+        out[f"net{g}.in_max"] = np.array(pixelcnn.FEATURE_CLIP)
+    return out
+
+
+def save(arrays: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "pixelcnn-image.tmp.npz"
+    np.savez(tmp, **arrays)
+    final = out_dir / f"{pixelcnn.WEIGHTS_PREFIX}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
+    tmp.replace(final)
+    return final
+
+
+def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
+    """The network's weight against the counts with the fewest exact bits on the tuning files."""
+    images = [im for im in (load_rgb8(f) for f in files) if im is not None]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in MIX_CHOICES:
+            path = Path(tmp) / f"mix{w}.npz"
+            np.savez(path, **{**arrays, "mix_w": np.array(w)})
+            codec = pixelcnn.PixelCNNCodec(path)
+            bits = sum(codec._run(CostCoder, im, Signal("image", im.shape, 8))[2] for im in images)
+            results[w] = bits / sum(im.size for im in images)
+            log(f"mix {w}/16: {results[w]:.4f} bits/subpixel on the tuning files")
+    best = min(results, key=results.get)
+    return best, results
+
+
+def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crops: int, crop_size: int,
+        batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
+    start = time.time()
+    files = training_files(data_dir, "image")
+    if not files:
+        raise SystemExit(f"no images found in {data_dir}")
+    train_files, tune_files = split_files(files) if len(files) >= 10 else (files, files[:1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / f"pixelcnn-features-{seed}-{crops}x{crop_size}.npz"
+    if resume and cache.exists():
+        with np.load(cache) as z:
+            data = [{k: z[f"{g}.{k}"] for k in ("x", "p", "v")} for g in range(2)]
+    else:
+        data = extract(train_files, crops, crop_size, seed, log)
+        np.savez(cache, **{f"{g}.{k}": d[k] for g, d in enumerate(data) for k in d})
+    log(f"features: {len(data[0]['v'])} first-channel and {len(data[1]['v'])} later-channel values")
+    nets = train(data, out_dir, steps, hidden, k_mix, batch, lr, seed, checkpoint_every, resume, log)
+    arrays = quantize(nets, data, k_mix)
+    arrays.update(logistic.tables())
+    arrays["k_mix"] = np.array(k_mix)
+    arrays["counts"] = ClassicImageCodec().prior.astype(np.int32)
+    mix_w, mix_bits = tune_mix(arrays, tune_files, log)
+    arrays["mix_w"] = np.array(mix_w)
+    recipe = {"command": "neuralzip train image " + " ".join(sys.argv[3:]), "data": str(data_dir),
+              "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
+              "steps": steps, "hidden": hidden, "k_mix": k_mix, "crops": crops, "crop_size": crop_size,
+              "batch": batch, "lr": lr, "seed": seed, "mix_w": mix_w,
+              "tuning_bits_per_subpixel": {str(k): round(v, 5) for k, v in mix_bits.items()},
+              "seconds": round(time.time() - start)}
+    arrays["recipe"] = np.array(json.dumps(recipe))
+    return save(arrays, out_dir)
