@@ -31,6 +31,7 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.models import classic_image
 from neuralzip.models.base import Encoded
+from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec
 
 WEIGHTS_PREFIX = "pixelcnn-image"
@@ -125,7 +126,7 @@ def _blocks(n: int) -> int:
 
 
 class _Network:
-    """The shipped (or user's) weights: quantized and float nets per channel group, tables, counts."""
+    """The shipped (or user's) weights: quantized and float nets per channel group, tables."""
 
     def __init__(self, path: Path):
         z = weightstore.load(path)
@@ -135,7 +136,6 @@ class _Network:
             self.nets = [QuantizedMLP(z, f"net{g}") for g in range(2)]
             self.float_nets = [FloatMLP(z, f"float{g}", FLOAT_INPUT_SCALE) for g in range(2)]
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
-            self.counts = z["counts"].astype(np.int64)
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a weights file for the pixelcnn model ({exc})") from None
         for g, net in enumerate(self.nets):
@@ -150,32 +150,16 @@ class PixelCNNCodec(ClassicImageCodec):
 
     def __init__(self, weights: str | Path | None = None, tile_h: int = classic_image.TILE_H,
                  tile_w: int = classic_image.TILE_W):
-        self._path = Path(weights) if weights is not None else None
+        # the file's "counts" (the classic prior), its path and hash are handled as for classic
+        super().__init__(None, tile_h, tile_w)
+        self.weights = Prior(WEIGHTS_PREFIX, self.weights.shape, weights)
         self._net = None
-        self._hash = None
-        self.tile_h, self.tile_w = tile_h, tile_w
-
-    @property
-    def path(self) -> Path:
-        if self._path is None:
-            self._path = weightstore.shipped(WEIGHTS_PREFIX)
-        return self._path
-
-    @property
-    def weights_hash(self) -> str:
-        if self._hash is None:
-            self._hash = weightstore.file_hash(self.path)
-        return self._hash
 
     @property
     def net(self) -> _Network:
         if self._net is None:
-            self._net = _Network(self.path)
+            self._net = _Network(self.weights.path)
         return self._net
-
-    @property
-    def prior(self) -> np.ndarray:
-        return self.net.counts
 
     def with_weights(self, path) -> "PixelCNNCodec":
         return PixelCNNCodec(path, self.tile_h, self.tile_w)
@@ -205,8 +189,9 @@ class PixelCNNCodec(ClassicImageCodec):
 
         return model_rows
 
-    def _float_observer(self, bits, model_rows, totals):
-        """Adds up the float model's bits (8-bit images: the float network; others: the counts)."""
+    def _float_observer(self, model_rows, totals):
+        """Adds up the float model's bits (8-bit images: the float network; others, which have no
+        model_rows hook: the counts)."""
         net = self.net if model_rows is not None else None
         bounds, spans = logistic.bucket_intervals(self.prior.shape[2])
         buf = {}
@@ -228,7 +213,7 @@ class PixelCNNCodec(ClassicImageCodec):
         """-> (params, chunks, exact-model bits, float-model bits)."""
         model_rows = self._model_rows(signal.bits)
         totals = [0.0]
-        observe = self._float_observer(signal.bits, model_rows, totals)
+        observe = self._float_observer(model_rows, totals)
         params, chunks, bits = self._run(coder_factory, samples, signal, observe, model_rows)
         return params, chunks, bits, totals[0]
 
