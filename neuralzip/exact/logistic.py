@@ -74,15 +74,16 @@ def _cdf_at(j, m16, inv, lo_edge, hi_edge, cdf):
 @nb.njit(cache=True)
 def mixture_row(pred, maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row):
     """row[b] = sum_k weight_k * mass of bucket b under component k (integers), for a value
-    predicted at `pred` in 0..maxv; head = (m16[k], scale index[k], l16[k]). Returns the row total."""
+    predicted at `pred` in 0..maxv; head = (m16[k], scale index[k], l16[k]). Returns the row total.
+    The weighted CDFs are summed at each boundary first, so each mass is one difference."""
     lo_edge = -pred  # boundary below value 0
     hi_edge = maxv - pred + 1  # boundary above value maxv
     n_sc = inv.shape[0]
     lmax = head[2 * k_mix]
     for k in range(1, k_mix):
         lmax = max(lmax, head[2 * k_mix + k])
-    for b in range(row.shape[0]):
-        row[b] = 0
+    for t in range(bounds.shape[0]):
+        cj[t] = 0
     total = 0
     for k in range(k_mix):
         d = lmax - head[2 * k_mix + k]
@@ -94,7 +95,7 @@ def mixture_row(pred, maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row)
         si = head[k_mix + k]
         iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
         for t in range(bounds.shape[0]):
-            cj[t] = _cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf)
-        for b in range(row.shape[0]):
-            row[b] += wk * (cj[spans[b, 1]] - cj[spans[b, 0]] + cj[spans[b, 3]] - cj[spans[b, 2]])
+            cj[t] += wk * _cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf)
+    for b in range(row.shape[0]):
+        row[b] = cj[spans[b, 1]] - cj[spans[b, 0]] + cj[spans[b, 3]] - cj[spans[b, 2]]
     return total

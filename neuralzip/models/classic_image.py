@@ -285,7 +285,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
-    view = StepView(n_max, nch, st.nsub, nbk, st.maxv)
+    view = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
@@ -330,10 +330,12 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
 class StepView:
     """What the predict pass knows about the n pixels of one step and channel c:
     final predictions, activity, context class, sub-predictions, the count rows,
-    and the residuals of the channels already coded at these pixels (resid[:, :c])."""
+    and the residuals of the channels already coded at these pixels (resid[:, :c]);
+    counts/totals are the adaptive statistics themselves ([channel, class, bucket])."""
 
-    def __init__(self, n_max: int, nch: int, nsub: int, nbk: int, maxv: int):
+    def __init__(self, n_max: int, nch: int, nsub: int, nbk: int, maxv: int, counts, totals):
         self.n, self.c, self.maxv = 0, 0, maxv
+        self.counts, self.totals = counts, totals
         self.preds = np.empty(n_max, np.int64)
         self.classes = np.empty(n_max, np.int64)
         self.bctx = np.empty(n_max, np.int64)

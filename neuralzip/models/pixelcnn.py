@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 
 from neuralzip import weightstore
-from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, TeeCoder
 from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
@@ -66,29 +66,30 @@ def features(n, c, preds, acts, subs, resid, x):
 # Rows are independent and each is computed by one thread start to end, so how
 # the rows are split among threads never changes a result.
 @nb.njit(cache=True, parallel=True)
-def step_rows(n, preds, maxv, counts, heads, k_mix, cdf, inv, expt, bounds, spans, mix_w, nblk, out):
-    """Integer pmf rows of one step: each pixel's mixture (heads[i]) mixed with its count row."""
+def step_rows(n, preds, maxv, classes, counts, totals, heads, k_mix, cdf, inv, expt, bounds, spans, mix_w, nblk,
+              out):
+    """Integer pmf rows of one step: each pixel's mixture (heads[i]) mixed with the count row of
+    its context class (counts[classes[i]], total totals[classes[i]])."""
     for blk in nb.prange(nblk):
         row = np.zeros(out.shape[1], np.int64)
         cj = np.zeros(bounds.shape[0], np.int64)
         one = 1 << MIX_BITS
         for i in range(blk * n // nblk, (blk + 1) * n // nblk):
             total = logistic.mixture_row(preds[i], maxv, heads[i], k_mix, cdf, inv, expt, bounds, spans, cj, row)
-            t = 0
-            for b in range(row.shape[0]):
-                t += np.int64(counts[i, b])
+            cls = classes[i]
             # the counts rescaled to the mixture's total (one division per row)
-            ratio = (total << 16) // t  # total < 2**42 (k_mix <= 8): no overflow
+            ratio = (total << 16) // totals[cls]  # total < 2**42 (k_mix <= 8): no overflow
             for b in range(row.shape[0]):
-                cn = (np.int64(counts[i, b]) * ratio) >> 16
+                cn = (counts[cls, b] * ratio) >> 16
                 out[i, b] = np.float64(((mix_w * row[b] + (one - mix_w) * cn) >> MIX_BITS) + 1)
 
 
-@nb.njit(cache=True)
-def float_bits(n, preds, maxv, counts, sym, heads, k_mix, bounds, spans, mix_w, out):
+@nb.njit(cache=True, parallel=True)
+def float_bits(preds, maxv, csym, ctot, sym, heads, k_mix, bounds, spans, mix_w, out):
     """-log2 p of each coded bucket under the float model (float network outputs `heads`, true
-    logistic CDF, same mixing with the counts): the report's nll_float_bits, never used for coding."""
-    for i in range(n):
+    logistic CDF, the same mixing with the counts: csym = the bucket's count, ctot = the row's
+    total): the report's nll_float_bits, never used for coding."""
+    for i in nb.prange(preds.shape[0]):
         h = heads[i]
         p = preds[i]
         b = sym[i]
@@ -112,12 +113,45 @@ def float_bits(n, preds, maxv, counts, sym, heads, k_mix, bounds, spans, mix_w, 
                 lo = 0.0 if a <= -p else 1.0 / (1.0 + math.exp(-((a - 0.5) - mu) * inv_s))
                 m += hi - lo
             mass += wk * m
-        t = 0.0
-        for bb in range(counts.shape[1]):
-            t += counts[i, bb]
         w = mix_w / (1 << MIX_BITS)
-        q = w * mass / wsum + (1 - w) * counts[i, b] / t
+        q = w * mass / wsum + (1 - w) * csym[i] / ctot[i]
         out[i] = -math.log2(max(q, 1e-300))
+
+
+class _FloatTally:
+    """Adds up the float model's bits. Only the encoder needs them and it knows every value, so
+    the float network runs on large batches of recorded steps, not once per step."""
+
+    FLUSH_ROWS = 1 << 15
+
+    def __init__(self, net: "_Network", bounds: np.ndarray, spans: np.ndarray, maxv: int):
+        self.net, self.bounds, self.spans, self.maxv = net, bounds, spans, maxv
+        self.pending = ([], [])
+        self.bits = 0.0
+
+    def add(self, group: int, x, preds, sym, counts_rows):
+        n = len(sym)
+        csym = counts_rows[np.arange(n), sym]
+        self.pending[group].append((x.copy(), preds.copy(), sym.copy(), csym, counts_rows.sum(axis=1)))
+        if sum(len(p[2]) for p in self.pending[group]) >= self.FLUSH_ROWS:
+            self.flush(group)
+
+    def flush(self, group: int):
+        parts = self.pending[group]
+        if not parts:
+            return
+        x, preds, sym, csym, ctot = (np.concatenate(col) for col in zip(*parts))
+        parts.clear()
+        heads = self.net.float_nets[group].forward(x)
+        out = np.empty(len(sym))
+        float_bits(preds, self.maxv, csym, ctot, sym, heads, self.net.k_mix, self.bounds, self.spans,
+                   self.net.mix_w, out)
+        self.bits += float(out.sum())
+
+    def total(self) -> float:
+        for group in range(len(self.pending)):
+            self.flush(group)
+        return self.bits
 
 
 def _blocks(n: int) -> int:
@@ -182,40 +216,31 @@ class PixelCNNCodec(ClassicImageCodec):
             model_rows.x = x  # for the float-model observer of the same run
             heads = net.nets[min(c, 1)].forward(x)
             rows = buf["rows"]
-            step_rows(n, view.preds, view.maxv, view.rows, heads, net.k_mix, net.cdf, net.inv, net.exp,
-                      bounds, spans, net.mix_w, _blocks(n), rows)
+            step_rows(n, view.preds, view.maxv, view.classes, view.counts[c], view.totals[c], heads, net.k_mix,
+                      net.cdf, net.inv, net.exp, bounds, spans, net.mix_w, _blocks(n), rows)
             model_rows.view = view
             return rows[:n]
 
         return model_rows
 
-    def _float_observer(self, model_rows, totals):
-        """Adds up the float model's bits (8-bit images: the float network; others, which have no
-        model_rows hook: the counts)."""
-        net = self.net if model_rows is not None else None
+    def _run_both(self, coder_factory, samples, signal):
+        """-> (params, chunks, exact-model bits, float-model bits). Without the network (not 8-bit)
+        the float model is the exact one."""
+        model_rows = self._model_rows(signal.bits)
+        if model_rows is None:
+            params, chunks, bits = self._run(coder_factory, samples, signal)
+            return params, chunks, bits, bits
         bounds, spans = logistic.bucket_intervals(self.prior.shape[2])
-        buf = {}
+        tally = _FloatTally(self.net, bounds, spans, (1 << signal.bits) - 1)
+        low_bits = [0.0]
 
         def observe(c, sy, sx, classes, sym, rows, nlow):
-            n = len(sym)
-            if net is None:
-                totals[0] += float(np.sum(symbol_bits(sym, rows)) + np.sum(nlow))
-                return
             view = model_rows.view
-            out = buf.setdefault("out", np.empty(view.rows.shape[0]))
-            heads = net.float_nets[min(c, 1)].forward(model_rows.x)
-            float_bits(n, view.preds, view.maxv, view.rows, sym, heads, net.k_mix, bounds, spans, net.mix_w, out)
-            totals[0] += float(np.sum(out[:n]) + np.sum(nlow))
+            tally.add(min(c, 1), model_rows.x, view.preds[:len(sym)], sym, view.rows[:len(sym)])
+            low_bits[0] += float(np.sum(nlow))
 
-        return observe
-
-    def _run_both(self, coder_factory, samples, signal):
-        """-> (params, chunks, exact-model bits, float-model bits)."""
-        model_rows = self._model_rows(signal.bits)
-        totals = [0.0]
-        observe = self._float_observer(model_rows, totals)
         params, chunks, bits = self._run(coder_factory, samples, signal, observe, model_rows)
-        return params, chunks, bits, totals[0]
+        return params, chunks, bits, tally.total() + low_bits[0]
 
     def encode(self, samples, signal):
         params, chunks, bits, float_bits_total = self._run_both(TeeCoder, samples, signal)
