@@ -94,11 +94,22 @@ def _base_predictions(img, y, x, c, hasN, hasW, hasNE, hasNN, hasWW, mid, out):
     out[11] = 2 * n - nn
 
 
-@nb.njit(cache=True)
+# Pixels of a pass only read the state, each is computed by one thread start to
+# end, so how they are split among threads never changes a result.
+@nb.njit(cache=True, parallel=True)
 def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
                   perr, ferr, counts, bias_sum, bias_cnt, thresholds,
-                  preds, classes, bctx, subs, acts, rows):
-    """Pass A: prediction, context and pmf row of channel c for every listed pixel."""
+                  preds, classes, bctx, subs, acts, rows, nblk):
+    """Pass A: prediction, context and pmf row of channel c for every listed pixel (nblk threads)."""
+    n = ys.shape[0]
+    for blk in nb.prange(nblk):
+        _predict_rows(blk * n // nblk, (blk + 1) * n // nblk, img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
+                      perr, ferr, counts, bias_sum, bias_cnt, thresholds, preds, classes, bctx, subs, acts, rows)
+
+
+@nb.njit(cache=True)
+def _predict_rows(start, stop, img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
+                  perr, ferr, counts, bias_sum, bias_cnt, thresholds, preds, classes, bctx, subs, acts, rows):
     W = img.shape[1]
     mid = (maxv + 1) >> 1
     base = np.empty(BASE, np.int64)
@@ -106,7 +117,7 @@ def _predict_pass(img, c, ys, xs, tile_h, tile_w, maxv, shift, nsub,
     if c == 0:
         nsub = BASE  # the first channel has no cross-channel predictors
     dead = BIAS_DEAD << shift if shift >= 0 else BIAS_DEAD >> -shift  # on the image's own scale
-    for i in range(ys.shape[0]):
+    for i in range(start, stop):
         y, x = ys[i], xs[i]
         ty0 = (y // tile_h) * tile_h
         tx0 = (x // tile_w) * tile_w
@@ -235,6 +246,11 @@ def _update_pass(img, c, ys, xs, maxv, shift, nsub, sym, low, write,
             totals[c, cls] = t
 
 
+def thread_blocks(n: int) -> int:
+    """Thread blocks for a pass over n independent rows (small passes stay on one thread)."""
+    return max(1, min(nb.get_num_threads(), n // 64))
+
+
 def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):
     """Pixel coordinates sorted by wavefront step, and where each step starts."""
     ys, xs = np.divmod(np.arange(height * width, dtype=np.int64), width)
@@ -307,7 +323,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                 _predict_pass(img, c, sy[p:q], sx[p:q], tile_h, tile_w, st.maxv, st.shift, st.nsub, st.perr,
                               st.ferr, st.counts, st.bias_sum, st.bias_cnt, THRESHOLDS,
                               view.preds[p:q], view.classes[p:q], view.bctx[p:q], view.subs[p:q],
-                              view.acts[p:q], view.rows[p:q])
+                              view.acts[p:q], view.rows[p:q], thread_blocks(q - p))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
             if decoder is None:
                 _residual_symbols(img, c, sy, sx, view.preds, sym, nlow, low)

@@ -32,7 +32,7 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.models import classic_image
 from neuralzip.models.base import Encoded
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import BASE, ClassicImageCodec
+from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
 
 WEIGHTS_PREFIX = "pixelcnn-image"
 FEATURE_CLIP = 255
@@ -154,11 +154,6 @@ class _FloatTally:
         return self.bits
 
 
-def _blocks(n: int) -> int:
-    """Thread blocks for a step of n rows (small steps stay on one thread)."""
-    return max(1, min(nb.get_num_threads(), n // 64))
-
-
 class _Network:
     """The shipped (or user's) weights: quantized and float nets per channel group, tables."""
 
@@ -217,7 +212,7 @@ class PixelCNNCodec(ClassicImageCodec):
             heads = net.nets[min(c, 1)].forward(x)
             rows = buf["rows"]
             step_rows(n, view.preds, view.maxv, view.classes, view.counts[c], view.totals[c], heads, net.k_mix,
-                      net.cdf, net.inv, net.exp, bounds, spans, net.mix_w, _blocks(n), rows)
+                      net.cdf, net.inv, net.exp, bounds, spans, net.mix_w, thread_blocks(n), rows)
             model_rows.view = view
             return rows[:n]
 

@@ -32,7 +32,7 @@ from neuralzip.models.base import Signal
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.train.classic_prior import training_files
 
-VERSION = 1
+VERSION = 2
 MIX_CHOICES = (6, 8, 10, 12, 13, 14, 15, 16)
 
 
