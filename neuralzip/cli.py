@@ -311,6 +311,26 @@ def train():
     """Train a model's weights on your own files (needs torch: pip install 'neuralzip[train]')."""
 
 
+@train.command("audio")
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+              help="folder for the weights file")
+@click.option("--hidden", default=8, show_default=True, type=click.IntRange(1, 64), help="hidden units")
+@click.option("--steps", default=4000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--batch", default=8192, show_default=True, type=click.IntRange(16), help="samples per step")
+@click.option("--lr", default=1e-2, show_default=True, help="peak learning rate")
+@click.option("--every", default=16, show_default=True, type=click.IntRange(1, 1024),
+              help="use every N-th sample of the recordings as a training example")
+@click.option("--seed", default=0, show_default=True, help="random seed (initialisation, batches)")
+def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
+    """Train the wavenet audio model on the recordings in DATA (every 10th file is kept for tuning)."""
+    from neuralzip.train import audio
+
+    path = audio.run(Path(data), Path(out_dir), hidden, steps, batch, lr, every, seed,
+                     log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
 @train.command("image")
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),

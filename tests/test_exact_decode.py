@@ -25,7 +25,7 @@ def shipped_codecs():
 
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
-    assert {("pixelcnn", "image"), ("classic", "image"), ("classic", "audio"), ("histogram", "image"),
+    assert {("pixelcnn", "image"), ("classic", "image"), ("wavenet", "audio"), ("classic", "audio"), ("histogram", "image"),
             ("histogram", "audio")} <= names
 
 

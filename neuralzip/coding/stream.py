@@ -96,6 +96,10 @@ class RangeDecoderStream:
         model = constriction.stream.model.Categorical(np.asarray(counts, np.float64), perfect=False)
         return self._dec.decode(model, n)
 
+    def uniform(self, sizes: np.ndarray) -> np.ndarray:
+        """Raw pieces, each under a uniform distribution over sizes[i] values (sizes <= 2^PIECE_BITS)."""
+        return self._dec.decode(_UNIFORM, sizes) if len(sizes) else np.zeros(0, np.int32)
+
     def low_bits(self, nbits: np.ndarray) -> np.ndarray:
         nbits = np.asarray(nbits, np.int64)
         _, sizes, owner, shift = _split_pieces(nbits, nbits, False)

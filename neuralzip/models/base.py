@@ -102,5 +102,9 @@ def decode_batch_limit() -> int:
 
 def sub_batches(n: int, limit: int):
     """(start, end) spans that cover range(n) in pieces of at most `limit` (0: one piece)."""
-    step = limit if limit > 0 else max(n, 1)
+    if n <= 0:
+        return ()
+    if limit <= 0 or n <= limit:
+        return ((0, n),)
+    step = limit
     return [(a, min(a + step, n)) for a in range(0, n, step)]

@@ -142,6 +142,98 @@ def _analyse(x: np.ndarray, bits: int):
     return order, q, shift, best[1]
 
 
+@nb.njit(cache=True, nogil=True)
+def _analyse_into(x, out_q):
+    """_analyse for the compiled block planner: -> (order, shift, estimated bits); coefficients in out_q."""
+    n = x.shape[0]
+    nonzero = False
+    for v in x:
+        if v != 0:
+            nonzero = True
+            break
+    if n < 2 or not nonzero:
+        return 0, 0, 0.0
+    max_order = min(MAX_ORDER, n - 1)
+    coefs, errs = _levinson(x.astype(np.float64), max_order)
+    best_k, best = 0, 0.5 * n * np.log2(max(errs[0] / n, 1e-3))
+    for k in range(1, max_order + 1):
+        est = 0.5 * n * np.log2(max(errs[k] / n, 1e-3)) + k * PRECISION
+        if est < best:
+            best_k, best = k, est
+    if best_k == 0:
+        return 0, 0, best
+    q, shift = _quantize(coefs[best_k - 1, :best_k], PRECISION)
+    out_q[:best_k] = q
+    return best_k, shift, best
+
+
+@nb.njit(cache=True, inline="always")
+def _wasted_bits_nb(x):
+    acc = 0
+    for v in x:
+        acc |= v
+    if acc == 0:
+        return 0
+    w = 0
+    while (acc >> w) & 1 == 0:
+        w += 1
+    return w
+
+
+@nb.njit(cache=True, parallel=True)
+def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs):
+    """The per-block analysis of _plan_block, compiled and run over many blocks at once:
+    fills modes[b], and shifts/orders/qshifts/coefs[b, c] of every block b."""
+    nch = samples.shape[1]
+    for b in nb.prange(starts.shape[0]):
+        block = samples[starts[b]:starts[b] + lengths[b]]
+        if lengths[b] == 0:
+            continue
+        mode = 0
+        if nch == 2:
+            left = block[:, 0].astype(np.int64)
+            right = block[:, 1].astype(np.int64)
+            sigs = (left, right, left - right, (left + right) >> 1)
+            est = np.zeros(4)
+            scratch = np.zeros(MAX_ORDER, np.int64)
+            for i in range(4):
+                x = sigs[i] >> _wasted_bits_nb(sigs[i])
+                est[i] = _analyse_into(x, scratch)[2]
+            # modes LR, LS, SR, MS as pairs of (L, R, S, M) = (0, 1, 2, 3)
+            cost = (est[0] + est[1], est[0] + est[2], est[2] + est[1], est[3] + est[2])
+            best = 0
+            for m in range(1, 4):
+                if cost[m] < cost[best]:
+                    best = m
+            mode = best
+        modes[b] = mode
+        for c in range(nch):
+            x = block[:, c].astype(np.int64)
+            if nch == 2 and mode != 0:
+                left = block[:, 0].astype(np.int64)
+                right = block[:, 1].astype(np.int64)
+                if mode == 1:
+                    x = left if c == 0 else left - right
+                elif mode == 2:
+                    x = left - right if c == 0 else right
+                else:
+                    x = (left + right) >> 1 if c == 0 else left - right
+            w = _wasted_bits_nb(x)
+            shifts[b, c] = w
+            orders[b, c], qshifts[b, c], _ = _analyse_into(x >> w, coefs[b, c])
+
+
+def pack_plan_arrays(modes, shifts, orders, qshifts, coefs) -> bytes:
+    """The side information of _pack_plans, from plan_blocks' arrays."""
+    out = []
+    for b in range(len(modes)):
+        out.append(bytes([modes[b]]))
+        for c in range(shifts.shape[1]):
+            out.append(bytes([shifts[b, c], orders[b, c], qshifts[b, c]]))
+            out.append(np.asarray(coefs[b, c, :orders[b, c]], "<i2").tobytes())
+    return b"".join(out)
+
+
 def _wasted_bits(x: np.ndarray) -> int:
     acc = int(np.bitwise_or.reduce(x.astype(np.int64))) if len(x) else 0
     if acc == 0:

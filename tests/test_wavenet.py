@@ -1,0 +1,101 @@
+"""The wavenet audio model: exact roundtrips for every sample format, channel count
+and odd length, lanes and chunks, extreme signals, and honest likelihood figures."""
+
+import numpy as np
+import pytest
+
+from media_factory import tone, wav_file
+from neuralzip import api, container
+from neuralzip.errors import ContainerError
+from neuralzip.media.detect import read_media
+from neuralzip.models import wavenet
+from neuralzip.models.base import Signal
+from test_audio import roundtrip
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("frames", [1, 2, 4099])
+def test_wav_roundtrip_is_byte_identical(bits, channels, frames):
+    data = wav_file(tone(frames, channels, bits), bits)
+    assert roundtrip(data, "wavenet") == data
+
+
+@pytest.mark.parametrize("bits", [16, 24, 32])
+def test_silence_full_scale_noise_and_jumps(bits):
+    """Extremes: the filters and the network's inputs are clipped, never overflow."""
+    rng = np.random.default_rng(3)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1))
+    noise = rng.integers(lo, hi, (5000, 2), dtype=np.int64).astype(np.int32)
+    noise[0] = [lo, hi - 1]
+    jumps = np.zeros((5000, 2), np.int32)
+    jumps[::7] = [lo, hi - 1]  # worst case for a linear predictor
+    for samples in (np.zeros((3000, 2), np.int32), noise, jumps):
+        data = wav_file(samples, bits)
+        assert roundtrip(data, "wavenet") == data
+
+
+def test_stereo_modes_and_always_zero_low_bits_change_between_blocks():
+    x = tone(20000, 1, 16)
+    pair = np.hstack([x, x])  # identical channels: side = 0
+    pair[5000:9000, 1] = -x[5000:9000, 0]  # anti-phase
+    pair[9000:13000, 1] = x[9000:13000, 0] // 2 + 1
+    pair[13000:] &= ~0xF  # wasted low bits in the last blocks only
+    data = wav_file(pair.astype(np.int32), 16)
+    assert roundtrip(data, "wavenet") == data
+
+
+def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
+    """Lanes restart their state; chunks hold CHUNK_LANES lanes; the last lane is short."""
+    monkeypatch.setattr(wavenet, "LANE_FRAMES", 2048)
+    monkeypatch.setattr(wavenet, "CHUNK_LANES", 3)
+    data = wav_file(tone(2048 * 7 + 1001, 2, 16), 16, rate=8000)
+    assert roundtrip(data, "wavenet") == data
+    _, [member] = container.loads(api.compress_bytes(data, "a", "wavenet"))
+    assert len(member.chunks) == 3
+
+
+def test_truncated_or_damaged_payload_is_refused():
+    data = wav_file(tone(6000, 2, 16), 16)
+    blob = api.compress_bytes(data, "a", "wavenet")
+    _, [member] = container.loads(blob)
+    for damage in (lambda c: c[: len(c) // 2], lambda c: c[:10] + bytes([c[10] ^ 0x55]) + c[11:]):
+        member.chunks = [damage(member.chunks[0])]
+        with pytest.raises(ContainerError):
+            api.decode_member(member)
+
+
+def _clip():
+    media = read_media(open("examples/alto_sax_d4.wav", "rb").read())
+    return media, Signal("audio", media.samples.shape, media.bits, int(media.meta["rate"]))
+
+
+def test_learned_stage_never_costs_bits_and_is_reported():
+    """Each block keeps the cheaper of with/without the learned stage (priced exactly), so the
+    model with it is never above the model without it; the share of blocks is in the params."""
+    media, signal = _clip()
+    full = wavenet.WaveNetCodec()
+    off = wavenet.WaveNetCodec(learned=False)
+    enc = full.encode(media.samples, signal)
+    assert 0.0 <= enc.params["learned_share"] <= 1.0
+    assert off.encode(media.samples, signal).params["learned_share"] == 0.0
+    assert full.likelihood(media.samples, signal)[1] <= off.likelihood(media.samples, signal)[1]
+
+
+def test_report_coded_size_is_within_1pct_of_the_exact_likelihood():
+    media, signal = _clip()
+    enc = wavenet.WaveNetCodec().encode(media.samples, signal)
+    coded = 8 * sum(len(c) for c in enc.chunks)
+    assert enc.nll_bits <= coded <= 1.01 * enc.nll_bits
+    assert enc.nll_float_bits > 0 and abs(enc.nll_float_bits / enc.nll_bits - 1) < 0.05
+    assert coded < 0.8 * media.samples.size * media.bits  # well below the raw PCM size
+
+
+def test_bits_per_dim_adds_up_to_the_coded_samples():
+    media, signal = _clip()
+    codec = wavenet.WaveNetCodec()
+    per_value = codec.bits_per_dim(media.samples, signal)
+    assert per_value.shape == media.samples.shape and per_value.min() >= 0
+    side_bits_bound = 8 * 4096  # side information is not attributed to samples
+    exact = codec.likelihood(media.samples, signal)[1]
+    assert exact - side_bits_bound <= per_value.sum() <= exact
