@@ -302,7 +302,8 @@ class WaveNetCodec(Codec):
             sizes = np.empty(pieces_max, np.int32)
             owner, shift = np.empty(pieces_max, np.int64), np.empty(pieces_max, np.int64)
             pieces = np.zeros(pieces_max, np.int32)
-            f, hid, o = np.zeros(kern.N_FEATURES, np.int64), np.zeros(net.hidden), np.zeros(2, np.int64)
+            nl = len(lengths)
+            f, hid, o = np.zeros((nl, kern.N_FEATURES), np.int64), np.zeros((nl, net.hidden)), np.zeros((nl, 2), np.int64)
             steps = int(lengths.max())
             state = (lengths, blen, lanes.orig, lanes.cod, lanes.u, lanes.e2, lanes.wn, lanes.norm, lanes.ema,
                      lanes.emas, lanes.cnt, lanes.tot, lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,

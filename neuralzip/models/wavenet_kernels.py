@@ -305,51 +305,46 @@ def replay_window(t0, t1, offs, lengths, cnt, tot, flags, blen, res, corr, cls_b
                 _count(cnt, tot, k, NET, cn, buckets.bucket_of(buckets.zigzag(r - corr[k, c, t]))[0])
 
 
-@_jit
+@nb.njit(cache=True, _nrt=False, parallel=True)
 def decode_step(t, steps, lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, modes, wshift, orders,
-                qshifts, coefs, flags, net, fnet, scratch, f, hid, o, preds, rows, sym, pieces, owner, shift,
-                npieces, low):
+                qshifts, coefs, flags, net, fnet, scratch, buf_f, buf_hid, buf_o, preds, rows, sym, pieces, owner,
+                shift, npieces, low):
     """Decoder: finish frame t-1 (its symbols and low-bit pieces are decoded: rebuild the values,
     adapt), then give the prediction and count row of every active (lane, channel) at frame t.
+    Lanes are independent (the active ones are a prefix), so they are split over threads.
     -> number of positions at frame t."""
     nlanes, nch = cod.shape[0], cod.shape[1]
     if t > 0:
-        m = 0
-        for k in range(nlanes):
-            if t - 1 < lengths[k]:
-                m += nch
-        for i in range(m):
-            low[i] = 0
+        for i in range(npieces):
+            low[owner[i]] = 0
         for i in range(npieces):
             low[owner[i]] |= np.int64(pieces[i]) << shift[i]
-        m = 0
-        for k in range(nlanes):
-            if t - 1 >= lengths[k]:
-                continue
+    for k in nb.prange(nlanes):
+        if t > 0 and t - 1 < lengths[k]:
             blk = (t - 1) // blen
             for c in range(nch):
+                m = k * nch + c
+                lo = low[m] if buckets.low_bits_of_bucket(sym[m]) > 0 else 0
                 corr = scratch[k, c, 4] if flags[k, blk] else 0
-                value = preds[m] + corr + buckets.unzigzag(buckets.value_of(sym[m], low[m]))
+                value = preds[m] + corr + buckets.unzigzag(buckets.value_of(sym[m], lo))
                 update(k, c, t - 1, value, preds[m], cod, u, e2, wn, norm, ema, emas, cnt, tot, scratch, 2)
-                m += 1
             restore_frame(k, t - 1, blk, cod, modes, wshift, orig)
-    if t >= steps:
-        return 0
+        if t < lengths[k]:
+            blk = t // blen
+            if t % blen == 0:
+                enter_block(k, t, blk, orig, cod, modes, wshift)
+            for c in range(nch):
+                m = k * nch + c
+                preds[m] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net, fnet,
+                                   False, buf_f[k], buf_hid[k], buf_o[k], scratch)
+                sc = scratch[k, c]
+                table, cls = (NET, sc[3]) if flags[k, blk] else (BASE, sc[2])
+                for j in range(rows.shape[1]):
+                    rows[m, j] = cnt[k, table, cls, j]
     m = 0
     for k in range(nlanes):
-        if t >= lengths[k]:
-            continue
-        blk = t // blen
-        if t % blen == 0:
-            enter_block(k, t, blk, orig, cod, modes, wshift)
-        for c in range(nch):
-            preds[m] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net, fnet,
-                               False, f, hid, o, scratch)
-            sc = scratch[k, c]
-            table, cls = (NET, sc[3]) if flags[k, blk] else (BASE, sc[2])
-            for j in range(rows.shape[1]):
-                rows[m, j] = cnt[k, table, cls, j]
-            m += 1
+        if t < lengths[k]:
+            m += nch
     return m
 
 
