@@ -21,6 +21,7 @@ import numpy as np
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.detect import read_media, sniff
+from neuralzip.models import handles
 from neuralzip.peers import peers_for, png16, write_pcm_wav
 
 
@@ -74,7 +75,7 @@ def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
 
 
 def codec_count(kind: str, models: list[str]) -> int:
-    return len(models) + len(peers_for(kind))
+    return len([m for m in models if handles(m, kind)]) + len(peers_for(kind))
 
 
 def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
@@ -87,7 +88,8 @@ def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
         tmp = Path(tmpdir)
         add = rows.append if on_row is None else (lambda row: (rows.append(row), on_row(row)))
         for model in models:
-            add({**base, **_bench_model(path, media, model, tmp)})
+            if handles(model, media.kind):  # image models skip recordings and the other way round
+                add({**base, **_bench_model(path, media, model, tmp)})
         src = _peer_input(media, path, tmp)
         for peer in peers_for(media.kind):
             row = {**base, "codec": peer.name, "neuralzip": False}

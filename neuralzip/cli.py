@@ -216,7 +216,7 @@ def models():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--models", default="pixelcnn,classic,histogram", show_default=True, help="comma-separated neuralzip models")
+@click.option("--models", default="pixelcnn,wavenet,classic,histogram", show_default=True, help="comma-separated neuralzip models")
 @click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, report.md and the charts")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="files benchmarked in parallel")

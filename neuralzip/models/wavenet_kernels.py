@@ -8,11 +8,12 @@ in lockstep, one coder call per time step for all of them (contract 4).
 Per lane, channel c and frame t, the prediction cascade is
   1. forward-adaptive LPC (coefficients and stereo mode chosen per block by
      the encoder and stored), run on a history that continues across blocks;
-  2. a 32-tap NLMS filter on the LPC residual (backward adaptive: integer
-     weights, integer normalisation by division);
+  2. a cascade of NLMS filters on the LPC residual (32 taps slow, then 16
+     taps slower still; backward adaptive: integer weights, normalisation by
+     an exact integer division);
   3. the learned stage: a small quantized MLP that reads the recent final
-     residuals, the scale estimate and the NLMS output, and predicts a mean
-     correction and a scale class for the residual.
+     residuals, the scale estimate and the cascade's output, and predicts a
+     mean correction and a scale class for the residual.
 The residual is coded as a bucket symbol under adaptive counts chosen by the
 scale class (table BASE without stage 3, NET with it; each block says which),
 plus uniform low bits. Both tables are updated at every sample whatever the
@@ -33,10 +34,14 @@ _jit = nb.njit(cache=True, _nrt=False)
 _inline = nb.njit(cache=True, _nrt=False, inline="always")
 
 MAX_ORDER = 32
-NLMS_TAPS = 32
+# the NLMS cascade: stage s predicts the residual left by the stages before it from its own
+# last NLMS_TAPS[s] inputs, with step size 2^-NLMS_MU[s] (long and slow, then short and fast)
+NLMS_TAPS = (32, 16)
+NLMS_MU = (4, 6)
+N_STAGES = 2
+MAX_TAPS = 32
 NLMS_SHIFT = 16  # weights carry 16 fractional bits
-NLMS_MU = 4  # step size 2^-4
-HIST = 40  # history offset in cod/u arrays (> MAX_ORDER, NLMS_TAPS)
+HIST = 40  # history offset in cod/u arrays (> MAX_ORDER, MAX_TAPS)
 RES_HIST = 8  # final residuals the network reads
 N_FEATURES = 12
 NCLS = 80
@@ -143,8 +148,8 @@ def _net_float(f, fw1, fb1, fw2, fb2, out):
 @_inline
 def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net, fnet, use_float,
             f, hid, o, scratch):
-    """-> prediction; scratch[k, c] gets (lpc pred, nlms pred in u units, class, net class, net corr,
-    float class, float corr)."""
+    """-> prediction; scratch[k, c] gets (lpc pred, cascade pred, class, net class, net corr,
+    float class, float corr, stage predictions...)."""
     order = orders[k, blk, c]
     plpc = 0
     if order > 0:
@@ -152,15 +157,17 @@ def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net
         for j in range(order):
             acc += coefs[k, blk, c, j] * cod[k, c, HIST + t - 1 - j]
         plpc = acc >> qshifts[k, blk, c]
-    acc = 0
-    for j in range(NLMS_TAPS):
-        acc += wn[k, c, j] * u[k, c, HIST + t - 1 - j]
-    pn_u = acc >> NLMS_SHIFT
-    pn = pn_u
+    sc = scratch[k, c]
+    pn = 0
+    for st in range(N_STAGES):
+        acc = 0
+        for j in range(NLMS_TAPS[st]):
+            acc += wn[k, c, st, j] * u[k, c, st, HIST + t - 1 - j]
+        sc[7 + st] = acc >> NLMS_SHIFT
+        pn += sc[7 + st]
     s = (ema[k, c] >> 4) + 1
     cls = scale_class(ema[k, c])
-    sc = scratch[k, c]
-    sc[0], sc[1], sc[2] = plpc, pn_u, cls
+    sc[0], sc[1], sc[2] = plpc, pn, cls
     if net[0].shape[1] > 0:
         _features(k, c, t, s, cls, pn, e2, emas, f)
         w1t, b1, m1, s1, w2, b2, m2, s2 = net
@@ -194,17 +201,21 @@ def _count(cnt, tot, k, table, cls, sym):
 def update(k, c, t, value, pred, cod, u, e2, wn, norm, ema, emas, cnt, tot, scratch, ntables):
     """Adapt every stage to the coded value of (lane k, channel c, frame t)."""
     sc = scratch[k, c]
-    plpc, pn_u, cls = sc[0], sc[1], sc[2]
+    plpc, cls = sc[0], sc[2]
     cod[k, c, HIST + t] = value
-    un = _clip(value - plpc, -U_CLIP, U_CLIP)
-    err = un - pn_u
-    # NLMS: w += mu * err * x / (|x|^2 + eps), in integers (the division is exact and deterministic)
-    old = u[k, c, HIST + t - 1 - NLMS_TAPS]  # the window slides: u[t-1] enters, u[t-1-TAPS] leaves
-    norm[k, c] += u[k, c, HIST + t - 1] * u[k, c, HIST + t - 1] - old * old
-    g = _clip((err << (NLMS_SHIFT + 8 - NLMS_MU)) // (norm[k, c] + 64 + NLMS_TAPS), -(1 << 30), 1 << 30)
-    for j in range(NLMS_TAPS):
-        wn[k, c, j] = _clip(wn[k, c, j] + ((g * u[k, c, HIST + t - 1 - j]) >> 8), -U_CLIP, U_CLIP)
-    u[k, c, HIST + t] = un
+    target = value - plpc
+    for st in range(N_STAGES):
+        taps = NLMS_TAPS[st]
+        un = _clip(target, -U_CLIP, U_CLIP)
+        err = un - sc[7 + st]
+        # NLMS: w += mu * err * x / (|x|^2 + eps), in integers (the division is exact and deterministic)
+        old = u[k, c, st, HIST + t - 1 - taps]  # the window slides: u[t-1] enters, u[t-1-taps] leaves
+        norm[k, c, st] += u[k, c, st, HIST + t - 1] * u[k, c, st, HIST + t - 1] - old * old
+        g = _clip((err << (NLMS_SHIFT + 8 - NLMS_MU[st])) // (norm[k, c, st] + 64 + taps), -(1 << 30), 1 << 30)
+        for j in range(taps):
+            wn[k, c, st, j] = _clip(wn[k, c, st, j] + ((g * u[k, c, st, HIST + t - 1 - j]) >> 8), -U_CLIP, U_CLIP)
+        u[k, c, st, HIST + t] = un
+        target -= sc[7 + st]
     r = value - pred
     e2[k, c, RES_HIST + t] = r
     ema[k, c] += ((abs(r) << 4) - ema[k, c]) >> 4
