@@ -29,7 +29,7 @@ from neuralzip.models.prior import Prior
 WEIGHTS_PREFIX = "wavenet-audio"
 LANE_FRAMES = 1 << 14
 CHUNK_LANES = 128
-WINDOW = 256  # frames per pass-2 window (bounds the count rows held for the coder)
+WINDOW = 32  # frames per pass-2 window (the count rows handed to the coder stay in cache)
 ALPHABET = classic_audio.ALPHABET
 
 
@@ -205,7 +205,7 @@ class WaveNetCodec(Codec):
         if emit is None:
             return side, exact, fbits, int(used.sum()), int(flags.sum())
         # pass 2: replay the count tables from the records, in windows, for the coder
-        active = np.array([(lengths > t).sum() for t in range(LANE_FRAMES)], np.int64) * nch
+        active = (lengths[None, :] > np.arange(LANE_FRAMES)[:, None]).sum(axis=1) * nch
         steps = int(lengths.max())
         for t0 in range(0, steps, WINDOW):
             t1 = min(t0 + WINDOW, steps)
