@@ -1,6 +1,6 @@
 """WaveNet-family audio model: a causal context network on top of a classical cascade.
 
-The recording is cut into chunks (CHUNK_LANES lanes of LANE_FRAMES frames);
+The recording is cut into chunks (CHUNK_LANES lanes of up to LANE_FRAMES frames);
 each lane restarts its adaptive state, so the decoder steps all lanes of a
 chunk in lockstep, one range-coder call per frame for all of them, and memory
 stays bounded by one chunk. The per-sample work is in wavenet_kernels.
@@ -31,6 +31,15 @@ LANE_FRAMES = 1 << 14
 CHUNK_LANES = 128
 WINDOW = 32  # frames per pass-2 window (the count rows handed to the coder stay in cache)
 ALPHABET = classic_audio.ALPHABET
+
+
+def lane_frames(frames: int) -> int:
+    """Frames per lane: LANE_FRAMES, or less when the recording needs several chunks, so that every
+    chunk is full (the decoder's steps, one per frame of a lane, are what its time goes into)."""
+    if frames <= LANE_FRAMES * CHUNK_LANES:
+        return LANE_FRAMES
+    chunks = -(-frames // (LANE_FRAMES * CHUNK_LANES))
+    return -(-frames // (chunks * CHUNK_LANES))
 
 
 def block_size(rate: int) -> int:
@@ -77,8 +86,8 @@ class _Network:
 class _Lanes:
     """The adaptive state of every lane of one chunk (see wavenet_kernels for the arrays)."""
 
-    def __init__(self, nlanes: int, nch: int, nblocks: int, prior: np.ndarray, ntables: int):
-        n = LANE_FRAMES
+    def __init__(self, nlanes: int, nch: int, nblocks: int, lane: int, prior: np.ndarray, ntables: int):
+        n = lane
         self.orig = np.zeros((nlanes, nch, n), np.int64)
         self.cod = np.zeros((nlanes, nch, kern.HIST + n), np.int64)
         self.u = np.zeros((nlanes, nch, kern.N_STAGES, kern.HIST + n), np.int64)
@@ -132,19 +141,22 @@ class WaveNetCodec(Codec):
 
     # -- layout -------------------------------------------------------------------------------
     @staticmethod
-    def _layout(frames: int, blen: int):
-        """[(chunk start, lane lengths)]: lanes of LANE_FRAMES frames, CHUNK_LANES per chunk."""
-        per = LANE_FRAMES * CHUNK_LANES
+    def _layout(frames: int):
+        """[(chunk start, lane lengths)]: lanes of lane_frames(frames) frames, CHUNK_LANES per chunk
+        (the first lane of a chunk is always the longest)."""
+        lane = lane_frames(frames)
+        per = lane * CHUNK_LANES
         out = []
         for a in range(0, max(frames, 1), per):
             n = min(per, frames - a)
-            lengths = [min(LANE_FRAMES, n - s) for s in range(0, n, LANE_FRAMES)] or [0]
+            lengths = [min(lane, n - s) for s in range(0, n, lane)] or [0]
             out.append((a, np.array(lengths, np.int64)))
         return out
 
     def _start(self, lengths, nch, blen, nbk, ntables):
-        nblocks = -(-LANE_FRAMES // blen)
-        return _Lanes(len(lengths), nch, nblocks, self.weights.counts[:, :, :nbk], ntables), nblocks
+        lane = max(int(lengths[0]), 1)
+        nblocks = -(-lane // blen)
+        return _Lanes(len(lengths), nch, nblocks, lane, self.weights.counts[:, :, :nbk], ntables), nblocks
 
     @staticmethod
     def _nbk(bits: int) -> int:
@@ -155,19 +167,19 @@ class WaveNetCodec(Codec):
     def _plan(part, lengths, lanes, nblocks, blen) -> bytes:
         """The classic per-block analysis (stereo mode, wasted bits, LPC) of every block of every lane,
         into the lane arrays. -> the side information that stores it."""
-        nch = part.shape[1]
+        nch, lane = part.shape[1], int(lengths[0])
         for k, n in enumerate(lengths):
-            lanes.orig[k, :, :n] = part[k * LANE_FRAMES:k * LANE_FRAMES + n].T
+            lanes.orig[k, :, :n] = part[k * lane:k * lane + n].T
         block_starts = np.arange(nblocks)[None, :] * blen
-        starts = (np.arange(len(lengths))[:, None] * LANE_FRAMES + block_starts).ravel()
+        starts = (np.arange(len(lengths))[:, None] * lane + block_starts).ravel()
         sizes = np.clip(lengths[:, None] - block_starts, 0, blen).ravel()
         flat = [a.reshape((-1,) + a.shape[2:]) for a in (lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
                                                          lanes.coefs)]
         classic_audio.plan_blocks(np.ascontiguousarray(part, np.int64), starts, sizes, *flat)
         return classic_audio.pack_plan_arrays(*flat) if nch else b""
 
-    def _code_chunk(self, part, signal, emit, dump=None, dump_every=1, observe=None):
-        """Both encoder passes over one chunk (`part`: its frames); emit(t0, t1, offs, sym, nlow, low, rows)
+    def _code_chunk(self, part, lengths, signal, emit, dump=None, dump_every=1, observe=None):
+        """Both encoder passes over one chunk (`part`: its frames, cut into lanes of `lengths`); emit(t0, t1, offs, sym, nlow, low, rows)
         gets every window of pass 2 (None: skip pass 2). Training hooks: `dump` receives network inputs
         (see model_lanes), observe(lengths, res, corr, cls_base, cls_net) pass 1's records.
         -> (side info, exact bits, float bits, blocks, blocks using the network)."""
@@ -175,7 +187,6 @@ class WaveNetCodec(Codec):
         nch = part.shape[1]
         nbk = self._nbk(signal.bits)
         net = self.net if self.learned else _Network(None)
-        lengths = self._layout(part.shape[0], blen)[0][1]
 
         lanes, nblocks = self._start(lengths, nch, blen, nbk, 3)
         plan_side = self._plan(part, lengths, lanes, nblocks, blen)
@@ -192,6 +203,7 @@ class WaveNetCodec(Codec):
                          np.zeros((nlanes, 2), np.int64), np.zeros((nlanes, nch), np.int64), costs, res, corr,
                          cls_base, cls_net, dump if dump is not None else np.zeros((0, kern.N_FEATURES + 2), np.int64),
                          dump_every)
+        del lanes  # pass 2 needs only the records and the initial counts
         progress.step(0.5)
         used = np.arange(nblocks)[None, :] * blen < lengths[:, None]
         flags = (costs[:, :, kern.NET] < costs[:, :, kern.BASE]) & used & self.learned
@@ -205,7 +217,7 @@ class WaveNetCodec(Codec):
         if emit is None:
             return side, exact, fbits, int(used.sum()), int(flags.sum())
         # pass 2: replay the count tables from the records, in windows, for the coder
-        active = (lengths[None, :] > np.arange(LANE_FRAMES)[:, None]).sum(axis=1) * nch
+        active = (lengths[None, :] > np.arange(lengths[0])[:, None]).sum(axis=1) * nch
         steps = int(lengths.max())
         for t0 in range(0, steps, WINDOW):
             t1 = min(t0 + WINDOW, steps)
@@ -224,10 +236,10 @@ class WaveNetCodec(Codec):
         -> list of (side, exact, float, blocks, network blocks)."""
         samples = np.asarray(samples)
         out = []
-        for a, lengths in self._layout(samples.shape[0], block_size(signal.rate)):
+        for a, lengths in self._layout(samples.shape[0]):
             end = a + int(lengths.sum())
             with progress.within(a, end, samples.shape[0]):
-                out.append(self._code_chunk(samples[a:end], signal, make_emit(a, lengths)))
+                out.append(self._code_chunk(samples[a:end], lengths, signal, make_emit(a, lengths)))
         return out
 
     def encode(self, samples, signal):
@@ -248,7 +260,7 @@ class WaveNetCodec(Codec):
             chunks.append(b"".join([len(side).to_bytes(4, "little"), side, len(sym_data).to_bytes(4, "little"),
                                     sym_data, low_stream.finish()]))
         blocks, net_blocks = sum(r[3] for r in results), sum(r[4] for r in results)
-        params = {"lane": LANE_FRAMES, "lanes": CHUNK_LANES, "learned_share": round(net_blocks / max(blocks, 1), 4)}
+        params = {"lane": lane_frames(np.shape(samples)[0]), "lanes": CHUNK_LANES, "learned_share": round(net_blocks / max(blocks, 1), 4)}
         return Encoded(params, chunks, sum(r[1] for r in results), sum(r[2] for r in results))
 
     def likelihood(self, samples, signal):
@@ -264,7 +276,7 @@ class WaveNetCodec(Codec):
                 bits = symbol_bits(sym, rows) + nlow
                 for t in range(t0, t1):
                     live = np.nonzero(lengths > t)[0]
-                    out[a + live * LANE_FRAMES + t] = bits[offs[t - t0]:offs[t - t0 + 1]].reshape(len(live), nch)
+                    out[a + live * int(lengths[0]) + t] = bits[offs[t - t0]:offs[t - t0 + 1]].reshape(len(live), nch)
             return emit
 
         self._each_chunk(samples, signal, make_emit)
@@ -273,10 +285,10 @@ class WaveNetCodec(Codec):
     # -- decoder ------------------------------------------------------------------------------
     def decode(self, params, chunks, signal):
         frames, nch = signal.shape
-        if int(params.get("lane", 0)) != LANE_FRAMES or int(params.get("lanes", 0)) != CHUNK_LANES:
+        if int(params.get("lane", 0)) != lane_frames(frames) or int(params.get("lanes", 0)) != CHUNK_LANES:
             raise ValueError("this file uses a wavenet lane layout that this version does not know")
         blen = block_size(signal.rate)
-        layout = self._layout(frames, blen)
+        layout = self._layout(frames)
         if len(layout) != len(chunks):
             raise ValueError("chunk count does not match the recording length")
         nbk = self._nbk(signal.bits)
@@ -328,6 +340,6 @@ class WaveNetCodec(Codec):
                         pieces[p:q] = low_decoder.uniform(sizes[p:q])
                     m = kern.decode_step(t + 1, steps, *state, npieces, low)
             for k, n in enumerate(lengths):
-                s = a + k * LANE_FRAMES
+                s = a + k * int(lengths[0])
                 out[s:s + n] = lanes.orig[k, :, :n].T
         return out

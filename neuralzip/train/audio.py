@@ -30,7 +30,6 @@ from neuralzip.models import wavenet_kernels as kern
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.symbols import buckets_of, zigzag_array
-from neuralzip.models import wavenet
 from neuralzip.models.wavenet import WaveNetCodec, classic_audio
 from neuralzip.train.classic_prior import PRIOR_TOTAL, training_files
 from neuralzip.train.image import _torch, split_files
@@ -44,10 +43,10 @@ def _signal(media) -> Signal:
 
 
 def _chunks(codec: WaveNetCodec, media):
-    """(chunk frames, signal) for every chunk of one recording."""
+    """(chunk frames, lane lengths, signal) for every chunk of one recording."""
     signal = _signal(media)
-    for a, lengths in codec._layout(media.samples.shape[0], wavenet.block_size(signal.rate)):
-        yield np.asarray(media.samples[a:a + int(lengths.sum())]), signal
+    for a, lengths in codec._layout(media.samples.shape[0]):
+        yield np.asarray(media.samples[a:a + int(lengths.sum())]), lengths, signal
 
 
 def extract(files: list[Path], every: int, log=print) -> np.ndarray:
@@ -56,10 +55,10 @@ def extract(files: list[Path], every: int, log=print) -> np.ndarray:
     rows = []
     for i, f in enumerate(files):
         media = read_media(f.read_bytes(), str(f))
-        for part, signal in _chunks(codec, media):
+        for part, lengths, signal in _chunks(codec, media):
             n = part.shape[0] * part.shape[1] // every + part.shape[1] + 1
             dump = np.zeros((n, kern.N_FEATURES + 2), np.int64)
-            codec._code_chunk(part, signal, None, dump, every)
+            codec._code_chunk(part, lengths, signal, None, dump, every)
             rows.append(dump[np.any(dump != 0, axis=1)])
         if (i + 1) % 25 == 0 or i + 1 == len(files):
             log(f"features: {i + 1}/{len(files)} files, {sum(len(r) for r in rows)} rows")
@@ -150,8 +149,8 @@ def learn_counts(arrays: dict, files: list[Path], log=print) -> np.ndarray:
 
         for i, f in enumerate(files):
             media = read_media(f.read_bytes(), str(f))
-            for part, signal in _chunks(codec, media):
-                codec._code_chunk(part, signal, None, observe=observe)
+            for part, lengths, signal in _chunks(codec, media):
+                codec._code_chunk(part, lengths, signal, None, observe=observe)
         log(f"counts: {len(files)} files")
     p = (hist + 0.5) / (hist + 0.5).sum(axis=-1, keepdims=True)
     return np.maximum(1, np.round(p * PRIOR_TOTAL["audio"])).astype(np.int32)
