@@ -64,6 +64,14 @@ def measured(cmd: list[str]) -> dict:
     return {"peak_rss_mb": round(rss / 1024)}
 
 
+def calibration() -> float:
+    """Seconds of a fixed pure-Python loop: this machine's speed varies by tens of percent between
+    runs, so timings are reported with it and with flac and classic from the same run."""
+    t = time.perf_counter()
+    sum(range(10 ** 8))
+    return round(time.perf_counter() - t, 3)
+
+
 def speed(data: Path, neuralzip: list[str]) -> dict:
     need("flac")
     need("/usr/bin/time")
@@ -82,6 +90,7 @@ def speed(data: Path, neuralzip: list[str]) -> dict:
 
         subprocess.run(neuralzip + ["models"], check=True, capture_output=True)
         out = {"input": "2-minute 44.1 kHz stereo 16-bit concatenation of valid clips", "seconds": seconds,
+               "machine_calibration_s": calibration(),
                "flac_8_encode_s": wall(["flac", "-8", "--no-padding", "--no-seektable", "-s", "-f", str(wav), "-o",
                                         str(Path(tmp) / "t.flac")])}
         out["flac_bytes"] = (Path(tmp) / "t.flac").stat().st_size
@@ -102,6 +111,7 @@ def speed(data: Path, neuralzip: list[str]) -> dict:
         out["wavenet_8_minutes"] = {"compress_peak_rss_mb": measured(comp)["peak_rss_mb"],
                                     "decompress_peak_rss_mb": measured(dec)["peak_rss_mb"]}
         assert back.read_bytes() == long_wav.read_bytes()
+    out["machine_calibration_end_s"] = calibration()
     return out
 
 

@@ -58,9 +58,9 @@ def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
 def test_long_recordings_get_shorter_lanes_so_every_chunk_is_full(monkeypatch):
     monkeypatch.setattr(wavenet, "LANE_FRAMES", 1024)
     monkeypatch.setattr(wavenet, "CHUNK_LANES", 4)
-    assert wavenet.lane_frames(4096) == 1024  # one chunk: full-length lanes
-    assert wavenet.lane_frames(4097) == 513  # two chunks of 4 lanes of 513 frames, not 4 + 1 lanes
-    layout = wavenet.WaveNetCodec._layout(4097)
+    assert wavenet.lane_frames(4096, 4) == 1024  # one chunk: full-length lanes
+    assert wavenet.lane_frames(4097, 4) == 513  # two chunks of 4 lanes of 513 frames, not 4 + 1 lanes
+    layout = wavenet.WaveNetCodec._layout(4097, 4)
     assert [len(lengths) for _, lengths in layout] == [4, 4] and sum(int(x.sum()) for _, x in layout) == 4097
     data = wav_file(tone(4097 * 2 + 7, 2, 16), 16, rate=8000)
     assert roundtrip(data, "wavenet") == data

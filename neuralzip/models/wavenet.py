@@ -33,13 +33,20 @@ WINDOW = 32  # frames per pass-2 window (the count rows handed to the coder stay
 ALPHABET = classic_audio.ALPHABET
 
 
-def lane_frames(frames: int) -> int:
-    """Frames per lane: LANE_FRAMES, or less when the recording needs several chunks, so that every
-    chunk is full (the decoder's steps, one per frame of a lane, are what its time goes into)."""
-    if frames <= LANE_FRAMES * CHUNK_LANES:
+def lane_frames(frames: int, lanes: int) -> int:
+    """Frames per lane: LANE_FRAMES, or less when the recording needs several chunks of `lanes`
+    lanes, so that every chunk is full (the decoder's steps, one per frame of a lane, are what its
+    time goes into)."""
+    if frames <= LANE_FRAMES * lanes:
         return LANE_FRAMES
-    chunks = -(-frames // (LANE_FRAMES * CHUNK_LANES))
-    return -(-frames // (chunks * CHUNK_LANES))
+    chunks = -(-frames // (LANE_FRAMES * lanes))
+    return -(-frames // (chunks * lanes))
+
+
+def _vmax(bits: int) -> int:
+    """Bound of the coded signals (a side channel has one bit more than the samples); predictions are
+    clipped to it, so a residual never needs more than bits + 3 bits (the alphabet)."""
+    return 1 << bits
 
 
 def block_size(rate: int) -> int:
@@ -90,15 +97,17 @@ class _Lanes:
         n = lane
         self.orig = np.zeros((nlanes, nch, n), np.int64)
         self.cod = np.zeros((nlanes, nch, kern.HIST + n), np.int64)
-        self.u = np.zeros((nlanes, nch, kern.N_STAGES, kern.HIST + n), np.int64)
-        self.e2 = np.zeros((nlanes, nch, kern.RES_HIST + n), np.int64)
+        self.u = np.zeros((nlanes, nch, kern.N_STAGES, kern.HIST + n), np.int32)  # clipped to +-U_CLIP
+        self.e2 = np.zeros((nlanes, nch, kern.RES_HIST + n), np.int32)  # clipped to +-E2_CLIP
         self.wn = np.zeros((nlanes, nch, kern.N_STAGES, kern.MAX_TAPS), np.int64)
         self.norm = np.zeros((nlanes, nch, kern.N_STAGES), np.int64)
         self.ema = np.full((nlanes, nch), 16 << 4, np.int64)
         self.emas = np.full((nlanes, nch), 16 << 4, np.int64)
         tables = [prior[0], prior[1], prior[1]][:ntables]
-        self.cnt = np.repeat(np.stack(tables).astype(np.float64)[None], nlanes, axis=0)
-        self.tot = self.cnt.sum(axis=3)
+        # int32 counts: the tables of every lane are the decoder's working set (cache), rows are
+        # widened to float64 for the coder as they are copied out
+        self.cnt = np.repeat(np.stack(tables).astype(np.int32)[None], nlanes, axis=0)
+        self.tot = self.cnt.sum(axis=3, dtype=np.int64)
         self.modes = np.zeros((nlanes, nblocks), np.int64)
         self.wshift = np.zeros((nlanes, nblocks, nch), np.int64)
         self.orders = np.zeros((nlanes, nblocks, nch), np.int64)
@@ -141,11 +150,11 @@ class WaveNetCodec(Codec):
 
     # -- layout -------------------------------------------------------------------------------
     @staticmethod
-    def _layout(frames: int):
-        """[(chunk start, lane lengths)]: lanes of lane_frames(frames) frames, CHUNK_LANES per chunk
-        (the first lane of a chunk is always the longest)."""
-        lane = lane_frames(frames)
-        per = lane * CHUNK_LANES
+    def _layout(frames: int, lanes: int):
+        """[(chunk start, lane lengths)]: lanes of lane_frames() frames, `lanes` per chunk (the first
+        lane of a chunk is always the longest)."""
+        lane = lane_frames(frames, lanes)
+        per = lane * lanes
         out = []
         for a in range(0, max(frames, 1), per):
             n = min(per, frames - a)
@@ -198,7 +207,7 @@ class WaveNetCodec(Codec):
         nlanes = len(lengths)
         kern.model_lanes(lengths, blen, lanes.orig, lanes.cod, lanes.u, lanes.e2, lanes.wn, lanes.norm, lanes.ema,
                          lanes.emas, lanes.cnt, lanes.tot, lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
-                         lanes.coefs, net.exact, net.float, self.learned, lanes.scratch,
+                         lanes.coefs, _vmax(signal.bits), net.exact, net.float, self.learned, lanes.scratch,
                          np.zeros((nlanes, kern.N_FEATURES), np.int64), np.zeros((nlanes, net.hidden)),
                          np.zeros((nlanes, 2), np.int64), np.zeros((nlanes, nch), np.int64), costs, res, corr,
                          cls_base, cls_net, dump if dump is not None else np.zeros((0, kern.N_FEATURES + 2), np.int64),
@@ -236,7 +245,7 @@ class WaveNetCodec(Codec):
         -> list of (side, exact, float, blocks, network blocks)."""
         samples = np.asarray(samples)
         out = []
-        for a, lengths in self._layout(samples.shape[0]):
+        for a, lengths in self._layout(samples.shape[0], CHUNK_LANES):
             end = a + int(lengths.sum())
             with progress.within(a, end, samples.shape[0]):
                 out.append(self._code_chunk(samples[a:end], lengths, signal, make_emit(a, lengths)))
@@ -260,7 +269,8 @@ class WaveNetCodec(Codec):
             chunks.append(b"".join([len(side).to_bytes(4, "little"), side, len(sym_data).to_bytes(4, "little"),
                                     sym_data, low_stream.finish()]))
         blocks, net_blocks = sum(r[3] for r in results), sum(r[4] for r in results)
-        params = {"lane": lane_frames(np.shape(samples)[0]), "lanes": CHUNK_LANES, "learned_share": round(net_blocks / max(blocks, 1), 4)}
+        params = {"lane": lane_frames(np.shape(samples)[0], CHUNK_LANES), "lanes": CHUNK_LANES,
+                  "learned_share": round(net_blocks / max(blocks, 1), 4)}
         return Encoded(params, chunks, sum(r[1] for r in results), sum(r[2] for r in results))
 
     def likelihood(self, samples, signal):
@@ -285,10 +295,11 @@ class WaveNetCodec(Codec):
     # -- decoder ------------------------------------------------------------------------------
     def decode(self, params, chunks, signal):
         frames, nch = signal.shape
-        if int(params.get("lane", 0)) != lane_frames(frames) or int(params.get("lanes", 0)) != CHUNK_LANES:
+        nlanes = int(params.get("lanes", 0))
+        if not 1 <= nlanes <= 4096 or int(params.get("lane", 0)) != lane_frames(frames, nlanes):
             raise ValueError("this file uses a wavenet lane layout that this version does not know")
         blen = block_size(signal.rate)
-        layout = self._layout(frames)
+        layout = self._layout(frames, nlanes)
         if len(layout) != len(chunks):
             raise ValueError("chunk count does not match the recording length")
         nbk = self._nbk(signal.bits)
@@ -326,7 +337,7 @@ class WaveNetCodec(Codec):
             steps = int(lengths.max())
             state = (lengths, blen, lanes.orig, lanes.cod, lanes.u, lanes.e2, lanes.wn, lanes.norm, lanes.ema,
                      lanes.emas, lanes.cnt, lanes.tot, lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
-                     lanes.coefs, lanes.flags, net.exact, net.float, lanes.scratch, f, hid, o, preds, rows,
+                     lanes.coefs, _vmax(signal.bits), lanes.flags, net.exact, net.float, lanes.scratch, f, hid, o, preds, rows,
                      sym, pieces, owner, shift)
             with progress.within(a, a + int(lengths.sum()), frames):
                 m = kern.decode_step(0, steps, *state, 0, low)

@@ -49,7 +49,8 @@ INC = 32
 LIMIT = 1 << 16
 BASE, NET, FLOAT = 0, 1, 2  # count tables: without the learned stage, with it, with its float twin
 CORR_UNIT = 5  # the mean correction is in units of scale / 2^CORR_UNIT
-U_CLIP = 1 << 20
+U_CLIP = 1 << 20  # NLMS inputs (int32 histories, int64 sums far from overflow)
+E2_CLIP = 1 << 30  # stored final residuals (int32 history; the network reads them clipped further)
 
 
 @_inline
@@ -146,7 +147,7 @@ def _net_float(f, fw1, fb1, fw2, fb2, out):
 
 
 @_inline
-def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net, fnet, use_float,
+def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, vmax, net, fnet, use_float,
             f, hid, o, scratch):
     """-> prediction; scratch[k, c] gets (lpc pred, cascade pred, class, net class, net corr,
     float class, float corr, stage predictions...)."""
@@ -165,6 +166,9 @@ def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net
             acc += wn[k, c, st, j] * u[k, c, st, HIST + t - 1 - j]
         sc[7 + st] = acc >> NLMS_SHIFT
         pn += sc[7 + st]
+    # the prediction, with or without the correction, stays within the coded signal's range, so
+    # every residual fits the alphabet whatever the adaptive filters do
+    pred = _clip(plpc + pn, -vmax, vmax)
     s = (ema[k, c] >> 4) + 1
     cls = scale_class(ema[k, c])
     sc[0], sc[1], sc[2] = plpc, pn, cls
@@ -173,15 +177,15 @@ def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net
         w1t, b1, m1, s1, w2, b2, m2, s2 = net
         _net_exact(f, w1t, b1, m1, s1[0], w2, b2, m2, s2[0], hid, o)
         sc[3] = _clip(cls + o[1], 0, NCLS - 1)
-        sc[4] = (_clip(o[0], -255, 255) * s) >> CORR_UNIT
+        sc[4] = _clip(pred + ((_clip(o[0], -255, 255) * s) >> CORR_UNIT), -vmax, vmax) - pred
         if use_float:
             fw1, fb1, fw2, fb2 = fnet
             _net_float(f, fw1, fb1, fw2, fb2, o)
             sc[5] = _clip(cls + o[1], 0, NCLS - 1)
-            sc[6] = (_clip(o[0], -255, 255) * s) >> CORR_UNIT
+            sc[6] = _clip(pred + ((_clip(o[0], -255, 255) * s) >> CORR_UNIT), -vmax, vmax) - pred
     else:
         sc[3], sc[4], sc[5], sc[6] = cls, 0, cls, 0
-    return plpc + pn
+    return pred
 
 
 @_inline
@@ -189,9 +193,9 @@ def _count(cnt, tot, k, table, cls, sym):
     cnt[k, table, cls, sym] += INC
     tot[k, table, cls] += INC
     if tot[k, table, cls] > LIMIT:
-        s = 0.0
+        s = 0
         for j in range(cnt.shape[3]):
-            v = np.floor((cnt[k, table, cls, j] + 1) / 2)
+            v = (cnt[k, table, cls, j] + 1) >> 1
             cnt[k, table, cls, j] = v
             s += v
         tot[k, table, cls] = s
@@ -209,15 +213,16 @@ def update(k, c, t, value, pred, cod, u, e2, wn, norm, ema, emas, cnt, tot, scra
         un = _clip(target, -U_CLIP, U_CLIP)
         err = un - sc[7 + st]
         # NLMS: w += mu * err * x / (|x|^2 + eps), in integers (the division is exact and deterministic)
-        old = u[k, c, st, HIST + t - 1 - taps]  # the window slides: u[t-1] enters, u[t-1-taps] leaves
-        norm[k, c, st] += u[k, c, st, HIST + t - 1] * u[k, c, st, HIST + t - 1] - old * old
+        # the window slides: u[t-1] enters, u[t-1-taps] leaves (int64: u is stored as int32)
+        new, old = np.int64(u[k, c, st, HIST + t - 1]), np.int64(u[k, c, st, HIST + t - 1 - taps])
+        norm[k, c, st] += new * new - old * old
         g = _clip((err << (NLMS_SHIFT + 8 - NLMS_MU[st])) // (norm[k, c, st] + 64 + taps), -(1 << 30), 1 << 30)
         for j in range(taps):
             wn[k, c, st, j] = _clip(wn[k, c, st, j] + ((g * u[k, c, st, HIST + t - 1 - j]) >> 8), -U_CLIP, U_CLIP)
         u[k, c, st, HIST + t] = un
         target -= sc[7 + st]
     r = value - pred
-    e2[k, c, RES_HIST + t] = r
+    e2[k, c, RES_HIST + t] = _clip(r, -E2_CLIP, E2_CLIP)
     ema[k, c] += ((abs(r) << 4) - ema[k, c]) >> 4
     emas[k, c] += ((abs(r) << 4) - emas[k, c]) >> 7
     _count(cnt, tot, k, BASE, cls, buckets.bucket_of(buckets.zigzag(r))[0])
@@ -229,7 +234,7 @@ def update(k, c, t, value, pred, cod, u, e2, wn, norm, ema, emas, cnt, tot, scra
 @_inline
 def _bits(cnt, tot, k, table, cls, u):
     b, nlow, _ = buckets.bucket_of(u)
-    return nlow + np.log2(tot[k, table, cls] / cnt[k, table, cls, b])
+    return nlow + np.log2(np.float64(tot[k, table, cls]) / cnt[k, table, cls, b])
 
 
 @_inline
@@ -254,7 +259,7 @@ def restore_frame(k, t, blk, cod, modes, wshift, orig):
 
 @nb.njit(cache=True, _nrt=False, parallel=True)
 def model_lanes(lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, modes, wshift, orders, qshifts,
-                coefs, net, fnet, use_float, scratch, buf_f, buf_hid, buf_o, buf_pred, costs, res, corr,
+                coefs, vmax, net, fnet, use_float, scratch, buf_f, buf_hid, buf_o, buf_pred, costs, res, corr,
                 cls_base, cls_net, dump, dump_every):
     """Encoder pass 1: run every lane start to end. Adds up per block the exact bits of each option
     (costs[k, blk, BASE/NET/FLOAT]) and records per sample what pass 2 needs to replay the count
@@ -269,7 +274,7 @@ def model_lanes(lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, 
             if t % blen == 0:
                 enter_block(k, t, blk, orig, cod, modes, wshift)
             for c in range(nch):  # every channel's prediction before any update, as the decoder does
-                preds[c] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net,
+                preds[c] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, vmax, net,
                                    fnet, use_float, f, hid, o, scratch)
             for c in range(nch):
                 value = _coded_value(orig[k, :, t], modes[k, blk], c, nch) >> wshift[k, blk, c]
@@ -318,7 +323,7 @@ def replay_window(t0, t1, offs, lengths, cnt, tot, flags, blen, res, corr, cls_b
 
 @nb.njit(cache=True, _nrt=False, parallel=True)
 def decode_step(t, steps, lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, modes, wshift, orders,
-                qshifts, coefs, flags, net, fnet, scratch, buf_f, buf_hid, buf_o, preds, rows, sym, pieces, owner,
+                qshifts, coefs, vmax, flags, net, fnet, scratch, buf_f, buf_hid, buf_o, preds, rows, sym, pieces, owner,
                 shift, npieces, low):
     """Decoder: finish frame t-1 (its symbols and low-bit pieces are decoded: rebuild the values,
     adapt), then give the prediction and count row of every active (lane, channel) at frame t.
@@ -346,7 +351,7 @@ def decode_step(t, steps, lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, 
                 enter_block(k, t, blk, orig, cod, modes, wshift)
             for c in range(nch):
                 m = k * nch + c
-                preds[m] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, net, fnet,
+                preds[m] = predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, vmax, net, fnet,
                                    False, buf_f[k], buf_hid[k], buf_o[k], scratch)
                 sc = scratch[k, c]
                 table, cls = (NET, sc[3]) if flags[k, blk] else (BASE, sc[2])

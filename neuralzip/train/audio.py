@@ -30,6 +30,7 @@ from neuralzip.models import wavenet_kernels as kern
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.symbols import buckets_of, zigzag_array
+from neuralzip.models import wavenet
 from neuralzip.models.wavenet import WaveNetCodec, classic_audio
 from neuralzip.train.classic_prior import PRIOR_TOTAL, training_files
 from neuralzip.train.image import _torch, split_files
@@ -45,7 +46,7 @@ def _signal(media) -> Signal:
 def _chunks(codec: WaveNetCodec, media):
     """(chunk frames, lane lengths, signal) for every chunk of one recording."""
     signal = _signal(media)
-    for a, lengths in codec._layout(media.samples.shape[0]):
+    for a, lengths in codec._layout(media.samples.shape[0], wavenet.CHUNK_LANES):
         yield np.asarray(media.samples[a:a + int(lengths.sum())]), lengths, signal
 
 
