@@ -99,7 +99,7 @@ class _Lanes:
         self.cod = np.zeros((nlanes, nch, kern.HIST + n), np.int64)
         self.u = np.zeros((nlanes, nch, kern.N_STAGES, kern.HIST + n), np.int32)  # clipped to +-U_CLIP
         self.e2 = np.zeros((nlanes, nch, kern.RES_HIST + n), np.int32)  # clipped to +-E2_CLIP
-        self.wn = np.zeros((nlanes, nch, kern.N_STAGES, kern.MAX_TAPS), np.int64)
+        self.wn = np.zeros((nlanes, nch, kern.N_STAGES, kern.MAX_TAPS), np.int32)  # clipped to +-U_CLIP
         self.norm = np.zeros((nlanes, nch, kern.N_STAGES), np.int64)
         self.ema = np.full((nlanes, nch), 16 << 4, np.int64)
         self.emas = np.full((nlanes, nch), 16 << 4, np.int64)

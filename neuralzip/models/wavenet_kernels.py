@@ -163,7 +163,7 @@ def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, vma
     for st in range(N_STAGES):
         acc = 0
         for j in range(NLMS_TAPS[st]):
-            acc += wn[k, c, st, j] * u[k, c, st, HIST + t - 1 - j]
+            acc += np.int64(wn[k, c, st, j]) * np.int64(u[k, c, st, HIST + t - 1 - j])  # 32x32 -> 64 bits
         sc[7 + st] = acc >> NLMS_SHIFT
         pn += sc[7 + st]
     # the prediction, with or without the correction, stays within the coded signal's range, so
@@ -216,9 +216,11 @@ def update(k, c, t, value, pred, cod, u, e2, wn, norm, ema, emas, cnt, tot, scra
         # the window slides: u[t-1] enters, u[t-1-taps] leaves (int64: u is stored as int32)
         new, old = np.int64(u[k, c, st, HIST + t - 1]), np.int64(u[k, c, st, HIST + t - 1 - taps])
         norm[k, c, st] += new * new - old * old
-        g = _clip((err << (NLMS_SHIFT + 8 - NLMS_MU[st])) // (norm[k, c, st] + 64 + taps), -(1 << 30), 1 << 30)
+        g = np.int64(np.int32(_clip((err << (NLMS_SHIFT + 8 - NLMS_MU[st])) // (norm[k, c, st] + 64 + taps),
+                                    -(1 << 30), 1 << 30)))
         for j in range(taps):
-            wn[k, c, st, j] = _clip(wn[k, c, st, j] + ((g * u[k, c, st, HIST + t - 1 - j]) >> 8), -U_CLIP, U_CLIP)
+            step = (g * np.int64(u[k, c, st, HIST + t - 1 - j])) >> 8
+            wn[k, c, st, j] = _clip(np.int64(wn[k, c, st, j]) + step, -U_CLIP, U_CLIP)
         u[k, c, st, HIST + t] = un
         target -= sc[7 + st]
     r = value - pred
