@@ -49,6 +49,11 @@ def _vmax(bits: int) -> int:
     return 1 << bits
 
 
+def _log2_table(prior_max: int) -> np.ndarray:
+    """log2(n) for every count a table can hold (initial counts, then at most LIMIT + INC per row)."""
+    return np.log2(np.maximum(np.arange(max(prior_max, kern.LIMIT) + kern.INC + 1), 1)).astype(np.float64)
+
+
 def block_size(rate: int) -> int:
     """Frames per block (one LPC analysis and one learned-stage flag each). Longer than classic's
     at high rates: the NLMS stage follows changes within a block, so fewer coefficient sets pay
@@ -188,9 +193,10 @@ class WaveNetCodec(Codec):
         return classic_audio.pack_plan_arrays(*flat) if nch else b""
 
     def _code_chunk(self, part, lengths, signal, emit, dump=None, dump_every=1, observe=None):
-        """Both encoder passes over one chunk (`part`: its frames, cut into lanes of `lengths`); emit(t0, t1, offs, sym, nlow, low, rows)
-        gets every window of pass 2 (None: skip pass 2). Training hooks: `dump` receives network inputs
-        (see model_lanes), observe(lengths, res, corr, cls_base, cls_net) pass 1's records.
+        """Both encoder passes over one chunk (`part`: its frames, cut into lanes of `lengths`);
+        emit(t0, t1, offs, sym, nlow, low, rows) gets every window of pass 2 (None: skip pass 2).
+        Training hooks: `dump` receives network inputs (see model_lanes), observe(lengths, res, corr,
+        cls_base, cls_net) pass 1's records.
         -> (side info, exact bits, float bits, blocks, blocks using the network)."""
         blen = block_size(signal.rate)
         nch = part.shape[1]
@@ -210,14 +216,14 @@ class WaveNetCodec(Codec):
                          lanes.coefs, _vmax(signal.bits), net.exact, net.float, self.learned, lanes.scratch,
                          np.zeros((nlanes, kern.N_FEATURES), np.int64), np.zeros((nlanes, net.hidden)),
                          np.zeros((nlanes, 2), np.int64), np.zeros((nlanes, nch), np.int64), costs, res, corr,
-                         cls_base, cls_net, dump if dump is not None else np.zeros((0, kern.N_FEATURES + 2), np.int64),
-                         dump_every)
+                         cls_base, cls_net, _log2_table(int(prior_tot.max())),
+                         dump if dump is not None else np.zeros((0, kern.N_FEATURES + 2), np.int64), dump_every)
         del lanes  # pass 2 needs only the records and the initial counts
         progress.step(0.5)
         used = np.arange(nblocks)[None, :] * blen < lengths[:, None]
         flags = (costs[:, :, kern.NET] < costs[:, :, kern.BASE]) & used & self.learned
         side = plan_side + np.packbits(flags.ravel()).tobytes()
-        side_bits = 8 * (4 + len(side))
+        side_bits = 8 * (8 + len(side))  # with the two length fields of the chunk layout
         exact = side_bits + float(np.where(flags, costs[:, :, kern.NET], costs[:, :, kern.BASE]).sum())
         fbits = side_bits + float(np.where(flags, costs[:, :, kern.FLOAT], costs[:, :, kern.BASE]).sum())
 

@@ -234,9 +234,10 @@ def update(k, c, t, value, pred, cod, u, e2, wn, norm, ema, emas, cnt, tot, scra
 
 
 @_inline
-def _bits(cnt, tot, k, table, cls, u):
+def _bits(cnt, tot, k, table, cls, u, log2):
+    """Exact bits of u under count row (table, cls); log2[n] = log2(n) for every possible count."""
     b, nlow, _ = buckets.bucket_of(u)
-    return nlow + np.log2(np.float64(tot[k, table, cls]) / cnt[k, table, cls, b])
+    return nlow + log2[tot[k, table, cls]] - log2[cnt[k, table, cls, b]]
 
 
 @_inline
@@ -262,7 +263,7 @@ def restore_frame(k, t, blk, cod, modes, wshift, orig):
 @nb.njit(cache=True, _nrt=False, parallel=True)
 def model_lanes(lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, modes, wshift, orders, qshifts,
                 coefs, vmax, net, fnet, use_float, scratch, buf_f, buf_hid, buf_o, buf_pred, costs, res, corr,
-                cls_base, cls_net, dump, dump_every):
+                cls_base, cls_net, log2, dump, dump_every):
     """Encoder pass 1: run every lane start to end. Adds up per block the exact bits of each option
     (costs[k, blk, BASE/NET/FLOAT]) and records per sample what pass 2 needs to replay the count
     tables: the residual without correction, the network's correction and both classes. Optionally
@@ -282,10 +283,10 @@ def model_lanes(lengths, blen, orig, cod, u, e2, wn, norm, ema, emas, cnt, tot, 
                 value = _coded_value(orig[k, :, t], modes[k, blk], c, nch) >> wshift[k, blk, c]
                 r = value - preds[c]
                 sc = scratch[k, c]
-                costs[k, blk, BASE] += _bits(cnt, tot, k, BASE, sc[2], buckets.zigzag(r))
-                costs[k, blk, NET] += _bits(cnt, tot, k, NET, sc[3], buckets.zigzag(r - sc[4]))
+                costs[k, blk, BASE] += _bits(cnt, tot, k, BASE, sc[2], buckets.zigzag(r), log2)
+                costs[k, blk, NET] += _bits(cnt, tot, k, NET, sc[3], buckets.zigzag(r - sc[4]), log2)
                 if ntables > 2:
-                    costs[k, blk, FLOAT] += _bits(cnt, tot, k, FLOAT, sc[5], buckets.zigzag(r - sc[6]))
+                    costs[k, blk, FLOAT] += _bits(cnt, tot, k, FLOAT, sc[5], buckets.zigzag(r - sc[6]), log2)
                 if dump.shape[0] > 0 and (t * nch + c) % dump_every == 0:
                     row = ((k * lengths[0] + t) * nch + c) // dump_every
                     if row < dump.shape[0]:
