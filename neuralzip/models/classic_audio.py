@@ -114,37 +114,11 @@ def _predict(x, t, q, order, shift):
     return acc >> shift
 
 
-@nb.njit(cache=True)
-def _residual(x, q, order, shift):
-    out = np.empty(x.shape[0], np.int64)
-    for t in range(x.shape[0]):
-        out[t] = x[t] - _predict(x, t, q, order, shift)
-    return out
-
-
-def _analyse(x: np.ndarray, bits: int):
-    """Best (order, coefs, shift, estimated bits) for one coded channel of one block."""
-    n = len(x)
-    if n < 2 or not np.any(x):
-        return 0, np.zeros(0, np.int64), 0, 0.0
-    max_order = int(min(MAX_ORDER, n - 1))
-    coefs, errs = _levinson(x.astype(np.float64), max_order)
-    best = (0, 0.5 * n * np.log2(max(errs[0] / n, 1e-3)))
-    for k in range(1, max_order + 1):
-        e = errs[k] / n
-        est = 0.5 * n * np.log2(max(e, 1e-3)) + k * PRECISION
-        if est < best[1]:
-            best = (k, est)
-    order = best[0]
-    if order == 0:
-        return 0, np.zeros(0, np.int64), 0, best[1]
-    q, shift = _quantize(coefs[order - 1, :order], PRECISION)
-    return order, q, shift, best[1]
-
-
 @nb.njit(cache=True, nogil=True)
-def _analyse_into(x, out_q):
-    """_analyse for the compiled block planner: -> (order, shift, estimated bits); coefficients in out_q."""
+def _analyse(x, out_q):
+    """Best LPC order for one coded channel of one block by Levinson-Durbin's error estimates
+    (residual bits + PRECISION bits per coefficient). -> (order, shift, estimated bits); the
+    quantised coefficients go to out_q."""
     n = x.shape[0]
     nonzero = False
     for v in x:
@@ -168,7 +142,7 @@ def _analyse_into(x, out_q):
 
 
 @nb.njit(cache=True, inline="always")
-def _wasted_bits_nb(x):
+def _wasted_bits(x):
     acc = 0
     for v in x:
         acc |= v
@@ -181,9 +155,11 @@ def _wasted_bits_nb(x):
 
 
 @nb.njit(cache=True, parallel=True)
-def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs):
-    """The per-block analysis of _plan_block, compiled and run over many blocks at once:
-    fills modes[b], and shifts/orders/qshifts/coefs[b, c] of every block b."""
+def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs, coded):
+    """The encoder's per-block analysis, run over many blocks at once: for every block b the stereo
+    mode (L/R, L/S, S/R, M/S by Levinson-Durbin's error estimates), and per coded channel c the
+    always-zero low bits, LPC order, shift and quantised coefficients -> modes[b],
+    shifts/orders/qshifts/coefs[b, c]; coded[b, c, :n] (if coded has blocks) gets the coded signal."""
     nch = samples.shape[1]
     for b in nb.prange(starts.shape[0]):
         block = samples[starts[b]:starts[b] + lengths[b]]
@@ -197,8 +173,8 @@ def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs)
             est = np.zeros(4)
             scratch = np.zeros(MAX_ORDER, np.int64)
             for i in range(4):
-                x = sigs[i] >> _wasted_bits_nb(sigs[i])
-                est[i] = _analyse_into(x, scratch)[2]
+                x = sigs[i] >> _wasted_bits(sigs[i])
+                est[i] = _analyse(x, scratch)[2]
             # modes LR, LS, SR, MS as pairs of (L, R, S, M) = (0, 1, 2, 3)
             cost = (est[0] + est[1], est[0] + est[2], est[2] + est[1], est[3] + est[2])
             best = 0
@@ -218,13 +194,15 @@ def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs)
                     x = left - right if c == 0 else right
                 else:
                     x = (left + right) >> 1 if c == 0 else left - right
-            w = _wasted_bits_nb(x)
+            w = _wasted_bits(x)
             shifts[b, c] = w
-            orders[b, c], qshifts[b, c], _ = _analyse_into(x >> w, coefs[b, c])
+            orders[b, c], qshifts[b, c], _ = _analyse(x >> w, coefs[b, c])
+            if coded.shape[0] > 0:
+                coded[b, c, :lengths[b]] = x >> w
 
 
 def pack_plan_arrays(modes, shifts, orders, qshifts, coefs) -> bytes:
-    """The side information of _pack_plans, from plan_blocks' arrays."""
+    """The side information that stores plan_blocks' results (read back by _unpack_plans)."""
     out = []
     for b in range(len(modes)):
         out.append(bytes([modes[b]]))
@@ -232,19 +210,6 @@ def pack_plan_arrays(modes, shifts, orders, qshifts, coefs) -> bytes:
             out.append(bytes([shifts[b, c], orders[b, c], qshifts[b, c]]))
             out.append(np.asarray(coefs[b, c, :orders[b, c]], "<i2").tobytes())
     return b"".join(out)
-
-
-def _wasted_bits(x: np.ndarray) -> int:
-    acc = int(np.bitwise_or.reduce(x.astype(np.int64))) if len(x) else 0
-    if acc == 0:
-        return 0
-    return (acc & -acc).bit_length() - 1
-
-
-def _stereo_signals(block: np.ndarray) -> dict:
-    left, right = block[:, 0].astype(np.int64), block[:, 1].astype(np.int64)
-    side = left - right
-    return {"L": left, "R": right, "S": side, "M": (left + right) >> 1}
 
 
 def _restore_stereo(mode: str, a: np.ndarray, b: np.ndarray):
@@ -265,36 +230,9 @@ class _BlockPlan:
         self.mode, self.shifts, self.orders, self.qshifts, self.coefs = mode, shifts, orders, qshifts, coefs
 
 
-def _plan_block(block: np.ndarray, bits: int):
-    """-> (plan, coded signals (C, n) int64 after stereo transform and wasted-bit shift)."""
-    nch = block.shape[1]
-    if nch == 2:
-        sig = _stereo_signals(block)
-        info = {k: _analyse(v >> _wasted_bits(v), bits) for k, v in sig.items()}
-        cost = {m: info[m[0]][3] + info[m[1]][3] for m in MODES}
-        mode = min(MODES, key=lambda m: cost[m])
-        names = list(mode)
-        chans = [sig[k] for k in names]
-    else:
-        mode = "LR"
-        chans = [block[:, c].astype(np.int64) for c in range(nch)]
-    shifts, orders, qshifts, coefs, coded = [], [], [], [], []
-    for x in chans:
-        w = _wasted_bits(x)
-        xs = x >> w
-        order, q, qs, _ = _analyse(xs, bits)
-        shifts.append(w), orders.append(order), qshifts.append(qs), coefs.append(q), coded.append(xs)
-    return _BlockPlan(MODES.index(mode), shifts, orders, qshifts, coefs), np.array(coded)
-
-
-def _pack_plans(plans, nch) -> bytes:
-    out = []
-    for p in plans:
-        out.append(np.array([p.mode], np.uint8).tobytes())
-        for c in range(nch):
-            out.append(np.array([p.shifts[c], p.orders[c], p.qshifts[c]], np.uint8).tobytes())
-            out.append(np.asarray(p.coefs[c], "<i2").tobytes())
-    return b"".join(out)
+def _plans_from_arrays(modes, shifts, orders, qshifts, coefs) -> list:
+    return [_BlockPlan(int(modes[b]), list(shifts[b]), list(orders[b]), list(qshifts[b]),
+                       [coefs[b, c, :orders[b, c]] for c in range(shifts.shape[1])]) for b in range(len(modes))]
 
 
 def _unpack_plans(data: bytes, nblocks: int, nch: int):
@@ -317,6 +255,18 @@ def _unpack_plans(data: bytes, nblocks: int, nch: int):
     return plans
 
 
+@nb.njit(cache=True, inline="always")
+def scale_class(q, ncls):
+    """Class of a 16x running mean of |residual|: two classes per octave, at most ncls - 1."""
+    bl = 0
+    v = q
+    while v > 0:
+        v >>= 1
+        bl += 1
+    cls = 0 if bl == 0 else 2 * bl - 1 + ((q >> (bl - 2)) & 1 if bl >= 2 else 0)
+    return min(cls, ncls - 1)
+
+
 @nb.njit(cache=True)
 def _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, classes, rows):
     """Pass A for step t: prediction, context class and pmf row of every (block, channel)."""
@@ -326,14 +276,7 @@ def _context_pass(t, sig, lengths, coefs, orders, qshifts, ema, counts, preds, c
             continue
         for c in range(sig.shape[1]):
             preds[m] = _predict(sig[k, c], t, coefs[k, c], orders[k, c], qshifts[k, c])
-            q = ema[k, c]
-            bl = 0
-            v = q
-            while v > 0:
-                v >>= 1
-                bl += 1
-            cls = 0 if bl == 0 else 2 * bl - 1 + ((q >> (bl - 2)) & 1 if bl >= 2 else 0)
-            cls = min(cls, NCLS - 1)
+            cls = scale_class(ema[k, c], NCLS)
             classes[m] = cls
             for b in range(rows.shape[1]):
                 rows[m, b] = counts[cls, b]
@@ -463,16 +406,16 @@ class ClassicAudioCodec(RunCodec):
         nch = samples.shape[1]
         for a, b, starts, lengths in self._layout(samples.shape[0], blen):
             sig = np.zeros((len(starts), nch, blen), np.int64)
-            plans = []
-            for k, s in enumerate(starts):
-                plan, coded = _plan_block(samples[s:s + lengths[k]], signal.bits)
-                plans.append(plan)
-                sig[k, :, :lengths[k]] = coded
+            arrays = (np.zeros(len(starts), np.int64), np.zeros((len(starts), nch), np.int64),
+                      np.zeros((len(starts), nch), np.int64), np.zeros((len(starts), nch), np.int64),
+                      np.zeros((len(starts), nch, MAX_ORDER), np.int64))
+            plan_blocks(np.ascontiguousarray(samples, np.int64), starts, lengths, *arrays, sig)
+            plans = _plans_from_arrays(*arrays)
             coder = coder_factory()
             with progress.within(a, b, samples.shape[0]):
                 _code_residuals(sig, lengths, plans, signal.bits, self.prior, coder, None,
                                 _in_frames(observe, starts, lengths))
-            side = _pack_plans(plans, nch)
+            side = pack_plan_arrays(*arrays)
             chunks.append(len(side).to_bytes(4, "little") + side + coder.finish())
             bits += coder.bits + 8 * (4 + len(side))
         return {"block": blen}, chunks, bits

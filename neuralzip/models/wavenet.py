@@ -189,7 +189,8 @@ class WaveNetCodec(Codec):
         sizes = np.clip(lengths[:, None] - block_starts, 0, blen).ravel()
         flat = [a.reshape((-1,) + a.shape[2:]) for a in (lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
                                                          lanes.coefs)]
-        classic_audio.plan_blocks(np.ascontiguousarray(part, np.int64), starts, sizes, *flat)
+        classic_audio.plan_blocks(np.ascontiguousarray(part, np.int64), starts, sizes, *flat,
+                                  np.zeros((0, nch, 0), np.int64))
         return classic_audio.pack_plan_arrays(*flat) if nch else b""
 
     def _code_chunk(self, part, lengths, signal, emit, dump=None, dump_every=1, observe=None):

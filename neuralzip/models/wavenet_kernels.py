@@ -27,6 +27,7 @@ import numba as nb
 import numpy as np
 
 from neuralzip.coding import buckets
+from neuralzip.models.classic_audio import scale_class
 
 # No reference counting in the hot loops (arrays are only borrowed here; every buffer is passed
 # in): numba's per-call incref/decref of ~20 state arrays cost more than the arithmetic.
@@ -51,18 +52,6 @@ BASE, NET, FLOAT = 0, 1, 2  # count tables: without the learned stage, with it, 
 CORR_UNIT = 5  # the mean correction is in units of scale / 2^CORR_UNIT
 U_CLIP = 1 << 20  # NLMS inputs (int32 histories, int64 sums far from overflow)
 E2_CLIP = 1 << 30  # stored final residuals (int32 history; the network reads them clipped further)
-
-
-@_inline
-def scale_class(q):
-    """Class of a 16x running mean of |residual|: two classes per octave."""
-    bl = 0
-    v = q
-    while v > 0:
-        v >>= 1
-        bl += 1
-    cls = 0 if bl == 0 else 2 * bl - 1 + ((q >> (bl - 2)) & 1 if bl >= 2 else 0)
-    return min(cls, NCLS - 1)
 
 
 @_inline
@@ -102,7 +91,7 @@ def _features(k, c, t, s, cls, pn, e2, emas, f):
         f[i] = _clip((_clip(e2[k, c, RES_HIST + t - 1 - i], -(1 << 22), 1 << 22) * inv) >> 37, -127, 127)
     f[8] = cls
     f[9] = _clip((_clip(pn, -(1 << 22), 1 << 22) * inv) >> 37, -127, 127)
-    f[10] = scale_class(emas[k, c]) - cls
+    f[10] = scale_class(emas[k, c], NCLS) - cls
     f[11] = c
 
 
@@ -170,7 +159,7 @@ def predict(k, c, t, blk, cod, u, e2, wn, ema, emas, orders, qshifts, coefs, vma
     # every residual fits the alphabet whatever the adaptive filters do
     pred = _clip(plpc + pn, -vmax, vmax)
     s = (ema[k, c] >> 4) + 1
-    cls = scale_class(ema[k, c])
+    cls = scale_class(ema[k, c], NCLS)
     sc[0], sc[1], sc[2] = plpc, pn, cls
     if net[0].shape[1] > 0:
         _features(k, c, t, s, cls, pn, e2, emas, f)
