@@ -19,8 +19,6 @@ benchmarks/results/audio_model.json.
 
 import argparse
 import json
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +31,7 @@ import soundfile as sf
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baselines import need  # noqa: E402
-from neuralzip import bench  # noqa: E402
+from baselines import checked_bench, measured, median_wall, need  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 from neuralzip.models.wavenet import WaveNetCodec  # noqa: E402
@@ -58,12 +55,6 @@ def two_minutes(data: Path, path: Path, repeat: int = 1) -> float:
     return len(x) / 44100
 
 
-def measured(cmd: list[str]) -> dict:
-    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, check=True)
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    return {"peak_rss_mb": round(rss / 1024)}
-
-
 def calibration() -> float:
     """Seconds of a fixed pure-Python loop: this machine's speed varies by tens of percent between
     runs, so timings are reported with it and with flac and classic from the same run."""
@@ -81,12 +72,7 @@ def speed(data: Path, neuralzip: list[str]) -> dict:
         nz, back = Path(tmp) / "t.nz", Path(tmp) / "back.wav"
 
         def wall(cmd):
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
-                times.append(time.perf_counter() - t)
-            return round(statistics.median(times), 3)
+            return round(median_wall(cmd), 3)
 
         subprocess.run(neuralzip + ["models"], check=True, capture_output=True)
         out = {"input": "2-minute 44.1 kHz stereo 16-bit concatenation of valid clips", "seconds": seconds,
@@ -165,15 +151,7 @@ def main():
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     timing = speed(args.data, neuralzip)
     print(json.dumps(timing, indent=1), flush=True)
-    inputs = bench.find_inputs([str(args.data / "audio" / "valid")])
-    rows = bench.run(inputs, MODELS, jobs=args.jobs,
-                     on_row=lambda r: print(Path(r["file"]).name, r["codec"], round(r.get("bpd", 0), 4), flush=True))
-    skipped = [r for r in rows if "skipped" in r]
-    if skipped:
-        sys.exit(f"a peer or model did not run ({skipped[0]['codec']}: {skipped[0]['skipped']}); "
-                 "install the peers with benchmarks/setup.sh")
-    if not all(r["verified"] for r in rows if r["neuralzip"]):
-        sys.exit("a neuralzip file did not decode to the original samples")
+    inputs, rows = checked_bench(args.data / "audio" / "valid", MODELS, args.jobs, "samples")
     for r in rows:
         r["source"] = Path(r["file"]).parent.name
     codecs = [f"neuralzip:{m}" for m in MODELS] + PEERS

@@ -15,6 +15,7 @@ Fails if flac or cjxl is missing (a figure is never estimated).
 import argparse
 import io
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralzip import api
+from neuralzip import api, bench
 from neuralzip.media.detect import read_media
 from neuralzip.peers import flac_bytes
 
@@ -38,6 +39,40 @@ def need(tool: str) -> str:
     if path is None:
         sys.exit(f"benchmark needs `{tool}` (apt-get install flac libjxl-tools); not estimating it")
     return path
+
+
+def median_wall(cmd: list[str], repeat: int = 3) -> float:
+    """Median wall time of a whole process (start-up included)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measured(cmd: list[str]) -> dict:
+    """Wall time and peak RSS of one process under /usr/bin/time -v."""
+    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, check=True)
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", r.stderr).group(1)
+    seconds = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(":"))))
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(rss / 1024)}
+
+
+def checked_bench(folder: Path, models: list[str], jobs: int, what: str) -> tuple[list, list[dict]]:
+    """`neuralzip bench` machinery over every file in folder, printing each row; exits if a peer or
+    model did not run or a neuralzip file did not decode to the original `what`. -> (inputs, rows)."""
+    inputs = bench.find_inputs([str(folder)])
+    rows = bench.run(inputs, models, jobs=jobs,
+                     on_row=lambda r: print(Path(r["file"]).name, r["codec"], round(r.get("bpd", 0), 4), flush=True))
+    skipped = [r for r in rows if "skipped" in r]
+    if skipped:
+        sys.exit(f"a peer or model did not run ({skipped[0]['codec']}: {skipped[0]['skipped']}); "
+                 "install the peers with benchmarks/setup.sh")
+    if not all(r["verified"] for r in rows if r["neuralzip"]):
+        sys.exit(f"a neuralzip file did not decode to the original {what}")
+    return inputs, rows
 
 
 def coded_bytes(media, model: str) -> int:
@@ -91,19 +126,11 @@ def timing(data: Path, neuralzip: list[str], model: str = "auto") -> dict:
         png = Path(tmp) / "crop.png"
         crop.save(png)
 
-        def wall(cmd):
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
-                times.append(time.perf_counter() - t)
-            return statistics.median(times)
-
         subprocess.run(neuralzip + ["models"], check=True, capture_output=True)  # warm the compile cache
         out = {"input": f"768x512 centre crop of {src.name}", "model": model,
-               "cjxl_e7_encode_s": wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")]),
-               "compress_s": wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png)]),
-               "decompress_s": wall(neuralzip + ["decompress", "-q", "--force", str(png) + ".nz", "-o",
+               "cjxl_e7_encode_s": median_wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")]),
+               "compress_s": median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png)]),
+               "decompress_s": median_wall(neuralzip + ["decompress", "-q", "--force", str(png) + ".nz", "-o",
                                                  str(Path(tmp) / "back.png")])}
         out["compress_vs_cjxl_e7"] = round(out["compress_s"] / out["cjxl_e7_encode_s"], 3)
         out["decompress_vs_cjxl_e7"] = round(out["decompress_s"] / out["cjxl_e7_encode_s"], 3)

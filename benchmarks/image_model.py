@@ -22,8 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baselines import timing  # noqa: E402
-from neuralzip import bench  # noqa: E402
+from baselines import checked_bench, timing  # noqa: E402
 
 MODELS = ["pixelcnn", "classic"]
 
@@ -37,15 +36,7 @@ def main():
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     speed = {m: timing(args.data, neuralzip, m) for m in MODELS}
     print(json.dumps(speed, indent=1), flush=True)
-    inputs = bench.find_inputs([str(args.data / "images" / "valid")])
-    rows = bench.run(inputs, MODELS, jobs=args.jobs,
-                     on_row=lambda r: print(Path(r["file"]).name, r["codec"], round(r.get("bpd", 0), 4), flush=True))
-    skipped = [r for r in rows if "skipped" in r]
-    if skipped:
-        sys.exit(f"a peer or model did not run ({skipped[0]['codec']}: {skipped[0]['skipped']}); "
-                 "install the peers with benchmarks/setup.sh")
-    if not all(r["verified"] for r in rows if r["neuralzip"]):
-        sys.exit("a neuralzip file did not decode to the original pixels")
+    inputs, rows = checked_bench(args.data / "images" / "valid", MODELS, args.jobs, "pixels")
     dims = sum(r["dims"] for r in rows if r["codec"] == "png")
     totals = {}
     for codec in dict.fromkeys(r["codec"] for r in rows):

@@ -10,8 +10,6 @@ the restored pixels, and appends a line to benchmarks/results/large_image.jsonl.
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from baselines import measured  # the script's folder is on sys.path when run as a script
 from neuralzip.media.detect import read_media
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images" / "valid"
@@ -35,14 +34,6 @@ def mosaic(path: Path) -> None:
             h, w = min(tile.shape[0], 4000 - y), min(tile.shape[1], 6000 - x)
             canvas[y:y + h, x:x + w] = tile[:h, :w]
     Image.fromarray(canvas).save(path)
-
-
-def measured(cmd: list[str]) -> dict:
-    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, check=True)
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", r.stderr).group(1)
-    seconds = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(":"))))
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(rss / 1024)}
 
 
 def main():

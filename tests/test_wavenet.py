@@ -1,5 +1,6 @@
-"""The wavenet audio model: exact roundtrips for every sample format, channel count
-and odd length, lanes and chunks, extreme signals, and honest likelihood figures."""
+"""The wavenet audio model: lanes and chunks, extreme signals, stereo changes between blocks,
+damaged payloads and honest likelihood figures (every sample format, channel count and odd
+length: test_audio.py's roundtrip matrix)."""
 
 import numpy as np
 import pytest
@@ -11,14 +12,6 @@ from neuralzip.media.detect import read_media
 from neuralzip.models import wavenet
 from neuralzip.models.base import Signal
 from test_audio import roundtrip
-
-
-@pytest.mark.parametrize("bits", [8, 16, 24, 32])
-@pytest.mark.parametrize("channels", [1, 2, 3])
-@pytest.mark.parametrize("frames", [1, 2, 4099])
-def test_wav_roundtrip_is_byte_identical(bits, channels, frames):
-    data = wav_file(tone(frames, channels, bits), bits)
-    assert roundtrip(data, "wavenet") == data
 
 
 @pytest.mark.parametrize("bits", [16, 24, 32])

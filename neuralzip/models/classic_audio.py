@@ -154,6 +154,31 @@ def _wasted_bits(x):
     return w
 
 
+@nb.njit(cache=True, inline="always")
+def stereo_channel(left, right, mode, c):
+    """Coded channel c of a stereo pair in mode LR, LS, SR, MS (0..3); scalars or arrays."""
+    if mode == 0:
+        return left if c == 0 else right
+    if mode == 1:
+        return left if c == 0 else left - right
+    if mode == 2:
+        return left - right if c == 0 else right
+    return (left + right) >> 1 if c == 0 else left - right
+
+
+@nb.njit(cache=True, inline="always")
+def stereo_restore(mode, a, b):
+    """Inverse of stereo_channel: (left, right) from the coded pair (a, b); scalars or arrays."""
+    if mode == 0:
+        return a, b
+    if mode == 1:
+        return a, a - b
+    if mode == 2:
+        return a + b, b
+    total = 2 * a + (b & 1)  # MS: a = mid, b = side
+    return (total + b) >> 1, (total - b) >> 1
+
+
 @nb.njit(cache=True, parallel=True)
 def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs, coded):
     """The encoder's per-block analysis, run over many blocks at once: for every block b the stereo
@@ -169,7 +194,7 @@ def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs,
         if nch == 2:
             left = block[:, 0].astype(np.int64)
             right = block[:, 1].astype(np.int64)
-            sigs = (left, right, left - right, (left + right) >> 1)
+            sigs = (left, right, stereo_channel(left, right, 2, 0), stereo_channel(left, right, 3, 0))  # L R S M
             est = np.zeros(4)
             scratch = np.zeros(MAX_ORDER, np.int64)
             for i in range(4):
@@ -185,15 +210,8 @@ def plan_blocks(samples, starts, lengths, modes, shifts, orders, qshifts, coefs,
         modes[b] = mode
         for c in range(nch):
             x = block[:, c].astype(np.int64)
-            if nch == 2 and mode != 0:
-                left = block[:, 0].astype(np.int64)
-                right = block[:, 1].astype(np.int64)
-                if mode == 1:
-                    x = left if c == 0 else left - right
-                elif mode == 2:
-                    x = left - right if c == 0 else right
-                else:
-                    x = (left + right) >> 1 if c == 0 else left - right
+            if nch == 2:
+                x = stereo_channel(block[:, 0].astype(np.int64), block[:, 1].astype(np.int64), mode, c)
             w = _wasted_bits(x)
             shifts[b, c] = w
             orders[b, c], qshifts[b, c], _ = _analyse(x >> w, coefs[b, c])
@@ -210,17 +228,6 @@ def pack_plan_arrays(modes, shifts, orders, qshifts, coefs) -> bytes:
             out.append(bytes([shifts[b, c], orders[b, c], qshifts[b, c]]))
             out.append(np.asarray(coefs[b, c, :orders[b, c]], "<i2").tobytes())
     return b"".join(out)
-
-
-def _restore_stereo(mode: str, a: np.ndarray, b: np.ndarray):
-    if mode == "LR":
-        return a, b
-    if mode == "LS":
-        return a, a - b
-    if mode == "SR":
-        return a + b, b
-    total = 2 * a + (b & 1)  # MS: a = mid, b = side
-    return (total + b) >> 1, (total - b) >> 1
 
 
 class _BlockPlan:
@@ -448,7 +455,7 @@ class ClassicAudioCodec(RunCodec):
                 p = plans[k]
                 chans = [sig[k, c, :n] << p.shifts[c] for c in range(nch)]
                 if nch == 2:
-                    chans = _restore_stereo(MODES[p.mode], chans[0], chans[1])
+                    chans = stereo_restore(p.mode, chans[0], chans[1])
                 for c in range(nch):
                     out[s:s + n, c] = chans[c]
         return out

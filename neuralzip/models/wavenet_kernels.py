@@ -27,7 +27,7 @@ import numba as nb
 import numpy as np
 
 from neuralzip.coding import buckets
-from neuralzip.models.classic_audio import scale_class
+from neuralzip.models.classic_audio import scale_class, stereo_channel, stereo_restore
 
 # No reference counting in the hot loops (arrays are only borrowed here; every buffer is passed
 # in): numba's per-call incref/decref of ~20 state arrays cost more than the arithmetic.
@@ -61,15 +61,8 @@ def _clip(v, lo, hi):
 
 @_inline
 def _coded_value(frame, mode, c, nch):
-    """Channel c of one frame after the block's stereo transform (LR, LS, SR, MS)."""
-    if nch != 2 or mode == 0:
-        return frame[c]
-    left, right = frame[0], frame[1]
-    if mode == 1:
-        return left if c == 0 else left - right
-    if mode == 2:
-        return left - right if c == 0 else right
-    return (left + right) >> 1 if c == 0 else left - right
+    """Channel c of one frame after the block's stereo transform."""
+    return stereo_channel(frame[0], frame[1], mode, c) if nch == 2 else frame[c]
 
 
 @_jit
@@ -233,17 +226,10 @@ def _bits(cnt, tot, k, table, cls, u, log2):
 def restore_frame(k, t, blk, cod, modes, wshift, orig):
     """Original channel values of frame t from the coded ones (inverse stereo transform)."""
     nch = cod.shape[1]
-    if nch == 2 and modes[k, blk] != 0:
+    if nch == 2:
         a = cod[k, 0, HIST + t] << wshift[k, blk, 0]
         b = cod[k, 1, HIST + t] << wshift[k, blk, 1]
-        mode = modes[k, blk]
-        if mode == 1:
-            orig[k, 0, t], orig[k, 1, t] = a, a - b
-        elif mode == 2:
-            orig[k, 0, t], orig[k, 1, t] = a + b, b
-        else:
-            total = 2 * a + (b & 1)
-            orig[k, 0, t], orig[k, 1, t] = (total + b) >> 1, (total - b) >> 1
+        orig[k, 0, t], orig[k, 1, t] = stereo_restore(modes[k, blk], a, b)
     else:
         for c in range(nch):
             orig[k, c, t] = cod[k, c, HIST + t] << wshift[k, blk, c]
