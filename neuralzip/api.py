@@ -34,7 +34,7 @@ class Report:
     nll_bits: float
     bytes: int
     seconds: float
-    initial_bits: float = 0.0
+    initial_bits: float | None = None  # bits-back models only
     peers: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -45,7 +45,7 @@ class Report:
              "bytes": self.bytes, "bpd": round(8 * self.bytes / self.dims, 6) if self.dims else 0.0,
              "overhead_pct": round(100 * (8 * self.bytes / self.nll_bits - 1), 4) if self.nll_bits else 0.0,
              "seconds": round(self.seconds, 4)}
-        if self.initial_bits:
+        if self.initial_bits is not None:
             d["initial_bits"] = round(self.initial_bits, 3)
         if self.peers:
             d["peers"] = self.peers
@@ -58,21 +58,44 @@ def _signal(kind: str, shape, bits: int, meta: dict) -> Signal:
 
 def encode_media(media: Media, name: str, model: str = "auto", weights: str | None = None) -> Member:
     """Code one medium into a container member (with its likelihood figures)."""
-    codec = get_codec(model, media.kind, weights)
-    samples = media.samples
-    enc = codec.encode(samples, _signal(media.kind, samples.shape, media.bits, media.meta))
+    return encode_members([(media, name)], model, weights)[0]
+
+
+def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights: str | None = None) -> list[Member]:
+    """Code the media of one output file. Each codec gets all its members at once (encode_set), so
+    a codec that chains them (vae: one bits-back chain over an archive) can."""
+    by_codec: dict[int, tuple] = {}
+    for i, (media, _) in enumerate(items):
+        codec = get_codec(model, media.kind, weights)
+        by_codec.setdefault(id(codec), (codec, []))[1].append(i)
+    members = [None] * len(items)
+    for codec, idx in by_codec.values():
+        encs = codec.encode_set([(items[i][0].samples, _media_signal(items[i][0])) for i in idx])
+        for i, enc in zip(idx, encs):
+            members[i] = _member(items[i][0], items[i][1], codec, enc)
+    return members
+
+
+def _media_signal(media: Media) -> Signal:
+    return _signal(media.kind, media.samples.shape, media.bits, media.meta)
+
+
+def _member(media: Media, name: str, codec, enc) -> Member:
     stats = {"nll_bits": enc.nll_bits, "nll_float_bits": enc.nll_float_bits}
-    if enc.initial_bits:
+    if enc.initial_bits is not None:
         stats["initial_bits"] = enc.initial_bits
     return Member(name=name, kind=media.kind, model=codec.name, weights=codec.weights_hash,
-                  shape=samples.shape, bits=media.bits, meta=media.meta, params=enc.params,
-                  sha256=container.canonical_digest(media.kind, samples, media.bits, media.meta),
+                  shape=media.samples.shape, bits=media.bits, meta=media.meta, params=enc.params,
+                  sha256=container.canonical_digest(media.kind, media.samples, media.bits, media.meta),
                   chunks=enc.chunks, stats=stats)
 
 
 def decode_member(member: Member, weights: str | None = None) -> Media:
-    """Rebuild a member's canonical content and check it against the stored checksum.
-    `weights`: the user's weights file, for members coded with one."""
+    """Rebuild one member (a member of a shared chain can only be decoded with its archive)."""
+    return decode_members([member], weights)[0]
+
+
+def _member_codec(member: Member, weights: str | None):
     try:
         codec = get_codec(member.model, member.kind)
     except InputError:
@@ -81,15 +104,34 @@ def decode_member(member: Member, weights: str | None = None) -> Media:
         if member.weights is None or codec.weights_hash is None:
             raise ContainerError(f"member {member.name!r}: weights {member.weights} do not fit model {member.model!r}")
         codec = codec.with_weights(str(weightstore.locate(member.weights, weights)))
-    try:
-        samples = codec.decode(member.params, member.chunks, _signal(member.kind, member.shape, member.bits, member.meta))
-    except ContainerError:
-        raise
-    except Exception as exc:  # a damaged stream can fail in many ways; all mean "corrupt"
-        raise ContainerError(f"member {member.name!r} could not be decoded ({type(exc).__name__}): corrupt payload") from None
-    if container.canonical_digest(member.kind, samples, member.bits, member.meta) != member.sha256:
-        raise ContainerError(f"checksum mismatch for member {member.name!r}: the decoded content is not the original")
-    return Media(member.kind, samples, member.bits, member.meta)
+    return codec
+
+
+def decode_members(members: list[Member], weights: str | None = None) -> list[Media]:
+    """Rebuild members' canonical content, each codec's members together (decode_set), and check
+    every one against its stored checksum. `weights`: the user's weights file, for members coded with one."""
+    groups: dict[tuple, tuple] = {}
+    for i, m in enumerate(members):
+        groups.setdefault((m.model, m.kind, m.weights), (_member_codec(m, weights), []))[1].append(i)
+    out = [None] * len(members)
+    for codec, idx in groups.values():
+        try:
+            decoded = codec.decode_set([(members[i].params, members[i].chunks, _member_signal(members[i])) for i in idx])
+        except ContainerError:
+            raise
+        except Exception as exc:  # a damaged stream can fail in many ways; all mean "corrupt"
+            names = ", ".join(repr(members[i].name) for i in idx[:3]) + (", ..." if len(idx) > 3 else "")
+            raise ContainerError(f"member {names} could not be decoded ({type(exc).__name__}): corrupt payload") from None
+        for i, samples in zip(idx, decoded):
+            m = members[i]
+            if container.canonical_digest(m.kind, samples, m.bits, m.meta) != m.sha256:
+                raise ContainerError(f"checksum mismatch for member {m.name!r}: the decoded content is not the original")
+            out[i] = Media(m.kind, samples, m.bits, m.meta)
+    return out
+
+
+def _member_signal(member: Member) -> Signal:
+    return _signal(member.kind, member.shape, member.bits, member.meta)
 
 
 def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weights: str | None = None) -> bytes:
@@ -99,7 +141,7 @@ def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weight
 def decompress_bytes(blob: bytes, weights: str | None = None) -> list[tuple[str, bytes]]:
     """-> [(stored name, restored file bytes)] for every member."""
     _, members = container.loads(blob)
-    return [(m.name, write_media(decode_member(m, weights))) for m in members]
+    return [(m.name, write_media(media)) for m, media in zip(members, decode_members(members, weights))]
 
 
 def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate: int = 0,
@@ -155,7 +197,7 @@ def compress_file(path, out=None, model: str = "auto", weights: str | None = Non
 
 def decompress_file(path, out=None, weights: str | None = None, force: bool = False, around=None) -> list:
     """Restore every member of a .nz beside it (or under/at `out`), all or nothing; -> written paths.
-    `around(member name)`, if given, is a context manager wrapped around each decode (progress)."""
+    `around(label)`, if given, is a context manager wrapped around the decoding (progress)."""
     nz = Path(path)
     top, members = container.loads(read_file(nz))
     if top.get("archive") or len(members) != 1:
@@ -165,10 +207,10 @@ def decompress_file(path, out=None, weights: str | None = None, force: bool = Fa
         targets = [Path(out) if out is not None else nz.parent / safe_member_name(members[0].name).name]
     for t in targets:
         check_writable(t, force)
-    restored = []  # everything decoded before anything is written: all or nothing
-    for m in members:
-        with (around(m.name) if around else nullcontext()):
-            restored.append(write_media(decode_member(m, weights)))
+    # everything decoded before anything is written: all or nothing
+    label = members[0].name if len(members) == 1 else f"{len(members)} members"
+    with (around(label) if around else nullcontext()):
+        restored = [write_media(media) for media in decode_members(members, weights)]
     written = []
     try:
         for t, data in zip(targets, restored):
@@ -181,12 +223,30 @@ def decompress_file(path, out=None, weights: str | None = None, force: bool = Fa
     return targets
 
 
+def payload_shares(members: list[Member]) -> list[int]:
+    """Payload bytes per member for the report. Members of one chain (params "chain": their count,
+    the stream stored with the first) share its bytes in proportion to their exact-model bits."""
+    shares = [m.payload_bytes for m in members]
+    i = 0
+    while i < len(members):
+        n = int(members[i].params.get("chain", 1)) if "chain_units" in members[i].params else 1
+        if n > 1:
+            chain = [j for j in range(i, len(members)) if members[j].model == members[i].model
+                     and "chain" in members[j].params][:n]
+            bits = [max(members[j].stats.get("nll_bits", 0.0), 1e-9) for j in chain]
+            total = members[i].payload_bytes
+            for j, b in zip(chain, bits):
+                shares[j] = round(total * b / sum(bits))
+        i += 1
+    return shares
+
+
 def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:
     st = member.stats
     return Report(file=file, kind=member.kind, dims=int(np.prod(member.shape)), shape=_shape_text(member),
                   model=member.model, weights=member.weights, nll_float_bits=st.get("nll_float_bits", 0.0),
                   nll_bits=st.get("nll_bits", 0.0), bytes=nbytes, seconds=seconds,
-                  initial_bits=st.get("initial_bits", 0.0))
+                  initial_bits=st.get("initial_bits"))
 
 
 def _shape_text(member: Member) -> str:
@@ -200,6 +260,9 @@ class Timer:
     def __enter__(self):
         self.start = time.perf_counter()
         return self
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start

@@ -122,6 +122,7 @@ def _bench_model(path: Path, media: Media, model: str, tmp: Path) -> dict:
         return {**row, "skipped": r.stderr.strip()[-300:]}
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     row.update({"model": rep["model"], "weights": rep["weights"], "bytes": rep["bytes"], "bpd": rep["bpd"],
+                "initial_bits": rep.get("initial_bits", 0.0),
                 "nll_float_bits": rep["nll_float_bits"], "nll_bits": rep["nll_bits"],
                 "overhead_pct": rep["overhead_pct"], "compress_s": enc})
     try:

@@ -1,5 +1,6 @@
 """The neuralzip command line (DESIGN.md). Thin: the work is in api.py."""
 
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -90,8 +91,8 @@ def _plan_jobs(files: tuple[str, ...], out: str | None, quiet: bool):
 
 def _verify(data: bytes, members: list, weights: str | None) -> None:
     _, decoded = container.loads(data)
+    api.decode_members(decoded, weights)  # checks every member against its stored checksum
     for original, stored in zip(members, decoded):
-        api.decode_member(stored, weights)
         if stored.sha256 != original.sha256:
             raise ContainerError(f"--verify failed for {original.name!r}")
 
@@ -117,15 +118,19 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
         for target, _, _ in jobs:
             check_writable(target, force)
         for target, sources, is_archive in jobs:
-            members, reports, peer_seconds = [], [], 0.0
+            reports, peer_seconds = [], 0.0
             with api.Timer() as total:
-                for name, src in sources:
-                    with api.Timer() as t, _progress_bar(f"compressing {name}", quiet):
-                        original = api.read_file(src)
-                        media = api.read_media(original, str(src))
-                        member = api.encode_media(media, name, model, weights)
-                    members.append(member)
-                    rep = api.member_report(member, str(src), member.payload_bytes, t.seconds)
+                label = sources[0][0] if len(sources) == 1 else f"{len(sources)} files"
+                with _progress_bar(f"compressing {label}", quiet):
+                    originals = [api.read_file(src) for _, src in sources]
+                    medias = [api.read_media(data, str(src)) for data, (_, src) in zip(originals, sources)]
+                    members = api.encode_members([(m, name) for m, (name, _) in zip(medias, sources)], model, weights)
+                coding_seconds = total.elapsed()
+                dims = [math.prod(m.shape) for m in members]
+                for member, media, original, (_, src), nbytes, d in zip(members, medias, originals, sources,
+                                                                        api.payload_shares(members), dims):
+                    # an archive's members share the job's time by size (a chain codes them together)
+                    rep = api.member_report(member, str(src), nbytes, coding_seconds * d / max(1, sum(dims)))
                     if compare:
                         with api.Timer() as pt:
                             rep.peers = peers.compare(media, original)
@@ -351,4 +356,27 @@ def train_image(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch,
 
     path = image.run(Path(data), Path(out_dir), steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
                      checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
+@train.command("vae")
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+              help="folder for the weights file, the checkpoint and the patch cache")
+@click.option("--steps", default=13000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--hidden", default=512, show_default=True, type=click.IntRange(8, 512),
+              help="hidden units per layer (at most 512: int8 x uint8 sums stay exact in float32)")
+@click.option("--patches", default=3_000_000, show_default=True, type=click.IntRange(1000),
+              help="random 8x8 training patches")
+@click.option("--batch", default=1024, show_default=True, type=click.IntRange(16), help="patches per step")
+@click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
+@click.option("--seed", default=0, show_default=True, help="random seed (patches, initialisation, batches)")
+@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
+@click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out")
+def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume):
+    """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""
+    from neuralzip.train import vae
+
+    path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,
+                   log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")

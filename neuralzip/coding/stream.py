@@ -162,3 +162,51 @@ class TeeCoder:
     def finish(self) -> bytes:
         return self.stream.finish()
 
+
+
+class AnsStack:
+    """constriction's ANS stack (last in, first out) for bits-back chains: symbols
+    under integer count rows and raw low bits can be pushed (encoded) and popped
+    (decoded) in any interleaving; popping before anything is pushed is not
+    allowed (the chain pays honest initial bits instead)."""
+
+    def __init__(self, data: bytes = b""):
+        if len(data) % 4:
+            raise ValueError("payload length is not a multiple of 4")
+        words = np.frombuffer(data, dtype=np.uint32).copy()
+        self._coder = constriction.stream.stack.AnsCoder(words) if len(words) else constriction.stream.stack.AnsCoder()
+
+    def push(self, symbols: np.ndarray, counts: np.ndarray) -> None:
+        """Symbols pushed so that `pop(counts)` returns them in this order."""
+        if len(symbols):
+            self._coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL,
+                                       np.ascontiguousarray(counts, dtype=np.float64))
+
+    def pop(self, counts: np.ndarray) -> np.ndarray:
+        if len(counts) == 0:
+            return np.zeros(0, dtype=np.int32)
+        if self._coder.is_empty():
+            raise ValueError("the ANS stack ran empty")
+        return self._coder.decode(_CATEGORICAL, np.ascontiguousarray(counts, dtype=np.float64))
+
+    def push_low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
+        vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
+        if len(vals):
+            self._coder.encode_reverse(vals, _UNIFORM, sizes)
+
+    def pop_low_bits(self, nbits: np.ndarray) -> np.ndarray:
+        nbits = np.asarray(nbits, np.int64)
+        _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
+        if len(sizes) == 0:
+            return np.zeros(len(nbits), np.int64)
+        return _join_pieces(self._coder.decode(_UNIFORM, sizes), owner, shift, len(nbits))
+
+    @property
+    def bits(self) -> int:
+        return int(self._coder.num_bits())
+
+    def is_empty(self) -> bool:
+        return bool(self._coder.is_empty())
+
+    def finish(self) -> bytes:
+        return self._coder.get_compressed().tobytes()

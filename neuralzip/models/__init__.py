@@ -6,6 +6,7 @@ from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
 from neuralzip.models.pixelcnn import PixelCNNCodec
+from neuralzip.models.vae import VAECodec
 from neuralzip.models.wavenet import WaveNetCodec
 
 _REGISTRY: dict[tuple[str, str], Codec] = {}
@@ -15,7 +16,7 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (PixelCNNCodec(), ClassicImageCodec(), WaveNetCodec(), ClassicAudioCodec(), HistogramCodec("image"),
+for _codec in (PixelCNNCodec(), VAECodec(), ClassicImageCodec(), WaveNetCodec(), ClassicAudioCodec(), HistogramCodec("image"),
                HistogramCodec("audio")):
     register(_codec)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuralzip import progress
 from neuralzip.coding.stream import CostCoder, TeeCoder
 
 
@@ -36,7 +37,7 @@ class Encoded:
     chunks: list
     nll_bits: float  # -log2 p(x) under the exact model that codes
     nll_float_bits: float  # -log2 p(x) under the float model
-    initial_bits: float = 0.0  # bits-back only: bits borrowed to start the chain
+    initial_bits: float | None = None  # bits-back only: what starting the chain cost (0 past its start)
 
 
 class Codec(ABC):
@@ -58,6 +59,22 @@ class Codec(ABC):
     @abstractmethod
     def decode(self, params: dict, chunks: list, signal: Signal) -> np.ndarray:
         ...
+
+    def encode_set(self, items: list[tuple[np.ndarray, Signal]]) -> list[Encoded]:
+        """Code the media of one archive. Codecs whose members share a stream (one bits-back chain
+        over an archive) override this and decode_set; the rest code each member on its own."""
+        out = []
+        for i, (samples, signal) in enumerate(items):
+            with progress.within(i, i + 1, len(items)):
+                out.append(self.encode(samples, signal))
+        return out
+
+    def decode_set(self, items: list[tuple[dict, list, Signal]]) -> list[np.ndarray]:
+        out = []
+        for i, (params, chunks, signal) in enumerate(items):
+            with progress.within(i, i + 1, len(items)):
+                out.append(self.decode(params, chunks, signal))
+        return out
 
     @abstractmethod
     def likelihood(self, samples: np.ndarray, signal: Signal) -> tuple[float, float]:

@@ -1,0 +1,146 @@
+"""Figures for the VAE model coded with bits-back ANS (issue: latent-variable model).
+
+    sudo benchmarks/setup.sh            # the peers: cjxl, cwebp, optipng
+    python benchmarks/vae_model.py [--data ../shared/data] [--jobs 2] [--crops 14]
+
+* whole photos: every photo of images/valid through `neuralzip compress --model vae`
+  (one chain per photo) and the peers (PNG with Pillow optimize, optipng, WebP,
+  JPEG XL), in the same run (`neuralzip bench` machinery): bits per subpixel,
+  the float and exact negative ELBO and the chain's initial bits per photo, and
+  each photo's coded size against its exact -ELBO with the initial bits included;
+* crop archive: --crops 32x32 crops from each valid photo (a fixed grid), as one
+  archive `neuralzip compress DIR -o set.nz --model vae` (one chain over all
+  crops), decompressed and checked member by member; the chain's payload
+  against the summed exact -ELBO, with the initial bits apart;
+* speed: compress and decompress of a 768x512 centre crop of a valid photo,
+  whole processes with start-up (median of 3), vae against the default image
+  model (auto), in the same run.
+Fails if a peer is missing or a file does not decode to the original.
+Writes benchmarks/results/vae_model.json.
+"""
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from baselines import checked_bench, timing  # noqa: E402
+from neuralzip import container  # noqa: E402
+from neuralzip.media.detect import read_media  # noqa: E402
+from neuralzip.models import get_codec  # noqa: E402
+
+CROP = 32
+
+
+def photo_figures(rows: list[dict]) -> dict:
+    mine = [r for r in rows if r["codec"] == "neuralzip:vae"]
+    png = {r["file"]: r for r in rows if r["codec"] == "png"}
+    per_photo = [{"file": Path(r["file"]).name, "bpsp": round(r["bpd"], 5),
+                  "png_bpsp": round(png[r["file"]]["bpd"], 5),
+                  "nll_float_bpsp": round(r["nll_float_bits"] / r["dims"], 5),
+                  "nll_bpsp": round(r["nll_bits"] / r["dims"], 5), "initial_bits": r["initial_bits"],
+                  "over_elbo_pct_incl_initial": round(100 * (8 * r["bytes"] / r["nll_bits"] - 1), 3)}
+                 for r in mine]
+    return {"per_photo": per_photo,
+            "worst_over_elbo_pct_incl_initial": max(p["over_elbo_pct_incl_initial"] for p in per_photo),
+            "photos_below_png": sum(p["bpsp"] < p["png_bpsp"] for p in per_photo)}
+
+
+def crop_archive(valid: Path, per_photo: int, neuralzip: list[str]) -> dict:
+    """One archive of 32x32 crops (a grid over each photo), coded as one chain, restored and checked."""
+    photos = sorted(valid.glob("*.png"))
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "crops"
+        src.mkdir()
+        originals, png_bytes = {}, 0
+        for f in photos:
+            with Image.open(f) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                side = int(np.ceil(np.sqrt(per_photo)))
+                for k in range(per_photo):
+                    gy, gx = divmod(k, side)
+                    x0 = (gx + 1) * w // (side + 1) - CROP // 2
+                    y0 = (gy + 1) * h // (side + 1) - CROP // 2
+                    crop = im.crop((x0, y0, x0 + CROP, y0 + CROP))
+                    name = f"{f.stem}_{k:02d}.png"
+                    crop.save(src / name)
+                    buf = io.BytesIO()
+                    crop.save(buf, "PNG", optimize=True)
+                    png_bytes += len(buf.getvalue())
+                    originals[name] = np.asarray(crop)
+        nz = Path(tmp) / "set.nz"
+        r = subprocess.run(neuralzip + ["compress", str(src), "-o", str(nz), "--model", "vae", "--json"],
+                           capture_output=True, text=True, check=True)
+        reports = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+        out = Path(tmp) / "back"
+        subprocess.run(neuralzip + ["decompress", "-q", str(nz), "-o", str(out)], check=True)
+        for name, pixels in originals.items():
+            back = read_media((out / name).read_bytes()).samples
+            if not np.array_equal(back, pixels):
+                sys.exit(f"crop archive: {name} did not decode to the original pixels")
+        _, members = container.loads(nz.read_bytes())
+        file_bytes = nz.stat().st_size
+    dims = sum(p.size for p in originals.values())
+    payload_bits = 8 * sum(m.payload_bytes for m in members)
+    nll = sum(m.stats["nll_bits"] for m in members)
+    nll_float = sum(m.stats["nll_float_bits"] for m in members)
+    initial = sum(m.stats.get("initial_bits", 0.0) for m in members)
+    return {"crops": len(originals), "crop": f"{CROP}x{CROP}", "subpixels": dims, "members_reported": len(reports),
+            "chunks": sum(len(m.chunks) for m in members),
+            "nll_float_bpsp": round(nll_float / dims, 5), "nll_bpsp": round(nll / dims, 5),
+            "initial_bits": round(initial, 1),
+            "chain_payload_bpsp": round(payload_bits / dims, 5),
+            "chain_over_elbo_pct_excl_initial": round(100 * ((payload_bits - initial) / nll - 1), 3),
+            "chain_over_elbo_pct_incl_initial": round(100 * (payload_bits / nll - 1), 3),
+            "archive_file_bpsp": round(8 * file_bytes / dims, 5),
+            "png_optimize_bpsp": round(8 * png_bytes / dims, 5)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--crops", type=int, default=14, help="32x32 crops per valid photo (15 photos)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "vae_model.json")
+    args = ap.parse_args()
+    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
+    codec = get_codec("vae", "image")
+    print(f"vae weights {codec.weights_hash}: {codec.path.name}", flush=True)
+    speed = {m: timing(args.data, neuralzip, m) for m in ("vae", "auto")}
+    speed["decompress_speedup_vs_auto"] = round(speed["auto"]["decompress_s"] / speed["vae"]["decompress_s"], 3)
+    speed["compress_speedup_vs_auto"] = round(speed["auto"]["compress_s"] / speed["vae"]["compress_s"], 3)
+    print(json.dumps(speed, indent=1), flush=True)
+    crops = crop_archive(args.data / "images" / "valid", args.crops, neuralzip)
+    print(json.dumps(crops, indent=1), flush=True)
+    inputs, rows = checked_bench(args.data / "images" / "valid", ["vae"], args.jobs, "pixels")
+    dims = sum(r["dims"] for r in rows if r["codec"] == "png")
+    totals = {}
+    for name in dict.fromkeys(r["codec"] for r in rows):
+        mine = [r for r in rows if r["codec"] == name]
+        totals[name] = {"bpsp": round(8 * sum(r["bytes"] for r in mine) / dims, 5)}
+        if mine[0]["neuralzip"]:
+            totals[name]["nll_float_bpsp"] = round(sum(r["nll_float_bits"] for r in mine) / dims, 5)
+            totals[name]["nll_bpsp"] = round(sum(r["nll_bits"] for r in mine) / dims, 5)
+            totals[name]["initial_bits"] = round(sum(r["initial_bits"] for r in mine), 1)
+    recipe = json.loads(str(np.load(codec.path)["recipe"]))
+    result = {"command": "python benchmarks/vae_model.py", "weights": codec.weights_hash,
+              "trained_with": recipe.get("command"), "files": len(inputs), "subpixels": dims, "totals": totals,
+              "photos": photo_figures(rows), "crop_archive": crops, "speed_768x512": speed, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: result[k] for k in ("totals", "crop_archive", "speed_768x512")}, indent=1))
+    print(json.dumps({k: v for k, v in result["photos"].items() if k != "per_photo"}))
+
+
+if __name__ == "__main__":
+    main()

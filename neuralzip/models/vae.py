@@ -1,0 +1,514 @@
+"""Latent-variable image model: a VAE over 8x8 patches, coded with bits-back ANS.
+
+Every PATCH x PATCH patch (3 channels; images are padded by repeating their
+last row and column, grey/LA/RGBA planes are grouped in threes) has LATENTS
+discrete latents. The exact integer model:
+- q(z|x): the encoder network's logistic posterior per latent, its mass per
+  bin read from the CDF table (vae_layout.tables);
+- p(z): learned counts per latent dimension over the bins;
+- p(x|z): the decoder network's discretized logistic per subpixel (mean,
+  scale), G and B coupled to the residuals of the earlier channels, turned
+  into an integer pmf over residual buckets plus low bits
+  (neuralzip.exact.logistic).
+
+One bits-back chain runs over every patch of an image, or of every image of
+an archive ("units"), on one ANS stack (coding.stream.AnsStack). Per group of
+units (vae_layout.group_spans) the encoder pops z with q, pushes x with
+p(x|z) and pushes z with p(z); the decoder runs the groups backwards: pop z
+with p(z), pop x, push z with q, which gives the borrowed bits back. The very
+first unit has nothing to borrow from: its z is the posterior's most probable
+bin, not popped, so it pays -log2 q(z|x) more than the ELBO: that is the
+chain's `initial_bits`, reported apart. A chain is cut after CHAIN_UNITS
+units (a new chunk with its own initial bits), so memory stays bounded.
+Images that are not 8-bit are coded by the classic model.
+"""
+
+import math
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from neuralzip import progress, weightstore
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import AnsStack, symbol_bits
+from neuralzip.errors import ContainerError, InputError
+from neuralzip.exact import logistic
+from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
+from neuralzip.models import vae_layout as L
+from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
+from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
+
+WEIGHTS_PREFIX = "vae-image"
+CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
+MAXV = 255
+N_BUCKETS = buckets.bucket_of(2 * MAXV)[0] + 1  # residuals -255..255
+
+
+# ------------------------------------------------------------ exact kernels
+
+@nb.njit(cache=True, parallel=True)
+def posterior_rows(mu, si, zbounds, qinv, cdf, out):
+    """out[i, j] = integer mass of bin j under the logistic (mu[i], scale index si[i]), + 1."""
+    nb_ = out.shape[1]
+    n_sc = qinv.shape[0]
+    for i in nb.prange(mu.shape[0]):
+        iv = qinv[min(max(si[i], 0), n_sc - 1)]
+        prev = 0
+        for j in range(nb_):
+            if j == nb_ - 1:
+                c = logistic.CDF_ONE
+            else:
+                t = ((zbounds[j] - mu[i]) * iv + (1 << 15)) >> 16
+                c = 0 if t < -logistic.Z_MAX else (logistic.CDF_ONE if t > logistic.Z_MAX else cdf[t + logistic.Z_MAX])
+            out[i, j] = np.float64(c - prev + 1)
+            prev = c
+
+
+@nb.njit(cache=True)
+def _mean16(c, u, p, o, x, shapes, nbr):
+    """Mean of channel c at pixel p of unit u, in 1/16 levels: the decoder's mean corrected by the
+    residuals (16 * value - mean) of the decoded neighbours (same channel) and of the earlier
+    channels (same pixel), with the decoder's coefficients in 1/64 (exact integers)."""
+    P = L.PIXELS
+    acc = 0
+    for k in range(nbr.shape[1]):
+        n = nbr[p, k]
+        if n >= 0 and n // L.PATCH < shapes[u, 0] and n % L.PATCH < shapes[u, 1]:
+            a = min(max(o[(9 + k) * P + p], -128), 128)
+            acc += a * (16 * np.int64(x[u, n, c]) - o[c * P + n])
+    if c >= 1:
+        r = 16 * np.int64(x[u, p, 0]) - o[p]
+        acc += min(max(o[(6 + c - 1) * P + p], -128), 128) * r
+        if c == 2:
+            acc += min(max(o[8 * P + p], -128), 128) * (16 * np.int64(x[u, p, 1]) - o[P + p])
+    return o[c * P + p] + (acc >> 6)
+
+
+@nb.njit(cache=True, parallel=True)
+def pixel_rows(c, units, pix, out_net, x, shapes, nbr, cdf, inv, expt, bounds, spans, nblk, preds, rows):
+    """Integer pmf rows of channel c for the subpixels (units[k], pix[k]); x holds the patches
+    [n, PIXELS, 3] with the earlier phases and channels known; out_net [n, OUTPUTS] the decoder's
+    output. Each row is computed on its own, so the split into nblk thread blocks never matters."""
+    n_sc = inv.shape[0]
+    n = units.shape[0]
+    for blk in nb.prange(nblk):
+        head = np.zeros(3, np.int64)
+        cj = np.zeros(bounds.shape[0], np.int64)
+        row = np.zeros(rows.shape[1], np.int64)
+        for k in range(blk * n // nblk, (blk + 1) * n // nblk):
+            u, p = units[k], pix[k]
+            o = out_net[u]
+            m16 = _mean16(c, u, p, o, x, shapes, nbr)
+            pred = min(max((m16 + 8) >> 4, 0), MAXV)
+            head[0] = m16 - 16 * pred
+            head[1] = min(max(o[(3 + c) * L.PIXELS + p], 0), n_sc - 1)
+            logistic.mixture_row(pred, MAXV, head, 1, cdf, inv, expt, bounds, spans, cj, row)
+            for b in range(rows.shape[1]):
+                rows[k, b] = np.float64(row[b] + 1)
+            preds[k] = pred
+
+
+@nb.njit(cache=True)
+def residual_symbols(values, preds):
+    n = values.shape[0]
+    sym = np.empty(n, np.int32)
+    nlow = np.empty(n, np.int64)
+    low = np.empty(n, np.int64)
+    for i in range(n):
+        sym[i], nlow[i], low[i] = buckets.bucket_of(buckets.zigzag(np.int64(values[i]) - preds[i]))
+    return sym, nlow, low
+
+
+@nb.njit(cache=True)
+def low_bit_counts(sym):
+    out = np.empty(sym.shape[0], np.int64)
+    for i in range(sym.shape[0]):
+        out[i] = buckets.low_bits_of_bucket(sym[i])
+    return out
+
+
+@nb.njit(cache=True)
+def values_of(sym, low, preds):
+    out = np.empty(sym.shape[0], np.int64)
+    for i in range(sym.shape[0]):
+        out[i] = preds[i] + buckets.unzigzag(buckets.value_of(sym[i], low[i]))
+    return out
+
+
+# ------------------------------------------------------------ patches
+
+def _groups(samples: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """An image's channels in threes: [(H, W, 3) plane with missing channels repeated, real count]."""
+    c = samples.shape[2]
+    out = []
+    for g in range(0, c, 3):
+        idx = [min(g + k, c - 1) for k in range(3)]
+        out.append((samples[:, :, idx], min(3, c - g)))
+    return out
+
+
+def cut_units(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (patches uint8 [n, PIXELS, 3] padded as the encoder sees them, [n, 3] valid rows/cols/channels)."""
+    h, w = samples.shape[:2]
+    ph, pw = -(-h // L.PATCH), -(-w // L.PATCH)
+    patches = []
+    for plane, _ in _groups(samples):
+        padded = np.pad(plane, ((0, ph * L.PATCH - h), (0, pw * L.PATCH - w), (0, 0)), mode="edge")
+        patches.append(padded.reshape(ph, L.PATCH, pw, L.PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(-1, L.PIXELS, 3))
+    return np.concatenate(patches).astype(np.uint8), unit_shapes(samples.shape)
+
+
+def unit_shapes(shape) -> np.ndarray:
+    """The valid rows, columns and channels of each unit of an image of this shape (H, W, C)."""
+    h, w, c = (int(v) for v in shape)
+    ph, pw = -(-h // L.PATCH), -(-w // L.PATCH)
+    vh = np.minimum(h - np.arange(ph) * L.PATCH, L.PATCH)
+    vw = np.minimum(w - np.arange(pw) * L.PATCH, L.PATCH)
+    parts = [np.stack([np.repeat(vh, pw), np.tile(vw, ph), np.full(ph * pw, min(3, c - g))], axis=1)
+             for g in range(0, c, 3)]
+    return np.concatenate(parts).astype(np.int64)
+
+
+def join_units(patches: np.ndarray, shape: tuple) -> np.ndarray:
+    """The inverse of cut_units for an image of `shape` (H, W, C) (any dtype: also per-unit figures)."""
+    h, w, c = shape
+    ph, pw = -(-h // L.PATCH), -(-w // L.PATCH)
+    per = ph * pw
+    out = np.empty((h, w, c), patches.dtype)
+    for gi, g in enumerate(range(0, c, 3)):
+        p = patches[gi * per:(gi + 1) * per].reshape(ph, pw, L.PATCH, L.PATCH, 3).transpose(0, 2, 1, 3, 4)
+        plane = p.reshape(ph * L.PATCH, pw * L.PATCH, 3)[:h, :w]
+        nc = min(3, c - g)
+        out[:, :, g:g + nc] = plane[:, :, :nc]
+    return out
+
+
+def coded_positions(shapes: np.ndarray, c: int, phase: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(unit, pixel) of every coded subpixel of channel c (of one phase, or all), unit then raster order."""
+    yy, xx = np.divmod(np.arange(L.PIXELS), L.PATCH)
+    ok = (yy[None, :] < shapes[:, :1]) & (xx[None, :] < shapes[:, 1:2]) & (shapes[:, 2:3] > c)
+    if phase is not None:
+        ok &= (L.PHASE == phase)[None, :]
+    units, pix = np.nonzero(ok)
+    return units.astype(np.int64), pix.astype(np.int64)
+
+
+def fill_padding(x: np.ndarray, shapes: np.ndarray) -> None:
+    """Rebuild the padding of decoded patches in place (edge repetition, missing channels repeated)."""
+    xs = x.reshape(-1, L.PATCH, L.PATCH, 3)
+    for k in range(len(xs)):
+        vh, vw, nc = shapes[k]
+        if vw < L.PATCH:
+            xs[k, :vh, vw:] = xs[k, :vh, vw - 1:vw]
+        if vh < L.PATCH:
+            xs[k, vh:] = xs[k, vh - 1:vh]
+        if nc < 3:
+            xs[k, :, :, nc:] = xs[k, :, :, nc - 1:nc]
+
+
+# ------------------------------------------------------------ the network
+
+class _Network:
+    """The shipped (or user's) weights: exact and float encoder/decoder, prior counts, tables."""
+
+    def __init__(self, path: Path):
+        z = weightstore.load(path)
+        try:
+            self.enc = QuantizedMLP(z, "enc")
+            self.dec = QuantizedMLP(z, "dec")
+            self.float_enc = FloatMLP(z, "fenc", L.ENC_INPUT_SCALE)
+            self.float_dec = FloatMLP(z, "fdec", 1.0 / L.ZIN_SCALE)
+            self.prior = z["prior.counts"].astype(np.float64)
+            self.prior_float = z["prior.log2"].astype(np.float64)
+            self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
+            self.zbounds, self.zin, self.qinv = (z[k].astype(np.int64) for k in ("lut.zbounds", "lut.zin", "lut.qinv"))
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}: not a weights file for the vae model ({exc})") from None
+        if (self.enc.inputs, self.enc.outputs, self.dec.inputs, self.dec.outputs) != (
+                L.DIMS, 2 * L.LATENTS, L.LATENTS, L.OUTPUTS) or self.prior.shape != (L.LATENTS, L.N_BINS):
+            raise InputError(f"{path}: the vae networks have the wrong shape for this version of neuralzip")
+        self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
+
+    def posterior(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """-> (means in 1/Z_UNITS, scale indices), int64 [n, LATENTS] each."""
+        out = _forward(self.enc, patches.reshape(len(patches), -1).astype(np.float32))
+        return out[:, :L.LATENTS], out[:, L.LATENTS:]
+
+    def q_rows(self, patches: np.ndarray) -> np.ndarray:
+        mu, si = self.posterior(patches)
+        rows = np.empty((mu.size, L.N_BINS))
+        posterior_rows(mu.ravel(), si.ravel(), self.zbounds, self.qinv, self.cdf, rows)
+        return rows
+
+    def decode_net(self, z: np.ndarray) -> np.ndarray:
+        return _forward(self.dec, self.zin[z].astype(np.float32))
+
+    def prior_rows(self, m: int) -> np.ndarray:
+        return np.tile(self.prior, (m, 1))
+
+    def channel_rows(self, c, units, pix, out_net, x, shapes):
+        rows = np.empty((len(units), N_BUCKETS))
+        preds = np.empty(len(units), np.int64)
+        pixel_rows(c, units, pix, out_net, x, shapes, L.NEIGHBOURS, self.cdf, self.inv, self.exp, self.bounds,
+                   self.spans, thread_blocks(len(units)), preds, rows)
+        return rows, preds
+
+    def float_bits(self, patches: np.ndarray, shapes: np.ndarray, seed: int = 0) -> float:
+        """-ELBO of the float (training) model, one bin drawn per latent from its own posterior (a
+        seeded generator, so the report is reproducible): the float decoder's discretized logistic
+        (true sigmoid), the float prior and the float posterior's mass of each bin. Evaluating the
+        float model at the exact model's bins would be wrong: where the float posterior is narrow
+        it may give such a bin almost no mass."""
+        q = self.float_enc.forward(patches.reshape(len(patches), -1).astype(np.float32))
+        qmu, qls = q[:, :L.LATENTS], np.clip(q[:, L.LATENTS:], L.Q_LOG_SCALE_MIN,
+                                             L.Q_LOG_SCALE_MIN + (L.Q_N_SCALES - 1) / L.Q_SCALE_STEPS)
+        u = np.random.default_rng(seed).uniform(1e-9, 1 - 1e-9, qmu.shape)
+        inner = L.bin_edges()
+        z = np.searchsorted(inner, qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
+        edges = np.concatenate([[-np.inf], inner, [np.inf]])
+        inv = np.exp(-qls)
+        mass = _sigmoid((edges[z + 1] - qmu) * inv) - _sigmoid((edges[z] - qmu) * inv)
+        total = float(np.sum(np.log2(np.maximum(mass, 1e-300))))
+        total -= float(np.sum(self.prior_float[np.arange(L.LATENTS)[None, :], z]))
+        x = patches.astype(np.float64)
+        o = self.float_dec.forward(self.zin[z].astype(np.float32) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
+        mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
+        coup = np.clip(o[:, 6:], -L.COUPLING_MAX, L.COUPLING_MAX)
+        res = x.transpose(0, 2, 1) - mu  # [n, 3, PIXELS]
+        ny, nx = np.divmod(np.maximum(L.NEIGHBOURS, 0), L.PATCH)
+        has = (L.NEIGHBOURS >= 0)[None] & (ny[None] < shapes[:, 0, None, None]) & (nx[None] < shapes[:, 1, None, None])
+        spatial = np.einsum("ncpk,npk->ncp", res[:, :, np.maximum(L.NEIGHBOURS, 0)],
+                            coup[:, 3:].transpose(0, 2, 1) * has)
+        means = mu + spatial
+        means[:, 1] += coup[:, 0] * res[:, 0]
+        means[:, 2] += coup[:, 1] * res[:, 0] + coup[:, 2] * res[:, 1]
+        means = means.transpose(0, 2, 1)  # [n, PIXELS, 3]
+        ls = ls.transpose(0, 2, 1)
+        ls = np.clip(ls, logistic.LOG_SCALE_MIN, logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS)
+        for c in range(3):
+            units, pix = coded_positions(shapes, c)
+            v, m, inv = x[units, pix, c], means[units, pix, c], np.exp(-ls[units, pix, c])
+            hi = np.where(v >= MAXV, 1.0, _sigmoid((v + 0.5 - m) * inv))
+            lo = np.where(v <= 0, 0.0, _sigmoid((v - 0.5 - m) * inv))
+            total -= float(np.sum(np.log2(np.maximum(hi - lo, 1e-300))))
+        return total
+
+
+def _forward(mlp: QuantizedMLP, x: np.ndarray) -> np.ndarray:
+    """The exact network in batches of at most NEURALZIP_DECODE_BATCH rows (same result for any)."""
+    parts = [mlp.forward(x[a:b]) for a, b in sub_batches(len(x), decode_batch_limit())]
+    return np.concatenate(parts) if parts else mlp.forward(x)
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
+
+
+# ------------------------------------------------------------ the chain
+
+class _Tally:
+    """The exact model's bits per unit (the ELBO terms) as the chain codes them."""
+
+    def __init__(self, n: int):
+        self.units = np.zeros(n)  # -log2 p(x|z) - log2 p(z) + log2 q(z|x) per unit
+        self.initial = 0.0
+
+    def add(self, start: int, m: int, values: np.ndarray, units: np.ndarray) -> None:
+        np.add.at(self.units, start + units, values)
+
+
+def _push_group(stack, net, x, shapes, z, start, tally):
+    """Push one group's pixels (given z) and latents; the decoder pops them in the other order."""
+    m = len(x)
+    out_net = net.decode_net(z)
+    pushes = []
+    for phase in range(L.N_PHASES):
+        for c in range(3):
+            units, pix = coded_positions(shapes, c, phase)
+            rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
+            sym, nlow, low = residual_symbols(x[units, pix, c], preds)
+            pushes.append((sym, rows, low, nlow))
+            if tally is not None:
+                tally.add(start, m, symbol_bits(sym, rows) + nlow, units)
+    for sym, rows, low, nlow in reversed(pushes):  # LIFO: the decoder pops phase 0's R first
+        stack.push_low_bits(low, nlow)
+        stack.push(sym, rows)
+    prior = net.prior_rows(m)
+    stack.push(z.ravel(), prior)
+    if tally is not None:
+        tally.add(start, m, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
+
+
+def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally, np.ndarray]:
+    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, bits per unit, the bins z)."""
+    n = len(x)
+    tally = _Tally(n)
+    stack = AnsStack()
+    z_all = np.empty((n, L.LATENTS), np.int64)
+    for gi, (a, e) in enumerate(L.group_spans(n)):
+        q = net.q_rows(x[a:e])
+        if a == 0:  # nothing to borrow from yet: the most probable bin, paid in full
+            z = np.argmax(q, axis=1)
+            tally.initial = float(-np.sum(np.log2(q[np.arange(len(z)), z] / q.sum(axis=1))))
+        else:
+            z = stack.pop(q).astype(np.int64)
+            tally.add(a, e - a, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
+        z = z.reshape(e - a, L.LATENTS)
+        z_all[a:e] = z
+        _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z, a, tally)
+        progress.step(e / n)
+    return stack.finish(), tally, z_all
+
+
+def decode_chain(net: _Network, data: bytes, shapes: np.ndarray) -> np.ndarray:
+    """The units of one chain, from its stack bytes and their valid shapes."""
+    n = len(shapes)
+    stack = AnsStack(data)
+    x = np.zeros((n, L.PIXELS, 3), np.uint8)
+    spans = L.group_spans(n)
+    for gi, (a, e) in enumerate(reversed(spans)):
+        m = e - a
+        z = stack.pop(net.prior_rows(m)).astype(np.int64).reshape(m, L.LATENTS)
+        out_net = net.decode_net(z)
+        xs = np.zeros((m, L.PIXELS, 3), np.int64)
+        for phase in range(L.N_PHASES):
+            for c in range(3):
+                units, pix = coded_positions(shapes[a:e], c, phase)
+                rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
+                sym = stack.pop(rows)
+                low = stack.pop_low_bits(low_bit_counts(sym))
+                vals = values_of(sym, low, preds)
+                if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
+                    raise ContainerError("corrupt payload: a decoded value is out of range")
+                xs[units, pix, c] = vals
+        fill_padding(xs, shapes[a:e])
+        x[a:e] = xs
+        if a > 0:
+            stack.push(z.ravel(), net.q_rows(x[a:e]))
+        progress.step((gi + 1) / len(spans))
+    if not stack.is_empty():
+        raise ContainerError("corrupt payload: the bits-back chain did not end where it began")
+    return x
+
+
+# ------------------------------------------------------------ the codec
+
+class VAECodec(Codec):
+    name = "vae"
+    kind = "image"
+    summary = "VAE over 8x8 patches, latents coded with bits-back ANS (one chain per image or archive; 8-bit)"
+
+    def __init__(self, weights: str | Path | None = None):
+        self._path = Path(weights) if weights is not None else None
+        self._net = None
+        self._hash = None
+        self._fallback = ClassicImageCodec()
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else weightstore.shipped(WEIGHTS_PREFIX)
+
+    @property
+    def weights_hash(self) -> str:
+        if self._hash is None:
+            self._hash = weightstore.file_hash(self.path)
+        return self._hash
+
+    @property
+    def net(self) -> _Network:
+        if self._net is None:
+            self._net = _Network(self.path)
+        return self._net
+
+    def with_weights(self, path) -> "VAECodec":
+        return VAECodec(path)
+
+    # One image is a set of one: the chain runs over all units of all 8-bit images given.
+    def encode(self, samples, signal):
+        return self.encode_set([(samples, signal)])[0]
+
+    def decode(self, params, chunks, signal):
+        return self.decode_set([(params, chunks, signal)])[0]
+
+    def encode_set(self, items):
+        chained = [i for i, (s, sig) in enumerate(items) if sig.bits == 8]
+        results = [None] * len(items)
+        for i, (s, sig) in enumerate(items):
+            if sig.bits != 8:
+                enc = self._fallback.encode(s, sig)
+                results[i] = Encoded({"fallback": "classic", **enc.params}, enc.chunks, enc.nll_bits, enc.nll_float_bits)
+        if not chained:
+            return results
+        cuts = [cut_units(items[i][0]) for i in chained]
+        x = np.concatenate([c[0] for c in cuts])
+        shapes = np.concatenate([c[1] for c in cuts])
+        owner = np.repeat(np.arange(len(chained)), [len(c[0]) for c in cuts])
+        exact = np.zeros(len(chained))
+        floats = np.zeros(len(chained))
+        initial = np.zeros(len(chained))
+        chunks = []
+        for a in range(0, len(x), CHAIN_UNITS):
+            e = min(a + CHAIN_UNITS, len(x))
+            with progress.within(a, e, len(x)):
+                data, tally, z = encode_chain(self.net, x[a:e], shapes[a:e])
+            chunks.append(data)
+            np.add.at(exact, owner[a:e], tally.units)
+            initial[owner[a]] += tally.initial
+            for k in np.unique(owner[a:e]):
+                sel = owner[a:e] == k
+                floats[k] += self.net.float_bits(x[a:e][sel], shapes[a:e][sel])
+        for k, i in enumerate(chained):
+            params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
+            if k == 0:
+                params["chain_units"] = [min(CHAIN_UNITS, len(x) - a) for a in range(0, len(x), CHAIN_UNITS)]
+            results[i] = Encoded(params, chunks if k == 0 else [], float(exact[k]), float(floats[k]), float(initial[k]))
+        return results
+
+    def decode_set(self, items):
+        results = [None] * len(items)
+        chained = []
+        for i, (params, chunks, sig) in enumerate(items):
+            if params.get("fallback") == "classic":
+                results[i] = self._fallback.decode({k: v for k, v in params.items() if k != "fallback"}, chunks, sig)
+            else:
+                chained.append(i)
+        if not chained:
+            return results
+        head = items[chained[0]][0]
+        if head.get("chain") != len(chained) or "chain_units" not in head:
+            raise ContainerError("a bits-back chain is incomplete: decode the whole archive it belongs to")
+        cuts = [unit_shapes(items[i][2].shape) for i in chained]
+        if [items[i][0].get("units") for i in chained] != [len(c) for c in cuts]:
+            raise ContainerError("corrupt header: the chain's unit counts do not match the images")
+        shapes = np.concatenate(cuts)
+        chunks = items[chained[0]][1]
+        sizes = [int(v) for v in head["chain_units"]]
+        if sum(sizes) != len(shapes) or len(sizes) != len(chunks):
+            raise ContainerError("corrupt header: the chain's chunks do not cover its images")
+        parts = []
+        for data, a, n in zip(chunks, np.cumsum([0] + sizes[:-1]), sizes):
+            with progress.within(a, a + n, len(shapes)):
+                parts.append(decode_chain(self.net, data, shapes[a:a + n]))
+        x = np.concatenate(parts)
+        start = 0
+        for k, i in enumerate(chained):
+            n = len(cuts[k])
+            results[i] = join_units(x[start:start + n], items[i][2].shape)
+            start += n
+        return results
+
+    def likelihood(self, samples, signal):
+        enc = self.encode(samples, signal)
+        return enc.nll_float_bits, enc.nll_bits
+
+    def bits_per_dim(self, samples, signal):
+        """Each unit's ELBO spread evenly over its coded subpixels (the first unit's initial bits too)."""
+        if signal.bits != 8:
+            return self._fallback.bits_per_dim(samples, signal)
+        x, shapes = cut_units(samples)
+        _, tally, _ = encode_chain(self.net, x, shapes)
+        per_unit = tally.units.copy()
+        per_unit[0] += tally.initial
+        per_subpixel = per_unit / (shapes[:, 0] * shapes[:, 1] * shapes[:, 2])
+        return join_units(np.repeat(per_subpixel, L.DIMS).reshape(-1, L.PIXELS, 3), samples.shape)

@@ -1,0 +1,109 @@
+"""The VAE's fixed layout, shared by the codec and its training: patch shape,
+latent discretization and output units. Pure numpy (no torch, no numba).
+
+Latents: each of LATENTS dimensions per patch takes one of N_BINS bins, cut
+with equal mass under a logistic(0, 1); the prior over the bins is learned per
+dimension (shipped integer counts). The posterior q(z|x) is a logistic
+(mean, scale) whose mass per bin is a difference of its CDF at the bin
+boundaries, read from integer tables (neuralzip.exact.logistic). The decoder
+network reads a bin as the integer ZIN[bin], its median on a fixed grid.
+"""
+
+import numpy as np
+
+PATCH = 8  # patches of PATCH x PATCH pixels, 3 channels
+CHANNELS = 3
+PIXELS = PATCH * PATCH
+DIMS = PIXELS * CHANNELS
+LATENTS = 64
+BIN_BITS = 6
+N_BINS = 1 << BIN_BITS
+Z_UNITS = 256  # posterior means and bin boundaries in 1/256 of a prior unit
+ENC_INPUT_SCALE = 1 / 64  # the float encoder reads pixel values / 64
+ZIN_SCALE = 26  # the decoder reads round(z * 26) + 128: bin medians up to +-4.85
+Q_LOG_SCALE_MIN = -6.0  # posterior scale index i: log(scale) = -6 + i / 16
+Q_SCALE_STEPS = 16
+Q_N_SCALES = 128
+# decoder output units, per pixel: 3 means, 3 log-scales, 3 channel couplings
+# (G|R, B|R, B|G) and 4 spatial couplings (to the neighbours of NEIGHBOURS)
+MEAN_UNITS = 16  # means in 1/16 of a level
+MEAN_OFFSET, MEAN_GAIN = 127.5, 64.0  # the float decoder's mean output m stands for 127.5 + 64 m
+COUPLING_UNITS = 64  # coupling coefficients in 1/64
+COUPLING_MAX = 2.0
+N_NEIGHBOURS = 4
+OUT_KINDS = 3 + 3 + 3 + N_NEIGHBOURS
+OUTPUTS = PIXELS * OUT_KINDS
+N_PHASES = 7
+# first patches of a chain are grouped 1, 1, 2, 4, ...: the stack always holds
+# several times what the next group borrows
+MAX_GROUP = 256
+
+
+def _phase_of(y: int, x: int) -> int:
+    if y % 2 or x % 2:  # the stride-1 grid: next to decoded even pixels
+        return 4 + (x % 2) + 2 * (y % 2) - 1
+    if y % 4 == 0 and x % 4 == 0:
+        return 0
+    if y % 4 == 2 and x % 4 == 2:
+        return 1
+    return 2 if y % 4 == 0 else 3
+
+
+def _phases_and_neighbours():
+    """Pixels are coded coarse to fine in N_PHASES phases: the stride-4 grid from z alone, then its
+    centres (diagonal neighbours at distance 2), the two other stride-2 positions (horizontal /
+    vertical neighbours at distance 2), then the odd pixels next to decoded ones: (even, odd) between
+    left/right, (odd, even) between up/down, (odd, odd) among all four. A pixel's mean is
+    corrected by the residuals (value - mean) of those neighbours inside the patch, with
+    coefficients the decoder outputs."""
+    phase = np.zeros(PIXELS, np.int64)
+    nbr = np.full((PIXELS, N_NEIGHBOURS), -1, np.int64)
+    offsets = {0: [], 1: [(-2, -2), (-2, 2), (2, -2), (2, 2)], 2: [(0, -2), (0, 2), (-2, 0), (2, 0)],
+               3: [(-2, 0), (2, 0), (0, -2), (0, 2)], 4: [(0, -1), (0, 1)], 5: [(-1, 0), (1, 0)],
+               6: [(0, -1), (0, 1), (-1, 0), (1, 0)]}
+    for y in range(PATCH):
+        for x in range(PATCH):
+            p = y * PATCH + x
+            phase[p] = _phase_of(y, x)
+            for k, (dy, dx) in enumerate(offsets[int(phase[p])]):
+                if 0 <= y + dy < PATCH and 0 <= x + dx < PATCH:
+                    nbr[p, k] = (y + dy) * PATCH + x + dx
+    return phase, nbr
+
+
+PHASE, NEIGHBOURS = _phases_and_neighbours()
+
+
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def bin_edges() -> np.ndarray:
+    """Inner bin boundaries (N_BINS - 1) in prior units, float."""
+    return _logit(np.arange(1, N_BINS) / N_BINS)
+
+
+def bin_medians() -> np.ndarray:
+    return _logit((np.arange(N_BINS) + 0.5) / N_BINS)
+
+
+def tables() -> dict:
+    """Integer tables shipped in the weights file (built once with floats, read exactly)."""
+    bounds = np.round(bin_edges() * Z_UNITS).astype(np.int64)
+    zin = np.clip(np.round(bin_medians() * ZIN_SCALE) + 128, 0, 255).astype(np.int64)
+    scales = np.exp(Q_LOG_SCALE_MIN + np.arange(Q_N_SCALES) / Q_SCALE_STEPS)
+    # CDF table index = (boundary - mean) * QINV >> 16, the table having 64 steps per scale unit
+    qinv = np.round((1 << 16) * 64 / Z_UNITS / scales).astype(np.int64)
+    return {"lut.zbounds": bounds, "lut.zin": zin, "lut.qinv": qinv}
+
+
+def group_spans(n: int) -> list[tuple[int, int]]:
+    """The chain's groups of patches: 1, 1, 2, 4, ... up to MAX_GROUP, then MAX_GROUP each."""
+    spans, start, size = [], 0, 1
+    while start < n:
+        end = min(n, start + size)
+        spans.append((start, end))
+        if start > 0:
+            size = min(2 * size, MAX_GROUP)
+        start = end
+    return spans

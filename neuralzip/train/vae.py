@@ -1,0 +1,311 @@
+"""Train the VAE image model: `neuralzip train vae DIR -o weights`.
+
+1. Data: random PATCH x PATCH patches of the 8-bit RGB training images (every
+   10th file, sorted by name, is kept apart for tuning).
+2. Training (torch): an MLP encoder q(z|x) (logistic posterior per latent), an
+   MLP decoder p(x|z) (per pixel a discretized logistic per channel, G and B
+   coupled to the earlier channels' residuals as in PixelCNN++). The loss is the
+   negative ELBO of the *discretized* model the codec codes, in bits per
+   subpixel: -log2 p(x | bin median) + LATENTS * BIN_BITS + log2 Q(bin | x),
+   with the bin drawn from Q and the decoder input passed straight through.
+   Adam with a one-cycle schedule; a checkpoint every --checkpoint-every steps,
+   --resume continues from it.
+3. Quantization: int8 weights per output channel, uint8 activations calibrated
+   on training patches, integer rescaling into the codec's output units; the
+   float layers are kept for the report's nll_float_bits.
+4. The tuning files are priced with the exact codec; the result is written as
+   vae-image-v<N>-<hash>.npz with its recipe inside.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip import weightstore
+from neuralzip.exact import logistic
+from neuralzip.exact.mlp import ACT_MAX, FLOAT32_EXACT
+from neuralzip.models import vae_layout as L
+from neuralzip.train.classic_prior import training_files
+from neuralzip.train.image import _multiplier, _torch, load_rgb8, split_files
+
+VERSION = 1
+WEIGHTS_PREFIX = "vae-image"
+WARMUP, WARMUP_START = 3000, 0.05
+
+
+def patch_pool(files: list[Path], count: int, seed: int, log=print) -> np.ndarray:
+    """`count` random patches (uint8 [n, PATCH, PATCH, 3]) spread over the images by area."""
+    rng = np.random.default_rng(seed)
+    images = [im for im in (load_rgb8(f) for f in files) if im is not None and im.shape[2] == 3]
+    areas = np.array([im.shape[0] * im.shape[1] for im in images], np.float64)
+    per = np.floor(count * areas / areas.sum()).astype(int)
+    d = np.arange(L.PATCH)
+    parts = []
+    for im, n in zip(images, per):
+        ys = rng.integers(0, im.shape[0] - L.PATCH + 1, n)
+        xs = rng.integers(0, im.shape[1] - L.PATCH + 1, n)
+        parts.append(im[ys[:, None, None] + d[None, :, None], xs[:, None, None] + d[None, None, :]])
+    log(f"{sum(per)} patches from {len(images)} images")
+    return np.concatenate(parts)
+
+
+def build_nets(hidden: int):
+    nn = _torch().nn
+
+    def mlp(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                             nn.Linear(hidden, n_out))
+
+    enc, dec = mlp(L.DIMS, 2 * L.LATENTS), mlp(L.LATENTS, L.OUTPUTS)
+    torch = _torch()
+    with torch.no_grad():
+        dec[-1].weight.mul_(0.1)
+        b = dec[-1].bias.view(L.OUT_KINDS, L.PIXELS)
+        b[0:3].fill_(0.0)
+        b[3:6].fill_(2.0)
+        b[6:].fill_(0.0)
+        enc[-1].bias.view(2, L.LATENTS)[1].fill_(-1.0)
+    prior = nn.ParameterDict({"logits": nn.Parameter(torch.zeros(L.LATENTS, L.N_BINS))})
+    return nn.ModuleDict({"enc": enc, "dec": dec, "prior": prior})
+
+
+class Discretizer:
+    """Torch views of the latent bins (float, as the exact tables are built)."""
+
+    def __init__(self, torch):
+        tables = L.tables()
+        self.edges = torch.as_tensor(L.bin_edges(), dtype=torch.float32)
+        self.zin_real = torch.as_tensor((tables["lut.zin"] - 128) / L.ZIN_SCALE, dtype=torch.float32)
+        big = torch.tensor([1e4])
+        self.lo = torch.cat([-big, self.edges])
+        self.hi = torch.cat([self.edges, big])
+
+
+def posterior(out, torch):
+    mu, log_s = out[:, :L.LATENTS], out[:, L.LATENTS:]
+    log_s = log_s.clamp(L.Q_LOG_SCALE_MIN, L.Q_LOG_SCALE_MIN + (L.Q_N_SCALES - 1) / L.Q_SCALE_STEPS)
+    return mu, log_s
+
+
+def bin_log2_mass(mu, log_s, bins, disc, torch):
+    """log2 Q(bin | x) of the logistic posterior's mass in each bin."""
+    inv = torch.exp(-log_s)
+    hi = torch.sigmoid((disc.hi[bins] - mu) * inv)
+    lo = torch.sigmoid((disc.lo[bins] - mu) * inv)
+    return torch.log2((hi - lo).clamp_min(1e-12))
+
+
+def pixel_means(dec_out, x, torch):
+    """-> (means, log-scales) [n, 3, PIXELS]: coupled means as the codec computes them (the
+    neighbours' and earlier channels' residuals are known when a subpixel is decoded)."""
+    o = dec_out.view(-1, L.OUT_KINDS, L.PIXELS)
+    mu, log_s = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
+    coup = o[:, 6:].clamp(-L.COUPLING_MAX, L.COUPLING_MAX)
+    res = x - mu  # [n, 3, PIXELS]
+    has = torch.as_tensor(L.NEIGHBOURS >= 0, dtype=torch.float32)  # [PIXELS, 4]
+    idx = torch.as_tensor(np.maximum(L.NEIGHBOURS, 0))
+    nres = res[:, :, idx]  # [n, 3, PIXELS, 4]
+    spatial = (nres * (coup[:, 3:].transpose(1, 2) * has).unsqueeze(1)).sum(dim=3)
+    r_res, g_res = res[:, 0], res[:, 1]
+    means = mu + spatial + torch.stack([torch.zeros_like(r_res), coup[:, 0] * r_res,
+                                        coup[:, 1] * r_res + coup[:, 2] * g_res], dim=1)
+    log_s = log_s.clamp(logistic.LOG_SCALE_MIN, logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS)
+    return means, log_s
+
+
+def pixel_nll_bits(means, log_s, x, torch):
+    """-log2 of the discretized logistic at x (0..255, edges folded), per subpixel."""
+    inv = torch.exp(-log_s)
+    hi = torch.sigmoid((x + 0.5 - means) * inv)
+    lo = torch.sigmoid((x - 0.5 - means) * inv)
+    hi = torch.where(x >= 255, torch.ones_like(hi), hi)
+    lo = torch.where(x <= 0, torch.zeros_like(lo), lo)
+    return -torch.log2((hi - lo).clamp_min(1e-12))
+
+
+def prior_log2(nets, torch):
+    """log2 P(bin) per latent dimension [LATENTS, N_BINS]: the learned prior over the bins."""
+    return torch.log_softmax(nets["prior"]["logits"], dim=1) / np.log(2)
+
+
+def neg_elbo_bits(nets, patches, disc, torch, gen=None):
+    """Per patch: (-log2 p(x|z), -log2 P(z), log2 Q(z|x)) of one bin draw."""
+    x = patches.view(-1, L.PIXELS, 3).transpose(1, 2).float()  # [n, 3, PIXELS]
+    mu, log_s = posterior(nets["enc"](patches.float().view(len(patches), -1) * L.ENC_INPUT_SCALE), torch)
+    u = torch.rand(mu.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
+    z = mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u))
+    bins = torch.bucketize(z.detach(), disc.edges)
+    z_in = z + (disc.zin_real[bins] - z).detach()  # straight through: the decoder sees the bin median
+    means, pix_ls = pixel_means(nets["dec"](z_in), x, torch)
+    nll = pixel_nll_bits(means, pix_ls, x, torch).sum(dim=(1, 2))
+    prior_bits = -prior_log2(nets, torch).gather(1, bins.T).T.sum(dim=1)
+    return nll, prior_bits, bin_log2_mass(mu, log_s, bins, disc, torch).sum(dim=1)
+
+
+def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, lr: float, seed: int,
+          checkpoint_every: int, resume: bool, log=print):
+    torch = _torch()
+    torch.manual_seed(seed)
+    nets = build_nets(hidden)
+    opt = torch.optim.Adam(nets.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    ckpt = out_dir / "vae-train.ckpt"
+    step = 0
+    if resume and ckpt.exists():
+        state = torch.load(ckpt)
+        nets.load_state_dict(state["nets"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        log(f"resumed at step {step}")
+    data = torch.as_tensor(pool)
+    disc = Discretizer(torch)
+    gen = torch.Generator().manual_seed(seed + step)
+    ema = ema_q = None
+    start = time.time()
+    while step < steps:
+        idx = torch.randint(0, len(data), (batch,), generator=gen)
+        nll, prior_bits, log2q = neg_elbo_bits(nets, data[idx], disc, torch, gen)
+        loss = (nll + prior_bits + log2q).mean() / L.DIMS
+        # KL warm-up: the latents' cost ramps in over the first WARMUP steps, so the encoder learns
+        # to carry information before the prior's pull closes the latents (a standard VAE remedy)
+        beta = min(1.0, WARMUP_START + step / WARMUP)
+        objective = (nll + beta * (prior_bits + log2q)).mean() / L.DIMS
+        opt.zero_grad()
+        objective.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        ema = float(loss.detach()) if ema is None else 0.99 * ema + 0.01 * float(loss.detach())
+        refund = float((prior_bits + log2q).mean()) / L.DIMS
+        ema_q = refund if ema_q is None else 0.99 * ema_q + 0.01 * refund
+        if step % 100 == 0 or step == steps:
+            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel (latents net {ema_q:.4f})  {time.time() - start:.0f} s")
+        if step % checkpoint_every == 0 or step == steps:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"nets": nets.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "hidden": hidden}, tmp)
+            tmp.replace(ckpt)
+    return nets
+
+
+# ---------------------------------------------------------------- quantization
+
+def quantize_mlp(seq, prefix: str, float_prefix: str, x_int: np.ndarray, in_scale: float, in_offset: float,
+                 out_scale: np.ndarray, out_offset: np.ndarray) -> dict:
+    """A float MLP reading x_int * in_scale + in_offset -> exact integer layers whose last layer gives
+    round((real output + out_offset) * out_scale); plus the float copy (float_prefix)."""
+    torch = _torch()
+    linears = [m for m in seq if isinstance(m, torch.nn.Linear)]
+    out = {f"{prefix}.in_max": np.array(int(x_int.max()))}
+    h_real = x_int.astype(np.float64) * in_scale + in_offset
+    scale, offset, in_max = in_scale, in_offset, int(x_int.max())
+    for i, lin in enumerate(linears):
+        w = lin.weight.detach().numpy().astype(np.float64).T
+        b = lin.bias.detach().numpy().astype(np.float64)
+        out[f"{float_prefix}.w{i}"], out[f"{float_prefix}.b{i}"] = w.astype(np.float32), b.astype(np.float32)
+        b_eff = b + offset * w.sum(axis=0)  # the input offset folded into the bias
+        w_real = w * scale
+        w_scale = np.maximum(np.abs(w_real).max(axis=0), 1e-12) / 127
+        assert w.shape[0] * 127 * (in_max if i == 0 else ACT_MAX) < FLOAT32_EXACT
+        pre = h_real @ w + b
+        last = i == len(linears) - 1
+        if last:
+            target, bias_units = out_scale, (b_eff + out_offset) / w_scale
+        else:
+            act_scale = max(np.percentile(np.maximum(pre, 0), 99.99), 1e-6) / ACT_MAX
+            target, bias_units = np.full(w.shape[1], 1.0 / act_scale), b_eff / w_scale
+        m, s = _multiplier(w_scale * target)
+        out[f"{prefix}.w{i}"] = np.round(w_real / w_scale).astype(np.int8)
+        out[f"{prefix}.b{i}"] = np.round(bias_units).astype(np.int64)
+        out[f"{prefix}.m{i}"], out[f"{prefix}.s{i}"] = m, s
+        if not last:
+            h_real = np.maximum(pre, 0)
+            scale, offset, in_max = act_scale, 0.0, ACT_MAX
+    return out
+
+
+def quantize(nets, pool: np.ndarray, seed: int) -> dict:
+    torch = _torch()
+    rng = np.random.default_rng(seed)
+    sample = pool[rng.integers(0, len(pool), 100_000)].reshape(100_000, -1)
+    enc_scale = np.concatenate([np.full(L.LATENTS, float(L.Z_UNITS)), np.full(L.LATENTS, float(L.Q_SCALE_STEPS))])
+    enc_offset = np.concatenate([np.zeros(L.LATENTS), np.full(L.LATENTS, -L.Q_LOG_SCALE_MIN)])
+    arrays = quantize_mlp(nets["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, enc_scale, enc_offset)
+    # the decoder is calibrated on the bins the posterior picks for the same patches
+    with torch.no_grad():
+        disc = Discretizer(torch)
+        mu, log_s = posterior(nets["enc"](torch.as_tensor(sample, dtype=torch.float32) * L.ENC_INPUT_SCALE), torch)
+        u = torch.rand(mu.shape, generator=torch.Generator().manual_seed(seed)).clamp(1e-6, 1 - 1e-6)
+        bins = torch.bucketize(mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u)), disc.edges).numpy()
+    zin = L.tables()["lut.zin"][bins]
+    kinds = np.repeat([0, 0, 0, 1, 1, 1] + [2] * (L.OUT_KINDS - 6), L.PIXELS)  # mean, log-scale, coupling
+    dec_scale = np.array([L.MEAN_UNITS * L.MEAN_GAIN, logistic.LOG_SCALE_STEPS, L.COUPLING_UNITS])[kinds]
+    dec_offset = np.array([L.MEAN_OFFSET / L.MEAN_GAIN, -logistic.LOG_SCALE_MIN, 0.0])[kinds]
+    arrays.update(quantize_mlp(nets["dec"], "dec", "fdec", zin, 1.0 / L.ZIN_SCALE, -128.0 / L.ZIN_SCALE,
+                               dec_scale, dec_offset))
+    with torch.no_grad():
+        log2p = prior_log2(nets, torch).numpy().astype(np.float64)
+    arrays["prior.log2"] = log2p
+    arrays["prior.counts"] = (np.round(2.0 ** log2p * (1 << 16)) + 1).astype(np.int64)
+    arrays.update(logistic.tables())
+    arrays.update(L.tables())
+    return arrays
+
+
+def save(arrays: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "vae-image.tmp.npz"
+    np.savez(tmp, **arrays)
+    final = out_dir / f"{WEIGHTS_PREFIX}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
+    tmp.replace(final)
+    return final
+
+
+def evaluate(path: Path, files: list[Path], log=print) -> dict:
+    """Exact and float -ELBO of the tuning files (each file its own chain), bits per subpixel."""
+    from neuralzip.models.base import Signal
+    from neuralzip.models.vae import VAECodec
+
+    codec = VAECodec(path)
+    exact = floats = initial = dims = 0.0
+    for f in files:
+        im = load_rgb8(f)
+        if im is None:
+            continue
+        enc = codec.encode(im, Signal("image", im.shape, 8))
+        exact, floats, initial = exact + enc.nll_bits, floats + enc.nll_float_bits, initial + enc.initial_bits
+        dims += im.size
+        log(f"{f.name}: exact {enc.nll_bits / im.size:.4f}, float {enc.nll_float_bits / im.size:.4f} bits/subpixel")
+    return {"exact": exact / dims, "float": floats / dims, "initial_bits": initial}
+
+
+def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, patches: int, batch: int, lr: float, seed: int,
+        checkpoint_every: int, resume: bool, log=print) -> Path:
+    start = time.time()
+    files = training_files(data_dir, "image")
+    if not files:
+        raise SystemExit(f"no images found in {data_dir}")
+    train_files, tune_files = split_files(files) if len(files) >= 10 else (files, files[:1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / f"vae-patches-{seed}-{patches}.npy"
+    if resume and cache.exists():
+        pool = np.load(cache)
+    else:
+        pool = patch_pool(train_files, patches, seed, log)
+        np.save(cache, pool)
+    nets = train(pool, out_dir, steps, hidden, batch, lr, seed, checkpoint_every, resume, log)
+    arrays = quantize(nets, pool, seed)
+    recipe = {"command": "neuralzip train vae " + " ".join(sys.argv[3:]), "data": str(data_dir),
+              "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
+              "steps": steps, "hidden": hidden, "patches": patches, "batch": batch, "lr": lr, "seed": seed,
+              "latents": L.LATENTS, "bin_bits": L.BIN_BITS, "patch": L.PATCH, "train_seconds": round(time.time() - start)}
+    arrays["recipe"] = np.array(json.dumps(recipe))
+    path = save(arrays, out_dir)
+    scores = evaluate(path, tune_files, log)
+    log(f"tuning files: exact -ELBO {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel, "
+        f"initial bits {scores['initial_bits']:.0f}")
+    return path
