@@ -7,9 +7,13 @@ discrete latents. The exact integer model:
   bin read from the CDF table (vae_layout.tables);
 - p(z): learned counts per latent dimension over the bins;
 - p(x|z): the decoder network's discretized logistic per subpixel (mean,
-  scale), G and B coupled to the residuals of the earlier channels, turned
-  into an integer pmf over residual buckets plus low bits
-  (neuralzip.exact.logistic).
+  scale), turned into an integer pmf over residual buckets plus low bits
+  (neuralzip.exact.logistic). The pixels of a patch come in 7 coarse-to-fine
+  phases (vae_layout.PHASE): the stride-4 grid from z alone, then each phase
+  with its mean corrected by the residuals of its decoded neighbours in the
+  patch, and G and B by the residuals of the earlier channels, with
+  coefficients the decoder outputs (a PixelVAE-style local likelihood that
+  stays parallel: 21 coder calls per group of patches).
 
 One bits-back chain runs over every patch of an image, or of every image of
 an archive ("units"), on one ANS stack (coding.stream.AnsStack). Per group of
@@ -42,7 +46,7 @@ from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
 MAXV = 255
-N_BUCKETS = buckets.bucket_of(2 * MAXV)[0] + 1  # residuals -255..255
+N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
 
 
 # ------------------------------------------------------------ exact kernels
@@ -65,28 +69,39 @@ def posterior_rows(mu, si, zbounds, qinv, cdf, out):
             prev = c
 
 
+@nb.njit(cache=True, inline="always")
+def _coef(o, kind, p):
+    return min(max(o[kind * L.PIXELS + p], -128), 128)
+
+
 @nb.njit(cache=True)
 def _mean16(c, u, p, o, x, shapes, nbr):
-    """Mean of channel c at pixel p of unit u, in 1/16 levels: the decoder's mean corrected by the
-    residuals (16 * value - mean) of the decoded neighbours (same channel) and of the earlier
-    channels (same pixel), with the decoder's coefficients in 1/64 (exact integers)."""
+    """-> (mean, activity) of channel c at pixel p of unit u, in 1/16 levels: the decoder's mean
+    corrected by the residuals (16 * value - mean) of the decoded neighbours (same channel) and of
+    the earlier channels (same pixel), with the decoder's coefficients in 1/64, and the sum of
+    those residuals' magnitudes (exact integers)."""
     P = L.PIXELS
     acc = 0
+    act = 0
     for k in range(nbr.shape[1]):
         n = nbr[p, k]
         if n >= 0 and n // L.PATCH < shapes[u, 0] and n % L.PATCH < shapes[u, 1]:
-            a = min(max(o[(9 + k) * P + p], -128), 128)
-            acc += a * (16 * np.int64(x[u, n, c]) - o[c * P + n])
+            r = 16 * np.int64(x[u, n, c]) - o[c * P + n]
+            acc += _coef(o, 9 + k, p) * r
+            act += abs(r)
     if c >= 1:
         r = 16 * np.int64(x[u, p, 0]) - o[p]
-        acc += min(max(o[(6 + c - 1) * P + p], -128), 128) * r
+        acc += _coef(o, 6 + c - 1, p) * r
+        act += abs(r)
         if c == 2:
-            acc += min(max(o[8 * P + p], -128), 128) * (16 * np.int64(x[u, p, 1]) - o[P + p])
-    return o[c * P + p] + (acc >> 6)
+            g = 16 * np.int64(x[u, p, 1]) - o[P + p]
+            acc += _coef(o, 8, p) * g
+            act += abs(g)
+    return o[c * P + p] + (acc >> 6), act
 
 
 @nb.njit(cache=True, parallel=True)
-def pixel_rows(c, units, pix, out_net, x, shapes, nbr, cdf, inv, expt, bounds, spans, nblk, preds, rows):
+def pixel_rows(c, units, pix, out_net, x, shapes, nbr, act_lut, cdf, inv, expt, bounds, spans, nblk, preds, rows):
     """Integer pmf rows of channel c for the subpixels (units[k], pix[k]); x holds the patches
     [n, PIXELS, 3] with the earlier phases and channels known; out_net [n, OUTPUTS] the decoder's
     output. Each row is computed on its own, so the split into nblk thread blocks never matters."""
@@ -99,10 +114,11 @@ def pixel_rows(c, units, pix, out_net, x, shapes, nbr, cdf, inv, expt, bounds, s
         for k in range(blk * n // nblk, (blk + 1) * n // nblk):
             u, p = units[k], pix[k]
             o = out_net[u]
-            m16 = _mean16(c, u, p, o, x, shapes, nbr)
+            m16, act = _mean16(c, u, p, o, x, shapes, nbr)
             pred = min(max((m16 + 8) >> 4, 0), MAXV)
             head[0] = m16 - 16 * pred
-            head[1] = min(max(o[(3 + c) * L.PIXELS + p], 0), n_sc - 1)
+            feat = act_lut[min(act, act_lut.shape[0] - 1)]
+            head[1] = min(max(o[(3 + c) * L.PIXELS + p] + ((_coef(o, L.ACT_KIND, p) * feat) >> 6), 0), n_sc - 1)
             logistic.mixture_row(pred, MAXV, head, 1, cdf, inv, expt, bounds, spans, cj, row)
             for b in range(rows.shape[1]):
                 rows[k, b] = np.float64(row[b] + 1)
@@ -222,7 +238,8 @@ class _Network:
             self.prior = z["prior.counts"].astype(np.float64)
             self.prior_float = z["prior.log2"].astype(np.float64)
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
-            self.zbounds, self.zin, self.qinv = (z[k].astype(np.int64) for k in ("lut.zbounds", "lut.zin", "lut.qinv"))
+            self.zbounds, self.zin, self.qinv, self.act = (z[k].astype(np.int64) for k in (
+                "lut.zbounds", "lut.zin", "lut.qinv", "lut.act"))
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a weights file for the vae model ({exc})") from None
         if (self.enc.inputs, self.enc.outputs, self.dec.inputs, self.dec.outputs) != (
@@ -250,7 +267,7 @@ class _Network:
     def channel_rows(self, c, units, pix, out_net, x, shapes):
         rows = np.empty((len(units), N_BUCKETS))
         preds = np.empty(len(units), np.int64)
-        pixel_rows(c, units, pix, out_net, x, shapes, L.NEIGHBOURS, self.cdf, self.inv, self.exp, self.bounds,
+        pixel_rows(c, units, pix, out_net, x, shapes, L.NEIGHBOURS, self.act, self.cdf, self.inv, self.exp, self.bounds,
                    self.spans, thread_blocks(len(units)), preds, rows)
         return rows, preds
 
@@ -278,8 +295,12 @@ class _Network:
         res = x.transpose(0, 2, 1) - mu  # [n, 3, PIXELS]
         ny, nx = np.divmod(np.maximum(L.NEIGHBOURS, 0), L.PATCH)
         has = (L.NEIGHBOURS >= 0)[None] & (ny[None] < shapes[:, 0, None, None]) & (nx[None] < shapes[:, 1, None, None])
-        spatial = np.einsum("ncpk,npk->ncp", res[:, :, np.maximum(L.NEIGHBOURS, 0)],
-                            coup[:, 3:].transpose(0, 2, 1) * has)
+        nres = res[:, :, np.maximum(L.NEIGHBOURS, 0)]
+        spatial = np.einsum("ncpk,npk->ncp", nres, coup[:, 3:7].transpose(0, 2, 1) * has)
+        act = np.einsum("ncpk,npk->ncp", np.abs(nres), has.astype(np.float64))
+        act[:, 1] += np.abs(res[:, 0])
+        act[:, 2] += np.abs(res[:, 0]) + np.abs(res[:, 1])
+        ls = ls + coup[:, 7][:, None, :] * np.log2(1 + np.minimum(act, (L.ACT_TABLE - 1) / 16))
         means = mu + spatial
         means[:, 1] += coup[:, 0] * res[:, 0]
         means[:, 2] += coup[:, 1] * res[:, 0] + coup[:, 2] * res[:, 1]
@@ -397,7 +418,8 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray) -> np.ndarray:
 class VAECodec(Codec):
     name = "vae"
     kind = "image"
-    summary = "VAE over 8x8 patches, latents coded with bits-back ANS (one chain per image or archive; 8-bit)"
+    summary = ("VAE over 8x8 patches (64 latents, coarse-to-fine likelihood), bits-back ANS: one chain per image "
+               "or archive; 8-bit")
 
     def __init__(self, weights: str | Path | None = None):
         self._path = Path(weights) if weights is not None else None

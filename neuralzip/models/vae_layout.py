@@ -15,7 +15,7 @@ PATCH = 8  # patches of PATCH x PATCH pixels, 3 channels
 CHANNELS = 3
 PIXELS = PATCH * PATCH
 DIMS = PIXELS * CHANNELS
-LATENTS = 64
+LATENTS = 32
 BIN_BITS = 6
 N_BINS = 1 << BIN_BITS
 Z_UNITS = 256  # posterior means and bin boundaries in 1/256 of a prior unit
@@ -25,13 +25,17 @@ Q_LOG_SCALE_MIN = -6.0  # posterior scale index i: log(scale) = -6 + i / 16
 Q_SCALE_STEPS = 16
 Q_N_SCALES = 128
 # decoder output units, per pixel: 3 means, 3 log-scales, 3 channel couplings
-# (G|R, B|R, B|G) and 4 spatial couplings (to the neighbours of NEIGHBOURS)
+# (G|R, B|R, B|G), 4 spatial couplings (to the neighbours of NEIGHBOURS) and the
+# gain of the activity (how far the decoded neighbours were from their means)
+# on the log-scale
 MEAN_UNITS = 16  # means in 1/16 of a level
 MEAN_OFFSET, MEAN_GAIN = 127.5, 64.0  # the float decoder's mean output m stands for 127.5 + 64 m
 COUPLING_UNITS = 64  # coupling coefficients in 1/64
 COUPLING_MAX = 2.0
 N_NEIGHBOURS = 4
-OUT_KINDS = 3 + 3 + 3 + N_NEIGHBOURS
+OUT_KINDS = 3 + 3 + 3 + N_NEIGHBOURS + 1
+ACT_KIND = OUT_KINDS - 1
+ACT_TABLE = 1 << 15  # activity in 1/16 levels, capped
 OUTPUTS = PIXELS * OUT_KINDS
 N_PHASES = 7
 # first patches of a chain are grouped 1, 1, 2, 4, ...: the stack always holds
@@ -94,7 +98,9 @@ def tables() -> dict:
     scales = np.exp(Q_LOG_SCALE_MIN + np.arange(Q_N_SCALES) / Q_SCALE_STEPS)
     # CDF table index = (boundary - mean) * QINV >> 16, the table having 64 steps per scale unit
     qinv = np.round((1 << 16) * 64 / Z_UNITS / scales).astype(np.int64)
-    return {"lut.zbounds": bounds, "lut.zin": zin, "lut.qinv": qinv}
+    # the activity feature: round(16 * log2(1 + a / 16)) for an activity a in 1/16 levels
+    act = np.round(16 * np.log2(1 + np.arange(ACT_TABLE) / 16)).astype(np.int64)
+    return {"lut.zbounds": bounds, "lut.zin": zin, "lut.qinv": qinv, "lut.act": act}
 
 
 def group_spans(n: int) -> list[tuple[int, int]]:

@@ -108,7 +108,12 @@ def pixel_means(dec_out, x, torch):
     has = torch.as_tensor(L.NEIGHBOURS >= 0, dtype=torch.float32)  # [PIXELS, 4]
     idx = torch.as_tensor(np.maximum(L.NEIGHBOURS, 0))
     nres = res[:, :, idx]  # [n, 3, PIXELS, 4]
-    spatial = (nres * (coup[:, 3:].transpose(1, 2) * has).unsqueeze(1)).sum(dim=3)
+    spatial = (nres * (coup[:, 3:7].transpose(1, 2) * has).unsqueeze(1)).sum(dim=3)
+    # activity: how far the decoded neighbours (and earlier channels) were from their means
+    ares = res.detach().abs()
+    act = (ares[:, :, idx] * has).sum(dim=3)
+    act = act + torch.stack([torch.zeros_like(act[:, 0]), ares[:, 0], ares[:, 0] + ares[:, 1]], dim=1)
+    log_s = log_s + coup[:, 7].unsqueeze(1) * torch.log2(1 + act.clamp(max=(L.ACT_TABLE - 1) / 16))
     r_res, g_res = res[:, 0], res[:, 1]
     means = mu + spatial + torch.stack([torch.zeros_like(r_res), coup[:, 0] * r_res,
                                         coup[:, 1] * r_res + coup[:, 2] * g_res], dim=1)

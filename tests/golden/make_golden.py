@@ -1,6 +1,6 @@
 """Regenerate the golden .nz files (only when the format changes on purpose).
 
-    python tests/golden/make_golden.py
+    python tests/golden/make_golden.py [MODEL ...]   # all models, or only these
 
 Each model codes a small deterministic input; expected.json records the
 SHA-256 of the restored file, which CI checks by decoding the committed .nz
@@ -24,14 +24,18 @@ INPUTS = {"image": ("photo.ppm", lambda: image_file("ppm", "RGB", 24, 32)),
 
 
 def main():
-    expected = {}
+    only = set(sys.argv[1:])
+    path = HERE / "expected.json"
+    expected = json.loads(path.read_text()) if only else {}
     for codec in all_codecs():
+        if only and codec.name not in only:
+            continue
         name, make = INPUTS[codec.kind]
         data = make()
         nz = HERE / f"{codec.name}-{codec.kind}.nz"
         nz.write_bytes(api.compress_bytes(data, name, codec.name))
         expected[nz.name] = {"restores": name, "sha256": hashlib.sha256(data).hexdigest()}
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
