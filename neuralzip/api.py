@@ -81,9 +81,10 @@ def _media_signal(media: Media) -> Signal:
 
 
 def _member(media: Media, name: str, codec, enc) -> Member:
-    stats = {"nll_bits": enc.nll_bits, "nll_float_bits": enc.nll_float_bits}
+    # a thousandth of a bit is plenty, and full-precision floats cost header bytes per member
+    stats = {"nll_bits": round(enc.nll_bits, 3), "nll_float_bits": round(enc.nll_float_bits, 3)}
     if enc.initial_bits is not None:
-        stats["initial_bits"] = enc.initial_bits
+        stats["initial_bits"] = round(enc.initial_bits, 3)
     return Member(name=name, kind=media.kind, model=codec.name, weights=codec.weights_hash,
                   shape=media.samples.shape, bits=media.bits, meta=media.meta, params=enc.params,
                   sha256=container.canonical_digest(media.kind, media.samples, media.bits, media.meta),
@@ -225,7 +226,8 @@ def decompress_file(path, out=None, weights: str | None = None, force: bool = Fa
 
 def payload_shares(members: list[Member]) -> list[int]:
     """Payload bytes per member for the report. Members of one chain (params "chain": their count,
-    the stream stored with the first) share its bytes in proportion to their exact-model bits."""
+    the stream stored with the first) share its bytes in proportion to their exact-model bits
+    (the first one's with the chain's initial bits)."""
     shares = [m.payload_bytes for m in members]
     i = 0
     while i < len(members):
@@ -233,7 +235,8 @@ def payload_shares(members: list[Member]) -> list[int]:
         if n > 1:
             chain = [j for j in range(i, len(members)) if members[j].model == members[i].model
                      and "chain" in members[j].params][:n]
-            bits = [max(members[j].stats.get("nll_bits", 0.0), 1e-9) for j in chain]
+            bits = [max(members[j].stats.get("nll_bits", 0.0) + members[j].stats.get("initial_bits", 0.0), 1e-9)
+                    for j in chain]
             total = members[i].payload_bytes
             for j, b in zip(chain, bits):
                 shares[j] = round(total * b / sum(bits))

@@ -199,12 +199,13 @@ def info(file, as_json):
     click.echo(f"{file}: neuralzip container v{container.FORMAT_VERSION}, {len(blob)} bytes, "
                f"written by neuralzip {top.get('neuralzip')} with constriction {top.get('constriction')}"
                + (", archive" if top.get("archive") else ""))
-    for m in members:
-        rep = api.member_report(m, m.name, m.payload_bytes, 0.0)
-        d = rep.as_dict()
+    for m, share in zip(members, api.payload_shares(members)):
+        d = api.member_report(m, m.name, share, 0.0).as_dict()
+        # members of one bits-back chain share its stream (stored with the first): show each one's share
+        chain = f" (share of a bits-back chain over {m.params['chain']} members)" if m.params.get("chain", 1) > 1 else ""
         click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model}"
                    f"{' weights ' + m.weights if m.weights else ''}, {len(m.chunks)} chunk(s), "
-                   f"{m.payload_bytes} bytes, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
+                   f"{share} bytes{chain}, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
                    f"format {m.meta.get('format')}, sha256 {m.sha256[:16]}")
 
 

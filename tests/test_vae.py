@@ -2,6 +2,9 @@
 odd shape, one chain over an archive, honest ELBO and initial-bits figures,
 and damaged chains refused."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,6 +114,12 @@ def test_archive_with_cli_restores_every_member(tmp_path, run_cli):
         (src / name).write_bytes(data)
     r = run_cli("compress", str(src), "-o", str(tmp_path / "set.nz"), "--model", "vae", "--json")
     assert r.returncode == 0, r.stderr
+    reports = {Path(d["file"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    # the chain's start is paid once and shown apart; the 16-bit image is not on the chain
+    assert sorted(reports) == ["a.png", "b.png", "c.png"] and "initial_bits" not in reports["c.png"]
+    assert sum(reports[n]["initial_bits"] > 0 for n in ("a.png", "b.png")) == 1
+    archive = (tmp_path / "set.nz").stat().st_size
+    assert sum(d["bytes"] for d in reports.values()) <= archive
     r = run_cli("decompress", str(tmp_path / "set.nz"), "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     for name, data in files.items():

@@ -27,7 +27,6 @@ units (a new chunk with its own initial bits), so memory stays bounded.
 Images that are not 8-bit are coded by the classic model.
 """
 
-import math
 from pathlib import Path
 
 import numba as nb
@@ -45,6 +44,7 @@ from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
+FLOAT_BATCH = 4096  # patches per evaluation of the float model (report only)
 MAXV = 255
 N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
 
@@ -335,7 +335,8 @@ class _Tally:
         self.units = np.zeros(n)  # -log2 p(x|z) - log2 p(z) + log2 q(z|x) per unit
         self.initial = 0.0
 
-    def add(self, start: int, m: int, values: np.ndarray, units: np.ndarray) -> None:
+    def add(self, start: int, values: np.ndarray, units: np.ndarray) -> None:
+        """values[k] belongs to unit start + units[k]."""
         np.add.at(self.units, start + units, values)
 
 
@@ -350,36 +351,31 @@ def _push_group(stack, net, x, shapes, z, start, tally):
             rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
             sym, nlow, low = residual_symbols(x[units, pix, c], preds)
             pushes.append((sym, rows, low, nlow))
-            if tally is not None:
-                tally.add(start, m, symbol_bits(sym, rows) + nlow, units)
+            tally.add(start, symbol_bits(sym, rows) + nlow, units)
     for sym, rows, low, nlow in reversed(pushes):  # LIFO: the decoder pops phase 0's R first
         stack.push_low_bits(low, nlow)
         stack.push(sym, rows)
     prior = net.prior_rows(m)
     stack.push(z.ravel(), prior)
-    if tally is not None:
-        tally.add(start, m, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
+    tally.add(start, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
 
 
-def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally, np.ndarray]:
-    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, bits per unit, the bins z)."""
+def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally]:
+    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, the exact model's bits per unit)."""
     n = len(x)
     tally = _Tally(n)
     stack = AnsStack()
-    z_all = np.empty((n, L.LATENTS), np.int64)
-    for gi, (a, e) in enumerate(L.group_spans(n)):
+    for a, e in L.group_spans(n):
         q = net.q_rows(x[a:e])
         if a == 0:  # nothing to borrow from yet: the most probable bin, paid in full
             z = np.argmax(q, axis=1)
             tally.initial = float(-np.sum(np.log2(q[np.arange(len(z)), z] / q.sum(axis=1))))
         else:
             z = stack.pop(q).astype(np.int64)
-            tally.add(a, e - a, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
-        z = z.reshape(e - a, L.LATENTS)
-        z_all[a:e] = z
-        _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z, a, tally)
+            tally.add(a, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
+        _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z.reshape(e - a, L.LATENTS), a, tally)
         progress.step(e / n)
-    return stack.finish(), tally, z_all
+    return stack.finish(), tally
 
 
 def decode_chain(net: _Network, data: bytes, shapes: np.ndarray) -> np.ndarray:
@@ -473,13 +469,15 @@ class VAECodec(Codec):
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             with progress.within(a, e, len(x)):
-                data, tally, z = encode_chain(self.net, x[a:e], shapes[a:e])
+                data, tally = encode_chain(self.net, x[a:e], shapes[a:e])
             chunks.append(data)
             np.add.at(exact, owner[a:e], tally.units)
             initial[owner[a]] += tally.initial
-            for k in np.unique(owner[a:e]):
-                sel = owner[a:e] == k
-                floats[k] += self.net.float_bits(x[a:e][sel], shapes[a:e][sel])
+            for b in range(a, e, FLOAT_BATCH):  # the float model's -ELBO, in batches (bounded memory)
+                f = min(b + FLOAT_BATCH, e)
+                for k in np.unique(owner[b:f]):
+                    sel = owner[b:f] == k
+                    floats[k] += self.net.float_bits(x[b:f][sel], shapes[b:f][sel], seed=b)
         for k, i in enumerate(chained):
             params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
             if k == 0:
@@ -529,7 +527,7 @@ class VAECodec(Codec):
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
         x, shapes = cut_units(samples)
-        _, tally, _ = encode_chain(self.net, x, shapes)
+        _, tally = encode_chain(self.net, x, shapes)
         per_unit = tally.units.copy()
         per_unit[0] += tally.initial
         per_subpixel = per_unit / (shapes[:, 0] * shapes[:, 1] * shapes[:, 2])
