@@ -167,8 +167,8 @@ class TeeCoder:
 class AnsStack:
     """constriction's ANS stack (last in, first out) for bits-back chains: symbols
     under integer count rows and raw low bits can be pushed (encoded) and popped
-    (decoded) in any interleaving; popping before anything is pushed is not
-    allowed (the chain pays honest initial bits instead)."""
+    (decoded) in any interleaving. Popping what was never pushed (borrowing bits)
+    is only done by a bits-back encoder that checks `valid_bits` first."""
 
     def __init__(self, data: bytes = b""):
         if len(data) % 4:
@@ -183,10 +183,10 @@ class AnsStack:
                                        np.ascontiguousarray(counts, dtype=np.float64))
 
     def pop(self, counts: np.ndarray) -> np.ndarray:
+        """The symbols last pushed under these rows. (A stack that looks empty may still give back
+        symbols pushed at almost no cost: pops are exact inverses of pushes either way.)"""
         if len(counts) == 0:
             return np.zeros(0, dtype=np.int32)
-        if self._coder.is_empty():
-            raise ValueError("the ANS stack ran empty")
         return self._coder.decode(_CATEGORICAL, np.ascontiguousarray(counts, dtype=np.float64))
 
     def push_low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
@@ -202,8 +202,9 @@ class AnsStack:
         return _join_pieces(self._coder.decode(_UNIFORM, sizes), owner, shift, len(nbits))
 
     @property
-    def bits(self) -> int:
-        return int(self._coder.num_bits())
+    def valid_bits(self) -> int:
+        """Bits of information on the stack (what pops can take back)."""
+        return int(self._coder.num_valid_bits())
 
     def is_empty(self) -> bool:
         return bool(self._coder.is_empty())

@@ -20,9 +20,10 @@ an archive ("units"), on one ANS stack (coding.stream.AnsStack). Per group of
 units (vae_layout.group_spans) the encoder pops z with q, pushes x with
 p(x|z) and pushes z with p(z); the decoder runs the groups backwards: pop z
 with p(z), pop x, push z with q, which gives the borrowed bits back. The very
-first unit has nothing to borrow from: its z is the posterior's most probable
-bin, not popped, so it pays -log2 q(z|x) more than the ELBO: that is the
-chain's `initial_bits`, reported apart. A chain is cut after CHAIN_UNITS
+first group has nothing to borrow from, and a group borrows only when the
+stack surely holds enough (POP_BITS_MAX per latent): otherwise ("seeded", listed
+in the params) its z is the posterior's most probable bin, not popped, so it
+pays -log2 q(z|x) more than the ELBO: the chain's `initial_bits`, reported apart. A chain is cut after CHAIN_UNITS
 units (a new chunk with its own initial bits), so memory stays bounded.
 Images that are not 8-bit are coded by the classic model.
 """
@@ -360,31 +361,37 @@ def _push_group(stack, net, x, shapes, z, start, tally):
     tally.add(start, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
 
 
-def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally]:
-    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, the exact model's bits per unit)."""
+def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally, list[int]]:
+    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, the exact model's bits per unit,
+    the seeded groups: those that did not borrow, the first always)."""
     n = len(x)
     tally = _Tally(n)
     stack = AnsStack()
-    for a, e in L.group_spans(n):
+    seeded = []
+    for g, (a, e) in enumerate(L.group_spans(n)):
         q = net.q_rows(x[a:e])
-        if a == 0:  # nothing to borrow from yet: the most probable bin, paid in full
+        if stack.valid_bits < L.POP_BITS_MAX * q.shape[0] + 64:
+            # too little to borrow from (the start, or cheap patches so far): q's most probable
+            # bin, not popped, so paid in full: the chain's initial bits
             z = np.argmax(q, axis=1)
-            tally.initial = float(-np.sum(np.log2(q[np.arange(len(z)), z] / q.sum(axis=1))))
+            tally.initial += float(-np.sum(np.log2(q[np.arange(len(z)), z] / q.sum(axis=1))))
+            seeded.append(g)
         else:
             z = stack.pop(q).astype(np.int64)
             tally.add(a, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
         _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z.reshape(e - a, L.LATENTS), a, tally)
         progress.step(e / n)
-    return stack.finish(), tally
+    return stack.finish(), tally, seeded
 
 
-def decode_chain(net: _Network, data: bytes, shapes: np.ndarray) -> np.ndarray:
-    """The units of one chain, from its stack bytes and their valid shapes."""
+def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[int]) -> np.ndarray:
+    """The units of one chain, from its stack bytes, their valid shapes and its seeded groups."""
     n = len(shapes)
     stack = AnsStack(data)
     x = np.zeros((n, L.PIXELS, 3), np.uint8)
     spans = L.group_spans(n)
-    for gi, (a, e) in enumerate(reversed(spans)):
+    seeded = set(seeded)
+    for gi, (a, e) in reversed(list(enumerate(spans))):
         m = e - a
         z = stack.pop(net.prior_rows(m)).astype(np.int64).reshape(m, L.LATENTS)
         out_net = net.decode_net(z)
@@ -401,9 +408,9 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray) -> np.ndarray:
                 xs[units, pix, c] = vals
         fill_padding(xs, shapes[a:e])
         x[a:e] = xs
-        if a > 0:
+        if gi not in seeded:
             stack.push(z.ravel(), net.q_rows(x[a:e]))
-        progress.step((gi + 1) / len(spans))
+        progress.step((len(spans) - gi) / len(spans))
     if not stack.is_empty():
         raise ContainerError("corrupt payload: the bits-back chain did not end where it began")
     return x
@@ -465,12 +472,13 @@ class VAECodec(Codec):
         exact = np.zeros(len(chained))
         floats = np.zeros(len(chained))
         initial = np.zeros(len(chained))
-        chunks = []
+        chunks, seeded = [], []
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             with progress.within(a, e, len(x)):
-                data, tally = encode_chain(self.net, x[a:e], shapes[a:e])
+                data, tally, groups = encode_chain(self.net, x[a:e], shapes[a:e])
             chunks.append(data)
+            seeded.append(groups)
             np.add.at(exact, owner[a:e], tally.units)
             initial[owner[a]] += tally.initial
             for b in range(a, e, FLOAT_BATCH):  # the float model's -ELBO, in batches (bounded memory)
@@ -482,6 +490,7 @@ class VAECodec(Codec):
             params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
             if k == 0:
                 params["chain_units"] = [min(CHAIN_UNITS, len(x) - a) for a in range(0, len(x), CHAIN_UNITS)]
+                params["seeded"] = seeded
             results[i] = Encoded(params, chunks if k == 0 else [], float(exact[k]), float(floats[k]), float(initial[k]))
         return results
 
@@ -504,12 +513,13 @@ class VAECodec(Codec):
         shapes = np.concatenate(cuts)
         chunks = items[chained[0]][1]
         sizes = [int(v) for v in head["chain_units"]]
-        if sum(sizes) != len(shapes) or len(sizes) != len(chunks):
+        seeded = head.get("seeded", [])
+        if sum(sizes) != len(shapes) or not len(sizes) == len(chunks) == len(seeded):
             raise ContainerError("corrupt header: the chain's chunks do not cover its images")
         parts = []
-        for data, a, n in zip(chunks, np.cumsum([0] + sizes[:-1]), sizes):
+        for data, a, n, groups in zip(chunks, np.cumsum([0] + sizes[:-1]), sizes, seeded):
             with progress.within(a, a + n, len(shapes)):
-                parts.append(decode_chain(self.net, data, shapes[a:a + n]))
+                parts.append(decode_chain(self.net, data, shapes[a:a + n], [int(g) for g in groups]))
         x = np.concatenate(parts)
         start = 0
         for k, i in enumerate(chained):
@@ -527,7 +537,7 @@ class VAECodec(Codec):
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
         x, shapes = cut_units(samples)
-        _, tally = encode_chain(self.net, x, shapes)
+        _, tally, _ = encode_chain(self.net, x, shapes)
         per_unit = tally.units.copy()
         per_unit[0] += tally.initial
         per_subpixel = per_unit / (shapes[:, 0] * shapes[:, 1] * shapes[:, 2])

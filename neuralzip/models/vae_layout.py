@@ -38,9 +38,11 @@ ACT_KIND = OUT_KINDS - 1
 ACT_TABLE = 1 << 15  # activity in 1/16 levels, capped
 OUTPUTS = PIXELS * OUT_KINDS
 N_PHASES = 7
-# first patches of a chain are grouped 1, 1, 2, 4, ...: the stack always holds
-# several times what the next group borrows
-MAX_GROUP = 256
+MAX_GROUP = 256  # patches per group of the bits-back chain (see group_spans)
+# a pop under a pmf of 24-bit precision takes at most 24 bits: a group borrows (pops z) only when
+# the stack holds that much for every latent of the group, else it is "seeded" (z is q's most
+# probable bin, paid in full: initial bits)
+POP_BITS_MAX = 24
 
 
 def _phase_of(y: int, x: int) -> int:
@@ -104,12 +106,12 @@ def tables() -> dict:
 
 
 def group_spans(n: int) -> list[tuple[int, int]]:
-    """The chain's groups of patches: 1, 1, 2, 4, ... up to MAX_GROUP, then MAX_GROUP each."""
-    spans, start, size = [], 0, 1
+    """The chain's groups of patches: sizes 1, 1, 1, 2, 2, 4, 4, ... (doubling every other group) up to
+    MAX_GROUP, so the stack usually holds several times what the next group may borrow."""
+    spans, start, k = [], 0, 0
     while start < n:
-        end = min(n, start + size)
-        spans.append((start, end))
-        if start > 0:
-            size = min(2 * size, MAX_GROUP)
-        start = end
+        size = min(MAX_GROUP, 1 << max(0, (k - 1) // 2))
+        spans.append((start, min(n, start + size)))
+        start += size
+        k += 1
     return spans
