@@ -364,7 +364,7 @@ def train_image(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch,
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
               help="folder for the weights file, the checkpoint and the patch cache")
-@click.option("--steps", default=12000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--steps", default=12000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--hidden", default=512, show_default=True, type=click.IntRange(8, 512),
               help="hidden units per layer (at most 512: int8 x uint8 sums stay exact in float32)")
 @click.option("--patches", default=3_000_000, show_default=True, type=click.IntRange(1000),

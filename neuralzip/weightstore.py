@@ -44,6 +44,17 @@ def shipped(prefix: str) -> Path:
     return newest[0]
 
 
+def save(arrays: dict, out_dir: Path, prefix: str, version: int) -> Path:
+    """Write a trained weights file as <prefix>-v<version>-<hash>.npz in out_dir; -> its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{prefix}.tmp.npz"
+    np.savez(tmp, **arrays)
+    final = out_dir / f"{prefix}-v{version}-{file_hash(tmp)}.npz"
+    tmp.replace(final)
+    return final
+
+
 def load(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:

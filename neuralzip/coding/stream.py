@@ -55,6 +55,21 @@ def _join_pieces(pieces, owner, shift, n):
     return out
 
 
+def _encode_low_bits(encode, values: np.ndarray, nbits: np.ndarray) -> None:
+    """Low-bit fields as uniform pieces through a coder's encode(symbols, model, sizes)."""
+    vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
+    if len(vals):
+        encode(vals, _UNIFORM, sizes)
+
+
+def _decode_low_bits(decode, nbits: np.ndarray) -> np.ndarray:
+    nbits = np.asarray(nbits, np.int64)
+    _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
+    if len(sizes) == 0:
+        return np.zeros(len(nbits), np.int64)
+    return _join_pieces(decode(_UNIFORM, sizes), owner, shift, len(nbits))
+
+
 class RangeEncoderStream:
     def __init__(self):
         self._enc = constriction.stream.queue.RangeEncoder()
@@ -71,9 +86,7 @@ class RangeEncoderStream:
             self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), model)
 
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
-        vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
-        if len(vals):
-            self._enc.encode(vals, _UNIFORM, sizes)
+        _encode_low_bits(self._enc.encode, values, nbits)
 
     def finish(self) -> bytes:
         return self._enc.get_compressed().tobytes()
@@ -101,11 +114,7 @@ class RangeDecoderStream:
         return self._dec.decode(_UNIFORM, sizes) if len(sizes) else np.zeros(0, np.int32)
 
     def low_bits(self, nbits: np.ndarray) -> np.ndarray:
-        nbits = np.asarray(nbits, np.int64)
-        _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
-        if len(sizes) == 0:
-            return np.zeros(len(nbits), np.int64)
-        return _join_pieces(self._dec.decode(_UNIFORM, sizes), owner, shift, len(nbits))
+        return _decode_low_bits(self._dec.decode, nbits)
 
 
 def symbol_bits(symbols: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -190,16 +199,10 @@ class AnsStack:
         return self._coder.decode(_CATEGORICAL, np.ascontiguousarray(counts, dtype=np.float64))
 
     def push_low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
-        vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
-        if len(vals):
-            self._coder.encode_reverse(vals, _UNIFORM, sizes)
+        _encode_low_bits(self._coder.encode_reverse, values, nbits)
 
     def pop_low_bits(self, nbits: np.ndarray) -> np.ndarray:
-        nbits = np.asarray(nbits, np.int64)
-        _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
-        if len(sizes) == 0:
-            return np.zeros(len(nbits), np.int64)
-        return _join_pieces(self._coder.decode(_UNIFORM, sizes), owner, shift, len(nbits))
+        return _decode_low_bits(self._coder.decode, nbits)
 
     @property
     def valid_bits(self) -> int:

@@ -42,6 +42,7 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.models import vae_layout as L
 from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
+from neuralzip.models.prior import Prior
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
@@ -425,20 +426,17 @@ class VAECodec(Codec):
                "or archive; 8-bit")
 
     def __init__(self, weights: str | Path | None = None):
-        self._path = Path(weights) if weights is not None else None
+        self.weights = Prior(WEIGHTS_PREFIX, (), weights)  # the file (shipped or the user's) and its hash
         self._net = None
-        self._hash = None
         self._fallback = ClassicImageCodec()
 
     @property
     def path(self) -> Path:
-        return self._path if self._path is not None else weightstore.shipped(WEIGHTS_PREFIX)
+        return self.weights.path
 
     @property
     def weights_hash(self) -> str:
-        if self._hash is None:
-            self._hash = weightstore.file_hash(self.path)
-        return self._hash
+        return self.weights.hash
 
     @property
     def net(self) -> _Network:

@@ -194,12 +194,8 @@ def run(data_dir: Path, out_dir: Path, hidden: int, steps: int, batch: int, lr: 
                          f"--batch {batch} --lr {lr} --every {every} --seed {seed}",
               "training_files": len(fit), "tuning_files": len(tune), "rows": int(len(data)),
               "seconds": round(time.time() - start, 1)}
-    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         trial = _write(arrays, Path(tmp) / "trial.npz")
         recipe["tuning_bits_per_sample"] = evaluate(trial, tune)
     log(f"tuning files, bits per sample: {recipe['tuning_bits_per_sample']}")
-    tmp_path = _write(dict(arrays, recipe=np.array(json.dumps(recipe))), out_dir / "wavenet-audio.tmp.npz")
-    final = out_dir / f"wavenet-audio-v{VERSION}-{weightstore.file_hash(tmp_path)}.npz"
-    tmp_path.rename(final)
-    return final
+    return weightstore.save(dict(arrays, recipe=np.array(json.dumps(recipe))), out_dir, "wavenet-audio", VERSION)

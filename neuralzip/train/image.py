@@ -41,6 +41,14 @@ def split_files(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return [f for i, f in enumerate(files) if i % 10], [f for i, f in enumerate(files) if i % 10 == 0]
 
 
+def image_split(data_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The images under data_dir as (training, tuning) files; exits when there are none."""
+    files = training_files(data_dir, "image")
+    if not files:
+        raise SystemExit(f"no images found in {data_dir}")
+    return split_files(files) if len(files) >= 10 else (files, files[:1])
+
+
 def load_rgb8(path: Path) -> np.ndarray | None:
     media = read_media(path.read_bytes(), str(path))
     return media.samples if media.bits == 8 else None
@@ -221,12 +229,7 @@ def quantize(nets, data: list[dict], k_mix: int) -> dict:
 
 
 def save(arrays: dict, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "pixelcnn-image.tmp.npz"
-    np.savez(tmp, **arrays)
-    final = out_dir / f"{pixelcnn.WEIGHTS_PREFIX}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
-    tmp.replace(final)
-    return final
+    return weightstore.save(arrays, out_dir, pixelcnn.WEIGHTS_PREFIX, VERSION)
 
 
 def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
@@ -248,10 +251,7 @@ def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
 def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crops: int, crop_size: int,
         batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
     start = time.time()
-    files = training_files(data_dir, "image")
-    if not files:
-        raise SystemExit(f"no images found in {data_dir}")
-    train_files, tune_files = split_files(files) if len(files) >= 10 else (files, files[:1])
+    train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / f"pixelcnn-features-{seed}-{crops}x{crop_size}.npz"
     if resume and cache.exists():

@@ -28,8 +28,7 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import ACT_MAX, FLOAT32_EXACT
 from neuralzip.models import vae_layout as L
-from neuralzip.train.classic_prior import training_files
-from neuralzip.train.image import _multiplier, _torch, load_rgb8, split_files
+from neuralzip.train.image import _multiplier, _torch, image_split, load_rgb8
 
 VERSION = 1
 WEIGHTS_PREFIX = "vae-image"
@@ -156,7 +155,8 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
     torch.manual_seed(seed)
     nets = build_nets(hidden)
     opt = torch.optim.Adam(nets.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    # (at least 2 warm-up steps: the schedule divides by their count minus one)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3 / steps))
     ckpt = out_dir / "vae-train.ckpt"
     step = 0
     if resume and ckpt.exists():
@@ -262,12 +262,7 @@ def quantize(nets, pool: np.ndarray, seed: int) -> dict:
 
 
 def save(arrays: dict, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "vae-image.tmp.npz"
-    np.savez(tmp, **arrays)
-    final = out_dir / f"{WEIGHTS_PREFIX}-v{VERSION}-{weightstore.file_hash(tmp)}.npz"
-    tmp.replace(final)
-    return final
+    return weightstore.save(arrays, out_dir, WEIGHTS_PREFIX, VERSION)
 
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
@@ -291,10 +286,7 @@ def evaluate(path: Path, files: list[Path], log=print) -> dict:
 def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, patches: int, batch: int, lr: float, seed: int,
         checkpoint_every: int, resume: bool, log=print) -> Path:
     start = time.time()
-    files = training_files(data_dir, "image")
-    if not files:
-        raise SystemExit(f"no images found in {data_dir}")
-    train_files, tune_files = split_files(files) if len(files) >= 10 else (files, files[:1])
+    train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / f"vae-patches-{seed}-{patches}.npy"
     if resume and cache.exists():
