@@ -64,12 +64,12 @@ def encode_media(media: Media, name: str, model: str = "auto", weights: str | No
 def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights: str | None = None) -> list[Member]:
     """Code the media of one output file. Each codec gets all its members at once (encode_set), so
     a codec that chains them (vae: one bits-back chain over an archive) can."""
-    by_codec: dict[int, tuple] = {}
+    by_kind: dict[str, list[int]] = {}
     for i, (media, _) in enumerate(items):
-        codec = get_codec(model, media.kind, weights)
-        by_codec.setdefault(id(codec), (codec, []))[1].append(i)
+        by_kind.setdefault(media.kind, []).append(i)
     members = [None] * len(items)
-    for codec, idx in by_codec.values():
+    for kind, idx in by_kind.items():
+        codec = get_codec(model, kind, weights)  # once per medium: with --weights each call loads the file
         encs = codec.encode_set([(items[i][0].samples, _media_signal(items[i][0])) for i in idx])
         for i, enc in zip(idx, encs):
             members[i] = _member(items[i][0], items[i][1], codec, enc)

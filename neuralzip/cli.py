@@ -322,7 +322,7 @@ def train():
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
               help="folder for the weights file")
 @click.option("--hidden", default=8, show_default=True, type=click.IntRange(1, 64), help="hidden units")
-@click.option("--steps", default=4000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--steps", default=4000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--batch", default=8192, show_default=True, type=click.IntRange(16), help="samples per step")
 @click.option("--lr", default=1e-2, show_default=True, help="peak learning rate")
 @click.option("--every", default=16, show_default=True, type=click.IntRange(1, 1024),
@@ -341,7 +341,7 @@ def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
               help="folder for the weights file, the checkpoint and the feature cache")
-@click.option("--steps", default=20000, show_default=True, type=click.IntRange(1), help="optimizer steps")
+@click.option("--steps", default=20000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--hidden", default=32, show_default=True, type=click.IntRange(4, 256), help="hidden units per layer")
 @click.option("--mixtures", default=3, show_default=True, type=click.IntRange(1, 8), help="logistic components")
 @click.option("--crops", default=4, show_default=True, type=click.IntRange(1), help="random crops per image")

@@ -150,3 +150,13 @@ def test_cheap_start_never_borrows_more_than_the_stack_holds():
     flat = np.full((40, 40, 3), 7, np.uint8)
     enc = codec.encode(flat, _signal(flat))
     assert np.array_equal(codec.decode(enc.params, enc.chunks, _signal(flat)), flat)
+
+
+def test_archive_with_a_weights_file_is_one_chain():
+    """--weights gives every member the same codec, so an archive is still one chain that decodes."""
+    path = str(get_codec("vae", "image").path)
+    medias = [read_media(image_file("png", "RGB", 12 + i, 20)) for i in range(3)]
+    members = api.encode_members([(m, f"{i}.png") for i, m in enumerate(medias)], "vae", path)
+    assert members[0].params["chain"] == 3 and all(not m.chunks for m in members[1:])
+    restored = api.decode_members(members, path)
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(restored, medias))

@@ -212,6 +212,13 @@ def coded_positions(shapes: np.ndarray, c: int, phase: int | None = None) -> tup
     return units.astype(np.int64), pix.astype(np.int64)
 
 
+def coding_steps(shapes: np.ndarray):
+    """The decoder's order within a group: per phase, per channel, (c, units, pixels) coded at once."""
+    for phase in range(L.N_PHASES):
+        for c in range(3):
+            yield (c,) + coded_positions(shapes, c, phase)
+
+
 def fill_padding(x: np.ndarray, shapes: np.ndarray) -> None:
     """Rebuild the padding of decoded patches in place (edge repetition, missing channels repeated)."""
     xs = x.reshape(-1, L.PATCH, L.PATCH, 3)
@@ -347,13 +354,11 @@ def _push_group(stack, net, x, shapes, z, start, tally):
     m = len(x)
     out_net = net.decode_net(z)
     pushes = []
-    for phase in range(L.N_PHASES):
-        for c in range(3):
-            units, pix = coded_positions(shapes, c, phase)
-            rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
-            sym, nlow, low = residual_symbols(x[units, pix, c], preds)
-            pushes.append((sym, rows, low, nlow))
-            tally.add(start, symbol_bits(sym, rows) + nlow, units)
+    for c, units, pix in coding_steps(shapes):
+        rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
+        sym, nlow, low = residual_symbols(x[units, pix, c], preds)
+        pushes.append((sym, rows, low, nlow))
+        tally.add(start, symbol_bits(sym, rows) + nlow, units)
     for sym, rows, low, nlow in reversed(pushes):  # LIFO: the decoder pops phase 0's R first
         stack.push_low_bits(low, nlow)
         stack.push(sym, rows)
@@ -375,7 +380,7 @@ def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[byte
             # too little to borrow from (the start, or cheap patches so far): q's most probable
             # bin, not popped, so paid in full: the chain's initial bits
             z = np.argmax(q, axis=1)
-            tally.initial += float(-np.sum(np.log2(q[np.arange(len(z)), z] / q.sum(axis=1))))
+            tally.initial += float(np.sum(symbol_bits(z, q)))
             seeded.append(g)
         else:
             z = stack.pop(q).astype(np.int64)
@@ -397,16 +402,13 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[in
         z = stack.pop(net.prior_rows(m)).astype(np.int64).reshape(m, L.LATENTS)
         out_net = net.decode_net(z)
         xs = np.zeros((m, L.PIXELS, 3), np.int64)
-        for phase in range(L.N_PHASES):
-            for c in range(3):
-                units, pix = coded_positions(shapes[a:e], c, phase)
-                rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
-                sym = stack.pop(rows)
-                low = stack.pop_low_bits(low_bit_counts(sym))
-                vals = values_of(sym, low, preds)
-                if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
-                    raise ContainerError("corrupt payload: a decoded value is out of range")
-                xs[units, pix, c] = vals
+        for c, units, pix in coding_steps(shapes[a:e]):
+            rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
+            sym = stack.pop(rows)
+            vals = values_of(sym, stack.pop_low_bits(low_bit_counts(sym)), preds)
+            if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
+                raise ContainerError("corrupt payload: a decoded value is out of range")
+            xs[units, pix, c] = vals
         fill_padding(xs, shapes[a:e])
         x[a:e] = xs
         if gi not in seeded:
@@ -422,8 +424,8 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[in
 class VAECodec(Codec):
     name = "vae"
     kind = "image"
-    summary = ("VAE over 8x8 patches (64 latents, coarse-to-fine likelihood), bits-back ANS: one chain per image "
-               "or archive; 8-bit")
+    summary = (f"VAE over {L.PATCH}x{L.PATCH} patches ({L.LATENTS} latents, coarse-to-fine likelihood), bits-back "
+               "ANS: one chain per image or archive; 8-bit")
 
     def __init__(self, weights: str | Path | None = None):
         self.weights = Prior(WEIGHTS_PREFIX, (), weights)  # the file (shipped or the user's) and its hash
@@ -531,7 +533,7 @@ class VAECodec(Codec):
         return enc.nll_float_bits, enc.nll_bits
 
     def bits_per_dim(self, samples, signal):
-        """Each unit's ELBO spread evenly over its coded subpixels (the first unit's initial bits too)."""
+        """Each unit's ELBO spread evenly over its coded subpixels (the chain's initial bits on its first unit)."""
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
         x, shapes = cut_units(samples)

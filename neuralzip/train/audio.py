@@ -33,7 +33,7 @@ from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.symbols import buckets_of, zigzag_array
 from neuralzip.models.wavenet import WaveNetCodec
 from neuralzip.train.classic_prior import PRIOR_TOTAL, training_files
-from neuralzip.train.image import _torch, split_files
+from neuralzip.train.image import _torch, one_cycle, split_files
 
 VERSION = 1
 SHIFT = 16  # the rescaling shift of both layers
@@ -82,7 +82,7 @@ def train(data: np.ndarray, hidden: int, steps: int, batch: int, lr: float, seed
         net[2].weight.mul_(0.1)
         net[2].bias.zero_()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps, 0.1)
     gen = torch.Generator().manual_seed(seed)
 
     def loss_bits(idx):

@@ -99,6 +99,30 @@ def _torch():
     return torch
 
 
+def one_cycle(opt, lr: float, steps: int, warmup: float):
+    """The one-cycle learning-rate schedule every trainer uses: `warmup` of the steps rising to lr, at
+    least 3 (the schedule divides by the warm-up's length minus one), then annealing to zero."""
+    return _torch().optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(warmup, 3 / steps))
+
+
+def load_checkpoint(ckpt: Path, nets, opt, sched, log=print, map_location=None) -> int:
+    """Restore nets, optimizer and schedule from a training checkpoint; -> the step it was saved at."""
+    state = _torch().load(ckpt, map_location=map_location)
+    nets.load_state_dict(state["nets"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    log(f"resumed at step {state['step']}")
+    return state["step"]
+
+
+def save_checkpoint(ckpt: Path, nets, opt, sched, step: int, **meta) -> None:
+    """Write a training checkpoint atomically (a crash mid-write keeps the previous one)."""
+    tmp = ckpt.with_suffix(".tmp")
+    _torch().save({"nets": nets.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                   "step": step, **meta}, tmp)
+    tmp.replace(ckpt)
+
+
 def build_nets(hidden: int, k_mix: int):
     torch = _torch()
     nn = torch.nn
@@ -133,16 +157,9 @@ def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     nets = build_nets(hidden, k_mix).to(device)
     opt = torch.optim.Adam(nets.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    sched = one_cycle(opt, lr, steps, 0.05)
     ckpt = out_dir / "pixelcnn-train.ckpt"
-    step = 0
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device)
-        nets.load_state_dict(state["nets"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step = state["step"]
-        log(f"resumed at step {step}")
+    step = load_checkpoint(ckpt, nets, opt, sched, log, device) if resume and ckpt.exists() else 0
     tensors = [{k: torch.as_tensor(d[k].astype(np.float32)).to(device) for k in ("x", "p", "v")} for d in data]
     sizes = np.array([len(d["v"]) for d in data], np.float64)
     gen = torch.Generator(device="cpu").manual_seed(seed + step)
@@ -167,10 +184,7 @@ def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, 
         if step % 200 == 0 or step == steps:
             log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
         if step % checkpoint_every == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"nets": nets.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "hidden": hidden, "k_mix": k_mix}, tmp)
-            tmp.replace(ckpt)
+            save_checkpoint(ckpt, nets, opt, sched, step, hidden=hidden, k_mix=k_mix)
     return nets.cpu()
 
 

@@ -29,7 +29,7 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FLOAT64_EXACT, WIDE_ACT_MAX, WIDE_WEIGHT_MAX
 from neuralzip.models import vae_layout as L
-from neuralzip.train.image import _multiplier, _torch, image_split, load_rgb8
+from neuralzip.train.image import _multiplier, _torch, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
 VERSION = 1
 WEIGHTS_PREFIX = "vae-image"
@@ -156,17 +156,9 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
     torch.manual_seed(seed)
     nets = build_nets(hidden)
     opt = torch.optim.Adam(nets.parameters(), lr=lr)
-    # (at least 2 warm-up steps: the schedule divides by their count minus one)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3 / steps))
+    sched = one_cycle(opt, lr, steps, 0.05)
     ckpt = out_dir / "vae-train.ckpt"
-    step = 0
-    if resume and ckpt.exists():
-        state = torch.load(ckpt)
-        nets.load_state_dict(state["nets"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step = state["step"]
-        log(f"resumed at step {step}")
+    step = load_checkpoint(ckpt, nets, opt, sched, log) if resume and ckpt.exists() else 0
     data = torch.as_tensor(pool)
     disc = Discretizer(torch)
     gen = torch.Generator().manual_seed(seed + step)
@@ -191,10 +183,7 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
         if step % 100 == 0 or step == steps:
             log(f"step {step}/{steps}  {ema:.4f} bits/subpixel (latents net {ema_q:.4f})  {time.time() - start:.0f} s")
         if step % checkpoint_every == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"nets": nets.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "hidden": hidden}, tmp)
-            tmp.replace(ckpt)
+            save_checkpoint(ckpt, nets, opt, sched, step, hidden=hidden)
     return nets
 
 
