@@ -1,67 +1,21 @@
-"""Large alphabets as a bucket symbol plus raw low bits.
+"""Large alphabets as a bucket symbol plus raw low bits (the Python face of the
+compiled primitives in neuralzip/kernels/primitives.pxd, which says how a value is split).
 
-A non-negative integer u (a zigzagged residual, or a sample value) becomes
-  u < EXACT:   bucket u, no low bits;
-  otherwise:   with n = bit_length(u), the bucket names n and the MANTISSA bits
-               under the leading one; the remaining n-1-MANTISSA bits are "low
-               bits", coded uniformly.
-So the modelled alphabet stays small (a few dozen buckets even for 32-bit audio)
-while small values, which dominate, are modelled exactly.
+Small values, which dominate, get a bucket each; larger ones share a bucket per
+bit length and leading bits, and carry the rest as uniform low bits. So the
+modelled alphabet stays small (a few dozen buckets even for 32-bit audio).
 """
 
-import numba as nb
+import numpy as np
+
+from neuralzip.kernels import coding as _k
 
 EXACT = 32  # values below this get their own bucket (2**EXACT_BITS)
 EXACT_BITS = 5
 MANTISSA = 2
 
-
-@nb.njit(cache=True, inline="always")
-def zigzag(r):
-    return 2 * r if r >= 0 else -2 * r - 1
-
-
-@nb.njit(cache=True, inline="always")
-def unzigzag(u):
-    return u >> 1 if (u & 1) == 0 else -((u + 1) >> 1)
-
-
-@nb.njit(cache=True, inline="always")
-def bit_length(u):
-    n = 0
-    while u > 0:
-        u >>= 1
-        n += 1
-    return n
-
-
-@nb.njit(cache=True, inline="always")
-def bucket_of(u):
-    """-> (bucket, number of low bits, low bits value)."""
-    if u < EXACT:
-        return u, 0, 0
-    n = bit_length(u)
-    nlow = n - 1 - MANTISSA
-    mant = (u >> nlow) & ((1 << MANTISSA) - 1)
-    return EXACT + (n - EXACT_BITS - 1) * (1 << MANTISSA) + mant, nlow, u & ((1 << nlow) - 1)
-
-
-@nb.njit(cache=True, inline="always")
-def low_bits_of_bucket(b):
-    if b < EXACT:
-        return 0
-    n = (b - EXACT) // (1 << MANTISSA) + EXACT_BITS + 1
-    return n - 1 - MANTISSA
-
-
-@nb.njit(cache=True, inline="always")
-def value_of(b, low):
-    if b < EXACT:
-        return b
-    n = (b - EXACT) // (1 << MANTISSA) + EXACT_BITS + 1
-    mant = (b - EXACT) % (1 << MANTISSA)
-    nlow = n - 1 - MANTISSA
-    return ((1 << MANTISSA) | mant) << nlow | low
+low_bits_of_bucket = _k.bucket_low_bits  # (bucket) -> number of low bits
+value_of = _k.bucket_value  # (bucket, low bits) -> value
 
 
 def alphabet_size(max_value: int) -> int:
@@ -70,3 +24,41 @@ def alphabet_size(max_value: int) -> int:
         return EXACT
     n = int(max_value).bit_length()
     return EXACT + (n - EXACT_BITS) * (1 << MANTISSA)
+
+
+def buckets_of(values: np.ndarray):
+    """-> (bucket symbols int32, low-bit counts, low-bit values) of non-negative values."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    sym = np.empty(len(values), np.int32)
+    nlow = np.empty(len(values), np.int64)
+    low = np.empty(len(values), np.int64)
+    _k.buckets_of(values, sym, nlow, low)
+    return sym, nlow, low
+
+
+def low_bit_counts(sym: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """How many low bits follow each bucket symbol (into `out` if given)."""
+    sym = np.ascontiguousarray(sym, dtype=np.int32)
+    if out is None:
+        out = np.empty(len(sym), np.int64)
+    _k.low_bit_counts(sym, out[:len(sym)])
+    return out
+
+
+def values_of(sym: np.ndarray, decoder) -> np.ndarray:
+    """Decode the low bits that belong to `sym` and rebuild the values."""
+    sym = np.ascontiguousarray(sym, dtype=np.int32)
+    low = decoder.low_bits(low_bit_counts(sym))
+    out = np.empty(len(sym), np.int64)
+    _k.values_of(sym, np.ascontiguousarray(low, dtype=np.int64), out)
+    return out
+
+
+def zigzag_array(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.int64)
+    return np.where(x >= 0, 2 * x, -2 * x - 1)
+
+
+def unzigzag_array(u: np.ndarray) -> np.ndarray:
+    u = u.astype(np.int64)
+    return np.where(u & 1, -((u + 1) >> 1), u >> 1)

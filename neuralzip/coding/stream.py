@@ -11,63 +11,30 @@ exact model's information content: that is the ``likelihood`` path.
 """
 
 import constriction
-import numba as nb
 import numpy as np
 
+from neuralzip.kernels.coding import join_pieces, split_pieces
+
 CONSTRICTION_VERSION = "0.5.0"
-PIECE_BITS = 16
+PIECE_BITS = 16  # the kernels cut low-bit fields into pieces of this many bits
 
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()
 
 
-@nb.njit(cache=True)
-def _split_pieces(values, nbits, with_values):
-    """Each low-bit field as pieces of at most PIECE_BITS bits, least significant first.
-    -> (piece values (if with_values), piece alphabet sizes, owner index, shift)."""
-    total = 0
-    for n in nbits:
-        total += (n + PIECE_BITS - 1) // PIECE_BITS
-    vals = np.zeros(total, np.int32)
-    sizes = np.empty(total, np.int32)
-    owner = np.empty(total, np.int64)
-    shift = np.empty(total, np.int64)
-    k = 0
-    for i in range(nbits.shape[0]):
-        s = 0
-        while s < nbits[i]:
-            width = min(PIECE_BITS, nbits[i] - s)
-            if with_values:
-                vals[k] = (values[i] >> s) & ((1 << width) - 1)
-            sizes[k] = 1 << width
-            owner[k] = i
-            shift[k] = s
-            s += width
-            k += 1
-    return vals, sizes, owner, shift
-
-
-@nb.njit(cache=True)
-def _join_pieces(pieces, owner, shift, n):
-    out = np.zeros(n, np.int64)
-    for k in range(pieces.shape[0]):
-        out[owner[k]] |= np.int64(pieces[k]) << shift[k]
-    return out
-
-
 def _encode_low_bits(encode, values: np.ndarray, nbits: np.ndarray) -> None:
     """Low-bit fields as uniform pieces through a coder's encode(symbols, model, sizes)."""
-    vals, sizes, _, _ = _split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
+    vals, sizes, _, _ = split_pieces(np.asarray(values, np.int64), np.asarray(nbits, np.int64), True)
     if len(vals):
         encode(vals, _UNIFORM, sizes)
 
 
 def _decode_low_bits(decode, nbits: np.ndarray) -> np.ndarray:
     nbits = np.asarray(nbits, np.int64)
-    _, sizes, owner, shift = _split_pieces(nbits, nbits, False)
+    _, sizes, owner, shift = split_pieces(nbits, nbits, False)
     if len(sizes) == 0:
         return np.zeros(len(nbits), np.int64)
-    return _join_pieces(decode(_UNIFORM, sizes), owner, shift, len(nbits))
+    return join_pieces(decode(_UNIFORM, sizes), owner, shift, len(nbits))
 
 
 class RangeEncoderStream:

@@ -33,7 +33,7 @@ from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
 from neuralzip.models.base import RunCodec, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
-from neuralzip.models.symbols import low_bit_counts
+from neuralzip.coding.buckets import low_bit_counts
 
 BASE = 12  # predictors per channel
 NCLS = 29  # activity classes

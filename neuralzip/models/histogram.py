@@ -10,7 +10,7 @@ import numpy as np
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import RangeDecoderStream
 from neuralzip.models.base import RunCodec, Signal, decode_batch_limit, row_chunks, sub_batches
-from neuralzip.models.symbols import buckets_of, values_of, zigzag_array, unzigzag_array
+from neuralzip.coding.buckets import buckets_of, values_of, zigzag_array, unzigzag_array
 
 CHUNK_VALUES = 1 << 20
 

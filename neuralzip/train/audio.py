@@ -30,7 +30,7 @@ from neuralzip.models import classic_audio, wavenet
 from neuralzip.models import wavenet_kernels as kern
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_audio import ClassicAudioCodec
-from neuralzip.models.symbols import buckets_of, zigzag_array
+from neuralzip.coding.buckets import buckets_of, zigzag_array
 from neuralzip.models.wavenet import WaveNetCodec
 from neuralzip.train.classic_prior import PRIOR_TOTAL, training_files
 from neuralzip.train.image import _torch, one_cycle, split_files

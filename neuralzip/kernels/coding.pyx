@@ -1,0 +1,100 @@
+# Coding-layer kernels: bucket symbols of whole arrays, and low-bit fields cut into
+# pieces the coder takes (at most PIECE_BITS bits each, least significant first).
+# One implementation of each primitive (primitives.pxd); the Python face is
+# neuralzip/coding/buckets.py and neuralzip/coding/stream.py.
+
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t
+from neuralzip.kernels.primitives cimport Bucket, bucket_of, low_bits_of_bucket, value_of
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int nz_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int nz_max_threads(void) { return 1; }
+    #endif
+    """
+    int nz_max_threads() nogil
+
+PIECE_BITS = 16
+# 62 value bits: the most any model's alphabet reaches (32-bit audio side channels use 36)
+MAX_LOW_BITS = 60
+
+
+def max_threads() -> int:
+    """Threads the parallel kernels use (OMP_NUM_THREADS, else every core)."""
+    return nz_max_threads()
+
+
+def bucket_low_bits(int64_t b) -> int:
+    return low_bits_of_bucket(b)
+
+
+def bucket_value(int64_t b, int64_t low) -> int:
+    return value_of(b, low)
+
+
+def buckets_of(const int64_t[::1] values, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low):
+    """sym/nlow/low[i] = the bucket of values[i] (values >= 0)."""
+    cdef Py_ssize_t i
+    cdef Bucket b
+    for i in range(values.shape[0]):
+        b = bucket_of(values[i])
+        sym[i] = b.sym
+        nlow[i] = b.nlow
+        low[i] = b.low
+
+
+def values_of(const int32_t[::1] sym, const int64_t[::1] low, int64_t[::1] out):
+    cdef Py_ssize_t i
+    for i in range(sym.shape[0]):
+        out[i] = value_of(sym[i], low[i])
+
+
+def low_bit_counts(const int32_t[::1] sym, int64_t[::1] out):
+    """out[i] = how many low bits follow bucket sym[i]."""
+    cdef Py_ssize_t i
+    for i in range(sym.shape[0]):
+        out[i] = low_bits_of_bucket(sym[i])
+
+
+def split_pieces(const int64_t[::1] values, const int64_t[::1] nbits, bint with_values):
+    """Each low-bit field as pieces of at most PIECE_BITS bits, least significant first.
+    -> (piece values (zeros unless with_values), piece alphabet sizes, owner index, shift)."""
+    cdef Py_ssize_t i, k = 0, total = 0
+    cdef int64_t s, width, n
+    for i in range(nbits.shape[0]):
+        n = nbits[i]
+        if n < 0 or n > MAX_LOW_BITS:
+            raise ValueError("low-bit field width out of range")
+        total += (n + 15) // 16
+    vals_a = np.zeros(total, np.int32)
+    sizes_a = np.empty(total, np.int32)
+    owner_a = np.empty(total, np.int64)
+    shift_a = np.empty(total, np.int64)
+    cdef int32_t[::1] vals = vals_a, sizes = sizes_a
+    cdef int64_t[::1] owner = owner_a, shift = shift_a
+    for i in range(nbits.shape[0]):
+        s = 0
+        while s < nbits[i]:
+            width = min(16, nbits[i] - s)
+            if with_values:
+                vals[k] = (values[i] >> s) & ((1 << width) - 1)
+            sizes[k] = 1 << width
+            owner[k] = i
+            shift[k] = s
+            s += width
+            k += 1
+    return vals_a, sizes_a, owner_a, shift_a
+
+
+def join_pieces(const int32_t[::1] pieces, const int64_t[::1] owner, const int64_t[::1] shift, Py_ssize_t n):
+    out_a = np.zeros(n, np.int64)
+    cdef int64_t[::1] out = out_a
+    cdef Py_ssize_t k
+    for k in range(pieces.shape[0]):
+        out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
+    return out_a

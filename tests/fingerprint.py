@@ -1,0 +1,45 @@
+"""Fingerprint of every shipped model's output: SHA-256 of the .nz bytes each model writes
+for a fixed set of small media (every mode the exact-decode test covers, plus a larger image
+and recording so multi-chunk and multi-threaded paths run).
+
+    python tests/fingerprint.py > prints.json
+
+Two builds of the compiled kernels (-O0 and -O2, or any two machines) must print the same
+JSON: test_kernel_build.py runs this under a second build and compares.
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media_factory import image_file, tone, wav_file  # noqa: E402
+from neuralzip import api  # noqa: E402
+from neuralzip.models import all_codecs  # noqa: E402
+
+IMAGES = [("png", "RGB", 70, 90), ("png", "L", 33, 47), ("png", "RGBA", 21, 17), ("png", "RGBA16", 9, 13),
+          ("png", "RGB", 300, 260)]
+AUDIO = [(16, 2, 20000, 44100), (24, 1, 9000, 48000), (8, 3, 3000, 8000), (16, 2, 70000, 22050)]
+
+
+def inputs(kind: str) -> list[bytes]:
+    if kind == "image":
+        return [image_file(*c) for c in IMAGES]
+    return [wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in AUDIO]
+
+
+def fingerprints(names=None) -> dict[str, str]:
+    out = {}
+    for codec in all_codecs():
+        if codec.name == "float-control" or (names and codec.name not in names):
+            continue
+        for i, data in enumerate(inputs(codec.kind)):
+            blob = api.compress_bytes(data, f"case{i}", codec.name)
+            out[f"{codec.name}-{codec.kind}-{i}"] = hashlib.sha256(blob).hexdigest()
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(fingerprints(set(sys.argv[1:])), indent=1, sort_keys=True))
