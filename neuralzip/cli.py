@@ -1,5 +1,10 @@
-"""The neuralzip command line (DESIGN.md). Thin: the work is in api.py."""
+"""The neuralzip command line. Thin: the work is in api.py.
 
+Start-up matters (a folder of short clips is compressed one process at a time):
+the modules that pull in numpy, the coder and the models are imported on first
+use, so `--version` and `--help` load only click."""
+
+import importlib
 import math
 import os
 import sys
@@ -8,10 +13,25 @@ from pathlib import Path
 
 import click
 
-from neuralzip import __version__, api, container, progress
+from neuralzip import __version__
 from neuralzip.errors import ContainerError, InputError, NeuralzipError
 from neuralzip.fileio import check_writable, write_atomic
-from neuralzip.media.detect import sniff
+
+
+class _OnFirstUse:
+    """A module imported when one of its names is first read."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+api = _OnFirstUse("neuralzip.api")
+container = _OnFirstUse("neuralzip.container")
+progress = _OnFirstUse("neuralzip.progress")
+detect = _OnFirstUse("neuralzip.media.detect")
 
 
 def _fail(exc: NeuralzipError):
@@ -55,7 +75,7 @@ def _directory_files(root: Path, quiet: bool) -> list[tuple[str, Path]]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         with open(path, "rb") as f:
             head = f.read(16)
-        if sniff(head) is None:
+        if detect.sniff(head) is None:
             _note(f"skipping {path}: not a supported image or audio file", quiet)
             continue
         found.append((path.relative_to(root).as_posix(), path))

@@ -1,0 +1,69 @@
+"""The compiled kernels give the same bytes however they are built.
+
+The installed build (-O2, the shipped flags) and a second build of the same
+sources at -O0 must both reproduce tests/golden/fingerprints.json: the SHA-256 of
+the .nz every shipped model writes for a fixed set of media, recorded when the
+format was defined. The kernels have no run-time CPU dispatch (one portable code
+path per build), so these two builds are every path there is. A negative control
+shows the comparison can fail: a one-bit change to a recorded fingerprint is caught.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fingerprint import fingerprints
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+RECORDED = json.loads((TESTS / "golden" / "fingerprints.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def installed_prints():
+    return fingerprints()
+
+
+def test_installed_build_reproduces_the_recorded_bytes(installed_prints):
+    assert set(installed_prints) == set(RECORDED)
+    differ = sorted(k for k in RECORDED if installed_prints[k] != RECORDED[k])
+    assert not differ, f"these models write other bytes than the recorded format: {differ}"
+
+
+def test_negative_control_a_changed_fingerprint_is_caught(installed_prints):
+    key = sorted(RECORDED)[0]
+    tampered = dict(RECORDED, **{key: ("0" if RECORDED[key][0] != "0" else "1") + RECORDED[key][1:]})
+    assert [k for k in tampered if installed_prints[k] != tampered[k]] == [key]
+
+
+def _build_at(opt: str, dest: Path) -> Path:
+    """The package sources with kernels rebuilt at `opt` under dest; -> the import root."""
+    src = dest / "src"
+    shutil.copytree(REPO / "neuralzip", src / "neuralzip",
+                    ignore=shutil.ignore_patterns("*.so", "*.c", "*.html", "__pycache__"))
+    shutil.copytree(REPO / "weights", src / "weights", ignore=shutil.ignore_patterns("checkpoints"))
+    shutil.copy(REPO / "setup.py", src / "setup.py")
+    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src,
+                       env=dict(os.environ, NEURALZIP_OPT=opt), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert list((src / "neuralzip" / "kernels").glob("*.so")), "no kernel was built"
+    return src
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_kernels_built_at_O0_give_the_same_bytes(tmp_path):
+    root = _build_at("-O0", tmp_path)
+    r = subprocess.run([sys.executable, str(TESTS / "fingerprint.py")], cwd=tmp_path, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(root)), timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    probe = subprocess.run([sys.executable, "-c", "import neuralzip.kernels.coding as k; print(k.__file__)"],
+                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True)
+    assert probe.stdout.startswith(str(root)), "the -O0 build was not the one imported"
+    prints = json.loads(r.stdout)
+    differ = sorted(k for k in RECORDED if prints.get(k) != RECORDED[k])
+    assert not differ, f"-O0 build writes other bytes for {differ}"
