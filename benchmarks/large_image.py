@@ -1,4 +1,4 @@
-"""Memory and time for a 24-megapixel photo (DESIGN.md: a 6000x4000 mosaic of valid photos).
+"""Memory and time for a 24-megapixel photo (a 6000x4000 mosaic of valid photos).
 
     python benchmarks/large_image.py [--model classic]
 

@@ -4,24 +4,10 @@ __version__ = "0.1.0"
 FORMAT_VERSION = 1
 
 
-def _numba_cache_fallback() -> None:
-    """numba caches compiled kernels beside the sources; where the install is
-    read-only, keep them in the user's cache directory instead."""
-    import os
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    if "NUMBA_CACHE_DIR" not in os.environ and not os.access(here, os.W_OK):
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "neuralzip", "numba")
-
-
-_numba_cache_fallback()
-
-
 def _single_threaded_blas() -> None:
     """The learned models multiply small integer-valued matrices once per wavefront
-    step; OpenBLAS's threads cost more than they save there and fight numba's
-    threads for the cores (15 s instead of 2 s for a 768x512 photo on 2 cores).
+    step; OpenBLAS's threads cost more than they save there and fight the kernels'
+    OpenMP threads for the cores (15 s instead of 2 s for a 768x512 photo on 2 cores).
     Read by OpenBLAS when numpy loads, so it must be set before numpy is imported;
     results are exact either way, only speed depends on it."""
     import os

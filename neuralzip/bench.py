@@ -146,7 +146,7 @@ def run(inputs: list[tuple[Path, str]], models: list[str], jobs: int = 1, on_row
         # neuralzip's kernels split each wavefront step over threads; several jobs each using
         # every core would oversubscribe it, and fine-grained parallel steps then wait on
         # descheduled threads (2-3x slower). Share the cores between the jobs instead.
-        os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for fut in as_completed([pool.submit(bench_file, f, models) for f in files]):
                 file_rows = fut.result()

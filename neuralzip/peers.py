@@ -1,6 +1,6 @@
 """Classical codecs: sizes on the fly for --compare (PNG, FLAC), and the full
 set of peers for `neuralzip bench`, run as whole processes at their strongest
-common settings (DESIGN.md's yardsticks)."""
+common settings (the yardsticks every benchmark uses)."""
 
 import io
 import shutil

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralzip import api
+from neuralzip import api, container
 from neuralzip.models import all_codecs
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -23,3 +23,13 @@ def test_golden_file_decodes(name):
     [(stored, restored)] = api.decompress_bytes((GOLDEN / name).read_bytes())
     assert stored == EXPECTED[name]["restores"]
     assert hashlib.sha256(restored).hexdigest() == EXPECTED[name]["sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_golden_source_reencodes_to_the_same_bytes(name):
+    """The format did not move: coding the restored file again with the recorded model writes
+    the committed file byte for byte."""
+    blob = (GOLDEN / name).read_bytes()
+    _, [member] = container.loads(blob)
+    [(stored, restored)] = api.decompress_bytes(blob)
+    assert api.compress_bytes(restored, stored, member.model) == blob
