@@ -27,9 +27,16 @@ def test_golden_file_decodes(name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_golden_source_reencodes_to_the_same_bytes(name):
-    """The format did not move: coding the restored file again with the recorded model writes
-    the committed file byte for byte."""
+    """The format did not move: coding the restored file again with the recorded model gives the
+    committed member: the same chunks byte for byte and the same header entry. Only the
+    likelihood figures ("stats") may differ in their last digits: golden files made before
+    the figures were rounded to 1/1000 bit carry them at full precision."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     [(stored, restored)] = api.decompress_bytes(blob)
-    assert api.compress_bytes(restored, stored, member.model) == blob
+    _, [again] = container.loads(api.compress_bytes(restored, stored, member.model))
+    assert again.chunks == member.chunks
+    assert {k: v for k, v in again.header().items() if k != "stats"} == \
+        {k: v for k, v in member.header().items() if k != "stats"}
+    assert again.stats.keys() == member.stats.keys()
+    assert all(abs(again.stats[k] - member.stats[k]) <= 1e-3 for k in member.stats)

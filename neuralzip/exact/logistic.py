@@ -8,12 +8,15 @@ built once with floats by ``tables()`` and shipped inside the weights file, so
 the decoder never evaluates exp itself. Values below 0 and above maxv fold
 onto the two end values (PixelCNN++'s edge rule), so the masses of the valid
 values sum to exactly weight * CDF_ONE.
+
+The row itself is compiled (neuralzip/kernels/logistic.pxd, inlined into the
+models' loops); ``mixture_row`` here is its checked entry point for Python callers.
 """
 
-import numba as nb
 import numpy as np
 
 from neuralzip.coding import buckets
+from neuralzip.kernels.exact import mixture_row  # noqa: F401  (re-exported)
 
 CDF_BITS = 24
 CDF_ONE = 1 << CDF_BITS
@@ -53,49 +56,3 @@ def bucket_intervals(n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
             spans[b] = (lo // 2, (hi + 1) // 2, -(hi + 1) // 2, -lo // 2)
     bounds = np.unique(spans)
     return bounds, np.searchsorted(bounds, spans)
-
-
-@nb.njit(cache=True, inline="always")
-def _cdf_at(j, m16, inv, lo_edge, hi_edge, cdf):
-    """CDF at residual boundary j - 1/2, with the mass beyond the valid range folded onto its ends."""
-    if j <= lo_edge:
-        return 0
-    if j >= hi_edge:
-        return CDF_ONE
-    u = 16 * j - 8 - m16
-    z = (u * inv + (1 << 15)) >> 16
-    if z < -Z_MAX:
-        return 0
-    if z > Z_MAX:
-        return CDF_ONE
-    return cdf[z + Z_MAX]
-
-
-@nb.njit(cache=True)
-def mixture_row(pred, maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row):
-    """row[b] = sum_k weight_k * mass of bucket b under component k (integers), for a value
-    predicted at `pred` in 0..maxv; head = (m16[k], scale index[k], l16[k]). Returns the row total.
-    The weighted CDFs are summed at each boundary first, so each mass is one difference."""
-    lo_edge = -pred  # boundary below value 0
-    hi_edge = maxv - pred + 1  # boundary above value maxv
-    n_sc = inv.shape[0]
-    lmax = head[2 * k_mix]
-    for k in range(1, k_mix):
-        lmax = max(lmax, head[2 * k_mix + k])
-    for t in range(bounds.shape[0]):
-        cj[t] = 0
-    total = 0
-    for k in range(k_mix):
-        d = lmax - head[2 * k_mix + k]
-        if d >= expt.shape[0]:
-            continue
-        wk = expt[d]
-        total += wk * CDF_ONE
-        m16 = head[k]
-        si = head[k_mix + k]
-        iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
-        for t in range(bounds.shape[0]):
-            cj[t] += wk * _cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf)
-    for b in range(row.shape[0]):
-        row[b] = cj[spans[b, 1]] - cj[spans[b, 0]] + cj[spans[b, 3]] - cj[spans[b, 2]]
-    return total

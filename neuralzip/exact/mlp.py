@@ -8,24 +8,14 @@ accumulator per output channel with an integer multiplier and shift:
 h = clip((acc + B) * M >> S, 0, 255), and no clip on the last layer.
 """
 
-import numba as nb
 import numpy as np
+
+from neuralzip.kernels.exact import LayerRescale  # out = round((acc + B) * M / 2**S), clipped unless last
 
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
 WIDE_WEIGHT_MAX, WIDE_ACT_MAX = 32767, 65535  # int16 weights, 16-bit activations, in float64
 ACT_MAX = 255
-
-
-@nb.njit(cache=True)
-def _rescale(acc, b, m, s, last, act_max, out):
-    """out = round((acc + b) * m / 2**s), clipped to 0..act_max unless last (integers, per column)."""
-    for i in range(acc.shape[0]):
-        for j in range(acc.shape[1]):
-            v = ((np.int64(acc[i, j]) + b[j]) * m[j] + (np.int64(1) << (s[j] - 1))) >> s[j]
-            if not last:
-                v = 0 if v < 0 else (act_max if v > act_max else v)
-            out[i, j] = v
 
 
 class QuantizedMLP:
@@ -55,14 +45,16 @@ class QuantizedMLP:
             raise ValueError(f"no layers under {prefix}")
         self.inputs = self.layers[0][0].shape[0]
         self.outputs = self.layers[-1][0].shape[1]
+        # the compiled rescale of each layer, its parameters checked once here
+        self.rescales = [LayerRescale(b, m, s, wide=w.dtype == np.float64, last=i == len(self.layers) - 1,
+                                      act_max=self.act_max) for i, (w, b, m, s) in enumerate(self.layers)]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: [n, inputs] integer-valued float32 -> [n, outputs] int64."""
         h = x
-        for i, (w, b, m, s) in enumerate(self.layers):
-            last = i == len(self.layers) - 1
-            out = np.empty((h.shape[0], w.shape[1]), np.int64 if last else w.dtype)
-            _rescale(h.astype(w.dtype, copy=False) @ w, b, m, s, last, self.act_max, out)
+        for (w, _, _, _), rescale in zip(self.layers, self.rescales):
+            out = np.empty((h.shape[0], w.shape[1]), np.int64 if rescale.last else w.dtype)
+            rescale(h.astype(w.dtype, copy=False) @ w, out)
             h = out
         return h
 

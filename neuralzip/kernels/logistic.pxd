@@ -1,3 +1,8 @@
+# cython: boundscheck=False
+# (No per-index checks in these inner loops: every index is bounded by construction or by
+# the callers' checks when the tables are loaded — cdf has 2*Z_MAX+1 entries, spans index
+# bounds, head holds 3*k_mix values, row has at most spans.shape[0] entries — and z, d and
+# the scale index are clamped below.)
 # Discretized logistic mixtures as integer pmfs over residual buckets, from tables
 # (shared by the learned image models; the Python face and the tables are in
 # neuralzip/exact/logistic.py, which explains the scheme).

@@ -15,13 +15,12 @@ adaptation), and coded. Everything on that path is exact integer arithmetic
 exactly as the classic model codes them.
 
 One network call per wavefront step and channel covers every pixel of that step
-in every tile of the chunk (contract 4).
+in every tile of the chunk (a call per pixel would be far too slow). The per-step
+loops are compiled (neuralzip/kernels/pixelcnn.pyx).
 """
 
-import math
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 
 from neuralzip import weightstore
@@ -29,93 +28,30 @@ from neuralzip.coding.stream import CostCoder, TeeCoder
 from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
+from neuralzip.kernels import pixelcnn as _k
 from neuralzip.models import classic_image
 from neuralzip.models.base import Encoded
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
 
 WEIGHTS_PREFIX = "pixelcnn-image"
-FEATURE_CLIP = 255
-MIX_BITS = 4  # weight of the network against the adaptive counts, in 1/16
+FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
+MIX_BITS = _k.MIX_BITS  # the network's weight against the adaptive counts is in 1/16
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
 LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
 
 
-@nb.njit(cache=True, inline="always")
-def _clip(v, lim):
-    return -lim if v < -lim else (lim if v > lim else v)
+def features(view, x: np.ndarray) -> None:
+    """The network's integer inputs (see N_FEATURES) for the view.n pixels of a step, channel
+    view.c, into x as integer-valued float32 rows."""
+    _k.features(view.buffers, view.c, view.n, x)
 
 
-@nb.njit(cache=True)
-def features(n, c, preds, acts, subs, resid, x):
-    """The network's integer inputs (see N_FEATURES) for the n pixels of a step, channel c,
-    as integer-valued float32 rows."""
-    nsub = BASE if c == 0 else 2 * BASE
-    for i in range(n):
-        p = preds[i]
-        for k in range(nsub):
-            x[i, k] = _clip(subs[i, k] - p, FEATURE_CLIP)
-        x[i, nsub] = min(acts[i], FEATURE_CLIP)
-        x[i, nsub + 1] = p - 128
-        if c > 0:
-            x[i, nsub + 2] = _clip(resid[i, c - 1], FEATURE_CLIP)
-            x[i, nsub + 3] = _clip(resid[i, c - 2], FEATURE_CLIP) if c > 1 else 0
-
-
-# Rows are independent and each is computed by one thread start to end, so how
-# the rows are split among threads never changes a result.
-@nb.njit(cache=True, parallel=True)
-def step_rows(n, preds, maxv, classes, counts, totals, heads, k_mix, cdf, inv, expt, bounds, spans, mix_w, nblk,
-              out):
-    """Integer pmf rows of one step: each pixel's mixture (heads[i]) mixed with the count row of
-    its context class (counts[classes[i]], total totals[classes[i]])."""
-    for blk in nb.prange(nblk):
-        row = np.zeros(out.shape[1], np.int64)
-        cj = np.zeros(bounds.shape[0], np.int64)
-        one = 1 << MIX_BITS
-        for i in range(blk * n // nblk, (blk + 1) * n // nblk):
-            total = logistic.mixture_row(preds[i], maxv, heads[i], k_mix, cdf, inv, expt, bounds, spans, cj, row)
-            cls = classes[i]
-            # the counts rescaled to the mixture's total (one division per row)
-            ratio = (total << 16) // totals[cls]  # total < 2**42 (k_mix <= 8): no overflow
-            for b in range(row.shape[0]):
-                cn = (counts[cls, b] * ratio) >> 16
-                out[i, b] = np.float64(((mix_w * row[b] + (one - mix_w) * cn) >> MIX_BITS) + 1)
-
-
-@nb.njit(cache=True, parallel=True)
-def float_bits(preds, maxv, csym, ctot, sym, heads, k_mix, bounds, spans, mix_w, out):
-    """-log2 p of each coded bucket under the float model (float network outputs `heads`, true
-    logistic CDF, the same mixing with the counts: csym = the bucket's count, ctot = the row's
-    total): the report's nll_float_bits, never used for coding."""
-    for i in nb.prange(preds.shape[0]):
-        h = heads[i]
-        p = preds[i]
-        b = sym[i]
-        lmax = h[2 * k_mix]
-        for k in range(1, k_mix):
-            lmax = max(lmax, h[2 * k_mix + k])
-        wsum = 0.0
-        mass = 0.0
-        for k in range(k_mix):
-            wk = math.exp(h[2 * k_mix + k] - lmax)
-            wsum += wk
-            mu = h[k]
-            ls = min(max(h[k_mix + k], logistic.LOG_SCALE_MIN), LOG_SCALE_MAX)
-            inv_s = math.exp(-ls)
-            m = 0.0
-            for part in range(2):
-                a, e = bounds[spans[b, 2 * part]], bounds[spans[b, 2 * part + 1]]
-                if e <= a:
-                    continue
-                hi = 1.0 if e >= maxv - p + 1 else 1.0 / (1.0 + math.exp(-((e - 0.5) - mu) * inv_s))
-                lo = 0.0 if a <= -p else 1.0 / (1.0 + math.exp(-((a - 0.5) - mu) * inv_s))
-                m += hi - lo
-            mass += wk * m
-        w = mix_w / (1 << MIX_BITS)
-        q = w * mass / wsum + (1 - w) * csym[i] / ctot[i]
-        out[i] = -math.log2(max(q, 1e-300))
+def _mixture_tables(net: "_Network", bounds: np.ndarray, spans: np.ndarray) -> _k.MixtureTables:
+    """The network's tables and mixing weight with the bucket spans, checked once for the kernels."""
+    return _k.MixtureTables(cdf=net.cdf, inv=net.inv, expt=net.exp, bounds=bounds, spans=spans, k_mix=net.k_mix,
+                            mix_w=net.mix_w, log_scale_min=logistic.LOG_SCALE_MIN, log_scale_max=LOG_SCALE_MAX)
 
 
 class _FloatTally:
@@ -125,7 +61,8 @@ class _FloatTally:
     FLUSH_ROWS = 1 << 15
 
     def __init__(self, net: "_Network", bounds: np.ndarray, spans: np.ndarray, maxv: int):
-        self.net, self.bounds, self.spans, self.maxv = net, bounds, spans, maxv
+        self.net, self.maxv = net, maxv
+        self.tables = _mixture_tables(net, bounds, spans)
         self.pending = ([], [])
         self.bits = 0.0
 
@@ -144,8 +81,7 @@ class _FloatTally:
         parts.clear()
         heads = self.net.float_nets[group].forward(x)
         out = np.empty(len(sym))
-        float_bits(preds, self.maxv, csym, ctot, sym, heads, self.net.k_mix, self.bounds, self.spans,
-                   self.net.mix_w, out)
+        _k.float_bits(self.tables, self.maxv, preds, sym, csym, ctot, heads, out)
         self.bits += float(out.sum())
 
     def total(self) -> float:
@@ -198,7 +134,7 @@ class PixelCNNCodec(ClassicImageCodec):
         if bits != 8:
             return None
         net = self.net
-        bounds, spans = logistic.bucket_intervals(self.prior.shape[2])
+        tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
         buf = {}
 
         def model_rows(view):
@@ -207,12 +143,11 @@ class PixelCNNCodec(ClassicImageCodec):
                 buf["rows"] = np.empty_like(view.rows)
                 buf["x"] = [np.zeros((view.rows.shape[0], f), np.float32) for f in N_FEATURES]
             x = buf["x"][min(c, 1)][:n]
-            features(n, c, view.preds, view.acts, view.subs, view.resid, x)
+            features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
             heads = net.nets[min(c, 1)].forward(x)
             rows = buf["rows"]
-            step_rows(n, view.preds, view.maxv, view.classes, view.counts[c], view.totals[c], heads, net.k_mix,
-                      net.cdf, net.inv, net.exp, bounds, spans, net.mix_w, thread_blocks(n), rows)
+            _k.step_rows(tables, view.buffers, c, n, heads, rows, thread_blocks(n))
             model_rows.view = view
             return rows[:n]
 

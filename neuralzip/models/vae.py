@@ -30,7 +30,6 @@ Images that are not 8-bit are coded by the classic model.
 
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 
 from neuralzip import progress, weightstore
@@ -39,6 +38,7 @@ from neuralzip.coding.stream import AnsStack, symbol_bits
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
+from neuralzip.kernels import vae as _k
 from neuralzip.models import vae_layout as L
 from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
@@ -52,106 +52,29 @@ N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
 
 
 # ------------------------------------------------------------ exact kernels
+# The integer rows are compiled (neuralzip/kernels/vae.pyx) and use the tables of _Network.tables.
 
-@nb.njit(cache=True, parallel=True)
-def posterior_rows(mu, si, zbounds, qinv, cdf, out):
-    """out[i, j] = integer mass of bin j under the logistic (mu[i], scale index si[i]), + 1."""
-    nb_ = out.shape[1]
-    n_sc = qinv.shape[0]
-    for i in nb.prange(mu.shape[0]):
-        iv = qinv[min(max(si[i], 0), n_sc - 1)]
-        prev = 0
-        for j in range(nb_):
-            if j == nb_ - 1:
-                c = logistic.CDF_ONE
-            else:
-                t = ((zbounds[j] - mu[i]) * iv + (1 << 15)) >> 16
-                c = 0 if t < -logistic.Z_MAX else (logistic.CDF_ONE if t > logistic.Z_MAX else cdf[t + logistic.Z_MAX])
-            out[i, j] = np.float64(c - prev + 1)
-            prev = c
+if any(_k.LAYOUT[k] != v for k, v in (("PATCH", L.PATCH), ("PIXELS", L.PIXELS), ("N_NEIGHBOURS", L.N_NEIGHBOURS),
+                                       ("OUT_KINDS", L.OUT_KINDS), ("ACT_KIND", L.ACT_KIND),
+                                       ("OUTPUTS", L.OUTPUTS), ("MAXV", MAXV))):
+    raise ImportError("neuralzip.kernels.vae was built for another patch layout: rebuild the package")
 
 
-@nb.njit(cache=True, inline="always")
-def _coef(o, kind, p):
-    return min(max(o[kind * L.PIXELS + p], -128), 128)
+def residual_symbols(values: np.ndarray, preds: np.ndarray):
+    """-> (bucket symbols, low-bit counts, low bits) of the residuals values - preds, zigzagged."""
+    return buckets.buckets_of(buckets.zigzag_array(values.astype(np.int64) - preds))
 
 
-@nb.njit(cache=True)
-def _mean16(c, u, p, o, x, shapes, nbr):
-    """-> (mean, activity) of channel c at pixel p of unit u, in 1/16 levels: the decoder's mean
-    corrected by the residuals (16 * value - mean) of the decoded neighbours (same channel) and of
-    the earlier channels (same pixel), with the decoder's coefficients in 1/64, and the sum of
-    those residuals' magnitudes (exact integers)."""
-    P = L.PIXELS
-    acc = 0
-    act = 0
-    for k in range(nbr.shape[1]):
-        n = nbr[p, k]
-        if n >= 0 and n // L.PATCH < shapes[u, 0] and n % L.PATCH < shapes[u, 1]:
-            r = 16 * np.int64(x[u, n, c]) - o[c * P + n]
-            acc += _coef(o, 9 + k, p) * r
-            act += abs(r)
-    if c >= 1:
-        r = 16 * np.int64(x[u, p, 0]) - o[p]
-        acc += _coef(o, 6 + c - 1, p) * r
-        act += abs(r)
-        if c == 2:
-            g = 16 * np.int64(x[u, p, 1]) - o[P + p]
-            acc += _coef(o, 8, p) * g
-            act += abs(g)
-    return o[c * P + p] + (acc >> 6), act
+class _StackLowBits:
+    """An ANS stack seen as what buckets.values_of reads low bits from."""
+
+    def __init__(self, stack: AnsStack):
+        self.low_bits = stack.pop_low_bits
 
 
-@nb.njit(cache=True, parallel=True)
-def pixel_rows(c, units, pix, out_net, x, shapes, nbr, act_lut, cdf, inv, expt, bounds, spans, nblk, preds, rows):
-    """Integer pmf rows of channel c for the subpixels (units[k], pix[k]); x holds the patches
-    [n, PIXELS, 3] with the earlier phases and channels known; out_net [n, OUTPUTS] the decoder's
-    output. Each row is computed on its own, so the split into nblk thread blocks never matters."""
-    n_sc = inv.shape[0]
-    n = units.shape[0]
-    for blk in nb.prange(nblk):
-        head = np.zeros(3, np.int64)
-        cj = np.zeros(bounds.shape[0], np.int64)
-        row = np.zeros(rows.shape[1], np.int64)
-        for k in range(blk * n // nblk, (blk + 1) * n // nblk):
-            u, p = units[k], pix[k]
-            o = out_net[u]
-            m16, act = _mean16(c, u, p, o, x, shapes, nbr)
-            pred = min(max((m16 + 8) >> 4, 0), MAXV)
-            head[0] = m16 - 16 * pred
-            feat = act_lut[min(act, act_lut.shape[0] - 1)]
-            head[1] = min(max(o[(3 + c) * L.PIXELS + p] + ((_coef(o, L.ACT_KIND, p) * feat) >> 6), 0), n_sc - 1)
-            logistic.mixture_row(pred, MAXV, head, 1, cdf, inv, expt, bounds, spans, cj, row)
-            for b in range(rows.shape[1]):
-                rows[k, b] = np.float64(row[b] + 1)
-            preds[k] = pred
-
-
-@nb.njit(cache=True)
-def residual_symbols(values, preds):
-    n = values.shape[0]
-    sym = np.empty(n, np.int32)
-    nlow = np.empty(n, np.int64)
-    low = np.empty(n, np.int64)
-    for i in range(n):
-        sym[i], nlow[i], low[i] = buckets.bucket_of(buckets.zigzag(np.int64(values[i]) - preds[i]))
-    return sym, nlow, low
-
-
-@nb.njit(cache=True)
-def low_bit_counts(sym):
-    out = np.empty(sym.shape[0], np.int64)
-    for i in range(sym.shape[0]):
-        out[i] = buckets.low_bits_of_bucket(sym[i])
-    return out
-
-
-@nb.njit(cache=True)
-def values_of(sym, low, preds):
-    out = np.empty(sym.shape[0], np.int64)
-    for i in range(sym.shape[0]):
-        out[i] = preds[i] + buckets.unzigzag(buckets.value_of(sym[i], low[i]))
-    return out
+def residual_values(sym: np.ndarray, stack: AnsStack, preds: np.ndarray) -> np.ndarray:
+    """The values coded as residual buckets `sym` (their low bits popped from the stack) from preds."""
+    return preds + buckets.unzigzag_array(buckets.values_of(sym, _StackLowBits(stack)))
 
 
 # ------------------------------------------------------------ patches
@@ -249,12 +172,15 @@ class _Network:
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
             self.zbounds, self.zin, self.qinv, self.act = (z[k].astype(np.int64) for k in (
                 "lut.zbounds", "lut.zin", "lut.qinv", "lut.act"))
+            self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
+            self.tables = _k.VaeTables(cdf=self.cdf, inv=self.inv, expt=self.exp, zbounds=self.zbounds,
+                                       qinv=self.qinv, act=self.act, nbr=L.NEIGHBOURS, bounds=self.bounds,
+                                       spans=self.spans)
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a weights file for the vae model ({exc})") from None
         if (self.enc.inputs, self.enc.outputs, self.dec.inputs, self.dec.outputs) != (
                 L.DIMS, 2 * L.LATENTS, L.LATENTS, L.OUTPUTS) or self.prior.shape != (L.LATENTS, L.N_BINS):
             raise InputError(f"{path}: the vae networks have the wrong shape for this version of neuralzip")
-        self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
 
     def posterior(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """-> (means in 1/Z_UNITS, scale indices), int64 [n, LATENTS] each."""
@@ -263,9 +189,8 @@ class _Network:
 
     def q_rows(self, patches: np.ndarray) -> np.ndarray:
         mu, si = self.posterior(patches)
-        rows = np.empty((mu.size, L.N_BINS))
-        posterior_rows(mu.ravel(), si.ravel(), self.zbounds, self.qinv, self.cdf, rows)
-        return rows
+        return _k.posterior_rows(self.tables, np.ascontiguousarray(mu.ravel(), np.int64),
+                                 np.ascontiguousarray(si.ravel(), np.int64), L.N_BINS)
 
     def decode_net(self, z: np.ndarray) -> np.ndarray:
         return _forward(self.dec, self.zin[z].astype(np.float32))
@@ -274,11 +199,11 @@ class _Network:
         return np.tile(self.prior, (m, 1))
 
     def channel_rows(self, c, units, pix, out_net, x, shapes):
-        rows = np.empty((len(units), N_BUCKETS))
-        preds = np.empty(len(units), np.int64)
-        pixel_rows(c, units, pix, out_net, x, shapes, L.NEIGHBOURS, self.act, self.cdf, self.inv, self.exp, self.bounds,
-                   self.spans, thread_blocks(len(units)), preds, rows)
-        return rows, preds
+        """-> (integer pmf rows over residual buckets, predicted values) of channel c at the subpixels
+        (units[k], pix[k]); x [n, PIXELS, 3] holds the earlier phases and channels, out_net the decoder's output."""
+        return _k.pixel_rows(self.tables, c, units, pix, out_net=np.ascontiguousarray(out_net, np.int64),
+                             x=np.ascontiguousarray(x, np.int64), shapes=np.ascontiguousarray(shapes, np.int64),
+                             nblk=thread_blocks(len(units)))
 
     def float_bits(self, patches: np.ndarray, shapes: np.ndarray, seed: int = 0) -> float:
         """-ELBO of the float (training) model, one bin drawn per latent from its own posterior (a
@@ -405,7 +330,7 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[in
         for c, units, pix in coding_steps(shapes[a:e]):
             rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
             sym = stack.pop(rows)
-            vals = values_of(sym, stack.pop_low_bits(low_bit_counts(sym)), preds)
+            vals = residual_values(sym, stack, preds)
             if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
                 raise ContainerError("corrupt payload: a decoded value is out of range")
             xs[units, pix, c] = vals

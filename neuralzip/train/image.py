@@ -73,7 +73,7 @@ def extract(files: list[Path], crops: int, size: int, seed: int, log=print) -> l
             def model_rows(view):
                 g = min(view.c, 1)
                 feats = np.empty((view.n, pixelcnn.N_FEATURES[g]), np.float32)
-                pixelcnn.features(view.n, view.c, view.preds, view.acts, view.subs, view.resid, feats)
+                pixelcnn.features(view, feats)
                 pending.append((g, feats.astype(np.int16), view.preds[:view.n].astype(np.int16)))
                 return view.rows[:view.n]
 

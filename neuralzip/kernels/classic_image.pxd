@@ -1,0 +1,32 @@
+# The classic image model's state and step buffers, shared with the learned image
+# models that build on it (pixelcnn.pyx reads a step's predictions and counts).
+
+from libc.stdint cimport int16_t, int32_t, int64_t
+
+cdef enum:
+    N_BASE = 12          # predictors per channel (later channels have 2 * N_BASE sub-predictors)
+    N_CLASSES = 29       # activity classes
+
+
+cdef class ImageChunkState:
+    """Everything one chunk's passes read and adapt: the image, per-pixel error maps,
+    count rows per (channel, class), bias accumulators, and the chunk's constants."""
+    cdef int64_t[:, :, ::1] img
+    cdef int16_t[:, :, :, ::1] perr   # each sub-predictor's error, on an 8-bit scale
+    cdef int32_t[:, :, ::1] ferr      # the final prediction's error, on an 8-bit scale
+    cdef int64_t[:, :, ::1] counts    # [channel, class, bucket]
+    cdef int64_t[:, ::1] totals       # [channel, class]
+    cdef int64_t[:, ::1] bias_sum, bias_cnt  # [channel, texture context]
+    cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
+
+
+cdef class StepBuffers:
+    """What the predict pass writes for the pixels of one step and channel (row i =
+    pixel i of the step), and the count statistics a learned model mixes with."""
+    cdef int64_t[::1] preds, classes, bctx, acts
+    cdef int64_t[:, ::1] subs, resid
+    cdef double[:, ::1] rows
+    cdef int64_t[:, :, ::1] counts
+    cdef int64_t[:, ::1] totals
+    cdef readonly int64_t maxv
+    cdef readonly Py_ssize_t n_max

@@ -1,0 +1,349 @@
+# The classic image model's passes over one wavefront step (the Python face and the
+# model itself are described in neuralzip/models/classic_image.py).
+#
+# Per step and channel: predict_pass (every pixel's prediction, context and count
+# row, from the state as it was before the step), then the coder, then update_pass
+# (write decoded values, adapt every statistic, in pixel order). Integer arithmetic
+# only, with Python's floor rounding wherever an operand can be negative, so a file
+# decodes on any machine to the same bytes.
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, unzigzag, value_of, zigzag
+
+cdef enum:
+    N_THRESHOLDS = 28    # N_CLASSES - 1 class boundaries
+    N_TEXTURES = 27 * 8  # bias contexts: 3 gradient signs (3**3) x 8 coarse activities
+    COUNT_INC = 32       # count increment per observation
+    COUNT_LIMIT = 1 << 17  # halve a count row above this total
+    BIAS_WINDOW_N = 256  # halve a bias accumulator after this many observations
+    BIAS_DEAD_8BIT = 6   # gradients within this (8-bit scale) count as flat
+    MAX_SHIFT = 16       # |bits - 8| for any supported depth (keeps every shift defined)
+
+# Python-visible copies of the format constants (the Python face imports these).
+BASE = N_BASE
+NCLS = N_CLASSES
+N_BIAS_CONTEXTS = N_TEXTURES
+INC = COUNT_INC
+LIMIT = COUNT_LIMIT
+BIAS_WINDOW = BIAS_WINDOW_N
+BIAS_DEAD = BIAS_DEAD_8BIT
+
+# activity thresholds (on an 8-bit scale) that separate the classes
+cdef int64_t ACTIVITY_THRESHOLDS[N_THRESHOLDS]
+ACTIVITY_THRESHOLDS[:] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 18, 22, 27, 33, 40, 49, 60, 73, 89, 108, 132, 161,
+                          196, 240, 300, 380, 480, 600]
+THRESHOLDS = np.array([ACTIVITY_THRESHOLDS[i] for i in range(N_THRESHOLDS)], dtype=np.int64)
+
+
+@cython.cdivision(True)
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    """a // b rounded towards -infinity (Python's rule) for b > 0."""
+    cdef int64_t q = a // b
+    if a % b != 0 and a < 0:
+        q -= 1
+    return q
+
+
+cdef inline int64_t clamp(int64_t v, int64_t hi) noexcept nogil:
+    return 0 if v < 0 else (hi if v > hi else v)
+
+
+cdef inline int64_t iabs(int64_t v) noexcept nogil:
+    return -v if v < 0 else v
+
+
+cdef inline int64_t to_8bit_scale(int64_t e, int64_t shift) noexcept nogil:
+    return e >> shift if shift >= 0 else e << -shift
+
+
+cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
+    return 0 if d < -dead else (2 if d > dead else 1)
+
+
+cdef class ImageChunkState:
+    def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
+                 int64_t nsub, int64_t tile_h, int64_t tile_w):
+        self.img, self.perr, self.ferr = img, perr, ferr
+        self.counts, self.totals = counts, totals
+        self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
+        self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
+        h, w, nch = img.shape[0], img.shape[1], img.shape[2]
+        if tile_h < 1 or tile_w < 1:
+            raise ValueError("tile size out of range")
+        if maxv < 1 or not -MAX_SHIFT <= shift <= MAX_SHIFT:
+            raise ValueError("sample depth out of range")
+        if nch < 1 or nsub != (N_BASE if nch == 1 else 2 * N_BASE):
+            raise ValueError("sub-predictor count does not match the channels")
+        if tuple(perr.shape) != (h, w, nch, nsub) or tuple(ferr.shape) != (h, w, nch):
+            raise ValueError("error maps do not match the image")
+        if counts.shape[0] != nch or counts.shape[1] != N_CLASSES or counts.shape[2] < 1:
+            raise ValueError("count rows do not match the image")
+        if tuple(totals.shape) != (nch, N_CLASSES):
+            raise ValueError("count totals do not match the count rows")
+        if tuple(bias_sum.shape) != (nch, N_TEXTURES) or tuple(bias_cnt.shape) != (nch, N_TEXTURES):
+            raise ValueError("bias accumulators have the wrong shape")
+
+
+cdef class StepBuffers:
+    def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv):
+        self.preds, self.classes, self.bctx, self.acts = preds, classes, bctx, acts
+        self.subs, self.rows, self.resid = subs, rows, resid
+        self.counts, self.totals, self.maxv = counts, totals, maxv
+        n = preds.shape[0]
+        self.n_max = n
+        if any(a.shape[0] != n for a in (classes, bctx, acts, subs, rows, resid)):
+            raise ValueError("step buffers differ in length")
+        if subs.shape[1] < N_BASE or rows.shape[1] != counts.shape[2] or resid.shape[1] != counts.shape[0]:
+            raise ValueError("step buffers do not match the count rows")
+        if counts.shape[1] != N_CLASSES or tuple(totals.shape) != tuple(counts.shape[:2]):
+            raise ValueError("count totals do not match the count rows")
+
+
+cdef check_step(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys, const int64_t[::1] xs):
+    """The pixels of a step lie in the image and fit the buffers, channel c exists: after
+    this every index in the passes below is in range."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t h = st.img.shape[0], w = st.img.shape[1]
+    if ys.shape[0] != xs.shape[0] or ys.shape[0] > sb.n_max:
+        raise ValueError("step coordinates do not fit the buffers")
+    if not 0 <= c < st.img.shape[2] or sb.subs.shape[1] < (N_BASE if c == 0 else st.nsub):
+        raise ValueError("channel out of range")
+    if sb.rows.shape[1] != st.counts.shape[2] or sb.resid.shape[1] != st.img.shape[2]:
+        raise ValueError("step buffers do not match the chunk")
+    for i in range(ys.shape[0]):
+        if not (0 <= ys[i] < h and 0 <= xs[i] < w):
+            raise ValueError("pixel outside the chunk")
+
+
+cdef inline void base_predictions(const int64_t* at, Py_ssize_t row, Py_ssize_t col, bint hasN, bint hasW,
+                                  bint hasNE, bint hasNN, bint hasWW, int64_t mid, int64_t* out) noexcept nogil:
+    """The N_BASE predictors of the sample `at` points to (row/col: the distance to the sample
+    one row up / one pixel left), with edge fallbacks: a neighbour is read only where the
+    has* flags say it exists in the tile."""
+    cdef int64_t n, w, nw, ne, mx, mn, nn, nne, ww
+    if hasN and hasW:
+        n, w, nw = at[-row], at[-col], at[-row - col]
+    elif hasN:
+        n = at[-row]
+        w, nw = n, n
+    elif hasW:
+        w = at[-col]
+        n, nw = w, w
+    else:
+        n, w, nw = mid, mid, mid
+    ne = at[-row + col] if hasNE else n
+    mx, mn = max(n, w), min(n, w)
+    if nw >= mx:
+        out[0] = mn
+    elif nw <= mn:
+        out[0] = mx
+    else:
+        out[0] = n + w - nw
+    out[1] = w + ne - n
+    out[2] = n
+    out[3] = w
+    out[4] = (w + ne + 1) >> 1
+    out[5] = n + w - nw
+    out[6] = ne
+    out[7] = nw
+    out[8] = (n + w + 1) >> 1
+    nn = at[-2 * row] if hasNN else n
+    nne = at[-2 * row + col] if (hasNN and hasNE) else ne
+    ww = at[-2 * col] if hasWW else w
+    out[9] = n + ne - nne
+    out[10] = 2 * w - ww
+    out[11] = 2 * n - nn
+
+
+# Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
+# checked; divisions with a possibly negative numerator go through floor_div. The arrays
+# are read through local views so the compiler keeps their strides in registers.
+@cython.boundscheck(False)
+@cython.cdivision(True)
+cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys,
+                      const int64_t[::1] xs, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Prediction, context and count row of channel c for pixels start..stop-1 of the step.
+    -> 1 if a blend had no weight at all (only a corrupt stream gets there), else 0."""
+    cdef const int64_t[:, :, ::1] img = st.img
+    cdef const int16_t[:, :, :, ::1] perr = st.perr
+    cdef const int32_t[:, :, ::1] ferr = st.ferr
+    cdef const int64_t[:, :, ::1] counts = st.counts
+    cdef const int64_t[:, ::1] bias_sum = st.bias_sum, bias_cnt = st.bias_cnt
+    cdef int64_t[:, ::1] subs = sb.subs
+    cdef double[:, ::1] rows = sb.rows
+    cdef int64_t[::1] preds = sb.preds, classes = sb.classes, bctx = sb.bctx, acts = sb.acts
+    cdef int64_t base[N_BASE]
+    cdef int64_t refb[N_BASE]
+    cdef Py_ssize_t W = img.shape[1], nbk = counts.shape[2], i, k, b
+    cdef Py_ssize_t row = img.shape[1] * img.shape[2], col = img.shape[2]
+    cdef int64_t tile_h = st.tile_h, tile_w = st.tile_w, maxv = st.maxv, mid = (st.maxv + 1) >> 1
+    cdef int64_t nsub = N_BASE if c == 0 else st.nsub  # the first channel has no cross-channel predictors
+    cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
+    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx
+    cdef bint hasN, hasW, hasNE, hasNN, hasWW
+    for i in range(start, stop):
+        y, x = ys[i], xs[i]
+        ty0 = (y // tile_h) * tile_h
+        tx0 = (x // tile_w) * tile_w
+        tx1 = min(tx0 + tile_w, W)
+        hasN = y > ty0
+        hasW = x > tx0
+        hasNE = hasN and x + 1 < tx1
+        hasNN = y - 1 > ty0
+        hasWW = x - 1 > tx0
+        fallback = mid if c == 0 else img[y, x, c - 1]
+        base_predictions(&img[y, x, c], row, col, hasN, hasW, hasNE, hasNN, hasWW, fallback, base)
+        for k in range(N_BASE):
+            subs[i, k] = base[k]
+        if c > 0:
+            base_predictions(&img[y, x, c - 1], row, col, hasN, hasW, hasNE, hasNN, hasWW, mid, refb)
+            xr = img[y, x, c - 1]
+            for k in range(N_BASE):
+                subs[i, N_BASE + k] = base[k] + (xr - refb[k])
+        # blend: weight ~ 1 / (1 + recent error^2) of each sub-predictor
+        num = 0
+        den = 0
+        emin = <int64_t>1 << 40
+        for k in range(nsub):
+            e = 0
+            if hasN:
+                e += perr[y - 1, x, c, k]
+                if hasNE:
+                    e += perr[y - 1, x + 1, c, k]
+                if hasW:
+                    e += perr[y - 1, x - 1, c, k] >> 1
+            if hasW:
+                e += perr[y, x - 1, c, k]
+            if hasNN:
+                e += perr[y - 2, x, c, k] >> 1
+            if hasWW:
+                e += perr[y, x - 2, c, k] >> 1
+            if c > 0 and k < N_BASE:
+                e += perr[y, x, c - 1, k]
+            emin = min(emin, e)
+            wgt = (<int64_t>1 << 24) // (16 + e * e)  # e >= 0
+            num += wgt * subs[i, k]
+            den += wgt
+        if den <= 0:
+            return 1
+        p = clamp(floor_div(num + (den >> 1), den), maxv)
+        # activity of the neighbourhood -> context class
+        a = 0
+        if hasN:
+            a += ferr[y - 1, x, c]
+            if hasNE:
+                a += ferr[y - 1, x + 1, c]
+            if hasW:
+                a += ferr[y - 1, x - 1, c] >> 1
+        if hasW:
+            a += ferr[y, x - 1, c]
+        if hasNN:
+            a += ferr[y - 2, x, c] >> 1
+        if hasWW:
+            a += ferr[y, x - 2, c] >> 1
+        if c > 0:
+            a += ferr[y, x, c - 1]
+        a = (a + emin) >> 1
+        if not hasN and not hasW:
+            a = ACTIVITY_THRESHOLDS[N_THRESHOLDS // 2]
+        acts[i] = a
+        cls = 0
+        while cls < N_THRESHOLDS and a >= ACTIVITY_THRESHOLDS[cls]:
+            cls += 1
+        # bias correction per local texture: signs of three gradients x coarse activity
+        t = gradient_sign(base[6] - base[2], dead)
+        t = 3 * t + gradient_sign(base[2] - base[7], dead)
+        t = 3 * t + gradient_sign(base[7] - base[3], dead)
+        ctx = t * 8 + min(cls >> 2, 7)
+        bctx[i] = ctx
+        n = bias_cnt[c, ctx]
+        if n > 0:
+            p = clamp(p + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), maxv)
+        preds[i] = p
+        classes[i] = cls
+        for b in range(nbk):
+            rows[i, b] = <double>counts[c, cls, b]
+    return 0
+
+
+# Pixels of a pass only read the state, each is computed by one thread start to end,
+# so how they are split among threads never changes a result.
+@cython.cdivision(True)
+def predict_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
+                 const int64_t[::1] xs, int n_threads):
+    """Pass A: prediction, context and count row of channel c for every pixel (ys[i], xs[i])
+    of a step, into step's row i; n_threads blocks in parallel."""
+    check_step(st, step, c, ys, xs)
+    cdef Py_ssize_t n = ys.shape[0], nblk = max(1, n_threads), blk
+    failed_a = np.zeros(nblk, np.int32)
+    cdef int32_t[::1] failed = failed_a
+    for blk in prange(nblk, nogil=True, schedule="static", num_threads=nblk):
+        failed[blk] = predict_rows(st, step, c, ys, xs, blk * n // nblk, (blk + 1) * n // nblk)
+    if failed_a.any():
+        raise ValueError("corrupt stream: a prediction has no weight")
+
+
+@cython.boundscheck(False)
+def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
+                     const int64_t[::1] xs, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low):
+    """Encoder side: the bucket symbol and low bits of each pixel's actual residual."""
+    check_step(st, step, c, ys, xs)
+    cdef Py_ssize_t i, n = ys.shape[0]
+    if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
+        raise ValueError("symbol buffers shorter than the step")
+    cdef const int64_t[:, :, ::1] img = st.img
+    cdef const int64_t[::1] preds = step.preds
+    cdef Bucket bk
+    for i in range(n):
+        bk = bucket_of(zigzag(img[ys[i], xs[i], c] - preds[i]))
+        sym[i] = bk.sym
+        nlow[i] = bk.nlow
+        low[i] = bk.low
+
+
+@cython.boundscheck(False)
+def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
+                const int64_t[::1] xs, const int32_t[::1] sym, const int64_t[::1] low, bint write):
+    """Pass B, in pixel order: write the decoded values (decoder: write) and adapt every
+    statistic; step.resid[i, c] = the final residual. Symbols come from a stream and are
+    checked against the count rows."""
+    check_step(st, step, c, ys, xs)
+    if sym.shape[0] < ys.shape[0] or low.shape[0] < ys.shape[0]:
+        raise ValueError("fewer symbols than pixels")
+    cdef int64_t[:, :, ::1] img = st.img, counts = st.counts
+    cdef int16_t[:, :, :, ::1] perr = st.perr
+    cdef int32_t[:, :, ::1] ferr = st.ferr
+    cdef int64_t[:, ::1] totals = st.totals, bias_sum = st.bias_sum, bias_cnt = st.bias_cnt
+    cdef const int64_t[:, ::1] subs = step.subs
+    cdef int64_t[:, ::1] resid = step.resid
+    cdef const int64_t[::1] preds = step.preds, classes = step.classes, bctx = step.bctx
+    cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], i, k
+    cdef int64_t nsub = N_BASE if c == 0 else st.nsub
+    cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b
+    for i in range(n):
+        y, x = ys[i], xs[i]
+        p = preds[i]
+        b = sym[i]
+        cls = classes[i]
+        ctx = bctx[i]
+        if not (0 <= b < nbk and 0 <= cls < N_CLASSES and 0 <= ctx < N_TEXTURES):
+            raise ValueError("corrupt stream: symbol out of range")
+        if write:
+            img[y, x, c] = p + unzigzag(value_of(b, low[i]))
+        v = img[y, x, c]
+        for k in range(nsub):
+            e = to_8bit_scale(iabs(v - subs[i, k]), shift)
+            perr[y, x, c, k] = <int16_t>min(e, 32767)
+        e = v - p
+        resid[i, c] = e
+        ferr[y, x, c] = <int32_t>min(to_8bit_scale(iabs(e), shift), <int64_t>1 << 30)
+        bias_sum[c, ctx] += e
+        bias_cnt[c, ctx] += 1
+        if bias_cnt[c, ctx] >= BIAS_WINDOW_N:
+            bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)
+            bias_cnt[c, ctx] = bias_cnt[c, ctx] >> 1  # >= 0
+        count_update(&counts[c, cls, 0], &totals[c, cls], nbk, b, COUNT_INC, COUNT_LIMIT)
