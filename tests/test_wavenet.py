@@ -69,6 +69,28 @@ def test_truncated_or_damaged_payload_is_refused():
             api.decode_member(member)
 
 
+def test_kernel_faces_refuse_mismatched_state():
+    """The kernels' typed faces check what they are given: state is built from named arrays,
+    shapes must match the lanes, and plans read from a file are range-checked."""
+    from neuralzip.kernels import wavenet as kern
+    from neuralzip.kernels.classic_audio import BlockPlans
+    tables = np.ones((2, kern.NCLS, 40), np.int64)
+    with pytest.raises(TypeError):  # positional arguments: refused
+        kern.LaneState(np.array([10]), 2, 4, BlockPlans(3, 2), tables, 1 << 16)
+    with pytest.raises(ValueError):  # one lane of 10 frames in blocks of 4 has 3 plans, not 2
+        kern.LaneState(lengths=np.array([10]), nch=2, blen=4, plans=BlockPlans(2, 2), tables=tables, vmax=1 << 16)
+    with pytest.raises(ValueError):  # lengths never increase: the active lanes of a step are a prefix
+        kern.LaneState(lengths=np.array([5, 10]), nch=2, blen=4, plans=BlockPlans(6, 2), tables=tables, vmax=1 << 16)
+    lanes = kern.LaneState(lengths=np.array([10, 3]), nch=2, blen=4, plans=BlockPlans(6, 2), tables=tables,
+                           vmax=1 << 16)
+    assert (lanes.nblocks, lanes.lane, lanes.cnt.shape) == (3, 10, (2, 2, kern.NCLS, 40))
+    ok = bytes([3]) + bytes([1, 2, 12]) + bytes(4)  # mode MS; wasted bits 1, order 2, shift 12, coefficients
+    assert BlockPlans.unpack(ok, 1, 1).orders[0, 0] == 2
+    for bad in (bytes([4, 0, 0, 0]), bytes([0, 0, 33, 0]) + bytes(66), bytes([0, 64, 0, 0]), ok + b"x", ok[:-1]):
+        with pytest.raises(ValueError):  # stereo mode, LPC order, wasted bits, trailing bytes, cut short
+            BlockPlans.unpack(bad, 1, 1)
+
+
 def _clip():
     media = read_media(open("examples/alto_sax_d4.wav", "rb").read())
     return media, Signal("audio", media.samples.shape, media.bits, int(media.meta["rate"]))

@@ -3,7 +3,7 @@
 The recording is cut into chunks (CHUNK_LANES lanes of up to LANE_FRAMES frames);
 each lane restarts its adaptive state, so the decoder steps all lanes of a
 chunk in lockstep, one range-coder call per frame for all of them, and memory
-stays bounded by one chunk. The per-sample work is in wavenet_kernels.
+stays bounded by one chunk. The per-sample work is in neuralzip/kernels/wavenet.pyx.
 
 Encoder (it knows every sample): per block the classic analysis picks the
 stereo mode, wasted bits and LPC coefficients (side information); pass 1
@@ -19,10 +19,12 @@ import numpy as np
 
 from neuralzip import progress, weightstore
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import PIECE_BITS, RangeDecoderStream, RangeEncoderStream, symbol_bits
+from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream, symbol_bits
 from neuralzip.errors import InputError
+from neuralzip.kernels import wavenet as kern
+from neuralzip.kernels.classic_audio import BlockPlans, plan_blocks
+from neuralzip.kernels.coding import join_pieces, split_pieces
 from neuralzip.models import classic_audio
-from neuralzip.models import wavenet_kernels as kern
 from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
 
@@ -31,6 +33,7 @@ LANE_FRAMES = 1 << 14
 CHUNK_LANES = 128
 WINDOW = 32  # frames per pass-2 window (the count rows handed to the coder stay in cache)
 ALPHABET = classic_audio.ALPHABET
+BASE_TABLE, NET_TABLE = 0, 1  # the prior's count tables: without the learned stage, with it
 
 
 def lane_frames(frames: int, lanes: int) -> int:
@@ -49,11 +52,6 @@ def _vmax(bits: int) -> int:
     return 1 << bits
 
 
-def _log2_table(prior_max: int) -> np.ndarray:
-    """log2(n) for every count a table can hold (initial counts, then at most LIMIT + INC per row)."""
-    return np.log2(np.maximum(np.arange(max(prior_max, kern.LIMIT) + kern.INC + 1), 1)).astype(np.float64)
-
-
 def block_size(rate: int) -> int:
     """Frames per block (one LPC analysis and one learned-stage flag each). Longer than classic's
     at high rates: the NLMS stage follows changes within a block, so fewer coefficient sets pay
@@ -62,22 +60,22 @@ def block_size(rate: int) -> int:
 
 
 class _Network:
-    """Quantized MLP (coding) and its float twin (report) from a weights file.
+    """Quantized MLP (coding) and its float twin (report) from a weights file, as kern.NetWeights.
 
     File arrays: w1 (hidden, features) int8, b1 int32, m1 int32 per hidden unit, s1 (one shift),
-    w2 (2, hidden) int8, b2, m2 int32, s2; float twin fw1, fb1, fw2, fb2. The kernels get the
-    exact one as integer-valued float64 arrays (w1 transposed)."""
+    w2 (2, hidden) int8, b2, m2 int32, s2; float twin fw1, fb1, fw2, fb2."""
 
     def __init__(self, z: dict | None, path=None):
         if z is None:  # no learned stage: a network without hidden units switches it off
-            self.exact = (np.zeros((kern.N_FEATURES, 0)), np.zeros(0), np.zeros(0), np.ones(1, np.int64),
-                          np.zeros((2, 0)), np.zeros(2), np.ones(2), np.ones(1, np.int64))
-            self.float = (np.zeros((0, kern.N_FEATURES)), np.zeros(0), np.zeros((2, 0)), np.zeros(2))
+            self.weights = kern.NetWeights(w1t=np.zeros((kern.N_FEATURES, 0)), b1=np.zeros(0), m1=np.zeros(0), s1=1,
+                                           w2=np.zeros((2, 0)), b2=np.zeros(2), m2=np.ones(2), s2=1,
+                                           fw1=np.zeros((0, kern.N_FEATURES)), fb1=np.zeros(0), fw2=np.zeros((2, 0)),
+                                           fb2=np.zeros(2))
             return
         try:
             w1, b1, m1, w2, b2, m2 = (np.asarray(z[n], np.int64) for n in ("w1", "b1", "m1", "w2", "b2", "m2"))
             s1, s2 = int(z["s1"]), int(z["s2"])
-            self.float = tuple(np.ascontiguousarray(z[n], np.float64) for n in ("fw1", "fb1", "fw2", "fb2"))
+            fw1, fb1, fw2, fb2 = (np.asarray(z[n], np.float64) for n in ("fw1", "fb1", "fw2", "fb2"))
         except (KeyError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: not a weights file for the wavenet model ({exc})") from None
         nh = w1.shape[0] if w1.ndim == 2 else -1
@@ -87,47 +85,15 @@ class _Network:
               and min(m1.min(initial=1), m2.min()) >= 1 and 1 <= s1 <= 62 and 1 <= s2 <= 62)
         if not ok:
             raise InputError(f"{path}: the wavenet network has the wrong shape for this version of neuralzip")
-        f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-        self.exact = (f64(w1.T), f64(b1), f64(m1), np.array([s1]), f64(w2), f64(b2), f64(m2), np.array([s2]))
+        try:
+            self.weights = kern.NetWeights(w1t=w1.T, b1=b1, m1=m1, s1=s1, w2=w2, b2=b2, m2=m2, s2=s2,
+                                           fw1=fw1, fb1=fb1, fw2=fw2, fb2=fb2)
+        except ValueError as exc:
+            raise InputError(f"{path}: the wavenet network's float twin has the wrong shape ({exc})") from None
 
     @property
     def hidden(self) -> int:
-        return self.exact[0].shape[1]
-
-
-class _Lanes:
-    """The adaptive state of every lane of one chunk (see wavenet_kernels for the arrays)."""
-
-    def __init__(self, nlanes: int, nch: int, nblocks: int, lane: int, prior: np.ndarray, ntables: int):
-        n = lane
-        self.orig = np.zeros((nlanes, nch, n), np.int64)
-        self.cod = np.zeros((nlanes, nch, kern.HIST + n), np.int64)
-        self.u = np.zeros((nlanes, nch, kern.N_STAGES, kern.HIST + n), np.int32)  # clipped to +-U_CLIP
-        self.e2 = np.zeros((nlanes, nch, kern.RES_HIST + n), np.int32)  # clipped to +-E2_CLIP
-        self.wn = np.zeros((nlanes, nch, kern.N_STAGES, kern.MAX_TAPS), np.int32)  # clipped to +-U_CLIP
-        self.norm = np.zeros((nlanes, nch, kern.N_STAGES), np.int64)
-        self.ema = np.full((nlanes, nch), 16 << 4, np.int64)
-        self.emas = np.full((nlanes, nch), 16 << 4, np.int64)
-        tables = [prior[0], prior[1], prior[1]][:ntables]
-        # int32 counts: the tables of every lane are the decoder's working set (cache), rows are
-        # widened to float64 for the coder as they are copied out
-        self.cnt = np.repeat(np.stack(tables).astype(np.int32)[None], nlanes, axis=0)
-        self.tot = self.cnt.sum(axis=3, dtype=np.int64)
-        self.modes = np.zeros((nlanes, nblocks), np.int64)
-        self.wshift = np.zeros((nlanes, nblocks, nch), np.int64)
-        self.orders = np.zeros((nlanes, nblocks, nch), np.int64)
-        self.qshifts = np.zeros((nlanes, nblocks, nch), np.int64)
-        self.coefs = np.zeros((nlanes, nblocks, nch, kern.MAX_ORDER), np.int64)
-        self.flags = np.zeros((nlanes, nblocks), np.bool_)
-        self.scratch = np.zeros((nlanes, nch, 7 + kern.N_STAGES), np.int64)
-
-    def set_plans(self, plans: list, nblocks: int) -> None:
-        for i, p in enumerate(plans):
-            k, b = divmod(i, nblocks)
-            self.modes[k, b] = p.mode
-            for c, order in enumerate(p.orders):
-                self.wshift[k, b, c], self.orders[k, b, c], self.qshifts[k, b, c] = p.shifts[c], order, p.qshifts[c]
-                self.coefs[k, b, c, :order] = p.coefs[c]
+        return self.weights.hidden
 
 
 class WaveNetCodec(Codec):
@@ -167,10 +133,16 @@ class WaveNetCodec(Codec):
             out.append((a, np.array(lengths, np.int64)))
         return out
 
-    def _start(self, lengths, nch, blen, nbk, ntables):
-        lane = max(int(lengths[0]), 1)
-        nblocks = -(-lane // blen)
-        return _Lanes(len(lengths), nch, nblocks, lane, self.weights.counts[:, :, :nbk], ntables), nblocks
+    def _start(self, lengths, nch, blen, nbk, ntables, bits, plans=None) -> kern.LaneState:
+        """Fresh lane state for one chunk; `plans`: the chunk's stored block plans (decoder), else
+        empty ones the encoder's analysis fills in."""
+        nblocks = -(-max(int(lengths[0]), 1) // blen)
+        if plans is None:
+            plans = BlockPlans(len(lengths) * nblocks, nch)
+        counts = self.weights.counts[:, :, :nbk]
+        tables = [counts[BASE_TABLE], counts[NET_TABLE], counts[NET_TABLE]][:ntables]  # the float twin starts as NET
+        return kern.LaneState(lengths=lengths, nch=nch, blen=blen, plans=plans, tables=np.stack(tables),
+                              vmax=_vmax(bits))
 
     @staticmethod
     def _nbk(bits: int) -> int:
@@ -178,20 +150,18 @@ class WaveNetCodec(Codec):
 
     # -- encoder ------------------------------------------------------------------------------
     @staticmethod
-    def _plan(part, lengths, lanes, nblocks, blen) -> bytes:
+    def _plan(part, lanes: kern.LaneState) -> bytes:
         """The classic per-block analysis (stereo mode, wasted bits, LPC) of every block of every lane,
-        into the lane arrays. -> the side information that stores it."""
-        nch, lane = part.shape[1], int(lengths[0])
+        into the lanes' plans (block b of lane k is plan k * nblocks + b). -> the side information
+        that stores it."""
+        lengths, nch, lane, blen = lanes.lengths, part.shape[1], lanes.lane, lanes.blen
         for k, n in enumerate(lengths):
             lanes.orig[k, :, :n] = part[k * lane:k * lane + n].T
-        block_starts = np.arange(nblocks)[None, :] * blen
+        block_starts = np.arange(lanes.nblocks)[None, :] * blen
         starts = (np.arange(len(lengths))[:, None] * lane + block_starts).ravel()
         sizes = np.clip(lengths[:, None] - block_starts, 0, blen).ravel()
-        flat = [a.reshape((-1,) + a.shape[2:]) for a in (lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
-                                                         lanes.coefs)]
-        classic_audio.plan_blocks(np.ascontiguousarray(part, np.int64), starts, sizes, *flat,
-                                  np.zeros((0, nch, 0), np.int64))
-        return classic_audio.pack_plan_arrays(*flat) if nch else b""
+        plan_blocks(np.ascontiguousarray(part, np.int64), starts, sizes, lanes.plans)
+        return lanes.plans.pack() if nch else b""
 
     def _code_chunk(self, part, lengths, signal, emit, dump=None, dump_every=1, observe=None):
         """Both encoder passes over one chunk (`part`: its frames, cut into lanes of `lengths`);
@@ -204,22 +174,14 @@ class WaveNetCodec(Codec):
         nbk = self._nbk(signal.bits)
         net = self.net if self.learned else _Network(None)
 
-        lanes, nblocks = self._start(lengths, nch, blen, nbk, 3)
-        plan_side = self._plan(part, lengths, lanes, nblocks, blen)
+        lanes = self._start(lengths, nch, blen, nbk, 3, signal.bits)
+        nblocks = lanes.nblocks
+        plan_side = self._plan(part, lanes)
         prior_cnt, prior_tot = lanes.cnt[:, :2].copy(), lanes.tot[:, :2].copy()
-        costs = np.zeros(lanes.flags.shape + (3,), np.float64)
-        shape = lanes.orig.shape
-        res, corr = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
-        cls_base, cls_net = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-        nlanes = len(lengths)
-        kern.model_lanes(lengths, blen, lanes.orig, lanes.cod, lanes.u, lanes.e2, lanes.wn, lanes.norm, lanes.ema,
-                         lanes.emas, lanes.cnt, lanes.tot, lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
-                         lanes.coefs, _vmax(signal.bits), net.exact, net.float, self.learned, lanes.scratch,
-                         np.zeros((nlanes, kern.N_FEATURES), np.int64), np.zeros((nlanes, net.hidden)),
-                         np.zeros((nlanes, 2), np.int64), np.zeros((nlanes, nch), np.int64), costs, res, corr,
-                         cls_base, cls_net, _log2_table(int(prior_tot.max())),
-                         dump if dump is not None else np.zeros((0, kern.N_FEATURES + 2), np.int64), dump_every)
+        rec = kern.Records(lanes)
+        kern.model_lanes(lanes, net.weights, rec, self.learned, dump, dump_every)
         del lanes  # pass 2 needs only the records and the initial counts
+        costs = rec.costs
         progress.step(0.5)
         used = np.arange(nblocks)[None, :] * blen < lengths[:, None]
         flags = (costs[:, :, kern.NET] < costs[:, :, kern.BASE]) & used & self.learned
@@ -229,20 +191,17 @@ class WaveNetCodec(Codec):
         fbits = side_bits + float(np.where(flags, costs[:, :, kern.FLOAT], costs[:, :, kern.BASE]).sum())
 
         if observe is not None:
-            observe(lengths, res, corr, cls_base, cls_net)
+            observe(lengths, rec.res, rec.corr, rec.cls_base, rec.cls_net)
         if emit is None:
             return side, exact, fbits, int(used.sum()), int(flags.sum())
         # pass 2: replay the count tables from the records, in windows, for the coder
         active = (lengths[None, :] > np.arange(lengths[0])[:, None]).sum(axis=1) * nch
         steps = int(lengths.max())
+        replay = kern.Replay(rec, lengths=lengths, counts=prior_cnt, totals=prior_tot, flags=flags, blen=blen)
         for t0 in range(0, steps, WINDOW):
             t1 = min(t0 + WINDOW, steps)
-            offs = np.concatenate([[0], np.cumsum(active[t0:t1])])
-            n = int(offs[-1])
-            sym, nlow, low = np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, np.int64)
-            rows = np.empty((n, nbk), np.float64)
-            kern.replay_window(t0, t1, offs, lengths, prior_cnt, prior_tot, flags, blen, res, corr, cls_base,
-                               cls_net, sym, nlow, low, rows)
+            offs = np.concatenate([[0], np.cumsum(active[t0:t1])]).astype(np.int64)
+            sym, nlow, low, rows = replay.window(t0, t1, offs)
             emit(t0, t1, offs, sym, nlow, low, rows)
             progress.step(0.5 + 0.5 * t1 / steps)
         return side, exact, fbits, int(used.sum()), int(flags.sum())
@@ -314,7 +273,7 @@ class WaveNetCodec(Codec):
         out = np.zeros(signal.shape, np.int32)
         limit = decode_batch_limit()
         for (a, lengths), data in zip(layout, chunks):
-            lanes, nblocks = self._start(lengths, nch, blen, nbk, 2)
+            nblocks = -(-max(int(lengths[0]), 1) // blen)
             side_len = int.from_bytes(data[:4], "little")
             side = data[4:4 + side_len]
             nflags = (len(lengths) * nblocks + 7) // 8
@@ -324,10 +283,10 @@ class WaveNetCodec(Codec):
             sym_len = int.from_bytes(data[pos:pos + 4], "little")
             if sym_len > len(data) - pos - 4:
                 raise ValueError("corrupt chunk layout")
-            plans = classic_audio._unpack_plans(side[:side_len - nflags], len(lengths) * nblocks, nch)
-            lanes.set_plans(plans, nblocks)
+            plans = BlockPlans.unpack(side[:side_len - nflags], len(lengths) * nblocks, nch)
+            lanes = self._start(lengths, nch, blen, nbk, 2, signal.bits, plans)
             flags = np.unpackbits(np.frombuffer(side[side_len - nflags:], np.uint8))[:len(lengths) * nblocks]
-            lanes.flags[:] = flags.reshape(len(lengths), nblocks).astype(bool)
+            lanes.flags[:] = flags.reshape(len(lengths), nblocks)
             sym_decoder = RangeDecoderStream(data[pos + 4:pos + 4 + sym_len])
             low_decoder = RangeDecoderStream(data[pos + 4 + sym_len:])
             width = len(lengths) * nch
@@ -335,28 +294,22 @@ class WaveNetCodec(Codec):
             rows = np.empty((width, nbk), np.float64)
             sym = np.zeros(width, np.int32)
             low = np.zeros(width, np.int64)
-            pieces_max = width * (-(-(signal.bits + 3) // PIECE_BITS))
-            sizes = np.empty(pieces_max, np.int32)
-            owner, shift = np.empty(pieces_max, np.int64), np.empty(pieces_max, np.int64)
-            pieces = np.zeros(pieces_max, np.int32)
-            nl = len(lengths)
-            f, hid, o = np.zeros((nl, kern.N_FEATURES), np.int64), np.zeros((nl, net.hidden)), np.zeros((nl, 2), np.int64)
             steps = int(lengths.max())
-            state = (lengths, blen, lanes.orig, lanes.cod, lanes.u, lanes.e2, lanes.wn, lanes.norm, lanes.ema,
-                     lanes.emas, lanes.cnt, lanes.tot, lanes.modes, lanes.wshift, lanes.orders, lanes.qshifts,
-                     lanes.coefs, _vmax(signal.bits), lanes.flags, net.exact, net.float, lanes.scratch, f, hid, o, preds, rows,
-                     sym, pieces, owner, shift)
             with progress.within(a, a + int(lengths.sum()), frames):
-                m = kern.decode_step(0, steps, *state, 0, low)
+                m = kern.decode_step(lanes, net.weights, 0, sym, low, preds, rows)
                 for t in range(steps):
                     if t % 1024 == 0:
                         progress.step(t / steps)
                     for p, q in sub_batches(m, limit):
                         sym[p:q] = sym_decoder.symbols(rows[p:q])
-                    npieces = kern.low_bit_pieces(sym, m, PIECE_BITS, sizes, owner, shift)
-                    for p, q in sub_batches(npieces, limit):
+                    # the low bits of this frame's buckets, as uniform pieces in the coder's order
+                    nlow = buckets.low_bit_counts(sym[:m])
+                    _, sizes, owner, shift = split_pieces(nlow, nlow, False)
+                    pieces = np.empty(len(sizes), np.int32)
+                    for p, q in sub_batches(len(sizes), limit):
                         pieces[p:q] = low_decoder.uniform(sizes[p:q])
-                    m = kern.decode_step(t + 1, steps, *state, npieces, low)
+                    low = join_pieces(pieces, owner, shift, width)
+                    m = kern.decode_step(lanes, net.weights, t + 1, sym, low, preds, rows)
             for k, n in enumerate(lengths):
                 s = a + k * int(lengths[0])
                 out[s:s + n] = lanes.orig[k, :, :n].T

@@ -27,7 +27,7 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.media.detect import read_media
 from neuralzip.models import classic_audio, wavenet
-from neuralzip.models import wavenet_kernels as kern
+from neuralzip.kernels import wavenet as kern
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.coding.buckets import buckets_of, zigzag_array
@@ -67,7 +67,7 @@ def extract(files: list[Path], every: int, log=print) -> np.ndarray:
 
 
 def _class_scale(torch, cls):
-    """Mean |residual| of a scale class (the inverse of kern.scale_class: 2 classes per octave)."""
+    """Mean |residual| of a scale class (the inverse of the kernels' scale_class: 2 classes per octave)."""
     return torch.pow(2.0, (cls + 1.0) / 2.0) / 16.0
 
 
