@@ -1,28 +1,44 @@
 """compress/decompress for files, bytes and numpy arrays.
 
-Everything the CLI does goes through here; nothing here imports torch.
+Everything the CLI does goes through here; nothing here imports torch. numpy, the media
+layer and the models are imported on first use, so a .nz that declares more than
+--max-memory is refused from its header before any of them loads.
 """
+
+from __future__ import annotations
 
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from neuralzip import container, weightstore
+from neuralzip import container, limits
 from neuralzip.container import Member
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.fileio import check_writable, safe_member_name, write_atomic
-from neuralzip.media import Media
-from neuralzip.media.detect import read_media, write_media  # noqa: F401 (re-exported)
-from neuralzip.models import get_codec
-from neuralzip.models.base import Signal
+
+
+def read_media(data: bytes, name: str = "input"):
+    from neuralzip.media.detect import read_media as read
+
+    return read(data, name)
+
+
+def write_media(media) -> bytes:
+    from neuralzip.media.detect import write_media as write
+
+    return write(media)
+
+
+def get_codec(name: str, kind: str, weights: str | None = None):
+    from neuralzip.models import get_codec as get
+
+    return get(name, kind, weights)
 
 
 @dataclass
 class Report:
-    """The per-file figures the CLI prints (DESIGN.md's --json fields)."""
+    """The per-file figures the CLI prints (and --json writes)."""
 
     file: str
     kind: str
@@ -53,6 +69,8 @@ class Report:
 
 
 def _signal(kind: str, shape, bits: int, meta: dict) -> Signal:
+    from neuralzip.models.base import Signal
+
     return Signal(kind, tuple(shape), bits, int(meta.get("rate", 0)))
 
 
@@ -91,9 +109,80 @@ def _member(media: Media, name: str, codec, enc) -> Member:
                   chunks=enc.chunks, stats=stats)
 
 
-def decode_member(member: Member, weights: str | None = None) -> Media:
+DEFAULT_MAX_MEMORY = limits.DEFAULT_MAX_MEMORY
+
+
+def decode_member(member: Member, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> Media:
     """Rebuild one member (a member of a shared chain can only be decoded with its archive)."""
-    return decode_members([member], weights)[0]
+    return decode_members([member], weights, max_memory)[0]
+
+
+def member_memory(member: Member, codec) -> int:
+    """Bytes decoding this member takes, estimated from its header alone: the decoded samples,
+    the restored file and a working copy of them (limits.COPIES in all), plus the codec's own
+    working memory (codec.decode_memory)."""
+    samples = 1
+    for v in member.shape:
+        samples *= v
+    return limits.COPIES * samples * limits.sample_bytes(member.kind, member.bits) + \
+        int(codec.decode_memory(member.params, _member_signal(member)))
+
+
+def _max_memory(value) -> int:
+    """--max-memory as given (bytes, a size string such as '4G', or None/0: no limit) -> bytes (0: none)."""
+    if value is None:
+        return 0
+    n = limits.parse_size(value)
+    if n < 0:
+        raise InputError("--max-memory must not be negative")
+    return n
+
+
+def check_members(members: list[Member], weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list:
+    """Everything a decoder is asked to do, checked before it starts: each member's model and
+    weights, its codec parameters against its shape and chunk count (codec.check_params), and the
+    memory it needs against `max_memory` (bytes or '4G'; None or 0: no limit). -> each member's codec."""
+    from neuralzip.models.base import ParamError
+
+    limit = _max_memory(max_memory)
+    check_sizes(members, limit)
+    codecs = []
+    for m in members:
+        codec = _member_codec(m, weights)
+        try:
+            codec.check_params(m.params, _member_signal(m), len(m.chunks))
+        except (ParamError, ValueError, KeyError, TypeError, OverflowError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) else f"params are not what model {m.model!r} writes"
+            raise ContainerError(f"corrupt container header: member {m.name!r}: {why}") from None
+        if limit:
+            need = member_memory(m, codec)
+            if need > limit:
+                raise ContainerError(f"member {m.name!r} ({_declared(m)}) would need about {limits.format_size(need)} "
+                                     f"to decode, more than --max-memory {limits.format_size(limit)}; "
+                                     "raise --max-memory to decode it")
+        codecs.append(codec)
+    return codecs
+
+
+def check_sizes(members: list[Member], max_memory=DEFAULT_MAX_MEMORY) -> None:
+    """The first, header-only part of check_members: a member whose decoded samples alone (with the
+    restored file and a working copy) exceed `max_memory` is refused before numpy or a model loads."""
+    limit = _max_memory(max_memory)
+    for m in members:
+        samples = 1
+        for v in m.shape:
+            samples *= v
+        need = limits.COPIES * samples * limits.sample_bytes(m.kind, m.bits)
+        if limit and need > limit:
+            raise ContainerError(f"member {m.name!r} ({_declared(m)}) would need about {limits.format_size(need)} "
+                                 f"to decode, more than --max-memory {limits.format_size(limit)}; "
+                                 "raise --max-memory to decode it")
+
+
+def _declared(m: Member) -> str:
+    if m.kind == "image":
+        return f"a {m.shape[1]}x{m.shape[0]} image with {m.shape[2]} channel(s)"
+    return f"a recording of {m.shape[0]} frames x {m.shape[1]} channel(s)"
 
 
 def _member_codec(member: Member, weights: str | None):
@@ -104,27 +193,45 @@ def _member_codec(member: Member, weights: str | None):
     if member.weights != codec.weights_hash:
         if member.weights is None or codec.weights_hash is None:
             raise ContainerError(f"member {member.name!r}: weights {member.weights} do not fit model {member.model!r}")
+        from neuralzip import weightstore
+
         codec = codec.with_weights(str(weightstore.locate(member.weights, weights)))
     return codec
 
 
-def decode_members(members: list[Member], weights: str | None = None) -> list[Media]:
+def decode_members(members: list[Member], weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list[Media]:
     """Rebuild members' canonical content, each codec's members together (decode_set), and check
-    every one against its stored checksum. `weights`: the user's weights file, for members coded with one."""
+    every one against its stored checksum. `weights`: the user's weights file, for members coded with one.
+    Nothing is decoded unless every member passes check_members (`max_memory`: see there)."""
+    check_sizes(members, max_memory)  # before numpy and the models load: a bomb is refused at once
+    import numpy as np
+
+    from neuralzip.media import Media
+
+    codecs = check_members(members, weights, max_memory)
     groups: dict[tuple, tuple] = {}
-    for i, m in enumerate(members):
-        groups.setdefault((m.model, m.kind, m.weights), (_member_codec(m, weights), []))[1].append(i)
+    for i, (m, codec) in enumerate(zip(members, codecs)):
+        groups.setdefault((m.model, m.kind, m.weights), (codec, []))[1].append(i)
     out = [None] * len(members)
     for codec, idx in groups.values():
         try:
             decoded = codec.decode_set([(members[i].params, members[i].chunks, _member_signal(members[i])) for i in idx])
         except ContainerError:
             raise
-        except Exception as exc:  # a damaged stream can fail in many ways; all mean "corrupt"
+        except MemoryError:
+            names = ", ".join(repr(members[i].name) for i in idx[:3]) + (", ..." if len(idx) > 3 else "")
+            raise ContainerError(f"member {names}: out of memory while decoding (lower --max-memory to refuse "
+                                 "such members before decoding)") from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a damaged stream can fail in many ways (the coder's Rust assertions
+            # surface as PanicException, a BaseException); all mean "corrupt"
             names = ", ".join(repr(members[i].name) for i in idx[:3]) + (", ..." if len(idx) > 3 else "")
             raise ContainerError(f"member {names} could not be decoded ({type(exc).__name__}): corrupt payload") from None
         for i, samples in zip(idx, decoded):
             m = members[i]
+            if not isinstance(samples, np.ndarray) or samples.shape != tuple(m.shape):
+                raise ContainerError(f"member {m.name!r} decoded to the wrong shape: corrupt payload")
             if container.canonical_digest(m.kind, samples, m.bits, m.meta) != m.sha256:
                 raise ContainerError(f"checksum mismatch for member {m.name!r}: the decoded content is not the original")
             out[i] = Media(m.kind, samples, m.bits, m.meta)
@@ -139,44 +246,89 @@ def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weight
     return container.dumps([encode_media(read_media(data, name), name, model, weights)])
 
 
-def decompress_bytes(blob: bytes, weights: str | None = None) -> list[tuple[str, bytes]]:
-    """-> [(stored name, restored file bytes)] for every member."""
-    _, members = container.loads(blob)
-    return [(m.name, write_media(media)) for m, media in zip(members, decode_members(members, weights))]
+def decompress_bytes(blob: bytes, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list[tuple[str, bytes]]:
+    """-> [(stored name, restored file bytes)] for every member. A member whose decoding would need
+    more than `max_memory` (bytes or '4G'; None or 0: no limit) is refused before anything is decoded."""
+    _, members = container.loads(blob, _max_memory(max_memory))
+    return [(m.name, restore(m, media)) for m, media in zip(members, decode_members(members, weights, max_memory))]
+
+
+def restore(member: Member, media: Media) -> bytes:
+    """The restored file's bytes (a raw array comes back as a .npy file). The metadata passed the
+    checksum, but a crafted file can carry a checksum over anything: a writer failure is its fault."""
+    try:
+        return write_media(media)
+    except MemoryError:
+        raise ContainerError(f"member {member.name!r}: out of memory while writing the restored file") from None
+    except Exception as exc:
+        raise ContainerError(f"member {member.name!r} cannot be restored ({type(exc).__name__}): "
+                             "corrupt restore metadata") from None
+
+
+def test_bytes(blob: bytes, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> int:
+    """Decode every member, check its checksum and rebuild its file in memory, writing nothing
+    (`neuralzip test`). -> the number of members; any failure raises ContainerError."""
+    _, members = container.loads(blob, _max_memory(max_memory))
+    for m, media in zip(members, decode_members(members, weights, max_memory)):
+        restore(m, media)
+    return len(members)
+
+
+def test_file(path, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> int:
+    return test_bytes(read_file(path), weights, max_memory)
 
 
 def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate: int = 0,
                    model: str = "auto") -> bytes:
     """Code a raw array: images (H, W[, C]) unsigned, audio (frames[, C]) signed."""
+    import numpy as np
+
+    from neuralzip.media import Media
+
     samples = np.asarray(samples)
+    rate = int(rate)
+    if not 0 <= rate <= limits.MAX_RATE:
+        raise InputError("rate must be a sample rate in Hz (0: unknown)")
+    if bits is not None and (int(bits) != bits or bits < 1):
+        raise InputError("bits must be a positive integer")
     if kind not in ("image", "audio"):
         raise InputError("kind must be 'image' or 'audio'")
     if not np.issubdtype(samples.dtype, np.integer):
         raise InputError("only integer arrays can be coded losslessly")
     if kind == "image":
-        samples = samples.reshape(samples.shape[:2] + (-1,)) if samples.ndim in (2, 3) else None
+        samples = samples[:, :, None] if samples.ndim == 2 else (samples if samples.ndim == 3 else None)
         if samples is None or samples.min(initial=0) < 0:
             raise InputError("an image array is (H, W) or (H, W, C) with non-negative values")
         bits = bits or max(1, int(samples.max(initial=0)).bit_length())
         if bits > 16:
             raise InputError("images of up to 16 bits per sample are supported")
+        if not 1 <= samples.shape[2] <= limits.IMAGE_CHANNELS[1] or samples.size == 0:
+            raise InputError(f"an image array has 1 to {limits.IMAGE_CHANNELS[1]} channels and at least one pixel")
+        if int(samples.max(initial=0)) >> bits:
+            raise InputError(f"an image array value does not fit in {bits} bits")
         samples = samples.astype(np.uint16 if bits > 8 else np.uint8)
     else:
-        samples = samples.reshape(samples.shape[0], -1) if samples.ndim in (1, 2) else None
+        samples = samples[:, None] if samples.ndim == 1 else (samples if samples.ndim == 2 else None)
         if samples is None:
             raise InputError("an audio array is (frames,) or (frames, channels)")
         peak = max(int(samples.max(initial=0)), -int(samples.min(initial=0)) - 1)
         bits = bits or max(8, peak.bit_length() + 1)
         if bits > 32:
             raise InputError("audio of up to 32 bits per sample is supported")
+        if not 1 <= samples.shape[1] <= limits.AUDIO_CHANNELS[1]:
+            raise InputError(f"an audio array has 1 to {limits.AUDIO_CHANNELS[1]} channels")
+        if peak >> (bits - 1):
+            raise InputError(f"an audio array value does not fit in {bits} signed bits")
         samples = samples.astype(np.int32)
     media = Media(kind, np.ascontiguousarray(samples), bits, {"format": "array", "rate": rate})
     return container.dumps([encode_media(media, "array", model)])
 
 
-def decompress_array(blob: bytes) -> np.ndarray:
-    _, members = container.loads(blob)
-    return decode_member(members[0]).samples
+def decompress_array(blob: bytes, max_memory=DEFAULT_MAX_MEMORY) -> np.ndarray:
+    _, members = container.loads(blob, _max_memory(max_memory))
+    if len(members) != 1:
+        raise ContainerError(f"expected one member, found {len(members)}: use decompress_bytes")
+    return decode_member(members[0], max_memory=max_memory).samples
 
 
 def read_file(path) -> bytes:
@@ -196,11 +348,13 @@ def compress_file(path, out=None, model: str = "auto", weights: str | None = Non
     return target
 
 
-def decompress_file(path, out=None, weights: str | None = None, force: bool = False, around=None) -> list:
+def decompress_file(path, out=None, weights: str | None = None, force: bool = False, around=None,
+                    max_memory=DEFAULT_MAX_MEMORY) -> list:
     """Restore every member of a .nz beside it (or under/at `out`), all or nothing; -> written paths.
-    `around(label)`, if given, is a context manager wrapped around the decoding (progress)."""
+    `around(label)`, if given, is a context manager wrapped around the decoding (progress).
+    `max_memory`: see check_members."""
     nz = Path(path)
-    top, members = container.loads(read_file(nz))
+    top, members = container.loads(read_file(nz), _max_memory(max_memory))
     if top.get("archive") or len(members) != 1:
         root = Path(out) if out is not None else nz.parent
         targets = [root / safe_member_name(m.name) for m in members]
@@ -211,7 +365,7 @@ def decompress_file(path, out=None, weights: str | None = None, force: bool = Fa
     # everything decoded before anything is written: all or nothing
     label = members[0].name if len(members) == 1 else f"{len(members)} members"
     with (around(label) if around else nullcontext()):
-        restored = [write_media(media) for media in decode_members(members, weights)]
+        restored = [restore(m, media) for m, media in zip(members, decode_members(members, weights, max_memory))]
     written = []
     try:
         for t, data in zip(targets, restored):
@@ -231,7 +385,7 @@ def payload_shares(members: list[Member]) -> list[int]:
     shares = [m.payload_bytes for m in members]
     i = 0
     while i < len(members):
-        n = int(members[i].params.get("chain", 1)) if "chain_units" in members[i].params else 1
+        n = _chain_length(members[i])
         if n > 1:
             chain = [j for j in range(i, len(members)) if members[j].model == members[i].model
                      and "chain" in members[j].params][:n]
@@ -244,9 +398,25 @@ def payload_shares(members: list[Member]) -> list[int]:
     return shares
 
 
+def _chain_length(m: Member) -> int:
+    """How many members the chain that `m` starts holds (1: not a chain's start); any value in the
+    header that is not a sensible count reads as 1 (the report is all it affects)."""
+    n = m.params.get("chain", 1) if "chain_units" in m.params else 1
+    return n if container.is_int(n) and 1 <= n <= 1 << 24 else 1
+
+
+def chain_note(m: Member) -> str:
+    """For `info`: the note on a member of a bits-back chain (its count from the header)."""
+    n = m.params.get("chain", 1)
+    return f" (share of a bits-back chain over {n} members)" if container.is_int(n) and n > 1 else ""
+
+
 def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:
     st = member.stats
-    return Report(file=file, kind=member.kind, dims=int(np.prod(member.shape)), shape=_shape_text(member),
+    dims = 1
+    for v in member.shape:
+        dims *= v
+    return Report(file=file, kind=member.kind, dims=dims, shape=_shape_text(member),
                   model=member.model, weights=member.weights, nll_float_bits=st.get("nll_float_bits", 0.0),
                   nll_bits=st.get("nll_bits", 0.0), bytes=nbytes, seconds=seconds,
                   initial_bits=st.get("initial_bits"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from neuralzip import __version__
+from neuralzip import __version__, limits
 from neuralzip.errors import ContainerError, InputError, NeuralzipError
 from neuralzip.fileio import check_writable, write_atomic
 
@@ -111,7 +111,7 @@ def _plan_jobs(files: tuple[str, ...], out: str | None, quiet: bool):
 
 def _verify(data: bytes, members: list, weights: str | None) -> None:
     _, decoded = container.loads(data)
-    api.decode_members(decoded, weights)  # checks every member against its stored checksum
+    api.decode_members(decoded, weights, max_memory=None)  # checks every member against its stored checksum
     for original, stored in zip(members, decoded):
         if stored.sha256 != original.sha256:
             raise ContainerError(f"--verify failed for {original.name!r}")
@@ -183,22 +183,64 @@ def _echo_table(reports, notes, silent: bool) -> None:
             click.echo(line)
 
 
+_MAX_MEMORY_HELP = (f"refuse, before decoding, a member that would need more memory than SIZE (e.g. 512M, 4G; "
+                    f"0: no limit)  [default: {limits.DEFAULT_MAX_MEMORY >> 30}G]")
+
+
+def _parse_max_memory(ctx, param, value):
+    try:
+        return limits.parse_size(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "out", help="output file (single member) or directory (archive)")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="the weights file the .nz was made with")
+@click.option("--max-memory", "max_memory", metavar="SIZE", default=f"{limits.DEFAULT_MAX_MEMORY >> 30}G",
+              callback=_parse_max_memory, help=_MAX_MEMORY_HELP)
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
 @click.option("-q", "--quiet", is_flag=True, help="no messages")
-def decompress(files, out, weights, force, quiet):
+def decompress(files, out, weights, max_memory, force, quiet):
     """Restore the original files from .nz files, exactly."""
     try:
         for f in files:
             targets = api.decompress_file(f, out, weights, force,
-                                          around=lambda name: _progress_bar(f"decompressing {name}", quiet))
+                                          around=lambda name: _progress_bar(f"decompressing {name}", quiet),
+                                          max_memory=max_memory)
             for t in targets:
                 _note(f"restored {t}", quiet)
     except NeuralzipError as exc:
         _fail(exc)
+
+
+@cli.command("test")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="the weights file the .nz was made with")
+@click.option("--max-memory", "max_memory", metavar="SIZE", default=f"{limits.DEFAULT_MAX_MEMORY >> 30}G",
+              callback=_parse_max_memory, help=_MAX_MEMORY_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="print only the files that fail")
+def test_cmd(files, weights, max_memory, quiet):
+    """Check .nz files: decode every member and verify its checksum, writing nothing.
+
+    One line per file; exit 0 when every file is intact, 1 when any is not."""
+    failed = 0
+    for f in files:
+        try:
+            n = api.test_file(f, weights, max_memory)
+        except NeuralzipError as exc:
+            failed += 1
+            click.echo(f"{f}: FAILED: {exc}")
+            continue
+        except MemoryError:
+            failed += 1
+            click.echo(f"{f}: FAILED: out of memory (lower --max-memory to refuse such files before decoding)")
+            continue
+        if not quiet:
+            click.echo(f"{f}: ok ({n} member{'s' if n != 1 else ''})")
+    if failed:
+        sys.exit(1)
 
 
 @cli.command()
@@ -222,7 +264,7 @@ def info(file, as_json):
     for m, share in zip(members, api.payload_shares(members)):
         d = api.member_report(m, m.name, share, 0.0).as_dict()
         # members of one bits-back chain share its stream (stored with the first): show each one's share
-        chain = f" (share of a bits-back chain over {m.params['chain']} members)" if m.params.get("chain", 1) > 1 else ""
+        chain = api.chain_note(m)
         click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model}"
                    f"{' weights ' + m.weights if m.weights else ''}, {len(m.chunks)} chunk(s), "
                    f"{share} bytes{chain}, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
@@ -318,6 +360,10 @@ def explain(file, out, model, force):
 
 
 def main():
+    if not os.environ.get("NEURALZIP_DEBUG"):
+        import warnings
+
+        warnings.simplefilter("ignore")  # a library's warning is not for the user: errors are one line
     try:
         cli(prog_name="neuralzip")
     except KeyboardInterrupt:

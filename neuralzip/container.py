@@ -1,4 +1,4 @@
-"""The .nz container (DESIGN.md contract 3).
+"""The .nz container.
 
     magic (8 bytes) | format version (u16) | header length (u32) |
     header (JSON, deflated: metadata only, never samples) |
@@ -11,17 +11,17 @@ decodable chunk. The constriction version that coded the payload is recorded
 once for the file.
 """
 
+import base64
 import hashlib
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from neuralzip import FORMAT_VERSION, __version__
-from neuralzip.coding.stream import CONSTRICTION_VERSION
+from neuralzip import FORMAT_VERSION, __version__, limits
 from neuralzip.errors import ContainerError
+from neuralzip.fileio import safe_member_name
 
 MAGIC = b"\x89NZIP\r\n\x1a"
 
@@ -50,18 +50,22 @@ class Member:
         return sum(len(c) + 4 for c in self.chunks)
 
 
-def canonical_digest(kind: str, samples: np.ndarray, bits: int, meta: dict) -> str:
+def canonical_digest(kind: str, samples, bits: int, meta: dict) -> str:
     """SHA-256 of the content itself (not of any file encoding of it)."""
+    import numpy as np
+
     h = hashlib.sha256()
     desc = {"kind": kind, "shape": list(samples.shape), "dtype": samples.dtype.str, "bits": bits, "meta": meta}
     h.update(json.dumps(desc, sort_keys=True, separators=(",", ":")).encode())
-    h.update(np.ascontiguousarray(samples).astype(samples.dtype.newbyteorder("<")).tobytes())
+    h.update(np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder("<"), copy=False)).reshape(-1).view(np.uint8))
     return h.hexdigest()
 
 
 def dumps(members: list[Member], archive: bool = False) -> bytes:
     """`archive`: the members came from several files or a directory, so
     decompress extracts them under a directory rather than as one file."""
+    from neuralzip.coding.stream import CONSTRICTION_VERSION
+
     header = json.dumps({"neuralzip": __version__, "constriction": CONSTRICTION_VERSION, "archive": archive,
                          "members": [m.header() for m in members]}, separators=(",", ":")).encode()
     header = zlib.compress(header, 9)
@@ -72,8 +76,9 @@ def dumps(members: list[Member], archive: bool = False) -> bytes:
     return b"".join(parts)
 
 
-def loads(data: bytes) -> tuple[dict, list[Member]]:
-    """Parse and check the structure; -> (file header, members with their chunks)."""
+def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tuple[dict, list[Member]]:
+    """Parse and check the structure and every header value; -> (file header, members with their chunks).
+    `max_memory` (bytes, None or 0: no limit) also bounds how far the deflated header may inflate."""
     if not data.startswith(MAGIC):
         raise ContainerError("not a neuralzip file (bad magic bytes)")
     if len(data) < len(MAGIC) + 6:
@@ -90,12 +95,11 @@ def loads(data: bytes) -> tuple[dict, list[Member]]:
         raise ContainerError("corrupt container header (CRC mismatch)")
     pos += 4
     try:
-        top = json.loads(zlib.decompress(header))
-        members = [_member(h) for h in top["members"]]
-        lengths = [h["chunks"] for h in top["members"]]
-    except (ValueError, KeyError, TypeError, zlib.error) as exc:
-        raise ContainerError(f"corrupt container header: {exc}") from None
-    for m, lens in zip(members, lengths):
+        top = json.loads(_inflate(header, max_memory))
+    except (ValueError, TypeError, zlib.error, RecursionError) as exc:
+        raise ContainerError(f"corrupt container header: {str(exc)[:200]}") from None
+    members = _members(top)
+    for m, lens in zip(members, [h["chunks"] for h in top["members"]]):
         for n in lens:
             chunk = data[pos:pos + n]
             if len(chunk) != n or len(data) < pos + n + 4:
@@ -109,7 +113,168 @@ def loads(data: bytes) -> tuple[dict, list[Member]]:
     return top, members
 
 
-def _member(h: dict) -> Member:
-    return Member(name=str(h["name"]), kind=str(h["kind"]), model=str(h["model"]), weights=h["weights"],
-                  shape=tuple(int(v) for v in h["shape"]), bits=int(h["bits"]), meta=dict(h["meta"]),
-                  params=dict(h["params"]), sha256=str(h["sha256"]), stats=dict(h.get("stats", {})))
+MIN_HEADER_LIMIT = 64 << 20
+
+
+def _inflate(header: bytes, max_memory: int | None) -> bytes:
+    """The header's JSON; a header that inflates past an eighth of the memory limit (at least
+    64 MiB; parsing takes several times its size) is refused rather than inflated (a zip bomb)."""
+    limit = max(MIN_HEADER_LIMIT, max_memory // 8) if max_memory else 0
+    d = zlib.decompressobj()
+    out = d.decompress(header, limit)
+    if d.unconsumed_tail:
+        raise ContainerError(f"corrupt container header: it inflates to more than {limit >> 20} MiB "
+                             "(raise --max-memory to read it)")
+    if not d.eof:
+        raise zlib.error("incomplete or truncated stream")
+    if d.unused_data:
+        raise zlib.error("bytes after the end of the deflated header")
+    return out
+
+
+def _fail(field: str, value, why: str, who: str = "") -> ContainerError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return ContainerError(f"corrupt container header: {who}{field} {shown} {why}")
+
+
+def is_int(v) -> bool:
+    """A JSON integer (not a bool, not a float)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int(h: dict, key: str, lo: int, hi: int, who: str) -> int:
+    v = h[key]
+    if not is_int(v) or not lo <= v <= hi:
+        raise _fail(key, v, f"is not an integer in {lo}..{hi}", who)
+    return v
+
+
+def _members(top) -> list[Member]:
+    if not isinstance(top, dict):
+        raise _fail("header", top, "is not a JSON object")
+    hs = top.get("members")
+    if not isinstance(hs, list) or not hs:
+        raise _fail("members", hs, "is not a non-empty list")
+    if not isinstance(top.get("archive", False), bool):
+        raise _fail("archive", top.get("archive"), "is not true or false")
+    members = [_member(h, i) for i, h in enumerate(hs)]
+    seen = set()
+    for m in members:
+        if m.name in seen:
+            raise _fail("name", m.name, "is stored twice in the archive", "member ")
+        seen.add(m.name)
+    return members
+
+
+_HEX = set("0123456789abcdef")
+
+
+def _member(h, index: int = 0) -> Member:
+    """One member's header entry, every value type- and range-checked (the header is untrusted).
+    Checks that need the codec (its parameters, the chunk count, the memory it needs) are api's."""
+    if not isinstance(h, dict):
+        raise _fail(f"members[{index}]", h, "is not a JSON object")
+    missing = [k for k in ("name", "kind", "model", "weights", "shape", "bits", "meta", "params", "sha256", "chunks")
+               if k not in h]
+    if missing:
+        raise ContainerError(f"corrupt container header: members[{index}] has no {missing[0]!r}")
+    name = h["name"]
+    if not isinstance(name, str) or not 0 < len(name) <= 4096:
+        raise _fail("name", name, "is not a member name", f"members[{index}] ")
+    safe_member_name(name)  # absolute paths, '..', drive letters, NUL: refused
+    who = f"member {name!r}: "
+    kind = h["kind"]
+    if kind not in ("image", "audio"):
+        raise _fail("kind", kind, "is not 'image' or 'audio'", who)
+    model = h["model"]
+    if not isinstance(model, str) or not 0 < len(model) <= 64:
+        raise _fail("model", model, "is not a model name", who)
+    weights = h["weights"]
+    if weights is not None and (not isinstance(weights, str) or len(weights) != 16 or not set(weights) <= _HEX):
+        raise _fail("weights", weights, "is not a weights hash (16 hex digits)", who)
+    shape = h["shape"]
+    if not isinstance(shape, list) or len(shape) != (3 if kind == "image" else 2) or not all(map(is_int, shape)):
+        raise _fail("shape", shape, f"is not the shape of an {kind} "
+                    f"({'[height, width, channels]' if kind == 'image' else '[frames, channels]'})", who)
+    if kind == "image":
+        lo, hi = limits.IMAGE_CHANNELS
+        if not (0 < shape[0] <= limits.MAX_SIDE and 0 < shape[1] <= limits.MAX_SIDE and lo <= shape[2] <= hi):
+            raise _fail("shape", shape, f"is out of range (sides 1..{limits.MAX_SIDE}, channels {lo}..{hi})", who)
+    else:
+        lo, hi = limits.AUDIO_CHANNELS
+        if not (0 <= shape[0] <= limits.MAX_FRAMES and lo <= shape[1] <= hi):
+            raise _fail("shape", shape, f"is out of range (frames 0..2^48, channels {lo}..{hi})", who)
+    bits = _int(h, "bits", *(limits.IMAGE_BITS if kind == "image" else limits.AUDIO_BITS), who)
+    meta, params, stats = h["meta"], h["params"], h.get("stats", {})
+    for key, v in (("meta", meta), ("params", params), ("stats", stats)):
+        if not isinstance(v, dict):
+            raise _fail(key, v, "is not a JSON object", who)
+    _check_meta(meta, kind, tuple(shape), bits, who)
+    for key, v in stats.items():  # likelihood figures for the report: numbers only
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or abs(v) > 1e100:
+            raise _fail(f"stats.{key}", v, "is not a finite number", who)
+    sha = h["sha256"]
+    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
+        raise _fail("sha256", sha, "is not a SHA-256 digest (64 hex digits)", who)
+    chunks = h["chunks"]
+    if not isinstance(chunks, list) or not all(is_int(n) and 0 <= n < 1 << 40 for n in chunks):
+        raise _fail("chunks", chunks, "is not a list of chunk lengths", who)
+    return Member(name=name, kind=kind, model=model, weights=weights, shape=tuple(shape), bits=bits,
+                  meta=meta, params=params, sha256=sha, stats=stats)
+
+
+# the restore metadata's format, per kind (media/detect.py's writers), and the fields each writer reads
+FORMATS = {"image": ("png", "pnm", "bmp", "tiff", "array"), "audio": ("wav", "flac", "aiff", "array")}
+
+
+def _check_meta(meta: dict, kind: str, shape: tuple, bits: int, who: str) -> None:
+    fmt = meta.get("format")
+    if fmt not in FORMATS[kind]:
+        raise _fail("meta.format", fmt, f"is not an {kind} format this neuralzip writes", who)
+    rate = meta.get("rate", 0)
+    if not is_int(rate) or not 0 <= rate <= limits.MAX_RATE:
+        raise _fail("meta.rate", rate, "is not a sample rate", who)
+    # the values a writer sizes its output by (the rest only ever fails cleanly)
+    for key, allowed in _META_CHOICES.get(fmt, {}).items():
+        v = meta.get(key)
+        if not isinstance(v, (int, str)) or isinstance(v, bool) or v not in allowed:
+            raise _fail(f"meta.{key}", meta.get(key), f"is not one of the {fmt} values this neuralzip writes", who)
+    if fmt == "png":
+        ihdr = meta.get("ihdr")
+        try:
+            ihdr = base64.b64decode(ihdr.encode("ascii"), validate=True)
+        except (AttributeError, ValueError, UnicodeError):
+            ihdr = b""
+        if len(ihdr) != 13 or ihdr[8] not in (1, 2, 4, 8, 16) or ihdr[9] not in (0, 2, 3, 4, 6):
+            raise _fail("meta.ihdr", meta.get("ihdr"), "is not a PNG image header", who)
+        width, height = struct.unpack(">II", ihdr[:8])
+        if (height, width, {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[ihdr[9]], ihdr[8]) != shape + (bits,):
+            raise _fail("shape", list(shape), f"and bits {bits} do not match the PNG header "
+                        f"({width}x{height}, colour type {ihdr[9]}, depth {ihdr[8]})", who)
+    # what each reader makes: the channel count and bit depth follow from the format's own fields
+    want = None
+    if fmt == "pnm":
+        want = (3 if meta["mode"] == "RGB" else 1, meta["maxval"].bit_length())
+    elif fmt == "bmp":
+        want = (meta["bitcount"] // 8, 8) if meta["bitcount"] >= 8 else (1, meta["bitcount"])
+    elif fmt == "tiff":
+        want = {"1": (1, 1), "L": (1, 8), "LA": (2, 8), "P": (1, 8), "RGB": (3, 8), "RGBA": (4, 8),
+                "I;16": (1, 16), "I;16B": (1, 16)}[meta["mode"]]
+    elif fmt == "wav":
+        want = (shape[1], 8 * meta["width"])
+    elif fmt in ("flac", "aiff"):
+        want = (shape[1], {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}[meta["subtype"]])
+    if want is not None and want != (shape[-1], bits):
+        raise _fail("shape", list(shape), f"and bits {bits} do not match the {fmt} metadata "
+                    f"({want[0]} channel(s), {want[1]} bits)", who)
+
+
+_META_CHOICES = {
+    "bmp": {"bitcount": (1, 4, 8, 24, 32)},
+    "pnm": {"mode": ("1", "L", "RGB"), "maxval": range(1, 65536)},
+    "wav": {"width": (1, 2, 3, 4)},
+    "flac": {"subtype": ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32")},
+    "aiff": {"subtype": ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32")},
+    "tiff": {"mode": ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B")},
+}

@@ -26,12 +26,12 @@ def test_golden_file_decodes(name):
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_golden_source_reencodes_to_the_same_bytes(name):
+def test_golden_source_reencodes_to_the_same_member(name):
     """The format did not move: coding the restored file again with the recorded model gives the
     committed member: the same chunks byte for byte and the same header entry. Only the
     likelihood figures ("stats", a report, not the format) may differ: golden files made
     before they were rounded to 1/1000 bit carry full precision, and wavenet's now count the
-    blocks' side bits too.""
+    blocks' side bits too."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     [(stored, restored)] = api.decompress_bytes(blob)

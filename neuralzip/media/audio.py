@@ -1,5 +1,7 @@
 """Audio formats: sniffed by their magic bytes."""
 
+import warnings
+
 from neuralzip.errors import InputError
 from neuralzip.media import Media, sndfile, wav
 
@@ -15,6 +17,12 @@ def sniff(head: bytes) -> str | None:
 
 
 def read(data: bytes, fmt: str) -> Media:
+    with warnings.catch_warnings():  # a damaged file is one line of error, not library warnings
+        warnings.simplefilter("ignore")
+        return _read(data, fmt)
+
+
+def _read(data: bytes, fmt: str) -> Media:
     if fmt == "wav":
         try:
             return wav.read(data)

@@ -1,5 +1,9 @@
 """One entry point: bytes -> Media, Media -> bytes, whatever the kind."""
 
+import io
+
+import numpy as np
+
 from neuralzip.errors import InputError
 from neuralzip.media import Media, audio, image
 
@@ -28,4 +32,8 @@ def read_media(data: bytes, name: str = "input") -> Media:
 
 
 def write_media(media: Media) -> bytes:
+    if media.meta.get("format") == "array":  # api.compress_array: the canonical array, as a .npy file
+        buf = io.BytesIO()
+        np.save(buf, media.samples, allow_pickle=False)
+        return buf.getvalue()
     return image.write(media) if media.kind == "image" else audio.write(media)

@@ -1,5 +1,9 @@
 """Image formats: sniffed by their magic bytes, never by the file name."""
 
+import logging
+import re
+import warnings
+
 from neuralzip.errors import InputError
 from neuralzip.media import Media, png, rawimage, tiff
 
@@ -20,12 +24,20 @@ def sniff(head: bytes) -> str | None:
 
 
 def read(data: bytes, fmt: str) -> Media:
+    pil_log = logging.getLogger("PIL")
+    was = pil_log.level
+    pil_log.setLevel(logging.CRITICAL + 1)  # Pillow logs what it finds wrong in a file (to stderr by default)
     try:
-        return READERS[fmt](data)
+        with warnings.catch_warnings():  # a damaged file is one line of error, not library warnings
+            warnings.simplefilter("ignore")
+            return READERS[fmt](data)
     except InputError:
         raise
     except Exception as exc:  # a damaged file must not surface as a traceback
-        raise InputError(f"unreadable {fmt.upper()} image: {exc}") from None
+        why = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc)).strip() or type(exc).__name__
+        raise InputError(f"unreadable {fmt.upper()} image: {why.splitlines()[0]}") from None
+    finally:
+        pil_log.setLevel(was)
 
 
 def write(media: Media) -> bytes:

@@ -13,12 +13,16 @@ import zlib
 
 import numpy as np
 
+from neuralzip import limits
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# deflate codes at most 258 bytes per 2 bits (1032:1); the rest is block and zlib overhead
+MAX_INFLATE_RATIO = 1040
 MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
 
 
@@ -45,6 +49,7 @@ def read(data: bytes) -> Media:
     groups = {"pre_plte": [], "pre_idat": [], "post_idat": []}
     ihdr = None
     place = "pre_plte"
+    idat_bytes = 0
     for ctype, body in _chunks(data):
         if ctype == "IHDR":
             ihdr = body
@@ -53,6 +58,7 @@ def read(data: bytes) -> Media:
             groups[place].append([ctype, pack(body)])
         elif ctype == "IDAT":
             place = "post_idat"
+            idat_bytes += len(body)
         elif ctype == "IEND":
             break
         elif ctype in ("acTL", "fcTL", "fdAT"):
@@ -64,6 +70,7 @@ def read(data: bytes) -> Media:
     width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
     if ctype not in CHANNELS:
         raise InputError(f"PNG colour type {ctype} is not valid")
+    _check_size(width, height, depth, ctype, interlace, idat_bytes)
     if depth in (1, 8):
         pixels = _read_pillow(data, ctype, depth)
     else:
@@ -74,6 +81,19 @@ def read(data: bytes) -> Media:
             "interlaced": bool(interlace), "chunks": groups}
     dtype = np.uint16 if depth == 16 else np.uint8
     return Media("image", np.ascontiguousarray(pixels, dtype=dtype), depth, meta)
+
+
+def _check_size(width: int, height: int, depth: int, ctype: int, interlace: int, idat_bytes: int) -> None:
+    """Refuse, before any pixel is inflated, a header the rest of the file cannot back (a pixel bomb)."""
+    if depth not in DEPTHS[ctype] or interlace > 1:
+        raise InputError(f"PNG with bit depth {depth}, colour type {ctype}, interlace {interlace} is not valid")
+    if not (0 < width < 1 << 31 and 0 < height < 1 << 31):
+        raise InputError(f"PNG with an invalid size ({width}x{height})")
+    limits.check_declared(f"PNG image ({width}x{height})", width * height * CHANNELS[ctype], 2 if depth == 16 else 1)
+    raw = height * (1 + (width * CHANNELS[ctype] * depth + 7) // 8)  # filtered rows, the least interlacing gives
+    if raw > MAX_INFLATE_RATIO * idat_bytes + 4096:
+        raise InputError(f"PNG image data ({idat_bytes} bytes) is too short for its declared {width}x{height} "
+                         "pixels (damaged file)")
 
 
 def _read_pillow(data: bytes, ctype: int, depth: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 
+from neuralzip import limits
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
@@ -48,6 +49,7 @@ def read_pnm(data: bytes) -> Media:
     if not 0 < maxval < 65536:
         raise InputError(f"PNM maxval {maxval} is not supported")
     channels = 3 if magic == b"P6" else 1
+    limits.check_declared(f"PNM image ({width}x{height})", width * height * channels, 2 if maxval > 255 else 1)
     if magic == b"P4":
         rowbytes = (width + 7) // 8
         size = rowbytes * height
@@ -96,9 +98,10 @@ def read_bmp(data: bytes) -> Media:
         raise InputError(f"compressed BMP (compression {compression}) is not supported")
     if bitcount not in (1, 4, 8, 24, 32):
         raise InputError(f"{bitcount}-bit BMP is not supported")
-    if width <= 0 or height == 0:
+    if width <= 0 or height == 0 or height == -(1 << 31):
         raise InputError("BMP with an empty or invalid size")
     rows = abs(height)
+    limits.check_declared(f"BMP image ({width}x{rows})", width * rows * max(1, bitcount // 8), 1)
     rowbytes = ((bitcount * width + 31) // 32) * 4
     size = rowbytes * rows
     if len(data) < offset + size:

@@ -1,9 +1,14 @@
 """TIFF through Pillow: identical pixels, DPI, ICC profile and compression kept."""
 
 import io
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
 
 import numpy as np
 
+from neuralzip import limits
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
@@ -26,7 +31,16 @@ def read(data: bytes) -> Media:
         per_sample = per_sample if isinstance(per_sample, tuple) else (per_sample,)
         if max(per_sample) > depth:
             raise InputError(f"{max(per_sample)}-bit {im.mode} TIFF is not supported")
-        im.load()
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise InputError(f"TIFF with an invalid size ({w}x{h})")
+        limits.check_declared(f"TIFF image ({w}x{h})", w * h * MODES[im.mode][0], 2 if depth == 16 else 1)
+        with _libtiff_messages() as said:
+            try:
+                im.load()
+            except Exception as exc:
+                first = said()
+                raise InputError(f"unreadable TIFF image: {exc}{' (' + first + ')' if first else ''}") from None
         arr = np.asarray(im)
         meta = {"format": "tiff", "mode": im.mode, "compression": im.info.get("compression", "raw")}
         if im.mode == "P":
@@ -40,6 +54,33 @@ def read(data: bytes) -> Media:
     channels = MODES[meta["mode"]][0]
     arr = arr.astype(np.uint16 if depth == 16 else np.uint8).reshape(arr.shape[0], arr.shape[1], channels)
     return Media("image", np.ascontiguousarray(arr), depth, meta)
+
+
+@contextmanager
+def _libtiff_messages():
+    """libtiff prints what is wrong with a damaged file straight to stderr (file descriptor 2):
+    keep it off the terminal (an error is one line); -> a function giving its first line."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to protect
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield lambda: _first_line(caught)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _first_line(f) -> str:
+    f.flush()
+    f.seek(0)
+    text = f.read(2000).decode(errors="replace").strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def write(media: Media) -> bytes:

@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from neuralzip import limits
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
@@ -40,6 +41,8 @@ def read(data: bytes) -> Media:
     width = (bits + 7) // 8
     if width not in (1, 2, 3, 4) or channels < 1 or align != width * channels:
         raise InputError(f"WAV with {bits}-bit samples in {align}-byte frames is not supported")
+    if channels > limits.AUDIO_CHANNELS[1]:
+        raise InputError(f"WAV with {channels} channels is not supported (at most {limits.AUDIO_CHANNELS[1]})")
     start, end = data_span
     frames = (end - start) // align
     body = np.frombuffer(data, np.uint8, frames * align, start).reshape(frames * channels, width)
@@ -55,10 +58,10 @@ def read(data: bytes) -> Media:
 
 
 def write(media: Media) -> bytes:
-    m, s = media.meta, media.samples.reshape(-1).astype(np.int64)
+    m, s = media.meta, media.samples.reshape(-1)
     width = m["width"]
     if width == 1:
-        body = (s + 128).astype(np.uint8).tobytes()
-    else:
-        body = (s.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :width]).tobytes()
-    return unpack(m["prefix"]) + body + unpack(m["suffix"])
+        body = (s.astype(np.int16) + 128).astype(np.uint8).tobytes()
+    else:  # little-endian 32-bit words, each cut to its low `width` bytes: one copy of the body
+        body = np.ascontiguousarray(s.astype("<i4", copy=False)).view(np.uint8).reshape(-1, 4)[:, :width].tobytes()
+    return b"".join([unpack(m["prefix"]), body, unpack(m["suffix"])])

@@ -76,6 +76,20 @@ class Codec(ABC):
                 out.append(self.decode(params, chunks, signal))
         return out
 
+    # -- what a decoder may be asked to do: checked before anything is allocated or decoded
+    def check_params(self, params: dict, signal: Signal, nchunks: int) -> None:
+        """Refuse (ParamError naming the field) codec parameters that this codec's decoder could not
+        decode within bounds: values out of range, or a layout that does not fit the shape and the
+        member's chunk count (`nchunks`). The container has already checked the kind, shape (positive,
+        bounded, 1..4 image channels) and bit depth; `signal` holds them. Must take time and memory
+        independent of the shape (no per-chunk lists: arithmetic). Codecs override it; this default
+        accepts any params (a codec that has none ignores them)."""
+
+    def decode_memory(self, params: dict, signal: Signal) -> int:
+        """Bytes of working memory the decoder needs besides the decoded samples themselves (an
+        upper estimate from the header alone; params already checked). Default: a tenth of the output."""
+        return int(np.prod(signal.shape, dtype=object)) * 8 // 10
+
     @abstractmethod
     def likelihood(self, samples: np.ndarray, signal: Signal) -> tuple[float, float]:
         """-> (nll_float_bits, nll_bits) without producing a stream."""
@@ -101,6 +115,36 @@ class RunCodec(Codec):
     def likelihood(self, samples, signal):
         _, _, bits = self._run(CostCoder, samples, signal)
         return bits, bits
+
+
+class ParamError(ValueError):
+    """A codec parameter out of range (api reports it as a corrupt header, naming the member)."""
+
+
+def param_int(params: dict, key: str, lo: int, hi: int) -> int:
+    """params[key], which must be a JSON integer in lo..hi."""
+    v = params.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+        raise ParamError(f"params.{key} {shown} is not an integer in {lo}..{hi}" if key in params
+                         else f"params has no {key!r}")
+    return v
+
+
+def param_ints(params: dict, key: str, lo: int, hi: int, max_len: int) -> list:
+    """params[key], which must be a list of at most max_len JSON integers in lo..hi."""
+    v = params.get(key)
+    if (not isinstance(v, list) or len(v) > max_len
+            or not all(isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in v)):
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+        raise ParamError(f"params.{key} {shown} is not a list of at most {max_len} integers in {lo}..{hi}"
+                         if key in params else f"params has no {key!r}")
+    return v
+
+
+def check_chunk_count(expected: int, nchunks: int, what: str = "the shape") -> None:
+    if expected != nchunks:
+        raise ParamError(f"chunks: {nchunks} chunk(s) stored where {what} needs {expected}")
 
 
 def row_chunks(n_rows: int, row_size: int, target: int) -> list[tuple[int, int]]:
