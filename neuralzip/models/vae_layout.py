@@ -1,5 +1,5 @@
 """The VAE's fixed layout, shared by the codec and its training: patch shape,
-latent discretization and output units. Pure numpy (no torch, no numba).
+latent discretization and output units. Pure numpy (no torch, no compiled code).
 
 Latents: each of LATENTS dimensions per patch takes one of N_BINS bins, cut
 with equal mass under a logistic(0, 1); the prior over the bins is learned per
