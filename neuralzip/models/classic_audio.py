@@ -130,6 +130,25 @@ class ClassicAudioCodec(RunCodec):
         self._run(CostCoder, samples, signal, observe)
         return out
 
+    def check_params(self, params, signal, nchunks):
+        """Blocks of 16..65536 frames, one chunk per CHUNK_FRAMES frames (whole blocks)."""
+        from neuralzip.models.base import check_chunk_count, param_int
+
+        blen = param_int(params, "block", 16, 1 << 16)
+        frames = signal.shape[0]
+        check_chunk_count(-(-frames // max(blen, CHUNK_FRAMES // blen * blen)) if frames else 1, nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk: its blocks' samples (int64), side information and count rows per block and channel."""
+        from neuralzip.coding import buckets
+
+        frames, nch = signal.shape
+        blen = params["block"]
+        per = min(max(frames, 1), max(blen, CHUNK_FRAMES // blen * blen))
+        blocks = -(-per // blen)
+        nbk = buckets.alphabet_size((1 << (signal.bits + 3)) - 1)
+        return 16 * blocks * blen * nch + blocks * nch * (2048 + 16 * nbk) + (1 << 20)
+
     def decode(self, params, chunks, signal):
         frames, nch = signal.shape
         blen = int(params["block"])

@@ -227,6 +227,27 @@ class ClassicImageCodec(RunCodec):
         self._run(CostCoder, samples, signal, observe)
         return out
 
+    def check_params(self, params, signal, nchunks):
+        """Tiles of 1..65536 rows and columns, chunks of 1..2^26 pixels, one chunk per span of rows."""
+        from neuralzip.models.base import check_chunk_count, param_int
+
+        th = param_int(params, "tile_h", 1, 1 << 16)
+        param_int(params, "tile_w", 1, 1 << 16)
+        cp = param_int(params, "chunk_pixels", 1, 1 << 26)
+        h, w = signal.shape[0], signal.shape[1]
+        check_chunk_count(-(-h // max(th, (cp // w) // th * th)), nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk's state (the image as int64, per-predictor errors, the wavefront order) and the
+        arrays of its largest wavefront step (count rows over the buckets, sub-predictions)."""
+        h, w, c = signal.shape
+        th, tw = params["tile_h"], params["tile_w"]
+        rows = min(h, max(th, (params["chunk_pixels"] // w) // th * th))
+        nsub = 12 if c == 1 else 24
+        step = min(rows * w, -(-rows // th) * -(-w // tw) * min(th, tw))  # pixels of one wavefront step
+        nbk = alphabet(signal.bits)
+        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c)
+
     def decode(self, params, chunks, signal):
         spans = self._spans(signal.shape, params)
         if len(spans) != len(chunks):

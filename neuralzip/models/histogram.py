@@ -75,6 +75,19 @@ class HistogramCodec(RunCodec):
             out[a:b] = flat.reshape(block.shape)
         return out
 
+    def check_params(self, params, signal, nchunks):
+        """No parameters; one chunk per CHUNK_VALUES values' worth of whole rows."""
+        from neuralzip.models.base import check_chunk_count
+
+        rows, size = signal.shape[0], int(np.prod(signal.shape[1:], dtype=object))
+        per = max(1, CHUNK_VALUES // max(1, size))
+        check_chunk_count(-(-rows // per) if rows else 1, nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk's symbols, low bits and values (a few int64 arrays) at a time."""
+        size = int(np.prod(signal.shape[1:], dtype=object))
+        return 96 * min(signal.shape[0], max(1, CHUNK_VALUES // max(1, size))) * size + (1 << 20)
+
     def decode(self, params, chunks, signal):
         dtype = np.int32 if signal.signed else (np.uint16 if signal.bits > 8 else np.uint8)
         out = np.zeros(signal.shape, dtype=dtype)

@@ -172,6 +172,14 @@ class PixelCNNCodec(ClassicImageCodec):
         params, chunks, bits = self._run(coder_factory, samples, signal, observe, model_rows)
         return params, chunks, bits, tally.total() + low_bits[0]
 
+    def decode_memory(self, params, signal):
+        """The classic model's state, plus the network's features and mixture rows of one step."""
+        h, w, c = signal.shape
+        th, tw = params["tile_h"], params["tile_w"]
+        rows = min(h, max(th, (params["chunk_pixels"] // w) // th * th))
+        step = min(rows * w, -(-rows // th) * -(-w // tw) * min(th, tw))
+        return super().decode_memory(params, signal) + step * 8 * 512 + (64 << 20)
+
     def encode(self, samples, signal):
         params, chunks, bits, float_bits_total = self._run_both(TeeCoder, samples, signal)
         return Encoded(params, chunks, bits, float_bits_total)

@@ -378,6 +378,44 @@ class VAECodec(Codec):
     def encode(self, samples, signal):
         return self.encode_set([(samples, signal)])[0]
 
+    def check_params(self, params, signal, nchunks):
+        """A classic fallback (not 8-bit), or a member of a chain: its unit count from its shape, and
+        on the chain's first member the chunks' unit counts and seeded groups."""
+        from neuralzip.models.base import ParamError, param_int, param_ints
+
+        if "fallback" in params:
+            if params["fallback"] != "classic":
+                raise ParamError(f"params.fallback {params['fallback']!r} is not a model this neuralzip has")
+            rest = {k: v for k, v in params.items() if k != "fallback"}
+            return self._fallback.check_params(rest, signal, nchunks)
+        if signal.bits != 8:
+            raise ParamError(f"bits {signal.bits}: a vae chain codes 8-bit images only")
+        h, w, c = signal.shape
+        units = -(-h // L.PATCH) * -(-w // L.PATCH) * -(-c // 3)
+        if param_int(params, "units", 1, 1 << 62) != units:
+            raise ParamError(f"params.units {params['units']} is not the {units} patches of the image")
+        param_int(params, "chain", 1, 1 << 24)
+        if "chain_units" not in params:
+            if nchunks:
+                raise ParamError("chunks stored with a member that does not start its chain")
+            return None
+        sizes = param_ints(params, "chain_units", 1, CHAIN_UNITS, 1 << 24)
+        seeded = params.get("seeded")
+        if len(sizes) != nchunks or not isinstance(seeded, list) or len(seeded) != nchunks:
+            raise ParamError(f"params.chain_units/seeded do not list the {nchunks} chunk(s) of the chain")
+        for groups, n in zip(seeded, sizes):
+            ngroups = len(L.group_spans(n))
+            if not isinstance(groups, list) or not all(
+                    isinstance(g, int) and not isinstance(g, bool) and 0 <= g < ngroups for g in groups):
+                raise ParamError(f"params.seeded lists groups that a chunk of {n} units does not have")
+        return None
+
+    def decode_memory(self, params, signal):
+        """A chain chunk's patches and their valid shapes, one group's network activations, the networks."""
+        if "fallback" in params:
+            return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
+        return min(params["units"], CHAIN_UNITS) * 4096 + (256 << 20)
+
     def decode(self, params, chunks, signal):
         return self.decode_set([(params, chunks, signal)])[0]
 

@@ -259,6 +259,30 @@ class WaveNetCodec(Codec):
         return out
 
     # -- decoder ------------------------------------------------------------------------------
+    def check_params(self, params, signal, nchunks):
+        """1..4096 lanes per chunk, the lane length this version derives from the frame count."""
+        from neuralzip.models.base import ParamError, check_chunk_count, param_int
+
+        frames = signal.shape[0]
+        lanes = param_int(params, "lanes", 1, 4096)
+        lane = param_int(params, "lane", 1, 1 << 48)
+        if lane != lane_frames(frames, lanes):
+            raise ParamError(f"params.lane {lane} is not the lane length of {frames} frames in {lanes} lanes")
+        check_chunk_count(-(-max(frames, 1) // (lane * lanes)), nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk's lanes: their samples and cascades (int64/int32 per stage), side information per
+        block, the count tables of every lane and the count rows of one step."""
+        from neuralzip.coding import buckets
+
+        frames, nch = signal.shape
+        lane, lanes = params["lane"], params["lanes"]
+        per = min(max(frames, 1), lane * lanes)
+        used = -(-per // min(lane, per))
+        blocks = used * -(-min(lane, per) // 1024)
+        nbk = buckets.alphabet_size((1 << (signal.bits + 3)) - 1)
+        return per * nch * 128 + blocks * nch * 2048 + used * (3 * 128 * nbk * 4 + nch * nbk * 24) + (32 << 20)
+
     def decode(self, params, chunks, signal):
         frames, nch = signal.shape
         nlanes = int(params.get("lanes", 0))
