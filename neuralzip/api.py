@@ -30,10 +30,10 @@ def write_media(media) -> bytes:
     return write(media)
 
 
-def get_codec(name: str, kind: str, weights: str | None = None):
+def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1):
     from neuralzip.models import get_codec as get
 
-    return get(name, kind, weights)
+    return get(name, kind, weights, level)
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Report:
     dims: int
     shape: str
     model: str
+    level: int  # the compression level the member was coded at (--level)
     weights: str | None
     nll_float_bits: float
     nll_bits: float
@@ -55,7 +56,7 @@ class Report:
 
     def as_dict(self) -> dict:
         d = {"file": self.file, "kind": self.kind, "dims": self.dims, "shape": self.shape,
-             "model": self.model, "weights": self.weights,
+             "model": self.model, "level": self.level, "weights": self.weights,
              "nll_float_bits": round(self.nll_float_bits, 3), "nll_bits": round(self.nll_bits, 3),
              "nll_bpd": round(self.nll_bits / self.dims, 6) if self.dims else 0.0,
              "bytes": self.bytes, "bpd": round(8 * self.bytes / self.dims, 6) if self.dims else 0.0,
@@ -74,12 +75,13 @@ def _signal(kind: str, shape, bits: int, meta: dict) -> Signal:
     return Signal(kind, tuple(shape), bits, int(meta.get("rate", 0)))
 
 
-def encode_media(media: Media, name: str, model: str = "auto", weights: str | None = None) -> Member:
+def encode_media(media: Media, name: str, model: str = "auto", weights: str | None = None, level: int = 1) -> Member:
     """Code one medium into a container member (with its likelihood figures)."""
-    return encode_members([(media, name)], model, weights)[0]
+    return encode_members([(media, name)], model, weights, level)[0]
 
 
-def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights: str | None = None) -> list[Member]:
+def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights: str | None = None,
+                   level: int = 1) -> list[Member]:
     """Code the media of one output file. Each codec gets all its members at once (encode_set), so
     a codec that chains them (vae: one bits-back chain over an archive) can."""
     by_kind: dict[str, list[int]] = {}
@@ -87,7 +89,7 @@ def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights:
         by_kind.setdefault(media.kind, []).append(i)
     members = [None] * len(items)
     for kind, idx in by_kind.items():
-        codec = get_codec(model, kind, weights)  # once per medium: with --weights each call loads the file
+        codec = get_codec(model, kind, weights, level)  # once per medium: with --weights each call loads the file
         encs = codec.encode_set([(items[i][0].samples, _media_signal(items[i][0])) for i in idx])
         for i, enc in zip(idx, encs):
             members[i] = _member(items[i][0], items[i][1], codec, enc)
@@ -242,8 +244,9 @@ def _member_signal(member: Member) -> Signal:
     return _signal(member.kind, member.shape, member.bits, member.meta)
 
 
-def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weights: str | None = None) -> bytes:
-    return container.dumps([encode_media(read_media(data, name), name, model, weights)])
+def compress_bytes(data: bytes, name: str = "input", model: str = "auto", weights: str | None = None,
+                   level: int = 1) -> bytes:
+    return container.dumps([encode_media(read_media(data, name), name, model, weights, level)])
 
 
 def decompress_bytes(blob: bytes, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list[tuple[str, bytes]]:
@@ -339,12 +342,13 @@ def read_file(path) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def compress_file(path, out=None, model: str = "auto", weights: str | None = None, force: bool = False) -> Path:
+def compress_file(path, out=None, model: str = "auto", weights: str | None = None, force: bool = False,
+                  level: int = 1) -> Path:
     """Compress one file to `out` (default: beside it, FILE.nz), atomically; -> the output path."""
     src = Path(path)
     target = Path(out) if out is not None else src.with_name(src.name + ".nz")
     check_writable(target, force)
-    write_atomic(target, compress_bytes(read_file(src), src.name, model, weights))
+    write_atomic(target, compress_bytes(read_file(src), src.name, model, weights, level))
     return target
 
 
@@ -411,13 +415,20 @@ def chain_note(m: Member) -> str:
     return f" (share of a bits-back chain over {n} members)" if container.is_int(n) and n > 1 else ""
 
 
+def member_level(member: Member) -> int:
+    """The compression level a member was coded at (models with one level record none)."""
+    level = member.params.get("level", 1)
+    return level if isinstance(level, int) else 1
+
+
 def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Report:
     st = member.stats
     dims = 1
     for v in member.shape:
         dims *= v
     return Report(file=file, kind=member.kind, dims=dims, shape=_shape_text(member),
-                  model=member.model, weights=member.weights, nll_float_bits=st.get("nll_float_bits", 0.0),
+                  model=member.model, level=member_level(member), weights=member.weights,
+                  nll_float_bits=st.get("nll_float_bits", 0.0),
                   nll_bits=st.get("nll_bits", 0.0), bytes=nbytes, seconds=seconds,
                   initial_bits=st.get("initial_bits"))
 

@@ -121,13 +121,15 @@ def _verify(data: bytes, members: list, weights: str | None) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "out", help="output .nz (an archive when several inputs or a directory)")
 @click.option("--model", default="auto", show_default=True, help="model name (see `neuralzip models`)")
+@click.option("--level", default=1, show_default=True, type=click.IntRange(1, 2),
+              help="1: the default; 2: stronger and slower, where the model has it (auto takes it where it can)")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="a user-trained weights file")
 @click.option("--compare", is_flag=True, help="also measure PNG (images) / FLAC (audio)")
 @click.option("--verify", is_flag=True, help="decode what was written and compare before reporting success")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per input (JSON Lines)")
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
 @click.option("-q", "--quiet", is_flag=True, help="no report, no notes")
-def compress(files, out, model, weights, compare, verify, as_json, force, quiet):
+def compress(files, out, model, level, weights, compare, verify, as_json, force, quiet):
     """Compress images and audio into .nz files."""
     from neuralzip import peers
     from neuralzip.report import echo_reports
@@ -144,7 +146,8 @@ def compress(files, out, model, weights, compare, verify, as_json, force, quiet)
                 with _progress_bar(f"compressing {label}", quiet):
                     originals = [api.read_file(src) for _, src in sources]
                     medias = [api.read_media(data, str(src)) for data, (_, src) in zip(originals, sources)]
-                    members = api.encode_members([(m, name) for m, (name, _) in zip(medias, sources)], model, weights)
+                    members = api.encode_members([(m, name) for m, (name, _) in zip(medias, sources)], model, weights,
+                                                 level)
                 coding_seconds = total.elapsed()
                 dims = [math.prod(m.shape) for m in members]
                 for member, media, original, (_, src), nbytes, d in zip(members, medias, originals, sources,
@@ -265,7 +268,7 @@ def info(file, as_json):
         d = api.member_report(m, m.name, share, 0.0).as_dict()
         # members of one bits-back chain share its stream (stored with the first): show each one's share
         chain = api.chain_note(m)
-        click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model}"
+        click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model} level {d['level']}"
                    f"{' weights ' + m.weights if m.weights else ''}, {len(m.chunks)} chunk(s), "
                    f"{share} bytes{chain}, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
                    f"format {m.meta.get('format')}, sha256 {m.sha256[:16]}")
@@ -279,7 +282,8 @@ def models():
     for c in sorted(all_codecs(), key=lambda c: (c.kind, c.name)):
         auto = " (auto)" if AUTO[c.kind] == c.name else ""
         weights = c.weights_hash or "no weights"
-        click.echo(f"{c.name:<12} {c.kind:<6} {weights:<14} {c.summary}{auto}")
+        levels = f"levels {','.join(map(str, c.levels))}"
+        click.echo(f"{c.name:<12} {c.kind:<6} {weights:<16} {levels:<10} {c.summary}{auto}")
 
 
 @cli.command()

@@ -20,7 +20,8 @@ def table(reports: list[Report]) -> str:
     head += [f"{p} bpd" for p in peer_names]
     for r in reports:
         d = r.as_dict()
-        row = [d["file"], d["shape"], d["model"] + (f" [{d['weights'][:8]}]" if d["weights"] else ""),
+        model = d["model"] + (f" level {d['level']}" if d["level"] != 1 else "")
+        row = [d["file"], d["shape"], model + (f" [{d['weights'][:8]}]" if d["weights"] else ""),
                f"{r.nll_float_bits / r.dims:.4f}" if r.dims else "-", f"{d['nll_bpd']:.4f}", f"{d['bpd']:.4f}",
                f"{d['overhead_pct']:+.2f}%", str(d["bytes"]), f"{d['seconds']:.2f}s"]
         if bits_back:

@@ -40,12 +40,18 @@ def handles(name: str, kind: str) -> bool:
     return name == "auto" or (name, kind) in _REGISTRY
 
 
-def get_codec(name: str, kind: str, weights: str | None = None) -> Codec:
-    """The codec `name` for this medium, with a user's weights file if one is given."""
-    if name == "auto":
+def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) -> Codec:
+    """The codec `name` for this medium at compression `level`, with a user's weights file if one is
+    given. `auto` takes the strongest level its model has up to `level` (images have one level today)."""
+    auto = name == "auto"
+    if auto:
         name = AUTO[kind]
     codec = _REGISTRY.get((name, kind))
     if codec is None:
         known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))
         raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
-    return codec.with_weights(weights) if weights is not None else codec
+    if weights is not None:
+        codec = codec.with_weights(weights)
+    if auto:
+        level = max(v for v in codec.levels if v <= level)
+    return codec.at_level(level)

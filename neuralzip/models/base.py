@@ -45,6 +45,19 @@ class Codec(ABC):
     kind: str = ""  # the medium this codec handles
     summary: str = ""
     weights_hash: str | None = None  # None: the model has no learned weights
+    # Compression levels (--level): 1 is the default; a model with a stronger, slower variant
+    # lists 2 as well, returns it from at_level and records the level it used as params["level"]
+    # (so decoding needs no option).
+    levels: tuple[int, ...] = (1,)
+
+    def at_level(self, level: int) -> "Codec":
+        """This model at compression level `level`."""
+        from neuralzip.errors import InputError
+
+        if level == 1:
+            return self
+        raise InputError(f"model {self.name!r} ({self.kind}) has no level {level} (levels: "
+                         f"{', '.join(map(str, self.levels))})")
 
     def with_weights(self, path) -> "Codec":
         """The same model with a user-trained weights file (--weights)."""
