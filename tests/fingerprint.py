@@ -48,9 +48,11 @@ def fingerprints(names=None) -> dict[str, str]:
     for codec in all_codecs():
         if codec.name == "float-control" or (names and codec.name not in names):
             continue
-        for i, data in enumerate(inputs(codec.kind)):
-            blob = api.compress_bytes(data, f"case{i}", codec.name)
-            out[f"{codec.name}-{codec.kind}-{i}"] = format_digest(blob)
+        for level in codec.levels:
+            tag = "" if level == 1 else f"-level{level}"
+            for i, data in enumerate(inputs(codec.kind)):
+                blob = api.compress_bytes(data, f"case{i}", codec.name, level=level)
+                out[f"{codec.name}-{codec.kind}{tag}-{i}"] = format_digest(blob)
     return out
 
 

@@ -25,7 +25,8 @@ def shipped_codecs():
 
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
-    assert {("pixelcnn", "image"), ("vae", "image"), ("classic", "image"), ("wavenet", "audio"), ("classic", "audio"),
+    assert {("pixelcnn", "image"), ("vae", "image"), ("classic", "image"), ("wavenet", "audio"), ("ols-cascade", "audio"),
+            ("classic", "audio"),
             ("histogram", "image"), ("histogram", "audio")} <= names
 
 

@@ -1,0 +1,628 @@
+# Per-sample kernels of the ols-cascade audio model (neuralzip/models/ols_audio.py is the face).
+#
+# A *lane* is a stretch of the recording (all channels) whose adaptive state starts fresh.
+# The encoder runs every lane start to end (lanes in parallel); the decoder steps every lane
+# of a chunk in lockstep, one *step* being one channel of one frame: one coder call codes
+# step s = t * nch + c of every active lane (channel c reads channel c - 1's sample of the
+# same frame, so the channels of a frame are separate steps).
+#
+# Per lane, channel c and frame t (the same code in encoder and decoder, in this order):
+#   1. online least squares: x = the channel's last n_own samples and n_cross samples of a
+#      partner channel (channel c - 1 from its current sample back, or for channel 0 of a
+#      multichannel recording channel 1 from its previous sample back), scaled by
+#      2^-(bits-1); R = lam R + x x', b = lam b + x y; every solve_every samples w solves
+#      (R + nu I) w = b by Cholesky (nu = NU_REL * trace(R) / n + 2^-2(bits-1); a failed
+#      factorisation keeps the old w). The prediction w.x is rounded to an integer. Strict
+#      IEEE-754 float64: only + - * / and sqrt, in a fixed order, built without contraction
+#      or fast-math, so encoder and decoder compute the same bits on any machine.
+#   2. a cascade of integer NLMS stages: stage 1 predicts the least-squares residual from its
+#      last taps[0] values, stage i predicts what stage i - 1 left; weights with 16
+#      fractional bits, normalised by the window's exact sum of squares;
+#   3. a mixer of the stage predictions (weights 2^14 = 1, sign-sign LMS) and a bias
+#      correction: a median tracker of the final error (sign steps scaled by the slow running
+#      mean of |residual|, 1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors' signs and the
+#      mixer output's sign;
+#   4. the residual, zigzagged, as a bucket symbol (primitives.pxd) under adaptive counts
+#      chosen by the scale class of a running mean of |residual| (two tables, fast and slow
+#      context, added), plus raw low bits written into a per-lane bit stream.
+# Everything after step 1's rounding is integer.
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.math cimport floor, sqrt
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from neuralzip.kernels.audio cimport copy_row, scale_class
+from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, count_update, low_bits_of_bucket, unzigzag,
+                                           value_of, zigzag)
+
+cdef enum:
+    HIST_ = 40          # history offset of the sample arrays (>= MAX_OWN, MAX_CROSS)
+    MAX_OWN_ = 32
+    MAX_CROSS_ = 8
+    MAX_N_ = MAX_OWN_ + MAX_CROSS_
+    MAX_STAGES_ = 3
+    MAX_TAPS_ = 256
+    W_SHIFT = 16        # NLMS weights: 16 fractional bits
+    G_PREC = 16         # extra precision of the NLMS gain
+    MIX_ONE = 1 << 14   # mixer weight 1
+    MIX_STEP = 4
+    N_BIAS_ = 27
+    BIAS_SHIFT = 6      # bias table entries: 2^6 x the running mean of the error
+    BIAS_LEAK = 6       # the bias decays by 2^-6 a sample (it follows a recording that turns quiet)
+    NCLS_ = 64
+    NTAB_ = 2           # count tables added per row: fast and slow context
+    INC_ = 24
+    LIMIT_ = 1 << 16
+    U_CLIP = 1 << 24    # NLMS inputs and errors
+    W_CLIP = 1 << 24    # NLMS weights
+    SC_ = 12            # per (lane, channel) scratch, see below
+    # scratch fields
+    SC_PRED = 0
+    SC_POLS = 1
+    SC_MIX = 2
+    SC_BCTX = 3
+    SC_CLS0 = 4
+    SC_CLS1 = 5
+    SC_P0 = 6           # stage predictions SC_P0 .. SC_P0 + MAX_STAGES - 1
+    SC_E1 = 9           # last two final errors
+    SC_E2 = 10
+    SC_NUPD = 11        # samples seen (the solve cadence)
+
+HIST = HIST_
+MAX_OWN = MAX_OWN_
+MAX_CROSS = MAX_CROSS_
+MAX_STAGES = MAX_STAGES_
+MAX_TAPS = MAX_TAPS_
+NCLS = NCLS_
+NTAB = NTAB_
+INC = INC_
+LIMIT = LIMIT_
+
+cdef double P_LIMIT = 4294967296.0  # |prediction| beyond this (or NaN): treated as 0 before clipping
+
+
+ctypedef struct Lanes:
+    Py_ssize_t nlanes, nch, lane, nbk, n_own, n_cross, n, solve_every, nstages, row
+    int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow
+    double nu_rel
+    Py_ssize_t taps[MAX_STAGES_]
+    int64_t mu[MAX_STAGES_]
+    double lam, scale, inv_scale, eps2
+    int64_t vmin, vmax
+    const int64_t* lengths
+    int32_t* s          # [lane][channel][HIST + lane frames]: the samples
+    double* R           # [kc][MAX_N][MAX_N] (lower triangle)
+    double* bv          # [kc][MAX_N]
+    double* w           # [kc][MAX_N]
+    double* x           # [kc][MAX_N]: the current input vector
+    double* ch          # [kc][MAX_N][MAX_N]: Cholesky factor (work)
+    int32_t* ring       # [kc][stage][2 MAX_TAPS]: NLMS inputs, newest first from head
+    int32_t* wt         # [kc][stage][MAX_TAPS]
+    int64_t* norm       # [kc][stage]
+    int64_t* head       # [kc][stage]
+    int64_t* mix        # [kc][stage]
+    int64_t* bias       # [kc][N_BIAS]
+    int64_t* ema        # [kc][2]: 16x running mean of |residual|, fast and slow
+    int64_t* sc         # [kc][SC]
+    int32_t* cnt        # [kc][NTAB][NCLS][nbk]
+    int32_t* tot        # [kc][NTAB][NCLS]
+    uint64_t* low       # [lane][low words]: raw low bits, lane by lane
+    int64_t* lowpos     # [lane]: bits written / read
+    int64_t* lowcap     # [lane]: bits available
+
+
+cdef size_t address(object a, object dtype, tuple shape) except 0:
+    if a.dtype != dtype or not a.flags.c_contiguous or tuple(a.shape) != shape:
+        raise ValueError(f"kernel array: expected {np.dtype(dtype)} {shape}, got {a.dtype} {a.shape}")
+    return <size_t>a.ctypes.data
+
+
+cdef class Config:
+    """The model's shape (from the level): least-squares orders and cadence, forgetting factor,
+    NLMS taps and step shifts (mu = 2^-mu_shift)."""
+    cdef readonly Py_ssize_t n_own, n_cross, solve_every
+    cdef readonly double lam, nu_rel
+    cdef readonly tuple taps, mu_shift
+    cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow
+
+    def __init__(self, *, Py_ssize_t n_own, Py_ssize_t n_cross, Py_ssize_t solve_every, double lam, taps, mu_shift,
+                 double nu_rel=0.0001, int64_t mix_step=4, int64_t bias_rate=5, int64_t ema_fast=2,
+                 int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1):
+        if not (0.0 <= nu_rel <= 1.0 and 0 <= mix_step <= 1024 and 0 <= bias_rate <= 16 and 0 <= ema_fast <= 12
+                and 0 <= ema_slow <= 12 and 1 <= inc <= 1024 and 1024 <= limit <= 1 << 20 and 0 <= wfast <= 16
+                and 0 <= wslow <= 16 and wfast + wslow >= 1):
+            raise ValueError("ols config out of range")
+        self.nu_rel, self.mix_step, self.bias_rate, self.ema_fast, self.ema_slow = nu_rel, mix_step, bias_rate, ema_fast, ema_slow
+        self.inc, self.limit, self.wfast, self.wslow = inc, limit, wfast, wslow
+        taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
+        if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
+                and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
+                and all(1 <= v <= MAX_TAPS_ for v in taps) and all(0 <= v <= 16 for v in mu_shift)):
+            raise ValueError("ols config out of range")
+        self.n_own, self.n_cross, self.solve_every, self.lam = n_own, n_cross, solve_every, lam
+        self.taps, self.mu_shift = taps, mu_shift
+
+
+cdef class LaneState:
+    """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
+    (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
+    cdef readonly object lengths, s, R, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot
+    cdef readonly object low, lowpos, lowcap
+    cdef readonly Py_ssize_t nlanes, nch, lane, nbk
+    cdef readonly int64_t bits
+    cdef Lanes c
+
+    def __init__(self, Config cfg, *, lengths, Py_ssize_t nch, int64_t bits, prior, low_words=None):
+        cdef Lanes* c = &self.c
+        lengths = np.ascontiguousarray(lengths, np.int64)
+        prior = np.ascontiguousarray(prior, np.int32)
+        nlanes = len(lengths)
+        if nlanes == 0 or nch < 1 or (lengths < 0).any() or (np.diff(lengths) > 0).any():
+            raise ValueError("lanes: lengths must be non-negative and non-increasing")
+        if not 2 <= bits <= 32:
+            raise ValueError("lanes: 2..32 bits per sample")
+        if prior.ndim != 2 or prior.shape[0] != NCLS_ or prior.min(initial=1) < 1 or prior.max(initial=1) > 1 << 16:
+            raise ValueError("lanes: count prior of the wrong shape")
+        lane = max(int(lengths[0]), 1)
+        nbk = prior.shape[1]
+        kc = nlanes * nch
+        self.lengths, self.nlanes, self.nch, self.lane, self.nbk, self.bits = lengths, nlanes, nch, lane, nbk, bits
+        i32, i64, f64 = np.int32, np.int64, np.float64
+        self.s = np.zeros((nlanes, nch, HIST_ + lane), i32)
+        self.R = np.zeros((kc, MAX_N_, MAX_N_), f64)
+        self.bv = np.zeros((kc, MAX_N_), f64)
+        self.w = np.zeros((kc, MAX_N_), f64)
+        self.x = np.zeros((kc, MAX_N_), f64)
+        self.ch = np.zeros((kc, MAX_N_, MAX_N_), f64)
+        self.ring = np.zeros((kc, MAX_STAGES_, 2 * MAX_TAPS_), i32)
+        self.wt = np.zeros((kc, MAX_STAGES_, MAX_TAPS_), i32)
+        self.norm = np.zeros((kc, MAX_STAGES_), i64)
+        self.head = np.zeros((kc, MAX_STAGES_), i64)
+        self.mix = np.full((kc, MAX_STAGES_), MIX_ONE, i64)
+        self.bias = np.zeros((kc, N_BIAS_), i64)
+        self.ema = np.full((kc, 2), 16 << 4, i64)
+        self.sc = np.zeros((kc, SC_), i64)
+        self.cnt = np.empty((kc, NTAB_, NCLS_, nbk), i32)
+        self.cnt[...] = prior
+        self.tot = np.empty((kc, NTAB_, NCLS_), i32)
+        self.tot[...] = prior.sum(axis=1, dtype=np.int64).astype(i32)
+        if low_words is None:  # encoder: room for the largest low-bit field of every sample
+            per_lane = (lane * nch * (bits + 2)) // 64 + 2
+            self.low = np.zeros((nlanes, per_lane), np.uint64)
+            self.lowcap = np.full(nlanes, per_lane * 64, i64)
+        else:  # decoder: the lanes' words back to back, lane k's from offset k * max words
+            low_words = list(low_words)
+            per_lane = max([len(a) for a in low_words] + [1])
+            self.low = np.zeros((nlanes, per_lane), np.uint64)
+            for k, a in enumerate(low_words):
+                self.low[k, :len(a)] = a
+            self.lowcap = np.array([64 * len(a) for a in low_words], i64)
+        self.lowpos = np.zeros(nlanes, i64)
+
+        c.nlanes, c.nch, c.lane, c.nbk = nlanes, nch, lane, nbk
+        c.n_own = cfg.n_own
+        c.n_cross = cfg.n_cross if nch > 1 else 0
+        c.n = c.n_own + c.n_cross
+        c.solve_every = cfg.solve_every
+        c.nstages = len(cfg.taps)
+        for i in range(MAX_STAGES_):
+            c.taps[i] = cfg.taps[i] if i < c.nstages else 1
+            c.mu[i] = cfg.mu_shift[i] if i < c.nstages else 0
+        c.row = per_lane
+        c.nu_rel, c.mix_step, c.bias_rate, c.ema_fast, c.ema_slow = cfg.nu_rel, cfg.mix_step, cfg.bias_rate, cfg.ema_fast, cfg.ema_slow
+        c.inc, c.limit, c.wfast, c.wslow = cfg.inc, cfg.limit, cfg.wfast, cfg.wslow
+        c.lam = cfg.lam
+        c.scale = <double>(<int64_t>1 << (bits - 1))
+        c.inv_scale = 1.0 / c.scale
+        c.eps2 = c.inv_scale * c.inv_scale
+        c.vmin = -(<int64_t>1 << (bits - 1))
+        c.vmax = (<int64_t>1 << (bits - 1)) - 1
+        c.lengths = <const int64_t*>address(self.lengths, i64, (nlanes,))
+        c.s = <int32_t*>address(self.s, i32, (nlanes, nch, HIST_ + lane))
+        c.R = <double*>address(self.R, f64, (kc, MAX_N_, MAX_N_))
+        c.bv = <double*>address(self.bv, f64, (kc, MAX_N_))
+        c.w = <double*>address(self.w, f64, (kc, MAX_N_))
+        c.x = <double*>address(self.x, f64, (kc, MAX_N_))
+        c.ch = <double*>address(self.ch, f64, (kc, MAX_N_, MAX_N_))
+        c.ring = <int32_t*>address(self.ring, i32, (kc, MAX_STAGES_, 2 * MAX_TAPS_))
+        c.wt = <int32_t*>address(self.wt, i32, (kc, MAX_STAGES_, MAX_TAPS_))
+        c.norm = <int64_t*>address(self.norm, i64, (kc, MAX_STAGES_))
+        c.head = <int64_t*>address(self.head, i64, (kc, MAX_STAGES_))
+        c.mix = <int64_t*>address(self.mix, i64, (kc, MAX_STAGES_))
+        c.bias = <int64_t*>address(self.bias, i64, (kc, N_BIAS_))
+        c.ema = <int64_t*>address(self.ema, i64, (kc, 2))
+        c.sc = <int64_t*>address(self.sc, i64, (kc, SC_))
+        c.cnt = <int32_t*>address(self.cnt, i32, (kc, NTAB_, NCLS_, nbk))
+        c.tot = <int32_t*>address(self.tot, i32, (kc, NTAB_, NCLS_))
+        c.low = <uint64_t*>address(self.low, np.uint64, (nlanes, per_lane))
+        c.lowpos = <int64_t*>address(self.lowpos, i64, (nlanes,))
+        c.lowcap = <int64_t*>address(self.lowcap, i64, (nlanes,))
+
+    def load(self, samples):
+        """Encoder: the chunk's frames (frames, nch), cut into the lanes."""
+        samples = np.asarray(samples)
+        a = 0
+        for k in range(self.nlanes):
+            n = int(self.lengths[k])
+            self.s[k, :, HIST_:HIST_ + n] = samples[a:a + n].T
+            a += n
+
+    def unload(self):
+        """Decoder: the lanes' samples as (frames, nch)."""
+        return np.concatenate([self.s[k, :, HIST_:HIST_ + int(self.lengths[k])].T for k in range(self.nlanes)])
+
+    def low_words(self, Py_ssize_t k):
+        """Encoder: lane k's low bits as whole 64-bit words."""
+        return self.low[k, :(int(self.lowpos[k]) + 63) // 64].copy()
+
+
+# -- the per-sample model (raw pointers; callers keep every index in range) -----------------------------
+
+@cython.boundscheck(False)
+cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
+    """w = (R + nu I)^-1 b by Cholesky. -> False (w kept) if the matrix is not positive definite."""
+    cdef Py_ssize_t n = L.n, i, j, q
+    cdef double* R = L.R + kc * MAX_N_ * MAX_N_
+    cdef double* C = L.ch + kc * MAX_N_ * MAX_N_
+    cdef double* b = L.bv + kc * MAX_N_
+    cdef double* w = L.w + kc * MAX_N_
+    cdef double z[MAX_N_]
+    cdef double tr = 0.0, nu, acc
+    for i in range(n):
+        tr = tr + R[i * MAX_N_ + i]
+    nu = L.nu_rel * tr / n + L.eps2
+    for j in range(n):
+        acc = R[j * MAX_N_ + j] + nu
+        for q in range(j):
+            acc = acc - C[j * MAX_N_ + q] * C[j * MAX_N_ + q]
+        if not acc > 0.0:
+            return False
+        C[j * MAX_N_ + j] = sqrt(acc)
+        for i in range(j + 1, n):
+            acc = R[i * MAX_N_ + j]
+            for q in range(j):
+                acc = acc - C[i * MAX_N_ + q] * C[j * MAX_N_ + q]
+            C[i * MAX_N_ + j] = acc / C[j * MAX_N_ + j]
+    for i in range(n):
+        acc = b[i]
+        for q in range(i):
+            acc = acc - C[i * MAX_N_ + q] * z[q]
+        z[i] = acc / C[i * MAX_N_ + i]
+    for i in range(n - 1, -1, -1):
+        acc = z[i]
+        for q in range(i + 1, n):
+            acc = acc - C[q * MAX_N_ + i] * w[q]
+        w[i] = acc / C[i * MAX_N_ + i]
+    return True
+
+
+cdef inline int64_t sign3(int64_t v) noexcept nogil:
+    return 1 if v > 0 else (-1 if v < 0 else 0)
+
+
+@cython.boundscheck(False)
+cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noexcept nogil:
+    """Prediction and count-table classes of channel c at frame t of lane k (into the scratch)."""
+    cdef Py_ssize_t nch = L.nch, kc = k * nch + c, span = HIST_ + L.lane, j, i, q, off, taps
+    cdef const int32_t* own = L.s + kc * span + HIST_ + t
+    cdef const int32_t* other
+    cdef double* x = L.x + kc * MAX_N_
+    cdef const double* w = L.w + kc * MAX_N_
+    cdef int64_t* sc = L.sc + kc * SC_
+    cdef double p = 0.0
+    cdef int64_t pols, acc, mix = 0, pi, bctx
+    cdef const int32_t* win
+    cdef const int32_t* wt
+    for j in range(L.n_own):
+        x[j] = own[-1 - j] * L.inv_scale
+    if L.n_cross > 0:
+        q = c - 1 if c > 0 else 1
+        off = 0 if c > 0 else 1
+        other = L.s + (k * nch + q) * span + HIST_ + t - off
+        for j in range(L.n_cross):
+            x[L.n_own + j] = other[-j] * L.inv_scale
+    for j in range(L.n):
+        p = p + w[j] * x[j]
+    p = p * L.scale
+    if not (p > -P_LIMIT and p < P_LIMIT):
+        p = 0.0
+    pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
+    for i in range(L.nstages):
+        taps = L.taps[i]
+        win = L.ring + (kc * MAX_STAGES_ + i) * 2 * MAX_TAPS_ + L.head[kc * MAX_STAGES_ + i]
+        wt = L.wt + (kc * MAX_STAGES_ + i) * MAX_TAPS_
+        acc = 0
+        for j in range(taps):
+            acc = acc + <int64_t>wt[j] * win[j]
+        pi = acc >> W_SHIFT
+        sc[SC_P0 + i] = pi
+        mix = mix + L.mix[kc * MAX_STAGES_ + i] * pi
+    mix = mix >> 14
+    bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix) + 1
+    sc[SC_POLS] = pols
+    sc[SC_MIX] = mix
+    sc[SC_BCTX] = bctx
+    sc[SC_PRED] = clip(pols + mix + ((L.bias[kc * N_BIAS_ + bctx] + (1 << (BIAS_SHIFT - 1))) >> BIAS_SHIFT),
+                       L.vmin, L.vmax)
+    sc[SC_CLS0] = scale_class(L.ema[kc * 2], NCLS_)
+    sc[SC_CLS1] = scale_class(L.ema[kc * 2 + 1], NCLS_)
+
+
+@cython.boundscheck(False)
+@cython.cdivision(True)
+cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64_t value) noexcept nogil:
+    """Adapt every stage to the coded value of channel c at frame t (after predict)."""
+    cdef Py_ssize_t nch = L.nch, kc = k * nch + c, span = HIST_ + L.lane, n = L.n, i, j, taps, h
+    cdef double* R = L.R + kc * MAX_N_ * MAX_N_
+    cdef double* b = L.bv + kc * MAX_N_
+    cdef const double* x = L.x + kc * MAX_N_
+    cdef int64_t* sc = L.sc + kc * SC_
+    cdef double lam = L.lam, y = value * L.inv_scale, xi
+    cdef int64_t tgt, err, g, mag, e, eb, u, old, ae
+    cdef int32_t* ring
+    cdef int32_t* wt
+    cdef int64_t* m
+    L.s[kc * span + HIST_ + t] = <int32_t>value
+    # 1. least squares statistics, and the solve every solve_every samples
+    for i in range(n):
+        xi = x[i]
+        for j in range(i + 1):
+            R[i * MAX_N_ + j] = lam * R[i * MAX_N_ + j] + xi * x[j]
+        b[i] = lam * b[i] + xi * y
+    sc[SC_NUPD] += 1
+    if sc[SC_NUPD] % L.solve_every == 0:
+        solve(L, kc)
+    # 2. the NLMS cascade: stage i learns what the stages before it left
+    tgt = value - sc[SC_POLS]
+    for i in range(L.nstages):
+        taps = L.taps[i]
+        h = L.head[kc * MAX_STAGES_ + i]
+        ring = L.ring + (kc * MAX_STAGES_ + i) * 2 * MAX_TAPS_
+        wt = L.wt + (kc * MAX_STAGES_ + i) * MAX_TAPS_
+        tgt = clip(tgt, -U_CLIP, U_CLIP)
+        err = clip(tgt - sc[SC_P0 + i], -U_CLIP, U_CLIP)
+        if err != 0:
+            mag = (err if err > 0 else -err) << (W_SHIFT + G_PREC - L.mu[i])
+            g = mag // (L.norm[kc * MAX_STAGES_ + i] + taps * 16)  # both non-negative
+            if err < 0:
+                g = -g
+            for j in range(taps):
+                wt[j] = <int32_t>clip(wt[j] + ((g * ring[h + j]) >> G_PREC), -W_CLIP, W_CLIP)
+        # push tgt: the slot of the oldest value
+        h = h - 1 if h > 0 else taps - 1
+        old = ring[h]
+        L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
+        ring[h] = <int32_t>tgt
+        ring[h + taps] = <int32_t>tgt
+        L.head[kc * MAX_STAGES_ + i] = h
+        tgt = tgt - sc[SC_P0 + i]
+    # 3. mixer (sign-sign) and bias
+    eb = value - sc[SC_POLS] - sc[SC_MIX]
+    if eb != 0:
+        m = L.mix + kc * MAX_STAGES_
+        for i in range(L.nstages):
+            u = sign3(eb) * sign3(sc[SC_P0 + i])
+            m[i] = clip(m[i] + u * L.mix_step, 0, 2 * MIX_ONE)
+    j = kc * N_BIAS_ + sc[SC_BCTX]
+    e = value - sc[SC_PRED]
+    if L.bias_rate > 0:  # sign steps: the bias tracks the context's median error (means chase outliers)
+        L.bias[j] = clip(L.bias[j] - (L.bias[j] >> BIAS_LEAK) + sign3(e) * (1 + (L.ema[kc * 2 + 1] >> L.bias_rate)),
+                         -(<int64_t>W_CLIP << 16), <int64_t>W_CLIP << 16)
+    sc[SC_E2] = sc[SC_E1]
+    sc[SC_E1] = e
+    # 4. the scale contexts
+    ae = e if e >= 0 else -e
+    if ae > U_CLIP:
+        ae = U_CLIP
+    L.ema[kc * 2] += ((ae << 4) - L.ema[kc * 2]) >> L.ema_fast
+    L.ema[kc * 2 + 1] += ((ae << 4) - L.ema[kc * 2 + 1]) >> L.ema_slow
+
+
+cdef inline bint put_bits(const Lanes* L, Py_ssize_t k, int64_t v, int64_t nbits) noexcept nogil:
+    cdef int64_t pos = L.lowpos[k], off
+    cdef uint64_t* words = L.low + k * L.row
+    if nbits == 0:
+        return True
+    if pos + nbits > L.lowcap[k]:
+        return False
+    off = pos & 63
+    words[pos >> 6] |= (<uint64_t>v) << off
+    if off + nbits > 64:
+        words[(pos >> 6) + 1] |= (<uint64_t>v) >> (64 - off)
+    L.lowpos[k] = pos + nbits
+    return True
+
+
+cdef inline int64_t get_bits(const Lanes* L, Py_ssize_t k, int64_t nbits, bint* ok) noexcept nogil:
+    cdef int64_t pos = L.lowpos[k], off
+    cdef const uint64_t* words = L.low + k * L.row
+    cdef uint64_t v
+    if nbits == 0:
+        return 0
+    if pos + nbits > L.lowcap[k]:
+        ok[0] = False
+        return 0
+    off = pos & 63
+    v = words[pos >> 6] >> off
+    if off + nbits > 64:
+        v |= words[(pos >> 6) + 1] << (64 - off)
+    L.lowpos[k] = pos + nbits
+    return <int64_t>(v & ((<uint64_t>1 << nbits) - 1))
+
+
+cdef inline void count_row(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, double* dst) noexcept nogil:
+    """The count row of the current sample: the fast and the slow context's tables added."""
+    cdef Py_ssize_t nbk = L.nbk, j
+    cdef const int32_t* a = L.cnt + (kc * NTAB_ * NCLS_ + cls0) * nbk
+    cdef const int32_t* b = L.cnt + (kc * NTAB_ * NCLS_ + NCLS_ + cls1) * nbk
+    for j in range(nbk):
+        dst[j] = L.wfast * a[j] + L.wslow * b[j]
+
+
+cdef inline void count_learn(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t sym) noexcept nogil:
+    cdef Py_ssize_t nbk = L.nbk
+    cdef Py_ssize_t r0 = kc * NTAB_ * NCLS_ + cls0, r1 = kc * NTAB_ * NCLS_ + NCLS_ + cls1
+    count_update(L.cnt + r0 * nbk, L.tot + r0, nbk, sym, L.inc, L.limit)
+    count_update(L.cnt + r1 * nbk, L.tot + r1, nbk, sym, L.inc, L.limit)
+
+
+# -- encoder -----------------------------------------------------------------------------------------
+
+@cython.boundscheck(False)
+def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] cls, int64_t[:, :, ::1] res=None):
+    """Encoder pass 1: every lane start to end (lanes in parallel): the bucket symbol and both
+    classes of every sample (sym[lane, channel, frame], cls[lane, channel, table, frame]); the low
+    bits go into the lanes' bit streams. `res` (optional, for experiments): the final residuals."""
+    cdef Lanes* L = &lanes.c
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, k, t, c, kc, span = HIST_ + L.lane
+    cdef int64_t value, r
+    cdef Bucket bk
+    cdef int64_t* sc
+    if sym.shape[0] != nlanes or sym.shape[1] != nch or sym.shape[2] < L.lane or cls.shape[0] != nlanes \
+            or cls.shape[1] != nch or cls.shape[2] != NTAB_ or cls.shape[3] < L.lane:
+        raise ValueError("model_lanes: record arrays of another chunk")
+    if L.nbk > 255:
+        raise ValueError("model_lanes: alphabet too large")
+    errors_a = np.zeros(nlanes, np.uint8)
+    cdef uint8_t[::1] errors = errors_a
+    for k in prange(nlanes, nogil=True, schedule="dynamic", chunksize=1):
+        for t in range(L.lengths[k]):
+            for c in range(nch):
+                kc = k * nch + c
+                sc = L.sc + kc * SC_
+                predict(L, k, c, t)
+                value = L.s[kc * span + HIST_ + t]
+                if value < L.vmin or value > L.vmax:
+                    errors[k] = 1
+                    value = clip(value, L.vmin, L.vmax)
+                r = value - sc[SC_PRED]
+                if res is not None:
+                    res[k, c, t] = r
+                bk = bucket_of(zigzag(r))
+                if bk.sym >= L.nbk or not put_bits(L, k, bk.low, bk.nlow):
+                    errors[k] = 1
+                    bk.sym = 0
+                sym[k, c, t] = <uint8_t>bk.sym
+                cls[k, c, 0, t] = <uint8_t>sc[SC_CLS0]
+                cls[k, c, 1, t] = <uint8_t>sc[SC_CLS1]
+                update(L, k, c, t, value)
+    if errors_a.any():
+        raise ValueError("a sample lies outside the recording's bit depth")
+
+
+@cython.boundscheck(False)
+def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :, ::1] cls, Py_ssize_t t0,
+           Py_ssize_t t1, const int64_t[::1] offs, int32_t[::1] out_sym, double[:, ::1] rows):
+    """Encoder pass 2: frames t0..t1 in the decoder's order (frame, channel, lane): every sample's
+    symbol and count row, adapting the count tables as the decoder will. offs[(t - t0) * nch + c]:
+    the first position of step (t, c)."""
+    cdef Lanes* L = &lanes.c
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, kc, m, s
+    if t0 < 0 or t1 < t0 or t1 > L.lane or offs.shape[0] != (t1 - t0) * nch + 1 or rows.shape[1] != nbk \
+            or rows.shape[0] < offs[offs.shape[0] - 1] or out_sym.shape[0] < offs[offs.shape[0] - 1]:
+        raise ValueError("replay: buffers do not match the window")
+    for s in range((t1 - t0) * nch):
+        t = t0 + s // nch
+        m = 0
+        for k in range(nlanes):
+            if t < L.lengths[k]:
+                m += 1
+        if offs[s + 1] - offs[s] != m or offs[s] < 0:
+            raise ValueError("replay: offsets do not match the lanes")
+    for k in prange(nlanes, nogil=True, schedule="static"):
+        for t in range(t0, min(t1, L.lengths[k])):
+            for c in range(nch):
+                kc = k * nch + c
+                m = offs[(t - t0) * nch + c] + k
+                count_row(L, kc, cls[k, c, 0, t], cls[k, c, 1, t], &rows[m, 0])
+                out_sym[m] = sym[k, c, t]
+                count_learn(L, kc, cls[k, c, 0, t], cls[k, c, 1, t], sym[k, c, t])
+
+
+# -- decoder -----------------------------------------------------------------------------------------
+
+cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* rows, uint8_t* errors) noexcept nogil:
+    """Finish step s - 1 (its symbols, sym[lane], are decoded and in the alphabet: read the low
+    bits, rebuild the values, adapt), then the count row of every lane active at step s (frame
+    s // nch, channel s % nch). -> the number of lanes active at step s; errors[lane] set where
+    a value falls outside the bit depth or the low bits run past the lane's stream.
+    One thread: a step's work (a few microseconds) is too small to share; an OpenMP region per
+    step made the decoder 5x slower on a busy 2-core machine (threads waiting at the barrier)."""
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, tp, cp, kc, m
+    cdef int64_t v, lo, nlow
+    cdef int64_t* sc
+    cdef bint ok
+    t = s // nch
+    c = s - t * nch
+    tp = (s - 1) // nch if s > 0 else -1
+    cp = s - 1 - tp * nch
+    for k in range(nlanes):
+        if s > 0 and tp < L.lengths[k]:
+            kc = k * nch + cp
+            sc = L.sc + kc * SC_
+            ok = True
+            nlow = low_bits_of_bucket(sym[k])
+            lo = get_bits(L, k, nlow, &ok)
+            v = sc[SC_PRED] + unzigzag(value_of(sym[k], lo))
+            if not ok or v < L.vmin or v > L.vmax:
+                errors[k] = 1
+                v = clip(v, L.vmin, L.vmax)
+            count_learn(L, kc, sc[SC_CLS0], sc[SC_CLS1], sym[k])
+            update(L, k, cp, tp, v)
+        if t < L.lengths[k]:
+            kc = k * nch + c
+            predict(L, k, c, t)
+            count_row(L, kc, L.sc[kc * SC_ + SC_CLS0], L.sc[kc * SC_ + SC_CLS1], rows + k * nbk)
+    m = 0
+    for k in range(nlanes):
+        if t < L.lengths[k]:
+            m += 1
+    return m
+
+
+def decode_lanes(LaneState lanes, object decode, Py_ssize_t limit=0, object progress=None):
+    """Decoder: every step of the chunk's lanes in lockstep; decode(count rows) -> their symbols (one
+    coder call per step, or per `limit` rows when limit > 0); progress(fraction) now and then."""
+    cdef Lanes* L = &lanes.c
+    cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s, m, cur = -1, k, p, q
+    rows_a = np.zeros((nl, nbk), np.float64)
+    sym_a = np.zeros(nl, np.int32)
+    errors_a = np.zeros(nl, np.uint8)
+    cdef double[:, ::1] rows = rows_a
+    cdef int32_t[::1] sym = sym_a
+    cdef uint8_t[::1] errors = errors_a
+    cdef const int32_t[::1] got
+    rows_m = rows_a
+    with nogil:
+        m = step(L, 0, &sym[0], &rows[0, 0], &errors[0])
+    for s in range(1, steps + 1):
+        if m != cur:
+            cur = m
+            rows_m = rows_a[:m]
+        if progress is not None and s % 65536 == 0:
+            progress(s / steps)
+        if limit <= 0 or m <= limit:
+            got = decode(rows_m)
+            if got.shape[0] != m:
+                raise ValueError("decoder returned the wrong number of symbols")
+            for k in range(m):
+                if got[k] < 0 or got[k] >= nbk:
+                    raise ValueError("corrupt stream: bucket symbol outside the alphabet")
+                sym[k] = got[k]
+        else:
+            for p in range(0, m, limit):
+                q = min(p + limit, m)
+                got = decode(rows_a[p:q])
+                if got.shape[0] != q - p:
+                    raise ValueError("decoder returned the wrong number of symbols")
+                for k in range(q - p):
+                    if got[k] < 0 or got[k] >= nbk:
+                        raise ValueError("corrupt stream: bucket symbol outside the alphabet")
+                    sym[p + k] = got[k]
+        with nogil:
+            m = step(L, s, &sym[0], &rows[0, 0], &errors[0])
+        for k in range(nl):
+            if errors[k]:
+                raise ValueError("corrupt stream: a sample outside the bit depth or low bits past the lane's end")

@@ -1,0 +1,258 @@
+"""ols-cascade: an audio model that learns each recording while coding it.
+
+Per lane, channel and sample (neuralzip/kernels/ols_audio.pyx has the loops and says exactly what
+they compute): an online least-squares predictor (order 16 at level 1, 32 at level 2, forgetting
+factor 0.998 / 0.999, the second channel of a pair also reading the first channel's current and
+recent samples), a cascade of integer NLMS stages on its residual (32/16 taps at level 1,
+256/32/16 at level 2), a sign-sign mixer of the stage outputs, a bias correction in a context of
+the recent error signs, and the residual as a bucket symbol under adaptive counts selected by
+fast and slow running means of |residual| (two tables added), plus raw low bits. Nothing is
+learned offline: the initial counts are a fixed geometric shape per scale class.
+
+Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
+recording differ by at most a frame), up to `lanes` lanes per chunk; each lane restarts every
+state. The decoder steps the lanes of a chunk in lockstep, one range-coder call per step (one
+channel of one frame of every lane: channels are separate steps because a channel reads the
+previous channel's sample of the same frame). The low bits of a lane are raw bits in the lane's
+own bit stream (after the chunk's range-coded symbols), so they cost no coder call.
+
+Chunk bytes: symbol stream length (4, little endian), the range-coded symbols, then per lane the
+number of 64-bit low-bit words (4 each), then those words (little endian), lane after lane.
+"""
+
+import numpy as np
+
+from neuralzip import progress
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
+from neuralzip.kernels import ols_audio as kern
+from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
+
+LEVELS = {  # tuned on excerpts of audio/train (3 files a source, 150k frames each), never on valid
+    1: dict(n_own=16, n_cross=4, solve_every=16, lam=0.998, taps=(128, 16), mu_shift=(3, 5), nu_rel=1e-6,
+            bias_rate=8),
+    2: dict(n_own=32, n_cross=8, solve_every=2, lam=0.998, taps=(256, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-6,
+            bias_rate=8),
+}
+LANE_SECONDS = {1: 6, 2: 12}
+MAX_LANE = 1 << 22  # frames per lane the decoder accepts
+MAX_LANES = 64  # lanes per chunk the decoder accepts
+CHUNK_LANES = 32
+WINDOW = 64  # frames per encoder replay window (one coder call each)
+
+
+def config(level: int) -> kern.Config:
+    return kern.Config(**LEVELS[level])
+
+
+def lane_frames(frames: int, rate: int, level: int) -> int:
+    """Balanced lanes of at most LANE_SECONDS[level] seconds (at least 2^15 frames)."""
+    target = min(MAX_LANE, max(1 << 15, LANE_SECONDS[level] * max(rate, 1)))
+    n = max(1, -(-frames // target))
+    return max(1, -(-frames // n))
+
+
+def chunk_lanes(nch: int) -> int:
+    return max(1, min(CHUNK_LANES, 64 // max(nch, 1)))
+
+
+def layout(frames: int, lane: int, lanes: int):
+    """[(chunk start, lane lengths)]: lanes of `lane` frames, `lanes` per chunk."""
+    per = lane * lanes
+    out = []
+    for a in range(0, max(frames, 1), per):
+        n = min(per, frames - a)
+        out.append((a, np.array([min(lane, n - s) for s in range(0, n, lane)] or [0], np.int64)))
+    return out
+
+
+def nbk_of(bits: int) -> int:
+    """Buckets of a zigzagged residual of `bits`-bit samples (|residual| < 2^bits)."""
+    return buckets.alphabet_size((1 << (bits + 1)) - 1)
+
+
+def _pow(r: float, n: int) -> float:
+    """r^n by squaring: IEEE multiplications only, the same bits on every machine."""
+    out, base = 1.0, r
+    while n:
+        if n & 1:
+            out *= base
+        base *= base
+        n >>= 1
+    return out
+
+
+_PRIORS: dict = {}
+
+
+def prior(nbk: int) -> np.ndarray:
+    """(NCLS, nbk) initial counts: per scale class, a geometric distribution of the zigzagged
+    residual with the class's mean, integrated over each bucket, as 1 + 1024 p (exact IEEE
+    arithmetic, no transcendental functions)."""
+    if nbk in _PRIORS:
+        return _PRIORS[nbk]
+    out = np.ones((kern.NCLS, nbk), np.int32)
+    for cls in range(kern.NCLS):
+        if cls == 0:
+            q = 0.5
+        else:
+            h = 0 if cls % 2 else 1
+            bl = (cls + 1 - h) // 2
+            q = (1.25 if h == 0 else 1.75) * 2.0 ** (bl - 1)
+        mean = 2.0 * q / 16.0 + 0.5  # of the zigzagged residual
+        r = mean / (mean + 1.0)
+        masses = []
+        for j in range(nbk):
+            nlow = int(buckets.low_bits_of_bucket(j))
+            lo = int(buckets.value_of(j, 0))
+            width = 1 << nlow
+            masses.append(_pow(r, lo) * (1.0 - _pow(r, width)))
+        total = sum(masses)
+        for j, m in enumerate(masses):
+            out[cls, j] = 1 + int(m / total * 1024.0)
+    _PRIORS[nbk] = out
+    return out
+
+
+class OlsCascadeCodec(RunCodec):
+    name = "ols-cascade"
+    kind = "audio"
+    summary = "online least squares + NLMS cascade + mixer + bias, adaptive counts; long lanes in lockstep"
+    levels = tuple(sorted(LEVELS))
+
+    def __init__(self, level: int = 1):
+        if level not in LEVELS:
+            raise ValueError(f"ols-cascade has levels {sorted(LEVELS)}, not {level!r}")
+        self.level = level
+
+    def at_level(self, level: int) -> "OlsCascadeCodec":
+        if level not in LEVELS:
+            return super().at_level(level)  # the one-line error
+        return self if level == self.level else OlsCascadeCodec(level)
+
+    # -- encoder (and likelihood, and the bit map: one loop over a coder) --------------------------
+    def _run(self, coder_factory, samples, signal, observe=None):
+        samples = np.asarray(samples)
+        frames, nch = samples.shape
+        level = self.level
+        lane = lane_frames(frames, signal.rate, level)
+        lanes = chunk_lanes(nch)
+        cfg = config(level)
+        nbk = nbk_of(signal.bits)
+        pri = prior(nbk)
+        chunks, bits = [], 0.0
+        for a, lengths in layout(frames, lane, lanes):
+            end = a + int(lengths.sum())
+            with progress.within(a, end, max(frames, 1)):
+                data, b = self._code_chunk(cfg, samples[a:end], lengths, nch, signal.bits, pri, coder_factory,
+                                           None if observe is None else (lambda *x, a=a: observe(a, *x)))
+            chunks.append(data)
+            bits += b
+        return {"level": level, "lane": lane, "lanes": lanes}, chunks, bits
+
+    @staticmethod
+    def _code_chunk(cfg, part, lengths, nch, nbits, pri, coder_factory, observe):
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
+        st.load(part)
+        lane = st.lane
+        sym = np.zeros((len(lengths), nch, lane), np.uint8)
+        cls = np.zeros((len(lengths), nch, kern.NTAB, lane), np.uint8)
+        kern.model_lanes(st, sym, cls)
+        progress.step(0.5)
+        coder = coder_factory()
+        active = (lengths[None, :] > np.arange(lane)[:, None]).sum(axis=1)
+        width = len(lengths) * nch * WINDOW
+        out_sym = np.zeros(width, np.int32)
+        rows = np.zeros((width, st.nbk), np.float64)
+        for t0 in range(0, int(lengths[0]), WINDOW):
+            t1 = min(t0 + WINDOW, int(lengths[0]))
+            offs = np.concatenate([[0], np.cumsum(np.repeat(active[t0:t1], nch))]).astype(np.int64)
+            kern.replay(st, sym, cls, t0, t1, offs, out_sym, rows)
+            n = int(offs[-1])
+            coder.symbols(out_sym[:n], rows[:n])
+            if observe is not None:
+                observe(lengths, t0, t1, offs, out_sym[:n], rows[:n])
+        low_bits = int(st.lowpos.sum())
+        words = [st.low_words(k) for k in range(len(lengths))]
+        sym_data = coder.finish()
+        data = b"".join([len(sym_data).to_bytes(4, "little"), sym_data,
+                         np.array([len(w) for w in words], "<u4").tobytes()] + [w.astype("<u8").tobytes() for w in words])
+        side = 8 * (4 + 4 * len(lengths))
+        return data, coder.bits + low_bits + side
+
+    def bits_per_dim(self, samples, signal):
+        out = np.zeros(np.shape(samples), np.float64)
+        nch = out.shape[1]
+        lane = lane_frames(out.shape[0], signal.rate, self.level)
+
+        def observe(a, lengths, t0, t1, offs, sym, rows):
+            b = symbol_bits(sym, rows) + buckets.low_bit_counts(sym)
+            steps = np.arange((t1 - t0) * nch)
+            per = np.diff(offs)
+            t = np.repeat(t0 + steps // nch, per)
+            c = np.repeat(steps % nch, per)
+            k = np.arange(len(sym)) - np.repeat(offs[:-1], per)
+            out[a + k * lane + t, c] = b
+
+        self._run(CostCoder, samples, signal, observe)
+        return out
+
+    # -- decoder ------------------------------------------------------------------------------------
+    def check_params(self, params, signal, nchunks):
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        level = param_int(params, "level", 1, max(LEVELS))
+        lane = param_int(params, "lane", 1, MAX_LANE)
+        lanes = param_int(params, "lanes", 1, MAX_LANES)
+        if not 2 <= signal.bits <= 32:
+            raise ParamError(f"bits {signal.bits}: ols-cascade codes 2..32-bit samples")
+        if nch < 1:
+            raise ParamError("shape: no channels")
+        if lane > max(frames, 1):
+            raise ParamError(f"params.lane {lane} is longer than the recording ({frames} frames)")
+        del level
+        check_chunk_count(max(1, -(-frames // (lane * lanes))), nchunks)
+
+    def decode_memory(self, params, signal):
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        lane, lanes = int(params["lane"]), int(params["lanes"])
+        lanes = min(lanes, max(1, -(-frames // lane)))
+        nbk = nbk_of(signal.bits)
+        per_kc = 8 * (2 * 40 * 40 + 4 * 40) + 4 * 3 * 3 * 256 + 4 * kern.NTAB * kern.NCLS * (nbk + 1) + 2048
+        per_lane = nch * (per_kc + 4 * (lane + kern.HIST)) + nch * (signal.bits + 2) * lane // 8 + 16 * nbk
+        return lanes * per_lane + 8 * frames * nch
+
+    def decode(self, params, chunks, signal):
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        self.check_params(params, signal, len(chunks))
+        level, lane, lanes = params["level"], params["lane"], params["lanes"]
+        cfg = config(level)
+        nbk = nbk_of(signal.bits)
+        pri = prior(nbk)
+        out = np.zeros((frames, nch), np.int32)
+        limit = decode_batch_limit()
+        for (a, lengths), data in zip(layout(frames, lane, lanes), chunks):
+            data = bytes(data)
+            nl = len(lengths)
+            if len(data) < 4:
+                raise ValueError("corrupt chunk: too short")
+            sym_len = int.from_bytes(data[:4], "little")
+            pos = 4 + sym_len
+            if sym_len % 4 or pos + 4 * nl > len(data):
+                raise ValueError("corrupt chunk layout")
+            counts = np.frombuffer(data[pos:pos + 4 * nl], "<u4").astype(np.int64)
+            pos += 4 * nl
+            if pos + 8 * int(counts.sum()) != len(data) or (counts > (lane * nch * (signal.bits + 2)) // 64 + 2).any():
+                raise ValueError("corrupt chunk: low-bit words do not add up")
+            words = []
+            for n in counts:
+                words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
+                pos += 8 * int(n)
+            st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=signal.bits, prior=pri, low_words=words)
+            dec = RangeDecoderStream(data[4:4 + sym_len])
+            with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
+                kern.decode_lanes(st, dec.symbols, limit, progress.step)
+            n = int(lengths.sum())
+            if n:
+                out[a:a + n] = st.unload()
+        return out
+

@@ -1,0 +1,176 @@
+"""The ols-cascade audio model: sample-exact roundtrips at every bit depth, channel count and level,
+one frame, many lanes and chunks, extremes, a decode in another process with one thread and small
+decoder batches, damaged chunks and hostile parameters refused as ContainerError, honest figures."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media_factory import tone, wav_file
+from neuralzip import api, container
+from neuralzip.errors import ContainerError
+from neuralzip.media.detect import read_media
+from neuralzip import models
+from neuralzip.models import ols_audio, register
+from neuralzip.models.base import Signal
+
+NAME = ols_audio.OlsCascadeCodec.name
+
+
+@pytest.fixture(autouse=True, params=[1, 2], ids=["level1", "level2"])
+def level(request):
+    """Each test registers the codec at this level (decoding takes the level from the member's
+    params, no option) and leaves the registry as it found it (other modules check its contents)."""
+    key = (NAME, "audio")
+    before = models._REGISTRY.get(key)
+    register(ols_audio.OlsCascadeCodec(request.param))
+    yield request.param
+    if before is None:
+        models._REGISTRY.pop(key, None)
+    else:
+        register(before)
+
+
+def roundtrip(data: bytes) -> bytes:
+    [(_, restored)] = api.decompress_bytes(api.compress_bytes(data, "a", NAME))
+    return restored
+
+
+def same_samples(a: bytes, b: bytes) -> bool:
+    x, y = read_media(a), read_media(b)
+    return x.bits == y.bits and np.array_equal(x.samples, y.samples)
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_roundtrip_every_depth_and_channel_count(bits, channels):
+    data = wav_file(tone(2500, channels, bits), bits)
+    out = roundtrip(data)
+    assert out == data and same_samples(out, data)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 37])
+def test_tiny_recordings(frames):
+    for channels in (1, 2, 3):
+        data = wav_file(tone(frames, channels, 16), 16, rate=8000)
+        assert roundtrip(data) == data
+
+
+@pytest.mark.parametrize("bits", [16, 24, 32])
+def test_silence_full_scale_noise_and_jumps(bits):
+    """Extremes: predictions are clipped to the sample range, the filters' state never overflows."""
+    rng = np.random.default_rng(3)
+    lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+    noise = rng.integers(lo, hi, (3000, 2), dtype=np.int64).astype(np.int32)
+    noise[0] = [lo, hi - 1]
+    jumps = np.zeros((3000, 2), np.int32)
+    jumps[::7] = [lo, hi - 1]
+    for samples in (np.zeros((2000, 2), np.int32), noise, jumps):
+        data = wav_file(samples, bits)
+        assert roundtrip(data) == data
+
+
+def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
+    """Lanes restart their state; a chunk holds chunk_lanes() lanes; the last lane is short."""
+    monkeypatch.setattr(ols_audio, "lane_frames", lambda frames, rate, level: 1000)
+    monkeypatch.setattr(ols_audio, "CHUNK_LANES", 3)
+    data = wav_file(tone(1000 * 7 + 333, 2, 16), 16, rate=8000)
+    assert roundtrip(data) == data
+    _, [member] = container.loads(api.compress_bytes(data, "a", NAME))
+    assert len(member.chunks) == 3 and member.params["lane"] == 1000 and member.params["lanes"] == 3
+
+
+def test_lanes_are_balanced_and_long():
+    assert ols_audio.lane_frames(1, 44100, 1) == 1
+    lane = ols_audio.lane_frames(44100 * 120, 44100, 1)
+    assert lane >= 4 * 44100 and lane * (-(-44100 * 120 // lane)) - 44100 * 120 < -(-44100 * 120 // lane)
+    assert ols_audio.lane_frames(44100 * 120, 44100, 2) >= lane
+
+
+def test_decode_in_another_process_with_one_thread_and_small_batches(tmp_path, monkeypatch, level):
+    monkeypatch.setattr(ols_audio, "lane_frames", lambda frames, rate, level: 1500)
+    data = wav_file(tone(1500 * 5 + 77, 2, 16), 16)
+    blob = api.compress_bytes(data, "a", NAME)
+    (tmp_path / "a.nz").write_bytes(blob)
+    script = ("import sys; from neuralzip import api; from neuralzip.models import register, ols_audio;"
+              "register(ols_audio.OlsCascadeCodec()); [(_, out)] = api.decompress_bytes(open(sys.argv[1], 'rb').read());"
+              "open(sys.argv[2], 'wb').write(out)")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NEURALZIP_DECODE_BATCH="2", NPY_DISABLE_CPU_FEATURES="AVX2 AVX512F")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.nz"), str(tmp_path / "b.wav")], check=True,
+                   env=env, cwd=Path(__file__).resolve().parents[1])
+    assert (tmp_path / "b.wav").read_bytes() == data
+
+
+def _member(data: bytes):
+    return container.loads(api.compress_bytes(data, "a", NAME))[1][0]
+
+
+def test_damaged_chunks_are_refused_as_container_errors():
+    data = wav_file(tone(4000, 2, 16), 16)
+    member = _member(data)
+    good = member.chunks[0]
+    rng = np.random.default_rng(0)
+    damages = [lambda c: c[: len(c) // 2], lambda c: c[:3], lambda c: b"",
+               lambda c: c[:6] + bytes([c[6] ^ 0x55]) + c[7:],  # inside the range-coded symbols
+               lambda c: c[:-9] + bytes([c[-9] ^ 0xFF]) + c[-8:],  # inside the low bits
+               lambda c: (1 << 30).to_bytes(4, "little") + c[4:],  # symbol stream length
+               lambda c: c + b"\0" * 8]
+    damages += [lambda c, i=i: c[:i] + bytes([rng.integers(256)]) + c[i + 1:] for i in rng.integers(0, len(good), 8)]
+    for damage in damages:
+        member.chunks = [damage(good)]
+        blob = container.dumps([member])
+        try:
+            [(_, out)] = api.decompress_bytes(blob)
+        except ContainerError:
+            continue
+        assert False, "a damaged chunk decoded"  # the checksum would refuse a wrong decode too
+
+
+@pytest.mark.parametrize("field,value", [("level", 3), ("level", 0), ("level", "1"), ("lane", 0), ("lane", 1 << 40),
+                                         ("lanes", 0), ("lanes", 10 ** 6), ("lane", 10), ("lanes", None)])
+def test_hostile_params_are_refused_naming_the_field(field, value):
+    member = _member(wav_file(tone(3000, 2, 16), 16))
+    member.params = dict(member.params, **{field: value})
+    with pytest.raises(ContainerError) as err:
+        api.decompress_bytes(container.dumps([member]))
+    assert field in str(err.value) or "chunk" in str(err.value)
+
+
+def test_check_params_is_arithmetic():
+    codec = ols_audio.OlsCascadeCodec()
+    signal = Signal("audio", (10 ** 9, 2), 16, 44100)
+    codec.check_params({"level": 1, "lane": 1 << 22, "lanes": 32}, signal, -(-10 ** 9 // ((1 << 22) * 32)))
+    with pytest.raises(ValueError):
+        codec.check_params({"level": 1, "lane": 1 << 22, "lanes": 32}, signal, 1)
+
+
+def _clip():
+    media = read_media(wav_file(tone(20000, 2, 16, level=0.2), 16, rate=22050))
+    return media, Signal("audio", media.samples.shape, media.bits, 22050)
+
+
+def test_coded_size_is_the_exact_likelihood_and_bits_per_dim_adds_up(level):
+    media, signal = _clip()
+    codec = ols_audio.OlsCascadeCodec(level)
+    enc = codec.encode(media.samples, signal)
+    coded = 8 * sum(len(c) for c in enc.chunks)
+    assert enc.nll_bits <= coded + 64 and coded <= 1.01 * enc.nll_bits + 1024
+    assert codec.likelihood(media.samples, signal)[1] == pytest.approx(enc.nll_bits, rel=1e-9)
+    per_value = codec.bits_per_dim(media.samples, signal)
+    assert per_value.shape == media.samples.shape and per_value.min() >= 0
+    assert enc.nll_bits - 8 * 4096 <= per_value.sum() <= enc.nll_bits
+    assert coded < 0.7 * media.samples.size * media.bits  # the tone carries noise of about 10.4 bits a sample
+    assert np.array_equal(codec.decode(enc.params, enc.chunks, signal), media.samples)
+
+
+def test_level_is_stored_and_level2_is_not_larger_on_a_clip():
+    media, signal = _clip()
+    one, two = ols_audio.OlsCascadeCodec(1).encode(media.samples, signal), ols_audio.OlsCascadeCodec(2).encode(
+        media.samples, signal)
+    assert one.params["level"] == 1 and two.params["level"] == 2
+    with pytest.raises(ValueError):
+        ols_audio.OlsCascadeCodec(3)
