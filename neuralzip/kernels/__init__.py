@@ -5,10 +5,8 @@ container or the CLI; the models call them through small typed faces.
 primitives.pxd holds what every family shares (buckets, adaptive counts).
 """
 
-import os
-
-# Threads waiting for the next parallel loop sleep instead of spinning: the parallel loops
-# alternate with serial work (the range coder, step by step), and spinning threads take the
-# cores that work needs (on a busy 2-core machine, wavenet's decoder ran 13x slower spinning).
-# Set before any compiled module loads OpenMP; OMP_WAIT_POLICY in the environment still wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads: OMP_NUM_THREADS (default: every core). libgomp's own wait policy (spin a
+# little, then sleep) is kept: on an idle 2-core machine it decodes the wavenet lanes of a
+# 2-minute recording in 6.5-7.9 s where OMP_WAIT_POLICY=PASSIVE took 12-14 s; PASSIVE only
+# wins when the cores are oversubscribed (several neuralzip processes: give each a share of
+# OMP_NUM_THREADS instead, as bench --jobs does).
