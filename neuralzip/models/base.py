@@ -170,7 +170,7 @@ def decode_batch_limit() -> int:
     """Largest number of positions handed to one decoder call (0: no limit).
 
     Decoding must not depend on it: the exact-decode test sets
-    NEURALZIP_DECODE_BATCH to prove that (contract 1)."""
+    NEURALZIP_DECODE_BATCH to prove that (exact decode on any machine)."""
     return int(os.environ.get("NEURALZIP_DECODE_BATCH", "0") or 0)
 
 
