@@ -15,28 +15,18 @@ import argparse
 import io
 import json
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import wave
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from baselines import median_wall
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"version": 2.0, "png_compress": 3.0, "png_decompress": 3.0, "wav_compress": 3.0, "wav_decompress": 3.0}
-
-
-def wall(cmd: list[str], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def tiny_inputs(tmp: Path) -> tuple[Path, Path]:
@@ -64,14 +54,14 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         png, wav = tiny_inputs(tmp)
-        res = {"baseline_import_numpy_pil": wall([sys.executable, "-c", "import numpy, PIL"], r)}
-        res["version"] = wall([nz, "--version"], r)
+        res = {"baseline_import_numpy_pil": median_wall([sys.executable, "-c", "import numpy, PIL"], r)}
+        res["version"] = median_wall([nz, "--version"], r)
         for name, src in (("png", png), ("wav", wav)):
             out = tmp / f"{name}.nz"
-            res[f"{name}_compress"] = wall([nz, "compress", str(src), "-o", str(out), "--force", "-q"], r)
-            res[f"{name}_decompress"] = wall([nz, "decompress", str(out), "-o", str(tmp / f"back_{src.name}"),
+            res[f"{name}_compress"] = median_wall([nz, "compress", str(src), "-o", str(out), "--force", "-q"], r)
+            res[f"{name}_decompress"] = median_wall([nz, "decompress", str(out), "-o", str(tmp / f"back_{src.name}"),
                                               "--force", "-q"], r)
-        res["quickstart_compress"] = wall([nz, "compress", str(ROOT / "examples/swallowtail.png"),
+        res["quickstart_compress"] = median_wall([nz, "compress", str(ROOT / "examples/swallowtail.png"),
                                            str(ROOT / "examples/alto_sax_d4.wav"), "--compare", "--verify",
                                            "--force", "-q", "-o", str(tmp / "examples.nz")], r)
     base = res["baseline_import_numpy_pil"]
