@@ -98,3 +98,41 @@ def join_pieces(const int32_t[::1] pieces, const int64_t[::1] owner, const int64
     for k in range(pieces.shape[0]):
         out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
     return out_a
+
+
+def bucket_pieces_into(const int32_t[::1] sym, Py_ssize_t m, int32_t[::1] sizes, int64_t[::1] owner,
+                       int64_t[::1] shift) -> Py_ssize_t:
+    """The low-bit fields of buckets sym[:m] cut into coder pieces as split_pieces cuts them, written
+    into buffers the caller keeps (at least 4 per bucket: 62 value bits at most); -> the piece count.
+    For decoders that run one step at a time and would otherwise allocate per step."""
+    cdef Py_ssize_t i, k = 0
+    cdef int64_t s, width, n
+    if m > sym.shape[0] or sizes.shape[0] < 4 * m or owner.shape[0] < 4 * m or shift.shape[0] < 4 * m:
+        raise ValueError("bucket_pieces_into: buffers too small")
+    for i in range(m):
+        n = low_bits_of_bucket(sym[i])
+        if n < 0 or n > MAX_LOW_BITS:
+            raise ValueError("low-bit field width out of range")
+        s = 0
+        while s < n:
+            width = min(16, n - s)
+            sizes[k] = 1 << width
+            owner[k] = i
+            shift[k] = s
+            s += width
+            k += 1
+    return k
+
+
+def join_pieces_into(const int32_t[::1] pieces, const int64_t[::1] owner, const int64_t[::1] shift,
+                     int64_t[::1] out, Py_ssize_t n):
+    """out[:n] = the low-bit fields rebuilt from their pieces (join_pieces into a kept buffer)."""
+    cdef Py_ssize_t k
+    if n > out.shape[0] or owner.shape[0] < pieces.shape[0] or shift.shape[0] < pieces.shape[0]:
+        raise ValueError("join_pieces_into: buffers too small")
+    for k in range(n):
+        out[k] = 0
+    for k in range(pieces.shape[0]):
+        if not 0 <= owner[k] < n:
+            raise ValueError("join_pieces_into: a piece outside the fields")
+        out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]

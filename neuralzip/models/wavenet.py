@@ -23,7 +23,7 @@ from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream, symb
 from neuralzip.errors import InputError
 from neuralzip.kernels import wavenet as kern
 from neuralzip.kernels.classic_audio import BlockPlans, plan_blocks
-from neuralzip.kernels.coding import join_pieces, split_pieces
+from neuralzip.kernels.coding import bucket_pieces_into, join_pieces_into
 from neuralzip.models import classic_audio
 from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
@@ -318,6 +318,9 @@ class WaveNetCodec(Codec):
             rows = np.empty((width, nbk), np.float64)
             sym = np.zeros(width, np.int32)
             low = np.zeros(width, np.int64)
+            # low-bit pieces of one step (at most 4 per bucket), kept across steps
+            sizes, pieces = np.empty(4 * width, np.int32), np.empty(4 * width, np.int32)
+            owner, shift = np.empty(4 * width, np.int64), np.empty(4 * width, np.int64)
             steps = int(lengths.max())
             with progress.within(a, a + int(lengths.sum()), frames):
                 m = kern.decode_step(lanes, net.weights, 0, sym, low, preds, rows)
@@ -327,12 +330,10 @@ class WaveNetCodec(Codec):
                     for p, q in sub_batches(m, limit):
                         sym[p:q] = sym_decoder.symbols(rows[p:q])
                     # the low bits of this frame's buckets, as uniform pieces in the coder's order
-                    nlow = buckets.low_bit_counts(sym[:m])
-                    _, sizes, owner, shift = split_pieces(nlow, nlow, False)
-                    pieces = np.empty(len(sizes), np.int32)
-                    for p, q in sub_batches(len(sizes), limit):
+                    k = bucket_pieces_into(sym, m, sizes, owner, shift)
+                    for p, q in sub_batches(k, limit):
                         pieces[p:q] = low_decoder.uniform(sizes[p:q])
-                    low = join_pieces(pieces, owner, shift, width)
+                    join_pieces_into(pieces[:k], owner, shift, low, width)
                     m = kern.decode_step(lanes, net.weights, t + 1, sym, low, preds, rows)
             for k, n in enumerate(lengths):
                 s = a + k * int(lengths[0])
