@@ -61,11 +61,28 @@ def low_bit_counts(const int32_t[::1] sym, int64_t[::1] out):
         out[i] = low_bits_of_bucket(sym[i])
 
 
+cdef Py_ssize_t cut_field(int64_t n, Py_ssize_t i, int32_t[::1] sizes, int64_t[::1] owner, int64_t[::1] shift,
+                          Py_ssize_t k) except -1:
+    """Field i of n low bits as pieces k, k+1, ... (at most 16 bits each, least significant first);
+    -> the next free piece index."""
+    cdef int64_t s = 0, width
+    if n < 0 or n > MAX_LOW_BITS:
+        raise ValueError("low-bit field width out of range")
+    while s < n:
+        width = min(16, n - s)
+        sizes[k] = 1 << width
+        owner[k] = i
+        shift[k] = s
+        s += width
+        k += 1
+    return k
+
+
 def split_pieces(const int64_t[::1] values, const int64_t[::1] nbits, bint with_values):
     """Each low-bit field as pieces of at most PIECE_BITS bits, least significant first.
     -> (piece values (zeros unless with_values), piece alphabet sizes, owner index, shift)."""
-    cdef Py_ssize_t i, k = 0, total = 0
-    cdef int64_t s, width, n
+    cdef Py_ssize_t i, j, k = 0, total = 0
+    cdef int64_t n
     for i in range(nbits.shape[0]):
         n = nbits[i]
         if n < 0 or n > MAX_LOW_BITS:
@@ -78,49 +95,29 @@ def split_pieces(const int64_t[::1] values, const int64_t[::1] nbits, bint with_
     cdef int32_t[::1] vals = vals_a, sizes = sizes_a
     cdef int64_t[::1] owner = owner_a, shift = shift_a
     for i in range(nbits.shape[0]):
-        s = 0
-        while s < nbits[i]:
-            width = min(16, nbits[i] - s)
-            if with_values:
-                vals[k] = (values[i] >> s) & ((1 << width) - 1)
-            sizes[k] = 1 << width
-            owner[k] = i
-            shift[k] = s
-            s += width
-            k += 1
+        k = cut_field(nbits[i], i, sizes, owner, shift, k)
+    if with_values:
+        for j in range(k):
+            vals[j] = (values[owner[j]] >> shift[j]) & (sizes[j] - 1)
     return vals_a, sizes_a, owner_a, shift_a
 
 
 def join_pieces(const int32_t[::1] pieces, const int64_t[::1] owner, const int64_t[::1] shift, Py_ssize_t n):
-    out_a = np.zeros(n, np.int64)
-    cdef int64_t[::1] out = out_a
-    cdef Py_ssize_t k
-    for k in range(pieces.shape[0]):
-        out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
-    return out_a
+    out = np.empty(n, np.int64)
+    join_pieces_into(pieces, owner, shift, out, n)
+    return out
 
 
 def bucket_pieces_into(const int32_t[::1] sym, Py_ssize_t m, int32_t[::1] sizes, int64_t[::1] owner,
-                       int64_t[::1] shift) -> Py_ssize_t:
+                       int64_t[::1] shift) -> int:
     """The low-bit fields of buckets sym[:m] cut into coder pieces as split_pieces cuts them, written
     into buffers the caller keeps (at least 4 per bucket: 62 value bits at most); -> the piece count.
     For decoders that run one step at a time and would otherwise allocate per step."""
     cdef Py_ssize_t i, k = 0
-    cdef int64_t s, width, n
     if m > sym.shape[0] or sizes.shape[0] < 4 * m or owner.shape[0] < 4 * m or shift.shape[0] < 4 * m:
         raise ValueError("bucket_pieces_into: buffers too small")
     for i in range(m):
-        n = low_bits_of_bucket(sym[i])
-        if n < 0 or n > MAX_LOW_BITS:
-            raise ValueError("low-bit field width out of range")
-        s = 0
-        while s < n:
-            width = min(16, n - s)
-            sizes[k] = 1 << width
-            owner[k] = i
-            shift[k] = s
-            s += width
-            k += 1
+        k = cut_field(low_bits_of_bucket(sym[i]), i, sizes, owner, shift, k)
     return k
 
 
