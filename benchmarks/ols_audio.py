@@ -8,10 +8,8 @@
   back and compared), `flac -8 --no-padding --no-seektable` and `wavpack -hh -x3` (whole files);
   bits per sample in total and per source, and each neuralzip row's ratio to FLAC and WavPack;
 * speed: compress and decompress of the 2-minute 44.1 kHz stereo 16-bit concatenation of valid
-  clips (benchmarks/audio_model.py's), whole processes through the CLI (median of 3). Until the
-  registry knows ols-cascade, its processes run `python benchmarks/ols_audio.py --cli LEVEL ...`,
-  which registers the codec at that level and then runs neuralzip's CLI main (same start-up plus
-  one import); the JSON says so. CPU seconds (user + sys of the process) are reported beside wall
+  clips (benchmarks/audio_model.py's), whole processes through the CLI (median of 3;
+  `--model ols-cascade --level L`). CPU seconds (user + sys of the process) are reported beside wall
   seconds: this machine is shared, and wall time there depends on the neighbours;
 * lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default.
 Fails if a peer is missing: a figure is never estimated. Writes benchmarks/results/ols_audio.json.
@@ -32,12 +30,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-
-
-def _register(level: int) -> None:
-    from neuralzip.models import ols_audio, register
-
-    register(ols_audio.OlsCascadeCodec(level))
 
 
 def need(tool: str) -> None:
@@ -74,12 +66,10 @@ def sizes(data: Path, levels: list[int], log) -> tuple[list, list]:
                    "bits": media.bits, "channels": int(media.samples.shape[1]), "rate": int(media.meta["rate"])}
             row.update(peer_bytes(media, Path(tmp)))
             for name in codecs:
-                model = name
-                if name.startswith("ols-cascade"):
-                    _register(int(name.rsplit("-", 1)[1]))
-                    model = "ols-cascade"
+                model, _, level = name.partition("ols-cascade-")
+                model, level = ("ols-cascade", int(level)) if level else (name, 1)
                 t = time.perf_counter()
-                blob = api.compress_bytes(raw, path.name, model)
+                blob = api.compress_bytes(raw, path.name, model, level=level)
                 row[name] = len(blob)
                 row[name + "_encode_s"] = round(time.perf_counter() - t, 3)
                 [(_, back)] = api.decompress_bytes(blob)
@@ -122,8 +112,7 @@ def speed(data: Path, levels: list[int], log) -> dict:
     from audio_model import two_minutes
 
     out = {"input": "2-minute 44.1 kHz stereo 16-bit concatenation of valid clips (benchmarks/audio_model.py)",
-           "how": "whole processes, median of 3; ols-cascade through `python benchmarks/ols_audio.py --cli LEVEL` "
-                  "(registers the codec, then neuralzip's CLI main) until the registry knows it",
+           "how": "whole processes through the CLI, median of 3",
            "load_average_before": os.getloadavg()[0], "cores": os.cpu_count()}
     py = sys.executable
     nz = [str(Path(py).with_name("neuralzip"))]
@@ -133,12 +122,12 @@ def speed(data: Path, levels: list[int], log) -> dict:
         out["seconds"] = seconds
         f = timed(["flac", "-8", "--no-padding", "--no-seektable", "-s", "-f", str(wav), "-o", str(Path(tmp) / "t.flac")])
         out["flac_8"] = dict(f, bytes=(Path(tmp) / "t.flac").stat().st_size)
-        runs = [(f"ols-cascade-{lv}", [py, str(Path(__file__).resolve()), "--cli", str(lv)], "ols-cascade") for lv in levels]
-        runs += [("wavenet", nz, "wavenet"), ("classic", nz, "classic")]
-        for name, prefix, model in runs:
+        runs = [(f"ols-cascade-{lv}", ["--model", "ols-cascade", "--level", str(lv)]) for lv in levels]
+        runs += [("wavenet", ["--model", "wavenet"]), ("classic", ["--model", "classic"])]
+        for name, options in runs:
             nzf, back = Path(tmp) / "t.nz", Path(tmp) / "back.wav"
-            comp = timed(prefix + ["compress", "-q", "--force", "--model", model, str(wav), "-o", str(nzf)])
-            dec = timed(prefix + ["decompress", "-q", "--force", str(nzf), "-o", str(back)])
+            comp = timed(nz + ["compress", "-q", "--force"] + options + [str(wav), "-o", str(nzf)])
+            dec = timed(nz + ["decompress", "-q", "--force", str(nzf), "-o", str(back)])
             assert back.read_bytes() == wav.read_bytes(), f"{name}: the 2-minute file did not come back identical"
             r = {"bytes": nzf.stat().st_size, "bps": round(8 * nzf.stat().st_size / (seconds * 44100 * 2), 5),
                  "compress": comp, "decompress": dec,
@@ -182,13 +171,6 @@ def lane_cost(data: Path, log) -> dict:
 
 
 def main():
-    if len(sys.argv) > 2 and sys.argv[1] == "--cli":  # a CLI process with the codec registered at a level
-        level = int(sys.argv[2])
-        _register(level)
-        from neuralzip.cli import main as cli_main
-
-        sys.argv = ["neuralzip"] + sys.argv[3:]
-        sys.exit(cli_main())
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--levels", default="1,2")

@@ -96,8 +96,8 @@ def test_decode_in_another_process_with_one_thread_and_small_batches(tmp_path, m
     data = wav_file(tone(1500 * 5 + 77, 2, 16), 16)
     blob = api.compress_bytes(data, "a", NAME)
     (tmp_path / "a.nz").write_bytes(blob)
-    script = ("import sys; from neuralzip import api; from neuralzip.models import register, ols_audio;"
-              "register(ols_audio.OlsCascadeCodec()); [(_, out)] = api.decompress_bytes(open(sys.argv[1], 'rb').read());"
+    script = ("import sys; from neuralzip import api;"
+              "[(_, out)] = api.decompress_bytes(open(sys.argv[1], 'rb').read());"
               "open(sys.argv[2], 'wb').write(out)")
     env = dict(os.environ, OMP_NUM_THREADS="1", NEURALZIP_DECODE_BATCH="2", NPY_DISABLE_CPU_FEATURES="AVX2 AVX512F")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.nz"), str(tmp_path / "b.wav")], check=True,
