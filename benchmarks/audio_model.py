@@ -1,9 +1,9 @@
-"""Figures for the learned audio model (issue: WaveNet family, smaller than FLAC and WavPack).
+"""Figures for the learned audio model, lpc-nlms-mlp (issue: smaller than FLAC and WavPack).
 
     sudo benchmarks/setup.sh            # the peers: flac, wavpack (and /usr/bin/time)
     python benchmarks/audio_model.py [--data ../shared/data] [--jobs 2]
 
-* size: every recording of audio/valid through neuralzip wavenet and classic
+* size: every recording of audio/valid through neuralzip lpc-nlms-mlp and classic
   (whole .nz files, with the float and exact likelihoods) and through
   `flac -8 --no-padding --no-seektable` and `wavpack -hh -x3`, in the same run
   (`neuralzip bench` machinery); totals and per source in bits per sample;
@@ -34,9 +34,9 @@ sys.path.insert(0, str(HERE))
 from baselines import checked_bench, measured, median_wall, need  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
-from neuralzip.models.wavenet import WaveNetCodec  # noqa: E402
+from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec  # noqa: E402
 
-MODELS = ["wavenet", "classic"]
+MODELS = ["lpc-nlms-mlp", "classic"]
 PEERS = ["flac", "wavpack"]
 
 
@@ -92,10 +92,10 @@ def speed(data: Path, neuralzip: list[str]) -> dict:
             out[model] = r
         long_wav = Path(tmp) / "eight_minutes.wav"
         two_minutes(data, long_wav, repeat=4)
-        comp = neuralzip + ["compress", "-q", "--force", "--model", "wavenet", str(long_wav), "-o", str(nz)]
+        comp = neuralzip + ["compress", "-q", "--force", "--model", "lpc-nlms-mlp", str(long_wav), "-o", str(nz)]
         dec = neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(back)]
-        out["wavenet_8_minutes"] = {"compress_peak_rss_mb": measured(comp)["peak_rss_mb"],
-                                    "decompress_peak_rss_mb": measured(dec)["peak_rss_mb"]}
+        out["lpc_nlms_mlp_8_minutes"] = {"compress_peak_rss_mb": measured(comp)["peak_rss_mb"],
+                                         "decompress_peak_rss_mb": measured(dec)["peak_rss_mb"]}
         assert back.read_bytes() == long_wav.read_bytes()
     out["machine_calibration_end_s"] = calibration()
     return out
@@ -103,7 +103,7 @@ def speed(data: Path, neuralzip: list[str]) -> dict:
 
 def learned_stage(inputs) -> dict:
     """Exact bits of the model with and without the learned stage, and its share of blocks."""
-    full, off = WaveNetCodec(), WaveNetCodec(learned=False)
+    full, off = LpcNlmsMlpCodec(), LpcNlmsMlpCodec(learned=False)
     bits_on = bits_off = shared = samples = 0.0
     per_source = {}
     for path, _ in inputs:

@@ -26,8 +26,8 @@ import soundfile as sf
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE_MODELS = ("classic", "pixelcnn", "vae")
-AUDIO_MODELS = ("classic", "wavenet")
+IMAGE_MODELS = ("classic", "context-mlp", "vae")
+AUDIO_MODELS = ("classic", "lpc-nlms-mlp")
 
 
 def photo_crop(data: Path, dest: Path) -> Path:

@@ -4,7 +4,11 @@
 
 Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, grey
 and 16-bit, a 3,000-frame stereo WAV and a mono 8-bit one, and archives: a mixed one
-and a vae chain over two images) is mutated, case by case, from (seed, case number):
+and a vae chain over two images), each in container version 1 and version 2 (plus a
+version-2 archive with a file stored by LZMA), is mutated, case by case, from (seed,
+case number); version-2 files are taken apart by the reader and put back by the writer
+(records, CRCs and the member table consistent), so the same header mutations reach
+its checks:
   * raw byte flips anywhere;
   * one chunk damaged (bits flipped, a range overwritten, cut short, extended, swapped
     with or replaced by another chunk) and its CRC fixed (and the header's chunk
@@ -86,16 +90,23 @@ def make_corpus(out_dir: Path) -> None:
 
     media = seed_media()
     out_dir.mkdir(parents=True, exist_ok=True)
+    # every seed in both container versions: version 1 (still read) and version 2 (written)
     for name, data in media.items():
         kind = "image" if name.endswith(".png") else "audio"
         for model in sorted({c.name for c in all_codecs() if c.kind == kind}):  # every registered model
-            (out_dir / f"{model}-{name}.nz").write_bytes(api.compress_bytes(data, name, model))
+            members = api.encode_members([(api.read_media(data, name), name)], model)
+            (out_dir / f"{model}-{name}.nz").write_bytes(container.dumps_v1(members))
+            (out_dir / f"{model}-{name}.v2.nz").write_bytes(container.dumps(members))
     mixed = [(api.read_media(media[n], n), n) for n in ("rgb.png", "grey.png", "stereo.wav")]
-    (out_dir / "archive-mixed.nz").write_bytes(container.dumps(api.encode_members(mixed, "auto"), archive=True))
     chain = [(api.read_media(media[n], n), f"dir/{n}") for n in ("rgb.png", "grey.png")]
-    (out_dir / "archive-vae-chain.nz").write_bytes(container.dumps(api.encode_members(chain, "vae"), archive=True))
-    (out_dir / "archive-classic-audio.nz").write_bytes(container.dumps(api.encode_members(
-        [(api.read_media(media[n], n), n) for n in ("stereo.wav", "mono8.wav")], "classic"), archive=True))
+    audio = [(api.read_media(media[n], n), n) for n in ("stereo.wav", "mono8.wav")]
+    others = [(api.file_media(b"labels,1\n" * 40), "labels.csv"), (api.read_media(media["mono8.wav"]), "m.wav")]
+    for tag, members in (("mixed", api.encode_members(mixed, "auto")), ("vae-chain", api.encode_members(chain, "vae")),
+                         ("classic-audio", api.encode_members(audio, "classic")),
+                         ("files", api.encode_members(others, "auto"))):
+        if tag != "files":
+            (out_dir / f"archive-{tag}.nz").write_bytes(container.dumps_v1(members, archive=True))
+        (out_dir / f"archive-{tag}.v2.nz").write_bytes(container.dumps(members, archive=True))
 
 
 def reader_seeds() -> dict:
@@ -163,6 +174,35 @@ class Nz:
             for c in mine:
                 parts += [c, struct.pack("<I", zlib.crc32(c))]
         return b"".join(parts)
+
+
+class Nz2(Nz):
+    """A version-2 .nz taken apart the same way (through the reader, so it must be intact), and put
+    back together by the writer: records, CRCs and the table consistent with whatever values were set
+    (a value the binary format cannot hold makes the case unwritable)."""
+
+    def __init__(self, data: bytes):
+        from neuralzip import container
+
+        top, members = container.loads(data, None)
+        self.top = {"archive": top["archive"],
+                    "members": [dict(m.header(), sha256=m.sha256, mtime=m.mtime, mode=m.mode) for m in members]}
+        self.chunks = [list(m.chunks) for m in members]
+
+    def dumps(self, fix_lengths: bool = True) -> bytes:
+        from neuralzip import container
+
+        members = []
+        for h, mine in zip(self.top["members"], self.chunks):
+            h = dict(h)
+            members.append(container.Member(h["name"], h["kind"], h["model"], h["weights"], tuple(h["shape"]),
+                                            h["bits"], h["meta"], h["params"], h["sha256"], list(mine),
+                                            h.get("stats") or {}, h.get("mtime"), h.get("mode")))
+        return container.dumps(members, archive=self.top["archive"])
+
+
+def take_apart(data: bytes) -> Nz:
+    return Nz2(data) if data[8:10] == b"\x02\x00" else Nz(data)
 
 
 INTERESTING = [0, 1, -1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 127, 128, 255, 256, 1023, 1024,
@@ -243,7 +283,7 @@ def grow(rng: random.Random, nz: Nz) -> str:
     members = [m for m in nz.top["members"] if isinstance(m, dict)]
     m = rng.choice(members)
     factor = rng.choice([2, 3, 4, 8, 16])
-    axis = 0 if m["kind"] == "audio" or rng.random() < 0.5 else 1
+    axis = 0 if m["kind"] != "image" or rng.random() < 0.5 else 1  # audio and other files: one length
     m["shape"][axis] *= factor
     if "units" in m.get("params", {}):
         h, w, c = m["shape"]
@@ -318,7 +358,7 @@ def mutate_nz(rng: random.Random, data: bytes, others: list) -> tuple[bytes, lis
     if op < 0.20:
         cut = rng.randrange(len(data))
         return data[:cut], [f"truncated to {cut} bytes"]
-    nz = Nz(data)
+    nz = take_apart(data)
     done = []
     if op < 0.50:
         done.append(damage_chunk(rng, nz, others))
@@ -332,8 +372,11 @@ def mutate_nz(rng: random.Random, data: bytes, others: list) -> tuple[bytes, lis
     fix = not any(".chunks" in d for d in done)  # a changed chunk length is left as the mutation made it
     try:
         out = nz.dumps(fix_lengths=fix)
-    except (TypeError, ValueError) as exc:  # a value JSON cannot write (nan is fine; this is rare)
-        return data, done + [f"unwritable ({exc})"]
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, struct.error) as exc:
+        # a value JSON (version 1) or the binary records (version 2) cannot hold
+        return data, done + [f"unwritable ({type(exc).__name__})"]
+    except Exception as exc:  # noqa: BLE001 (the writer's own refusal, e.g. a name it will not store)
+        return data, done + [f"unwritable ({type(exc).__name__})"]
     return out, done
 
 
@@ -655,7 +698,7 @@ def run(args, seeds: dict, readers: int) -> int:
 
     expected = _expected_outputs(seeds)
     names = sorted(seeds)
-    all_chunks = [c for blob in seeds.values() for mine in Nz(blob).chunks for c in mine]
+    all_chunks = [c for blob in seeds.values() for mine in take_apart(blob).chunks for c in mine]
     rseeds = reader_seeds()
     rnames = sorted(rseeds)
 

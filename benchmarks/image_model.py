@@ -1,17 +1,17 @@
-"""Figures for the learned image model (issue: PixelCNN family, smaller than JPEG XL).
+"""Figures for the learned image model, context-mlp (issue: smaller than JPEG XL).
 
     sudo benchmarks/setup.sh            # the peers: cjxl, cwebp, optipng, flac, wavpack
     python benchmarks/image_model.py [--data ../shared/data] [--jobs 2]
 
-* size: every photo of images/valid through neuralzip pixelcnn and classic
+* size: every photo of images/valid through neuralzip context-mlp and classic
   (whole .nz files, with the float and exact likelihoods) and through PNG
   (Pillow optimize), optipng, WebP lossless and JPEG XL -e 7 / -e 9, in the same
   run (`neuralzip bench` machinery); totals in bits per subpixel;
 * speed: compress and decompress of a 768x512 centre crop of a valid photo,
   whole processes with start-up, against `cjxl -d 0 -e 7` in the same run
-  (median of 3), for pixelcnn and classic.
+  (median of 3), for context-mlp and classic.
 Fails if a peer is missing: a figure is never estimated. Writes
-benchmarks/results/image_model.json. Memory (24 MP): benchmarks/large_image.py --model pixelcnn.
+benchmarks/results/image_model.json. Memory (24 MP): benchmarks/large_image.py --model context-mlp.
 """
 
 import argparse
@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 
 from baselines import checked_bench, timing  # noqa: E402
 
-MODELS = ["pixelcnn", "classic"]
+MODELS = ["context-mlp", "classic"]
 
 
 def main():

@@ -4,7 +4,7 @@
     python benchmarks/ols_audio.py [--data ../shared/data] [--skip-speed] [--levels 1,2]
 
 * size: every recording of audio/valid (per source = its folder) through ols-cascade at each
-  level, `wavenet` and `classic` (whole .nz containers from api.compress_bytes, every one decoded
+  level, `lpc-nlms-mlp` (0.1.0's `wavenet`) and `classic` (whole .nz containers from api.compress_bytes, every one decoded
   back and compared), `flac -8 --no-padding --no-seektable` and `wavpack -hh -x3` (whole files);
   bits per sample in total and per source, and each neuralzip row's ratio to FLAC and WavPack;
 * speed: compress and decompress of the 2-minute 44.1 kHz stereo 16-bit concatenation of valid
@@ -51,12 +51,15 @@ def peer_bytes(media, tmp: Path) -> dict:
     return out
 
 
-def sizes(data: Path, levels: list[int], log) -> tuple[list, list]:
+def sizes(data: Path, levels: list[int], log, earlier: dict | None = None) -> tuple[list, list]:
+    """`earlier` ({file: row} of an earlier run): the peers' and the other models' figures are taken
+    from it and only ols-cascade runs (--ols-only, when only ols-cascade changed)."""
     from neuralzip import api
     from neuralzip.media.detect import read_media
 
     rows = []
-    codecs = [f"ols-cascade-{lv}" for lv in levels] + ["wavenet", "classic"]
+    ours = [f"ols-cascade-{lv}" for lv in levels]
+    codecs = ours + ["lpc-nlms-mlp", "classic"]
     files = sorted((data / "audio" / "valid").glob("*/*"))
     with tempfile.TemporaryDirectory() as tmp:
         for i, path in enumerate(files):
@@ -64,8 +67,12 @@ def sizes(data: Path, levels: list[int], log) -> tuple[list, list]:
             media = read_media(raw, str(path))
             row = {"file": str(path.relative_to(data)), "source": path.parent.name, "samples": int(media.samples.size),
                    "bits": media.bits, "channels": int(media.samples.shape[1]), "rate": int(media.meta["rate"])}
-            row.update(peer_bytes(media, Path(tmp)))
-            for name in codecs:
+            if earlier is not None:
+                old = earlier[row["file"]]
+                row.update({k: v for k, v in old.items() if k not in row and not k.startswith("ols-cascade-")})
+            else:
+                row.update(peer_bytes(media, Path(tmp)))
+            for name in codecs if earlier is None else ours:
                 model, _, level = name.partition("ols-cascade-")
                 model, level = ("ols-cascade", int(level)) if level else (name, 1)
                 t = time.perf_counter()
@@ -108,7 +115,7 @@ def timed(cmd: list[str], repeat: int = 3) -> dict:
             "cpu_s": round(float(np.median([r[1] for r in runs])), 3)}
 
 
-def speed(data: Path, levels: list[int], log) -> dict:
+def speed(data: Path, levels: list[int], log, peers: bool = True) -> dict:
     from audio_model import two_minutes
 
     out = {"input": "2-minute 44.1 kHz stereo 16-bit concatenation of valid clips (benchmarks/audio_model.py)",
@@ -123,7 +130,8 @@ def speed(data: Path, levels: list[int], log) -> dict:
         f = timed(["flac", "-8", "--no-padding", "--no-seektable", "-s", "-f", str(wav), "-o", str(Path(tmp) / "t.flac")])
         out["flac_8"] = dict(f, bytes=(Path(tmp) / "t.flac").stat().st_size)
         runs = [(f"ols-cascade-{lv}", ["--model", "ols-cascade", "--level", str(lv)]) for lv in levels]
-        runs += [("wavenet", ["--model", "wavenet"]), ("classic", ["--model", "classic"])]
+        if peers:
+            runs += [("lpc-nlms-mlp", ["--model", "lpc-nlms-mlp"]), ("classic", ["--model", "classic"])]
         for name, options in runs:
             nzf, back = Path(tmp) / "t.nz", Path(tmp) / "back.wav"
             comp = timed(nz + ["compress", "-q", "--force"] + options + [str(wav), "-o", str(nzf)])
@@ -177,6 +185,10 @@ def main():
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-lanes", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="re-measure speed into the existing results file")
+    ap.add_argument("--ols-only", action="store_true",
+                    help="sizes and speed of ols-cascade only; every other figure from the existing results file")
+    ap.add_argument("--only-ols-speed", action="store_true",
+                    help="with --speed-only: re-measure ols-cascade only, keeping the other models' speed rows")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ols_audio.json")
     args = ap.parse_args()
     need("flac")
@@ -188,12 +200,16 @@ def main():
 
     if args.speed_only:
         result = json.loads(args.out.read_text())
-        result["speed_2min"] = speed(args.data, levels, log)
+        kept = {k: v for k, v in result.get("speed_2min", {}).items() if k in ("lpc-nlms-mlp", "classic")}
+        result["speed_2min"] = speed(args.data, levels, log, peers=not args.only_ols_speed)
+        if args.only_ols_speed:
+            result["speed_2min"].update(kept, peers_measured_earlier=sorted(kept))
         result["speed_command"] = "python benchmarks/ols_audio.py " + " ".join(sys.argv[1:])
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         return
     result = {"command": "python benchmarks/ols_audio.py " + " ".join(sys.argv[1:])}
-    rows, codecs = sizes(args.data, levels, log)
+    before = json.loads(args.out.read_text()) if args.ols_only else None
+    rows, codecs = sizes(args.data, levels, log, None if before is None else {r["file"]: r for r in before["rows"]})
     result["files"] = len(rows)
     result["samples"] = sum(r["samples"] for r in rows)
     result["totals"] = totals(rows, codecs)
@@ -208,7 +224,10 @@ def main():
         result["lane_length"] = lane_cost(args.data, log)
         args.out.write_text(json.dumps(dict(result, rows=rows), indent=1) + "\n")
     if not args.skip_speed:
-        result["speed_2min"] = speed(args.data, levels, log)
+        result["speed_2min"] = speed(args.data, levels, log, peers=not args.ols_only)
+        if args.ols_only:
+            kept = {k: v for k, v in before.get("speed_2min", {}).items() if k in ("lpc-nlms-mlp", "classic")}
+            result["speed_2min"].update(kept, peers_measured_earlier=sorted(kept))
     result["rows"] = rows
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 

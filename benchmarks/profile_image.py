@@ -1,6 +1,6 @@
 """Where an image model's time goes on the 768x512 centre crop of the first valid photo.
 
-    python benchmarks/profile_image.py [MODEL]   # pixelcnn (default), vae, ... -> results/profile_MODEL.txt
+    python benchmarks/profile_image.py [MODEL]   # context-mlp (default), vae, ... -> results/profile_MODEL.txt
 
 In-process encode and decode under cProfile (start-up not included: see
 image_model.py for whole processes); the top functions by own time.
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "val
 
 
 def main():
-    model = sys.argv[1] if len(sys.argv) > 1 else "pixelcnn"
+    model = sys.argv[1] if len(sys.argv) > 1 else "context-mlp"
     src = sorted(DATA.glob("*.png"))[0]
     img = np.asarray(Image.open(src).convert("RGB"))
     h, w = img.shape[:2]

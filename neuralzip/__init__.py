@@ -1,7 +1,7 @@
 """neuralzip: lossless image and audio compression driven by generative models."""
 
 __version__ = "0.1.0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the container format written (1 is still read)
 
 
 def _single_threaded_blas() -> None:
@@ -17,3 +17,12 @@ def _single_threaded_blas() -> None:
 
 
 _single_threaded_blas()
+
+
+def open(path, weights=None, max_memory="20G"):  # noqa: A001 (neuralzip.open, as gzip.open and tarfile.open)
+    """A .nz archive as a dataset: random access by name or position, len, iteration as numpy arrays
+    with their metadata; picklable (see neuralzip.dataset). `max_memory` as for decompress (None or
+    0: no limit)."""
+    from neuralzip.dataset import Dataset
+
+    return Dataset(path, weights, max_memory)

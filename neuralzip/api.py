@@ -8,14 +8,13 @@ layer and the models are imported on first use, so a .nz that declares more than
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuralzip import container, limits
 from neuralzip.container import Member
 from neuralzip.errors import ContainerError, InputError
-from neuralzip.fileio import check_writable, safe_member_name, write_atomic
+from neuralzip.fileio import check_writable, write_atomic  # noqa: F401 (write_atomic: streaming uses it)
 
 
 def read_media(data: bytes, name: str = "input"):
@@ -31,9 +30,22 @@ def write_media(media) -> bytes:
 
 
 def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1):
+    if kind == "file":  # not an image or audio: the standard library's LZMA, whatever the model asked
+        from neuralzip.filecodec import CODEC
+
+        return CODEC
     from neuralzip.models import get_codec as get
 
     return get(name, kind, weights, level)
+
+
+def file_media(data: bytes):
+    """A file that is not an image or audio, as a Media of kind "file" (its bytes)."""
+    import numpy as np
+
+    from neuralzip.media import Media
+
+    return Media("file", np.frombuffer(data, np.uint8), 8, {"format": "file"})
 
 
 @dataclass
@@ -105,7 +117,7 @@ def _member(media: Media, name: str, codec, enc) -> Member:
     stats = {"nll_bits": round(enc.nll_bits, 3), "nll_float_bits": round(enc.nll_float_bits, 3)}
     if enc.initial_bits is not None:
         stats["initial_bits"] = round(enc.initial_bits, 3)
-    return Member(name=name, kind=media.kind, model=codec.name, weights=codec.weights_hash,
+    return Member(name=name, kind=media.kind, model=codec.name, weights=codec.weights_hash,  # noqa
                   shape=media.samples.shape, bits=media.bits, meta=media.meta, params=enc.params,
                   sha256=container.canonical_digest(media.kind, media.samples, media.bits, media.meta),
                   chunks=enc.chunks, stats=stats)
@@ -150,7 +162,7 @@ def check_members(members: list[Member], weights: str | None = None, max_memory=
     check_sizes(members, limit)
     codecs = []
     for m in members:
-        codec = _member_codec(m, weights)
+        codec = _file_codec(m) if m.kind == "file" else _member_codec(m, weights)
         try:
             codec.check_params(m.params, _member_signal(m), len(m.chunks))
         except (ParamError, ValueError, KeyError, TypeError, OverflowError) as exc:
@@ -187,18 +199,22 @@ def _declared(m: Member) -> str:
     return f"a recording of {m.shape[0]} frames x {m.shape[1]} channel(s)"
 
 
-def _member_codec(member: Member, weights: str | None):
-    try:
-        codec = get_codec(member.model, member.kind)
-    except InputError:
-        raise ContainerError(f"member {member.name!r} uses model {member.model!r}, unknown to this neuralzip") from None
-    if member.weights != codec.weights_hash:
-        if member.weights is None or codec.weights_hash is None:
-            raise ContainerError(f"member {member.name!r}: weights {member.weights} do not fit model {member.model!r}")
-        from neuralzip import weightstore
+def _file_codec(member: Member):
+    from neuralzip.filecodec import CODEC
 
-        codec = codec.with_weights(str(weightstore.locate(member.weights, weights)))
-    return codec
+    if member.model != CODEC.name or member.weights is not None:
+        raise ContainerError(f"member {member.name!r} uses model {member.model!r}, unknown to this neuralzip "
+                             "for a file that is not an image or audio")
+    return CODEC
+
+
+def _member_codec(member: Member, weights: str | None):
+    from neuralzip.models import decoder_for
+
+    try:
+        return decoder_for(member.model, member.kind, member.weights, weights)
+    except ContainerError as exc:
+        raise ContainerError(f"member {member.name!r}: {exc}") from None
 
 
 def decode_members(members: list[Member], weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list[Media]:
@@ -234,7 +250,7 @@ def decode_members(members: list[Member], weights: str | None = None, max_memory
             m = members[i]
             if not isinstance(samples, np.ndarray) or samples.shape != tuple(m.shape):
                 raise ContainerError(f"member {m.name!r} decoded to the wrong shape: corrupt payload")
-            if container.canonical_digest(m.kind, samples, m.bits, m.meta) != m.sha256:
+            if not container.digest_matches(m, container.canonical_digest(m.kind, samples, m.bits, m.meta)):
                 raise ContainerError(f"checksum mismatch for member {m.name!r}: the decoded content is not the original")
             out[i] = Media(m.kind, samples, m.bits, m.meta)
     return out
@@ -259,6 +275,8 @@ def decompress_bytes(blob: bytes, weights: str | None = None, max_memory=DEFAULT
 def restore(member: Member, media: Media) -> bytes:
     """The restored file's bytes (a raw array comes back as a .npy file). The metadata passed the
     checksum, but a crafted file can carry a checksum over anything: a writer failure is its fault."""
+    if member.kind == "file":
+        return media.samples.tobytes()
     try:
         return write_media(media)
     except MemoryError:
@@ -345,41 +363,79 @@ def read_file(path) -> bytes:
 def compress_file(path, out=None, model: str = "auto", weights: str | None = None, force: bool = False,
                   level: int = 1) -> Path:
     """Compress one file to `out` (default: beside it, FILE.nz), atomically; -> the output path."""
+    from neuralzip.streaming import Source, compress_sources
+
     src = Path(path)
     target = Path(out) if out is not None else src.with_name(src.name + ".nz")
     check_writable(target, force)
-    write_atomic(target, compress_bytes(read_file(src), src.name, model, weights, level))
+    read_file(src)  # a missing or unreadable file: the one-line error
+    compress_sources([Source(src.name, src)], target, False, model, weights, level, jobs=1)
     return target
 
 
+def compress_paths(paths, out, model: str = "auto", weights: str | None = None, force: bool = False,
+                   level: int = 1, jobs: int = 0, verify: bool = False) -> list[Report]:
+    """Files and folders (recursive: every file in them, images and audio coded by the models, the rest
+    with LZMA) into one archive `out`, group by group in bounded memory, over `jobs` processes
+    (0: every core; the bytes are the same for any number). -> a report per member."""
+    from neuralzip.streaming import compress_sources
+
+    target = Path(out)
+    check_writable(target, force)
+    reports, _ = compress_sources(archive_sources(paths), target, True, model, weights, level, jobs, verify=verify)
+    return reports
+
+
+def archive_sources(paths) -> list:
+    """The sources of an archive: each file under its name, each folder's files under their paths
+    relative to it (sorted); two sources under one name are refused."""
+    from neuralzip.streaming import Source
+
+    out, seen = [], set()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"{p}: no such file or directory")
+        if p.is_dir():
+            entries = [(f.relative_to(p).as_posix(), f, True) for f in sorted(p.rglob("*")) if f.is_file()]
+            if not entries:
+                raise InputError(f"{p}: no files in this directory")
+        else:
+            entries = [(p.name, p, False)]
+        for name, f, other in entries:
+            if name in seen:
+                raise InputError(f"two inputs would be stored under the same name {name!r}")
+            seen.add(name)
+            out.append(Source(name, f, other=other))
+    return out
+
+
 def decompress_file(path, out=None, weights: str | None = None, force: bool = False, around=None,
-                    max_memory=DEFAULT_MAX_MEMORY) -> list:
-    """Restore every member of a .nz beside it (or under/at `out`), all or nothing; -> written paths.
+                    max_memory=DEFAULT_MAX_MEMORY, members=(), jobs: int = 0) -> list:
+    """Restore every member of a .nz (or those whose names match `members`: names or globs) beside it
+    (or under/at `out`), all or nothing, group by group in bounded memory; -> written paths.
     `around(label)`, if given, is a context manager wrapped around the decoding (progress).
-    `max_memory`: see check_members."""
-    nz = Path(path)
-    top, members = container.loads(read_file(nz), _max_memory(max_memory))
-    if top.get("archive") or len(members) != 1:
-        root = Path(out) if out is not None else nz.parent
-        targets = [root / safe_member_name(m.name) for m in members]
-    else:
-        targets = [Path(out) if out is not None else nz.parent / safe_member_name(members[0].name).name]
-    for t in targets:
-        check_writable(t, force)
-    # everything decoded before anything is written: all or nothing
-    label = members[0].name if len(members) == 1 else f"{len(members)} members"
-    with (around(label) if around else nullcontext()):
-        restored = [restore(m, media) for m, media in zip(members, decode_members(members, weights, max_memory))]
-    written = []
-    try:
-        for t, data in zip(targets, restored):
-            write_atomic(t, data)
-            written.append(t)
-    except BaseException:
-        for t in written:
-            t.unlink(missing_ok=True)
-        raise
-    return targets
+    `max_memory`: see check_members. `jobs`: processes (0: every core)."""
+    from neuralzip.streaming import extract
+
+    return extract(path, out, members, force, jobs, weights, max_memory, around=around)
+
+
+def extract_member(path, name: str, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> bytes:
+    """One member's restored file, decoding only its group."""
+    import io
+
+    from neuralzip.streaming import extract
+
+    buf = io.BytesIO()
+    extract(path, None, [name], weights=weights, max_memory=max_memory, to_stream=buf, jobs=1)
+    return buf.getvalue()
+
+
+def list_archive(path, max_memory=DEFAULT_MAX_MEMORY) -> list:
+    """Every member of a .nz from its table alone: name, kind, shape, bits, model, bytes, dims, bpd."""
+    from neuralzip.streaming import list_entries
+
+    return list_entries(path, _max_memory(max_memory))
 
 
 def payload_shares(members: list[Member]) -> list[int]:
@@ -435,6 +491,8 @@ def member_report(member: Member, file: str, nbytes: int, seconds: float) -> Rep
 
 def _shape_text(member: Member) -> str:
     s = member.shape
+    if member.kind == "file":
+        return f"{s[0]} bytes"
     if member.kind == "image":
         return f"{s[1]}x{s[0]}x{s[2]} {member.meta.get('mode', '')} {member.bits}-bit".replace("  ", " ")
     return f"{s[0]}x{s[1]}ch {member.meta.get('rate', '?')}Hz {member.bits}-bit"

@@ -5,7 +5,6 @@ the modules that pull in numpy, the coder and the models are imported on first
 use, so `--version` and `--help` load only click."""
 
 import importlib
-import math
 import os
 import sys
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from pathlib import Path
 import click
 
 from neuralzip import __version__, limits
-from neuralzip.errors import ContainerError, InputError, NeuralzipError
+from neuralzip.errors import InputError, NeuralzipError
 from neuralzip.fileio import check_writable, write_atomic
 
 
@@ -70,56 +69,41 @@ def cli():
     """Lossless compression of images and audio with generative models."""
 
 
-def _directory_files(root: Path, quiet: bool) -> list[tuple[str, Path]]:
-    found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        with open(path, "rb") as f:
-            head = f.read(16)
-        if detect.sniff(head) is None:
-            _note(f"skipping {path}: not a supported image or audio file", quiet)
-            continue
-        found.append((path.relative_to(root).as_posix(), path))
-    if not found:
-        raise InputError(f"{root}: no supported image or audio files in this directory")
-    return found
+def _plan_jobs(files: tuple[str, ...], out: str | None, name: str | None):
+    """-> [(output path or "-", [Source], is_archive)]."""
+    from neuralzip.streaming import Source
 
-
-def _plan_jobs(files: tuple[str, ...], out: str | None, quiet: bool):
-    """-> [(output path, [(member name, source path)], is_archive)]."""
+    if "-" in files:
+        if len(files) != 1:
+            raise InputError("'-' (stdin) must be the only input")
+        data = sys.stdin.buffer.read()
+        return [("-" if out in (None, "-") else Path(out), [Source(name or "stdin", data=data)], False)]
     paths = [Path(f) for f in files]
     for p in paths:
         if not p.exists():
             raise InputError(f"{p}: no such file or directory")
+    if name is not None and (len(paths) != 1 or paths[0].is_dir()):
+        raise InputError("--name sets the stored name of a single input file")
     if out is not None and (len(paths) > 1 or paths[0].is_dir()):
-        members, seen = [], set()
-        for p in paths:
-            entries = _directory_files(p, quiet) if p.is_dir() else [(p.name, p)]
-            for name, src in entries:
-                if name in seen:
-                    raise InputError(f"two inputs would be stored under the same name {name!r}")
-                seen.add(name)
-                members.append((name, src))
-        return [(Path(out), members, True)]
+        if out == "-":
+            return [("-", api.archive_sources(paths), True)]
+        return [(Path(out), api.archive_sources(paths), True)]
     jobs = []
     for p in paths:
         if p.is_dir():
-            jobs.append((p.parent / (p.resolve().name + ".nz"), _directory_files(p, quiet), True))
+            jobs.append((p.parent / (p.resolve().name + ".nz"), api.archive_sources([p]), True))
         else:
-            jobs.append((Path(out) if out else p.with_name(p.name + ".nz"), [(p.name, p)], False))
+            target = "-" if out == "-" else (Path(out) if out else p.with_name(p.name + ".nz"))
+            jobs.append((target, [Source(name or p.name, p)], False))
     return jobs
 
 
-def _verify(data: bytes, members: list, weights: str | None) -> None:
-    _, decoded = container.loads(data)
-    api.decode_members(decoded, weights, max_memory=None)  # checks every member against its stored checksum
-    for original, stored in zip(members, decoded):
-        if stored.sha256 != original.sha256:
-            raise ContainerError(f"--verify failed for {original.name!r}")
+_JOBS_HELP = "processes (0: one per core, the default); the output is the same for any number"
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output", "out", help="output .nz (an archive when several inputs or a directory)")
+@click.option("-o", "--output", "out", help="output .nz (an archive when several inputs or a directory; - : stdout)")
 @click.option("--model", default="auto", show_default=True, help="model name (see `neuralzip models`)")
 @click.option("--level", default=1, show_default=True, type=click.IntRange(1, 2),
               help="1: the default; 2: stronger and slower, where the model has it (auto takes it where it can)")
@@ -127,63 +111,102 @@ def _verify(data: bytes, members: list, weights: str | None) -> None:
 @click.option("--compare", is_flag=True, help="also measure PNG (images) / FLAC (audio)")
 @click.option("--verify", is_flag=True, help="decode what was written and compare before reporting success")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per input (JSON Lines)")
+@click.option("--name", help="the stored name of the one input (default: its file name; 'stdin' for -)")
+@click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024), help=_JOBS_HELP)
+@click.option("--shard-size", "shard_size", metavar="SIZE",
+              help="write a shard set: archives of about SIZE each (e.g. 1G) and a manifest in directory -o")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="code on a Dask cluster (tcp://HOST:PORT; needs neuralzip[cluster]); -o names a directory")
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
 @click.option("-q", "--quiet", is_flag=True, help="no report, no notes")
-def compress(files, out, model, level, weights, compare, verify, as_json, force, quiet):
-    """Compress images and audio into .nz files."""
-    from neuralzip import peers
-    from neuralzip.report import echo_reports
+def compress(files, out, model, level, weights, compare, verify, as_json, name, jobs, shard_size, scheduler, force,
+             quiet):
+    """Compress images and audio (and, in a folder, every other file) into .nz files. FILE - reads stdin."""
+    from neuralzip.streaming import compress_sources
 
     done, notes = [], []  # reports of the files written so far: one table at the end
+    to_stdout = False
     try:
-        jobs = _plan_jobs(files, out, quiet)
-        for target, _, _ in jobs:
-            check_writable(target, force)
-        for target, sources, is_archive in jobs:
-            reports, peer_seconds = [], 0.0
+        if shard_size is not None or scheduler is not None:
+            _compress_shards(files, out, shard_size, model, level, weights, compare, verify, as_json, jobs,
+                             force, quiet, scheduler)
+            return
+        plan = _plan_jobs(files, out, name)
+        to_stdout = any(t == "-" for t, _, _ in plan)
+        if to_stdout and sys.stdout.isatty():
+            raise InputError("refusing to write compressed data to a terminal")
+        for target, _, _ in plan:
+            if target != "-":
+                check_writable(target, force)
+        for target, sources, is_archive in plan:
             with api.Timer() as total:
-                label = sources[0][0] if len(sources) == 1 else f"{len(sources)} files"
+                label = sources[0].name if len(sources) == 1 else f"{len(sources)} files"
                 with _progress_bar(f"compressing {label}", quiet):
-                    originals = [api.read_file(src) for _, src in sources]
-                    medias = [api.read_media(data, str(src)) for data, (_, src) in zip(originals, sources)]
-                    members = api.encode_members([(m, name) for m, (name, _) in zip(medias, sources)], model, weights,
-                                                 level)
-                coding_seconds = total.elapsed()
-                dims = [math.prod(m.shape) for m in members]
-                for member, media, original, (_, src), nbytes, d in zip(members, medias, originals, sources,
-                                                                        api.payload_shares(members), dims):
-                    # an archive's members share the job's time by size (a chain codes them together)
-                    rep = api.member_report(member, str(src), nbytes, coding_seconds * d / max(1, sum(dims)))
-                    if compare:
-                        with api.Timer() as pt:
-                            rep.peers = peers.compare(media, original)
-                        peer_seconds += pt.seconds
-                    reports.append(rep)
-                data = container.dumps(members, archive=is_archive)
-                if verify:
-                    _verify(data, members, weights)
-                write_atomic(target, data)
-            if len(members) == 1:  # a single file: bytes = the whole .nz, time = the whole job (peers aside)
-                reports[0].bytes = len(data)
-                reports[0].seconds = total.seconds - peer_seconds
+                    reports, size = compress_sources(sources, sys.stdout.buffer if target == "-" else target,
+                                                     is_archive, model, weights, level, jobs, compare, verify,
+                                                     keep_reports=not quiet)
+            if len(reports) == 1:  # a single file: bytes = the whole .nz, time = the whole job
+                reports[0].bytes = size
+                reports[0].seconds = total.seconds
+            for r, src in zip(reports, sources):
+                r.file = str(src.path) if src.path is not None else src.name
             if as_json and not quiet:
-                echo_reports(reports, as_json=True)  # JSON Lines stream as each output is written
+                echo_reports_to(reports, True, to_stdout)  # JSON Lines stream as each output is written
             done += reports
-            if len(members) > 1:
-                notes.append(f"archive {target}: {len(members)} members, {len(data)} bytes")
+            if is_archive:
+                notes.append(f"archive {target if target != '-' else 'on stdout'}: {len(sources)} members, "
+                             f"{size} bytes")
     except NeuralzipError as exc:
-        _echo_table(done, notes, as_json or quiet)
+        _echo_table(done, notes, as_json or quiet, to_stdout)
         _fail(exc)
-    _echo_table(done, notes, as_json or quiet)
+    _echo_table(done, notes, as_json or quiet, to_stdout)
 
 
-def _echo_table(reports, notes, silent: bool) -> None:
+def _compress_shards(files, out, shard_size, model, level, weights, compare, verify, as_json, jobs, force, quiet,
+                     scheduler=None):
+    from neuralzip import shards
+
+    if out is None or out == "-" or "-" in files:
+        raise InputError("--shard-size and --scheduler write a shard set into the directory given by -o")
+    size = limits.parse_size(shard_size, "--shard-size") if shard_size is not None else 1 << 62
+    with _progress_bar(f"compressing into {out}", quiet):
+        if scheduler is not None:
+            from neuralzip import cluster
+
+            if compare or verify:
+                raise InputError("--compare and --verify are not available with --scheduler")
+            reports, total = cluster.compress_on_cluster(files, out, scheduler, size, model, weights, level, force,
+                                                         keep_reports=not quiet)
+        else:
+            reports, total = shards.compress_sharded(api.archive_sources(files), out, size, model, weights, level,
+                                                     jobs, compare, verify, force, keep_reports=not quiet)
+    if not quiet:
+        echo_reports_to(reports, as_json, False)
+        if not as_json:
+            click.echo(f"shard set {out}: {len(reports)} members, {total} bytes")
+
+
+def echo_reports_to(reports, as_json: bool, to_stderr: bool) -> None:
+    """The report, on stderr when stdout carries the data."""
     from neuralzip.report import echo_reports
 
+    if not to_stderr:
+        echo_reports(reports, as_json=as_json)
+        return
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        echo_reports(reports, as_json=as_json)
+    click.echo(buf.getvalue(), err=True, nl=False)
+
+
+def _echo_table(reports, notes, silent: bool, to_stderr: bool = False) -> None:
     if not silent:
-        echo_reports(reports, as_json=False)
+        echo_reports_to(reports, False, to_stderr)
         for line in notes:
-            click.echo(line)
+            click.echo(line, err=to_stderr)
 
 
 _MAX_MEMORY_HELP = (f"refuse, before decoding, a member that would need more memory than SIZE (e.g. 512M, 4G; "
@@ -199,23 +222,62 @@ def _parse_max_memory(ctx, param, value):
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output", "out", help="output file (single member) or directory (archive)")
+@click.option("-o", "--output", "out",
+              help="output file (single member), directory (archive), or - (stdout: one member)")
+@click.option("-m", "--member", "members", multiple=True, metavar="NAME_OR_GLOB",
+              help="extract only the members with this name or matching this glob (repeatable)")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="the weights file the .nz was made with")
 @click.option("--max-memory", "max_memory", metavar="SIZE", default=f"{limits.DEFAULT_MAX_MEMORY >> 30}G",
               callback=_parse_max_memory, help=_MAX_MEMORY_HELP)
+@click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024), help=_JOBS_HELP)
 @click.option("--force", is_flag=True, help="overwrite existing outputs")
 @click.option("-q", "--quiet", is_flag=True, help="no messages")
-def decompress(files, out, weights, max_memory, force, quiet):
-    """Restore the original files from .nz files, exactly."""
+def decompress(files, out, members, weights, max_memory, jobs, force, quiet):
+    """Restore the original files from .nz files, exactly. FILE - reads stdin (to stdout without -o)."""
+    from neuralzip import streaming
+
     try:
+        if "-" in files and len(files) != 1:
+            raise InputError("'-' (stdin) must be the only input")
+        if out == "-" and len(files) != 1:
+            raise InputError("-o - writes one member of one .nz to stdout")
         for f in files:
-            targets = api.decompress_file(f, out, weights, force,
-                                          around=lambda name: _progress_bar(f"decompressing {name}", quiet),
-                                          max_memory=max_memory)
+            if f == "-":
+                if members:
+                    raise InputError("--member needs a seekable .nz file, not stdin")
+                targets = streaming.extract_stream(sys.stdin.buffer, None if out == "-" else out, force, weights,
+                                                   max_memory, sys.stdout.buffer if out in (None, "-") else None)
+            else:
+                targets = streaming.extract(f, None if out == "-" else out, members, force, jobs, weights,
+                                            max_memory, to_stream=sys.stdout.buffer if out == "-" else None,
+                                            around=lambda name: _progress_bar(f"decompressing {name}", quiet))
             for t in targets:
                 _note(f"restored {t}", quiet)
     except NeuralzipError as exc:
         _fail(exc)
+
+
+@cli.command("ls")
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per member (JSON Lines)")
+def ls_cmd(file, as_json):
+    """List the members of a .nz (name, kind, shape, bytes, bits per dimension) from its table alone."""
+    import json
+
+    from neuralzip.streaming import list_rows
+
+    try:
+        rows = list_rows(file, limits.DEFAULT_MAX_MEMORY)
+    except NeuralzipError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write("".join(json.dumps({"name": n, "kind": k, "shape": list(sh), "bits": b, "model": mo,
+                                             "bytes": sz, "bpd": round(8 * sz / d, 6) if d else 0.0}) + "\n"
+                                 for n, k, sh, b, mo, sz, d in rows))
+        return
+    width = max(len(r[0]) for r in rows)
+    sys.stdout.write("".join(f"{n:<{width}}  {k:<5}  {'x'.join(map(str, sh)):>14}  {sz:>10}  "
+                             f"{8 * sz / d if d else 0.0:8.4f}\n" for n, k, sh, _, _, sz, d in rows))
 
 
 @cli.command("test")
@@ -261,7 +323,7 @@ def info(file, as_json):
     if as_json:
         click.echo(json.dumps({k: v for k, v in top.items()}, indent=1))
         return
-    click.echo(f"{file}: neuralzip container v{container.FORMAT_VERSION}, {len(blob)} bytes, "
+    click.echo(f"{file}: neuralzip container v{top.get('version', 1)}, {len(blob)} bytes, "
                f"written by neuralzip {top.get('neuralzip')} with constriction {top.get('constriction')}"
                + (", archive" if top.get("archive") else ""))
     for m, share in zip(members, api.payload_shares(members)):
@@ -271,7 +333,7 @@ def info(file, as_json):
         click.echo(f"  {m.name}: {m.kind} {d['shape']}, model {m.model} level {d['level']}"
                    f"{' weights ' + m.weights if m.weights else ''}, {len(m.chunks)} chunk(s), "
                    f"{share} bytes{chain}, {d['bpd']:.4f} bpd (model {d['nll_bpd']:.4f}), "
-                   f"format {m.meta.get('format')}, sha256 {m.sha256[:16]}")
+                   f"format {m.meta.get('format')}, checksum {m.sha256[:16]}")
 
 
 @cli.command()
@@ -288,10 +350,11 @@ def models():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--models", default="pixelcnn,wavenet,classic,histogram", show_default=True, help="comma-separated neuralzip models")
+@click.option("--models", default="context-mlp,ols-cascade,lpc-nlms-mlp,classic,histogram", show_default=True, help="comma-separated neuralzip models")
 @click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, report.md and the charts")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="files benchmarked in parallel")
+@click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024),
+              help="files benchmarked in parallel (0: one per core)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress, no summary")
 def bench(paths, models, out_dir, jobs, quiet):
     """Compare neuralzip models with PNG, optipng, WebP, JPEG XL, FLAC and WavPack."""
@@ -310,7 +373,9 @@ def bench(paths, models, out_dir, jobs, quiet):
         with click.progressbar(length=total, label="benchmarking", file=sys.stderr,
                                item_show_func=lambda r: r and f"{Path(r['file']).name}: {r['codec']}") if show \
                 else _Silent() as bar:
-            rows = benchmod.run(inputs, wanted, jobs, lambda row: bar.update(1, row))
+            from neuralzip.parallel import resolve_jobs
+
+            rows = benchmod.run(inputs, wanted, resolve_jobs(jobs), lambda row: bar.update(1, row))
         command = "neuralzip bench " + " ".join(sys.argv[2:])
         written = benchreport.write_all(rows, Path(out_dir), command)
     except NeuralzipError as exc:
@@ -387,7 +452,7 @@ def train():
     """Train a model's weights on your own files (needs torch: pip install 'neuralzip[train]')."""
 
 
-@train.command("audio")
+@train.command("lpc-nlms-mlp")
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
               help="folder for the weights file")
@@ -399,7 +464,7 @@ def train():
               help="use every N-th sample of the recordings as a training example")
 @click.option("--seed", default=0, show_default=True, help="random seed (initialisation, batches)")
 def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
-    """Train the wavenet audio model on the recordings in DATA (every 10th file is kept for tuning)."""
+    """Train the lpc-nlms-mlp audio model (alias: audio) on the recordings in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import audio
 
     path = audio.run(Path(data), Path(out_dir), hidden, steps, batch, lr, every, seed,
@@ -407,7 +472,7 @@ def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 
-@train.command("image")
+@train.command("context-mlp")
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
               help="folder for the weights file, the checkpoint and the feature cache")
@@ -422,7 +487,7 @@ def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out")
 def train_image(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume):
-    """Train the pixelcnn image model on the images in DATA (every 10th file is kept for tuning)."""
+    """Train the context-mlp image model (alias: image) on the images in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import image
 
     path = image.run(Path(data), Path(out_dir), steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
@@ -451,3 +516,8 @@ def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint
     path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,
                    log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
+# `neuralzip train MODEL DIR` names the model; 0.1.0's `train audio` and `train image` stay as aliases.
+train.add_command(train_audio, "audio")
+train.add_command(train_image, "image")

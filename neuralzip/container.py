@@ -1,5 +1,7 @@
-"""The .nz container.
+"""The .nz container: format version 2 (archive.py, written by default) and version 1 (read, and
+written by dumps_v1 for tests).
 
+Version 1:
     magic (8 bytes) | format version (u16) | header length (u32) |
     header (JSON, deflated: metadata only, never samples) |
     CRC-32 of the header (u32) | chunk payloads, each followed by its CRC-32
@@ -9,6 +11,8 @@ model, weights hash, shape, bit depth, restore metadata, codec parameters,
 the SHA-256 of its canonical content, and the length of each independently
 decodable chunk. The constriction version that coded the payload is recorded
 once for the file.
+
+Both versions load into the same `Member` objects; `loads` takes either.
 """
 
 import base64
@@ -19,7 +23,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from neuralzip import FORMAT_VERSION, __version__, limits
+from neuralzip import __version__, limits
 from neuralzip.errors import ContainerError
 from neuralzip.fileio import safe_member_name
 
@@ -39,8 +43,18 @@ class Member:
     sha256: str
     chunks: list = field(default_factory=list)  # bytes of each chunk
     stats: dict = field(default_factory=dict)  # likelihood figures at compress time
+    mtime: int | None = None  # modification time, whole seconds since 1970 (version 2)
+    mode: int | None = None  # permission bits (version 2)
+    group: int = 1  # version 2: members in the group this one starts (0: it continues a group)
 
     def header(self) -> dict:
+        """The member's description, the same whichever version stored it (the checksum as its
+        first 16 hex digits: version 2 keeps those)."""
+        return {"name": self.name, "kind": self.kind, "model": self.model, "weights": self.weights,
+                "shape": list(self.shape), "bits": self.bits, "meta": self.meta, "params": self.params,
+                "checksum": self.sha256[:16], "chunks": [len(c) for c in self.chunks], "stats": self.stats}
+
+    def v1_header(self) -> dict:
         return {"name": self.name, "kind": self.kind, "model": self.model, "weights": self.weights,
                 "shape": list(self.shape), "bits": self.bits, "meta": self.meta, "params": self.params,
                 "sha256": self.sha256, "chunks": [len(c) for c in self.chunks], "stats": self.stats}
@@ -61,15 +75,44 @@ def canonical_digest(kind: str, samples, bits: int, meta: dict) -> str:
     return h.hexdigest()
 
 
+def digest_matches(member: Member, digest: str) -> bool:
+    """Whether the decoded content's SHA-256 (hex) is the one stored (in full, or its first 8 bytes)."""
+    return len(member.sha256) >= 16 and digest[:len(member.sha256)] == member.sha256
+
+
 def dumps(members: list[Member], archive: bool = False) -> bytes:
-    """`archive`: the members came from several files or a directory, so
-    decompress extracts them under a directory rather than as one file."""
+    """The members as a version-2 file in memory. `archive`: the members came from several files or
+    a directory, so decompress extracts them under a directory rather than as one file. Members of a
+    bits-back chain (params "chain" > 1) are written as one group with everything else given."""
+    import io
+
+    from neuralzip import archive as v2
+
+    buf = io.BytesIO()
+    w = v2.Writer(buf, archive)
+    for group in default_groups(members):
+        w.add_group(group)
+    w.close()
+    return buf.getvalue()
+
+
+def default_groups(members: list[Member]) -> list[list[Member]]:
+    if any(is_int(m.params.get("chain")) and m.params["chain"] > 1 for m in members):
+        return [list(members)]
+    return [[m] for m in members]
+
+
+def dumps_v1(members: list[Member], archive: bool = False) -> bytes:
+    """The members in format version 1 (for tests and the fuzzer's corpus)."""
     from neuralzip.coding.stream import CONSTRICTION_VERSION
 
+    for m in members:
+        if len(m.sha256) != 64:
+            raise ContainerError(f"member {m.name!r} has no full SHA-256 (read from version 2): no version-1 file")
     header = json.dumps({"neuralzip": __version__, "constriction": CONSTRICTION_VERSION, "archive": archive,
-                         "members": [m.header() for m in members]}, separators=(",", ":")).encode()
+                         "members": [m.v1_header() for m in members]}, separators=(",", ":")).encode()
     header = zlib.compress(header, 9)
-    parts = [MAGIC, struct.pack("<HI", FORMAT_VERSION, len(header)), header, struct.pack("<I", zlib.crc32(header))]
+    parts = [MAGIC, struct.pack("<HI", 1, len(header)), header, struct.pack("<I", zlib.crc32(header))]
     for m in members:
         for c in m.chunks:
             parts += [c, struct.pack("<I", zlib.crc32(c))]
@@ -83,9 +126,12 @@ def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tu
         raise ContainerError("not a neuralzip file (bad magic bytes)")
     if len(data) < len(MAGIC) + 6:
         raise ContainerError("truncated container")
-    version, hlen = struct.unpack_from("<HI", data, len(MAGIC))
-    if version != FORMAT_VERSION:
-        raise ContainerError(f"unknown container format version {version} (this neuralzip reads {FORMAT_VERSION})")
+    version = struct.unpack_from("<H", data, len(MAGIC))[0]
+    if version == 2:
+        return _loads_v2(data, max_memory)
+    if version != 1:
+        raise ContainerError(f"unknown container format version {version} (this neuralzip reads 1 and 2)")
+    hlen = struct.unpack_from("<I", data, len(MAGIC) + 2)[0]
     pos = len(MAGIC) + 6
     header = data[pos:pos + hlen]
     if len(header) != hlen or len(data) < pos + hlen + 4:
@@ -111,6 +157,137 @@ def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tu
     if pos != len(data):
         raise ContainerError("trailing bytes after the last chunk")
     return top, members
+
+
+def _loads_v2(data: bytes, max_memory) -> tuple[dict, list[Member]]:
+    """A whole version-2 file: its table, then every byte front to back (records, definitions between
+    them, the table's CRC and count), each record checked against its row of the table."""
+    import io
+
+    from neuralzip import archive as v2
+
+    f = io.BytesIO(data)
+    table = v2.read_table(f, len(data), max_memory)
+    f.seek(len(v2.MAGIC) + 2)
+    members = []
+    for i, (archive, m) in enumerate(iter_pipe(f)):
+        end = f.tell()
+        if (i >= len(table) or archive != table.archive or m.name != table.names[i]
+                or v2.KINDS.index(m.kind) != table.kind[i] or tuple(m.shape) != table.shape_of(i) or m.bits != int(table.bits[i]) or m.group != int(table.group[i])
+                or (m.model, m.weights) != table.models[int(table.model[i])]
+                or end != int(table.offset[i]) + int(table.size[i])):
+            raise ContainerError(f"corrupt container: member {m.name!r} does not match the member table")
+        m.stats = table.stats_of(i)
+        members.append(m)
+    return top_of(table, members), members
+
+
+def top_of(table, members: list[Member]) -> dict:
+    """The file header in the shape version 1 has (for `info --json` and callers of loads)."""
+    from neuralzip import archive as v2
+
+    return {**v2.parse_info(table.info), "version": 2, "archive": table.archive,
+            "members": [dict(m.header(), mtime=m.mtime, mode=m.mode) for m in members]}
+
+
+def read_members(f, table, first: int = 0, end: int | None = None):
+    """Members first..end-1 of a seekable version-2 file, each record found by the table's offset and
+    checked as a v1 header entry is and against its row. Yields Member objects one by one."""
+    from neuralzip import archive as v2
+
+    cache: dict[int, bytes] = {}  # descriptions used as dictionaries (a few: the writer offers DICT_SLOTS)
+
+    def lookup(j: int) -> bytes:
+        if j not in cache:
+            if not 0 <= j < current[0]:
+                raise ContainerError("corrupt container: a description refers to a member that does not precede it")
+            back = f.tell()
+            f.seek(int(table.offset[j]))
+            rec = v2.read_record(v2.Source(f), v2.Definitions(table.models, None), None, payload=False)
+            f.seek(back)
+            if rec is None or rec.dict_ref:
+                raise ContainerError("corrupt container: a description refers to one that is not self-contained")
+            if len(cache) >= 64:
+                cache.clear()
+            cache[j] = rec.text
+        return cache[j]
+
+    current = [0]
+    defs = v2.Definitions(table.models, lookup)
+    for i in range(first, len(table) if end is None else end):
+        current[0] = i
+        f.seek(int(table.offset[i]))
+        size = int(table.size[i])
+        rec = v2.read_record(v2.Source(f), defs, size)
+        if rec is None:
+            raise ContainerError("corrupt container: a member table offset points at the end marker")
+        m = record_member(rec, defs.models, i)
+        if (m.name != table.names[i] or v2.KINDS.index(m.kind) != table.kind[i] or m.bits != int(table.bits[i])
+                or tuple(m.shape) != table.shape_of(i) or rec.group != int(table.group[i])
+                or rec.model != int(table.model[i]) or f.tell() != int(table.offset[i]) + size):
+            raise ContainerError(f"corrupt container: member {m.name!r} does not match the member table")
+        if rec.dict_ref == 0:
+            cache[i] = rec.text
+        m.stats = table.stats_of(i)
+        yield m
+
+
+def iter_pipe(f):
+    """Members read front to back from a stream (a pipe) just past the magic and version: the records
+    in order, each checked, then the table and trailer that follow them checked for agreement.
+    Yields (archive flag, first Member), then Member objects one by one."""
+    from neuralzip import archive as v2
+
+    src = v2.Source(f)
+    archive, _ = v2.read_header(src)
+    defs = v2.PipeDefinitions()
+    names, count, pending = set(), 0, 0
+    while True:
+        rec = v2.read_record(src, defs)
+        if rec is None:
+            break
+        m = record_member(rec, defs.models, count)
+        defs.seen(count, rec)
+        if m.name in names:
+            raise ContainerError(f"corrupt container header: member name {m.name!r} is stored twice in the archive")
+        names.add(m.name)
+        if (rec.group == 0) != (pending > 0):
+            raise ContainerError(f"corrupt container: member {m.name!r} does not fit the groups before it")
+        pending = (rec.group or pending) - 1
+        count += 1
+        yield archive, m
+    if pending or not count:
+        raise ContainerError("corrupt container: the last group is incomplete" if count else
+                             "corrupt container: no members")
+    # the table and the trailer: read in pieces (the trailer is the last bytes), the table's CRC kept
+    crc, size, tail = 0, 0, b""
+    while True:
+        piece = f.read(1 << 20)
+        if not piece:
+            break
+        tail += piece
+        keep = len(tail) - v2.TRAILER.size
+        if keep > 0:
+            crc, size, tail = zlib.crc32(tail[:keep], crc), size + keep, tail[keep:]
+    if len(tail) < v2.TRAILER.size or tail[-4:] != v2.TRAILER_TAG:
+        raise ContainerError("truncated container (member table)")
+    _, tsize, _, n, tcrc, _ = v2.TRAILER.unpack(tail)
+    if tsize != size or tcrc != crc:
+        raise ContainerError("corrupt container: member table CRC mismatch, or bytes after the table")
+    if n != count:
+        raise ContainerError("corrupt container: the member table does not list the members read")
+
+
+def record_member(rec, models: list, index: int) -> Member:
+    """A version-2 record as a Member, every value checked as version 1 checks its header entry."""
+    model, weights = models[rec.model]
+    h = {"name": rec.name, "kind": rec.kind, "model": model, "weights": weights, "shape": list(rec.shape),
+         "bits": rec.bits, "meta": rec.meta, "params": rec.params, "sha256": rec.checksum,
+         "chunks": [len(c) for c in rec.chunks]}
+    m = _member(h, index, version=2)
+    m.chunks = rec.chunks
+    m.mtime, m.mode, m.group = rec.mtime, rec.mode, rec.group
+    return m
 
 
 MIN_HEADER_LIMIT = 64 << 20
@@ -170,7 +347,7 @@ def _members(top) -> list[Member]:
 _HEX = set("0123456789abcdef")
 
 
-def _member(h, index: int = 0) -> Member:
+def _member(h, index: int = 0, version: int = 1) -> Member:
     """One member's header entry, every value type- and range-checked (the header is untrusted).
     Checks that need the codec (its parameters, the chunk count, the memory it needs) are api's."""
     if not isinstance(h, dict):
@@ -185,7 +362,7 @@ def _member(h, index: int = 0) -> Member:
     safe_member_name(name)  # absolute paths, '..', drive letters, NUL: refused
     who = f"member {name!r}: "
     kind = h["kind"]
-    if kind not in ("image", "audio"):
+    if kind not in (("image", "audio") if version == 1 else ("image", "audio", "file")):
         raise _fail("kind", kind, "is not 'image' or 'audio'", who)
     model = h["model"]
     if not isinstance(model, str) or not 0 < len(model) <= 64:
@@ -194,10 +371,14 @@ def _member(h, index: int = 0) -> Member:
     if weights is not None and (not isinstance(weights, str) or len(weights) != 16 or not set(weights) <= _HEX):
         raise _fail("weights", weights, "is not a weights hash (16 hex digits)", who)
     shape = h["shape"]
-    if not isinstance(shape, list) or len(shape) != (3 if kind == "image" else 2) or not all(map(is_int, shape)):
-        raise _fail("shape", shape, f"is not the shape of an {kind} "
-                    f"({'[height, width, channels]' if kind == 'image' else '[frames, channels]'})", who)
-    if kind == "image":
+    if not isinstance(shape, list) or len(shape) != {"image": 3, "audio": 2, "file": 1}[kind] \
+            or not all(map(is_int, shape)):
+        raise _fail("shape", shape, f"is not the shape of an {kind} " + {
+            "image": "([height, width, channels])", "audio": "([frames, channels])", "file": "([bytes])"}[kind], who)
+    if kind == "file":
+        if not 0 <= shape[0] <= limits.MAX_FRAMES:
+            raise _fail("shape", shape, "is out of range (0..2^48 bytes)", who)
+    elif kind == "image":
         lo, hi = limits.IMAGE_CHANNELS
         if not (0 < shape[0] <= limits.MAX_SIDE and 0 < shape[1] <= limits.MAX_SIDE and lo <= shape[2] <= hi):
             raise _fail("shape", shape, f"is out of range (sides 1..{limits.MAX_SIDE}, channels {lo}..{hi})", who)
@@ -205,7 +386,7 @@ def _member(h, index: int = 0) -> Member:
         lo, hi = limits.AUDIO_CHANNELS
         if not (0 <= shape[0] <= limits.MAX_FRAMES and lo <= shape[1] <= hi):
             raise _fail("shape", shape, f"is out of range (frames 0..2^48, channels {lo}..{hi})", who)
-    bits = _int(h, "bits", *(limits.IMAGE_BITS if kind == "image" else limits.AUDIO_BITS), who)
+    bits = _int(h, "bits", *{"image": limits.IMAGE_BITS, "audio": limits.AUDIO_BITS, "file": (8, 8)}[kind], who)
     meta, params, stats = h["meta"], h["params"], h.get("stats", {})
     for key, v in (("meta", meta), ("params", params), ("stats", stats)):
         if not isinstance(v, dict):
@@ -215,8 +396,9 @@ def _member(h, index: int = 0) -> Member:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or abs(v) > 1e100:
             raise _fail(f"stats.{key}", v, "is not a finite number", who)
     sha = h["sha256"]
-    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
-        raise _fail("sha256", sha, "is not a SHA-256 digest (64 hex digits)", who)
+    want = 64 if version == 1 else 16
+    if not isinstance(sha, str) or len(sha) != want or not set(sha) <= _HEX:
+        raise _fail("sha256", sha, f"is not a SHA-256 digest ({want} hex digits)", who)
     chunks = h["chunks"]
     if not isinstance(chunks, list) or not all(is_int(n) and 0 <= n < 1 << 40 for n in chunks):
         raise _fail("chunks", chunks, "is not a list of chunk lengths", who)
@@ -225,7 +407,8 @@ def _member(h, index: int = 0) -> Member:
 
 
 # the restore metadata's format, per kind (media/detect.py's writers), and the fields each writer reads
-FORMATS = {"image": ("png", "pnm", "bmp", "tiff", "array"), "audio": ("wav", "flac", "aiff", "array")}
+FORMATS = {"image": ("png", "pnm", "bmp", "tiff", "array"), "audio": ("wav", "flac", "aiff", "array"),
+           "file": ("file",)}
 
 
 def _check_meta(meta: dict, kind: str, shape: tuple, bits: int, who: str) -> None:

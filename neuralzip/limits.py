@@ -33,13 +33,14 @@ COPIES = 3
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def parse_size(text) -> int:
+def parse_size(text, option: str = "--max-memory") -> int:
     """'4G', '512M', '1.5GiB', '100000' (bytes), '0' (no limit) -> bytes."""
     if isinstance(text, int):
         return text
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
     if not m:
-        raise InputError(f"--max-memory {text!r}: expected a size such as 512M, 4G or 2.5GiB (0: no limit)")
+        raise InputError(f"{option} {text!r}: expected a size such as 512M, 4G or 2.5GiB"
+                         + (" (0: no limit)" if option == "--max-memory" else ""))
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 

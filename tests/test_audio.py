@@ -21,7 +21,7 @@ def assert_same_audio(original: bytes, restored: bytes):
     assert a.meta["rate"] == b.meta["rate"]
 
 
-@pytest.mark.parametrize("model", ["wavenet", "classic", "histogram"])
+@pytest.mark.parametrize("model", ["lpc-nlms-mlp", "classic", "histogram"])
 @pytest.mark.parametrize("bits", [8, 16, 24, 32])
 @pytest.mark.parametrize("channels", [1, 2, 8])
 @pytest.mark.parametrize("frames", [1, 2, 5000])

@@ -75,11 +75,12 @@ def test_archive_of_several_files_and_a_directory(run_cli, files, tmp_path):
     (files / "set" / "notes.txt").write_text("not media")
     r = run_cli("compress", files / "set", "-o", tmp_path / "set.nz", "--json")
     assert r.returncode == 0, r.stderr
-    assert len(r.stdout.strip().splitlines()) == 2  # one JSON line per member
+    assert len(r.stdout.strip().splitlines()) == 3  # one JSON line per member, notes.txt included (LZMA)
     out = tmp_path / "restored"
     r = run_cli("decompress", tmp_path / "set.nz", "-o", out)
     assert r.returncode == 0, r.stderr
     assert (out / "deep" / "p.png").exists()
+    assert (out / "notes.txt").read_text() == "not media"
     assert (out / "c.wav").read_bytes() == (files / "set" / "c.wav").read_bytes()
     r = run_cli("compress", "-q", files / "photo.png", files / "gray.pgm", "-o", tmp_path / "two.nz")
     assert r.returncode == 0

@@ -25,8 +25,8 @@ def shipped_codecs():
 
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
-    assert {("pixelcnn", "image"), ("vae", "image"), ("classic", "image"), ("wavenet", "audio"), ("ols-cascade", "audio"),
-            ("classic", "audio"),
+    assert {("context-mlp", "image"), ("vae", "image"), ("classic", "image"), ("lpc-nlms-mlp", "audio"),
+            ("ols-cascade", "audio"), ("classic", "audio"),
             ("histogram", "image"), ("histogram", "audio")} <= names
 
 

@@ -1,4 +1,6 @@
-"""Committed .nz files, one per model, still decode to the recorded content."""
+"""Committed .nz files, one per model, still decode to the recorded content. Files written by
+0.1.0 under the models' old names (legacy-0.1.0-*.nz: `pixelcnn`, now context-mlp, and `wavenet`,
+now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone."""
 
 import hashlib
 import json
@@ -6,16 +8,30 @@ from pathlib import Path
 
 import pytest
 
+from media_factory import image_file
 from neuralzip import api, container
-from neuralzip.models import all_codecs
+from neuralzip.errors import ContainerError
+from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
+from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
+LEGACY = sorted(n for n in EXPECTED if n.startswith("legacy-"))
+
+
+def _member(name: str) -> container.Member:
+    _, [member] = container.loads((GOLDEN / name).read_bytes())
+    return member
 
 
 def test_every_model_has_a_golden_file():
     shipped = {f"{c.name}-{c.kind}.nz" for c in all_codecs() if c.name != "float-control"}
     assert shipped <= set(EXPECTED)
+
+
+def test_every_old_name_has_a_legacy_golden_file():
+    assert {_member(n).model for n in LEGACY} == {old for old, _, _ in LEGACY_DECODERS} == {"pixelcnn", "wavenet"}
+    assert all(n.startswith("legacy-0.1.0-") for n in LEGACY)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -30,13 +46,95 @@ def test_golden_source_reencodes_to_the_same_member(name):
     """The format did not move: coding the restored file again with the recorded model gives the
     committed member: the same chunks byte for byte and the same header entry. Only the
     likelihood figures ("stats", a report, not the format) may differ: golden files made
-    before they were rounded to 1/1000 bit carry full precision, and wavenet's now count the
-    blocks' side bits too."""
+    before they were rounded to 1/1000 bit carry full precision, and lpc-nlms-mlp's now count the
+    blocks' side bits too. A legacy file's model is recorded under its old name: it is coded again
+    with the model that decodes it now, which writes the same bytes under its new name."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     [(stored, restored)] = api.decompress_bytes(blob)
-    _, [again] = container.loads(api.compress_bytes(restored, stored, member.model))
+    model = decoder_for(member.model, member.kind, member.weights).name
+    assert (model != member.model) == (name in LEGACY)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.chunks == member.chunks
-    assert {k: v for k, v in again.header().items() if k != "stats"} == \
-        {k: v for k, v in member.header().items() if k != "stats"}
+    assert again.model == model
+    assert {k: v for k, v in again.header().items() if k not in ("stats", "model")} == \
+        {k: v for k, v in member.header().items() if k not in ("stats", "model")}
     assert again.stats.keys() == member.stats.keys()
+
+
+def _rewrite(blob: bytes, **fields) -> bytes:
+    _, members = container.loads(blob)
+    for k, v in fields.items():
+        setattr(members[0], k, v)
+    return container.dumps(members)
+
+
+def test_legacy_names_decode_with_every_weights_file_they_shipped_with():
+    """Both weights versions 0.1.0 shipped for `pixelcnn` are recognised (the golden file has v2)."""
+    data = image_file("ppm", "RGB", 13, 17)  # PPM: restored byte for byte
+    [v1] = shipped_dir().glob("context-mlp-image-v1-*.npz")
+    blob = api.compress_bytes(data, "x.ppm", "context-mlp", weights=str(v1))
+    _, [member] = container.loads(blob)
+    assert member.weights == "ce1c4fdce63f11d6" != get_codec("context-mlp", "image").weights_hash
+    for name in ("context-mlp", "pixelcnn"):
+        assert api.decompress_bytes(_rewrite(blob, model=name)) == [("x.ppm", data)]
+    for key, new in LEGACY_DECODERS.items():
+        codec = decoder_for(*key)
+        assert (codec.name, codec.kind, codec.weights_hash) == (new, key[1], key[2])
+
+
+# a shipped weights file of another model, and a hash no file has
+OTHER_WEIGHTS = ["5abb9a4764865410", "0123456789abcdef"]
+
+
+@pytest.mark.parametrize("weights", OTHER_WEIGHTS + ["swap"])
+@pytest.mark.parametrize("name", LEGACY)
+def test_old_name_with_other_weights_is_an_unknown_model(name, weights):
+    """The name alone means nothing: `pixelcnn` or `wavenet` with any weights but the ones 0.1.0
+    shipped (including the other old model's) is refused as unknown, before anything is decoded."""
+    member = _member(name)
+    if weights == "swap":  # the other legacy model's weights
+        weights = next(h for (old, _, h) in LEGACY_DECODERS if old != member.model)
+    blob = _rewrite((GOLDEN / name).read_bytes(), weights=weights)
+    with pytest.raises(ContainerError) as err:
+        api.decompress_bytes(blob)
+    msg = str(err.value)
+    assert "unknown to this neuralzip" in msg and repr(member.model) in msg and weights in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_old_name_with_other_weights_exits_1_through_the_cli(run_cli, tmp_path, name):
+    nz = tmp_path / "old.nz"
+    nz.write_bytes(_rewrite((GOLDEN / name).read_bytes(), weights=OTHER_WEIGHTS[1]))
+    r = run_cli("decompress", nz, "-o", tmp_path / "out")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "unknown to this neuralzip" in r.stderr
+    assert not (tmp_path / "out").exists()
+    # the negative control: the untouched legacy file decodes through the same command
+    nz.write_bytes((GOLDEN / name).read_bytes())
+    r = run_cli("decompress", nz, "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256((tmp_path / "out").read_bytes()).hexdigest() == EXPECTED[name]["sha256"]
+
+
+def test_auto_is_no_model_a_member_can_record():
+    blob = (GOLDEN / "classic-image.nz").read_bytes()
+    with pytest.raises(ContainerError, match="unknown to this neuralzip"):
+        api.decompress_bytes(_rewrite(blob, model="auto"))
+
+
+@pytest.mark.parametrize("old, new, source", [("pixelcnn", "context-mlp", "legacy-0.1.0-pixelcnn-image.nz"),
+                                              ("wavenet", "lpc-nlms-mlp", "legacy-0.1.0-wavenet-audio.nz")])
+def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, source):
+    """`--model pixelcnn` / `--model wavenet` are usage errors (exit 2, one line) naming the models
+    there are; the names are kept for real models of those families."""
+    [(stored, restored)] = api.decompress_bytes((GOLDEN / source).read_bytes())
+    src = tmp_path / stored
+    src.write_bytes(restored)
+    r = run_cli("compress", src, "--model", old)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"unknown model {old!r}" in r.stderr and new in r.stderr and "classic" in r.stderr
+    assert not Path(f"{src}.nz").exists()
+    r = run_cli("compress", src, "--model", new, "--json")  # the negative control: the new name works
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"] == new

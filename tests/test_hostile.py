@@ -133,13 +133,13 @@ HEADER_CASES = [
     ("classic-image.nz", _param("chunk_pixels", 0), "chunk_pixels"),
     ("classic-image.nz", _param("chunk_pixels", 1 << 30), "chunk_pixels"),
     ("classic-image.nz", lambda top, m: m["params"].pop("tile_w"), "tile_w"),
-    ("pixelcnn-image.nz", _param("tile_w", "1024"), "tile_w"),
+    ("context-mlp-image.nz", _param("tile_w", "1024"), "tile_w"),
     ("classic-audio.nz", _param("block", 0), "block"),
     ("classic-audio.nz", _param("block", 1), "block"),
     ("classic-audio.nz", _param("block", 1 << 30), "block"),
-    ("wavenet-audio.nz", _param("lanes", 0), "lanes"),
-    ("wavenet-audio.nz", _param("lanes", 1 << 20), "lanes"),
-    ("wavenet-audio.nz", _param("lane", 7), "lane"),
+    ("lpc-nlms-mlp-audio.nz", _param("lanes", 0), "lanes"),
+    ("lpc-nlms-mlp-audio.nz", _param("lanes", 1 << 20), "lanes"),
+    ("lpc-nlms-mlp-audio.nz", _param("lane", 7), "lane"),
     ("vae-image.nz", _param("units", 13), "units"),
     ("vae-image.nz", _param("chain", 0), "chain"),
     ("vae-image.nz", _param("chain_units", [0]), "chain_units"),
@@ -216,10 +216,10 @@ def test_default_limit_fits_the_stated_media():
 
     photo = container.Member("p.png", "image", "classic", None, (8660, 11547, 4), 16, {"format": "png"},
                              {"tile_h": 128, "tile_w": 1024, "chunk_pixels": 1 << 21}, "0" * 64)
-    from neuralzip.models.wavenet import CHUNK_LANES, lane_frames
+    from neuralzip.models.lpc_nlms_mlp import CHUNK_LANES, lane_frames
 
     frames = 2 * 3600 * 96000
-    song = container.Member("s.wav", "audio", "wavenet", None, (frames, 2), 24, {"format": "wav", "rate": 96000},
+    song = container.Member("s.wav", "audio", "lpc-nlms-mlp", None, (frames, 2), 24, {"format": "wav", "rate": 96000},
                             {"lane": lane_frames(frames, CHUNK_LANES), "lanes": CHUNK_LANES}, "0" * 64)
     for m in (photo, song):
         need = api.member_memory(m, get_codec(m.model, m.kind))

@@ -34,7 +34,7 @@ def test_level_1_is_the_default_and_is_reported(run_cli, files):
     r = run_cli("compress", files / "clip.wav", files / "photo.png", "--json")
     assert r.returncode == 0, r.stderr
     reps = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(d["model"], d["level"]) for d in reps] == [("wavenet", 1), ("classic", 1)]
+    assert [(d["model"], d["level"]) for d in reps] == [("ols-cascade", 1), ("classic", 1)]
 
 
 def test_auto_level_2_keeps_level_1_where_a_medium_has_no_strong_model(run_cli, files):

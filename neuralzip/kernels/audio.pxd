@@ -1,4 +1,4 @@
-# Helpers both audio families share (classic_audio.pyx, wavenet.pyx), written once and
+# Helpers both audio families share (classic_audio.pyx, lpc_nlms_mlp.pyx), written once and
 # inlined where they are cimported: the stereo transforms, the scale class of a running
 # mean of |residual|, and the always-zero low bits of a block.
 

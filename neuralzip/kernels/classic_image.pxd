@@ -1,5 +1,5 @@
 # The classic image model's state and step buffers, shared with the learned image
-# models that build on it (pixelcnn.pyx reads a step's predictions and counts).
+# models that build on it (context_mlp.pyx reads a step's predictions and counts).
 
 from libc.stdint cimport int16_t, int32_t, int64_t
 

@@ -1,51 +1,130 @@
 # Per-sample kernels of the ols-cascade audio model (neuralzip/models/ols_audio.py is the face).
 #
 # A *lane* is a stretch of the recording (all channels) whose adaptive state starts fresh.
-# The encoder runs every lane start to end (lanes in parallel); the decoder steps every lane
-# of a chunk in lockstep, one *step* being one channel of one frame: one coder call codes
-# step s = t * nch + c of every active lane (channel c reads channel c - 1's sample of the
-# same frame, so the channels of a frame are separate steps).
+# The encoder runs every lane start to end; the decoder steps every lane of a chunk in
+# lockstep, one *step* being one channel of one frame: one coder call codes step
+# s = t * nch + c of every active lane (channel c reads channel c - 1's sample of the same
+# frame, so the channels of a frame are separate steps).
 #
 # Per lane, channel c and frame t (the same code in encoder and decoder, in this order):
 #   1. online least squares: x = the channel's last n_own samples and n_cross samples of a
 #      partner channel (channel c - 1 from its current sample back, or for channel 0 of a
 #      multichannel recording channel 1 from its previous sample back), scaled by
-#      2^-(bits-1); R = lam R + x x', b = lam b + x y; every solve_every samples w solves
-#      (R + nu I) w = b by Cholesky (nu = NU_REL * trace(R) / n + 2^-2(bits-1); a failed
-#      factorisation keeps the old w). The prediction w.x is rounded to an integer. Strict
-#      IEEE-754 float64: only + - * / and sqrt, in a fixed order, built without contraction
-#      or fast-math, so encoder and decoder compute the same bits on any machine.
-#   2. a cascade of integer NLMS stages: stage 1 predicts the least-squares residual from its
-#      last taps[0] values, stage i predicts what stage i - 1 left; weights with 16
-#      fractional bits, normalised by the window's exact sum of squares;
+#      2^-(bits-1); R = lam R + x x', b = lam b + x y (R kept as two rows a sample, see
+#      rebuild); every solve_every samples w solves (R + nu I) w = b by Cholesky
+#      (nu = NU_REL * trace(R) / n + 2^-2(bits-1); a failed factorisation keeps the old w).
+#      The prediction w.x is rounded to an integer.
+#   2. a cascade of NLMS stages: stage 1 predicts the least-squares residual from its last
+#      taps[0] values, stage i predicts what stage i - 1 left; double weights,
+#      w += mu err u / (|u|^2 + 16 taps) with |u|^2 the window's exact (integer) sum of
+#      squares; each prediction rounded to an integer;
 #   3. a mixer of the stage predictions (weights 2^14 = 1, sign-sign LMS) and a bias
 #      correction: a median tracker of the final error (sign steps scaled by the slow running
-#      mean of |residual|, 1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors' signs and the
-#      mixer output's sign;
+#      mean of |residual|, 1/64 sample units, with a leak of 2^-6 a sample) in a context of
+#      the last two errors' signs and the mixer output's sign;
 #   4. the residual, zigzagged, as a bucket symbol (primitives.pxd) under adaptive counts
 #      chosen by the scale class of a running mean of |residual| (two tables, fast and slow
 #      context, added), plus raw low bits written into a per-lane bit stream.
-# Everything after step 1's rounding is integer.
+# Steps 1 and 2 are strict IEEE-754 float64: only + - * / and sqrt, in a fixed order (the
+# vector helpers below fix their summation order), built without contraction or fast-math,
+# so encoder and decoder compute the same bits on any machine; everything else is integer
+# (the count tables hold integers in doubles: they are the coder's rows as they are).
 
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange
-from libc.math cimport floor, sqrt
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
+from libc.math cimport floor, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from neuralzip.kernels.audio cimport copy_row, scale_class
-from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, count_update, low_bits_of_bucket, unzigzag,
+from neuralzip.kernels.audio cimport scale_class
+from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
                                            value_of, zigzag)
+
+# Vector helpers in C: two-lane double vectors (SSE2 on x86-64, NEON on ARM64; GCC and Clang
+# vector extensions). Every lane operation is one IEEE-754 double operation and every sum has
+# a fixed order (eight partial sums, then a fixed tree, then the tail in order), so the results
+# are the same bits with or without vector units, at -O0 and at -O2 (no contraction is allowed
+# by the build flags).
+cdef extern from *:
+    """
+    typedef double nz_v2d __attribute__((vector_size(16), aligned(8)));
+    /* sum of a[q] * b[q], q < n: eight partial sums over q % 8 (four pairs, so that the adds of
+       a long sum do not wait on each other), then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)),
+       then the n % 8 tail in order */
+    static inline double nz_dot(const double* a, const double* b, Py_ssize_t n) {
+        nz_v2d s01 = {0.0, 0.0}, s23 = {0.0, 0.0}, s45 = {0.0, 0.0}, s67 = {0.0, 0.0};
+        Py_ssize_t q = 0;
+        for (; q + 8 <= n; q += 8) {
+            s01 = s01 + *(const nz_v2d*)(a + q) * *(const nz_v2d*)(b + q);
+            s23 = s23 + *(const nz_v2d*)(a + q + 2) * *(const nz_v2d*)(b + q + 2);
+            s45 = s45 + *(const nz_v2d*)(a + q + 4) * *(const nz_v2d*)(b + q + 4);
+            s67 = s67 + *(const nz_v2d*)(a + q + 6) * *(const nz_v2d*)(b + q + 6);
+        }
+        double out = ((s01[0] + s01[1]) + (s23[0] + s23[1])) + ((s45[0] + s45[1]) + (s67[0] + s67[1]));
+        for (; q < n; q++) out = out + a[q] * b[q];
+        return out;
+    }
+    /* w[q] += g * xo[q] for q < n, and -> the sum of w[q] * xn[q] with the new w, in nz_dot's order
+       (one pass over w for an NLMS update and the next prediction) */
+    static inline double nz_axpy_dot(double* w, const double* xo, const double* xn, double g, Py_ssize_t n) {
+        nz_v2d gg = {g, g}, s01 = {0.0, 0.0}, s23 = {0.0, 0.0}, s45 = {0.0, 0.0}, s67 = {0.0, 0.0}, w01, w23, w45, w67;
+        Py_ssize_t q = 0;
+        for (; q + 8 <= n; q += 8) {
+            w01 = *(nz_v2d*)(w + q) + gg * *(const nz_v2d*)(xo + q);
+            w23 = *(nz_v2d*)(w + q + 2) + gg * *(const nz_v2d*)(xo + q + 2);
+            w45 = *(nz_v2d*)(w + q + 4) + gg * *(const nz_v2d*)(xo + q + 4);
+            w67 = *(nz_v2d*)(w + q + 6) + gg * *(const nz_v2d*)(xo + q + 6);
+            *(nz_v2d*)(w + q) = w01;
+            *(nz_v2d*)(w + q + 2) = w23;
+            *(nz_v2d*)(w + q + 4) = w45;
+            *(nz_v2d*)(w + q + 6) = w67;
+            s01 = s01 + w01 * *(const nz_v2d*)(xn + q);
+            s23 = s23 + w23 * *(const nz_v2d*)(xn + q + 2);
+            s45 = s45 + w45 * *(const nz_v2d*)(xn + q + 4);
+            s67 = s67 + w67 * *(const nz_v2d*)(xn + q + 6);
+        }
+        double out = ((s01[0] + s01[1]) + (s23[0] + s23[1])) + ((s45[0] + s45[1]) + (s67[0] + s67[1]));
+        for (; q < n; q++) {
+            w[q] = w[q] + g * xo[q];
+            out = out + w[q] * xn[q];
+        }
+        return out;
+    }
+    /* r[q] = lam * r[q] + g * x[q], q < n (n a multiple of 2) */
+    static inline void nz_decay_axpy(double* r, const double* x, double lam, double g, Py_ssize_t n) {
+        nz_v2d ll = {lam, lam}, gg = {g, g};
+        for (Py_ssize_t q = 0; q < n; q += 2)
+            *(nz_v2d*)(r + q) = ll * *(nz_v2d*)(r + q) + gg * *(const nz_v2d*)(x + q);
+    }
+    /* dst[q] = wa * a[q] + wb * b[q], q < n (n a multiple of 2) */
+    static inline void nz_mix2(double* dst, const double* a, const double* b, double wa, double wb, Py_ssize_t n) {
+        nz_v2d aa = {wa, wa}, bb = {wb, wb};
+        for (Py_ssize_t q = 0; q < n; q += 2)
+            *(nz_v2d*)(dst + q) = aa * *(const nz_v2d*)(a + q) + bb * *(const nz_v2d*)(b + q);
+    }
+    /* dst[q] = lam * r[q] + g * x[q], q < n (n a multiple of 2) */
+    static inline void nz_decay_axpy_to(double* dst, const double* r, const double* x, double lam, double g,
+                                        Py_ssize_t n) {
+        nz_v2d ll = {lam, lam}, gg = {g, g};
+        for (Py_ssize_t q = 0; q < n; q += 2)
+            *(nz_v2d*)(dst + q) = ll * *(const nz_v2d*)(r + q) + gg * *(const nz_v2d*)(x + q);
+    }
+    """
+    void nz_decay_axpy_to(double* dst, const double* r, const double* x, double lam, double g,
+                          Py_ssize_t n) noexcept nogil
+    void nz_mix2(double* dst, const double* a, const double* b, double wa, double wb, Py_ssize_t n) noexcept nogil
+    double nz_dot(const double* a, const double* b, Py_ssize_t n) noexcept nogil
+    double nz_axpy_dot(double* w, const double* xo, const double* xn, double g, Py_ssize_t n) noexcept nogil
+    void nz_decay_axpy(double* r, const double* x, double lam, double g, Py_ssize_t n) noexcept nogil
 
 cdef enum:
     HIST_ = 40          # history offset of the sample arrays (>= MAX_OWN, MAX_CROSS)
     MAX_OWN_ = 32
     MAX_CROSS_ = 8
     MAX_N_ = MAX_OWN_ + MAX_CROSS_
+    FD_ = 32            # depth of the boundary-row history: a power of 2, >= MAX_OWN, MAX_CROSS
     MAX_STAGES_ = 3
-    MAX_TAPS_ = 256
-    W_SHIFT = 16        # NLMS weights: 16 fractional bits
-    G_PREC = 16         # extra precision of the NLMS gain
+    MAX_TAPS_ = 1024
     MIX_ONE = 1 << 14   # mixer weight 1
     MIX_STEP = 4
     N_BIAS_ = 27
@@ -56,8 +135,8 @@ cdef enum:
     INC_ = 24
     LIMIT_ = 1 << 16
     U_CLIP = 1 << 24    # NLMS inputs and errors
-    W_CLIP = 1 << 24    # NLMS weights
-    SC_ = 12            # per (lane, channel) scratch, see below
+    W_CLIP = 1 << 24    # bias bound (x 2^16)
+    SC_ = 15            # per (lane, channel) scratch, see below
     # scratch fields
     SC_PRED = 0
     SC_POLS = 1
@@ -69,8 +148,10 @@ cdef enum:
     SC_E1 = 9           # last two final errors
     SC_E2 = 10
     SC_NUPD = 11        # samples seen (the solve cadence)
+    SC_N0 = 12          # the stages' predictions for the next sample (update computes them)
 
 HIST = HIST_
+HISTORY_DEPTH = FD_
 MAX_OWN = MAX_OWN_
 MAX_CROSS = MAX_CROSS_
 MAX_STAGES = MAX_STAGES_
@@ -88,26 +169,28 @@ ctypedef struct Lanes:
     int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow
     double nu_rel
     Py_ssize_t taps[MAX_STAGES_]
-    int64_t mu[MAX_STAGES_]
+    double mu[MAX_STAGES_]
     double lam, scale, inv_scale, eps2
     int64_t vmin, vmax
     const int64_t* lengths
     int32_t* s          # [lane][channel][HIST + lane frames]: the samples
-    double* R           # [kc][MAX_N][MAX_N] (lower triangle)
+    double* R           # [kc][MAX_N][MAX_N] (lower triangle, rebuilt from F at each solve)
+    double* F           # [kc][FD][2][MAX_N]: rows 0 and n_own of R after update number u, at u % FD
     double* bv          # [kc][MAX_N]
     double* w           # [kc][MAX_N]
     double* x           # [kc][MAX_N]: the current input vector
     double* ch          # [kc][MAX_N][MAX_N]: Cholesky factor (work)
-    int32_t* ring       # [kc][stage][2 MAX_TAPS]: NLMS inputs, newest first from head
-    int32_t* wt         # [kc][stage][MAX_TAPS]
+    double* ring        # [kc][stage][2 MAX_TAPS]: NLMS inputs (integers), the window newest first from
+                        # head; a push writes below it, or at MAX_TAPS with the window copied up
+    double* wt          # [kc][stage][MAX_TAPS]
     int64_t* norm       # [kc][stage]
     int64_t* head       # [kc][stage]
     int64_t* mix        # [kc][stage]
     int64_t* bias       # [kc][N_BIAS]
     int64_t* ema        # [kc][2]: 16x running mean of |residual|, fast and slow
     int64_t* sc         # [kc][SC]
-    int32_t* cnt        # [kc][NTAB][NCLS][nbk]
-    int32_t* tot        # [kc][NTAB][NCLS]
+    double* cnt         # [kc][NTAB][NCLS][nbk]: counts (integers, kept as doubles: the coder's rows)
+    double* tot         # [kc][NTAB][NCLS]
     uint64_t* low       # [lane][low words]: raw low bits, lane by lane
     int64_t* lowpos     # [lane]: bits written / read
     int64_t* lowcap     # [lane]: bits available
@@ -121,7 +204,7 @@ cdef size_t address(object a, object dtype, tuple shape) except 0:
 
 cdef class Config:
     """The model's shape (from the level): least-squares orders and cadence, forgetting factor,
-    NLMS taps and step shifts (mu = 2^-mu_shift)."""
+    NLMS taps (multiples of 4) and step shifts (mu = 2^-mu_shift)."""
     cdef readonly Py_ssize_t n_own, n_cross, solve_every
     cdef readonly double lam, nu_rel
     cdef readonly tuple taps, mu_shift
@@ -139,7 +222,7 @@ cdef class Config:
         taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
         if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
                 and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
-                and all(1 <= v <= MAX_TAPS_ for v in taps) and all(0 <= v <= 16 for v in mu_shift)):
+                and all(4 <= v <= MAX_TAPS_ and v % 4 == 0 for v in taps) and all(0 <= v <= 16 for v in mu_shift)):
             raise ValueError("ols config out of range")
         self.n_own, self.n_cross, self.solve_every, self.lam = n_own, n_cross, solve_every, lam
         self.taps, self.mu_shift = taps, mu_shift
@@ -148,7 +231,7 @@ cdef class Config:
 cdef class LaneState:
     """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
     (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
-    cdef readonly object lengths, s, R, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot
+    cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot
     cdef readonly object low, lowpos, lowcap
     cdef readonly Py_ssize_t nlanes, nch, lane, nbk
     cdef readonly int64_t bits
@@ -172,22 +255,23 @@ cdef class LaneState:
         i32, i64, f64 = np.int32, np.int64, np.float64
         self.s = np.zeros((nlanes, nch, HIST_ + lane), i32)
         self.R = np.zeros((kc, MAX_N_, MAX_N_), f64)
+        self.F = np.zeros((kc, FD_, 2, MAX_N_), f64)
         self.bv = np.zeros((kc, MAX_N_), f64)
         self.w = np.zeros((kc, MAX_N_), f64)
         self.x = np.zeros((kc, MAX_N_), f64)
         self.ch = np.zeros((kc, MAX_N_, MAX_N_), f64)
-        self.ring = np.zeros((kc, MAX_STAGES_, 2 * MAX_TAPS_), i32)
-        self.wt = np.zeros((kc, MAX_STAGES_, MAX_TAPS_), i32)
+        self.ring = np.zeros((kc, MAX_STAGES_, 2 * MAX_TAPS_), f64)
+        self.wt = np.zeros((kc, MAX_STAGES_, MAX_TAPS_), f64)
         self.norm = np.zeros((kc, MAX_STAGES_), i64)
-        self.head = np.zeros((kc, MAX_STAGES_), i64)
+        self.head = np.full((kc, MAX_STAGES_), MAX_TAPS_, i64)
         self.mix = np.full((kc, MAX_STAGES_), MIX_ONE, i64)
         self.bias = np.zeros((kc, N_BIAS_), i64)
         self.ema = np.full((kc, 2), 16 << 4, i64)
         self.sc = np.zeros((kc, SC_), i64)
-        self.cnt = np.empty((kc, NTAB_, NCLS_, nbk), i32)
+        self.cnt = np.empty((kc, NTAB_, NCLS_, nbk), f64)
         self.cnt[...] = prior
-        self.tot = np.empty((kc, NTAB_, NCLS_), i32)
-        self.tot[...] = prior.sum(axis=1, dtype=np.int64).astype(i32)
+        self.tot = np.empty((kc, NTAB_, NCLS_), f64)
+        self.tot[...] = prior.sum(axis=1, dtype=np.int64)
         if low_words is None:  # encoder: room for the largest low-bit field of every sample
             per_lane = (lane * nch * (bits + 2)) // 64 + 2
             self.low = np.zeros((nlanes, per_lane), np.uint64)
@@ -208,8 +292,8 @@ cdef class LaneState:
         c.solve_every = cfg.solve_every
         c.nstages = len(cfg.taps)
         for i in range(MAX_STAGES_):
-            c.taps[i] = cfg.taps[i] if i < c.nstages else 1
-            c.mu[i] = cfg.mu_shift[i] if i < c.nstages else 0
+            c.taps[i] = cfg.taps[i] if i < c.nstages else 4
+            c.mu[i] = 1.0 / <double>(<int64_t>1 << cfg.mu_shift[i]) if i < c.nstages else 0.0
         c.row = per_lane
         c.nu_rel, c.mix_step, c.bias_rate, c.ema_fast, c.ema_slow = cfg.nu_rel, cfg.mix_step, cfg.bias_rate, cfg.ema_fast, cfg.ema_slow
         c.inc, c.limit, c.wfast, c.wslow = cfg.inc, cfg.limit, cfg.wfast, cfg.wslow
@@ -222,20 +306,21 @@ cdef class LaneState:
         c.lengths = <const int64_t*>address(self.lengths, i64, (nlanes,))
         c.s = <int32_t*>address(self.s, i32, (nlanes, nch, HIST_ + lane))
         c.R = <double*>address(self.R, f64, (kc, MAX_N_, MAX_N_))
+        c.F = <double*>address(self.F, f64, (kc, FD_, 2, MAX_N_))
         c.bv = <double*>address(self.bv, f64, (kc, MAX_N_))
         c.w = <double*>address(self.w, f64, (kc, MAX_N_))
         c.x = <double*>address(self.x, f64, (kc, MAX_N_))
         c.ch = <double*>address(self.ch, f64, (kc, MAX_N_, MAX_N_))
-        c.ring = <int32_t*>address(self.ring, i32, (kc, MAX_STAGES_, 2 * MAX_TAPS_))
-        c.wt = <int32_t*>address(self.wt, i32, (kc, MAX_STAGES_, MAX_TAPS_))
+        c.ring = <double*>address(self.ring, f64, (kc, MAX_STAGES_, 2 * MAX_TAPS_))
+        c.wt = <double*>address(self.wt, f64, (kc, MAX_STAGES_, MAX_TAPS_))
         c.norm = <int64_t*>address(self.norm, i64, (kc, MAX_STAGES_))
         c.head = <int64_t*>address(self.head, i64, (kc, MAX_STAGES_))
         c.mix = <int64_t*>address(self.mix, i64, (kc, MAX_STAGES_))
         c.bias = <int64_t*>address(self.bias, i64, (kc, N_BIAS_))
         c.ema = <int64_t*>address(self.ema, i64, (kc, 2))
         c.sc = <int64_t*>address(self.sc, i64, (kc, SC_))
-        c.cnt = <int32_t*>address(self.cnt, i32, (kc, NTAB_, NCLS_, nbk))
-        c.tot = <int32_t*>address(self.tot, i32, (kc, NTAB_, NCLS_))
+        c.cnt = <double*>address(self.cnt, f64, (kc, NTAB_, NCLS_, nbk))
+        c.tot = <double*>address(self.tot, f64, (kc, NTAB_, NCLS_))
         c.low = <uint64_t*>address(self.low, np.uint64, (nlanes, per_lane))
         c.lowpos = <int64_t*>address(self.lowpos, i64, (nlanes,))
         c.lowcap = <int64_t*>address(self.lowcap, i64, (nlanes,))
@@ -260,7 +345,33 @@ cdef class LaneState:
 
 # -- the per-sample model (raw pointers; callers keep every index in range) -----------------------------
 
+# R_u = lam R_(u-1) + x_u x_u' (u: the update number) needs only two rows a sample: inside a
+# block (own samples, partner samples) x_u[i] = x_(u-1)[i - 1], and before the lane's start every
+# sample is 0, so R_u[i][j] = R_(u-k)[i-k][j-k] with k the smaller of i and j counted inside
+# their blocks, which is row 0 or row n_own (the block's first) of an earlier R: the same
+# operations on the same values, hence the same bits as updating the whole triangle.
+cdef void rebuild(const Lanes* L, Py_ssize_t kc) noexcept nogil:
+    """R (lower triangle) of the latest update from the boundary rows' history."""
+    cdef Py_ssize_t n = L.n, no = L.n_own, i, j, li, u = L.sc[kc * SC_ + SC_NUPD] - 1
+    cdef double* R = L.R + kc * MAX_N_ * MAX_N_
+    cdef const double* F = L.F + kc * FD_ * 2 * MAX_N_
+    # F at update u - k, boundary row r, entry e: F[(((u - k) & (FD - 1)) * 2 + r) * MAX_N + e]
+    for i in range(no):  # own x own: k = j, row 0
+        for j in range(i + 1):
+            R[i * MAX_N_ + j] = F[(((u - j) & (FD_ - 1)) * 2) * MAX_N_ + i - j]
+    for i in range(no, n):
+        li = i - no
+        for j in range(no):  # cross x own: k = the smaller of li and j
+            if j <= li:
+                R[i * MAX_N_ + j] = F[(((u - j) & (FD_ - 1)) * 2) * MAX_N_ + i - j]
+            else:
+                R[i * MAX_N_ + j] = F[(((u - li) & (FD_ - 1)) * 2 + 1) * MAX_N_ + j - li]
+        for j in range(no, i + 1):  # cross x cross: k = j - no, row n_own
+            R[i * MAX_N_ + j] = F[(((u - j + no) & (FD_ - 1)) * 2 + 1) * MAX_N_ + i - j + no]
+
+
 @cython.boundscheck(False)
+@cython.cdivision(True)
 cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     """w = (R + nu I)^-1 b by Cholesky. -> False (w kept) if the matrix is not positive definite."""
     cdef Py_ssize_t n = L.n, i, j, q
@@ -269,32 +380,27 @@ cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     cdef double* b = L.bv + kc * MAX_N_
     cdef double* w = L.w + kc * MAX_N_
     cdef double z[MAX_N_]
+    cdef double dinv[MAX_N_]
     cdef double tr = 0.0, nu, acc
+    rebuild(L, kc)
     for i in range(n):
         tr = tr + R[i * MAX_N_ + i]
     nu = L.nu_rel * tr / n + L.eps2
     for j in range(n):
-        acc = R[j * MAX_N_ + j] + nu
-        for q in range(j):
-            acc = acc - C[j * MAX_N_ + q] * C[j * MAX_N_ + q]
+        acc = (R[j * MAX_N_ + j] + nu) - nz_dot(C + j * MAX_N_, C + j * MAX_N_, j)
         if not acc > 0.0:
             return False
         C[j * MAX_N_ + j] = sqrt(acc)
+        dinv[j] = 1.0 / C[j * MAX_N_ + j]  # one division a column: multiplications below
         for i in range(j + 1, n):
-            acc = R[i * MAX_N_ + j]
-            for q in range(j):
-                acc = acc - C[i * MAX_N_ + q] * C[j * MAX_N_ + q]
-            C[i * MAX_N_ + j] = acc / C[j * MAX_N_ + j]
+            C[i * MAX_N_ + j] = (R[i * MAX_N_ + j] - nz_dot(C + i * MAX_N_, C + j * MAX_N_, j)) * dinv[j]
     for i in range(n):
-        acc = b[i]
-        for q in range(i):
-            acc = acc - C[i * MAX_N_ + q] * z[q]
-        z[i] = acc / C[i * MAX_N_ + i]
+        z[i] = (b[i] - nz_dot(C + i * MAX_N_, z, i)) * dinv[i]
     for i in range(n - 1, -1, -1):
         acc = z[i]
         for q in range(i + 1, n):
             acc = acc - C[q * MAX_N_ + i] * w[q]
-        w[i] = acc / C[i * MAX_N_ + i]
+        w[i] = acc * dinv[i]
     return True
 
 
@@ -311,10 +417,8 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     cdef double* x = L.x + kc * MAX_N_
     cdef const double* w = L.w + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
-    cdef double p = 0.0
-    cdef int64_t pols, acc, mix = 0, pi, bctx
-    cdef const int32_t* win
-    cdef const int32_t* wt
+    cdef double p, acc
+    cdef int64_t pols, mix = 0, pi, bctx
     for j in range(L.n_own):
         x[j] = own[-1 - j] * L.inv_scale
     if L.n_cross > 0:
@@ -323,20 +427,12 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
         other = L.s + (k * nch + q) * span + HIST_ + t - off
         for j in range(L.n_cross):
             x[L.n_own + j] = other[-j] * L.inv_scale
-    for j in range(L.n):
-        p = p + w[j] * x[j]
-    p = p * L.scale
+    p = nz_dot(w, x, L.n) * L.scale
     if not (p > -P_LIMIT and p < P_LIMIT):
         p = 0.0
     pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
-    for i in range(L.nstages):
-        taps = L.taps[i]
-        win = L.ring + (kc * MAX_STAGES_ + i) * 2 * MAX_TAPS_ + L.head[kc * MAX_STAGES_ + i]
-        wt = L.wt + (kc * MAX_STAGES_ + i) * MAX_TAPS_
-        acc = 0
-        for j in range(taps):
-            acc = acc + <int64_t>wt[j] * win[j]
-        pi = acc >> W_SHIFT
+    for i in range(L.nstages):  # the stages' predictions, made by the last update
+        pi = sc[SC_N0 + i]
         sc[SC_P0 + i] = pi
         mix = mix + L.mix[kc * MAX_STAGES_ + i] * pi
     mix = mix >> 14
@@ -355,22 +451,28 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
 cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64_t value) noexcept nogil:
     """Adapt every stage to the coded value of channel c at frame t (after predict)."""
     cdef Py_ssize_t nch = L.nch, kc = k * nch + c, span = HIST_ + L.lane, n = L.n, i, j, taps, h
-    cdef double* R = L.R + kc * MAX_N_ * MAX_N_
     cdef double* b = L.bv + kc * MAX_N_
     cdef const double* x = L.x + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
-    cdef double lam = L.lam, y = value * L.inv_scale, xi
-    cdef int64_t tgt, err, g, mag, e, eb, u, old, ae
-    cdef int32_t* ring
-    cdef int32_t* wt
+    cdef double lam = L.lam, y = value * L.inv_scale, acc
+    cdef double* wt
+    cdef Py_ssize_t nh
+    cdef double* Fu
+    cdef double* Fp
+    cdef int64_t upd
+    cdef int64_t tgt, err, e, eb, u, old, ae
+    cdef double* ring
     cdef int64_t* m
     L.s[kc * span + HIST_ + t] = <int32_t>value
     # 1. least squares statistics, and the solve every solve_every samples
-    for i in range(n):
-        xi = x[i]
-        for j in range(i + 1):
-            R[i * MAX_N_ + j] = lam * R[i * MAX_N_ + j] + xi * x[j]
-        b[i] = lam * b[i] + xi * y
+    # R's boundary rows (see rebuild), rounded up to a pair (x[n] is 0 when n is odd)
+    upd = sc[SC_NUPD]
+    Fu = L.F + (kc * FD_ + (upd & (FD_ - 1))) * 2 * MAX_N_
+    Fp = L.F + (kc * FD_ + ((upd - 1) & (FD_ - 1))) * 2 * MAX_N_
+    nz_decay_axpy_to(Fu, Fp, x, lam, x[0], (n + 1) & ~1)
+    if L.n_cross > 0:
+        nz_decay_axpy_to(Fu + MAX_N_, Fp + MAX_N_, x, lam, x[L.n_own], (n + 1) & ~1)
+    nz_decay_axpy(b, x, lam, y, (n + 1) & ~1)
     sc[SC_NUPD] += 1
     if sc[SC_NUPD] % L.solve_every == 0:
         solve(L, kc)
@@ -383,20 +485,24 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         wt = L.wt + (kc * MAX_STAGES_ + i) * MAX_TAPS_
         tgt = clip(tgt, -U_CLIP, U_CLIP)
         err = clip(tgt - sc[SC_P0 + i], -U_CLIP, U_CLIP)
+        # push tgt below the window (the old window stays where it is for the update)
+        old = <int64_t>ring[h + taps - 1]
+        if h == 0:
+            for j in range(taps - 1):
+                ring[MAX_TAPS_ + 1 + j] = ring[j]
+            nh = MAX_TAPS_
+        else:
+            nh = h - 1
+        ring[nh] = <double>tgt
+        # w += mu err u / (|u|^2 + 16 taps) over the old window u, then the next prediction
         if err != 0:
-            mag = (err if err > 0 else -err) << (W_SHIFT + G_PREC - L.mu[i])
-            g = mag // (L.norm[kc * MAX_STAGES_ + i] + taps * 16)  # both non-negative
-            if err < 0:
-                g = -g
-            for j in range(taps):
-                wt[j] = <int32_t>clip(wt[j] + ((g * ring[h + j]) >> G_PREC), -W_CLIP, W_CLIP)
-        # push tgt: the slot of the oldest value
-        h = h - 1 if h > 0 else taps - 1
-        old = ring[h]
+            acc = nz_axpy_dot(wt, ring + h, ring + nh,
+                              (<double>err * L.mu[i]) / <double>(L.norm[kc * MAX_STAGES_ + i] + taps * 16), taps)
+        else:
+            acc = nz_dot(wt, ring + nh, taps)
+        sc[SC_N0 + i] = clip(<int64_t>floor(acc + 0.5), -U_CLIP, U_CLIP) if (acc > -P_LIMIT and acc < P_LIMIT) else 0
         L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
-        ring[h] = <int32_t>tgt
-        ring[h + taps] = <int32_t>tgt
-        L.head[kc * MAX_STAGES_ + i] = h
+        L.head[kc * MAX_STAGES_ + i] = nh
         tgt = tgt - sc[SC_P0 + i]
     # 3. mixer (sign-sign) and bias
     eb = value - sc[SC_POLS] - sc[SC_MIX]
@@ -454,74 +560,96 @@ cdef inline int64_t get_bits(const Lanes* L, Py_ssize_t k, int64_t nbits, bint* 
 
 cdef inline void count_row(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, double* dst) noexcept nogil:
     """The count row of the current sample: the fast and the slow context's tables added."""
-    cdef Py_ssize_t nbk = L.nbk, j
-    cdef const int32_t* a = L.cnt + (kc * NTAB_ * NCLS_ + cls0) * nbk
-    cdef const int32_t* b = L.cnt + (kc * NTAB_ * NCLS_ + NCLS_ + cls1) * nbk
-    for j in range(nbk):
-        dst[j] = L.wfast * a[j] + L.wslow * b[j]
+    cdef Py_ssize_t nbk = L.nbk
+    nz_mix2(dst, L.cnt + (kc * NTAB_ * NCLS_ + cls0) * nbk, L.cnt + (kc * NTAB_ * NCLS_ + NCLS_ + cls1) * nbk,
+            <double>L.wfast, <double>L.wslow, nbk)
+
+
+cdef inline void count_add(double* row, double* total, Py_ssize_t n, int64_t sym, int64_t inc,
+                           int64_t limit) noexcept nogil:
+    """primitives.count_update on integer-valued doubles: add `inc` to the observed symbol; above
+    `limit` in total, halve every count (rounding up) and recount."""
+    cdef Py_ssize_t j
+    cdef int64_t t = 0, v
+    row[sym] += inc
+    total[0] += inc
+    if total[0] > limit:
+        for j in range(n):
+            v = (<int64_t>row[j] + 1) >> 1
+            row[j] = <double>v
+            t += v
+        total[0] = <double>t
 
 
 cdef inline void count_learn(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t sym) noexcept nogil:
     cdef Py_ssize_t nbk = L.nbk
     cdef Py_ssize_t r0 = kc * NTAB_ * NCLS_ + cls0, r1 = kc * NTAB_ * NCLS_ + NCLS_ + cls1
-    count_update(L.cnt + r0 * nbk, L.tot + r0, nbk, sym, L.inc, L.limit)
-    count_update(L.cnt + r1 * nbk, L.tot + r1, nbk, sym, L.inc, L.limit)
+    count_add(L.cnt + r0 * nbk, L.tot + r0, nbk, sym, L.inc, L.limit)
+    count_add(L.cnt + r1 * nbk, L.tot + r1, nbk, sym, L.inc, L.limit)
 
 
 # -- encoder -----------------------------------------------------------------------------------------
 
 @cython.boundscheck(False)
 def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] cls, int64_t[:, :, ::1] res=None):
-    """Encoder pass 1: every lane start to end (lanes in parallel): the bucket symbol and both
-    classes of every sample (sym[lane, channel, frame], cls[lane, channel, table, frame]); the low
-    bits go into the lanes' bit streams. `res` (optional, for experiments): the final residuals."""
+    """Encoder pass 1: every lane start to end: the bucket symbol and both classes of every sample
+    (sym[lane, channel, frame], cls[lane, channel, table, frame]); the low bits go into the lanes'
+    bit streams. `res` (optional, for experiments): the final residuals. One thread (the caller runs
+    chunks in parallel: one long task per thread, no barriers that a busy machine turns into waits)."""
     cdef Lanes* L = &lanes.c
     cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, k, t, c, kc, span = HIST_ + L.lane
     cdef int64_t value, r
     cdef Bucket bk
     cdef int64_t* sc
+    cdef bint keep = res is not None
     if sym.shape[0] != nlanes or sym.shape[1] != nch or sym.shape[2] < L.lane or cls.shape[0] != nlanes \
             or cls.shape[1] != nch or cls.shape[2] != NTAB_ or cls.shape[3] < L.lane:
         raise ValueError("model_lanes: record arrays of another chunk")
+    if keep and (res.shape[0] != nlanes or res.shape[1] != nch or res.shape[2] < L.lane):
+        raise ValueError("model_lanes: residual array of another chunk")
     if L.nbk > 255:
         raise ValueError("model_lanes: alphabet too large")
-    errors_a = np.zeros(nlanes, np.uint8)
-    cdef uint8_t[::1] errors = errors_a
-    for k in prange(nlanes, nogil=True, schedule="dynamic", chunksize=1):
-        for t in range(L.lengths[k]):
-            for c in range(nch):
-                kc = k * nch + c
-                sc = L.sc + kc * SC_
-                predict(L, k, c, t)
-                value = L.s[kc * span + HIST_ + t]
-                if value < L.vmin or value > L.vmax:
-                    errors[k] = 1
-                    value = clip(value, L.vmin, L.vmax)
-                r = value - sc[SC_PRED]
-                if res is not None:
-                    res[k, c, t] = r
-                bk = bucket_of(zigzag(r))
-                if bk.sym >= L.nbk or not put_bits(L, k, bk.low, bk.nlow):
-                    errors[k] = 1
-                    bk.sym = 0
-                sym[k, c, t] = <uint8_t>bk.sym
-                cls[k, c, 0, t] = <uint8_t>sc[SC_CLS0]
-                cls[k, c, 1, t] = <uint8_t>sc[SC_CLS1]
-                update(L, k, c, t, value)
-    if errors_a.any():
+    cdef bint bad = False
+    with nogil:
+        for k in range(nlanes):
+            for t in range(L.lengths[k]):
+                for c in range(nch):
+                    kc = k * nch + c
+                    sc = L.sc + kc * SC_
+                    predict(L, k, c, t)
+                    value = L.s[kc * span + HIST_ + t]
+                    if value < L.vmin or value > L.vmax:
+                        bad = True
+                        value = clip(value, L.vmin, L.vmax)
+                    r = value - sc[SC_PRED]
+                    if keep:
+                        res[k, c, t] = r
+                    bk = bucket_of(zigzag(r))
+                    if bk.sym >= L.nbk or not put_bits(L, k, bk.low, bk.nlow):
+                        bad = True
+                        bk.sym = 0
+                    sym[k, c, t] = <uint8_t>bk.sym
+                    cls[k, c, 0, t] = <uint8_t>sc[SC_CLS0]
+                    cls[k, c, 1, t] = <uint8_t>sc[SC_CLS1]
+                    update(L, k, c, t, value)
+    if bad:
         raise ValueError("a sample lies outside the recording's bit depth")
 
 
 @cython.boundscheck(False)
 def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :, ::1] cls, Py_ssize_t t0,
-           Py_ssize_t t1, const int64_t[::1] offs, int32_t[::1] out_sym, double[:, ::1] rows):
+           Py_ssize_t t1, const int64_t[::1] offs, int32_t[::1] out_sym, double[:, ::1] rows=None):
     """Encoder pass 2: frames t0..t1 in the decoder's order (frame, channel, lane): every sample's
-    symbol and count row, adapting the count tables as the decoder will. offs[(t - t0) * nch + c]:
-    the first position of step (t, c)."""
+    symbol and count row (rows None: no rows, for a cost count), adapting the count tables as the
+    decoder will. offs[(t - t0) * nch + c]: the first position of step (t, c). -> the window's
+    information content in bits under the integer counts (a figure, never coded: log2 is fine)."""
     cdef Lanes* L = &lanes.c
-    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, kc, m, s
-    if t0 < 0 or t1 < t0 or t1 > L.lane or offs.shape[0] != (t1 - t0) * nch + 1 or rows.shape[1] != nbk \
-            or rows.shape[0] < offs[offs.shape[0] - 1] or out_sym.shape[0] < offs[offs.shape[0] - 1]:
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, kc, m, s, sy, c0, c1
+    cdef bint want = rows is not None
+    cdef double bits = 0.0, pick, total
+    if t0 < 0 or t1 < t0 or t1 > L.lane or offs.shape[0] != (t1 - t0) * nch + 1 \
+            or out_sym.shape[0] < offs[offs.shape[0] - 1] or (want and (rows.shape[1] != nbk
+                                                                     or rows.shape[0] < offs[offs.shape[0] - 1])):
         raise ValueError("replay: buffers do not match the window")
     for s in range((t1 - t0) * nch):
         t = t0 + s // nch
@@ -531,14 +659,22 @@ def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :,
                 m += 1
         if offs[s + 1] - offs[s] != m or offs[s] < 0:
             raise ValueError("replay: offsets do not match the lanes")
-    for k in prange(nlanes, nogil=True, schedule="static"):
-        for t in range(t0, min(t1, L.lengths[k])):
-            for c in range(nch):
-                kc = k * nch + c
-                m = offs[(t - t0) * nch + c] + k
-                count_row(L, kc, cls[k, c, 0, t], cls[k, c, 1, t], &rows[m, 0])
-                out_sym[m] = sym[k, c, t]
-                count_learn(L, kc, cls[k, c, 0, t], cls[k, c, 1, t], sym[k, c, t])
+    with nogil:
+        for k in range(nlanes):
+            for t in range(t0, min(t1, L.lengths[k])):
+                for c in range(nch):
+                    kc = k * nch + c
+                    m = offs[(t - t0) * nch + c] + k
+                    sy, c0, c1 = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t]
+                    if want:
+                        count_row(L, kc, c0, c1, &rows[m, 0])
+                    out_sym[m] = <int32_t>sy
+                    pick = (L.wfast * L.cnt[(kc * NTAB_ * NCLS_ + c0) * nbk + sy]
+                            + L.wslow * L.cnt[(kc * NTAB_ * NCLS_ + NCLS_ + c1) * nbk + sy])
+                    total = L.wfast * L.tot[kc * NTAB_ * NCLS_ + c0] + L.wslow * L.tot[kc * NTAB_ * NCLS_ + NCLS_ + c1]
+                    bits = bits + log2(total / pick)
+                    count_learn(L, kc, c0, c1, sy)
+    return bits
 
 
 # -- decoder -----------------------------------------------------------------------------------------
@@ -579,7 +715,30 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
     for k in range(nlanes):
         if t < L.lengths[k]:
             m += 1
+        if errors[k]:
+            return -1
     return m
+
+
+cdef int take_symbols(object got, int32_t* dst, Py_ssize_t n, Py_ssize_t nbk) except -1:
+    """The coder's answer (a C-contiguous int32 array of n symbols) into dst, each checked against
+    the alphabet. Through the buffer protocol: a typed memoryview per step cost more than the step."""
+    cdef Py_buffer view
+    cdef const int32_t* v
+    cdef Py_ssize_t k
+    PyObject_GetBuffer(got, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    try:
+        if view.itemsize != 4 or view.format == NULL or view.format[0] not in (b"i", b"l") or view.format[1] != 0 \
+                or view.len != 4 * n:
+            raise ValueError("decoder returned the wrong number of symbols")
+        v = <const int32_t*>view.buf
+        for k in range(n):
+            if v[k] < 0 or v[k] >= nbk:
+                raise ValueError("corrupt stream: bucket symbol outside the alphabet")
+            dst[k] = v[k]
+    finally:
+        PyBuffer_Release(&view)
+    return 0
 
 
 def decode_lanes(LaneState lanes, object decode, Py_ssize_t limit=0, object progress=None):
@@ -593,7 +752,6 @@ def decode_lanes(LaneState lanes, object decode, Py_ssize_t limit=0, object prog
     cdef double[:, ::1] rows = rows_a
     cdef int32_t[::1] sym = sym_a
     cdef uint8_t[::1] errors = errors_a
-    cdef const int32_t[::1] got
     rows_m = rows_a
     with nogil:
         m = step(L, 0, &sym[0], &rows[0, 0], &errors[0])
@@ -604,25 +762,12 @@ def decode_lanes(LaneState lanes, object decode, Py_ssize_t limit=0, object prog
         if progress is not None and s % 65536 == 0:
             progress(s / steps)
         if limit <= 0 or m <= limit:
-            got = decode(rows_m)
-            if got.shape[0] != m:
-                raise ValueError("decoder returned the wrong number of symbols")
-            for k in range(m):
-                if got[k] < 0 or got[k] >= nbk:
-                    raise ValueError("corrupt stream: bucket symbol outside the alphabet")
-                sym[k] = got[k]
+            take_symbols(decode(rows_m), &sym[0], m, nbk)
         else:
             for p in range(0, m, limit):
                 q = min(p + limit, m)
-                got = decode(rows_a[p:q])
-                if got.shape[0] != q - p:
-                    raise ValueError("decoder returned the wrong number of symbols")
-                for k in range(q - p):
-                    if got[k] < 0 or got[k] >= nbk:
-                        raise ValueError("corrupt stream: bucket symbol outside the alphabet")
-                    sym[p + k] = got[k]
+                take_symbols(decode(rows_a[p:q]), &sym[p], q - p, nbk)
         with nogil:
             m = step(L, s, &sym[0], &rows[0, 0], &errors[0])
-        for k in range(nl):
-            if errors[k]:
-                raise ValueError("corrupt stream: a sample outside the bit depth or low bits past the lane's end")
+        if m < 0:
+            raise ValueError("corrupt stream: a sample outside the bit depth or low bits past the lane's end")

@@ -1,14 +1,16 @@
-"""The model registry: every codec the CLI can name, per medium."""
+"""The model registry: every codec the CLI can name, per medium, and the decoder of every
+member this neuralzip can read (decoder_for), including those of files written by 0.1.0
+under model names that have since been renamed."""
 
-from neuralzip.errors import InputError
+from neuralzip.errors import ContainerError, InputError
 from neuralzip.models.base import Codec
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
+from neuralzip.models.context_mlp import ContextMLPCodec
+from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
-from neuralzip.models.pixelcnn import PixelCNNCodec
 from neuralzip.models.vae import VAECodec
-from neuralzip.models.wavenet import WaveNetCodec
 
 _REGISTRY: dict[tuple[str, str], Codec] = {}
 
@@ -17,19 +19,29 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (PixelCNNCodec(), VAECodec(), ClassicImageCodec(), WaveNetCodec(), OlsCascadeCodec(), ClassicAudioCodec(),
-               HistogramCodec("image"), HistogramCodec("audio")):
+for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LpcNlmsMlpCodec(), OlsCascadeCodec(),
+               ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
 
-# What --model auto picks per medium: the best shipped model.
-# pixelcnn codes images smaller but does not meet the speed target yet (see README): the issue's
-# rule is "auto takes the strong model when it meets the speed target, the fast one otherwise".
-# wavenet codes audio smaller than classic at 20x real time or more (benchmarks/audio_model.py).
-AUTO = {"image": "classic", "audio": "wavenet"}
-# --model auto --level 2: the strong variant per medium, at that level. ols-cascade codes audio
-# 4.6% smaller than wavenet at level 1, but decodes slower than it (benchmarks/ols_audio.py),
-# so it is auto's choice only where the user asked for the strong level.
-AUTO_STRONG = {"audio": "ols-cascade"}
+# Members written by neuralzip 0.1.0 under the models' old names: (model, kind, weights hash) ->
+# the model that decodes them. Recognised by the shipped weights' hash, never by the name alone:
+# `pixelcnn`, `gated-pixelcnn` and `wavenet` are kept free for real models of those families, and
+# a member naming them with any other weights is unknown to this version.
+LEGACY_DECODERS = {
+    ("pixelcnn", "image", "ce1c4fdce63f11d6"): "context-mlp",  # weights/context-mlp-image-v1-*
+    ("pixelcnn", "image", "bae704e7646af782"): "context-mlp",  # weights/context-mlp-image-v2-*
+    ("wavenet", "audio", "1a8e1f34ceaf2c9f"): "lpc-nlms-mlp",  # weights/lpc-nlms-mlp-audio-v1-*
+}
+
+# What --model auto picks per medium: the best shipped model that meets its speed target.
+# context-mlp codes images smaller than classic but takes 2-3x the time of `cjxl -e 7` (the target
+# is 1.5x), so images get classic. ols-cascade codes audio smaller than lpc-nlms-mlp, FLAC and
+# WavPack on every source of audio/valid and runs above 20x real time both ways
+# (benchmarks/ols_audio.py).
+AUTO = {"image": "classic", "audio": "ols-cascade"}
+# --model auto --level N: the medium's strong model where it is another one than AUTO's (none today:
+# images have no strong level yet), at its strongest level up to N.
+AUTO_STRONG: dict[str, str] = {}
 
 
 def all_codecs() -> list[Codec]:
@@ -55,9 +67,33 @@ def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) 
     codec = _REGISTRY.get((name, kind))
     if codec is None:
         known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))
-        raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
+        if any(n == name for n, _ in _REGISTRY):
+            raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
+        renamed = {old: new for (old, k, _), new in LEGACY_DECODERS.items() if k == kind}.get(name)
+        hint = f"; 0.1.0's {name!r} is {renamed!r} now" if renamed else ""
+        raise InputError(f"unknown model {name!r} (models for {kind}: {known}, auto{hint})")
     if weights is not None:
         codec = codec.with_weights(weights)
     if auto:
         level = max(v for v in codec.levels if v <= level)
     return codec.at_level(level)
+
+
+def decoder_for(model: str, kind: str, weights_hash: str | None, user_weights: str | None = None) -> Codec:
+    """The codec that decodes a member recording `model`, `kind` and `weights_hash`, holding those
+    weights: the shipped file with that hash, or `user_weights` (the user's --weights file), which
+    must have it. A legacy 0.1.0 name counts only with the weights it shipped with (LEGACY_DECODERS).
+    Anything else is a ContainerError (the member cannot be decoded here)."""
+    from neuralzip import weightstore
+
+    name = LEGACY_DECODERS.get((model, kind, weights_hash), model)
+    codec = _REGISTRY.get((name, kind))  # not get_codec: "auto" is no model a member can record
+    if codec is None:
+        legacy = any(model == old for old, _, _ in LEGACY_DECODERS)  # an old name: the weights are what failed
+        raise ContainerError(f"model {model!r} ({kind}){f' with weights {weights_hash}' if legacy else ''} "
+                             "is unknown to this neuralzip")
+    if weights_hash != codec.weights_hash:
+        if weights_hash is None or codec.weights_hash is None:
+            raise ContainerError(f"weights {weights_hash} do not fit model {model!r}")
+        codec = codec.with_weights(str(weightstore.locate(weights_hash, user_weights)))
+    return codec

@@ -1,37 +1,53 @@
 """ols-cascade: an audio model that learns each recording while coding it.
 
 Per lane, channel and sample (neuralzip/kernels/ols_audio.pyx has the loops and says exactly what
-they compute): an online least-squares predictor (order 16 at level 1, 32 at level 2, forgetting
-factor 0.998 / 0.999, the second channel of a pair also reading the first channel's current and
-recent samples), a cascade of integer NLMS stages on its residual (32/16 taps at level 1,
-256/32/16 at level 2), a sign-sign mixer of the stage outputs, a bias correction in a context of
-the recent error signs, and the residual as a bucket symbol under adaptive counts selected by
-fast and slow running means of |residual| (two tables added), plus raw low bits. Nothing is
-learned offline: the initial counts are a fixed geometric shape per scale class.
+they compute): an online least-squares predictor (order 16 + 4 partner samples at level 1, solved
+every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.998; the second channel
+of a pair also reads the first channel's current and recent samples), a cascade of NLMS stages on
+its residual (448/16 taps at level 1, 512/32/16 at level 2 at 44.1 kHz; the first stage spans the
+same time at every sample rate: first_taps), a sign-sign mixer of the stage outputs, a bias
+correction in a context of the recent error signs, and the residual as a bucket symbol under
+adaptive counts selected by fast and slow running means of |residual| (two tables added), plus
+raw low bits. Nothing is learned offline: the initial counts are a fixed geometric
+shape per scale class. The least squares and the NLMS weights are strict IEEE-754 doubles (a fixed
+order of + - * / sqrt), everything else is integer.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
-recording differ by at most a frame), up to `lanes` lanes per chunk; each lane restarts every
-state. The decoder steps the lanes of a chunk in lockstep, one range-coder call per step (one
-channel of one frame of every lane: channels are separate steps because a channel reads the
-previous channel's sample of the same frame). The low bits of a lane are raw bits in the lane's
-own bit stream (after the chunk's range-coded symbols), so they cost no coder call.
+recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
+chunks where there are several (chunk_lanes); each lane restarts every state. The decoder steps
+the lanes of a chunk in lockstep, one range-coder call per step (one channel of one frame of
+every lane: channels are separate steps because a channel reads the previous channel's sample of
+the same frame), and decodes the two halves of the chunks at once, the second in a forked process
+(in_two_processes). The encoder codes chunks two at a time in threads (its kernels run a whole
+chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
+the chunk's range-coded symbols), so they cost no coder call.
 
 Chunk bytes: symbol stream length (4, little endian), the range-coded symbols, then per lane the
 number of 64-bit low-bit words (4 each), then those words (little endian), lane after lane.
 """
 
+import contextvars
+import functools
+import mmap
+import os
+import signal as signals
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import constriction
 import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
+from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
 from neuralzip.kernels import ols_audio as kern
 from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
+from neuralzip.parallel import cpu_count
 
 LEVELS = {  # tuned on excerpts of audio/train (3 files a source, 150k frames each), never on valid
-    1: dict(n_own=16, n_cross=4, solve_every=16, lam=0.998, taps=(128, 16), mu_shift=(3, 5), nu_rel=1e-6,
+    1: dict(n_own=16, n_cross=4, solve_every=32, lam=0.998, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
             bias_rate=8),
-    2: dict(n_own=32, n_cross=8, solve_every=2, lam=0.998, taps=(256, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-6,
+    2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
 LANE_SECONDS = {1: 6, 2: 12}
@@ -39,10 +55,25 @@ MAX_LANE = 1 << 22  # frames per lane the decoder accepts
 MAX_LANES = 64  # lanes per chunk the decoder accepts
 CHUNK_LANES = 32
 WINDOW = 64  # frames per encoder replay window (one coder call each)
+CHUNKS_AT_ONCE = 2  # chunks coded at once (encoder: threads; decoder: two processes where it can fork)
+FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)  # as neuralzip.coding.stream's
 
 
-def config(level: int) -> kern.Config:
-    return kern.Config(**LEVELS[level])
+REFERENCE_RATE = 44100  # the first NLMS stage spans LEVELS' taps at this rate: a fixed time
+
+
+def first_taps(taps: int, rate: int) -> int:
+    """The first NLMS stage's length at `rate`: the same span of time as `taps` at REFERENCE_RATE
+    (a multiple of 16, 16..MAX_TAPS). Long filters help music at 44.1-48 kHz and hurt 8 kHz speech."""
+    scaled = (taps * max(int(rate), 1) + REFERENCE_RATE * 8) // (REFERENCE_RATE * 16) * 16
+    return max(16, min(kern.MAX_TAPS, scaled))
+
+
+def config(level: int, rate: int) -> kern.Config:
+    cfg = dict(LEVELS[level])
+    cfg["taps"] = (first_taps(cfg["taps"][0], rate),) + tuple(cfg["taps"][1:])
+    return kern.Config(**cfg)
 
 
 def lane_frames(frames: int, rate: int, level: int) -> int:
@@ -52,8 +83,10 @@ def lane_frames(frames: int, rate: int, level: int) -> int:
     return max(1, -(-frames // n))
 
 
-def chunk_lanes(nch: int) -> int:
-    return max(1, min(CHUNK_LANES, 64 // max(nch, 1)))
+def chunk_lanes(nch: int, nlanes: int) -> int:
+    """Lanes per chunk: the recording's lanes in two chunks where they are several (the decoder
+    steps the two at once), at most CHUNK_LANES and 64 // nch."""
+    return max(1, min(CHUNK_LANES, 64 // max(nch, 1), -(-nlanes // CHUNKS_AT_ONCE)))
 
 
 def layout(frames: int, lane: int, lanes: int):
@@ -64,6 +97,64 @@ def layout(frames: int, lane: int, lanes: int):
         n = min(per, frames - a)
         out.append((a, np.array([min(lane, n - s) for s in range(0, n, lane)] or [0], np.int64)))
     return out
+
+
+def in_threads(work, jobs: list) -> list:
+    """[work(job) for job in jobs], CHUNKS_AT_ONCE at a time (the encoder: chunks are independent
+    streams, its kernels run a whole chunk without the GIL and call the coder once a window).
+    Exceptions come back to the caller."""
+    if min(CHUNKS_AT_ONCE, len(jobs), cpu_count()) <= 1:
+        return [work(job) for job in jobs]
+    with ThreadPoolExecutor(min(CHUNKS_AT_ONCE, len(jobs))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, work, job) for job in jobs]
+        return [f.result() for f in futures]
+
+
+def symbol_decoder(payload: bytes):
+    """rows -> symbols from a range-coded payload: RangeDecoderStream's symbols without its Python
+    layer (a call per step, a million steps a minute of stereo: the layer cost a second)."""
+    if len(payload) % 4:
+        raise ValueError("payload length is not a multiple of 4")
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype=np.uint32).copy())
+    return functools.partial(decoder.decode, _CATEGORICAL)
+
+
+def in_two_processes(work, jobs: list) -> None:
+    """work(job) for every job: the second half of the jobs in a forked process, the first half
+    here, at once (the decoder's results go to memory both processes share). Not threads: a
+    decoder step calls the coder, which needs the GIL, a million times a minute of stereo, and
+    two threads handing the GIL back and forth ran slower than one on a busy machine. An error
+    in the child comes back as a ValueError with its message (a child killed by a signal: a
+    RuntimeError)."""
+    mine, theirs = jobs[:(len(jobs) + 1) // 2], jobs[(len(jobs) + 1) // 2:]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no cleanup, no progress reports (the parent reports its half)
+        code = 0
+        try:
+            os.close(read_end)
+            with progress.reporting(None):
+                for job in theirs:
+                    work(job)
+        except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
+            os.write(write_end, (str(e) or type(e).__name__).encode("utf-8", "replace")[:4096])
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    try:
+        for job in mine:
+            work(job)
+    except BaseException:
+        os.kill(pid, signals.SIGKILL)
+        raise
+    finally:
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise RuntimeError(f"the second decoder process was killed by signal {os.WTERMSIG(status)}")
+    if status != 0:
+        raise ValueError(message or "the second decoder process failed")
 
 
 def nbk_of(bits: int) -> int:
@@ -136,19 +227,21 @@ class OlsCascadeCodec(RunCodec):
         frames, nch = samples.shape
         level = self.level
         lane = lane_frames(frames, signal.rate, level)
-        lanes = chunk_lanes(nch)
-        cfg = config(level)
+        lanes = chunk_lanes(nch, -(-frames // lane))
+        cfg = config(level, signal.rate)
         nbk = nbk_of(signal.bits)
         pri = prior(nbk)
-        chunks, bits = [], 0.0
-        for a, lengths in layout(frames, lane, lanes):
+        jobs = layout(frames, lane, lanes)
+
+        def run(job):
+            a, lengths = job
             end = a + int(lengths.sum())
             with progress.within(a, end, max(frames, 1)):
-                data, b = self._code_chunk(cfg, samples[a:end], lengths, nch, signal.bits, pri, coder_factory,
-                                           None if observe is None else (lambda *x, a=a: observe(a, *x)))
-            chunks.append(data)
-            bits += b
-        return {"level": level, "lane": lane, "lanes": lanes}, chunks, bits
+                return self._code_chunk(cfg, samples[a:end], lengths, nch, signal.bits, pri, coder_factory,
+                                        None if observe is None else (lambda *x: observe(a, *x)))
+
+        done = in_threads(run, jobs)
+        return {"level": level, "lane": lane, "lanes": lanes}, [d for d, _ in done], sum(b for _, b in done)
 
     @staticmethod
     def _code_chunk(cfg, part, lengths, nch, nbits, pri, coder_factory, observe):
@@ -160,16 +253,21 @@ class OlsCascadeCodec(RunCodec):
         kern.model_lanes(st, sym, cls)
         progress.step(0.5)
         coder = coder_factory()
+        # the encoder's coders take rows; a cost count (likelihood) needs only the kernel's bits
+        stream = coder.stream if isinstance(coder, TeeCoder) else None if isinstance(coder, CostCoder) else coder
+        need_rows = stream is not None or observe is not None
         active = (lengths[None, :] > np.arange(lane)[:, None]).sum(axis=1)
         width = len(lengths) * nch * WINDOW
         out_sym = np.zeros(width, np.int32)
-        rows = np.zeros((width, st.nbk), np.float64)
+        rows = np.zeros((width, st.nbk), np.float64) if need_rows else None
+        model_bits = 0.0
         for t0 in range(0, int(lengths[0]), WINDOW):
             t1 = min(t0 + WINDOW, int(lengths[0]))
             offs = np.concatenate([[0], np.cumsum(np.repeat(active[t0:t1], nch))]).astype(np.int64)
-            kern.replay(st, sym, cls, t0, t1, offs, out_sym, rows)
+            model_bits += kern.replay(st, sym, cls, t0, t1, offs, out_sym, rows)
             n = int(offs[-1])
-            coder.symbols(out_sym[:n], rows[:n])
+            if stream is not None:
+                stream.symbols(out_sym[:n], rows[:n])
             if observe is not None:
                 observe(lengths, t0, t1, offs, out_sym[:n], rows[:n])
         low_bits = int(st.lowpos.sum())
@@ -178,7 +276,7 @@ class OlsCascadeCodec(RunCodec):
         data = b"".join([len(sym_data).to_bytes(4, "little"), sym_data,
                          np.array([len(w) for w in words], "<u4").tobytes()] + [w.astype("<u8").tobytes() for w in words])
         side = 8 * (4 + 4 * len(lengths))
-        return data, coder.bits + low_bits + side
+        return data, model_bits + low_bits + side
 
     def bits_per_dim(self, samples, signal):
         out = np.zeros(np.shape(samples), np.float64)
@@ -213,46 +311,64 @@ class OlsCascadeCodec(RunCodec):
         check_chunk_count(max(1, -(-frames // (lane * lanes))), nchunks)
 
     def decode_memory(self, params, signal):
+        """Two chunks' lane states at once (the decoder runs two), and the samples."""
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         lane, lanes = int(params["lane"]), int(params["lanes"])
         lanes = min(lanes, max(1, -(-frames // lane)))
         nbk = nbk_of(signal.bits)
-        per_kc = 8 * (2 * 40 * 40 + 4 * 40) + 4 * 3 * 3 * 256 + 4 * kern.NTAB * kern.NCLS * (nbk + 1) + 2048
+        n, stages, taps, ntab = kern.MAX_OWN + kern.MAX_CROSS, kern.MAX_STAGES, kern.MAX_TAPS, kern.NTAB
+        doubles = 2 * n * n + 2 * kern.HISTORY_DEPTH * n + 3 * n + 3 * stages * taps + ntab * kern.NCLS * (nbk + 1)
+        per_kc = 8 * doubles + 2048
         per_lane = nch * (per_kc + 4 * (lane + kern.HIST)) + nch * (signal.bits + 2) * lane // 8 + 16 * nbk
-        return lanes * per_lane + 8 * frames * nch
+        return 2 * lanes * per_lane + 8 * frames * nch
 
     def decode(self, params, chunks, signal):
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         self.check_params(params, signal, len(chunks))
         level, lane, lanes = params["level"], params["lane"], params["lanes"]
-        cfg = config(level)
+        cfg = config(level, signal.rate)
         nbk = nbk_of(signal.bits)
         pri = prior(nbk)
-        out = np.zeros((frames, nch), np.int32)
         limit = decode_batch_limit()
-        for (a, lengths), data in zip(layout(frames, lane, lanes), chunks):
-            data = bytes(data)
-            nl = len(lengths)
-            if len(data) < 4:
-                raise ValueError("corrupt chunk: too short")
-            sym_len = int.from_bytes(data[:4], "little")
-            pos = 4 + sym_len
-            if sym_len % 4 or pos + 4 * nl > len(data):
-                raise ValueError("corrupt chunk layout")
-            counts = np.frombuffer(data[pos:pos + 4 * nl], "<u4").astype(np.int64)
-            pos += 4 * nl
-            if pos + 8 * int(counts.sum()) != len(data) or (counts > (lane * nch * (signal.bits + 2)) // 64 + 2).any():
-                raise ValueError("corrupt chunk: low-bit words do not add up")
-            words = []
-            for n in counts:
-                words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
-                pos += 8 * int(n)
-            st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=signal.bits, prior=pri, low_words=words)
-            dec = RangeDecoderStream(data[4:4 + sym_len])
+        jobs = list(zip(layout(frames, lane, lanes), chunks))
+        forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
+        # the samples: in memory shared with the forked decoder, if there is one
+        out = (np.frombuffer(mmap.mmap(-1, max(4 * frames * nch, 1)), np.int32, frames * nch).reshape(frames, nch)
+               if forked else np.zeros((frames, nch), np.int32))
+
+        def run(job):
+            (a, lengths), data = job
+            st, symbols = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
             with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
-                kern.decode_lanes(st, dec.symbols, limit, progress.step)
+                kern.decode_lanes(st, symbols, limit, progress.step)
             n = int(lengths.sum())
             if n:
                 out[a:a + n] = st.unload()
+
+        if forked:
+            in_two_processes(run, jobs)
+        else:
+            for job in jobs:
+                run(job)
         return out
 
+    @staticmethod
+    def _chunk_state(cfg, data, lengths, lane, nch, nbits, pri):
+        """A chunk's lane state for the decoder, its low bits loaded, and its symbol decoder."""
+        nl = len(lengths)
+        if len(data) < 4:
+            raise ValueError("corrupt chunk: too short")
+        sym_len = int.from_bytes(data[:4], "little")
+        pos = 4 + sym_len
+        if sym_len % 4 or pos + 4 * nl > len(data):
+            raise ValueError("corrupt chunk layout")
+        counts = np.frombuffer(data[pos:pos + 4 * nl], "<u4").astype(np.int64)
+        pos += 4 * nl
+        if pos + 8 * int(counts.sum()) != len(data) or (counts > (lane * nch * (nbits + 2)) // 64 + 2).any():
+            raise ValueError("corrupt chunk: low-bit words do not add up")
+        words = []
+        for n in counts:
+            words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
+            pos += 8 * int(n)
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=words)
+        return st, symbol_decoder(data[4:4 + sym_len])

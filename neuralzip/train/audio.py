@@ -1,4 +1,4 @@
-"""Train the wavenet audio model's learned stage: `neuralzip train audio DIR -o weights`.
+"""Train the lpc-nlms-mlp audio model's learned stage: `neuralzip train audio DIR -o weights`.
 
 1. Features: the model's cascade (LPC + NLMS, no learned stage) runs over the
    training recordings (every 10th file is kept apart for tuning) and records,
@@ -14,7 +14,7 @@
 4. Initial counts of both count tables (without / with the learned stage) are
    learned on the training files with the quantized network; the held-out
    files are priced with the exact codec (classic, cascade only, full model),
-   and everything is written as wavenet-audio-v<N>-<hash>.npz with its recipe.
+   and everything is written as lpc-nlms-mlp-audio-v<N>-<hash>.npz with its recipe.
 """
 
 import json
@@ -26,12 +26,12 @@ import numpy as np
 
 from neuralzip import weightstore
 from neuralzip.media.detect import read_media
-from neuralzip.models import classic_audio, wavenet
-from neuralzip.kernels import wavenet as kern
+from neuralzip.models import classic_audio, lpc_nlms_mlp
+from neuralzip.kernels import lpc_nlms_mlp as kern
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.coding.buckets import buckets_of, zigzag_array
-from neuralzip.models.wavenet import WaveNetCodec
+from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.train.classic_prior import PRIOR_TOTAL, training_files
 from neuralzip.train.image import _torch, one_cycle, split_files
 
@@ -43,16 +43,16 @@ def _signal(media) -> Signal:
     return Signal("audio", media.samples.shape, media.bits, int(media.meta.get("rate", 0)))
 
 
-def _chunks(codec: WaveNetCodec, media):
+def _chunks(codec: LpcNlmsMlpCodec, media):
     """(chunk frames, lane lengths, signal) for every chunk of one recording."""
     signal = _signal(media)
-    for a, lengths in codec._layout(media.samples.shape[0], wavenet.CHUNK_LANES):
+    for a, lengths in codec._layout(media.samples.shape[0], lpc_nlms_mlp.CHUNK_LANES):
         yield np.asarray(media.samples[a:a + int(lengths.sum())]), lengths, signal
 
 
 def extract(files: list[Path], every: int, log=print) -> np.ndarray:
     """-> rows of (features..., residual, scale) from every `every`-th sample of each file."""
-    codec = WaveNetCodec(learned=False)
+    codec = LpcNlmsMlpCodec(learned=False)
     rows = []
     for i, f in enumerate(files):
         media = read_media(f.read_bytes(), str(f))
@@ -138,7 +138,7 @@ def learn_counts(arrays: dict, files: list[Path], log=print) -> np.ndarray:
     """Initial counts of both tables: symbol histograms per class over the training files."""
     hist = np.zeros((2, kern.NCLS, classic_audio.ALPHABET))
     with tempfile.TemporaryDirectory() as tmp:
-        codec = WaveNetCodec(_write(dict(arrays, counts=np.ones((2, kern.NCLS, classic_audio.ALPHABET), np.int32)),
+        codec = LpcNlmsMlpCodec(_write(dict(arrays, counts=np.ones((2, kern.NCLS, classic_audio.ALPHABET), np.int32)),
                                     Path(tmp) / "flat.npz"))
 
         def observe(lengths, res, corr, cls_base, cls_net):
@@ -164,14 +164,14 @@ def _write(arrays: dict, path: Path) -> Path:
 
 def evaluate(path: Path, files: list[Path]) -> dict:
     """Exact bits per sample on the tuning files: classic, the cascade alone, the full model."""
-    totals = {"classic": 0.0, "cascade": 0.0, "wavenet": 0.0, "float": 0.0, "samples": 0}
+    totals = {"classic": 0.0, "cascade": 0.0, "lpc-nlms-mlp": 0.0, "float": 0.0, "samples": 0}
     for f in files:
         media = read_media(f.read_bytes(), str(f))
         signal = _signal(media)
         totals["classic"] += ClassicAudioCodec().likelihood(media.samples, signal)[1]
-        totals["cascade"] += WaveNetCodec(path, learned=False).likelihood(media.samples, signal)[1]
-        fl, ex = WaveNetCodec(path).likelihood(media.samples, signal)
-        totals["wavenet"] += ex
+        totals["cascade"] += LpcNlmsMlpCodec(path, learned=False).likelihood(media.samples, signal)[1]
+        fl, ex = LpcNlmsMlpCodec(path).likelihood(media.samples, signal)
+        totals["lpc-nlms-mlp"] += ex
         totals["float"] += fl
         totals["samples"] += media.samples.size
     n = max(totals.pop("samples"), 1)
@@ -198,4 +198,5 @@ def run(data_dir: Path, out_dir: Path, hidden: int, steps: int, batch: int, lr: 
         trial = _write(arrays, Path(tmp) / "trial.npz")
         recipe["tuning_bits_per_sample"] = evaluate(trial, tune)
     log(f"tuning files, bits per sample: {recipe['tuning_bits_per_sample']}")
-    return weightstore.save(dict(arrays, recipe=np.array(json.dumps(recipe))), out_dir, "wavenet-audio", VERSION)
+    return weightstore.save(dict(arrays, recipe=np.array(json.dumps(recipe))), out_dir, lpc_nlms_mlp.WEIGHTS_PREFIX,
+                            VERSION)

@@ -1,4 +1,4 @@
-"""Train the pixelcnn image model: `neuralzip train image DIR -o weights`.
+"""Train the context-mlp image model: `neuralzip train image DIR -o weights`.
 
 1. Features: the classic model runs over random crops of the training images
    (every 10th file is kept apart for tuning) and records, for every pixel and
@@ -11,7 +11,7 @@
    on training features, integer rescaling; lookup tables of the logistic CDF.
 4. The weight of the network against the adaptive counts is tuned on the tuning
    files with the exact codec; the result is written as
-   pixelcnn-image-v<N>-<hash>.npz with its recipe inside.
+   context-mlp-image-v<N>-<hash>.npz with its recipe inside.
 """
 
 import json
@@ -27,7 +27,7 @@ from neuralzip.coding.stream import CostCoder
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import ACT_MAX, FLOAT32_EXACT
 from neuralzip.media.detect import read_media
-from neuralzip.models import pixelcnn
+from neuralzip.models import context_mlp
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.train.classic_prior import training_files
@@ -57,7 +57,7 @@ def load_rgb8(path: Path) -> np.ndarray | None:
 def extract(files: list[Path], crops: int, size: int, seed: int, log=print) -> list[dict]:
     """-> per channel group: {"x": int16 features, "p": predictions, "v": true values}."""
     rng = np.random.default_rng(seed)
-    codec = ClassicImageCodec()  # the counts the pixelcnn model starts from are the classic prior
+    codec = ClassicImageCodec()  # the counts the context-mlp model starts from are the classic prior
     parts = [{"x": [], "p": [], "v": []} for _ in range(2)]
     for fi, f in enumerate(files):
         img = load_rgb8(f)
@@ -72,8 +72,8 @@ def extract(files: list[Path], crops: int, size: int, seed: int, log=print) -> l
 
             def model_rows(view):
                 g = min(view.c, 1)
-                feats = np.empty((view.n, pixelcnn.N_FEATURES[g]), np.float32)
-                pixelcnn.features(view, feats)
+                feats = np.empty((view.n, context_mlp.N_FEATURES[g]), np.float32)
+                context_mlp.features(view, feats)
                 pending.append((g, feats.astype(np.int16), view.preds[:view.n].astype(np.int16)))
                 return view.rows[:view.n]
 
@@ -131,7 +131,7 @@ def build_nets(hidden: int, k_mix: int):
         return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                              nn.Linear(hidden, 3 * k_mix))
 
-    return nn.ModuleList([mlp(n) for n in pixelcnn.N_FEATURES])
+    return nn.ModuleList([mlp(n) for n in context_mlp.N_FEATURES])
 
 
 def mixture_nll_bits(out, p, v, k_mix: int, maxv: int = 255):
@@ -158,7 +158,7 @@ def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, 
     nets = build_nets(hidden, k_mix).to(device)
     opt = torch.optim.Adam(nets.parameters(), lr=lr)
     sched = one_cycle(opt, lr, steps, 0.05)
-    ckpt = out_dir / "pixelcnn-train.ckpt"
+    ckpt = out_dir / "context-mlp-train.ckpt"
     step = load_checkpoint(ckpt, nets, opt, sched, log, device) if resume and ckpt.exists() else 0
     tensors = [{k: torch.as_tensor(d[k].astype(np.float32)).to(device) for k in ("x", "p", "v")} for d in data]
     sizes = np.array([len(d["v"]) for d in data], np.float64)
@@ -171,7 +171,7 @@ def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, 
         for g, t in enumerate(tensors):
             nb_g = max(1, int(batch * sizes[g] / sizes.sum()))
             idx = torch.randint(0, len(t["v"]), (nb_g,), generator=gen).to(device)
-            out = nets[g](t["x"][idx] * pixelcnn.FLOAT_INPUT_SCALE)
+            out = nets[g](t["x"][idx] * context_mlp.FLOAT_INPUT_SCALE)
             nll = mixture_nll_bits(out, t["p"][idx], t["v"][idx], k_mix)
             loss_bits = loss_bits + nll.sum()
             count += nb_g
@@ -209,8 +209,8 @@ def quantize(nets, data: list[dict], k_mix: int) -> dict:
     for g, net in enumerate(nets):
         linears = [m for m in net if isinstance(m, torch.nn.Linear)]
         x = data[g]["x"][:200_000].astype(np.float64)
-        in_scale = pixelcnn.FLOAT_INPUT_SCALE  # real input = integer feature * in_scale
-        in_max = pixelcnn.FEATURE_CLIP
+        in_scale = context_mlp.FLOAT_INPUT_SCALE  # real input = integer feature * in_scale
+        in_max = context_mlp.FEATURE_CLIP
         h_real = x * in_scale
         for i, lin in enumerate(linears):
             w = lin.weight.detach().numpy().astype(np.float64).T  # [in, out]
@@ -238,12 +238,12 @@ def quantize(nets, data: list[dict], k_mix: int) -> dict:
             if not last:
                 h_real = np.maximum(pre, 0)
                 in_scale, in_max = act_scale, ACT_MAX
-        out[f"net{g}.in_max"] = np.array(pixelcnn.FEATURE_CLIP)
+        out[f"net{g}.in_max"] = np.array(context_mlp.FEATURE_CLIP)
     return out
 
 
 def save(arrays: dict, out_dir: Path) -> Path:
-    return weightstore.save(arrays, out_dir, pixelcnn.WEIGHTS_PREFIX, VERSION)
+    return weightstore.save(arrays, out_dir, context_mlp.WEIGHTS_PREFIX, VERSION)
 
 
 def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
@@ -254,7 +254,7 @@ def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
         for w in MIX_CHOICES:
             path = Path(tmp) / f"mix{w}.npz"
             np.savez(path, **{**arrays, "mix_w": np.array(w)})
-            codec = pixelcnn.PixelCNNCodec(path)
+            codec = context_mlp.ContextMLPCodec(path)
             bits = sum(codec._run(CostCoder, im, Signal("image", im.shape, 8))[2] for im in images)
             results[w] = bits / sum(im.size for im in images)
             log(f"mix {w}/16: {results[w]:.4f} bits/subpixel on the tuning files")
@@ -267,7 +267,7 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crop
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"pixelcnn-features-{seed}-{crops}x{crop_size}.npz"
+    cache = out_dir / f"context-mlp-features-{seed}-{crops}x{crop_size}.npz"
     if resume and cache.exists():
         with np.load(cache) as z:
             data = [{k: z[f"{g}.{k}"] for k in ("x", "p", "v")} for g in range(2)]

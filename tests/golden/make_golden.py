@@ -5,6 +5,9 @@
 Each model codes a small deterministic input; expected.json records the
 SHA-256 of the restored file, which CI checks by decoding the committed .nz
 files (test_golden.py), so an accidental format change is noticed.
+
+The legacy-<version>-*.nz files were written by released versions under model
+names that have since changed; they are kept as they are and never regenerated.
 """
 
 import hashlib
@@ -26,7 +29,9 @@ INPUTS = {"image": ("photo.ppm", lambda: image_file("ppm", "RGB", 24, 32)),
 def main():
     only = set(sys.argv[1:])
     path = HERE / "expected.json"
-    expected = json.loads(path.read_text()) if only else {}
+    expected = json.loads(path.read_text())
+    if not only:  # every current model's file is made again; the legacy files stay
+        expected = {k: v for k, v in expected.items() if k.startswith("legacy-")}
     for codec in all_codecs():
         if only and codec.name not in only:
             continue

@@ -1,9 +1,15 @@
-"""WaveNet-family audio model: a causal context network on top of a classical cascade.
+"""The lpc-nlms-mlp audio model: per-block LPC, a cascade of two NLMS filters and a small
+learned stage (a one-hidden-layer MLP, 8 units in the shipped weights) that corrects the
+mean and picks the scale class.
+
+Not a WaveNet (no dilated convolutions): files written by neuralzip 0.1.0 name this model
+`wavenet` and decode through the legacy entry of neuralzip.models (recognised by the
+weights hash, never by the name alone).
 
 The recording is cut into chunks (CHUNK_LANES lanes of up to LANE_FRAMES frames);
 each lane restarts its adaptive state, so the decoder steps all lanes of a
 chunk in lockstep, one range-coder call per frame for all of them, and memory
-stays bounded by one chunk. The per-sample work is in neuralzip/kernels/wavenet.pyx.
+stays bounded by one chunk. The per-sample work is in neuralzip/kernels/lpc_nlms_mlp.pyx.
 
 Encoder (it knows every sample): per block the classic analysis picks the
 stereo mode, wasted bits and LPC coefficients (side information); pass 1
@@ -21,14 +27,14 @@ from neuralzip import progress, weightstore
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream, symbol_bits
 from neuralzip.errors import InputError
-from neuralzip.kernels import wavenet as kern
+from neuralzip.kernels import lpc_nlms_mlp as kern
 from neuralzip.kernels.classic_audio import BlockPlans, plan_blocks
 from neuralzip.kernels.coding import bucket_pieces_into, join_pieces_into
 from neuralzip.models import classic_audio
 from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.prior import Prior
 
-WEIGHTS_PREFIX = "wavenet-audio"
+WEIGHTS_PREFIX = "lpc-nlms-mlp-audio"
 LANE_FRAMES = 1 << 14
 CHUNK_LANES = 128
 WINDOW = 32  # frames per pass-2 window (the count rows handed to the coder stay in cache)
@@ -77,27 +83,27 @@ class _Network:
             s1, s2 = int(z["s1"]), int(z["s2"])
             fw1, fb1, fw2, fb2 = (np.asarray(z[n], np.float64) for n in ("fw1", "fb1", "fw2", "fb2"))
         except (KeyError, ValueError, TypeError) as exc:
-            raise InputError(f"{path}: not a weights file for the wavenet model ({exc})") from None
+            raise InputError(f"{path}: not a weights file for the lpc-nlms-mlp model ({exc})") from None
         nh = w1.shape[0] if w1.ndim == 2 else -1
         ok = (w1.ndim == 2 and w1.shape[1] == kern.N_FEATURES and w2.shape == (2, nh) and b1.shape == m1.shape == (nh,)
               and b2.shape == m2.shape == (2,) and max(abs(w1).max(initial=0), abs(w2).max(initial=0)) <= 127
               and max(abs(b1).max(initial=0), abs(b2).max(initial=0), m1.max(initial=0), m2.max()) < 1 << 31
               and min(m1.min(initial=1), m2.min()) >= 1 and 1 <= s1 <= 62 and 1 <= s2 <= 62)
         if not ok:
-            raise InputError(f"{path}: the wavenet network has the wrong shape for this version of neuralzip")
+            raise InputError(f"{path}: the lpc-nlms-mlp network has the wrong shape for this version of neuralzip")
         try:
             self.weights = kern.NetWeights(w1t=w1.T, b1=b1, m1=m1, s1=s1, w2=w2, b2=b2, m2=m2, s2=s2,
                                            fw1=fw1, fb1=fb1, fw2=fw2, fb2=fb2)
         except ValueError as exc:
-            raise InputError(f"{path}: the wavenet network's float twin has the wrong shape ({exc})") from None
+            raise InputError(f"{path}: the lpc-nlms-mlp network's float twin has the wrong shape ({exc})") from None
 
     @property
     def hidden(self) -> int:
         return self.weights.hidden
 
 
-class WaveNetCodec(Codec):
-    name = "wavenet"
+class LpcNlmsMlpCodec(Codec):
+    name = "lpc-nlms-mlp"
     kind = "audio"
     summary = "LPC + NLMS cascade, learned mean/scale stage per block, adaptive counts; lanes in lockstep"
 
@@ -110,8 +116,8 @@ class WaveNetCodec(Codec):
     def weights_hash(self) -> str:
         return self.weights.hash
 
-    def with_weights(self, path) -> "WaveNetCodec":
-        return WaveNetCodec(path, self.learned)
+    def with_weights(self, path) -> "LpcNlmsMlpCodec":
+        return LpcNlmsMlpCodec(path, self.learned)
 
     @property
     def net(self) -> _Network:
@@ -287,7 +293,7 @@ class WaveNetCodec(Codec):
         frames, nch = signal.shape
         nlanes = int(params.get("lanes", 0))
         if not 1 <= nlanes <= 4096 or int(params.get("lane", 0)) != lane_frames(frames, nlanes):
-            raise ValueError("this file uses a wavenet lane layout that this version does not know")
+            raise ValueError("this file uses an lpc-nlms-mlp lane layout that this version does not know")
         blen = block_size(signal.rate)
         layout = self._layout(frames, nlanes)
         if len(layout) != len(chunks):

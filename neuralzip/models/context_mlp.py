@@ -1,22 +1,24 @@
-"""Learned image model (PixelCNN family): a causal context network with a
-discretized logistic mixture head, on top of the classic model's state.
+"""The context-MLP image model: small multilayer perceptrons over the classic model's
+predictions, with a discretized logistic mixture head, on top of the classic model's state.
 
-For every pixel and channel, in the classic model's wavefront order, a small
-network reads only already-decoded information: the classic sub-predictions
-around the pixel (its neighbours and their linear extrapolations, and for later
-channels the same corrected by the earlier channel's error), the local
-activity, the blended prediction and the residuals of the channels already
-coded at this pixel (so each channel gets its own mixture, conditioned on the
-earlier channels' values). It outputs a mixture of K logistics over the
-residual; the mixture is turned into an integer pmf over residual buckets from
-shipped lookup tables, mixed with the classic adaptive counts (the per-image
-adaptation), and coded. Everything on that path is exact integer arithmetic
-(neuralzip.exact). Images that are not 8-bit are coded by the counts alone,
-exactly as the classic model codes them.
+It is not a PixelCNN (no convolutions over the image): for every pixel and channel, in
+the classic model's wavefront order, an MLP reads only already-decoded information: the
+classic sub-predictions around the pixel (its neighbours and their linear extrapolations,
+and for later channels the same corrected by the earlier channel's error), the local
+activity, the blended prediction and the residuals of the channels already coded at this
+pixel (so each channel gets its own mixture, conditioned on the earlier channels' values).
+It outputs a mixture of K logistics over the residual; the mixture is turned into an
+integer pmf over residual buckets from shipped lookup tables, mixed with the classic
+adaptive counts (the per-image adaptation), and coded. Everything on that path is exact
+integer arithmetic (neuralzip.exact). Images that are not 8-bit are coded by the counts
+alone, exactly as the classic model codes them.
+
+Files written by neuralzip 0.1.0 name this model `pixelcnn`; they decode through the
+legacy entries of neuralzip.models (recognised by their weights hash).
 
 One network call per wavefront step and channel covers every pixel of that step
 in every tile of the chunk (a call per pixel would be far too slow). The per-step
-loops are compiled (neuralzip/kernels/pixelcnn.pyx).
+loops are compiled (neuralzip/kernels/context_mlp.pyx).
 """
 
 from pathlib import Path
@@ -28,13 +30,13 @@ from neuralzip.coding.stream import CostCoder, TeeCoder
 from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
-from neuralzip.kernels import pixelcnn as _k
+from neuralzip.kernels import context_mlp as _k
 from neuralzip.models import classic_image
 from neuralzip.models.base import Encoded
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
 
-WEIGHTS_PREFIX = "pixelcnn-image"
+WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
 MIX_BITS = _k.MIX_BITS  # the network's weight against the adaptive counts is in 1/16
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
@@ -102,16 +104,16 @@ class _Network:
             self.float_nets = [FloatMLP(z, f"float{g}", FLOAT_INPUT_SCALE) for g in range(2)]
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
         except (KeyError, ValueError) as exc:
-            raise InputError(f"{path}: not a weights file for the pixelcnn model ({exc})") from None
+            raise InputError(f"{path}: not a weights file for the context-mlp model ({exc})") from None
         for g, net in enumerate(self.nets):
             if net.inputs != N_FEATURES[g] or net.outputs != 3 * self.k_mix or not 1 <= self.k_mix <= 8:
                 raise InputError(f"{path}: network {g} has the wrong shape for this version of neuralzip")
 
 
-class PixelCNNCodec(ClassicImageCodec):
-    name = "pixelcnn"
+class ContextMLPCodec(ClassicImageCodec):
+    name = "context-mlp"
     kind = "image"
-    summary = "causal context network, discretized logistic mixture, mixed with adaptive counts (8-bit)"
+    summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
 
     def __init__(self, weights: str | Path | None = None, tile_h: int = classic_image.TILE_H,
                  tile_w: int = classic_image.TILE_W):
@@ -126,8 +128,8 @@ class PixelCNNCodec(ClassicImageCodec):
             self._net = _Network(self.weights.path)
         return self._net
 
-    def with_weights(self, path) -> "PixelCNNCodec":
-        return PixelCNNCodec(path, self.tile_h, self.tile_w)
+    def with_weights(self, path) -> "ContextMLPCodec":
+        return ContextMLPCodec(path, self.tile_h, self.tile_w)
 
     def _model_rows(self, bits):
         """The hook that replaces the classic count rows (8-bit images only)."""

@@ -1,4 +1,4 @@
-# Per-sample kernels of the wavenet audio model (neuralzip/models/wavenet.py is the face).
+# Per-sample kernels of the lpc-nlms-mlp audio model (neuralzip/models/lpc_nlms_mlp.py is the face).
 #
 # One *lane* is a stretch of the recording (all channels) whose adaptive state starts
 # fresh, so lanes are independent: the encoder runs each lane start to end (in parallel),

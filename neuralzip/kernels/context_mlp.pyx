@@ -1,5 +1,5 @@
-# The learned image model's per-step loops (the model is described in
-# neuralzip/models/pixelcnn.py): the network's integer inputs, the integer pmf rows
+# The context-MLP image model's per-step loops (the model is described in
+# neuralzip/models/context_mlp.py): the network's integer inputs, the integer pmf rows
 # the coder uses (exact on any machine), and the float model's bits for the report.
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The learned image model: exact roundtrips for every mode and odd shape, its
+"""The context-mlp image model: exact roundtrips for every mode and odd shape, its
 exact integer pieces, and honest likelihood figures."""
 
 import numpy as np
@@ -21,19 +21,19 @@ SHAPES = [(1, 1), (1, 17), (17, 1), (13, 7), (2, 301), (67, 31), (1, 3001), (200
 @pytest.mark.parametrize("shape", SHAPES)
 def test_roundtrip_every_8bit_mode_and_odd_shape(mode, shape):
     data = image_file("png", mode, *shape)
-    assert_same_image(data, roundtrip(data, "pixelcnn"), "png")
+    assert_same_image(data, roundtrip(data, "context-mlp"), "png")
 
 
 @pytest.mark.parametrize("mode", COUNTS_MODES)
 @pytest.mark.parametrize("shape", [(1, 1), (13, 7)])
 def test_roundtrip_other_depths(mode, shape):
     data = image_file("png", mode, *shape)
-    assert_same_image(data, roundtrip(data, "pixelcnn"), "png")
+    assert_same_image(data, roundtrip(data, "context-mlp"), "png")
 
 
 def test_tile_and_chunk_boundaries_are_exact():
     data = image_file("png", "RGB", 150, 1100)
-    assert_same_image(data, roundtrip(data, "pixelcnn"), "png")
+    assert_same_image(data, roundtrip(data, "context-mlp"), "png")
 
 
 def test_bucket_masses_partition_the_valid_values():
@@ -59,7 +59,7 @@ def test_report_shows_float_and_exact_likelihood_and_coded_size_is_close(tmp_pat
     float model's likelihood is reported apart (quantization cost small but not zero)."""
     data = open("examples/swallowtail.png", "rb").read()
     media = read_media(data)
-    codec = get_codec("pixelcnn", "image")
+    codec = get_codec("context-mlp", "image")
     enc = codec.encode(media.samples, Signal("image", media.samples.shape, 8))
     coded_bits = 8 * sum(len(c) for c in enc.chunks)
     assert enc.nll_bits <= coded_bits <= 1.01 * enc.nll_bits
@@ -70,7 +70,7 @@ def test_report_shows_float_and_exact_likelihood_and_coded_size_is_close(tmp_pat
     assert enc.nll_bits < classic
 
 
-def test_pixelcnn_is_chosen_by_name_and_recorded():
-    blob = api.compress_bytes(image_file("png", "RGB", 9, 11), "x.png", "pixelcnn")
+def test_context_mlp_is_chosen_by_name_and_recorded():
+    blob = api.compress_bytes(image_file("png", "RGB", 9, 11), "x.png", "context-mlp")
     _, [member] = container.loads(blob)
-    assert member.model == "pixelcnn" and member.weights == get_codec("pixelcnn", "image").weights_hash
+    assert member.model == "context-mlp" and member.weights == get_codec("context-mlp", "image").weights_hash

@@ -1,4 +1,4 @@
-"""The wavenet audio model: lanes and chunks, extreme signals, stereo changes between blocks,
+"""The lpc-nlms-mlp audio model: lanes and chunks, extreme signals, stereo changes between blocks,
 damaged payloads and honest likelihood figures (every sample format, channel count and odd
 length: test_audio.py's roundtrip matrix)."""
 
@@ -9,7 +9,7 @@ from media_factory import tone, wav_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.media.detect import read_media
-from neuralzip.models import wavenet
+from neuralzip.models import lpc_nlms_mlp
 from neuralzip.models.base import Signal
 from test_audio import roundtrip
 
@@ -25,7 +25,7 @@ def test_silence_full_scale_noise_and_jumps(bits):
     jumps[::7] = [lo, hi - 1]  # worst case for a linear predictor
     for samples in (np.zeros((3000, 2), np.int32), noise, jumps):
         data = wav_file(samples, bits)
-        assert roundtrip(data, "wavenet") == data
+        assert roundtrip(data, "lpc-nlms-mlp") == data
 
 
 def test_stereo_modes_and_always_zero_low_bits_change_between_blocks():
@@ -35,33 +35,33 @@ def test_stereo_modes_and_always_zero_low_bits_change_between_blocks():
     pair[9000:13000, 1] = x[9000:13000, 0] // 2 + 1
     pair[13000:] &= ~0xF  # wasted low bits in the last blocks only
     data = wav_file(pair.astype(np.int32), 16)
-    assert roundtrip(data, "wavenet") == data
+    assert roundtrip(data, "lpc-nlms-mlp") == data
 
 
 def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
     """Lanes restart their state; chunks hold CHUNK_LANES lanes; the last lane is short."""
-    monkeypatch.setattr(wavenet, "LANE_FRAMES", 2048)
-    monkeypatch.setattr(wavenet, "CHUNK_LANES", 3)
+    monkeypatch.setattr(lpc_nlms_mlp, "LANE_FRAMES", 2048)
+    monkeypatch.setattr(lpc_nlms_mlp, "CHUNK_LANES", 3)
     data = wav_file(tone(2048 * 7 + 1001, 2, 16), 16, rate=8000)
-    assert roundtrip(data, "wavenet") == data
-    _, [member] = container.loads(api.compress_bytes(data, "a", "wavenet"))
+    assert roundtrip(data, "lpc-nlms-mlp") == data
+    _, [member] = container.loads(api.compress_bytes(data, "a", "lpc-nlms-mlp"))
     assert len(member.chunks) == 3
 
 
 def test_long_recordings_get_shorter_lanes_so_every_chunk_is_full(monkeypatch):
-    monkeypatch.setattr(wavenet, "LANE_FRAMES", 1024)
-    monkeypatch.setattr(wavenet, "CHUNK_LANES", 4)
-    assert wavenet.lane_frames(4096, 4) == 1024  # one chunk: full-length lanes
-    assert wavenet.lane_frames(4097, 4) == 513  # two chunks of 4 lanes of 513 frames, not 4 + 1 lanes
-    layout = wavenet.WaveNetCodec._layout(4097, 4)
+    monkeypatch.setattr(lpc_nlms_mlp, "LANE_FRAMES", 1024)
+    monkeypatch.setattr(lpc_nlms_mlp, "CHUNK_LANES", 4)
+    assert lpc_nlms_mlp.lane_frames(4096, 4) == 1024  # one chunk: full-length lanes
+    assert lpc_nlms_mlp.lane_frames(4097, 4) == 513  # two chunks of 4 lanes of 513 frames, not 4 + 1 lanes
+    layout = lpc_nlms_mlp.LpcNlmsMlpCodec._layout(4097, 4)
     assert [len(lengths) for _, lengths in layout] == [4, 4] and sum(int(x.sum()) for _, x in layout) == 4097
     data = wav_file(tone(4097 * 2 + 7, 2, 16), 16, rate=8000)
-    assert roundtrip(data, "wavenet") == data
+    assert roundtrip(data, "lpc-nlms-mlp") == data
 
 
 def test_truncated_or_damaged_payload_is_refused():
     data = wav_file(tone(6000, 2, 16), 16)
-    blob = api.compress_bytes(data, "a", "wavenet")
+    blob = api.compress_bytes(data, "a", "lpc-nlms-mlp")
     _, [member] = container.loads(blob)
     for damage in (lambda c: c[: len(c) // 2], lambda c: c[:10] + bytes([c[10] ^ 0x55]) + c[11:]):
         member.chunks = [damage(member.chunks[0])]
@@ -72,7 +72,7 @@ def test_truncated_or_damaged_payload_is_refused():
 def test_kernel_faces_refuse_mismatched_state():
     """The kernels' typed faces check what they are given: state is built from named arrays,
     shapes must match the lanes, and plans read from a file are range-checked."""
-    from neuralzip.kernels import wavenet as kern
+    from neuralzip.kernels import lpc_nlms_mlp as kern
     from neuralzip.kernels.classic_audio import BlockPlans
     tables = np.ones((2, kern.NCLS, 40), np.int64)
     with pytest.raises(TypeError):  # positional arguments: refused
@@ -100,8 +100,8 @@ def test_learned_stage_never_costs_bits_and_is_reported():
     """Each block keeps the cheaper of with/without the learned stage (priced exactly), so the
     model with it is never above the model without it; the share of blocks is in the params."""
     media, signal = _clip()
-    full = wavenet.WaveNetCodec()
-    off = wavenet.WaveNetCodec(learned=False)
+    full = lpc_nlms_mlp.LpcNlmsMlpCodec()
+    off = lpc_nlms_mlp.LpcNlmsMlpCodec(learned=False)
     enc = full.encode(media.samples, signal)
     assert 0.0 <= enc.params["learned_share"] <= 1.0
     assert off.encode(media.samples, signal).params["learned_share"] == 0.0
@@ -110,7 +110,7 @@ def test_learned_stage_never_costs_bits_and_is_reported():
 
 def test_report_coded_size_is_within_1pct_of_the_exact_likelihood():
     media, signal = _clip()
-    enc = wavenet.WaveNetCodec().encode(media.samples, signal)
+    enc = lpc_nlms_mlp.LpcNlmsMlpCodec().encode(media.samples, signal)
     coded = 8 * sum(len(c) for c in enc.chunks)
     assert enc.nll_bits <= coded <= 1.01 * enc.nll_bits
     assert enc.nll_float_bits > 0 and abs(enc.nll_float_bits / enc.nll_bits - 1) < 0.05
@@ -119,7 +119,7 @@ def test_report_coded_size_is_within_1pct_of_the_exact_likelihood():
 
 def test_bits_per_dim_adds_up_to_the_coded_samples():
     media, signal = _clip()
-    codec = wavenet.WaveNetCodec()
+    codec = lpc_nlms_mlp.LpcNlmsMlpCodec()
     per_value = codec.bits_per_dim(media.samples, signal)
     assert per_value.shape == media.samples.shape and per_value.min() >= 0
     side_bits_bound = 8 * 4096  # side information is not attributed to samples
