@@ -37,6 +37,10 @@ import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from audio_model import two_minutes  # noqa: E402  (the speed row's 2-minute file, made the same way)
+
 SAC_ARGS = ["--normal", "--mt-mode=0"]
 # sac 0.7.25's sparse-PCM model breaks 24-bit input: `--normal` writes a file far too small (a 1 s
 # 24-bit sax clip: 3.5 kB, FLAC 103 kB) that its decoder never finishes. With it off
@@ -205,21 +209,6 @@ def measure_files(data: Path, sac: str, give_up_after: int, log) -> list[dict]:
                    if "sac_sparse_off" in row else "")
                 + f", flac {row['flac'].get('bytes')}, wavpack {row['wavpack'].get('bytes')}")
     return rows
-
-
-def two_minutes(data: Path, path: Path) -> float:
-    """The 2-minute file of benchmarks/audio_model.py's speed row, made the same way: valid clips
-    at 44.1 kHz, in name order (mono ones on both channels, 24-bit ones cut to 16 bits),
-    concatenated to 2 minutes of 16-bit stereo. -> duration in seconds."""
-    parts = []
-    for src in ("sonic_pi_samples", "jrhodes3c_mono", "hydrogen_gmrockkit", "weresax_alto_sax"):
-        for f in sorted((data / "audio" / "valid" / src).glob("*.flac")):
-            x, rate = sf.read(f, dtype="int32")
-            assert rate == 44100
-            parts.append(np.stack([x, x], 1) if x.ndim == 1 else x)
-    x = (np.concatenate(parts)[:44100 * 120] >> 16).astype(np.int16)
-    sf.write(path, x, 44100, subtype="PCM_16")
-    return len(x) / 44100
 
 
 def speed(data: Path, sac: str, log) -> dict:

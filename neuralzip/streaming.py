@@ -521,13 +521,7 @@ def extract(path, out=None, patterns=(), force: bool = False, jobs: int = 0, wei
         for i, t in zip(indices, targets):
             os.replace(temps[i], t)
     except BaseException:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        for d in reversed(made):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        _undo(temps.values(), made)
         raise
     finally:
         _worker_close()
@@ -658,13 +652,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
         for tmp, t in written:
             os.replace(tmp, t)
     except BaseException:
-        for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
-        for d in reversed(made):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        _undo([tmp for tmp, _ in written], made)
         raise
     if to_stream is not None:
         to_stream.flush()
@@ -694,3 +682,15 @@ def _write_items(items, out, force, to_stream) -> list[Path]:
             t.unlink(missing_ok=True)
         raise
     return targets
+
+
+def _undo(temps, made) -> None:
+    """A failed extraction leaves nothing: its temporary files, then the folders it made (deepest
+    first, only where they are empty)."""
+    for tmp in temps:
+        tmp.unlink(missing_ok=True)
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
