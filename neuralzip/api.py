@@ -196,6 +196,8 @@ def check_sizes(members: list[Member], max_memory=DEFAULT_MAX_MEMORY) -> None:
 def _declared(m: Member) -> str:
     if m.kind == "image":
         return f"a {m.shape[1]}x{m.shape[0]} image with {m.shape[2]} channel(s)"
+    if m.kind == "file":
+        return f"a file of {m.shape[0]} bytes"
     return f"a recording of {m.shape[0]} frames x {m.shape[1]} channel(s)"
 
 

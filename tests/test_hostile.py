@@ -57,10 +57,11 @@ def test_regression_files_fail_fast_with_one_line(run_cli, tmp_path, path):
     assert t.returncode == 1 and "FAILED" in t.stdout and len(t.stdout.strip().splitlines()) == 1
 
 
-def test_regression_files_fail_through_the_api():
+@pytest.mark.parametrize("max_memory", [None, "1G"])  # 1G: where the fuzzer (and file_member_2e31_bytes) fails
+def test_regression_files_fail_through_the_api(max_memory):
     for path in REGRESSIONS:
         with pytest.raises(ContainerError):
-            api.decompress_bytes(path.read_bytes())
+            api.decompress_bytes(path.read_bytes(), **({} if max_memory is None else {"max_memory": max_memory}))
 
 
 def test_bombs_refused_as_fast_as_version(run_cli, tmp_path):
