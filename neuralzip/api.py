@@ -14,7 +14,7 @@ from pathlib import Path
 from neuralzip import container, limits
 from neuralzip.container import Member
 from neuralzip.errors import ContainerError, InputError
-from neuralzip.fileio import check_writable, write_atomic  # noqa: F401 (write_atomic: streaming uses it)
+from neuralzip.fileio import check_writable
 
 
 def read_media(data: bytes, name: str = "input"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from neuralzip import container, limits
 from neuralzip.errors import ContainerError, InputError
-from neuralzip.fileio import check_writable, safe_member_name
+from neuralzip.fileio import check_writable, safe_member_name, write_atomic
 
 GROUP_MEMBERS = 64
 GROUP_BYTES = 32 << 20
@@ -575,15 +575,7 @@ def _extract_v1(nz: Path, out, patterns, force, weights, max_memory, to_stream, 
         to_stream.write(restored[0])
         to_stream.flush()
         return []
-    written = []
-    try:
-        for t, data in zip(targets, restored):
-            api.write_atomic(t, data)
-            written.append(t)
-    except BaseException:
-        for t in written:
-            t.unlink(missing_ok=True)
-        raise
+    _write_all(targets, restored)
     return targets
 
 
@@ -672,15 +664,7 @@ def _write_items(items, out, force, to_stream) -> list[Path]:
     targets = [root / safe_member_name(m.name) for m, _ in items]
     for t in targets:
         check_writable(t, force)
-    written = []
-    try:
-        for t, (_, data) in zip(targets, items):
-            api.write_atomic(t, data)
-            written.append(t)
-    except BaseException:
-        for t in written:
-            t.unlink(missing_ok=True)
-        raise
+    _write_all(targets, [data for _, data in items])
     return targets
 
 
@@ -694,3 +678,15 @@ def _undo(temps, made) -> None:
             d.rmdir()
         except OSError:
             pass
+
+
+def _write_all(targets, datas) -> None:
+    """Write every restored file atomically; if one fails, remove the ones already written."""
+    written = []
+    try:
+        for t, data in zip(targets, datas):
+            write_atomic(t, data)
+            written.append(t)
+    except BaseException:
+        _undo(written, [])
+        raise

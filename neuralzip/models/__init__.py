@@ -38,10 +38,8 @@ LEGACY_DECODERS = {
 # is 1.5x), so images get classic. ols-cascade codes audio smaller than lpc-nlms-mlp, FLAC and
 # WavPack on every source of audio/valid and runs above 20x real time both ways
 # (benchmarks/ols_audio.py).
+# --model auto --level N takes that model at its strongest level up to N.
 AUTO = {"image": "classic", "audio": "ols-cascade"}
-# --model auto --level N: the medium's strong model where it is another one than AUTO's (none today:
-# images have no strong level yet), at its strongest level up to N.
-AUTO_STRONG: dict[str, str] = {}
 
 
 def all_codecs() -> list[Codec]:
@@ -59,11 +57,10 @@ def handles(name: str, kind: str) -> bool:
 
 def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) -> Codec:
     """The codec `name` for this medium at compression `level`, with a user's weights file if one is
-    given. `auto` at level 2 takes the strong model of the medium where there is one (AUTO_STRONG) at the
-    strongest level it has up to `level`."""
+    given. `auto` takes the medium's AUTO model at the strongest level it has up to `level`."""
     auto = name == "auto"
     if auto:
-        name = AUTO_STRONG.get(kind, AUTO[kind]) if level >= 2 else AUTO[kind]
+        name = AUTO[kind]
     codec = _REGISTRY.get((name, kind))
     if codec is None:
         known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))

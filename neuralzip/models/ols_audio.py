@@ -27,19 +27,17 @@ number of 64-bit low-bit words (4 each), then those words (little endian), lane 
 """
 
 import contextvars
-import functools
 import mmap
 import os
 import signal as signals
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import constriction
 import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.kernels import ols_audio as kern
 from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
 from neuralzip.parallel import cpu_count
@@ -57,7 +55,6 @@ CHUNK_LANES = 32
 WINDOW = 64  # frames per encoder replay window (one coder call each)
 CHUNKS_AT_ONCE = 2  # chunks coded at once (encoder: threads; decoder: two processes where it can fork)
 FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
-_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)  # as neuralzip.coding.stream's
 
 
 REFERENCE_RATE = 44100  # the first NLMS stage spans LEVELS' taps at this rate: a fixed time
@@ -108,15 +105,6 @@ def in_threads(work, jobs: list) -> list:
     with ThreadPoolExecutor(min(CHUNKS_AT_ONCE, len(jobs))) as pool:
         futures = [pool.submit(contextvars.copy_context().run, work, job) for job in jobs]
         return [f.result() for f in futures]
-
-
-def symbol_decoder(payload: bytes):
-    """rows -> symbols from a range-coded payload: RangeDecoderStream's symbols without its Python
-    layer (a call per step, a million steps a minute of stereo: the layer cost a second)."""
-    if len(payload) % 4:
-        raise ValueError("payload length is not a multiple of 4")
-    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype=np.uint32).copy())
-    return functools.partial(decoder.decode, _CATEGORICAL)
 
 
 def in_two_processes(work, jobs: list) -> None:
@@ -371,4 +359,4 @@ class OlsCascadeCodec(RunCodec):
             words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
             pos += 8 * int(n)
         st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=words)
-        return st, symbol_decoder(data[4:4 + sym_len])
+        return st, RangeDecoderStream(data[4:4 + sym_len]).symbol_function()
