@@ -152,14 +152,18 @@ def _max_memory(value) -> int:
     return n
 
 
-def check_members(members: list[Member], weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> list:
+def check_members(members: list[Member], weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY,
+                  chunked: bool = False) -> list:
     """Everything a decoder is asked to do, checked before it starts: each member's model and
     weights, its codec parameters against its shape and chunk count (codec.check_params), and the
-    memory it needs against `max_memory` (bytes or '4G'; None or 0: no limit). -> each member's codec."""
+    memory it needs against `max_memory` (bytes or '4G'; None or 0: no limit). -> each member's codec.
+    `chunked`: the members are decoded chunk by chunk into their files (neuralzip/chunked.py), so
+    the memory they need is the codec's for its chunks (chunk_decode_memory), whatever their length."""
     from neuralzip.models.base import ParamError
 
     limit = _max_memory(max_memory)
-    check_sizes(members, limit)
+    if not chunked:
+        check_sizes(members, limit)
     codecs = []
     for m in members:
         codec = _file_codec(m) if m.kind == "file" else _member_codec(m, weights)
@@ -169,7 +173,7 @@ def check_members(members: list[Member], weights: str | None = None, max_memory=
             why = str(exc) if isinstance(exc, ValueError) else f"params are not what model {m.model!r} writes"
             raise ContainerError(f"corrupt container header: member {m.name!r}: {why}") from None
         if limit:
-            need = member_memory(m, codec)
+            need = int(codec.chunk_decode_memory(m.params, _member_signal(m))) if chunked else member_memory(m, codec)
             if need > limit:
                 raise ContainerError(f"member {m.name!r} ({_declared(m)}) would need about {limits.format_size(need)} "
                                      f"to decode, more than --max-memory {limits.format_size(limit)}; "

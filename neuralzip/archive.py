@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass
 
 from neuralzip import limits
+from neuralzip.container import chunk_lengths
 from neuralzip.errors import ContainerError
 
 MAGIC = b"\x89NZIP\r\n\x1a"
@@ -208,7 +209,7 @@ class Writer:
             offset = self.pos
             crc = zlib.crc32(rec)
             self._write(rec)
-            for c in m.chunks:
+            for c in payload_pieces(m.chunks):
                 crc = zlib.crc32(c, crc)
                 self._write(c)
             self._write(struct.pack("<I", crc))
@@ -225,6 +226,13 @@ class Writer:
         self._write(packed)
         self._write(TRAILER.pack(offset, len(packed), len(raw), self.rows.n, zlib.crc32(packed), TRAILER_TAG))
         return self.pos
+
+
+def payload_pieces(chunks):
+    """A member's payload in order: its chunks, or, for chunks kept in a spool file (a long
+    recording's), the pieces that file gives back."""
+    pieces = getattr(chunks, "pieces", None)
+    return pieces() if pieces is not None else chunks
 
 
 def model_body(model: str, weights: str | None) -> bytes:
@@ -271,9 +279,10 @@ def member_record(m, model: int, group: int, dict_ref: int, desc: bytes) -> byte
         put_varint(rec, zigzag(int(m.mtime)))
     if m.mode is not None:
         put_varint(rec, int(m.mode) & 0o7777)
-    put_varint(rec, len(m.chunks))
-    for c in m.chunks:
-        put_varint(rec, len(c))
+    lengths = chunk_lengths(m.chunks)
+    put_varint(rec, len(lengths))
+    for n in lengths:
+        put_varint(rec, n)
     rec += bytes.fromhex(m.sha256[:2 * CHECKSUM_BYTES])
     return bytes(rec)
 
@@ -634,10 +643,54 @@ class PipeDefinitions(Definitions):
             self.recent = self.recent[-(DICT_SLOTS - 1):] + [(index, rec.text)]
 
 
-def read_record(src: Source, defs: Definitions, limit_payload: int | None = None, payload: bool = True):
+LATER = "later"  # read_record's payload=LATER: the chunks stay in the input, read one by one (RecordPayload)
+
+
+class RecordPayload:
+    """A record's chunks left in its input (a long recording's: they are decoded one at a time):
+    `read(j)` takes chunk j, in order, each once; `finish()`, after the last one, checks the
+    record's CRC. Nothing else may read from the input until then."""
+
+    def __init__(self, src: Source, lengths: list[int], name: str):
+        self.src, self.lengths, self.name = src, lengths, name
+        self.next = 0
+        self.end = None  # where the record must end (a seekable file read through its table)
+        self.done = False
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def read(self, j: int) -> bytes:
+        if j != self.next:
+            raise ValueError("a record's chunks are read in order, each once")
+        data = self.src.exact(self.lengths[j], f"payload of member {self.name!r}")
+        self.next += 1
+        return data
+
+    def finish(self) -> None:
+        """The record's CRC, once every chunk has been read."""
+        if self.next != len(self.lengths):
+            raise ValueError("a record's CRC is checked after its last chunk")
+        crc = self.src.crc
+        if struct.unpack("<I", self.src.exact(4, f"payload of member {self.name!r}"))[0] != crc:
+            raise ContainerError(f"corrupt payload in member {self.name!r} (CRC mismatch)")
+        if self.end is not None and self.src.f.tell() != self.end:
+            raise ContainerError(f"corrupt container: member {self.name!r} does not match the member table")
+        self.done = True
+
+    def read_all(self) -> list[bytes]:
+        """Every chunk, in memory (a member that is decoded whole after all), the CRC checked."""
+        chunks = [self.read(j) for j in range(self.next, len(self.lengths))]
+        self.finish()
+        return chunks
+
+
+def read_record(src: Source, defs: Definitions, limit_payload: int | None = None, payload: bool | str = True):
     """The next record from `src` (model definitions are taken into `defs` on the way); -> the member,
     or None at the end marker. `limit_payload`: bytes the record may take at most (seekable files);
-    payload=False: stop after the description (the payload and the CRC are not read)."""
+    payload=False: stop after the description (the payload and the CRC are not read); LATER: stop
+    before the chunks, which the record's `chunks` (a RecordPayload) then reads; a function of the
+    record (its fields up to the description) -> True or LATER: decided record by record."""
     while True:
         src.crc = 0
         t = src.byte("member record")
@@ -660,7 +713,7 @@ def read_record(src: Source, defs: Definitions, limit_payload: int | None = None
         return _member_body(src, defs, limit_payload, payload)
 
 
-def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payload: bool) -> Record:
+def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payload: bool | str) -> Record:
     raw = src.exact(src.varint("name length", MAX_NAME), "member record")
     try:
         name = raw.decode("utf-8")
@@ -688,6 +741,8 @@ def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payl
     except (ValueError, TypeError, RecursionError):
         raise ContainerError(f"corrupt container: {who}its description is not [meta, params]") from None
     rec = Record(name, kind, bits, model, shape, group, dict_ref, text, meta, params, None, None, [], "")
+    if callable(payload):
+        payload = payload(rec)
     if not payload:
         return rec
     flags = src.byte("member record")
@@ -700,6 +755,9 @@ def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payl
     if limit_payload is not None and sum(lens) > limit_payload:
         raise ContainerError(f"corrupt container: {who}its payload is larger than its record")
     rec.checksum = src.exact(CHECKSUM_BYTES, "member record").hex()
+    if payload == LATER:
+        rec.chunks = RecordPayload(src, lens, name)
+        return rec
     rec.chunks = [src.exact(n, f"payload of member {name!r}") for n in lens]
     crc = src.crc
     if struct.unpack("<I", src.exact(4, f"payload of member {name!r}"))[0] != crc:

@@ -52,26 +52,51 @@ class Member:
         first 16 hex digits: version 2 keeps those)."""
         return {"name": self.name, "kind": self.kind, "model": self.model, "weights": self.weights,
                 "shape": list(self.shape), "bits": self.bits, "meta": self.meta, "params": self.params,
-                "checksum": self.sha256[:16], "chunks": [len(c) for c in self.chunks], "stats": self.stats}
+                "checksum": self.sha256[:16], "chunks": chunk_lengths(self.chunks), "stats": self.stats}
 
     def v1_header(self) -> dict:
         return {"name": self.name, "kind": self.kind, "model": self.model, "weights": self.weights,
                 "shape": list(self.shape), "bits": self.bits, "meta": self.meta, "params": self.params,
-                "sha256": self.sha256, "chunks": [len(c) for c in self.chunks], "stats": self.stats}
+                "sha256": self.sha256, "chunks": chunk_lengths(self.chunks), "stats": self.stats}
 
     @property
     def payload_bytes(self) -> int:
-        return sum(len(c) + 4 for c in self.chunks)
+        return sum(n + 4 for n in chunk_lengths(self.chunks))
+
+
+def chunk_lengths(chunks) -> list[int]:
+    """The length of each chunk: `chunks` is a list of bytes, or an object that holds its chunks
+    elsewhere (a long recording's, in a spool file or still in the .nz) and lists their `lengths`."""
+    lengths = getattr(chunks, "lengths", None)
+    return list(lengths) if lengths is not None else [len(c) for c in chunks]
+
+
+class ContentHasher:
+    """The content checksum (canonical_digest) fed block by block: the description first, then the
+    samples in C order, as many rows (frames of audio) at a time as the caller has."""
+
+    def __init__(self, kind: str, shape, dtype, bits: int, meta: dict):
+        import numpy as np
+
+        self.dtype = np.dtype(dtype)
+        self.h = hashlib.sha256()
+        desc = {"kind": kind, "shape": [int(v) for v in shape], "dtype": self.dtype.str, "bits": bits, "meta": meta}
+        self.h.update(json.dumps(desc, sort_keys=True, separators=(",", ":")).encode())
+
+    def update(self, samples) -> None:
+        import numpy as np
+
+        little = samples.astype(self.dtype.newbyteorder("<"), copy=False)
+        self.h.update(np.ascontiguousarray(little).reshape(-1).view(np.uint8))
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest()
 
 
 def canonical_digest(kind: str, samples, bits: int, meta: dict) -> str:
-    """SHA-256 of the content itself (not of any file encoding of it)."""
-    import numpy as np
-
-    h = hashlib.sha256()
-    desc = {"kind": kind, "shape": list(samples.shape), "dtype": samples.dtype.str, "bits": bits, "meta": meta}
-    h.update(json.dumps(desc, sort_keys=True, separators=(",", ":")).encode())
-    h.update(np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder("<"), copy=False)).reshape(-1).view(np.uint8))
+    """SHA-256 of the content itself (not of any file encoding of it): docs/FORMAT.md."""
+    h = ContentHasher(kind, samples.shape, samples.dtype, bits, meta)
+    h.update(samples)
     return h.hexdigest()
 
 
@@ -190,9 +215,11 @@ def top_of(table, members: list[Member]) -> dict:
             "members": [dict(m.header(), mtime=m.mtime, mode=m.mode) for m in members]}
 
 
-def read_members(f, table, first: int = 0, end: int | None = None):
+def read_members(f, table, first: int = 0, end: int | None = None, payload=True):
     """Members first..end-1 of a seekable version-2 file, each record found by the table's offset and
-    checked as a v1 header entry is and against its row. Yields Member objects one by one."""
+    checked as a v1 header entry is and against its row. Yields Member objects one by one.
+    payload=archive.LATER: each member's chunks are left in the file (an archive.RecordPayload,
+    to be read before the next member is asked for)."""
     from neuralzip import archive as v2
 
     cache: dict[int, bytes] = {}  # descriptions used as dictionaries (a few: the writer offers DICT_SLOTS)
@@ -218,13 +245,16 @@ def read_members(f, table, first: int = 0, end: int | None = None):
         current[0] = i
         f.seek(int(table.offset[i]))
         size = int(table.size[i])
-        rec = v2.read_record(v2.Source(f), defs, size)
+        rec = v2.read_record(v2.Source(f), defs, size, payload)
         if rec is None:
             raise ContainerError("corrupt container: a member table offset points at the end marker")
         m = record_member(rec, defs.models, i)
+        later = isinstance(rec.chunks, v2.RecordPayload)
+        if later:
+            rec.chunks.end = int(table.offset[i]) + size
         if (m.name != table.names[i] or v2.KINDS.index(m.kind) != table.kind[i] or m.bits != int(table.bits[i])
                 or tuple(m.shape) != table.shape_of(i) or rec.group != int(table.group[i])
-                or rec.model != int(table.model[i]) or f.tell() != int(table.offset[i]) + size):
+                or rec.model != int(table.model[i]) or (not later and f.tell() != int(table.offset[i]) + size)):
             raise ContainerError(f"corrupt container: member {m.name!r} does not match the member table")
         if rec.dict_ref == 0:
             cache[i] = rec.text
@@ -232,18 +262,21 @@ def read_members(f, table, first: int = 0, end: int | None = None):
         yield m
 
 
-def iter_pipe(f):
+def iter_pipe(f, later=None):
     """Members read front to back from a stream (a pipe) just past the magic and version: the records
     in order, each checked, then the table and trailer that follow them checked for agreement.
-    Yields (archive flag, first Member), then Member objects one by one."""
+    Yields (archive flag, first Member), then Member objects one by one. `later(record)`: whether a
+    record's chunks stay in the stream (an archive.RecordPayload that the caller reads to its end
+    before asking for the next member)."""
     from neuralzip import archive as v2
 
     src = v2.Source(f)
     archive, _ = v2.read_header(src)
     defs = v2.PipeDefinitions()
     names, count, pending = set(), 0, 0
+    payload = True if later is None else (lambda rec: v2.LATER if later(rec) else True)
     while True:
-        rec = v2.read_record(src, defs)
+        rec = v2.read_record(src, defs, None, payload)
         if rec is None:
             break
         m = record_member(rec, defs.models, count)
@@ -256,6 +289,8 @@ def iter_pipe(f):
         pending = (rec.group or pending) - 1
         count += 1
         yield archive, m
+        if isinstance(rec.chunks, v2.RecordPayload) and not rec.chunks.done:
+            raise ValueError("a member's chunks must be read before the next member")
     if pending or not count:
         raise ContainerError("corrupt container: the last group is incomplete" if count else
                              "corrupt container: no members")
@@ -283,7 +318,7 @@ def record_member(rec, models: list, index: int) -> Member:
     model, weights = models[rec.model]
     h = {"name": rec.name, "kind": rec.kind, "model": model, "weights": weights, "shape": list(rec.shape),
          "bits": rec.bits, "meta": rec.meta, "params": rec.params, "sha256": rec.checksum,
-         "chunks": [len(c) for c in rec.chunks]}
+         "chunks": chunk_lengths(rec.chunks)}
     m = _member(h, index, version=2)
     m.chunks = rec.chunks
     m.mtime, m.mode, m.group = rec.mtime, rec.mode, rec.group

@@ -3,8 +3,10 @@ and extract all or some of its members, over several processes (--jobs).
 
 Members are cut into groups by the input alone: a member whose codec chains members (the vae's
 bits-back chain) joins the group before it while that group has the same medium and stays within
-GROUP_MEMBERS members and GROUP_BYTES input bytes; every other member is a group of its own. A
-group is coded and decoded as a whole, anywhere, so the bytes written never depend on --jobs.
+GROUP_MEMBERS members and GROUP_BYTES input bytes; every other member is a group of its own, and so
+is a recording whose header declares more than ALONE_BYTES of samples (as int32), whatever its codec:
+it is coded and decoded chunk by chunk (neuralzip/chunked.py), never together with others. A group
+is coded and decoded as a whole, anywhere, so the bytes written never depend on --jobs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from neuralzip.fileio import check_writable, safe_member_name, write_atomic
 
 GROUP_MEMBERS = 64
 GROUP_BYTES = 32 << 20
+ALONE_BYTES = 64 << 20  # a recording declaring more samples than this (as int32) is a group of its own
 TASK_BYTES = 4 << 20  # decoding: small groups are handed to a process together, up to this many bytes
 
 
@@ -79,15 +82,18 @@ def chains(model: str, kind: str, weights: str | None, level: int) -> bool:
     return type(codec).encode_set is not Codec.encode_set
 
 
-def plan_groups(kinds: list[str], sizes: list[int], model: str, weights: str | None, level: int) -> list[list[int]]:
-    """Indices of the sources cut into groups (see the module's note)."""
+def plan_groups(kinds: list[str], sizes: list[int], model: str, weights: str | None, level: int,
+                alone: list[bool] | None = None) -> list[list[int]]:
+    """Indices of the sources cut into groups (see the module's note); `alone[i]`: source i is a long
+    recording (declared_long), a group of its own."""
     groups: list[list[int]] = []
     chained = {k: chains(model, k, weights, level) for k in set(kinds)}
+    alone = alone or [False] * len(kinds)
     room = 0
     for i, (k, n) in enumerate(zip(kinds, sizes)):
         last = groups[-1] if groups else None
-        if (chained[k] and last and kinds[last[0]] == k and chained[kinds[last[0]]]
-                and len(last) < GROUP_MEMBERS and room + n <= GROUP_BYTES):
+        if (chained[k] and last and kinds[last[0]] == k and chained[kinds[last[0]]] and not alone[i]
+                and not alone[last[0]] and len(last) < GROUP_MEMBERS and room + n <= GROUP_BYTES):
             last.append(i)
             room += n
         else:
@@ -151,10 +157,57 @@ def _verify_group(members: list, weights: str | None) -> None:
             raise ContainerError(f"--verify failed for {original.name!r}")
 
 
+def encode_long(task: EncodeTask, codec, spool_dir=None):
+    """encode_group for a long recording coded chunk by chunk (neuralzip/chunked.py), here: its
+    member's chunks wait in a spool (closed by whoever writes the record). --compare is not measured."""
+    from neuralzip import chunked
+
+    start = time.perf_counter()
+    [(src, _)] = task.sources
+    try:
+        m = chunked.encode_file(src.path, src.name, codec, spool_dir)
+    except InputError as exc:  # name the file, as encode_group does
+        raise exc if str(src.path) in str(exc) else InputError(f"{src.path}: {exc}") from None
+    try:
+        st = src.path.stat()
+        m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
+        seconds = time.perf_counter() - start
+        if task.verify:
+            chunked.verify(m, task.weights)
+    except BaseException:
+        m.chunks.close()
+        raise
+    return [m], [{}], seconds
+
+
+def declared_long(src: Source, kind: str) -> bool:
+    """Whether a source is a recording whose header declares more than ALONE_BYTES of samples."""
+    if kind != "audio" or src.path is None:
+        return False  # stdin: a single source, read whole anyway
+    from neuralzip.media.audiostream import probe
+
+    found = probe(src.path, ALONE_BYTES // 4)
+    return found is not None and 4 * found[0] * found[1] > ALONE_BYTES
+
+
+def _long_codec(task: EncodeTask):
+    """The codec that codes this group chunk by chunk (a long recording read from a file), or None."""
+    if len(task.sources) != 1:
+        return None
+    src, kind = task.sources[0]
+    if kind != "audio" or src.path is None:
+        return None
+    from neuralzip import chunked
+
+    return chunked.plan(src.path, task.model, task.weights, task.level)
+
+
 def encoded_groups(sources: list[Source], model: str, weights: str | None, level: int, jobs: int,
-                   compare: bool = False, verify: bool = False, runner=None):
+                   compare: bool = False, verify: bool = False, runner=None, spool_dir=None):
     """The sources' groups coded over `jobs` processes (or by `runner(tasks)`, which yields
-    encode_group(task) for each task in order: a cluster), in order: (members, peers, seconds) each."""
+    encode_group(task) for each task in order: a cluster), in order: (members, peers, seconds) each.
+    Without a runner, a long recording is coded here chunk by chunk (encode_long; its chunks spooled
+    in `spool_dir`, default the system's temporary folder), between runs of the others over the processes."""
     from neuralzip import api, parallel
 
     kinds = []
@@ -164,12 +217,21 @@ def encoded_groups(sources: list[Source], model: str, weights: str | None, level
             api.read_media(s.head(), str(s.path or s.name))  # raises the reader's one-line error
         kinds.append(k)
     sizes = [s.size() for s in sources]
-    groups = plan_groups(kinds, sizes, model, weights, level)
+    groups = plan_groups(kinds, sizes, model, weights, level, [declared_long(s, k) for s, k in zip(sources, kinds)])
     tasks = [EncodeTask([(sources[i], kinds[i]) for i in g], model, weights, level, compare, verify) for g in groups]
     if runner is not None:
         yield from runner(tasks)
-    else:
-        yield from parallel.ordered_map(encode_group, tasks, parallel.resolve_jobs(jobs))
+        return
+    jobs = parallel.resolve_jobs(jobs)
+    start = 0
+    for i, task in enumerate(tasks):
+        codec = _long_codec(task)
+        if codec is None:
+            continue
+        yield from parallel.ordered_map(encode_group, tasks[start:i], jobs)
+        yield encode_long(task, codec, spool_dir)
+        start = i + 1
+    yield from parallel.ordered_map(encode_group, tasks[start:], jobs)
 
 
 def compress_sources(sources: list[Source], out, archive: bool, model: str = "auto", weights: str | None = None,
@@ -192,8 +254,14 @@ def compress_sources(sources: list[Source], out, archive: bool, model: str = "au
     reports = []
     try:
         w = Writer(stream, archive)
-        for members, peers, seconds in encoded_groups(sources, model, weights, level, jobs, compare, verify):
-            sizes_ = w.add_group(members)
+        for members, peers, seconds in encoded_groups(sources, model, weights, level, jobs, compare, verify,
+                                                      spool_dir=None if tmp is None else out.parent):
+            try:
+                sizes_ = w.add_group(members)
+            finally:
+                for m in members:
+                    if hasattr(m.chunks, "close"):  # a long recording's spool
+                        m.chunks.close()
             if on_group:
                 on_group(members, sizes_, peers, seconds)
             if not keep_reports:
@@ -415,6 +483,9 @@ def decode_groups(task):
         f = _WORKER["files"].get(k)
         if f is None:
             f = _WORKER["files"][k] = open(part.path, "rb")
+        if end - first == 1 and _decode_long(f, part.table, first, wanted[0][1]):
+            out.append((first, None))
+            continue
         members = list(container.read_members(f, part.table, first, end))
         media = api.decode_members(members, _WORKER["weights"], _WORKER["max_memory"])
         for i, tmp in wanted:
@@ -423,11 +494,37 @@ def decode_groups(task):
             if tmp is None:
                 out.append((i, data))
                 continue
+            if not isinstance(tmp, (str, Path)):  # a stream (stdout)
+                tmp.write(data)
+                out.append((i, None))
+                continue
             with open(tmp, "wb") as g:
                 g.write(data)
             apply_stat(tmp, m)
             out.append((i, None))
     return out
+
+
+def _decode_long(f, table, i: int, target) -> bool:
+    """Member i (a group of one) decoded chunk by chunk into `target` (a temporary path, or a stream),
+    if it is a long recording whose codec can (neuralzip/chunked.py); False: it is not."""
+    from neuralzip import api, chunked
+    from neuralzip import archive as v2
+
+    from_table = (v2.KINDS[table.kind[i]], table.shape_of(i))
+    if target is None or not chunked.long_enough(*from_table):
+        return False
+    m = next(container.read_members(f, table, i, i + 1, payload=v2.LATER))
+    codec = api._member_codec(m, _WORKER["weights"])
+    if not chunked.decodes(m, codec):
+        return False
+    api.check_members([m], _WORKER["weights"], _WORKER["max_memory"], chunked=True)
+    if isinstance(target, (str, Path)):
+        chunked.decode_file(m, codec, target)
+        apply_stat(target, m)
+    else:
+        chunked.decode_stream(m, codec, target)
+    return True
 
 
 def apply_stat(path, m) -> None:
@@ -498,10 +595,9 @@ def extract(path, out=None, patterns=(), force: bool = False, jobs: int = 0, wei
             raise InputError(f"-o - writes one member to stdout; {len(indices)} are chosen (use --member)")
         _worker_open(parts, weights, max_memory)
         try:
-            [(_, data)] = decode_groups(plan_tasks(parts, indices, {})[0])
+            decode_groups(plan_tasks(parts, indices, {indices[0]: to_stream})[0])
         finally:
             _worker_close()
-        to_stream.write(data)
         to_stream.flush()
         return []
     if out is None and nz.is_dir():
@@ -583,7 +679,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
                    max_memory=limits.DEFAULT_MAX_MEMORY, to_stream=None, name_hint: str | None = None) -> list[Path]:
     """Decode a .nz read front to back from a pipe, group by group, in bounded memory: a single member
     to `to_stream` (or to `out`), several under directory `out` (temporary names, renamed at the end)."""
-    from neuralzip import api
+    from neuralzip import api, chunked
     from neuralzip import archive as v2
 
     head = stream.read(len(v2.MAGIC) + 2)
@@ -607,37 +703,68 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
     emitted = [0]
     is_archive = [True]
 
+    def to_stdout() -> bool:
+        if out is None and to_stream is not None:
+            if emitted[0] or is_archive[0]:  # known from the header, before anything is written
+                raise InputError("this .nz is an archive: give -o DIR to extract its members")
+            emitted[0] += 1
+            return True
+        return False
+
+    def temporary(m) -> Path:
+        """A temporary name beside the member's target, listed to be renamed (or removed) at the end."""
+        if out is not None and not is_archive[0]:
+            if written:
+                raise ContainerError("corrupt container: a single-file container holds several members")
+            t = Path(out)
+        else:
+            t = (Path(out) if out is not None else Path(".")) / safe_member_name(m.name)
+        check_writable(t, force)
+        made.extend(_make_parents([t]))
+        tmp = t.with_name(f".{t.name}.{secrets.token_hex(4)}.part")
+        written.append((tmp, t))
+        return tmp
+
     def flush():
         media = api.decode_members(pending, weights, max_memory)
         for m, md in zip(pending, media):
             data = api.restore(m, md)
-            if out is None and to_stream is not None:
-                if emitted[0] or is_archive[0]:  # known from the header, before anything is written
-                    raise InputError("this .nz is an archive: give -o DIR to extract its members")
+            if to_stdout():
                 to_stream.write(data)
-                emitted[0] += 1
                 continue
-            if out is not None and not is_archive[0]:
-                if written:
-                    raise ContainerError("corrupt container: a single-file container holds several members")
-                t = Path(out)
-            else:
-                t = (Path(out) if out is not None else Path(".")) / safe_member_name(m.name)
-            check_writable(t, force)
-            made.extend(_make_parents([t]))
-            tmp = t.with_name(f".{t.name}.{secrets.token_hex(4)}.part")
+            tmp = temporary(m)
             tmp.write_bytes(data)
             apply_stat(tmp, m)
-            written.append((tmp, t))
         pending.clear()
 
+    def long_member(m) -> bool:
+        """A long recording whose chunks are still in the pipe: decoded chunk by chunk, or read into
+        memory (False) when its codec decodes recordings whole."""
+        codec = api._member_codec(m, weights)
+        if not chunked.decodes(m, codec):
+            m.chunks = m.chunks.read_all()
+            return False
+        api.check_members([m], weights, max_memory, chunked=True)
+        if to_stdout():
+            chunked.decode_stream(m, codec, to_stream)
+            return True
+        tmp = temporary(m)
+        chunked.decode_file(m, codec, tmp)
+        apply_stat(tmp, m)
+        return True
+
+    def later(rec) -> bool:
+        return rec.group == 1 and chunked.long_enough(rec.kind, rec.shape) and rec.meta.get("format") in chunked.WRITABLE
+
     try:
-        for archive, m in container.iter_pipe(stream):
+        for archive, m in container.iter_pipe(stream, later):
             is_archive[0] = archive
             if archive and out is None and to_stream is not None:
                 raise InputError("this .nz is an archive: give -o DIR to extract its members")
             if m.group and pending:
                 flush()
+            if isinstance(m.chunks, v2.RecordPayload) and long_member(m):
+                continue
             pending.append(m)
         if pending:
             flush()

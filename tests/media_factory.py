@@ -80,6 +80,14 @@ def tone(frames: int, channels: int, bits: int, seed: int = RNG_SEED, level: flo
     return np.clip(np.round(x * peak), -peak - 1, peak).astype(np.int32)
 
 
+def sparse_tone(frames: int, channels: int, bits: int, gain: float = 1.7) -> np.ndarray:
+    """A tone quantised, then amplified by `gain` and rounded again: it uses only some of the
+    values its bit depth allows (as a gain applied after recording leaves it), so ols-cascade
+    codes it with a value map."""
+    peak = (1 << (bits - 1)) - 1
+    return np.clip(np.round(tone(frames, channels, bits, level=0.02) * gain), -peak - 1, peak).astype(np.int32)
+
+
 def wav_file(samples: np.ndarray, bits: int, rate: int = 44100, extra_chunk: bytes | None = None,
              odd_tail: bytes = b"") -> bytes:
     """A WAV written by hand (so extra chunks and odd layouts are possible)."""

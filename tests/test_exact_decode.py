@@ -4,7 +4,7 @@ import pytest
 
 import float_control  # noqa: F401 - registers the negative control in this process
 from exactness import compress_case, decode_elsewhere
-from media_factory import image_file, tone, wav_file
+from media_factory import image_file, sparse_tone, tone, wav_file
 from neuralzip.models import all_codecs
 
 CASES = {
@@ -16,7 +16,8 @@ CASES = {
 def _inputs(kind):
     if kind == "image":
         return [image_file(*c) for c in CASES["image"]]
-    return [wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in CASES["audio"]]
+    return ([wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in CASES["audio"]]
+            + [wav_file(sparse_tone(12000, 2, 16), 16, 44100)])  # values on a lattice: a value map
 
 
 def shipped_codecs():

@@ -11,13 +11,19 @@
 #      partner channel (channel c - 1 from its current sample back, or for channel 0 of a
 #      multichannel recording channel 1 from its previous sample back), scaled by
 #      2^-(bits-1); R = lam R + x x', b = lam b + x y (R kept as two rows a sample, see
-#      rebuild); every solve_every samples w solves (R + nu I) w = b by Cholesky
+#      rebuild), or with irls R = lam R + c x x', b = lam b + c x y where
+#      c = (a + 2)^-3/4 and a = a / 2 + |y - w.x| / 2 in sample units (the whole triangle
+#      updated: a weight per sample breaks rebuild's shift); every solve_every samples w solves
+#      (R + nu I) w = b by Cholesky
 #      (nu = NU_REL * trace(R) / n + 2^-2(bits-1); a failed factorisation keeps the old w).
 #      The prediction w.x is rounded to an integer.
 #   2. a cascade of NLMS stages: stage 1 predicts the least-squares residual from its last
 #      taps[0] values, stage i predicts what stage i - 1 left; double weights,
 #      w += mu err u / (|u|^2 + 16 taps) with |u|^2 the window's exact (integer) sum of
-#      squares; each prediction rounded to an integer;
+#      squares; with pow_norm 1 the sum of (1 + lag)^-3/4 u_lag^2 scaled to the same size,
+#      with pow_norm 2 4 g, g = (1 - 4 / taps) g + u_0^2 after each sample (recent samples
+#      count more, so a stage steps carefully right after an onset); each prediction rounded
+#      to an integer;
 #   3. a mixer of the stage predictions (weights 2^14 = 1, sign-sign LMS) and a bias
 #      correction: a median tracker of the final error (sign steps scaled by the slow running
 #      mean of |residual|, 1/64 sample units, with a leak of 2^-6 a sample) in a context of
@@ -25,16 +31,23 @@
 #   4. the residual, zigzagged, as a bucket symbol (primitives.pxd) under adaptive counts
 #      chosen by the scale class of a running mean of |residual| (two tables, fast and slow
 #      context, added), plus raw low bits written into a per-lane bit stream.
+#      Coder 1 rounds least squares + mixer + bias to an integer prediction. Coder 2 keeps
+#      their sum in 1/64 units (`fine`), rounds that, and flips the residual's sign where
+#      `fine` lies above the rounded prediction, so the likelier side of it gets the smaller
+#      zigzag code (worth most on quiet, tonal recordings where |residual| is a few units);
+#      its bias tracks the sign of the error against `fine`.
 # Steps 1 and 2 are strict IEEE-754 float64: only + - * / and sqrt, in a fixed order (the
 # vector helpers below fix their summation order), built without contraction or fast-math,
 # so encoder and decoder compute the same bits on any machine; everything else is integer
 # (the count tables hold integers in doubles: they are the coder's rows as they are).
 
+import math
+
 import numpy as np
 
 cimport cython
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
-from libc.math cimport floor, log2, sqrt
+from libc.math cimport fabs, floor, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from neuralzip.kernels.audio cimport scale_class
 from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
@@ -102,6 +115,20 @@ cdef extern from *:
         for (Py_ssize_t q = 0; q < n; q += 2)
             *(nz_v2d*)(dst + q) = aa * *(const nz_v2d*)(a + q) + bb * *(const nz_v2d*)(b + q);
     }
+    /* sum of (p[q] * a[q]) * a[q], q < n: nz_dot's order */
+    static inline double nz_wsq(const double* p, const double* a, Py_ssize_t n) {
+        nz_v2d s01 = {0.0, 0.0}, s23 = {0.0, 0.0}, s45 = {0.0, 0.0}, s67 = {0.0, 0.0};
+        Py_ssize_t q = 0;
+        for (; q + 8 <= n; q += 8) {
+            s01 = s01 + (*(const nz_v2d*)(p + q) * *(const nz_v2d*)(a + q)) * *(const nz_v2d*)(a + q);
+            s23 = s23 + (*(const nz_v2d*)(p + q + 2) * *(const nz_v2d*)(a + q + 2)) * *(const nz_v2d*)(a + q + 2);
+            s45 = s45 + (*(const nz_v2d*)(p + q + 4) * *(const nz_v2d*)(a + q + 4)) * *(const nz_v2d*)(a + q + 4);
+            s67 = s67 + (*(const nz_v2d*)(p + q + 6) * *(const nz_v2d*)(a + q + 6)) * *(const nz_v2d*)(a + q + 6);
+        }
+        double out = ((s01[0] + s01[1]) + (s23[0] + s23[1])) + ((s45[0] + s45[1]) + (s67[0] + s67[1]));
+        for (; q < n; q++) out = out + (p[q] * a[q]) * a[q];
+        return out;
+    }
     /* dst[q] = lam * r[q] + g * x[q], q < n (n a multiple of 2) */
     static inline void nz_decay_axpy_to(double* dst, const double* r, const double* x, double lam, double g,
                                         Py_ssize_t n) {
@@ -114,6 +141,7 @@ cdef extern from *:
                           Py_ssize_t n) noexcept nogil
     void nz_mix2(double* dst, const double* a, const double* b, double wa, double wb, Py_ssize_t n) noexcept nogil
     double nz_dot(const double* a, const double* b, Py_ssize_t n) noexcept nogil
+    double nz_wsq(const double* p, const double* a, Py_ssize_t n) noexcept nogil
     double nz_axpy_dot(double* w, const double* xo, const double* xn, double g, Py_ssize_t n) noexcept nogil
     void nz_decay_axpy(double* r, const double* x, double lam, double g, Py_ssize_t n) noexcept nogil
 
@@ -124,7 +152,7 @@ cdef enum:
     MAX_N_ = MAX_OWN_ + MAX_CROSS_
     FD_ = 32            # depth of the boundary-row history: a power of 2, >= MAX_OWN, MAX_CROSS
     MAX_STAGES_ = 3
-    MAX_TAPS_ = 1024
+    MAX_TAPS_ = 2048
     MIX_ONE = 1 << 14   # mixer weight 1
     MIX_STEP = 4
     N_BIAS_ = 27
@@ -136,7 +164,7 @@ cdef enum:
     LIMIT_ = 1 << 16
     U_CLIP = 1 << 24    # NLMS inputs and errors
     W_CLIP = 1 << 24    # bias bound (x 2^16)
-    SC_ = 15            # per (lane, channel) scratch, see below
+    SC_ = 18            # per (lane, channel) scratch, see below
     # scratch fields
     SC_PRED = 0
     SC_POLS = 1
@@ -149,8 +177,13 @@ cdef enum:
     SC_E2 = 10
     SC_NUPD = 11        # samples seen (the solve cadence)
     SC_N0 = 12          # the stages' predictions for the next sample (update computes them)
+    SC_FLIP = 15        # coder 2: 1 where the residual's sign is flipped before the zigzag
+    SC_FINE = 16        # coder 2: the prediction in 1/64 sample units
+    SC_RERR = 17        # the coded residual (in ranks of the value map where there is one), for the scale contexts
+    MAP_MAX_BITS_ = 16  # value maps are for recordings of at most this many bits
 
 HIST = HIST_
+MAP_MAX_BITS = MAP_MAX_BITS_
 HISTORY_DEPTH = FD_
 MAX_OWN = MAX_OWN_
 MAX_CROSS = MAX_CROSS_
@@ -166,10 +199,16 @@ cdef double P_LIMIT = 4294967296.0  # |prediction| beyond this (or NaN): treated
 
 ctypedef struct Lanes:
     Py_ssize_t nlanes, nch, lane, nbk, n_own, n_cross, n, solve_every, nstages, row
-    int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow
+    int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder
     double nu_rel
     Py_ssize_t taps[MAX_STAGES_]
     double mu[MAX_STAGES_]
+    double pscale[MAX_STAGES_]  # taps / the sum of the stage's power weights
+    double gbeta[MAX_STAGES_]   # 1 - 4 / taps: the geometric power's decay
+    int64_t pow_norm
+    double* gp          # [kc][stage]: geometric power of the stage's inputs (pow_norm 2)
+    bint irls           # least squares weighted by (recent |error| + 2)^-3/4 (full triangle updates)
+    const double* pw    # [MAX_TAPS]: power weights 1 / (1 + lag)^(3/4) (pow_norm)
     double lam, scale, inv_scale, eps2
     int64_t vmin, vmax
     const int64_t* lengths
@@ -179,6 +218,11 @@ ctypedef struct Lanes:
     double* bv          # [kc][MAX_N]
     double* w           # [kc][MAX_N]
     double* x           # [kc][MAX_N]: the current input vector
+    bint mapped         # a value map: residuals are differences of ranks among the values used
+    const int32_t* below  # [v - vmin], v in vmin..vmax + 1: how many used values lie below v
+    const int32_t* used   # [nused]: the used values, increasing
+    int64_t nused
+    double* ols         # [kc][2]: the least-squares prediction (samples) and the running |error| (irls)
     double* ch          # [kc][MAX_N][MAX_N]: Cholesky factor (work)
     double* ring        # [kc][stage][2 MAX_TAPS]: NLMS inputs (integers), the window newest first from
                         # head; a push writes below it, or at MAX_TAPS with the window copied up
@@ -208,17 +252,20 @@ cdef class Config:
     cdef readonly Py_ssize_t n_own, n_cross, solve_every
     cdef readonly double lam, nu_rel
     cdef readonly tuple taps, mu_shift
-    cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow
+    cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder, pow_norm, irls
 
     def __init__(self, *, Py_ssize_t n_own, Py_ssize_t n_cross, Py_ssize_t solve_every, double lam, taps, mu_shift,
                  double nu_rel=0.0001, int64_t mix_step=4, int64_t bias_rate=5, int64_t ema_fast=2,
-                 int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1):
+                 int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1,
+                 int64_t coder=1, int64_t pow_norm=0, int64_t irls=0):
         if not (0.0 <= nu_rel <= 1.0 and 0 <= mix_step <= 1024 and 0 <= bias_rate <= 16 and 0 <= ema_fast <= 12
                 and 0 <= ema_slow <= 12 and 1 <= inc <= 1024 and 1024 <= limit <= 1 << 20 and 0 <= wfast <= 16
-                and 0 <= wslow <= 16 and wfast + wslow >= 1):
+                and 0 <= wslow <= 16 and wfast + wslow >= 1 and coder in (1, 2) and pow_norm in (0, 1, 2)
+                and irls in (0, 1)):
             raise ValueError("ols config out of range")
         self.nu_rel, self.mix_step, self.bias_rate, self.ema_fast, self.ema_slow = nu_rel, mix_step, bias_rate, ema_fast, ema_slow
-        self.inc, self.limit, self.wfast, self.wslow = inc, limit, wfast, wslow
+        self.inc, self.limit, self.wfast, self.wslow, self.coder, self.pow_norm = inc, limit, wfast, wslow, coder, pow_norm
+        self.irls = irls
         taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
         if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
                 and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
@@ -231,7 +278,8 @@ cdef class Config:
 cdef class LaneState:
     """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
     (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
-    cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot
+    cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot, pw, ols, gp
+    cdef readonly object used, below
     cdef readonly object low, lowpos, lowcap
     cdef readonly Py_ssize_t nlanes, nch, lane, nbk
     cdef readonly int64_t bits
@@ -268,6 +316,8 @@ cdef class LaneState:
         self.bias = np.zeros((kc, N_BIAS_), i64)
         self.ema = np.full((kc, 2), 16 << 4, i64)
         self.sc = np.zeros((kc, SC_), i64)
+        self.ols = np.zeros((kc, 2), f64)
+        self.gp = np.zeros((kc, MAX_STAGES_), f64)
         self.cnt = np.empty((kc, NTAB_, NCLS_, nbk), f64)
         self.cnt[...] = prior
         self.tot = np.empty((kc, NTAB_, NCLS_), f64)
@@ -295,8 +345,20 @@ cdef class LaneState:
             c.taps[i] = cfg.taps[i] if i < c.nstages else 4
             c.mu[i] = 1.0 / <double>(<int64_t>1 << cfg.mu_shift[i]) if i < c.nstages else 0.0
         c.row = per_lane
+        # power weights: 1 / (q^(1/2) q^(1/4)), q = 1 + lag (sqrt and division are exactly rounded
+        # in IEEE-754, so every machine gets the same table); their sum in order
+        self.pw = np.array([1.0 / (math.sqrt(q) * math.sqrt(math.sqrt(q))) for q in range(1, MAX_TAPS_ + 1)])
+        c.pw = <const double*>address(self.pw, f64, (MAX_TAPS_,))
+        c.pow_norm = cfg.pow_norm
+        for i in range(MAX_STAGES_):
+            acc = 0.0
+            for q in range(c.taps[i]):
+                acc += self.pw[q]
+            c.pscale[i] = c.taps[i] / acc
+            c.gbeta[i] = 1.0 - 4.0 / c.taps[i]
         c.nu_rel, c.mix_step, c.bias_rate, c.ema_fast, c.ema_slow = cfg.nu_rel, cfg.mix_step, cfg.bias_rate, cfg.ema_fast, cfg.ema_slow
-        c.inc, c.limit, c.wfast, c.wslow = cfg.inc, cfg.limit, cfg.wfast, cfg.wslow
+        c.inc, c.limit, c.wfast, c.wslow, c.coder = cfg.inc, cfg.limit, cfg.wfast, cfg.wslow, cfg.coder
+        c.mapped = False
         c.lam = cfg.lam
         c.scale = <double>(<int64_t>1 << (bits - 1))
         c.inv_scale = 1.0 / c.scale
@@ -319,11 +381,33 @@ cdef class LaneState:
         c.bias = <int64_t*>address(self.bias, i64, (kc, N_BIAS_))
         c.ema = <int64_t*>address(self.ema, i64, (kc, 2))
         c.sc = <int64_t*>address(self.sc, i64, (kc, SC_))
+        c.ols = <double*>address(self.ols, f64, (kc, 2))
+        c.gp = <double*>address(self.gp, f64, (kc, MAX_STAGES_))
+        c.irls = cfg.irls
         c.cnt = <double*>address(self.cnt, f64, (kc, NTAB_, NCLS_, nbk))
         c.tot = <double*>address(self.tot, f64, (kc, NTAB_, NCLS_))
         c.low = <uint64_t*>address(self.low, np.uint64, (nlanes, per_lane))
         c.lowpos = <int64_t*>address(self.lowpos, i64, (nlanes,))
         c.lowcap = <int64_t*>address(self.lowcap, i64, (nlanes,))
+
+    def set_value_map(self, used):
+        """Code residuals as rank differences among `used` (the sorted distinct sample values of the
+        chunk, at most MAP_MAX_BITS bits): a recording that uses only some values (a gain applied
+        after quantisation) pays nothing for the values it never takes."""
+        cdef Lanes* c = &self.c
+        used = np.ascontiguousarray(used, np.int32)
+        if self.bits > MAP_MAX_BITS_ or used.ndim != 1 or len(used) == 0 or used[0] < c.vmin or used[-1] > c.vmax \
+                or (len(used) > 1 and (np.diff(used) <= 0).any()):
+            raise ValueError("value map: sorted distinct values inside the bit depth")
+        span = int(c.vmax - c.vmin) + 2
+        below = np.zeros(span, np.int32)
+        below[used.astype(np.int64) - c.vmin + 1] = 1
+        self.below = np.cumsum(below, dtype=np.int32)
+        self.used = used
+        c.below = <const int32_t*>address(self.below, np.int32, (span,))
+        c.used = <const int32_t*>address(self.used, np.int32, (len(used),))
+        c.nused = len(used)
+        c.mapped = True
 
     def load(self, samples):
         """Encoder: the chunk's frames (frames, nch), cut into the lanes."""
@@ -382,7 +466,8 @@ cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     cdef double z[MAX_N_]
     cdef double dinv[MAX_N_]
     cdef double tr = 0.0, nu, acc
-    rebuild(L, kc)
+    if not L.irls:
+        rebuild(L, kc)
     for i in range(n):
         tr = tr + R[i * MAX_N_ + i]
     nu = L.nu_rel * tr / n + L.eps2
@@ -418,7 +503,7 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     cdef const double* w = L.w + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
     cdef double p, acc
-    cdef int64_t pols, mix = 0, pi, bctx
+    cdef int64_t pols, mix = 0, pi, bctx, fine, pred, frac
     for j in range(L.n_own):
         x[j] = own[-1 - j] * L.inv_scale
     if L.n_cross > 0:
@@ -431,19 +516,34 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     if not (p > -P_LIMIT and p < P_LIMIT):
         p = 0.0
     pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
+    L.ols[kc * 2] = p
     for i in range(L.nstages):  # the stages' predictions, made by the last update
         pi = sc[SC_N0 + i]
         sc[SC_P0 + i] = pi
         mix = mix + L.mix[kc * MAX_STAGES_ + i] * pi
-    mix = mix >> 14
-    bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix) + 1
+    bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix >> 14) + 1
     sc[SC_POLS] = pols
-    sc[SC_MIX] = mix
+    sc[SC_MIX] = mix >> 14
     sc[SC_BCTX] = bctx
-    sc[SC_PRED] = clip(pols + mix + ((L.bias[kc * N_BIAS_ + bctx] + (1 << (BIAS_SHIFT - 1))) >> BIAS_SHIFT),
-                       L.vmin, L.vmax)
     sc[SC_CLS0] = scale_class(L.ema[kc * 2], NCLS_)
     sc[SC_CLS1] = scale_class(L.ema[kc * 2 + 1], NCLS_)
+    if L.coder == 1:
+        sc[SC_PRED] = clip(pols + (mix >> 14) + ((L.bias[kc * N_BIAS_ + bctx] + (1 << (BIAS_SHIFT - 1))) >> BIAS_SHIFT),
+                           L.vmin, L.vmax)
+        return
+    # coder 2: the prediction in 1/64 units (least squares, mixer and bias unrounded); where it falls
+    # between two integers says which side of the rounded prediction the value more likely lies on,
+    # and the residual's sign is flipped so that side gets the smaller zigzag code
+    fine = (clip(<int64_t>floor(p * 64.0 + 0.5), L.vmin * 64, L.vmax * 64) + (mix >> (14 - BIAS_SHIFT))
+            + L.bias[kc * N_BIAS_ + bctx])
+    pred = (fine + 32) >> BIAS_SHIFT
+    frac = fine - pred * 64
+    if pred < L.vmin or pred > L.vmax:
+        pred = clip(pred, L.vmin, L.vmax)
+        frac = 0
+    sc[SC_FINE] = fine
+    sc[SC_PRED] = pred
+    sc[SC_FLIP] = frac > 0
 
 
 @cython.boundscheck(False)
@@ -454,7 +554,8 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
     cdef double* b = L.bv + kc * MAX_N_
     cdef const double* x = L.x + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
-    cdef double lam = L.lam, y = value * L.inv_scale, acc
+    cdef double lam = L.lam, y = value * L.inv_scale, acc, pw_norm, q, cw
+    cdef double* dv
     cdef double* wt
     cdef Py_ssize_t nh
     cdef double* Fu
@@ -465,14 +566,22 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
     cdef int64_t* m
     L.s[kc * span + HIST_ + t] = <int32_t>value
     # 1. least squares statistics, and the solve every solve_every samples
-    # R's boundary rows (see rebuild), rounded up to a pair (x[n] is 0 when n is odd)
-    upd = sc[SC_NUPD]
-    Fu = L.F + (kc * FD_ + (upd & (FD_ - 1))) * 2 * MAX_N_
-    Fp = L.F + (kc * FD_ + ((upd - 1) & (FD_ - 1))) * 2 * MAX_N_
-    nz_decay_axpy_to(Fu, Fp, x, lam, x[0], (n + 1) & ~1)
-    if L.n_cross > 0:
-        nz_decay_axpy_to(Fu + MAX_N_, Fp + MAX_N_, x, lam, x[L.n_own], (n + 1) & ~1)
-    nz_decay_axpy(b, x, lam, y, (n + 1) & ~1)
+    if L.irls:  # weighted: a sample counts less while the errors are large (coding cost is ~log|e|)
+        dv = L.ols + kc * 2
+        dv[1] = 0.5 * dv[1] + 0.5 * fabs(<double>value - dv[0])
+        q = dv[1] + 2.0
+        cw = 1.0 / (sqrt(q) * sqrt(sqrt(q)))
+        for i in range(n):  # row i of the lower triangle, rounded up to a pair (x[n] is 0 when n is odd)
+            nz_decay_axpy(L.R + (kc * MAX_N_ + i) * MAX_N_, x, lam, cw * x[i], (i + 2) & ~1)
+        nz_decay_axpy(b, x, lam, cw * y, (n + 1) & ~1)
+    else:  # R's boundary rows (see rebuild), rounded up to a pair (x[n] is 0 when n is odd)
+        upd = sc[SC_NUPD]
+        Fu = L.F + (kc * FD_ + (upd & (FD_ - 1))) * 2 * MAX_N_
+        Fp = L.F + (kc * FD_ + ((upd - 1) & (FD_ - 1))) * 2 * MAX_N_
+        nz_decay_axpy_to(Fu, Fp, x, lam, x[0], (n + 1) & ~1)
+        if L.n_cross > 0:
+            nz_decay_axpy_to(Fu + MAX_N_, Fp + MAX_N_, x, lam, x[L.n_own], (n + 1) & ~1)
+        nz_decay_axpy(b, x, lam, y, (n + 1) & ~1)
     sc[SC_NUPD] += 1
     if sc[SC_NUPD] % L.solve_every == 0:
         solve(L, kc)
@@ -496,12 +605,18 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         ring[nh] = <double>tgt
         # w += mu err u / (|u|^2 + 16 taps) over the old window u, then the next prediction
         if err != 0:
-            acc = nz_axpy_dot(wt, ring + h, ring + nh,
-                              (<double>err * L.mu[i]) / <double>(L.norm[kc * MAX_STAGES_ + i] + taps * 16), taps)
+            if L.pow_norm == 1:  # normalised by the recent samples more than the old (onsets)
+                pw_norm = nz_wsq(L.pw, ring + h, taps) * L.pscale[i] + <double>(taps * 16)
+            elif L.pow_norm == 2:
+                pw_norm = 4.0 * L.gp[kc * MAX_STAGES_ + i] + <double>(taps * 16)
+            else:
+                pw_norm = <double>(L.norm[kc * MAX_STAGES_ + i] + taps * 16)
+            acc = nz_axpy_dot(wt, ring + h, ring + nh, (<double>err * L.mu[i]) / pw_norm, taps)
         else:
             acc = nz_dot(wt, ring + nh, taps)
         sc[SC_N0 + i] = clip(<int64_t>floor(acc + 0.5), -U_CLIP, U_CLIP) if (acc > -P_LIMIT and acc < P_LIMIT) else 0
         L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
+        L.gp[kc * MAX_STAGES_ + i] = L.gp[kc * MAX_STAGES_ + i] * L.gbeta[i] + <double>(tgt * tgt)
         L.head[kc * MAX_STAGES_ + i] = nh
         tgt = tgt - sc[SC_P0 + i]
     # 3. mixer (sign-sign) and bias
@@ -513,13 +628,14 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
             m[i] = clip(m[i] + u * L.mix_step, 0, 2 * MIX_ONE)
     j = kc * N_BIAS_ + sc[SC_BCTX]
     e = value - sc[SC_PRED]
+    eb = e if L.coder == 1 else value * 64 - sc[SC_FINE]
     if L.bias_rate > 0:  # sign steps: the bias tracks the context's median error (means chase outliers)
-        L.bias[j] = clip(L.bias[j] - (L.bias[j] >> BIAS_LEAK) + sign3(e) * (1 + (L.ema[kc * 2 + 1] >> L.bias_rate)),
+        L.bias[j] = clip(L.bias[j] - (L.bias[j] >> BIAS_LEAK) + sign3(eb) * (1 + (L.ema[kc * 2 + 1] >> L.bias_rate)),
                          -(<int64_t>W_CLIP << 16), <int64_t>W_CLIP << 16)
     sc[SC_E2] = sc[SC_E1]
     sc[SC_E1] = e
-    # 4. the scale contexts
-    ae = e if e >= 0 else -e
+    # 4. the scale contexts (of the coded residual)
+    ae = sc[SC_RERR] if sc[SC_RERR] >= 0 else -sc[SC_RERR]
     if ae > U_CLIP:
         ae = U_CLIP
     L.ema[kc * 2] += ((ae << 4) - L.ema[kc * 2]) >> L.ema_fast
@@ -622,6 +738,13 @@ def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] c
                         bad = True
                         value = clip(value, L.vmin, L.vmax)
                     r = value - sc[SC_PRED]
+                    if L.mapped:
+                        if L.below[value - L.vmin + 1] == L.below[value - L.vmin]:
+                            bad = True  # a value the map does not have
+                        r = L.below[value - L.vmin] - L.below[sc[SC_PRED] - L.vmin]
+                    if sc[SC_FLIP]:
+                        r = -r
+                    sc[SC_RERR] = r
                     if keep:
                         res[k, c, t] = r
                     bk = bucket_of(zigzag(r))
@@ -687,7 +810,7 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
     One thread: a step's work (a few microseconds) is too small to share; an OpenMP region per
     step made the decoder 5x slower on a busy 2-core machine (threads waiting at the barrier)."""
     cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, tp, cp, kc, m
-    cdef int64_t v, lo, nlow
+    cdef int64_t v, lo, nlow, u, rank
     cdef int64_t* sc
     cdef bint ok
     t = s // nch
@@ -701,7 +824,18 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
             ok = True
             nlow = low_bits_of_bucket(sym[k])
             lo = get_bits(L, k, nlow, &ok)
-            v = sc[SC_PRED] + unzigzag(value_of(sym[k], lo))
+            u = unzigzag(value_of(sym[k], lo))
+            sc[SC_RERR] = u
+            if sc[SC_FLIP]:
+                u = -u
+            if L.mapped:
+                rank = L.below[sc[SC_PRED] - L.vmin] + u
+                if rank < 0 or rank >= L.nused:
+                    errors[k] = 1
+                    rank = 0
+                v = L.used[rank]
+            else:
+                v = sc[SC_PRED] + u
             if not ok or v < L.vmin or v > L.vmax:
                 errors[k] = 1
                 v = clip(v, L.vmin, L.vmax)

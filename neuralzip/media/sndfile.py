@@ -4,6 +4,7 @@ sample format and text tags (the file itself is re-encoded on restore)."""
 import io
 import re
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,20 +18,21 @@ TAGS = ("title", "copyright", "software", "artist", "comment", "date", "album", 
 
 
 def read(data: bytes, fmt: str) -> Media:
-    import soundfile as sf
+    with _reading(fmt):
+        with _open(_File(data), fmt) as f:
+            raw = _read_blocks(f)
+            meta = _meta(f, fmt)
+    bits = BITS[meta["subtype"]]
+    return Media("audio", _samples(raw, bits), bits, meta)
 
+
+@contextmanager
+def _reading(fmt: str):
+    """What libsndfile says of a damaged file, as one line of InputError."""
     hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: None  # see _File: nothing of a damaged file reaches stderr
     try:
-        with sf.SoundFile(_File(data)) as f:
-            if f.subtype not in BITS:
-                raise InputError(f"{fmt.upper()} with {f.subtype} samples is not supported (integer PCM only)")
-            if not 1 <= f.channels <= limits.AUDIO_CHANNELS[1] or f.frames < 0:
-                raise InputError(f"{fmt.upper()} with {f.channels} channels is not supported")
-            limits.check_declared(f"{fmt.upper()} audio ({f.frames} frames)", f.frames * f.channels, 4)
-            raw = _read_blocks(f)
-            meta = {"format": fmt, "rate": f.samplerate, "subtype": f.subtype,
-                    "tags": {k: v for k, v in f.copy_metadata().items() if k in TAGS}}
+        yield
     except InputError:
         raise
     except Exception as exc:
@@ -38,9 +40,82 @@ def read(data: bytes, fmt: str) -> Media:
         raise InputError(f"unreadable {fmt.upper()} audio: {why}") from None
     finally:
         sys.unraisablehook = hook
-    bits = BITS[meta["subtype"]]
-    samples = raw >> (32 - bits)  # libsndfile left-justifies into int32
-    return Media("audio", np.ascontiguousarray(samples, dtype=np.int32), bits, meta)
+
+
+def _open(source, fmt: str):
+    """An open SoundFile (bytes through _File, or a path), its sample format and size checked."""
+    import soundfile as sf
+
+    f = sf.SoundFile(source)
+    try:
+        if f.subtype not in BITS:
+            raise InputError(f"{fmt.upper()} with {f.subtype} samples is not supported (integer PCM only)")
+        if not 1 <= f.channels <= limits.AUDIO_CHANNELS[1] or f.frames < 0:
+            raise InputError(f"{fmt.upper()} with {f.channels} channels is not supported")
+        limits.check_declared(f"{fmt.upper()} audio ({f.frames} frames)", f.frames * f.channels, 4)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _meta(f, fmt: str) -> dict:
+    return {"format": fmt, "rate": f.samplerate, "subtype": f.subtype,
+            "tags": {k: v for k, v in f.copy_metadata().items() if k in TAGS}}
+
+
+def _samples(raw: np.ndarray, bits: int) -> np.ndarray:
+    return np.ascontiguousarray(raw >> (32 - bits), dtype=np.int32)  # libsndfile left-justifies into int32
+
+
+class BlockReader:
+    """A FLAC or AIFF file on disk read a block at a time (a long recording): `frames` (counted by
+    decoding the file once: a FLAC header may not know it, and the samples are what a whole read
+    gives), `channels`, `bits`, `meta` (as `read` makes them), then `read(n)`: the next n frames."""
+
+    def __init__(self, path, fmt: str):
+        self.fmt = fmt
+        with _reading(fmt):
+            with _open(str(path), fmt) as f:
+                self.frames = 0
+                while True:
+                    n = len(f.read(READ_BLOCK, dtype="int32", always_2d=True))
+                    if not n:
+                        break
+                    self.frames += n
+                self.channels, self.meta = f.channels, _meta(f, fmt)
+            self.bits = BITS[self.meta["subtype"]]
+            self.f = _open(str(path), fmt)
+
+    def read(self, n: int) -> np.ndarray:
+        with _reading(self.fmt):
+            raw = self.f.read(n, dtype="int32", always_2d=True)
+        if len(raw) != n:
+            raise InputError(f"unreadable {self.fmt.upper()} audio: it changed while it was read")
+        return _samples(raw, self.bits)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class BlockWriter:
+    """A FLAC or AIFF file written a block of samples at a time into the open binary file `out`."""
+
+    def __init__(self, out, meta: dict, channels: int, bits: int):
+        import soundfile as sf
+
+        kind = {"flac": "FLAC", "aiff": "AIFF"}[meta["format"]]
+        self.bits = bits
+        self.f = sf.SoundFile(out, "w", samplerate=meta["rate"], channels=channels, format=kind,
+                              subtype=meta["subtype"])
+        for key, value in meta.get("tags", {}).items():
+            setattr(self.f, key, value)
+
+    def write(self, samples: np.ndarray) -> None:
+        self.f.write((samples.astype(np.int64) << (32 - self.bits)).astype(np.int32))
+
+    def close(self) -> None:
+        self.f.close()
 
 
 class _File(io.BytesIO):

@@ -2,10 +2,12 @@
 
 Everything before the sample data (RIFF header, fmt, LIST and any other
 chunk) and everything after it (pad byte, trailing chunks, a partial last
-frame) is stored verbatim; the samples are coded.
+frame) is stored verbatim; the samples are coded. `layout` finds the sample
+data in a file held in memory or read by offset (audiostream: long recordings).
 """
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,18 +19,33 @@ from neuralzip.media.blob import pack, unpack
 PCM, EXTENSIBLE, FLOAT = 1, 0xFFFE, 3
 
 
-def read(data: bytes) -> Media:
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+@dataclass
+class Layout:
+    start: int  # where the sample data starts (the prefix is everything before)
+    frames: int  # whole frames in the data chunk (the suffix starts after them)
+    channels: int
+    width: int  # bytes per sample
+    rate: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames * self.channels * self.width
+
+
+def layout(read_at, size: int) -> Layout:
+    """The sample data of a WAV file of `size` bytes, read through read_at(offset, n) -> bytes."""
+    if size < 12 or read_at(0, 4) != b"RIFF" or read_at(8, 4) != b"WAVE":
         raise InputError("not a RIFF/WAVE file (RF64 and RIFX are not supported)")
     pos, fmt, data_span = 12, None, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+    while pos + 8 <= size:
+        head = read_at(pos, 8)
+        cid, csize = head[:4], struct.unpack_from("<I", head, 4)[0]
         if cid == b"fmt ":
-            fmt = data[pos + 8:pos + 8 + size]
+            fmt = read_at(pos + 8, min(csize, 64))  # the fields read are in the first 26 bytes
         elif cid == b"data":
-            data_span = (pos + 8, min(pos + 8 + size, len(data)))
+            data_span = (pos + 8, min(pos + 8 + csize, size))
             break
-        pos += 8 + size + (size & 1)
+        pos += 8 + csize + (csize & 1)
     if fmt is None or len(fmt) < 16 or data_span is None:
         raise InputError("WAV file without fmt or data chunk")
     tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", fmt)
@@ -44,24 +61,42 @@ def read(data: bytes) -> Media:
     if channels > limits.AUDIO_CHANNELS[1]:
         raise InputError(f"WAV with {channels} channels is not supported (at most {limits.AUDIO_CHANNELS[1]})")
     start, end = data_span
-    frames = (end - start) // align
-    body = np.frombuffer(data, np.uint8, frames * align, start).reshape(frames * channels, width)
+    return Layout(start, (end - start) // align, channels, width, rate)
+
+
+def read(data: bytes) -> Media:
+    lay = layout(lambda pos, n: data[pos:pos + n], len(data))
+    samples = samples_of(memoryview(data)[lay.start:lay.end], lay.width, lay.channels)
+    return Media("audio", samples, 8 * lay.width, meta_of(lay, data[:lay.start], data[lay.end:]))
+
+
+def meta_of(lay: Layout, prefix: bytes, suffix: bytes) -> dict:
+    return {"format": "wav", "rate": lay.rate, "width": lay.width, "prefix": pack(prefix), "suffix": pack(suffix)}
+
+
+def samples_of(body, width: int, channels: int) -> np.ndarray:
+    """Whole frames of sample data -> (frames, channels) int32."""
+    if width in (2, 4):  # whole little-endian integers: one copy
+        return np.frombuffer(body, f"<i{width}").astype(np.int32).reshape(-1, channels)
+    body = np.frombuffer(body, np.uint8).reshape(-1, width)
     if width == 1:
         samples = body[:, 0].astype(np.int32) - 128
     else:
         padded = np.zeros((len(body), 4), np.uint8)
         padded[:, 4 - width:] = body  # left-justify, then arithmetic shift sign-extends
         samples = padded.view("<i4")[:, 0] >> (8 * (4 - width))
-    meta = {"format": "wav", "rate": rate, "width": width,
-            "prefix": pack(data[:start]), "suffix": pack(data[start + frames * align:])}
-    return Media("audio", samples.reshape(frames, channels).astype(np.int32), 8 * width, meta)
+    return samples.reshape(-1, channels).astype(np.int32)
+
+
+def body_of(samples: np.ndarray, width: int) -> bytes:
+    """Samples -> the sample data's bytes."""
+    s = samples.reshape(-1)
+    if width == 1:
+        return (s.astype(np.int16) + 128).astype(np.uint8).tobytes()
+    # little-endian 32-bit words, each cut to its low `width` bytes: one copy of the body
+    return np.ascontiguousarray(s.astype("<i4", copy=False)).view(np.uint8).reshape(-1, 4)[:, :width].tobytes()
 
 
 def write(media: Media) -> bytes:
-    m, s = media.meta, media.samples.reshape(-1)
-    width = m["width"]
-    if width == 1:
-        body = (s.astype(np.int16) + 128).astype(np.uint8).tobytes()
-    else:  # little-endian 32-bit words, each cut to its low `width` bytes: one copy of the body
-        body = np.ascontiguousarray(s.astype("<i4", copy=False)).view(np.uint8).reshape(-1, 4)[:, :width].tobytes()
-    return b"".join([unpack(m["prefix"]), body, unpack(m["suffix"])])
+    m = media.meta
+    return b"".join([unpack(m["prefix"]), body_of(media.samples, m["width"]), unpack(m["suffix"])])

@@ -103,6 +103,28 @@ class Codec(ABC):
         upper estimate from the header alone; params already checked). Default: a tenth of the output."""
         return int(np.prod(signal.shape, dtype=object)) * 8 // 10
 
+    # -- chunk by chunk: a long recording in bounded memory (neuralzip/chunked.py) -------------------
+    def chunk_params(self, signal: Signal) -> dict | None:
+        """The params `encode` records for a signal of this shape, when the codec cuts the frames into
+        consecutive spans coded as independent chunks and can take them one span at a time
+        (encode_chunks, decode_chunks: the same chunks and params as encode); None (this default)
+        when it cannot."""
+        return None
+
+    def encode_chunks(self, params: dict, read, signal: Signal):
+        """Yield (chunk bytes, exact-model bits) chunk by chunk, in order; `read(n)` gives the next n
+        frames as an (n, channels) array. The chunks and the sum of the bits are encode's."""
+        raise NotImplementedError(f"model {self.name!r} codes a recording whole")
+
+    def decode_chunks(self, params: dict, chunk, signal: Signal, write) -> None:
+        """Decode the chunks, `chunk(j)` giving chunk j's bytes (asked for in order, each once), and
+        hand the samples to `write(block)` in order, as (frames, channels) arrays. params are checked."""
+        raise NotImplementedError(f"model {self.name!r} decodes a recording whole")
+
+    def chunk_decode_memory(self, params: dict, signal: Signal) -> int:
+        """Bytes decode_chunks needs (working memory and its blocks of samples; params checked)."""
+        return self.decode_memory(params, signal)
+
     @abstractmethod
     def likelihood(self, samples: np.ndarray, signal: Signal) -> tuple[float, float]:
         """-> (nll_float_bits, nll_bits) without producing a stream."""

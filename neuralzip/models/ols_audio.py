@@ -2,15 +2,23 @@
 
 Per lane, channel and sample (neuralzip/kernels/ols_audio.pyx has the loops and says exactly what
 they compute): an online least-squares predictor (order 16 + 4 partner samples at level 1, solved
-every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.998; the second channel
-of a pair also reads the first channel's current and recent samples), a cascade of NLMS stages on
-its residual (448/16 taps at level 1, 512/32/16 at level 2 at 44.1 kHz; the first stage spans the
-same time at every sample rate: first_taps), a sign-sign mixer of the stage outputs, a bias
-correction in a context of the recent error signs, and the residual as a bucket symbol under
-adaptive counts selected by fast and slow running means of |residual| (two tables added), plus
-raw low bits. Nothing is learned offline: the initial counts are a fixed geometric
-shape per scale class. The least squares and the NLMS weights are strict IEEE-754 doubles (a fixed
-order of + - * / sqrt), everything else is integer.
+every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.999, 0.998 below
+LOW_RATE; each sample weighted by (recent |error| + 2)^-3/4, so loud errors pull the fit less,
+as the coding cost grows with log |error| and not its square; the second channel of a pair also
+reads the first channel's current and recent samples), a cascade of NLMS stages on its residual
+(448/16 taps at level 1, 1280/256/16 at level 2 at 44.1 kHz, 512/32/16 below LOW_RATE; the first
+stage spans the same time at every sample rate: first_taps; level 2 normalises its steps by the
+recent samples more than the old), a sign-sign mixer of the stage outputs, a bias correction in
+a context of the recent error signs, and the residual as a bucket symbol under adaptive counts
+selected by fast and slow running means of |residual| (two tables added), plus raw low bits.
+The residual is taken against the prediction rounded from 1/64 units, its sign flipped where the
+unrounded prediction lies above (coder 2), and, where a chunk uses only some of the values its
+bit depth allows, as a difference of ranks among the values used (value_map.py). Nothing is
+learned offline: the initial counts are a fixed geometric shape per scale class. The least
+squares and the NLMS weights are strict IEEE-754 doubles (a fixed order of + - * / sqrt),
+everything else is integer.
+
+Files written before coder 2 (params without "coder") decode with CODER1_LEVELS and coder 1.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
@@ -22,8 +30,10 @@ the same frame), and decodes the two halves of the chunks at once, the second in
 chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
-Chunk bytes: symbol stream length (4, little endian), the range-coded symbols, then per lane the
-number of 64-bit low-bit words (4 each), then those words (little endian), lane after lane.
+Chunk bytes: (coder 2) the value-map section (value_map.chunk_section: a flag byte, and where it
+is 1 the packed map's length, 4 bytes little endian, and the packed map); then the symbol stream
+length (4, little endian), the range-coded symbols, then per lane the number of 64-bit low-bit
+words (4 each), then those words (little endian), lane after lane.
 """
 
 import contextvars
@@ -38,21 +48,34 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
+from neuralzip.errors import ContainerError
 from neuralzip.kernels import ols_audio as kern
-from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
+from neuralzip.models import value_map
+from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
 from neuralzip.parallel import cpu_count
 
-LEVELS = {  # tuned on excerpts of audio/train (3 files a source, 150k frames each), never on valid
+CODER = 2  # the residual coder compress writes (params["coder"]; params without one are coder 1)
+LEVELS = {  # tuned on audio/train (excerpts of 3 files a source, and 29 files like the hardest), never on valid
+    1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
+            bias_rate=8, coder=2, pow_norm=2, low_rate=dict(lam=0.998)),
+    2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 16), mu_shift=(3, 4, 6), nu_rel=1e-9,
+            bias_rate=8, coder=2, pow_norm=1, irls=1,
+            low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6))),
+}
+CODER1_LEVELS = {  # the levels as coder-1 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=4, solve_every=32, lam=0.998, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
             bias_rate=8),
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
+LOW_RATE = 32000  # below this rate a level's `low_rate` stages replace its own (long filters hurt 8 kHz speech)
 LANE_SECONDS = {1: 6, 2: 12}
 MAX_LANE = 1 << 22  # frames per lane the decoder accepts
 MAX_LANES = 64  # lanes per chunk the decoder accepts
 CHUNK_LANES = 32
 WINDOW = 64  # frames per encoder replay window (one coder call each)
+PACK_FRAMES = 1 << 15  # recordings at most this long are packed (each is one lane anyway)
+PACK_LANES = 32  # recordings per pack
 CHUNKS_AT_ONCE = 2  # chunks coded at once (encoder: threads; decoder: two processes where it can fork)
 FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
 
@@ -67,8 +90,11 @@ def first_taps(taps: int, rate: int) -> int:
     return max(16, min(kern.MAX_TAPS, scaled))
 
 
-def config(level: int, rate: int) -> kern.Config:
-    cfg = dict(LEVELS[level])
+def config(level: int, rate: int, coder: int = CODER) -> kern.Config:
+    cfg = dict((LEVELS if coder == CODER else CODER1_LEVELS)[level])
+    low = cfg.pop("low_rate", {})
+    if rate < LOW_RATE:
+        cfg.update(low)
     cfg["taps"] = (first_taps(cfg["taps"][0], rate),) + tuple(cfg["taps"][1:])
     return kern.Config(**cfg)
 
@@ -210,12 +236,16 @@ class OlsCascadeCodec(RunCodec):
         return self if level == self.level else OlsCascadeCodec(level)
 
     # -- encoder (and likelihood, and the bit map: one loop over a coder) --------------------------
+    def chunk_params(self, signal):
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        lane = lane_frames(frames, signal.rate, self.level)
+        return {"level": self.level, "lane": lane, "lanes": chunk_lanes(nch, -(-frames // lane)), "coder": CODER}
+
     def _run(self, coder_factory, samples, signal, observe=None):
         samples = np.asarray(samples)
         frames, nch = samples.shape
-        level = self.level
-        lane = lane_frames(frames, signal.rate, level)
-        lanes = chunk_lanes(nch, -(-frames // lane))
+        params = self.chunk_params(signal)
+        level, lane, lanes = params["level"], params["lane"], params["lanes"]
         cfg = config(level, signal.rate)
         nbk = nbk_of(signal.bits)
         pri = prior(nbk)
@@ -229,13 +259,54 @@ class OlsCascadeCodec(RunCodec):
                                         None if observe is None else (lambda *x: observe(a, *x)))
 
         done = in_threads(run, jobs)
-        return {"level": level, "lane": lane, "lanes": lanes}, [d for d, _ in done], sum(b for _, b in done)
+        return params, [d for d, _ in done], sum(b for _, b in done)
+
+    def encode_chunks(self, params, read, signal):
+        """encode's chunks, CHUNKS_AT_ONCE at a time: their frames are read (in order) into their lane
+        states here, then coded in threads; only those chunks' states are ever held."""
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        cfg = config(params["level"], signal.rate)
+        pri = prior(nbk_of(signal.bits))
+        jobs = layout(frames, params["lane"], params["lanes"])
+        for i in range(0, len(jobs), CHUNKS_AT_ONCE):
+            batch = jobs[i:i + CHUNKS_AT_ONCE]
+            states = [self._read_state(cfg, read, lengths, nch, signal.bits, pri) for _, lengths in batch]
+
+            def run(k):
+                a, lengths = batch[k]
+                st, states[k] = states[k], None  # the state goes with its chunk
+                with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
+                    return self._code_state(st, lengths, nch, TeeCoder, None)
+
+            yield from in_threads(run, list(range(len(batch))))
+
+    @staticmethod
+    def _read_state(cfg, read, lengths, nch, nbits, pri):
+        """A chunk's encoder state, its frames read a lane at a time: what LaneState.load does with
+        the chunk's frames in one array, without that array."""
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
+        for k, n in enumerate(lengths.tolist()):
+            if n:
+                st.s[k, :, kern.HIST:kern.HIST + n] = read(n).T
+        return st
+
+    @staticmethod
+    def _encoder_state(cfg, part, lengths, nch, nbits, pri):
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
+        st.load(part)
+        return st
 
     @staticmethod
     def _code_chunk(cfg, part, lengths, nch, nbits, pri, coder_factory, observe):
-        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
-        st.load(part)
+        st = OlsCascadeCodec._encoder_state(cfg, part, lengths, nch, nbits, pri)
+        return OlsCascadeCodec._code_state(st, lengths, nch, coder_factory, observe)
+
+    @staticmethod
+    def _code_state(st, lengths, nch, coder_factory, observe):
+        """A chunk's bytes and exact-model bits, from its loaded lane state (coder 2: the chunk
+        starts with its value-map section, which may set a map on the state)."""
         lane = st.lane
+        map_section = value_map.chunk_section(st, lengths)
         sym = np.zeros((len(lengths), nch, lane), np.uint8)
         cls = np.zeros((len(lengths), nch, kern.NTAB, lane), np.uint8)
         kern.model_lanes(st, sym, cls)
@@ -258,12 +329,14 @@ class OlsCascadeCodec(RunCodec):
                 stream.symbols(out_sym[:n], rows[:n])
             if observe is not None:
                 observe(lengths, t0, t1, offs, out_sym[:n], rows[:n])
+        del sym, cls, rows  # freed before the chunk's bytes are put together (a long recording codes two at once)
         low_bits = int(st.lowpos.sum())
-        words = [st.low_words(k) for k in range(len(lengths))]
+        words = [st.low_words(k).astype("<u8", copy=False) for k in range(len(lengths))]
         sym_data = coder.finish()
-        data = b"".join([len(sym_data).to_bytes(4, "little"), sym_data,
-                         np.array([len(w) for w in words], "<u4").tobytes()] + [w.astype("<u8").tobytes() for w in words])
-        side = 8 * (4 + 4 * len(lengths))
+        del coder, stream
+        data = b"".join([map_section, len(sym_data).to_bytes(4, "little"), sym_data,
+                         np.array([len(w) for w in words], "<u4").tobytes()] + [memoryview(w) for w in words])
+        side = 8 * (len(map_section) + 4 + 4 * len(lengths))
         return data, model_bits + low_bits + side
 
     def bits_per_dim(self, samples, signal):
@@ -283,10 +356,104 @@ class OlsCascadeCodec(RunCodec):
         self._run(CostCoder, samples, signal, observe)
         return out
 
+    # -- packs: short recordings of an archive as the lanes of one chunk -------------------------------
+    # Decoding a short recording alone costs a coder call per sample; a pack of up to PACK_LANES
+    # consecutive short recordings (the same channels, bit depth and rate) is coded as one chunk whose
+    # lanes are the recordings, longest first (ties in archive order), so one call decodes a sample of
+    # each. The chunk is stored with the pack's first member (params "pack": the member count); the
+    # others carry no chunks ("pack": 0). A pack is decoded whole, like a bits-back chain.
+    @staticmethod
+    def _packable(signal) -> tuple | None:
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        if not 1 <= frames <= PACK_FRAMES or not 2 <= signal.bits <= 32:
+            return None
+        return nch, signal.bits, signal.rate
+
+    @staticmethod
+    def _packs(signals) -> list[list[int]]:
+        """Indices cut into runs of packable signals of one shape class, at most PACK_LANES each."""
+        runs, key = [], None
+        for i, sig in enumerate(signals):
+            k = OlsCascadeCodec._packable(sig)
+            if k is not None and k == key and len(runs[-1]) < PACK_LANES:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+            key = k
+        return runs
+
+    @staticmethod
+    def _lane_order(frames: list[int]) -> list[int]:
+        return sorted(range(len(frames)), key=lambda i: (-frames[i], i))
+
+    def encode_set(self, items):
+        out = [None] * len(items)
+        for run in self._packs([sig for _, sig in items]):
+            if len(run) == 1:
+                out[run[0]] = self.encode(*items[run[0]])
+                continue
+            order = [run[j] for j in self._lane_order([int(items[i][1].shape[0]) for i in run])]
+            sig = items[run[0]][1]
+            nch, nbits = int(sig.shape[1]), sig.bits
+            lengths = np.array([int(items[i][1].shape[0]) for i in order], np.int64)
+            cfg = config(self.level, sig.rate)
+            st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=prior(nbk_of(nbits)))
+            for k, i in enumerate(order):
+                st.s[k, :, kern.HIST:kern.HIST + int(lengths[k])] = np.asarray(items[i][0]).T
+            lane_bits = np.zeros(len(order))
+
+            def observe(lengths_, t0, t1, offs, sym, rows):
+                per = np.diff(offs)
+                k = np.arange(len(sym)) - np.repeat(offs[:-1], per)
+                np.add.at(lane_bits, k, symbol_bits(sym, rows) + buckets.low_bit_counts(sym))
+
+            data, bits = self._code_state(st, lengths, nch, TeeCoder, observe)
+            lane_bits[0] += bits - lane_bits.sum()  # the chunk's side bits go to the first lane
+            for k, i in enumerate(order):
+                params = {"level": self.level, "coder": CODER, "pack": len(run) if i == run[0] else 0}
+                out[i] = Encoded(params, [data] if i == run[0] else [], float(lane_bits[k]), float(lane_bits[k]))
+        return out
+
+    def decode_set(self, items):
+        out = [None] * len(items)
+        i = 0
+        while i < len(items):
+            params, chunks, sig = items[i]
+            n = params.get("pack")
+            if n is None:
+                out[i] = self.decode(params, chunks, sig)
+                i += 1
+                continue
+            run = list(range(i, i + n)) if isinstance(n, int) and n >= 2 else []
+            if not run or run[-1] >= len(items) or any(items[j][0].get("pack") != 0 for j in run[1:]) \
+                    or any(self._packable(items[j][2]) != self._packable(sig) for j in run[1:]):
+                raise ContainerError("a pack of short recordings is incomplete: decode the whole archive it belongs to")
+            order = [run[j] for j in self._lane_order([int(items[j][2].shape[0]) for j in run])]
+            lengths = np.array([int(items[j][2].shape[0]) for j in order], np.int64)
+            nch, nbits = int(sig.shape[1]), sig.bits
+            cfg = config(params["level"], sig.rate, params["coder"])
+            st, symbols = self._chunk_state(cfg, bytes(chunks[0]), lengths, int(lengths[0]), nch, nbits,
+                                            prior(nbk_of(nbits)))
+            with progress.within(i, i + n, len(items)):
+                kern.decode_lanes(st, symbols, decode_batch_limit(), progress.step)
+            for k, j in enumerate(order):
+                out[j] = np.ascontiguousarray(st.s[k, :, kern.HIST:kern.HIST + int(lengths[k])].T)
+            i += n
+        return out
+
     # -- decoder ------------------------------------------------------------------------------------
     def check_params(self, params, signal, nchunks):
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         level = param_int(params, "level", 1, max(LEVELS))
+        if "coder" in params:
+            param_int(params, "coder", 1, CODER)
+        if "pack" in params:  # a member of a pack: short, coded by coder 2, the chunk with the first
+            n = param_int(params, "pack", 0, PACK_LANES)
+            param_int(params, "coder", 2, CODER)
+            if n == 1 or self._packable(signal) is None:
+                raise ParamError(f"params.pack {n} on a recording that is not packed ({frames} frames)")
+            check_chunk_count(1 if n else 0, nchunks)
+            return
         lane = param_int(params, "lane", 1, MAX_LANE)
         lanes = param_int(params, "lanes", 1, MAX_LANES)
         if not 2 <= signal.bits <= 32:
@@ -299,9 +466,13 @@ class OlsCascadeCodec(RunCodec):
         check_chunk_count(max(1, -(-frames // (lane * lanes))), nchunks)
 
     def decode_memory(self, params, signal):
-        """Two chunks' lane states at once (the decoder runs two), and the samples."""
+        """Two chunks' lane states at once (the decoder runs two), and the samples (a pack's first
+        member: the whole pack's lane state)."""
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
-        lane, lanes = int(params["lane"]), int(params["lanes"])
+        if "pack" in params:
+            lane, lanes, frames = PACK_FRAMES, max(1, int(params["pack"])), PACK_FRAMES * max(1, int(params["pack"]))
+        else:
+            lane, lanes = int(params["lane"]), int(params["lanes"])
         lanes = min(lanes, max(1, -(-frames // lane)))
         nbk = nbk_of(signal.bits)
         n, stages, taps, ntab = kern.MAX_OWN + kern.MAX_CROSS, kern.MAX_STAGES, kern.MAX_TAPS, kern.NTAB
@@ -314,7 +485,7 @@ class OlsCascadeCodec(RunCodec):
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         self.check_params(params, signal, len(chunks))
         level, lane, lanes = params["level"], params["lane"], params["lanes"]
-        cfg = config(level, signal.rate)
+        cfg = config(level, signal.rate, params.get("coder", 1))
         nbk = nbk_of(signal.bits)
         pri = prior(nbk)
         limit = decode_batch_limit()
@@ -340,10 +511,67 @@ class OlsCascadeCodec(RunCodec):
                 run(job)
         return out
 
+    def chunk_decode_memory(self, params, signal):
+        """Two chunks' lane states, the shared block the second one's samples come back in, both
+        chunks' bytes, and a lane's samples on their way out."""
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        lane, lanes = int(params["lane"]), int(params["lanes"])
+        span = min(lane * lanes, max(frames, 1))
+        states = self.decode_memory(params, signal) - 8 * frames * nch
+        return states + 4 * span * nch + 2 * span * nch * (signal.bits + 2) // 8 + 16 * lane * nch
+
+    def decode_chunks(self, params, chunk, signal, write):
+        """decode's chunks, two at a time where it can fork (the second in a forked process, its
+        samples back through shared memory), each chunk's samples handed to `write` lane by lane."""
+        frames, nch = int(signal.shape[0]), int(signal.shape[1])
+        lane, lanes = params["lane"], params["lanes"]
+        cfg = config(params["level"], signal.rate, params.get("coder", 1))
+        pri = prior(nbk_of(signal.bits))
+        limit = decode_batch_limit()
+        jobs = layout(frames, lane, lanes)
+        forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
+        span = int(jobs[0][1].sum())
+        shared = (np.frombuffer(mmap.mmap(-1, max(4 * span * nch, 1)), np.int32, span * nch).reshape(span, nch)
+                  if forked else None)
+
+        def decoded(a, lengths, data):
+            st, symbols = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
+            with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
+                kern.decode_lanes(st, symbols, limit, progress.step)
+            return [st.s[k, :, kern.HIST:kern.HIST + int(n)].T for k, n in enumerate(lengths) if n]
+
+        def run(job):
+            here, (a, lengths), data = job
+            lanes_out = decoded(a, lengths, data)
+            if here:
+                for block in lanes_out:
+                    write(block)
+                return
+            pos = 0
+            for block in lanes_out:
+                shared[pos:pos + len(block)] = block
+                pos += len(block)
+
+        for i in range(0, len(jobs), CHUNKS_AT_ONCE if forked else 1):
+            batch = [(j == i, jobs[j], chunk(j)) for j in range(i, min(i + CHUNKS_AT_ONCE, len(jobs)))] \
+                if forked else [(True, jobs[i], chunk(i))]
+            if len(batch) == 1:
+                run(batch[0])
+                continue
+            in_two_processes(run, batch)
+            n = int(batch[1][1][1].sum())
+            for b in range(0, n, lane):
+                write(shared[b:min(b + lane, n)])
+
     @staticmethod
     def _chunk_state(cfg, data, lengths, lane, nch, nbits, pri):
-        """A chunk's lane state for the decoder, its low bits loaded, and its symbol decoder."""
+        """A chunk's lane state for the decoder, its low bits and value map loaded, and its symbol
+        decoder."""
         nl = len(lengths)
+        used = None
+        if cfg.coder >= 2:
+            used, taken = value_map.read_section(data, nbits)
+            data = data[taken:]
         if len(data) < 4:
             raise ValueError("corrupt chunk: too short")
         sym_len = int.from_bytes(data[:4], "little")
@@ -359,4 +587,6 @@ class OlsCascadeCodec(RunCodec):
             words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
             pos += 8 * int(n)
         st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=words)
+        if used is not None:
+            st.set_value_map(used)
         return st, RangeDecoderStream(data[4:4 + sym_len]).symbol_function()

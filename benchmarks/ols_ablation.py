@@ -1,0 +1,90 @@
+"""What each part of ols-cascade's current version gives: the exact model's bits on the 16-bit
+recordings of audio/valid (and on the tuning excerpts of audio/train), with one part at a time
+put back as it was before it (coder 1's rounding, no value maps, the older forgetting factor,
+plain NLMS normalisation, unweighted least squares, the older level-2 stages).
+
+    python benchmarks/ols_ablation.py [--levels 1,2]   # -> results/ols_ablation.json
+
+Likelihood only (ols-cascade's exact integer model, in-process, chunk side bits included); the
+containers' own bytes are in results/ols_audio.json. The constants were chosen on audio/train
+only (benchmarks/ols_ridge.py's excerpts and files like the hardest ones); valid is measured here.
+"""
+
+import argparse
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from neuralzip.models import ols_audio, value_map
+from neuralzip.models.base import Signal
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+
+WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was}
+    1: {"coder 2 (sign by the unrounded prediction)": {"coder": 1},
+        "forgetting factor 0.999 at 32 kHz and above": {"low_rate": {}, "lam": 0.998},
+        "8 partner samples (was 4)": {"n_cross": 4},
+        "NLMS normalised by recent power": {"pow_norm": 0}},
+    2: {"coder 2 (sign by the unrounded prediction)": {"coder": 1},
+        "forgetting factor 0.999 at 32 kHz and above": {"low_rate": {"taps": (512, 32, 16), "mu_shift": (3, 5, 6)},
+                                                        "lam": 0.998},
+        "stages 1280/256/16 at 32 kHz and above (was 512/32/16)": {"taps": (512, 32, 16), "mu_shift": (3, 5, 6)},
+        "NLMS normalised by recent power": {"pow_norm": 0},
+        "weighted least squares": {"irls": 0}},
+}
+
+
+def recordings(root: Path, bits: int = 16):
+    for f in sorted(root.rglob("*.flac")):
+        if sf.info(f).subtype == f"PCM_{bits}":
+            x, rate = sf.read(f, dtype="int32", always_2d=True)
+            yield f.parent.name, (x >> (32 - bits)).astype(np.int64), rate
+
+
+@contextlib.contextmanager
+def patched(level: int, overrides: dict, maps: bool = True):
+    saved, worth = ols_audio.LEVELS[level], value_map.worth_mapping
+    ols_audio.LEVELS[level] = dict(saved, **overrides)
+    if not maps:
+        value_map.worth_mapping = lambda *a: False
+    try:
+        yield
+    finally:
+        ols_audio.LEVELS[level], value_map.worth_mapping = saved, worth
+
+
+def total_bytes(data: list, level: int) -> float:
+    return sum(ols_audio.OlsCascadeCodec(level).likelihood(x, Signal("audio", x.shape, 16, rate))[1]
+               for _, x, rate in data) / 8
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--levels", default="1,2")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "ols_ablation.json")
+    a = ap.parse_args()
+    data = list(recordings(a.data / "audio" / "valid"))
+    out = {"command": "python benchmarks/ols_ablation.py --levels " + a.levels, "recordings": len(data),
+           "what": "exact model bytes of the 16-bit recordings of audio/valid; each row puts one part back"}
+    for level in [int(v) for v in a.levels.split(",")]:
+        rows = {}
+        base = total_bytes(data, level)
+        rows["current"] = round(base)
+        cases = dict(WITHOUT[level])
+        for name, overrides in list(cases.items()) + [("value maps", None)]:
+            with patched(level, overrides or {}, maps=overrides is not None):
+                b = total_bytes(data, level)
+            rows[f"without {name}"] = {"bytes": round(b), "vs_current": round(b / base, 4)}
+            print(level, name, rows[f"without {name}"], flush=True)
+        out[f"level_{level}"] = rows
+    a.out.write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", a.out)
+
+
+if __name__ == "__main__":
+    main()
