@@ -2,7 +2,8 @@
 and extract all or some of its members, over several processes (--jobs).
 
 Members are cut into groups by the input alone: a member whose codec chains members (the vae's
-bits-back chain) joins the group before it while that group has the same medium and stays within
+bits-back chain; ols-cascade's packs of short recordings, for input files of at most its
+`chain_member_bytes`) joins the group before it while that group has the same medium and stays within
 GROUP_MEMBERS members and GROUP_BYTES input bytes; every other member is a group of its own, and so
 is a recording whose header declares more than ALONE_BYTES of samples (as int32), whatever its codec:
 it is coded and decoded chunk by chunk (neuralzip/chunked.py), never together with others. A group
@@ -68,18 +69,21 @@ def medium(head: bytes, store_others: bool) -> str | None:
     return found[0] if found else ("file" if store_others else None)
 
 
-def chains(model: str, kind: str, weights: str | None, level: int) -> bool:
-    """Whether the codec codes a set of members as one stream (overrides encode_set)."""
+def chains(model: str, kind: str, weights: str | None, level: int) -> int:
+    """The largest input file (bytes) that the codec codes together with others (it overrides
+    encode_set: a bits-back chain, a pack), or 0 where it codes every member on its own."""
     if kind == "file":
-        return False
+        return 0
     from neuralzip import api
     from neuralzip.models.base import Codec
 
     try:
         codec = api.get_codec(model, kind, None, level)
     except InputError:
-        return False  # coding it will say why
-    return type(codec).encode_set is not Codec.encode_set
+        return 0  # coding it will say why
+    if type(codec).encode_set is Codec.encode_set:
+        return 0
+    return codec.chain_member_bytes or GROUP_BYTES
 
 
 def plan_groups(kinds: list[str], sizes: list[int], model: str, weights: str | None, level: int,
@@ -87,13 +91,14 @@ def plan_groups(kinds: list[str], sizes: list[int], model: str, weights: str | N
     """Indices of the sources cut into groups (see the module's note); `alone[i]`: source i is a long
     recording (declared_long), a group of its own."""
     groups: list[list[int]] = []
-    chained = {k: chains(model, k, weights, level) for k in set(kinds)}
+    limit = {k: chains(model, k, weights, level) for k in set(kinds)}
     alone = alone or [False] * len(kinds)
+    joins = [not alone[i] and 0 < n <= limit[k] for i, (k, n) in enumerate(zip(kinds, sizes))]
     room = 0
     for i, (k, n) in enumerate(zip(kinds, sizes)):
         last = groups[-1] if groups else None
-        if (chained[k] and last and kinds[last[0]] == k and chained[kinds[last[0]]] and not alone[i]
-                and not alone[last[0]] and len(last) < GROUP_MEMBERS and room + n <= GROUP_BYTES):
+        if (joins[i] and last and kinds[last[0]] == k and joins[last[0]]
+                and len(last) < GROUP_MEMBERS and room + n <= GROUP_BYTES):
             last.append(i)
             room += n
         else:

@@ -9,6 +9,7 @@ from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.media import Media
 from neuralzip.models import ols_audio
+from neuralzip import streaming
 from neuralzip.streaming import Source, compress_sources, extract, list_entries
 
 
@@ -100,3 +101,12 @@ def test_packed_archive_through_the_cli(tmp_path):
     extract(out, tmp_path / "one", patterns=["clips/c3.wav"], jobs=1)
     assert (tmp_path / "one" / "clips" / "c3.wav").read_bytes() == (src / "c3.wav").read_bytes()
     assert not (tmp_path / "one" / "clips" / "c2.wav").exists()
+
+
+def test_only_files_small_enough_to_pack_share_a_group():
+    """A recording too long to pack keeps a group (a process) of its own; short ones around it group."""
+    big = ols_audio.OlsCascadeCodec.chain_member_bytes + 1
+    kinds = ["audio"] * 6
+    assert streaming.plan_groups(kinds, [1000, 1000, big, 1000, 1000, 1000], "ols-cascade", None, 1) == \
+        [[0, 1], [2], [3, 4, 5]]
+    assert streaming.plan_groups(kinds, [1000] * 6, "classic", None, 1) == [[i] for i in range(6)]

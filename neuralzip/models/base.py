@@ -73,6 +73,10 @@ class Codec(ABC):
     def decode(self, params: dict, chunks: list, signal: Signal) -> np.ndarray:
         ...
 
+    # an archive's input file of at most this many bytes joins a group with its neighbours, where the
+    # codec codes members together (encode_set); None: any size that fits a group
+    chain_member_bytes: int | None = None
+
     def encode_set(self, items: list[tuple[np.ndarray, Signal]]) -> list[Encoded]:
         """Code the media of one archive. Codecs whose members share a stream (one bits-back chain
         over an archive) override this and decode_set; the rest code each member on its own."""

@@ -224,6 +224,10 @@ class OlsCascadeCodec(RunCodec):
     kind = "audio"
     summary = "online least squares + NLMS cascade + mixer + bias, adaptive counts; long lanes in lockstep"
     levels = tuple(sorted(LEVELS))
+    # only files small enough to hold a packable recording share a group (a longer one codes alone,
+    # and in a group of its own it keeps a process to itself): 32768 frames of stereo 32-bit, or of
+    # 8 channels of 8-bit, plus a header
+    chain_member_bytes = 4 * 2 * PACK_FRAMES + 4096
 
     def __init__(self, level: int = 1):
         if level not in LEVELS:
