@@ -3,9 +3,10 @@
     python benchmarks/fuzz.py --cases N --seed S [--jobs 2] [--readers M] [--out FILE]
 
 Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, grey
-and 16-bit, a 3,000-frame stereo WAV and a mono 8-bit one, and archives: a mixed one
-and a vae chain over two images), each in container version 1 and version 2 (plus a
-version-2 archive with a file stored by LZMA), is mutated, case by case, from (seed,
+and 16-bit, a 3,000-frame stereo WAV, a mono 8-bit one and a stereo one whose values lie
+on a lattice, and archives: a mixed one and a vae chain over two images), each in container
+version 1 and version 2 (plus version-2 archives with a file stored by LZMA and with an
+ols-cascade pack of three short clips), is mutated, case by case, from (seed,
 case number); version-2 files are taken apart by the reader and put back by the writer
 (records, CRCs and the member table consistent), so the same header mutations reach
 its checks:
@@ -71,7 +72,7 @@ GiB = 1 << 30
 
 def seed_media() -> dict:
     """Small media files: name -> bytes."""
-    from media_factory import image_file, tone, wav_file
+    from media_factory import image_file, sparse_tone, tone, wav_file
 
     return {
         "rgb.png": image_file("png", "RGB", 24, 32),
@@ -79,12 +80,14 @@ def seed_media() -> dict:
         "rgb16.png": image_file("png", "RGB16", 16, 20),
         "stereo.wav": wav_file(tone(3000, 2, 16), 16),
         "mono8.wav": wav_file(tone(1500, 1, 8, seed=7), 8, rate=8000),
+        "sparse.wav": wav_file(sparse_tone(4000, 2, 16), 16),  # ols-cascade codes it with a value map
     }
 
 
 def make_corpus(out_dir: Path) -> None:
     """Code every seed medium with every model for its kind, plus archives (run in a child
     process, so the fork server itself never runs a parallel kernel)."""
+    from media_factory import tone, wav_file
     from neuralzip import api, container
     from neuralzip.models import all_codecs
 
@@ -101,10 +104,13 @@ def make_corpus(out_dir: Path) -> None:
     chain = [(api.read_media(media[n], n), f"dir/{n}") for n in ("rgb.png", "grey.png")]
     audio = [(api.read_media(media[n], n), n) for n in ("stereo.wav", "mono8.wav")]
     others = [(api.file_media(b"labels,1\n" * 40), "labels.csv"), (api.read_media(media["mono8.wav"]), "m.wav")]
+    clips = [(api.read_media(wav_file(tone(n, 1, 16, seed=i), 16, rate=8000)), f"c{i}.wav")
+             for i, n in enumerate((900, 1500, 700))]  # short recordings of one shape: an ols-cascade pack
     for tag, members in (("mixed", api.encode_members(mixed, "auto")), ("vae-chain", api.encode_members(chain, "vae")),
+                         ("ols-pack", api.encode_members(clips, "ols-cascade")),
                          ("classic-audio", api.encode_members(audio, "classic")),
                          ("files", api.encode_members(others, "auto"))):
-        if tag != "files":
+        if tag not in ("files", "ols-pack"):  # version 1 has no packs
             (out_dir / f"archive-{tag}.nz").write_bytes(container.dumps_v1(members, archive=True))
         (out_dir / f"archive-{tag}.v2.nz").write_bytes(container.dumps(members, archive=True))
 
