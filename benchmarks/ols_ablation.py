@@ -3,7 +3,10 @@ recordings of audio/valid (and on the tuning excerpts of audio/train), with one 
 put back as it was before it (coder 1's rounding, no value maps, the older forgetting factor,
 plain NLMS normalisation, unweighted least squares, the older level-2 stages).
 
-    python benchmarks/ols_ablation.py [--levels 1,2]   # -> results/ols_ablation.json
+    python benchmarks/ols_ablation.py [--levels 1,2] [--root audio/valid]   # -> results/ols_ablation.json
+
+--root names another folder under the data (e.g. audio/train/hydrogen_gmrockkit, the drum kit
+whose samples use only some values) and writes results/ols_ablation-<folder>.json.
 
 Likelihood only (ols-cascade's exact integer model, in-process, chunk side bits included); the
 containers' own bytes are in results/ols_audio.json. The constants were chosen on audio/train
@@ -65,12 +68,16 @@ def total_bytes(data: list, level: int) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--levels", default="1,2")
+    ap.add_argument("--root", default="audio/valid")
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "ols_ablation.json")
+    ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    data = list(recordings(a.data / "audio" / "valid"))
-    out = {"command": "python benchmarks/ols_ablation.py --levels " + a.levels, "recordings": len(data),
-           "what": "exact model bytes of the 16-bit recordings of audio/valid; each row puts one part back"}
+    data = list(recordings(a.data / a.root))
+    out_path = a.out or HERE / "results" / ("ols_ablation.json" if a.root == "audio/valid" else
+                                            f"ols_ablation-{Path(a.root).name}.json")
+    out = {"command": f"python benchmarks/ols_ablation.py --levels {a.levels} --root {a.root}",
+           "recordings": len(data),
+           "what": f"exact model bytes of the 16-bit recordings of {a.root}; each row puts one part back"}
     for level in [int(v) for v in a.levels.split(",")]:
         rows = {}
         base = total_bytes(data, level)
@@ -82,8 +89,8 @@ def main():
             rows[f"without {name}"] = {"bytes": round(b), "vs_current": round(b / base, 4)}
             print(level, name, rows[f"without {name}"], flush=True)
         out[f"level_{level}"] = rows
-    a.out.write_text(json.dumps(out, indent=1) + "\n")
-    print("wrote", a.out)
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", out_path)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,12 @@ NTAB = NTAB_
 INC = INC_
 LIMIT = LIMIT_
 
+# pow_norm 1's weights 1 / (q^(1/2) q^(1/4)), q = 1 + lag (sqrt and division are exactly rounded in
+# IEEE-754, so every machine gets the same table), and their running sums in order (cumsum adds
+# one after another, unlike sum's pairwise order)
+POWER_WEIGHTS = np.array([1.0 / (math.sqrt(q) * math.sqrt(math.sqrt(q))) for q in range(1, MAX_TAPS_ + 1)])
+POWER_WEIGHT_SUMS = np.cumsum(POWER_WEIGHTS)
+
 cdef double P_LIMIT = 4294967296.0  # |prediction| beyond this (or NaN): treated as 0 before clipping
 
 
@@ -345,16 +351,11 @@ cdef class LaneState:
             c.taps[i] = cfg.taps[i] if i < c.nstages else 4
             c.mu[i] = 1.0 / <double>(<int64_t>1 << cfg.mu_shift[i]) if i < c.nstages else 0.0
         c.row = per_lane
-        # power weights: 1 / (q^(1/2) q^(1/4)), q = 1 + lag (sqrt and division are exactly rounded
-        # in IEEE-754, so every machine gets the same table); their sum in order
-        self.pw = np.array([1.0 / (math.sqrt(q) * math.sqrt(math.sqrt(q))) for q in range(1, MAX_TAPS_ + 1)])
+        self.pw = POWER_WEIGHTS
         c.pw = <const double*>address(self.pw, f64, (MAX_TAPS_,))
         c.pow_norm = cfg.pow_norm
         for i in range(MAX_STAGES_):
-            acc = 0.0
-            for q in range(c.taps[i]):
-                acc += self.pw[q]
-            c.pscale[i] = c.taps[i] / acc
+            c.pscale[i] = c.taps[i] / POWER_WEIGHT_SUMS[c.taps[i] - 1]
             c.gbeta[i] = 1.0 - 4.0 / c.taps[i]
         c.nu_rel, c.mix_step, c.bias_rate, c.ema_fast, c.ema_slow = cfg.nu_rel, cfg.mix_step, cfg.bias_rate, cfg.ema_fast, cfg.ema_slow
         c.inc, c.limit, c.wfast, c.wslow, c.coder = cfg.inc, cfg.limit, cfg.wfast, cfg.wslow, cfg.coder
@@ -616,7 +617,8 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
             acc = nz_dot(wt, ring + nh, taps)
         sc[SC_N0 + i] = clip(<int64_t>floor(acc + 0.5), -U_CLIP, U_CLIP) if (acc > -P_LIMIT and acc < P_LIMIT) else 0
         L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
-        L.gp[kc * MAX_STAGES_ + i] = L.gp[kc * MAX_STAGES_ + i] * L.gbeta[i] + <double>(tgt * tgt)
+        if L.pow_norm == 2:
+            L.gp[kc * MAX_STAGES_ + i] = L.gp[kc * MAX_STAGES_ + i] * L.gbeta[i] + <double>(tgt * tgt)
         L.head[kc * MAX_STAGES_ + i] = nh
         tgt = tgt - sc[SC_P0 + i]
     # 3. mixer (sign-sign) and bias

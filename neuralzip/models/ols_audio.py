@@ -187,6 +187,13 @@ def _pow(r: float, n: int) -> float:
     return out
 
 
+def row_bits(offs, sym, rows) -> tuple[np.ndarray, np.ndarray]:
+    """One replay window's rows (step after step, each step's active lanes in order): the bits each
+    costs (its bucket symbol under its counts, plus its raw low bits) and the lane it belongs to."""
+    lane = np.arange(len(sym)) - np.repeat(offs[:-1], np.diff(offs))
+    return symbol_bits(sym, rows) + buckets.low_bit_counts(sym), lane
+
+
 _PRIORS: dict = {}
 
 
@@ -349,12 +356,11 @@ class OlsCascadeCodec(RunCodec):
         lane = lane_frames(out.shape[0], signal.rate, self.level)
 
         def observe(a, lengths, t0, t1, offs, sym, rows):
-            b = symbol_bits(sym, rows) + buckets.low_bit_counts(sym)
+            b, k = row_bits(offs, sym, rows)
             steps = np.arange((t1 - t0) * nch)
             per = np.diff(offs)
             t = np.repeat(t0 + steps // nch, per)
             c = np.repeat(steps % nch, per)
-            k = np.arange(len(sym)) - np.repeat(offs[:-1], per)
             out[a + k * lane + t, c] = b
 
         self._run(CostCoder, samples, signal, observe)
@@ -407,12 +413,11 @@ class OlsCascadeCodec(RunCodec):
             lane_bits = np.zeros(len(order))
 
             def observe(lengths_, t0, t1, offs, sym, rows):
-                per = np.diff(offs)
-                k = np.arange(len(sym)) - np.repeat(offs[:-1], per)
-                np.add.at(lane_bits, k, symbol_bits(sym, rows) + buckets.low_bit_counts(sym))
+                b, k = row_bits(offs, sym, rows)
+                np.add.at(lane_bits, k, b)
 
             data, bits = self._code_state(st, lengths, nch, TeeCoder, observe)
-            lane_bits[0] += bits - lane_bits.sum()  # the chunk's side bits go to the first lane
+            lane_bits[0] += bits - lane_bits.sum()  # the chunk's side bits go to the longest recording
             for k, i in enumerate(order):
                 params = {"level": self.level, "coder": CODER, "pack": len(run) if i == run[0] else 0}
                 out[i] = Encoded(params, [data] if i == run[0] else [], float(lane_bits[k]), float(lane_bits[k]))
