@@ -37,11 +37,20 @@ def test_level_1_is_the_default_and_is_reported(run_cli, files):
     assert [(d["model"], d["level"]) for d in reps] == [("ols-cascade", 1), ("classic", 1)]
 
 
-def test_auto_level_2_keeps_level_1_where_a_medium_has_no_strong_model(run_cli, files):
+def test_auto_level_2_takes_the_strong_image_model(run_cli, files):
     r = run_cli("compress", files / "photo.png", "--level", "2", "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
-    assert (rep["model"], rep["level"]) == ("classic", 1)
+    assert (rep["model"], rep["level"]) == ("local-ls", 2)
+    assert "local-ls" in run_cli("models").stdout.split("(auto --level 2)")[0].splitlines()[-1]
+
+
+def test_auto_level_2_keeps_the_auto_model_where_a_medium_has_no_strong_one():
+    from neuralzip.models import STRONG, get_codec
+
+    assert "audio" not in STRONG
+    codec = get_codec("auto", "audio", level=2)
+    assert (codec.name, codec.level) == ("ols-cascade", 2)
 
 
 def test_a_model_without_the_level_is_a_usage_error(run_cli, files):

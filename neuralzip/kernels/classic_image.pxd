@@ -18,12 +18,14 @@ cdef class ImageChunkState:
     cdef int64_t[:, ::1] totals       # [channel, class]
     cdef int64_t[:, ::1] bias_sum, bias_cnt  # [channel, texture context]
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
+    cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
 
 
 cdef class StepBuffers:
     """What the predict pass writes for the pixels of one step and channel (row i =
     pixel i of the step), and the count statistics a learned model mixes with."""
     cdef int64_t[::1] preds, classes, bctx, acts
+    cdef int64_t[::1] extra           # the outside predictor's value per pixel (< 0: none there)
     cdef int64_t[:, ::1] subs, resid
     cdef double[:, ::1] rows
     cdef int64_t[:, :, ::1] counts

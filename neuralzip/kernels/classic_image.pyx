@@ -22,6 +22,11 @@ cdef enum:
     BIAS_WINDOW_N = 256  # halve a bias accumulator after this many observations
     BIAS_DEAD_8BIT = 6   # gradients within this (8-bit scale) count as flat
     MAX_SHIFT = 16       # |bits - 8| for any supported depth (keeps every shift defined)
+    # an outside predictor (local-ls's least squares): its recent error counts EXTRA_ERROR/16 in
+    # the blend (it is trusted more than the simple predictors), and its distance from the blend,
+    # times EXTRA_SPREAD/16, adds to the activity (where the two disagree the pixel is uncertain)
+    EXTRA_ERROR = 10
+    EXTRA_SPREAD = 8
 
 # Python-visible copies of the format constants (the Python face imports these).
 BASE = N_BASE
@@ -66,17 +71,18 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
-                 int64_t nsub, int64_t tile_h, int64_t tile_w):
+                 int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
+        self.n_extra = n_extra
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if tile_h < 1 or tile_w < 1:
             raise ValueError("tile size out of range")
         if maxv < 1 or not -MAX_SHIFT <= shift <= MAX_SHIFT:
             raise ValueError("sample depth out of range")
-        if nch < 1 or nsub != (N_BASE if nch == 1 else 2 * N_BASE):
+        if n_extra not in (0, 1) or nch < 1 or nsub != (N_BASE if nch == 1 else 2 * N_BASE) + n_extra:
             raise ValueError("sub-predictor count does not match the channels")
         if tuple(perr.shape) != (h, w, nch, nsub) or tuple(ferr.shape) != (h, w, nch):
             raise ValueError("error maps do not match the image")
@@ -89,13 +95,14 @@ cdef class ImageChunkState:
 
 
 cdef class StepBuffers:
-    def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv):
+    def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv, extra=None):
         self.preds, self.classes, self.bctx, self.acts = preds, classes, bctx, acts
+        self.extra = np.full(preds.shape[0], -1, np.int64) if extra is None else extra
         self.subs, self.rows, self.resid = subs, rows, resid
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
         self.n_max = n
-        if any(a.shape[0] != n for a in (classes, bctx, acts, subs, rows, resid)):
+        if any(a.shape[0] != n for a in (classes, bctx, acts, subs, rows, resid, self.extra)):
             raise ValueError("step buffers differ in length")
         if subs.shape[1] < N_BASE or rows.shape[1] != counts.shape[2] or resid.shape[1] != counts.shape[0]:
             raise ValueError("step buffers do not match the count rows")
@@ -110,7 +117,7 @@ cdef check_step(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[
     cdef Py_ssize_t h = st.img.shape[0], w = st.img.shape[1]
     if ys.shape[0] != xs.shape[0] or ys.shape[0] > sb.n_max:
         raise ValueError("step coordinates do not fit the buffers")
-    if not 0 <= c < st.img.shape[2] or sb.subs.shape[1] < (N_BASE if c == 0 else st.nsub):
+    if not 0 <= c < st.img.shape[2] or sb.subs.shape[1] < st.nsub:
         raise ValueError("channel out of range")
     if sb.rows.shape[1] != st.counts.shape[2] or sb.resid.shape[1] != st.img.shape[2]:
         raise ValueError("step buffers do not match the chunk")
@@ -176,14 +183,16 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef int64_t[:, ::1] subs = sb.subs
     cdef double[:, ::1] rows = sb.rows
     cdef int64_t[::1] preds = sb.preds, classes = sb.classes, bctx = sb.bctx, acts = sb.acts
+    cdef const int64_t[::1] extra = sb.extra
     cdef int64_t base[N_BASE]
     cdef int64_t refb[N_BASE]
     cdef Py_ssize_t W = img.shape[1], nbk = counts.shape[2], i, k, b
     cdef Py_ssize_t row = img.shape[1] * img.shape[2], col = img.shape[2]
     cdef int64_t tile_h = st.tile_h, tile_w = st.tile_w, maxv = st.maxv, mid = (st.maxv + 1) >> 1
-    cdef int64_t nsub = N_BASE if c == 0 else st.nsub  # the first channel has no cross-channel predictors
+    # the first channel has no cross-channel predictors; an outside predictor takes the last slot
+    cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
-    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx
+    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j
     cdef bint hasN, hasW, hasNE, hasNN, hasWW
     for i in range(start, stop):
         y, x = ys[i], xs[i]
@@ -204,11 +213,14 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             xr = img[y, x, c - 1]
             for k in range(N_BASE):
                 subs[i, N_BASE + k] = base[k] + (xr - refb[k])
+        if n_extra:
+            subs[i, slot] = extra[i] if extra[i] >= 0 else base[0]
         # blend: weight ~ 1 / (1 + recent error^2) of each sub-predictor
         num = 0
         den = 0
         emin = <int64_t>1 << 40
-        for k in range(nsub):
+        for j in range(ncore + n_extra):
+            k = j if j < ncore else slot
             e = 0
             if hasN:
                 e += perr[y - 1, x, c, k]
@@ -222,8 +234,10 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
                 e += perr[y - 2, x, c, k] >> 1
             if hasWW:
                 e += perr[y, x - 2, c, k] >> 1
-            if c > 0 and k < N_BASE:
+            if c > 0 and (k < N_BASE or k == slot and n_extra):
                 e += perr[y, x, c - 1, k]
+            if k == slot and n_extra:
+                e = (e * EXTRA_ERROR) >> 4
             emin = min(emin, e)
             wgt = (<int64_t>1 << 24) // (16 + e * e)  # e >= 0
             num += wgt * subs[i, k]
@@ -248,6 +262,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         if c > 0:
             a += ferr[y, x, c - 1]
         a = (a + emin) >> 1
+        if n_extra:
+            a += to_8bit_scale(iabs(subs[i, slot] - p) * EXTRA_SPREAD >> 4, st.shift)
         if not hasN and not hasW:
             a = ACTIVITY_THRESHOLDS[N_THRESHOLDS // 2]
         acts[i] = a
@@ -322,8 +338,8 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef int64_t[:, ::1] resid = step.resid
     cdef const int64_t[::1] preds = step.preds, classes = step.classes, bctx = step.bctx
     cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], i, k
-    cdef int64_t nsub = N_BASE if c == 0 else st.nsub
-    cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b
+    cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
+    cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b, j
     for i in range(n):
         y, x = ys[i], xs[i]
         p = preds[i]
@@ -335,7 +351,8 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         if write:
             img[y, x, c] = p + unzigzag(value_of(b, low[i]))
         v = img[y, x, c]
-        for k in range(nsub):
+        for j in range(ncore + n_extra):
+            k = j if j < ncore else slot
             e = to_8bit_scale(iabs(v - subs[i, k]), shift)
             perr[y, x, c, k] = <int16_t>min(e, 32767)
         e = v - p

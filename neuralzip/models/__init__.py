@@ -8,6 +8,7 @@ from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
 from neuralzip.models.context_mlp import ContextMLPCodec
+from neuralzip.models.local_ls_image import LocalLsImageCodec
 from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
 from neuralzip.models.vae import VAECodec
@@ -19,7 +20,7 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LpcNlmsMlpCodec(), OlsCascadeCodec(),
+for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
 
@@ -38,8 +39,12 @@ LEGACY_DECODERS = {
 # is 1.5x), so images get classic. ols-cascade codes audio smaller than lpc-nlms-mlp, FLAC and
 # WavPack on every source of audio/valid and runs above 20x real time both ways
 # (benchmarks/ols_audio.py).
-# --model auto --level N takes that model at its strongest level up to N.
+# --model auto --level N takes that model at its strongest level up to N, except where STRONG names
+# a model for the medium: from level 2 up auto takes that one. local-ls (least squares fitted around
+# every pixel) codes photos smaller than classic but takes several times `cjxl -e 7`'s time, so it is
+# image's strong choice, within the time of `cjxl -e 9` (benchmarks/local_ls.py).
 AUTO = {"image": "classic", "audio": "ols-cascade"}
+STRONG = {"image": "local-ls"}
 
 
 def all_codecs() -> list[Codec]:
@@ -57,10 +62,11 @@ def handles(name: str, kind: str) -> bool:
 
 def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) -> Codec:
     """The codec `name` for this medium at compression `level`, with a user's weights file if one is
-    given. `auto` takes the medium's AUTO model at the strongest level it has up to `level`."""
+    given. `auto` takes the medium's AUTO model (from level 2 up its STRONG model, where it has one) at
+    the strongest level it has up to `level`."""
     auto = name == "auto"
     if auto:
-        name = AUTO[kind]
+        name = STRONG[kind] if level >= 2 and kind in STRONG else AUTO[kind]
     codec = _REGISTRY.get((name, kind))
     if codec is None:
         known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))

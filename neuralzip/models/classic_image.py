@@ -67,12 +67,13 @@ class _ChunkState:
     """The arrays one chunk's passes adapt (errors on an 8-bit scale), and the compiled
     kernels' typed view of them (`kernel`)."""
 
-    def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int):
+    def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
+                 n_extra: int = 0):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
         self.shift = bits - 8
-        self.nsub = BASE if c == 1 else 2 * BASE
+        self.nsub = (BASE if c == 1 else 2 * BASE) + n_extra
         self.perr = np.zeros((h, w, c, self.nsub), np.int16)
         self.ferr = np.zeros((h, w, c), np.int32)
         self.counts = _initial_counts(bits, c, prior)
@@ -82,7 +83,7 @@ class _ChunkState:
         self.kernel = _k.ImageChunkState(
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
-            tile_h=tile_h, tile_w=tile_w)
+            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra)
 
 
 def alphabet(bits: int) -> int:
@@ -98,15 +99,17 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
-                prior: np.ndarray | None, observe=None, model_rows=None):
+                prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
     (learning the prior, explaining where the bits go). `model_rows(step)` lets a
     learned model replace the count rows the symbols are coded with (see StepView);
-    it must only read what the decoder also has before the pass."""
+    it must only read what the decoder also has before the pass. `extra_predictor(img, channel,
+    ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
+    joins the blend; it too must only read what the decoder has."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, prior, tile_h, tile_w)
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -128,6 +131,8 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
         for c in range(nch):
             view.c = c
             # all predictions of the step first (they read the state as it was before the step) ...
+            if extra_predictor is not None:
+                extra_predictor(img, c, sy, sx, view.extra)
             _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
             if decoder is None:
@@ -163,9 +168,10 @@ class StepView:
         self.subs = np.empty((n_max, nsub), np.int64)
         self.rows = np.empty((n_max, nbk), np.float64)
         self.resid = np.zeros((n_max, nch), np.int64)
+        self.extra = np.full(n_max, -1, np.int64)
         self.buffers = _k.StepBuffers(preds=self.preds, classes=self.classes, bctx=self.bctx, acts=self.acts,
                                       subs=self.subs, rows=self.rows, resid=self.resid, counts=counts,
-                                      totals=totals, maxv=maxv)
+                                      totals=totals, maxv=maxv, extra=self.extra)
 
 
 class ClassicImageCodec(RunCodec):
@@ -201,6 +207,14 @@ class ClassicImageCodec(RunCodec):
         """A learned model's replacement for the count rows (see _code_chunk); the classic model has none."""
         return None
 
+    def _extra_predictor(self, params, bits: int):
+        """One more sub-predictor for the blend (see _code_chunk); the classic model has none."""
+        return None
+
+    def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
+        """The tile a chunk of `rows` rows is cut into."""
+        return params["tile_h"], params["tile_w"]
+
     def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
         params = self._params()
         if model_rows is None:
@@ -212,8 +226,8 @@ class ClassicImageCodec(RunCodec):
             img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, coder, None, params["tile_h"], params["tile_w"], self.prior, seen,
-                            model_rows)
+                _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
+                            seen, model_rows, self._extra_predictor(params, signal.bits))
             chunks.append(coder.finish())
             bits += coder.bits
         return params, chunks, bits
@@ -256,7 +270,8 @@ class ClassicImageCodec(RunCodec):
         for (a, b), data in zip(spans, chunks):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, RangeDecoderStream(data), params["tile_h"], params["tile_w"],
-                            self.prior, model_rows=self._model_rows(signal.bits))
+                _code_chunk(img, signal.bits, None, RangeDecoderStream(data), *self._tile(params, b - a, img.shape[1]),
+                            self.prior, model_rows=self._model_rows(signal.bits),
+                            extra_predictor=self._extra_predictor(params, signal.bits))
             out[a:b] = img
         return out

@@ -1,0 +1,137 @@
+"""Figures for the local-ls image model (issue: an image model that learns each photo).
+
+    sudo benchmarks/setup.sh            # the peers (cjxl)
+    python benchmarks/local_ls.py [--data ../shared/data] [--jobs 2] [--speed-only]
+
+* size: every photo of images/valid through neuralzip classic and local-ls at levels 1 and 2
+  (whole .nz files, decoded back and compared) and JPEG XL `-d 0 -e 7` and `-e 9`, in one run;
+  totals and per source (urban_*, wiki_*) in bits per subpixel, and each model against -e 9;
+* where the learned part comes from: local-ls level 1's exact-model bits with the shipped initial
+  counts (learned on images/train, both sources) against flat initial counts (nothing learned
+  from any photo), per source: the source-split check for a model whose only trained part is
+  its starting counts;
+* speed: compress and decompress of a 768x512 centre crop of the first valid photo, whole
+  processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
+  same run.
+Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results/local_ls.json.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from baselines import median_wall, need  # noqa: E402
+
+from neuralzip import api, container  # noqa: E402
+from neuralzip.media.detect import read_media  # noqa: E402
+from neuralzip.models import get_codec  # noqa: E402
+from neuralzip.models.base import Signal  # noqa: E402
+from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
+
+MODELS = [("classic", 1), ("local-ls", 1), ("local-ls", 2)]
+
+
+def _jxl_bytes(png: Path, effort: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "x.jxl"
+        subprocess.run([need("cjxl"), "-d", "0", "-e", str(effort), str(png), str(out)], check=True,
+                       capture_output=True)
+        return out.stat().st_size
+
+
+def _flat_prior_bits(media) -> float:
+    """local-ls level 1's exact-model bits starting from flat counts (no learned statistics)."""
+    codec = get_codec("local-ls", "image")
+    flat = ClassicImageCodec().weights.flat_file(Path(tempfile.mkdtemp()) / "flat.npz")
+    return codec.with_weights(flat).likelihood(media.samples, Signal("image", media.samples.shape, media.bits))[1]
+
+
+def one_photo(path: Path) -> dict:
+    media = read_media(path.read_bytes())
+    row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims,
+           "jxl-e7": _jxl_bytes(path, 7), "jxl-e9": _jxl_bytes(path, 9)}
+    for model, level in MODELS:
+        member = api.encode_media(media, path.name, model, level=level)
+        back = api.decode_member(container.loads(container.dumps([member]))[0])
+        if not np.array_equal(back.samples, media.samples):
+            sys.exit(f"{path.name}: {model} level {level} did not decode to the original pixels")
+        row[f"{model}@{level}"] = len(container.dumps([member]))
+    row["local-ls@1 nll_bits"] = round(get_codec("local-ls", "image").likelihood(
+        media.samples, Signal("image", media.samples.shape, media.bits))[1], 1)
+    row["local-ls@1 flat-prior nll_bits"] = round(_flat_prior_bits(media), 1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def totals(rows: list[dict]) -> dict:
+    dims = sum(r["dims"] for r in rows)
+    keys = ["jxl-e7", "jxl-e9"] + [f"{m}@{lv}" for m, lv in MODELS]
+    out = {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
+    out.update({f"{k} vs jxl-e9": round(sum(r[k] for r in rows) / sum(r["jxl-e9"] for r in rows), 4)
+                for k in keys if k != "jxl-e9"})
+    flat = sum(r["local-ls@1 flat-prior nll_bits"] for r in rows)
+    out["local-ls@1 flat prior vs shipped prior"] = round(flat / sum(r["local-ls@1 nll_bits"] for r in rows), 4)
+    return out
+
+
+def speed(data: Path) -> dict:
+    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
+    src = sorted((data / "images" / "valid").glob("*.png"))[0]
+    out = {"input": f"768x512 centre crop of {src.name}"}
+    with Image.open(src) as im, tempfile.TemporaryDirectory() as tmp:
+        w, h = im.size
+        png = Path(tmp) / "crop.png"
+        im.crop(((w - 768) // 2, (h - 512) // 2, (w - 768) // 2 + 768, (h - 512) // 2 + 512)).save(png)
+        for e in (7, 9):
+            out[f"cjxl_e{e}_encode_s"] = round(median_wall([need("cjxl"), "-d", "0", "-e", str(e), str(png),
+                                                            str(Path(tmp) / "c.jxl")]), 3)
+        for model, level in MODELS:
+            key = f"{model}@{level}"
+            nz = Path(tmp) / f"{key}.nz"
+            c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, "--level", str(level),
+                                         str(png), "-o", str(nz)])
+            d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(Path(tmp) / "b.png")])
+            back = read_media((Path(tmp) / "b.png").read_bytes()).samples
+            assert np.array_equal(back, read_media(png.read_bytes()).samples)
+            out[key] = {"compress_s": round(c, 3), "decompress_s": round(d, 3),
+                        "compress_vs_cjxl_e7": round(c / out["cjxl_e7_encode_s"], 3),
+                        "decompress_vs_cjxl_e7": round(d / out["cjxl_e7_encode_s"], 3),
+                        "compress_vs_cjxl_e9": round(c / out["cjxl_e9_encode_s"], 3)}
+            print(key, out[key], flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
+    args = ap.parse_args()
+    result = {"command": "python benchmarks/local_ls.py" + (" --speed-only" if args.speed_only else "")}
+    if not args.speed_only:
+        photos = sorted((args.data / "images" / "valid").glob("*.png"))
+        with ProcessPoolExecutor(args.jobs) as pool:
+            rows = list(pool.map(one_photo, photos))
+        result["totals"] = totals(rows)
+        result["per_source"] = {s: totals([r for r in rows if r["source"] == s])
+                                for s in sorted({r["source"] for r in rows})}
+        result["rows"] = rows
+        print(json.dumps({k: result[k] for k in ("totals", "per_source")}, indent=1), flush=True)
+    result["speed_768x512"] = speed(args.data)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""local-ls: the classic image model plus a least-squares predictor fitted around every pixel.
+
+For each pixel and channel, weights over its causal neighbours (ten of its own channel; later
+channels also the previous channel's sample there and four of its neighbours, the third channel
+the first channel's sample) are fitted by least squares to the pixels of a window around it that
+the decoder already has (`radius` rows up, `radius` columns either side, nearer pixels weighted
+more), and the fit predicts the pixel (neuralzip/kernels/local_ls.pyx). So the model learns the
+photo while it codes it: the weights are refitted from the photo's own pixels at every pixel.
+
+That prediction joins the classic model's error-weighted blend as one more sub-predictor, trusted
+somewhat more than the simple ones, and its distance from the blend raises the context's activity
+(neuralzip/kernels/classic_image.pyx: EXTRA_ERROR, EXTRA_SPREAD). Everything after the blend (bias
+correction per texture, adaptive counts per activity class, the learned initial counts) is the
+classic model's.
+
+Unlike classic, each chunk is one tile: its wavefront is x + 2y over the whole chunk, so no row
+loses its north context at a tile edge, and the window can reach into every earlier row.
+
+Levels: 1 fits over radius 5, 2 over radius 8 (about twice the time, a little smaller).
+"""
+
+import numpy as np
+
+from neuralzip.kernels import local_ls as _ls
+from neuralzip.models.base import ParamError, check_chunk_count, param_int
+from neuralzip.models.classic_image import CHUNK_PIXELS, ClassicImageCodec, alphabet, thread_blocks
+
+LEVELS = {1: 5, 2: 8}  # level -> window radius
+DISTANCE_WEIGHT = 0.1  # a window pixel counts 1 / (1 + 0.1 d^2), d its distance in pixels
+RIDGE = 2.0 ** -20  # ridge relative to the mean diagonal (keeps flat windows solvable)
+MAX_CHUNK_PIXELS = 1 << 24
+
+
+class LocalLsImageCodec(ClassicImageCodec):
+    name = "local-ls"
+    kind = "image"
+    summary = "classic blend + least squares fitted around every pixel, one wavefront per chunk"
+    levels = tuple(sorted(LEVELS))
+
+    def __init__(self, weights=None, level: int = 1):
+        super().__init__(weights)
+        self._weights_file = weights  # None: the shipped classic-image prior
+        if level not in LEVELS:
+            raise ValueError(f"local-ls has levels {sorted(LEVELS)}, not {level!r}")
+        self.level = level
+
+    def at_level(self, level: int) -> "LocalLsImageCodec":
+        if level not in LEVELS:
+            return super().at_level(level)  # the one-line error naming the levels
+        return self if level == self.level else LocalLsImageCodec(self._weights_file, level)
+
+    def with_weights(self, path) -> "LocalLsImageCodec":
+        return LocalLsImageCodec(path, self.level)
+
+    def _params(self):
+        return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS}
+
+    def _spans(self, shape, params):
+        h, w = shape[0], shape[1]
+        rows = max(1, params["chunk_pixels"] // max(w, 1))
+        return [(a, min(a + rows, h)) for a in range(0, h, rows)]
+
+    def _tile(self, params, rows, width):
+        return rows, width  # one tile: the least-squares window needs the wavefront x + 2y
+
+    def _extra_predictor(self, params, bits):
+        radius, maxv = params["radius"], (1 << bits) - 1
+
+        def predict(img, c, ys, xs, out):
+            _ls.predict_pass(img, c, ys, xs, out, radius, RIDGE, maxv, thread_blocks(len(ys)), DISTANCE_WEIGHT)
+
+        return predict
+
+    def check_params(self, params, signal, nchunks):
+        """A known level with its radius, chunks of 1..2^24 pixels, one chunk per span of rows."""
+        level = param_int(params, "level", 1, max(LEVELS))
+        if param_int(params, "radius", 1, _ls.MAX_RADIUS_) != LEVELS[level]:
+            raise ParamError(f"params.radius {params['radius']} is not level {level}'s {LEVELS[level]}")
+        cp = param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
+        h, w = signal.shape[0], signal.shape[1]
+        check_chunk_count(-(-h // max(1, cp // w)), nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk's state (the image as int64, per-predictor errors, the wavefront order) and the
+        arrays of its largest wavefront step (a step holds at most one pixel a row)."""
+        h, w, c = signal.shape
+        rows = min(h, max(1, params["chunk_pixels"] // w))
+        nsub = 13 if c == 1 else 25
+        step = min(rows, w)
+        nbk = alphabet(signal.bits)
+        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c)
