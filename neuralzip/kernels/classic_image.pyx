@@ -25,8 +25,12 @@ cdef enum:
     # an outside predictor (local-ls's least squares): its recent error counts EXTRA_ERROR/16 in
     # the blend (it is trusted more than the simple predictors), and its distance from the blend,
     # times EXTRA_SPREAD/16, adds to the activity (where the two disagree the pixel is uncertain)
-    EXTRA_ERROR = 10
+    EXTRA_ERROR = 8
     EXTRA_SPREAD = 8
+    # with an outside predictor the blend and the bias are kept in 1/FINE units and rounded once;
+    # where the fine prediction lies above the rounded one the residual's sign is flipped, so the
+    # likelier side of the prediction gets the smaller zigzag code
+    FINE = 16
 
 # Python-visible copies of the format constants (the Python face imports these).
 BASE = N_BASE
@@ -98,6 +102,8 @@ cdef class StepBuffers:
     def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv, extra=None):
         self.preds, self.classes, self.bctx, self.acts = preds, classes, bctx, acts
         self.extra = np.full(preds.shape[0], -1, np.int64) if extra is None else extra
+        self.fine0 = np.zeros(preds.shape[0], np.int64)
+        self.flip = np.zeros(preds.shape[0], np.int64)
         self.subs, self.rows, self.resid = subs, rows, resid
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
@@ -184,6 +190,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef double[:, ::1] rows = sb.rows
     cdef int64_t[::1] preds = sb.preds, classes = sb.classes, bctx = sb.bctx, acts = sb.acts
     cdef const int64_t[::1] extra = sb.extra
+    cdef int64_t[::1] fine0 = sb.fine0, flip = sb.flip
     cdef int64_t base[N_BASE]
     cdef int64_t refb[N_BASE]
     cdef Py_ssize_t W = img.shape[1], nbk = counts.shape[2], i, k, b
@@ -192,7 +199,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     # the first channel has no cross-channel predictors; an outside predictor takes the last slot
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
-    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j
+    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf
     cdef bint hasN, hasW, hasNE, hasNN, hasWW
     for i in range(start, stop):
         y, x = ys[i], xs[i]
@@ -245,6 +252,9 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         if den <= 0:
             return 1
         p = clamp(floor_div(num + (den >> 1), den), maxv)
+        if n_extra:
+            pf = clamp(floor_div(FINE * num + (den >> 1), den), FINE * maxv)
+            p = (pf + FINE // 2) // FINE
         # activity of the neighbourhood -> context class
         a = 0
         if hasN:
@@ -274,10 +284,19 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         t = gradient_sign(base[6] - base[2], dead)
         t = 3 * t + gradient_sign(base[2] - base[7], dead)
         t = 3 * t + gradient_sign(base[7] - base[3], dead)
-        ctx = t * 8 + min(cls >> 2, 7)
+        if n_extra:  # x which side of the blend the outside predictor lies on (and a coarser activity)
+            ctx = t * 8 + 2 * gradient_sign(subs[i, slot] - p, dead >> 1) + min(cls >> 4, 1)
+        else:
+            ctx = t * 8 + min(cls >> 2, 7)
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
-        if n > 0:
+        if n_extra:
+            fine0[i] = pf
+            if n > 0:  # the bias in 1/FINE units
+                pf = clamp(pf + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), FINE * maxv)
+            p = (pf + FINE // 2) // FINE
+            flip[i] = pf > p * FINE
+        elif n > 0:
             p = clamp(p + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), maxv)
         preds[i] = p
         classes[i] = cls
@@ -312,10 +331,13 @@ def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const i
     if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
         raise ValueError("symbol buffers shorter than the step")
     cdef const int64_t[:, :, ::1] img = st.img
-    cdef const int64_t[::1] preds = step.preds
+    cdef const int64_t[::1] preds = step.preds, flip = step.flip
     cdef Bucket bk
+    cdef bint fine = st.n_extra > 0
+    cdef int64_t r
     for i in range(n):
-        bk = bucket_of(zigzag(img[ys[i], xs[i], c] - preds[i]))
+        r = img[ys[i], xs[i], c] - preds[i]
+        bk = bucket_of(zigzag(-r if fine and flip[i] else r))
         sym[i] = bk.sym
         nlow[i] = bk.nlow
         low[i] = bk.low
@@ -337,6 +359,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef const int64_t[:, ::1] subs = step.subs
     cdef int64_t[:, ::1] resid = step.resid
     cdef const int64_t[::1] preds = step.preds, classes = step.classes, bctx = step.bctx
+    cdef const int64_t[::1] fine0 = step.fine0, flip = step.flip
     cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], i, k
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b, j
@@ -349,7 +372,8 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         if not (0 <= b < nbk and 0 <= cls < N_CLASSES and 0 <= ctx < N_TEXTURES):
             raise ValueError("corrupt stream: symbol out of range")
         if write:
-            img[y, x, c] = p + unzigzag(value_of(b, low[i]))
+            e = unzigzag(value_of(b, low[i]))
+            img[y, x, c] = p + (-e if n_extra and flip[i] else e)
         v = img[y, x, c]
         for j in range(ncore + n_extra):
             k = j if j < ncore else slot
@@ -358,7 +382,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         e = v - p
         resid[i, c] = e
         ferr[y, x, c] = <int32_t>min(to_8bit_scale(iabs(e), shift), <int64_t>1 << 30)
-        bias_sum[c, ctx] += e
+        bias_sum[c, ctx] += FINE * v - fine0[i] if n_extra else e
         bias_cnt[c, ctx] += 1
         if bias_cnt[c, ctx] >= BIAS_WINDOW_N:
             bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)

@@ -3,21 +3,23 @@
 For each pixel and channel, weights over its causal neighbours (ten of its own channel; later
 channels also the previous channel's sample there and four of its neighbours, the third channel
 the first channel's sample) are fitted by least squares to the pixels of a window around it that
-the decoder already has (`radius` rows up, `radius` columns either side, nearer pixels weighted
-more), and the fit predicts the pixel (neuralzip/kernels/local_ls.pyx). So the model learns the
-photo while it codes it: the weights are refitted from the photo's own pixels at every pixel.
+the decoder already has (`radius` rows up, `radius` columns either side), and the fit predicts the
+pixel (neuralzip/kernels/local_ls.pyx). So the model learns the photo while it codes it: the
+weights are refitted from the photo's own pixels at every pixel. Each row's window sums slide one
+column a step, and they are exact integers, so the fit costs a few thousand operations a sample.
 
-That prediction joins the classic model's error-weighted blend as one more sub-predictor, trusted
-somewhat more than the simple ones, and its distance from the blend raises the context's activity
-(neuralzip/kernels/classic_image.pyx: EXTRA_ERROR, EXTRA_SPREAD). Everything after the blend (bias
-correction per texture, adaptive counts per activity class, the learned initial counts) is the
-classic model's.
+That prediction joins the classic model's error-weighted blend as one more sub-predictor (its
+recent error counts half), and where it lies relative to the blend steers the context: its
+distance raises the activity, its side picks the bias context (neuralzip/kernels/classic_image.pyx,
+EXTRA_ERROR, EXTRA_SPREAD). The blend and its bias are kept in 1/16 units and rounded once; where
+the fine prediction lies above the rounded one the residual's sign is flipped, so the likelier side
+gets the smaller code (FINE). The rest (adaptive counts per activity class, the learned initial
+counts) is the classic model's.
 
 Unlike classic, each chunk is one tile: its wavefront is x + 2y over the whole chunk, so no row
 loses its north context at a tile edge, and the window can reach into every earlier row.
 
-Levels: 1 fits over radius 5, 2 over radius 8 (about twice the time, a little smaller).
-"""
+Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower)."""
 
 import numpy as np
 
@@ -26,7 +28,6 @@ from neuralzip.models.base import ParamError, check_chunk_count, param_int
 from neuralzip.models.classic_image import CHUNK_PIXELS, ClassicImageCodec, alphabet, thread_blocks
 
 LEVELS = {1: 5, 2: 8}  # level -> window radius
-DISTANCE_WEIGHT = 0.1  # a window pixel counts 1 / (1 + 0.1 d^2), d its distance in pixels
 RIDGE = 2.0 ** -20  # ridge relative to the mean diagonal (keeps flat windows solvable)
 MAX_CHUNK_PIXELS = 1 << 24
 
@@ -64,10 +65,14 @@ class LocalLsImageCodec(ClassicImageCodec):
         return rows, width  # one tile: the least-squares window needs the wavefront x + 2y
 
     def _extra_predictor(self, params, bits):
+        """The fit, with the chunk's window sums (made at its first pass: one call per chunk)."""
         radius, maxv = params["radius"], (1 << bits) - 1
+        state = []
 
         def predict(img, c, ys, xs, out):
-            _ls.predict_pass(img, c, ys, xs, out, radius, RIDGE, maxv, thread_blocks(len(ys)), DISTANCE_WEIGHT)
+            if not state:
+                state.extend(_ls.new_state(img.shape[1], img.shape[2]))
+            _ls.predict_pass(img, c, ys, xs, out, radius, RIDGE, maxv, thread_blocks(len(ys)), *state)
 
         return predict
 
