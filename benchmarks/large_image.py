@@ -1,6 +1,6 @@
 """Memory and time for a 24-megapixel photo (a 6000x4000 mosaic of valid photos).
 
-    python benchmarks/large_image.py [--model classic]
+    python benchmarks/large_image.py [--model classic] [--level 1]
 
 Builds the mosaic (tiles of 1024x768 from images/valid), then runs
 `neuralzip compress` and `neuralzip decompress` under /usr/bin/time -v and
@@ -39,13 +39,15 @@ def mosaic(path: Path) -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="classic")
+    ap.add_argument("--level", type=int, default=1)
     args = ap.parse_args()
     nz_cmd = [str(Path(sys.executable).with_name("neuralzip"))]
     with tempfile.TemporaryDirectory() as tmp:
         src, nz, back = Path(tmp) / "mosaic.png", Path(tmp) / "mosaic.nz", Path(tmp) / "back.png"
         mosaic(src)
-        result = {"input": "6000x4000 mosaic of images/valid", "model": args.model,
-                  "compress": measured(nz_cmd + ["compress", "-q", "--model", args.model, "-o", str(nz), str(src)]),
+        result = {"input": "6000x4000 mosaic of images/valid", "model": args.model, "level": args.level,
+                  "compress": measured(nz_cmd + ["compress", "-q", "--model", args.model, "--level", str(args.level),
+                                                 "-o", str(nz), str(src)]),
                   "decompress": measured(nz_cmd + ["decompress", "-q", "-o", str(back), str(nz)])}
         result["bpsp"] = round(8 * nz.stat().st_size / (6000 * 4000 * 3), 4)
         result["identical"] = bool(np.array_equal(read_media(src.read_bytes()).samples,

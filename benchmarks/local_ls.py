@@ -1,15 +1,19 @@
-"""Figures for the local-ls image model (issue: an image model that learns each photo).
+"""Figures for the local-ls and local-ls-mlp image models (issue: an image model that learns each photo).
 
     sudo benchmarks/setup.sh            # the peers (cjxl)
     python benchmarks/local_ls.py [--data ../shared/data] [--jobs 2] [--speed-only]
 
-* size: every photo of images/valid through neuralzip classic and local-ls at levels 1 and 2
-  (whole .nz files, decoded back and compared) and JPEG XL `-d 0 -e 7` and `-e 9`, in one run;
+* size: every photo of images/valid through neuralzip classic, context-mlp, and local-ls and
+  local-ls-mlp at levels 1 and 2 (whole .nz files, decoded back and compared) and JPEG XL
+  `-d 0 -e 7` and `-e 9`, in one run;
   totals and per source (urban_*, wiki_*) in bits per subpixel, and each model against -e 9;
-* where the learned part comes from: local-ls level 1's exact-model bits with the shipped initial
+* what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
-  from any photo), per source: the source-split check for a model whose only trained part is
-  its starting counts;
+  from any photo), per source (local-ls-mlp's network: see --split);
+* --split URBAN.npz WIKI.npz: local-ls-mlp (level 1) with networks trained on one source of
+  images/train only (urban_* or wiki_*: `neuralzip train local-ls-mlp` on a folder of links) on both
+  sources of images/valid, exact-model bits against the -e 9 bytes of results/local_ls.json (run
+  without --split first) -> results/local_ls_split.json;
 * speed: compress and decompress of a 768x512 centre crop of the first valid photo, whole
   processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
   same run.
@@ -38,7 +42,9 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
 
-MODELS = [("classic", 1), ("local-ls", 1), ("local-ls", 2)]
+MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls", 2), ("local-ls-mlp", 1),
+          ("local-ls-mlp", 2)]
+SPEED_MODELS = [("classic", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2)]
 
 
 def _jxl_bytes(png: Path, effort: int) -> int:
@@ -62,7 +68,7 @@ def one_photo(path: Path) -> dict:
            "jxl-e7": _jxl_bytes(path, 7), "jxl-e9": _jxl_bytes(path, 9)}
     for model, level in MODELS:
         member = api.encode_media(media, path.name, model, level=level)
-        back = api.decode_member(container.loads(container.dumps([member]))[0])
+        back = api.decode_member(container.loads(container.dumps([member]))[1][0])
         if not np.array_equal(back.samples, media.samples):
             sys.exit(f"{path.name}: {model} level {level} did not decode to the original pixels")
         row[f"{model}@{level}"] = len(container.dumps([member]))
@@ -84,6 +90,32 @@ def totals(rows: list[dict]) -> dict:
     return out
 
 
+def split_row(args) -> dict:
+    path, weights = args
+    media = read_media(path.read_bytes())
+    sig = Signal("image", media.samples.shape, media.bits)
+    row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
+    for source, w in weights.items():
+        row[f"trained on {source}"] = round(get_codec("local-ls-mlp", "image").with_weights(w).likelihood(
+            media.samples, sig)[1], 1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def split(data: Path, weights: dict, jobs: int, sizes: Path) -> dict:
+    """Each source's network on each source's valid photos, against -e 9 (bits / (8 x bytes))."""
+    e9 = {r["file"]: r["jxl-e9"] for r in json.loads(sizes.read_text())["rows"]}
+    photos = sorted((data / "images" / "valid").glob("*.png"))
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(split_row, [(p, weights) for p in photos]))
+    table = {}
+    for source in sorted({r["source"] for r in rows}):
+        mine = [r for r in rows if r["source"] == source]
+        ref = 8 * sum(e9[r["file"]] for r in mine)
+        table[f"valid {source}"] = {k: round(sum(r[k] for r in mine) / ref, 4) for k in rows[0] if k.startswith("trained")}
+    return {"vs jxl-e9 (exact-model bits / -e 9 bits)": table, "rows": rows}
+
+
 def speed(data: Path) -> dict:
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     src = sorted((data / "images" / "valid").glob("*.png"))[0]
@@ -95,7 +127,7 @@ def speed(data: Path) -> dict:
         for e in (7, 9):
             out[f"cjxl_e{e}_encode_s"] = round(median_wall([need("cjxl"), "-d", "0", "-e", str(e), str(png),
                                                             str(Path(tmp) / "c.jxl")]), 3)
-        for model, level in MODELS:
+        for model, level in SPEED_MODELS:
             key = f"{model}@{level}"
             nz = Path(tmp) / f"{key}.nz"
             c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, "--level", str(level),
@@ -116,8 +148,15 @@ def main():
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--split", nargs=2, type=Path, metavar=("URBAN_WEIGHTS", "WIKI_WEIGHTS"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
+    if args.split:
+        out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out)
+        out["command"] = f"python benchmarks/local_ls.py --split {args.split[0].name} {args.split[1].name}"
+        print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
+        (args.out.parent / "local_ls_split.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
     result = {"command": "python benchmarks/local_ls.py" + (" --speed-only" if args.speed_only else "")}
     if not args.speed_only:
         photos = sorted((args.data / "images" / "valid").glob("*.png"))

@@ -472,27 +472,50 @@ def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 
-@train.command("context-mlp")
-@click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
-              help="folder for the weights file, the checkpoint and the feature cache")
-@click.option("--steps", default=20000, show_default=True, type=click.IntRange(10), help="optimizer steps")
-@click.option("--hidden", default=32, show_default=True, type=click.IntRange(4, 256), help="hidden units per layer")
-@click.option("--mixtures", default=3, show_default=True, type=click.IntRange(1, 8), help="logistic components")
-@click.option("--crops", default=4, show_default=True, type=click.IntRange(1), help="random crops per image")
-@click.option("--crop-size", default=224, show_default=True, type=click.IntRange(8), help="crop side in pixels")
-@click.option("--batch", default=4096, show_default=True, type=click.IntRange(16), help="values per step")
-@click.option("--lr", default=3e-3, show_default=True, help="peak learning rate")
-@click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)")
-@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
-@click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out")
-def train_image(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume):
-    """Train the context-mlp image model (alias: image) on the images in DATA (every 10th file is kept for tuning)."""
+def _image_network_options(f):
+    """The options of the image models whose network is trained (context-mlp, local-ls-mlp)."""
+    options = [
+        click.argument("data", type=click.Path(exists=True, file_okay=False)),
+        click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+                     help="folder for the weights file, the checkpoint and the feature cache"),
+        click.option("--steps", default=20000, show_default=True, type=click.IntRange(10), help="optimizer steps"),
+        click.option("--hidden", default=32, show_default=True, type=click.IntRange(4, 256),
+                     help="hidden units per layer"),
+        click.option("--mixtures", default=3, show_default=True, type=click.IntRange(1, 8), help="logistic components"),
+        click.option("--crops", default=4, show_default=True, type=click.IntRange(1), help="random crops per image"),
+        click.option("--crop-size", default=224, show_default=True, type=click.IntRange(8), help="crop side in pixels"),
+        click.option("--batch", default=4096, show_default=True, type=click.IntRange(16), help="values per step"),
+        click.option("--lr", default=3e-3, show_default=True, help="peak learning rate"),
+        click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)"),
+        click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1)),
+        click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _train_image_network(model, data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
+                         checkpoint_every, resume):
     from neuralzip.train import image
 
     path = image.run(Path(data), Path(out_dir), steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
-                     checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
+                     checkpoint_every, resume, log=lambda m: click.echo(m, err=True), model=model)
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
+@train.command("context-mlp")
+@_image_network_options
+def train_image(**kwargs):
+    """Train the context-mlp image model (alias: image) on the images in DATA (every 10th file is kept for tuning)."""
+    _train_image_network("context-mlp", **kwargs)
+
+
+@train.command("local-ls-mlp")
+@_image_network_options
+def train_local_ls_mlp(**kwargs):
+    """Train local-ls-mlp's network (over local-ls's blend) on the images in DATA (every 10th file kept for tuning)."""
+    _train_image_network("local-ls-mlp", **kwargs)
 
 
 @train.command("vae")

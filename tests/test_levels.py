@@ -41,8 +41,8 @@ def test_auto_level_2_takes_the_strong_image_model(run_cli, files):
     r = run_cli("compress", files / "photo.png", "--level", "2", "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
-    assert (rep["model"], rep["level"]) == ("local-ls", 2)
-    assert "local-ls" in run_cli("models").stdout.split("(auto --level 2)")[0].splitlines()[-1]
+    assert (rep["model"], rep["level"]) == ("local-ls-mlp", 2)
+    assert run_cli("models").stdout.split("(auto --level 2)")[0].splitlines()[-1].startswith("local-ls-mlp ")
 
 
 def test_auto_level_2_keeps_the_auto_model_where_a_medium_has_no_strong_one():

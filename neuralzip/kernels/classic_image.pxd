@@ -19,6 +19,7 @@ cdef class ImageChunkState:
     cdef int64_t[:, ::1] bias_sum, bias_cnt  # [channel, texture context]
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
+    cdef readonly bint fine           # the blend and bias in 1/FINE units, the residual's sign flipped
 
 
 cdef class StepBuffers:

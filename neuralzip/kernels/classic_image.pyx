@@ -75,12 +75,12 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
-                 int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0):
+                 int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
-        self.n_extra = n_extra
+        self.n_extra, self.fine = n_extra, fine
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if tile_h < 1 or tile_w < 1:
             raise ValueError("tile size out of range")
@@ -198,6 +198,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef int64_t tile_h = st.tile_h, tile_w = st.tile_w, maxv = st.maxv, mid = (st.maxv + 1) >> 1
     # the first channel has no cross-channel predictors; an outside predictor takes the last slot
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
+    cdef bint fine = st.fine
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
     cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf
     cdef bint hasN, hasW, hasNE, hasNN, hasWW
@@ -252,7 +253,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         if den <= 0:
             return 1
         p = clamp(floor_div(num + (den >> 1), den), maxv)
-        if n_extra:
+        if fine:
             pf = clamp(floor_div(FINE * num + (den >> 1), den), FINE * maxv)
             p = (pf + FINE // 2) // FINE
         # activity of the neighbourhood -> context class
@@ -290,7 +291,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             ctx = t * 8 + min(cls >> 2, 7)
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
-        if n_extra:
+        if fine:
             fine0[i] = pf
             if n > 0:  # the bias in 1/FINE units
                 pf = clamp(pf + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), FINE * maxv)
@@ -333,7 +334,7 @@ def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const i
     cdef const int64_t[:, :, ::1] img = st.img
     cdef const int64_t[::1] preds = step.preds, flip = step.flip
     cdef Bucket bk
-    cdef bint fine = st.n_extra > 0
+    cdef bint fine = st.fine
     cdef int64_t r
     for i in range(n):
         r = img[ys[i], xs[i], c] - preds[i]
@@ -362,6 +363,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef const int64_t[::1] fine0 = step.fine0, flip = step.flip
     cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], i, k
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
+    cdef bint fine = st.fine
     cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b, j
     for i in range(n):
         y, x = ys[i], xs[i]
@@ -373,7 +375,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
             raise ValueError("corrupt stream: symbol out of range")
         if write:
             e = unzigzag(value_of(b, low[i]))
-            img[y, x, c] = p + (-e if n_extra and flip[i] else e)
+            img[y, x, c] = p + (-e if fine and flip[i] else e)
         v = img[y, x, c]
         for j in range(ncore + n_extra):
             k = j if j < ncore else slot
@@ -382,7 +384,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         e = v - p
         resid[i, c] = e
         ferr[y, x, c] = <int32_t>min(to_8bit_scale(iabs(e), shift), <int64_t>1 << 30)
-        bias_sum[c, ctx] += FINE * v - fine0[i] if n_extra else e
+        bias_sum[c, ctx] += FINE * v - fine0[i] if fine else e
         bias_cnt[c, ctx] += 1
         if bias_cnt[c, ctx] >= BIAS_WINDOW_N:
             bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)

@@ -9,6 +9,7 @@ from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
+from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
 from neuralzip.models.vae import VAECodec
@@ -20,7 +21,8 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LpcNlmsMlpCodec(), OlsCascadeCodec(),
+for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(),
+               LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
 
@@ -40,11 +42,12 @@ LEGACY_DECODERS = {
 # WavPack on every source of audio/valid and runs above 20x real time both ways
 # (benchmarks/ols_audio.py).
 # --model auto --level N takes that model at its strongest level up to N, except where STRONG names
-# a model for the medium: from level 2 up auto takes that one. local-ls (least squares fitted around
-# every pixel) codes photos smaller than classic but takes several times `cjxl -e 7`'s time, so it is
-# image's strong choice, within the time of `cjxl -e 9` (benchmarks/local_ls.py).
+# a model for the medium: from level 2 up auto takes that one. local-ls-mlp (the context MLP's
+# distribution centred on least squares fitted around every pixel) codes photos smallest, but takes
+# several times `cjxl -e 7`'s time, so it is image's strong choice, within the time of `cjxl -e 9`
+# (benchmarks/local_ls.py).
 AUTO = {"image": "classic", "audio": "ols-cascade"}
-STRONG = {"image": "local-ls"}
+STRONG = {"image": "local-ls-mlp"}
 
 
 def all_codecs() -> list[Codec]:

@@ -68,7 +68,7 @@ class _ChunkState:
     kernels' typed view of them (`kernel`)."""
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
-                 n_extra: int = 0):
+                 n_extra: int = 0, fine: bool = False):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -83,7 +83,7 @@ class _ChunkState:
         self.kernel = _k.ImageChunkState(
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
-            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra)
+            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine)
 
 
 def alphabet(bits: int) -> int:
@@ -99,7 +99,7 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
-                prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None):
+                prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -107,9 +107,10 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     learned model replace the count rows the symbols are coded with (see StepView);
     it must only read what the decoder also has before the pass. `extra_predictor(img, channel,
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
-    joins the blend; it too must only read what the decoder has."""
+    joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
+    units and flips the residual's sign toward the likelier side."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1)
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -211,6 +212,9 @@ class ClassicImageCodec(RunCodec):
         """One more sub-predictor for the blend (see _code_chunk); the classic model has none."""
         return None
 
+    # the blend in 1/16 units with the residual's sign flipped toward the likelier side (see _code_chunk)
+    fine_blend = False
+
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
         """The tile a chunk of `rows` rows is cut into."""
         return params["tile_h"], params["tile_w"]
@@ -227,7 +231,7 @@ class ClassicImageCodec(RunCodec):
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
-                            seen, model_rows, self._extra_predictor(params, signal.bits))
+                            seen, model_rows, self._extra_predictor(params, signal.bits), self.fine_blend)
             chunks.append(coder.finish())
             bits += coder.bits
         return params, chunks, bits
@@ -272,6 +276,6 @@ class ClassicImageCodec(RunCodec):
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(data), *self._tile(params, b - a, img.shape[1]),
                             self.prior, model_rows=self._model_rows(signal.bits),
-                            extra_predictor=self._extra_predictor(params, signal.bits))
+                            extra_predictor=self._extra_predictor(params, signal.bits), fine=self.fine_blend)
             out[a:b] = img
         return out

@@ -114,12 +114,13 @@ class ContextMLPCodec(ClassicImageCodec):
     name = "context-mlp"
     kind = "image"
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
+    weights_prefix = WEIGHTS_PREFIX
 
     def __init__(self, weights: str | Path | None = None, tile_h: int = classic_image.TILE_H,
                  tile_w: int = classic_image.TILE_W):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic
         super().__init__(None, tile_h, tile_w)
-        self.weights = Prior(WEIGHTS_PREFIX, self.weights.shape, weights)
+        self.weights = Prior(self.weights_prefix, self.weights.shape, weights)
         self._net = None
 
     @property

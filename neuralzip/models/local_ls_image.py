@@ -37,6 +37,7 @@ class LocalLsImageCodec(ClassicImageCodec):
     kind = "image"
     summary = "classic blend + least squares fitted around every pixel, one wavefront per chunk"
     levels = tuple(sorted(LEVELS))
+    fine_blend = True
 
     def __init__(self, weights=None, level: int = 1):
         super().__init__(weights)
@@ -48,10 +49,10 @@ class LocalLsImageCodec(ClassicImageCodec):
     def at_level(self, level: int) -> "LocalLsImageCodec":
         if level not in LEVELS:
             return super().at_level(level)  # the one-line error naming the levels
-        return self if level == self.level else LocalLsImageCodec(self._weights_file, level)
+        return self if level == self.level else type(self)(self._weights_file, level)
 
     def with_weights(self, path) -> "LocalLsImageCodec":
-        return LocalLsImageCodec(path, self.level)
+        return type(self)(path, self.level)
 
     def _params(self):
         return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS}

@@ -1,6 +1,8 @@
-"""Train the context-mlp image model: `neuralzip train image DIR -o weights`.
+"""Train the context-mlp image model (`neuralzip train context-mlp DIR -o weights`) or the same
+network over local-ls's blend (`neuralzip train local-ls-mlp DIR -o weights`).
 
-1. Features: the classic model runs over random crops of the training images
+1. Features: the classic model (local-ls at level 1 for local-ls-mlp) runs over random crops of
+   the training images
    (every 10th file is kept apart for tuning) and records, for every pixel and
    channel, the integer inputs the network will see and the true value.
 2. Training (torch, CPU or GPU): two small MLPs (first channel / later channels)
@@ -11,7 +13,7 @@
    on training features, integer rescaling; lookup tables of the logistic CDF.
 4. The weight of the network against the adaptive counts is tuned on the tuning
    files with the exact codec; the result is written as
-   context-mlp-image-v<N>-<hash>.npz with its recipe inside.
+   context-mlp-image-v<N>-<hash>.npz (local-ls-mlp-image-v<N>-...) with its recipe inside.
 """
 
 import json
@@ -30,9 +32,12 @@ from neuralzip.media.detect import read_media
 from neuralzip.models import context_mlp
 from neuralzip.models.base import Signal
 from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.train.classic_prior import training_files
 
-VERSION = 2
+# per model: the codec whose network is trained, its weights file's prefix and version
+MODELS = {"context-mlp": (context_mlp.ContextMLPCodec, context_mlp.WEIGHTS_PREFIX, 2),
+          "local-ls-mlp": (LocalLsMlpCodec, LocalLsMlpCodec.weights_prefix, 1)}
 MIX_CHOICES = (6, 8, 10, 12, 13, 14, 15, 16)
 
 
@@ -54,10 +59,11 @@ def load_rgb8(path: Path) -> np.ndarray | None:
     return media.samples if media.bits == 8 else None
 
 
-def extract(files: list[Path], crops: int, size: int, seed: int, log=print) -> list[dict]:
+def extract(files: list[Path], crops: int, size: int, seed: int, log=print, model: str = "context-mlp") -> list[dict]:
     """-> per channel group: {"x": int16 features, "p": predictions, "v": true values}."""
     rng = np.random.default_rng(seed)
-    codec = ClassicImageCodec()  # the counts the context-mlp model starts from are the classic prior
+    # the model's own loop, with the network's rows replaced by the counts (the classic prior)
+    codec = ClassicImageCodec() if model == "context-mlp" else MODELS[model][0](ClassicImageCodec().weights.path)
     parts = [{"x": [], "p": [], "v": []} for _ in range(2)]
     for fi, f in enumerate(files):
         img = load_rgb8(f)
@@ -242,11 +248,12 @@ def quantize(nets, data: list[dict], k_mix: int) -> dict:
     return out
 
 
-def save(arrays: dict, out_dir: Path) -> Path:
-    return weightstore.save(arrays, out_dir, context_mlp.WEIGHTS_PREFIX, VERSION)
+def save(arrays: dict, out_dir: Path, model: str = "context-mlp") -> Path:
+    _, prefix, version = MODELS[model]
+    return weightstore.save(arrays, out_dir, prefix, version)
 
 
-def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
+def tune_mix(arrays: dict, files: list[Path], log=print, model: str = "context-mlp") -> tuple[int, dict]:
     """The network's weight against the counts with the fewest exact bits on the tuning files."""
     images = [im for im in (load_rgb8(f) for f in files) if im is not None]
     results = {}
@@ -254,7 +261,7 @@ def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
         for w in MIX_CHOICES:
             path = Path(tmp) / f"mix{w}.npz"
             np.savez(path, **{**arrays, "mix_w": np.array(w)})
-            codec = context_mlp.ContextMLPCodec(path)
+            codec = MODELS[model][0](path)
             bits = sum(codec._run(CostCoder, im, Signal("image", im.shape, 8))[2] for im in images)
             results[w] = bits / sum(im.size for im in images)
             log(f"mix {w}/16: {results[w]:.4f} bits/subpixel on the tuning files")
@@ -263,16 +270,17 @@ def tune_mix(arrays: dict, files: list[Path], log=print) -> tuple[int, dict]:
 
 
 def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crops: int, crop_size: int,
-        batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
+        batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print,
+        model: str = "context-mlp") -> Path:
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"context-mlp-features-{seed}-{crops}x{crop_size}.npz"
+    cache = out_dir / f"{model}-features-{seed}-{crops}x{crop_size}.npz"
     if resume and cache.exists():
         with np.load(cache) as z:
             data = [{k: z[f"{g}.{k}"] for k in ("x", "p", "v")} for g in range(2)]
     else:
-        data = extract(train_files, crops, crop_size, seed, log)
+        data = extract(train_files, crops, crop_size, seed, log, model)
         np.savez(cache, **{f"{g}.{k}": d[k] for g, d in enumerate(data) for k in d})
     log(f"features: {len(data[0]['v'])} first-channel and {len(data[1]['v'])} later-channel values")
     nets = train(data, out_dir, steps, hidden, k_mix, batch, lr, seed, checkpoint_every, resume, log)
@@ -280,13 +288,13 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crop
     arrays.update(logistic.tables())
     arrays["k_mix"] = np.array(k_mix)
     arrays["counts"] = ClassicImageCodec().prior.astype(np.int32)
-    mix_w, mix_bits = tune_mix(arrays, tune_files, log)
+    mix_w, mix_bits = tune_mix(arrays, tune_files, log, model)
     arrays["mix_w"] = np.array(mix_w)
-    recipe = {"command": "neuralzip train image " + " ".join(sys.argv[3:]), "data": str(data_dir),
+    recipe = {"command": f"neuralzip train {model} " + " ".join(sys.argv[3:]), "data": str(data_dir),
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, "hidden": hidden, "k_mix": k_mix, "crops": crops, "crop_size": crop_size,
               "batch": batch, "lr": lr, "seed": seed, "mix_w": mix_w,
               "tuning_bits_per_subpixel": {str(k): round(v, 5) for k, v in mix_bits.items()},
               "seconds": round(time.time() - start)}
     arrays["recipe"] = np.array(json.dumps(recipe))
-    return save(arrays, out_dir)
+    return save(arrays, out_dir, model)
