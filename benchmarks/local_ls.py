@@ -22,6 +22,7 @@ Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,10 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# the size runs code photos in parallel processes: one kernel thread each (several threads per
+# process on a shared core wait at every step's barrier); the speed run's whole processes get every core
+THREADS_ENV = os.environ.get("OMP_NUM_THREADS")
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from baselines import median_wall, need  # noqa: E402
 
@@ -118,6 +123,10 @@ def split(data: Path, weights: dict, jobs: int, sizes: Path) -> dict:
 
 def speed(data: Path) -> dict:
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
+    if THREADS_ENV is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = THREADS_ENV
     src = sorted((data / "images" / "valid").glob("*.png"))[0]
     out = {"input": f"768x512 centre crop of {src.name}"}
     with Image.open(src) as im, tempfile.TemporaryDirectory() as tmp:
