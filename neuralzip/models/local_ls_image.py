@@ -87,11 +87,14 @@ class LocalLsImageCodec(ClassicImageCodec):
         check_chunk_count(-(-h // max(1, cp // w)), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's state (the image as int64, per-predictor errors, the wavefront order) and the
-        arrays of its largest wavefront step (a step holds at most one pixel a row)."""
+        """One chunk's state (the image as int64, per-predictor errors, the wavefront order), the
+        arrays of its largest wavefront step (a step holds at most one pixel a row) and the fit's
+        window sums (a slot per in-flight row and channel)."""
         h, w, c = signal.shape
         rows = min(h, max(1, params["chunk_pixels"] // w))
         nsub = 13 if c == 1 else 25
         step = min(rows, w)
         nbk = alphabet(signal.bits)
-        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c)
+        slot = sum(a.nbytes for a in _ls.new_state(0, 1))  # one row slot of one channel
+        sums = _ls.ring_rows(w) * c * slot
+        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c) + sums
