@@ -201,7 +201,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef bint fine = st.fine
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
     cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf
-    cdef bint hasN, hasW, hasNE, hasNN, hasWW
+    cdef bint hasN, hasW, hasNE, hasNN, hasWW, outside
     for i in range(start, stop):
         y, x = ys[i], xs[i]
         ty0 = (y // tile_h) * tile_h
@@ -228,7 +228,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         den = 0
         emin = <int64_t>1 << 40
         for j in range(ncore + n_extra):
-            k = j if j < ncore else slot
+            outside = j >= ncore
+            k = slot if outside else j
             e = 0
             if hasN:
                 e += perr[y - 1, x, c, k]
@@ -242,9 +243,9 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
                 e += perr[y - 2, x, c, k] >> 1
             if hasWW:
                 e += perr[y, x - 2, c, k] >> 1
-            if c > 0 and (k < N_BASE or k == slot and n_extra):
+            if c > 0 and (k < N_BASE or outside):
                 e += perr[y, x, c - 1, k]
-            if k == slot and n_extra:
+            if outside:
                 e = (e * EXTRA_ERROR) >> 4
             emin = min(emin, e)
             wgt = (<int64_t>1 << 24) // (16 + e * e)  # e >= 0
@@ -252,10 +253,11 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             den += wgt
         if den <= 0:
             return 1
-        p = clamp(floor_div(num + (den >> 1), den), maxv)
         if fine:
             pf = clamp(floor_div(FINE * num + (den >> 1), den), FINE * maxv)
             p = (pf + FINE // 2) // FINE
+        else:
+            p = clamp(floor_div(num + (den >> 1), den), maxv)
         # activity of the neighbourhood -> context class
         a = 0
         if hasN:

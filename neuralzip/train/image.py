@@ -62,8 +62,8 @@ def load_rgb8(path: Path) -> np.ndarray | None:
 def extract(files: list[Path], crops: int, size: int, seed: int, log=print, model: str = "context-mlp") -> list[dict]:
     """-> per channel group: {"x": int16 features, "p": predictions, "v": true values}."""
     rng = np.random.default_rng(seed)
-    # the model's own loop, with the network's rows replaced by the counts (the classic prior)
-    codec = ClassicImageCodec() if model == "context-mlp" else MODELS[model][0](ClassicImageCodec().weights.path)
+    # the model's own loop (layout and blend), its network's rows replaced by the classic prior's counts
+    codec = MODELS[model][0](ClassicImageCodec().weights.path)
     parts = [{"x": [], "p": [], "v": []} for _ in range(2)]
     for fi, f in enumerate(files):
         img = load_rgb8(f)
