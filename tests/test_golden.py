@@ -1,8 +1,8 @@
 """Committed .nz files, one per model, still decode to the recorded content. Files written by
 0.1.0 under the models' old names (legacy-0.1.0-*.nz: `pixelcnn`, now context-mlp, and `wavenet`,
 now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone.
-Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coder 1,
-recognised by its params) decode too."""
+Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coder 1
+and 2, recognised by their params) decode too."""
 
 import hashlib
 import json
@@ -143,16 +143,19 @@ def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, 
     assert json.loads(r.stdout)["model"] == new
 
 
-def test_ols_cascade_coder1_file_is_read_as_coder_1():
-    """The coder-1 golden file has no params.coder and decodes with coder 1 only: read as coder 2
-    (the negative control) its content no longer matches its checksum. Coded again today it is a
-    coder-2 member, of the same content."""
-    blob = (GOLDEN / "older-ols-cascade-coder1-audio.nz").read_bytes()
+@pytest.mark.parametrize("name, coder", [("older-ols-cascade-coder1-audio.nz", None),
+                                         ("older-ols-cascade-coder2-audio.nz", 2)])
+def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
+    """An older ols-cascade file decodes with the version its params record (coder 1: no
+    params.coder). Read as the next version (the negative control) its content no longer matches
+    its checksum. Coded again today it is a member of the current version, of the same content."""
+    from neuralzip.models.ols_audio import CODER
+    blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
-    assert member.model == "ols-cascade" and "coder" not in member.params
+    assert member.model == "ols-cascade" and member.params.get("coder") == coder
     with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, coder=2)))
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, coder=(coder or 1) + 1)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade"))
-    assert again.params["coder"] == 2 and again.chunks != member.chunks
+    assert again.params["coder"] == CODER == 3 and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

@@ -23,7 +23,7 @@ def _member(data: bytes, level: int = 1):
 def test_sparse_recording_is_mapped_and_exact(level):
     data = wav_file(sparse_tone(12000, 2, 16), 16, 44100)
     blob, m = _member(data, level)
-    assert m.params["coder"] == 2 and m.chunks[0][0] == 1  # the chunk carries a map
+    assert m.params["coder"] == ols_audio.CODER and m.chunks[0][0] == 1  # the chunk carries a map
     assert api.decompress_bytes(blob) == [("a.wav", data)]
 
 

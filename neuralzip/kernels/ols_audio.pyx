@@ -23,11 +23,20 @@
 #      squares; with pow_norm 1 the sum of (1 + lag)^-3/4 u_lag^2 scaled to the same size,
 #      with pow_norm 2 4 g, g = (1 - 4 / taps) g + u_0^2 after each sample (recent samples
 #      count more, so a stage steps carefully right after an onset); each prediction rounded
-#      to an integer;
-#   3. a mixer of the stage predictions (weights 2^14 = 1, sign-sign LMS) and a bias
-#      correction: a median tracker of the final error (sign steps scaled by the slow running
-#      mean of |residual|, 1/64 sample units, with a leak of 2^-6 a sample) in a context of
-#      the last two errors' signs and the mixer output's sign;
+#      to an integer. With fine_stages the cascade's values are in 1/64 sample units (its
+#      first target is the sample against the least squares rounded to 1/64, and the step's
+#      floor 16 taps becomes 16 taps 64^2): a quiet recording keeps the fractions whole
+#      samples lose.
+#      With rls_n > 0 an RLS stage follows: exponentially weighted recursive least squares
+#      (forgetting factor rls_lam, a few tens of samples' memory) predicts what the cascade
+#      left from its last rls_n values (rls_step).
+#   3. a mixer of the stage predictions and a bias correction. Mixer 0: integer weights
+#      (2^14 = 1), sign-sign LMS. Mixer 1: double weights over the stages' and the RLS stage's
+#      predictions, each stepped by the sign of the error times its input over the input's
+#      running root mean square gradient (ada_learn). The bias (bias_rate > 0): a median
+#      tracker of the final error (sign steps scaled by the slow running mean of |residual|,
+#      1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors'
+#      signs and the mixer output's sign;
 #   4. the residual, zigzagged, as a bucket symbol (primitives.pxd) under adaptive counts
 #      chosen by the scale class of a running mean of |residual| (two tables, fast and slow
 #      context, added), plus raw low bits written into a per-lane bit stream.
@@ -36,7 +45,7 @@
 #      `fine` lies above the rounded prediction, so the likelier side of it gets the smaller
 #      zigzag code (worth most on quiet, tonal recordings where |residual| is a few units);
 #      its bias tracks the sign of the error against `fine`.
-# Steps 1 and 2 are strict IEEE-754 float64: only + - * / and sqrt, in a fixed order (the
+# Steps 1, 2 and mixer 1 are strict IEEE-754 float64: only + - * / and sqrt, in a fixed order (the
 # vector helpers below fix their summation order), built without contraction or fast-math,
 # so encoder and decoder compute the same bits on any machine; everything else is integer
 # (the count tables hold integers in doubles: they are the coder's rows as they are).
@@ -164,7 +173,7 @@ cdef enum:
     LIMIT_ = 1 << 16
     U_CLIP = 1 << 24    # NLMS inputs and errors
     W_CLIP = 1 << 24    # bias bound (x 2^16)
-    SC_ = 18            # per (lane, channel) scratch, see below
+    SC_ = 19            # per (lane, channel) scratch, see below
     # scratch fields
     SC_PRED = 0
     SC_POLS = 1
@@ -180,6 +189,22 @@ cdef enum:
     SC_FLIP = 15        # coder 2: 1 where the residual's sign is flipped before the zigzag
     SC_FINE = 16        # coder 2: the prediction in 1/64 sample units
     SC_RERR = 17        # the coded residual (in ranks of the value map where there is one), for the scale contexts
+    SC_FOLS = 18        # fine stages: the least-squares prediction in 1/64 units
+    # adaptive-step mixers (mixer 1, 2): per (lane, channel) doubles
+    # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
+    MAX_MIX_ = MAX_STAGES_ + 1  # its inputs: the stages' predictions and the RLS stage's
+    AM_W = 0            # weights
+    AM_G = MAX_MIX_     # running mean squared gradients
+    AM_IN = 2 * MAX_MIX_  # the inputs of the current sample
+    AM_OUT = 3 * MAX_MIX_  # the mix
+    AM_ = AM_OUT + 1
+    # the RLS stage: per (lane, channel) doubles
+    MAX_RLS_ = 8
+    RL_W = 0            # weights
+    RL_P = MAX_RLS_     # inverse covariance, MAX_RLS x MAX_RLS
+    RL_X = RL_P + MAX_RLS_ * MAX_RLS_  # its inputs: the cascade's last residuals, newest first
+    RL_PRED = RL_X + MAX_RLS_
+    RL_ = RL_PRED + 1
     MAP_MAX_BITS_ = 16  # value maps are for recordings of at most this many bits
 
 HIST = HIST_
@@ -193,6 +218,8 @@ NCLS = NCLS_
 NTAB = NTAB_
 INC = INC_
 LIMIT = LIMIT_
+MIXER_DOUBLES = AM_  # per (lane, channel): the adaptive-step mixer's state
+RLS_DOUBLES = RL_  # ... and the RLS stage's
 
 # pow_norm 1's weights 1 / (q^(1/2) q^(1/4)), q = 1 + lag (sqrt and division are exactly rounded in
 # IEEE-754, so every machine gets the same table), and their running sums in order (cumsum adds
@@ -206,6 +233,14 @@ cdef double P_LIMIT = 4294967296.0  # |prediction| beyond this (or NaN): treated
 ctypedef struct Lanes:
     Py_ssize_t nlanes, nch, lane, nbk, n_own, n_cross, n, solve_every, nstages, row
     int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder
+    int64_t mixer       # 0: sign-sign integer weights; 1: adaptive-step double weights (see ada_mix)
+    double mix_mu, mix_beta
+    Py_ssize_t rls_n, nmix  # the RLS stage's order (0: none); the mixer's inputs
+    double rls_lam
+    double* rls         # [kc][RL]
+    bint fine_stages    # the cascade's targets and predictions in 1/64 sample units (not whole samples)
+    int64_t unit        # 64 with fine stages, else 1
+    double* am          # [kc][AM]: the adaptive-step mixers
     double nu_rel
     Py_ssize_t taps[MAX_STAGES_]
     double mu[MAX_STAGES_]
@@ -259,19 +294,26 @@ cdef class Config:
     cdef readonly double lam, nu_rel
     cdef readonly tuple taps, mu_shift
     cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder, pow_norm, irls
+    cdef readonly int64_t mixer, fine_stages
+    cdef readonly double mix_mu, mix_beta, rls_lam
+    cdef readonly Py_ssize_t rls_n
 
     def __init__(self, *, Py_ssize_t n_own, Py_ssize_t n_cross, Py_ssize_t solve_every, double lam, taps, mu_shift,
                  double nu_rel=0.0001, int64_t mix_step=4, int64_t bias_rate=5, int64_t ema_fast=2,
                  int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1,
-                 int64_t coder=1, int64_t pow_norm=0, int64_t irls=0):
+                 int64_t coder=1, int64_t pow_norm=0, int64_t irls=0, int64_t mixer=0, double mix_mu=0.005,
+                 double mix_beta=0.95, int64_t fine_stages=0, Py_ssize_t rls_n=0, double rls_lam=0.999):
         if not (0.0 <= nu_rel <= 1.0 and 0 <= mix_step <= 1024 and 0 <= bias_rate <= 16 and 0 <= ema_fast <= 12
                 and 0 <= ema_slow <= 12 and 1 <= inc <= 1024 and 1024 <= limit <= 1 << 20 and 0 <= wfast <= 16
                 and 0 <= wslow <= 16 and wfast + wslow >= 1 and coder in (1, 2) and pow_norm in (0, 1, 2)
-                and irls in (0, 1)):
+                and irls in (0, 1) and mixer in (0, 1) and 0.0 < mix_mu <= 1.0 and 0.5 <= mix_beta < 1.0
+                and fine_stages in (0, 1) and 0 <= rls_n <= MAX_RLS_ and (rls_n == 0 or mixer > 0)
+                and 0.5 <= rls_lam < 1.0 and (not fine_stages or (coder == 2 and mixer > 0 and pow_norm > 0))):
             raise ValueError("ols config out of range")
         self.nu_rel, self.mix_step, self.bias_rate, self.ema_fast, self.ema_slow = nu_rel, mix_step, bias_rate, ema_fast, ema_slow
         self.inc, self.limit, self.wfast, self.wslow, self.coder, self.pow_norm = inc, limit, wfast, wslow, coder, pow_norm
-        self.irls = irls
+        self.irls, self.mixer, self.mix_mu, self.mix_beta, self.fine_stages = irls, mixer, mix_mu, mix_beta, fine_stages
+        self.rls_n, self.rls_lam = rls_n, rls_lam
         taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
         if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
                 and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
@@ -285,6 +327,7 @@ cdef class LaneState:
     """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
     (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
     cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot, pw, ols, gp
+    cdef readonly object am, rls
     cdef readonly object used, below
     cdef readonly object low, lowpos, lowcap
     cdef readonly Py_ssize_t nlanes, nch, lane, nbk
@@ -324,6 +367,11 @@ cdef class LaneState:
         self.sc = np.zeros((kc, SC_), i64)
         self.ols = np.zeros((kc, 2), f64)
         self.gp = np.zeros((kc, MAX_STAGES_), f64)
+        self.am = np.zeros((kc, AM_), f64)
+        self.am[:, AM_W:AM_W + MAX_MIX_] = 1.0
+        self.rls = np.zeros((kc, RL_), f64)
+        for i in range(MAX_RLS_):
+            self.rls[:, RL_P + i * MAX_RLS_ + i] = 1.0
         self.cnt = np.empty((kc, NTAB_, NCLS_, nbk), f64)
         self.cnt[...] = prior
         self.tot = np.empty((kc, NTAB_, NCLS_), f64)
@@ -385,6 +433,12 @@ cdef class LaneState:
         c.ols = <double*>address(self.ols, f64, (kc, 2))
         c.gp = <double*>address(self.gp, f64, (kc, MAX_STAGES_))
         c.irls = cfg.irls
+        c.mixer, c.mix_mu, c.mix_beta, c.fine_stages = cfg.mixer, cfg.mix_mu, cfg.mix_beta, cfg.fine_stages
+        c.unit = 64 if cfg.fine_stages else 1
+        c.rls_n, c.rls_lam = cfg.rls_n, cfg.rls_lam
+        c.nmix = len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)
+        c.rls = <double*>address(self.rls, f64, (kc, RL_))
+        c.am = <double*>address(self.am, f64, (kc, AM_))
         c.cnt = <double*>address(self.cnt, f64, (kc, NTAB_, NCLS_, nbk))
         c.tot = <double*>address(self.tot, f64, (kc, NTAB_, NCLS_))
         c.low = <uint64_t*>address(self.low, np.uint64, (nlanes, per_lane))
@@ -494,6 +548,78 @@ cdef inline int64_t sign3(int64_t v) noexcept nogil:
     return 1 if v > 0 else (-1 if v < 0 else 0)
 
 
+cdef double MIX_EPS = 1e-5  # the adaptive step's floor of the gradient scale
+
+
+cdef double RLS_P_MAX = 1e12  # the inverse covariance stops growing past this trace (a silent stretch)
+
+
+cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
+    """The RLS stage: learn the cascade's residual `value` from its last rls_n values, push it,
+    and predict the next one (exponentially weighted recursive least squares; only + - * /)."""
+    cdef double* r = L.rls + kc * RL_
+    cdef double* w = r + RL_W
+    cdef double* P = r + RL_P
+    cdef double* x = r + RL_X
+    cdef Py_ssize_t n = L.rls_n, i, j
+    cdef double ph[MAX_RLS_]
+    cdef double phi = 0.0, den, err = value - r[RL_PRED], il = 1.0 / L.rls_lam, tr = 0.0, acc
+    for i in range(n):
+        acc = 0.0
+        for j in range(n):
+            acc = acc + P[i * MAX_RLS_ + j] * x[j]
+        ph[i] = acc
+        phi = phi + x[i] * acc
+        tr = tr + P[i * MAX_RLS_ + i]
+    if tr > RLS_P_MAX:
+        il = 1.0
+    den = 1.0 / (L.rls_lam + phi)
+    for i in range(n):
+        w[i] = w[i] + err * (den * ph[i])
+        for j in range(n):
+            P[i * MAX_RLS_ + j] = (P[i * MAX_RLS_ + j] - den * (ph[i] * ph[j])) * il
+    for i in range(n - 1, 0, -1):
+        x[i] = x[i - 1]
+    x[0] = value
+    acc = 0.0
+    for i in range(n):
+        acc = acc + w[i] * x[i]
+    r[RL_PRED] = acc if (acc > -P_LIMIT and acc < P_LIMIT) else 0.0
+
+
+cdef int64_t ada_mix(const Lanes* L, Py_ssize_t kc) noexcept nogil:
+    """The adaptive-step mixer's prediction of what the least squares left: a weighted sum of the
+    stages' predictions (and the RLS stage's). -> it in 2^-14 units, as the sign-sign mixer's."""
+    cdef double* a = L.am + kc * AM_
+    cdef const int64_t* sc = L.sc + kc * SC_
+    cdef double m = 0.0
+    cdef Py_ssize_t i
+    for i in range(L.nstages):
+        a[AM_IN + i] = <double>sc[SC_P0 + i]
+    if L.rls_n > 0:
+        a[AM_IN + L.nstages] = L.rls[kc * RL_ + RL_PRED]
+    for i in range(L.nmix):
+        m = m + a[AM_W + i] * a[AM_IN + i]
+    if not (m > -P_LIMIT and m < P_LIMIT):
+        m = 0.0
+    a[AM_OUT] = m
+    return <int64_t>floor(m * <double>MIX_ONE + 0.5)
+
+
+cdef void ada_learn(const Lanes* L, Py_ssize_t kc, int64_t target) noexcept nogil:
+    """The mixer's step toward `target` (what the stages should have summed to): the sign of the
+    error times each input, scaled by the input's running root mean square gradient (so every
+    input steps at the same pace whatever its size)."""
+    cdef double* a = L.am + kc * AM_
+    cdef double beta = L.mix_beta, e = <double>target - a[AM_OUT], s, g
+    cdef Py_ssize_t i
+    s = 1.0 if e > 0.0 else (-1.0 if e < 0.0 else 0.0)
+    for i in range(L.nmix):
+        g = s * a[AM_IN + i]
+        a[AM_G + i] = beta * a[AM_G + i] + (1.0 - beta) * (g * g)
+        a[AM_W + i] = a[AM_W + i] + L.mix_mu * g / (sqrt(a[AM_G + i]) + MIX_EPS)
+
+
 @cython.boundscheck(False)
 cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noexcept nogil:
     """Prediction and count-table classes of channel c at frame t of lane k (into the scratch)."""
@@ -522,9 +648,17 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
         pi = sc[SC_N0 + i]
         sc[SC_P0 + i] = pi
         mix = mix + L.mix[kc * MAX_STAGES_ + i] * pi
-    bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix >> 14) + 1
+    if L.mixer > 0:  # mix in 2^-14 units, from the adaptive-step mixers
+        mix = ada_mix(L, kc)
+    if L.fine_stages:  # mix in 2^-14 units of 1/64 samples
+        bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix >> 20) + 1
+        sc[SC_FOLS] = clip(<int64_t>floor(p * 64.0 + 0.5), L.vmin * 64, L.vmax * 64)
+        sc[SC_MIX] = mix >> 20
+        fine = sc[SC_FOLS] + (mix >> 14) + L.bias[kc * N_BIAS_ + bctx]
+    else:
+        bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix >> 14) + 1
+        sc[SC_MIX] = mix >> 14
     sc[SC_POLS] = pols
-    sc[SC_MIX] = mix >> 14
     sc[SC_BCTX] = bctx
     sc[SC_CLS0] = scale_class(L.ema[kc * 2], NCLS_)
     sc[SC_CLS1] = scale_class(L.ema[kc * 2 + 1], NCLS_)
@@ -535,8 +669,9 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     # coder 2: the prediction in 1/64 units (least squares, mixer and bias unrounded); where it falls
     # between two integers says which side of the rounded prediction the value more likely lies on,
     # and the residual's sign is flipped so that side gets the smaller zigzag code
-    fine = (clip(<int64_t>floor(p * 64.0 + 0.5), L.vmin * 64, L.vmax * 64) + (mix >> (14 - BIAS_SHIFT))
-            + L.bias[kc * N_BIAS_ + bctx])
+    if not L.fine_stages:
+        fine = (clip(<int64_t>floor(p * 64.0 + 0.5), L.vmin * 64, L.vmax * 64) + (mix >> (14 - BIAS_SHIFT))
+                + L.bias[kc * N_BIAS_ + bctx])
     pred = (fine + 32) >> BIAS_SHIFT
     frac = fine - pred * 64
     if pred < L.vmin or pred > L.vmax:
@@ -562,7 +697,7 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
     cdef double* Fu
     cdef double* Fp
     cdef int64_t upd
-    cdef int64_t tgt, err, e, eb, u, old, ae
+    cdef int64_t tgt, tgt0, err, e, eb, u, old, ae
     cdef double* ring
     cdef int64_t* m
     L.s[kc * span + HIST_ + t] = <int32_t>value
@@ -587,14 +722,16 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
     if sc[SC_NUPD] % L.solve_every == 0:
         solve(L, kc)
     # 2. the NLMS cascade: stage i learns what the stages before it left
-    tgt = value - sc[SC_POLS]
+    cdef int64_t uclip = U_CLIP * L.unit
+    tgt = value * 64 - sc[SC_FOLS] if L.fine_stages else value - sc[SC_POLS]
+    tgt0 = tgt
     for i in range(L.nstages):
         taps = L.taps[i]
         h = L.head[kc * MAX_STAGES_ + i]
         ring = L.ring + (kc * MAX_STAGES_ + i) * 2 * MAX_TAPS_
         wt = L.wt + (kc * MAX_STAGES_ + i) * MAX_TAPS_
-        tgt = clip(tgt, -U_CLIP, U_CLIP)
-        err = clip(tgt - sc[SC_P0 + i], -U_CLIP, U_CLIP)
+        tgt = clip(tgt, -uclip, uclip)
+        err = clip(tgt - sc[SC_P0 + i], -uclip, uclip)
         # push tgt below the window (the old window stays where it is for the update)
         old = <int64_t>ring[h + taps - 1]
         if h == 0:
@@ -607,23 +744,28 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         # w += mu err u / (|u|^2 + 16 taps) over the old window u, then the next prediction
         if err != 0:
             if L.pow_norm == 1:  # normalised by the recent samples more than the old (onsets)
-                pw_norm = nz_wsq(L.pw, ring + h, taps) * L.pscale[i] + <double>(taps * 16)
+                pw_norm = nz_wsq(L.pw, ring + h, taps) * L.pscale[i] + <double>(taps * 16 * L.unit * L.unit)
             elif L.pow_norm == 2:
-                pw_norm = 4.0 * L.gp[kc * MAX_STAGES_ + i] + <double>(taps * 16)
+                pw_norm = 4.0 * L.gp[kc * MAX_STAGES_ + i] + <double>(taps * 16 * L.unit * L.unit)
             else:
                 pw_norm = <double>(L.norm[kc * MAX_STAGES_ + i] + taps * 16)
             acc = nz_axpy_dot(wt, ring + h, ring + nh, (<double>err * L.mu[i]) / pw_norm, taps)
         else:
             acc = nz_dot(wt, ring + nh, taps)
-        sc[SC_N0 + i] = clip(<int64_t>floor(acc + 0.5), -U_CLIP, U_CLIP) if (acc > -P_LIMIT and acc < P_LIMIT) else 0
-        L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
+        sc[SC_N0 + i] = clip(<int64_t>floor(acc + 0.5), -uclip, uclip) if (acc > -P_LIMIT and acc < P_LIMIT) else 0
+        if not L.fine_stages:  # (fine stages need pow_norm 1 or 2: squares of 1/64 units overflow this sum)
+            L.norm[kc * MAX_STAGES_ + i] += tgt * tgt - old * old
         if L.pow_norm == 2:
             L.gp[kc * MAX_STAGES_ + i] = L.gp[kc * MAX_STAGES_ + i] * L.gbeta[i] + <double>(tgt * tgt)
         L.head[kc * MAX_STAGES_ + i] = nh
         tgt = tgt - sc[SC_P0 + i]
+    if L.rls_n > 0:
+        rls_step(L, kc, <double>tgt)
     # 3. mixer (sign-sign) and bias
     eb = value - sc[SC_POLS] - sc[SC_MIX]
-    if eb != 0:
+    if L.mixer > 0:
+        ada_learn(L, kc, tgt0)
+    elif eb != 0:
         m = L.mix + kc * MAX_STAGES_
         for i in range(L.nstages):
             u = sign3(eb) * sign3(sc[SC_P0 + i])

@@ -1,24 +1,30 @@
 """ols-cascade: an audio model that learns each recording while coding it.
 
 Per lane, channel and sample (neuralzip/kernels/ols_audio.pyx has the loops and says exactly what
-they compute): an online least-squares predictor (order 16 + 4 partner samples at level 1, solved
+they compute): an online least-squares predictor (order 16 + 8 partner samples at level 1, solved
 every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.999, 0.998 below
-LOW_RATE; each sample weighted by (recent |error| + 2)^-3/4, so loud errors pull the fit less,
-as the coding cost grows with log |error| and not its square; the second channel of a pair also
-reads the first channel's current and recent samples), a cascade of NLMS stages on its residual
-(448/16 taps at level 1, 1280/256/16 at level 2 at 44.1 kHz, 512/32/16 below LOW_RATE; the first
-stage spans the same time at every sample rate: first_taps; level 2 normalises its steps by the
-recent samples more than the old), a sign-sign mixer of the stage outputs, a bias correction in
-a context of the recent error signs, and the residual as a bucket symbol under adaptive counts
-selected by fast and slow running means of |residual| (two tables added), plus raw low bits.
-The residual is taken against the prediction rounded from 1/64 units, its sign flipped where the
-unrounded prediction lies above (coder 2), and, where a chunk uses only some of the values its
-bit depth allows, as a difference of ranks among the values used (value_map.py). Nothing is
-learned offline: the initial counts are a fixed geometric shape per scale class. The least
-squares and the NLMS weights are strict IEEE-754 doubles (a fixed order of + - * / sqrt),
-everything else is integer.
+LOW_RATE; at level 2 each sample weighted by (recent |error| + 2)^-3/4, so loud errors pull the
+fit less, as the coding cost grows with log |error| and not its square; the second channel of a
+pair also reads the first channel's current and recent samples), a cascade of NLMS stages on its
+residual (448/32/16 taps at level 1, 1280/256/16 at level 2 at 44.1 kHz, 512/32/16 below LOW_RATE
+at level 2; the first stage spans the same time at every sample rate: first_taps), an RLS stage
+(order 4, forgetting factor 0.97; 8 and 0.98 below LOW_RATE) that predicts what the cascade left
+from its last values and follows it within tens of samples (speech formants move that fast), an
+adaptive-step mixer of the stages' predictions, and the residual as a bucket symbol under
+adaptive counts selected by fast and slow running means of |residual| (two tables added), plus
+raw low bits. The cascade works in 1/64 sample units, so a quiet recording whose residuals are a
+few units keeps the stages' fractions. The residual is taken against the prediction rounded from
+1/64 units, its sign flipped where the unrounded prediction lies above, and, where a chunk uses
+only some of the values its bit depth allows, as a difference of ranks among the values used
+(value_map.py). Nothing is learned offline: the initial counts are a fixed geometric shape per
+scale class. The least squares, the NLMS and RLS stages and the mixer are strict IEEE-754 doubles
+(a fixed order of + - * / sqrt), everything else is integer.
 
-Files written before coder 2 (params without "coder") decode with CODER1_LEVELS and coder 1.
+Versions (params["coder"]): 3 is the model above. Files written by version 2 (integer stages, a
+sign-sign mixer, a bias correction in a context of the recent error signs, two stages at level 1)
+decode with CODER2_LEVELS; files without "coder" are version 1 and decode with CODER1_LEVELS
+(the residual rounded to a whole sample). The kernel's own `coder` option is only that rounding:
+2 (the sign by the unrounded prediction) in versions 2 and 3.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
@@ -30,7 +36,7 @@ the same frame), and decodes the two halves of the chunks at once, the second in
 chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
-Chunk bytes: (coder 2) the value-map section (value_map.chunk_section: a flag byte, and where it
+Chunk bytes: (versions 2 and 3) the value-map section (value_map.chunk_section: a flag byte, and where it
 is 1 the packed map's length, 4 bytes little endian, and the packed map); then the symbol stream
 length (4, little endian), the range-coded symbols, then per lane the number of 64-bit low-bit
 words (4 each), then those words (little endian), lane after lane.
@@ -54,8 +60,16 @@ from neuralzip.models import value_map
 from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
 from neuralzip.parallel import cpu_count
 
-CODER = 2  # the residual coder compress writes (params["coder"]; params without one are coder 1)
-LEVELS = {  # tuned on audio/train (excerpts of 3 files a source, and 29 files like the hardest), never on valid
+CODER = 3  # the model version compress writes (params["coder"]; params without one are coder 1)
+LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, all of asterisk's for low_rate), never on valid
+    1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
+            bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
+            low_rate=dict(lam=0.998, rls_n=8, rls_lam=0.98)),
+    2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 16), mu_shift=(3, 4, 6), nu_rel=1e-9,
+            bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
+            low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), rls_n=8, rls_lam=0.98)),
+}
+CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
             bias_rate=8, coder=2, pow_norm=2, low_rate=dict(lam=0.998)),
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 16), mu_shift=(3, 4, 6), nu_rel=1e-9,
@@ -91,7 +105,7 @@ def first_taps(taps: int, rate: int) -> int:
 
 
 def config(level: int, rate: int, coder: int = CODER) -> kern.Config:
-    cfg = dict((LEVELS if coder == CODER else CODER1_LEVELS)[level])
+    cfg = dict({1: CODER1_LEVELS, 2: CODER2_LEVELS, CODER: LEVELS}[coder][level])
     low = cfg.pop("low_rate", {})
     if rate < LOW_RATE:
         cfg.update(low)
@@ -314,7 +328,7 @@ class OlsCascadeCodec(RunCodec):
 
     @staticmethod
     def _code_state(st, lengths, nch, coder_factory, observe):
-        """A chunk's bytes and exact-model bits, from its loaded lane state (coder 2: the chunk
+        """A chunk's bytes and exact-model bits, from its loaded lane state (versions 2 and 3: the chunk
         starts with its value-map section, which may set a map on the state)."""
         lane = st.lane
         map_section = value_map.chunk_section(st, lengths)
@@ -456,7 +470,7 @@ class OlsCascadeCodec(RunCodec):
         level = param_int(params, "level", 1, max(LEVELS))
         if "coder" in params:
             param_int(params, "coder", 1, CODER)
-        if "pack" in params:  # a member of a pack: short, coded by coder 2, the chunk with the first
+        if "pack" in params:  # a member of a pack: short, coded by version 2 or later, the chunk with the first
             n = param_int(params, "pack", 0, PACK_LANES)
             param_int(params, "coder", 2, CODER)
             if n == 1 or self._packable(signal) is None:
@@ -485,7 +499,8 @@ class OlsCascadeCodec(RunCodec):
         lanes = min(lanes, max(1, -(-frames // lane)))
         nbk = nbk_of(signal.bits)
         n, stages, taps, ntab = kern.MAX_OWN + kern.MAX_CROSS, kern.MAX_STAGES, kern.MAX_TAPS, kern.NTAB
-        doubles = 2 * n * n + 2 * kern.HISTORY_DEPTH * n + 3 * n + 3 * stages * taps + ntab * kern.NCLS * (nbk + 1)
+        doubles = (2 * n * n + 2 * kern.HISTORY_DEPTH * n + 3 * n + 3 * stages * taps + ntab * kern.NCLS * (nbk + 1)
+                   + kern.MIXER_DOUBLES + kern.RLS_DOUBLES)
         per_kc = 8 * doubles + 2048
         per_lane = nch * (per_kc + 4 * (lane + kern.HIST)) + nch * (signal.bits + 2) * lane // 8 + 16 * nbk
         return 2 * lanes * per_lane + 8 * frames * nch
