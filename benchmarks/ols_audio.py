@@ -11,7 +11,9 @@
   clips (benchmarks/audio_model.py's), whole processes through the CLI (median of 3;
   `--model ols-cascade --level L`). CPU seconds (user + sys of the process) are reported beside wall
   seconds: this machine is shared, and wall time there depends on the neighbours;
-* lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default.
+* lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default;
+* vs_sac: each row's bytes over sac --normal's on the same files (sac's bytes from
+  results/sac_audio_valid.json, benchmarks/sac_peer.py's run).
 Fails if a peer is missing: a figure is never estimated. Writes benchmarks/results/ols_audio.json.
 """
 
@@ -96,6 +98,29 @@ def totals(rows, codecs) -> dict:
     for c in codecs:
         out[c]["vs_flac"] = round(out[c]["bps"] / out["flac"]["bps"], 4)
         out[c]["vs_wavpack"] = round(out[c]["bps"] / out["wavpack"]["bps"], 4)
+    return out
+
+
+def against_sac(rows, codecs, path: Path) -> dict | None:
+    """Each neuralzip row's bytes over sac --normal's on the same files, sac's bytes read from
+    benchmarks/sac_peer.py's results (sac is slow: it is run there, not here). Where sac's default
+    run did not decode exactly (its sparse-PCM mode on 24-bit files) its run without that mode counts."""
+    if not path.exists():
+        return None
+    sac = {}
+    for r in json.loads(path.read_text())["rows"]:
+        for key in ("sac", "sac_sparse_off"):
+            if r.get(key, {}).get("ok"):
+                sac[r["file"]] = r[key]["bytes"]
+                break
+    groups = {"16bit": [r for r in rows if r["bits"] == 16], "24bit": [r for r in rows if r["bits"] == 24]}
+    groups.update({s: [r for r in rows if r["source"] == s] for s in sorted({r["source"] for r in rows})})
+    out = {"sac_results": str(path.relative_to(HERE.parent))}
+    for g, part in groups.items():
+        part = [r for r in part if r["file"] in sac]
+        if part:
+            total = sum(sac[r["file"]] for r in part)
+            out[g] = dict({c: round(sum(r[c] for r in part) / total, 4) for c in codecs}, files=len(part))
     return out
 
 
@@ -217,7 +242,8 @@ def main():
     result["totals_24bit"] = totals([r for r in rows if r["bits"] == 24], codecs)
     result["per_source"] = {s: totals([r for r in rows if r["source"] == s], codecs)
                             for s in sorted({r["source"] for r in rows})}
-    log(json.dumps({k: result[k] for k in ("totals", "totals_16bit", "totals_24bit", "per_source")}, indent=1))
+    result["vs_sac"] = against_sac(rows, codecs, HERE / "results" / "sac_audio_valid.json")
+    log(json.dumps({k: result[k] for k in ("totals", "totals_16bit", "totals_24bit", "per_source", "vs_sac")}, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(dict(result, rows=rows), indent=1) + "\n")
     if not args.skip_lanes:

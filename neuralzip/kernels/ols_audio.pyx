@@ -369,6 +369,7 @@ cdef class LaneState:
         self.gp = np.zeros((kc, MAX_STAGES_), f64)
         self.am = np.zeros((kc, AM_), f64)
         self.am[:, AM_W:AM_W + MAX_MIX_] = 1.0
+        self.am[:, AM_W + len(cfg.taps)] = 0.0  # the RLS stage starts unheard: its cold fits extrapolate far
         self.rls = np.zeros((kc, RL_), f64)
         for i in range(MAX_RLS_):
             self.rls[:, RL_P + i * MAX_RLS_ + i] = 1.0
@@ -551,7 +552,8 @@ cdef inline int64_t sign3(int64_t v) noexcept nogil:
 cdef double MIX_EPS = 1e-5  # the adaptive step's floor of the gradient scale
 
 
-cdef double RLS_P_MAX = 1e12  # the inverse covariance stops growing past this trace (a silent stretch)
+cdef double RLS_P_MAX = 1.0  # the inverse covariance stops growing past this trace a row (its start):
+                              # a silent stretch must not leave a huge gain for the next sound
 
 
 cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
@@ -571,20 +573,28 @@ cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
         ph[i] = acc
         phi = phi + x[i] * acc
         tr = tr + P[i * MAX_RLS_ + i]
-    if tr > RLS_P_MAX:
+    if tr > RLS_P_MAX * <double>n:
         il = 1.0
-    den = 1.0 / (L.rls_lam + phi)
-    for i in range(n):
-        w[i] = w[i] + err * (den * ph[i])
-        for j in range(n):
-            P[i * MAX_RLS_ + j] = (P[i * MAX_RLS_ + j] - den * (ph[i] * ph[j])) * il
+    if phi >= 0.0 and phi < P_LIMIT * P_LIMIT:
+        den = 1.0 / (L.rls_lam + phi)
+        for i in range(n):
+            w[i] = w[i] + err * (den * ph[i])
+            for j in range(n):
+                P[i * MAX_RLS_ + j] = (P[i * MAX_RLS_ + j] - den * (ph[i] * ph[j])) * il
+    else:  # rounding made P indefinite (inputs of nearly lower rank, a pure tone): start it again
+        for i in range(n):
+            for j in range(n):
+                P[i * MAX_RLS_ + j] = 1.0 if i == j else 0.0
+    cdef double top = 0.0
     for i in range(n - 1, 0, -1):
         x[i] = x[i - 1]
     x[0] = value
     acc = 0.0
     for i in range(n):
         acc = acc + w[i] * x[i]
-    r[RL_PRED] = acc if (acc > -P_LIMIT and acc < P_LIMIT) else 0.0
+        top = top if fabs(x[i]) <= top else fabs(x[i])
+    # an ill-conditioned fit may extrapolate far: never more than twice the largest recent value
+    r[RL_PRED] = acc if (acc > -2.0 * top and acc < 2.0 * top) else (2.0 * top if acc > 0.0 else -2.0 * top)
 
 
 cdef int64_t ada_mix(const Lanes* L, Py_ssize_t kc) noexcept nogil:
