@@ -33,7 +33,7 @@
 #   3. a mixer of the stage predictions and a bias correction. Mixer 0: integer weights
 #      (2^14 = 1), sign-sign LMS. Mixer 1: double weights over the stages' and the RLS stage's
 #      predictions, each stepped by the sign of the error times its input over the input's
-#      running root mean square gradient (ada_learn). The bias (bias_rate > 0): a median
+#      running mean |gradient| (ada_learn). The bias (bias_rate > 0): a median
 #      tracker of the final error (sign steps scaled by the slow running mean of |residual|,
 #      1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors'
 #      signs and the mixer output's sign;
@@ -194,7 +194,7 @@ cdef enum:
     # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
     MAX_MIX_ = MAX_STAGES_ + 1  # its inputs: the stages' predictions and the RLS stage's
     AM_W = 0            # weights
-    AM_G = MAX_MIX_     # running mean squared gradients
+    AM_G = MAX_MIX_     # running mean |gradient|s
     AM_IN = 2 * MAX_MIX_  # the inputs of the current sample
     AM_OUT = 3 * MAX_MIX_  # the mix
     AM_ = AM_OUT + 1
@@ -556,6 +556,7 @@ cdef double RLS_P_MAX = 1.0  # the inverse covariance stops growing past this tr
                               # a silent stretch must not leave a huge gain for the next sound
 
 
+@cython.cdivision(True)
 cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
     """The RLS stage: learn the cascade's residual `value` from its last rls_n values, push it,
     and predict the next one (exponentially weighted recursive least squares; only + - * /)."""
@@ -597,6 +598,7 @@ cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
     r[RL_PRED] = acc if (acc > -2.0 * top and acc < 2.0 * top) else (2.0 * top if acc > 0.0 else -2.0 * top)
 
 
+@cython.cdivision(True)
 cdef int64_t ada_mix(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     """The adaptive-step mixer's prediction of what the least squares left: a weighted sum of the
     stages' predictions (and the RLS stage's). -> it in 2^-14 units, as the sign-sign mixer's."""
@@ -616,9 +618,10 @@ cdef int64_t ada_mix(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     return <int64_t>floor(m * <double>MIX_ONE + 0.5)
 
 
+@cython.cdivision(True)
 cdef void ada_learn(const Lanes* L, Py_ssize_t kc, int64_t target) noexcept nogil:
     """The mixer's step toward `target` (what the stages should have summed to): the sign of the
-    error times each input, scaled by the input's running root mean square gradient (so every
+    error times each input, over the input's running mean |gradient| (so every
     input steps at the same pace whatever its size)."""
     cdef double* a = L.am + kc * AM_
     cdef double beta = L.mix_beta, e = <double>target - a[AM_OUT], s, g
@@ -626,8 +629,8 @@ cdef void ada_learn(const Lanes* L, Py_ssize_t kc, int64_t target) noexcept nogi
     s = 1.0 if e > 0.0 else (-1.0 if e < 0.0 else 0.0)
     for i in range(L.nmix):
         g = s * a[AM_IN + i]
-        a[AM_G + i] = beta * a[AM_G + i] + (1.0 - beta) * (g * g)
-        a[AM_W + i] = a[AM_W + i] + L.mix_mu * g / (sqrt(a[AM_G + i]) + MIX_EPS)
+        a[AM_G + i] = beta * a[AM_G + i] + (1.0 - beta) * fabs(g)
+        a[AM_W + i] = a[AM_W + i] + L.mix_mu * g / (a[AM_G + i] + MIX_EPS)
 
 
 @cython.boundscheck(False)

@@ -8,8 +8,9 @@ fit less, as the coding cost grows with log |error| and not its square; the seco
 pair also reads the first channel's current and recent samples), a cascade of NLMS stages on its
 residual (448/32/16 taps at level 1, 1280/256/16 at level 2 at 44.1 kHz, 512/32/16 below LOW_RATE
 at level 2; the first stage spans the same time at every sample rate: first_taps), an RLS stage
-(order 4, forgetting factor 0.97; 8 and 0.98 below LOW_RATE) that predicts what the cascade left
-from its last values and follows it within tens of samples (speech formants move that fast), an
+(order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both levels)
+that predicts what the cascade left from its last values and follows it within tens of samples
+(speech formants move that fast), an
 adaptive-step mixer of the stages' predictions, and the residual as a bucket symbol under
 adaptive counts selected by fast and slow running means of |residual| (two tables added), plus
 raw low bits. The cascade works in 1/64 sample units, so a quiet recording whose residuals are a
@@ -63,7 +64,7 @@ from neuralzip.parallel import cpu_count
 CODER = 3  # the model version compress writes (params["coder"]; params without one are coder 1)
 LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, all of asterisk's for low_rate), never on valid
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
-            bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
+            bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1, rls_n=0,  # (the RLS stage: 0.17% for 13% time)
             low_rate=dict(lam=0.998, rls_n=8, rls_lam=0.98)),
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 16), mu_shift=(3, 4, 6), nu_rel=1e-9,
             bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
