@@ -13,7 +13,9 @@
   seconds: this machine is shared, and wall time there depends on the neighbours;
 * lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default;
 * vs_sac: each row's bytes over sac --normal's on the same files (sac's bytes from
-  results/sac_audio_valid.json, benchmarks/sac_peer.py's run).
+  results/sac_audio_valid.json, benchmarks/sac_peer.py's run), and the same less the .nz
+  container's own bytes (header, member description and table, about 300 bytes a file:
+  "container_share" in the totals), to show how much of a difference is the model's.
 Fails if a peer is missing: a figure is never estimated. Writes benchmarks/results/ols_audio.json.
 """
 
@@ -56,7 +58,7 @@ def peer_bytes(media, tmp: Path) -> dict:
 def sizes(data: Path, levels: list[int], log, earlier: dict | None = None) -> tuple[list, list]:
     """`earlier` ({file: row} of an earlier run): the peers' and the other models' figures are taken
     from it and only ols-cascade runs (--ols-only, when only ols-cascade changed)."""
-    from neuralzip import api
+    from neuralzip import api, container
     from neuralzip.media.detect import read_media
 
     rows = []
@@ -80,6 +82,7 @@ def sizes(data: Path, levels: list[int], log, earlier: dict | None = None) -> tu
                 t = time.perf_counter()
                 blob = api.compress_bytes(raw, path.name, model, level=level)
                 row[name] = len(blob)
+                row[name + "_container"] = len(blob) - sum(len(c) for c in container.loads(blob)[1][0].chunks)
                 row[name + "_encode_s"] = round(time.perf_counter() - t, 3)
                 [(_, back)] = api.decompress_bytes(blob)
                 assert np.array_equal(read_media(back, "x").samples, media.samples), f"{name} {path}: not exact"
@@ -98,6 +101,8 @@ def totals(rows, codecs) -> dict:
     for c in codecs:
         out[c]["vs_flac"] = round(out[c]["bps"] / out["flac"]["bps"], 4)
         out[c]["vs_wavpack"] = round(out[c]["bps"] / out["wavpack"]["bps"], 4)
+        if all(c + "_container" in r for r in rows):  # the .nz file's own bytes: header, description, table
+            out[c]["container_share"] = round(sum(r[c + "_container"] for r in rows) / sum(r[c] for r in rows), 4)
     return out
 
 
@@ -121,6 +126,8 @@ def against_sac(rows, codecs, path: Path) -> dict | None:
         if part:
             total = sum(sac[r["file"]] for r in part)
             out[g] = dict({c: round(sum(r[c] for r in part) / total, 4) for c in codecs}, files=len(part))
+            out[g].update({c + " (payload only)": round(sum(r[c] - r[c + "_container"] for r in part) / total, 4)
+                           for c in codecs if all(c + "_container" in r for r in part)})
     return out
 
 

@@ -160,7 +160,7 @@ cdef enum:
     MAX_CROSS_ = 8
     MAX_N_ = MAX_OWN_ + MAX_CROSS_
     FD_ = 32            # depth of the boundary-row history: a power of 2, >= MAX_OWN, MAX_CROSS
-    MAX_STAGES_ = 3
+    MAX_STAGES_ = 4
     MAX_TAPS_ = 2048
     MIX_ONE = 1 << 14   # mixer weight 1
     MIX_STEP = 4
@@ -173,7 +173,7 @@ cdef enum:
     LIMIT_ = 1 << 16
     U_CLIP = 1 << 24    # NLMS inputs and errors
     W_CLIP = 1 << 24    # bias bound (x 2^16)
-    SC_ = 19            # per (lane, channel) scratch, see below
+    SC_ = 21            # per (lane, channel) scratch, see below
     # scratch fields
     SC_PRED = 0
     SC_POLS = 1
@@ -182,14 +182,14 @@ cdef enum:
     SC_CLS0 = 4
     SC_CLS1 = 5
     SC_P0 = 6           # stage predictions SC_P0 .. SC_P0 + MAX_STAGES - 1
-    SC_E1 = 9           # last two final errors
-    SC_E2 = 10
-    SC_NUPD = 11        # samples seen (the solve cadence)
-    SC_N0 = 12          # the stages' predictions for the next sample (update computes them)
-    SC_FLIP = 15        # coder 2: 1 where the residual's sign is flipped before the zigzag
-    SC_FINE = 16        # coder 2: the prediction in 1/64 sample units
-    SC_RERR = 17        # the coded residual (in ranks of the value map where there is one), for the scale contexts
-    SC_FOLS = 18        # fine stages: the least-squares prediction in 1/64 units
+    SC_E1 = SC_P0 + MAX_STAGES_  # last two final errors
+    SC_E2 = SC_E1 + 1
+    SC_NUPD = SC_E1 + 2  # samples seen (the solve cadence)
+    SC_N0 = SC_E1 + 3   # the stages' predictions for the next sample (update computes them)
+    SC_FLIP = SC_N0 + MAX_STAGES_  # coder 2: 1 where the residual's sign is flipped before the zigzag
+    SC_FINE = SC_FLIP + 1  # coder 2: the prediction in 1/64 sample units
+    SC_RERR = SC_FLIP + 2  # the coded residual (in ranks of the value map where there is one), for the scale contexts
+    SC_FOLS = SC_FLIP + 3  # fine stages: the least-squares prediction in 1/64 units
     # adaptive-step mixers (mixer 1, 2): per (lane, channel) doubles
     # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
     MAX_MIX_ = MAX_STAGES_ + 1  # its inputs: the stages' predictions and the RLS stage's

@@ -6,8 +6,8 @@ every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.999, 0
 LOW_RATE; at level 2 each sample weighted by (recent |error| + 2)^-3/4, so loud errors pull the
 fit less, as the coding cost grows with log |error| and not its square; the second channel of a
 pair also reads the first channel's current and recent samples), a cascade of NLMS stages on its
-residual (448/32/16 taps at level 1, 1280/256/16 at level 2 at 44.1 kHz, 512/32/16 below LOW_RATE
-at level 2; the first stage spans the same time at every sample rate: first_taps), an RLS stage
+residual (448/32/16 taps at level 1, 1280/256/32/16 at level 2 at 44.1 kHz, 512/32/16 below
+LOW_RATE at level 2; the first stage spans the same time at every sample rate: first_taps), an RLS stage
 (order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both levels)
 that predicts what the cascade left from its last values and follows it within tens of samples
 (speech formants move that fast), an
@@ -66,8 +66,8 @@ LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, all of asteri
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1, rls_n=0,  # (the RLS stage: 0.17% for 13% time)
             low_rate=dict(lam=0.998, rls_n=8, rls_lam=0.98)),
-    2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 16), mu_shift=(3, 4, 6), nu_rel=1e-9,
-            bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
+    2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 32, 16), mu_shift=(3, 4, 5, 6),
+            nu_rel=1e-9, bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
             low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), rls_n=8, rls_lam=0.98)),
 }
 CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
