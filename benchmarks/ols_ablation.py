@@ -1,7 +1,7 @@
-"""What each part of ols-cascade's current version gives: the exact model's bits on the 16-bit
+"""What each part of ols-cascade's current version (3) gives: the exact model's bits on the 16-bit
 recordings of audio/valid (and on the tuning excerpts of audio/train), with one part at a time
-put back as it was before it (coder 1's rounding, no value maps, the older forgetting factor,
-plain NLMS normalisation, unweighted least squares, the older level-2 stages).
+put back as it was before it (version 2's whole-sample stages and sign-sign mixer, no RLS stage,
+the bias correction, fewer stages, no value maps, unweighted least squares, fewer partner samples).
 
     python benchmarks/ols_ablation.py [--levels 1,2] [--root audio/valid]   # -> results/ols_ablation.json
 
@@ -27,16 +27,21 @@ from neuralzip.models.base import Signal
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 
-WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was}
-    1: {"coder 2 (sign by the unrounded prediction)": {"coder": 1},
-        "forgetting factor 0.999 at 32 kHz and above": {"low_rate": {}, "lam": 0.998},
-        "8 partner samples (was 4)": {"n_cross": 4},
-        "NLMS normalised by recent power": {"pow_norm": 0}},
-    2: {"coder 2 (sign by the unrounded prediction)": {"coder": 1},
-        "forgetting factor 0.999 at 32 kHz and above": {"low_rate": {"taps": (512, 32, 16), "mu_shift": (3, 5, 6)},
-                                                        "lam": 0.998},
-        "stages 1280/256/16 at 32 kHz and above (was 512/32/16)": {"taps": (512, 32, 16), "mu_shift": (3, 5, 6)},
-        "NLMS normalised by recent power": {"pow_norm": 0},
+WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was (version 2), or take it out}
+    1: {"the cascade in 1/64 sample units": {"fine_stages": 0},
+        "the RLS stage below 32 kHz": {"low_rate": {"lam": 0.998}},
+        "the 32-tap stage": {"taps": (448, 16), "mu_shift": (3, 5)},
+        "the bias correction off (on, as in version 2)": {"bias_rate": 8},
+        "version 3's cascade and mixer (version 2's whole-sample stages and sign-sign mixer, no RLS)":
+            {"fine_stages": 0, "mixer": 0, "low_rate": {"lam": 0.998}, "bias_rate": 8},
+        "8 partner samples (was 4)": {"n_cross": 4}},
+    2: {"the cascade in 1/64 sample units": {"fine_stages": 0},
+        "the RLS stage": {"rls_n": 0, "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
+        "the 32-tap stage": {"taps": (1280, 256, 16), "mu_shift": (3, 4, 6)},
+        "the bias correction off (on, as in version 2)": {"bias_rate": 8},
+        "version 3's cascade and mixer (version 2's whole-sample stages and sign-sign mixer, no RLS)":
+            {"fine_stages": 0, "mixer": 0, "rls_n": 0, "taps": (1280, 256, 16), "mu_shift": (3, 4, 6), "bias_rate": 8,
+             "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
         "weighted least squares": {"irls": 0}},
 }
 
