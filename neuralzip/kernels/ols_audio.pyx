@@ -190,7 +190,6 @@ cdef enum:
     SC_FINE = SC_FLIP + 1  # coder 2: the prediction in 1/64 sample units
     SC_RERR = SC_FLIP + 2  # the coded residual (in ranks of the value map where there is one), for the scale contexts
     SC_FOLS = SC_FLIP + 3  # fine stages: the least-squares prediction in 1/64 units
-    # adaptive-step mixers (mixer 1, 2): per (lane, channel) doubles
     # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
     MAX_MIX_ = MAX_STAGES_ + 1  # its inputs: the stages' predictions and the RLS stage's
     AM_W = 0            # weights
@@ -240,7 +239,7 @@ ctypedef struct Lanes:
     double* rls         # [kc][RL]
     bint fine_stages    # the cascade's targets and predictions in 1/64 sample units (not whole samples)
     int64_t unit        # 64 with fine stages, else 1
-    double* am          # [kc][AM]: the adaptive-step mixers
+    double* am          # [kc][AM]: the adaptive-step mixer
     double nu_rel
     Py_ssize_t taps[MAX_STAGES_]
     double mu[MAX_STAGES_]
@@ -552,8 +551,8 @@ cdef inline int64_t sign3(int64_t v) noexcept nogil:
 cdef double MIX_EPS = 1e-5  # the adaptive step's floor of the gradient scale
 
 
-cdef double RLS_P_MAX = 1.0  # the inverse covariance stops growing past this trace a row (its start):
-                              # a silent stretch must not leave a huge gain for the next sound
+cdef double RLS_P_MAX = 1.0  # the inverse covariance stops growing once its trace passes this much a
+                              # row (where it starts): a silent stretch must not leave a huge gain
 
 
 @cython.cdivision(True)
@@ -774,7 +773,7 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         tgt = tgt - sc[SC_P0 + i]
     if L.rls_n > 0:
         rls_step(L, kc, <double>tgt)
-    # 3. mixer (sign-sign) and bias
+    # 3. the mixer and the bias
     eb = value - sc[SC_POLS] - sc[SC_MIX]
     if L.mixer > 0:
         ada_learn(L, kc, tgt0)

@@ -62,9 +62,10 @@ from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_cou
 from neuralzip.parallel import cpu_count
 
 CODER = 3  # the model version compress writes (params["coder"]; params without one are coder 1)
-LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, all of asterisk's for low_rate), never on valid
+LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
-            bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1, rls_n=0,  # (the RLS stage: 0.17% for 13% time)
+            bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1,
+            rls_n=0,  # above 32 kHz the RLS stage gave 0.17% for 13% of the model's time
             low_rate=dict(lam=0.998, rls_n=8, rls_lam=0.98)),
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 32, 16), mu_shift=(3, 4, 5, 6),
             nu_rel=1e-9, bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
