@@ -13,9 +13,9 @@
   seconds: this machine is shared, and wall time there depends on the neighbours;
 * lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default;
 * vs_sac: each row's bytes over sac --normal's on the same files (sac's bytes from
-  results/sac_audio_valid.json, benchmarks/sac_peer.py's run), and the same less the .nz
-  container's own bytes (header, member description and table, about 300 bytes a file:
-  "container_share" in the totals), to show how much of a difference is the model's.
+  results/sac_audio_valid.json, benchmarks/sac_peer.py's run). Both carry a per-file overhead:
+  the .nz container's own bytes (header, member description and table, about 300 bytes a file,
+  "container_share" in the totals) and sac's header (a 100-sample silent file is 351 bytes).
 Fails if a peer is missing: a figure is never estimated. Writes benchmarks/results/ols_audio.json.
 """
 
@@ -126,8 +126,6 @@ def against_sac(rows, codecs, path: Path) -> dict | None:
         if part:
             total = sum(sac[r["file"]] for r in part)
             out[g] = dict({c: round(sum(r[c] for r in part) / total, 4) for c in codecs}, files=len(part))
-            out[g].update({c + " (payload only)": round(sum(r[c] - r[c + "_container"] for r in part) / total, 4)
-                           for c in codecs if all(c + "_container" in r for r in part)})
     return out
 
 
