@@ -235,7 +235,7 @@ ctypedef struct Lanes:
     int64_t mixer       # 0: sign-sign integer weights; 1: adaptive-step double weights (see ada_mix)
     double mix_mu, mix_beta
     Py_ssize_t rls_n, nmix  # the RLS stage's order (0: none); the mixer's inputs
-    double rls_lam
+    double rls_lam, rls_il  # its forgetting factor and 1 / that
     double* rls         # [kc][RL]
     bint fine_stages    # the cascade's targets and predictions in 1/64 sample units (not whole samples)
     int64_t unit        # 64 with fine stages, else 1
@@ -435,7 +435,7 @@ cdef class LaneState:
         c.irls = cfg.irls
         c.mixer, c.mix_mu, c.mix_beta, c.fine_stages = cfg.mixer, cfg.mix_mu, cfg.mix_beta, cfg.fine_stages
         c.unit = 64 if cfg.fine_stages else 1
-        c.rls_n, c.rls_lam = cfg.rls_n, cfg.rls_lam
+        c.rls_n, c.rls_lam, c.rls_il = cfg.rls_n, cfg.rls_lam, 1.0 / cfg.rls_lam
         c.nmix = len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)
         c.rls = <double*>address(self.rls, f64, (kc, RL_))
         c.am = <double*>address(self.am, f64, (kc, AM_))
@@ -565,7 +565,7 @@ cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
     cdef double* x = r + RL_X
     cdef Py_ssize_t n = L.rls_n, i, j
     cdef double ph[MAX_RLS_]
-    cdef double phi = 0.0, den, err = value - r[RL_PRED], il = 1.0 / L.rls_lam, tr = 0.0, acc
+    cdef double phi = 0.0, den, err = value - r[RL_PRED], il = L.rls_il, tr = 0.0, acc
     for i in range(n):
         acc = 0.0
         for j in range(n):
@@ -642,7 +642,7 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     cdef const double* w = L.w + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
     cdef double p, acc
-    cdef int64_t pols, mix = 0, pi, bctx, fine, pred, frac
+    cdef int64_t pols, mix = 0, bctx, fine, pred, frac
     for j in range(L.n_own):
         x[j] = own[-1 - j] * L.inv_scale
     if L.n_cross > 0:
@@ -657,11 +657,12 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
     L.ols[kc * 2] = p
     for i in range(L.nstages):  # the stages' predictions, made by the last update
-        pi = sc[SC_N0 + i]
-        sc[SC_P0 + i] = pi
-        mix = mix + L.mix[kc * MAX_STAGES_ + i] * pi
-    if L.mixer > 0:  # mix in 2^-14 units, from the adaptive-step mixers
+        sc[SC_P0 + i] = sc[SC_N0 + i]
+    if L.mixer > 0:  # mix in 2^-14 units, from the adaptive-step mixer
         mix = ada_mix(L, kc)
+    else:
+        for i in range(L.nstages):
+            mix = mix + L.mix[kc * MAX_STAGES_ + i] * sc[SC_P0 + i]
     if L.fine_stages:  # mix in 2^-14 units of 1/64 samples
         bctx = (sign3(sc[SC_E1]) + 1) * 9 + (sign3(sc[SC_E2]) + 1) * 3 + sign3(mix >> 20) + 1
         sc[SC_FOLS] = clip(<int64_t>floor(p * 64.0 + 0.5), L.vmin * 64, L.vmax * 64)
@@ -774,10 +775,10 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
     if L.rls_n > 0:
         rls_step(L, kc, <double>tgt)
     # 3. the mixer and the bias
-    eb = value - sc[SC_POLS] - sc[SC_MIX]
     if L.mixer > 0:
         ada_learn(L, kc, tgt0)
-    elif eb != 0:
+    else:
+        eb = value - sc[SC_POLS] - sc[SC_MIX]
         m = L.mix + kc * MAX_STAGES_
         for i in range(L.nstages):
             u = sign3(eb) * sign3(sc[SC_P0 + i])

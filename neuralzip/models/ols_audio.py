@@ -7,13 +7,12 @@ LOW_RATE; at level 2 each sample weighted by (recent |error| + 2)^-3/4, so loud 
 fit less, as the coding cost grows with log |error| and not its square; the second channel of a
 pair also reads the first channel's current and recent samples), a cascade of NLMS stages on its
 residual (448/32/16 taps at level 1, 1280/256/32/16 at level 2 at 44.1 kHz, 512/32/16 below
-LOW_RATE at level 2; the first stage spans the same time at every sample rate: first_taps), an RLS stage
-(order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both levels)
-that predicts what the cascade left from its last values and follows it within tens of samples
-(speech formants move that fast), an
-adaptive-step mixer of the stages' predictions, and the residual as a bucket symbol under
-adaptive counts selected by fast and slow running means of |residual| (two tables added), plus
-raw low bits. The cascade works in 1/64 sample units, so a quiet recording whose residuals are a
+LOW_RATE at level 2; the first stage spans the same time at every sample rate: first_taps), an
+RLS stage (order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both
+levels) that predicts what the cascade left from its last values and follows it within tens of
+samples (speech formants move that fast), an adaptive-step mixer of the stages' predictions, and
+the residual as a bucket symbol under adaptive counts selected by fast and slow running means of
+|residual| (two tables added), plus raw low bits. The cascade works in 1/64 sample units, so a quiet recording whose residuals are a
 few units keeps the stages' fractions. The residual is taken against the prediction rounded from
 1/64 units, its sign flipped where the unrounded prediction lies above, and, where a chunk uses
 only some of the values its bit depth allows, as a difference of ranks among the values used
@@ -84,6 +83,7 @@ CODER1_LEVELS = {  # the levels as coder-1 files were written (they keep decodin
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
+VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
 LOW_RATE = 32000  # below this rate a level's `low_rate` stages replace its own (long filters hurt 8 kHz speech)
 LANE_SECONDS = {1: 6, 2: 12}
 MAX_LANE = 1 << 22  # frames per lane the decoder accepts
@@ -107,7 +107,7 @@ def first_taps(taps: int, rate: int) -> int:
 
 
 def config(level: int, rate: int, coder: int = CODER) -> kern.Config:
-    cfg = dict({1: CODER1_LEVELS, 2: CODER2_LEVELS, CODER: LEVELS}[coder][level])
+    cfg = dict(VERSIONS[coder][level])
     low = cfg.pop("low_rate", {})
     if rate < LOW_RATE:
         cfg.update(low)
