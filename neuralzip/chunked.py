@@ -1,20 +1,26 @@
-"""Long recordings coded and restored chunk by chunk, in memory set by the model, not the length.
+"""Long recordings and large images coded and restored chunk by chunk, in memory set by the model,
+not the length.
 
-A member goes this way when it is audio holding more than STREAM_BYTES of samples (as the int32
-the models see) and its codec cuts the frames into independent chunks it can take one at a time
-(`Codec.chunk_params`; ols-cascade, auto's audio model, does); every other member, and a recording
-coded by another model, goes the whole-member way (api.encode_members / decode_members).
+A member goes this way when it holds more than STREAM_BYTES of samples (as the int32 the audio
+models see) and can be read and written a block at a time (audio: WAV, FLAC, AIFF; images:
+non-interlaced PNG and binary PNM), and its codec cuts the frames or rows into independent chunks
+it can take one at a time (`Codec.chunk_params`; ols-cascade, auto's audio model, and the image
+models built on classic do); every other member goes the whole-member way
+(api.encode_members / decode_members).
 
-Compress: the file is read a block of frames at a time (media/audiostream: WAV by its data offset,
-FLAC and AIFF through libsndfile), the content checksum is fed the same bytes as they pass, the
+Compress: the file is read a block of frames or rows at a time (media/audiostream: WAV by its data
+offset, FLAC and AIFF through libsndfile; media/imagestream: PNG inflated and unfiltered as rows are
+asked for, PNM by its data offset), the content checksum is fed the same samples as they pass, the
 codec codes its chunks (ols-cascade: two at a time, in threads) and they go to a spool, an unnamed
 temporary file beside the output, so that the record can be written with its chunk lengths first.
-The record is byte for byte the one the whole-member path writes (tests/test_streaming_long.py).
+The record is byte for byte the one the whole-member path writes (tests/test_streaming_long.py,
+tests/test_streaming_images.py).
 
 Decompress: the record's chunks are read from the .nz one at a time (archive.RecordPayload, from
-a file or a pipe), decoded, and the samples written straight into the temporary output file (WAV:
-prefix, samples, suffix; FLAC and AIFF through libsndfile), the checksum fed as they pass; the
-record's CRC and the checksum are checked at the end, and the caller renames or removes the file.
+a file or a pipe), decoded, and the samples written straight into the temporary output file (WAV
+and PNM: prefix, samples, suffix; PNG: rows filtered and deflated as media/png.write does it; FLAC
+and AIFF through libsndfile), the checksum fed as they pass; the record's CRC and the checksum are
+checked at the end, and the caller renames or removes the file.
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ def _stream_bytes() -> int:
     return int(text) if text.isdigit() else 64 << 20
 
 
-# a recording with more samples than this (as int32) is coded chunk by chunk; the environment
-# variable NEURALZIP_STREAM_BYTES moves it for tests and benchmarks (the bytes written are the same)
+# a recording or image with more samples than this (as int32) is coded chunk by chunk; the
+# environment variable NEURALZIP_STREAM_BYTES moves it for tests and benchmarks (the bytes written
+# are the same)
 STREAM_BYTES = _stream_bytes()
 SPOOL_PIECE = 1 << 20
-WRITABLE = ("wav", "flac", "aiff")  # the formats written a block at a time (media/audiostream)
+# the formats written a block at a time (media/audiostream, media/imagestream)
+WRITABLE = {"audio": ("wav", "flac", "aiff"), "image": ("png", "pnm")}
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _FIXED_THRESHOLD = []
 
@@ -60,9 +68,27 @@ def keep_large_blocks_apart() -> None:
 
 def long_enough(kind: str, shape) -> bool:
     """Whether a member of this kind and shape is taken chunk by chunk (if its codec can)."""
-    if kind != "audio" or len(shape) != 2:
+    if (kind, len(shape)) not in (("audio", 2), ("image", 3)):
         return False
-    return 4 * int(shape[0]) * int(shape[1]) > STREAM_BYTES
+    n = 4
+    for v in shape:
+        n *= int(v)
+    return n > STREAM_BYTES
+
+
+def writable(kind: str, meta: dict) -> bool:
+    """Whether a member's file is written a block at a time."""
+    return meta.get("format") in WRITABLE.get(kind, ())
+
+
+def _streams(kind: str):
+    if kind == "audio":
+        from neuralzip.media import audiostream
+
+        return audiostream
+    from neuralzip.media import imagestream
+
+    return imagestream
 
 
 def chunk_codec(codec) -> bool:
@@ -119,67 +145,102 @@ class Spool:
 
 
 def plan(path, model: str, weights: str | None, level: int):
-    """The codec that takes the file at `path` chunk by chunk, or None: the whole-member way (not
-    audio, short, unreadable: that way says why, or a model that codes recordings whole)."""
+    """The codec that takes the file at `path` chunk by chunk, or None: the whole-member way (short,
+    in a format read whole, unreadable: that way says why, or a model that codes members whole)."""
     from neuralzip import api
-    from neuralzip.media.audiostream import probe
+    from neuralzip.media import detect
 
-    found = probe(path, STREAM_BYTES // 4)
-    if found is None or not long_enough("audio", found):
+    try:
+        with open(path, "rb") as f:
+            found = detect.sniff(f.read(16))
+    except OSError:
+        return None
+    if found is None:
+        return None
+    kind = found[0]
+    shape = _streams(kind).probe(path, STREAM_BYTES // 4)
+    if shape is None or not long_enough(kind, shape):
         return None
     try:
-        codec = api.get_codec(model, "audio", weights, level)
+        codec = api.get_codec(model, kind, weights, level)
     except InputError:
         return None  # coding it the usual way will say why
     return codec if chunk_codec(codec) else None
 
 
-def encode_file(path, name: str, codec, spool_dir=None) -> container.Member:
-    """The member of the audio file at `path`, its chunks in a Spool (the caller closes it once
-    the record is written: member.chunks.close())."""
+class _Source:
+    """The file at `path` as a block reader: `shape`, `dtype`, `bits`, `meta`, read(n), close()."""
+
+    def __init__(self, path, kind: str, fmt: str):
+        import numpy as np
+
+        self.r = _streams(kind).open_reader(path, fmt)
+        if kind == "audio":
+            self.shape, self.dtype = (self.r.frames, self.r.channels), np.dtype(np.int32)
+        else:
+            self.shape, self.dtype = tuple(self.r.shape), self.r.dtype
+        self.bits, self.meta, self.read, self.close = self.r.bits, self.r.meta, self.r.read, self.r.close
+
+
+def sample_dtype(kind: str, bits: int):
+    """The dtype whose samples the content checksum covers (as the whole-file readers give them)."""
     import numpy as np
 
+    if kind == "audio":
+        return np.dtype(np.int32)
+    return np.dtype(np.uint16 if bits > 8 else np.uint8)
+
+
+def encode_file(path, name: str, codec, spool_dir=None) -> container.Member:
+    """The member of the audio or image file at `path`, its chunks in a Spool (the caller closes it
+    once the record is written: member.chunks.close())."""
     from neuralzip.media import detect
-    from neuralzip.media.audiostream import open_reader
     from neuralzip.models.base import Signal
 
     keep_large_blocks_apart()
     with open(path, "rb") as f:
         found = detect.sniff(f.read(16))
-    if found is None or found[0] != "audio":
-        raise InputError(f"{path}: not an audio file")
-    reader = open_reader(path, found[1])
+    if found is None or found[0] != codec.kind:
+        raise InputError(f"{path}: not an {codec.kind} file")
+    kind = found[0]
+    source = _Source(path, kind, found[1])
     spool = Spool(spool_dir)
     try:
-        frames, nch, bits, meta = reader.frames, reader.channels, reader.bits, reader.meta
-        signal = Signal("audio", (frames, nch), bits, int(meta.get("rate", 0)))
+        shape, bits, meta = source.shape, source.bits, source.meta
+        signal = Signal(kind, shape, bits, int(meta.get("rate", 0)))
         params = codec.chunk_params(signal)
-        hasher = container.ContentHasher("audio", (frames, nch), np.int32, bits, meta)
+        hasher = container.ContentHasher(kind, shape, sample_dtype(kind, bits), bits, meta)
         taken = [0]
 
         def read(n: int):
-            if taken[0] + n > frames:
-                raise ValueError("the codec asked for frames past the end")
-            block = reader.read(n)
+            if taken[0] + n > shape[0]:
+                raise ValueError("the codec asked for samples past the end")
+            block = source.read(n)
             hasher.update(block)
             taken[0] += n
             return block
 
-        total = 0
-        for data, b in codec.encode_chunks(params, read, signal):
+        chunks = codec.encode_chunks(params, read, signal)
+        total = 0.0
+        while True:
+            try:
+                data, b = next(chunks)
+            except StopIteration as end:
+                float_total = total if end.value is None else end.value
+                break
             spool.add(data)
             total += b  # in chunk order from 0, as encode sums them: the same float
-        if taken[0] != frames:
-            raise ValueError(f"the codec read {taken[0]} of {frames} frames")
+        if taken[0] != shape[0]:
+            raise ValueError(f"the codec read {taken[0]} of {shape[0]} {'frames' if kind == 'audio' else 'rows'}")
     except BaseException:
         spool.close()
         raise
     finally:
-        reader.close()
-    # a chunk codec's float and exact likelihoods are one (RunCodec); a thousandth of a bit, as api._member
-    stats = {"nll_bits": round(total, 3), "nll_float_bits": round(total, 3)}
-    return container.Member(name=name, kind="audio", model=codec.name, weights=codec.weights_hash,
-                            shape=(frames, nch), bits=bits, meta=meta, params=params, sha256=hasher.hexdigest(),
+        source.close()
+    # a thousandth of a bit, as api._member
+    stats = {"nll_bits": round(total, 3), "nll_float_bits": round(float_total, 3)}
+    return container.Member(name=name, kind=kind, model=codec.name, weights=codec.weights_hash,
+                            shape=shape, bits=bits, meta=meta, params=params, sha256=hasher.hexdigest(),
                             chunks=spool, stats=stats)
 
 
@@ -195,32 +256,28 @@ def verify(member: container.Member, weights: str | None = None) -> None:
 
 def decodes(member: container.Member, codec) -> bool:
     """Whether a member read with its chunks left in the input is decoded chunk by chunk here."""
-    return (long_enough(member.kind, member.shape) and member.meta.get("format") in WRITABLE
-            and chunk_codec(codec))
+    return long_enough(member.kind, member.shape) and writable(member.kind, member.meta) and chunk_codec(codec)
 
 
 def decode_to(member: container.Member, codec, out) -> None:
     """Decode `member` (its chunks: an archive.RecordPayload or a Spool) into the open binary file
     `out` (its restored file; None: nothing written, the checksum checked), in bounded memory.
     Any failure raises ContainerError; the caller removes what was written."""
-    import numpy as np
-
-    from neuralzip.media.audiostream import open_writer
-
     keep_large_blocks_apart()
-    frames, nch = int(member.shape[0]), int(member.shape[1])
+    shape = tuple(int(v) for v in member.shape)
     signal = member_signal(member)
-    hasher = container.ContentHasher("audio", (frames, nch), np.int32, member.bits, member.meta)
+    hasher = container.ContentHasher(member.kind, shape, sample_dtype(member.kind, member.bits), member.bits,
+                                     member.meta)
     try:
-        writer = None if out is None else open_writer(out, member.meta, nch, member.bits)
+        writer = None if out is None else _streams(member.kind).open_writer(out, member.meta, shape, member.bits)
     except Exception as exc:
         raise ContainerError(f"member {member.name!r} cannot be restored ({type(exc).__name__}): "
                              "corrupt restore metadata") from None
     done = [0]
 
     def write(block) -> None:
-        if done[0] + len(block) > frames or block.shape[1:] != (nch,):
-            raise ValueError("decoded past the recording's end")
+        if done[0] + len(block) > shape[0] or tuple(block.shape[1:]) != shape[1:]:
+            raise ValueError("decoded past the member's end")
         hasher.update(block)
         if writer is not None:
             writer.write(block)
@@ -229,8 +286,8 @@ def decode_to(member: container.Member, codec, out) -> None:
     try:
         codec.decode_chunks(member.params, member.chunks.read, signal, write)
         member.chunks.finish()
-        if done[0] != frames:
-            raise ValueError(f"decoded {done[0]} of {frames} frames")
+        if done[0] != shape[0]:
+            raise ValueError(f"decoded {done[0]} of {shape[0]} frames or rows")
     except ContainerError:
         raise
     except MemoryError:

@@ -196,11 +196,12 @@ def declared_long(src: Source, kind: str) -> bool:
 
 
 def _long_codec(task: EncodeTask):
-    """The codec that codes this group chunk by chunk (a long recording read from a file), or None."""
+    """The codec that codes this group chunk by chunk (a long recording or a large image read from a
+    file), or None."""
     if len(task.sources) != 1:
         return None
     src, kind = task.sources[0]
-    if kind != "audio" or src.path is None:
+    if kind not in ("audio", "image") or src.path is None:
         return None
     from neuralzip import chunked
 
@@ -759,7 +760,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
         return True
 
     def later(rec) -> bool:
-        return rec.group == 1 and chunked.long_enough(rec.kind, rec.shape) and rec.meta.get("format") in chunked.WRITABLE
+        return rec.group == 1 and chunked.long_enough(rec.kind, rec.shape) and chunked.writable(rec.kind, rec.meta)
 
     try:
         for archive, m in container.iter_pipe(stream, later):

@@ -101,9 +101,10 @@ class WavWriter:
         self.out.write(self.suffix)
 
 
-def open_writer(out, meta: dict, channels: int, bits: int):
-    """A writer of the restored file (meta: the member's) into the open, seekable binary file `out`:
-    write(samples) block by block in order, then close()."""
+def open_writer(out, meta: dict, shape, bits: int):
+    """A writer of the restored file (meta: the member's; shape: (frames, channels)) into the open,
+    seekable binary file `out`: write(samples) block by block in order, then close()."""
+    channels = shape[1]
     fmt = meta.get("format")
     if fmt == "wav":
         return WavWriter(out, meta, channels, bits)

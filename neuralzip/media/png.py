@@ -8,6 +8,7 @@ and all metadata (ICC profile, DPI, text, gamma, ...) come back identical.
 """
 
 import io
+import os
 import struct
 import zlib
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from neuralzip import limits
 from neuralzip.errors import InputError
+from neuralzip.kernels import png_rows as _rows
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
 
@@ -26,14 +28,14 @@ MAX_INFLATE_RATIO = 1040
 MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
 
 
-def _chunks(data: bytes):
+def _chunks(read_at, size: int):
+    """-> (type, body position, body length) of every chunk up to IEND; `read_at(pos, n)` reads the file."""
     pos = len(SIGNATURE)
-    while pos + 8 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
+    while pos + 8 <= size:
+        length, ctype = struct.unpack(">I4s", read_at(pos, 8))
+        if pos + 8 + length > size:
             raise InputError("truncated PNG chunk")
-        yield ctype.decode("latin-1"), body
+        yield ctype.decode("latin-1"), pos + 8, length
         pos += 12 + length
         if ctype == b"IEND":
             return
@@ -45,42 +47,58 @@ def _chunk(ctype: str, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + head + body + struct.pack(">I", zlib.crc32(head + body))
 
 
+class Layout:
+    """What a PNG's chunks say, read without its pixels: the IHDR fields, where the image data
+    lies (`idat`: (position, length) of each IDAT chunk) and the restore metadata (`meta`)."""
+
+    def __init__(self, read_at, size: int):
+        groups = {"pre_plte": [], "pre_idat": [], "post_idat": []}
+        ihdr = None
+        place = "pre_plte"
+        self.idat = []
+        for ctype, pos, length in _chunks(read_at, size):
+            if ctype == "IHDR":
+                ihdr = read_at(pos, length)
+            elif ctype == "PLTE":
+                place = "pre_idat"
+                groups[place].append([ctype, pack(read_at(pos, length))])
+            elif ctype == "IDAT":
+                place = "post_idat"
+                self.idat.append((pos, length))
+            elif ctype == "IEND":
+                break
+            elif ctype in ("acTL", "fcTL", "fdAT"):
+                raise InputError("animated PNG (APNG) is not supported")
+            else:
+                groups[place].append([ctype, pack(read_at(pos, length))])
+        if ihdr is None or len(ihdr) != 13:
+            raise InputError("PNG without a valid IHDR chunk")
+        self.width, self.height, self.depth, self.ctype, _, _, self.interlace = struct.unpack(">IIBBBBB", ihdr)
+        if self.ctype not in CHANNELS:
+            raise InputError(f"PNG colour type {self.ctype} is not valid")
+        _check_size(self.width, self.height, self.depth, self.ctype, self.interlace, sum(n for _, n in self.idat))
+        self.channels = CHANNELS[self.ctype]
+        mode = "1" if (self.ctype == 0 and self.depth == 1) else MODES[self.ctype]
+        self.meta = {"format": "png", "mode": mode, "ihdr": pack(ihdr[:12] + b"\x00"),
+                     "interlaced": bool(self.interlace), "chunks": groups}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.height, self.width, self.channels
+
+    @property
+    def dtype(self):
+        return np.dtype(np.uint16 if self.depth == 16 else np.uint8)
+
+
 def read(data: bytes) -> Media:
-    groups = {"pre_plte": [], "pre_idat": [], "post_idat": []}
-    ihdr = None
-    place = "pre_plte"
-    idat_bytes = 0
-    for ctype, body in _chunks(data):
-        if ctype == "IHDR":
-            ihdr = body
-        elif ctype == "PLTE":
-            place = "pre_idat"
-            groups[place].append([ctype, pack(body)])
-        elif ctype == "IDAT":
-            place = "post_idat"
-            idat_bytes += len(body)
-        elif ctype == "IEND":
-            break
-        elif ctype in ("acTL", "fcTL", "fdAT"):
-            raise InputError("animated PNG (APNG) is not supported")
-        else:
-            groups[place].append([ctype, pack(body)])
-    if ihdr is None or len(ihdr) != 13:
-        raise InputError("PNG without a valid IHDR chunk")
-    width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
-    if ctype not in CHANNELS:
-        raise InputError(f"PNG colour type {ctype} is not valid")
-    _check_size(width, height, depth, ctype, interlace, idat_bytes)
-    if depth in (1, 8):
-        pixels = _read_pillow(data, ctype, depth)
+    lay = Layout(lambda pos, n: data[pos:pos + n], len(data))
+    if lay.depth in (1, 8):
+        pixels = _read_pillow(data, lay.ctype, lay.depth)
     else:
-        pixels = _read_pypng(data, ctype, depth)
-    pixels = pixels.reshape(height, width, CHANNELS[ctype])
-    mode = "1" if (ctype == 0 and depth == 1) else MODES[ctype]
-    meta = {"format": "png", "mode": mode, "ihdr": pack(ihdr[:12] + b"\x00"),
-            "interlaced": bool(interlace), "chunks": groups}
-    dtype = np.uint16 if depth == 16 else np.uint8
-    return Media("image", np.ascontiguousarray(pixels, dtype=dtype), depth, meta)
+        pixels = _read_pypng(data, lay.ctype, lay.depth)
+    pixels = pixels.reshape(lay.shape)
+    return Media("image", np.ascontiguousarray(pixels, dtype=lay.dtype), lay.depth, lay.meta)
 
 
 def _check_size(width: int, height: int, depth: int, ctype: int, interlace: int, idat_bytes: int) -> None:
@@ -183,3 +201,149 @@ def _filtered(raw: np.ndarray, above, bpp: int) -> bytes:
     choice = np.argmin(signed, axis=0)
     rows = candidates[choice, np.arange(h)].astype(np.uint8)
     return np.concatenate([choice[:, None].astype(np.uint8), rows], axis=1).tobytes()
+
+
+# ------------------------------------------------------------------ a block of rows at a time
+
+INFLATE_PIECE = 1 << 20  # bytes of IDAT read, and of filtered rows inflated, at a time
+
+
+class RowReader:
+    """A non-interlaced PNG file read a block of rows at a time (neuralzip/chunked.py): `shape`,
+    `bits`, `dtype`, `meta` as `read` gives them, then `read(n)`: the next n rows as (n, W, C)."""
+
+    def __init__(self, path):
+        try:
+            self.f = open(path, "rb")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            if self._read_at(0, len(SIGNATURE)) != SIGNATURE:
+                raise InputError("not a PNG file")
+            self.lay = Layout(self._read_at, os.fstat(self.f.fileno()).st_size)
+        except BaseException:
+            self.f.close()
+            raise
+        if self.lay.interlace:
+            self.f.close()
+            raise InputError("an interlaced PNG is read whole, not a block of rows at a time")
+        lay = self.lay
+        self.shape, self.bits, self.dtype, self.meta = lay.shape, lay.depth, lay.dtype, lay.meta
+        self.row_bytes = (lay.width * lay.channels * lay.depth + 7) // 8
+        self.bpp = max(1, lay.channels * lay.depth // 8)
+        self._above = np.zeros(self.row_bytes, np.uint8)
+        self._inflate = zlib.decompressobj()
+        self._pieces = self._idat_pieces()
+        self._pending = b""  # inflated bytes not yet handed out as rows
+
+    def _read_at(self, pos: int, n: int) -> bytes:
+        self.f.seek(pos)
+        return self.f.read(n)
+
+    def _idat_pieces(self):
+        for pos, length in self.lay.idat:
+            for at in range(pos, pos + length, INFLATE_PIECE):
+                piece = self._read_at(at, min(INFLATE_PIECE, pos + length - at))
+                if not piece:
+                    raise InputError("unreadable PNG image: the file changed while it was read")
+                yield piece
+
+    def _inflated(self, need: int) -> bytes:
+        """The next `need` bytes of filtered rows."""
+        parts, have = [self._pending], len(self._pending)
+        d = self._inflate
+        while have < need:
+            if d.eof:
+                break
+            data = d.unconsumed_tail or next(self._pieces, b"")
+            if not data:
+                break
+            try:
+                out = d.decompress(data, max(need - have, INFLATE_PIECE))
+            except zlib.error as exc:
+                raise InputError(f"unreadable PNG image: {exc}") from None
+            parts.append(out)
+            have += len(out)
+        got = b"".join(parts)
+        if len(got) < need:
+            raise InputError("unreadable PNG image: image file is truncated (its data ends before its last row)")
+        self._pending = got[need:]
+        return got[:need]
+
+    def read(self, n: int) -> np.ndarray:
+        stored = np.frombuffer(self._inflated(n * (1 + self.row_bytes)), np.uint8).reshape(n, 1 + self.row_bytes)
+        raw = np.empty((n, self.row_bytes), np.uint8)
+        bad = _rows.unfilter(stored, self._above, self.bpp, raw)
+        if bad >= 0:
+            raise InputError(f"unreadable PNG image: row filter type {stored[bad, 0]} is not valid")
+        return _pixels_of(raw, self.lay.width, self.lay.channels, self.bits)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _pixels_of(raw: np.ndarray, width: int, channels: int, depth: int) -> np.ndarray:
+    """Unfiltered rows (n, row bytes) -> samples (n, width, channels): _raw_rows undone."""
+    n = raw.shape[0]
+    if depth == 16:
+        return raw.view(">u2").astype(np.uint16).reshape(n, width, channels)
+    if depth == 8:
+        return raw.reshape(n, width, channels).copy()
+    per_byte = 8 // depth
+    shifts = (depth * np.arange(per_byte - 1, -1, -1)).astype(np.uint8)
+    vals = (raw[:, :, None] >> shifts) & ((1 << depth) - 1)
+    return np.ascontiguousarray(vals.reshape(n, -1)[:, :width * channels]).reshape(n, width, channels)
+
+
+class RowWriter:
+    """The PNG `write` makes, written into the open, seekable binary file `out` a block of rows at a
+    time: the same bytes (rows filtered and deflated in the same batches, one IDAT chunk whose
+    length is filled in at the end)."""
+
+    def __init__(self, out, meta: dict, shape, bits: int):
+        self.out = out
+        ihdr = unpack(meta["ihdr"])
+        width, height, self.depth, ctype = struct.unpack(">IIBB", ihdr[:10])
+        self.groups = meta["chunks"]
+        out.write(SIGNATURE + _chunk("IHDR", ihdr))
+        for t, b in self.groups["pre_plte"] + self.groups["pre_idat"]:
+            out.write(_chunk(t, unpack(b)))
+        self.idat_at = out.tell()
+        out.write(b"\0\0\0\0IDAT")
+        self.crc, self.length = zlib.crc32(b"IDAT"), 0
+        self.packer = zlib.compressobj(6)
+        self.above = None
+        self.batch = []  # rows of the batch being gathered (ROWS_PER_BATCH, as _idat)
+
+    def _put(self, data: bytes) -> None:
+        self.out.write(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.length += len(data)
+
+    def _flush_batch(self) -> None:
+        raw, bpp = _raw_rows(np.concatenate(self.batch), self.depth)
+        self.batch = []
+        self._put(self.packer.compress(_filtered(raw, self.above, bpp)))
+        self.above = raw[-1]
+
+    def write(self, pixels: np.ndarray) -> None:
+        while len(pixels):
+            take = ROWS_PER_BATCH - sum(len(b) for b in self.batch)
+            self.batch.append(pixels[:take])
+            pixels = pixels[take:]
+            if sum(len(b) for b in self.batch) == ROWS_PER_BATCH:
+                self._flush_batch()
+
+    def close(self) -> None:
+        if self.batch:
+            self._flush_batch()
+        self._put(self.packer.flush())
+        out = self.out
+        out.write(struct.pack(">I", self.crc))
+        for t, b in self.groups["post_idat"]:
+            out.write(_chunk(t, unpack(b)))
+        out.write(_chunk("IEND", b""))
+        end = out.tell()
+        out.seek(self.idat_at)
+        out.write(struct.pack(">I", self.length))
+        out.seek(end)

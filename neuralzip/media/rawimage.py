@@ -44,48 +44,64 @@ def _pnm_header(data: bytes):
     return magic, width, height, maxval, pos + 1
 
 
-def read_pnm(data: bytes) -> Media:
-    magic, width, height, maxval, offset = _pnm_header(data)
-    if not 0 < maxval < 65536:
-        raise InputError(f"PNM maxval {maxval} is not supported")
-    channels = 3 if magic == b"P6" else 1
-    limits.check_declared(f"PNM image ({width}x{height})", width * height * channels, 2 if maxval > 255 else 1)
-    if magic == b"P4":
-        rowbytes = (width + 7) // 8
-        size = rowbytes * height
-        body = np.frombuffer(data, np.uint8, size, offset) if len(data) >= offset + size else None
-        if body is None:
-            raise InputError("truncated PBM pixel data")
-        bits = np.unpackbits(body.reshape(height, rowbytes), axis=1)[:, :width]
-        pixels, depth = bits.reshape(height, width, 1), 1
-    else:
-        wide = maxval > 255
-        size = width * height * channels * (2 if wide else 1)
-        if len(data) < offset + size:
-            raise InputError("truncated PNM pixel data")
-        dtype = np.dtype(">u2") if wide else np.uint8
-        pixels = np.frombuffer(data, dtype, width * height * channels, offset)
-        pixels = pixels.astype(np.uint16 if wide else np.uint8).reshape(height, width, channels)
-        if pixels.size and int(pixels.max()) > maxval:
+class PnmLayout:
+    """What a binary PNM header says: shape, depth, where the pixel data lies, the bytes a row takes."""
+
+    def __init__(self, head: bytes):
+        self.magic, self.width, height, self.maxval, self.offset = _pnm_header(head)
+        if not 0 < self.maxval < 65536:
+            raise InputError(f"PNM maxval {self.maxval} is not supported")
+        channels = 3 if self.magic == b"P6" else 1
+        self.shape = (height, self.width, channels)
+        self.wide = self.maxval > 255
+        limits.check_declared(f"PNM image ({self.width}x{height})", self.width * height * channels, 2 if self.wide else 1)
+        if self.magic == b"P4":
+            self.row_bytes, self.depth = (self.width + 7) // 8, 1
+        else:
+            self.row_bytes, self.depth = self.width * channels * (2 if self.wide else 1), int(self.maxval).bit_length()
+        self.size = self.row_bytes * height
+        self.dtype = np.dtype(np.uint16 if self.wide else np.uint8)
+        self.mode = {b"P4": "1", b"P5": "L", b"P6": "RGB"}[self.magic]
+
+    def rows(self, body: bytes) -> np.ndarray:
+        """Whole rows of pixel data -> (rows, W, C) samples (refused if a sample is above maxval)."""
+        n = len(body) // self.row_bytes
+        if self.magic == b"P4":
+            bits = np.unpackbits(np.frombuffer(body, np.uint8).reshape(n, self.row_bytes), axis=1)[:, :self.width]
+            return bits.reshape(n, self.width, 1)
+        pixels = np.frombuffer(body, np.dtype(">u2") if self.wide else np.uint8)
+        pixels = pixels.astype(self.dtype).reshape((n,) + self.shape[1:])
+        if pixels.size and int(pixels.max()) > self.maxval:
             raise InputError("PNM sample above its maxval")
-        depth = int(maxval).bit_length()
-    mode = {b"P4": "1", b"P5": "L", b"P6": "RGB"}[magic]
-    meta = {"format": "pnm", "mode": mode, "maxval": maxval,
-            "prefix": pack(data[:offset]), "suffix": pack(data[offset + size:])}
-    media = Media("image", np.ascontiguousarray(pixels), depth, meta)
+        return pixels
+
+    def meta(self, prefix: bytes, suffix: bytes) -> dict:
+        return {"format": "pnm", "mode": self.mode, "maxval": self.maxval, "prefix": pack(prefix), "suffix": pack(suffix)}
+
+
+def read_pnm(data: bytes) -> Media:
+    lay = PnmLayout(data)
+    if len(data) < lay.offset + lay.size:
+        raise InputError("truncated PBM pixel data" if lay.magic == b"P4" else "truncated PNM pixel data")
+    pixels = lay.rows(data[lay.offset:lay.offset + lay.size])
+    meta = lay.meta(data[:lay.offset], data[lay.offset + lay.size:])
+    media = Media("image", np.ascontiguousarray(pixels), lay.depth, meta)
     _check_rebuild(media, data, "PNM")
     return media
 
 
+def pnm_body(pixels: np.ndarray, meta: dict) -> bytes:
+    """Samples (rows, W, C) -> their pixel data."""
+    if meta["mode"] == "1":
+        return np.packbits(pixels[:, :, 0].astype(np.uint8), axis=1).tobytes()
+    if meta["maxval"] > 255:
+        return pixels.astype(">u2").tobytes()
+    return pixels.astype(np.uint8).tobytes()
+
+
 def write_pnm(media: Media) -> bytes:
-    m, px = media.meta, media.samples
-    if m["mode"] == "1":
-        body = np.packbits(px[:, :, 0].astype(np.uint8), axis=1).tobytes()
-    elif m["maxval"] > 255:
-        body = px.astype(">u2").tobytes()
-    else:
-        body = px.astype(np.uint8).tobytes()
-    return unpack(m["prefix"]) + body + unpack(m["suffix"])
+    m = media.meta
+    return unpack(m["prefix"]) + pnm_body(media.samples, m) + unpack(m["suffix"])
 
 
 def read_bmp(data: bytes) -> Media:
@@ -147,3 +163,61 @@ def _check_rebuild(media: Media, original: bytes, name: str) -> None:
     writer = write_pnm if media.meta["format"] == "pnm" else write_bmp
     if writer(media) != original:
         raise InputError(f"{name} file with non-zero padding bits cannot be restored byte-identically; not supported")
+
+
+# ------------------------------------------------------------------ a block of rows at a time
+
+HEAD_BYTES = 1 << 16  # a PNM header longer than this (comments) is read whole, not block by block
+
+
+class PnmRowReader:
+    """A binary PNM file read a block of rows at a time (neuralzip/chunked.py): `shape`, `bits`,
+    `dtype`, `meta` as read_pnm gives them, then `read(n)`: the next n rows as (n, W, C). Each block
+    is checked to rebuild its own bytes, as read_pnm checks the whole file."""
+
+    def __init__(self, path):
+        import os
+
+        try:
+            self.f = open(path, "rb")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            head = self.f.read(HEAD_BYTES)
+            self.lay = lay = PnmLayout(head)
+            size = os.fstat(self.f.fileno()).st_size
+            if size < lay.offset + lay.size:
+                raise InputError("truncated PBM pixel data" if lay.magic == b"P4" else "truncated PNM pixel data")
+            self.f.seek(lay.offset + lay.size)
+            self.meta = lay.meta(head[:lay.offset], self.f.read())
+            self.f.seek(lay.offset)
+        except BaseException:
+            self.f.close()
+            raise
+        self.shape, self.bits, self.dtype = lay.shape, lay.depth, lay.dtype
+
+    def read(self, n: int) -> np.ndarray:
+        body = self.f.read(n * self.lay.row_bytes)
+        if len(body) != n * self.lay.row_bytes:
+            raise InputError("unreadable PNM image: the file changed while it was read")
+        pixels = self.lay.rows(body)
+        if pnm_body(pixels, self.meta) != body:
+            raise InputError("PNM file with non-zero padding bits cannot be restored byte-identically; not supported")
+        return pixels
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class PnmRowWriter:
+    """A PNM file written into the open binary file `out`: its prefix, the rows block by block, its suffix."""
+
+    def __init__(self, out, meta: dict, shape, bits: int):
+        self.out, self.meta = out, meta
+        out.write(unpack(meta["prefix"]))
+
+    def write(self, pixels: np.ndarray) -> None:
+        self.out.write(pnm_body(pixels, self.meta))
+
+    def close(self) -> None:
+        self.out.write(unpack(self.meta["suffix"]))

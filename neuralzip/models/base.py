@@ -107,7 +107,7 @@ class Codec(ABC):
         upper estimate from the header alone; params already checked). Default: a tenth of the output."""
         return int(np.prod(signal.shape, dtype=object)) * 8 // 10
 
-    # -- chunk by chunk: a long recording in bounded memory (neuralzip/chunked.py) -------------------
+    # -- chunk by chunk: a long recording or a large image in bounded memory (neuralzip/chunked.py) ----
     def chunk_params(self, signal: Signal) -> dict | None:
         """The params `encode` records for a signal of this shape, when the codec cuts the frames into
         consecutive spans coded as independent chunks and can take them one span at a time
@@ -117,12 +117,15 @@ class Codec(ABC):
 
     def encode_chunks(self, params: dict, read, signal: Signal):
         """Yield (chunk bytes, exact-model bits) chunk by chunk, in order; `read(n)` gives the next n
-        frames as an (n, channels) array. The chunks and the sum of the bits are encode's."""
+        frames (audio: an (n, channels) array) or rows (image: (n, width, channels)). The chunks and
+        the sum of the bits are encode's; the generator's value when it ends is the float model's
+        bits (None: they are the exact model's). drain_chunks runs one to its end."""
         raise NotImplementedError(f"model {self.name!r} codes a recording whole")
 
     def decode_chunks(self, params: dict, chunk, signal: Signal, write) -> None:
         """Decode the chunks, `chunk(j)` giving chunk j's bytes (asked for in order, each once), and
-        hand the samples to `write(block)` in order, as (frames, channels) arrays. params are checked."""
+        hand the samples to `write(block)` in order, as arrays of whole frames or rows (as `read` gives
+        them to encode_chunks). params are checked."""
         raise NotImplementedError(f"model {self.name!r} decodes a recording whole")
 
     def chunk_decode_memory(self, params: dict, signal: Signal) -> int:
@@ -154,6 +157,19 @@ class RunCodec(Codec):
     def likelihood(self, samples, signal):
         _, _, bits = self._run(CostCoder, samples, signal)
         return bits, bits
+
+
+def drain_chunks(chunk_gen) -> tuple[list, float, float | None]:
+    """Run an encode_chunks-style generator to its end -> (chunks, exact-model bits summed in chunk
+    order, the generator's value: the float model's bits or None)."""
+    chunks, bits = [], 0.0
+    while True:
+        try:
+            data, b = next(chunk_gen)
+        except StopIteration as end:
+            return chunks, bits, end.value
+        chunks.append(data)
+        bits += b
 
 
 class ParamError(ValueError):

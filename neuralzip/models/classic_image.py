@@ -32,10 +32,10 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.buckets import low_bit_counts
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, symbol_bits
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import max_threads
-from neuralzip.models.base import RunCodec, decode_batch_limit, sub_batches
+from neuralzip.models.base import RunCodec, decode_batch_limit, drain_chunks, sub_batches
 from neuralzip.models.prior import Prior
 
 # BASE predictors per channel, NCLS activity classes (split at THRESHOLDS, on an 8-bit
@@ -219,22 +219,37 @@ class ClassicImageCodec(RunCodec):
         """The tile a chunk of `rows` rows is cut into."""
         return params["tile_h"], params["tile_w"]
 
-    def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
-        params = self._params()
+    def _coded_chunks(self, coder_factory, params, rows, signal, observe=None, model_rows=None):
+        """Code the image's spans of rows in order, `rows(a, b)` giving rows a..b (asked for in
+        order, each once): yield (chunk bytes, exact-model bits) per span."""
         if model_rows is None:
             model_rows = self._model_rows(signal.bits)
-        chunks, bits = [], 0.0
-        spans = self._spans(signal.shape, params)
-        for a, b in spans:
+        for a, b in self._spans(signal.shape, params):
             coder = coder_factory()
-            img = np.ascontiguousarray(samples[a:b], dtype=np.int64)
+            img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
                             seen, model_rows, self._extra_predictor(params, signal.bits), self.fine_blend)
-            chunks.append(coder.finish())
-            bits += coder.bits
+            yield coder.finish(), coder.bits
+
+    def _tallied_chunks(self, coder_factory, params, rows, signal):
+        """_coded_chunks whose generator returns the float model's bits when it ends (None: the
+        exact model's; models with a float network override it)."""
+        yield from self._coded_chunks(coder_factory, params, rows, signal)
+
+    def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
+        params = self._params()
+        chunks, bits, _ = drain_chunks(self._coded_chunks(coder_factory, params, lambda a, b: samples[a:b], signal,
+                                                          observe, model_rows))
         return params, chunks, bits
+
+    # -- chunk by chunk (neuralzip/chunked.py): every chunk is a span of rows coded on its own
+    def chunk_params(self, signal):
+        return self._params()
+
+    def encode_chunks(self, params, read, signal):
+        return self._tallied_chunks(TeeCoder, params, lambda a, b: read(b - a), signal)
 
     def bits_per_dim(self, samples, signal):
         out = np.zeros(signal.shape, np.float64)
@@ -266,16 +281,26 @@ class ClassicImageCodec(RunCodec):
         nbk = alphabet(signal.bits)
         return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c)
 
-    def decode(self, params, chunks, signal):
+    def decode_chunks(self, params, chunk, signal, write):
         spans = self._spans(signal.shape, params)
-        if len(spans) != len(chunks):
-            raise ValueError("chunk count does not match the image size")
-        out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
-        for (a, b), data in zip(spans, chunks):
+        dtype = np.uint16 if signal.bits > 8 else np.uint8
+        for j, (a, b) in enumerate(spans):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, RangeDecoderStream(data), *self._tile(params, b - a, img.shape[1]),
+                _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)), *self._tile(params, b - a, img.shape[1]),
                             self.prior, model_rows=self._model_rows(signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), fine=self.fine_blend)
-            out[a:b] = img
+            write(img.astype(dtype))
+
+    def decode(self, params, chunks, signal):
+        if len(self._spans(signal.shape, params)) != len(chunks):
+            raise ValueError("chunk count does not match the image size")
+        out = np.empty(signal.shape, np.uint16 if signal.bits > 8 else np.uint8)
+        done = [0]
+
+        def write(block):
+            out[done[0]:done[0] + len(block)] = block
+            done[0] += len(block)
+
+        self.decode_chunks(params, chunks.__getitem__, signal, write)
         return out

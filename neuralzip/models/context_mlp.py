@@ -32,7 +32,7 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models import classic_image
-from neuralzip.models.base import Encoded
+from neuralzip.models.base import Encoded, drain_chunks
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
 
@@ -156,24 +156,31 @@ class ContextMLPCodec(ClassicImageCodec):
 
         return model_rows
 
-    def _run_both(self, coder_factory, samples, signal):
-        """-> (params, chunks, exact-model bits, float-model bits). Without the network (not 8-bit)
-        the float model is the exact one."""
+    def _tallied_chunks(self, coder_factory, params, rows, signal):
+        """The chunks, and (the generator's value) the float model's bits. Without the network (not
+        8-bit) the float model is the exact one (None)."""
         model_rows = self._model_rows(signal.bits)
         if model_rows is None:
-            params, chunks, bits = self._run(coder_factory, samples, signal)
-            return params, chunks, bits, bits
+            yield from self._coded_chunks(coder_factory, params, rows, signal)
+            return None
         bounds, spans = logistic.bucket_intervals(self.prior.shape[2])
         tally = _FloatTally(self.net, bounds, spans, (1 << signal.bits) - 1)
         low_bits = [0.0]
 
-        def observe(c, sy, sx, classes, sym, rows, nlow):
+        def observe(c, sy, sx, classes, sym, rows_, nlow):
             view = model_rows.view
             tally.add(min(c, 1), model_rows.x, view.preds[:len(sym)], sym, view.rows[:len(sym)])
             low_bits[0] += float(np.sum(nlow))
 
-        params, chunks, bits = self._run(coder_factory, samples, signal, observe, model_rows)
-        return params, chunks, bits, tally.total() + low_bits[0]
+        yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows)
+        return tally.total() + low_bits[0]
+
+    def _run_both(self, coder_factory, samples, signal):
+        """-> (params, chunks, exact-model bits, float-model bits)."""
+        params = self._params()
+        chunks, bits, float_bits = drain_chunks(
+            self._tallied_chunks(coder_factory, params, lambda a, b: samples[a:b], signal))
+        return params, chunks, bits, bits if float_bits is None else float_bits
 
     def decode_memory(self, params, signal):
         """The classic model's state, plus the network's features and mixture rows of one step."""
