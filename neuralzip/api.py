@@ -131,15 +131,19 @@ def decode_member(member: Member, weights: str | None = None, max_memory=DEFAULT
     return decode_members([member], weights, max_memory)[0]
 
 
+def decoded_bytes(member: Member) -> int:
+    """The member's declared samples, held at their integer size (8, 16 or 32 bits)."""
+    samples = 1
+    for v in member.shape:
+        samples *= v
+    return samples * limits.sample_bytes(member.kind, member.bits)
+
+
 def member_memory(member: Member, codec) -> int:
     """Bytes decoding this member takes, estimated from its header alone: the decoded samples,
     the restored file and a working copy of them (limits.COPIES in all), plus the codec's own
     working memory (codec.decode_memory)."""
-    samples = 1
-    for v in member.shape:
-        samples *= v
-    return limits.COPIES * samples * limits.sample_bytes(member.kind, member.bits) + \
-        int(codec.decode_memory(member.params, _member_signal(member)))
+    return limits.COPIES * decoded_bytes(member) + int(codec.decode_memory(member.params, _member_signal(member)))
 
 
 def _max_memory(value) -> int:
@@ -158,7 +162,9 @@ def check_members(members: list[Member], weights: str | None = None, max_memory=
     weights, its codec parameters against its shape and chunk count (codec.check_params), and the
     memory it needs against `max_memory` (bytes or '4G'; None or 0: no limit). -> each member's codec.
     `chunked`: the members are decoded chunk by chunk into their files (neuralzip/chunked.py), so
-    the memory they need is the codec's for its chunks (chunk_decode_memory), whatever their length."""
+    the memory they need is the codec's for its chunks (chunk_decode_memory), whatever their length;
+    their decoded samples alone must still fit `max_memory`, so that a small hostile header cannot
+    set the decoder working for hours on a declared size that nothing backs."""
     from neuralzip.models.base import ParamError
 
     limit = _max_memory(max_memory)
@@ -173,7 +179,8 @@ def check_members(members: list[Member], weights: str | None = None, max_memory=
             why = str(exc) if isinstance(exc, ValueError) else f"params are not what model {m.model!r} writes"
             raise ContainerError(f"corrupt container header: member {m.name!r}: {why}") from None
         if limit:
-            need = int(codec.chunk_decode_memory(m.params, _member_signal(m))) if chunked else member_memory(m, codec)
+            need = (max(int(codec.chunk_decode_memory(m.params, _member_signal(m))), decoded_bytes(m)) if chunked
+                    else member_memory(m, codec))
             if need > limit:
                 raise ContainerError(f"member {m.name!r} ({_declared(m)}) would need about {limits.format_size(need)} "
                                      f"to decode, more than --max-memory {limits.format_size(limit)}; "
@@ -301,8 +308,12 @@ def test_bytes(blob: bytes, weights: str | None = None, max_memory=DEFAULT_MAX_M
     return len(members)
 
 
-def test_file(path, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY) -> int:
-    return test_bytes(read_file(path), weights, max_memory)
+def test_file(path, weights: str | None = None, max_memory=DEFAULT_MAX_MEMORY, jobs: int = 1) -> int:
+    """test_bytes for a .nz file or a shard set, read group by group (streaming.check) over `jobs`
+    processes (0: every core)."""
+    from neuralzip import streaming
+
+    return streaming.check(path, jobs, weights, max_memory)
 
 
 def compress_array(samples: np.ndarray, kind: str, bits: int | None = None, rate: int = 0,

@@ -69,6 +69,22 @@ def cli():
     """Lossless compression of images and audio with generative models."""
 
 
+def _spool_stdin() -> Path:
+    """stdin copied to a temporary file (in TMPDIR), so that a long recording or a large image from a
+    pipe is coded chunk by chunk like one from a file; the caller removes it."""
+    import shutil
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="neuralzip-stdin-", delete=False) as f:
+        try:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        except BaseException:
+            f.close()
+            os.unlink(f.name)
+            raise
+    return Path(f.name)
+
+
 def _plan_jobs(files: tuple[str, ...], out: str | None, name: str | None):
     """-> [(output path or "-", [Source], is_archive)]."""
     from neuralzip.streaming import Source
@@ -76,8 +92,8 @@ def _plan_jobs(files: tuple[str, ...], out: str | None, name: str | None):
     if "-" in files:
         if len(files) != 1:
             raise InputError("'-' (stdin) must be the only input")
-        data = sys.stdin.buffer.read()
-        return [("-" if out in (None, "-") else Path(out), [Source(name or "stdin", data=data)], False)]
+        source = Source(name or "stdin", _spool_stdin(), spooled=True)
+        return [("-" if out in (None, "-") else Path(out), [source], False)]
     paths = [Path(f) for f in files]
     for p in paths:
         if not p.exists():
@@ -126,12 +142,14 @@ def compress(files, out, model, level, weights, compare, verify, as_json, name, 
 
     done, notes = [], []  # reports of the files written so far: one table at the end
     to_stdout = False
+    spooled = []  # stdin's temporary copy, removed at the end
     try:
         if shard_size is not None or scheduler is not None:
             _compress_shards(files, out, shard_size, model, level, weights, compare, verify, as_json, jobs,
                              force, quiet, scheduler)
             return
         plan = _plan_jobs(files, out, name)
+        spooled.extend(s.path for _, sources, _ in plan for s in sources if s.spooled)
         to_stdout = any(t == "-" for t, _, _ in plan)
         if to_stdout and sys.stdout.isatty():
             raise InputError("refusing to write compressed data to a terminal")
@@ -149,7 +167,7 @@ def compress(files, out, model, level, weights, compare, verify, as_json, name, 
                 reports[0].bytes = size
                 reports[0].seconds = total.seconds
             for r, src in zip(reports, sources):
-                r.file = str(src.path) if src.path is not None else src.name
+                r.file = str(src.path) if src.path is not None and not src.spooled else src.name
             if as_json and not quiet:
                 echo_reports_to(reports, True, to_stdout)  # JSON Lines stream as each output is written
             done += reports
@@ -159,6 +177,9 @@ def compress(files, out, model, level, weights, compare, verify, as_json, name, 
     except NeuralzipError as exc:
         _echo_table(done, notes, as_json or quiet, to_stdout)
         _fail(exc)
+    finally:
+        for path in spooled:
+            path.unlink(missing_ok=True)
     _echo_table(done, notes, as_json or quiet, to_stdout)
 
 
@@ -285,15 +306,16 @@ def ls_cmd(file, as_json):
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="the weights file the .nz was made with")
 @click.option("--max-memory", "max_memory", metavar="SIZE", default=f"{limits.DEFAULT_MAX_MEMORY >> 30}G",
               callback=_parse_max_memory, help=_MAX_MEMORY_HELP)
+@click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024), help=_JOBS_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="print only the files that fail")
-def test_cmd(files, weights, max_memory, quiet):
+def test_cmd(files, weights, max_memory, jobs, quiet):
     """Check .nz files: decode every member and verify its checksum, writing nothing.
 
     One line per file; exit 0 when every file is intact, 1 when any is not."""
     failed = 0
     for f in files:
         try:
-            n = api.test_file(f, weights, max_memory)
+            n = api.test_file(f, weights, max_memory, jobs)
         except NeuralzipError as exc:
             failed += 1
             click.echo(f"{f}: FAILED: {exc}")

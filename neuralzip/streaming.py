@@ -32,13 +32,15 @@ TASK_BYTES = 4 << 20  # decoding: small groups are handed to a process together,
 
 @dataclass
 class Source:
-    """One input: its stored name and its path (or its bytes, for stdin). `other`: stored with LZMA
-    when it is not an image or audio (a folder's files), rather than refused."""
+    """One input: its stored name and its path (or its bytes). `other`: stored with LZMA when it is
+    not an image or audio (a folder's files), rather than refused. `spooled`: the path is a temporary
+    copy of stdin, whose time and permission bits are not the input's (none are stored)."""
 
     name: str
     path: Path | None = None
     data: bytes | None = None
     other: bool = False
+    spooled: bool = False
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -136,7 +138,7 @@ def encode_group(task: EncodeTask):
         items.append((media, src.name))
     members = api.encode_members(items, task.model, task.weights, task.level)
     for m, (src, _) in zip(members, task.sources):
-        if src.path is not None:
+        if src.path is not None and not src.spooled:
             st = src.path.stat()
             m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
     seconds = time.perf_counter() - start
@@ -174,8 +176,9 @@ def encode_long(task: EncodeTask, codec, spool_dir=None):
     except InputError as exc:  # name the file, as encode_group does
         raise exc if str(src.path) in str(exc) else InputError(f"{src.path}: {exc}") from None
     try:
-        st = src.path.stat()
-        m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
+        if not src.spooled:
+            st = src.path.stat()
+            m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
         seconds = time.perf_counter() - start
         if task.verify:
             chunked.verify(m, task.weights)
@@ -188,7 +191,7 @@ def encode_long(task: EncodeTask, codec, spool_dir=None):
 def declared_long(src: Source, kind: str) -> bool:
     """Whether a source is a recording whose header declares more than ALONE_BYTES of samples."""
     if kind != "audio" or src.path is None:
-        return False  # stdin: a single source, read whole anyway
+        return False  # bytes in memory: read whole anyway
     from neuralzip.media.audiostream import probe
 
     found = probe(src.path, ALONE_BYTES // 4)
@@ -477,10 +480,15 @@ def _worker_close() -> None:
     _WORKER["files"] = {}
 
 
+class Check:
+    """A member's target when it is only checked (`neuralzip test`): decoded, its checksum verified
+    and (unless it is decoded chunk by chunk) its file rebuilt in memory, then dropped."""
+
+
 def decode_groups(task):
-    """Decode the groups of `task` ([(part, first, end, [(index, temp path or None)])], member numbers
-    within the part) and write each wanted member's restored file to its temporary path (None: return
-    its bytes). -> [(index, bytes or None)]."""
+    """Decode the groups of `task` ([(part, first, end, [(index, target)])], member numbers within
+    the part) and write each wanted member's restored file to its target: a temporary path, a stream,
+    a Check (nowhere), or None (return its bytes). -> [(index, bytes or None)]."""
     from neuralzip import api
 
     out = []
@@ -497,6 +505,9 @@ def decode_groups(task):
         for i, tmp in wanted:
             m = members[i - first]
             data = api.restore(m, media[i - first])
+            if isinstance(tmp, Check):
+                out.append((i, None))
+                continue
             if tmp is None:
                 out.append((i, data))
                 continue
@@ -525,7 +536,9 @@ def _decode_long(f, table, i: int, target) -> bool:
     if not chunked.decodes(m, codec):
         return False
     api.check_members([m], _WORKER["weights"], _WORKER["max_memory"], chunked=True)
-    if isinstance(target, (str, Path)):
+    if isinstance(target, Check):
+        chunked.decode_to(m, codec, None)
+    elif isinstance(target, (str, Path)):
         chunked.decode_file(m, codec, target)
         apply_stat(target, m)
     else:
@@ -628,6 +641,26 @@ def extract(path, out=None, patterns=(), force: bool = False, jobs: int = 0, wei
     finally:
         _worker_close()
     return targets
+
+
+def check(path, jobs: int = 0, weights: str | None = None, max_memory=limits.DEFAULT_MAX_MEMORY) -> int:
+    """Decode every member of a .nz or a shard set and verify its checksum, writing nothing, over
+    `jobs` processes and group by group (long recordings and large images chunk by chunk), so in
+    the memory extracting takes. -> the number of members; a failure raises ContainerError."""
+    from neuralzip import api, parallel
+
+    parts, _ = open_parts(Path(path), api._max_memory(max_memory))
+    if parts is None:  # version 1: read whole
+        return api.test_bytes(api.read_file(path), weights, max_memory)
+    indices = list(range(sum(len(part.table) for part in parts)))
+    jobs = parallel.resolve_jobs(jobs)
+    tasks = plan_tasks(parts, indices, {i: Check() for i in indices}, jobs)
+    try:
+        for _ in parallel.ordered_map(decode_groups, tasks, jobs, _worker_open, (parts, weights, max_memory)):
+            pass
+    finally:
+        _worker_close()
+    return len(indices)
 
 
 def _targets(nz: Path, out, is_archive: bool, names: list[str]) -> list[Path]:

@@ -339,3 +339,43 @@ def test_short_fuzz_run_finds_nothing(tmp_path):
         assert t["crash"] == t["hang"] == t["uncaught"] == t["multiline"] == t["wrong"] == 0
         assert report["peak_rss_mib"][kind] < 2048
     assert report["tally"]["decode"]["clean"] > 0 and report["tally"]["reader"]["harmless"] > 0
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_a_declared_size_nothing_backs_is_refused_on_the_chunk_by_chunk_path(kind, run_cli, tmp_path):
+    """A member decoded chunk by chunk needs little memory whatever its size, but a few KB of header
+    declaring 30 G samples (or 2^34 stereo frames) must not set the decoder working for hours: its
+    decoded samples are held to --max-memory as well (api.check_members)."""
+    from neuralzip import chunked
+    from neuralzip.media.blob import pack
+
+    if kind == "image":
+        blob = api.compress_bytes(image_file("png", "RGB", 40, 50), "big.png", "classic")
+        shape = (100_000, 100_000, 3)
+    else:
+        blob = api.compress_bytes(wav_file(tone(5000, 2, 16), 16), "long.wav", "ols-cascade")
+        shape = (1 << 34, 2)
+    top, [m] = container.loads(blob)
+    m.shape = shape
+    if kind == "image":
+        m.meta["ihdr"] = pack(struct.pack(">IIBBBB", shape[1], shape[0], 8, 2, 0, 0) + b"\x00")
+        th = m.params["tile_h"]
+        rows = max(th, (m.params["chunk_pixels"] // shape[1]) // th * th)
+        m.chunks = [bytes(8)] * -(-shape[0] // rows)
+    else:
+        m.params = api.get_codec("ols-cascade", "audio").chunk_params(chunked.member_signal(m))
+        m.chunks = [bytes(8)] * -(-shape[0] // (m.params["lane"] * m.params["lanes"]))
+    bomb = tmp_path / "bomb.nz"
+    bomb.write_bytes(container.dumps([m]))
+    assert bomb.stat().st_size < 100_000
+    t = time.perf_counter()
+    r = run_cli("decompress", bomb, "-o", tmp_path / "out")
+    _one_line_failure(r)
+    assert "--max-memory" in r.stderr and time.perf_counter() - t < 5
+    t = time.perf_counter()
+    r = run_cli("test", bomb)  # a line per file, on stdout
+    assert r.returncode == 1 and "FAILED" in r.stdout and "--max-memory" in r.stdout and time.perf_counter() - t < 5
+    r = subprocess.run([sys.executable, "-m", "neuralzip", "decompress", "-", "-o", str(tmp_path / "piped")],
+                       input=bomb.read_bytes(), capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"--max-memory" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.nz"]

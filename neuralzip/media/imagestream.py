@@ -39,7 +39,7 @@ def probe(path, min_bytes: int = 0) -> tuple[int, int, int] | None:
             if fmt == "pnm":
                 return None if size < min_bytes else rawimage.PnmLayout(head).shape
             if fmt == "png":
-                lay = png.Layout(lambda pos, n: (f.seek(pos), f.read(n))[1], size)
+                lay = png.Layout(lambda pos, n: (f.seek(pos), f.read(n))[1], size, check_crc=True)
                 return None if lay.interlace else lay.shape
     except Exception:  # noqa: BLE001 - a damaged file goes the usual way, which names the problem
         return None

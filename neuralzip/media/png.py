@@ -51,12 +51,18 @@ class Layout:
     """What a PNG's chunks say, read without its pixels: the IHDR fields, where the image data
     lies (`idat`: (position, length) of each IDAT chunk) and the restore metadata (`meta`)."""
 
-    def __init__(self, read_at, size: int):
+    def __init__(self, read_at, size: int, check_crc: bool = False):
+        """`check_crc`: refuse a chunk before the image data whose CRC is wrong, as Pillow does when
+        it reads the whole file (the block reader's check; the whole-file reader leaves it to Pillow)."""
         groups = {"pre_plte": [], "pre_idat": [], "post_idat": []}
         ihdr = None
         place = "pre_plte"
         self.idat = []
         for ctype, pos, length in _chunks(read_at, size):
+            if check_crc and place != "post_idat" and ctype != "IDAT":
+                crc = zlib.crc32(ctype.encode("latin-1") + read_at(pos, length))
+                if read_at(pos + length, 4) != struct.pack(">I", crc):
+                    raise InputError(f"unreadable PNG image: broken PNG file (bad {ctype} checksum)")
             if ctype == "IHDR":
                 ihdr = read_at(pos, length)
             elif ctype == "PLTE":
@@ -220,7 +226,7 @@ class RowReader:
         try:
             if self._read_at(0, len(SIGNATURE)) != SIGNATURE:
                 raise InputError("not a PNG file")
-            self.lay = Layout(self._read_at, os.fstat(self.f.fileno()).st_size)
+            self.lay = Layout(self._read_at, os.fstat(self.f.fileno()).st_size, check_crc=True)
         except BaseException:
             self.f.close()
             raise
