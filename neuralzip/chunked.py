@@ -3,24 +3,24 @@ not the length.
 
 A member goes this way when it holds more than STREAM_BYTES of samples (as the int32 the audio
 models see) and can be read and written a block at a time (audio: WAV, FLAC, AIFF; images:
-non-interlaced PNG and binary PNM), and its codec cuts the frames or rows into independent chunks
-it can take one at a time (`Codec.chunk_params`; ols-cascade, auto's audio model, and the image
-models built on classic do); every other member goes the whole-member way
+non-interlaced PNG, binary PNM, uncompressed BMP), and its codec cuts the frames or rows into
+independent chunks it can take one at a time (`Codec.chunk_params`; ols-cascade, auto's audio
+model, and the image models built on classic do); every other member goes the whole-member way
 (api.encode_members / decode_members).
 
-Compress: the file is read a block of frames or rows at a time (media/audiostream: WAV by its data
-offset, FLAC and AIFF through libsndfile; media/imagestream: PNG inflated and unfiltered as rows are
-asked for, PNM by its data offset), the content checksum is fed the same samples as they pass, the
-codec codes its chunks (ols-cascade: two at a time, in threads) and they go to a spool, an unnamed
-temporary file beside the output, so that the record can be written with its chunk lengths first.
-The record is byte for byte the one the whole-member path writes (tests/test_streaming_long.py,
-tests/test_streaming_images.py).
+Compress: the file is read a block of frames or rows at a time (media/audiostream: WAV by its
+data offset, FLAC and AIFF through libsndfile; media/imagestream: PNG inflated and unfiltered as
+rows are asked for, PNM and BMP by their data offset), the content checksum is fed the same
+samples as they pass, the codec codes its chunks (ols-cascade: two at a time, in threads) and
+they go to a spool, an unnamed temporary file beside the output, so that the record can be
+written with its chunk lengths first. The record is byte for byte the one the whole-member path
+writes (tests/test_streaming_long.py, tests/test_streaming_images.py).
 
 Decompress: the record's chunks are read from the .nz one at a time (archive.RecordPayload, from
-a file or a pipe), decoded, and the samples written straight into the temporary output file (WAV
-and PNM: prefix, samples, suffix; PNG: rows filtered and deflated as media/png.write does it; FLAC
-and AIFF through libsndfile), the checksum fed as they pass; the record's CRC and the checksum are
-checked at the end, and the caller renames or removes the file.
+a file or a pipe), decoded, and the samples written straight into the temporary output file (WAV,
+PNM and BMP: prefix, samples, suffix; PNG: rows filtered and deflated as media/png.write does it;
+FLAC and AIFF through libsndfile), the checksum fed as they pass; the record's CRC and the
+checksum are checked at the end, and the caller renames or removes the file.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _stream_bytes() -> int:
 STREAM_BYTES = _stream_bytes()
 SPOOL_PIECE = 1 << 20
 # the formats written a block at a time (media/audiostream, media/imagestream)
-WRITABLE = {"audio": ("wav", "flac", "aiff"), "image": ("png", "pnm")}
+WRITABLE = {"audio": ("wav", "flac", "aiff"), "image": ("png", "pnm", "bmp")}
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _FIXED_THRESHOLD = []
 

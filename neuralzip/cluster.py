@@ -31,13 +31,14 @@ def _client(scheduler):
 
 
 def cluster_groups(client, tasks):
-    """fn(task) for every task on the cluster, yielded in order, at most a window in flight."""
+    """streaming.encode_task(task) for every task on the cluster, yielded in order, at most a window
+    in flight (a long recording or a large image is coded chunk by chunk on its worker)."""
     from neuralzip import streaming
 
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     window, it = deque(), iter(tasks)
     for t in it:
-        window.append(client.submit(streaming.encode_group, t, pure=False))
+        window.append(client.submit(streaming.encode_task, t, pure=False))
         if len(window) >= WINDOW_PER_WORKER * workers:
             break
     while window:
@@ -46,7 +47,7 @@ def cluster_groups(client, tasks):
         fut.release()
         nxt = next(it, None)
         if nxt is not None:
-            window.append(client.submit(streaming.encode_group, nxt, pure=False))
+            window.append(client.submit(streaming.encode_task, nxt, pure=False))
         yield result
 
 

@@ -49,3 +49,31 @@ def test_unreachable_scheduler_is_a_one_line_error(tmp_path):
                         str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "Dask scheduler" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_large_image_and_a_long_recording_are_coded_chunk_by_chunk_on_a_worker(tmp_path, monkeypatch):
+    """Workers in this process (threads), so that the lowered threshold and the counter reach them."""
+    from neuralzip import api, chunked, cluster as nzcluster, shards, streaming
+
+    monkeypatch.setattr(chunked, "STREAM_BYTES", 20_000)
+    monkeypatch.setattr(streaming, "ALONE_BYTES", 20_000)  # the long recording is a group of its own
+    calls = []
+    encode_file = chunked.encode_file
+    monkeypatch.setattr(chunked, "encode_file", lambda *a, **k: calls.append(a[1]) or encode_file(*a, **k))
+    src = tmp_path / "set"
+    src.mkdir()
+    (src / "big.png").write_bytes(image_file("png", "RGB", 90, 40))
+    (src / "long.wav").write_bytes(wav_file(tone(9000, 2, 16), 16, 8000))
+    (src / "small.png").write_bytes(image_file("png", "L", 9, 7))
+    local = tmp_path / "local"
+    with monkeypatch.context() as m:
+        m.setattr(chunked, "STREAM_BYTES", 1 << 62)  # the whole-member path here
+        shards.compress_sharded(api.archive_sources([src]), local, 1 << 30, "auto", jobs=1)
+    assert calls == []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  worker_dashboard_address=None) as c:
+        nzcluster.compress_on_cluster([src], tmp_path / "remote", c.scheduler_address, 1 << 30)
+    assert sorted(calls) == ["big.png", "long.wav"]
+    files = sorted(p.name for p in local.iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "remote").iterdir())
+    assert all((local / f).read_bytes() == (tmp_path / "remote" / f).read_bytes() for f in files)

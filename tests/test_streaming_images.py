@@ -42,6 +42,21 @@ def _optimized_png() -> bytes:
     return buf.getvalue()
 
 
+def _bmp(mode: str, top_down: bool = False) -> bytes:
+    arr = smooth_image(H, W, 4 if mode == "RGBA" else 3)
+    im = Image.fromarray(arr[:, :, 0] > 127) if mode == "1" else (
+        Image.fromarray(arr[:, :, 0], "L").quantize(16) if mode == "P" else Image.fromarray(arr, mode))
+    buf = io.BytesIO()
+    im.save(buf, "BMP")
+    data = bytearray(buf.getvalue())
+    if top_down:  # the same rows stored top row first: a negative height
+        lay = rawimage.BmpLayout(bytes(data[:rawimage.BMP_HEAD]))
+        rows = np.frombuffer(bytes(data[lay.offset:lay.offset + lay.size]), np.uint8).reshape(H, -1)
+        data[lay.offset:lay.offset + lay.size] = rows[::-1].tobytes()
+        data[22:26] = (-H).to_bytes(4, "little", signed=True)
+    return bytes(data)
+
+
 IMAGES = {
     "rgb.png": image_file("png", "RGB", H, W),
     "rgba16.png": image_file("png", "RGBA16", H, W),
@@ -53,6 +68,11 @@ IMAGES = {
     "rgb.ppm": _pnm(b"P6", smooth_image(H, W, 3), comment=b"# a comment\n"),
     "grey16.pgm": _pnm(b"P5", smooth_image(H, W, 1, 1000), 1000),
     "bits.pbm": _pnm(b"P4", (smooth_image(H, W, 1) > 127).astype(np.uint8)),
+    "rgb.bmp": _bmp("RGB"),
+    "rgba.bmp": _bmp("RGBA"),
+    "palette.bmp": _bmp("P"),
+    "bits.bmp": _bmp("1"),
+    "topdown.bmp": _bmp("RGB", top_down=True),
 }
 
 
@@ -100,7 +120,7 @@ def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path,
     assert large_path["decode"] == 1
     expected = _whole(monkeypatch, lambda: dict(api.decompress_bytes(chunky.read_bytes()))[name])
     assert out.read_bytes() == expected
-    if not name.endswith(".png"):  # PNM is restored byte for byte; PNG's pixels and chunks
+    if not name.endswith(".png"):  # PNM and BMP are restored byte for byte; PNG's pixels and chunks
         assert expected == IMAGES[name]
     else:
         assert np.array_equal(png.read(expected).samples, png.read(IMAGES[name]).samples)
@@ -129,21 +149,21 @@ def test_models_that_code_an_image_whole_still_do(tmp_path, monkeypatch, large_p
     assert np.array_equal(png.read((tmp_path / "out.png").read_bytes()).samples, png.read(IMAGES["rgb.png"]).samples)
 
 
-def test_interlaced_png_and_bmp_are_read_whole(tmp_path, large_path):
+def test_interlaced_png_and_tiff_are_read_whole(tmp_path, large_path):
     buf = io.BytesIO()
     arr = smooth_image(H, W, 3)
     pypng.Writer(W, H, greyscale=False, interlace=True).write_array(buf, arr.reshape(-1))
-    bmp = io.BytesIO()
-    Image.fromarray(arr).save(bmp, "BMP")
-    for name, data in (("i.png", buf.getvalue()), ("b.bmp", bmp.getvalue())):
+    tif = io.BytesIO()
+    Image.fromarray(arr).save(tif, "TIFF")
+    for name, data in (("i.png", buf.getvalue()), ("t.tiff", tif.getvalue())):
         (tmp_path / name).write_bytes(data)
         assert imagestream.probe(tmp_path / name) is None
         nz = api.compress_file(tmp_path / name, tmp_path / f"{name}.nz")
         api.decompress_file(nz, tmp_path / f"out-{name}")
     # read whole; the PNG is written back non-interlaced (as png.write does), so a block at a time
     assert large_path == {"encode": 0, "decode": 1}
-    assert (tmp_path / "out-b.bmp").read_bytes() == bmp.getvalue()
     assert np.array_equal(png.read((tmp_path / "out-i.png").read_bytes()).samples, arr)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out-t.tiff")), arr)
 
 
 def test_archive_pipe_and_one_member(tmp_path, monkeypatch, large_path):
@@ -167,11 +187,14 @@ def test_archive_pipe_and_one_member(tmp_path, monkeypatch, large_path):
     assert buf.getvalue() == expected["rgb.png"] and large_path["decode"] == 5
 
 
-@pytest.mark.parametrize("damage", ["filter type", "deflate stream", "truncated", "pnm padding"])
+@pytest.mark.parametrize("damage", ["filter type", "deflate stream", "truncated", "pnm padding", "bmp padding"])
 def test_a_damaged_input_is_refused_in_one_line_and_leaves_nothing(damage, tmp_path, large_path):
     if damage == "pnm padding":  # a PBM row's last byte with a padding bit set: not restorable byte for byte
         data = bytearray(IMAGES["bits.pbm"])
         data[-1 - (W + 7) // 8 * 100] |= 0x01
+    elif damage == "bmp padding":  # the padding byte of a stored row (61 x 3 bytes, padded to 184)
+        data = bytearray(IMAGES["rgb.bmp"])
+        data[rawimage.BmpLayout(bytes(data[:rawimage.BMP_HEAD])).offset + 150 * 184 + 183] = 7
     else:
         raw = np.concatenate([np.zeros((H, 1), np.uint8), smooth_image(H, W, 3).reshape(H, -1)], axis=1)
         if damage == "filter type":
@@ -183,7 +206,7 @@ def test_a_damaged_input_is_refused_in_one_line_and_leaves_nothing(damage, tmp_p
             idat = idat[:len(idat) * 3 // 4]
         head = png._chunk("IHDR", np.array([W, H], ">u4").tobytes() + bytes([8, 2, 0, 0, 0]))
         data = png.SIGNATURE + head + png._chunk("IDAT", idat) + png._chunk("IEND", b"")
-    src = tmp_path / ("bad.pbm" if damage == "pnm padding" else "bad.png")
+    src = tmp_path / {"pnm padding": "bad.pbm", "bmp padding": "bad.bmp"}.get(damage, "bad.png")
     src.write_bytes(bytes(data))
     with pytest.raises(InputError):  # the whole-file path refuses it too
         api.read_media(bytes(data))
@@ -213,7 +236,7 @@ def test_row_reader_and_writer_agree_with_the_whole_file_ones(tmp_path):
         whole = api.read_media(data)
         path = tmp_path / name
         path.write_bytes(data)
-        fmt = "png" if name.endswith(".png") else "pnm"
+        fmt = {"png": "png", "bmp": "bmp"}.get(name.rsplit(".", 1)[1], "pnm")
         reader = imagestream.open_reader(path, fmt)
         rows = [reader.read(n) for n in (1, 99, 200)]
         reader.close()

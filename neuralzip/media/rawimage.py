@@ -104,59 +104,81 @@ def write_pnm(media: Media) -> bytes:
     return unpack(m["prefix"]) + pnm_body(media.samples, m) + unpack(m["suffix"])
 
 
+BMP_HEAD = 34  # the bytes read_bmp needs to know the layout
+
+
+class BmpLayout:
+    """What an uncompressed BMP header says: shape, depth, where the pixel data lies, the bytes a
+    row takes (padded to 4), and whether the rows are stored bottom-up."""
+
+    def __init__(self, head: bytes):
+        if len(head) < BMP_HEAD:
+            raise InputError("truncated BMP header")
+        self.offset = struct.unpack_from("<I", head, 10)[0]
+        width, height = struct.unpack_from("<ii", head, 18)
+        self.bitcount, compression = struct.unpack_from("<HI", head, 28)
+        if compression not in (0, 3) or (compression == 3 and self.bitcount != 32):
+            raise InputError(f"compressed BMP (compression {compression}) is not supported")
+        if self.bitcount not in (1, 4, 8, 24, 32):
+            raise InputError(f"{self.bitcount}-bit BMP is not supported")
+        if width <= 0 or height == 0 or height == -(1 << 31):
+            raise InputError("BMP with an empty or invalid size")
+        rows = abs(height)
+        limits.check_declared(f"BMP image ({width}x{rows})", width * rows * max(1, self.bitcount // 8), 1)
+        self.width, self.bottom_up = width, height > 0
+        self.row_bytes = ((self.bitcount * width + 31) // 32) * 4
+        self.size = self.row_bytes * rows
+        channels = self.bitcount // 8 if self.bitcount >= 8 else 1
+        self.shape = (rows, width, channels)
+        self.depth = 8 if self.bitcount >= 8 else self.bitcount
+        self.dtype = np.dtype(np.uint8)
+        self.mode = {1: "P", 4: "P", 8: "P", 24: "BGR", 32: "BGRA"}[self.bitcount]
+
+    def rows(self, body: bytes) -> np.ndarray:
+        """Whole stored rows -> (rows, W, C) samples, in the order they are stored."""
+        raw = np.frombuffer(body, np.uint8).reshape(-1, self.row_bytes)
+        if self.bitcount >= 8:
+            return raw[:, :self.width * self.shape[2]].reshape(-1, self.width, self.shape[2])
+        bits = np.unpackbits(raw, axis=1).reshape(raw.shape[0], -1, self.bitcount)
+        weights = (1 << np.arange(self.bitcount - 1, -1, -1)).astype(np.uint8)
+        return (bits * weights).sum(axis=2).astype(np.uint8)[:, :self.width, None]
+
+    def meta(self, prefix: bytes, suffix: bytes) -> dict:
+        return {"format": "bmp", "mode": self.mode, "bitcount": self.bitcount, "bottom_up": self.bottom_up,
+                "prefix": pack(prefix), "suffix": pack(suffix)}
+
+
 def read_bmp(data: bytes) -> Media:
-    if len(data) < 34:
-        raise InputError("truncated BMP header")
-    offset = struct.unpack_from("<I", data, 10)[0]
-    width, height = struct.unpack_from("<ii", data, 18)
-    bitcount, compression = struct.unpack_from("<HI", data, 28)
-    if compression not in (0, 3) or (compression == 3 and bitcount != 32):
-        raise InputError(f"compressed BMP (compression {compression}) is not supported")
-    if bitcount not in (1, 4, 8, 24, 32):
-        raise InputError(f"{bitcount}-bit BMP is not supported")
-    if width <= 0 or height == 0 or height == -(1 << 31):
-        raise InputError("BMP with an empty or invalid size")
-    rows = abs(height)
-    limits.check_declared(f"BMP image ({width}x{rows})", width * rows * max(1, bitcount // 8), 1)
-    rowbytes = ((bitcount * width + 31) // 32) * 4
-    size = rowbytes * rows
-    if len(data) < offset + size:
+    lay = BmpLayout(data[:BMP_HEAD])
+    if len(data) < lay.offset + lay.size:
         raise InputError("truncated BMP pixel data")
-    raw = np.frombuffer(data, np.uint8, size, offset).reshape(rows, rowbytes)
-    if bitcount >= 8:
-        channels = bitcount // 8
-        pixels = raw[:, :width * channels].reshape(rows, width, channels)
-        depth = 8
-    else:
-        bits = np.unpackbits(raw, axis=1).reshape(rows, -1, bitcount)
-        weights = (1 << np.arange(bitcount - 1, -1, -1)).astype(np.uint8)
-        pixels = (bits * weights).sum(axis=2).astype(np.uint8)[:, :width, None]
-        channels, depth = 1, bitcount
-    if height > 0:
-        pixels = pixels[::-1]  # stored bottom-up
-    mode = {1: "P", 4: "P", 8: "P", 24: "BGR", 32: "BGRA"}[bitcount]
-    meta = {"format": "bmp", "mode": mode, "bitcount": bitcount, "bottom_up": height > 0,
-            "prefix": pack(data[:offset]), "suffix": pack(data[offset + size:])}
-    media = Media("image", np.ascontiguousarray(pixels), depth, meta)
+    pixels = lay.rows(data[lay.offset:lay.offset + lay.size])
+    if lay.bottom_up:
+        pixels = pixels[::-1]
+    meta = lay.meta(data[:lay.offset], data[lay.offset + lay.size:])
+    media = Media("image", np.ascontiguousarray(pixels), lay.depth, meta)
     _check_rebuild(media, data, "BMP")
     return media
 
 
-def write_bmp(media: Media) -> bytes:
-    m, px = media.meta, media.samples
-    if m["bottom_up"]:
-        px = px[::-1]
-    h, w, c = px.shape
-    bitcount = m["bitcount"]
+def bmp_body(pixels: np.ndarray, meta: dict) -> bytes:
+    """Samples (rows, W, C) -> their stored rows, in the same order, each padded to 4 bytes."""
+    h, w, c = pixels.shape
+    bitcount = meta["bitcount"]
     rowbytes = ((bitcount * w + 31) // 32) * 4
     if bitcount >= 8:
-        rows = px.reshape(h, w * c).astype(np.uint8)
+        rows = pixels.reshape(h, w * c).astype(np.uint8)
     else:
-        bits = (px[:, :, 0:1] >> np.arange(bitcount - 1, -1, -1).astype(np.uint8)) & 1
+        bits = (pixels[:, :, 0:1] >> np.arange(bitcount - 1, -1, -1).astype(np.uint8)) & 1
         rows = np.packbits(bits.reshape(h, w * bitcount).astype(np.uint8), axis=1)
     body = np.zeros((h, rowbytes), np.uint8)
     body[:, :rows.shape[1]] = rows
-    return unpack(m["prefix"]) + body.tobytes() + unpack(m["suffix"])
+    return body.tobytes()
+
+
+def write_bmp(media: Media) -> bytes:
+    m, px = media.meta, media.samples
+    return unpack(m["prefix"]) + bmp_body(px[::-1] if m["bottom_up"] else px, m) + unpack(m["suffix"])
 
 
 def _check_rebuild(media: Media, original: bytes, name: str) -> None:
@@ -220,4 +242,73 @@ class PnmRowWriter:
         self.out.write(pnm_body(pixels, self.meta))
 
     def close(self) -> None:
+        self.out.write(unpack(self.meta["suffix"]))
+
+
+class BmpRowReader:
+    """An uncompressed BMP file read a block of rows at a time, top row first whichever way it is
+    stored (bottom-up rows are read from the end of the pixel data back): as PnmRowReader."""
+
+    def __init__(self, path):
+        import os
+
+        try:
+            self.f = open(path, "rb")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            head = self.f.read(BMP_HEAD)
+            self.lay = lay = BmpLayout(head)
+            size = os.fstat(self.f.fileno()).st_size
+            if size < lay.offset + lay.size:
+                raise InputError("truncated BMP pixel data")
+            self.f.seek(0)
+            prefix = self.f.read(lay.offset)
+            self.f.seek(lay.offset + lay.size)
+            self.meta = lay.meta(prefix, self.f.read())
+        except BaseException:
+            self.f.close()
+            raise
+        self.shape, self.bits, self.dtype = lay.shape, lay.depth, lay.dtype
+        self.done = 0
+
+    def read(self, n: int) -> np.ndarray:
+        lay, h = self.lay, self.lay.shape[0]
+        first = h - self.done - n if lay.bottom_up else self.done  # the block's first stored row
+        self.f.seek(lay.offset + first * lay.row_bytes)
+        body = self.f.read(n * lay.row_bytes)
+        if len(body) != n * lay.row_bytes:
+            raise InputError("unreadable BMP image: the file changed while it was read")
+        pixels = lay.rows(body)
+        if bmp_body(pixels, self.meta) != body:
+            raise InputError("BMP file with non-zero padding bits cannot be restored byte-identically; not supported")
+        self.done += n
+        return pixels[::-1] if lay.bottom_up else pixels
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class BmpRowWriter:
+    """A BMP file written into the open, seekable binary file `out`, top row first: each block goes
+    where its rows are stored (from the end of the pixel data back, for bottom-up rows)."""
+
+    def __init__(self, out, meta: dict, shape, bits: int):
+        self.out, self.meta = out, meta
+        self.prefix = unpack(meta["prefix"])
+        self.h = shape[0]
+        self.row_bytes = ((meta["bitcount"] * shape[1] + 31) // 32) * 4
+        self.start = out.tell()
+        self.done = 0
+        out.write(self.prefix)
+
+    def write(self, pixels: np.ndarray) -> None:
+        n = len(pixels)
+        first = self.h - self.done - n if self.meta["bottom_up"] else self.done
+        self.out.seek(self.start + len(self.prefix) + first * self.row_bytes)
+        self.out.write(bmp_body(pixels[::-1] if self.meta["bottom_up"] else pixels, self.meta))
+        self.done += n
+
+    def close(self) -> None:
+        self.out.seek(self.start + len(self.prefix) + self.h * self.row_bytes)
         self.out.write(unpack(self.meta["suffix"]))
