@@ -1,6 +1,6 @@
 """Structure-aware fuzzer for the decoder (.nz files) and the readers (image and audio files).
 
-    python benchmarks/fuzz.py --cases N --seed S [--jobs 2] [--readers M] [--out FILE]
+    python benchmarks/fuzz.py --cases N --seed S [--jobs 2] [--readers M] [--chunked] [--out FILE]
 
 Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, grey
 and 16-bit, a 3,000-frame stereo WAV, a mono 8-bit one and a stereo one whose values lie
@@ -21,6 +21,12 @@ Readers: PNG, TIFF, BMP, PNM, WAV, FLAC and AIFF files damaged the same way (chu
 with fixed CRCs for PNG, header fields such as sizes and channel counts, truncation,
 byte flips) and sent through the compress path (read, code with the histogram model,
 decode and compare).
+
+--chunked sends every case through files instead (a .nz extracted into files; an input
+compressed from a file with the default model and restored into one) with chunked.py's
+threshold at 0, so every member whose model and format allow it is coded and decoded chunk by
+chunk: the block readers and writers (media/audiostream, media/imagestream) and the chunked
+decoder meet the same damage.
 
 Every case runs in its own process, forked from a server that has imported
 everything, under an address-space limit (--limit-as, 2 GiB) and a time limit
@@ -518,6 +524,33 @@ def _reader_case(data: bytes, max_memory: int) -> dict:
     return {"outcome": "harmless" if same else "wrong"}
 
 
+def _decode_file_case(blob: bytes, expected: list, max_memory: int) -> dict:
+    """--chunked: the .nz decoded from a file into files (every long-enough member chunk by chunk)."""
+    from neuralzip import streaming
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.nz"
+        src.write_bytes(blob)
+        targets = streaming.extract(src, Path(tmp) / "out", force=True, jobs=1, max_memory=max_memory)
+        same = [t.read_bytes() for t in targets] == expected
+    return {"outcome": "harmless" if same else "wrong"}
+
+
+def _reader_file_case(data: bytes, max_memory: int) -> dict:
+    """--chunked: the input compressed from a file with the default model and restored into a file
+    (chunk by chunk where the model and the format can), then read back and compared."""
+    from neuralzip import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, nz, back = Path(tmp) / "input", Path(tmp) / "input.nz", Path(tmp) / "restored"
+        src.write_bytes(data)
+        api.compress_file(src, nz)
+        api.decompress_file(nz, back, max_memory=max_memory, jobs=1)
+        media, again = api.read_media(data, "input"), api.read_media(back.read_bytes(), "restored")
+    same = (again.samples.shape == media.samples.shape and (again.samples == media.samples).all())
+    return {"outcome": "harmless" if same else "wrong"}
+
+
 def run_child(job, limit_as: int, max_memory: int, wfd: int) -> None:
     """In the forked child: limit the address space, run the case, report one JSON line, exit."""
     from neuralzip.errors import NeuralzipError
@@ -536,9 +569,9 @@ def run_child(job, limit_as: int, max_memory: int, wfd: int) -> None:
     result = {}
     try:
         if job["kind"] == "decode":
-            result = _decode_case(job["data"], job["expected"], max_memory)
+            result = (_decode_file_case if job.get("files") else _decode_case)(job["data"], job["expected"], max_memory)
         else:
-            result = _reader_case(job["data"], max_memory)
+            result = (_reader_file_case if job.get("files") else _reader_case)(job["data"], max_memory)
     except NeuralzipError as exc:
         msg = str(exc)
         result = {"outcome": "clean" if "\n" not in msg and msg else "multiline", "error": msg[:300],
@@ -657,6 +690,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="tally JSON (default: benchmarks/results/fuzz-seedS-N.json)")
     ap.add_argument("--failures", type=Path, default=HERE / "results" / "fuzz-failures",
                     help="where failing cases are written")
+    ap.add_argument("--chunked", action="store_true",
+                    help="cases through files with every long-enough member coded chunk by chunk (chunked.py's "
+                         "threshold at 0; readers coded with the default model)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--make-corpus", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -702,6 +738,10 @@ def run(args, seeds: dict, readers: int) -> int:
     import neuralzip.models  # noqa: F401
     import neuralzip.media.detect  # noqa: F401
 
+    if args.chunked:
+        from neuralzip import chunked
+
+        chunked.STREAM_BYTES = 0  # inherited by every forked case
     expected = _expected_outputs(seeds)
     names = sorted(seeds)
     all_chunks = [c for blob in seeds.values() for mine in take_apart(blob).chunks for c in mine]
@@ -714,12 +754,12 @@ def run(args, seeds: dict, readers: int) -> int:
             name = rng.choice(names)
             data, what = mutate_nz(rng, seeds[name], all_chunks)
             yield {"kind": "decode", "case": i, "seed_file": name, "data": data, "what": what,
-                   "expected": expected[name]}
+                   "expected": expected[name], "files": args.chunked}
         for i in range(readers):
             rng = random.Random(f"{args.seed}:reader:{i}")
             name = rng.choice(rnames)
             data, what = mutate_input(rng, rseeds[name], name)
-            yield {"kind": "reader", "case": i, "seed_file": name, "data": data, "what": [what]}
+            yield {"kind": "reader", "case": i, "seed_file": name, "data": data, "what": [what], "files": args.chunked}
 
     tally = {k: {o: 0 for o in ("clean", "harmless") + FAILURES} for k in ("decode", "reader")}
     messages = {"decode": {}, "reader": {}}
@@ -771,7 +811,7 @@ def run(args, seeds: dict, readers: int) -> int:
         "slowest": {k: {"seconds": round(v[0], 2), "case": v[1]} for k, v in slowest.items()},
         "failures": found,
     }
-    out = args.out or HERE / "results" / f"fuzz-seed{args.seed}-{args.cases}.json"
+    out = args.out or HERE / "results" / f"fuzz-seed{args.seed}-{args.cases}{'-chunked' if args.chunked else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     if not args.quiet:

@@ -86,13 +86,18 @@ def compress_sharded(sources, outdir, shard_size: int, model: str = "auto", weig
     writer = stream = None
     try:
         for members, peers, seconds in streaming.encoded_groups(sources, model, weights, level, jobs, compare,
-                                                                verify, runner):
+                                                                verify, runner, spool_dir=tmp):
             if writer is None:
                 name = f"shard-{len(shards):05d}.nz"
                 stream = open(tmp / name, "wb")
                 writer = Writer(stream, True)
                 shards.append({"file": name, "members": 0, "bytes": 0})
-            sizes = writer.add_group(members)
+            try:
+                sizes = writer.add_group(members)
+            finally:
+                for m in members:
+                    if hasattr(m.chunks, "close"):  # a long member's spool (streaming.encode_long)
+                        m.chunks.close()
             shards[-1]["members"] += len(members)
             if keep_reports:
                 for m, share in zip(members, streaming._shares(members, sizes)):
