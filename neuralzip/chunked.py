@@ -195,7 +195,7 @@ def encode_file(path, name: str, codec, spool_dir=None) -> container.Member:
     """The member of the audio or image file at `path`, its chunks in a Spool (the caller closes it
     once the record is written: member.chunks.close())."""
     from neuralzip.media import detect
-    from neuralzip.models.base import Signal
+    from neuralzip.models.base import Signal, drain_chunks
 
     keep_large_blocks_apart()
     with open(path, "rb") as f:
@@ -220,16 +220,10 @@ def encode_file(path, name: str, codec, spool_dir=None) -> container.Member:
             taken[0] += n
             return block
 
-        chunks = codec.encode_chunks(params, read, signal)
-        total = 0.0
-        while True:
-            try:
-                data, b = next(chunks)
-            except StopIteration as end:
-                float_total = total if end.value is None else end.value
-                break
-            spool.add(data)
-            total += b  # in chunk order from 0, as encode sums them: the same float
+        # the bits summed in chunk order from 0, as encode sums them: the same float
+        _, total, float_total = drain_chunks(codec.encode_chunks(params, read, signal), spool.add)
+        if float_total is None:
+            float_total = total
         if taken[0] != shape[0]:
             raise ValueError(f"the codec read {taken[0]} of {shape[0]} {'frames' if kind == 'audio' else 'rows'}")
     except BaseException:
@@ -256,7 +250,8 @@ def verify(member: container.Member, weights: str | None = None) -> None:
 
 def decodes(member: container.Member, codec) -> bool:
     """Whether a member read with its chunks left in the input is decoded chunk by chunk here."""
-    return long_enough(member.kind, member.shape) and writable(member.kind, member.meta) and chunk_codec(codec)
+    return (long_enough(member.kind, member.shape) and writable(member.kind, member.meta) and chunk_codec(codec)
+            and isinstance(member.params, dict) and codec.decodes_in_chunks(member.params))
 
 
 def decode_to(member: container.Member, codec, out) -> None:

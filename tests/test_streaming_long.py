@@ -6,6 +6,7 @@ then one alone). The .nz must be byte for byte the one the whole-member path wri
 import io
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +240,17 @@ def test_cli_refuses_a_damaged_long_member_in_one_line(tmp_path, run_cli):
     r = run_cli("decompress", tmp_path / "bad.nz", "-o", tmp_path / "out.wav", env=env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert sorted(os.listdir(tmp_path)) == ["a.nz", "a.wav", "bad.nz", "ok.wav"]
+
+
+def test_a_pack_member_is_never_decoded_chunk_by_chunk(tmp_path, long_path):
+    """Found by `benchmarks/fuzz.py --chunked --seed 7` (threshold 0): a damaged table that makes each
+    member of an ols-cascade pack a group of its own sent the pack's first member down the chunked
+    path, whose memory estimate read params it does not have (KeyError, a traceback). A pack member
+    is decoded with its pack; this one is refused in one line."""
+    bad = Path(__file__).parent / "regressions" / "chunked" / "pack_members_as_groups_of_one.nz"
+    [m, *_] = api.container.loads(bad.read_bytes())[1]
+    assert m.params["pack"] == 3 and not chunked.decodes(m, api._member_codec(m, None))
+    with pytest.raises(ContainerError, match="pack"):
+        api.decompress_file(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert long_path["decode"] == 0

@@ -155,17 +155,24 @@ def write(media: Media) -> bytes:
     return b"".join(out)
 
 
-ROWS_PER_BATCH = 256  # filter selection works on this many rows at a time: bounded memory
+# filter selection works on about this many bytes of rows at a time (its temporaries take some 40
+# times that); each row's filter depends on that row and the one above only, and zlib's output does
+# not depend on how its input is cut (no flush in between), so the bytes never depend on the batch
+FILTER_BYTES = 1 << 20
+
+
+def _filtered_batches(raw: np.ndarray, above, bpp: int):
+    """Rows (raw, under the row `above`, None at the top) filtered a batch at a time."""
+    step = max(1, FILTER_BYTES // max(1, raw.shape[1]))
+    for a in range(0, raw.shape[0], step):
+        yield _filtered(raw[a:a + step], raw[a - 1] if a else above, bpp)
 
 
 def _idat(pixels: np.ndarray, depth: int) -> bytes:
-    """Serialised, filtered and deflated rows, a batch of rows at a time."""
+    """Serialised, filtered and deflated rows."""
     raw, bpp = _raw_rows(pixels, depth)
     packer = zlib.compressobj(6)
-    parts = []
-    for a in range(0, raw.shape[0], ROWS_PER_BATCH):
-        above = raw[a - 1] if a else None
-        parts.append(packer.compress(_filtered(raw[a:a + ROWS_PER_BATCH], above, bpp)))
+    parts = [packer.compress(batch) for batch in _filtered_batches(raw, None, bpp)]
     parts.append(packer.flush())
     return b"".join(parts)
 
@@ -303,13 +310,13 @@ def _pixels_of(raw: np.ndarray, width: int, channels: int, depth: int) -> np.nda
 
 class RowWriter:
     """The PNG `write` makes, written into the open, seekable binary file `out` a block of rows at a
-    time: the same bytes (rows filtered and deflated in the same batches, one IDAT chunk whose
-    length is filled in at the end)."""
+    time: the same bytes (the same filter for every row, one deflate stream, and one IDAT chunk
+    whose length is filled in at the end)."""
 
     def __init__(self, out, meta: dict, shape, bits: int):
         self.out = out
         ihdr = unpack(meta["ihdr"])
-        width, height, self.depth, ctype = struct.unpack(">IIBB", ihdr[:10])
+        self.depth = struct.unpack(">IIBB", ihdr[:10])[2]
         self.groups = meta["chunks"]
         out.write(SIGNATURE + _chunk("IHDR", ihdr))
         for t, b in self.groups["pre_plte"] + self.groups["pre_idat"]:
@@ -318,31 +325,22 @@ class RowWriter:
         out.write(b"\0\0\0\0IDAT")
         self.crc, self.length = zlib.crc32(b"IDAT"), 0
         self.packer = zlib.compressobj(6)
-        self.above = None
-        self.batch = []  # rows of the batch being gathered (ROWS_PER_BATCH, as _idat)
+        self.above = None  # the last row written (stored form), which the next block's filters read
 
     def _put(self, data: bytes) -> None:
         self.out.write(data)
         self.crc = zlib.crc32(data, self.crc)
         self.length += len(data)
 
-    def _flush_batch(self) -> None:
-        raw, bpp = _raw_rows(np.concatenate(self.batch), self.depth)
-        self.batch = []
-        self._put(self.packer.compress(_filtered(raw, self.above, bpp)))
-        self.above = raw[-1]
-
     def write(self, pixels: np.ndarray) -> None:
-        while len(pixels):
-            take = ROWS_PER_BATCH - sum(len(b) for b in self.batch)
-            self.batch.append(pixels[:take])
-            pixels = pixels[take:]
-            if sum(len(b) for b in self.batch) == ROWS_PER_BATCH:
-                self._flush_batch()
+        if not len(pixels):
+            return
+        raw, bpp = _raw_rows(pixels, self.depth)
+        for batch in _filtered_batches(raw, self.above, bpp):
+            self._put(self.packer.compress(batch))
+        self.above = raw[-1].copy()
 
     def close(self) -> None:
-        if self.batch:
-            self._flush_batch()
         self._put(self.packer.flush())
         out = self.out
         out.write(struct.pack(">I", self.crc))

@@ -128,6 +128,11 @@ class Codec(ABC):
         them to encode_chunks). params are checked."""
         raise NotImplementedError(f"model {self.name!r} decodes a recording whole")
 
+    def decodes_in_chunks(self, params: dict) -> bool:
+        """Whether decode_chunks takes a member with these params (not yet checked: read them
+        defensively); this default: every member of a codec that has decode_chunks."""
+        return True
+
     def chunk_decode_memory(self, params: dict, signal: Signal) -> int:
         """Bytes decode_chunks needs (working memory and its blocks of samples; params checked)."""
         return self.decode_memory(params, signal)
@@ -159,16 +164,18 @@ class RunCodec(Codec):
         return bits, bits
 
 
-def drain_chunks(chunk_gen) -> tuple[list, float, float | None]:
-    """Run an encode_chunks-style generator to its end -> (chunks, exact-model bits summed in chunk
-    order, the generator's value: the float model's bits or None)."""
+def drain_chunks(chunk_gen, put=None) -> tuple[list, float, float | None]:
+    """Run an encode_chunks-style generator to its end -> (its chunks, or [] when `put(chunk)` takes
+    each as it comes; the exact-model bits summed in chunk order; the generator's value: the float
+    model's bits or None)."""
     chunks, bits = [], 0.0
+    put = put or chunks.append
     while True:
         try:
             data, b = next(chunk_gen)
         except StopIteration as end:
             return chunks, bits, end.value
-        chunks.append(data)
+        put(data)
         bits += b
 
 

@@ -287,8 +287,8 @@ class ClassicImageCodec(RunCodec):
         for j, (a, b) in enumerate(spans):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)), *self._tile(params, b - a, img.shape[1]),
-                            self.prior, model_rows=self._model_rows(signal.bits),
+                _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
+                            *self._tile(params, b - a, img.shape[1]), self.prior, model_rows=self._model_rows(signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), fine=self.fine_blend)
             write(img.astype(dtype))
 

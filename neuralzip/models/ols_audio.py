@@ -537,6 +537,10 @@ class OlsCascadeCodec(RunCodec):
                 run(job)
         return out
 
+    def decodes_in_chunks(self, params):
+        """Not a member of a pack: a pack is decoded with its group (params.pack)."""
+        return "pack" not in params
+
     def chunk_decode_memory(self, params, signal):
         """Two chunks' lane states, the shared block the second one's samples come back in, both
         chunks' bytes, and a lane's samples on their way out."""
