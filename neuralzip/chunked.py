@@ -168,18 +168,10 @@ def plan(path, model: str, weights: str | None, level: int):
     return codec if chunk_codec(codec) else None
 
 
-class _Source:
-    """The file at `path` as a block reader: `shape`, `dtype`, `bits`, `meta`, read(n), close()."""
-
-    def __init__(self, path, kind: str, fmt: str):
-        import numpy as np
-
-        self.r = _streams(kind).open_reader(path, fmt)
-        if kind == "audio":
-            self.shape, self.dtype = (self.r.frames, self.r.channels), np.dtype(np.int32)
-        else:
-            self.shape, self.dtype = tuple(self.r.shape), self.r.dtype
-        self.bits, self.meta, self.read, self.close = self.r.bits, self.r.meta, self.r.read, self.r.close
+def _open_reader(path, kind: str, fmt: str):
+    """A block reader of the file at `path` -> (reader: `bits`, `meta`, read(n), close(); its shape)."""
+    r = _streams(kind).open_reader(path, fmt)
+    return r, ((r.frames, r.channels) if kind == "audio" else tuple(r.shape))
 
 
 def sample_dtype(kind: str, bits: int):
@@ -203,10 +195,10 @@ def encode_file(path, name: str, codec, spool_dir=None) -> container.Member:
     if found is None or found[0] != codec.kind:
         raise InputError(f"{path}: not an {codec.kind} file")
     kind = found[0]
-    source = _Source(path, kind, found[1])
+    source, shape = _open_reader(path, kind, found[1])
     spool = Spool(spool_dir)
     try:
-        shape, bits, meta = source.shape, source.bits, source.meta
+        bits, meta = source.bits, source.meta
         signal = Signal(kind, shape, bits, int(meta.get("rate", 0)))
         params = codec.chunk_params(signal)
         hasher = container.ContentHasher(kind, shape, sample_dtype(kind, bits), bits, meta)

@@ -70,7 +70,7 @@ def test_a_large_image_and_a_long_recording_are_coded_chunk_by_chunk_on_a_worker
         m.setattr(chunked, "STREAM_BYTES", 1 << 62)  # the whole-member path here
         shards.compress_sharded(api.archive_sources([src]), local, 1 << 30, "auto", jobs=1)
     assert calls == []
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   worker_dashboard_address=None) as c:
         nzcluster.compress_on_cluster([src], tmp_path / "remote", c.scheduler_address, 1 << 30)
     assert sorted(calls) == ["big.png", "long.wav"]
