@@ -1,10 +1,18 @@
-"""Atomic, refuse-to-overwrite file output and safe member names."""
+"""Opening inputs with a one-line error; atomic, refuse-to-overwrite file output; safe member names."""
 
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
 
 from neuralzip.errors import ContainerError, InputError
+
+
+def open_input(path):
+    """The file at `path` opened for binary reading, or a one-line InputError."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def check_writable(path: Path, force: bool) -> None:

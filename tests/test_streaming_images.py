@@ -12,6 +12,7 @@ import png as pypng
 import pytest
 from PIL import Image
 
+from conftest import count_chunked_calls, whole_member_path
 from media_factory import image_file, smooth_image
 from neuralzip import api, chunked, streaming
 from neuralzip.errors import ContainerError, InputError
@@ -82,33 +83,14 @@ def large_path(monkeypatch):
     monkeypatch.setattr(chunked, "STREAM_BYTES", 1000)
     monkeypatch.setattr(classic_image, "CHUNK_PIXELS", 4000)
     monkeypatch.setattr(local_ls_image, "CHUNK_PIXELS", 5000)
-    calls = {"encode": 0, "decode": 0}
-    encode_file, decode_to = chunked.encode_file, chunked.decode_to
-
-    def counted_encode(*a, **k):
-        calls["encode"] += 1
-        return encode_file(*a, **k)
-
-    def counted_decode(*a, **k):
-        calls["decode"] += 1
-        return decode_to(*a, **k)
-
-    monkeypatch.setattr(chunked, "encode_file", counted_encode)
-    monkeypatch.setattr(chunked, "decode_to", counted_decode)
-    return calls
-
-
-def _whole(monkeypatch, fn):
-    with monkeypatch.context() as m:
-        m.setattr(chunked, "STREAM_BYTES", 1 << 62)
-        return fn()
+    return count_chunked_calls(monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path, monkeypatch, large_path):
     src = tmp_path / name
     src.write_bytes(IMAGES[name])
-    whole = _whole(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz"))
+    whole = whole_member_path(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz"))
     assert large_path["encode"] == 0
     chunky = api.compress_file(src, tmp_path / "chunked.nz")
     assert large_path["encode"] == 1
@@ -118,7 +100,7 @@ def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path,
     out = tmp_path / "out" / name
     api.decompress_file(chunky, out)
     assert large_path["decode"] == 1
-    expected = _whole(monkeypatch, lambda: dict(api.decompress_bytes(chunky.read_bytes()))[name])
+    expected = whole_member_path(monkeypatch, lambda: dict(api.decompress_bytes(chunky.read_bytes()))[name])
     assert out.read_bytes() == expected
     if not name.endswith(".png"):  # PNM and BMP are restored byte for byte; PNG's pixels and chunks
         assert expected == IMAGES[name]
@@ -130,7 +112,7 @@ def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path,
 def test_models_with_a_float_network_record_the_same_likelihoods(model, tmp_path, monkeypatch, large_path):
     src = tmp_path / "rgb.png"
     src.write_bytes(IMAGES["rgb.png"])
-    whole = _whole(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz", model=model))
+    whole = whole_member_path(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz", model=model))
     chunky = api.compress_file(src, tmp_path / "chunked.nz", model=model)
     assert chunky.read_bytes() == whole.read_bytes() and large_path["encode"] == 1
     [m] = api.container.loads(chunky.read_bytes())[1]
@@ -172,11 +154,11 @@ def test_archive_pipe_and_one_member(tmp_path, monkeypatch, large_path):
     d.mkdir()
     for name in ("rgb.png", "grey4.png", "rgb.ppm"):
         (d / name).write_bytes(IMAGES[name])
-    whole = _whole(monkeypatch, lambda: (api.compress_paths([d], tmp_path / "whole.nz", jobs=1), tmp_path / "whole.nz")[1])
+    whole = whole_member_path(monkeypatch, lambda: (api.compress_paths([d], tmp_path / "whole.nz", jobs=1), tmp_path / "whole.nz")[1])
     api.compress_paths([d], tmp_path / "chunked.nz", jobs=1, verify=True)
     assert large_path == {"encode": 2, "decode": 2}  # rgb.png and rgb.ppm; --verify decodes from the spool
     assert (tmp_path / "chunked.nz").read_bytes() == whole.read_bytes()
-    expected = _whole(monkeypatch, lambda: dict(api.decompress_bytes(whole.read_bytes())))
+    expected = whole_member_path(monkeypatch, lambda: dict(api.decompress_bytes(whole.read_bytes())))
     with open(tmp_path / "chunked.nz", "rb") as f:
         streaming.extract_stream(f, tmp_path / "piped")
     assert large_path["decode"] == 4

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import count_chunked_calls, whole_member_path
 from media_factory import sf_file, tone, wav_file
 from neuralzip import api, archive, chunked, streaming
 from neuralzip.errors import ContainerError
@@ -26,20 +27,7 @@ def long_path(monkeypatch):
     """Every recording takes the chunked path; -> the calls made to it (encode, decode)."""
     monkeypatch.setattr(chunked, "STREAM_BYTES", 1000)
     monkeypatch.setattr(ols_audio, "CHUNK_LANES", 1)
-    calls = {"encode": 0, "decode": 0}
-    encode_file, decode_to = chunked.encode_file, chunked.decode_to
-
-    def counted_encode(*a, **k):
-        calls["encode"] += 1
-        return encode_file(*a, **k)
-
-    def counted_decode(*a, **k):
-        calls["decode"] += 1
-        return decode_to(*a, **k)
-
-    monkeypatch.setattr(chunked, "encode_file", counted_encode)
-    monkeypatch.setattr(chunked, "decode_to", counted_decode)
-    return calls
+    return count_chunked_calls(monkeypatch)
 
 
 def _recordings():
@@ -55,17 +43,11 @@ def _recordings():
 RECORDINGS = _recordings()
 
 
-def _whole(monkeypatch, fn):
-    with monkeypatch.context() as m:
-        m.setattr(chunked, "STREAM_BYTES", 1 << 62)
-        return fn()
-
-
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
 def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path, monkeypatch, long_path):
     src = tmp_path / name
     src.write_bytes(RECORDINGS[name])
-    whole = _whole(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz"))
+    whole = whole_member_path(monkeypatch, lambda: api.compress_file(src, tmp_path / "whole.nz"))
     assert long_path["encode"] == 0
     chunky = api.compress_file(src, tmp_path / "chunked.nz")
     assert long_path["encode"] == 1
@@ -76,7 +58,7 @@ def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path,
     api.decompress_file(chunky, out)
     assert long_path["decode"] == 1
     restored = out.read_bytes()
-    expected = _whole(monkeypatch, lambda: dict(api.decompress_bytes(chunky.read_bytes()))[name])
+    expected = whole_member_path(monkeypatch, lambda: dict(api.decompress_bytes(chunky.read_bytes()))[name])
     assert long_path["decode"] == 1
     assert restored == expected  # the same file as the whole-member path restores
     if name.endswith(".wav"):
@@ -110,7 +92,7 @@ def test_archive_with_a_long_recording_is_the_same_and_comes_back(tmp_path, monk
     (d / "sub" / "long.wav").write_bytes(RECORDINGS["s16.wav"])
     (d / "notes.txt").write_text("labels\n")
     (d / "short.flac").write_bytes(sf_file(tone(3000, 2, 16), 16, "FLAC", RATE))
-    whole = _whole(monkeypatch, lambda: (api.compress_paths([d], tmp_path / "whole.nz", jobs=1), tmp_path / "whole.nz")[1])
+    whole = whole_member_path(monkeypatch, lambda: (api.compress_paths([d], tmp_path / "whole.nz", jobs=1), tmp_path / "whole.nz")[1])
     api.compress_paths([d], tmp_path / "chunked.nz", jobs=1, verify=True)
     assert long_path["encode"] == 1 and long_path["decode"] == 1  # --verify decodes from the spool
     assert (tmp_path / "chunked.nz").read_bytes() == whole.read_bytes()

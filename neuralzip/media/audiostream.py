@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from neuralzip.errors import InputError
+from neuralzip.fileio import open_input
 from neuralzip.media import audio, sndfile, wav
 from neuralzip.media.blob import unpack
 
@@ -17,10 +18,7 @@ class WavReader:
     """`frames`, `channels`, `bits`, `meta`, then `read(n)`: the next n frames as (n, channels) int32."""
 
     def __init__(self, path):
-        try:
-            self.f = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        self.f = open_input(path)
         try:
             size = os.fstat(self.f.fileno()).st_size
             lay = wav.layout(self._read_at, size)

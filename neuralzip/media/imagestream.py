@@ -11,8 +11,9 @@ import warnings
 from neuralzip.errors import InputError
 from neuralzip.media import image, png, rawimage
 
-READERS = {"png": png.RowReader, "pnm": rawimage.PnmRowReader, "bmp": rawimage.BmpRowReader}
-WRITERS = {"png": png.RowWriter, "pnm": rawimage.PnmRowWriter, "bmp": rawimage.BmpRowWriter}
+READERS = {"png": png.RowReader, "pnm": lambda path: rawimage.RowReader(path, rawimage.PnmLayout),
+           "bmp": lambda path: rawimage.RowReader(path, rawimage.BmpLayout)}
+WRITERS = {"png": png.RowWriter, "pnm": rawimage.RowWriter, "bmp": rawimage.RowWriter}
 
 
 def open_reader(path, fmt: str):

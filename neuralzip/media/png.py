@@ -16,6 +16,7 @@ import numpy as np
 
 from neuralzip import limits
 from neuralzip.errors import InputError
+from neuralzip.fileio import open_input
 from neuralzip.kernels import png_rows as _rows
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
@@ -226,10 +227,7 @@ class RowReader:
     `bits`, `dtype`, `meta` as `read` gives them, then `read(n)`: the next n rows as (n, W, C)."""
 
     def __init__(self, path):
-        try:
-            self.f = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        self.f = open_input(path)
         try:
             if self._read_at(0, len(SIGNATURE)) != SIGNATURE:
                 raise InputError("not a PNG file")

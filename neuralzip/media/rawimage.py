@@ -13,6 +13,7 @@ import numpy as np
 
 from neuralzip import limits
 from neuralzip.errors import InputError
+from neuralzip.fileio import open_input
 from neuralzip.media import Media
 from neuralzip.media.blob import pack, unpack
 
@@ -62,6 +63,9 @@ class PnmLayout:
         self.size = self.row_bytes * height
         self.dtype = np.dtype(np.uint16 if self.wide else np.uint8)
         self.mode = {b"P4": "1", b"P5": "L", b"P6": "RGB"}[self.magic]
+        self.truncated = "truncated PBM pixel data" if self.magic == b"P4" else "truncated PNM pixel data"
+
+    name, bottom_up = "PNM", False
 
     def rows(self, body: bytes) -> np.ndarray:
         """Whole rows of pixel data -> (rows, W, C) samples (refused if a sample is above maxval)."""
@@ -82,7 +86,7 @@ class PnmLayout:
 def read_pnm(data: bytes) -> Media:
     lay = PnmLayout(data)
     if len(data) < lay.offset + lay.size:
-        raise InputError("truncated PBM pixel data" if lay.magic == b"P4" else "truncated PNM pixel data")
+        raise InputError(lay.truncated)
     pixels = lay.rows(data[lay.offset:lay.offset + lay.size])
     meta = lay.meta(data[:lay.offset], data[lay.offset + lay.size:])
     media = Media("image", np.ascontiguousarray(pixels), lay.depth, meta)
@@ -134,6 +138,8 @@ class BmpLayout:
         self.dtype = np.dtype(np.uint8)
         self.mode = {1: "P", 4: "P", 8: "P", 24: "BGR", 32: "BGRA"}[self.bitcount]
 
+    name, truncated = "BMP", "truncated BMP pixel data"
+
     def rows(self, body: bytes) -> np.ndarray:
         """Whole stored rows -> (rows, W, C) samples, in the order they are stored."""
         raw = np.frombuffer(body, np.uint8).reshape(-1, self.row_bytes)
@@ -151,7 +157,7 @@ class BmpLayout:
 def read_bmp(data: bytes) -> Media:
     lay = BmpLayout(data[:BMP_HEAD])
     if len(data) < lay.offset + lay.size:
-        raise InputError("truncated BMP pixel data")
+        raise InputError(lay.truncated)
     pixels = lay.rows(data[lay.offset:lay.offset + lay.size])
     if lay.bottom_up:
         pixels = pixels[::-1]
@@ -190,78 +196,24 @@ def _check_rebuild(media: Media, original: bytes, name: str) -> None:
 # ------------------------------------------------------------------ a block of rows at a time
 
 HEAD_BYTES = 1 << 16  # a PNM header longer than this (comments) is read whole, not block by block
+BODIES = {"pnm": pnm_body, "bmp": bmp_body}  # samples -> their stored rows, by meta["format"]
 
 
-class PnmRowReader:
-    """A binary PNM file read a block of rows at a time (neuralzip/chunked.py): `shape`, `bits`,
-    `dtype`, `meta` as read_pnm gives them, then `read(n)`: the next n rows as (n, W, C). Each block
-    is checked to rebuild its own bytes, as read_pnm checks the whole file."""
+class RowReader:
+    """A binary PNM or uncompressed BMP file (`layout_of`: PnmLayout or BmpLayout) read a block of
+    rows at a time (neuralzip/chunked.py), top row first whichever way the rows are stored (BMP's
+    bottom-up rows are read from the end of the pixel data back): `shape`, `bits`, `dtype`, `meta`
+    as read_pnm / read_bmp give them, then `read(n)`: the next n rows as (n, W, C). Each block is
+    checked to rebuild its own bytes, as the whole-file readers check the whole file."""
 
-    def __init__(self, path):
+    def __init__(self, path, layout_of):
         import os
 
+        self.f = open_input(path)
         try:
-            self.f = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-        try:
-            head = self.f.read(HEAD_BYTES)
-            self.lay = lay = PnmLayout(head)
-            size = os.fstat(self.f.fileno()).st_size
-            if size < lay.offset + lay.size:
-                raise InputError("truncated PBM pixel data" if lay.magic == b"P4" else "truncated PNM pixel data")
-            self.f.seek(lay.offset + lay.size)
-            self.meta = lay.meta(head[:lay.offset], self.f.read())
-            self.f.seek(lay.offset)
-        except BaseException:
-            self.f.close()
-            raise
-        self.shape, self.bits, self.dtype = lay.shape, lay.depth, lay.dtype
-
-    def read(self, n: int) -> np.ndarray:
-        body = self.f.read(n * self.lay.row_bytes)
-        if len(body) != n * self.lay.row_bytes:
-            raise InputError("unreadable PNM image: the file changed while it was read")
-        pixels = self.lay.rows(body)
-        if pnm_body(pixels, self.meta) != body:
-            raise InputError("PNM file with non-zero padding bits cannot be restored byte-identically; not supported")
-        return pixels
-
-    def close(self) -> None:
-        self.f.close()
-
-
-class PnmRowWriter:
-    """A PNM file written into the open binary file `out`: its prefix, the rows block by block, its suffix."""
-
-    def __init__(self, out, meta: dict, shape, bits: int):
-        self.out, self.meta = out, meta
-        out.write(unpack(meta["prefix"]))
-
-    def write(self, pixels: np.ndarray) -> None:
-        self.out.write(pnm_body(pixels, self.meta))
-
-    def close(self) -> None:
-        self.out.write(unpack(self.meta["suffix"]))
-
-
-class BmpRowReader:
-    """An uncompressed BMP file read a block of rows at a time, top row first whichever way it is
-    stored (bottom-up rows are read from the end of the pixel data back): as PnmRowReader."""
-
-    def __init__(self, path):
-        import os
-
-        try:
-            self.f = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-        try:
-            head = self.f.read(BMP_HEAD)
-            self.lay = lay = BmpLayout(head)
-            size = os.fstat(self.f.fileno()).st_size
-            if size < lay.offset + lay.size:
-                raise InputError("truncated BMP pixel data")
+            self.lay = lay = layout_of(self.f.read(HEAD_BYTES))
+            if os.fstat(self.f.fileno()).st_size < lay.offset + lay.size:
+                raise InputError(lay.truncated)
             self.f.seek(0)
             prefix = self.f.read(lay.offset)
             self.f.seek(lay.offset + lay.size)
@@ -270,18 +222,20 @@ class BmpRowReader:
             self.f.close()
             raise
         self.shape, self.bits, self.dtype = lay.shape, lay.depth, lay.dtype
+        self.body = BODIES[self.meta["format"]]
         self.done = 0
 
     def read(self, n: int) -> np.ndarray:
-        lay, h = self.lay, self.lay.shape[0]
-        first = h - self.done - n if lay.bottom_up else self.done  # the block's first stored row
+        lay = self.lay
+        first = lay.shape[0] - self.done - n if lay.bottom_up else self.done  # the block's first stored row
         self.f.seek(lay.offset + first * lay.row_bytes)
         body = self.f.read(n * lay.row_bytes)
         if len(body) != n * lay.row_bytes:
-            raise InputError("unreadable BMP image: the file changed while it was read")
+            raise InputError(f"unreadable {lay.name} image: the file changed while it was read")
         pixels = lay.rows(body)
-        if bmp_body(pixels, self.meta) != body:
-            raise InputError("BMP file with non-zero padding bits cannot be restored byte-identically; not supported")
+        if self.body(pixels, self.meta) != body:
+            raise InputError(f"{lay.name} file with non-zero padding bits cannot be restored byte-identically; "
+                             "not supported")
         self.done += n
         return pixels[::-1] if lay.bottom_up else pixels
 
@@ -289,26 +243,28 @@ class BmpRowReader:
         self.f.close()
 
 
-class BmpRowWriter:
-    """A BMP file written into the open, seekable binary file `out`, top row first: each block goes
-    where its rows are stored (from the end of the pixel data back, for bottom-up rows)."""
+class RowWriter:
+    """A PNM or BMP file written into the open, seekable binary file `out`, top row first: its
+    prefix, each block where its rows are stored (from the end of the pixel data back, for BMP's
+    bottom-up rows), its suffix."""
 
     def __init__(self, out, meta: dict, shape, bits: int):
-        self.out, self.meta = out, meta
-        self.prefix = unpack(meta["prefix"])
+        self.out, self.meta, self.body = out, meta, BODIES[meta["format"]]
+        self.bottom_up = bool(meta.get("bottom_up"))
         self.h = shape[0]
-        self.row_bytes = ((meta["bitcount"] * shape[1] + 31) // 32) * 4
-        self.start = out.tell()
+        one_row = np.zeros((1,) + tuple(shape[1:]), np.uint16 if bits > 8 else np.uint8)
+        self.row_bytes = len(self.body(one_row, meta))
+        self.data_at = out.tell() + len(unpack(meta["prefix"]))
         self.done = 0
-        out.write(self.prefix)
+        out.write(unpack(meta["prefix"]))
 
     def write(self, pixels: np.ndarray) -> None:
         n = len(pixels)
-        first = self.h - self.done - n if self.meta["bottom_up"] else self.done
-        self.out.seek(self.start + len(self.prefix) + first * self.row_bytes)
-        self.out.write(bmp_body(pixels[::-1] if self.meta["bottom_up"] else pixels, self.meta))
+        first = self.h - self.done - n if self.bottom_up else self.done
+        self.out.seek(self.data_at + first * self.row_bytes)
+        self.out.write(self.body(pixels[::-1] if self.bottom_up else pixels, self.meta))
         self.done += n
 
     def close(self) -> None:
-        self.out.seek(self.start + len(self.prefix) + self.h * self.row_bytes)
+        self.out.seek(self.data_at + self.h * self.row_bytes)
         self.out.write(unpack(self.meta["suffix"]))
