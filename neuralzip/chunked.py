@@ -25,6 +25,7 @@ checksum are checked at the end, and the caller renames or removes the file.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 
@@ -70,10 +71,7 @@ def long_enough(kind: str, shape) -> bool:
     """Whether a member of this kind and shape is taken chunk by chunk (if its codec can)."""
     if (kind, len(shape)) not in (("audio", 2), ("image", 3)):
         return False
-    n = 4
-    for v in shape:
-        n *= int(v)
-    return n > STREAM_BYTES
+    return 4 * math.prod(int(v) for v in shape) > STREAM_BYTES
 
 
 def writable(kind: str, meta: dict) -> bool:
@@ -243,7 +241,7 @@ def verify(member: container.Member, weights: str | None = None) -> None:
 def decodes(member: container.Member, codec) -> bool:
     """Whether a member read with its chunks left in the input is decoded chunk by chunk here."""
     return (long_enough(member.kind, member.shape) and writable(member.kind, member.meta) and chunk_codec(codec)
-            and isinstance(member.params, dict) and codec.decodes_in_chunks(member.params))
+            and codec.decodes_in_chunks(member.params))
 
 
 def decode_to(member: container.Member, codec, out) -> None:

@@ -50,6 +50,12 @@ class Source:
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from None
 
+    def stamp(self, member) -> None:
+        """Give the member this input's modification time and permission bits (a file's; stdin has none)."""
+        if self.path is not None and not self.spooled:
+            st = self.path.stat()
+            member.mtime, member.mode = int(st.st_mtime), st.st_mode & 0o7777
+
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.path.stat().st_size
 
@@ -138,9 +144,7 @@ def encode_group(task: EncodeTask):
         items.append((media, src.name))
     members = api.encode_members(items, task.model, task.weights, task.level)
     for m, (src, _) in zip(members, task.sources):
-        if src.path is not None and not src.spooled:
-            st = src.path.stat()
-            m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
+        src.stamp(m)
     seconds = time.perf_counter() - start
     peers = [{}] * len(members)
     if task.compare:
@@ -176,9 +180,7 @@ def encode_long(task: EncodeTask, codec, spool_dir=None):
     except InputError as exc:  # name the file, as encode_group does
         raise exc if str(src.path) in str(exc) else InputError(f"{src.path}: {exc}") from None
     try:
-        if not src.spooled:
-            st = src.path.stat()
-            m.mtime, m.mode = int(st.st_mtime), st.st_mode & 0o7777
+        src.stamp(m)
         seconds = time.perf_counter() - start
         if task.verify:
             chunked.verify(m, task.weights)

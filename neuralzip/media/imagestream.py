@@ -17,7 +17,7 @@ WRITERS = {"png": png.RowWriter, "pnm": rawimage.RowWriter, "bmp": rawimage.RowW
 
 
 def open_reader(path, fmt: str):
-    """A block reader of the image file at `path` (fmt as sniffed: png or pnm)."""
+    """A block reader of the image file at `path` (fmt as sniffed: png, pnm or bmp)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -29,7 +29,7 @@ def open_reader(path, fmt: str):
 
 
 def probe(path, min_bytes: int = 0) -> tuple[int, int, int] | None:
-    """(height, width, channels) that a PNG or PNM file declares, from its header alone, when it can
+    """(height, width, channels) that a PNG, PNM or BMP file declares, from its header alone, when it can
     be read a block of rows at a time; None otherwise (another format, interlaced, unreadable: the
     whole-file path then says why), or for a PNM or BMP file of fewer than min_bytes / 8 bytes, which
     cannot hold min_bytes samples. Only decides which path codes it."""
