@@ -11,6 +11,7 @@ from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
+from neuralzip.models.made import MadeCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
 from neuralzip.models.vae import VAECodec
 
@@ -21,7 +22,7 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(),
+for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(),
                LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)

@@ -1,0 +1,109 @@
+"""The classic likelihood-model families side by side (issue: the classic families as exact codecs).
+
+    sudo benchmarks/setup.sh            # the peers: cjxl, cwebp, optipng
+    python benchmarks/families.py [--data ../shared/data] [--crops 2] [--jobs 1]
+
+Cuts --crops 128x128 crops from every photo of images/valid (a fixed grid over each photo) and
+runs every family model shipped so far, the default image model (auto) and the peers (PNG with
+Pillow optimize, optipng, WebP lossless, JPEG XL -e 7 and -e 9) on each crop through the
+`neuralzip bench` machinery: whole processes, start-up included, every neuralzip file decoded and
+checked against the crop. Per codec: bits per subpixel in total and per source (urban_*, wiki_*),
+the ratio to PNG, and for the neuralzip models the float and exact likelihood, how far the coded
+size is from the exact likelihood (total and worst crop), the slowest crop each way and the
+median ratio of their time to `cjxl -d 0 -e 9`'s on the same crop.
+Fails if a peer is missing or a file does not decode to the original.
+Writes benchmarks/results/families.json.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from baselines import checked_bench  # noqa: E402
+from neuralzip.models import get_codec  # noqa: E402
+
+CROP = 128
+FAMILIES = {"image": ["made"]}  # the families shipped so far, in the issue's names
+REFERENCE = {"image": ["classic"]}  # the default image model, measured in the same run
+
+
+def cut_crops(valid: Path, per_photo: int, out: Path) -> int:
+    """per_photo CROP x CROP crops of every photo (RGB), on a fixed grid, as PNG files in out."""
+    n = 0
+    for f in sorted(valid.glob("*.png")):
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            for k in range(per_photo):
+                x0 = (k + 1) * w // (per_photo + 1) - CROP // 2
+                y0 = (k + 1) * h // (per_photo + 1) - CROP // 2
+                im.crop((x0, y0, x0 + CROP, y0 + CROP)).save(out / f"{f.stem}_{k:02d}.png")
+                n += 1
+    return n
+
+
+def summary(rows: list[dict]) -> dict:
+    dims = sum(r["dims"] for r in rows if r["codec"] == "png")
+    png = {r["file"]: r for r in rows if r["codec"] == "png"}
+    jxl9 = {r["file"]: r for r in rows if r["codec"] == "jxl-e9"}
+    out = {}
+    for name in dict.fromkeys(r["codec"] for r in rows):
+        mine = [r for r in rows if r["codec"] == name]
+        total = sum(r["bytes"] for r in mine)
+        s = {"bpsp": round(8 * total / dims, 5), "vs_png": round(total / sum(r["bytes"] for r in png.values()), 5)}
+        for source in sorted({Path(r["file"]).name.split("_")[0] for r in mine}):
+            part = [r for r in mine if Path(r["file"]).name.startswith(source + "_")]
+            s[f"bpsp_{source}"] = round(8 * sum(r["bytes"] for r in part) / sum(r["dims"] for r in part), 5)
+        s["slowest_compress_s"] = round(max(r["compress_s"] for r in mine), 3)
+        s["slowest_decompress_s"] = round(max(r["decompress_s"] for r in mine), 3)
+        for way in ("compress", "decompress"):
+            s[f"median_{way}_vs_jxl_e9"] = round(statistics.median(
+                r[f"{way}_s"] / jxl9[r["file"]][f"{way}_s"] for r in mine), 3)
+        if mine[0]["neuralzip"]:
+            nll = sum(r["nll_bits"] for r in mine)
+            nll_float = sum(r["nll_float_bits"] for r in mine)
+            s["nll_float_bpsp"] = round(nll_float / dims, 5)
+            s["nll_bpsp"] = round(nll / dims, 5)
+            s["float_to_exact_gap_pct"] = round(100 * (nll / nll_float - 1), 3)
+            # the whole file (container header included) against the exact likelihood
+            s["file_over_exact_nll_pct"] = round(100 * (8 * total / nll - 1), 3)
+            s["worst_crop_file_over_exact_nll_pct"] = round(max(100 * (8 * r["bytes"] / r["nll_bits"] - 1)
+                                                                 for r in mine), 3)
+            s["crops_below_png"] = sum(r["bytes"] < png[r["file"]]["bytes"] for r in mine)
+        out[name] = s
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
+    ap.add_argument("--crops", type=int, default=2, help="128x128 crops per valid photo (15 photos)")
+    ap.add_argument("--jobs", type=int, default=1, help="crops benchmarked at once (1: timings undisturbed)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "families.json")
+    args = ap.parse_args()
+    models = FAMILIES["image"] + REFERENCE["image"]
+    weights = {m: get_codec(m, "image").weights_hash for m in models}
+    with tempfile.TemporaryDirectory() as tmp:
+        crops = Path(tmp)
+        n = cut_crops(args.data / "images" / "valid", args.crops, crops)
+        _, rows = checked_bench(crops, models, args.jobs, "pixels")
+    totals = summary(rows)
+    for r in rows:
+        r["file"] = Path(r["file"]).name
+    result = {"command": f"python benchmarks/families.py --crops {args.crops} --jobs {args.jobs}",
+              "crops": n, "crop": f"{CROP}x{CROP}", "weights": weights, "totals": totals, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(totals, indent=1))
+
+
+if __name__ == "__main__":
+    main()

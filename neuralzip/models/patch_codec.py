@@ -1,0 +1,230 @@
+"""The codec of the patch-autoregressive image models (made, nade): what they share.
+
+A model is a network over one patch given its context (neuralzip.models.patch_context) that
+gives, for each of the patch's values in order, a discretized logistic mixture around the
+patch's reference. This module turns those heads into integer pmfs over residual buckets
+(neuralzip.exact.logistic), codes the patches wavefront by wavefront with a range coder, and
+is the Codec the CLI sees. A network (a PatchNetwork) supplies:
+- `all_heads(inputs)`: the encoder's heads of every value, [n, DIMS, 3 * k_mix] int64, from the
+  patches' full inputs (it knows every value);
+- `stepper(ctx)`: the decoder's state for n patches with only their context known, with
+  `heads(d)` -> [n, 3 * k_mix] for value d, and `feed(d, column)` once value d is decoded;
+- `float_heads(inputs)`: the float (training) network's heads, [n, DIMS, 3, k_mix] as
+  (mean relative to the reference, log-scale, logit): the report's nll_float_bits only.
+The exact heads must be integers that both sides compute alike; the tests check that each
+model's stepper gives its all_heads.
+
+Images that are not 8-bit are coded by the classic model.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip import progress, weightstore
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import CostCoder, RangeDecoderStream, RangeEncoderStream, symbol_bits
+from neuralzip.errors import ContainerError, InputError
+from neuralzip.exact import logistic
+from neuralzip.kernels.exact import mixture_rows
+from neuralzip.models import patch_context as P
+from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count
+from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
+from neuralzip.models.prior import Prior
+
+MAXV = 255
+N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
+LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
+
+
+class PatchNetwork:
+    """What every patch model's weights file holds besides its network: the mixture's size and the
+    logistic tables; and what turns heads into pmf rows and float heads into bits."""
+
+    model = ""  # the codec's name, for error messages
+
+    def __init__(self, path: Path):
+        self.path = path
+        z = weightstore.load(path)
+        try:
+            self.k_mix = int(z[f"{self.model}.k_mix"])
+            self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
+            self.load(z)
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{path}: not a weights file for the {self.model} model ({exc})") from None
+        if not 1 <= self.k_mix <= 8:
+            raise InputError(f"{path}: the {self.model} network has the wrong shape for this version of neuralzip")
+        self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
+
+    def load(self, z: dict) -> None:
+        raise NotImplementedError
+
+    def rows(self, heads: np.ndarray, base16: np.ndarray):
+        """-> (integer pmf rows over residual buckets, predicted values) of values with these heads."""
+        return mixture_rows(np.ascontiguousarray(base16, np.int64), np.ascontiguousarray(heads, np.int64), self.k_mix,
+                            MAXV, self.cdf, self.inv, self.exp, self.bounds, self.spans, thread_blocks(len(heads)))
+
+    def float_bits(self, inputs: np.ndarray, refs: np.ndarray, values: np.ndarray, coded: np.ndarray) -> float:
+        """-log2 p of the coded values under the float (training) network: a true discretized
+        logistic mixture, edges folded (report only)."""
+        out = self.float_heads(inputs)
+        mu = out[:, :, 0] + np.tile(refs, P.PIXELS)[:, :, None]
+        log_s = np.clip(out[:, :, 1], logistic.LOG_SCALE_MIN, LOG_SCALE_MAX)
+        w = np.exp(out[:, :, 2] - out[:, :, 2].max(axis=2, keepdims=True))
+        w /= w.sum(axis=2, keepdims=True)
+        v = values[:, :, None].astype(np.float64)
+        inv = np.exp(-log_s)
+        hi = np.where(v >= MAXV, 1.0, _sigmoid((v + 0.5 - mu) * inv))
+        lo = np.where(v <= 0, 0.0, _sigmoid((v - 0.5 - mu) * inv))
+        p = np.sum(w * (hi - lo), axis=2)
+        return float(-np.sum(np.log2(np.maximum(p[coded], 1e-300))))
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
+
+
+class _Tally:
+    """The exact and float model's bits, and (for bits_per_dim) the exact bits of every patch value."""
+
+    def __init__(self, n_patches: int = 0):
+        self.exact = 0.0
+        self.float = 0.0
+        self.per_value = np.zeros((n_patches, P.DIMS))
+
+
+def encode_wave(net: PatchNetwork, grid: P.Grid, x: np.ndarray, patches: np.ndarray, enc, tally: _Tally) -> None:
+    """Code one wavefront's patches of the known image x, value by value in the decoder's order."""
+    if not len(patches):  # a wavefront of a one-column image has patches every other step only
+        return
+    inputs, refs, values = P.inputs(grid, x, patches)
+    heads = net.all_heads(inputs)
+    coded = grid.coded[patches]
+    tally.float += net.float_bits(inputs, refs, values, coded)
+    for d in range(P.DIMS):
+        sel = np.flatnonzero(coded[:, d])
+        rows, preds = net.rows(heads[sel, d], 16 * refs[sel, d % P.CHANNELS])
+        sym, nlow, low = buckets.buckets_of(buckets.zigzag_array(values[sel, d] - preds))
+        enc.symbols(sym, rows)
+        enc.low_bits(low, nlow)
+        bits = symbol_bits(sym, rows) + nlow
+        tally.exact += float(np.sum(bits))
+        if len(tally.per_value):
+            tally.per_value[patches[sel], d] = bits
+
+
+def decode_wave(net: PatchNetwork, grid: P.Grid, x: np.ndarray, patches: np.ndarray, dec) -> None:
+    """Decode one wavefront's patches into x, value by value."""
+    n = len(patches)
+    if not n:
+        return
+    ctx, refs = grid.context(x, patches)
+    state = net.stepper(ctx)
+    values = np.zeros((n, P.DIMS), np.int64)
+    sources = grid.sources[patches]
+    coded = grid.coded[patches]
+    for d in range(P.DIMS):
+        heads = state.heads(d)
+        sel = np.flatnonzero(coded[:, d])
+        c = d % P.CHANNELS
+        rows, preds = net.rows(heads[sel], 16 * refs[sel, c])
+        sym = dec.symbols(rows)
+        vals = preds + buckets.unzigzag_array(buckets.values_of(sym, dec))
+        if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
+            raise ContainerError("corrupt payload: a decoded value is out of range")
+        col = values[np.arange(n), sources[:, d]]  # copies (padding, repeated channels)
+        col[sel] = vals
+        values[:, d] = col
+        state.feed(d, P.relative_column(col, refs[:, c]))
+    grid.store(x, patches, values)
+
+
+class PatchCodec(Codec):
+    """A patch-autoregressive image model as a codec: `network` is its PatchNetwork class."""
+
+    kind = "image"
+    weights_prefix = ""
+    network = PatchNetwork
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Prior(self.weights_prefix, (), weights)
+        self._net = None
+        self._fallback = ClassicImageCodec()
+
+    @property
+    def path(self) -> Path:
+        return self.weights.path
+
+    @property
+    def weights_hash(self) -> str:
+        return self.weights.hash
+
+    @property
+    def net(self):
+        if self._net is None:
+            self._net = self.network(self.path)
+        return self._net
+
+    def with_weights(self, path):
+        return type(self)(path)
+
+    def _code(self, samples, enc, tally: _Tally) -> None:
+        grid = P.Grid(samples.shape)
+        x, _ = P.planes(samples)
+        for t in range(grid.n_waves):
+            encode_wave(self.net, grid, x, grid.wave_patches(t), enc, tally)
+            progress.step((t + 1) / grid.n_waves)
+
+    def encode(self, samples, signal):
+        if signal.bits != 8:
+            enc = self._fallback.encode(samples, signal)
+            return Encoded({"fallback": "classic", **enc.params}, enc.chunks, enc.nll_bits, enc.nll_float_bits)
+        enc, tally = RangeEncoderStream(), _Tally()
+        self._code(samples, enc, tally)
+        return Encoded({}, [enc.finish()], tally.exact, tally.float)
+
+    def check_params(self, params, signal, nchunks):
+        if "fallback" in params:
+            if params["fallback"] != "classic":
+                raise ParamError(f"params.fallback {params['fallback']!r} is not a model this neuralzip has")
+            return self._fallback.check_params({k: v for k, v in params.items() if k != "fallback"}, signal, nchunks)
+        if signal.bits != 8:
+            raise ParamError(f"bits {signal.bits}: {self.name} codes 8-bit images only")
+        if params:
+            raise ParamError(f"unexpected params {sorted(params)}")
+        check_chunk_count(1, nchunks)
+        return None
+
+    def decode_memory(self, params, signal):
+        """The padded planes, one wavefront's inputs and activations, the networks."""
+        if "fallback" in params:
+            return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
+        h, w, c = signal.shape
+        planes = (-(-h // P.PATCH) * P.PATCH) * (-(-w // P.PATCH) * P.PATCH) * 3 * -(-c // 3)
+        wave = -(-w // P.PATCH) * -(-c // 3)
+        return 2 * planes + wave * 64 * 1024 + (64 << 20)
+
+    def decode(self, params, chunks, signal):
+        if "fallback" in params:
+            return self._fallback.decode({k: v for k, v in params.items() if k != "fallback"}, chunks, signal)
+        grid = P.Grid(signal.shape)
+        x = np.zeros((grid.n_planes, grid.rows * P.PATCH, grid.cols * P.PATCH, P.CHANNELS), np.uint8)
+        dec = RangeDecoderStream(chunks[0])
+        for t in range(grid.n_waves):
+            decode_wave(self.net, grid, x, grid.wave_patches(t), dec)
+            progress.step((t + 1) / grid.n_waves)
+        return P.join_planes(x, signal.shape)
+
+    def likelihood(self, samples, signal):
+        enc = self.encode(samples, signal)
+        return enc.nll_float_bits, enc.nll_bits
+
+    def bits_per_dim(self, samples, signal):
+        if signal.bits != 8:
+            return self._fallback.bits_per_dim(samples, signal)
+        tally = _Tally(len(P.Grid(samples.shape)))
+        self._code(samples, CostCoder(), tally)
+        x, _ = P.planes(samples)
+        planes = np.zeros(x.shape)
+        P.Grid(samples.shape).store(planes, np.arange(len(tally.per_value)), tally.per_value)
+        return P.join_planes(planes, samples.shape)
