@@ -13,10 +13,17 @@ size is from the exact likelihood (total and worst crop), the slowest crop each 
 median ratio of their time to `cjxl -d 0 -e 9`'s on the same crop.
 Fails if a peer is missing or a file does not decode to the original.
 Writes benchmarks/results/families.json.
+
+    python benchmarks/families.py --split MODEL URBAN.npz WIKI.npz
+
+judges a family on photos unlike its training data: the same crops, priced (exact model, in
+process) by MODEL with weights trained on the urban_* training photos alone and on the wiki_*
+ones alone, per source of images/valid -> benchmarks/results/families_split_MODEL.json.
 """
 
 import argparse
 import json
+from concurrent.futures import ProcessPoolExecutor
 import statistics
 import sys
 import tempfile
@@ -28,7 +35,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from baselines import checked_bench  # noqa: E402
+from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models import get_codec  # noqa: E402
+from neuralzip.models.base import Signal  # noqa: E402
 
 CROP = 128
 FAMILIES = {"image": ["made"]}  # the families shipped so far, in the issue's names
@@ -82,13 +91,52 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+def split_row(args) -> dict:
+    path, model, weights = args
+    samples = read_media(path.read_bytes()).samples
+    row = {"file": path.name, "source": path.name.split("_")[0], "dims": int(samples.size)}
+    for source, w in weights.items():
+        row[f"trained on {source}"] = get_codec(model, "image", weights=w).likelihood(
+            samples, Signal("image", samples.shape, 8))[1]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def split(data: Path, per_photo: int, model: str, weights: dict, jobs: int) -> dict:
+    """Each source's weights on each source's crops: exact-model bits per subpixel."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cut_crops(data / "images" / "valid", per_photo, Path(tmp))
+        with ProcessPoolExecutor(jobs) as pool:
+            rows = list(pool.map(split_row, [(p, model, weights) for p in sorted(Path(tmp).glob("*.png"))]))
+    table = {}
+    for source in sorted({r["source"] for r in rows}):
+        mine = [r for r in rows if r["source"] == source]
+        dims = sum(r["dims"] for r in mine)
+        table[f"valid {source}"] = {k: round(sum(r[k] for r in mine) / dims, 5) for k in weights}
+        own, other = table[f"valid {source}"][source], [v for k, v in table[f"valid {source}"].items() if k != source]
+        table[f"valid {source}"]["other source vs own, pct"] = round(100 * (other[0] / own - 1), 3)
+    return {"bits per subpixel (exact model)": table, "rows": rows}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--crops", type=int, default=2, help="128x128 crops per valid photo (15 photos)")
     ap.add_argument("--jobs", type=int, default=1, help="crops benchmarked at once (1: timings undisturbed)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "families.json")
+    ap.add_argument("--split", nargs=3, metavar=("MODEL", "URBAN", "WIKI"),
+                    help="MODEL's weights trained on urban_* alone and on wiki_* alone")
     args = ap.parse_args()
+    if args.split:
+        model, urban, wiki = args.split
+        weights = {"urban": urban, "wiki": wiki}
+        result = {"command": f"python benchmarks/families.py --split {model} URBAN WIKI --crops {args.crops}",
+                  "model": model, "weights": {k: Path(v).name for k, v in weights.items()},
+                  **split(args.data, args.crops, model, weights, max(1, args.jobs))}
+        out = args.out.with_name(f"families_split_{model}.json")
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["bits per subpixel (exact model)"], indent=1))
+        return
     models = FAMILIES["image"] + REFERENCE["image"]
     weights = {m: get_codec(m, "image").weights_hash for m in models}
     with tempfile.TemporaryDirectory() as tmp:

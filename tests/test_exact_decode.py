@@ -26,7 +26,8 @@ def shipped_codecs():
 
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
-    assert {("context-mlp", "image"), ("vae", "image"), ("classic", "image"), ("lpc-nlms-mlp", "audio"),
+    assert {("context-mlp", "image"), ("vae", "image"), ("classic", "image"), ("made", "image"), ("nade", "image"),
+            ("lpc-nlms-mlp", "audio"),
             ("ols-cascade", "audio"), ("classic", "audio"),
             ("histogram", "image"), ("histogram", "audio")} <= names
 

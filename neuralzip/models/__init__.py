@@ -12,6 +12,7 @@ from neuralzip.models.local_ls_image import LocalLsImageCodec
 from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.models.made import MadeCodec
+from neuralzip.models.nade import NadeCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
 from neuralzip.models.vae import VAECodec
 
@@ -22,7 +23,7 @@ def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(),
+for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
                LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
