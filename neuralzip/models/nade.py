@@ -27,23 +27,14 @@ SIGMOID_SHIFT = logistic.CDF_BITS - 16  # hidden activations 0..2**16
 
 
 class NadeNetwork(PatchNetwork):
-    """`nade.w` [CONTEXT + DIMS, H] int16 (context rows first), `nade.b/m/s` [H] (bias in the
-    sums' units, rescale to 1/64), the output layers `nade.out<d>`, and the float copies
+    """The shared layer (SharedLayer), the output layers `nade.out<d>`, and the float copies
     (`fnade.*`) for the report."""
 
     model = "nade"
 
     def load(self, z: dict) -> None:
-        w = z["nade.w"]
-        if w.dtype != np.int16 or w.ndim != 2 or w.shape[0] != P.INPUTS:
-            raise ValueError("nade.w is not int16 [inputs, hidden]")
-        self.hidden = w.shape[1]
-        self.w_ctx = w[:P.CONTEXT].astype(np.int64)
-        self.w_val = w[P.CONTEXT:].astype(np.int64)
-        self.b, self.m, self.s = (z[f"nade.{k}"].astype(np.int64) for k in "bms")
-        if any(v.shape != (self.hidden,) for v in (self.b, self.m, self.s)) or self.s.min() < 1 or self.s.max() > 40 \
-                or self.m.min() < 0 or self.m.max() >= 1 << 16 or np.abs(self.b).max() >= 1 << 40:
-            raise ValueError("nade.b/m/s do not fit the hidden layer")
+        self.layer = SharedLayer(z)
+        self.hidden = self.layer.hidden
         self.out = [QuantizedMLP(z, f"nade.out{d}") for d in range(P.DIMS)]
         if any((o.inputs, o.outputs, len(o.layers)) != (self.hidden, 3 * self.k_mix, 1) for o in self.out):
             raise ValueError("an output layer has the wrong shape")
@@ -73,24 +64,52 @@ class NadeNetwork(PatchNetwork):
         return out.reshape(len(inputs), P.DIMS, 3, self.k_mix)
 
 
+class SharedLayer:
+    """The exact hidden layer shared by a patch's values: `nade.w` [CONTEXT + DIMS, H] int16 (context
+    rows first), `nade.b/m/s` [H] (bias in the sums' units, rescale to 1/64 of a unit), and the
+    logistic CDF table as its sigmoid. Its sums for n patches are int64 [n, H]."""
+
+    def __init__(self, z: dict):
+        w = z["nade.w"]
+        if w.dtype != np.int16 or w.ndim != 2 or w.shape[0] != P.INPUTS:
+            raise ValueError("nade.w is not int16 [inputs, hidden]")
+        self.hidden = w.shape[1]
+        self.w_ctx = w[:P.CONTEXT].astype(np.int64)
+        self.w_val = w[P.CONTEXT:].astype(np.int64)
+        self.b, self.m, self.s = (z[f"nade.{k}"].astype(np.int64) for k in "bms")
+        if any(v.shape != (self.hidden,) for v in (self.b, self.m, self.s)) or self.s.min() < 1 or self.s.max() > 40 \
+                or self.m.min() < 0 or self.m.max() >= 1 << 16 or np.abs(self.b).max() >= 1 << 40:
+            raise ValueError("nade.b/m/s do not fit the hidden layer")
+        self.cdf = z["lut.cdf"].astype(np.int64)
+        if self.cdf.shape != (2 * logistic.Z_MAX + 1,):
+            raise ValueError("lut.cdf has the wrong size")
+
+    def start(self, ctx: np.ndarray) -> np.ndarray:
+        """The sums before a patch's first value: bias and context."""
+        return self.b[None, :] + (ctx.astype(np.int64) - 128) @ self.w_ctx
+
+    def add(self, sums: np.ndarray, d: int, column: np.ndarray) -> None:
+        """Value d decoded (as the network reads it): its row joins the sums."""
+        sums += (column.astype(np.int64) - 128)[:, None] * self.w_val[d][None, :]
+
+    def activations(self, sums: np.ndarray) -> np.ndarray:
+        """sigmoid of the sums, 0..2**16: rescaled to 1/64 of a unit, read from the CDF table."""
+        z = (sums * self.m + (np.int64(1) << (self.s - 1))) >> self.s
+        return self.cdf[np.clip(z, -logistic.Z_MAX, logistic.Z_MAX) + logistic.Z_MAX] >> SIGMOID_SHIFT
+
+
 class _NadeSteps:
-    """The shared hidden layer's sums for n patches, one value at a time (encoder and decoder)."""
+    """The shared layer's sums for n patches, one value at a time (encoder and decoder)."""
 
     def __init__(self, net: NadeNetwork, ctx: np.ndarray):
         self.net = net
-        self.acc = net.b[None, :] + (ctx.astype(np.int64) - 128) @ net.w_ctx
-
-    def hidden(self) -> np.ndarray:
-        """The hidden activations (0..2**16) before the next value."""
-        net = self.net
-        z = (self.acc * net.m + (np.int64(1) << (net.s - 1))) >> net.s  # 1/64 of a unit
-        return net.cdf[np.clip(z, -logistic.Z_MAX, logistic.Z_MAX) + logistic.Z_MAX] >> SIGMOID_SHIFT
+        self.sums = net.layer.start(ctx)
 
     def heads(self, d: int) -> np.ndarray:
-        return self.net.out[d].forward(self.hidden().astype(np.float64))
+        return self.net.out[d].forward(self.net.layer.activations(self.sums).astype(np.float64))
 
     def feed(self, d: int, column: np.ndarray) -> None:
-        self.acc += (column.astype(np.int64) - 128)[:, None] * self.net.w_val[d][None, :]
+        self.net.layer.add(self.sums, d, column)
 
 
 class NadeCodec(PatchCodec):

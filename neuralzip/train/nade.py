@@ -11,6 +11,7 @@ each value's output layer as a wide integer layer over the 16-bit activations
 
 import numpy as np
 
+from neuralzip.exact import logistic
 from neuralzip.exact.mlp import WIDE_WEIGHT_MAX
 from neuralzip.models import nade as model
 from neuralzip.models import patch_context as P
@@ -59,27 +60,16 @@ def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
     # calibrate each value's output layer on the exact hidden activations of training patches
     rng = np.random.default_rng(seed)
     sample = pool[rng.integers(0, len(pool), 20_000), :P.INPUTS].astype(np.int64)
-    steps = model._NadeSteps(_Exact(arrays), sample[:, :P.CONTEXT])
+    layer = model.SharedLayer({**arrays, **logistic.tables()})
+    sums = layer.start(sample[:, :P.CONTEXT])
     scale, offset = head_units(k_mix)
     for d in range(P.DIMS):
-        h = steps.hidden()
+        h = layer.activations(sums)
         lin = torch.nn.Linear(w.shape[1], 3 * k_mix).double()
         with torch.no_grad():
             lin.weight.copy_(torch.as_tensor(net.v[d].detach().numpy().T.astype(np.float64)))
             lin.bias.copy_(torch.as_tensor(net.vb[d].detach().numpy().astype(np.float64)))
         part = quantize_mlp([lin], f"nade.out{d}", f"fnade.out{d}", h, 1.0 / (1 << 16), 0.0, scale, offset)
         arrays.update({k: v for k, v in part.items() if not k.startswith("fnade.")})
-        steps.feed(d, sample[:, P.CONTEXT + d])
+        layer.add(sums, d, sample[:, P.CONTEXT + d])
     return arrays
-
-
-class _Exact:
-    """The exact hidden layer of quantized arrays, as the codec's steps read it."""
-
-    def __init__(self, arrays: dict):
-        from neuralzip.exact import logistic
-
-        w = arrays["nade.w"].astype(np.int64)
-        self.w_ctx, self.w_val = w[:P.CONTEXT], w[P.CONTEXT:]
-        self.b, self.m, self.s = arrays["nade.b"], arrays["nade.m"], arrays["nade.s"]
-        self.cdf = logistic.tables()["lut.cdf"]
