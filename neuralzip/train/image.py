@@ -34,6 +34,7 @@ from neuralzip.models.base import Signal
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.train.classic_prior import training_files
+from neuralzip.train.quantize import multiplier
 
 # per model: the codec whose network is trained, its weights file's prefix and version
 MODELS = {"context-mlp": (context_mlp.ContextMLPCodec, context_mlp.WEIGHTS_PREFIX, 2),
@@ -196,15 +197,6 @@ def train(data: list[dict], out_dir: Path, steps: int, hidden: int, k_mix: int, 
 
 # ---------------------------------------------------------------- quantization
 
-def _multiplier(scale: np.ndarray):
-    """Integer (M, S) per channel with M / 2**S ~ scale, M in [2**14, 2**15)."""
-    s = np.floor(14 - np.log2(scale)).astype(np.int64)
-    m = np.round(scale * 2.0 ** s).astype(np.int64)
-    if s.min() < 1 or s.max() > 60:
-        raise ValueError("a layer's rescaling is out of the integer range")
-    return m, s
-
-
 def quantize(nets, data: list[dict], k_mix: int) -> dict:
     """Float nets -> exact integer layers (net{g}.w/b/m/s{i}) and the float copies (float{g}.w/b{i})."""
     torch = _torch()
@@ -237,7 +229,7 @@ def quantize(nets, data: list[dict], k_mix: int) -> dict:
                 act_scale = max(np.percentile(np.maximum(pre, 0), 99.99), 1e-6) / ACT_MAX
                 target = np.full(w.shape[1], 1.0 / act_scale)
                 bias_units = b / w_scale
-            m, s = _multiplier(w_scale * target)
+            m, s = multiplier(w_scale * target)
             out[f"net{g}.w{i}"] = wq.astype(np.int8)
             out[f"net{g}.b{i}"] = np.round(bias_units).astype(np.int64)
             out[f"net{g}.m{i}"], out[f"net{g}.s{i}"] = m, s

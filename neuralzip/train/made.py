@@ -3,7 +3,7 @@ has the data, the loop and the recipe).
 
 The network: masked linear layers (ReLU between them) whose masks (patch_context.masks) let
 value d's head read only the context and the values before d. Quantization: the masked weights
-(zeros stay zeros) as wide integer layers (train.vae.quantize_mlp); the float layers are kept
+(zeros stay zeros) as wide integer layers (train.quantize.quantize_mlp); the float layers are kept
 for the report's nll_float_bits.
 """
 
@@ -13,6 +13,7 @@ from neuralzip.models import patch_context as P
 from neuralzip.models.made import MadeCodec
 from neuralzip.train.image import _torch
 from neuralzip.train.patch import head_units
+from neuralzip.train.quantize import quantize_mlp
 
 NAME = "made"
 VERSION = 1
@@ -46,8 +47,6 @@ def build_net(k_mix: int, hidden: int, layers: int):
 def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
     """The trained MADE as exact wide integer layers ("made") and float layers ("fmade"), the
     masks baked into the weights; the last layer gives each value's head in the codec's units."""
-    from neuralzip.train.vae import quantize_mlp
-
     torch = _torch()
     plain = []
     for m in net:

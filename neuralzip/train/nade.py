@@ -6,7 +6,7 @@ pre-activations summing the context's and the values before d's rows of one weig
 (an exclusive cumulative sum), and an output layer per value. Quantization: int16 weights per
 hidden unit reading value - 128, an integer rescale to the sigmoid table's 1/64 steps, and
 each value's output layer as a wide integer layer over the 16-bit activations
-(train.vae.quantize_mlp); the float weights are kept for the report's nll_float_bits.
+(train.quantize.quantize_mlp); the float weights are kept for the report's nll_float_bits.
 """
 
 import numpy as np
@@ -15,8 +15,9 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import WIDE_WEIGHT_MAX
 from neuralzip.models import nade as model
 from neuralzip.models import patch_context as P
-from neuralzip.train.image import _multiplier, _torch
+from neuralzip.train.image import _torch
 from neuralzip.train.patch import head_units
+from neuralzip.train.quantize import multiplier, quantize_mlp
 
 NAME = "nade"
 VERSION = 1
@@ -46,13 +47,11 @@ def build_net(k_mix: int, hidden: int):
 
 
 def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
-    from neuralzip.train.vae import quantize_mlp
-
     torch = _torch()
     w = net.w.detach().numpy().astype(np.float64) * P.FLOAT_INPUT_SCALE  # per unit of (input - 128)
     c = net.c.detach().numpy().astype(np.float64)
     unit = np.maximum(np.abs(w).max(axis=0), 1e-12) / WIDE_WEIGHT_MAX
-    m, s = _multiplier(unit * 64)  # sums -> 1/64 of a unit, the sigmoid table's steps
+    m, s = multiplier(unit * 64)  # sums -> 1/64 of a unit, the sigmoid table's steps
     arrays = {"nade.w": np.round(w / unit).astype(np.int16), "nade.b": np.round(c / unit).astype(np.int64),
               "nade.m": m, "nade.s": s, "fnade.w": net.w.detach().numpy().astype(np.float32),
               "fnade.c": c.astype(np.float32), "fnade.v": net.v.detach().numpy().astype(np.float32),
