@@ -40,7 +40,7 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 
 CROP = 128
-FAMILIES = {"image": ["made", "nade"]}  # the families shipped so far, in the names
+FAMILIES = {"image": ["made", "nade", "vae"]}  # the families shipped so far
 REFERENCE = {"image": ["classic"]}  # the default image model, measured in the same run
 
 
@@ -116,9 +116,10 @@ def split(data: Path, per_photo: int, model: str, weights: dict, jobs: int) -> d
     for source in sorted({r["source"] for r in rows}):
         mine = [r for r in rows if r["source"] == source]
         dims = sum(r["dims"] for r in mine)
-        table[f"valid {source}"] = {k: round(sum(r[k] for r in mine) / dims, 5) for k in weights}
-        own, other = table[f"valid {source}"][source], [v for k, v in table[f"valid {source}"].items() if k != source]
-        table[f"valid {source}"]["other source vs own, pct"] = round(100 * (other[0] / own - 1), 3)
+        cell = {f"trained on {k}": round(sum(r[f"trained on {k}"] for r in mine) / dims, 5) for k in weights}
+        [other] = [v for k, v in cell.items() if k != f"trained on {source}"]
+        cell["trained on the other source vs its own, pct"] = round(100 * (other / cell[f"trained on {source}"] - 1), 3)
+        table[f"valid {source}"] = cell
     return {"bits per subpixel (exact model)": table, "rows": rows}
 
 
