@@ -563,54 +563,59 @@ def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 
+def _patch_model_options(f):
+    """The options the patch models' trainers (made, nade) share (neuralzip/train/patch.py)."""
+    options = [
+        click.argument("data", type=click.Path(exists=True, file_okay=False)),
+        click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+                     help="folder for the weights file, the checkpoint and the patch cache"),
+        click.option("--mixtures", default=2, show_default=True, type=click.IntRange(1, 8), help="logistic components"),
+        click.option("--crops", default=30, show_default=True, type=click.IntRange(1), help="random crops per image"),
+        click.option("--crop-size", default=128, show_default=True, type=click.IntRange(4), help="crop side in pixels"),
+        click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)"),
+        click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(1)),
+        click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _train_patch_model(name, hyper, data, out_dir, steps, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every,
+                       resume):
+    import importlib
+
+    from neuralzip.train import patch
+
+    path = patch.run(importlib.import_module(f"neuralzip.train.{name}"), Path(data), Path(out_dir), hyper, steps,
+                     mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume,
+                     log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
 @train.command("made")
-@click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
-              help="folder for the weights file, the checkpoint and the patch cache")
+@_patch_model_options
 @click.option("--steps", default=24000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--hidden", default=768, show_default=True, type=click.IntRange(48, 2048),
               help="units per masked hidden layer (at least one per patch value)")
 @click.option("--layers", default=2, show_default=True, type=click.IntRange(1, 4), help="masked hidden layers")
-@click.option("--mixtures", default=2, show_default=True, type=click.IntRange(1, 8), help="logistic components")
-@click.option("--crops", default=30, show_default=True, type=click.IntRange(1), help="random crops per image")
-@click.option("--crop-size", default=128, show_default=True, type=click.IntRange(4), help="crop side in pixels")
 @click.option("--batch", default=512, show_default=True, type=click.IntRange(16), help="patches per step")
 @click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
-@click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)")
-@click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out")
-def train_made(data, out_dir, steps, hidden, layers, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every,
-               resume):
+def train_made(hidden, layers, **kwargs):
     """Train the made image model on the images in DATA (every 10th file is kept for tuning)."""
-    from neuralzip.train import made, patch
-
-    path = patch.run(made, Path(data), Path(out_dir), {"hidden": hidden, "layers": layers}, steps, mixtures, crops,
-                     crop_size, batch, lr, seed, checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
-    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+    _train_patch_model("made", {"hidden": hidden, "layers": layers}, **kwargs)
 
 
 @train.command("nade")
-@click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
-              help="folder for the weights file, the checkpoint and the patch cache")
+@_patch_model_options
 @click.option("--steps", default=14000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--hidden", default=384, show_default=True, type=click.IntRange(8, 2048),
               help="sigmoid units of the shared hidden layer")
-@click.option("--mixtures", default=2, show_default=True, type=click.IntRange(1, 8), help="logistic components")
-@click.option("--crops", default=30, show_default=True, type=click.IntRange(1), help="random crops per image")
-@click.option("--crop-size", default=128, show_default=True, type=click.IntRange(4), help="crop side in pixels")
 @click.option("--batch", default=256, show_default=True, type=click.IntRange(16), help="patches per step")
 @click.option("--lr", default=3e-3, show_default=True, help="peak learning rate")
-@click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)")
-@click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out")
-def train_nade(data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume):
+def train_nade(hidden, **kwargs):
     """Train the nade image model on the images in DATA (every 10th file is kept for tuning)."""
-    from neuralzip.train import nade, patch
-
-    path = patch.run(nade, Path(data), Path(out_dir), {"hidden": hidden}, steps, mixtures, crops, crop_size, batch,
-                     lr, seed, checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
-    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+    _train_patch_model("nade", {"hidden": hidden}, **kwargs)
 
 
 # `neuralzip train MODEL DIR` names the model; 0.1.0's `train audio` and `train image` stay as aliases.

@@ -28,9 +28,9 @@ from neuralzip.errors import ContainerError, InputError
 from neuralzip.exact import logistic
 from neuralzip.kernels.exact import mixture_rows
 from neuralzip.models import patch_context as P
-from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count
-from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
-from neuralzip.models.prior import Prior
+from neuralzip.models.base import Encoded, ParamError, check_chunk_count
+from neuralzip.models.classic_image import thread_blocks
+from neuralzip.models.learned_image import LearnedImageCodec
 
 MAXV = 255
 N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
@@ -139,34 +139,10 @@ def decode_wave(net: PatchNetwork, grid: P.Grid, x: np.ndarray, patches: np.ndar
     grid.store(x, patches, values)
 
 
-class PatchCodec(Codec):
+class PatchCodec(LearnedImageCodec):
     """A patch-autoregressive image model as a codec: `network` is its PatchNetwork class."""
 
-    kind = "image"
-    weights_prefix = ""
     network = PatchNetwork
-
-    def __init__(self, weights: str | Path | None = None):
-        self.weights = Prior(self.weights_prefix, (), weights)
-        self._net = None
-        self._fallback = ClassicImageCodec()
-
-    @property
-    def path(self) -> Path:
-        return self.weights.path
-
-    @property
-    def weights_hash(self) -> str:
-        return self.weights.hash
-
-    @property
-    def net(self):
-        if self._net is None:
-            self._net = self.network(self.path)
-        return self._net
-
-    def with_weights(self, path):
-        return type(self)(path)
 
     def _code(self, samples, enc, tally: _Tally) -> None:
         grid = P.Grid(samples.shape)
@@ -177,19 +153,14 @@ class PatchCodec(Codec):
 
     def encode(self, samples, signal):
         if signal.bits != 8:
-            enc = self._fallback.encode(samples, signal)
-            return Encoded({"fallback": "classic", **enc.params}, enc.chunks, enc.nll_bits, enc.nll_float_bits)
+            return self.encode_fallback(samples, signal)
         enc, tally = RangeEncoderStream(), _Tally()
         self._code(samples, enc, tally)
         return Encoded({}, [enc.finish()], tally.exact, tally.float)
 
     def check_params(self, params, signal, nchunks):
-        if "fallback" in params:
-            if params["fallback"] != "classic":
-                raise ParamError(f"params.fallback {params['fallback']!r} is not a model this neuralzip has")
-            return self._fallback.check_params({k: v for k, v in params.items() if k != "fallback"}, signal, nchunks)
-        if signal.bits != 8:
-            raise ParamError(f"bits {signal.bits}: {self.name} codes 8-bit images only")
+        if self.check_fallback(params, signal, nchunks):
+            return None
         if params:
             raise ParamError(f"unexpected params {sorted(params)}")
         check_chunk_count(1, nchunks)
@@ -197,16 +168,18 @@ class PatchCodec(Codec):
 
     def decode_memory(self, params, signal):
         """The padded planes, one wavefront's inputs and activations, the networks."""
-        if "fallback" in params:
-            return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
+        rest = self.fallback_params(params)
+        if rest is not None:
+            return self._fallback.decode_memory(rest, signal)
         h, w, c = signal.shape
         planes = (-(-h // P.PATCH) * P.PATCH) * (-(-w // P.PATCH) * P.PATCH) * 3 * -(-c // 3)
         wave = -(-w // P.PATCH) * -(-c // 3)
         return 2 * planes + wave * 64 * 1024 + (64 << 20)
 
     def decode(self, params, chunks, signal):
-        if "fallback" in params:
-            return self._fallback.decode({k: v for k, v in params.items() if k != "fallback"}, chunks, signal)
+        rest = self.fallback_params(params)
+        if rest is not None:
+            return self._fallback.decode(rest, chunks, signal)
         grid = P.Grid(signal.shape)
         x = np.zeros((grid.n_planes, grid.rows * P.PATCH, grid.cols * P.PATCH, P.CHANNELS), np.uint8)
         dec = RangeDecoderStream(chunks[0])
@@ -214,10 +187,6 @@ class PatchCodec(Codec):
             decode_wave(self.net, grid, x, grid.wave_patches(t), dec)
             progress.step((t + 1) / grid.n_waves)
         return P.join_planes(x, signal.shape)
-
-    def likelihood(self, samples, signal):
-        enc = self.encode(samples, signal)
-        return enc.nll_float_bits, enc.nll_bits
 
     def bits_per_dim(self, samples, signal):
         if signal.bits != 8:

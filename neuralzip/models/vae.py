@@ -40,9 +40,9 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import vae as _k
 from neuralzip.models import vae_layout as L
-from neuralzip.models.base import Codec, Encoded, decode_batch_limit, sub_batches
-from neuralzip.models.classic_image import ClassicImageCodec, thread_blocks
-from neuralzip.models.prior import Prior
+from neuralzip.models.base import Encoded, decode_batch_limit, sub_batches
+from neuralzip.models.classic_image import thread_blocks
+from neuralzip.models.learned_image import LearnedImageCodec
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
@@ -346,33 +346,12 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[in
 
 # ------------------------------------------------------------ the codec
 
-class VAECodec(Codec):
+class VAECodec(LearnedImageCodec):
     name = "vae"
-    kind = "image"
     summary = (f"VAE over {L.PATCH}x{L.PATCH} patches ({L.LATENTS} latents, coarse-to-fine likelihood), bits-back "
                "ANS: one chain per image or archive; 8-bit")
-
-    def __init__(self, weights: str | Path | None = None):
-        self.weights = Prior(WEIGHTS_PREFIX, (), weights)  # the file (shipped or the user's) and its hash
-        self._net = None
-        self._fallback = ClassicImageCodec()
-
-    @property
-    def path(self) -> Path:
-        return self.weights.path
-
-    @property
-    def weights_hash(self) -> str:
-        return self.weights.hash
-
-    @property
-    def net(self) -> _Network:
-        if self._net is None:
-            self._net = _Network(self.path)
-        return self._net
-
-    def with_weights(self, path) -> "VAECodec":
-        return VAECodec(path)
+    weights_prefix = WEIGHTS_PREFIX
+    network = _Network
 
     # One image is a set of one: the chain runs over all units of all 8-bit images given.
     def encode(self, samples, signal):
@@ -383,13 +362,8 @@ class VAECodec(Codec):
         on the chain's first member the chunks' unit counts and seeded groups."""
         from neuralzip.models.base import ParamError, param_int, param_ints
 
-        if "fallback" in params:
-            if params["fallback"] != "classic":
-                raise ParamError(f"params.fallback {params['fallback']!r} is not a model this neuralzip has")
-            rest = {k: v for k, v in params.items() if k != "fallback"}
-            return self._fallback.check_params(rest, signal, nchunks)
-        if signal.bits != 8:
-            raise ParamError(f"bits {signal.bits}: a vae chain codes 8-bit images only")
+        if self.check_fallback(params, signal, nchunks):
+            return None
         h, w, c = signal.shape
         units = -(-h // L.PATCH) * -(-w // L.PATCH) * -(-c // 3)
         if param_int(params, "units", 1, 1 << 62) != units:
@@ -412,8 +386,9 @@ class VAECodec(Codec):
 
     def decode_memory(self, params, signal):
         """A chain chunk's patches and their valid shapes, one group's network activations, the networks."""
-        if "fallback" in params:
-            return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
+        rest = self.fallback_params(params)
+        if rest is not None:
+            return self._fallback.decode_memory(rest, signal)
         return min(params["units"], CHAIN_UNITS) * 4096 + (256 << 20)
 
     def decode(self, params, chunks, signal):
@@ -424,8 +399,7 @@ class VAECodec(Codec):
         results = [None] * len(items)
         for i, (s, sig) in enumerate(items):
             if sig.bits != 8:
-                enc = self._fallback.encode(s, sig)
-                results[i] = Encoded({"fallback": "classic", **enc.params}, enc.chunks, enc.nll_bits, enc.nll_float_bits)
+                results[i] = self.encode_fallback(s, sig)
         if not chained:
             return results
         cuts = [cut_units(items[i][0]) for i in chained]
@@ -461,8 +435,9 @@ class VAECodec(Codec):
         results = [None] * len(items)
         chained = []
         for i, (params, chunks, sig) in enumerate(items):
-            if params.get("fallback") == "classic":
-                results[i] = self._fallback.decode({k: v for k, v in params.items() if k != "fallback"}, chunks, sig)
+            rest = self.fallback_params(params)
+            if rest is not None:
+                results[i] = self._fallback.decode(rest, chunks, sig)
             else:
                 chained.append(i)
         if not chained:
@@ -490,10 +465,6 @@ class VAECodec(Codec):
             results[i] = join_units(x[start:start + n], items[i][2].shape)
             start += n
         return results
-
-    def likelihood(self, samples, signal):
-        enc = self.encode(samples, signal)
-        return enc.nll_float_bits, enc.nll_bits
 
     def bits_per_dim(self, samples, signal):
         """Each unit's ELBO spread evenly over its coded subpixels (the chain's initial bits on its first unit)."""
