@@ -494,6 +494,13 @@ def train_audio(data, out_dir, hidden, steps, batch, lr, every, seed):
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 
+def _with_options(f, options):
+    """Apply click decorators in the order they are listed (as if stacked above f in that order)."""
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def _image_network_options(f):
     """The options of the image models whose network is trained (context-mlp, local-ls-mlp)."""
     options = [
@@ -512,9 +519,7 @@ def _image_network_options(f):
         click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1)),
         click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out"),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    return _with_options(f, options)
 
 
 def _train_image_network(model, data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
@@ -576,9 +581,7 @@ def _patch_model_options(f):
         click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(1)),
         click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out"),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    return _with_options(f, options)
 
 
 def _train_patch_model(name, hyper, data, out_dir, steps, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every,

@@ -181,7 +181,7 @@ class PatchCodec(LearnedImageCodec):
         if rest is not None:
             return self._fallback.decode(rest, chunks, signal)
         grid = P.Grid(signal.shape)
-        x = np.zeros((grid.n_planes, grid.rows * P.PATCH, grid.cols * P.PATCH, P.CHANNELS), np.uint8)
+        x = grid.empty_planes()
         dec = RangeDecoderStream(chunks[0])
         for t in range(grid.n_waves):
             decode_wave(self.net, grid, x, grid.wave_patches(t), dec)
@@ -191,9 +191,9 @@ class PatchCodec(LearnedImageCodec):
     def bits_per_dim(self, samples, signal):
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
-        tally = _Tally(len(P.Grid(samples.shape)))
+        grid = P.Grid(samples.shape)
+        tally = _Tally(len(grid))
         self._code(samples, CostCoder(), tally)
-        x, _ = P.planes(samples)
-        planes = np.zeros(x.shape)
-        P.Grid(samples.shape).store(planes, np.arange(len(tally.per_value)), tally.per_value)
+        planes = grid.empty_planes(np.float64)
+        grid.store(planes, np.arange(len(grid)), tally.per_value)
         return P.join_planes(planes, samples.shape)

@@ -87,6 +87,10 @@ class Grid:
     def __len__(self) -> int:
         return len(self.plane)
 
+    def empty_planes(self, dtype=np.uint8) -> np.ndarray:
+        """Zeroed planes [G, Hp, Wp, 3] of this image, for the decoder (or per-value figures) to fill."""
+        return np.zeros((self.n_planes, self.rows * PATCH, self.cols * PATCH, CHANNELS), dtype)
+
     def wave_patches(self, t: int) -> np.ndarray:
         """The patches of wavefront t, in patch order."""
         return self._order[self._wave_starts[t]:self._wave_starts[t + 1]]

@@ -55,6 +55,16 @@ def image_split(data_dir: Path) -> tuple[list[Path], list[Path]]:
     return split_files(files) if len(files) >= 10 else (files, files[:1])
 
 
+def cached_pool(cache: Path, resume: bool, make) -> np.ndarray:
+    """A trainer's array of training examples: read from `cache` when resuming, else made by
+    make() and saved there (so --resume trains on the same examples)."""
+    if resume and cache.exists():
+        return np.load(cache)
+    pool = make()
+    np.save(cache, pool)
+    return pool
+
+
 def load_rgb8(path: Path) -> np.ndarray | None:
     media = read_media(path.read_bytes(), str(path))
     return media.samples if media.bits == 8 else None

@@ -23,8 +23,8 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import patch_context as P
-from neuralzip.train.image import _torch, image_split, load_checkpoint, load_rgb8, mixture_nll_bits, one_cycle, \
-    save_checkpoint
+from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, mixture_nll_bits, \
+    one_cycle, save_checkpoint
 
 
 def patch_pool(files: list[Path], crops: int, size: int, seed: int, log=print) -> np.ndarray:
@@ -117,12 +117,8 @@ def run(model, data_dir: Path, out_dir: Path, hyper: dict, steps: int, k_mix: in
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"{model.NAME}-patches-{seed}-{crops}-{crop_size}.npy"
-    if resume and cache.exists():
-        pool = np.load(cache)
-    else:
-        pool = patch_pool(train_files, crops, crop_size, seed, log)
-        np.save(cache, pool)
+    pool = cached_pool(out_dir / f"{model.NAME}-patches-{seed}-{crops}-{crop_size}.npy", resume,
+                       lambda: patch_pool(train_files, crops, crop_size, seed, log))
     _torch().manual_seed(seed)
     net = model.build_net(k_mix, **hyper)
     train(net, pool, out_dir / f"{model.NAME}-train.ckpt", steps, k_mix, batch, lr, seed, checkpoint_every, resume,

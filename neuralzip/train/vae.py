@@ -29,7 +29,7 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import vae_layout as L
 from neuralzip.train.quantize import quantize_mlp
-from neuralzip.train.image import _torch, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
+from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
 VERSION = 1
 WEIGHTS_PREFIX = "vae-image"
@@ -244,12 +244,8 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, patches: int, ba
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"vae-patches-{seed}-{patches}.npy"
-    if resume and cache.exists():
-        pool = np.load(cache)
-    else:
-        pool = patch_pool(train_files, patches, seed, log)
-        np.save(cache, pool)
+    pool = cached_pool(out_dir / f"vae-patches-{seed}-{patches}.npy", resume,
+                       lambda: patch_pool(train_files, patches, seed, log))
     nets = train(pool, out_dir, steps, hidden, batch, lr, seed, checkpoint_every, resume, log)
     arrays = quantize(nets, pool, seed)
     recipe = {"command": "neuralzip train vae " + " ".join(sys.argv[3:]), "data": str(data_dir),
