@@ -8,6 +8,7 @@ from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
 from neuralzip.models.context_mlp import ContextMLPCodec
+from neuralzip.models.gated_pixelcnn import GatedPixelCnnCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
 from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
@@ -24,14 +25,15 @@ def register(codec: Codec) -> None:
 
 
 for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
+               GatedPixelCnnCodec(),
                LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
 
 # Members written by neuralzip 0.1.0 under the models' old names: (model, kind, weights hash) ->
 # the model that decodes them. Recognised by the shipped weights' hash, never by the name alone:
-# `pixelcnn`, `gated-pixelcnn` and `wavenet` are kept free for real models of those families, and
-# a member naming them with any other weights is unknown to this version.
+# `pixelcnn` and `wavenet` are kept free for real models of those families, and a member naming
+# them with any other weights is unknown to this version.
 LEGACY_DECODERS = {
     ("pixelcnn", "image", "ce1c4fdce63f11d6"): "context-mlp",  # weights/context-mlp-image-v1-*
     ("pixelcnn", "image", "bae704e7646af782"): "context-mlp",  # weights/context-mlp-image-v2-*

@@ -17,71 +17,27 @@ model's stepper gives its all_heads.
 Images that are not 8-bit are coded by the classic model.
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from neuralzip import progress, weightstore
+from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, RangeEncoderStream, symbol_bits
-from neuralzip.errors import ContainerError, InputError
-from neuralzip.exact import logistic
-from neuralzip.kernels.exact import mixture_rows
+from neuralzip.errors import ContainerError
 from neuralzip.models import patch_context as P
 from neuralzip.models.base import Encoded, ParamError, check_chunk_count
-from neuralzip.models.classic_image import thread_blocks
 from neuralzip.models.learned_image import LearnedImageCodec
-
-MAXV = 255
-N_BUCKETS = buckets.alphabet_size(2 * MAXV)  # zigzagged residuals -255..255
-LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
+from neuralzip.models.mixture_network import MAXV, MixtureNetwork, mixture_probs
 
 
-class PatchNetwork:
-    """What every patch model's weights file holds besides its network: the mixture's size and the
-    logistic tables; and what turns heads into pmf rows and float heads into bits."""
-
-    model = ""  # the codec's name, for error messages
-
-    def __init__(self, path: Path):
-        self.path = path
-        z = weightstore.load(path)
-        try:
-            self.k_mix = int(z[f"{self.model}.k_mix"])
-            self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
-            self.load(z)
-        except (KeyError, ValueError) as exc:
-            raise InputError(f"{path}: not a weights file for the {self.model} model ({exc})") from None
-        if not 1 <= self.k_mix <= 8:
-            raise InputError(f"{path}: the {self.model} network has the wrong shape for this version of neuralzip")
-        self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
-
-    def load(self, z: dict) -> None:
-        raise NotImplementedError
-
-    def rows(self, heads: np.ndarray, base16: np.ndarray):
-        """-> (integer pmf rows over residual buckets, predicted values) of values with these heads."""
-        return mixture_rows(np.ascontiguousarray(base16, np.int64), np.ascontiguousarray(heads, np.int64), self.k_mix,
-                            MAXV, self.cdf, self.inv, self.exp, self.bounds, self.spans, thread_blocks(len(heads)))
+class PatchNetwork(MixtureNetwork):
+    """A patch model's network; subclasses load it and give all_heads, stepper and float_heads."""
 
     def float_bits(self, inputs: np.ndarray, refs: np.ndarray, values: np.ndarray, coded: np.ndarray) -> float:
-        """-log2 p of the coded values under the float (training) network: a true discretized
-        logistic mixture, edges folded (report only)."""
+        """-log2 p of the coded values under the float (training) network (report only)."""
         out = self.float_heads(inputs)
         mu = out[:, :, 0] + np.tile(refs, P.PIXELS)[:, :, None]
-        log_s = np.clip(out[:, :, 1], logistic.LOG_SCALE_MIN, LOG_SCALE_MAX)
-        w = np.exp(out[:, :, 2] - out[:, :, 2].max(axis=2, keepdims=True))
-        w /= w.sum(axis=2, keepdims=True)
-        v = values[:, :, None].astype(np.float64)
-        inv = np.exp(-log_s)
-        hi = np.where(v >= MAXV, 1.0, _sigmoid((v + 0.5 - mu) * inv))
-        lo = np.where(v <= 0, 0.0, _sigmoid((v - 0.5 - mu) * inv))
-        p = np.sum(w * (hi - lo), axis=2)
+        p = mixture_probs(mu, out[:, :, 1], out[:, :, 2], values)
         return float(-np.sum(np.log2(np.maximum(p[coded], 1e-300))))
-
-
-def _sigmoid(v):
-    return 0.5 * (1.0 + np.tanh(0.5 * v))
 
 
 class _Tally:
