@@ -125,7 +125,15 @@ def one_cycle(opt, lr: float, steps: int, warmup: float):
 def load_checkpoint(ckpt: Path, nets, opt, sched, log=print, map_location=None) -> int:
     """Restore nets, optimizer and schedule from a training checkpoint; -> the step it was saved at."""
     state = _torch().load(ckpt, map_location=map_location)
-    nets.load_state_dict(state["nets"])
+    total = state["sched"].get("total_steps")
+    if total != sched.total_steps:  # the one-cycle schedule cannot be stretched after the fact
+        raise SystemExit(f"{ckpt}: this checkpoint's schedule is {total} steps: resume with --steps {total}, "
+                         "or train afresh without --resume")
+    try:
+        nets.load_state_dict(state["nets"])
+    except RuntimeError:
+        raise SystemExit(f"{ckpt}: the checkpoint's network has other sizes than the options ask for: resume "
+                         "with the options it was trained with, or train afresh without --resume") from None
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
     log(f"resumed at step {state['step']}")
