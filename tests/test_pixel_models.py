@@ -1,4 +1,4 @@
-"""The Gated PixelCNN codec: exact roundtrips for every 8-bit mode and odd shape, a pixel's
+"""The per-pixel image models (gated-pixelcnn, pixelrnn): exact roundtrips for every 8-bit mode and odd shape, a pixel's
 prediction reading only pixels before it in raster order and every such pixel in its receptive
 field (no blind spot), the same integers on any number of threads, the exact network close to the
 float one, coded size against the exact likelihood, and damaged payloads and weights refused."""
@@ -9,26 +9,25 @@ import pytest
 from media_factory import image_file
 from neuralzip import api, container, weightstore
 from neuralzip.errors import ContainerError, InputError
-from neuralzip.kernels.gated_pixelcnn import GatedStacks
 from neuralzip.media.detect import read_media
-from neuralzip.models import gated_pixelcnn as G
 from neuralzip.models import get_codec, pixel_codec
 from neuralzip.models.base import Signal
 from test_images import assert_same_image, roundtrip
 
+MODELS = ("gated-pixelcnn", "pixelrnn")
 MODES = ("L", "LA", "P", "RGB", "RGBA")
 SHAPES = [(1, 1), (1, 17), (17, 1), (13, 7), (2, 61), (9, 30)]
 
 
-@pytest.fixture(scope="module")
-def net():
-    return get_codec("gated-pixelcnn", "image").net
+@pytest.fixture(scope="module", params=MODELS)
+def net(request):
+    return get_codec(request.param, "image").net
 
 
 def features(net, plane, blocks=1):
-    """The last horizontal stack at every pixel, computed wavefront by wavefront as the codec does."""
+    """The network's features at every pixel, computed wavefront by wavefront as the codec does."""
     h, w = plane.shape[:2]
-    stacks = GatedStacks(net.stack_arrays, net.cdf, h, w, blocks)
+    stacks = net.stacks(h, w, blocks)
     out = np.zeros((h, w, net.channels), np.int64)
     for t in range(net.n_waves(h, w)):
         i, j = net.wave_pixels(t, h, w)
@@ -37,18 +36,20 @@ def features(net, plane, blocks=1):
     return out
 
 
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_roundtrip_every_8bit_mode_and_odd_shape(mode, shape):
+def test_roundtrip_every_8bit_mode_and_odd_shape(model, mode, shape):
     data = image_file("png", mode, *shape)
-    assert_same_image(data, roundtrip(data, "gated-pixelcnn"), "png")
+    assert_same_image(data, roundtrip(data, model), "png")
 
 
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("mode", ("1", "I;16", "RGB16"))
-def test_other_depths_use_the_classic_model(mode):
+def test_other_depths_use_the_classic_model(model, mode):
     data = image_file("png", mode, 13, 7)
-    assert_same_image(data, roundtrip(data, "gated-pixelcnn"), "png")
-    _, [member] = container.loads(api.compress_bytes(data, "x.png", "gated-pixelcnn"))
+    assert_same_image(data, roundtrip(data, model), "png")
+    _, [member] = container.loads(api.compress_bytes(data, "x.png", model))
     assert member.params["fallback"] == "classic"
 
 
@@ -64,7 +65,8 @@ def test_wavefronts_cover_every_pixel_once(net):
 def test_a_pixel_reads_only_earlier_pixels_and_all_of_its_field(net):
     """Changing every pixel from (i, j) on in raster order leaves the features at (i, j) alone;
     changing one earlier pixel inside the receptive field does not (the left neighbour, and the
-    pixel up and to the right that the first PixelCNN's blind spot missed)."""
+    pixels up and to the right that the first PixelCNN's blind spot missed, out to the last
+    column of the row above that the wavefront's slope allows)."""
     rng = np.random.default_rng(0)
     plane = rng.integers(0, 256, (12, 20, 3))
     base = features(net, plane)
@@ -72,7 +74,7 @@ def test_a_pixel_reads_only_earlier_pixels_and_all_of_its_field(net):
         later = plane.copy().reshape(-1, 3)
         later[i * 20 + j:] = rng.integers(0, 256, later[i * 20 + j:].shape)
         assert np.array_equal(features(net, later.reshape(plane.shape))[i, j], base[i, j])
-    for (i, j), (di, dj) in [((6, 13), (0, -1)), ((6, 13), (-1, 1)), ((6, 10), (-2, 2)), ((6, 10), (-1, net.layers))]:
+    for (i, j), (di, dj) in [((6, 13), (0, -1)), ((6, 13), (-1, 1)), ((6, 10), (-2, 2)), ((6, 10), (-1, net.slope - 1))]:
         moved = plane.copy()
         moved[i + di, j + dj] = 255 - moved[i + di, j + dj]
         assert not np.array_equal(features(net, moved)[i, j], base[i, j]), (di, dj)
@@ -95,10 +97,11 @@ def test_exact_network_tracks_the_float_network(net):
     assert np.corrcoef(exact_mean.ravel(), float_mean.ravel())[0, 1] > 0.999
 
 
-def test_coded_size_is_the_exact_likelihood():
+@pytest.mark.parametrize("model", MODELS)
+def test_coded_size_is_the_exact_likelihood(model):
     media = read_media(open("examples/swallowtail.png", "rb").read())
     img = np.ascontiguousarray(media.samples[:64, :80])
-    codec = get_codec("gated-pixelcnn", "image")
+    codec = get_codec(model, "image")
     sig = Signal("image", img.shape, 8)
     enc = codec.encode(img, sig)
     coded = 8 * len(enc.chunks[0])
@@ -109,9 +112,10 @@ def test_coded_size_is_the_exact_likelihood():
     assert bpd.shape == img.shape and abs(bpd.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits
 
 
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_damaged_payload_is_refused(damage):
-    blob = api.compress_bytes(image_file("png", "RGB", 30, 30), "x.png", "gated-pixelcnn")
+def test_damaged_payload_is_refused(model, damage):
+    blob = api.compress_bytes(image_file("png", "RGB", 30, 30), "x.png", model)
     _, [member] = container.loads(blob)
     data = member.chunks[0]
     member.chunks[0] = data[:-8] if damage == "truncate" else data[:20] + bytes([data[20] ^ 0x5A]) + data[21:]
@@ -119,22 +123,24 @@ def test_damaged_payload_is_refused(damage):
         api.decode_member(member)
 
 
-def test_weights_the_stacks_cannot_sum_exactly_are_refused(net, tmp_path):
-    path = get_codec("gated-pixelcnn", "image").path
-    arrays = dict(weightstore.load(path))
-    w = arrays["gpc.h1.w"].copy()
-    w[0, 0] = 32767  # fan-in * 32767 * the horizontal stack's range overflows an int32 sum
-    arrays["gpc.h1.w"] = w
-    broken = weightstore.save(arrays, tmp_path, G.GatedPixelCnnCodec.weights_prefix, 99)
+@pytest.mark.parametrize("model, key", [("gated-pixelcnn", "gpc.h1.w"), ("pixelrnn", "prnn.l1.w")])
+def test_weights_the_kernel_cannot_sum_exactly_are_refused(model, key, tmp_path):
+    codec = get_codec(model, "image")
+    arrays = dict(weightstore.load(codec.path))
+    w = arrays[key].copy()
+    w[0, 0] = 32767  # fan-in * 32767 * the largest input overflows an int32 sum
+    arrays[key] = w
     with pytest.raises(InputError, match="int32"):
-        G.GatedPixelCnnCodec(broken).net
-    arrays["gpc.h1.w"] = arrays["gpc.h1.w"][:, :-1]  # a missing input column
+        type(codec)(weightstore.save(arrays, tmp_path, codec.weights_prefix, 99)).net
+    arrays[key] = arrays[key][:, :-1]  # a missing input column
     with pytest.raises(InputError, match="wrong shape"):
-        G.GatedPixelCnnCodec(weightstore.save(arrays, tmp_path, G.GatedPixelCnnCodec.weights_prefix, 98)).net
+        type(codec)(weightstore.save(arrays, tmp_path, codec.weights_prefix, 98)).net
+    arrays[key] = dict(weightstore.load(codec.path))[key]  # the control: the file as shipped loads
+    type(codec)(weightstore.save(arrays, tmp_path, codec.weights_prefix, 97)).net
 
 
-def test_stacks_refuse_pixels_and_values_out_of_range(net):
-    stacks = GatedStacks(net.stack_arrays, net.cdf, 4, 5)
+def test_kernels_refuse_pixels_and_values_out_of_range(net):
+    stacks = net.stacks(4, 5)
     with pytest.raises(ValueError, match="outside"):
         stacks.predict([4], [0])
     with pytest.raises(ValueError, match="outside"):

@@ -52,8 +52,8 @@ class GatedPixelCnnNetwork(PixelNetwork):
         # checks every shape and bound the compiled stacks rely on (raises ValueError)
         GatedStacks(self.stack_arrays, self.cdf, 1, 1)
 
-    def stacks(self, height: int, width: int) -> GatedStacks:
-        return GatedStacks(self.stack_arrays, self.cdf, height, width, max_threads())
+    def stacks(self, height: int, width: int, blocks: int | None = None) -> GatedStacks:
+        return GatedStacks(self.stack_arrays, self.cdf, height, width, max_threads() if blocks is None else blocks)
 
     def state_bytes(self, height: int, width: int) -> int:
         """int16 pixel inputs, the ring of vertical rows, the horizontal stack per row."""

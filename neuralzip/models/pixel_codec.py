@@ -75,8 +75,10 @@ def image_planes(samples: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
 
 
 class PixelNetwork(MixtureNetwork):
-    """A per-pixel network: subclasses load their stacks (`load`, calling `load_head`), give
-    `slope`, `stacks(height, width)` and the float network's outputs (`float_outputs(plane)`)."""
+    """A per-pixel network: subclasses load their layers (`load`, calling `load_head`), give
+    `slope`, `stacks(height, width, blocks=None)` (the compiled state of a plane, on `blocks`
+    thread blocks, by default one per thread: the integers are the same for any count),
+    `state_bytes(height, width)` and the float network's outputs (`float_outputs(plane)`)."""
 
     slope = 1  # pixel (i, j) is in wavefront slope * i + j
 
