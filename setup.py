@@ -21,12 +21,18 @@ OPT = os.environ.get("NEURALZIP_OPT", "-O2")
 PORTABLE = [OPT, "-fno-fast-math", "-ffp-contract=off", "-fno-strict-aliasing", "-fwrapv"]
 OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
 
+# Integer-only network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only
+# with its dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic,
+# -fwrapv; the -O0 build check compiles them unvectorized and compares the bytes).
+VECTORIZED = {"gated_pixelcnn", "row_lstm"}
+
 # NEURALZIP_KERNELS=a,b builds only those modules (quicker while working on one family)
 ONLY = {n for n in os.environ.get("NEURALZIP_KERNELS", "").split(",") if n}
 
 extensions = [
     Extension(f"neuralzip.kernels.{pyx.stem}", [str(pyx)],
-              extra_compile_args=PORTABLE + OPENMP, extra_link_args=OPENMP,
+              extra_compile_args=PORTABLE + OPENMP + (["-fvect-cost-model=dynamic"] if pyx.stem in VECTORIZED else []),
+              extra_link_args=OPENMP,
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
     for pyx in sorted(Path("neuralzip/kernels").glob("*.pyx"))
     if not ONLY or pyx.stem in ONLY

@@ -621,31 +621,58 @@ def train_nade(hidden, **kwargs):
     _train_patch_model("nade", {"hidden": hidden}, **kwargs)
 
 
-@train.command("gated-pixelcnn")
-@click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
-              help="folder for the weights file, the checkpoint and the crop cache")
-@click.option("--steps", default=12000, show_default=True, type=click.IntRange(10), help="optimizer steps")
-@click.option("--channels", default=32, show_default=True, type=click.IntRange(4, 128), help="width of both stacks")
-@click.option("--layers", default=5, show_default=True, type=click.IntRange(1, 16), help="gated layers per stack")
-@click.option("--head", default=64, show_default=True, type=click.IntRange(8, 512), help="units of the head's hidden layer")
-@click.option("--mixtures", default=4, show_default=True, type=click.IntRange(1, 8), help="logistic components per channel")
-@click.option("--crops", default=400, show_default=True, type=click.IntRange(1), help="random crops per image")
-@click.option("--crop-size", default=32, show_default=True, type=click.IntRange(4), help="crop side in pixels")
-@click.option("--batch", default=16, show_default=True, type=click.IntRange(1), help="crops per step")
-@click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
-@click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)")
-@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
-@click.option("--resume", is_flag=True, help="continue from the checkpoint and crop cache in --out")
-def train_gated_pixelcnn(data, out_dir, steps, channels, layers, head, mixtures, crops, crop_size, batch, lr, seed,
-                         checkpoint_every, resume):
-    """Train the gated-pixelcnn image model on the images in DATA (every 10th file is kept for tuning)."""
-    from neuralzip.train import gated_pixelcnn, pixel
+def _pixel_model_options(f):
+    """The options the per-pixel models' trainers (gated-pixelcnn, pixelrnn) share (neuralzip/train/pixel.py)."""
+    options = [
+        click.argument("data", type=click.Path(exists=True, file_okay=False)),
+        click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+                     help="folder for the weights file, the checkpoint and the crop cache"),
+        click.option("--channels", default=32, show_default=True, type=click.IntRange(4, 128),
+                     help="width of every layer"),
+        click.option("--head", default=64, show_default=True, type=click.IntRange(8, 512),
+                     help="units of the head's hidden layer"),
+        click.option("--mixtures", default=4, show_default=True, type=click.IntRange(1, 8),
+                     help="logistic components per channel"),
+        click.option("--crops", default=400, show_default=True, type=click.IntRange(1), help="random crops per image"),
+        click.option("--crop-size", default=32, show_default=True, type=click.IntRange(4), help="crop side in pixels"),
+        click.option("--batch", default=16, show_default=True, type=click.IntRange(1), help="crops per step"),
+        click.option("--lr", default=2e-3, show_default=True, help="peak learning rate"),
+        click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)"),
+        click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1)),
+        click.option("--resume", is_flag=True, help="continue from the checkpoint and crop cache in --out"),
+    ]
+    return _with_options(f, options)
 
-    path = pixel.run(gated_pixelcnn, Path(data), Path(out_dir), {"channels": channels, "layers": layers, "head": head},
-                     steps, mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume,
+
+def _train_pixel_model(name, data, out_dir, steps, channels, layers, head, mixtures, crops, crop_size, batch, lr, seed,
+                       checkpoint_every, resume):
+    import importlib
+
+    from neuralzip.train import pixel
+
+    module = importlib.import_module(f"neuralzip.train.{name.replace('-', '_')}")
+    path = pixel.run(module, Path(data), Path(out_dir), {"channels": channels, "layers": layers, "head": head}, steps,
+                     mixtures, crops, crop_size, batch, lr, seed, checkpoint_every, resume,
                      log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
+@train.command("gated-pixelcnn")
+@_pixel_model_options
+@click.option("--steps", default=12000, show_default=True, type=click.IntRange(10), help="optimizer steps")
+@click.option("--layers", default=5, show_default=True, type=click.IntRange(1, 16), help="gated layers per stack")
+def train_gated_pixelcnn(**kwargs):
+    """Train the gated-pixelcnn image model on the images in DATA (every 10th file is kept for tuning)."""
+    _train_pixel_model("gated-pixelcnn", **kwargs)
+
+
+@train.command("pixelrnn")
+@_pixel_model_options
+@click.option("--steps", default=7000, show_default=True, type=click.IntRange(10), help="optimizer steps")
+@click.option("--layers", default=2, show_default=True, type=click.IntRange(1, 16), help="Row LSTM layers")
+def train_pixelrnn(**kwargs):
+    """Train the pixelrnn (Row LSTM) image model on the images in DATA (every 10th file is kept for tuning)."""
+    _train_pixel_model("pixelrnn", **kwargs)
 
 
 # `neuralzip train MODEL DIR` names the model; 0.1.0's `train audio` and `train image` stay as aliases.
