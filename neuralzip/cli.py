@@ -668,7 +668,7 @@ def train_gated_pixelcnn(**kwargs):
 
 @train.command("pixelrnn")
 @_pixel_model_options
-@click.option("--steps", default=7000, show_default=True, type=click.IntRange(10), help="optimizer steps")
+@click.option("--steps", default=10000, show_default=True, type=click.IntRange(10), help="optimizer steps")
 @click.option("--layers", default=2, show_default=True, type=click.IntRange(1, 16), help="Row LSTM layers")
 def train_pixelrnn(**kwargs):
     """Train the pixelrnn (Row LSTM) image model on the images in DATA (every 10th file is kept for tuning)."""

@@ -24,7 +24,7 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import QuantizedMLP
 from neuralzip.models.base import Encoded, ParamError, check_chunk_count
 from neuralzip.models.learned_image import LearnedImageCodec
-from neuralzip.models.mixture_network import MixtureNetwork, mixture_probs
+from neuralzip.models.mixture_network import MAXV, MixtureNetwork, mixture_probs
 
 ACT_ONE = 4096  # an activation of 1.0; pixels enter the networks as (value - 128) * 32, i.e. (value - 128) / 128
 MEAN_SCALE = 32  # the head's mean outputs are in units of 32 levels
@@ -130,47 +130,41 @@ class PixelNetwork(MixtureNetwork):
         return float(-np.sum(np.log2(np.maximum(p, 1e-300))))
 
 
-class _Tally:
-    def __init__(self, per_value: np.ndarray | None = None):
-        self.exact = 0.0
-        self.per_value = per_value  # [H, W, 3] exact bits of each coded value, for bits_per_dim
-
-
 def code_plane(net: PixelNetwork, plane: np.ndarray, n_coded: int, coder, decoding: bool,
-               tally: _Tally | None = None) -> np.ndarray:
-    """Code (or decode, when `decoding`: plane is filled in) one plane wavefront by wavefront;
-    -> the plane. The encoder and the decoder run the same steps, the encoder with the values known."""
+               per_value: np.ndarray | None = None) -> float:
+    """Code one plane [H, W, 3] wavefront by wavefront, or decode it into `plane` when `decoding`;
+    -> the exact bits coded (the encoder's; per_value [H, W, 3], if given, gets each value's).
+    The encoder and the decoder run the same steps, the encoder with the values known."""
     height, width = plane.shape[:2]
     stacks = net.stacks(height, width)
     n_waves = net.n_waves(height, width)
     base16 = np.full(height, BASE16, np.int64)
+    exact = 0.0
     for t in range(n_waves):
         i, j = net.wave_pixels(t, height, width)
         heads = net.pixel_heads(stacks.predict(i, j))
-        values = plane[i, j] if not decoding else np.zeros((len(i), CHANNELS), np.int64)
+        values = np.zeros((len(i), CHANNELS), np.int64) if decoding else plane[i, j]
         for c in range(n_coded):
             rows, preds = net.rows(net.channel_heads(heads, c, values), base16[:len(i)])
             if decoding:
-                sym = coder.symbols(rows)
-                vals = preds + buckets.unzigzag_array(buckets.values_of(sym, coder))
-                if len(vals) and (vals.min() < 0 or vals.max() > 255):
+                vals = preds + buckets.unzigzag_array(buckets.values_of(coder.symbols(rows), coder))
+                if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
                     raise ContainerError("corrupt payload: a decoded value is out of range")
                 values[:, c] = vals
             else:
                 sym, nlow, low = buckets.buckets_of(buckets.zigzag_array(values[:, c] - preds))
                 coder.symbols(sym, rows)
                 coder.low_bits(low, nlow)
-                if tally is not None:
-                    bits = symbol_bits(sym, rows) + nlow
-                    tally.exact += float(np.sum(bits))
-                    if tally.per_value is not None:
-                        tally.per_value[i, j, c] = bits
+                bits = symbol_bits(sym, rows) + nlow
+                exact += float(np.sum(bits))
+                if per_value is not None:
+                    per_value[i, j, c] = bits
         if decoding:
-            values[:, n_coded:] = values[:, n_coded - 1:n_coded]
+            values[:, n_coded:] = values[:, n_coded - 1:n_coded]  # the repeated channels are copies
             plane[i, j] = values
         stacks.update(i, j, values)
         progress.step((t + 1) / n_waves)
-    return plane
+    return exact
 
 
 class PixelCodec(LearnedImageCodec):
@@ -178,28 +172,25 @@ class PixelCodec(LearnedImageCodec):
 
     network = PixelNetwork
 
-    def _code(self, samples, coder, tally: _Tally) -> float:
-        """Code every plane; -> the float network's bits."""
-        planes, counts = image_planes(samples)
-        float_bits = 0.0
-        for p, (plane, n) in enumerate(zip(planes, counts)):
-            if tally.per_value is not None:
-                per_plane = np.zeros(plane.shape)
-                sub = _Tally(per_plane)
-                code_plane(self.net, plane, n, coder, False, sub)
-                tally.exact += sub.exact
-                tally.per_value[:, :, 3 * p:3 * p + n] = per_plane[:, :, :n]
+    def _code(self, samples, coder, per_value: np.ndarray | None = None) -> tuple[float, float]:
+        """Code every plane; -> (exact, float network's) bits. With per_value (shaped like samples),
+        each value's exact bits go there and the float network is not run."""
+        exact = floats = 0.0
+        for p, (plane, n) in enumerate(zip(*image_planes(samples))):
+            part = None if per_value is None else np.zeros(plane.shape)
+            exact += code_plane(self.net, plane, n, coder, False, part)
+            if per_value is None:
+                floats += self.net.float_bits(plane, n)
             else:
-                code_plane(self.net, plane, n, coder, False, tally)
-                float_bits += self.net.float_bits(plane, n)
-        return float_bits
+                per_value[:, :, 3 * p:3 * p + n] = part[:, :, :n]
+        return exact, floats
 
     def encode(self, samples, signal):
         if signal.bits != 8:
             return self.encode_fallback(samples, signal)
-        enc, tally = RangeEncoderStream(), _Tally()
-        float_bits = self._code(samples, enc, tally)
-        return Encoded({}, [enc.finish()], tally.exact, float_bits)
+        enc = RangeEncoderStream()
+        exact, floats = self._code(samples, enc)
+        return Encoded({}, [enc.finish()], exact, floats)
 
     def check_params(self, params, signal, nchunks):
         if self.check_fallback(params, signal, nchunks):
@@ -227,13 +218,14 @@ class PixelCodec(LearnedImageCodec):
         out = np.empty((h, w, c), np.uint8)
         for g in range(0, c, CHANNELS):
             n = min(CHANNELS, c - g)
-            plane = code_plane(self.net, np.zeros((h, w, CHANNELS), np.int64), n, dec, True)
+            plane = np.zeros((h, w, CHANNELS), np.int64)
+            code_plane(self.net, plane, n, dec, True)
             out[:, :, g:g + n] = plane[:, :, :n]
         return out
 
     def bits_per_dim(self, samples, signal):
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
-        tally = _Tally(np.zeros(samples.shape))
-        self._code(samples, CostCoder(), tally)
-        return tally.per_value
+        per_value = np.zeros(samples.shape)
+        self._code(samples, CostCoder(), per_value)
+        return per_value
