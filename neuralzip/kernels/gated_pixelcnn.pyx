@@ -53,7 +53,8 @@ cdef class GatedStacks:
     predict(i, j) gives the last horizontal stack of pixels whose inputs are known; update(i, j,
     values) records their values and computes what they complete of the next row's vertical stack.
     """
-    cdef readonly int n_layers, channels, height, width, ring
+    cdef readonly int n_layers, channels, height, width, ring, span
+    cdef int first_row_done  # diagonals of row 0's vertical stack computed
     cdef object keep
     cdef const int16_t[::1] w
     cdef const int64_t[::1] woff, fan
@@ -100,27 +101,33 @@ cdef class GatedStacks:
             fans.append(shape[1])
             off += w.size
         self.n_layers, self.channels, self.height, self.width = n, c, height, width
-        self.ring = (width - 1) // (n + 1) + 4  # the rows of the vertical stack alive along a wavefront
+        # Rows alive along a wavefront (slope n + 1): about width / (n + 1), plus the row being
+        # filled and the two it reads; columns alive in a row: those between where the row below
+        # reads it and where the row above writes it, about 2 (n + 1) plus the kernel's reach.
+        # Pixel inputs and the vertical stack are kept in a ring of rows x a ring of columns.
+        self.ring = (width - 1) // (n + 1) + 4
+        self.span = 2 * (n + 1) + 16
         self.keep = (np.concatenate(weights), np.array(offsets, np.int64), np.array(fans, np.int64), bms)
         self.w, self.woff, self.fan = self.keep[0], self.keep[1], self.keep[2]
         self.b, self.m, self.s = bms[0], bms[1], bms[2]
         self.cdf = cdf
-        self.x = np.zeros((height, width, IN), np.int16)
-        self.v = np.zeros((n, self.ring, width, c), np.int16)
+        self.x = np.zeros((self.ring, self.span, IN), np.int16)
+        self.v = np.zeros((n, self.ring, self.span, c), np.int16)
         self.hprev = np.zeros((height, n, c), np.int16)
         self.blocks = max(1, blocks)
         self.buf = np.zeros((self.blocks, 6 * c), np.int16)
         self.gbuf = np.zeros((self.blocks, c), np.int16)
         self.hcur = np.zeros((self.blocks, n * c), np.int16)
         self.z = np.zeros((self.blocks, 2 * c), np.int64)
-        self.first_row()
+        self.first_row_done = 0
 
-    cdef void first_row(self) noexcept nogil:
-        """Row 0's vertical stack: it reads only the padding above the image."""
-        cdef int l, jj
-        for l in range(self.n_layers):
-            for jj in range(self.width):
-                self.vertical(0, l, 0, jj)
+    cdef void first_row(self, int j) noexcept nogil:
+        """Row 0's vertical stack up to what pixel (0, j) reads. It reads only the padding above
+        the image, but it is computed diagonal by diagonal as if a row -1 were being decoded, so
+        that it never runs further ahead of the pixels than the ring of columns holds."""
+        while self.first_row_done <= min(j + self.n_layers, self.width - 1):
+            self.next_row(0, -1, self.first_row_done)
+            self.first_row_done += 1
 
     cdef void gated(self, int blk, int idx, Py_ssize_t fan, int16_t* out) noexcept nogil:
         """out[c] = gate of layer idx's 2C pre-activations over block blk's buf[:fan]."""
@@ -147,11 +154,11 @@ cdef class GatedStacks:
                         dst[k] = 0
                 elif l == 0:
                     for k in range(cin):
-                        dst[k] = self.x[row - 1, col, k]
+                        dst[k] = self.x[(row - 1) % self.ring, col % self.span, k]
                 else:
                     for k in range(cin):
-                        dst[k] = self.v[l - 1, row % self.ring, col, k]
-        self.gated(blk, 3 * l, 6 * cin, &self.v[l, r % self.ring, jj, 0])
+                        dst[k] = self.v[l - 1, row % self.ring, col % self.span, k]
+        self.gated(blk, 3 * l, 6 * cin, &self.v[l, r % self.ring, jj % self.span, 0])
 
     @cython.cdivision(True)
     cdef void horizontal(self, int blk, int i, int j, int64_t* out) noexcept nogil:
@@ -166,13 +173,13 @@ cdef class GatedStacks:
             cin = IN if l == 0 else c
             for k in range(cin):
                 if l == 0:
-                    buf[k] = self.x[i, j - 2, k] if j >= 2 else 0
-                    buf[cin + k] = self.x[i, j - 1, k] if j >= 1 else 0
+                    buf[k] = self.x[i % self.ring, (j - 2) % self.span, k] if j >= 2 else 0
+                    buf[cin + k] = self.x[i % self.ring, (j - 1) % self.span, k] if j >= 1 else 0
                 else:
                     buf[k] = self.hprev[i, l - 1, k] if j >= 1 else 0
                     buf[cin + k] = hcur[(l - 1) * c + k]
             for k in range(c):
-                buf[2 * cin + k] = self.v[l, i % self.ring, j, k]
+                buf[2 * cin + k] = self.v[l, i % self.ring, j % self.span, k]
             self.gated(blk, 3 * l + 1, 2 * cin + c, gbuf)
             w = &self.w[self.woff[3 * l + 2]]
             for o in range(c):
@@ -203,6 +210,9 @@ cdef class GatedStacks:
         cdef int64_t[:, ::1] out = out_a
         cdef const int64_t[::1] iv = i, jv = j
         cdef Py_ssize_t n = iv.shape[0], nblk = max(1, min(self.blocks, n)), blk, p
+        for p in range(n):
+            if iv[p] == 0:
+                self.first_row(<int>jv[p])
         if nblk == 1:  # no parallel region for one block: waking the threads would cost more
             for p in range(n):
                 self.horizontal(0, <int>iv[p], <int>jv[p], &out[p, 0])
@@ -227,7 +237,7 @@ cdef class GatedStacks:
         cdef int k
         for p in range(n):
             for k in range(IN):
-                self.x[iv[p], jv[p], k] = <int16_t>((val[p, k] - 128) * PIXEL_STEP)
+                self.x[iv[p] % self.ring, jv[p] % self.span, k] = <int16_t>((val[p, k] - 128) * PIXEL_STEP)
         if nblk == 1:
             for p in range(n):
                 self.next_row(0, <int>iv[p], <int>jv[p])

@@ -56,9 +56,9 @@ class GatedPixelCnnNetwork(PixelNetwork):
         return GatedStacks(self.stack_arrays, self.cdf, height, width, max_threads() if blocks is None else blocks)
 
     def state_bytes(self, height: int, width: int) -> int:
-        """int16 pixel inputs, the ring of vertical rows, the horizontal stack per row."""
-        ring = (width - 1) // self.slope + 4
-        return 2 * (3 * height * width + self.layers * self.channels * (ring * width + height))
+        """int16: pixel inputs and vertical stack in a ring of rows x columns, the horizontal stack per row."""
+        cells = ((width - 1) // self.slope + 4) * (2 * self.slope + 8)
+        return 2 * (3 * cells + self.layers * self.channels * (cells + height))
 
     def float_outputs(self, plane: np.ndarray) -> np.ndarray:
         return float_forward(self.float_weights, self.layers, plane)
