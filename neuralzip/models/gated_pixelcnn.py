@@ -81,8 +81,22 @@ def _gate(pre: np.ndarray) -> np.ndarray:
     return np.tanh(a) * _sigmoid(b)
 
 
+FLOAT_STRIP = 64  # rows of the float network run at once (the report's likelihood of a large image)
+
+
 def float_forward(fw: dict, layers: int, plane: np.ndarray) -> np.ndarray:
-    """The float network on a plane [H, W, 3] of values -> outputs [H * W, outputs] (numpy)."""
+    """The float network on a plane [H, W, 3] of values -> outputs [H * W, outputs] (numpy), in strips
+    of FLOAT_STRIP rows: a row's outputs read at most `layers` + 1 rows above it, so each strip is run
+    with that many rows above it and those rows' outputs are dropped."""
+    parts = []
+    for a in range(0, plane.shape[0], FLOAT_STRIP):
+        top = max(0, a - layers - 1)
+        parts.append(_float_rows(fw, layers, plane[top:a + FLOAT_STRIP])[(a - top) * plane.shape[1]:])
+    return np.concatenate(parts)
+
+
+def _float_rows(fw: dict, layers: int, plane: np.ndarray) -> np.ndarray:
+    """The float network on the rows of `plane` as if nothing were above them."""
     x = (plane.astype(np.float64) - 128) / 128
     v = np.pad(x, ((1, 0), (0, 0), (0, 0)))[:-1]
     h = np.pad(x, ((0, 0), (1, 0), (0, 0)))[:, :-1]
