@@ -40,7 +40,7 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 
 CROP = 128
-FAMILIES = {"image": ["made", "nade", "vae"]}  # the families shipped so far
+FAMILIES = {"image": ["gated-pixelcnn", "pixelrnn", "made", "nade", "vae"]}  # the families shipped so far
 REFERENCE = {"image": ["classic"]}  # the default image model, measured in the same run
 
 

@@ -62,11 +62,17 @@ def test_wavefronts_cover_every_pixel_once(net):
     assert np.all(seen == 1)
 
 
+# Pixels (di, dj) from a pixel at the edge of its receptive field, by model and layer count: the
+# Gated PixelCNN sees the row above out to column j + layers (the vertical stack widens a column a
+# layer) and the pixels up and to the right that the first PixelCNN's blind spot missed; the Row
+# LSTM sees row i - k out to column j + k - 1 (a triangle) and the pixels to the left.
+FIELD = {"gated-pixelcnn": lambda layers: [(0, -1), (-1, 1), (-2, 2), (-1, layers)],
+         "pixelrnn": lambda layers: [(0, -1), (0, -2), (-1, 0), (-2, 1), (-3, 2)]}
+
+
 def test_a_pixel_reads_only_earlier_pixels_and_all_of_its_field(net):
     """Changing every pixel from (i, j) on in raster order leaves the features at (i, j) alone;
-    changing one earlier pixel inside the receptive field does not (the left neighbour, and the
-    pixels up and to the right that the first PixelCNN's blind spot missed, out to the last
-    column of the row above that the wavefront's slope allows)."""
+    changing one earlier pixel at the edge of the receptive field does not."""
     rng = np.random.default_rng(0)
     plane = rng.integers(0, 256, (12, 20, 3))
     base = features(net, plane)
@@ -74,7 +80,8 @@ def test_a_pixel_reads_only_earlier_pixels_and_all_of_its_field(net):
         later = plane.copy().reshape(-1, 3)
         later[i * 20 + j:] = rng.integers(0, 256, later[i * 20 + j:].shape)
         assert np.array_equal(features(net, later.reshape(plane.shape))[i, j], base[i, j])
-    for (i, j), (di, dj) in [((6, 13), (0, -1)), ((6, 13), (-1, 1)), ((6, 10), (-2, 2)), ((6, 10), (-1, net.slope - 1))]:
+    i, j = 6, 10
+    for di, dj in FIELD[net.model](net.layers):
         moved = plane.copy()
         moved[i + di, j + dj] = 255 - moved[i + di, j + dj]
         assert not np.array_equal(features(net, moved)[i, j], base[i, j]), (di, dj)

@@ -10,36 +10,19 @@ import numpy as np
 cimport cython
 from libc.stdint cimport int16_t, int32_t, int64_t
 from cython.parallel cimport prange
+from neuralzip.kernels.gates cimport ONE, Z_MAX, dot, rescale, sigmoid, tanh, times
 from neuralzip.kernels.primitives cimport clip
 
 cdef enum:
-    ONE = 4096  # an activation of 1.0
-    PIXEL_STEP = 32  # a pixel enters as (value - 128) * 32
+    PIXEL_STEP = 32  # a pixel enters as (value - 128) * 32, in 1/ONE
     H_LIMIT = 4  # the horizontal stack is clipped to +-4.0
-    CDF_BITS = 24
-    Z_MAX = 24 * 64  # the CDF table spans z = -24..24 in 1/64 steps
     IN = 3  # channels of a plane
 
 
-cdef inline int64_t rescale(int64_t acc, int64_t b, int64_t m, int64_t s) noexcept nogil:
-    return ((acc + b) * m + ((<int64_t>1) << (s - 1))) >> s
+cdef inline int16_t gate(int64_t pre_a, int64_t pre_b, const int64_t* cdf) noexcept nogil:
+    """tanh(a) * sigmoid(b) in 1/ONE."""
+    return <int16_t>times(tanh(pre_a, cdf), sigmoid(pre_b, cdf))
 
-
-cdef inline int32_t dot(const int16_t* w, const int16_t* x, Py_ssize_t n) noexcept nogil:
-    """Sum of w[k] * x[k]: fits an int32 (bounded when the weights are loaded)."""
-    cdef int32_t acc = 0
-    cdef Py_ssize_t k
-    for k in range(n):
-        acc += <int32_t>w[k] * <int32_t>x[k]
-    return acc
-
-
-cdef inline int16_t gate(int64_t za, int64_t zb, const int64_t* cdf) noexcept nogil:
-    """tanh(a) * sigmoid(b) in 1/4096 from pre-activations in the table's 1/64 steps;
-    tanh(a) = 2 sigmoid(2a) - 1."""
-    cdef int64_t t = (2 * cdf[clip(2 * za, -Z_MAX, Z_MAX) + Z_MAX] - ((<int64_t>1) << CDF_BITS)) >> 12
-    cdef int64_t sg = cdf[clip(zb, -Z_MAX, Z_MAX) + Z_MAX] >> 12
-    return <int16_t>((t * sg + 2048) >> 12)
 
 
 cdef class GatedStacks:
@@ -49,7 +32,7 @@ cdef class GatedStacks:
     columns j-1..j+1, channels minor), its horizontal gate (w [2C, 2 * Cin + C]: h(j-1), h(j),
     then the vertical stack at (i, j)) and its residual 1x1 layer (w [C, C]); Cin is 3 for the
     first layer, C after. w is int16 within the bound that keeps every sum in an int32; a gate's
-    rescale gives the sigmoid table's 1/64 steps, the residual's 1/4096.
+    rescale gives pre-activations in 1/PRE_ONE, the residual's outputs in 1/ONE.
     predict(i, j) gives the last horizontal stack of pixels whose inputs are known; update(i, j,
     values) records their values and computes what they complete of the next row's vertical stack.
     """

@@ -10,38 +10,14 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.gates cimport ONE, ONE_BITS, Z_MAX, dot, rescale, sigmoid, tanh, times
 from neuralzip.kernels.primitives cimport clip
 
 cdef enum:
-    ONE = 4096  # an activation of 1.0
-    PIXEL_STEP = 32  # a pixel enters as (value - 128) * 32
-    CELL_LIMIT = 8 * 4096  # the cell state is clipped to +-8.0
-    CDF_BITS = 24
-    Z_MAX = 24 * 64  # the CDF table spans z = -24..24 in 1/64 steps
+    PIXEL_STEP = 32  # a pixel enters as (value - 128) * 32, in 1/ONE
+    CELL_LIMIT = 8 * ONE  # the cell state is clipped to +-8.0
     IN = 3  # channels of a plane
 
-
-cdef inline int64_t rescale(int64_t acc, int64_t b, int64_t m, int64_t s) noexcept nogil:
-    return ((acc + b) * m + ((<int64_t>1) << (s - 1))) >> s
-
-
-cdef inline int32_t dot(const int16_t* w, const int16_t* x, Py_ssize_t n) noexcept nogil:
-    """Sum of w[k] * x[k]: fits an int32 (bounded when the weights are loaded)."""
-    cdef int32_t acc = 0
-    cdef Py_ssize_t k
-    for k in range(n):
-        acc += <int32_t>w[k] * <int32_t>x[k]
-    return acc
-
-
-cdef inline int64_t sigmoid(int64_t z, const int64_t* cdf) noexcept nogil:
-    """sigmoid(z / 64) in 1/4096."""
-    return cdf[clip(z, -Z_MAX, Z_MAX) + Z_MAX] >> 12
-
-
-cdef inline int64_t tanh(int64_t z, const int64_t* cdf) noexcept nogil:
-    """tanh(z / 64) in 1/4096: 2 sigmoid(2x) - 1."""
-    return (2 * cdf[clip(2 * z, -Z_MAX, Z_MAX) + Z_MAX] - ((<int64_t>1) << CDF_BITS)) >> 12
 
 
 cdef class RowLstm:
@@ -49,8 +25,8 @@ cdef class RowLstm:
 
     layers: per layer l, (w, b, m, s) of its gates: w [4C, 2 * Cin + 3C] int16 reads the layer
     below at (i, j - 1) and (i, j) (for l = 0 the pixels (i, j - 2) and (i, j - 1)), then this
-    layer's state in the row above at j - 1, j, j + 1; the rescale gives the sigmoid table's
-    1/64 steps; the gates are ordered input, forget, output, candidate. Cin is 3 for the first
+    layer's state in the row above at j - 1, j, j + 1; the rescale gives pre-activations in
+    1/PRE_ONE; the gates are ordered input, forget, output, candidate. Cin is 3 for the first
     layer, C after. predict(i, j) computes every layer at pixels whose left neighbours and
     upper-right neighbour are computed, and gives the last layer's state; update(i, j, values)
     records their values. The state of two rows is kept (row parity): a pixel reads the row
@@ -140,9 +116,9 @@ cdef class RowLstm:
                 go = sigmoid(z[2 * ch + o], &self.cdf[0])
                 gg = tanh(z[3 * ch + o], &self.cdf[0])
                 cprev = self.c[up, l, j, o] if i >= 1 else 0
-                cell = clip((gf * cprev + gi * gg + 2048) >> 12, -CELL_LIMIT, CELL_LIMIT)
+                cell = clip((gf * cprev + gi * gg + (ONE >> 1)) >> ONE_BITS, -CELL_LIMIT, CELL_LIMIT)
                 self.c[cur, l, j, o] = <int32_t>cell
-                self.h[cur, l, j, o] = <int16_t>((go * tanh((cell + 32) >> 6, &self.cdf[0]) + 2048) >> 12)
+                self.h[cur, l, j, o] = <int16_t>times(go, tanh(cell, &self.cdf[0]))
         for o in range(ch):
             out[o] = self.h[cur, self.n_layers - 1, j, o]
 

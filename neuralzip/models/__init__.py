@@ -15,6 +15,7 @@ from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
 from neuralzip.models.made import MadeCodec
 from neuralzip.models.nade import NadeCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
+from neuralzip.models.pixelrnn import PixelRnnCodec
 from neuralzip.models.vae import VAECodec
 
 _REGISTRY: dict[tuple[str, str], Codec] = {}
@@ -25,7 +26,7 @@ def register(codec: Codec) -> None:
 
 
 for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
-               GatedPixelCnnCodec(),
+               GatedPixelCnnCodec(), PixelRnnCodec(),
                LpcNlmsMlpCodec(), OlsCascadeCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)

@@ -27,6 +27,7 @@ from neuralzip.models.learned_image import LearnedImageCodec
 from neuralzip.models.mixture_network import MAXV, MixtureNetwork, mixture_probs
 
 ACT_ONE = 4096  # an activation of 1.0; pixels enter the networks as (value - 128) * 32, i.e. (value - 128) / 128
+PRE_ONE = 4096  # a gate's pre-activation of 1.0 (kernels/gates.pxd reads the CDF table between its 1/64 steps)
 MEAN_SCALE = 32  # the head's mean outputs are in units of 32 levels
 CHANNELS = 3
 BASE16 = 16 * 128  # means are relative to the middle value

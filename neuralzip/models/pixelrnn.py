@@ -14,8 +14,8 @@ Why Row LSTM and not the Diagonal BiLSTM: a Row LSTM pixel needs only the row ab
 column j + 1, so decoding goes along wavefronts t = 2 i + j and each layer's state is computed
 once per pixel (neuralzip/kernels/row_lstm.pyx), keeping two rows of state. The Diagonal
 BiLSTM's right-to-left direction must be shifted down a row to stay causal and costs a second
-LSTM per layer. What the Row LSTM gives up is its triangular receptive field: it sees the
-rows above out to one column further right per row, not the whole upper half-plane.
+LSTM per layer. What the Row LSTM gives up is its triangular receptive field: it sees row
+i - k out to column j + k - 1 (and the pixels to the left), not the whole upper half-plane.
 
 Every activation is an integer: int16 weights, gates and hidden state in 1/4096, the cell
 state in 1/4096 clipped to +-8, sigmoid and tanh from the logistic CDF table every model

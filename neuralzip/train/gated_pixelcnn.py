@@ -4,15 +4,14 @@
 The network is the one neuralzip.models.gated_pixelcnn runs exactly: a vertical and a horizontal
 stack of gated (tanh x sigmoid) masked convolutions and the shared per-pixel head. Quantization:
 int16 convolution weights per output channel (within the bound that keeps the compiled sums in
-an int32), activations in 1/4096, integer rescales to the sigmoid table's 1/64 steps; the head
+an int32), activations in 1/4096, integer rescales of the gates' pre-activations to 1/4096; the head
 as wide exact layers. The float network is kept for the report's nll_float_bits.
 """
 
 import numpy as np
 
-from neuralzip.exact import logistic
 from neuralzip.models import gated_pixelcnn as model
-from neuralzip.models.pixel_codec import ACT_ONE
+from neuralzip.models.pixel_codec import ACT_ONE, PRE_ONE
 from neuralzip.train.image import _torch
 from neuralzip.train.pixel import build_head, quantize_head
 from neuralzip.train.quantize import multiplier
@@ -72,8 +71,8 @@ def _int_layer(w: np.ndarray, b: np.ndarray, out_unit: float, prefix: str, out: 
 
 def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
     """The exact network's arrays (prefix "gpc") and the float copy ("fgpc"). Every layer reads
-    integers in 1/ACT_ONE (pixels included); a gate's pre-activations come out in the sigmoid
-    table's 1/64 steps, the residual layer's outputs in 1/ACT_ONE."""
+    integers in 1/ACT_ONE (pixels included); a gate's pre-activations come out in 1/PRE_ONE, the
+    residual layer's outputs in 1/ACT_ONE."""
     torch = _torch()
     arr = {f"fgpc.{name}": t.detach().numpy().astype(np.float32) for name, t in net.state_dict().items()}
 
@@ -85,9 +84,9 @@ def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
         return conv.bias.detach().double().numpy()
 
     for i in range(len(net.v)):
-        _int_layer(weights(net.v[i]), bias(net.v[i]), logistic.Z_STEPS, f"gpc.v{i}", arr)
+        _int_layer(weights(net.v[i]), bias(net.v[i]), PRE_ONE, f"gpc.v{i}", arr)
         # the horizontal gate reads [h(j-1), h(j), v(j)]: one accumulation, one scale per output
-        _int_layer(np.concatenate([weights(net.h[i]), weights(net.vh[i])], axis=1), bias(net.h[i]), logistic.Z_STEPS,
+        _int_layer(np.concatenate([weights(net.h[i]), weights(net.vh[i])], axis=1), bias(net.h[i]), PRE_ONE,
                    f"gpc.h{i}", arr)
         _int_layer(weights(net.o[i]), bias(net.o[i]), ACT_ONE, f"gpc.o{i}", arr)
     rng = np.random.default_rng(seed)

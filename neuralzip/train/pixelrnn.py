@@ -5,15 +5,14 @@ The network is the one neuralzip.models.pixelrnn runs exactly: Row LSTM layers r
 over the crop (a 1x2 input-to-state convolution masked to the left, a 1x3 state-to-state
 convolution over the row above) and the shared per-pixel head. Quantization: each layer's two
 convolutions as one int16 layer per gate (within the bound that keeps the compiled sums in an
-int32) over inputs in 1/4096, rescaled to the sigmoid table's 1/64 steps; the head as wide exact
+int32) over inputs in 1/4096, rescaled to pre-activations in 1/4096; the head as wide exact
 layers. The float network is kept for the report's nll_float_bits.
 """
 
 import numpy as np
 
-from neuralzip.exact import logistic
 from neuralzip.models import pixelrnn as model
-from neuralzip.models.pixel_codec import ACT_ONE
+from neuralzip.models.pixel_codec import ACT_ONE, PRE_ONE
 from neuralzip.train.image import _torch
 from neuralzip.train.pixel import build_head, quantize_head
 from neuralzip.train.quantize import multiplier
@@ -78,7 +77,7 @@ def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
         w_scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / model.WEIGHT_MAX
         arr[f"prnn.l{i}.w"] = np.round(w / w_scale[:, None]).astype(np.int16)
         arr[f"prnn.l{i}.b"] = np.round(net.is_[i].bias.detach().double().numpy() / w_scale).astype(np.int64)
-        arr[f"prnn.l{i}.m"], arr[f"prnn.l{i}.s"] = multiplier(w_scale * logistic.Z_STEPS)
+        arr[f"prnn.l{i}.m"], arr[f"prnn.l{i}.s"] = multiplier(w_scale * PRE_ONE)
     rng = np.random.default_rng(seed)
     sample = torch.as_tensor(pool[rng.integers(0, len(pool), 64)]).permute(0, 3, 1, 2).float()
     with torch.no_grad():
