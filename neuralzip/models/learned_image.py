@@ -4,7 +4,7 @@ not 8-bit, its member's params marked {"fallback": "classic"}."""
 
 from pathlib import Path
 
-from neuralzip.models.base import Codec, Encoded, ParamError
+from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.prior import Prior
 
@@ -34,6 +34,16 @@ class LearnedImageCodec(Codec):
         if self._net is None:
             self._net = self.network(self.path)
         return self._net
+
+    def check_params(self, params, signal, nchunks):
+        """A classic fallback, or a member of the model itself: no params and one chunk (the vae,
+        which chains members, checks its own)."""
+        if self.check_fallback(params, signal, nchunks):
+            return None
+        if params:
+            raise ParamError(f"unexpected params {sorted(params)}")
+        check_chunk_count(1, nchunks)
+        return None
 
     def with_weights(self, path):
         return type(self)(path)

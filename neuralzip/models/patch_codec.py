@@ -24,7 +24,7 @@ from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, RangeEncoderStream, symbol_bits
 from neuralzip.errors import ContainerError
 from neuralzip.models import patch_context as P
-from neuralzip.models.base import Encoded, ParamError, check_chunk_count
+from neuralzip.models.base import Encoded
 from neuralzip.models.learned_image import LearnedImageCodec
 from neuralzip.models.mixture_network import MAXV, MixtureNetwork, mixture_probs
 
@@ -113,14 +113,6 @@ class PatchCodec(LearnedImageCodec):
         enc, tally = RangeEncoderStream(), _Tally()
         self._code(samples, enc, tally)
         return Encoded({}, [enc.finish()], tally.exact, tally.float)
-
-    def check_params(self, params, signal, nchunks):
-        if self.check_fallback(params, signal, nchunks):
-            return None
-        if params:
-            raise ParamError(f"unexpected params {sorted(params)}")
-        check_chunk_count(1, nchunks)
-        return None
 
     def decode_memory(self, params, signal):
         """The padded planes, one wavefront's inputs and activations, the networks."""

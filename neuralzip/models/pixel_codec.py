@@ -22,7 +22,7 @@ from neuralzip.coding.stream import CostCoder, RangeDecoderStream, RangeEncoderS
 from neuralzip.errors import ContainerError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import QuantizedMLP
-from neuralzip.models.base import Encoded, ParamError, check_chunk_count
+from neuralzip.models.base import Encoded
 from neuralzip.models.learned_image import LearnedImageCodec
 from neuralzip.models.mixture_network import MAXV, MixtureNetwork, mixture_probs
 
@@ -192,14 +192,6 @@ class PixelCodec(LearnedImageCodec):
         enc = RangeEncoderStream()
         exact, floats = self._code(samples, enc)
         return Encoded({}, [enc.finish()], exact, floats)
-
-    def check_params(self, params, signal, nchunks):
-        if self.check_fallback(params, signal, nchunks):
-            return None
-        if params:
-            raise ParamError(f"unexpected params {sorted(params)}")
-        check_chunk_count(1, nchunks)
-        return None
 
     def decode_memory(self, params, signal):
         """The planes (int64), the network's state along the wavefronts, the network itself."""

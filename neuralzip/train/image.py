@@ -122,6 +122,33 @@ def one_cycle(opt, lr: float, steps: int, warmup: float):
     return _torch().optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(warmup, 3 / steps))
 
 
+def fit(net, batch_loss, ckpt: Path, steps: int, lr: float, seed: int, checkpoint_every: int, resume: bool,
+        log=print, log_every: int = 100, **meta):
+    """The loop the patch and per-pixel trainers share: Adam with the one-cycle schedule on
+    batch_loss(gen) (the loss of a batch it draws with the generator gen), a progress line every
+    log_every steps, a checkpoint (with meta) every checkpoint_every steps; resume continues from it,
+    the generator seeded by the step so the batches go on, not repeat."""
+    torch = _torch()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = one_cycle(opt, lr, steps, 0.05)
+    step = load_checkpoint(ckpt, net, opt, sched, log) if resume and ckpt.exists() else 0
+    gen = torch.Generator().manual_seed(seed + step)
+    ema, start = None, time.time()
+    while step < steps:
+        loss = batch_loss(gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        ema = float(loss.detach()) if ema is None else 0.98 * ema + 0.02 * float(loss.detach())
+        if step % log_every == 0 or step == steps:
+            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
+        if step % checkpoint_every == 0 or step == steps:
+            save_checkpoint(ckpt, net, opt, sched, step, **meta)
+    return net
+
+
 def load_checkpoint(ckpt: Path, nets, opt, sched, log=print, map_location=None) -> int:
     """Restore nets, optimizer and schedule from a training checkpoint; -> the step it was saved at."""
     state = _torch().load(ckpt, map_location=map_location)

@@ -23,8 +23,7 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import patch_context as P
-from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, mixture_nll_bits, \
-    one_cycle, save_checkpoint
+from neuralzip.train.image import _torch, cached_pool, fit, image_split, load_rgb8, mixture_nll_bits
 
 
 def patch_pool(files: list[Path], crops: int, size: int, seed: int, log=print) -> np.ndarray:
@@ -61,28 +60,13 @@ def nll_bits(net, batch, k_mix: int):
 
 def train(net, pool: np.ndarray, ckpt: Path, steps: int, k_mix: int, batch: int, lr: float, seed: int,
           checkpoint_every: int, resume: bool, log=print, **meta):
-    torch = _torch()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = one_cycle(opt, lr, steps, 0.05)
-    step = load_checkpoint(ckpt, net, opt, sched, log) if resume and ckpt.exists() else 0
-    data = torch.as_tensor(pool)
-    gen = torch.Generator().manual_seed(seed + step)
-    ema = None
-    start = time.time()
-    while step < steps:
-        idx = torch.randint(0, len(data), (batch,), generator=gen)
-        loss = nll_bits(net, data[idx].float(), k_mix)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        ema = float(loss.detach()) if ema is None else 0.99 * ema + 0.01 * float(loss.detach())
-        if step % 100 == 0 or step == steps:
-            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
-        if step % checkpoint_every == 0 or step == steps:
-            save_checkpoint(ckpt, net, opt, sched, step, k_mix=k_mix, **meta)
-    return net
+    data = _torch().as_tensor(pool)
+
+    def batch_loss(gen):
+        idx = _torch().randint(0, len(data), (batch,), generator=gen)
+        return nll_bits(net, data[idx].float(), k_mix)
+
+    return fit(net, batch_loss, ckpt, steps, lr, seed, checkpoint_every, resume, log, k_mix=k_mix, **meta)
 
 
 def head_units(k_mix: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,10 +21,10 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import pixel_codec as P
-from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, mixture_nll_bits, \
-    one_cycle, save_checkpoint
+from neuralzip.train.image import _torch, cached_pool, fit, image_split, load_rgb8, mixture_nll_bits
 from neuralzip.train.patch import evaluate
 from neuralzip.train.quantize import quantize_mlp
+
 
 def nll_bits(net, crops, k_mix: int):
     """Mean -log2 p per subpixel of a batch of uint8 crops [batch, H, W, 3] (tensor)."""
@@ -56,29 +56,15 @@ def crop_pool(files: list[Path], crops: int, size: int, seed: int, log=print) ->
 def train(net, pool, ckpt: Path, steps: int, k_mix: int, batch: int, lr: float, seed: int, checkpoint_every: int,
           resume: bool, log=print, **meta):
     torch = _torch()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = one_cycle(opt, lr, steps, 0.05)
-    step = load_checkpoint(ckpt, net, opt, sched, log) if resume and ckpt.exists() else 0
     data = torch.as_tensor(pool)
-    gen = torch.Generator().manual_seed(seed + step)
-    ema, start = None, time.time()
-    while step < steps:
-        idx = torch.randint(0, len(data), (batch,), generator=gen)
-        batch_crops = data[idx]
+
+    def batch_loss(gen):
+        crops = data[torch.randint(0, len(data), (batch,), generator=gen)]
         if torch.rand((), generator=gen) < 0.5:  # mirrored photos are photos too
-            batch_crops = batch_crops.flip(2)
-        loss = nll_bits(net, batch_crops, k_mix)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        ema = float(loss.detach()) if ema is None else 0.98 * ema + 0.02 * float(loss.detach())
-        if step % 50 == 0 or step == steps:
-            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
-        if step % checkpoint_every == 0 or step == steps:
-            save_checkpoint(ckpt, net, opt, sched, step, k_mix=k_mix, **meta)
-    return net
+            crops = crops.flip(2)
+        return nll_bits(net, crops, k_mix)
+
+    return fit(net, batch_loss, ckpt, steps, lr, seed, checkpoint_every, resume, log, 50, k_mix=k_mix, **meta)
 
 
 def quantize_head(head, feats: np.ndarray, k_mix: int, prefix: str) -> dict:
