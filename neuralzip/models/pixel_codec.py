@@ -7,8 +7,10 @@ copies are not coded). A network (a PixelNetwork) computes, for the pixels of wa
 the pixels of earlier wavefronts only, integer features (`stacks(h, w)`: the compiled state with
 `predict(i, j)` and `update(i, j, values)`); a shared head (two exact 1x1 layers) turns them into,
 per channel, a discretized logistic mixture whose means read the pixel's earlier channels
-linearly (PixelCNN++'s coefficients: G's means move with R, B's with R and G). The wavefront's
-slope is the network's: pixel (i, j) is in wavefront slope * i + j.
+linearly (PixelCNN++'s coefficients: G's means move with R, B's with R and G). The mixture is
+per channel, not PixelCNN++'s one joint mixture per pixel: coding G under a joint mixture would
+need each component's posterior weight given R, a division the integer rows avoid. The
+wavefront's slope is the network's: pixel (i, j) is in wavefront slope * i + j.
 
 The encoder runs the same wavefronts with the values known, so both sides compute the same
 integers in the same order. Images that are not 8-bit are coded by the classic model.
