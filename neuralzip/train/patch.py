@@ -98,22 +98,32 @@ def run(model, data_dir: Path, out_dir: Path, hyper: dict, steps: int, k_mix: in
         batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
     """Train `model` (a module with NAME, VERSION, CODEC, build_net(k_mix, **hyper) and
     quantize(net, pool, k_mix, seed)) end to end; -> the weights file."""
+    return run_with(model, "patches", patch_pool, train, {"patch": P.PATCH}, data_dir, out_dir, hyper, steps, k_mix,
+                    crops, crop_size, batch, lr, seed, checkpoint_every, resume, log)
+
+
+def run_with(model, pool_kind: str, make_pool, train_net, extra_recipe: dict, data_dir: Path, out_dir: Path,
+             hyper: dict, steps: int, k_mix: int, crops: int, crop_size: int, batch: int, lr: float, seed: int,
+             checkpoint_every: int, resume: bool, log=print) -> Path:
+    """What the patch and per-pixel trainers' runs share: the training pool (make_pool(files, crops,
+    crop_size, seed, log), cached as <model>-<pool_kind>-*.npy), train_net(net, pool, ckpt, ...), the
+    model's quantization, the recipe (with extra_recipe), the weights file and the tuning files' prices."""
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pool = cached_pool(out_dir / f"{model.NAME}-patches-{seed}-{crops}-{crop_size}.npy", resume,
-                       lambda: patch_pool(train_files, crops, crop_size, seed, log))
+    pool = cached_pool(out_dir / f"{model.NAME}-{pool_kind}-{seed}-{crops}-{crop_size}.npy", resume,
+                       lambda: make_pool(train_files, crops, crop_size, seed, log))
     _torch().manual_seed(seed)
     net = model.build_net(k_mix, **hyper)
-    train(net, pool, out_dir / f"{model.NAME}-train.ckpt", steps, k_mix, batch, lr, seed, checkpoint_every, resume,
-          log, **hyper)
+    train_net(net, pool, out_dir / f"{model.NAME}-train.ckpt", steps, k_mix, batch, lr, seed, checkpoint_every, resume,
+              log, **hyper)
     arrays = model.quantize(net, pool, k_mix, seed)
     arrays[f"{model.NAME}.k_mix"] = np.array(k_mix)
     arrays.update(logistic.tables())
     recipe = {"command": f"neuralzip train {model.NAME} " + " ".join(sys.argv[3:]), "data": str(data_dir),
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, **hyper, "mixtures": k_mix, "crops": crops, "crop_size": crop_size, "batch": batch,
-              "lr": lr, "seed": seed, "patch": P.PATCH, "train_seconds": round(time.time() - start)}
+              "lr": lr, "seed": seed, **extra_recipe, "train_seconds": round(time.time() - start)}
     arrays["recipe"] = np.array(json.dumps(recipe))
     path = weightstore.save(arrays, out_dir, model.CODEC.weights_prefix, model.VERSION)
     scores = evaluate(model.CODEC(path), tune_files, log)

@@ -11,18 +11,13 @@
    <model>-image-v<N>-<hash>.npz with its recipe inside.
 """
 
-import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from neuralzip import weightstore
-from neuralzip.exact import logistic
 from neuralzip.models import pixel_codec as P
-from neuralzip.train.image import _torch, cached_pool, fit, image_split, load_rgb8, mixture_nll_bits
-from neuralzip.train.patch import evaluate
+from neuralzip.train.image import _torch, fit, load_rgb8, mixture_nll_bits
+from neuralzip.train.patch import run_with
 from neuralzip.train.quantize import quantize_mlp
 
 
@@ -95,24 +90,5 @@ def run(model, data_dir: Path, out_dir: Path, hyper: dict, steps: int, k_mix: in
         lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
     """Train `model` (a module with NAME, VERSION, CODEC, build_net(k_mix, **hyper) and
     quantize(net, pool, k_mix, seed)) end to end; -> the weights file."""
-    start = time.time()
-    train_files, tune_files = image_split(data_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pool = cached_pool(out_dir / f"{model.NAME}-crops-{seed}-{crops}-{crop_size}.npy", resume,
-                       lambda: crop_pool(train_files, crops, crop_size, seed, log))
-    _torch().manual_seed(seed)
-    net = model.build_net(k_mix, **hyper)
-    train(net, pool, out_dir / f"{model.NAME}-train.ckpt", steps, k_mix, batch, lr, seed, checkpoint_every, resume, log,
-          **hyper)
-    arrays = model.quantize(net, pool, k_mix, seed)
-    arrays[f"{model.NAME}.k_mix"] = np.array(k_mix)
-    arrays.update(logistic.tables())
-    recipe = {"command": f"neuralzip train {model.NAME} " + " ".join(sys.argv[3:]), "data": str(data_dir),
-              "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
-              "steps": steps, **hyper, "mixtures": k_mix, "crops": crops, "crop_size": crop_size, "batch": batch,
-              "lr": lr, "seed": seed, "train_seconds": round(time.time() - start)}
-    arrays["recipe"] = np.array(json.dumps(recipe))
-    path = weightstore.save(arrays, out_dir, model.CODEC.weights_prefix, model.VERSION)
-    scores = evaluate(model.CODEC(path), tune_files, log)
-    log(f"tuning files: exact {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel")
-    return path
+    return run_with(model, "crops", crop_pool, train, {}, data_dir, out_dir, hyper, steps, k_mix, crops, crop_size,
+                    batch, lr, seed, checkpoint_every, resume, log)
