@@ -24,7 +24,7 @@ OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
 # Integer-only network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only
 # with its dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic,
 # -fwrapv; the -O0 build check compiles them unvectorized and compares the bytes).
-VECTORIZED = {"gated_pixelcnn", "row_lstm"}
+VECTORIZED = {"gated_pixelcnn", "row_lstm", "wavenet"}
 
 # NEURALZIP_KERNELS=a,b builds only those modules (quicker while working on one family)
 ONLY = {n for n in os.environ.get("NEURALZIP_KERNELS", "").split(",") if n}

@@ -675,6 +675,33 @@ def train_pixelrnn(**kwargs):
     _train_pixel_model("pixelrnn", **kwargs)
 
 
+@train.command("wavenet")
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", default="weights", show_default=True, type=click.Path(file_okay=False),
+              help="folder for the weights file and the checkpoint")
+@click.option("--steps", default=8000, show_default=True, type=click.IntRange(10), help="optimizer steps")
+@click.option("--channels", default=16, show_default=True, type=click.IntRange(2, 128), help="residual channels")
+@click.option("--layers", default=10, show_default=True, type=click.IntRange(1, 14),
+              help="dilated layers (dilations 1, 2, 4, ...: a receptive field of 2**layers samples)")
+@click.option("--skip", default=32, show_default=True, type=click.IntRange(1, 256), help="skip channels")
+@click.option("--hidden", default=32, show_default=True, type=click.IntRange(1, 256), help="units of the head's hidden layer")
+@click.option("--mixtures", default=3, show_default=True, type=click.IntRange(1, 8), help="logistic components")
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(1), help="windows per step")
+@click.option("--window", default=4096, show_default=True, type=click.IntRange(16), help="samples per window")
+@click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
+@click.option("--seed", default=0, show_default=True, help="random seed (initialisation, batches)")
+@click.option("--checkpoint-every", default=250, show_default=True, type=click.IntRange(1))
+@click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
+def train_wavenet(data, out_dir, steps, channels, layers, skip, hidden, mixtures, batch, window, lr, seed,
+                  checkpoint_every, resume):
+    """Train the wavenet audio model on the recordings in DATA (every 10th file is kept for tuning)."""
+    from neuralzip.train import wavenet
+
+    path = wavenet.run(Path(data), Path(out_dir), steps, mixtures, channels, layers, skip, hidden, batch, window, lr,
+                       seed, checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
+
+
 # `neuralzip train MODEL DIR` names the model; 0.1.0's `train audio` and `train image` stay as aliases.
 train.add_command(train_audio, "audio")
 train.add_command(train_image, "image")

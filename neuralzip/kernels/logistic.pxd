@@ -16,15 +16,17 @@ cdef enum:
 
 
 cdef inline int64_t cdf_at(int64_t j, int64_t m16, int64_t inv, int64_t lo_edge, int64_t hi_edge,
-                           const int64_t[::1] cdf) noexcept nogil:
-    """CDF at residual boundary j - 1/2, with the mass beyond the valid range folded onto its ends."""
+                           const int64_t[::1] cdf, int64_t inv_bits) noexcept nogil:
+    """CDF at residual boundary j - 1/2, with the mass beyond the valid range folded onto its ends.
+    inv is the inverse scale in 2**-inv_bits of a table step per 1/16 level (16 for the image
+    models; wavenet's scales reach far wider and take more bits)."""
     cdef int64_t u, z
     if j <= lo_edge:
         return 0
     if j >= hi_edge:
         return <int64_t>1 << CDF_BITS
     u = 16 * j - 8 - m16
-    z = (u * inv + (1 << 15)) >> 16
+    z = (u * inv + ((<int64_t>1) << (inv_bits - 1))) >> inv_bits
     if z < -Z_MAX:
         return 0
     if z > Z_MAX:
@@ -35,7 +37,7 @@ cdef inline int64_t cdf_at(int64_t j, int64_t m16, int64_t inv, int64_t lo_edge,
 cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] head, Py_ssize_t k_mix,
                                 const int64_t[::1] cdf, const int64_t[::1] inv, const int64_t[::1] expt,
                                 const int64_t[::1] bounds, const int64_t[:, ::1] spans, int64_t[::1] cj,
-                                int64_t[::1] row) noexcept nogil:
+                                int64_t[::1] row, int64_t inv_bits=16) noexcept nogil:
     """row[b] = sum_k weight_k * mass of bucket b under component k (integers), for a value
     predicted at `pred` in 0..maxv; head = (m16[k], scale index[k], l16[k]). Returns the row total.
     The weighted CDFs are summed at each boundary first, so each mass is one difference.
@@ -59,7 +61,7 @@ cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] h
         si = head[k_mix + k]
         iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
         for t in range(bounds.shape[0]):
-            cj[t] += wk * cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf)
+            cj[t] += wk * cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf, inv_bits)
     for b in range(row.shape[0]):
         row[b] = cj[spans[b, 1]] - cj[spans[b, 0]] + cj[spans[b, 3]] - cj[spans[b, 2]]
     return total

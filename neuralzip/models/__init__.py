@@ -17,6 +17,7 @@ from neuralzip.models.nade import NadeCodec
 from neuralzip.models.ols_audio import OlsCascadeCodec
 from neuralzip.models.pixelrnn import PixelRnnCodec
 from neuralzip.models.vae import VAECodec
+from neuralzip.models.wavenet import WaveNetCodec
 
 _REGISTRY: dict[tuple[str, str], Codec] = {}
 
@@ -27,7 +28,7 @@ def register(codec: Codec) -> None:
 
 for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
                GatedPixelCnnCodec(), PixelRnnCodec(),
-               LpcNlmsMlpCodec(), OlsCascadeCodec(),
+               LpcNlmsMlpCodec(), OlsCascadeCodec(), WaveNetCodec(),
                ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
     register(_codec)
 

@@ -14,7 +14,7 @@ from neuralzip.models import gated_pixelcnn as model
 from neuralzip.models.pixel_codec import ACT_ONE, PRE_ONE
 from neuralzip.train.image import _torch
 from neuralzip.train.pixel import build_head, quantize_head
-from neuralzip.train.quantize import multiplier
+from neuralzip.train.quantize import int16_layer
 
 NAME = "gated-pixelcnn"
 VERSION = 1
@@ -59,16 +59,6 @@ def build_net(k_mix: int, channels: int, layers: int, head: int):
     return GatedPixelCnn()
 
 
-def _int_layer(w: np.ndarray, b: np.ndarray, out_unit: float, prefix: str, out: dict) -> None:
-    """A layer w [out, in] (real weights per input integer), b [out] as int16 weights within
-    WEIGHT_MAX per output, an integer bias in the accumulator's units, and the rescale of the
-    accumulator to outputs in units of 1/out_unit."""
-    w_scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / model.WEIGHT_MAX
-    out[f"{prefix}.w"] = np.round(w / w_scale[:, None]).astype(np.int16)
-    out[f"{prefix}.b"] = np.round(b / w_scale).astype(np.int64)
-    out[f"{prefix}.m"], out[f"{prefix}.s"] = multiplier(w_scale * out_unit)
-
-
 def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
     """The exact network's arrays (prefix "gpc") and the float copy ("fgpc"). Every layer reads
     integers in 1/ACT_ONE (pixels included); a gate's pre-activations come out in 1/PRE_ONE, the
@@ -84,11 +74,11 @@ def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
         return conv.bias.detach().double().numpy()
 
     for i in range(len(net.v)):
-        _int_layer(weights(net.v[i]), bias(net.v[i]), PRE_ONE, f"gpc.v{i}", arr)
+        int16_layer(weights(net.v[i]), bias(net.v[i]), PRE_ONE, model.WEIGHT_MAX, f"gpc.v{i}", arr)
         # the horizontal gate reads [h(j-1), h(j), v(j)]: one accumulation, one scale per output
-        _int_layer(np.concatenate([weights(net.h[i]), weights(net.vh[i])], axis=1), bias(net.h[i]), PRE_ONE,
-                   f"gpc.h{i}", arr)
-        _int_layer(weights(net.o[i]), bias(net.o[i]), ACT_ONE, f"gpc.o{i}", arr)
+        int16_layer(np.concatenate([weights(net.h[i]), weights(net.vh[i])], axis=1), bias(net.h[i]), PRE_ONE,
+                    model.WEIGHT_MAX, f"gpc.h{i}", arr)
+        int16_layer(weights(net.o[i]), bias(net.o[i]), ACT_ONE, model.WEIGHT_MAX, f"gpc.o{i}", arr)
     rng = np.random.default_rng(seed)
     sample = torch.as_tensor(pool[rng.integers(0, len(pool), 64)]).permute(0, 3, 1, 2).float()
     with torch.no_grad():

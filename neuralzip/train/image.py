@@ -123,7 +123,7 @@ def one_cycle(opt, lr: float, steps: int, warmup: float):
 
 
 def fit(net, batch_loss, ckpt: Path, steps: int, lr: float, seed: int, checkpoint_every: int, resume: bool,
-        log=print, log_every: int = 100, **meta):
+        log=print, log_every: int = 100, unit: str = "bits/subpixel", **meta):
     """The loop the patch and per-pixel trainers share: Adam with the one-cycle schedule on
     batch_loss(gen) (the loss of a batch it draws with the generator gen), a progress line every
     log_every steps, a checkpoint (with meta) every checkpoint_every steps; resume continues from it,
@@ -143,7 +143,7 @@ def fit(net, batch_loss, ckpt: Path, steps: int, lr: float, seed: int, checkpoin
         step += 1
         ema = float(loss.detach()) if ema is None else 0.98 * ema + 0.02 * float(loss.detach())
         if step % log_every == 0 or step == steps:
-            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel  {time.time() - start:.0f} s")
+            log(f"step {step}/{steps}  {ema:.4f} {unit}  {time.time() - start:.0f} s")
         if step % checkpoint_every == 0 or step == steps:
             save_checkpoint(ckpt, net, opt, sched, step, **meta)
     return net

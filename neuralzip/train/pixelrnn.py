@@ -15,7 +15,7 @@ from neuralzip.models import pixelrnn as model
 from neuralzip.models.pixel_codec import ACT_ONE, PRE_ONE
 from neuralzip.train.image import _torch
 from neuralzip.train.pixel import build_head, quantize_head
-from neuralzip.train.quantize import multiplier
+from neuralzip.train.quantize import int16_layer
 
 NAME = "pixelrnn"
 VERSION = 1
@@ -74,10 +74,7 @@ def quantize(net, pool: np.ndarray, k_mix: int, seed: int) -> dict:
         # one accumulation per gate: [below(j-1), below(j), above(j-1), above(j), above(j+1)], channels minor
         w = np.concatenate([wi.transpose(0, 2, 1).reshape(len(wi), -1), ws.transpose(0, 2, 1).reshape(len(ws), -1)],
                            axis=1) / ACT_ONE
-        w_scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / model.WEIGHT_MAX
-        arr[f"prnn.l{i}.w"] = np.round(w / w_scale[:, None]).astype(np.int16)
-        arr[f"prnn.l{i}.b"] = np.round(net.is_[i].bias.detach().double().numpy() / w_scale).astype(np.int64)
-        arr[f"prnn.l{i}.m"], arr[f"prnn.l{i}.s"] = multiplier(w_scale * PRE_ONE)
+        int16_layer(w, net.is_[i].bias.detach().double().numpy(), PRE_ONE, model.WEIGHT_MAX, f"prnn.l{i}", arr)
     rng = np.random.default_rng(seed)
     sample = torch.as_tensor(pool[rng.integers(0, len(pool), 64)]).permute(0, 3, 1, 2).float()
     with torch.no_grad():

@@ -2,7 +2,8 @@
 
 `multiplier` turns a real per-channel scale into the integer multiplier and shift every exact
 layer rescales with; `quantize_mlp` turns a float MLP into wide exact layers (the vae, made and
-nade trainers; context-mlp's trainer has its own int8 layers).
+nade trainers; context-mlp's trainer has its own int8 layers); `int16_layer` is one layer of the
+compiled networks (int16 weights, integer sums).
 """
 
 import numpy as np
@@ -17,6 +18,17 @@ def multiplier(scale: np.ndarray):
     if s.min() < 1 or s.max() > 60:
         raise ValueError("a layer's rescaling is out of the integer range")
     return m, s
+
+
+def int16_layer(w: np.ndarray, b: np.ndarray, out_unit: float, weight_max: int, prefix: str, out: dict) -> None:
+    """A layer w [out, in] (real weights per input integer), b [out] into `out` under `prefix`: int16
+    weights within weight_max per output, an integer bias in the accumulator's units, and the
+    rescale (multiplier, shift) of the accumulator to outputs in units of 1/out_unit (the compiled
+    networks' layers: gated-pixelcnn, wavenet)."""
+    w_scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / weight_max
+    out[f"{prefix}.w"] = np.round(w / w_scale[:, None]).astype(np.int16)
+    out[f"{prefix}.b"] = np.round(b / w_scale).astype(np.int64)
+    out[f"{prefix}.m"], out[f"{prefix}.s"] = multiplier(w_scale * out_unit)
 
 
 def quantize_mlp(seq, prefix: str, float_prefix: str, x_int: np.ndarray, in_scale: float, in_offset: float,

@@ -1,0 +1,337 @@
+"""The wavenet audio model: a WaveNet (dilated causal convolutions, gated tanh x sigmoid units,
+residual and skip 1x1 layers) over the residual of a fixed predictor, with a discretized
+logistic mixture output, run exactly in integers one sample at a time with cached activations.
+
+Input side (kernels/wavenet.pyx: track): per channel, the fixed second-order predictor
+2 x[t-1] - x[t-2] (FLAC's fixed order 2) leaves a residual r[t]; a running mean |r| (a[t], an
+integer recursion) scales it, and the network reads u[t] = r[t] / a[t], clipped to +-8. So the
+network sees the same shapes whether a recording is loud or quiet, and its output is in units of
+a[t] too: per component a mean and a log-scale relative to the running scale, and a logit.
+Why the residual and not raw samples: raw samples span 2**16 levels or more, and a network of
+this size would spend its capacity learning to be a predictor FLAC already has for free.
+
+Network (sizes from the weights file): an input 1x1 layer into C channels; L layers, layer l a
+gated convolution of width 2 and dilation 2**l over [h(t - 2**l), h(t)], whose gated output
+updates the residual stream (C) and adds to the skip sum (S); then ReLU, a hidden 1x1 layer
+(H, ReLU) and the head (3 k_mix outputs). Receptive field: 2**L samples.
+
+Exact arithmetic: int16 weights and activations in 1/4096, int32 sums, integer rescales, tanh
+and sigmoid read from the shipped logistic CDF table (kernels/gates.pxd); the mixture becomes an
+integer pmf over zigzag residual buckets (kernels/logistic.pxd) with the scale table and the
+log table of the running scale shipped in the weights file, so no float touches the coded bits.
+
+Lanes: each channel is cut into lanes of up to LANE_FRAMES samples whose state starts fresh;
+the decoder steps all lanes of a chunk (CHUNK_LANES) in lockstep, one range-coder call per step
+for all of them, and the encoder runs every lane start to end in parallel. Recordings with more
+than 24 bits per sample are coded by the classic audio model.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from neuralzip import progress, weightstore
+from neuralzip.coding import buckets
+from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream, symbol_bits
+from neuralzip.errors import InputError
+from neuralzip.exact import logistic
+from neuralzip.kernels import wavenet as kern
+from neuralzip.kernels.coding import bucket_pieces_into, join_pieces_into
+from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count, decode_batch_limit, param_int, sub_batches
+from neuralzip.models.classic_audio import ClassicAudioCodec
+from neuralzip.models.prior import Prior
+
+WEIGHTS_PREFIX = "wavenet-audio"
+ONE = 4096  # activations, gates and the network's input in 1/4096
+LIMIT = 8.0  # activations, the residual stream and the input are clipped to +-8
+LIMIT_INT = 8 * ONE - 1
+MAX_BITS = 24  # deeper recordings go to the classic audio model
+LOG_SCALE_MIN = logistic.LOG_SCALE_MIN
+N_SCALES = 256  # the scale table: log-scales -3 .. about 13 in 1/16 steps (scales up to 4e5 levels)
+LOG_SCALE_MAX = LOG_SCALE_MIN + (N_SCALES - 1) / logistic.LOG_SCALE_STEPS
+INV_BITS = 24  # inverse scales in 2**-24 (kernels/wavenet.pyx)
+LN_BITS = 5
+LANE_FRAMES = 1 << 15
+CHUNK_LANES = 64
+WINDOW = 256  # encoder steps per call (the rows handed to the coder at once)
+
+
+def tables() -> dict:
+    """The tables the exact mixture reads, built once with floats and shipped in the weights file:
+    the logistic CDF and weight tables every model ships, this model's inverse scales (a wider
+    range in finer units than the image models'), and ln16[n, v] = round(16 ln(a / 16)) for a
+    running scale a of bit length n whose LN_BITS bits under the leading one are v."""
+    out = logistic.tables()
+    scale = np.exp(LOG_SCALE_MIN + np.arange(N_SCALES) / logistic.LOG_SCALE_STEPS)
+    out["lut.inv"] = np.round((1 << INV_BITS) * logistic.Z_STEPS / 16 / scale).astype(np.int64)
+    ln16 = np.zeros((64, 1 << LN_BITS), np.int64)
+    for n in range(1, 64):
+        top = (1 << LN_BITS) + np.arange(1 << LN_BITS)  # the leading one and the bits under it
+        mid = top * 2.0 ** (n - 1 - LN_BITS) if n > LN_BITS else top / 2.0 ** (LN_BITS + 1 - n)
+        if n > LN_BITS + 1:
+            mid = mid + 2.0 ** (n - 2 - LN_BITS)  # the middle of the values that share those bits
+        ln16[n] = np.round(16 * np.log(mid / 16))
+    out["wn.ln16"] = ln16
+    return out
+
+
+class WaveNetNetwork:
+    """The exact network (kern.WaveNetWeights) and its float twin (the report's likelihood) read
+    from a weights file."""
+
+    def __init__(self, path: Path):
+        z = weightstore.load(path)
+        try:
+            n = int(z["wn.layers"])
+            self.k_mix = int(z["wn.k_mix"])
+
+            def layer(prefix):
+                return tuple(z[f"{prefix}.{k}"] for k in "wbms")
+
+            self.exact = kern.WaveNetWeights(layer("wn.embed"), [layer(f"wn.gate{i}") for i in range(n)],
+                                             [layer(f"wn.out{i}") for i in range(n)], layer("wn.hidden"),
+                                             layer("wn.head"), self.k_mix, z["lut.cdf"], z["lut.inv"], z["lut.exp"],
+                                             z["wn.ln16"])
+            self.float = {k[4:]: np.asarray(z[k], np.float32) for k in z if k.startswith("fwn.")}
+            self.n_layers = n
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"{path}: not a weights file for the wavenet model ({exc})") from None
+
+    def float_bits(self, values: np.ndarray, bits: int) -> float:
+        """-log2 p of one lane's values (0..2**bits - 1) under the float network (report only)."""
+        r, a, u = kern.track(np.ascontiguousarray(values, np.int64), bits)
+        f, k = self.float, self.k_mix
+        x = np.concatenate([[0.0], u[:-1] / ONE]).astype(np.float32)[:, None]  # step t reads u[t - 1]
+        h = np.clip(x @ f["embed.weight"][:, :, 0].T + f["embed.bias"], -LIMIT, LIMIT)
+        c, n = h.shape[1], len(h)
+        skip = np.zeros((n, f["hidden.weight"].shape[1]), np.float32)
+        for i in range(self.n_layers):
+            w, d = f[f"gates.{i}.weight"], 2 ** i
+            older = np.zeros_like(h)
+            older[d:] = h[:max(n - d, 0)]
+            z = older @ w[:, :, 0].T + h @ w[:, :, 1].T + f[f"gates.{i}.bias"]
+            g = np.tanh(z[:, :c]) * _sigmoid(z[:, c:])
+            o = g @ f[f"outs.{i}.weight"][:, :, 0].T + f[f"outs.{i}.bias"]
+            h = np.clip(h + o[:, :c], -LIMIT, LIMIT)
+            skip += o[:, c:]
+        hid = np.clip(np.clip(skip, 0, LIMIT) @ f["hidden.weight"][:, :, 0].T + f["hidden.bias"], 0, LIMIT)
+        out = (hid @ f["head.weight"][:, :, 0].T + f["head.bias"]).astype(np.float64)
+        scale = (a / 16.0)[:, None]
+        mu = np.clip(out[:, :k], -LIMIT, LIMIT) * scale
+        log_s = np.clip(out[:, k:2 * k] + np.log(scale), LOG_SCALE_MIN, LOG_SCALE_MAX)
+        w = np.exp(out[:, 2 * k:] - out[:, 2 * k:].max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        inv = np.exp(-log_s)
+        rr = r[:, None].astype(np.float64)
+        mass = _sigmoid((rr + 0.5 - mu) * inv) - _sigmoid((rr - 0.5 - mu) * inv)
+        p = np.sum(w * mass, axis=1)
+        return float(-np.sum(np.log2(np.maximum(p, 1e-300))))
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
+
+
+def lane_layout(frames: int, channels: int, lane: int, lanes: int) -> list[np.ndarray]:
+    """The lanes of a recording, chunk by chunk: [chunk] -> lengths of its lanes (at most `lanes`
+    per chunk). Lane order is (span, channel): span s of channel c holds frames s * lane.. of c;
+    the last span is the shortest, so every chunk's lengths are non-increasing."""
+    spans = max(1, -(-frames // lane))
+    lengths = np.repeat([min(lane, frames - s * lane) for s in range(spans)], channels)
+    return [np.asarray(lengths[i:i + lanes], np.int64) for i in range(0, len(lengths), lanes)]
+
+
+def chunk_count(frames: int, channels: int, lane: int, lanes: int) -> int:
+    return -(-max(1, -(-frames // lane)) * channels // lanes)
+
+
+class WaveNetCodec(Codec):
+    name = "wavenet"
+    kind = "audio"
+    summary = "WaveNet (dilated causal convolutions, gated units, logistic mixture) over a fixed predictor's residual"
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Prior(WEIGHTS_PREFIX, (), weights)
+        self._net = None
+        self._fallback = ClassicAudioCodec()
+
+    @property
+    def weights_hash(self) -> str:
+        return self.weights.hash
+
+    def with_weights(self, path) -> "WaveNetCodec":
+        return WaveNetCodec(path)
+
+    @property
+    def net(self) -> WaveNetNetwork:
+        if self._net is None:
+            self._net = WaveNetNetwork(self.weights.path)
+        return self._net
+
+    @staticmethod
+    def _alphabet(bits: int):
+        """(bucket count, boundaries, spans) of residuals relative to a value in 0..2**bits - 1."""
+        n = buckets.alphabet_size(2 * ((1 << bits) - 1))
+        return (n, *logistic.bucket_intervals(n))
+
+    # -- the lanes ------------------------------------------------------------------------------
+    @staticmethod
+    def _lane_values(values: np.ndarray, chunk_start: int, lengths: np.ndarray) -> np.ndarray:
+        """[lane, step] values of one chunk's lanes (lane chunk_start + k is span (.. // channels),
+        channel (.. % channels))."""
+        nch = values.shape[1]
+        out = np.zeros((len(lengths), int(lengths[0])), np.int64)
+        for k, n in enumerate(lengths):
+            span, c = divmod(chunk_start + k, nch)
+            out[k, :n] = values[span * LANE_FRAMES:span * LANE_FRAMES + n, c]
+        return out
+
+    def _lanes(self, lengths, bits):
+        _, bounds, spans = self._alphabet(bits)
+        return kern.WaveLanes(self.net.exact, lengths, bits, bounds, spans)
+
+    def _code(self, samples, signal, emit):
+        """Every chunk's lanes stepped with their values known; emit(chunk, offs, sym, nlow, low, rows)
+        gets each window (None: chunk ended). -> (exact bits, float bits)."""
+        values = np.asarray(samples, np.int64) + (1 << (signal.bits - 1))
+        nbk = self._alphabet(signal.bits)[0]
+        exact = fbits = 0.0
+        start, total = 0, max(values.size, 1)
+        done = 0
+        for j, lengths in enumerate(lane_layout(*values.shape, LANE_FRAMES, CHUNK_LANES)):
+            lane_values = self._lane_values(values, start, lengths)
+            lanes = self._lanes(lengths, signal.bits)
+            steps = int(lengths[0])
+            for t0 in range(0, steps, WINDOW):
+                t1 = min(t0 + WINDOW, steps)
+                active = (lengths[None, :] > np.arange(t0, t1)[:, None]).sum(axis=1)
+                offs = np.concatenate([[0], np.cumsum(active)]).astype(np.int64)
+                n = int(offs[-1])
+                sym, nlow, low = np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, np.int64)
+                rows = np.empty((n, nbk), np.float64)
+                lanes.encode_window(lane_values, t0, t1, offs, sym, nlow, low, rows)
+                exact += float(symbol_bits(sym, rows).sum() + nlow.sum())
+                if emit is not None:
+                    emit(j, offs, sym, nlow, low, rows)
+                progress.step((done + n) / total)
+                done += n
+            fbits += sum(self.net.float_bits(lane_values[k, :n], signal.bits) for k, n in enumerate(lengths))
+            if emit is not None:
+                emit(j, None, None, None, None, None)
+            start += len(lengths)
+        return exact, fbits
+
+    # -- encoder --------------------------------------------------------------------------------
+    def encode(self, samples, signal):
+        if signal.bits > MAX_BITS:
+            enc = self._fallback.encode(samples, signal)
+            return Encoded({"fallback": "classic", **enc.params}, enc.chunks, enc.nll_bits, enc.nll_float_bits)
+        chunks = []
+        coders = [RangeEncoderStream(), RangeEncoderStream()]
+
+        def emit(j, offs, sym, nlow, low, rows):
+            if offs is None:
+                sym_data = coders[0].finish()
+                chunks.append(len(sym_data).to_bytes(4, "little") + sym_data + coders[1].finish())
+                coders[:] = [RangeEncoderStream(), RangeEncoderStream()]
+                return
+            coders[0].symbols(sym, rows)
+            coders[1].low_bits(low, nlow)
+
+        exact, fbits = self._code(samples, signal, emit)
+        return Encoded({"lane": LANE_FRAMES, "lanes": CHUNK_LANES}, chunks, exact, fbits)
+
+    def likelihood(self, samples, signal):
+        if signal.bits > MAX_BITS:
+            return self._fallback.likelihood(samples, signal)
+        exact, fbits = self._code(samples, signal, None)
+        return fbits, exact
+
+    def bits_per_dim(self, samples, signal):
+        if signal.bits > MAX_BITS:
+            return self._fallback.bits_per_dim(samples, signal)
+        out = np.zeros(np.shape(samples), np.float64)
+        nch = out.shape[1]
+        layout = lane_layout(*out.shape, LANE_FRAMES, CHUNK_LANES)
+        firsts = np.concatenate([[0], np.cumsum([len(x) for x in layout])])
+        t0s = {}
+
+        def emit(j, offs, sym, nlow, low, rows):
+            if offs is None:
+                return
+            bits = symbol_bits(sym, rows) + nlow
+            t0 = t0s.get(j, 0)
+            for i in range(len(offs) - 1):
+                for k in range(int(offs[i + 1] - offs[i])):
+                    span, c = divmod(int(firsts[j]) + k, nch)
+                    out[span * LANE_FRAMES + t0 + i, c] = bits[offs[i] + k]
+            t0s[j] = t0 + len(offs) - 1
+
+        self._code(samples, signal, emit)
+        return out
+
+    # -- decoder --------------------------------------------------------------------------------
+    def check_params(self, params, signal, nchunks):
+        """A classic fallback (more than 24 bits), or this version's lane layout."""
+        if "fallback" in params:
+            if params["fallback"] != "classic" or signal.bits <= MAX_BITS:
+                raise ParamError(f"params.fallback {params['fallback']!r} does not fit this member")
+            self._fallback.check_params({k: v for k, v in params.items() if k != "fallback"}, signal, nchunks)
+            return
+        if signal.bits > MAX_BITS:
+            raise ParamError(f"bits {signal.bits}: wavenet codes at most {MAX_BITS} bits per sample itself")
+        lane, lanes = param_int(params, "lane", 1, 1 << 24), param_int(params, "lanes", 1, 256)
+        check_chunk_count(chunk_count(*signal.shape, lane, lanes), nchunks)
+
+    def decode_memory(self, params, signal):
+        """One chunk's lanes: their values and layer queues, and the rows of one step."""
+        if "fallback" in params:
+            return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
+        frames, nch = signal.shape
+        lane = params["lane"]
+        lanes = min(params["lanes"], max(1, -(-frames // lane)) * nch)
+        return lanes * (min(frames, lane) * 8 + (1 << 14) * 256 + 256 * 64) + (16 << 20)
+
+    def decode(self, params, chunks, signal):
+        if "fallback" in params:
+            return self._fallback.decode({k: v for k, v in params.items() if k != "fallback"}, chunks, signal)
+        frames, nch = signal.shape
+        lane = params["lane"]
+        layout = lane_layout(frames, nch, lane, params["lanes"])
+        if len(layout) != len(chunks):
+            raise ValueError("chunk count does not match the recording length")
+        nbk = self._alphabet(signal.bits)[0]
+        out = np.zeros(signal.shape, np.int64)
+        limit = decode_batch_limit()
+        start = 0
+        for lengths, data in zip(layout, chunks):
+            sym_len = int.from_bytes(data[:4], "little")
+            if sym_len > len(data) - 4:
+                raise ValueError("corrupt chunk layout")
+            symbols = RangeDecoderStream(data[4:4 + sym_len])
+            low_bits = RangeDecoderStream(data[4 + sym_len:])
+            lanes = self._lanes(lengths, signal.bits)
+            width = len(lengths)
+            rows = np.empty((width, nbk), np.float64)
+            sym, low = np.zeros(width, np.int32), np.zeros(width, np.int64)
+            sizes, pieces = np.empty(4 * width, np.int32), np.empty(4 * width, np.int32)
+            owner, shift = np.empty(4 * width, np.int64), np.empty(4 * width, np.int64)
+            steps = int(lengths[0])
+            with progress.within(start, start + width, max(1, -(-frames // lane)) * nch):
+                m = lanes.decode_step(0, sym, low, rows)
+                for t in range(steps):
+                    if t % 1024 == 0:
+                        progress.step(t / steps)
+                    for p, q in sub_batches(m, limit):
+                        sym[p:q] = symbols.symbols(rows[p:q])
+                    k = bucket_pieces_into(sym, m, sizes, owner, shift)
+                    for p, q in sub_batches(k, limit):
+                        pieces[p:q] = low_bits.uniform(sizes[p:q])
+                    join_pieces_into(pieces[:k], owner, shift, low, m)
+                    m = lanes.decode_step(t + 1, sym, low, rows)
+            decoded = lanes.lane_values()
+            for k, n in enumerate(lengths):
+                span, c = divmod(start + k, nch)
+                out[span * lane:span * lane + n, c] = decoded[k, :n]
+            start += width
+        return (out - (1 << (signal.bits - 1))).astype(np.int32)

@@ -1,0 +1,173 @@
+"""The wavenet audio model: exact roundtrips for every sample width, channel count and odd length,
+lanes and chunks, a sample's pmf reading only earlier samples of its own lane, the input side
+(fixed predictor, running scale) as documented, coded size against the exact likelihood, and
+damaged payloads, params and weights refused."""
+
+import numpy as np
+import pytest
+
+from media_factory import tone, wav_file
+from neuralzip import api, container, weightstore
+from neuralzip.errors import ContainerError, InputError
+from neuralzip.exact import logistic
+from neuralzip.kernels import wavenet as kern
+from neuralzip.models import get_codec, wavenet
+from neuralzip.models.base import ParamError, Signal
+from test_audio import roundtrip
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return get_codec("wavenet", "audio")
+
+
+def lanes_for(codec, lengths, bits=16):
+    n = codec._alphabet(bits)[0]
+    return kern.WaveLanes(codec.net.exact, np.asarray(lengths, np.int64), bits, *logistic.bucket_intervals(n)), n
+
+
+def rows_of(codec, values, bits=16):
+    """The pmf rows of every step of one lane whose values are known."""
+    steps = values.shape[1]
+    lanes, n = lanes_for(codec, [steps] * len(values), bits)
+    offs = np.arange(steps + 1, dtype=np.int64) * len(values)
+    m = int(offs[-1])
+    sym, nlow, low, rows = np.empty(m, np.int32), np.empty(m, np.int64), np.empty(m, np.int64), np.empty((m, n))
+    lanes.encode_window(np.ascontiguousarray(values, np.int64), 0, steps, offs, sym, nlow, low, rows)
+    return rows.reshape(steps, len(values), n), sym.reshape(steps, len(values))
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("frames", [1, 2, 3, 1001])
+def test_roundtrip_every_width_channel_count_and_odd_length(bits, channels, frames):
+    data = wav_file(tone(frames, channels, bits), bits, rate=8000)
+    assert roundtrip(data, "wavenet") == data
+
+
+def test_more_than_24_bits_go_to_the_classic_model():
+    data = wav_file(tone(500, 2, 32), 32)
+    _, [member] = container.loads(api.compress_bytes(data, "a", "wavenet"))
+    assert member.params["fallback"] == "classic"
+    _, [member] = container.loads(api.compress_bytes(wav_file(tone(500, 2, 24), 24), "a", "wavenet"))
+    assert "fallback" not in member.params
+
+
+@pytest.mark.parametrize("bits", [16, 24])
+def test_silence_full_scale_noise_and_jumps(bits):
+    rng = np.random.default_rng(3)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1))
+    noise = rng.integers(lo, hi, (4000, 1), dtype=np.int64).astype(np.int32)
+    jumps = np.zeros((4000, 1), np.int32)
+    jumps[::7] = lo
+    jumps[3::7] = hi - 1  # the fixed predictor's worst case: 2 x[t-1] - x[t-2] far outside the range
+    for samples in (np.zeros((3000, 1), np.int32), noise, jumps):
+        data = wav_file(samples, bits)
+        assert roundtrip(data, "wavenet") == data
+
+
+def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
+    monkeypatch.setattr(wavenet, "LANE_FRAMES", 1000)
+    monkeypatch.setattr(wavenet, "CHUNK_LANES", 3)
+    data = wav_file(tone(1000 * 3 + 17, 2, 16), 16, rate=8000)  # 4 spans x 2 channels = 8 lanes
+    assert roundtrip(data, "wavenet") == data
+    _, [member] = container.loads(api.compress_bytes(data, "a", "wavenet"))
+    assert len(member.chunks) == 3 and member.params == {"lane": 1000, "lanes": 3}
+    assert [len(x) for x in wavenet.lane_layout(3017, 2, 1000, 3)] == [3, 3, 2]
+
+
+def test_a_sample_reads_only_earlier_samples_of_its_own_lane(codec):
+    """The row of step t is unchanged when samples t.. of its lane or any sample of another lane
+    change; it changes with sample t - 1 and with a sample far back within the receptive field."""
+    rng = np.random.default_rng(0)
+    base = np.cumsum(rng.integers(-300, 301, (2, 3000)), axis=1) % 20000 + 20000
+    rows, _ = rows_of(codec, base)
+    t = 2500
+    later = base.copy()
+    later[0, t:] = rng.integers(0, 65536, 3000 - t)
+    later[1] = rng.integers(0, 65536, 3000)
+    moved, _ = rows_of(codec, later)
+    assert np.array_equal(moved[:t + 1, 0], rows[:t + 1, 0])
+    assert not np.array_equal(moved[:, 1], rows[:, 1])  # the control: lane 1 did change
+    for back in (1, 2, 700):
+        earlier = base.copy()
+        earlier[0, t - back] += 5000
+        assert not np.array_equal(rows_of(codec, earlier)[0][t, 0], rows[t, 0]), back
+
+
+def test_lanes_stepped_together_give_the_rows_of_lanes_run_alone(codec):
+    rng = np.random.default_rng(1)
+    values = np.cumsum(rng.integers(-50, 51, (3, 700)), axis=1) + 30000
+    together, _ = rows_of(codec, values)
+    for k in range(3):
+        assert np.array_equal(rows_of(codec, values[k:k + 1])[0][:, 0], together[:, k])
+
+
+def test_the_input_side_is_the_fixed_predictor_and_the_running_scale():
+    values = np.array([100, 110, 130, 120, 120], np.int64) + (1 << 15)
+    r, a, u = kern.track(values, 16)
+    assert list(r) == [100, 10 - 100, 130 - 120, 120 - 150, 120 - 110]  # x - (2 x[t-1] - x[t-2]), x[-1] = x[-2] = 0
+    assert a[0] == 16 * 16 and a[1] == a[0] + ((16 * 100 - a[0]) >> 4)
+    assert u[0] == 100 * 16 * 4096 // a[0]  # r / (a / 16) in 1/4096: 6.25
+    assert u[2] == (2 * 10 * 16 * 4096 + a[2]) // (2 * a[2])  # rounded half up
+    loud = kern.track(np.array([0, 65535, 0], np.int64), 16)[2]
+    assert list(loud) == [-(8 * 4096 - 1), 8 * 4096 - 1, -(8 * 4096 - 1)]  # clipped at +-8
+
+
+def test_coded_size_is_the_exact_likelihood(codec):
+    x = tone(6000, 2, 16)
+    sig = Signal("audio", x.shape, 16, 8000)
+    enc = codec.encode(x, sig)
+    coded = 8 * sum(len(c) for c in enc.chunks)
+    assert 0.998 * enc.nll_bits <= coded <= 1.01 * enc.nll_bits + 256
+    assert enc.nll_float_bits != enc.nll_bits and abs(enc.nll_float_bits / enc.nll_bits - 1) < 0.05
+    assert codec.likelihood(x, sig) == (enc.nll_float_bits, enc.nll_bits)
+    bpd = codec.bits_per_dim(x, sig)
+    assert bpd.shape == x.shape and abs(bpd.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_payload_is_refused(damage):
+    blob = api.compress_bytes(wav_file(tone(3000, 1, 16), 16), "a.wav", "wavenet")
+    _, [member] = container.loads(blob)
+    data = member.chunks[0]
+    member.chunks[0] = data[:-8] if damage == "truncate" else data[:40] + bytes([data[40] ^ 0x5A]) + data[41:]
+    with pytest.raises(ContainerError):
+        api.decode_member(member)
+
+
+@pytest.mark.parametrize("params, bits", [({"lane": 0, "lanes": 64}, 16), ({"lane": 32768, "lanes": 257}, 16),
+                                          ({"lane": 32768}, 16), ({"lane": 100, "lanes": 64}, 16),
+                                          ({"fallback": "classic"}, 16), ({"lane": 32768, "lanes": 64}, 32)])
+def test_params_the_decoder_cannot_use_are_refused(codec, params, bits):
+    with pytest.raises(ParamError):
+        codec.check_params(params, Signal("audio", (5000, 2), bits, 8000), 1)
+    codec.check_params({"lane": 32768, "lanes": 64}, Signal("audio", (5000, 2), 16, 8000), 1)  # the control
+
+
+def test_weights_the_kernel_cannot_sum_exactly_are_refused(codec, tmp_path):
+    arrays = dict(weightstore.load(codec.weights.path))
+    w = arrays["wn.gate1.w"].copy()
+    w[0, 0] = 32767  # fan-in * 32767 * the largest input overflows an int32 sum
+    with pytest.raises(InputError, match="int32"):
+        wavenet.WaveNetCodec(weightstore.save(dict(arrays, **{"wn.gate1.w": w}), tmp_path, "wavenet-audio", 99)).net
+    with pytest.raises(InputError, match="expected"):
+        short = arrays["wn.gate1.w"][:, :-1]  # a missing input column
+        wavenet.WaveNetCodec(weightstore.save(dict(arrays, **{"wn.gate1.w": short}), tmp_path, "wavenet-audio", 98)).net
+    wavenet.WaveNetCodec(weightstore.save(arrays, tmp_path, "wavenet-audio", 97)).net  # the control: as shipped
+
+
+def test_kernel_refuses_lanes_windows_and_values_out_of_range(codec):
+    with pytest.raises(ValueError, match="non-increasing"):
+        lanes_for(codec, [10, 20])
+    lanes, n = lanes_for(codec, [10, 5])
+    buf = (np.empty(30, np.int32), np.empty(30, np.int64), np.empty(30, np.int64), np.empty((30, n)))
+    offs = np.array([0, 2, 4], np.int64)
+    with pytest.raises(ValueError, match="range"):
+        lanes.encode_window(np.full((2, 10), 1 << 16, np.int64), 0, 2, offs, *buf)
+    with pytest.raises(ValueError, match="outside"):
+        lanes.encode_window(np.zeros((2, 10), np.int64), 0, 11, offs, *buf)
+    rows = np.empty((2, n))
+    assert lanes.decode_step(0, np.zeros(2, np.int32), np.zeros(2, np.int64), rows) == 2
+    with pytest.raises(ValueError, match="alphabet"):
+        lanes.decode_step(1, np.array([n, 0], np.int32), np.zeros(2, np.int64), rows)
