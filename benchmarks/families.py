@@ -14,6 +14,14 @@ median ratio of their time to `cjxl -d 0 -e 9`'s on the same crop.
 Fails if a peer is missing or a file does not decode to the original.
 Writes benchmarks/results/families.json.
 
+    python benchmarks/families.py --audio [--jobs 1]
+
+runs the audio families (wavenet), the default audio model (auto) and the peers (FLAC -8, WavPack
+-hh -x3) the same way on the recordings of AUDIO_SOURCES in audio/valid (speech and the Rhodes
+piano: the issue's targets), whole files: bits per sample per source, the ratio to FLAC, the
+float and exact likelihood and the coded payload against it, and the slowest file's time as a
+multiple of real time each way -> benchmarks/results/families_audio.json.
+
     python benchmarks/families.py --split MODEL URBAN.npz WIKI.npz
 
 judges a family on photos unlike its training data: the same crops, priced (exact model, in
@@ -40,8 +48,9 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 
 CROP = 128
-FAMILIES = {"image": ["gated-pixelcnn", "pixelrnn", "made", "nade", "vae"]}  # the families shipped so far
-REFERENCE = {"image": ["classic"]}  # the default image model, measured in the same run
+FAMILIES = {"image": ["gated-pixelcnn", "pixelrnn", "made", "nade", "vae"], "audio": ["wavenet"]}
+REFERENCE = {"image": ["classic"], "audio": ["ols-cascade"]}  # the default models, measured in the same run
+AUDIO_SOURCES = ["asterisk_allison_8k", "jrhodes3c_mono"]
 
 
 def cut_crops(valid: Path, per_photo: int, out: Path) -> int:
@@ -135,15 +144,81 @@ def add_payloads(rows: list[dict]) -> None:
             r["payload_bytes"] = sum(len(c) for c in enc.chunks)
 
 
+def audio_summary(rows: list[dict], seconds: dict) -> dict:
+    """Per codec and source: bits per sample, the ratio to FLAC, the slowest file's time over its
+    duration each way (below 1: faster than real time), and for neuralzip the likelihoods."""
+    out = {}
+    for name in dict.fromkeys(r["codec"] for r in rows):
+        s = {}
+        for source in AUDIO_SOURCES:
+            mine = [r for r in rows if r["codec"] == name and r["source"] == source]
+            flac = [r for r in rows if r["codec"] == "flac" and r["source"] == source]
+            dims = sum(r["dims"] for r in mine)
+            cell = {"bits_per_sample": round(8 * sum(r["bytes"] for r in mine) / dims, 5),
+                    "vs_flac": round(sum(r["bytes"] for r in mine) / sum(r["bytes"] for r in flac), 5)}
+            for way in ("compress", "decompress"):
+                cell[f"slowest_{way}_x_realtime"] = round(max(r[f"{way}_s"] / seconds[r["file"]] for r in mine), 3)
+                cell[f"total_{way}_x_realtime"] = round(sum(r[f"{way}_s"] for r in mine)
+                                                        / sum(seconds[r["file"]] for r in mine), 3)
+            if mine[0]["neuralzip"]:
+                nll = sum(r["nll_bits"] for r in mine)
+                nll_float = sum(r["nll_float_bits"] for r in mine)
+                cell.update({"nll_float_bits_per_sample": round(nll_float / dims, 5),
+                             "nll_bits_per_sample": round(nll / dims, 5),
+                             "float_to_exact_gap_pct": round(100 * (nll / nll_float - 1), 3),
+                             "payload_over_exact_nll_pct": round(100 * (8 * sum(r["payload_bytes"] for r in mine)
+                                                                       / nll - 1), 3),
+                             "files_below_flac": sum(r["bytes"] < f["bytes"] for r, f in zip(mine, flac))})
+            s[source] = cell
+        out[name] = s
+    return out
+
+
+def audio(data: Path, jobs: int) -> dict:
+    import shutil
+
+    models = FAMILIES["audio"] + REFERENCE["audio"]
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in AUDIO_SOURCES:
+            for f in sorted((data / "audio" / "valid" / source).glob("*.flac")):
+                dst = Path(tmp) / f"{source}__{f.name}"
+                shutil.copy(f, dst)
+                media = read_media(f.read_bytes())
+                seconds[str(dst)] = media.samples.shape[0] / media.meta["rate"]
+        _, rows = checked_bench(Path(tmp), models, jobs, "samples")
+        for r in rows:
+            r["source"] = Path(r["file"]).name.split("__")[0]
+            if r["neuralzip"]:
+                media = read_media(Path(r["file"]).read_bytes())
+                signal = Signal("audio", media.samples.shape, media.bits, int(media.meta["rate"]))
+                r["payload_bytes"] = sum(len(c) for c in get_codec(r["model"], "audio").encode(media.samples, signal).chunks)
+        totals = audio_summary(rows, seconds)
+        for r in rows:
+            r["seconds"] = round(seconds[r["file"]], 4)
+            r["file"] = Path(r["file"]).name
+    weights = {m: get_codec(m, "audio").weights_hash for m in models}
+    return {"command": f"python benchmarks/families.py --audio --jobs {jobs}", "sources": AUDIO_SOURCES,
+            "weights": weights, "totals": totals, "rows": rows}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--crops", type=int, default=2, help="128x128 crops per valid photo (15 photos)")
     ap.add_argument("--jobs", type=int, default=1, help="crops benchmarked at once (1: timings undisturbed)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "families.json")
+    ap.add_argument("--audio", action="store_true", help="the audio families (families_audio.json)")
     ap.add_argument("--split", nargs=3, metavar=("MODEL", "URBAN", "WIKI"),
                     help="MODEL's weights trained on urban_* alone and on wiki_* alone")
     args = ap.parse_args()
+    if args.audio:
+        result = audio(args.data, max(1, args.jobs))
+        out = args.out.with_name("families_audio.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["totals"], indent=1))
+        return
     if args.split:
         model, urban, wiki = args.split
         weights = {"urban": urban, "wiki": wiki}

@@ -691,14 +691,16 @@ def train_pixelrnn(**kwargs):
 @click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
 @click.option("--seed", default=0, show_default=True, help="random seed (initialisation, batches)")
 @click.option("--checkpoint-every", default=250, show_default=True, type=click.IntRange(1))
+@click.option("--balance-sources", is_flag=True,
+              help="give every source folder under DATA the same share of the windows, whatever its size")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
 def train_wavenet(data, out_dir, steps, channels, layers, skip, hidden, mixtures, batch, window, lr, seed,
-                  checkpoint_every, resume):
+                  checkpoint_every, balance_sources, resume):
     """Train the wavenet audio model on the recordings in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import wavenet
 
     path = wavenet.run(Path(data), Path(out_dir), steps, mixtures, channels, layers, skip, hidden, batch, window, lr,
-                       seed, checkpoint_every, resume, log=lambda m: click.echo(m, err=True))
+                       seed, checkpoint_every, resume, balance_sources, log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 

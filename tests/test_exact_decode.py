@@ -27,7 +27,7 @@ def shipped_codecs():
 def test_every_model_is_registered_here():
     names = {(c.name, c.kind) for c in shipped_codecs()}
     assert {("context-mlp", "image"), ("vae", "image"), ("classic", "image"), ("made", "image"), ("nade", "image"),
-            ("gated-pixelcnn", "image"), ("pixelrnn", "image"),
+            ("gated-pixelcnn", "image"), ("pixelrnn", "image"), ("wavenet", "audio"),
             ("lpc-nlms-mlp", "audio"),
             ("ols-cascade", "audio"), ("classic", "audio"),
             ("histogram", "image"), ("histogram", "audio")} <= names

@@ -1,6 +1,7 @@
 """Committed .nz files, one per model, still decode to the recorded content. Files written by
 0.1.0 under the models' old names (legacy-0.1.0-*.nz: `pixelcnn`, now context-mlp, and `wavenet`,
-now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone.
+now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone
+(`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coder 1
 and 2, recognised by their params) decode too."""
 
@@ -90,11 +91,14 @@ def test_legacy_names_decode_with_every_weights_file_they_shipped_with():
 OTHER_WEIGHTS = ["5abb9a4764865410", "0123456789abcdef"]
 
 
+UNREGISTERED_LEGACY = ["legacy-0.1.0-pixelcnn-image.nz"]  # `pixelcnn` names no model today
+
+
 @pytest.mark.parametrize("weights", OTHER_WEIGHTS + ["swap"])
-@pytest.mark.parametrize("name", LEGACY)
+@pytest.mark.parametrize("name", UNREGISTERED_LEGACY)
 def test_old_name_with_other_weights_is_an_unknown_model(name, weights):
-    """The name alone means nothing: `pixelcnn` or `wavenet` with any weights but the ones 0.1.0
-    shipped (including the other old model's) is refused as unknown, before anything is decoded."""
+    """The name alone means nothing: `pixelcnn` with any weights but the ones 0.1.0 shipped
+    (including the other old model's) is refused as unknown, before anything is decoded."""
     member = _member(name)
     if weights == "swap":  # the other legacy model's weights
         weights = next(h for (old, _, h) in LEGACY_DECODERS if old != member.model)
@@ -105,7 +109,22 @@ def test_old_name_with_other_weights_is_an_unknown_model(name, weights):
     assert "unknown to this neuralzip" in msg and repr(member.model) in msg and weights in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("name", LEGACY)
+@pytest.mark.parametrize("weights", OTHER_WEIGHTS + ["swap"])
+def test_wavenet_with_other_weights_is_the_real_wavenet_and_refused(weights):
+    """A `wavenet` member with any weights but 0.1.0's is a member of today's wavenet model, never
+    decoded as lpc-nlms-mlp: with weights that are not there, or not a WaveNet's, it is refused in
+    one line."""
+    name = "legacy-0.1.0-wavenet-audio.nz"
+    if weights == "swap":
+        weights = next(h for (old, _, h) in LEGACY_DECODERS if old != "wavenet")
+    with pytest.raises(ContainerError) as err:
+        api.decompress_bytes(_rewrite((GOLDEN / name).read_bytes(), weights=weights))
+    msg = str(err.value)
+    assert ("not available" in msg and weights in msg or "corrupt" in msg) and "\n" not in msg
+    assert decoder_for("wavenet", "audio", get_codec("wavenet", "audio").weights_hash).name == "wavenet"
+
+
+@pytest.mark.parametrize("name", UNREGISTERED_LEGACY)
 def test_old_name_with_other_weights_exits_1_through_the_cli(run_cli, tmp_path, name):
     nz = tmp_path / "old.nz"
     nz.write_bytes(_rewrite((GOLDEN / name).read_bytes(), weights=OTHER_WEIGHTS[1]))
@@ -126,11 +145,10 @@ def test_auto_is_no_model_a_member_can_record():
         api.decompress_bytes(_rewrite(blob, model="auto"))
 
 
-@pytest.mark.parametrize("old, new, source", [("pixelcnn", "context-mlp", "legacy-0.1.0-pixelcnn-image.nz"),
-                                              ("wavenet", "lpc-nlms-mlp", "legacy-0.1.0-wavenet-audio.nz")])
+@pytest.mark.parametrize("old, new, source", [("pixelcnn", "context-mlp", "legacy-0.1.0-pixelcnn-image.nz")])
 def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, source):
-    """`--model pixelcnn` / `--model wavenet` are usage errors (exit 2, one line) naming the models
-    there are; the names are kept for real models of those families."""
+    """`--model pixelcnn` is a usage error (exit 2, one line) naming the models there are; the name
+    is kept for a real model of that family (`wavenet` is one now: test_wavenet.py)."""
     [(stored, restored)] = api.decompress_bytes((GOLDEN / source).read_bytes())
     src = tmp_path / stored
     src.write_bytes(restored)

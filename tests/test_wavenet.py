@@ -3,6 +3,8 @@ lanes and chunks, a sample's pmf reading only earlier samples of its own lane, t
 (fixed predictor, running scale) as documented, coded size against the exact likelihood, and
 damaged payloads, params and weights refused."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -171,3 +173,15 @@ def test_kernel_refuses_lanes_windows_and_values_out_of_range(codec):
     assert lanes.decode_step(0, np.zeros(2, np.int32), np.zeros(2, np.int64), rows) == 2
     with pytest.raises(ValueError, match="alphabet"):
         lanes.decode_step(1, np.array([n, 0], np.int32), np.zeros(2, np.int64), rows)
+
+
+def test_cli_compresses_with_wavenet_and_reports_both_likelihoods(run_cli, tmp_path):
+    src = tmp_path / "speech.wav"
+    src.write_bytes(wav_file(tone(4000, 1, 16), 16, rate=8000))
+    r = run_cli("compress", src, "--model", "wavenet", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["model"] == "wavenet" and report["nll_bits"] > 0 and report["nll_float_bits"] > 0
+    r = run_cli("decompress", f"{src}.nz", "-o", tmp_path / "back.wav")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back.wav").read_bytes() == src.read_bytes()

@@ -24,6 +24,7 @@ cdef enum:
     LN_BITS = 5  # log tables read the running mean's top 5 bits under its leading one
     INV_BITS = 24  # the scale table's inverse scales, in 2**-24 (kernels/logistic.pxd)
     MAX_BITS = 24  # sample bits this kernel codes (every product stays in an int64)
+    PARALLEL_LANES = 8  # a decoder step runs its lanes on threads from this many lanes up
 
 
 cdef inline int64_t fixed_prediction(int64_t x1, int64_t x2, int64_t maxv) noexcept nogil:
@@ -293,7 +294,6 @@ cdef class WaveLanes:
         per live lane; ignored at t = 0), then the rows of step t's live lanes into rows[:m].
         -> m, the lanes alive at step t."""
         cdef Py_ssize_t k, n = self.n_lanes, prev = 0, m = 0, busy
-        cdef int64_t v
         if not 0 <= t <= self.steps or rows.shape[0] < n or rows.shape[1] != self.n_buckets:
             raise ValueError("step outside the lanes")
         if t > 0:
@@ -307,14 +307,24 @@ cdef class WaveLanes:
         while m < n and self.lengths[m] > t:
             m += 1
         busy = max(prev, m)
+        if busy < PARALLEL_LANES:  # a parallel region per step costs more than a few lanes' work
+            with nogil:
+                for k in range(busy):
+                    self.decode_lane(k, k < prev, k < m, sym, low, rows)
+            return m
         with nogil:
             for k in prange(busy, schedule="static", chunksize=1):
-                if k < prev:
-                    v = self.pred[k] + unzigzag(value_of(sym[k], low[k]))
-                    self.push(k, clip(v, 0, self.maxv))
-                if k < m:
-                    self.row_of(k, &rows[k, 0])
+                self.decode_lane(k, k < prev, k < m, sym, low, rows)
         return m
+
+    cdef void decode_lane(self, Py_ssize_t k, bint decoded, bint alive, const int32_t[::1] sym,
+                          const int64_t[::1] low, double[:, ::1] rows) noexcept nogil:
+        """Lane k's part of a decoder step: its decoded value in (a damaged stream's value is
+        clipped into the range: the container's checksum refuses the result), its next row out."""
+        if decoded:
+            self.push(k, clip(self.pred[k] + unzigzag(value_of(sym[k], low[k])), 0, self.maxv))
+        if alive:
+            self.row_of(k, &rows[k, 0])
 
     def lane_values(self):
         """The lanes' values so far [lane, step] (the decoder's output)."""

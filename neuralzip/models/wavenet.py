@@ -318,16 +318,21 @@ class WaveNetCodec(Codec):
             owner, shift = np.empty(4 * width, np.int64), np.empty(4 * width, np.int64)
             steps = int(lengths[0])
             with progress.within(start, start + width, max(1, -(-frames // lane)) * nch):
+                decode_symbols = symbols.symbol_function()  # one coder call per step: no layers between
                 m = lanes.decode_step(0, sym, low, rows)
                 for t in range(steps):
-                    if t % 1024 == 0:
+                    if t % 4096 == 0:
                         progress.step(t / steps)
-                    for p, q in sub_batches(m, limit):
-                        sym[p:q] = symbols.symbols(rows[p:q])
+                    if m <= limit:
+                        sym[:m] = decode_symbols(rows[:m])
+                    else:
+                        for p, q in sub_batches(m, limit):
+                            sym[p:q] = decode_symbols(rows[p:q])
                     k = bucket_pieces_into(sym, m, sizes, owner, shift)
-                    for p, q in sub_batches(k, limit):
-                        pieces[p:q] = low_bits.uniform(sizes[p:q])
-                    join_pieces_into(pieces[:k], owner, shift, low, m)
+                    if k:
+                        for p, q in sub_batches(k, limit):
+                            pieces[p:q] = low_bits.uniform(sizes[p:q])
+                        join_pieces_into(pieces[:k], owner, shift, low, m)
                     m = lanes.decode_step(t + 1, sym, low, rows)
             decoded = lanes.lane_values()
             for k, n in enumerate(lengths):

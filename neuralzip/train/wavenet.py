@@ -46,7 +46,7 @@ def sequences(files: list[Path], log=print) -> list[dict]:
         for c in range(values.shape[1]):
             r, a, u = kern.track(np.ascontiguousarray(values[:, c]), media.bits)
             out.append({"u": u.astype(np.float32) / model.ONE, "r": r.astype(np.float32),
-                        "a": a.astype(np.float32) / 16})
+                        "a": a.astype(np.float32) / 16, "source": f.parent.name})
     log(f"{len(out)} channels, {sum(len(s['r']) for s in out)} samples from {len(files)} recordings")
     return out
 
@@ -100,14 +100,20 @@ def nll_bits(out, r, a, k_mix: int):
 
 
 def train(net, seqs: list[dict], ckpt: Path, steps: int, k_mix: int, batch: int, window: int, lr: float, seed: int,
-          checkpoint_every: int, resume: bool, log=print, **meta):
+          checkpoint_every: int, resume: bool, balance_sources: bool = False, log=print, **meta):
+    """Windows are drawn in proportion to the channels' lengths, or (balance_sources) so that every
+    source folder gets the same share whatever its size."""
     torch = _torch()
     seqs = [s for s in seqs if len(s["r"]) > window]
     if not seqs:
         raise SystemExit(f"no training channel is longer than --window {window}")
     weights = np.array([len(s["r"]) - window for s in seqs], np.float64)
+    if balance_sources:
+        sources = [s["source"] for s in seqs]
+        per_source = {src: sum(w for w, o in zip(weights, sources) if o == src) for src in set(sources)}
+        weights = np.array([w / per_source[src] for w, src in zip(weights, sources)])
     cum = torch.as_tensor(np.cumsum(weights / weights.sum()))
-    data = [{k: torch.as_tensor(v) for k, v in s.items()} for s in seqs]
+    data = [{k: torch.as_tensor(s[k]) for k in ("u", "r", "a")} for s in seqs]
 
     def batch_loss(gen):
         picks = torch.searchsorted(cum, torch.rand(batch, generator=gen, dtype=torch.float64)).clamp(max=len(data) - 1)
@@ -173,7 +179,8 @@ def evaluate(path: Path, files: list[Path], log=print) -> dict:
 
 
 def run(data_dir: Path, out_dir: Path, steps: int, k_mix: int, channels: int, layers: int, skip: int, hidden: int,
-        batch: int, window: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
+        batch: int, window: int, lr: float, seed: int, checkpoint_every: int, resume: bool, balance_sources: bool = False,
+        log=print) -> Path:
     start = time.time()
     files = training_files(data_dir, "audio")
     if not files:
@@ -185,11 +192,12 @@ def run(data_dir: Path, out_dir: Path, steps: int, k_mix: int, channels: int, la
     hyper = {"channels": channels, "layers": layers, "skip": skip, "hidden": hidden}
     net = build_net(k_mix, **hyper)
     train(net, sequences(train_files, log), out_dir / f"{NAME}-train.ckpt", steps, k_mix, batch, window, lr, seed,
-          checkpoint_every, resume, log, **hyper)
+          checkpoint_every, resume, balance_sources, log, **hyper)
     arrays = quantize(net, k_mix)
     recipe = {"command": f"neuralzip train {NAME} " + " ".join(sys.argv[3:]), "data": str(data_dir),
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, **hyper, "mixtures": k_mix, "batch": batch, "window": window, "lr": lr, "seed": seed,
+              "balance_sources": balance_sources,
               "train_seconds": round(time.time() - start)}
     arrays["recipe"] = np.array(json.dumps(recipe))
     path = weightstore.save(arrays, out_dir, model.WEIGHTS_PREFIX, VERSION)
