@@ -7,6 +7,7 @@
 # (shared by the learned image models; the Python face and the tables are in
 # neuralzip/exact/logistic.py, which explains the scheme).
 
+cimport cython
 from libc.stdint cimport int64_t
 
 cdef enum:
@@ -16,22 +17,36 @@ cdef enum:
 
 
 cdef inline int64_t cdf_at(int64_t j, int64_t m16, int64_t inv, int64_t lo_edge, int64_t hi_edge,
-                           const int64_t[::1] cdf, int64_t inv_bits) noexcept nogil:
+                           const int64_t[::1] cdf, int64_t inv_bits, int64_t reach) noexcept nogil:
     """CDF at residual boundary j - 1/2, with the mass beyond the valid range folded onto its ends.
     inv is the inverse scale in 2**-inv_bits of a table step per 1/16 level (16 for the image
-    models; wavenet's scales reach far wider and take more bits)."""
+    models; wavenet's scales reach far wider and take more bits). Beyond `reach` (in 1/16 level:
+    saturation_reach) the CDF is 0 or 1 without the product, which could leave an int64 there."""
     cdef int64_t u, z
     if j <= lo_edge:
         return 0
     if j >= hi_edge:
         return <int64_t>1 << CDF_BITS
     u = 16 * j - 8 - m16
+    if u >= reach:
+        return <int64_t>1 << CDF_BITS
+    if u <= -reach:
+        return 0
     z = (u * inv + ((<int64_t>1) << (inv_bits - 1))) >> inv_bits
     if z < -Z_MAX:
         return 0
     if z > Z_MAX:
         return <int64_t>1 << CDF_BITS
     return cdf[z + Z_MAX]
+
+
+@cython.cdivision(True)  # both operands positive
+cdef inline int64_t saturation_reach(int64_t inv, int64_t inv_bits) noexcept nogil:
+    """The distance (1/16 level) from the mean beyond which a component's CDF is 0 or 1 in the
+    table: |u| * inv >= (Z_MAX + 1) << inv_bits. Below it every product u * inv fits an int64."""
+    if inv <= 0:
+        return (<int64_t>1) << 40  # a flat component: the table's middle at any distance in range
+    return (((<int64_t>Z_MAX + 1) << inv_bits) // inv) + 1
 
 
 cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] head, Py_ssize_t k_mix,
@@ -46,7 +61,7 @@ cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] h
     cdef int64_t lo_edge = -pred  # boundary below value 0
     cdef int64_t hi_edge = maxv - pred + 1  # boundary above value maxv
     cdef Py_ssize_t n_sc = inv.shape[0], k, t, b
-    cdef int64_t lmax = head[2 * k_mix], d, wk, m16, si, iv, total = 0
+    cdef int64_t lmax = head[2 * k_mix], d, wk, m16, si, iv, reach, total = 0
     for k in range(1, k_mix):
         lmax = max(lmax, head[2 * k_mix + k])
     for t in range(bounds.shape[0]):
@@ -60,8 +75,9 @@ cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] h
         m16 = head[k]
         si = head[k_mix + k]
         iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+        reach = saturation_reach(iv, inv_bits)
         for t in range(bounds.shape[0]):
-            cj[t] += wk * cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf, inv_bits)
+            cj[t] += wk * cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf, inv_bits, reach)
     for b in range(row.shape[0]):
         row[b] = cj[spans[b, 1]] - cj[spans[b, 0]] + cj[spans[b, 3]] - cj[spans[b, 2]]
     return total
