@@ -24,7 +24,7 @@ cdef enum:
     LN_BITS = 5  # log tables read the running mean's top 5 bits under its leading one
     INV_BITS = 24  # the scale table's inverse scales, in 2**-24 (kernels/logistic.pxd)
     MAX_BITS = 24  # sample bits this kernel codes (every product stays in an int64)
-    PARALLEL_LANES = 8  # a decoder step runs its lanes on threads from this many lanes up
+    PARALLEL_LANES = 4  # a decoder step runs its lanes on threads from this many lanes up
 
 
 cdef inline int64_t fixed_prediction(int64_t x1, int64_t x2, int64_t maxv) noexcept nogil:

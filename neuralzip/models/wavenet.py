@@ -23,7 +23,11 @@ log table of the running scale shipped in the weights file, so no float touches 
 Lanes: each channel is cut into lanes of up to LANE_FRAMES samples whose state starts fresh;
 the decoder steps all lanes of a chunk (CHUNK_LANES) in lockstep, one range-coder call per step
 for all of them, and the encoder runs every lane start to end in parallel. Recordings with more
-than 24 bits per sample are coded by the classic audio model.
+than 24 bits per sample are coded by the classic audio model (params {"fallback": "classic", ...}).
+
+Params: {"lane": frames per lane, "lanes": lanes per chunk}. Chunk bytes: the length of the symbol
+stream (4 bytes, little endian), the range-coded bucket symbols of every step (lanes in order
+within a step), then the range-coded low bits, step by step likewise.
 """
 
 from pathlib import Path
@@ -51,7 +55,7 @@ N_SCALES = 256  # the scale table: log-scales -3 .. about 13 in 1/16 steps (scal
 LOG_SCALE_MAX = LOG_SCALE_MIN + (N_SCALES - 1) / logistic.LOG_SCALE_STEPS
 INV_BITS = 24  # inverse scales in 2**-24 (kernels/wavenet.pyx)
 LN_BITS = 5
-LANE_FRAMES = 1 << 15
+LANE_FRAMES = 1 << 14  # 1 << 15 coded 0.13% smaller on the Rhodes recordings, decoding at half the speed
 CHUNK_LANES = 64
 WINDOW = 256  # encoder steps per call (the rows handed to the coder at once)
 
