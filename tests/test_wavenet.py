@@ -41,7 +41,7 @@ def rows_of(codec, values, bits=16):
 
 @pytest.mark.parametrize("bits", [8, 16, 24, 32])
 @pytest.mark.parametrize("channels", [1, 2, 3])
-@pytest.mark.parametrize("frames", [1, 2, 3, 1001])
+@pytest.mark.parametrize("frames", [0, 1, 2, 3, 1001])
 def test_roundtrip_every_width_channel_count_and_odd_length(bits, channels, frames):
     data = wav_file(tone(frames, channels, bits), bits, rate=8000)
     assert roundtrip(data, "wavenet") == data

@@ -103,6 +103,8 @@ class WaveNetNetwork:
 
     def float_bits(self, values: np.ndarray, bits: int) -> float:
         """-log2 p of one lane's values (0..2**bits - 1) under the float network (report only)."""
+        if len(values) == 0:
+            return 0.0
         r, a, u = kern.track(np.ascontiguousarray(values, np.int64), bits)
         f, k = self.float, self.k_mix
         x = np.concatenate([[0.0], u[:-1] / ONE]).astype(np.float32)[:, None]  # step t reads u[t - 1]
