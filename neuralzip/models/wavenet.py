@@ -265,13 +265,12 @@ class WaveNetCodec(Codec):
         def emit(j, offs, sym, nlow, low, rows):
             if offs is None:
                 return
-            bits = symbol_bits(sym, rows) + nlow
             t0 = t0s.get(j, 0)
-            for i in range(len(offs) - 1):
-                for k in range(int(offs[i + 1] - offs[i])):
-                    span, c = divmod(int(firsts[j]) + k, nch)
-                    out[span * LANE_FRAMES + t0 + i, c] = bits[offs[i] + k]
-            t0s[j] = t0 + len(offs) - 1
+            alive = np.diff(offs)  # the lanes alive at each step of the window: a prefix of the chunk's
+            step = np.repeat(np.arange(len(alive)), alive)
+            span, c = np.divmod(firsts[j] + np.arange(int(offs[-1])) - np.repeat(offs[:-1], alive), nch)
+            out[span * LANE_FRAMES + t0 + step, c] = symbol_bits(sym, rows) + nlow
+            t0s[j] = t0 + len(alive)
 
         self._code(samples, signal, emit)
         return out
