@@ -9,7 +9,6 @@
 
 import numpy as np
 
-cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport int16_t, int32_t, int64_t
 from neuralzip.kernels.gates cimport ONE, Z_MAX, dot, rescale, sigmoid, tanh, times
@@ -195,7 +194,7 @@ cdef class WaveLanes:
         cdef int16_t* q
         cdef int16_t* gate = &self.gate[k, 0]
         cdef int64_t* z = &self.z[k, 0]
-        cdef int64_t d, slot, acc, a = self.scale[k], base, lnq
+        cdef int64_t d, slot, a = self.scale[k], base, lnq
         for i in range(c):
             cur[c + i] = <int16_t>clip(unit(&self.net.ew[0, 0], &self.net.ebms[0, 0], c, 1, i, &x0), -LIMIT, LIMIT)
         for i in range(sk):
@@ -224,11 +223,12 @@ cdef class WaveLanes:
         # log-scales in 1/16 relative to the running scale -> indices of the scale table
         lnq = log_scale(a, self.net.ln16) + 48  # the table starts at log-scale -3
         base = 16 * fixed_prediction(self.x1[k], self.x2[k], self.maxv)
+        for i in range(3 * km):
+            self.heads[k, i] = unit(&self.net.headw[0, 0], &self.net.headbms[0, 0], 3 * km, self.net.hidden_units, i,
+                                    &self.hid[k, 0])
         for i in range(km):
-            acc = unit(&self.net.headw[0, 0], &self.net.headbms[0, 0], 3 * km, self.net.hidden_units, i, &self.hid[k, 0])
-            self.heads[k, i] = base + ((clip(acc, -LIMIT, LIMIT) * a + ONE // 2) >> 12)
-            self.heads[k, km + i] = unit(&self.net.headw[0, 0], &self.net.headbms[0, 0], 3 * km, self.net.hidden_units, km + i, &self.hid[k, 0]) + lnq
-            self.heads[k, 2 * km + i] = unit(&self.net.headw[0, 0], &self.net.headbms[0, 0], 3 * km, self.net.hidden_units, 2 * km + i, &self.hid[k, 0])
+            self.heads[k, i] = base + ((clip(self.heads[k, i], -LIMIT, LIMIT) * a + ONE // 2) >> 12)
+            self.heads[k, km + i] += lnq
         # residuals are coded from the most weighted component's mean, rounded into the range
         top = 0
         for i in range(1, km):
@@ -268,7 +268,6 @@ cdef class WaveLanes:
         """Steps t0..t1 - 1 of every lane with its values known (values[k, t]): the bucket symbol,
         low bits and row of lane k's sample t at offs[t - t0] + k, the coder's order (step major)."""
         cdef Py_ssize_t k, t, n = self.n_lanes, at
-        cdef int64_t u
         cdef Bucket bk
         if not 0 <= t0 <= t1 <= self.steps or values.shape[0] != n or values.shape[1] < t1 or offs.shape[0] < t1 - t0 + 1:
             raise ValueError("window outside the lanes")

@@ -26,6 +26,7 @@ from neuralzip import weightstore
 from neuralzip.kernels import wavenet as kern
 from neuralzip.media.detect import read_media
 from neuralzip.models import wavenet as model
+from neuralzip.models.base import Signal
 from neuralzip.train.classic_prior import training_files
 from neuralzip.train.image import _torch, fit, split_files
 from neuralzip.train.quantize import int16_layer
@@ -164,8 +165,6 @@ def quantize(net, k_mix: int) -> dict:
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
     """Exact and float bits per sample of the tuning recordings under the codec with these weights."""
-    from neuralzip.models.base import Signal
-
     codec = model.WaveNetCodec(path)
     exact = flt = n = 0.0
     for f in files:
