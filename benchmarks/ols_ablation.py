@@ -1,7 +1,8 @@
-"""What each part of ols-cascade's current version (3) gives: the exact model's bits on the 16-bit
+"""What each part of ols-cascade's current version (4) gives: the exact model's bits on the 16-bit
 recordings of audio/valid (and on the tuning excerpts of audio/train), with one part at a time
 put back as it was before it (version 2's whole-sample stages and sign-sign mixer, no RLS stage,
-the bias correction, fewer stages, no value maps, unweighted least squares, fewer partner samples).
+the bias correction, fewer stages, no value maps, unweighted least squares, fewer partner samples,
+version 3's level 2 without the second least-squares fit).
 
     python benchmarks/ols_ablation.py [--levels 1,2] [--root audio/valid]   # -> results/ols_ablation.json
 
@@ -27,6 +28,13 @@ from neuralzip.models.base import Signal
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 
+LOW2 = ols_audio.LEVELS[2]["low_rate"]  # level 2's entries below LOW_RATE (an override replaces them all)
+
+
+def low2(**changes) -> dict:
+    return dict(LOW2, **changes)
+
+
 WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was (version 2), or take it out}
     1: {"the cascade in 1/64 sample units": {"fine_stages": 0},
         "the RLS stage below 32 kHz": {"low_rate": {"lam": 0.998}},
@@ -36,12 +44,13 @@ WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was (ve
             {"fine_stages": 0, "mixer": 0, "low_rate": {"lam": 0.998}, "bias_rate": 8},
         "8 partner samples (was 4)": {"n_cross": 4}},
     2: {"the cascade in 1/64 sample units": {"fine_stages": 0},
-        "the RLS stage": {"rls_n": 0, "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
+        "the second least-squares fit (version 4)": {"lam2": 0.0, "low_rate": low2(lam2=0.0)},
+        "the RLS stage": {"rls_n": 0, "low_rate": low2(rls_n=0)},
         "the 32-tap stage": {"taps": (1280, 256, 16), "mu_shift": (3, 4, 6)},
         "the bias correction off (on, as in version 2)": {"bias_rate": 8},
         "version 3's cascade and mixer (version 2's whole-sample stages and sign-sign mixer, no RLS)":
             {"fine_stages": 0, "mixer": 0, "rls_n": 0, "taps": (1280, 256, 16), "mu_shift": (3, 4, 6), "bias_rate": 8,
-             "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
+             "lam2": 0.0, "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
         "weighted least squares": {"irls": 0}},
 }
 

@@ -2,8 +2,8 @@
 0.1.0 under the models' old names (legacy-0.1.0-*.nz: `pixelcnn`, now context-mlp, and `wavenet`,
 now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
-Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coder 1
-and 2, recognised by their params) decode too."""
+Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
+to 3, recognised by their params) decode too."""
 
 import hashlib
 import json
@@ -162,11 +162,13 @@ def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, 
 
 
 @pytest.mark.parametrize("name, coder", [("older-ols-cascade-coder1-audio.nz", None),
-                                         ("older-ols-cascade-coder2-audio.nz", 2)])
+                                         ("older-ols-cascade-coder2-audio.nz", 2),
+                                         ("older-ols-cascade-coder3-audio.nz", 3)])
 def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
     """An older ols-cascade file decodes with the version its params record (coder 1: no
     params.coder). Read as the next version (the negative control) its content no longer matches
-    its checksum. Coded again today it is a member of the current version, of the same content."""
+    its checksum. Coded again today it is a member of the current version, of the same content.
+    (The coder-3 file is a level-2 file: version 4 changed level 2 only.)"""
     from neuralzip.models.ols_audio import CODER
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
@@ -174,6 +176,6 @@ def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, coder=(coder or 1) + 1)))
     [(stored, restored)] = api.decompress_bytes(blob)
-    _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade"))
-    assert again.params["coder"] == CODER == 3 and again.chunks != member.chunks
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade", level=member.params["level"]))
+    assert again.params["coder"] == CODER == 4 and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

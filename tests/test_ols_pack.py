@@ -56,7 +56,7 @@ def test_a_pack_costs_no_more_than_its_members_alone():
 def test_level_2_packs_decode_exactly():
     items = _items()[:3]
     members = api.encode_members(items, "ols-cascade", level=2)
-    assert members[0].params == {"level": 2, "coder": 3, "pack": 3}
+    assert members[0].params == {"level": 2, "coder": ols_audio.CODER, "pack": 3}
     for (media, _), back in zip(items, api.decode_members(members)):
         assert np.array_equal(media.samples, back.samples)
 

@@ -17,6 +17,10 @@
 #      (R + nu I) w = b by Cholesky
 #      (nu = NU_REL * trace(R) / n + 2^-2(bits-1); a failed factorisation keeps the old w).
 #      The prediction w.x is rounded to an integer.
+#      With lam2 > 0 a second fit R2 = lam2 R2 + c x x', b2 = lam2 b2 + c x y (c = 1 without
+#      irls; the whole triangle) on the same inputs, with a shorter memory, is solved at the same
+#      times; its prediction minus the first's, in the cascade's units, is the mixer's last input
+#      (step 3).
 #   2. a cascade of NLMS stages: stage 1 predicts the least-squares residual from its last
 #      taps[0] values, stage i predicts what stage i - 1 left; double weights,
 #      w += mu err u / (|u|^2 + 16 taps) with |u|^2 the window's exact (integer) sum of
@@ -31,8 +35,8 @@
 #      (forgetting factor rls_lam, a few tens of samples' memory) predicts what the cascade
 #      left from its last rls_n values (rls_step).
 #   3. a mixer of the stage predictions and a bias correction. Mixer 0: integer weights
-#      (2^14 = 1), sign-sign LMS. Mixer 1: double weights over the stages' and the RLS stage's
-#      predictions, each stepped by the sign of the error times its input over the input's
+#      (2^14 = 1), sign-sign LMS. Mixer 1: double weights over the stages', the RLS stage's and
+#      the second fit's predictions (the last two start at weight 0), each stepped by the sign of the error times its input over the input's
 #      running mean |gradient| (ada_learn). The bias (bias_rate > 0): a median
 #      tracker of the final error (sign steps scaled by the slow running mean of |residual|,
 #      1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors'
@@ -191,7 +195,7 @@ cdef enum:
     SC_RERR = SC_FLIP + 2  # the coded residual (in ranks of the value map where there is one), for the scale contexts
     SC_FOLS = SC_FLIP + 3  # fine stages: the least-squares prediction in 1/64 units
     # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
-    MAX_MIX_ = MAX_STAGES_ + 1  # its inputs: the stages' predictions and the RLS stage's
+    MAX_MIX_ = MAX_STAGES_ + 2  # its inputs: the stages' predictions, the RLS stage's and the second fit's
     AM_W = 0            # weights
     AM_G = MAX_MIX_     # running mean |gradient|s
     AM_IN = 2 * MAX_MIX_  # the inputs of the current sample
@@ -250,6 +254,10 @@ ctypedef struct Lanes:
     bint irls           # least squares weighted by (recent |error| + 2)^-3/4 (full triangle updates)
     const double* pw    # [MAX_TAPS]: power weights 1 / (1 + lag)^(3/4) (pow_norm)
     double lam, scale, inv_scale, eps2
+    double lam2         # the second least-squares fit's forgetting factor (0: none; irls only)
+    double* R2          # [kc][MAX_N][MAX_N]: its weighted covariance (lower triangle)
+    double* bv2         # [kc][MAX_N]
+    double* w2          # [kc][MAX_N]
     int64_t vmin, vmax
     const int64_t* lengths
     int32_t* s          # [lane][channel][HIST + lane frames]: the samples
@@ -294,25 +302,27 @@ cdef class Config:
     cdef readonly tuple taps, mu_shift
     cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder, pow_norm, irls
     cdef readonly int64_t mixer, fine_stages
-    cdef readonly double mix_mu, mix_beta, rls_lam
+    cdef readonly double mix_mu, mix_beta, rls_lam, lam2
     cdef readonly Py_ssize_t rls_n
 
     def __init__(self, *, Py_ssize_t n_own, Py_ssize_t n_cross, Py_ssize_t solve_every, double lam, taps, mu_shift,
                  double nu_rel=0.0001, int64_t mix_step=4, int64_t bias_rate=5, int64_t ema_fast=2,
                  int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1,
                  int64_t coder=1, int64_t pow_norm=0, int64_t irls=0, int64_t mixer=0, double mix_mu=0.005,
-                 double mix_beta=0.95, int64_t fine_stages=0, Py_ssize_t rls_n=0, double rls_lam=0.999):
+                 double mix_beta=0.95, int64_t fine_stages=0, Py_ssize_t rls_n=0, double rls_lam=0.999,
+                 double lam2=0.0):
         if not (0.0 <= nu_rel <= 1.0 and 0 <= mix_step <= 1024 and 0 <= bias_rate <= 16 and 0 <= ema_fast <= 12
                 and 0 <= ema_slow <= 12 and 1 <= inc <= 1024 and 1024 <= limit <= 1 << 20 and 0 <= wfast <= 16
                 and 0 <= wslow <= 16 and wfast + wslow >= 1 and coder in (1, 2) and pow_norm in (0, 1, 2)
                 and irls in (0, 1) and mixer in (0, 1) and 0.0 < mix_mu <= 1.0 and 0.5 <= mix_beta < 1.0
                 and fine_stages in (0, 1) and 0 <= rls_n <= MAX_RLS_ and (rls_n == 0 or mixer > 0)
-                and 0.5 <= rls_lam < 1.0 and (not fine_stages or (coder == 2 and mixer > 0 and pow_norm > 0))):
+                and 0.5 <= rls_lam < 1.0 and (not fine_stages or (coder == 2 and mixer > 0 and pow_norm > 0))
+                and (lam2 == 0.0 or (0.5 <= lam2 < 1.0 and mixer > 0))):
             raise ValueError("ols config out of range")
         self.nu_rel, self.mix_step, self.bias_rate, self.ema_fast, self.ema_slow = nu_rel, mix_step, bias_rate, ema_fast, ema_slow
         self.inc, self.limit, self.wfast, self.wslow, self.coder, self.pow_norm = inc, limit, wfast, wslow, coder, pow_norm
         self.irls, self.mixer, self.mix_mu, self.mix_beta, self.fine_stages = irls, mixer, mix_mu, mix_beta, fine_stages
-        self.rls_n, self.rls_lam = rls_n, rls_lam
+        self.rls_n, self.rls_lam, self.lam2 = rls_n, rls_lam, lam2
         taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
         if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
                 and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
@@ -326,7 +336,7 @@ cdef class LaneState:
     """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
     (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
     cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot, pw, ols, gp
-    cdef readonly object am, rls
+    cdef readonly object am, rls, R2, bv2, w2
     cdef readonly object used, below
     cdef readonly object low, lowpos, lowcap
     cdef readonly Py_ssize_t nlanes, nch, lane, nbk
@@ -369,6 +379,10 @@ cdef class LaneState:
         self.am = np.zeros((kc, AM_), f64)
         self.am[:, AM_W:AM_W + MAX_MIX_] = 1.0
         self.am[:, AM_W + len(cfg.taps)] = 0.0  # the RLS stage starts unheard: its cold fits extrapolate far
+        self.am[:, AM_W + len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)] = 0.0  # so does the second fit
+        self.R2 = np.zeros((kc, MAX_N_, MAX_N_) if cfg.lam2 > 0.0 else (1, 1, 1), f64)
+        self.bv2 = np.zeros((kc, MAX_N_) if cfg.lam2 > 0.0 else (1, 1), f64)
+        self.w2 = np.zeros((kc, MAX_N_) if cfg.lam2 > 0.0 else (1, 1), f64)
         self.rls = np.zeros((kc, RL_), f64)
         for i in range(MAX_RLS_):
             self.rls[:, RL_P + i * MAX_RLS_ + i] = 1.0
@@ -436,7 +450,11 @@ cdef class LaneState:
         c.mixer, c.mix_mu, c.mix_beta, c.fine_stages = cfg.mixer, cfg.mix_mu, cfg.mix_beta, cfg.fine_stages
         c.unit = 64 if cfg.fine_stages else 1
         c.rls_n, c.rls_lam, c.rls_il = cfg.rls_n, cfg.rls_lam, 1.0 / cfg.rls_lam
-        c.nmix = len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)
+        c.nmix = len(cfg.taps) + (1 if cfg.rls_n > 0 else 0) + (1 if cfg.lam2 > 0.0 else 0)
+        c.lam2 = cfg.lam2
+        c.R2 = <double*>address(self.R2, f64, tuple(self.R2.shape))
+        c.bv2 = <double*>address(self.bv2, f64, tuple(self.bv2.shape))
+        c.w2 = <double*>address(self.w2, f64, tuple(self.w2.shape))
         c.rls = <double*>address(self.rls, f64, (kc, RL_))
         c.am = <double*>address(self.am, f64, (kc, AM_))
         c.cnt = <double*>address(self.cnt, f64, (kc, NTAB_, NCLS_, nbk))
@@ -509,20 +527,25 @@ cdef void rebuild(const Lanes* L, Py_ssize_t kc) noexcept nogil:
             R[i * MAX_N_ + j] = F[(((u - j + no) & (FD_ - 1)) * 2 + 1) * MAX_N_ + i - j + no]
 
 
+cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
+    """The least-squares weights of lane-channel kc from its statistics (and the second fit's)."""
+    if not L.irls:
+        rebuild(L, kc)
+    if L.lam2 > 0.0:
+        cholesky_solve(L, L.R2 + kc * MAX_N_ * MAX_N_, L.bv2 + kc * MAX_N_, L.w2 + kc * MAX_N_,
+                       L.ch + kc * MAX_N_ * MAX_N_)
+    return cholesky_solve(L, L.R + kc * MAX_N_ * MAX_N_, L.bv + kc * MAX_N_, L.w + kc * MAX_N_,
+                          L.ch + kc * MAX_N_ * MAX_N_)
+
+
 @cython.boundscheck(False)
 @cython.cdivision(True)
-cdef bint solve(const Lanes* L, Py_ssize_t kc) noexcept nogil:
-    """w = (R + nu I)^-1 b by Cholesky. -> False (w kept) if the matrix is not positive definite."""
+cdef bint cholesky_solve(const Lanes* L, const double* R, const double* b, double* w, double* C) noexcept nogil:
+    """w = (R + nu I)^-1 b by Cholesky (C: work). -> False (w kept) if the matrix is not positive definite."""
     cdef Py_ssize_t n = L.n, i, j, q
-    cdef double* R = L.R + kc * MAX_N_ * MAX_N_
-    cdef double* C = L.ch + kc * MAX_N_ * MAX_N_
-    cdef double* b = L.bv + kc * MAX_N_
-    cdef double* w = L.w + kc * MAX_N_
     cdef double z[MAX_N_]
     cdef double dinv[MAX_N_]
     cdef double tr = 0.0, nu, acc
-    if not L.irls:
-        rebuild(L, kc)
     for i in range(n):
         tr = tr + R[i * MAX_N_ + i]
     nu = L.nu_rel * tr / n + L.eps2
@@ -641,7 +664,7 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     cdef double* x = L.x + kc * MAX_N_
     cdef const double* w = L.w + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
-    cdef double p, acc
+    cdef double p, acc, p2, d2, d2max
     cdef int64_t pols, mix = 0, bctx, fine, pred, frac
     for j in range(L.n_own):
         x[j] = own[-1 - j] * L.inv_scale
@@ -656,6 +679,11 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
         p = 0.0
     pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
     L.ols[kc * 2] = p
+    if L.lam2 > 0.0:  # the second fit's prediction against the first's, in the stages' units: a mixer input
+        p2 = nz_dot(L.w2 + kc * MAX_N_, x, L.n) * L.scale
+        d2 = (p2 - p) * <double>L.unit if (p2 > -P_LIMIT and p2 < P_LIMIT) else 0.0
+        d2max = <double>(U_CLIP * L.unit)
+        L.am[kc * AM_ + AM_IN + L.nmix - 1] = d2 if fabs(d2) <= d2max else (d2max if d2 > 0.0 else -d2max)
     for i in range(L.nstages):  # the stages' predictions, made by the last update
         sc[SC_P0 + i] = sc[SC_N0 + i]
     if L.mixer > 0:  # mix in 2^-14 units, from the adaptive-step mixer
@@ -731,6 +759,11 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         if L.n_cross > 0:
             nz_decay_axpy_to(Fu + MAX_N_, Fp + MAX_N_, x, lam, x[L.n_own], (n + 1) & ~1)
         nz_decay_axpy(b, x, lam, y, (n + 1) & ~1)
+        cw = 1.0
+    if L.lam2 > 0.0:  # the second fit: the same (weighted) samples, another memory, the whole triangle
+        for i in range(n):
+            nz_decay_axpy(L.R2 + (kc * MAX_N_ + i) * MAX_N_, x, L.lam2, cw * x[i], (i + 2) & ~1)
+        nz_decay_axpy(L.bv2 + kc * MAX_N_, x, L.lam2, cw * y, (n + 1) & ~1)
     sc[SC_NUPD] += 1
     if sc[SC_NUPD] % L.solve_every == 0:
         solve(L, kc)

@@ -10,21 +10,25 @@ residual (448/32/16 taps at level 1, 1280/256/32/16 at level 2 at 44.1 kHz, 512/
 LOW_RATE at level 2; the first stage spans the same time at every sample rate: first_taps), an
 RLS stage (order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both
 levels) that predicts what the cascade left from its last values and follows it within tens of
-samples (speech formants move that fast), an adaptive-step mixer of the stages' predictions, and
+samples (speech formants move that fast), at level 2 a second least-squares fit on the same
+inputs with a short memory (forgetting factor 0.995, 0.98 below LOW_RATE: a few hundred samples)
+whose prediction, against the first fit's, is one more input of the mixer, an adaptive-step mixer
+of the stages' predictions, and
 the residual as a bucket symbol under adaptive counts selected by fast and slow running means of
-|residual| (two tables added), plus raw low bits. The cascade works in 1/64 sample units, so a quiet recording whose residuals are a
-few units keeps the stages' fractions. The residual is taken against the prediction rounded from
+|residual| (two tables added), plus raw low bits. The cascade works in 1/64 sample units, so a
+quiet recording whose residuals are a few units keeps the stages' fractions. The residual is taken against the prediction rounded from
 1/64 units, its sign flipped where the unrounded prediction lies above, and, where a chunk uses
 only some of the values its bit depth allows, as a difference of ranks among the values used
 (value_map.py). Nothing is learned offline: the initial counts are a fixed geometric shape per
 scale class. The least squares, the NLMS and RLS stages and the mixer are strict IEEE-754 doubles
 (a fixed order of + - * / sqrt), everything else is integer.
 
-Versions (params["coder"]): 3 is the model above. Files written by version 2 (integer stages, a
+Versions (params["coder"]): 4 is the model above. Version 3 had no second fit at level 2 (its
+level 1 is version 4's) and decodes with CODER3_LEVELS. Files written by version 2 (integer stages, a
 sign-sign mixer, a bias correction in a context of the recent error signs, two stages at level 1)
 decode with CODER2_LEVELS; files without "coder" are version 1 and decode with CODER1_LEVELS
 (the residual rounded to a whole sample). The kernel's own `coder` option is only that rounding:
-2 (the sign by the unrounded prediction) in versions 2 and 3.
+2 (the sign by the unrounded prediction) in versions 2 to 4.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
@@ -60,8 +64,8 @@ from neuralzip.models import value_map
 from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
 from neuralzip.parallel import cpu_count
 
-CODER = 3  # the model version compress writes (params["coder"]; params without one are coder 1)
-LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
+CODER = 4  # the model version compress writes (params["coder"]; params without one are coder 1)
+CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1,
             rls_n=0,  # above 32 kHz the RLS stage gave 0.17% for 13% of the model's time
@@ -69,6 +73,11 @@ LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech fil
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.999, taps=(1280, 256, 32, 16), mu_shift=(3, 4, 5, 6),
             nu_rel=1e-9, bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
             low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), rls_n=8, rls_lam=0.98)),
+}
+LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
+    1: CODER3_LEVELS[1],  # level 1 is version 3's: the same bits
+    # level 2 adds a second least-squares fit with a short memory (lam2): 0.5% on audio/train, 1.2% on its speech
+    2: dict(CODER3_LEVELS[2], lam2=0.995, low_rate=dict(CODER3_LEVELS[2]["low_rate"], lam2=0.98)),
 }
 CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
@@ -83,7 +92,7 @@ CODER1_LEVELS = {  # the levels as coder-1 files were written (they keep decodin
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
-VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
+VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, 3: CODER3_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
 LOW_RATE = 32000  # below this rate a level's `low_rate` stages replace its own (long filters hurt 8 kHz speech)
 LANE_SECONDS = {1: 6, 2: 12}
 MAX_LANE = 1 << 22  # frames per lane the decoder accepts
@@ -501,7 +510,7 @@ class OlsCascadeCodec(RunCodec):
         lanes = min(lanes, max(1, -(-frames // lane)))
         nbk = nbk_of(signal.bits)
         n, stages, taps, ntab = kern.MAX_OWN + kern.MAX_CROSS, kern.MAX_STAGES, kern.MAX_TAPS, kern.NTAB
-        doubles = (2 * n * n + 2 * kern.HISTORY_DEPTH * n + 3 * n + 3 * stages * taps + ntab * kern.NCLS * (nbk + 1)
+        doubles = (3 * n * n + 2 * kern.HISTORY_DEPTH * n + 5 * n + 3 * stages * taps + ntab * kern.NCLS * (nbk + 1)
                    + kern.MIXER_DOUBLES + kern.RLS_DOUBLES)
         per_kc = 8 * doubles + 2048
         per_lane = nch * (per_kc + 4 * (lane + kern.HIST)) + nch * (signal.bits + 2) * lane // 8 + 16 * nbk
