@@ -48,7 +48,7 @@ WITHOUT = {  # level -> {part: the LEVELS entries that put it back as it was (ve
         "the RLS stage": {"rls_n": 0, "low_rate": low2(rls_n=0)},
         "the 32-tap stage": {"taps": (1280, 256, 16), "mu_shift": (3, 4, 6)},
         "the bias correction off (on, as in version 2)": {"bias_rate": 8},
-        "version 3's cascade and mixer (version 2's whole-sample stages and sign-sign mixer, no RLS)":
+        "versions 3 and 4's cascade, mixer and second fit (version 2's whole-sample stages and sign-sign mixer, no RLS stage, no second fit)":
             {"fine_stages": 0, "mixer": 0, "rls_n": 0, "taps": (1280, 256, 16), "mu_shift": (3, 4, 6), "bias_rate": 8,
              "lam2": 0.0, "low_rate": {"lam": 0.998, "taps": (512, 32, 16), "mu_shift": (3, 5, 6)}},
         "weighted least squares": {"irls": 0}},
