@@ -106,6 +106,9 @@ def make_corpus(out_dir: Path) -> None:
             members = api.encode_members([(api.read_media(data, name), name)], model)
             (out_dir / f"{model}-{name}.nz").write_bytes(container.dumps_v1(members))
             (out_dir / f"{model}-{name}.v2.nz").write_bytes(container.dumps(members))
+    for name in ("stereo.wav", "mono8.wav"):  # ols-cascade's level 2 (its own model: a second least-squares fit)
+        members = api.encode_members([(api.read_media(media[name], name), name)], "ols-cascade", level=2)
+        (out_dir / f"ols-cascade-level2-{name}.v2.nz").write_bytes(container.dumps(members))
     mixed = [(api.read_media(media[n], n), n) for n in ("rgb.png", "grey.png", "stereo.wav")]
     chain = [(api.read_media(media[n], n), f"dir/{n}") for n in ("rgb.png", "grey.png")]
     audio = [(api.read_media(media[n], n), n) for n in ("stereo.wav", "mono8.wav")]
