@@ -40,7 +40,7 @@ the same frame), and decodes the two halves of the chunks at once, the second in
 chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
-Chunk bytes: (versions 2 and 3) the value-map section (value_map.chunk_section: a flag byte, and where it
+Chunk bytes: (versions 2 to 4) the value-map section (value_map.chunk_section: a flag byte, and where it
 is 1 the packed map's length, 4 bytes little endian, and the packed map); then the symbol stream
 length (4, little endian), the range-coded symbols, then per lane the number of 64-bit low-bit
 words (4 each), then those words (little endian), lane after lane.
@@ -339,7 +339,7 @@ class OlsCascadeCodec(RunCodec):
 
     @staticmethod
     def _code_state(st, lengths, nch, coder_factory, observe):
-        """A chunk's bytes and exact-model bits, from its loaded lane state (versions 2 and 3: the chunk
+        """A chunk's bytes and exact-model bits, from its loaded lane state (versions 2 to 4: the chunk
         starts with its value-map section, which may set a map on the state)."""
         lane = st.lane
         map_section = value_map.chunk_section(st, lengths)
