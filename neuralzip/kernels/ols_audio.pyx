@@ -36,8 +36,8 @@
 #      left from its last rls_n values (rls_step).
 #   3. a mixer of the stage predictions and a bias correction. Mixer 0: integer weights
 #      (2^14 = 1), sign-sign LMS. Mixer 1: double weights over the stages', the RLS stage's and
-#      the second fit's predictions (the last two start at weight 0), each stepped by the sign of the error times its input over the input's
-#      running mean |gradient| (ada_learn). The bias (bias_rate > 0): a median
+#      the second fit's predictions (the last two start at weight 0), each stepped by the sign
+#      of the error times its input over the input's running mean |gradient| (ada_learn). The bias (bias_rate > 0): a median
 #      tracker of the final error (sign steps scaled by the slow running mean of |residual|,
 #      1/64 sample units, with a leak of 2^-6 a sample) in a context of the last two errors'
 #      signs and the mixer output's sign;
@@ -254,8 +254,8 @@ ctypedef struct Lanes:
     bint irls           # least squares weighted by (recent |error| + 2)^-3/4 (full triangle updates)
     const double* pw    # [MAX_TAPS]: power weights 1 / (1 + lag)^(3/4) (pow_norm)
     double lam, scale, inv_scale, eps2
-    double lam2         # the second least-squares fit's forgetting factor (0: none; irls only)
-    double* R2          # [kc][MAX_N][MAX_N]: its weighted covariance (lower triangle)
+    double lam2         # the second least-squares fit's forgetting factor (0: none)
+    double* R2          # [kc][MAX_N][MAX_N]: its (weighted) covariance, lower triangle
     double* bv2         # [kc][MAX_N]
     double* w2          # [kc][MAX_N]
     int64_t vmin, vmax

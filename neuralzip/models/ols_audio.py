@@ -12,11 +12,11 @@ RLS stage (order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below L
 levels) that predicts what the cascade left from its last values and follows it within tens of
 samples (speech formants move that fast), at level 2 a second least-squares fit on the same
 inputs with a short memory (forgetting factor 0.995, 0.98 below LOW_RATE: a few hundred samples)
-whose prediction, against the first fit's, is one more input of the mixer, an adaptive-step mixer
-of the stages' predictions, and
-the residual as a bucket symbol under adaptive counts selected by fast and slow running means of
-|residual| (two tables added), plus raw low bits. The cascade works in 1/64 sample units, so a
-quiet recording whose residuals are a few units keeps the stages' fractions. The residual is taken against the prediction rounded from
+whose prediction, against the first fit's, is one more input of the mixer, an adaptive-step
+mixer of the stages' predictions, and the residual as a bucket symbol under adaptive counts
+selected by fast and slow running means of |residual| (two tables added), plus raw low bits. The
+cascade works in 1/64 sample units, so a quiet recording whose residuals are a few units keeps
+the stages' fractions. The residual is taken against the prediction rounded from
 1/64 units, its sign flipped where the unrounded prediction lies above, and, where a chunk uses
 only some of the values its bit depth allows, as a difference of ranks among the values used
 (value_map.py). Nothing is learned offline: the initial counts are a fixed geometric shape per
@@ -75,7 +75,7 @@ CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decodin
             low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), rls_n=8, rls_lam=0.98)),
 }
 LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
-    1: CODER3_LEVELS[1],  # level 1 is version 3's: the same bits
+    1: dict(CODER3_LEVELS[1]),  # level 1 is version 3's: the same bits
     # level 2 adds a second least-squares fit with a short memory (lam2): 0.5% on audio/train, 1.2% on its speech
     2: dict(CODER3_LEVELS[2], lam2=0.995, low_rate=dict(CODER3_LEVELS[2]["low_rate"], lam2=0.98)),
 }
