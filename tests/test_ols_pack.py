@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from media_factory import tone, wav_file
-from neuralzip import api, container
+from neuralzip import api
 from neuralzip.errors import ContainerError
 from neuralzip.media import Media
 from neuralzip.models import ols_audio
