@@ -13,26 +13,16 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from families import AUDIO_SOURCES  # noqa: E402
-from neuralzip.media.detect import read_media  # noqa: E402
-from neuralzip.models.base import Signal  # noqa: E402
-from neuralzip.models.wavenet import WaveNetCodec  # noqa: E402
+from neuralzip.train.wavenet import evaluate  # noqa: E402
 
 
 def price(weights: Path, folder: Path) -> dict:
-    codec = WaveNetCodec(weights)
-    exact = flt = n = 0.0
-    for f in sorted(folder.glob("*.flac")):
-        m = read_media(f.read_bytes(), str(f))
-        x = np.asarray(m.samples)
-        fb, eb = codec.likelihood(x, Signal("audio", x.shape, m.bits, int(m.meta["rate"])))
-        exact, flt, n = exact + eb, flt + fb, n + x.size
-    return {"exact_bits_per_sample": round(exact / n, 5), "float_bits_per_sample": round(flt / n, 5)}
+    bits = evaluate(weights, sorted(folder.glob("*.flac")))  # the trainer's own pricing of tuning files
+    return {"exact_bits_per_sample": round(bits["exact"], 5), "float_bits_per_sample": round(bits["float"], 5)}
 
 
 def main():

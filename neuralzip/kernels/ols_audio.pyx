@@ -379,7 +379,8 @@ cdef class LaneState:
         self.am = np.zeros((kc, AM_), f64)
         self.am[:, AM_W:AM_W + MAX_MIX_] = 1.0
         self.am[:, AM_W + len(cfg.taps)] = 0.0  # the RLS stage starts unheard: its cold fits extrapolate far
-        self.am[:, AM_W + len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)] = 0.0  # so does the second fit
+        if cfg.lam2 > 0.0:  # so does the second fit (the last input)
+            self.am[:, AM_W + len(cfg.taps) + (1 if cfg.rls_n > 0 else 0)] = 0.0
         self.R2 = np.zeros((kc, MAX_N_, MAX_N_) if cfg.lam2 > 0.0 else (1, 1, 1), f64)
         self.bv2 = np.zeros((kc, MAX_N_) if cfg.lam2 > 0.0 else (1, 1), f64)
         self.w2 = np.zeros((kc, MAX_N_) if cfg.lam2 > 0.0 else (1, 1), f64)
@@ -567,6 +568,15 @@ cdef bint cholesky_solve(const Lanes* L, const double* R, const double* b, doubl
     return True
 
 
+cdef inline void decay_add(double* R, double* b, const double* x, Py_ssize_t n, double lam, double cw,
+                           double y) noexcept nogil:
+    """R = lam R + cw x x' (the whole lower triangle), b = lam b + cw x y: one weighted sample."""
+    cdef Py_ssize_t i
+    for i in range(n):  # row i of the lower triangle, rounded up to a pair (x[n] is 0 when n is odd)
+        nz_decay_axpy(R + i * MAX_N_, x, lam, cw * x[i], (i + 2) & ~1)
+    nz_decay_axpy(b, x, lam, cw * y, (n + 1) & ~1)
+
+
 cdef inline int64_t sign3(int64_t v) noexcept nogil:
     return 1 if v > 0 else (-1 if v < 0 else 0)
 
@@ -623,15 +633,21 @@ cdef void rls_step(const Lanes* L, Py_ssize_t kc, double value) noexcept nogil:
 @cython.cdivision(True)
 cdef int64_t ada_mix(const Lanes* L, Py_ssize_t kc) noexcept nogil:
     """The adaptive-step mixer's prediction of what the least squares left: a weighted sum of the
-    stages' predictions (and the RLS stage's). -> it in 2^-14 units, as the sign-sign mixer's."""
+    stages' predictions (and the RLS stage's, and the second fit's). -> it in 2^-14 units, as the
+    sign-sign mixer's."""
     cdef double* a = L.am + kc * AM_
     cdef const int64_t* sc = L.sc + kc * SC_
-    cdef double m = 0.0
+    cdef double m = 0.0, p2, d2, d2max
     cdef Py_ssize_t i
     for i in range(L.nstages):
         a[AM_IN + i] = <double>sc[SC_P0 + i]
     if L.rls_n > 0:
         a[AM_IN + L.nstages] = L.rls[kc * RL_ + RL_PRED]
+    if L.lam2 > 0.0:  # the second fit's prediction against the first's (L.ols), in the stages' units
+        p2 = nz_dot(L.w2 + kc * MAX_N_, L.x + kc * MAX_N_, L.n) * L.scale
+        d2 = (p2 - L.ols[kc * 2]) * <double>L.unit if (p2 > -P_LIMIT and p2 < P_LIMIT) else 0.0
+        d2max = <double>(U_CLIP * L.unit)
+        a[AM_IN + L.nmix - 1] = d2 if fabs(d2) <= d2max else (d2max if d2 > 0.0 else -d2max)
     for i in range(L.nmix):
         m = m + a[AM_W + i] * a[AM_IN + i]
     if not (m > -P_LIMIT and m < P_LIMIT):
@@ -664,7 +680,7 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     cdef double* x = L.x + kc * MAX_N_
     cdef const double* w = L.w + kc * MAX_N_
     cdef int64_t* sc = L.sc + kc * SC_
-    cdef double p, acc, p2, d2, d2max
+    cdef double p, acc
     cdef int64_t pols, mix = 0, bctx, fine, pred, frac
     for j in range(L.n_own):
         x[j] = own[-1 - j] * L.inv_scale
@@ -679,11 +695,6 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
         p = 0.0
     pols = clip(<int64_t>floor(p + 0.5), L.vmin, L.vmax)
     L.ols[kc * 2] = p
-    if L.lam2 > 0.0:  # the second fit's prediction against the first's, in the stages' units: a mixer input
-        p2 = nz_dot(L.w2 + kc * MAX_N_, x, L.n) * L.scale
-        d2 = (p2 - p) * <double>L.unit if (p2 > -P_LIMIT and p2 < P_LIMIT) else 0.0
-        d2max = <double>(U_CLIP * L.unit)
-        L.am[kc * AM_ + AM_IN + L.nmix - 1] = d2 if fabs(d2) <= d2max else (d2max if d2 > 0.0 else -d2max)
     for i in range(L.nstages):  # the stages' predictions, made by the last update
         sc[SC_P0 + i] = sc[SC_N0 + i]
     if L.mixer > 0:  # mix in 2^-14 units, from the adaptive-step mixer
@@ -748,9 +759,7 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
         dv[1] = 0.5 * dv[1] + 0.5 * fabs(<double>value - dv[0])
         q = dv[1] + 2.0
         cw = 1.0 / (sqrt(q) * sqrt(sqrt(q)))
-        for i in range(n):  # row i of the lower triangle, rounded up to a pair (x[n] is 0 when n is odd)
-            nz_decay_axpy(L.R + (kc * MAX_N_ + i) * MAX_N_, x, lam, cw * x[i], (i + 2) & ~1)
-        nz_decay_axpy(b, x, lam, cw * y, (n + 1) & ~1)
+        decay_add(L.R + kc * MAX_N_ * MAX_N_, b, x, n, lam, cw, y)
     else:  # R's boundary rows (see rebuild), rounded up to a pair (x[n] is 0 when n is odd)
         upd = sc[SC_NUPD]
         Fu = L.F + (kc * FD_ + (upd & (FD_ - 1))) * 2 * MAX_N_
@@ -760,10 +769,8 @@ cdef void update(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t, int64
             nz_decay_axpy_to(Fu + MAX_N_, Fp + MAX_N_, x, lam, x[L.n_own], (n + 1) & ~1)
         nz_decay_axpy(b, x, lam, y, (n + 1) & ~1)
         cw = 1.0
-    if L.lam2 > 0.0:  # the second fit: the same (weighted) samples, another memory, the whole triangle
-        for i in range(n):
-            nz_decay_axpy(L.R2 + (kc * MAX_N_ + i) * MAX_N_, x, L.lam2, cw * x[i], (i + 2) & ~1)
-        nz_decay_axpy(L.bv2 + kc * MAX_N_, x, L.lam2, cw * y, (n + 1) & ~1)
+    if L.lam2 > 0.0:  # the second fit: the same (weighted) samples, another memory
+        decay_add(L.R2 + kc * MAX_N_ * MAX_N_, L.bv2 + kc * MAX_N_, x, n, L.lam2, cw, y)
     sc[SC_NUPD] += 1
     if sc[SC_NUPD] % L.solve_every == 0:
         solve(L, kc)
