@@ -15,6 +15,7 @@ from media_factory import image_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
+from neuralzip.models.classic_image import TILE_H, TILE_W, one_tile
 from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -52,7 +53,9 @@ def test_golden_source_reencodes_to_the_same_member(name):
     likelihood figures ("stats", a report, not the format) may differ: golden files made
     before they were rounded to 1/1000 bit carry full precision, and lpc-nlms-mlp's now count the
     blocks' side bits too. A legacy file's model is recorded under its old name: it is coded again
-    with the model that decodes it now, which writes the same bytes under its new name."""
+    with the model that decodes it now, which writes the same bytes under its new name. A classic
+    or context-mlp file written before chunks became one tile records 128 x 1024 tiles; its
+    image is smaller than a tile, so one tile gives the same chunks, recorded as the image's size."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     [(stored, restored)] = api.decompress_bytes(blob)
@@ -61,8 +64,10 @@ def test_golden_source_reencodes_to_the_same_member(name):
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.chunks == member.chunks
     assert again.model == model
-    assert {k: v for k, v in again.header().items() if k not in ("stats", "model")} == \
-        {k: v for k, v in member.header().items() if k not in ("stats", "model")}
+    before = {k: v for k, v in member.header().items() if k not in ("stats", "model")}
+    if (before["params"].get("tile_h"), before["params"].get("tile_w")) == (TILE_H, TILE_W):
+        before["params"] = dict(before["params"], **dict(zip(("tile_h", "tile_w"), one_tile(member.shape))))
+    assert {k: v for k, v in again.header().items() if k not in ("stats", "model")} == before
     assert again.stats.keys() == member.stats.keys()
 
 
@@ -178,4 +183,20 @@ def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade", level=member.params["level"]))
     assert again.params["coder"] == CODER == 4 and again.chunks != member.chunks
+    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
+
+
+def test_older_classic_file_with_tiles_is_read_with_its_tiles():
+    """An earlier classic file cut each chunk into tiles of 128 x 1024; this one is 150
+    rows, two tile rows (made once by the current code with those tiles, which is what that
+    version wrote). It decodes with the tiles its params record. Read as one tile (the negative
+    control) its content no longer matches its checksum. Coded again today it is one tile."""
+    blob = (GOLDEN / "older-classic-tiles-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    assert (member.params["tile_h"], member.params["tile_w"], member.shape[:2]) == (128, 1024, (150, 24))
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, tile_h=150, tile_w=24)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "classic"))
+    assert (again.params["tile_h"], again.params["tile_w"]) == (150, 24) and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

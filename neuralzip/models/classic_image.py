@@ -18,11 +18,17 @@ Each of these was kept for what it measured on a tuning split of
 images/train (see the closing note of the baseline issue).
 
 Decoding steps many pixels at once (a per-pixel coder call would be far too
-slow): the image is cut into tiles and every tile walks the wavefront
-x + 2*y = t, so all pixels with the same t in every tile of a chunk are coded in
-one pass and one coder call. Statistics are shared by the tiles of a chunk and
-updated after each pass. The passes themselves are compiled
+slow): the image is cut into chunks of rows (about CHUNK_PIXELS pixels, which
+bound the memory), and a chunk is one tile that walks the wavefront x + 2*y = t,
+so all pixels with the same t are coded in one pass and one coder call; the
+statistics are updated after each pass. The passes themselves are compiled
 (neuralzip/kernels/classic_image.pyx, which also holds the format's constants).
+
+The tile is recorded in the member's params (tile_h, tile_w). Earlier files
+cut each chunk into tiles of TILE_H x TILE_W that walked the wavefront side by
+side; each tile's first row had no north context, which cost about 0.3% on
+photos and showed as faint lines in `neuralzip explain`. They decode as they
+were written.
 """
 
 from pathlib import Path
@@ -43,9 +49,17 @@ from neuralzip.models.prior import Prior
 BASE, NCLS, THRESHOLDS, N_BIAS_CONTEXTS = _k.BASE, _k.NCLS, _k.THRESHOLDS, _k.N_BIAS_CONTEXTS
 
 WEIGHTS_PREFIX = "classic-image"
-TILE_W = 1024
+TILE_W = 1024  # the tiles of earlier files (and of a codec given these)
 TILE_H = 128
+MAX_TILE = 1 << 16  # the largest tile side params may give
 CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
+
+
+def one_tile(shape) -> tuple[int, int]:
+    """The tile (tile_h, tile_w) that makes each chunk of an image of this shape one tile: the
+    chunk's rows (CHUNK_PIXELS // width, at most the image's height) by the width."""
+    h, w = int(shape[0]), int(shape[1])
+    return max(1, min(h, CHUNK_PIXELS // max(w, 1), MAX_TILE)), max(1, min(w, MAX_TILE))
 
 
 def thread_blocks(n: int) -> int:
@@ -180,7 +194,8 @@ class ClassicImageCodec(RunCodec):
     kind = "image"
     summary = "blended causal predictors + adaptive context statistics, learned initial statistics"
 
-    def __init__(self, weights: str | Path | None = None, tile_h: int = TILE_H, tile_w: int = TILE_W):
+    def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
+        """tile_h, tile_w: fixed tiles (as earlier files have); None: one tile per chunk."""
         self.weights = Prior(WEIGHTS_PREFIX, (2, NCLS, alphabet(8)), weights)
         self.tile_h, self.tile_w = tile_h, tile_w
 
@@ -201,8 +216,9 @@ class ClassicImageCodec(RunCodec):
         rows = max(th, (params["chunk_pixels"] // max(w, 1)) // th * th)
         return [(a, min(a + rows, h)) for a in range(0, h, rows)]
 
-    def _params(self):
-        return {"tile_h": self.tile_h, "tile_w": self.tile_w, "chunk_pixels": CHUNK_PIXELS}
+    def _params(self, signal):
+        th, tw = one_tile(signal.shape)
+        return {"tile_h": self.tile_h or th, "tile_w": self.tile_w or tw, "chunk_pixels": CHUNK_PIXELS}
 
     def _model_rows(self, bits: int):
         """A learned model's replacement for the count rows (see _code_chunk); the classic model has none."""
@@ -239,14 +255,14 @@ class ClassicImageCodec(RunCodec):
         yield from self._coded_chunks(coder_factory, params, rows, signal)
 
     def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
-        params = self._params()
+        params = self._params(signal)
         chunks, bits, _ = drain_chunks(self._coded_chunks(coder_factory, params, lambda a, b: samples[a:b], signal,
                                                           observe, model_rows))
         return params, chunks, bits
 
     # -- chunk by chunk (neuralzip/chunked.py): every chunk is a span of rows coded on its own
     def chunk_params(self, signal):
-        return self._params()
+        return self._params(signal)
 
     def encode_chunks(self, params, read, signal):
         return self._tallied_chunks(TeeCoder, params, lambda a, b: read(b - a), signal)
@@ -264,8 +280,8 @@ class ClassicImageCodec(RunCodec):
         """Tiles of 1..65536 rows and columns, chunks of 1..2^26 pixels, one chunk per span of rows."""
         from neuralzip.models.base import check_chunk_count, param_int
 
-        th = param_int(params, "tile_h", 1, 1 << 16)
-        param_int(params, "tile_w", 1, 1 << 16)
+        th = param_int(params, "tile_h", 1, MAX_TILE)
+        param_int(params, "tile_w", 1, MAX_TILE)
         cp = param_int(params, "chunk_pixels", 1, 1 << 26)
         h, w = signal.shape[0], signal.shape[1]
         check_chunk_count(-(-h // max(th, (cp // w) // th * th)), nchunks)

@@ -31,7 +31,6 @@ from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
-from neuralzip.models import classic_image
 from neuralzip.models.base import Encoded, drain_chunks
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
@@ -116,8 +115,7 @@ class ContextMLPCodec(ClassicImageCodec):
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
     weights_prefix = WEIGHTS_PREFIX
 
-    def __init__(self, weights: str | Path | None = None, tile_h: int = classic_image.TILE_H,
-                 tile_w: int = classic_image.TILE_W):
+    def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic
         super().__init__(None, tile_h, tile_w)
         self.weights = Prior(self.weights_prefix, self.weights.shape, weights)
@@ -177,7 +175,7 @@ class ContextMLPCodec(ClassicImageCodec):
 
     def _run_both(self, coder_factory, samples, signal):
         """-> (params, chunks, exact-model bits, float-model bits)."""
-        params = self._params()
+        params = self._params(signal)
         chunks, bits, float_bits = drain_chunks(
             self._tallied_chunks(coder_factory, params, lambda a, b: samples[a:b], signal))
         return params, chunks, bits, bits if float_bits is None else float_bits

@@ -21,7 +21,6 @@ loses its north context at a tile edge, and the window can reach into every earl
 
 Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower)."""
 
-import numpy as np
 
 from neuralzip.kernels import local_ls as _ls
 from neuralzip.models.base import ParamError, check_chunk_count, param_int
@@ -54,7 +53,7 @@ class LocalLsImageCodec(ClassicImageCodec):
     def with_weights(self, path) -> "LocalLsImageCodec":
         return type(self)(path, self.level)
 
-    def _params(self):
+    def _params(self, signal):
         return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS}
 
     def _spans(self, shape, params):
