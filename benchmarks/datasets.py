@@ -115,9 +115,9 @@ def clips_case(source: Path, n: int, jobs: int, seed: int, work: Path, repeat: i
             nz.unlink()
         comp.append(run(NZ + ["compress", str(clips), "-o", str(nz), "--jobs", str(jobs), "-q"])[:2])
         # Each run restores into a fresh folder, and none is removed before the last run: ext4
-        # without a journal (as on our build machines) scans the inodes freed in the last minute or
-        # more whenever it creates a file, so 3,000 files deleted just before made each of the next
-        # run's 3,000 creations cost about a millisecond of kernel time (the figures until stop 28).
+        # without a journal (as on this project's build machines) scans the inodes freed in the last
+        # minute or more whenever it creates a file, so 3,000 files deleted just before made each of
+        # the next run's 3,000 creations cost about a millisecond of kernel time (docs/DATASETS.md).
         decomp.append(run(NZ + ["decompress", str(nz), "-o", str(out), "--jobs", str(jobs), "-q"])[:2])
     (c_wall, c_cpu), (d_wall, d_cpu) = _median(comp), _median(decomp)
     identical = all((out / p.name).read_bytes() == p.read_bytes() for out in outs for p in paths)

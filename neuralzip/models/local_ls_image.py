@@ -16,11 +16,10 @@ the fine prediction lies above the rounded one the residual's sign is flipped, s
 gets the smaller code (FINE). The rest (adaptive counts per activity class, the learned initial
 counts) is the classic model's.
 
-Unlike classic, each chunk is one tile: its wavefront is x + 2y over the whole chunk, so no row
+As in classic, each chunk is one tile: its wavefront is x + 2y over the whole chunk, so no row
 loses its north context at a tile edge, and the window can reach into every earlier row.
 
 Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower)."""
-
 
 from neuralzip.kernels import local_ls as _ls
 from neuralzip.models.base import ParamError, check_chunk_count, param_int
