@@ -15,7 +15,7 @@ from media_factory import image_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
-from neuralzip.models.classic_image import TILE_H, TILE_W, one_tile
+from neuralzip.models.classic_image import TILE_H, TILE_W, chunk_tiles
 from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -54,8 +54,9 @@ def test_golden_source_reencodes_to_the_same_member(name):
     before they were rounded to 1/1000 bit carry full precision, and lpc-nlms-mlp's now count the
     blocks' side bits too. A legacy file's model is recorded under its old name: it is coded again
     with the model that decodes it now, which writes the same bytes under its new name. A classic
-    or context-mlp file written before chunks became one tile records 128 x 1024 tiles; its
-    image is smaller than a tile, so one tile gives the same chunks, recorded as the image's size."""
+    or context-mlp file written before tiles became as tall as a chunk records 128 x 1024 tiles; its
+    image is smaller than a tile, so the tiles of today give the same chunks, recorded as the
+    image's size."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     [(stored, restored)] = api.decompress_bytes(blob)
@@ -66,7 +67,7 @@ def test_golden_source_reencodes_to_the_same_member(name):
     assert again.model == model
     before = {k: v for k, v in member.header().items() if k not in ("stats", "model")}
     if (before["params"].get("tile_h"), before["params"].get("tile_w")) == (TILE_H, TILE_W):
-        before["params"] = dict(before["params"], **dict(zip(("tile_h", "tile_w"), one_tile(member.shape))))
+        before["params"] = dict(before["params"], **dict(zip(("tile_h", "tile_w"), chunk_tiles(member.shape))))
     assert {k: v for k, v in again.header().items() if k not in ("stats", "model")} == before
     assert again.stats.keys() == member.stats.keys()
 

@@ -58,19 +58,22 @@ def test_tile_and_chunk_boundaries_are_exact():
     assert_same_image(data, roundtrip(data, "classic"), "png")
 
 
-def test_classic_codes_each_chunk_as_one_tile(monkeypatch):
-    """A chunk is one tile: the params record the chunk's rows by the width. With chunks of 64 rows
-    (CHUNK_PIXELS made small) the image is 3 chunks, each a tile, and decodes exactly."""
+def test_classic_tiles_are_as_tall_as_a_chunk(monkeypatch):
+    """The params record tiles as tall as a chunk and at most 1024 wide: a 150 x 1100 image is one
+    chunk of two tiles side by side, 150 x 1024 (a 150 x 900 one would be one tile). With chunks of
+    64 rows (CHUNK_PIXELS made small) it is 3 chunks with 64-row tiles, and decodes exactly."""
     from neuralzip import container
     from neuralzip.models import classic_image
 
     data = image_file("png", "RGB", 150, 1100)
     _, [m] = container.loads(api.compress_bytes(data, "x", "classic"))
-    assert (m.params["tile_h"], m.params["tile_w"], len(m.chunks)) == (150, 1100, 1)
+    assert (m.params["tile_h"], m.params["tile_w"], len(m.chunks)) == (150, 1024, 1)
+    _, [m] = container.loads(api.compress_bytes(image_file("png", "RGB", 150, 900), "x", "classic"))
+    assert (m.params["tile_h"], m.params["tile_w"]) == (150, 900)
     monkeypatch.setattr(classic_image, "CHUNK_PIXELS", 64 * 1100)
     blob = api.compress_bytes(data, "x", "classic")
     _, [m] = container.loads(blob)
-    assert (m.params["tile_h"], m.params["tile_w"], len(m.chunks)) == (64, 1100, 3)
+    assert (m.params["tile_h"], m.params["tile_w"], len(m.chunks)) == (64, 1024, 3)
     assert_same_image(data, api.decompress_bytes(blob)[0][1], "png")
 
 

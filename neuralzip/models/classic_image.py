@@ -19,16 +19,20 @@ images/train (see the closing note of the baseline issue).
 
 Decoding steps many pixels at once (a per-pixel coder call would be far too
 slow): the image is cut into chunks of rows (about CHUNK_PIXELS pixels, which
-bound the memory), and a chunk is one tile that walks the wavefront x + 2*y = t,
-so all pixels with the same t are coded in one pass and one coder call; the
-statistics are updated after each pass. The passes themselves are compiled
+bound the memory), and a chunk into tiles as tall as the chunk and at most
+TILE_W wide that walk the wavefront x + 2*y = t side by side, so all pixels with
+the same t are coded in one pass and one coder call; the statistics are updated
+after each pass. A chunk of an image at most TILE_W wide is one tile. Wider
+images have tiles side by side: each tile's first column has no west context,
+which costs far less than a row without its north one, and a chunk takes
+TILE_W + 2 * rows steps however wide the image (one tile across a 6000-pixel
+image took 26% more time to code and 47% more to decode). The passes themselves are compiled
 (neuralzip/kernels/classic_image.pyx, which also holds the format's constants).
 
-The tile is recorded in the member's params (tile_h, tile_w). Earlier files
-cut each chunk into tiles of TILE_H x TILE_W that walked the wavefront side by
-side; each tile's first row had no north context, which cost about 0.3% on
-photos and showed as faint lines in `neuralzip explain`. They decode as they
-were written.
+The tiles are recorded in the member's params (tile_h, tile_w). Earlier files
+cut each chunk into tiles of TILE_H x TILE_W; each tile's first row had no
+north context, which cost about 0.3% on photos and showed as faint lines in
+`neuralzip explain`. They decode as they were written.
 """
 
 from pathlib import Path
@@ -49,17 +53,17 @@ from neuralzip.models.prior import Prior
 BASE, NCLS, THRESHOLDS, N_BIAS_CONTEXTS = _k.BASE, _k.NCLS, _k.THRESHOLDS, _k.N_BIAS_CONTEXTS
 
 WEIGHTS_PREFIX = "classic-image"
-TILE_W = 1024  # the tiles of earlier files (and of a codec given these)
-TILE_H = 128
+TILE_W = 1024  # the widest tile
+TILE_H = 128  # the tiles' height in earlier files (and in a codec given it)
 MAX_TILE = 1 << 16  # the largest tile side params may give
 CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 
 
-def one_tile(shape) -> tuple[int, int]:
-    """The tile (tile_h, tile_w) that makes each chunk of an image of this shape one tile: the
-    chunk's rows (CHUNK_PIXELS // width, at most the image's height) by the width."""
+def chunk_tiles(shape) -> tuple[int, int]:
+    """The tiles (tile_h, tile_w) of an image of this shape: as tall as a chunk (CHUNK_PIXELS //
+    width rows, at most the image's height) and as wide as the image, at most TILE_W."""
     h, w = int(shape[0]), int(shape[1])
-    return max(1, min(h, CHUNK_PIXELS // max(w, 1), MAX_TILE)), max(1, min(w, MAX_TILE))
+    return max(1, min(h, CHUNK_PIXELS // max(w, 1), MAX_TILE)), max(1, min(w, TILE_W))
 
 
 def thread_blocks(n: int) -> int:
@@ -195,7 +199,7 @@ class ClassicImageCodec(RunCodec):
     summary = "blended causal predictors + adaptive context statistics, learned initial statistics"
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
-        """tile_h, tile_w: fixed tiles (as earlier files have); None: one tile per chunk."""
+        """tile_h, tile_w: fixed tiles (as earlier files have); None: chunk_tiles."""
         self.weights = Prior(WEIGHTS_PREFIX, (2, NCLS, alphabet(8)), weights)
         self.tile_h, self.tile_w = tile_h, tile_w
 
@@ -217,7 +221,7 @@ class ClassicImageCodec(RunCodec):
         return [(a, min(a + rows, h)) for a in range(0, h, rows)]
 
     def _params(self, signal):
-        th, tw = one_tile(signal.shape)
+        th, tw = chunk_tiles(signal.shape)
         return {"tile_h": self.tile_h or th, "tile_w": self.tile_w or tw, "chunk_pixels": CHUNK_PIXELS}
 
     def _model_rows(self, bits: int):
