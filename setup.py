@@ -11,6 +11,7 @@ made on one machine decodes on any x86-64 or ARM64 machine.
 """
 
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -26,16 +27,24 @@ OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
 # -fwrapv; the -O0 build check compiles them unvectorized and compares the bytes).
 VECTORIZED = {"gated_pixelcnn", "row_lstm", "wavenet"}
 
+# Modules built a second time for x86-64 CPUs with AVX, from the same code (`include`): each
+# *_avx.pyx compiles its twin with -mavx, and neuralzip/kernels/dispatch.py picks it at run time
+# where the CPU has AVX. AVX adds wider vectors and no fused multiply-add (that is -mfma, never
+# given), so every double operation rounds as in the generic build: the same bits.
+X86_64 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
+ARCH_FLAGS = {"ols_audio_avx": ["-mavx"]}
+
 # NEURALZIP_KERNELS=a,b builds only those modules (quicker while working on one family)
 ONLY = {n for n in os.environ.get("NEURALZIP_KERNELS", "").split(",") if n}
 
 extensions = [
     Extension(f"neuralzip.kernels.{pyx.stem}", [str(pyx)],
-              extra_compile_args=PORTABLE + OPENMP + (["-fvect-cost-model=dynamic"] if pyx.stem in VECTORIZED else []),
+              extra_compile_args=PORTABLE + OPENMP + ARCH_FLAGS.get(pyx.stem, [])
+              + (["-fvect-cost-model=dynamic"] if pyx.stem in VECTORIZED else []),
               extra_link_args=OPENMP,
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
     for pyx in sorted(Path("neuralzip/kernels").glob("*.pyx"))
-    if not ONLY or pyx.stem in ONLY
+    if (not ONLY or pyx.stem in ONLY) and (X86_64 or pyx.stem not in ARCH_FLAGS)
 ]
 
 # Translated and compiled on every core, up to 8 jobs (NEURALZIP_BUILD_JOBS overrides): a kernel's

@@ -129,18 +129,18 @@ def against_sac(rows, codecs, path: Path) -> dict | None:
     return out
 
 
-def cpu_of(cmd: list[str]) -> tuple[float, float]:
+def cpu_of(cmd: list[str], env=None) -> tuple[float, float]:
     """(wall, cpu) seconds of one whole process (cpu: user + sys of it and its children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def timed(cmd: list[str], repeat: int = 3) -> dict:
-    runs = [cpu_of(cmd) for _ in range(repeat)]
+def timed(cmd: list[str], repeat: int = 3, env=None) -> dict:
+    runs = [cpu_of(cmd, env) for _ in range(repeat)]
     return {"wall_s": round(float(np.median([r[0] for r in runs])), 3),
             "cpu_s": round(float(np.median([r[1] for r in runs])), 3)}
 
@@ -151,6 +151,8 @@ def speed(data: Path, levels: list[int], log, peers: bool = True) -> dict:
     out = {"input": "2-minute 44.1 kHz stereo 16-bit concatenation of valid clips (benchmarks/audio_model.py)",
            "how": "whole processes through the CLI, median of 3",
            "load_average_before": os.getloadavg()[0], "cores": os.cpu_count()}
+    from neuralzip.kernels import dispatch
+    out["ols_kernels"] = dispatch.ols_audio().__name__  # the build a plain run uses on this machine
     py = sys.executable
     nz = [str(Path(py).with_name("neuralzip"))]
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,13 +161,18 @@ def speed(data: Path, levels: list[int], log, peers: bool = True) -> dict:
         out["seconds"] = seconds
         f = timed(["flac", "-8", "--no-padding", "--no-seektable", "-s", "-f", str(wav), "-o", str(Path(tmp) / "t.flac")])
         out["flac_8"] = dict(f, bytes=(Path(tmp) / "t.flac").stat().st_size)
-        runs = [(f"ols-cascade-{lv}", ["--model", "ols-cascade", "--level", str(lv)]) for lv in levels]
+        # ols-cascade runs its AVX kernels where the CPU has them; level 1 also with the generic
+        # build (NEURALZIP_GENERIC_KERNELS=1: what a CPU without AVX runs), which writes the same bytes
+        generic = dict(os.environ, NEURALZIP_GENERIC_KERNELS="1")
+        runs = [(f"ols-cascade-{lv}", ["--model", "ols-cascade", "--level", str(lv)], None) for lv in levels]
+        if 1 in levels:
+            runs.insert(1, ("ols-cascade-1-generic-kernels", ["--model", "ols-cascade", "--level", "1"], generic))
         if peers:
-            runs += [("lpc-nlms-mlp", ["--model", "lpc-nlms-mlp"]), ("classic", ["--model", "classic"])]
-        for name, options in runs:
+            runs += [("lpc-nlms-mlp", ["--model", "lpc-nlms-mlp"], None), ("classic", ["--model", "classic"], None)]
+        for name, options, env in runs:
             nzf, back = Path(tmp) / "t.nz", Path(tmp) / "back.wav"
-            comp = timed(nz + ["compress", "-q", "--force"] + options + [str(wav), "-o", str(nzf)])
-            dec = timed(nz + ["decompress", "-q", "--force", str(nzf), "-o", str(back)])
+            comp = timed(nz + ["compress", "-q", "--force"] + options + [str(wav), "-o", str(nzf)], env=env)
+            dec = timed(nz + ["decompress", "-q", "--force", str(nzf), "-o", str(back)], env=env)
             assert back.read_bytes() == wav.read_bytes(), f"{name}: the 2-minute file did not come back identical"
             r = {"bytes": nzf.stat().st_size, "bps": round(8 * nzf.stat().st_size / (seconds * 44100 * 2), 5),
                  "compress": comp, "decompress": dec,

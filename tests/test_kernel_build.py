@@ -4,9 +4,11 @@ The installed build (-O2, the shipped flags) and a second build of the same
 sources at -O0 must both reproduce tests/golden/fingerprints.json: the SHA-256 of
 the .nz every shipped model writes for a fixed set of media (less the float model's
 reported likelihood, see fingerprint.py), recorded with the numba kernels these
-compiled ones replaced. The kernels have no run-time CPU dispatch (one portable code
-path per build), so these two builds are every path there is. A negative control
-shows the comparison can fail: a one-bit change to a recorded fingerprint is caught.
+compiled ones replaced. One kernel has a run-time CPU dispatch: ols_audio is also built
+with AVX (ols_audio_avx, picked where the CPU has it), so the ols-cascade fingerprints
+are checked with the generic build too (NEURALZIP_GENERIC_KERNELS=1), at -O2 and -O0:
+every path there is. A negative control shows the comparison can fail: a one-bit
+change to a recorded fingerprint is caught.
 """
 
 import json
@@ -49,7 +51,7 @@ import runpy, sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 root, script = sys.argv[1], sys.argv[2]
 sys.path.insert(0, root)
-sys.argv = [script]
+sys.argv = [script] + sys.argv[3:]
 if script == "probe":
     import neuralzip.kernels.coding as k
     print(k.__file__)
@@ -58,9 +60,33 @@ else:
 """
 
 
-def _run_with_copy(root: Path, script: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _RUN_WITH_COPY, str(root), script], cwd=cwd, capture_output=True,
-                          text=True, timeout=1200)
+def _run_with_copy(root: Path, script: str, cwd: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _RUN_WITH_COPY, str(root), script, *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=1200, env=env)
+
+
+GENERIC = dict(os.environ, NEURALZIP_GENERIC_KERNELS="1")
+DISPATCHED = "ols-cascade"  # the models whose kernels have a second, AVX build
+
+
+def _differ(prints: dict, names=None) -> list:
+    return sorted(k for k in RECORDED if (not names or k.startswith(names)) and prints.get(k) != RECORDED[k])
+
+
+def test_generic_build_of_the_dispatched_kernel_reproduces_the_recorded_bytes():
+    r = subprocess.run([sys.executable, str(TESTS / "fingerprint.py"), DISPATCHED], env=GENERIC, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    prints = json.loads(r.stdout)
+    assert len(prints) == 10 and not _differ(prints, DISPATCHED + "-")
+
+
+def test_the_generic_switch_picks_the_generic_build(monkeypatch):
+    from neuralzip.kernels import dispatch, ols_audio
+    monkeypatch.setenv("NEURALZIP_GENERIC_KERNELS", "1")
+    assert dispatch.ols_audio() is ols_audio
+    monkeypatch.delenv("NEURALZIP_GENERIC_KERNELS")
+    assert (dispatch.ols_audio() is ols_audio) == (not ols_audio.cpu_has_avx())
 
 
 def _build_at(opt: str, dest: Path) -> Path:
@@ -85,5 +111,8 @@ def test_kernels_built_at_O0_give_the_same_bytes(tmp_path):
     r = _run_with_copy(root, str(TESTS / "fingerprint.py"), tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     prints = json.loads(r.stdout)
-    differ = sorted(k for k in RECORDED if prints.get(k) != RECORDED[k])
-    assert not differ, f"-O0 build writes other bytes for {differ}"
+    assert not _differ(prints), f"-O0 build writes other bytes for {_differ(prints)}"
+    r = _run_with_copy(root, str(TESTS / "fingerprint.py"), tmp_path, DISPATCHED, env=GENERIC)
+    assert r.returncode == 0, r.stderr[-3000:]
+    prints = json.loads(r.stdout)
+    assert len(prints) == 10 and not _differ(prints, DISPATCHED + "-"), "-O0 generic build writes other bytes"

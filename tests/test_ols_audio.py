@@ -137,7 +137,7 @@ def test_two_decoders_at_once_and_a_damaged_chunk_in_either_half(monkeypatch, fo
 def test_boundary_rows_rebuild_the_least_squares_matrix():
     """The kernel keeps two rows of R a sample and rebuilds R when it solves: the rebuilt matrix is
     the same bits as the full update R = lam R + x x' over the same inputs (numpy, same order)."""
-    from neuralzip.kernels import ols_audio as kern
+    kern = ols_audio.kern  # the build the model uses
     rng = np.random.default_rng(5)
     frames = 300
     x = (rng.normal(size=(frames, 2)) * 3000).astype(np.int32)
@@ -162,7 +162,7 @@ def test_a_second_fit_with_the_first_fits_memory_changes_nothing():
     first's forgetting factor its matrix is the same bits as the first's, its prediction adds 0 to
     the mixer, and every symbol is the one coded without it. With another factor (the control)
     the symbols differ. A second fit needs the adaptive mixer."""
-    from neuralzip.kernels import ols_audio as kern
+    kern = ols_audio.kern  # the build the model uses
     rng = np.random.default_rng(7)
     frames = 3000
     x = np.clip(np.cumsum(rng.normal(size=(frames, 2)) * 300, axis=0), -32768, 32767).astype(np.int32)
@@ -346,3 +346,59 @@ def test_the_cascade_keeps_fractions_of_a_quiet_signal(level, monkeypatch):
     x = _quiet_chord()
     fine = _mean_bits(x, 44100, level)
     assert _mean_bits(x, 44100, level, monkeypatch, fine_stages=0) > fine + 0.03
+
+
+
+DOUBLE_STATE = ("R", "F", "bv", "w", "ch", "ring", "wt", "ols", "gp", "am", "rls", "R2", "bv2", "w2", "cnt", "tot")
+
+
+def model_state(kern, samples, bits, rate, level, lam_ulps=0):
+    """Runs ols_audio.model_lanes over one lane with `kern` -> (symbols, every double array of the
+    state as raw 64-bit words). lam_ulps moves the forgetting factor by that many ulps."""
+    cfg = ols_audio.VERSIONS[ols_audio.CODER][level]
+    cfg = dict(cfg, **cfg["low_rate"]) if rate < ols_audio.LOW_RATE else dict(cfg)
+    cfg.pop("low_rate", None)
+    for _ in range(lam_ulps):
+        cfg["lam"] = float(np.nextafter(cfg["lam"], 1.0))
+    frames, nch = samples.shape
+    st = kern.LaneState(kern.Config(**cfg), lengths=np.array([frames]), nch=nch, bits=bits,
+                        prior=ols_audio.prior(ols_audio.nbk_of(bits)))
+    st.load(samples)
+    sym = np.zeros((1, nch, frames), np.uint8)
+    kern.model_lanes(st, sym, np.zeros((1, nch, 2, frames), np.uint8))
+    return sym, {name: np.asarray(getattr(st, name)).view(np.uint64) for name in DOUBLE_STATE}
+
+
+def test_the_avx_build_computes_the_same_bits_as_the_generic_build(monkeypatch, level):
+    """ols_audio_avx (four-lane vectors) and ols_audio (two-lane) end a lane with the same double
+    state, bit for bit, code the same bytes, and decode each other's files, at both sample rates'
+    configurations, mono and stereo, 16 and 24 bits. The negative control: the forgetting factor
+    moved by one ulp changes the state, so the state comparison sees a one-ulp difference in the
+    double arithmetic (the bytes of a clip this short need not change: predictions are rounded)."""
+    from neuralzip.kernels import dispatch, ols_audio as generic
+    avx = dispatch.ols_audio()
+    if avx is generic:
+        pytest.skip("no AVX build on this machine (not x86-64, or the CPU lacks AVX)")
+    assert (generic.VECTOR_LANES, avx.VECTOR_LANES) == (2, 4)
+    monkeypatch.setattr(ols_audio, "lane_frames", lambda frames, rate, level: 3000)
+    rng = np.random.default_rng(11)
+    cases = [(tone(7001, 2, 24) + rng.integers(-900, 900, (7001, 2)).astype(np.int32), 24, 44100),
+             (tone(5003, 1, 16, level=0.05), 16, 8000)]
+    for samples, bits, rate in cases:
+        sym, state = model_state(generic, samples, bits, rate, level)
+        sym4, state4 = model_state(avx, samples, bits, rate, level)
+        assert np.array_equal(sym, sym4)
+        for name in DOUBLE_STATE:
+            assert np.array_equal(state[name], state4[name]), name
+        _, moved = model_state(generic, samples, bits, rate, level, lam_ulps=1)
+        assert not np.array_equal(moved["R"], state["R"])
+        data = wav_file(samples, bits, rate=rate)
+        blobs = {}
+        for kern in (generic, avx):
+            monkeypatch.setattr(ols_audio, "kern", kern)
+            blobs[kern.VECTOR_LANES] = api.compress_bytes(data, "a", NAME)
+        assert blobs[2] == blobs[4]
+        for kern in (generic, avx):
+            monkeypatch.setattr(ols_audio, "kern", kern)
+            [(_, out)] = api.decompress_bytes(blobs[2])
+            assert out == data

@@ -9,7 +9,6 @@ import pytest
 from media_factory import sparse_tone, tone, wav_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
-from neuralzip.kernels import ols_audio as kern
 from neuralzip.models import ols_audio, value_map
 
 
@@ -66,6 +65,7 @@ def test_pack_unpack_roundtrip_and_refusals():
 def test_kernel_refuses_bad_maps():
     cfg = ols_audio.config(1, 44100)
     pri = ols_audio.prior(ols_audio.nbk_of(16))
+    kern = ols_audio.kern  # the build the model uses
     st = kern.LaneState(cfg, lengths=np.array([10]), nch=1, bits=16, prior=pri)
     for bad in ([], [3, 1], [1, 1], [-40000, 0], [0, 40000]):
         with pytest.raises(ValueError):

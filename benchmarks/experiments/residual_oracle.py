@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from neuralzip.kernels import ols_audio as kern
 from neuralzip.models import ols_audio
 from neuralzip.models.base import Signal
+
+kern = ols_audio.kern  # the kernels' build the model uses
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -59,10 +59,12 @@ from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.errors import ContainerError
-from neuralzip.kernels import ols_audio as kern
+from neuralzip.kernels import dispatch
 from neuralzip.models import value_map
 from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
 from neuralzip.parallel import cpu_count
+
+kern = dispatch.ols_audio()  # the kernels, built with AVX where this CPU has it (same bits)
 
 CODER = 4  # the model version compress writes (params["coder"]; params without one are coder 1)
 CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decoding)
