@@ -66,6 +66,20 @@ def chunk_tiles(shape) -> tuple[int, int]:
     return max(1, min(h, CHUNK_PIXELS // max(w, 1), MAX_TILE)), max(1, min(w, TILE_W))
 
 
+def chunk_rows(params, width: int) -> int:
+    """Rows of each chunk (the last may have fewer): as many whole tile rows as chunk_pixels holds,
+    at least one. The decoder's rule, whatever tiles the file's params name."""
+    th = params["tile_h"]
+    return max(th, (params["chunk_pixels"] // max(width, 1)) // th * th)
+
+
+def largest_step(params, height: int, width: int) -> tuple[int, int]:
+    """(rows of the largest chunk, pixels of its largest wavefront step): what decoding holds at once."""
+    th, tw = params["tile_h"], params["tile_w"]
+    rows = min(height, chunk_rows(params, width))
+    return rows, min(rows * width, -(-rows // th) * -(-width // tw) * min(th, tw))
+
+
 def thread_blocks(n: int) -> int:
     """Thread blocks for a pass over n independent rows (small passes stay on one thread)."""
     return max(1, min(max_threads(), n // 64))
@@ -215,10 +229,8 @@ class ClassicImageCodec(RunCodec):
         return self.weights.counts
 
     def _spans(self, shape, params):
-        h, w = shape[0], shape[1]
-        th = params["tile_h"]
-        rows = max(th, (params["chunk_pixels"] // max(w, 1)) // th * th)
-        return [(a, min(a + rows, h)) for a in range(0, h, rows)]
+        rows = chunk_rows(params, shape[1])
+        return [(a, min(a + rows, shape[0])) for a in range(0, shape[0], rows)]
 
     def _params(self, signal):
         th, tw = chunk_tiles(signal.shape)
@@ -284,20 +296,17 @@ class ClassicImageCodec(RunCodec):
         """Tiles of 1..65536 rows and columns, chunks of 1..2^26 pixels, one chunk per span of rows."""
         from neuralzip.models.base import check_chunk_count, param_int
 
-        th = param_int(params, "tile_h", 1, MAX_TILE)
+        param_int(params, "tile_h", 1, MAX_TILE)
         param_int(params, "tile_w", 1, MAX_TILE)
-        cp = param_int(params, "chunk_pixels", 1, 1 << 26)
-        h, w = signal.shape[0], signal.shape[1]
-        check_chunk_count(-(-h // max(th, (cp // w) // th * th)), nchunks)
+        param_int(params, "chunk_pixels", 1, 1 << 26)
+        check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
         """One chunk's state (the image as int64, per-predictor errors, the wavefront order) and the
         arrays of its largest wavefront step (count rows over the buckets, sub-predictions)."""
         h, w, c = signal.shape
-        th, tw = params["tile_h"], params["tile_w"]
-        rows = min(h, max(th, (params["chunk_pixels"] // w) // th * th))
+        rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
-        step = min(rows * w, -(-rows // th) * -(-w // tw) * min(th, tw))  # pixels of one wavefront step
         nbk = alphabet(signal.bits)
         return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c)
 

@@ -33,7 +33,7 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import BASE, ClassicImageCodec, thread_blocks
+from neuralzip.models.classic_image import BASE, ClassicImageCodec, largest_step, thread_blocks
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
@@ -182,10 +182,7 @@ class ContextMLPCodec(ClassicImageCodec):
 
     def decode_memory(self, params, signal):
         """The classic model's state, plus the network's features and mixture rows of one step."""
-        h, w, c = signal.shape
-        th, tw = params["tile_h"], params["tile_w"]
-        rows = min(h, max(th, (params["chunk_pixels"] // w) // th * th))
-        step = min(rows * w, -(-rows // th) * -(-w // tw) * min(th, tw))
+        _, step = largest_step(params, signal.shape[0], signal.shape[1])
         return super().decode_memory(params, signal) + step * 8 * 512 + (64 << 20)
 
     def encode(self, samples, signal):
