@@ -102,6 +102,7 @@ def _median(runs: list) -> tuple[float, float]:
 
 def clips_case(source: Path, n: int, jobs: int, seed: int, work: Path, repeat: int = 1) -> dict:
     from neuralzip import archive, streaming
+    from neuralzip.kernels import dispatch
 
     clips = work / "clips"
     paths = cut_clips(source, n, clips, seed)
@@ -137,7 +138,9 @@ def clips_case(source: Path, n: int, jobs: int, seed: int, work: Path, repeat: i
         "ratio_to_flac": round(nz.stat().st_size / flac_bytes, 4), "target_ratio": 0.90,
         "compress_wall_s": round(c_wall, 2), "compress_cpu_s": round(c_cpu, 2),
         "decompress_wall_s": round(d_wall, 2), "decompress_cpu_s": round(d_cpu, 2),
-        "repeat": repeat, "compress_walls_s": [round(w, 2) for w, _ in comp],
+        "repeat": repeat, "restore": "each run into a fresh folder; all removed after the last run",
+        "ols_kernels": dispatch.ols_audio().__name__,  # the kernels' build the audio model ran with here
+        "compress_walls_s": [round(w, 2) for w, _ in comp],
         "decompress_walls_s": [round(w, 2) for w, _ in decomp],
         "compress_jobs1_omp1_wall_s": round(one_wall, 2), "compress_jobs1_omp1_cpu_s": round(one_cpu, 2),
         "flac_wall_s": round(flac_seconds, 2),
