@@ -2,9 +2,11 @@
 
 Compress in this process; decompress in a fresh subprocess with one thread
 (the compiled kernels' OpenMP lanes), numpy's AVX2/FMA kernels disabled,
-torch's default ATen kernels, and another decode batch size
-(NEURALZIP_DECODE_BATCH); require the very same content. (Other builds of
-the kernels are checked by test_kernel_build.py.)
+torch's default ATen kernels, the generic build of any kernel that also has an
+AVX build (NEURALZIP_GENERIC_KERNELS: this process runs the AVX one where the
+CPU has it), and another decode batch size (NEURALZIP_DECODE_BATCH); require the
+very same content. (Other builds of the kernels are checked by
+test_kernel_build.py.)
 """
 
 import json
@@ -21,6 +23,7 @@ HOSTILE_ENV = {
     "OMP_NUM_THREADS": "1",
     "ATEN_CPU_CAPABILITY": "default",
     "NPY_DISABLE_CPU_FEATURES": "AVX2,FMA3",
+    "NEURALZIP_GENERIC_KERNELS": "1",
 }
 
 _DECODER = """
