@@ -7,7 +7,8 @@ the loops readable next to the Python that orchestrates them.
 
 The shipped build is portable: -O2 (NEURALZIP_OPT overrides it, e.g. -O0 for the build
 check), no -march=native, no fast-math, and no floating-point contraction, so a file
-made on one machine decodes on any x86-64 or ARM64 machine.
+made on one machine decodes on any x86-64 or ARM64 machine. One kernel also gets an AVX
+twin on x86-64 (ARCH_FLAGS below), chosen at run time and computing the same bits.
 """
 
 import os
