@@ -559,12 +559,19 @@ def train_local_ls_mlp(**kwargs):
 @click.option("--seed", default=0, show_default=True, help="random seed (patches, initialisation, batches)")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--resume", is_flag=True, help="continue from the checkpoint and patch cache in --out")
-def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume):
+@click.option("--requantize", type=click.Path(exists=True, dir_okay=False),
+              help="no training: quantize this weights file's encoder again, calibrated on DATA's training "
+                   "patches (how v2 was made from v1)")
+def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize):
     """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import vae
 
-    path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,
-                   log=lambda m: click.echo(m, err=True))
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if requantize:
+        path = vae.requantize(Path(requantize), Path(data), Path(out_dir), seed, log)
+    else:
+        path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,
+                       log=log)
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 

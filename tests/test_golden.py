@@ -201,3 +201,17 @@ def test_older_classic_file_with_tiles_is_read_with_its_tiles():
     _, [again] = container.loads(api.compress_bytes(restored, stored, "classic"))
     assert (again.params["tile_h"], again.params["tile_w"]) == (150, 24) and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
+
+
+def test_older_vae_file_is_read_with_the_v1_weights_it_names():
+    """vae's weights v2 requantized v1's encoder (activations no longer clipped); a file made with v1
+    records v1's hash and decodes with the shipped v1 file. Forced onto v2 (--weights), it is refused."""
+    blob = (GOLDEN / "older-vae-v1-weights-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    v1 = [p for p in shipped_dir().glob("vae-image-v1-*.npz")]
+    v2 = [p for p in shipped_dir().glob("vae-image-v2-*.npz")]
+    assert len(v1) == len(v2) == 1 and member.weights in v1[0].name
+    _, [current] = container.loads((GOLDEN / "vae-image.nz").read_bytes())
+    assert current.weights in v2[0].name
+    with pytest.raises(ContainerError, match="not the weights file"):
+        api.decompress_bytes(blob, weights=str(v2[0]))

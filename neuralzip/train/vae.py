@@ -11,11 +11,15 @@
    Adam with a one-cycle schedule; a checkpoint every --checkpoint-every steps,
    --resume continues from it.
 3. Quantization: int16 weights per output channel, 16-bit activations
-   calibrated on training patches, float64 sums, integer rescaling into the
-   codec's output units; the float layers are kept for the report's
-   nll_float_bits.
+   spanning HEADROOM times the largest activation seen on training patches
+   (nothing seen is clipped), float64 sums, integer rescaling into the codec's
+   output units; the float layers are kept for the report's nll_float_bits.
 4. The tuning files are priced with the exact codec; the result is written as
    vae-image-v<N>-<hash>.npz with its recipe inside.
+
+`--requantize WEIGHTS` redoes step 3 for the encoder of an existing weights file
+(no training): how v2 was made from v1, whose activations were calibrated at the
+99.99th percentile and clipped above it (see weights/RECIPES.md).
 """
 
 import json
@@ -28,10 +32,12 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import vae_layout as L
-from neuralzip.train.quantize import quantize_mlp
+from neuralzip.train.quantize import quantize_layers, quantize_mlp
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
-VERSION = 1
+VERSION = 2  # v1: the same networks, activations calibrated at the 99.99th percentile (clipped above)
+HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
+CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
 WEIGHTS_PREFIX = "vae-image"
 WARMUP, WARMUP_START = 3000, 0.05
 
@@ -192,10 +198,8 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
 def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     torch = _torch()
     rng = np.random.default_rng(seed)
-    sample = pool[rng.integers(0, len(pool), 100_000)].reshape(100_000, -1)
-    enc_scale = np.concatenate([np.full(L.LATENTS, float(L.Z_UNITS)), np.full(L.LATENTS, float(L.Q_SCALE_STEPS))])
-    enc_offset = np.concatenate([np.zeros(L.LATENTS), np.full(L.LATENTS, -L.Q_LOG_SCALE_MIN)])
-    arrays = quantize_mlp(nets["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, enc_scale, enc_offset)
+    sample = pool[rng.integers(0, len(pool), CALIBRATION)].reshape(CALIBRATION, -1)
+    arrays = quantize_mlp(nets["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM)
     # the decoder is calibrated on the bins the posterior picks for the same patches
     with torch.no_grad():
         disc = Discretizer(torch)
@@ -207,7 +211,7 @@ def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     dec_scale = np.array([L.MEAN_UNITS * L.MEAN_GAIN, logistic.LOG_SCALE_STEPS, L.COUPLING_UNITS])[kinds]
     dec_offset = np.array([L.MEAN_OFFSET / L.MEAN_GAIN, -logistic.LOG_SCALE_MIN, 0.0])[kinds]
     arrays.update(quantize_mlp(nets["dec"], "dec", "fdec", zin, 1.0 / L.ZIN_SCALE, -128.0 / L.ZIN_SCALE,
-                               dec_scale, dec_offset))
+                               dec_scale, dec_offset, HEADROOM))
     with torch.no_grad():
         log2p = prior_log2(nets, torch).numpy().astype(np.float64)
     arrays["prior.log2"] = log2p
@@ -215,6 +219,37 @@ def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     arrays.update(logistic.tables())
     arrays.update(L.tables())
     return arrays
+
+
+def _encoder_units():
+    """The encoder's output units: posterior means in 1/Z_UNITS, log-scales as indices from Q_LOG_SCALE_MIN."""
+    scale = np.concatenate([np.full(L.LATENTS, float(L.Z_UNITS)), np.full(L.LATENTS, float(L.Q_SCALE_STEPS))])
+    offset = np.concatenate([np.zeros(L.LATENTS), np.full(L.LATENTS, -L.Q_LOG_SCALE_MIN)])
+    return scale, offset
+
+
+def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=print) -> Path:
+    """The weights file again with its encoder quantized from its own float layers (fenc), its
+    activations calibrated on CALIBRATION training patches with HEADROOM; everything else (decoder,
+    prior, tables) as it was. No torch needed. -> the new weights file (version VERSION)."""
+    train_files, tune_files = image_split(data_dir)
+    arrays = weightstore.load(weights)
+    pool = patch_pool(train_files, CALIBRATION, seed, log)
+    layers = []
+    while f"fenc.w{len(layers)}" in arrays:
+        layers.append((arrays[f"fenc.w{len(layers)}"], arrays[f"fenc.b{len(layers)}"]))
+    arrays.update(quantize_layers(layers, "enc", "fenc", pool.reshape(len(pool), -1), L.ENC_INPUT_SCALE, 0.0,
+                                  *_encoder_units(), HEADROOM))
+    recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
+    recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
+                  + " ".join(sys.argv[3:]), encoder_headroom=HEADROOM, calibration_patches=CALIBRATION,
+                  calibration_seed=seed)
+    arrays["recipe"] = np.array(json.dumps(recipe))
+    path = save(arrays, out_dir)
+    scores = evaluate(path, tune_files, log)
+    log(f"tuning files: exact -ELBO {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel, "
+        f"initial bits {scores['initial_bits']:.0f}")
+    return path
 
 
 def save(arrays: dict, out_dir: Path) -> Path:
