@@ -12,7 +12,7 @@ the ratio to PNG, and for the neuralzip models the float and exact likelihood, h
 size is from the exact likelihood (total and worst crop), the slowest crop each way and the
 median ratio of their time to `cjxl -d 0 -e 9`'s on the same crop.
 Fails if a peer is missing or a file does not decode to the original.
-Writes benchmarks/results/families.json.
+Writes benchmarks/results/families.json (`--models vae,made --out FILE`: those families only).
 
     python benchmarks/families.py --audio [--jobs 1]
 
@@ -209,6 +209,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="crops benchmarked at once (1: timings undisturbed)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "families.json")
     ap.add_argument("--audio", action="store_true", help="the audio families (families_audio.json)")
+    ap.add_argument("--models", help="comma-separated image families to run (default: every one); with it, "
+                                     "give --out another file so that the full table's file is kept")
     ap.add_argument("--split", nargs=3, metavar=("MODEL", "URBAN", "WIKI"),
                     help="MODEL's weights trained on urban_* alone and on wiki_* alone")
     args = ap.parse_args()
@@ -229,7 +231,11 @@ def main():
         out.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(result["bits per subpixel (exact model)"], indent=1))
         return
-    models = FAMILIES["image"] + REFERENCE["image"]
+    families = args.models.split(",") if args.models else FAMILIES["image"]
+    unknown = sorted(set(families) - set(FAMILIES["image"]))
+    if unknown:
+        ap.error(f"not image families: {', '.join(unknown)} (they are {', '.join(FAMILIES['image'])})")
+    models = families + REFERENCE["image"]
     weights = {m: get_codec(m, "image").weights_hash for m in models}
     with tempfile.TemporaryDirectory() as tmp:
         crops = Path(tmp)
@@ -239,7 +245,8 @@ def main():
     totals = summary(rows)
     for r in rows:
         r["file"] = Path(r["file"]).name
-    result = {"command": f"python benchmarks/families.py --crops {args.crops} --jobs {args.jobs}",
+    chosen = f" --models {args.models} --out {args.out}" if args.models else ""
+    result = {"command": f"python benchmarks/families.py --crops {args.crops} --jobs {args.jobs}{chosen}",
               "crops": n, "crop": f"{CROP}x{CROP}", "weights": weights, "totals": totals, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
