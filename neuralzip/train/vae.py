@@ -248,6 +248,11 @@ def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=
     recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
                   + " ".join(sys.argv[3:]), encoder_headroom=HEADROOM, calibration_patches=CALIBRATION,
                   calibration_seed=seed)
+    return _save_and_price(arrays, recipe, out_dir, tune_files, log)
+
+
+def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, tune_files: list[Path], log) -> Path:
+    """Write the weights file with its recipe inside, and log the tuning files' -ELBO under it."""
     arrays["recipe"] = np.array(json.dumps(recipe))
     path = save(arrays, out_dir)
     scores = evaluate(path, tune_files, log)
@@ -291,9 +296,4 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, patches: int, ba
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, "hidden": hidden, "patches": patches, "batch": batch, "lr": lr, "seed": seed,
               "latents": L.LATENTS, "bin_bits": L.BIN_BITS, "patch": L.PATCH, "train_seconds": round(time.time() - start)}
-    arrays["recipe"] = np.array(json.dumps(recipe))
-    path = save(arrays, out_dir)
-    scores = evaluate(path, tune_files, log)
-    log(f"tuning files: exact -ELBO {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel, "
-        f"initial bits {scores['initial_bits']:.0f}")
-    return path
+    return _save_and_price(arrays, recipe, out_dir, tune_files, log)
