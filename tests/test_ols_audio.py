@@ -353,11 +353,10 @@ DOUBLE_STATE = ("R", "F", "bv", "w", "ch", "ring", "wt", "ols", "gp", "am", "rls
 
 
 def model_state(kern, samples, bits, rate, level, lam_ulps=0):
-    """Runs ols_audio.model_lanes over one lane with `kern` -> (symbols, every double array of the
-    state as raw 64-bit words). lam_ulps moves the forgetting factor by that many ulps."""
-    cfg = ols_audio.VERSIONS[ols_audio.CODER][level]
-    cfg = dict(cfg, **cfg["low_rate"]) if rate < ols_audio.LOW_RATE else dict(cfg)
-    cfg.pop("low_rate", None)
+    """Runs model_lanes over one lane with `kern` and the level's config at this rate -> (symbols,
+    every double array of the state as raw 64-bit words). lam_ulps moves the forgetting factor by
+    that many ulps."""
+    cfg = ols_audio.config_fields(level, rate)
     for _ in range(lam_ulps):
         cfg["lam"] = float(np.nextafter(cfg["lam"], 1.0))
     frames, nch = samples.shape

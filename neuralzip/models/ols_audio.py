@@ -117,13 +117,18 @@ def first_taps(taps: int, rate: int) -> int:
     return max(16, min(kern.MAX_TAPS, scaled))
 
 
-def config(level: int, rate: int, coder: int = CODER) -> kern.Config:
+def config_fields(level: int, rate: int, coder: int = CODER) -> dict:
+    """The kernels' Config fields of a level at this rate, as `coder` files were written."""
     cfg = dict(VERSIONS[coder][level])
     low = cfg.pop("low_rate", {})
     if rate < LOW_RATE:
         cfg.update(low)
     cfg["taps"] = (first_taps(cfg["taps"][0], rate),) + tuple(cfg["taps"][1:])
-    return kern.Config(**cfg)
+    return cfg
+
+
+def config(level: int, rate: int, coder: int = CODER) -> kern.Config:
+    return kern.Config(**config_fields(level, rate, coder))
 
 
 def lane_frames(frames: int, rate: int, level: int) -> int:
