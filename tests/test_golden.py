@@ -203,6 +203,35 @@ def test_older_classic_file_with_tiles_is_read_with_its_tiles():
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
+def test_older_classic_file_with_the_integer_blend_is_read_so():
+    """Classic files written before "fine" keep the blend and its bias in whole units; today's keep
+    them in 1/16 units and flip the residual's sign toward the likelier side (params "fine": 1). The
+    older file decodes with the integer blend; told it has the fine one (the negative control), its
+    content no longer matches its checksum. Coded again today it says "fine": 1, its chunks differ,
+    and it decodes."""
+    blob = (GOLDEN / "older-classic-integer-blend-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    assert "fine" not in member.params
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, fine=1)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "classic"))
+    assert again.params == dict(member.params, fine=1) and again.chunks != member.chunks
+    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
+
+
+@pytest.mark.parametrize("model", ["context-mlp", "local-ls", "local-ls-mlp"])
+def test_only_classic_reads_the_fine_flag(model):
+    """The models built on classic's kernel write no "fine" (context-mlp's network reads the integer
+    blend; local-ls always codes fine, local-ls-mlp never) and do not read it: a member of theirs
+    that claims "fine": 1 decodes as it was written. (The classic test above is the control: there
+    the same rewrite breaks the file.)"""
+    blob = (GOLDEN / f"{model}-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    assert "fine" not in member.params
+    assert api.decompress_bytes(_rewrite(blob, params=dict(member.params, fine=1))) == api.decompress_bytes(blob)
+
+
 def test_older_vae_file_is_read_with_the_v1_weights_it_names():
     """vae's weights v2 requantized v1's encoder (activations no longer clipped); a file made with v1
     records v1's hash and decodes with the shipped v1 file. Forced onto v2 (--weights), it is refused."""

@@ -114,6 +114,7 @@ class ContextMLPCodec(ClassicImageCodec):
     kind = "image"
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
     weights_prefix = WEIGHTS_PREFIX
+    fine_in_new_files = False  # the network reads the integer blend it was trained with
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic
