@@ -11,6 +11,10 @@ Per pixel and channel (everything integer, identical on both sides):
     self-correcting predictor;
   * a bias correction per local texture (signs of three gradients x coarse
     activity, LOCO-I's C[Q]);
+  * the blend and its bias kept in 1/16 units and rounded once; where the
+    fine prediction lies above the rounded one the residual's sign is
+    flipped, so the likelier side gets the smaller code (files with params
+    "fine": 1, which new files are; earlier files used whole units);
   * the residual coded as a bucket symbol under adaptive counts chosen by a
     quantised activity (neighbouring final errors, the previous channel's
     error here, and the best predictor's recent error), plus uniform low bits.
