@@ -15,7 +15,7 @@ from media_factory import image_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
-from neuralzip.models.classic_image import TILE_H, TILE_W, chunk_tiles
+from neuralzip.models.classic_image import BLEND_MIXED, TILE_H, TILE_W, chunk_tiles
 from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -203,33 +203,36 @@ def test_older_classic_file_with_tiles_is_read_with_its_tiles():
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-def test_older_classic_file_with_the_integer_blend_is_read_so():
-    """Classic files written before "fine" keep the blend and its bias in whole units; today's keep
-    them in 1/16 units and flip the residual's sign toward the likelier side (params "fine": 1). The
-    older file decodes with the integer blend; told it has the fine one (the negative control), its
-    content no longer matches its checksum. Coded again today it says "fine": 1, its chunks differ,
-    and it decodes."""
-    blob = (GOLDEN / "older-classic-integer-blend-image.nz").read_bytes()
+@pytest.mark.parametrize("name, model, kind", [("older-classic-integer-blend-image.nz", "classic", "integer"),
+                                               ("older-local-ls-fine-blend-image.nz", "local-ls", "fine")])
+def test_older_file_without_the_online_mixer_is_read_so(name, model, kind):
+    """classic and local-ls files written before the online mixer record no "blend": classic's kept
+    the blend in whole units, local-ls's in 1/16 units, neither had the mixer. Today's record
+    "blend": 3 (1/16 units and the mixer). The older file decodes as it was written; told it has the
+    mixer (the negative control), its content no longer matches its checksum. Coded again today it
+    records the mixer, its chunks differ, and it decodes."""
+    blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
-    assert "fine" not in member.params
+    assert "blend" not in member.params and member.model == model
+    assert get_codec(model, "image")._blend(member.params) == {"fine": kind == "fine", "mixer": False}
     with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, fine=1)))
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_MIXED)))
     [(stored, restored)] = api.decompress_bytes(blob)
-    _, [again] = container.loads(api.compress_bytes(restored, stored, "classic"))
-    assert again.params == dict(member.params, fine=1) and again.chunks != member.chunks
+    _, [again] = container.loads(api.compress_bytes(restored, stored, model))
+    assert again.params == dict(member.params, blend=BLEND_MIXED) and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-@pytest.mark.parametrize("model", ["context-mlp", "local-ls", "local-ls-mlp"])
-def test_only_classic_reads_the_fine_flag(model):
-    """The models built on classic's kernel write no "fine" (context-mlp's network reads the integer
-    blend; local-ls always codes fine, local-ls-mlp never) and do not read it: a member of theirs
-    that claims "fine": 1 decodes as it was written. (The classic test above is the control: there
-    the same rewrite breaks the file.)"""
+@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
+def test_models_with_a_network_neither_record_nor_read_a_blend(model):
+    """context-mlp's and local-ls-mlp's networks read the integer blend they were trained on: their
+    files record no "blend", and one that claims the mixer decodes as it was written (the test
+    above is the control: there the same rewrite breaks the file)."""
     blob = (GOLDEN / f"{model}-image.nz").read_bytes()
     _, [member] = container.loads(blob)
-    assert "fine" not in member.params
-    assert api.decompress_bytes(_rewrite(blob, params=dict(member.params, fine=1))) == api.decompress_bytes(blob)
+    assert "blend" not in member.params
+    rewritten = _rewrite(blob, params=dict(member.params, blend=BLEND_MIXED))
+    assert api.decompress_bytes(rewritten) == api.decompress_bytes(blob)
 
 
 def test_older_vae_file_is_read_with_the_v1_weights_it_names():

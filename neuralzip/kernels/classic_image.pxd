@@ -20,6 +20,8 @@ cdef class ImageChunkState:
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
     cdef readonly bint fine           # the blend and bias in 1/FINE units, the residual's sign flipped
+    cdef readonly bint mixer          # (with fine) the blend corrected by the online linear mixer
+    cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, sub-predictor], 1/2^MIX_SHIFT
 
 
 cdef class StepBuffers:
@@ -28,6 +30,7 @@ cdef class StepBuffers:
     cdef int64_t[::1] preds, classes, bctx, acts
     cdef int64_t[::1] extra           # the outside predictor's value per pixel (< 0: none there)
     cdef int64_t[::1] fine0, flip     # with an outside predictor: the blend in 1/FINE units, sign flip
+    cdef int64_t[::1] mix_corr, mix_set  # with the mixer: its correction (1/FINE units) and weight set
     cdef int64_t[:, ::1] subs, resid
     cdef double[:, ::1] rows
     cdef int64_t[:, :, ::1] counts

@@ -31,6 +31,19 @@ cdef enum:
     # where the fine prediction lies above the rounded one the residual's sign is flipped, so the
     # likelier side of the prediction gets the smaller zigzag code
     FINE = 16
+    # The online mixer (classic's newer files): a linear correction of the fine blend from the
+    # sub-predictors' deviations from it, with one weight vector per texture context (the bias
+    # context's three gradient signs) x coarse activity, trained by normalized LMS after every
+    # pixel. Deviations and errors are taken on an 8-bit scale in 1/FINE units, clipped to
+    # MIX_CLIP_8BIT levels; the correction to MIX_CORR_8BIT levels; weights in 1/2^MIX_SHIFT,
+    # clipped to MIX_W_MAX; the step is MIX_RATE/256 with MIX_EPS levels^2 added to the norm.
+    MIX_SETS = 27 * 4
+    MIX_SHIFT = 20
+    MIX_RATE = 3
+    MIX_CLIP_8BIT = 64
+    MIX_CORR_8BIT = 8
+    MIX_EPS = 16
+    MIX_W_MAX = 1 << 24
 
 # Python-visible copies of the format constants (the Python face imports these).
 BASE = N_BASE
@@ -69,18 +82,36 @@ cdef inline int64_t to_8bit_scale(int64_t e, int64_t shift) noexcept nogil:
     return e >> shift if shift >= 0 else e << -shift
 
 
+cdef inline int64_t floor_shift(int64_t v, int64_t s) noexcept nogil:
+    """floor(v / 2^s) for s >= 0, also for negative v (no implementation-defined shift)."""
+    return v >> s if v >= 0 else ~((~v) >> s)
+
+
+cdef inline int64_t scale_shift(int64_t v, int64_t shift) noexcept nogil:
+    """v / 2^shift rounded down (shift >= 0) or v * 2^-shift (shift < 0): to or from an 8-bit scale."""
+    return floor_shift(v, shift) if shift >= 0 else v * (<int64_t>1 << -shift)
+
+
+cdef inline int64_t clip(int64_t v, int64_t bound) noexcept nogil:
+    return -bound if v < -bound else (bound if v > bound else v)
+
+
 cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
     return 0 if d < -dead else (2 if d > dead else 1)
 
 
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
-                 int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False):
+                 int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
+                 bint mixer=False):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
-        self.n_extra, self.fine = n_extra, fine
+        self.n_extra, self.fine, self.mixer = n_extra, fine, mixer
+        if mixer and not fine:
+            raise ValueError("the online mixer needs the fine blend")
+        self.mix_w = np.zeros((img.shape[2], MIX_SETS if mixer else 1, 2 * N_BASE + 1), np.int64)
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if tile_h < 1 or tile_w < 1:
             raise ValueError("tile size out of range")
@@ -104,6 +135,8 @@ cdef class StepBuffers:
         self.extra = np.full(preds.shape[0], -1, np.int64) if extra is None else extra
         self.fine0 = np.zeros(preds.shape[0], np.int64)
         self.flip = np.zeros(preds.shape[0], np.int64)
+        self.mix_corr = np.zeros(preds.shape[0], np.int64)
+        self.mix_set = np.zeros(preds.shape[0], np.int64)
         self.subs, self.rows, self.resid = subs, rows, resid
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
@@ -177,6 +210,41 @@ cdef inline void base_predictions(const int64_t* at, Py_ssize_t row, Py_ssize_t 
 # are read through local views so the compiler keeps their strides in registers.
 @cython.boundscheck(False)
 @cython.cdivision(True)
+cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t j, int64_t ncore,
+                              int64_t blend) noexcept nogil:
+    """Input j's deviation from the fine blend, on an 8-bit scale, clipped: the sub-predictors of
+    the blend, and the outside predictor after them where there is one."""
+    cdef Py_ssize_t k = j if j < ncore else st.nsub - 1
+    return clip(scale_shift(FINE * sb.subs[i, k] - blend, st.shift), FINE * MIX_CLIP_8BIT)
+
+
+cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
+                          int64_t wset, int64_t pf, int64_t maxv) noexcept nogil:
+    """The fine blend pf corrected by weight set wset of channel c's mixer (kept for the update)."""
+    cdef int64_t j, dot = 0, corr
+    for j in range(ncore + st.n_extra):
+        dot += st.mix_w[c, wset, j] * mix_input(st, sb, i, j, ncore, pf)
+    corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), scale_shift(FINE * MIX_CORR_8BIT, -st.shift))
+    sb.mix_set[i] = wset
+    sb.mix_corr[i] = corr
+    return clamp(pf + corr, FINE * maxv)
+
+
+cdef inline void mix_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
+                            int64_t target) noexcept nogil:
+    """One normalized LMS step of the weight set pixel i used, toward target (1/FINE units)."""
+    cdef int64_t j, norm = FINE * FINE * MIX_EPS, wset = sb.mix_set[i], err, step
+    cdef int64_t blend = sb.fine0[i] - sb.mix_corr[i]  # the blend before the correction
+    cdef int64_t x[2 * N_BASE + 1]
+    for j in range(ncore + st.n_extra):
+        x[j] = mix_input(st, sb, i, j, ncore, blend)
+        norm += x[j] * x[j]
+    err = clip(scale_shift(target - sb.fine0[i], st.shift), FINE * MIX_CLIP_8BIT)
+    for j in range(ncore + st.n_extra):  # round(MIX_RATE/256 * err * x / norm * 2^MIX_SHIFT)
+        step = floor_div(MIX_RATE * err * x[j] * (<int64_t>2 << MIX_SHIFT) + 256 * norm, 512 * norm)
+        st.mix_w[c, wset, j] = clip(st.mix_w[c, wset, j] + step, MIX_W_MAX)
+
+
 cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys,
                       const int64_t[::1] xs, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """Prediction, context and count row of channel c for pixels start..stop-1 of the step.
@@ -293,6 +361,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             ctx = t * 8 + min(cls >> 2, 7)
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
+        if st.mixer:
+            pf = mixed(st, sb, i, c, ncore, t * 4 + min(cls >> 3, 3), pf, maxv)
         if fine:
             fine0[i] = pf
             if n > 0:  # the bias in 1/FINE units
@@ -392,3 +462,5 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
             bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)
             bias_cnt[c, ctx] = bias_cnt[c, ctx] >> 1  # >= 0
         count_update(&counts[c, cls, 0], &totals[c, cls], nbk, b, COUNT_INC, COUNT_LIMIT)
+        if st.mixer:
+            mix_update(st, step, i, c, ncore, FINE * v)

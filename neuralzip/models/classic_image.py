@@ -11,10 +11,15 @@ Per pixel and channel (everything integer, identical on both sides):
     self-correcting predictor;
   * a bias correction per local texture (signs of three gradients x coarse
     activity, LOCO-I's C[Q]);
-  * the blend and its bias kept in 1/16 units and rounded once; where the
+  * the blend kept in 1/16 units and corrected by an online linear mixer:
+    the sub-predictors' deviations from the blend, weighted by one of 108
+    weight vectors (texture context x coarse activity) that normalized LMS
+    trains after every pixel on the photo being coded;
+  * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
-    flipped, so the likelier side gets the smaller code (files with params
-    "fine": 1, which new files are; earlier files used whole units);
+    flipped, so the likelier side gets the smaller code. (Files with params
+    "blend": 2, which new files are; earlier files, without it, used whole
+    units and no mixer, and decode so.)
   * the residual coded as a bucket symbol under adaptive counts chosen by a
     quantised activity (neighbouring final errors, the previous channel's
     error here, and the best predictor's recent error), plus uniform low bits.
@@ -49,7 +54,8 @@ from neuralzip.coding.buckets import low_bit_counts
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import max_threads
-from neuralzip.models.base import RunCodec, decode_batch_limit, drain_chunks, sub_batches
+from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
+                                   param_int, sub_batches)
 from neuralzip.models.prior import Prior
 
 # BASE predictors per channel, NCLS activity classes (split at THRESHOLDS, on an 8-bit
@@ -61,6 +67,10 @@ TILE_W = 1024  # the widest tile
 TILE_H = 128  # the tiles' height in earlier files (and in a codec given it)
 MAX_TILE = 1 << 16  # the largest tile side params may give
 CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
+# How a member keeps its blend, as its params "blend" record it (a model's files without the key:
+# its blend_unrecorded). Fine: in 1/16 units, with the residual's sign flipped toward the likelier
+# side; mixed: fine and corrected by the online mixer.
+BLEND_INTEGER, BLEND_FINE, BLEND_MIXED = 1, 2, 3
 
 
 def chunk_tiles(shape) -> tuple[int, int]:
@@ -104,7 +114,7 @@ class _ChunkState:
     kernels' typed view of them (`kernel`)."""
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
-                 n_extra: int = 0, fine: bool = False):
+                 n_extra: int = 0, fine: bool = False, mixer: bool = False):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -119,7 +129,7 @@ class _ChunkState:
         self.kernel = _k.ImageChunkState(
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
-            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine)
+            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer)
 
 
 def alphabet(bits: int) -> int:
@@ -135,7 +145,8 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
-                prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False):
+                prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
+                mixer=False):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -144,9 +155,10 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     it must only read what the decoder also has before the pass. `extra_predictor(img, channel,
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
-    units and flips the residual's sign toward the likelier side."""
+    units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
+    blend with the online mixer."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine)
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -239,9 +251,7 @@ class ClassicImageCodec(RunCodec):
     def _params(self, signal):
         th, tw = chunk_tiles(signal.shape)
         params = {"tile_h": self.tile_h or th, "tile_w": self.tile_w or tw, "chunk_pixels": CHUNK_PIXELS}
-        if self.fine_in_new_files:
-            params["fine"] = 1
-        return params
+        return dict(params, **self._blend_record())
 
     def _model_rows(self, bits: int):
         """A learned model's replacement for the count rows (see _code_chunk); the classic model has none."""
@@ -251,16 +261,30 @@ class ClassicImageCodec(RunCodec):
         """One more sub-predictor for the blend (see _code_chunk); the classic model has none."""
         return None
 
-    # The blend in 1/16 units with the residual's sign flipped toward the likelier side (see
-    # _code_chunk): a model with fine_blend always codes so; the classic model where the member's
-    # params say "fine": 1, which its new files do (0.4% smaller on the tuning crops of
-    # images/train, at no cost in time); files without it decode as they were written.
-    fine_blend = False
-    fine_in_new_files = True
+    # How the model keeps its blend: in files that do not say (earlier files), and in its new files,
+    # which say so in params "blend" where the two differ (BLEND_*). A model whose two are the same
+    # records nothing and reads nothing.
+    blend_unrecorded = BLEND_INTEGER
+    blend_in_new_files = BLEND_MIXED
 
-    def _fine(self, params) -> bool:
-        """Whether this member codes fine (a model that never writes "fine" does not read it)."""
-        return self.fine_blend or (self.fine_in_new_files and params.get("fine") == 1)
+    def _blend_record(self) -> dict:
+        """What a new member's params record of its blend."""
+        new = self.blend_in_new_files
+        return {} if new == self.blend_unrecorded else {"blend": new}
+
+    def _blend(self, params) -> dict:
+        """_code_chunk's fine and mixer switches for this member (its params checked)."""
+        kind = self.blend_unrecorded
+        if self.blend_in_new_files != kind:
+            kind = params.get("blend", kind)
+        return {"fine": kind != BLEND_INTEGER, "mixer": kind == BLEND_MIXED}
+
+    def _check_blend(self, params) -> None:
+        """A recorded blend is one this model writes or the one its unrecorded files mean."""
+        if "blend" in params and self.blend_in_new_files != self.blend_unrecorded:
+            kinds = (self.blend_unrecorded, self.blend_in_new_files)
+            if param_int(params, "blend", 1, BLEND_MIXED) not in kinds:
+                raise ParamError(f"params.blend {params['blend']} is not one of {self.name}'s blends {kinds}")
 
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
         """The tile a chunk of `rows` rows is cut into."""
@@ -277,7 +301,7 @@ class ClassicImageCodec(RunCodec):
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
-                            seen, model_rows, self._extra_predictor(params, signal.bits), self._fine(params))
+                            seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params))
             yield coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
@@ -309,14 +333,12 @@ class ClassicImageCodec(RunCodec):
 
     def check_params(self, params, signal, nchunks):
         """Tiles of 1..65536 rows and columns, chunks of 1..2^26 pixels, one chunk per span of rows,
-        and "fine" 0 or 1 where present."""
-        from neuralzip.models.base import check_chunk_count, param_int
+        and a blend of this model's where one is recorded."""
 
         param_int(params, "tile_h", 1, MAX_TILE)
         param_int(params, "tile_w", 1, MAX_TILE)
         param_int(params, "chunk_pixels", 1, 1 << 26)
-        if "fine" in params:
-            param_int(params, "fine", 0, 1)
+        self._check_blend(params)
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
@@ -336,7 +358,7 @@ class ClassicImageCodec(RunCodec):
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
                             *self._tile(params, b - a, img.shape[1]), self.prior, model_rows=self._model_rows(signal.bits),
-                            extra_predictor=self._extra_predictor(params, signal.bits), fine=self._fine(params))
+                            extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params))
             write(img.astype(dtype))
 
     def decode(self, params, chunks, signal):

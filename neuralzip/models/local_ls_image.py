@@ -23,7 +23,7 @@ Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower
 
 from neuralzip.kernels import local_ls as _ls
 from neuralzip.models.base import ParamError, check_chunk_count, param_int
-from neuralzip.models.classic_image import CHUNK_PIXELS, ClassicImageCodec, alphabet, thread_blocks
+from neuralzip.models.classic_image import BLEND_FINE, CHUNK_PIXELS, ClassicImageCodec, alphabet, thread_blocks
 
 LEVELS = {1: 5, 2: 8}  # level -> window radius
 RIDGE = 2.0 ** -20  # ridge relative to the mean diagonal (keeps flat windows solvable)
@@ -35,7 +35,7 @@ class LocalLsImageCodec(ClassicImageCodec):
     kind = "image"
     summary = "classic blend + least squares fitted around every pixel, one wavefront per chunk"
     levels = tuple(sorted(LEVELS))
-    fine_blend = True
+    blend_unrecorded = BLEND_FINE  # earlier files: fine, no mixer; new files: BLEND_MIXED
 
     def __init__(self, weights=None, level: int = 1):
         super().__init__(weights)
@@ -53,7 +53,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         return type(self)(path, self.level)
 
     def _params(self, signal):
-        return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS}
+        return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS, **self._blend_record()}
 
     def _spans(self, shape, params):
         h, w = shape[0], shape[1]
@@ -81,6 +81,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         if param_int(params, "radius", 1, _ls.MAX_RADIUS_) != LEVELS[level]:
             raise ParamError(f"params.radius {params['radius']} is not level {level}'s {LEVELS[level]}")
         cp = param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
+        self._check_blend(params)
         h, w = signal.shape[0], signal.shape[1]
         check_chunk_count(-(-h // max(1, cp // w)), nchunks)
 

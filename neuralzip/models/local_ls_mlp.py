@@ -14,6 +14,7 @@ weights/RECIPES.md). 8-bit images get the network; other depths are coded as loc
 without the 1/16 units.
 """
 
+from neuralzip.models.classic_image import BLEND_INTEGER
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 
@@ -24,7 +25,7 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     name = "local-ls-mlp"
     kind = "image"
     summary = "context MLP's logistic mixture centred on local-ls's least-squares blend (8-bit)"
-    fine_blend = False
+    blend_unrecorded = blend_in_new_files = BLEND_INTEGER  # the network reads the integer blend
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
     def decode_memory(self, params, signal):
