@@ -30,7 +30,9 @@ cdef class StepBuffers:
     cdef int64_t[::1] preds, classes, bctx, acts
     cdef int64_t[::1] extra           # the outside predictor's value per pixel (< 0: none there)
     cdef int64_t[::1] fine0, flip     # with an outside predictor: the blend in 1/FINE units, sign flip
-    cdef int64_t[::1] mix_corr, mix_set  # with the mixer: its correction (1/FINE units) and weight set
+    # with the mixer: its correction (1/FINE units), weight set, inputs and their squared norm
+    cdef int64_t[::1] mix_corr, mix_set, mix_norm
+    cdef int64_t[:, ::1] mix_x
     cdef int64_t[:, ::1] subs, resid
     cdef double[:, ::1] rows
     cdef int64_t[:, :, ::1] counts

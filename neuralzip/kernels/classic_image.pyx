@@ -36,7 +36,8 @@ cdef enum:
     # context's three gradient signs) x coarse activity, trained by normalized LMS after every
     # pixel. Deviations and errors are taken on an 8-bit scale in 1/FINE units, clipped to
     # MIX_CLIP_8BIT levels; the correction to MIX_CORR_8BIT levels; weights in 1/2^MIX_SHIFT,
-    # clipped to MIX_W_MAX; the step is MIX_RATE/256 with MIX_EPS levels^2 added to the norm.
+    # clipped to MIX_W_MAX; the step is MIX_RATE/256 with MIX_EPS levels^2 added to the norm (its
+    # common factor kept to MIX_GAIN_BITS fractional bits).
     MIX_SETS = 27 * 4
     MIX_SHIFT = 20
     MIX_RATE = 3
@@ -44,6 +45,7 @@ cdef enum:
     MIX_CORR_8BIT = 8
     MIX_EPS = 16
     MIX_W_MAX = 1 << 24
+    MIX_GAIN_BITS = 16
 
 # Python-visible copies of the format constants (the Python face imports these).
 BASE = N_BASE
@@ -137,6 +139,8 @@ cdef class StepBuffers:
         self.flip = np.zeros(preds.shape[0], np.int64)
         self.mix_corr = np.zeros(preds.shape[0], np.int64)
         self.mix_set = np.zeros(preds.shape[0], np.int64)
+        self.mix_norm = np.zeros(preds.shape[0], np.int64)
+        self.mix_x = np.zeros((preds.shape[0], 2 * N_BASE + 1), np.int64)
         self.subs, self.rows, self.resid = subs, rows, resid
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
@@ -205,9 +209,8 @@ cdef inline void base_predictions(const int64_t* at, Py_ssize_t row, Py_ssize_t 
     out[11] = 2 * n - nn
 
 
-# Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
-# checked; divisions with a possibly negative numerator go through floor_div. The arrays
-# are read through local views so the compiler keeps their strides in registers.
+# The online mixer's steps (indices in range as below; every division through floor_div or
+# floor_shift).
 @cython.boundscheck(False)
 @cython.cdivision(True)
 cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t j, int64_t ncore,
@@ -218,33 +221,44 @@ cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, 
     return clip(scale_shift(FINE * sb.subs[i, k] - blend, st.shift), FINE * MIX_CLIP_8BIT)
 
 
+@cython.boundscheck(False)
+@cython.cdivision(True)
 cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
                           int64_t wset, int64_t pf, int64_t maxv) noexcept nogil:
     """The fine blend pf corrected by weight set wset of channel c's mixer (kept for the update)."""
-    cdef int64_t j, dot = 0, corr
+    cdef int64_t j, x, dot = 0, norm = FINE * FINE * MIX_EPS, corr
     for j in range(ncore + st.n_extra):
-        dot += st.mix_w[c, wset, j] * mix_input(st, sb, i, j, ncore, pf)
+        x = mix_input(st, sb, i, j, ncore, pf)
+        sb.mix_x[i, j] = x
+        dot += st.mix_w[c, wset, j] * x
+        norm += x * x
     corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), scale_shift(FINE * MIX_CORR_8BIT, -st.shift))
     sb.mix_set[i] = wset
+    sb.mix_norm[i] = norm
     sb.mix_corr[i] = corr
     return clamp(pf + corr, FINE * maxv)
 
 
+@cython.boundscheck(False)
+@cython.cdivision(True)
 cdef inline void mix_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
                             int64_t target) noexcept nogil:
     """One normalized LMS step of the weight set pixel i used, toward target (1/FINE units)."""
-    cdef int64_t j, norm = FINE * FINE * MIX_EPS, wset = sb.mix_set[i], err, step
-    cdef int64_t blend = sb.fine0[i] - sb.mix_corr[i]  # the blend before the correction
-    cdef int64_t x[2 * N_BASE + 1]
-    for j in range(ncore + st.n_extra):
-        x[j] = mix_input(st, sb, i, j, ncore, blend)
-        norm += x[j] * x[j]
+    cdef int64_t j, norm = sb.mix_norm[i], wset = sb.mix_set[i], err, gain, step
     err = clip(scale_shift(target - sb.fine0[i], st.shift), FINE * MIX_CLIP_8BIT)
-    for j in range(ncore + st.n_extra):  # round(MIX_RATE/256 * err * x / norm * 2^MIX_SHIFT)
-        step = floor_div(MIX_RATE * err * x[j] * (<int64_t>2 << MIX_SHIFT) + 256 * norm, 512 * norm)
+    # the step of weight j is MIX_RATE/256 * err * x[j] / norm (in 1/2^MIX_SHIFT): one division,
+    # gain = that factor without x[j] in 1/2^MIX_GAIN_BITS, then each step rounded to nearest
+    gain = floor_div(MIX_RATE * err * (<int64_t>1 << (MIX_SHIFT + MIX_GAIN_BITS - 8)), norm)
+    for j in range(ncore + st.n_extra):
+        step = floor_shift(gain * sb.mix_x[i, j] + (<int64_t>1 << (MIX_GAIN_BITS - 1)), MIX_GAIN_BITS)
         st.mix_w[c, wset, j] = clip(st.mix_w[c, wset, j] + step, MIX_W_MAX)
 
 
+# Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
+# checked; divisions with a possibly negative numerator go through floor_div. The arrays
+# are read through local views so the compiler keeps their strides in registers.
+@cython.boundscheck(False)
+@cython.cdivision(True)
 cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys,
                       const int64_t[::1] xs, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """Prediction, context and count row of channel c for pixels start..stop-1 of the step.
