@@ -29,7 +29,7 @@ cdef class StepBuffers:
     pixel i of the step), and the count statistics a learned model mixes with."""
     cdef int64_t[::1] preds, classes, bctx, acts
     cdef int64_t[::1] extra           # the outside predictor's value per pixel (< 0: none there)
-    cdef int64_t[::1] fine0, flip     # with an outside predictor: the blend in 1/FINE units, sign flip
+    cdef int64_t[::1] fine0, flip     # with fine: the prediction in 1/FINE units before the bias, sign flip
     # with the mixer: its correction (1/FINE units), weight set, inputs and their squared norm
     cdef int64_t[::1] mix_corr, mix_set, mix_norm
     cdef int64_t[:, ::1] mix_x

@@ -27,11 +27,11 @@ cdef enum:
     # times EXTRA_SPREAD/16, adds to the activity (where the two disagree the pixel is uncertain)
     EXTRA_ERROR = 8
     EXTRA_SPREAD = 8
-    # with an outside predictor the blend and the bias are kept in 1/FINE units and rounded once;
-    # where the fine prediction lies above the rounded one the residual's sign is flipped, so the
-    # likelier side of the prediction gets the smaller zigzag code
+    # with `fine` (local-ls, and classic with the mixer) the blend and the bias are kept in 1/FINE
+    # units and rounded once; where the fine prediction lies above the rounded one the residual's
+    # sign is flipped, so the likelier side of the prediction gets the smaller zigzag code
     FINE = 16
-    # The online mixer (classic's newer files): a linear correction of the fine blend from the
+    # The online mixer (classic's and local-ls's files since "blend": 3): a linear correction of the fine blend from the
     # sub-predictors' deviations from it, with one weight vector per texture context (the bias
     # context's three gradient signs) x coarse activity, trained by normalized LMS after every
     # pixel. Deviations and errors are taken on an 8-bit scale in 1/FINE units, clipped to

@@ -18,7 +18,7 @@ Per pixel and channel (everything integer, identical on both sides):
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 2, which new files are; earlier files, without it, used whole
+    "blend": 3, which new files are; earlier files, without it, used whole
     units and no mixer, and decode so.)
   * the residual coded as a bucket symbol under adaptive counts chosen by a
     quantised activity (neighbouring final errors, the previous channel's
@@ -71,6 +71,7 @@ CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 # its blend_unrecorded). Fine: in 1/16 units, with the residual's sign flipped toward the likelier
 # side; mixed: fine and corrected by the online mixer.
 BLEND_INTEGER, BLEND_FINE, BLEND_MIXED = 1, 2, 3
+MIXER_STEP_INT64 = 2 * BASE + 4  # the mixer's arrays per pixel of a step (inputs, norm, set, correction)
 
 
 def chunk_tiles(shape) -> tuple[int, int]:
@@ -334,7 +335,6 @@ class ClassicImageCodec(RunCodec):
     def check_params(self, params, signal, nchunks):
         """Tiles of 1..65536 rows and columns, chunks of 1..2^26 pixels, one chunk per span of rows,
         and a blend of this model's where one is recorded."""
-
         param_int(params, "tile_h", 1, MAX_TILE)
         param_int(params, "tile_w", 1, MAX_TILE)
         param_int(params, "chunk_pixels", 1, 1 << 26)
@@ -348,7 +348,7 @@ class ClassicImageCodec(RunCodec):
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
         nbk = alphabet(signal.bits)
-        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c)
+        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
 
     def decode_chunks(self, params, chunk, signal, write):
         spans = self._spans(signal.shape, params)

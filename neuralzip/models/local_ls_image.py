@@ -24,7 +24,8 @@ Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower
 
 from neuralzip.kernels import local_ls as _ls
 from neuralzip.models.base import ParamError, check_chunk_count, param_int
-from neuralzip.models.classic_image import BLEND_FINE, CHUNK_PIXELS, ClassicImageCodec, alphabet, thread_blocks
+from neuralzip.models.classic_image import (BLEND_FINE, CHUNK_PIXELS, MIXER_STEP_INT64, ClassicImageCodec, alphabet,
+                                           thread_blocks)
 
 LEVELS = {1: 5, 2: 8}  # level -> window radius
 RIDGE = 2.0 ** -20  # ridge relative to the mean diagonal (keeps flat windows solvable)
@@ -97,4 +98,5 @@ class LocalLsImageCodec(ClassicImageCodec):
         nbk = alphabet(signal.bits)
         slot = sum(a.nbytes for a in _ls.new_state(0, 1))  # one row slot of one channel
         sums = _ls.ring_rows(w) * c * slot
-        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c) + sums
+        return (rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c + MIXER_STEP_INT64)
+                + sums)
