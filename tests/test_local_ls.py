@@ -173,13 +173,23 @@ class _LocalLsWithoutMixer(LocalLsImageCodec):
     blend_in_new_files = BLEND_FINE
 
 
+class _ClassicWithoutMixer(ClassicImageCodec):
+    """classic with the fine blend and no online mixer."""
+    blend_unrecorded = blend_in_new_files = BLEND_FINE
+
+
+def _example_crop():
+    """A 128x128 crop of the bundled example photo, and its signal."""
+    img = read_media(open("examples/swallowtail.png", "rb").read()).samples[:128, :128].copy()
+    return img, Signal("image", img.shape, 8)
+
+
 def test_the_network_over_the_fit_beats_each_alone():
     """On a photo (a crop of the bundled example): fewer exact-model bits than the fit with the
     counts alone (local-ls without the online mixer, which local-ls-mlp does not have either) and
     than context-mlp (the network over the classic blend). local-ls with the mixer is as good as
     local-ls-mlp on this crop; benchmarks/results/local_ls.json has both on images/valid."""
-    img = read_media(open("examples/swallowtail.png", "rb").read()).samples[:128, :128].copy()
-    sig = Signal("image", img.shape, 8)
+    img, sig = _example_crop()
     both = get_codec("local-ls-mlp", "image").likelihood(img, sig)[1]
     assert both < _LocalLsWithoutMixer().likelihood(img, sig)[1]
     assert both < get_codec("context-mlp", "image").likelihood(img, sig)[1]
@@ -188,11 +198,6 @@ def test_the_network_over_the_fit_beats_each_alone():
 def test_the_online_mixer_earns_its_place():
     """On the same crop the online mixer makes local-ls and classic smaller than they are without
     it (the control: each model with the same fine blend and no mixer)."""
-    img = read_media(open("examples/swallowtail.png", "rb").read()).samples[:128, :128].copy()
-    sig = Signal("image", img.shape, 8)
-
-    class _ClassicWithoutMixer(ClassicImageCodec):
-        blend_unrecorded = blend_in_new_files = BLEND_FINE
-
+    img, sig = _example_crop()
     assert get_codec("local-ls", "image").likelihood(img, sig)[1] < _LocalLsWithoutMixer().likelihood(img, sig)[1]
     assert get_codec("classic", "image").likelihood(img, sig)[1] < _ClassicWithoutMixer().likelihood(img, sig)[1]

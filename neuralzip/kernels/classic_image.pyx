@@ -80,17 +80,14 @@ cdef inline int64_t iabs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
 
-cdef inline int64_t to_8bit_scale(int64_t e, int64_t shift) noexcept nogil:
-    return e >> shift if shift >= 0 else e << -shift
-
-
 cdef inline int64_t floor_shift(int64_t v, int64_t s) noexcept nogil:
     """floor(v / 2^s) for s >= 0, also for negative v (no implementation-defined shift)."""
     return v >> s if v >= 0 else ~((~v) >> s)
 
 
-cdef inline int64_t scale_shift(int64_t v, int64_t shift) noexcept nogil:
-    """v / 2^shift rounded down (shift >= 0) or v * 2^-shift (shift < 0): to or from an 8-bit scale."""
+cdef inline int64_t to_8bit_scale(int64_t v, int64_t shift) noexcept nogil:
+    """v / 2^shift rounded down (shift >= 0) or v * 2^-shift (shift < 0): from the image's scale to
+    an 8-bit one (or back, with -shift); any sign of v."""
     return floor_shift(v, shift) if shift >= 0 else v * (<int64_t>1 << -shift)
 
 
@@ -218,7 +215,7 @@ cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, 
     """Input j's deviation from the fine blend, on an 8-bit scale, clipped: the sub-predictors of
     the blend, and the outside predictor after them where there is one."""
     cdef Py_ssize_t k = j if j < ncore else st.nsub - 1
-    return clip(scale_shift(FINE * sb.subs[i, k] - blend, st.shift), FINE * MIX_CLIP_8BIT)
+    return clip(to_8bit_scale(FINE * sb.subs[i, k] - blend, st.shift), FINE * MIX_CLIP_8BIT)
 
 
 @cython.boundscheck(False)
@@ -232,7 +229,7 @@ cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_s
         sb.mix_x[i, j] = x
         dot += st.mix_w[c, wset, j] * x
         norm += x * x
-    corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), scale_shift(FINE * MIX_CORR_8BIT, -st.shift))
+    corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), to_8bit_scale(FINE * MIX_CORR_8BIT, -st.shift))
     sb.mix_set[i] = wset
     sb.mix_norm[i] = norm
     sb.mix_corr[i] = corr
@@ -245,7 +242,7 @@ cdef inline void mix_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py
                             int64_t target) noexcept nogil:
     """One normalized LMS step of the weight set pixel i used, toward target (1/FINE units)."""
     cdef int64_t j, norm = sb.mix_norm[i], wset = sb.mix_set[i], err, gain, step
-    err = clip(scale_shift(target - sb.fine0[i], st.shift), FINE * MIX_CLIP_8BIT)
+    err = clip(to_8bit_scale(target - sb.fine0[i], st.shift), FINE * MIX_CLIP_8BIT)
     # the step of weight j is MIX_RATE/256 * err * x[j] / norm (in 1/2^MIX_SHIFT): one division,
     # gain = that factor without x[j] in 1/2^MIX_GAIN_BITS, then each step rounded to nearest
     gain = floor_div(MIX_RATE * err * (<int64_t>1 << (MIX_SHIFT + MIX_GAIN_BITS - 8)), norm)

@@ -274,7 +274,7 @@ class ClassicImageCodec(RunCodec):
         return {} if new == self.blend_unrecorded else {"blend": new}
 
     def _blend(self, params) -> dict:
-        """_code_chunk's fine and mixer switches for this member (its params checked)."""
+        """_code_chunk's fine and mixer switches for this member (params already checked)."""
         kind = self.blend_unrecorded
         if self.blend_in_new_files != kind:
             kind = params.get("blend", kind)
