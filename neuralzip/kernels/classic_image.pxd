@@ -20,8 +20,13 @@ cdef class ImageChunkState:
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
     cdef readonly bint fine           # the blend and bias in 1/FINE units, the residual's sign flipped
-    cdef readonly bint mixer          # (with fine) the blend corrected by the online linear mixer
-    cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, sub-predictor], 1/2^MIX_SHIFT
+    cdef readonly int64_t mixer       # (with fine) the blend corrected by an online mixer (NO_MIXER, NLMS_MIXER, OLS_MIXER)
+    cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, input], 1/2^MIX_SHIFT
+    # the least-squares mixer's residual map (1/FINE units, 8-bit scale) and its fits: the decayed
+    # lower triangle and right-hand side [channel, weight set, ...], pixels added
+    cdef int32_t[:, :, ::1] resid_map
+    cdef double[:, :, ::1] ols_R, ols_b
+    cdef int64_t[:, ::1] ols_n
 
 
 cdef class StepBuffers:

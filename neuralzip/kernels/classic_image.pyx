@@ -11,7 +11,9 @@ import numpy as np
 
 cimport cython
 from cython.parallel cimport prange
+from libc.math cimport floor
 from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.lsq cimport LSQ_MAX_N, cholesky_solve, decay_add
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, unzigzag, value_of, zigzag
 
 cdef enum:
@@ -22,6 +24,7 @@ cdef enum:
     BIAS_WINDOW_N = 256  # halve a bias accumulator after this many observations
     BIAS_DEAD_8BIT = 6   # gradients within this (8-bit scale) count as flat
     MAX_SHIFT = 16       # |bits - 8| for any supported depth (keeps every shift defined)
+    FLAT_TEXTURE = 13    # the texture context whose three gradients are all flat (sign class 1)
     # an outside predictor (local-ls's least squares): its recent error counts EXTRA_ERROR/16 in
     # the blend (it is trusted more than the simple predictors), and its distance from the blend,
     # times EXTRA_SPREAD/16, adds to the activity (where the two disagree the pixel is uncertain)
@@ -46,6 +49,28 @@ cdef enum:
     MIX_EPS = 16
     MIX_W_MAX = 1 << 24
     MIX_GAIN_BITS = 16
+    # The online least-squares mixer (files since "blend": 4) corrects the fine blend over the same
+    # deviations and, after them, the residuals (the value against the mixed prediction, on the
+    # NLMS inputs' scale and clip) of the pixel's causal neighbours W, N, NE, NW, WW, NN and of up
+    # to two earlier channels at the pixel. Its weights are the least-squares fit of the blend's
+    # error over those inputs, with forgetting OLS_LAMBDA and ridge OLS_RIDGE (in the inputs'
+    # units squared), one fit per weight set (activity class / 4, times texture flat or not),
+    # solved every OLS_SOLVE_EVERY pixels of the set and rounded to integer weights, so the
+    # prediction itself is integer arithmetic. The correction is clipped to MIX_CLIP_8BIT levels.
+    OLS_SETS_ = 16
+    OLS_NEIGHBOURS = 6
+    OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2
+    OLS_STRIDE_ = OLS_MAX_IN_ + 1  # rows of a fit's matrix (a pair more than the inputs: decay_add)
+    OLS_SOLVE_EVERY = 32
+    # ImageChunkState's `mixer`
+    NO_MIXER = 0
+    NLMS_MIXER = 1
+    OLS_MIXER = 2
+
+cdef double OLS_LAMBDA = 0.9995
+cdef double OLS_RIDGE = 30000.0
+assert OLS_STRIDE_ <= LSQ_MAX_N and OLS_MAX_IN_ >= 2 * N_BASE + 1
+
 
 # Python-visible copies of the format constants (the Python face imports these).
 BASE = N_BASE
@@ -55,6 +80,8 @@ INC = COUNT_INC
 LIMIT = COUNT_LIMIT
 BIAS_WINDOW = BIAS_WINDOW_N
 BIAS_DEAD = BIAS_DEAD_8BIT
+MIXER_NONE, MIXER_NLMS, MIXER_OLS = NO_MIXER, NLMS_MIXER, OLS_MIXER
+OLS_MAX_IN, OLS_SETS, OLS_STRIDE = OLS_MAX_IN_, OLS_SETS_, OLS_STRIDE_
 
 # activity thresholds (on an 8-bit scale) that separate the classes
 cdef int64_t ACTIVITY_THRESHOLDS[N_THRESHOLDS]
@@ -102,16 +129,22 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
-                 bint mixer=False):
+                 int64_t mixer=NO_MIXER):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
         self.n_extra, self.fine, self.mixer = n_extra, fine, mixer
-        if mixer and not fine:
-            raise ValueError("the online mixer needs the fine blend")
-        self.mix_w = np.zeros((img.shape[2], MIX_SETS if mixer else 1, 2 * N_BASE + 1), np.int64)
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
+        if mixer not in (NO_MIXER, NLMS_MIXER, OLS_MIXER) or (mixer != NO_MIXER and not fine):
+            raise ValueError("an online mixer needs the fine blend")
+        ols = mixer == OLS_MIXER
+        self.mix_w = np.zeros((nch, OLS_SETS_ if ols else (MIX_SETS if mixer else 1), OLS_MAX_IN_), np.int64)
+        self.resid_map = np.zeros((h, w, nch) if ols else (1, 1, 1), np.int32)
+        self.ols_R = np.zeros((nch, OLS_SETS_, OLS_STRIDE_ * OLS_STRIDE_) if ols else (1, 1, 1))
+        self.ols_b = np.zeros((nch, OLS_SETS_, OLS_STRIDE_) if ols else (1, 1, 1))
+        self.ols_n = np.zeros((nch, OLS_SETS_) if ols else (1, 1), np.int64)
+
         if tile_h < 1 or tile_w < 1:
             raise ValueError("tile size out of range")
         if maxv < 1 or not -MAX_SHIFT <= shift <= MAX_SHIFT:
@@ -137,7 +170,7 @@ cdef class StepBuffers:
         self.mix_corr = np.zeros(preds.shape[0], np.int64)
         self.mix_set = np.zeros(preds.shape[0], np.int64)
         self.mix_norm = np.zeros(preds.shape[0], np.int64)
-        self.mix_x = np.zeros((preds.shape[0], 2 * N_BASE + 1), np.int64)
+        self.mix_x = np.zeros((preds.shape[0], OLS_MAX_IN_), np.int64)
         self.subs, self.rows, self.resid = subs, rows, resid
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
@@ -206,7 +239,7 @@ cdef inline void base_predictions(const int64_t* at, Py_ssize_t row, Py_ssize_t 
     out[11] = 2 * n - nn
 
 
-# The online mixer's steps (indices in range as below; every division through floor_div or
+# The online mixers' steps (indices in range as below; every division through floor_div or
 # floor_shift).
 @cython.boundscheck(False)
 @cython.cdivision(True)
@@ -218,18 +251,48 @@ cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, 
     return clip(to_8bit_scale(FINE * sb.subs[i, k] - blend, st.shift), FINE * MIX_CLIP_8BIT)
 
 
+cdef inline int64_t n_inputs(ImageChunkState st, Py_ssize_t c, int64_t ncore) noexcept nogil:
+    """How many inputs channel c's mixer reads."""
+    if st.mixer == OLS_MIXER:
+        return ncore + st.n_extra + OLS_NEIGHBOURS + min(c, 2)
+    return ncore + st.n_extra
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline void mix_inputs(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
+                            int64_t blend, Py_ssize_t y, Py_ssize_t x, bint hasN, bint hasW, bint hasNE,
+                            bint hasNN, bint hasWW) noexcept nogil:
+    """Pixel i's inputs into sb.mix_x[i]: the deviations (mix_input), then for the least-squares
+    mixer the residuals of the neighbours (0 where the tile has none) and of the earlier channels."""
+    cdef Py_ssize_t j, n = ncore + st.n_extra
+    for j in range(n):
+        sb.mix_x[i, j] = mix_input(st, sb, i, j, ncore, blend)
+    if st.mixer != OLS_MIXER:
+        return
+    sb.mix_x[i, n] = st.resid_map[y, x - 1, c] if hasW else 0
+    sb.mix_x[i, n + 1] = st.resid_map[y - 1, x, c] if hasN else 0
+    sb.mix_x[i, n + 2] = st.resid_map[y - 1, x + 1, c] if hasNE else 0
+    sb.mix_x[i, n + 3] = st.resid_map[y - 1, x - 1, c] if hasN and hasW else 0
+    sb.mix_x[i, n + 4] = st.resid_map[y, x - 2, c] if hasWW else 0
+    sb.mix_x[i, n + 5] = st.resid_map[y - 2, x, c] if hasNN else 0
+    for j in range(min(c, 2)):
+        sb.mix_x[i, n + OLS_NEIGHBOURS + j] = st.resid_map[y, x, c - 1 - j]
+
+
 @cython.boundscheck(False)
 @cython.cdivision(True)
-cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
+cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t n_in,
                           int64_t wset, int64_t pf, int64_t maxv) noexcept nogil:
-    """The fine blend pf corrected by weight set wset of channel c's mixer (kept for the update)."""
+    """The fine blend pf corrected by weight set wset of channel c's mixer over pixel i's n_in
+    inputs (sb.mix_x; the set, the inputs' squared norm and the correction kept for the update)."""
     cdef int64_t j, x, dot = 0, norm = FINE * FINE * MIX_EPS, corr
-    for j in range(ncore + st.n_extra):
-        x = mix_input(st, sb, i, j, ncore, pf)
-        sb.mix_x[i, j] = x
+    cdef int64_t bound = MIX_CLIP_8BIT if st.mixer == OLS_MIXER else MIX_CORR_8BIT
+    for j in range(n_in):
+        x = sb.mix_x[i, j]
         dot += st.mix_w[c, wset, j] * x
         norm += x * x
-    corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), to_8bit_scale(FINE * MIX_CORR_8BIT, -st.shift))
+    corr = clip(floor_shift(dot, MIX_SHIFT - st.shift), to_8bit_scale(FINE * bound, -st.shift))
     sb.mix_set[i] = wset
     sb.mix_norm[i] = norm
     sb.mix_corr[i] = corr
@@ -238,17 +301,60 @@ cdef inline int64_t mixed(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_s
 
 @cython.boundscheck(False)
 @cython.cdivision(True)
-cdef inline void mix_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
-                            int64_t target) noexcept nogil:
+cdef inline void nlms_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t n_in,
+                             int64_t target) noexcept nogil:
     """One normalized LMS step of the weight set pixel i used, toward target (1/FINE units)."""
     cdef int64_t j, norm = sb.mix_norm[i], wset = sb.mix_set[i], err, gain, step
     err = clip(to_8bit_scale(target - sb.fine0[i], st.shift), FINE * MIX_CLIP_8BIT)
     # the step of weight j is MIX_RATE/256 * err * x[j] / norm (in 1/2^MIX_SHIFT): one division,
     # gain = that factor without x[j] in 1/2^MIX_GAIN_BITS, then each step rounded to nearest
     gain = floor_div(MIX_RATE * err * (<int64_t>1 << (MIX_SHIFT + MIX_GAIN_BITS - 8)), norm)
-    for j in range(ncore + st.n_extra):
+    for j in range(n_in):
         step = floor_shift(gain * sb.mix_x[i, j] + (<int64_t>1 << (MIX_GAIN_BITS - 1)), MIX_GAIN_BITS)
         st.mix_w[c, wset, j] = clip(st.mix_w[c, wset, j] + step, MIX_W_MAX)
+
+
+@cython.boundscheck(False)
+cdef void ols_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t n_in,
+                     int64_t target) noexcept nogil:
+    """Pixel i joins its weight set's fit: the blend's error (target, 1/FINE units, against the
+    blend before the mixer) over its inputs; every OLS_SOLVE_EVERY pixels of the set the fit is
+    solved and rounded into the set's integer weights (a solve that fails keeps them)."""
+    cdef Py_ssize_t wset = sb.mix_set[i], j
+    cdef double x[OLS_STRIDE_]
+    cdef double z[OLS_STRIDE_]
+    cdef double work[OLS_STRIDE_ * OLS_STRIDE_]
+    cdef double w
+    cdef int64_t err = to_8bit_scale(target - (sb.fine0[i] - sb.mix_corr[i]), st.shift)
+    for j in range(n_in):
+        x[j] = <double>sb.mix_x[i, j]
+    x[n_in] = 0.0  # decay_add reads a pair past an odd count
+    decay_add(&st.ols_R[c, wset, 0], &st.ols_b[c, wset, 0], x, n_in, OLS_STRIDE_, OLS_LAMBDA, 1.0, <double>err)
+    st.ols_n[c, wset] += 1
+    if st.ols_n[c, wset] % OLS_SOLVE_EVERY != 0:
+        return
+    if not cholesky_solve(&st.ols_R[c, wset, 0], &st.ols_b[c, wset, 0], z, work, n_in, OLS_STRIDE_, OLS_RIDGE):
+        return
+    for j in range(n_in):
+        w = floor(z[j] * (1 << MIX_SHIFT) + 0.5)
+        if not w >= -MIX_W_MAX:  # NaN too
+            w = -MIX_W_MAX
+        elif w > MIX_W_MAX:
+            w = MIX_W_MAX
+        st.mix_w[c, wset, j] = <int64_t>w
+
+
+@cython.boundscheck(False)
+cdef void ols_part(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys, const int64_t[::1] xs,
+                   Py_ssize_t part, Py_ssize_t nparts) noexcept nogil:
+    """The fits of channel c's weight sets wset % nparts == part learn their pixels of the step,
+    in pixel order. Each set's fit sees the same pixels in the same order however the sets are
+    split, so the split never changes a result."""
+    cdef Py_ssize_t i
+    cdef int64_t n_in = n_inputs(st, c, N_BASE if c == 0 else st.nsub - st.n_extra)
+    for i in range(ys.shape[0]):
+        if sb.mix_set[i] % nparts == part:
+            ols_update(st, sb, i, c, n_in, FINE * st.img[ys[i], xs[i], c])
 
 
 # Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
@@ -279,7 +385,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef bint fine = st.fine
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
-    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf
+    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf, wset
     cdef bint hasN, hasW, hasNE, hasNN, hasWW, outside
     for i in range(start, stop):
         y, x = ys[i], xs[i]
@@ -372,8 +478,13 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             ctx = t * 8 + min(cls >> 2, 7)
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
-        if st.mixer:
-            pf = mixed(st, sb, i, c, ncore, t * 4 + min(cls >> 3, 3), pf, maxv)
+        if st.mixer != NO_MIXER:
+            mix_inputs(st, sb, i, c, ncore, pf, y, x, hasN, hasW, hasNE, hasNN, hasWW)
+            if st.mixer == OLS_MIXER:
+                wset = 2 * min(cls >> 2, 7) + (1 if t == FLAT_TEXTURE else 0)
+            else:
+                wset = t * 4 + min(cls >> 3, 3)
+            pf = mixed(st, sb, i, c, n_inputs(st, c, ncore), wset, pf, maxv)
         if fine:
             fine0[i] = pf
             if n > 0:  # the bias in 1/FINE units
@@ -429,10 +540,12 @@ def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const i
 
 @cython.boundscheck(False)
 def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
-                const int64_t[::1] xs, const int32_t[::1] sym, const int64_t[::1] low, bint write):
+                const int64_t[::1] xs, const int32_t[::1] sym, const int64_t[::1] low, bint write,
+                int n_threads=1):
     """Pass B, in pixel order: write the decoded values (decoder: write) and adapt every
     statistic; step.resid[i, c] = the final residual. Symbols come from a stream and are
-    checked against the count rows."""
+    checked against the count rows. The least-squares mixer's fits learn last, their weight sets
+    split among n_threads threads."""
     check_step(st, step, c, ys, xs)
     if sym.shape[0] < ys.shape[0] or low.shape[0] < ys.shape[0]:
         raise ValueError("fewer symbols than pixels")
@@ -473,5 +586,11 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
             bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)
             bias_cnt[c, ctx] = bias_cnt[c, ctx] >> 1  # >= 0
         count_update(&counts[c, cls, 0], &totals[c, cls], nbk, b, COUNT_INC, COUNT_LIMIT)
-        if st.mixer:
-            mix_update(st, step, i, c, ncore, FINE * v)
+        if st.mixer == NLMS_MIXER:
+            nlms_update(st, step, i, c, n_inputs(st, c, ncore), FINE * v)
+        elif st.mixer == OLS_MIXER:
+            st.resid_map[y, x, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
+    cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
+    if st.mixer == OLS_MIXER:
+        for part in prange(nparts, nogil=True, schedule="static", num_threads=nparts):
+            ols_part(st, step, c, ys, xs, part, nparts)

@@ -69,9 +69,11 @@ MAX_TILE = 1 << 16  # the largest tile side params may give
 CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 # How a member keeps its blend, as its params "blend" record it (a model's files without the key:
 # its blend_unrecorded). Fine: in 1/16 units, with the residual's sign flipped toward the likelier
-# side; mixed: fine and corrected by the online mixer.
-BLEND_INTEGER, BLEND_FINE, BLEND_MIXED = 1, 2, 3
-MIXER_STEP_INT64 = 2 * BASE + 4  # the mixer's arrays per pixel of a step (inputs, norm, set, correction)
+# side; NLMS: fine and corrected by the online mixer that normalized LMS trains; OLS: fine and
+# corrected by the online least-squares mixer (more inputs: the neighbours' residuals).
+BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS = 1, 2, 3, 4
+MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS}  # the kernel's mixer of each mixed blend
+MIXER_STEP_INT64 = _k.OLS_MAX_IN + 3  # the mixer's arrays per pixel of a step (inputs, norm, set, correction)
 
 
 def chunk_tiles(shape) -> tuple[int, int]:
@@ -115,7 +117,7 @@ class _ChunkState:
     kernels' typed view of them (`kernel`)."""
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
-                 n_extra: int = 0, fine: bool = False, mixer: bool = False):
+                 n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -147,7 +149,7 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
-                mixer=False):
+                mixer=_k.MIXER_NONE):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -157,7 +159,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
     units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
-    blend with the online mixer."""
+    blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS)."""
     h, w, nch = img.shape
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
@@ -198,7 +200,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             if observe is not None:
                 observe(c, sy, sx, view.classes[:n], sym[:n], rows, nlow[:n])
             # ... then the updates, in pixel order
-            _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None)
+            _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None, thread_blocks(n))
 
 
 class StepView:
@@ -262,29 +264,26 @@ class ClassicImageCodec(RunCodec):
         """One more sub-predictor for the blend (see _code_chunk); the classic model has none."""
         return None
 
-    # How the model keeps its blend: in files that do not say (earlier files), and in its new files,
-    # which say so in params "blend" where the two differ (BLEND_*). A model whose two are the same
-    # records nothing and reads nothing.
+    # How the model keeps its blend (BLEND_*): in files that do not say (earlier files), and the
+    # blends its files record in params "blend", the last being what new files write. A model that
+    # records none keeps its unrecorded blend and reads no "blend".
     blend_unrecorded = BLEND_INTEGER
-    blend_in_new_files = BLEND_MIXED
+    blends_recorded = (BLEND_NLMS, BLEND_OLS)
 
     def _blend_record(self) -> dict:
         """What a new member's params record of its blend."""
-        new = self.blend_in_new_files
-        return {} if new == self.blend_unrecorded else {"blend": new}
+        return {"blend": self.blends_recorded[-1]} if self.blends_recorded else {}
 
     def _blend(self, params) -> dict:
         """_code_chunk's fine and mixer switches for this member (params already checked)."""
-        kind = self.blend_unrecorded
-        if self.blend_in_new_files != kind:
-            kind = params.get("blend", kind)
-        return {"fine": kind != BLEND_INTEGER, "mixer": kind == BLEND_MIXED}
+        kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
+        return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE)}
 
     def _check_blend(self, params) -> None:
-        """A recorded blend is one this model writes or the one its unrecorded files mean."""
-        if "blend" in params and self.blend_in_new_files != self.blend_unrecorded:
-            kinds = (self.blend_unrecorded, self.blend_in_new_files)
-            if param_int(params, "blend", 1, BLEND_MIXED) not in kinds:
+        """A recorded blend is one this model's files record or the one its unrecorded files mean."""
+        if "blend" in params and self.blends_recorded:
+            kinds = (self.blend_unrecorded, *self.blends_recorded)
+            if param_int(params, "blend", 1, BLEND_OLS) not in kinds:
                 raise ParamError(f"params.blend {params['blend']} is not one of {self.name}'s blends {kinds}")
 
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
@@ -342,13 +341,16 @@ class ClassicImageCodec(RunCodec):
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's state (the image as int64, per-predictor errors, the wavefront order) and the
-        arrays of its largest wavefront step (count rows over the buckets, sub-predictions)."""
+        """One chunk's state (the image as int64, per-predictor errors, the residual map, the wavefront
+        order), the arrays of its largest wavefront step (count rows over the buckets,
+        sub-predictions, the mixer's inputs) and the mixer's fits."""
         h, w, c = signal.shape
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
         nbk = alphabet(signal.bits)
-        return rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
+        fits = c * _k.OLS_SETS * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) * 8  # the least-squares mixer's
+        return (rows * w * (c * (16 + 2 * nsub + 8) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
+                + fits)
 
     def decode_chunks(self, params, chunk, signal, write):
         spans = self._spans(signal.shape, params)

@@ -33,7 +33,7 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import BASE, BLEND_INTEGER, ClassicImageCodec, largest_step, thread_blocks
+from neuralzip.models.classic_image import BASE, ClassicImageCodec, largest_step, thread_blocks
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
@@ -114,7 +114,7 @@ class ContextMLPCodec(ClassicImageCodec):
     kind = "image"
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
     weights_prefix = WEIGHTS_PREFIX
-    blend_in_new_files = BLEND_INTEGER  # the network reads the integer blend it was trained on
+    blends_recorded = ()  # the network reads the integer blend it was trained on
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic

@@ -37,7 +37,7 @@ class LocalLsImageCodec(ClassicImageCodec):
     kind = "image"
     summary = "classic blend + least squares fitted around every pixel, one wavefront per chunk"
     levels = tuple(sorted(LEVELS))
-    blend_unrecorded = BLEND_FINE  # earlier files: fine, no mixer; new files: BLEND_MIXED
+    blend_unrecorded = BLEND_FINE  # earlier files: fine, no mixer; then NLMS, now OLS (as classic)
 
     def __init__(self, weights=None, level: int = 1):
         super().__init__(weights)

@@ -25,7 +25,7 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     name = "local-ls-mlp"
     kind = "image"
     summary = "context MLP's logistic mixture centred on local-ls's least-squares blend (8-bit)"
-    blend_unrecorded = blend_in_new_files = BLEND_INTEGER  # the network reads the integer blend
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, ()  # the network reads the integer blend
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
     def decode_memory(self, params, signal):
