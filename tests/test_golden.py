@@ -3,7 +3,8 @@
 now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
-to 3, recognised by their params) decode too."""
+to 3, classic's and local-ls's blends before the least-squares mixer, recognised by their params)
+decode too."""
 
 import hashlib
 import json
@@ -15,7 +16,8 @@ from media_factory import image_file
 from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
-from neuralzip.models.classic_image import BLEND_MIXED, TILE_H, TILE_W, chunk_tiles
+from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
+from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
 from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -203,36 +205,55 @@ def test_older_classic_file_with_tiles_is_read_with_its_tiles():
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-@pytest.mark.parametrize("name, model, kind", [("older-classic-integer-blend-image.nz", "classic", "integer"),
-                                               ("older-local-ls-fine-blend-image.nz", "local-ls", "fine")])
-def test_older_file_without_the_online_mixer_is_read_so(name, model, kind):
-    """classic and local-ls files written before the online mixer record no "blend": classic's kept
-    the blend in whole units, local-ls's in 1/16 units, neither had the mixer. Today's record
-    "blend": 3 (1/16 units and the mixer). The older file decodes as it was written; told it has the
-    mixer (the negative control), its content no longer matches its checksum. Coded again today it
-    records the mixer, its chunks differ, and it decodes."""
+@pytest.mark.parametrize("name, model, recorded, fine, mixer", [
+    ("older-classic-integer-blend-image.nz", "classic", None, False, MIXER_NONE),
+    ("older-local-ls-fine-blend-image.nz", "local-ls", None, True, MIXER_NONE),
+    ("older-classic-nlms-mixer-image.nz", "classic", BLEND_NLMS, True, MIXER_NLMS),
+    ("older-local-ls-nlms-mixer-image.nz", "local-ls", BLEND_NLMS, True, MIXER_NLMS)])
+def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, recorded, fine, mixer):
+    """classic and local-ls files written before the online mixers record no "blend": classic's kept
+    the blend in whole units, local-ls's in 1/16 units, neither had a mixer. Then came the NLMS
+    mixer ("blend": 3); today's files record "blend": 4 (the least-squares mixer). The older file
+    decodes as it was written; told it has today's mixer (the negative control), its content no
+    longer matches its checksum. Coded again today it records that mixer, its chunks differ, and
+    it decodes."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
-    assert "blend" not in member.params and member.model == model
-    assert get_codec(model, "image")._blend(member.params) == {"fine": kind == "fine", "mixer": False}
+    assert member.params.get("blend") == recorded and member.model == model
+    assert get_codec(model, "image")._blend(member.params) == {"fine": fine, "mixer": mixer}
     with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_MIXED)))
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_MIXED) and again.chunks != member.chunks
+    assert again.params == dict(member.params, blend=BLEND_OLS) and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
-def test_models_with_a_network_neither_record_nor_read_a_blend(model):
-    """context-mlp's and local-ls-mlp's networks read the integer blend they were trained on: their
-    files record no "blend", and one that claims the mixer decodes as it was written (the test
-    above is the control: there the same rewrite breaks the file)."""
-    blob = (GOLDEN / f"{model}-image.nz").read_bytes()
+def test_context_mlp_neither_records_nor_reads_a_blend():
+    """context-mlp's network reads the integer blend it was trained on: its files record no
+    "blend", and one that claims a mixer decodes as it was written (the test above is the control:
+    there the same rewrite breaks the file)."""
+    blob = (GOLDEN / "context-mlp-image.nz").read_bytes()
     _, [member] = container.loads(blob)
     assert "blend" not in member.params
-    rewritten = _rewrite(blob, params=dict(member.params, blend=BLEND_MIXED))
+    rewritten = _rewrite(blob, params=dict(member.params, blend=BLEND_OLS))
     assert api.decompress_bytes(rewritten) == api.decompress_bytes(blob)
+
+
+def test_older_local_ls_mlp_file_is_read_with_the_v1_weights_and_the_blend_they_read():
+    """local-ls-mlp's weights v1 were trained on the integer blend, v2 on local-ls's blend with the
+    least-squares mixer. A v1 file names v1's hash and records no "blend", and decodes with both;
+    told it has the mixer (the negative control), its content no longer matches its checksum.
+    Today's file names v2 and records "blend": 4."""
+    blob = (GOLDEN / "older-local-ls-mlp-v1-weights-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    v1 = list(shipped_dir().glob("local-ls-mlp-image-v1-*.npz"))
+    v2 = list(shipped_dir().glob("local-ls-mlp-image-v2-*.npz"))
+    assert len(v1) == len(v2) == 1 and member.weights in v1[0].name and "blend" not in member.params
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
+    _, [current] = container.loads((GOLDEN / "local-ls-mlp-image.nz").read_bytes())
+    assert current.weights in v2[0].name and current.params["blend"] == BLEND_OLS
 
 
 def test_older_vae_file_is_read_with_the_v1_weights_it_names():

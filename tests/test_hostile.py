@@ -136,9 +136,10 @@ HEADER_CASES = [
     ("classic-image.nz", _param("chunk_pixels", 0), "chunk_pixels"),
     ("classic-image.nz", _param("chunk_pixels", 1 << 30), "chunk_pixels"),
     ("classic-image.nz", _param("blend", 2), "blend"),  # fine without the mixer: never classic's
-    ("classic-image.nz", _param("blend", 4), "blend"),
+    ("classic-image.nz", _param("blend", 5), "blend"),
     ("classic-image.nz", _param("blend", True), "blend"),
     ("local-ls-image.nz", _param("blend", 1), "blend"),  # the integer blend: never local-ls's
+    ("local-ls-image.nz", _param("blend", 5), "blend"),
     ("classic-image.nz", lambda top, m: m["params"].pop("tile_w"), "tile_w"),
     ("context-mlp-image.nz", _param("tile_w", "1024"), "tile_w"),
     ("local-ls-image.nz", _param("radius", 8), "radius"),  # level 2's radius in a level-1 member

@@ -69,7 +69,7 @@ cdef enum:
 
 cdef double OLS_LAMBDA = 0.9995
 cdef double OLS_RIDGE = 30000.0
-assert OLS_STRIDE_ <= LSQ_MAX_N and OLS_MAX_IN_ >= 2 * N_BASE + 1
+assert <int>OLS_STRIDE_ <= <int>LSQ_MAX_N and OLS_MAX_IN_ >= 2 * N_BASE + 1
 
 
 # Python-visible copies of the format constants (the Python face imports these).
@@ -162,11 +162,12 @@ cdef class ImageChunkState:
 
 
 cdef class StepBuffers:
-    def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv, extra=None):
+    def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv, extra=None,
+                 flip=None):
         self.preds, self.classes, self.bctx, self.acts = preds, classes, bctx, acts
         self.extra = np.full(preds.shape[0], -1, np.int64) if extra is None else extra
         self.fine0 = np.zeros(preds.shape[0], np.int64)
-        self.flip = np.zeros(preds.shape[0], np.int64)
+        self.flip = np.zeros(preds.shape[0], np.int64) if flip is None else flip
         self.mix_corr = np.zeros(preds.shape[0], np.int64)
         self.mix_set = np.zeros(preds.shape[0], np.int64)
         self.mix_norm = np.zeros(preds.shape[0], np.int64)
@@ -175,7 +176,7 @@ cdef class StepBuffers:
         self.counts, self.totals, self.maxv = counts, totals, maxv
         n = preds.shape[0]
         self.n_max = n
-        if any(a.shape[0] != n for a in (classes, bctx, acts, subs, rows, resid, self.extra)):
+        if any(a.shape[0] != n for a in (classes, bctx, acts, subs, rows, resid, self.extra, self.flip)):
             raise ValueError("step buffers differ in length")
         if subs.shape[1] < N_BASE or rows.shape[1] != counts.shape[2] or resid.shape[1] != counts.shape[0]:
             raise ValueError("step buffers do not match the count rows")
@@ -561,6 +562,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef bint fine = st.fine
     cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b, j
+    cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
     for i in range(n):
         y, x = ys[i], xs[i]
         p = preds[i]
@@ -590,7 +592,6 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
             nlms_update(st, step, i, c, n_inputs(st, c, ncore), FINE * v)
         elif st.mixer == OLS_MIXER:
             st.resid_map[y, x, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
-    cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
     if st.mixer == OLS_MIXER:
         for part in prange(nparts, nogil=True, schedule="static", num_threads=nparts):
             ols_part(st, step, c, ys, xs, part, nparts)

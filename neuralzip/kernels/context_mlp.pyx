@@ -88,13 +88,18 @@ cdef int mix_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t 
     cdef const int64_t[:, ::1] spans = tab.spans
     cdef const int64_t[:, :, ::1] counts = step.counts
     cdef const int64_t[:, ::1] totals = step.totals
-    cdef const int64_t[::1] preds = step.preds, classes = step.classes
+    cdef const int64_t[::1] preds = step.preds, classes = step.classes, flip = step.flip
     cdef Py_ssize_t i, j, b, nbk = out.shape[1], k_mix = tab.k_mix
-    cdef int64_t one = 1 << MIX_SHIFT, mix_w = tab.mix_w, maxv = step.maxv, total, ratio, cn, cls
+    cdef int64_t one = 1 << MIX_SHIFT, mix_w = tab.mix_w, maxv = step.maxv, total, ratio, cn, cls, p
     for i in range(start, stop):
         for j in range(head.shape[0]):  # a private copy: slicing heads here would share a refcount
             head[j] = heads[i, j]
-        total = mixture_row(preds[i], maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row)
+        p = preds[i]
+        if flip[i]:  # the coded residual is -(v - p): the mixture's mirror image (means negated)
+            for j in range(k_mix):
+                head[j] = -head[j]
+            p = maxv - p
+        total = mixture_row(p, maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row)
         cls = classes[i]
         if not 0 <= cls < N_CLASSES or totals[c, cls] <= 0:
             return 1
@@ -134,15 +139,17 @@ def step_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t n, c
 
 
 @cython.boundscheck(False)
-def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const int32_t[::1] sym,
-               const double[::1] csym, const double[::1] ctot, const double[:, ::1] heads, double[::1] out):
+def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const int64_t[::1] flip,
+               const int32_t[::1] sym, const double[::1] csym, const double[::1] ctot, const double[:, ::1] heads,
+               double[::1] out):
     """-log2 p of each coded bucket under the float model (float network outputs `heads`, true
-    logistic CDF, the same mixing with the counts: csym = the bucket's count, ctot = the row's
-    total): the report's nll_float_bits, never used for coding."""
+    logistic CDF, mirrored where flip as in step_rows, the same mixing with the counts: csym = the
+    bucket's count, ctot = the row's total): the report's nll_float_bits, never used for coding."""
     cdef Py_ssize_t n = preds.shape[0], k_mix = tab.k_mix, i, k, part
     cdef int64_t p, b, a, e
     cdef double lmax, wsum, mass, wk, mu, ls, inv_s, m, hi, lo, w, q
-    if sym.shape[0] != n or csym.shape[0] != n or ctot.shape[0] != n or out.shape[0] != n or heads.shape[0] != n:
+    if (sym.shape[0] != n or flip.shape[0] != n or csym.shape[0] != n or ctot.shape[0] != n or out.shape[0] != n
+            or heads.shape[0] != n):
         raise ValueError("float-model inputs differ in length")
     if heads.shape[1] < 3 * k_mix:
         raise ValueError("float heads have the wrong width")
@@ -153,7 +160,7 @@ def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const 
         if not 0 <= sym[i] < spans.shape[0]:
             raise ValueError("symbol out of range")
     for i in prange(n, nogil=True, schedule="static"):
-        p = preds[i]
+        p = maxv - preds[i] if flip[i] else preds[i]
         b = sym[i]
         lmax = heads[i, 2 * k_mix]
         for k in range(1, k_mix):
@@ -163,7 +170,7 @@ def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const 
         for k in range(k_mix):
             wk = exp(heads[i, 2 * k_mix + k] - lmax)
             wsum = wsum + wk
-            mu = heads[i, k]
+            mu = -heads[i, k] if flip[i] else heads[i, k]
             ls = min(max(heads[i, k_mix + k], log_scale_min), log_scale_max)
             inv_s = exp(-ls)
             m = 0.0

@@ -156,7 +156,7 @@ cdef extern from *:
     }
     #endif
     /* 1 where this process may use AVX (the CPU has it and the system saves its registers) */
-    static int nz_cpu_has_avx(void) {
+    static inline int nz_cpu_has_avx(void) {
     #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx");

@@ -122,7 +122,7 @@ cdef enum:
     RL_ = RL_PRED + 1
     MAP_MAX_BITS_ = 16  # value maps are for recordings of at most this many bits
 
-assert MAX_N_ <= LSQ_MAX_N, "a solve takes at most LSQ_MAX_N unknowns"
+assert <int>MAX_N_ <= <int>LSQ_MAX_N, "a solve takes at most LSQ_MAX_N unknowns"
 
 HIST = HIST_
 MAP_MAX_BITS = MAP_MAX_BITS_

@@ -1,6 +1,7 @@
 """Classical image baseline: blended causal predictors + adaptive context statistics.
 
-Per pixel and channel (everything integer, identical on both sides):
+Per pixel and channel (integer arithmetic but for the mixer's least-squares solve,
+which is strict float64 in a fixed order; identical on both sides):
   * BASE simple predictors over the causal neighbours (MED/LOCO-I, gradient,
     W+NE-N, N+NE-NNE, N, W, NE, NW, averages, linear extrapolations); for
     later channels also the same predictors corrected by the previous
@@ -11,15 +12,21 @@ Per pixel and channel (everything integer, identical on both sides):
     self-correcting predictor;
   * a bias correction per local texture (signs of three gradients x coarse
     activity, LOCO-I's C[Q]);
-  * the blend kept in 1/16 units and corrected by an online linear mixer:
-    the sub-predictors' deviations from the blend, weighted by one of 108
-    weight vectors (texture context x coarse activity) that normalized LMS
-    trains after every pixel on the photo being coded;
+  * the blend kept in 1/16 units and corrected by an online least-squares
+    mixer that learns the photo being coded: its inputs are the
+    sub-predictors' deviations from the blend and the residuals of six
+    causal neighbours (W, N, NE, NW, WW, NN) and of the earlier channels at
+    the pixel; its weights, one set per activity class / 4 and texture flat
+    or not (16 sets), are the least-squares fit of the blend's error over
+    the pixels coded so far (forgetting factor 0.9995, a ridge), solved
+    every 32 pixels of a set in strict float64 and rounded to integers;
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 3, which new files are; earlier files, without it, used whole
-    units and no mixer, and decode so.)
+    "blend": 4, which new files are. "blend": 3 files had an online mixer
+    over the deviations alone, 108 weight sets by texture and activity
+    trained by normalized LMS; earlier files, without the key, used whole
+    units and no mixer. Each decodes as it was written.)
   * the residual coded as a bucket symbol under adaptive counts chosen by a
     quantised activity (neighbouring final errors, the previous channel's
     error here, and the best predictor's recent error), plus uniform low bits.
@@ -206,7 +213,9 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
 class StepView:
     """What the predict pass knows about the n pixels of one step and channel c:
     final predictions, activity, context class, sub-predictions, the count rows,
-    and the residuals of the channels already coded at these pixels (resid[:, :c]);
+    whether the residual's sign is flipped (flip: the fine blend lies above the
+    prediction), and the residuals of the channels already coded at these pixels
+    (resid[:, :c]);
     counts/totals are the adaptive statistics themselves ([channel, class, bucket]).
     `buffers` is the compiled kernels' typed view of the same arrays."""
 
@@ -221,9 +230,10 @@ class StepView:
         self.rows = np.empty((n_max, nbk), np.float64)
         self.resid = np.zeros((n_max, nch), np.int64)
         self.extra = np.full(n_max, -1, np.int64)
+        self.flip = np.zeros(n_max, np.int64)
         self.buffers = _k.StepBuffers(preds=self.preds, classes=self.classes, bctx=self.bctx, acts=self.acts,
                                       subs=self.subs, rows=self.rows, resid=self.resid, counts=counts,
-                                      totals=totals, maxv=maxv, extra=self.extra)
+                                      totals=totals, maxv=maxv, extra=self.extra, flip=self.flip)
 
 
 class ClassicImageCodec(RunCodec):

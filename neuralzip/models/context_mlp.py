@@ -67,22 +67,22 @@ class _FloatTally:
         self.pending = ([], [])
         self.bits = 0.0
 
-    def add(self, group: int, x, preds, sym, counts_rows):
+    def add(self, group: int, x, preds, flip, sym, counts_rows):
         n = len(sym)
         csym = counts_rows[np.arange(n), sym]
-        self.pending[group].append((x.copy(), preds.copy(), sym.copy(), csym, counts_rows.sum(axis=1)))
-        if sum(len(p[2]) for p in self.pending[group]) >= self.FLUSH_ROWS:
+        self.pending[group].append((x.copy(), preds.copy(), flip.copy(), sym.copy(), csym, counts_rows.sum(axis=1)))
+        if sum(len(p[3]) for p in self.pending[group]) >= self.FLUSH_ROWS:
             self.flush(group)
 
     def flush(self, group: int):
         parts = self.pending[group]
         if not parts:
             return
-        x, preds, sym, csym, ctot = (np.concatenate(col) for col in zip(*parts))
+        x, preds, flip, sym, csym, ctot = (np.concatenate(col) for col in zip(*parts))
         parts.clear()
         heads = self.net.float_nets[group].forward(x)
         out = np.empty(len(sym))
-        _k.float_bits(self.tables, self.maxv, preds, sym, csym, ctot, heads, out)
+        _k.float_bits(self.tables, self.maxv, preds, flip, sym, csym, ctot, heads, out)
         self.bits += float(out.sum())
 
     def total(self) -> float:
@@ -168,7 +168,8 @@ class ContextMLPCodec(ClassicImageCodec):
 
         def observe(c, sy, sx, classes, sym, rows_, nlow):
             view = model_rows.view
-            tally.add(min(c, 1), model_rows.x, view.preds[:len(sym)], sym, view.rows[:len(sym)])
+            n = len(sym)
+            tally.add(min(c, 1), model_rows.x, view.preds[:n], view.flip[:n], sym, view.rows[:n])
             low_bits[0] += float(np.sum(nlow))
 
         yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows)

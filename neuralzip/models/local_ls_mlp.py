@@ -14,7 +14,7 @@ weights/RECIPES.md). 8-bit images get the network; other depths are coded as loc
 without the 1/16 units.
 """
 
-from neuralzip.models.classic_image import BLEND_INTEGER
+from neuralzip.models.classic_image import BLEND_INTEGER, BLEND_OLS
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 
@@ -25,7 +25,9 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     name = "local-ls-mlp"
     kind = "image"
     summary = "context MLP's logistic mixture centred on local-ls's least-squares blend (8-bit)"
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, ()  # the network reads the integer blend
+    # the network reads the blend it was trained on: weights v1 the integer blend (files without
+    # "blend"), v2 local-ls's blend with the least-squares mixer ("blend": 4)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS,)
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
     def decode_memory(self, params, signal):
