@@ -1,7 +1,7 @@
 """Figures for the local-ls and local-ls-mlp image models (issue: an image model that learns each photo).
 
     sudo benchmarks/setup.sh            # the peers (cjxl)
-    python benchmarks/local_ls.py [--data ../shared/data] [--jobs 2] [--speed-only]
+    python benchmarks/local_ls.py [--data ../shared/data] [--jobs 2] [--size-only | --speed-only]
 
 * size: every photo of images/valid through neuralzip classic, context-mlp, and local-ls and
   local-ls-mlp at levels 1 and 2 (whole .nz files, decoded back and compared) and JPEG XL
@@ -14,7 +14,8 @@
   images/train only (urban_* or wiki_*: `neuralzip train local-ls-mlp` on a folder of links) on both
   sources of images/valid, exact-model bits against the -e 9 bytes of results/local_ls.json (run
   without --split first) -> results/local_ls_split.json;
-* speed: compress and decompress of a 768x512 centre crop of the first valid photo, whole
+* speed (--size-only and --speed-only run one part, keeping the other's figures in the results
+  file): compress and decompress of a 768x512 centre crop of the first valid photo, whole
   processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
   same run.
 Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results/local_ls.json.
@@ -158,7 +159,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--speed-only", action="store_true")
+    part = ap.add_mutually_exclusive_group()  # one part alone keeps the other's figures in --out
+    part.add_argument("--size-only", action="store_true")
+    part.add_argument("--speed-only", action="store_true")
     ap.add_argument("--split", nargs=2, type=Path, metavar=("URBAN_WEIGHTS", "WIKI_WEIGHTS"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
@@ -168,7 +171,14 @@ def main():
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
         (args.out.parent / "local_ls_split.json").write_text(json.dumps(out, indent=1) + "\n")
         return
-    result = {"command": "python benchmarks/local_ls.py" + (" --speed-only" if args.speed_only else "")}
+    command = "python benchmarks/local_ls.py"
+    if args.size_only or args.speed_only:
+        kept = json.loads(args.out.read_text()) if args.out.exists() else {}
+        flag = " --size-only" if args.size_only else " --speed-only"
+        ran = [c for c in kept.get("command", "").split("; ") if c.startswith(command) and not c.endswith(flag)]
+        result = {**kept, "command": "; ".join(ran[-1:] + [command + flag])}
+    else:
+        result = {"command": command}
     if not args.speed_only:
         photos = sorted((args.data / "images" / "valid").glob("*.png"))
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -178,7 +188,8 @@ def main():
                                 for s in sorted({r["source"] for r in rows})}
         result["rows"] = rows
         print(json.dumps({k: result[k] for k in ("totals", "per_source")}, indent=1), flush=True)
-    result["speed_768x512"] = speed(args.data)
+    if not args.size_only:
+        result["speed_768x512"] = speed(args.data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
