@@ -1,11 +1,13 @@
 """The tuning measure used to design the classic image model.
 
-    python benchmarks/classic_image_crops.py [--jxl]
+    python benchmarks/classic_image_crops.py [--jxl] [--blends]
 
 10 held-out crops (512x384, centre) of every 5th image of images/train, coded
 with the classic image model from a flat prior (so design choices are compared
 without the learned prior), in bits per subpixel of the exact model; with
---jxl also `cjxl -d 0 -e 7` on the same crops. Appends a line to
+--jxl also `cjxl -d 0 -e 7` on the same crops; with --blends each blend a classic
+file can record (whole units; 1/16 units; with the NLMS mixer; with the least-squares
+mixer), from the flat and from the shipped prior. Appends a line to
 benchmarks/results/classic_image_crops.jsonl. The design steps measured with it
 are listed in benchmarks/results/classic_image_ablation.md.
 """
@@ -22,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from neuralzip.models.base import Signal
-from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.models.classic_image import BLEND_FINE, BLEND_INTEGER, BLEND_NLMS, BLEND_OLS, ClassicImageCodec
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images" / "train"
 
@@ -36,10 +38,17 @@ def crops(data: Path) -> list[np.ndarray]:
     return out
 
 
+def blend_codec(blend: int) -> type:
+    """classic writing `blend` into its files (whole units is what a file without the key means)."""
+    recorded = () if blend == BLEND_INTEGER else (blend,)
+    return type(f"ClassicBlend{blend}", (ClassicImageCodec,), {"blends_recorded": recorded})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--jxl", action="store_true", help="also measure cjxl -d 0 -e 7 on the crops")
+    ap.add_argument("--blends", action="store_true", help="also measure every blend, flat and shipped prior")
     args = ap.parse_args()
     images = crops(args.data)
     dims = sum(a.size for a in images)
@@ -51,6 +60,15 @@ def main():
         bits = sum(codec.likelihood(a, Signal("image", a.shape, 8))[1] for a in images)
         result["classic_flat_prior_bpsp"] = round(bits / dims, 5)
         result["seconds"] = round(time.time() - start, 1)
+        if args.blends:
+            flat = Path(tmp) / "flat.npz"
+            for name, blend in (("integer", BLEND_INTEGER), ("fine", BLEND_FINE), ("nlms_mixer", BLEND_NLMS),
+                                ("least_squares_mixer", BLEND_OLS)):
+                for prior, weights in (("flat", flat), ("shipped", None)):
+                    codec = blend_codec(blend)(weights)
+                    bits = sum(codec.likelihood(a, Signal("image", a.shape, 8))[1] for a in images)
+                    result[f"blend_{name}_{prior}_prior_bpsp"] = round(bits / dims, 5)
+                    print(name, prior, result[f"blend_{name}_{prior}_prior_bpsp"], flush=True)
         if args.jxl:
             if shutil.which("cjxl") is None:
                 raise SystemExit("--jxl needs cjxl (apt-get install libjxl-tools)")
