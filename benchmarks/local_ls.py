@@ -14,6 +14,8 @@
   images/train only (urban_* or wiki_*: `neuralzip train local-ls-mlp` on a folder of links) on both
   sources of images/valid, exact-model bits against the -e 9 bytes of results/local_ls.json (run
   without --split first) -> results/local_ls_split.json;
+* --size-only --again MODEL@LEVEL...: only those models coded again (after a change to them), every
+  other figure kept from the results file;
 * speed (--size-only and --speed-only run one part, keeping the other's figures in the results
   file): compress and decompress of a 768x512 centre crop of the first valid photo, whole
   processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
@@ -69,11 +71,17 @@ def _flat_prior_bits(media) -> float:
         return codec.likelihood(media.samples, Signal("image", media.samples.shape, media.bits))[1]
 
 
-def one_photo(path: Path) -> dict:
+def one_photo(path: Path, kept: dict | None = None) -> dict:
+    """The photo's row; `kept` (a row of an earlier run): only the models it lacks are coded."""
     media = read_media(path.read_bytes())
-    row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims,
-           "jxl-e7": _jxl_bytes(path, 7), "jxl-e9": _jxl_bytes(path, 9)}
+    if kept:
+        row = dict(kept)
+    else:
+        row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims,
+               "jxl-e7": _jxl_bytes(path, 7), "jxl-e9": _jxl_bytes(path, 9)}
     for model, level in MODELS:
+        if f"{model}@{level}" in row:
+            continue
         member = api.encode_media(media, path.name, model, level=level)
         blob = container.dumps([member])
         back = api.decode_member(container.loads(blob)[1][0])
@@ -82,7 +90,8 @@ def one_photo(path: Path) -> dict:
         row[f"{model}@{level}"] = len(blob)
         if (model, level) == ("local-ls", 1):  # the exact model's bits, as the encoder counted them
             row["local-ls@1 nll_bits"] = round(member.stats["nll_bits"], 1)
-    row["local-ls@1 flat-prior nll_bits"] = round(_flat_prior_bits(media), 1)
+    if "local-ls@1 flat-prior nll_bits" not in row:
+        row["local-ls@1 flat-prior nll_bits"] = round(_flat_prior_bits(media), 1)
     print(json.dumps(row), flush=True)
     return row
 
@@ -162,6 +171,8 @@ def main():
     part = ap.add_mutually_exclusive_group()  # one part alone keeps the other's figures in --out
     part.add_argument("--size-only", action="store_true")
     part.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--again", nargs="+", metavar="MODEL@LEVEL", default=[],
+                    help="with --size-only: code only these again, keeping the other figures of --out")
     ap.add_argument("--split", nargs=2, type=Path, metavar=("URBAN_WEIGHTS", "WIKI_WEIGHTS"))
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
@@ -172,17 +183,18 @@ def main():
         (args.out.parent / "local_ls_split.json").write_text(json.dumps(out, indent=1) + "\n")
         return
     command = "python benchmarks/local_ls.py"
-    if args.size_only or args.speed_only:
+    if args.size_only or args.speed_only:  # "command" lists the runs in order, each replacing what it measured
         kept = json.loads(args.out.read_text()) if args.out.exists() else {}
-        flag = " --size-only" if args.size_only else " --speed-only"
-        ran = [c for c in kept.get("command", "").split("; ") if c.startswith(command) and not c.endswith(flag)]
-        result = {**kept, "command": "; ".join(ran[-1:] + [command + flag])}
+        flag = (" --size-only" if args.size_only else " --speed-only") + "".join(f" --again {m}" for m in args.again)
+        result = {**kept, "command": "; ".join([c for c in [kept.get("command")] if c] + [command + flag])}
     else:
         result = {"command": command}
     if not args.speed_only:
         photos = sorted((args.data / "images" / "valid").glob("*.png"))
+        kept = {r["file"]: {k: v for k, v in r.items() if k not in args.again} for r in result.get("rows", [])
+                if args.again}
         with ProcessPoolExecutor(args.jobs) as pool:
-            rows = list(pool.map(one_photo, photos))
+            rows = list(pool.map(one_photo, photos, [kept.get(p.name) for p in photos]))
         result["totals"] = totals(rows)
         result["per_source"] = {s: totals([r for r in rows if r["source"] == s])
                                 for s in sorted({r["source"] for r in rows})}

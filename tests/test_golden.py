@@ -3,7 +3,8 @@
 now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
-to 3, classic's and local-ls's blends before the least-squares mixer, recognised by their params)
+to 3, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
+the counts, recognised by their params)
 decode too."""
 
 import hashlib
@@ -18,6 +19,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
 from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
+from neuralzip.models.context_mlp import MIX_ONLINE
 from neuralzip.weightstore import shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -48,7 +50,11 @@ def test_golden_file_decodes(name):
     assert hashlib.sha256(restored).hexdigest() == EXPECTED[name]["sha256"]
 
 
-@pytest.mark.parametrize("name", sorted(set(EXPECTED) - set(OLDER)))
+# written before today's coding of their model: test_older_file_keeps_the_networks_trained_weight
+BEFORE_THE_LEARNED_WEIGHT = {"legacy-0.1.0-pixelcnn-image.nz"}
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - set(OLDER) - BEFORE_THE_LEARNED_WEIGHT))
 def test_golden_source_reencodes_to_the_same_member(name):
     """The format did not move: coding the restored file again with the recorded model gives the
     committed member: the same chunks byte for byte and the same header entry. Only the
@@ -238,6 +244,27 @@ def test_context_mlp_neither_records_nor_reads_a_blend():
     assert "blend" not in member.params
     rewritten = _rewrite(blob, params=dict(member.params, blend=BLEND_OLS))
     assert api.decompress_bytes(rewritten) == api.decompress_bytes(blob)
+
+
+@pytest.mark.parametrize("name, model", [("older-context-mlp-fixed-weight-image.nz", "context-mlp"),
+                                         ("older-local-ls-mlp-v1-weights-image.nz", "local-ls-mlp"),
+                                         ("legacy-0.1.0-pixelcnn-image.nz", "context-mlp")])
+def test_older_file_keeps_the_networks_trained_weight(name, model):
+    """context-mlp and local-ls-mlp files written before the network's weight against the counts
+    was learned while coding (0.1.0's `pixelcnn` files too) record no "mix": they decode with the
+    trained weight. Told the weight is learned ("mix": 2, the negative control), the content no
+    longer matches its checksum. Coded again today the file records "mix": 2, its chunks differ,
+    and it decodes."""
+    assert (name in BEFORE_THE_LEARNED_WEIGHT) != name.startswith("older-")
+    blob = (GOLDEN / name).read_bytes()
+    _, [member] = container.loads(blob)
+    assert decoder_for(member.model, member.kind, member.weights).name == model and "mix" not in member.params
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, mix=MIX_ONLINE)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, model))
+    assert again.params["mix"] == MIX_ONLINE and again.chunks != member.chunks
+    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
 def test_older_local_ls_mlp_file_is_read_with_the_v1_weights_and_the_blend_they_read():

@@ -140,6 +140,10 @@ HEADER_CASES = [
     ("classic-image.nz", _param("blend", True), "blend"),
     ("local-ls-image.nz", _param("blend", 1), "blend"),  # the integer blend: never local-ls's
     ("local-ls-image.nz", _param("blend", 5), "blend"),
+    ("context-mlp-image.nz", _param("mix", 3), "mix"),  # the network's weight: fixed (1) or learned (2)
+    ("context-mlp-image.nz", _param("mix", 0), "mix"),
+    ("local-ls-mlp-image.nz", _param("mix", True), "mix"),
+    ("local-ls-mlp-image.nz", _param("mix", "online"), "mix"),
     ("classic-image.nz", lambda top, m: m["params"].pop("tile_w"), "tile_w"),
     ("context-mlp-image.nz", _param("tile_w", "1024"), "tile_w"),
     ("local-ls-image.nz", _param("radius", 8), "radius"),  # level 2's radius in a level-1 member

@@ -162,7 +162,9 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
     (learning the prior, explaining where the bits go). `model_rows(step)` lets a
     learned model replace the count rows the symbols are coded with (see StepView);
-    it must only read what the decoder also has before the pass. `extra_predictor(img, channel,
+    it must only read what the decoder also has before the pass. If it has a `learn(step,
+    symbols)`, that is called with each pass's symbols before the update pass (what it keeps
+    for the chunk lives in step.model_state). `extra_predictor(img, channel,
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
     units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
@@ -173,6 +175,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
     view = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
+    learn = getattr(model_rows, "learn", None)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
@@ -207,6 +210,8 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             if observe is not None:
                 observe(c, sy, sx, view.classes[:n], sym[:n], rows, nlow[:n])
             # ... then the updates, in pixel order
+            if learn is not None:
+                learn(view, sym[:n])
             _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None, thread_blocks(n))
 
 
@@ -217,7 +222,8 @@ class StepView:
     prediction), and the residuals of the channels already coded at these pixels
     (resid[:, :c]);
     counts/totals are the adaptive statistics themselves ([channel, class, bucket]).
-    `buffers` is the compiled kernels' typed view of the same arrays."""
+    `buffers` is the compiled kernels' typed view of the same arrays; `model_state`
+    what a model_rows hook keeps for the chunk (a chunk has its own view)."""
 
     def __init__(self, n_max: int, nch: int, nsub: int, nbk: int, maxv: int, counts, totals):
         self.n, self.c, self.maxv = 0, 0, maxv
@@ -231,6 +237,7 @@ class StepView:
         self.resid = np.zeros((n_max, nch), np.int64)
         self.extra = np.full(n_max, -1, np.int64)
         self.flip = np.zeros(n_max, np.int64)
+        self.model_state = {}
         self.buffers = _k.StepBuffers(preds=self.preds, classes=self.classes, bctx=self.bctx, acts=self.acts,
                                       subs=self.subs, rows=self.rows, resid=self.resid, counts=counts,
                                       totals=totals, maxv=maxv, extra=self.extra, flip=self.flip)
@@ -264,9 +271,9 @@ class ClassicImageCodec(RunCodec):
     def _params(self, signal):
         th, tw = chunk_tiles(signal.shape)
         params = {"tile_h": self.tile_h or th, "tile_w": self.tile_w or tw, "chunk_pixels": CHUNK_PIXELS}
-        return dict(params, **self._blend_record())
+        return dict(params, **self._recorded(signal))
 
-    def _model_rows(self, bits: int):
+    def _model_rows(self, params, bits: int):
         """A learned model's replacement for the count rows (see _code_chunk); the classic model has none."""
         return None
 
@@ -280,8 +287,9 @@ class ClassicImageCodec(RunCodec):
     blend_unrecorded = BLEND_INTEGER
     blends_recorded = (BLEND_NLMS, BLEND_OLS)
 
-    def _blend_record(self) -> dict:
-        """What a new member's params record of its blend."""
+    def _recorded(self, signal) -> dict:
+        """What a new member's params record of how it codes (here its blend; models built on
+        classic add theirs, and check them in _check_recorded)."""
         return {"blend": self.blends_recorded[-1]} if self.blends_recorded else {}
 
     def _blend(self, params) -> dict:
@@ -289,7 +297,7 @@ class ClassicImageCodec(RunCodec):
         kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
         return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE)}
 
-    def _check_blend(self, params) -> None:
+    def _check_recorded(self, params) -> None:
         """A recorded blend is one this model's files record or the one its unrecorded files mean."""
         if "blend" in params and self.blends_recorded:
             kinds = (self.blend_unrecorded, *self.blends_recorded)
@@ -304,7 +312,7 @@ class ClassicImageCodec(RunCodec):
         """Code the image's spans of rows in order, `rows(a, b)` giving rows a..b (asked for in
         order, each once): yield (chunk bytes, exact-model bits) per span."""
         if model_rows is None:
-            model_rows = self._model_rows(signal.bits)
+            model_rows = self._model_rows(params, signal.bits)
         for a, b in self._spans(signal.shape, params):
             coder = coder_factory()
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
@@ -347,7 +355,7 @@ class ClassicImageCodec(RunCodec):
         param_int(params, "tile_h", 1, MAX_TILE)
         param_int(params, "tile_w", 1, MAX_TILE)
         param_int(params, "chunk_pixels", 1, 1 << 26)
-        self._check_blend(params)
+        self._check_recorded(params)
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
@@ -369,7 +377,7 @@ class ClassicImageCodec(RunCodec):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
-                            *self._tile(params, b - a, img.shape[1]), self.prior, model_rows=self._model_rows(signal.bits),
+                            *self._tile(params, b - a, img.shape[1]), self.prior, model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params))
             write(img.astype(dtype))
 

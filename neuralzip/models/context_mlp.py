@@ -9,9 +9,14 @@ activity, the blended prediction and the residuals of the channels already coded
 pixel (so each channel gets its own mixture, conditioned on the earlier channels' values).
 It outputs a mixture of K logistics over the residual; the mixture is turned into an
 integer pmf over residual buckets from shipped lookup tables, mixed with the classic
-adaptive counts (the per-image adaptation), and coded. Everything on that path is exact
-integer arithmetic (neuralzip.exact). Images that are not 8-bit are coded by the counts
-alone, exactly as the classic model codes them.
+adaptive counts (the per-image adaptation), and coded. The network's weight in that mix
+starts at the trained one (the weights' mix_w) and, in files with params "mix": 2 (new
+files), is learned on the image as it is coded: one weight per channel and activity class,
+stepped after every pixel toward the part (network or counts) that gave the coded value
+more probability, so a network that does not suit the image loses its weight. (Files
+without "mix" keep the trained weight.) Everything on that path is exact integer
+arithmetic (neuralzip.exact). Images that are not 8-bit are coded by the counts alone,
+exactly as the classic model codes them.
 
 Files written by neuralzip 0.1.0 name this model `pixelcnn`; they decode through the
 legacy entries of neuralzip.models (recognised by their weights hash).
@@ -31,13 +36,18 @@ from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
-from neuralzip.models.base import Encoded, drain_chunks
+from neuralzip.models.base import Encoded, ParamError, drain_chunks, param_int
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, largest_step, thread_blocks
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
-MIX_BITS = _k.MIX_BITS  # the network's weight against the adaptive counts is in 1/16
+MIX_BITS = _k.MIX_BITS  # the trained weight of the network against the adaptive counts is in 1/16
+WEIGHT_BITS = _k.WEIGHT_BITS  # the weight a row is mixed with, in 1/2**WEIGHT_BITS
+# params "mix": MIX_FIXED (what a file without it means) keeps the trained weight, MIX_ONLINE (new
+# files) learns it per channel and class at LEARNING_RATE (kernels/context_mlp.pyx, learn_weights)
+MIX_FIXED, MIX_ONLINE = 1, 2
+LEARNING_RATE = 1024
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
 LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
@@ -50,9 +60,9 @@ def features(view, x: np.ndarray) -> None:
 
 
 def _mixture_tables(net: "_Network", bounds: np.ndarray, spans: np.ndarray) -> _k.MixtureTables:
-    """The network's tables and mixing weight with the bucket spans, checked once for the kernels."""
+    """The network's tables with the bucket spans, checked once for the kernels."""
     return _k.MixtureTables(cdf=net.cdf, inv=net.inv, expt=net.exp, bounds=bounds, spans=spans, k_mix=net.k_mix,
-                            mix_w=net.mix_w, log_scale_min=logistic.LOG_SCALE_MIN, log_scale_max=LOG_SCALE_MAX)
+                            log_scale_min=logistic.LOG_SCALE_MIN, log_scale_max=LOG_SCALE_MAX)
 
 
 class _FloatTally:
@@ -67,10 +77,11 @@ class _FloatTally:
         self.pending = ([], [])
         self.bits = 0.0
 
-    def add(self, group: int, x, preds, flip, sym, counts_rows):
+    def add(self, group: int, x, preds, flip, sym, counts_rows, weights):
         n = len(sym)
         csym = counts_rows[np.arange(n), sym]
-        self.pending[group].append((x.copy(), preds.copy(), flip.copy(), sym.copy(), csym, counts_rows.sum(axis=1)))
+        self.pending[group].append((x.copy(), preds.copy(), flip.copy(), sym.copy(), csym, counts_rows.sum(axis=1),
+                                    weights.copy()))
         if sum(len(p[3]) for p in self.pending[group]) >= self.FLUSH_ROWS:
             self.flush(group)
 
@@ -78,11 +89,11 @@ class _FloatTally:
         parts = self.pending[group]
         if not parts:
             return
-        x, preds, flip, sym, csym, ctot = (np.concatenate(col) for col in zip(*parts))
+        x, preds, flip, sym, csym, ctot, weights = (np.concatenate(col) for col in zip(*parts))
         parts.clear()
         heads = self.net.float_nets[group].forward(x)
         out = np.empty(len(sym))
-        _k.float_bits(self.tables, self.maxv, preds, flip, sym, csym, ctot, heads, out)
+        _k.float_bits(self.tables, self.maxv, preds, flip, sym, csym, ctot, weights, heads, out)
         self.bits += float(out.sum())
 
     def total(self) -> float:
@@ -99,6 +110,8 @@ class _Network:
         try:
             self.k_mix = int(z["k_mix"])
             self.mix_w = int(z["mix_w"])
+            if not 0 <= self.mix_w <= 1 << MIX_BITS:
+                raise ValueError(f"mix_w {self.mix_w} is not in 0..{1 << MIX_BITS}")
             self.nets = [QuantizedMLP(z, f"net{g}") for g in range(2)]
             self.float_nets = [FloatMLP(z, f"float{g}", FLOAT_INPUT_SCALE) for g in range(2)]
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
@@ -131,12 +144,23 @@ class ContextMLPCodec(ClassicImageCodec):
     def with_weights(self, path) -> "ContextMLPCodec":
         return ContextMLPCodec(path, self.tile_h, self.tile_w)
 
-    def _model_rows(self, bits):
-        """The hook that replaces the classic count rows (8-bit images only)."""
+    def _recorded(self, signal) -> dict:
+        """classic's record, and (8-bit images, where the network codes) the network's weight learned online."""
+        return {**super()._recorded(signal), **({"mix": MIX_ONLINE} if signal.bits == 8 else {})}
+
+    def _check_recorded(self, params) -> None:
+        super()._check_recorded(params)
+        if "mix" in params:
+            param_int(params, "mix", MIX_FIXED, MIX_ONLINE)
+
+    def _model_rows(self, params, bits):
+        """The hook that replaces the classic count rows (8-bit images only), and learns the
+        network's weight where the member says so (params "mix")."""
         if bits != 8:
             return None
         net = self.net
         tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
+        rate = LEARNING_RATE if params.get("mix", MIX_FIXED) == MIX_ONLINE else 0
         buf = {}
 
         def model_rows(view):
@@ -144,21 +168,35 @@ class ContextMLPCodec(ClassicImageCodec):
             if "rows" not in buf:
                 buf["rows"] = np.empty_like(view.rows)
                 buf["x"] = [np.zeros((view.rows.shape[0], f), np.float32) for f in N_FEATURES]
+            if not view.model_state:  # a new chunk: every weight starts at the trained one
+                view.model_state.update(
+                    weights=np.full((view.counts.shape[0], view.counts.shape[1]), net.mix_w << (WEIGHT_BITS - MIX_BITS),
+                                    np.int64),
+                    net_p=np.empty(view.rows.shape, np.int64), count_p=np.empty(view.rows.shape, np.int64))
+            state = view.model_state
             x = buf["x"][min(c, 1)][:n]
             features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
             heads = net.nets[min(c, 1)].forward(x)
             rows = buf["rows"]
-            _k.step_rows(tables, view.buffers, c, n, heads, rows, thread_blocks(n))
+            _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], rows, state["net_p"], state["count_p"],
+                         thread_blocks(n))
             model_rows.view = view
             return rows[:n]
 
+        def learn(view, sym):
+            state = view.model_state
+            _k.learn_weights(state["weights"], view.c, view.classes, sym, state["net_p"], state["count_p"],
+                             buf["rows"], len(sym), rate)
+
+        if rate:
+            model_rows.learn = learn
         return model_rows
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
         """The chunks, and (the generator's value) the float model's bits. Without the network (not
         8-bit) the float model is the exact one (None)."""
-        model_rows = self._model_rows(signal.bits)
+        model_rows = self._model_rows(params, signal.bits)
         if model_rows is None:
             yield from self._coded_chunks(coder_factory, params, rows, signal)
             return None
@@ -169,7 +207,9 @@ class ContextMLPCodec(ClassicImageCodec):
         def observe(c, sy, sx, classes, sym, rows_, nlow):
             view = model_rows.view
             n = len(sym)
-            tally.add(min(c, 1), model_rows.x, view.preds[:n], view.flip[:n], sym, view.rows[:n])
+            # the weights as the step's rows used them (learn moves them after this)
+            weights = view.model_state["weights"][c, view.classes[:n]]
+            tally.add(min(c, 1), model_rows.x, view.preds[:n], view.flip[:n], sym, view.rows[:n], weights)
             low_bits[0] += float(np.sum(nlow))
 
         yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows)

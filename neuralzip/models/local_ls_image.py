@@ -56,7 +56,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         return type(self)(path, self.level)
 
     def _params(self, signal):
-        return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS, **self._blend_record()}
+        return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS, **self._recorded(signal)}
 
     def _spans(self, shape, params):
         h, w = shape[0], shape[1]
@@ -84,7 +84,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         if param_int(params, "radius", 1, _ls.MAX_RADIUS_) != LEVELS[level]:
             raise ParamError(f"params.radius {params['radius']} is not level {level}'s {LEVELS[level]}")
         cp = param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
-        self._check_blend(params)
+        self._check_recorded(params)
         h, w = signal.shape[0], signal.shape[1]
         check_chunk_count(-(-h // max(1, cp // w)), nchunks)
 
