@@ -377,7 +377,8 @@ class ClassicImageCodec(RunCodec):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
-                            *self._tile(params, b - a, img.shape[1]), self.prior, model_rows=self._model_rows(params, signal.bits),
+                            *self._tile(params, b - a, img.shape[1]), self.prior,
+                            model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params))
             write(img.astype(dtype))
 

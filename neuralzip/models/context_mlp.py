@@ -36,7 +36,7 @@ from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
-from neuralzip.models.base import Encoded, ParamError, drain_chunks, param_int
+from neuralzip.models.base import Encoded, drain_chunks, param_int
 from neuralzip.models.prior import Prior
 from neuralzip.models.classic_image import BASE, ClassicImageCodec, largest_step, thread_blocks
 
