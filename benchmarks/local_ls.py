@@ -191,10 +191,11 @@ def main():
         result = {"command": command}
     if not args.speed_only:
         photos = sorted((args.data / "images" / "valid").glob("*.png"))
-        kept = {r["file"]: {k: v for k, v in r.items() if k not in args.again} for r in result.get("rows", [])
-                if args.again}
+        # --again: each photo's earlier row without the models to code again
+        earlier = {r["file"]: {k: v for k, v in r.items() if k not in args.again} for r in result.get("rows", [])
+                   if args.again}
         with ProcessPoolExecutor(args.jobs) as pool:
-            rows = list(pool.map(one_photo, photos, [kept.get(p.name) for p in photos]))
+            rows = list(pool.map(one_photo, photos, [earlier.get(p.name) for p in photos]))
         result["totals"] = totals(rows)
         result["per_source"] = {s: totals([r for r in rows if r["source"] == s])
                                 for s in sorted({r["source"] for r in rows})}

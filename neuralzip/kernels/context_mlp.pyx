@@ -154,6 +154,7 @@ def step_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t n, c
 
 
 def check_weights(const int64_t[:, ::1] weights, Py_ssize_t nch):
+    """The network's weights: one per channel and class, each in 0..1 (1/2**WEIGHT_BITS)."""
     if weights.shape[0] != nch or weights.shape[1] != N_CLASSES:
         raise ValueError("the weight table does not match the channels and classes")
     if np.asarray(weights).min() < 0 or np.asarray(weights).max() > (1 << WEIGHT_SHIFT):

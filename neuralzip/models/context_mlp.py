@@ -161,33 +161,28 @@ class ContextMLPCodec(ClassicImageCodec):
         net = self.net
         tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
         rate = LEARNING_RATE if params.get("mix", MIX_FIXED) == MIX_ONLINE else 0
-        buf = {}
 
         def model_rows(view):
             n, c = view.n, view.c
-            if "rows" not in buf:
-                buf["rows"] = np.empty_like(view.rows)
-                buf["x"] = [np.zeros((view.rows.shape[0], f), np.float32) for f in N_FEATURES]
-            if not view.model_state:  # a new chunk: every weight starts at the trained one
-                view.model_state.update(
-                    weights=np.full((view.counts.shape[0], view.counts.shape[1]), net.mix_w << (WEIGHT_BITS - MIX_BITS),
-                                    np.int64),
-                    net_p=np.empty(view.rows.shape, np.int64), count_p=np.empty(view.rows.shape, np.int64))
             state = view.model_state
-            x = buf["x"][min(c, 1)][:n]
+            if not state:  # a new chunk: its step's buffers, and every weight at the trained one
+                state.update(rows=np.empty_like(view.rows), net_p=np.empty(view.rows.shape, np.int64),
+                             count_p=np.empty(view.rows.shape, np.int64),
+                             x=[np.zeros((view.rows.shape[0], f), np.float32) for f in N_FEATURES],
+                             weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64))
+            x = state["x"][min(c, 1)][:n]
             features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
             heads = net.nets[min(c, 1)].forward(x)
-            rows = buf["rows"]
-            _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], rows, state["net_p"], state["count_p"],
-                         thread_blocks(n))
+            _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], state["rows"], state["net_p"],
+                         state["count_p"], thread_blocks(n))
             model_rows.view = view
-            return rows[:n]
+            return state["rows"][:n]
 
         def learn(view, sym):
             state = view.model_state
             _k.learn_weights(state["weights"], view.c, view.classes, sym, state["net_p"], state["count_p"],
-                             buf["rows"], len(sym), rate)
+                             state["rows"], len(sym), rate)
 
         if rate:
             model_rows.learn = learn
