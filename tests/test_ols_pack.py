@@ -69,13 +69,24 @@ def test_an_incomplete_pack_is_refused():
 
 
 @pytest.mark.parametrize("params,chunks", [({"pack": 1}, 1), ({"pack": 3}, 0), ({"pack": 0}, 1),
-                                           ({"pack": 40}, 1), ({"pack": 2, "coder": 1}, 1)])
+                                           ({"pack": ols_audio.PACK_LANES + 1}, 1), ({"pack": 2, "coder": 1}, 1)])
 def test_bad_pack_params_are_refused(params, chunks):
     m = _members()[0]
     m.params = dict({"level": 1, "coder": 2}, **params)
     m.chunks = m.chunks[:1] * chunks
     with pytest.raises(ContainerError, match="corrupt container header"):
         api.decode_members([m])
+
+
+def test_a_full_pack_and_the_one_after_it():
+    """PACK_LANES clips make one pack (a whole group of the archive); the next clip starts another."""
+    n = ols_audio.PACK_LANES
+    items = [(_clip(40 + 7 * i, seed=i), f"c{i}.wav") for i in range(n + 2)]
+    members = api.encode_members(items, "ols-cascade")
+    assert [m.params.get("pack") for m in members] == [n] + [0] * (n - 1) + [2, 0]
+    assert n <= streaming.GROUP_MEMBERS
+    for (media, _), back in zip(items, api.decode_members(members)):
+        assert np.array_equal(media.samples, back.samples)
 
 
 def test_a_long_recording_cannot_claim_a_pack():

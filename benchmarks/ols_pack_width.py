@@ -1,0 +1,99 @@
+"""What a pack's width (lanes decoded in lockstep) costs ols-cascade's encoder and decoder, in one
+process, per sample: short speech clips of audio/valid (as benchmarks/datasets.py cuts them) coded
+as one pack of N lanes.
+
+    python benchmarks/ols_pack_width.py [--lanes 8 16 32 64 128] [--repeat 3]
+    -> benchmarks/results/ols_pack_width.json
+
+For each width: the encoder (its model pass, then the count tables and the coder), the decoder,
+and the decoder with the coder replaced by a stand-in that hands back the known symbols (what the
+lockstep model costs without constriction). Best of --repeat runs, nanoseconds per sample.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from datasets import cut_clips
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from neuralzip.coding.stream import TeeCoder  # noqa: E402
+from neuralzip.kernels import dispatch  # noqa: E402
+from neuralzip.models.ols_audio import OlsCascadeCodec, config, nbk_of, prior  # noqa: E402
+
+
+def pack_costs(kern, clips: list[np.ndarray], rate: int, repeat: int) -> dict:
+    order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))
+    lengths = np.array([len(clips[i]) for i in order], np.int64)
+    cfg, pri = config(1, rate), prior(nbk_of(16))
+
+    def loaded():
+        st = kern.LaneState(cfg, lengths=lengths, nch=1, bits=16, prior=pri)
+        for k, i in enumerate(order):
+            st.s[k, 0, kern.HIST:kern.HIST + lengths[k]] = clips[i]
+        return st
+
+    best: dict[str, float] = {}
+
+    def keep(name, seconds):
+        best[name] = min(best.get(name, np.inf), seconds)
+
+    for _ in range(repeat):
+        st = loaded()
+        t = time.perf_counter()
+        data, _ = OlsCascadeCodec._code_state(st, lengths, 1, TeeCoder, None)
+        keep("encode", time.perf_counter() - t)
+        st = loaded()
+        sym = np.zeros((len(clips), 1, st.lane), np.uint8)
+        t = time.perf_counter()
+        kern.model_lanes(st, sym, np.zeros((len(clips), 1, kern.NTAB, st.lane), np.uint8))
+        keep("encoder_model_pass", time.perf_counter() - t)
+        steps = [np.ascontiguousarray(sym[:int((lengths > f).sum()), 0, f], np.int32) for f in range(int(lengths[0]))]
+        for name in ("decode", "decode_without_coder"):
+            st, decode = OlsCascadeCodec._chunk_state(cfg, data, lengths, int(lengths[0]), 1, 16, pri)
+            if name == "decode_without_coder":
+                known = iter(steps)
+                decode = lambda rows: next(known)  # noqa: E731
+            t = time.perf_counter()
+            kern.decode_lanes(st, decode, 0, None)
+            keep(name, time.perf_counter() - t)
+    samples = int(lengths.sum())
+    return {k: round(v * 1e9 / samples, 1) for k, v in best.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lanes", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "ols_pack_width.json")
+    args = ap.parse_args()
+    import soundfile as sf
+    import tempfile
+
+    kern = dispatch.ols_audio()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = cut_clips(args.data / "audio" / "valid" / "asterisk_allison_8k", max(args.lanes), Path(tmp), args.seed)
+        clips = [sf.read(p, dtype="int16")[0].astype(np.int32) for p in paths]
+        rate = sf.info(paths[0]).samplerate
+    rows = {}
+    for n in args.lanes:
+        rows[n] = pack_costs(kern, clips[:n], rate, args.repeat)
+        print(n, "lanes, ns per sample:", rows[n], flush=True)
+    result = {"command": "python benchmarks/ols_pack_width.py " + " ".join(sys.argv[1:]),
+              "kernels": kern.__name__, "unit": "nanoseconds per sample, best of repeat, one process",
+              "lanes": rows}
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
