@@ -66,15 +66,9 @@ def test_report_shows_float_and_exact_likelihood_and_coded_size_is_close(tmp_pat
     assert enc.nll_bits <= coded_bits <= 1.01 * enc.nll_bits
     assert enc.nll_float_bits != enc.nll_bits
     assert abs(enc.nll_float_bits / enc.nll_bits - 1) < 0.02
-    # and the network earns its place over the counts on the blend it reads: classic's integer blend
-    # (today's classic, with the least-squares mixer, is smaller than context-mlp on this photo)
-    classic = _ClassicIntegerBlend().likelihood(media.samples, Signal("image", media.samples.shape, 8))[1]
+    # and the network earns its place over the counts on the blend it reads, classic's
+    classic = ClassicImageCodec().likelihood(media.samples, Signal("image", media.samples.shape, 8))[1]
     assert enc.nll_bits < classic
-
-
-class _ClassicIntegerBlend(ClassicImageCodec):
-    """classic as context-mlp's network reads it: the blend in whole units, no online mixer."""
-    blends_recorded = ()
 
 
 def _with_trained_weight(model: str, mix_w: int, tmp_path):

@@ -235,15 +235,24 @@ def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, reco
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-def test_context_mlp_neither_records_nor_reads_a_blend():
-    """context-mlp's network reads the integer blend it was trained on: its files record no
-    "blend", and one that claims a mixer decodes as it was written (the test above is the control:
-    there the same rewrite breaks the file)."""
-    blob = (GOLDEN / "context-mlp-image.nz").read_bytes()
+@pytest.mark.parametrize("older, model, prefix", [
+    ("older-context-mlp-v2-weights-image.nz", "context-mlp", "context-mlp-image"),
+    ("older-local-ls-mlp-v1-weights-image.nz", "local-ls-mlp", "local-ls-mlp-image")])
+def test_older_network_file_is_read_with_its_weights_and_the_blend_they_read(older, model, prefix):
+    """context-mlp's weights v1 and v2 were trained on classic's integer blend, v3 on its blend with
+    the least-squares mixer; local-ls-mlp's v1 on the integer blend, v2 on local-ls's blend with the
+    mixer. An older file names its weights' hash and records no "blend", and decodes with both;
+    told it has the mixer (the negative control), its content no longer matches its checksum.
+    Today's file names the newest weights and records "blend": 4."""
+    blob = (GOLDEN / older).read_bytes()
     _, [member] = container.loads(blob)
-    assert "blend" not in member.params
-    rewritten = _rewrite(blob, params=dict(member.params, blend=BLEND_OLS))
-    assert api.decompress_bytes(rewritten) == api.decompress_bytes(blob)
+    shipped = sorted(shipped_dir().glob(f"{prefix}-v*.npz"), key=lambda p: int(p.name.split("-v")[1].split("-")[0]))
+    assert member.model == model and "blend" not in member.params
+    assert any(member.weights in p.name for p in shipped[:-1]) and member.weights not in shipped[-1].name
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
+    _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
+    assert current.weights in shipped[-1].name and current.params["blend"] == BLEND_OLS
 
 
 @pytest.mark.parametrize("name, model", [("older-context-mlp-fixed-weight-image.nz", "context-mlp"),
@@ -265,22 +274,6 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.params["mix"] == MIX_ONLINE and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
-
-
-def test_older_local_ls_mlp_file_is_read_with_the_v1_weights_and_the_blend_they_read():
-    """local-ls-mlp's weights v1 were trained on the integer blend, v2 on local-ls's blend with the
-    least-squares mixer. A v1 file names v1's hash and records no "blend", and decodes with both;
-    told it has the mixer (the negative control), its content no longer matches its checksum.
-    Today's file names v2 and records "blend": 4."""
-    blob = (GOLDEN / "older-local-ls-mlp-v1-weights-image.nz").read_bytes()
-    _, [member] = container.loads(blob)
-    v1 = list(shipped_dir().glob("local-ls-mlp-image-v1-*.npz"))
-    v2 = list(shipped_dir().glob("local-ls-mlp-image-v2-*.npz"))
-    assert len(v1) == len(v2) == 1 and member.weights in v1[0].name and "blend" not in member.params
-    with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
-    _, [current] = container.loads((GOLDEN / "local-ls-mlp-image.nz").read_bytes())
-    assert current.weights in v2[0].name and current.params["blend"] == BLEND_OLS
 
 
 def test_older_vae_file_is_read_with_the_v1_weights_it_names():

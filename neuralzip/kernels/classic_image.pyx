@@ -14,7 +14,7 @@ from cython.parallel cimport prange
 from libc.math cimport floor
 from libc.stdint cimport int16_t, int32_t, int64_t
 from neuralzip.kernels.lsq cimport LSQ_MAX_N, cholesky_solve, decay_add
-from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, unzigzag, value_of, zigzag
+from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, floor_div, unzigzag, value_of, zigzag
 
 cdef enum:
     N_THRESHOLDS = 28    # N_CLASSES - 1 class boundaries
@@ -88,15 +88,6 @@ cdef int64_t ACTIVITY_THRESHOLDS[N_THRESHOLDS]
 ACTIVITY_THRESHOLDS[:] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 18, 22, 27, 33, 40, 49, 60, 73, 89, 108, 132, 161,
                           196, 240, 300, 380, 480, 600]
 THRESHOLDS = np.array([ACTIVITY_THRESHOLDS[i] for i in range(N_THRESHOLDS)], dtype=np.int64)
-
-
-@cython.cdivision(True)
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    """a // b rounded towards -infinity (Python's rule) for b > 0."""
-    cdef int64_t q = a // b
-    if a % b != 0 and a < 0:
-        q -= 1
-    return q
 
 
 cdef inline int64_t clamp(int64_t v, int64_t hi) noexcept nogil:

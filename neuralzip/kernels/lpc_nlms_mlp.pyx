@@ -35,8 +35,8 @@ from libc.math cimport floor, rint
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from neuralzip.kernels.audio cimport copy_row, scale_class, stereo_channel, stereo_restore
 from neuralzip.kernels.classic_audio cimport BlockPlans
-from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, count_update, low_bits_of_bucket, unzigzag,
-                                           value_of, zigzag)
+from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, count_update, floor_div, low_bits_of_bucket,
+                                           unzigzag, value_of, zigzag)
 
 # C constants (a trailing _ where the module also exports the name to Python)
 cdef enum:
@@ -254,15 +254,6 @@ cdef class Records:
 
 
 # -- per-sample steps (raw pointers; callers keep every index in range) ----------------------------
-
-@cython.cdivision(True)
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    """a // b with Python's rounding (toward -inf), for b > 0."""
-    cdef int64_t q = a // b  # C division truncates toward 0
-    if (a % b != 0) and (a < 0):
-        q -= 1
-    return q
-
 
 cdef inline int64_t coded_value(const Lanes* L, Py_ssize_t k, Py_ssize_t t, Py_ssize_t pb, Py_ssize_t c) noexcept nogil:
     """Channel c of frame t of lane k after block pb's stereo transform and shift."""

@@ -26,6 +26,15 @@ ctypedef struct Bucket:
     int64_t low    # their value
 
 
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    """a // b rounded towards -infinity (Python's rule) for b > 0, whichever division the including
+    kernel compiles with (C division truncates toward 0: then the quotient is stepped down)."""
+    cdef int64_t q = a // b
+    if q * b > a:
+        q -= 1
+    return q
+
+
 cdef inline int64_t zigzag(int64_t r) noexcept nogil:
     return 2 * r if r >= 0 else -2 * r - 1
 

@@ -37,7 +37,7 @@ from neuralzip.train.classic_prior import training_files
 from neuralzip.train.quantize import multiplier
 
 # per model: the codec whose network is trained, its weights file's prefix and version
-MODELS = {"context-mlp": (context_mlp.ContextMLPCodec, context_mlp.WEIGHTS_PREFIX, 2),
+MODELS = {"context-mlp": (context_mlp.ContextMLPCodec, context_mlp.WEIGHTS_PREFIX, 3),
           "local-ls-mlp": (LocalLsMlpCodec, LocalLsMlpCodec.weights_prefix, 2)}
 MIX_CHOICES = (6, 8, 10, 12, 13, 14, 15, 16)
 
