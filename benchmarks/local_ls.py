@@ -52,7 +52,7 @@ from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
 
 MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls", 2), ("local-ls-mlp", 1),
           ("local-ls-mlp", 2)]
-SPEED_MODELS = [("classic", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2)]
+SPEED_MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2)]
 
 
 def _jxl_bytes(png: Path, effort: int) -> int:

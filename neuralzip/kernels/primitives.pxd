@@ -26,13 +26,17 @@ ctypedef struct Bucket:
     int64_t low    # their value
 
 
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    """a // b rounded towards -infinity (Python's rule) for b > 0, whichever division the including
-    kernel compiles with (C division truncates toward 0: then the quotient is stepped down)."""
-    cdef int64_t q = a // b
-    if q * b > a:
-        q -= 1
-    return q
+cdef extern from *:
+    """
+    /* a / b rounded toward -infinity (Python's //) for b > 0: C division truncates toward 0, so a
+       negative quotient with a remainder is stepped down. Plain C, so it means the same in every
+       kernel, whatever division Cython compiles that kernel's own // with. */
+    static inline int64_t nz_floor_div(int64_t a, int64_t b) {
+        int64_t q = a / b;
+        return (q * b > a) ? q - 1 : q;
+    }
+    """
+    int64_t floor_div "nz_floor_div"(int64_t a, int64_t b) noexcept nogil
 
 
 cdef inline int64_t zigzag(int64_t r) noexcept nogil:
