@@ -7,6 +7,9 @@ classic sub-predictions around the pixel (its neighbours and their linear extrap
 and for later channels the same corrected by the earlier channel's error), the local
 activity, the blended prediction and the residuals of the channels already coded at this
 pixel (so each channel gets its own mixture, conditioned on the earlier channels' values).
+The blend is classic's own, with its online least-squares mixer and sign flip (files with
+params "blend": 4, which weights v3 were trained on; where the sign is flipped the mixture
+is mirrored); files without "blend" (weights v1 and v2) read the integer blend.
 It outputs a mixture of K logistics over the residual; the mixture is turned into an
 integer pmf over residual buckets from shipped lookup tables, mixed with the classic
 adaptive counts (the per-image adaptation), and coded. The network's weight in that mix
