@@ -140,6 +140,8 @@ HEADER_CASES = [
     ("classic-image.nz", _param("blend", True), "blend"),
     ("local-ls-image.nz", _param("blend", 1), "blend"),  # the integer blend: never local-ls's
     ("local-ls-image.nz", _param("blend", 5), "blend"),
+    ("context-mlp-image.nz", _param("blend", 3), "blend"),  # the NLMS mixer: never context-mlp's
+    ("context-mlp-image.nz", _param("blend", 2), "blend"),
     ("context-mlp-image.nz", _param("mix", 3), "mix"),  # the network's weight: fixed (1) or learned (2)
     ("context-mlp-image.nz", _param("mix", 0), "mix"),
     ("local-ls-mlp-image.nz", _param("mix", True), "mix"),
