@@ -10,10 +10,11 @@
 * what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
   from any photo), per source (local-ls-mlp's network: see --split);
-* --split URBAN.npz WIKI.npz: local-ls-mlp (level 1) with networks trained on one source of
-  images/train only (urban_* or wiki_*: `neuralzip train local-ls-mlp` on a folder of links) on both
-  sources of images/valid, exact-model bits against the -e 9 bytes of results/local_ls.json (run
-  without --split first) -> results/local_ls_split.json;
+* --split URBAN.npz WIKI.npz [--split-model context-mlp]: local-ls-mlp (or context-mlp; level 1)
+  with networks trained on one source of images/train only (urban_* or wiki_*: `neuralzip train
+  MODEL` on a folder of links) on both sources of images/valid, exact-model bits against the -e 9
+  bytes of results/local_ls.json (run without --split first) -> results/local_ls_split.json
+  (context-mlp: results/context_mlp_split.json);
 * --size-only --again MODEL@LEVEL...: only those models coded again (after a change to them), every
   other figure kept from the results file;
 * speed (--size-only and --speed-only run one part, keeping the other's figures in the results
@@ -108,23 +109,23 @@ def totals(rows: list[dict]) -> dict:
 
 
 def split_row(args) -> dict:
-    path, weights = args
+    path, weights, model = args
     media = read_media(path.read_bytes())
     sig = Signal("image", media.samples.shape, media.bits)
     row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
     for source, w in weights.items():
-        row[f"trained on {source}"] = round(get_codec("local-ls-mlp", "image").with_weights(w).likelihood(
+        row[f"trained on {source}"] = round(get_codec(model, "image").with_weights(w).likelihood(
             media.samples, sig)[1], 1)
     print(json.dumps(row), flush=True)
     return row
 
 
-def split(data: Path, weights: dict, jobs: int, sizes: Path) -> dict:
+def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str) -> dict:
     """Each source's network on each source's valid photos, against -e 9 (bits / (8 x bytes))."""
     e9 = {r["file"]: r["jxl-e9"] for r in json.loads(sizes.read_text())["rows"]}
     photos = sorted((data / "images" / "valid").glob("*.png"))
     with ProcessPoolExecutor(jobs) as pool:
-        rows = list(pool.map(split_row, [(p, weights) for p in photos]))
+        rows = list(pool.map(split_row, [(p, weights, model) for p in photos]))
     table = {}
     for source in sorted({r["source"] for r in rows}):
         mine = [r for r in rows if r["source"] == source]
@@ -174,13 +175,18 @@ def main():
     ap.add_argument("--again", nargs="+", metavar="MODEL@LEVEL", default=[],
                     help="with --size-only: code only these again, keeping the other figures of --out")
     ap.add_argument("--split", nargs=2, type=Path, metavar=("URBAN_WEIGHTS", "WIKI_WEIGHTS"))
+    ap.add_argument("--split-model", choices=["local-ls-mlp", "context-mlp"], default="local-ls-mlp")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
     if args.split:
-        out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out)
-        out["command"] = f"python benchmarks/local_ls.py --split {args.split[0].name} {args.split[1].name}"
+        model = args.split_model
+        out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out, model)
+        out["command"] = (f"python benchmarks/local_ls.py --split {args.split[0].name} {args.split[1].name}"
+                          + ("" if model == "local-ls-mlp" else f" --split-model {model}"))
+        out["model"] = model
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
-        (args.out.parent / "local_ls_split.json").write_text(json.dumps(out, indent=1) + "\n")
+        name = "local_ls_split.json" if model == "local-ls-mlp" else f"{model.replace('-', '_')}_split.json"
+        (args.out.parent / name).write_text(json.dumps(out, indent=1) + "\n")
         return
     command = "python benchmarks/local_ls.py"
     if args.size_only or args.speed_only:  # "command" lists the runs in order, each replacing what it measured
