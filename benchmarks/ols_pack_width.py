@@ -13,6 +13,7 @@ lockstep model costs without constriction). Best of --repeat runs, nanoseconds p
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,7 +78,6 @@ def main():
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ols_pack_width.json")
     args = ap.parse_args()
     import soundfile as sf
-    import tempfile
 
     kern = dispatch.ols_audio()
     with tempfile.TemporaryDirectory() as tmp:
