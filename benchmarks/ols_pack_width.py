@@ -31,7 +31,7 @@ from neuralzip.models.ols_audio import OlsCascadeCodec, config, nbk_of, prior  #
 
 
 def pack_costs(kern, clips: list[np.ndarray], rate: int, repeat: int) -> dict:
-    order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))
+    order = OlsCascadeCodec._lane_order([len(c) for c in clips])  # as a pack orders its lanes
     lengths = np.array([len(clips[i]) for i in order], np.int64)
     cfg, pri = config(1, rate), prior(nbk_of(16))
 

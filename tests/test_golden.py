@@ -20,7 +20,7 @@ from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
 from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
 from neuralzip.models.context_mlp import MIX_ONLINE
-from neuralzip.weightstore import shipped_dir
+from neuralzip.weightstore import shipped, shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
@@ -246,13 +246,13 @@ def test_older_network_file_is_read_with_its_weights_and_the_blend_they_read(old
     Today's file names the newest weights and records "blend": 4."""
     blob = (GOLDEN / older).read_bytes()
     _, [member] = container.loads(blob)
-    shipped = sorted(shipped_dir().glob(f"{prefix}-v*.npz"), key=lambda p: int(p.name.split("-v")[1].split("-")[0]))
+    newest = shipped(prefix)
     assert member.model == model and "blend" not in member.params
-    assert any(member.weights in p.name for p in shipped[:-1]) and member.weights not in shipped[-1].name
+    assert len(list(shipped_dir().glob(f"{prefix}-v*-{member.weights}.npz"))) == 1 and member.weights not in newest.name
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
-    assert current.weights in shipped[-1].name and current.params["blend"] == BLEND_OLS
+    assert current.weights in newest.name and current.params["blend"] == BLEND_OLS
 
 
 @pytest.mark.parametrize("name, model", [("older-context-mlp-fixed-weight-image.nz", "context-mlp"),
