@@ -4,8 +4,8 @@ now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and neve
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
 to 3, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
-the counts, recognised by their params)
-decode too."""
+the counts, recognised by their params; files made with an earlier weights file of their model,
+recognised by its hash) decode too."""
 
 import hashlib
 import json
@@ -239,9 +239,9 @@ def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, reco
     ("older-context-mlp-v2-weights-image.nz", "context-mlp", "context-mlp-image"),
     ("older-local-ls-mlp-v1-weights-image.nz", "local-ls-mlp", "local-ls-mlp-image")])
 def test_older_network_file_is_read_with_its_weights_and_the_blend_they_read(older, model, prefix):
-    """context-mlp's weights v1 and v2 were trained on classic's integer blend, v3 on its blend with
-    the least-squares mixer; local-ls-mlp's v1 on the integer blend, v2 on local-ls's blend with the
-    mixer. An older file names its weights' hash and records no "blend", and decodes with both;
+    """context-mlp's weights v1 and v2 were trained on classic's integer blend, v3 and v4 on its
+    blend with the least-squares mixer; local-ls-mlp's v1 on the integer blend, v2 and v3 on
+    local-ls's blend with the mixer. An older file names its weights' hash and records no "blend", and decodes with both;
     told it has the mixer (the negative control), its content no longer matches its checksum.
     Today's file names the newest weights and records "blend": 4."""
     blob = (GOLDEN / older).read_bytes()
@@ -276,15 +276,26 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-def test_older_vae_file_is_read_with_the_v1_weights_it_names():
-    """vae's weights v2 requantized v1's encoder (activations no longer clipped); a file made with v1
-    records v1's hash and decodes with the shipped v1 file. Forced onto v2 (--weights), it is refused."""
-    blob = (GOLDEN / "older-vae-v1-weights-image.nz").read_bytes()
+@pytest.mark.parametrize("older, prefix, version", [
+    ("older-vae-v1-weights-image.nz", "vae-image", 1),
+    ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3),
+    ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2)])
+def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, version):
+    """A file made with an earlier weights version of its model (vae v1, whose encoder v2
+    requantized; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
+    same blend) records that file's hash and decodes with the shipped file; today's golden file
+    names the newest. Forced onto the newest (--weights), the older file is refused; rewritten
+    to name it (the negative control for the networks), its content no longer matches its
+    checksum."""
+    blob = (GOLDEN / older).read_bytes()
     _, [member] = container.loads(blob)
-    v1 = [p for p in shipped_dir().glob("vae-image-v1-*.npz")]
-    v2 = [p for p in shipped_dir().glob("vae-image-v2-*.npz")]
-    assert len(v1) == len(v2) == 1 and member.weights in v1[0].name
-    _, [current] = container.loads((GOLDEN / "vae-image.nz").read_bytes())
-    assert current.weights in v2[0].name
+    [earlier] = shipped_dir().glob(f"{prefix}-v{version}-*.npz")
+    newest = shipped(prefix)
+    assert member.weights in earlier.name and earlier != newest
+    _, [current] = container.loads((GOLDEN / f"{member.model}-image.nz").read_bytes())
+    assert current.weights in newest.name and current.params == member.params
     with pytest.raises(ContainerError, match="not the weights file"):
-        api.decompress_bytes(blob, weights=str(v2[0]))
+        api.decompress_bytes(blob, weights=str(newest))
+    if member.model != "vae":
+        with pytest.raises(ContainerError):
+            api.decompress_bytes(_rewrite(blob, weights=current.weights))

@@ -8,8 +8,8 @@ and for later channels the same corrected by the earlier channel's error), the l
 activity, the blended prediction and the residuals of the channels already coded at this
 pixel (so each channel gets its own mixture, conditioned on the earlier channels' values).
 The blend is classic's own, with its online least-squares mixer and sign flip (files with
-params "blend": 4, which weights v3 were trained on; where the sign is flipped the mixture
-is mirrored); files without "blend" (weights v1 and v2) read the integer blend.
+params "blend": 4, which weights v3 and v4 were trained on; where the sign is flipped the
+mixture is mirrored); files without "blend" (weights v1 and v2) read the integer blend.
 It outputs a mixture of K logistics over the residual; the mixture is turned into an
 integer pmf over residual buckets from shipped lookup tables, mixed with the classic
 adaptive counts (the per-image adaptation), and coded. The network's weight in that mix
@@ -131,7 +131,7 @@ class ContextMLPCodec(ClassicImageCodec):
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
     weights_prefix = WEIGHTS_PREFIX
     # the network reads the blend it was trained on: weights v1 and v2 the integer blend (files
-    # without "blend"), v3 classic's blend with the least-squares mixer ("blend": 4)
+    # without "blend"), v3 and v4 (twice as wide) classic's blend with the least-squares mixer ("blend": 4)
     blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS,)
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):

@@ -26,7 +26,7 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     kind = "image"
     summary = "context MLP's logistic mixture centred on local-ls's least-squares blend (8-bit)"
     # the network reads the blend it was trained on: weights v1 the integer blend (files without
-    # "blend"), v2 local-ls's blend with the least-squares mixer ("blend": 4)
+    # "blend"), v2 and v3 (twice as wide) local-ls's blend with the least-squares mixer ("blend": 4)
     blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS,)
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
