@@ -26,7 +26,7 @@ OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
 # Integer-only network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only
 # with its dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic,
 # -fwrapv; the -O0 build check compiles them unvectorized and compares the bytes).
-VECTORIZED = {"gated_pixelcnn", "row_lstm", "wavenet"}
+VECTORIZED = {"context_mlp", "gated_pixelcnn", "row_lstm", "wavenet"}
 
 # Modules built a second time for x86-64 CPUs with AVX, from the same code (`include`): each
 # *_avx.pyx compiles its twin with -mavx, and neuralzip/kernels/dispatch.py picks it at run time

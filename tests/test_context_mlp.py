@@ -6,11 +6,14 @@ import pytest
 
 from media_factory import image_file
 from neuralzip import api, container
+from neuralzip.errors import ContainerError
 from neuralzip.exact import logistic
 from neuralzip.media.detect import read_media
 from neuralzip.models import get_codec
 from neuralzip.models.base import Signal
-from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.kernels import context_mlp as kernel
+from neuralzip.models import context_mlp
+from neuralzip.models.classic_image import NCLS as N_CLASSES, ClassicImageCodec, StepView
 from test_images import assert_same_image, roundtrip
 
 NETWORK_MODES = ("L", "LA", "P", "RGB", "RGBA")  # 8-bit: coded with the network
@@ -80,11 +83,12 @@ def _with_trained_weight(model: str, mix_w: int, tmp_path):
     return codec.with_weights(path)
 
 
-def _fixed(codec):
-    """The same model and weights, writing files whose network weight stays the trained one (no "mix")."""
+def _fixed(codec, key="mix"):
+    """The same model and weights, writing files that do not learn what `key` records: the
+    network's weight against the counts ("mix") or its output layer ("head") stays the trained one."""
     class Fixed(type(codec)):
         def _recorded(self, signal):
-            return {k: v for k, v in super()._recorded(signal).items() if k != "mix"}
+            return {k: v for k, v in super()._recorded(signal).items() if k != key}
 
     return Fixed(codec.weights.path)
 
@@ -113,3 +117,124 @@ def test_context_mlp_is_chosen_by_name_and_recorded():
     blob = api.compress_bytes(image_file("png", "RGB", 9, 11), "x.png", "context-mlp")
     _, [member] = container.loads(blob)
     assert member.model == "context-mlp" and member.weights == get_codec("context-mlp", "image").weights_hash
+
+
+# ---------------------------------------------------------------- the output layer learned online
+
+K_MIX, N_BUCKETS, WIDTH = 2, 48, 8
+
+
+def _tables():
+    t = logistic.tables()
+    bounds, spans = logistic.bucket_intervals(N_BUCKETS)
+    return kernel.MixtureTables(cdf=t["lut.cdf"], inv=t["lut.inv"], expt=t["lut.exp"], bounds=bounds, spans=spans,
+                                k_mix=K_MIX, log_scale_min=logistic.LOG_SCALE_MIN,
+                                log_scale_max=context_mlp.LOG_SCALE_MAX)
+
+
+def _step(n, flip):
+    counts = np.ones((1, N_CLASSES, N_BUCKETS), np.int64)
+    view = StepView(n, 1, 12, N_BUCKETS, 255, counts, counts.sum(axis=2))
+    view.preds[:n] = 100
+    view.flip[:n] = flip
+    return view
+
+
+def _bucket_mass(head, flip, b):
+    """The mass the step's mixture gives bucket b (mirrored where flipped, as step_rows does)."""
+    bounds, spans = logistic.bucket_intervals(N_BUCKETS)
+    t = logistic.tables()
+    head = head.copy()
+    if flip:
+        head[:K_MIX] = -head[:K_MIX]
+    row = np.zeros(N_BUCKETS, np.int64)
+    total = logistic.mixture_row(255 - 100 if flip else 100, 255, head, K_MIX, t["lut.cdf"], t["lut.inv"],
+                                 t["lut.exp"], bounds, spans, np.zeros(len(bounds), np.int64), row)
+    return row[b] / total
+
+
+@pytest.mark.parametrize("flip", [0, 1])
+def test_a_learning_step_moves_the_heads_toward_the_coded_bucket(flip):
+    """Pixels predicted with a mixture centred on 0 all code the bucket of residual +3: after one
+    learning step the corrected heads give that bucket more mass, and the mean moves toward +3
+    (where the residual's sign is flipped the network's own mean moves the other way). Before any
+    step the correction is zero and the heads are the network's (control)."""
+    n, tab = 64, _tables()
+    hidden = np.random.default_rng(1).integers(0, 256, (n, WIDTH)).astype(np.float32)
+    base = np.tile(np.array([0, 8, 40, 48, 0, -16], np.int64), (n, 1))  # means, scale indices, logits
+    head = context_mlp._OutputCorrection(1, [WIDTH], 3 * K_MIX, n)
+    heads = base.copy()
+    head.apply(0, heads, hidden)
+    assert np.array_equal(heads, base)
+    sym = np.full(n, 6, np.int32)  # bucket 6: residual +3
+    head.learn(tab, _step(n, flip), 0, heads, hidden, sym)
+    assert head.tables[0].any()
+    moved = base.copy()
+    head.apply(0, moved, hidden)
+    for i in range(n):
+        assert _bucket_mass(moved[i], flip, 6) > _bucket_mass(base[i], flip, 6)
+    mean_moved = (moved[:, :K_MIX] - base[:, :K_MIX]).mean()
+    assert (mean_moved > 0) if not flip else (mean_moved < 0)
+
+
+def test_the_learning_kernels_refuse_what_cannot_be_a_decoder_state():
+    n, tab = 4, _tables()
+    hidden = np.zeros((n, WIDTH), np.float32)
+    heads = np.zeros((n, 3 * K_MIX), np.int64)
+    shift = np.empty((n, 3 * K_MIX), np.int64)
+    table = np.zeros((3 * K_MIX, WIDTH + 1))
+    view, sym = _step(n, 0), np.zeros(n, np.int32)
+    with pytest.raises(ValueError, match="symbol out of range"):
+        kernel.learn_heads(tab, view.buffers, n, heads, hidden, np.full(n, N_BUCKETS, np.int32), table, 1024)
+    with pytest.raises(ValueError, match="rate"):
+        kernel.learn_heads(tab, view.buffers, n, heads, hidden, sym, table, -1)
+    with pytest.raises(ValueError, match="do not fit"):
+        kernel.learn_heads(tab, view.buffers, n + 1, heads, hidden, sym, table, 1024)
+    with pytest.raises(ValueError, match="does not match"):
+        kernel.learn_heads(tab, view.buffers, n, heads, hidden, sym, table[:, :-1].copy(), 1024)
+    for bad in (-1, np.nan, 65536):
+        odd = hidden.copy()
+        odd[1, 2] = bad
+        with pytest.raises(ValueError, match="hidden activation"):
+            kernel.correct_heads(heads.copy(), odd, table, n, shift)
+        with pytest.raises(ValueError, match="hidden activation"):
+            kernel.learn_heads(tab, view.buffers, n, heads, odd, sym, table, 1024)
+    for bad in (kernel.CORRECTION_LIMIT + 1, 0.5, np.nan):
+        odd = table.copy()
+        odd[0, 0] = bad
+        with pytest.raises(ValueError, match="correction"):
+            kernel.correct_heads(heads, hidden, odd, n, shift)
+
+
+@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
+def test_the_output_layer_learned_while_coding_codes_smaller(model):
+    """New 8-bit files learn a correction of the network's output layer while coding ("head": 2).
+    On a photo it codes smaller than the trained output layer (the control, a file without
+    "head", as files before it were written); both roundtrip exactly, and the float model of
+    the report carries the same correction (it stays within 2% of the exact one)."""
+    media = read_media(open("examples/swallowtail.png", "rb").read())
+    crop = np.ascontiguousarray(media.samples[:192, :192])
+    sig = Signal("image", crop.shape, 8)
+    learned = get_codec(model, "image")
+    fixed = _fixed(learned, "head")
+    assert learned._recorded(sig)["head"] == context_mlp.HEAD_ONLINE and "head" not in fixed._recorded(sig)
+    float_learned, bits_learned = learned.likelihood(crop, sig)
+    bits_fixed = fixed.likelihood(crop, sig)[1]
+    assert bits_learned < 0.998 * bits_fixed
+    assert abs(float_learned / bits_learned - 1) < 0.02
+    for codec in (learned, fixed):
+        enc = codec.encode(crop, sig)
+        assert np.array_equal(codec.decode(enc.params, enc.chunks, sig), crop)
+    # the negative control: read as if its output layer were the trained one, the file fails its checksum
+    blob = api.compress_bytes(_ppm(crop), "crop.ppm", model)
+    _, [member] = container.loads(blob)
+    assert member.params["head"] == context_mlp.HEAD_ONLINE
+    assert api.decompress_bytes(blob) == [("crop.ppm", _ppm(crop))]
+    member.params = {k: v for k, v in member.params.items() if k != "head"}
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(container.dumps([member]))
+
+
+def _ppm(rgb: np.ndarray) -> bytes:
+    h, w, _ = rgb.shape
+    return b"P6\n%d %d\n255\n" % (w, h) + rgb.astype(np.uint8).tobytes()

@@ -4,7 +4,7 @@ now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and neve
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
 to 3, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
-the counts, recognised by their params; files made with an earlier weights file of their model,
+the counts and their trained output layer, recognised by their params; files made with an earlier weights file of their model,
 recognised by its hash) decode too."""
 
 import hashlib
@@ -19,7 +19,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
 from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
-from neuralzip.models.context_mlp import MIX_ONLINE
+from neuralzip.models.context_mlp import HEAD_ONLINE, MIX_ONLINE
 from neuralzip.weightstore import shipped, shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -293,8 +293,30 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     newest = shipped(prefix)
     assert member.weights in earlier.name and earlier != newest
     _, [current] = container.loads((GOLDEN / f"{member.model}-image.nz").read_bytes())
-    assert current.weights in newest.name and current.params == member.params
+    # the same params but today's learned output layer (recorded since the newest weights)
+    assert current.weights in newest.name and {k: v for k, v in current.params.items() if k != "head"} == member.params
     with pytest.raises(ContainerError, match="not the weights file"):
         api.decompress_bytes(blob, weights=str(newest))
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, weights=current.weights))
+
+
+@pytest.mark.parametrize("name, model", [("older-context-mlp-fixed-head-image.nz", "context-mlp"),
+                                         ("older-local-ls-mlp-fixed-head-image.nz", "local-ls-mlp")])
+def test_older_file_keeps_the_networks_trained_output_layer(name, model):
+    """context-mlp and local-ls-mlp files written before the output layer was learned while coding
+    (today's weights, every other param as today's) record no "head": they decode with the
+    trained layer. Told the layer is learned ("head": 2, the negative control), the content no
+    longer matches its checksum. Today's golden file records "head": 2, and coded again today
+    the older file's content gets the same params as today's file and other chunks."""
+    blob = (GOLDEN / name).read_bytes()
+    _, [member] = container.loads(blob)
+    _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
+    assert "head" not in member.params and current.params == dict(member.params, head=HEAD_ONLINE)
+    assert member.weights == current.weights
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_ONLINE)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, model))
+    assert again.params == current.params and again.chunks != member.chunks
+    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

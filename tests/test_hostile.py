@@ -146,6 +146,10 @@ HEADER_CASES = [
     ("context-mlp-image.nz", _param("mix", 0), "mix"),
     ("local-ls-mlp-image.nz", _param("mix", True), "mix"),
     ("local-ls-mlp-image.nz", _param("mix", "online"), "mix"),
+    ("context-mlp-image.nz", _param("head", 3), "head"),  # the output layer: fixed (1) or learned (2)
+    ("context-mlp-image.nz", _param("head", 0), "head"),
+    ("local-ls-mlp-image.nz", _param("head", 2.0), "head"),
+    ("local-ls-mlp-image.nz", _param("head", "online"), "head"),
     ("classic-image.nz", lambda top, m: m["params"].pop("tile_w"), "tile_w"),
     ("context-mlp-image.nz", _param("tile_w", "1024"), "tile_w"),
     ("local-ls-image.nz", _param("radius", 8), "radius"),  # level 2's radius in a level-1 member

@@ -51,12 +51,18 @@ class QuantizedMLP:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: [n, inputs] integer-valued float32 -> [n, outputs] int64."""
+        return self.forward_hidden(x)[0]
+
+    def forward_hidden(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """-> (forward(x), the last layer's input: the last hidden activations, integer-valued
+        float32 [n, width]; the inputs x themselves for a network of one layer)."""
         h = x
         for (w, _, _, _), rescale in zip(self.layers, self.rescales):
+            last_in = h
             out = np.empty((h.shape[0], w.shape[1]), np.int64 if rescale.last else w.dtype)
             rescale(h.astype(w.dtype, copy=False) @ w, out)
             h = out
-        return h
+        return h, np.ascontiguousarray(last_in, dtype=np.float32)
 
 
 class FloatMLP:

@@ -1,6 +1,7 @@
 # The context-MLP image model's per-step loops (the model is described in
 # neuralzip/models/context_mlp.py): the network's integer inputs, the integer pmf rows
-# the coder uses (exact on any machine), and the float model's bits for the report.
+# the coder uses (exact on any machine), the weight and the output layer learned while
+# coding, and the float model's bits for the report.
 
 import numpy as np
 
@@ -9,7 +10,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log2
 from libc.stdint cimport int32_t, int64_t
 from neuralzip.kernels.classic_image cimport N_BASE, N_CLASSES, StepBuffers
-from neuralzip.kernels.logistic cimport Z_MAX, mixture_row
+from neuralzip.kernels.logistic cimport Z_MAX, cdf_at, mixture_row, saturation_reach
 
 cdef enum:
     FEATURE_LIMIT = 255  # features are clipped to -255..255
@@ -21,8 +22,38 @@ cdef enum:
     WEIGHT_SHIFT = 16
     WEIGHT_STEP_MAX = 1 << 12
     RATE_MAX = 1 << 16
+    # The output layer learned online (params "head": 2; correct_heads, learn_heads): each channel
+    # has a table D [outputs, width + 1] (zero when a chunk starts) that adds
+    #   (h . D[o, :width] + BIAS_INPUT * D[o, width]) / 2**CORRECTION_SHIFT, rounded, within +-HEAD_SHIFT_MAX
+    # to head o, h the last hidden layer's activations. Gradients of -ln(the network's probability
+    # of the coded bucket) are in 1/2**GRAD_SHIFT nat per head unit, each within +-GRAD_MAX (larger
+    # steps from a few unlikely pixels made the learning diverge); the means' and scales' are a
+    # central difference of the bucket's mass over +-MEAN_STEP (1/16 step) and +-SCALE_STEP (1/16
+    # of a log unit). A step moves D by rate * (gradient . h summed over the step's pixels) /
+    # (the summed power of their h, bias input included) / 2**RATE_SHIFT (NLMS's normalization),
+    # truncated, each entry kept within +-ENTRY_MAX.
+    CORRECTION_SHIFT = 16
+    ENTRY_MAX = 1 << 26
+    HEAD_SHIFT_MAX = 1 << 10
+    BIAS_INPUT = 255
+    GRAD_SHIFT = 16
+    GRAD_ONE = 1 << GRAD_SHIFT
+    GRAD_MAX = 1 << 14
+    MEAN_STEP = 4
+    SCALE_STEP = 4
+    RATE_SHIFT = 4
+    HEAD_RATE_MAX = 1 << 16
+    # In double: every product h * D (< 2**16 * 2**26) and every sum of at most MAX_WIDTH of them,
+    # and every product gradient * h (< 2**14 * 2**16) summed over at most MAX_ROWS pixels, is an
+    # integer below 2**53: exact, in any order.
+    MAX_WIDTH = 1024
+    MAX_ROWS = 1 << 20
+    MAX_OUTPUTS = 24  # 3 * the most components (8)
 
 FEATURE_CLIP = FEATURE_LIMIT
+GRAD_LIMIT, CORRECTION_LIMIT, HEAD_WIDTH_MAX = GRAD_MAX, ENTRY_MAX, MAX_WIDTH
+# a step's summed gradient, clipped so that rate times it fits an int64 (an enum cannot hold it)
+cdef int64_t STEP_MAX = (<int64_t>1) << 46
 MIX_BITS = MIX_SHIFT
 WEIGHT_BITS = WEIGHT_SHIFT
 
@@ -237,3 +268,204 @@ def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const 
         w = wq[i] / <double>(1 << WEIGHT_SHIFT)
         q = w * mass / wsum + (1 - w) * csym[i] / ctot[i]
         out[i] = -log2(max(q, 1e-300))
+
+
+# ---------------------------------------------------------------- the output layer learned online
+
+@cython.boundscheck(False)  # b is checked by head_gradients, the spans when the tables were loaded
+@cython.wraparound(False)
+cdef inline int64_t bucket_mass(int64_t b, int64_t m16, int64_t iv, int64_t reach, int64_t p, int64_t maxv,
+                                const int64_t[::1] cdf, const int64_t[::1] bounds,
+                                const int64_t[:, ::1] spans) noexcept nogil:
+    """Bucket b's mass (in 2**-CDF_BITS) under one component (mean m16, inverse scale iv with its
+    saturation reach) for a value predicted at p."""
+    cdef int64_t lo_edge = -p, hi_edge = maxv - p + 1
+    cdef int64_t m = (cdf_at(bounds[spans[b, 1]], m16, iv, lo_edge, hi_edge, cdf, 16, reach)
+                      - cdf_at(bounds[spans[b, 0]], m16, iv, lo_edge, hi_edge, cdf, 16, reach))
+    if spans[b, 3] != spans[b, 2]:  # the bucket's second span (the buckets of single residuals have none)
+        m += (cdf_at(bounds[spans[b, 3]], m16, iv, lo_edge, hi_edge, cdf, 16, reach)
+              - cdf_at(bounds[spans[b, 2]], m16, iv, lo_edge, hi_edge, cdf, 16, reach))
+    return m
+
+
+cdef inline int64_t clip_grad(int64_t g) noexcept nogil:
+    return -GRAD_MAX if g < -GRAD_MAX else (GRAD_MAX if g > GRAD_MAX else g)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)  # truncating divisions, the same in C on every machine
+cdef void head_gradient(MixtureTables tab, const int64_t[:, ::1] heads, Py_ssize_t i, int64_t b, int64_t p,
+                        int64_t maxv, bint flipped, int64_t[::1] w, int64_t[::1] mass, int64_t[::1] g) noexcept nogil:
+    """g = the gradient of -ln(the network's probability of bucket b) by each of heads[i]'s units
+    (the outputs as coded: means not yet mirrored), in 1/2**GRAD_SHIFT nat per unit; zero where
+    the mixture gave the bucket no mass. w and mass are scratch of k_mix entries."""
+    cdef const int64_t[::1] cdf = tab.cdf, inv = tab.inv, expt = tab.expt, bounds = tab.bounds
+    cdef const int64_t[:, ::1] spans = tab.spans
+    cdef Py_ssize_t k_mix = tab.k_mix, k, n_sc = inv.shape[0]
+    cdef int64_t lmax = heads[i, 2 * k_mix], d, wsum = 0, total = 0, m16, si, lo, hi, up, down, sign, iv, reach
+    for k in range(3 * k_mix):
+        g[k] = 0
+    for k in range(1, k_mix):
+        lmax = max(lmax, heads[i, 2 * k_mix + k])
+    sign = -1 if flipped else 1
+    for k in range(k_mix):
+        d = lmax - heads[i, 2 * k_mix + k]
+        w[k] = expt[d] if d < expt.shape[0] else 0
+        wsum += w[k]
+        mass[k] = 0
+        if w[k]:
+            si = heads[i, k_mix + k]
+            iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+            mass[k] = bucket_mass(b, sign * heads[i, k], iv, saturation_reach(iv, 16), p, maxv, cdf, bounds, spans)
+        total += w[k] * mass[k]  # < 2**15 * 2**25 * 8
+    if total <= 0:
+        return
+    for k in range(k_mix):
+        if not w[k]:
+            continue
+        m16, si = sign * heads[i, k], heads[i, k_mix + k]
+        # d(-ln P)/d mean: -w_k dP_k/dm / P; the mirrored mean moves the other way
+        iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+        reach = saturation_reach(iv, 16)
+        up = bucket_mass(b, m16 + MEAN_STEP, iv, reach, p, maxv, cdf, bounds, spans)
+        down = bucket_mass(b, m16 - MEAN_STEP, iv, reach, p, maxv, cdf, bounds, spans)
+        g[k] = clip_grad(-sign * (w[k] * (up - down) * GRAD_ONE) // (2 * MEAN_STEP * total))
+        # d(-ln P)/d scale index, over the part of +-SCALE_STEP inside the table
+        lo = max(si - SCALE_STEP, 0)
+        hi = min(si + SCALE_STEP, n_sc - 1)
+        if hi > lo:
+            iv = inv[hi]
+            up = bucket_mass(b, m16, iv, saturation_reach(iv, 16), p, maxv, cdf, bounds, spans)
+            iv = inv[lo]
+            down = bucket_mass(b, m16, iv, saturation_reach(iv, 16), p, maxv, cdf, bounds, spans)
+            g[k_mix + k] = clip_grad(-(w[k] * (up - down) * GRAD_ONE) // ((hi - lo) * total))
+        # d(-ln P)/d logit (1/16 nat): (w_k / 16) (1 / sum w - P_k / P)
+        g[2 * k_mix + k] = clip_grad(((w[k] * GRAD_ONE) // wsum - (w[k] * mass[k] * GRAD_ONE) // total) // 16)
+
+
+def check_correction(const double[:, ::1] table, Py_ssize_t width, Py_ssize_t outputs):
+    """One channel's table: a row per output (at most MAX_OUTPUTS), width + 1 columns (the last
+    the bias, width at most MAX_WIDTH), each entry an integer within +-ENTRY_MAX (held in a
+    double, exactly; learn_heads keeps it so)."""
+    cdef Py_ssize_t o, j
+    if not 1 <= width <= MAX_WIDTH or not 1 <= outputs <= MAX_OUTPUTS:
+        raise ValueError("the network is too wide to learn its output layer")
+    if table.shape[0] != outputs or table.shape[1] != width + 1:
+        raise ValueError("the correction table does not match the network")
+    for o in range(outputs):
+        for j in range(width + 1):
+            if not (-ENTRY_MAX <= table[o, j] <= ENTRY_MAX and table[o, j] == <int64_t>table[o, j]):
+                raise ValueError("a correction lies outside its range")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline bint hidden_row(const float[:, ::1] hidden, Py_ssize_t i, double[::1] h) noexcept nogil:
+    """h[:width] = row i of the hidden activations (integers: the network's ReLU layers make
+    them so); False if one is not within 0..65535."""
+    cdef Py_ssize_t j
+    cdef float v
+    cdef bint ok = True
+    for j in range(hidden.shape[1]):
+        v = hidden[i, j]
+        ok &= 0 <= v <= 65535  # NaN fails too
+        h[j] = v
+    return ok
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const double[:, ::1] table, Py_ssize_t n,
+                  int64_t[:, ::1] shift):
+    """heads[i, o] += shift[i, o], the correction of output o by the channel's table (see the
+    constants above) for the n pixels of a step; hidden holds their last hidden activations."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], i, j, o
+    cdef int64_t v, half = (<int64_t>1) << (CORRECTION_SHIFT - 1)
+    cdef bint failed = False
+    if heads.shape[0] < n or hidden.shape[0] < n or shift.shape[0] < n or shift.shape[1] != no or n < 0:
+        raise ValueError("heads do not fit the step")
+    check_correction(table, width, no)
+    h_a = np.zeros(width + 3, np.float64)  # zero-padded to a multiple of 4
+    cdef double[::1] h = h_a
+    cdef double a0, a1, a2, a3
+    with nogil:
+        for i in range(n):
+            if not hidden_row(hidden, i, h):
+                failed = True
+                break
+            for o in range(no):
+                # four running sums (any order of these sums is exact: see MAX_WIDTH)
+                a0 = a1 = a2 = a3 = 0
+                for j in range(0, width - 3, 4):
+                    a0 += h[j] * table[o, j]
+                    a1 += h[j + 1] * table[o, j + 1]
+                    a2 += h[j + 2] * table[o, j + 2]
+                    a3 += h[j + 3] * table[o, j + 3]
+                for j in range(width & ~3, width):
+                    a0 += h[j] * table[o, j]
+                v = (<int64_t>((a0 + a1) + (a2 + a3) + BIAS_INPUT * table[o, width]) + half) >> CORRECTION_SHIFT
+                v = -HEAD_SHIFT_MAX if v < -HEAD_SHIFT_MAX else (HEAD_SHIFT_MAX if v > HEAD_SHIFT_MAX else v)
+                shift[i, o] = v
+                heads[i, o] += v
+    if failed:
+        raise ValueError("a hidden activation is out of range")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)  # truncating divisions, the same in C on every machine
+def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t[:, ::1] heads,
+                const float[:, ::1] hidden, const int32_t[::1] sym, double[:, ::1] table, int64_t rate):
+    """After a step's symbols are known: one step of the channel's table (see the constants
+    above) on -ln of the network's probability of each coded bucket, heads being the corrected
+    outputs the rows used (their means mirrored where the residual's sign was flipped, as
+    step_rows mirrors them)."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], k_mix = tab.k_mix, i, j, o
+    cdef const int64_t[::1] preds = step.preds, flip = step.flip
+    cdef int64_t maxv = step.maxv, power = 0, v, s, m
+    cdef double go, row_power
+    cdef bint failed = False
+    if not 0 <= rate <= HEAD_RATE_MAX:
+        raise ValueError("learning rate out of range")
+    if (not 0 <= n <= min(step.n_max, MAX_ROWS) or heads.shape[0] < n or hidden.shape[0] < n or sym.shape[0] < n
+            or no != 3 * k_mix):
+        raise ValueError("learning inputs do not fit the step")
+    check_correction(table, width, no)
+    for i in range(n):
+        if not 0 <= sym[i] < tab.spans.shape[0]:
+            raise ValueError("corrupt stream: symbol out of range")
+    sums_a = np.zeros((no, width), np.float64)
+    bias_a = np.zeros(no, np.int64)
+    w_a, mass_a, g_a, h_a = np.zeros(k_mix, np.int64), np.zeros(k_mix, np.int64), np.zeros(no, np.int64), np.zeros(width)
+    cdef double[:, ::1] sums = sums_a
+    cdef int64_t[::1] bias = bias_a, w = w_a, mass = mass_a, g = g_a
+    cdef double[::1] h = h_a
+    with nogil:
+        for i in range(n):
+            if not hidden_row(hidden, i, h):
+                failed = True
+                break
+            head_gradient(tab, heads, i, sym[i], maxv - preds[i] if flip[i] else preds[i], maxv, flip[i] != 0,
+                          w, mass, g)
+            row_power = 0
+            for j in range(width):
+                row_power += h[j] * h[j]  # < 2**32 * MAX_WIDTH: exact
+            power += <int64_t>row_power + BIAS_INPUT * BIAS_INPUT
+            for o in range(no):
+                if g[o] == 0:
+                    continue
+                bias[o] += g[o] * BIAS_INPUT
+                go = <double>g[o]
+                for j in range(width):
+                    sums[o, j] += go * h[j]  # exact: see MAX_ROWS
+        if not failed:
+            for o in range(no):
+                for j in range(width + 1):
+                    s = bias[o] if j == width else <int64_t>sums[o, j]
+                    s = -STEP_MAX if s < -STEP_MAX else (STEP_MAX if s > STEP_MAX else s)
+                    m = (rate * s) // power >> RATE_SHIFT  # power > 0: the bias input alone gives n * 255**2
+                    v = <int64_t>table[o, j] - m
+                    table[o, j] = -ENTRY_MAX if v < -ENTRY_MAX else (ENTRY_MAX if v > ENTRY_MAX else v)
+    if failed:
+        raise ValueError("a hidden activation is out of range")

@@ -17,8 +17,12 @@ starts at the trained one (the weights' mix_w) and, in files with params "mix": 
 files), is learned on the image as it is coded: one weight per channel and activity class,
 stepped after every pixel toward the part (network or counts) that gave the coded value
 more probability, so a network that does not suit the image loses its weight. (Files
-without "mix" keep the trained weight.) Everything on that path is exact integer
-arithmetic (neuralzip.exact). Images that are not 8-bit are coded by the counts alone,
+without "mix" keep the trained weight.) In files with params "head": 2 (new files) the
+network's output layer is learned on the image too: a correction of every head, linear in the
+last hidden layer's activations, starts at zero with every chunk and takes one normalized
+gradient step after every wavefront step on -ln of the network's probability of the values
+just coded (_OutputCorrection; files without "head" keep the trained layer). Everything on
+that path is exact integer arithmetic (neuralzip.exact, and exact sums of integers in double). Images that are not 8-bit are coded by the counts alone,
 exactly as the classic model codes them.
 
 Files written by neuralzip 0.1.0 name this model `pixelcnn`; they decode through the
@@ -51,6 +55,10 @@ WEIGHT_BITS = _k.WEIGHT_BITS  # the weight a row is mixed with, in 1/2**WEIGHT_B
 # files) learns it per channel and class at LEARNING_RATE (kernels/context_mlp.pyx, learn_weights)
 MIX_FIXED, MIX_ONLINE = 1, 2
 LEARNING_RATE = 1024
+# params "head": HEAD_FIXED (what a file without it means) codes with the trained output layer,
+# HEAD_ONLINE (new 8-bit files) adds a correction of it learned while coding (_OutputCorrection)
+HEAD_FIXED, HEAD_ONLINE = 1, 2
+HEAD_RATE = 1024
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
 LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
@@ -78,23 +86,29 @@ class _FloatTally:
         self.net, self.maxv = net, maxv
         self.tables = _mixture_tables(net, bounds, spans)
         self.pending = ([], [])
+        self.rows = [0, 0]
         self.bits = 0.0
 
-    def add(self, group: int, x, preds, flip, sym, counts_rows, weights):
+    def add(self, group: int, x, shift, preds, flip, sym, counts_rows, weights):
+        """shift: the learned correction the exact heads had (in their 1/16 units), or None."""
         n = len(sym)
         csym = counts_rows[np.arange(n), sym]
-        self.pending[group].append((x.copy(), preds.copy(), flip.copy(), sym.copy(), csym, counts_rows.sum(axis=1),
-                                    weights.copy()))
-        if sum(len(p[3]) for p in self.pending[group]) >= self.FLUSH_ROWS:
+        shift = np.zeros((n, 3 * self.net.k_mix), np.int64) if shift is None else shift.copy()
+        self.pending[group].append((x.copy(), shift, preds.copy(), flip.copy(), sym.copy(), csym,
+                                    counts_rows.sum(axis=1), weights.copy()))
+        self.rows[group] += n
+        if self.rows[group] >= self.FLUSH_ROWS:
             self.flush(group)
 
     def flush(self, group: int):
         parts = self.pending[group]
         if not parts:
             return
-        x, preds, flip, sym, csym, ctot, weights = (np.concatenate(col) for col in zip(*parts))
+        x, shift, preds, flip, sym, csym, ctot, weights = (np.concatenate(col) for col in zip(*parts))
         parts.clear()
-        heads = self.net.float_nets[group].forward(x)
+        self.rows[group] = 0
+        # the float network, moved by the same correction as the exact one (head units are 1/16)
+        heads = self.net.float_nets[group].forward(x) + shift / 16
         out = np.empty(len(sym))
         _k.float_bits(self.tables, self.maxv, preds, flip, sym, csym, ctot, weights, heads, out)
         self.bits += float(out.sum())
@@ -103,6 +117,27 @@ class _FloatTally:
         for group in range(len(self.pending)):
             self.flush(group)
         return self.bits
+
+
+class _OutputCorrection:
+    """The network's output layer learned while coding (params "head": 2): per channel a table
+    that corrects every head from the last hidden layer's activations, zero when a chunk starts,
+    stepped after every step of pixels on -ln of the network's probability of the buckets just
+    coded, NLMS-normalized, at HEAD_RATE (kernels/context_mlp.pyx: correct_heads, learn_heads;
+    exact integer results)."""
+
+    def __init__(self, channels: int, widths: list[int], outputs: int, n_max: int):
+        # integers held in float64 (exactly) for the kernels' exact double sums
+        self.tables = [np.zeros((outputs, widths[min(c, 1)] + 1)) for c in range(channels)]
+        self.shift = np.zeros((n_max, outputs), np.int64)
+
+    def apply(self, c: int, heads: np.ndarray, hidden: np.ndarray) -> None:
+        """heads [n, outputs] += the correction of channel c (kept in self.shift[:n] for the report)."""
+        _k.correct_heads(heads, hidden, self.tables[c], len(heads), self.shift)
+
+    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, hidden: np.ndarray, sym) -> None:
+        """One step of channel c's table once the step's symbols `sym` are known (heads: as coded)."""
+        _k.learn_heads(tables, view.buffers, len(sym), heads, hidden, sym, self.tables[c], HEAD_RATE)
 
 
 class _Network:
@@ -121,8 +156,11 @@ class _Network:
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a weights file for the context-mlp model ({exc})") from None
         for g, net in enumerate(self.nets):
-            if net.inputs != N_FEATURES[g] or net.outputs != 3 * self.k_mix or not 1 <= self.k_mix <= 8:
+            if (net.inputs != N_FEATURES[g] or net.outputs != 3 * self.k_mix or not 1 <= self.k_mix <= 8
+                    or len(net.layers) < 2 or net.layers[-1][0].shape[0] > _k.HEAD_WIDTH_MAX):
                 raise InputError(f"{path}: network {g} has the wrong shape for this version of neuralzip")
+        # the width of each network's last hidden layer: what the learned output correction reads
+        self.hidden = [net.layers[-1][0].shape[0] for net in self.nets]
 
 
 class ContextMLPCodec(ClassicImageCodec):
@@ -150,13 +188,17 @@ class ContextMLPCodec(ClassicImageCodec):
         return ContextMLPCodec(path, self.tile_h, self.tile_w)
 
     def _recorded(self, signal) -> dict:
-        """classic's record, and (8-bit images, where the network codes) the network's weight learned online."""
-        return {**super()._recorded(signal), **({"mix": MIX_ONLINE} if signal.bits == 8 else {})}
+        """classic's record, and (8-bit images, where the network codes) the network's weight and
+        its output layer's correction learned online."""
+        online = {"mix": MIX_ONLINE, "head": HEAD_ONLINE} if signal.bits == 8 else {}
+        return {**super()._recorded(signal), **online}
 
     def _check_recorded(self, params) -> None:
         super()._check_recorded(params)
         if "mix" in params:
             param_int(params, "mix", MIX_FIXED, MIX_ONLINE)
+        if "head" in params:
+            param_int(params, "head", HEAD_FIXED, HEAD_ONLINE)
 
     def _model_rows(self, params, bits):
         """The hook that replaces the classic count rows (8-bit images only), and learns the
@@ -166,19 +208,26 @@ class ContextMLPCodec(ClassicImageCodec):
         net = self.net
         tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
         rate = LEARNING_RATE if params.get("mix", MIX_FIXED) == MIX_ONLINE else 0
+        learn_head = params.get("head", HEAD_FIXED) == HEAD_ONLINE
 
         def model_rows(view):
             n, c = view.n, view.c
             state = view.model_state
-            if not state:  # a new chunk: its step's buffers, and every weight at the trained one
+            if not state:  # a new chunk: its step's buffers, every weight at the trained one, no correction
+                n_max = view.rows.shape[0]
                 state.update(rows=np.empty_like(view.rows), net_p=np.empty(view.rows.shape, np.int64),
                              count_p=np.empty(view.rows.shape, np.int64),
-                             x=[np.zeros((view.rows.shape[0], f), np.float32) for f in N_FEATURES],
-                             weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64))
+                             x=[np.zeros((n_max, f), np.float32) for f in N_FEATURES],
+                             weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
+                             head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max)
+                             if learn_head else None)
             x = state["x"][min(c, 1)][:n]
             features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
-            heads = net.nets[min(c, 1)].forward(x)
+            heads, hidden = net.nets[min(c, 1)].forward_hidden(x)
+            if learn_head:
+                state["head"].apply(c, heads, hidden)
+                state["step"] = heads, hidden
             _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], state["rows"], state["net_p"],
                          state["count_p"], thread_blocks(n))
             model_rows.view = view
@@ -186,10 +235,13 @@ class ContextMLPCodec(ClassicImageCodec):
 
         def learn(view, sym):
             state = view.model_state
-            _k.learn_weights(state["weights"], view.c, view.classes, sym, state["net_p"], state["count_p"],
-                             state["rows"], len(sym), rate)
+            if rate:
+                _k.learn_weights(state["weights"], view.c, view.classes, sym, state["net_p"], state["count_p"],
+                                 state["rows"], len(sym), rate)
+            if learn_head:
+                state["head"].learn(tables, view, view.c, *state["step"], sym)
 
-        if rate:
+        if rate or learn_head:
             model_rows.learn = learn
         return model_rows
 
@@ -209,7 +261,9 @@ class ContextMLPCodec(ClassicImageCodec):
             n = len(sym)
             # the weights as the step's rows used them (learn moves them after this)
             weights = view.model_state["weights"][c, view.classes[:n]]
-            tally.add(min(c, 1), model_rows.x, view.preds[:n], view.flip[:n], sym, view.rows[:n], weights)
+            head = view.model_state["head"]
+            shift = None if head is None else head.shift[:n]
+            tally.add(min(c, 1), model_rows.x, shift, view.preds[:n], view.flip[:n], sym, view.rows[:n], weights)
             low_bits[0] += float(np.sum(nlow))
 
         yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows)

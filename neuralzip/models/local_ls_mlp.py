@@ -3,7 +3,8 @@
 local-ls (neuralzip/models/local_ls_image.py) fits least squares around every pixel and joins
 that prediction to the classic blend; context-mlp (neuralzip/models/context_mlp.py) turns the
 blend and its sub-predictions into a mixture of logistics over the residual, mixed with the
-adaptive counts. This model is the two together: the network reads the blend that includes the
+adaptive counts (the network's weight against them and its output layer learned while coding,
+as context-mlp learns them). This model is the two together: the network reads the blend that includes the
 least-squares fit (and the activity that its distance from the blend raised), so the pretrained
 network supplies the distribution's shape and the fit, learned from the photo itself, its centre.
 
