@@ -23,9 +23,10 @@ OPT = os.environ.get("NEURALZIP_OPT", "-O2")
 PORTABLE = [OPT, "-fno-fast-math", "-ffp-contract=off", "-fno-strict-aliasing", "-fwrapv"]
 OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
 
-# Integer-only network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only
-# with its dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic,
-# -fwrapv; the -O0 build check compiles them unvectorized and compares the bytes).
+# Network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only with its
+# dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic, -fwrapv;
+# context_mlp's double loops, never reassociated without fast-math, do lane by lane what the scalar
+# code does; the -O0 build check compiles them unvectorized and compares the bytes).
 VECTORIZED = {"context_mlp", "gated_pixelcnn", "row_lstm", "wavenet"}
 
 # Modules built a second time for x86-64 CPUs with AVX, from the same code (`include`): each

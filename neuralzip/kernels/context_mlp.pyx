@@ -272,7 +272,7 @@ def float_bits(MixtureTables tab, int64_t maxv, const int64_t[::1] preds, const 
 
 # ---------------------------------------------------------------- the output layer learned online
 
-@cython.boundscheck(False)  # b is checked by head_gradients, the spans when the tables were loaded
+@cython.boundscheck(False)  # b is checked by learn_heads, the spans when the tables were loaded
 @cython.wraparound(False)
 cdef inline int64_t bucket_mass(int64_t b, int64_t m16, int64_t iv, int64_t reach, int64_t p, int64_t maxv,
                                 const int64_t[::1] cdf, const int64_t[::1] bounds,
