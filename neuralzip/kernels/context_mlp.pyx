@@ -10,7 +10,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log2
 from libc.stdint cimport int32_t, int64_t
 from neuralzip.kernels.classic_image cimport N_BASE, N_CLASSES, StepBuffers
-from neuralzip.kernels.logistic cimport Z_MAX, cdf_at, mixture_row, saturation_reach
+from neuralzip.kernels.logistic cimport Z_MAX, cdf_at, clamped_inverse, mixture_row, saturation_reach
 
 cdef enum:
     FEATURE_LIMIT = 255  # features are clipped to -255..255
@@ -316,7 +316,7 @@ cdef void head_gradient(MixtureTables tab, const int64_t[:, ::1] heads, Py_ssize
         mass[k] = 0
         if w[k]:
             si = heads[i, k_mix + k]
-            iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+            iv = clamped_inverse(inv, si)
             mass[k] = bucket_mass(b, sign * heads[i, k], iv, saturation_reach(iv, 16), p, maxv, cdf, bounds, spans)
         total += w[k] * mass[k]  # < 2**15 * 2**25 * 8
     if total <= 0:
@@ -326,7 +326,7 @@ cdef void head_gradient(MixtureTables tab, const int64_t[:, ::1] heads, Py_ssize
             continue
         m16, si = sign * heads[i, k], heads[i, k_mix + k]
         # d(-ln P)/d mean: -w_k dP_k/dm / P; the mirrored mean moves the other way
-        iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+        iv = clamped_inverse(inv, si)
         reach = saturation_reach(iv, 16)
         up = bucket_mass(b, m16 + MEAN_STEP, iv, reach, p, maxv, cdf, bounds, spans)
         down = bucket_mass(b, m16 - MEAN_STEP, iv, reach, p, maxv, cdf, bounds, spans)

@@ -49,6 +49,12 @@ cdef inline int64_t saturation_reach(int64_t inv, int64_t inv_bits) noexcept nog
     return (((<int64_t>Z_MAX + 1) << inv_bits) // inv) + 1
 
 
+cdef inline int64_t clamped_inverse(const int64_t[::1] inv, int64_t si) noexcept nogil:
+    """The inverse scale of scale index si, the index clamped to the table."""
+    cdef Py_ssize_t n_sc = inv.shape[0]
+    return inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+
+
 cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] head, Py_ssize_t k_mix,
                                 const int64_t[::1] cdf, const int64_t[::1] inv, const int64_t[::1] expt,
                                 const int64_t[::1] bounds, const int64_t[:, ::1] spans, int64_t[::1] cj,
@@ -60,7 +66,7 @@ cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] h
     (cdf has 2*Z_MAX+1 entries; spans index bounds)."""
     cdef int64_t lo_edge = -pred  # boundary below value 0
     cdef int64_t hi_edge = maxv - pred + 1  # boundary above value maxv
-    cdef Py_ssize_t n_sc = inv.shape[0], k, t, b
+    cdef Py_ssize_t k, t, b
     cdef int64_t lmax = head[2 * k_mix], d, wk, m16, si, iv, reach, total = 0
     for k in range(1, k_mix):
         lmax = max(lmax, head[2 * k_mix + k])
@@ -74,7 +80,7 @@ cdef inline int64_t mixture_row(int64_t pred, int64_t maxv, const int64_t[::1] h
         total += wk << CDF_BITS
         m16 = head[k]
         si = head[k_mix + k]
-        iv = inv[0 if si < 0 else (n_sc - 1 if si >= n_sc else si)]
+        iv = clamped_inverse(inv, si)
         reach = saturation_reach(iv, inv_bits)
         for t in range(bounds.shape[0]):
             cj[t] += wk * cdf_at(bounds[t], m16, iv, lo_edge, hi_edge, cdf, inv_bits, reach)
