@@ -12,7 +12,7 @@
   from any photo), per source (local-ls-mlp's network: see --split);
 * --split URBAN.npz WIKI.npz [--split-model context-mlp]: local-ls-mlp (or context-mlp; level 1)
   with networks trained on one source of images/train only (urban_* or wiki_*: `neuralzip train
-  MODEL` on a folder of links) on both sources of images/valid, exact-model bits against the -e 9
+  MODEL` on a folder of links; local-ls-mlp's are kept in benchmarks/split_networks/) on both sources of images/valid, exact-model bits against the -e 9
   bytes of results/local_ls.json (run without --split first) -> results/local_ls_split.json
   (context-mlp: results/context_mlp_split.json);
 * --size-only --again MODEL@LEVEL...: only those models coded again (after a change to them), every
@@ -108,6 +108,14 @@ def totals(rows: list[dict]) -> dict:
     return out
 
 
+def _shown(path: Path) -> str:
+    """A weights path as the command line gave it, relative to the repository where it lies there."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return path.name
+
+
 def split_row(args) -> dict:
     path, weights, model = args
     media = read_media(path.read_bytes())
@@ -181,9 +189,11 @@ def main():
     if args.split:
         model = args.split_model
         out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out, model)
-        out["command"] = (f"python benchmarks/local_ls.py --split {args.split[0].name} {args.split[1].name}"
+        out["command"] = (f"python benchmarks/local_ls.py --split {_shown(args.split[0])} {_shown(args.split[1])}"
                           + ("" if model == "local-ls-mlp" else f" --split-model {model}"))
         out["model"] = model
+        # what the model's 8-bit members record (the output layer learned or not, the blend, ...)
+        out["params recorded"] = get_codec(model, "image")._recorded(Signal("image", (8, 8, 3), 8))
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
         name = "local_ls_split.json" if model == "local-ls-mlp" else f"{model.replace('-', '_')}_split.json"
         (args.out.parent / name).write_text(json.dumps(out, indent=1) + "\n")

@@ -164,7 +164,7 @@ def test_a_learning_step_moves_the_heads_toward_the_coded_bucket(flip):
     n, tab = 64, _tables()
     hidden = np.random.default_rng(1).integers(0, 256, (n, WIDTH)).astype(np.float32)
     base = np.tile(np.array([0, 8, 40, 48, 0, -16], np.int64), (n, 1))  # means, scale indices, logits
-    head = context_mlp._OutputCorrection(1, [WIDTH], 3 * K_MIX, n)
+    head = context_mlp._OutputCorrection(1, [WIDTH], 3 * K_MIX, n, context_mlp.HEAD_ONLINE)
     heads = base.copy()
     head.apply(0, heads, hidden)
     assert np.array_equal(heads, base)
@@ -210,7 +210,7 @@ def test_the_learning_kernels_refuse_what_cannot_be_a_decoder_state():
 
 @pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
 def test_the_output_layer_learned_while_coding_codes_smaller(model):
-    """New 8-bit files learn a correction of the network's output layer while coding ("head": 2).
+    """New 8-bit files learn a correction of the network's output layer while coding ("head": 3).
     On a photo it codes smaller than the trained output layer (the control, a file without
     "head", as files before it were written); both roundtrip exactly, and the float model of
     the report carries the same correction (it stays within 2% of the exact one)."""
@@ -219,7 +219,7 @@ def test_the_output_layer_learned_while_coding_codes_smaller(model):
     sig = Signal("image", crop.shape, 8)
     learned = get_codec(model, "image")
     fixed = _fixed(learned, "head")
-    assert learned._recorded(sig)["head"] == context_mlp.HEAD_ONLINE and "head" not in fixed._recorded(sig)
+    assert learned._recorded(sig)["head"] == context_mlp.HEAD_POSITIONS and "head" not in fixed._recorded(sig)
     float_learned, bits_learned = learned.likelihood(crop, sig)
     bits_fixed = fixed.likelihood(crop, sig)[1]
     assert bits_learned < 0.998 * bits_fixed
@@ -230,9 +230,59 @@ def test_the_output_layer_learned_while_coding_codes_smaller(model):
     # the negative control: read as if its output layer were the trained one, the file fails its checksum
     blob = api.compress_bytes(_ppm(crop), "crop.ppm", model)
     _, [member] = container.loads(blob)
-    assert member.params["head"] == context_mlp.HEAD_ONLINE
+    assert member.params["head"] == context_mlp.HEAD_POSITIONS
     assert api.decompress_bytes(blob) == [("crop.ppm", _ppm(crop))]
     member.params = {k: v for k, v in member.params.items() if k != "head"}
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(container.dumps([member]))
+
+
+def test_position_inputs_mark_the_pixels_phases():
+    """Each pixel gets three indicators of value POSITION_INPUT: its 2x2 phase, its column and its
+    row in an 8-pixel period; every other input is 0."""
+    ys, xs = np.array([0, 1, 7, 9, 16]), np.array([0, 3, 5, 8, 15])
+    out = np.full((len(ys), context_mlp.POSITION_INPUTS), -1.0, np.float32)
+    context_mlp.position_inputs(ys, xs, out)
+    for i, (y, x) in enumerate(zip(ys, xs)):
+        want = np.zeros(context_mlp.POSITION_INPUTS)
+        want[[(y % 2) * 2 + x % 2, 4 + x % 8, 12 + y % 8]] = context_mlp.POSITION_INPUT
+        assert np.array_equal(out[i], want)
+
+
+def _phase_noisy_photo():
+    """A photo crop whose pixels at odd rows and columns carry strong extra noise: statistics that
+    change with the 2x2 phase, as in a photo once subsampled in chroma."""
+    media = read_media(open("examples/swallowtail.png", "rb").read())
+    crop = media.samples[:160, :160].astype(np.int64)
+    noise = np.random.default_rng(5).integers(-12, 13, crop.shape)
+    crop[1::2, 1::2] += noise[1::2, 1::2]
+    return np.ascontiguousarray(np.clip(crop, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
+def test_the_learned_layer_reads_the_pixels_position(model):
+    """New files ("head": 3) learn the output layer from the pixel's position inputs too: on a
+    photo whose noise depends on the 2x2 phase they code smaller than the learned layer without
+    them ("head": 2, the control), and roundtrip exactly. A "head": 3 file read as "head": 2 (the
+    negative control) fails its checksum."""
+    crop = _phase_noisy_photo()
+    sig = Signal("image", crop.shape, 8)
+    positions = get_codec(model, "image")
+
+    class Hidden(type(positions)):
+        def _recorded(self, signal):
+            return dict(super()._recorded(signal), head=context_mlp.HEAD_ONLINE)
+
+    hidden = Hidden(positions.weights.path)
+    assert positions._recorded(sig)["head"] == context_mlp.HEAD_POSITIONS
+    assert positions.likelihood(crop, sig)[1] < 0.99 * hidden.likelihood(crop, sig)[1]
+    for codec in (positions, hidden):
+        enc = codec.encode(crop, sig)
+        assert np.array_equal(codec.decode(enc.params, enc.chunks, sig), crop)
+    blob = api.compress_bytes(_ppm(crop), "crop.ppm", model)
+    _, [member] = container.loads(blob)
+    assert member.params["head"] == context_mlp.HEAD_POSITIONS
+    member.params = dict(member.params, head=context_mlp.HEAD_ONLINE)
     with pytest.raises(ContainerError):
         api.decompress_bytes(container.dumps([member]))
 

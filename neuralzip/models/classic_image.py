@@ -156,7 +156,7 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
-                mixer=_k.MIXER_NONE):
+                mixer=_k.MIXER_NONE, row0: int = 0):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -168,13 +168,15 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
     units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
-    blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS)."""
+    blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS). `row0`: the chunk's first
+    row in the image (the step's pixels are at rows row0 + step.ys of the image)."""
     h, w, nch = img.shape
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
     view = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
+    view.row0 = row0
     learn = getattr(model_rows, "learn", None)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
@@ -188,7 +190,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             continue
         n = b - a
         sy, sx = ys[a:b], xs[a:b]
-        view.n = n
+        view.n, view.ys, view.xs = n, sy, sx
         parts = sub_batches(n, limit)
         for c in range(nch):
             view.c = c
@@ -220,13 +222,15 @@ class StepView:
     final predictions, activity, context class, sub-predictions, the count rows,
     whether the residual's sign is flipped (flip: the fine blend lies above the
     prediction), and the residuals of the channels already coded at these pixels
-    (resid[:, :c]);
+    (resid[:, :c]); ys, xs: the step's pixels in the chunk (its first row is row0 of the image);
     counts/totals are the adaptive statistics themselves ([channel, class, bucket]).
     `buffers` is the compiled kernels' typed view of the same arrays; `model_state`
     what a model_rows hook keeps for the chunk (a chunk has its own view)."""
 
     def __init__(self, n_max: int, nch: int, nsub: int, nbk: int, maxv: int, counts, totals):
         self.n, self.c, self.maxv = 0, 0, maxv
+        self.ys = self.xs = np.empty(0, np.int64)
+        self.row0 = 0
         self.counts, self.totals = counts, totals
         self.preds = np.empty(n_max, np.int64)
         self.classes = np.empty(n_max, np.int64)
@@ -319,7 +323,7 @@ class ClassicImageCodec(RunCodec):
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
-                            seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params))
+                            seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
             yield coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
@@ -379,7 +383,7 @@ class ClassicImageCodec(RunCodec):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
-                            extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params))
+                            extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
             write(img.astype(dtype))
 
     def decode(self, params, chunks, signal):

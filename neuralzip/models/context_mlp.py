@@ -17,11 +17,14 @@ starts at the trained one (the weights' mix_w) and, in files with params "mix": 
 files), is learned on the image as it is coded: one weight per channel and activity class,
 stepped after every pixel toward the part (network or counts) that gave the coded value
 more probability, so a network that does not suit the image loses its weight. (Files
-without "mix" keep the trained weight.) In files with params "head": 2 (new files) the
+without "mix" keep the trained weight.) In files with params "head": 3 (new files) the
 network's output layer is learned on the image too: a correction of every head, linear in the
-last hidden layer's activations, starts at zero with every chunk and takes one normalized
+last hidden layer's activations and in indicators of the pixel's position (its 2x2 phase, its
+column and row in an 8-pixel period: photos once subsampled in chroma or coded in 8x8 blocks
+keep statistics that vary with them), starts at zero with every chunk and takes one normalized
 gradient step after every wavefront step on -ln of the network's probability of the values
-just coded (_OutputCorrection; files without "head" keep the trained layer). Everything on
+just coded (_OutputCorrection; "head": 2 files learn it from the hidden activations alone,
+files without "head" keep the trained layer). Everything on
 that path is exact integer arithmetic (neuralzip.exact, and exact sums of integers in double). Images that are not 8-bit are coded by the counts alone,
 exactly as the classic model codes them.
 
@@ -56,9 +59,12 @@ WEIGHT_BITS = _k.WEIGHT_BITS  # the weight a row is mixed with, in 1/2**WEIGHT_B
 MIX_FIXED, MIX_ONLINE = 1, 2
 LEARNING_RATE = 1024
 # params "head": HEAD_FIXED (what a file without it means) codes with the trained output layer,
-# HEAD_ONLINE (new 8-bit files) adds a correction of it learned while coding (_OutputCorrection)
-HEAD_FIXED, HEAD_ONLINE = 1, 2
-HEAD_RATE = 1024
+# HEAD_ONLINE adds a correction of it learned while coding from the last hidden layer
+# (_OutputCorrection), HEAD_POSITIONS (new 8-bit files) from the hidden layer and the pixel's
+# position inputs (position_inputs: POSITION_INPUTS indicators of value POSITION_INPUT)
+HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS = 1, 2, 3
+HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 2048}  # the learning rate each "head" means
+POSITION_INPUTS, POSITION_INPUT = 20, 128
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
 LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
@@ -120,24 +126,52 @@ class _FloatTally:
 
 
 class _OutputCorrection:
-    """The network's output layer learned while coding (params "head": 2): per channel a table
-    that corrects every head from the last hidden layer's activations, zero when a chunk starts,
-    stepped after every step of pixels on -ln of the network's probability of the buckets just
-    coded, NLMS-normalized, at HEAD_RATE (kernels/context_mlp.pyx: correct_heads, learn_heads;
-    exact integer results)."""
+    """The network's output layer learned while coding (params "head": 2 and 3): per channel a
+    table that corrects every head from the last hidden layer's activations (and, "head": 3, the
+    pixel's position inputs: position_inputs), zero when a chunk starts, stepped after every step
+    of pixels on -ln of the network's probability of the buckets just coded, NLMS-normalized, at
+    the file's HEAD_RATES (kernels/context_mlp.pyx: correct_heads, learn_heads; exact integer results)."""
 
-    def __init__(self, channels: int, widths: list[int], outputs: int, n_max: int):
+    def __init__(self, channels: int, widths: list[int], outputs: int, n_max: int, head: int):
+        self.positions, self.rate = head == HEAD_POSITIONS, HEAD_RATES[head]
+        extra = POSITION_INPUTS if self.positions else 0
         # integers held in float64 (exactly) for the kernels' exact double sums
-        self.tables = [np.zeros((outputs, widths[min(c, 1)] + 1)) for c in range(channels)]
+        self.tables = [np.zeros((outputs, widths[min(c, 1)] + extra + 1)) for c in range(channels)]
         self.shift = np.zeros((n_max, outputs), np.int64)
+        # per channel group: the step's hidden activations joined to their position inputs
+        self.joined = [np.zeros((n_max, w + extra), np.float32) for w in widths] if self.positions else None
 
-    def apply(self, c: int, heads: np.ndarray, hidden: np.ndarray) -> None:
+    def inputs(self, view, hidden: np.ndarray) -> np.ndarray:
+        """What the table reads for the step's pixels: their hidden activations, then (with
+        positions) their position inputs."""
+        if not self.positions:
+            return hidden
+        n, width = hidden.shape
+        out = self.joined[min(view.c, 1)][:n]
+        out[:, :width] = hidden
+        position_inputs(view.row0 + view.ys, view.xs, out[:, width:])
+        return out
+
+    def apply(self, c: int, heads: np.ndarray, inputs: np.ndarray) -> None:
         """heads [n, outputs] += the correction of channel c (kept in self.shift[:n] for the report)."""
-        _k.correct_heads(heads, hidden, self.tables[c], len(heads), self.shift)
+        _k.correct_heads(heads, inputs, self.tables[c], len(heads), self.shift)
 
-    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, hidden: np.ndarray, sym) -> None:
+    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, inputs: np.ndarray, sym) -> None:
         """One step of channel c's table once the step's symbols `sym` are known (heads: as coded)."""
-        _k.learn_heads(tables, view.buffers, len(sym), heads, hidden, sym, self.tables[c], HEAD_RATE)
+        _k.learn_heads(tables, view.buffers, len(sym), heads, inputs, sym, self.tables[c], self.rate)
+
+
+def position_inputs(ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+    """out [n, POSITION_INPUTS] = the pixels' positions as indicators of value POSITION_INPUT:
+    which of the four 2x2 phases (y mod 2, x mod 2), which column of an 8-pixel period (x mod 8)
+    and which row (y mod 8). Photos once subsampled in chroma (2x2) or coded in 8x8 blocks keep
+    statistics that vary with these phases, which the learned layer picks up; on other photos
+    its entries for them stay near zero."""
+    rows = np.arange(len(ys))
+    out[:] = 0
+    out[rows, (ys & 1) * 2 + (xs & 1)] = POSITION_INPUT
+    out[rows, 4 + (xs & 7)] = POSITION_INPUT
+    out[rows, 12 + (ys & 7)] = POSITION_INPUT
 
 
 class _Network:
@@ -190,7 +224,7 @@ class ContextMLPCodec(ClassicImageCodec):
     def _recorded(self, signal) -> dict:
         """classic's record, and (8-bit images, where the network codes) the network's weight and
         its output layer's correction learned online."""
-        online = {"mix": MIX_ONLINE, "head": HEAD_ONLINE} if signal.bits == 8 else {}
+        online = {"mix": MIX_ONLINE, "head": HEAD_POSITIONS} if signal.bits == 8 else {}
         return {**super()._recorded(signal), **online}
 
     def _check_recorded(self, params) -> None:
@@ -198,7 +232,7 @@ class ContextMLPCodec(ClassicImageCodec):
         if "mix" in params:
             param_int(params, "mix", MIX_FIXED, MIX_ONLINE)
         if "head" in params:
-            param_int(params, "head", HEAD_FIXED, HEAD_ONLINE)
+            param_int(params, "head", HEAD_FIXED, HEAD_POSITIONS)
 
     def _model_rows(self, params, bits):
         """The hook that replaces the classic count rows (8-bit images only), and learns the
@@ -208,7 +242,8 @@ class ContextMLPCodec(ClassicImageCodec):
         net = self.net
         tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
         rate = LEARNING_RATE if params.get("mix", MIX_FIXED) == MIX_ONLINE else 0
-        learn_head = params.get("head", HEAD_FIXED) == HEAD_ONLINE
+        head = params.get("head", HEAD_FIXED)
+        learn_head = head in (HEAD_ONLINE, HEAD_POSITIONS)
 
         def model_rows(view):
             n, c = view.n, view.c
@@ -219,15 +254,16 @@ class ContextMLPCodec(ClassicImageCodec):
                              count_p=np.empty(view.rows.shape, np.int64),
                              x=[np.zeros((n_max, f), np.float32) for f in N_FEATURES],
                              weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
-                             head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max)
+                             head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max, head)
                              if learn_head else None)
             x = state["x"][min(c, 1)][:n]
             features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
             heads, hidden = net.nets[min(c, 1)].forward_hidden(x)
             if learn_head:
-                state["head"].apply(c, heads, hidden)
-                state["step"] = heads, hidden
+                inputs = state["head"].inputs(view, hidden)
+                state["head"].apply(c, heads, inputs)
+                state["step"] = heads, inputs
             _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], state["rows"], state["net_p"],
                          state["count_p"], thread_blocks(n))
             model_rows.view = view
