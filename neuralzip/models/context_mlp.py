@@ -63,7 +63,7 @@ LEARNING_RATE = 1024
 # (_OutputCorrection), HEAD_POSITIONS (new 8-bit files) from the hidden layer and the pixel's
 # position inputs (position_inputs: POSITION_INPUTS indicators of value POSITION_INPUT)
 HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS = 1, 2, 3
-HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 2048}  # the learning rate each "head" means
+HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 1024}  # the learning rate each "head" means
 POSITION_INPUTS, POSITION_INPUT = 20, 128
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
