@@ -287,6 +287,25 @@ def test_the_learned_layer_reads_the_pixels_position(model):
         api.decompress_bytes(container.dumps([member]))
 
 
+def test_position_inputs_read_image_rows_in_every_chunk(monkeypatch):
+    """Chunks of 13 rows (not a multiple of 8): every chunk gives its pixels' rows in the image,
+    not in the chunk, to the position inputs (the rows seen reach the image's last row; counted
+    from each chunk's start they would stay below 13), and the member decodes exactly."""
+    from neuralzip.models import classic_image
+
+    monkeypatch.setattr(classic_image, "CHUNK_PIXELS", 40 * 13)
+    media = read_media(open("examples/swallowtail.png", "rb").read())
+    crop = np.ascontiguousarray(media.samples[:45, :40])
+    seen = []
+    real = context_mlp.position_inputs
+    monkeypatch.setattr(context_mlp, "position_inputs", lambda ys, xs, out: (seen.append(ys.max()), real(ys, xs, out)))
+    blob = api.compress_bytes(_ppm(crop), "crop.ppm", "context-mlp")
+    _, [member] = container.loads(blob)
+    assert len(member.chunks) == 4 and member.params["head"] == context_mlp.HEAD_POSITIONS
+    assert max(seen) == 44
+    assert api.decompress_bytes(blob) == [("crop.ppm", _ppm(crop))]
+
+
 def _ppm(rgb: np.ndarray) -> bytes:
     h, w, _ = rgb.shape
     return b"P6\n%d %d\n255\n" % (w, h) + rgb.astype(np.uint8).tobytes()
