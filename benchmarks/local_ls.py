@@ -10,11 +10,12 @@
 * what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
   from any photo), per source (local-ls-mlp's network: see --split);
-* --split URBAN.npz WIKI.npz [--split-model context-mlp]: local-ls-mlp (or context-mlp; level 1)
+* --split URBAN.npz WIKI.npz [--split-model context-mlp] [--split-head N]: local-ls-mlp (or context-mlp; level 1)
   with networks trained on one source of images/train only (urban_* or wiki_*: `neuralzip train
   MODEL` on a folder of links; local-ls-mlp's are kept in benchmarks/split_networks/) on both sources of images/valid, exact-model bits against the -e 9
   bytes of results/local_ls.json (run without --split first) -> results/local_ls_split.json
-  (context-mlp: results/context_mlp_split.json);
+  (context-mlp: results/context_mlp_split.json); --split-head codes with that params "head"
+  instead of what new files record (1: the trained output layer) -> *_split_head<N>.json;
 * --size-only --again MODEL@LEVEL...: only those models coded again (after a change to them), every
   other figure kept from the results file;
 * speed (--size-only and --speed-only run one part, keeping the other's figures in the results
@@ -44,6 +45,7 @@ THREADS_ENV = os.environ.get("OMP_NUM_THREADS")
 os.environ["OMP_NUM_THREADS"] = "1"
 
 from baselines import median_wall, need  # noqa: E402
+from head_rate import with_head  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
@@ -117,23 +119,28 @@ def _shown(path: Path) -> str:
 
 
 def split_row(args) -> dict:
-    path, weights, model = args
+    path, weights, model, head = args
     media = read_media(path.read_bytes())
     sig = Signal("image", media.samples.shape, media.bits)
     row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
     for source, w in weights.items():
-        row[f"trained on {source}"] = round(get_codec(model, "image").with_weights(w).likelihood(
+        row[f"trained on {source}"] = round(coding_with_head(get_codec(model, "image").with_weights(w), head).likelihood(
             media.samples, sig)[1], 1)
     print(json.dumps(row), flush=True)
     return row
 
 
-def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str) -> dict:
+def coding_with_head(codec, head: int | None):
+    """The codec, or (head given) the same model and weights coding with that params "head"."""
+    return codec if head is None else with_head(codec, head)
+
+
+def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str, head: int | None) -> dict:
     """Each source's network on each source's valid photos, against -e 9 (bits / (8 x bytes))."""
     e9 = {r["file"]: r["jxl-e9"] for r in json.loads(sizes.read_text())["rows"]}
     photos = sorted((data / "images" / "valid").glob("*.png"))
     with ProcessPoolExecutor(jobs) as pool:
-        rows = list(pool.map(split_row, [(p, weights, model) for p in photos]))
+        rows = list(pool.map(split_row, [(p, weights, model, head) for p in photos]))
     table = {}
     for source in sorted({r["source"] for r in rows}):
         mine = [r for r in rows if r["source"] == source]
@@ -184,18 +191,25 @@ def main():
                     help="with --size-only: code only these again, keeping the other figures of --out")
     ap.add_argument("--split", nargs=2, type=Path, metavar=("URBAN_WEIGHTS", "WIKI_WEIGHTS"))
     ap.add_argument("--split-model", choices=["local-ls-mlp", "context-mlp"], default="local-ls-mlp")
+    ap.add_argument("--split-head", type=int, choices=[1, 2, 3],
+                    help='with --split: code with this params "head" (1: the trained output layer) instead of '
+                         "what new files record; writes *_split_head<N>.json")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
     if args.split:
         model = args.split_model
-        out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out, model)
+        head = args.split_head
+        out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out, model,
+                    head)
         out["command"] = (f"python benchmarks/local_ls.py --split {_shown(args.split[0])} {_shown(args.split[1])}"
-                          + ("" if model == "local-ls-mlp" else f" --split-model {model}"))
+                          + ("" if model == "local-ls-mlp" else f" --split-model {model}")
+                          + ("" if head is None else f" --split-head {head}"))
         out["model"] = model
         # what the model's 8-bit members record (the output layer learned or not, the blend, ...)
-        out["params recorded"] = get_codec(model, "image")._recorded(Signal("image", (8, 8, 3), 8))
+        out["params recorded"] = coding_with_head(get_codec(model, "image"), head)._recorded(Signal("image", (8, 8, 3), 8))
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
-        name = "local_ls_split.json" if model == "local-ls-mlp" else f"{model.replace('-', '_')}_split.json"
+        name = ("local_ls" if model == "local-ls-mlp" else model.replace("-", "_")) + "_split"
+        name += ("" if head is None else f"_head{head}") + ".json"
         (args.out.parent / name).write_text(json.dumps(out, indent=1) + "\n")
         return
     command = "python benchmarks/local_ls.py"
