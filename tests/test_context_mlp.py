@@ -137,6 +137,7 @@ def _tables():
 def _step(n, flip):
     counts = np.ones((1, N_CLASSES, N_BUCKETS), np.int64)
     view = StepView(n, 1, 12, N_BUCKETS, 255, counts, counts.sum(axis=2))
+    view.n = n
     view.preds[:n] = 100
     view.flip[:n] = flip
     return view
@@ -165,14 +166,16 @@ def test_a_learning_step_moves_the_heads_toward_the_coded_bucket(flip):
     hidden = np.random.default_rng(1).integers(0, 256, (n, WIDTH)).astype(np.float32)
     base = np.tile(np.array([0, 8, 40, 48, 0, -16], np.int64), (n, 1))  # means, scale indices, logits
     head = context_mlp._OutputCorrection(1, [WIDTH], 3 * K_MIX, n, context_mlp.HEAD_ONLINE)
+    view = _step(n, flip)
+    marks = head.marks_of(view)
     heads = base.copy()
-    head.apply(0, heads, hidden)
+    head.apply(0, heads, hidden, marks)
     assert np.array_equal(heads, base)
     sym = np.full(n, 6, np.int32)  # bucket 6: residual +3
-    head.learn(tab, _step(n, flip), 0, heads, hidden, sym)
+    head.learn(tab, view, 0, heads, hidden, marks, sym)
     assert head.tables[0].any()
     moved = base.copy()
-    head.apply(0, moved, hidden)
+    head.apply(0, moved, hidden, marks)
     for i in range(n):
         assert _bucket_mass(moved[i], flip, 6) > _bucket_mass(base[i], flip, 6)
     mean_moved = (moved[:, :K_MIX] - base[:, :K_MIX]).mean()
@@ -184,28 +187,74 @@ def test_the_learning_kernels_refuse_what_cannot_be_a_decoder_state():
     hidden = np.zeros((n, WIDTH), np.float32)
     heads = np.zeros((n, 3 * K_MIX), np.int64)
     shift = np.empty((n, 3 * K_MIX), np.int64)
-    table = np.zeros((3 * K_MIX, WIDTH + 1))
+    table = np.zeros((3 * K_MIX, WIDTH + 2 + 1))  # two indicator inputs
+    marks = np.zeros((n, 1), np.int64)
     view, sym = _step(n, 0), np.zeros(n, np.int32)
+
+    def learn(n=n, hidden=hidden, marks=marks, indicators=2, value=128, sym=sym, table=table, rate=1024):
+        kernel.learn_heads(tab, view.buffers, n, heads, hidden, marks, indicators, value, sym, table, rate)
+
+    def correct(hidden=hidden, marks=marks, indicators=2, value=128, table=table):
+        kernel.correct_heads(heads.copy(), hidden, marks, indicators, value, table, n, shift)
+
     with pytest.raises(ValueError, match="symbol out of range"):
-        kernel.learn_heads(tab, view.buffers, n, heads, hidden, np.full(n, N_BUCKETS, np.int32), table, 1024)
+        learn(sym=np.full(n, N_BUCKETS, np.int32))
     with pytest.raises(ValueError, match="rate"):
-        kernel.learn_heads(tab, view.buffers, n, heads, hidden, sym, table, -1)
+        learn(rate=-1)
     with pytest.raises(ValueError, match="do not fit"):
-        kernel.learn_heads(tab, view.buffers, n + 1, heads, hidden, sym, table, 1024)
+        learn(n=n + 1)
     with pytest.raises(ValueError, match="does not match"):
-        kernel.learn_heads(tab, view.buffers, n, heads, hidden, sym, table[:, :-1].copy(), 1024)
+        learn(table=table[:, :-1].copy())
     for bad in (-1, np.nan, 65536):
         odd = hidden.copy()
         odd[1, 2] = bad
         with pytest.raises(ValueError, match="hidden activation"):
-            kernel.correct_heads(heads.copy(), odd, table, n, shift)
+            correct(hidden=odd)
         with pytest.raises(ValueError, match="hidden activation"):
-            kernel.learn_heads(tab, view.buffers, n, heads, odd, sym, table, 1024)
+            learn(hidden=odd)
     for bad in (kernel.CORRECTION_LIMIT + 1, 0.5, np.nan):
         odd = table.copy()
         odd[0, 0] = bad
         with pytest.raises(ValueError, match="correction"):
-            kernel.correct_heads(heads, hidden, odd, n, shift)
+            correct(table=odd)
+    for odd, match in ((np.full((n, 1), 2), "out of range"), (np.full((n, 1), -1), "out of range"),
+                       (np.zeros((n, 2), np.int64), "repeat"), (np.zeros((n - 1, 1), np.int64), "do not fit")):
+        for call in (correct, learn):
+            with pytest.raises(ValueError, match=f"indicator inputs {match}"):
+                call(marks=np.ascontiguousarray(odd, np.int64))
+    for call in (correct, learn):
+        with pytest.raises(ValueError, match="indicator inputs out of range"):
+            call(value=65536)
+
+
+def test_indicator_inputs_give_what_they_give_written_out():
+    """The kernels take the position inputs as the few indicators that are set (marks); the same
+    inputs written out in full as hidden activations (the dense form, no marks) give the same
+    corrected heads and the same learned table, bit for bit."""
+    n, tab, rng = 48, _tables(), np.random.default_rng(3)
+    hidden = rng.integers(0, 256, (n, WIDTH)).astype(np.float32)
+    marks = np.stack([rng.integers(0, 4, n), rng.integers(4, 12, n)], axis=1).astype(np.int64)
+    dense = np.zeros((n, WIDTH + 12), np.float32)
+    dense[:, :WIDTH] = hidden
+    dense[np.arange(n)[:, None], WIDTH + marks] = 128
+    none = np.zeros((n, 0), np.int64)
+    base = np.tile(np.array([0, 8, 40, 48, 0, -16], np.int64), (n, 1))
+    sym = rng.integers(2, 10, n).astype(np.int32)
+    view = _step(n, 0)
+    table = rng.integers(-1 << 20, 1 << 20, (3 * K_MIX, WIDTH + 12 + 1)).astype(np.float64)
+    tables = [table.copy(), table.copy()]
+    heads = [base.copy(), base.copy()]
+    shifts = [np.zeros_like(base), np.zeros_like(base)]
+    kernel.correct_heads(heads[0], hidden, marks, 12, 128, tables[0], n, shifts[0])
+    kernel.correct_heads(heads[1], dense, none, 0, 128, tables[1], n, shifts[1])
+    assert np.array_equal(heads[0], heads[1]) and shifts[0].any()
+    kernel.learn_heads(tab, view.buffers, n, heads[0], hidden, marks, 12, 128, sym, tables[0], 1024)
+    kernel.learn_heads(tab, view.buffers, n, heads[1], dense, none, 0, 128, sym, tables[1], 1024)
+    assert np.array_equal(tables[0], tables[1])
+    # the control: the same marks with another value move the heads differently
+    other = base.copy()
+    kernel.correct_heads(other, hidden, marks, 12, 64, tables[0], n, shifts[0])
+    assert not np.array_equal(other, heads[0])
 
 
 @pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
@@ -237,16 +286,14 @@ def test_the_output_layer_learned_while_coding_codes_smaller(model):
         api.decompress_bytes(container.dumps([member]))
 
 
-def test_position_inputs_mark_the_pixels_phases():
-    """Each pixel gets three indicators of value POSITION_INPUT: its 2x2 phase, its column and its
-    row in an 8-pixel period; every other input is 0."""
+def test_position_marks_name_the_pixels_phases():
+    """Each pixel's set position inputs are its 2x2 phase, its column and its row in an 8-pixel period."""
     ys, xs = np.array([0, 1, 7, 9, 16]), np.array([0, 3, 5, 8, 15])
-    out = np.full((len(ys), context_mlp.POSITION_INPUTS), -1.0, np.float32)
-    context_mlp.position_inputs(ys, xs, out)
+    out = np.full((len(ys), context_mlp.POSITION_MARKS), -1, np.int64)
+    context_mlp.position_marks(ys, xs, out)
     for i, (y, x) in enumerate(zip(ys, xs)):
-        want = np.zeros(context_mlp.POSITION_INPUTS)
-        want[[(y % 2) * 2 + x % 2, 4 + x % 8, 12 + y % 8]] = context_mlp.POSITION_INPUT
-        assert np.array_equal(out[i], want)
+        assert list(out[i]) == [(y % 2) * 2 + x % 2, 4 + x % 8, 12 + y % 8]
+    assert out.max() < context_mlp.POSITION_INPUTS
 
 
 def _phase_noisy_photo():
@@ -297,8 +344,8 @@ def test_position_inputs_read_image_rows_in_every_chunk(monkeypatch):
     media = read_media(open("examples/swallowtail.png", "rb").read())
     crop = np.ascontiguousarray(media.samples[:45, :40])
     seen = []
-    real = context_mlp.position_inputs
-    monkeypatch.setattr(context_mlp, "position_inputs", lambda ys, xs, out: (seen.append(ys.max()), real(ys, xs, out)))
+    real = context_mlp.position_marks
+    monkeypatch.setattr(context_mlp, "position_marks", lambda ys, xs, out: (seen.append(ys.max()), real(ys, xs, out)))
     blob = api.compress_bytes(_ppm(crop), "crop.ppm", "context-mlp")
     _, [member] = container.loads(blob)
     assert len(member.chunks) == 4 and member.params["head"] == context_mlp.HEAD_POSITIONS

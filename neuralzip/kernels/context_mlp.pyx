@@ -359,6 +359,23 @@ def check_correction(const double[:, ::1] table, Py_ssize_t width, Py_ssize_t ou
                 raise ValueError("a correction lies outside its range")
 
 
+def check_marks(const int64_t[:, ::1] marks, Py_ssize_t n, Py_ssize_t indicators, int64_t mark_value):
+    """The indicator inputs of n pixels: indicators inputs after the hidden ones, of which row i
+    of marks names those that are mark_value (distinct, within 0..indicators - 1); the others are 0."""
+    cdef Py_ssize_t i, k, q
+    if not 0 <= indicators <= MAX_WIDTH or not 0 <= mark_value <= 65535 or marks.shape[1] > indicators:
+        raise ValueError("indicator inputs out of range")
+    if marks.shape[0] < n:
+        raise ValueError("indicator inputs do not fit the step")
+    for i in range(n):
+        for k in range(marks.shape[1]):
+            if not 0 <= marks[i, k] < indicators:
+                raise ValueError("indicator inputs out of range")
+            for q in range(k):
+                if marks[i, q] == marks[i, k]:
+                    raise ValueError("indicator inputs repeat")
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef inline bint hidden_row(const float[:, ::1] hidden, Py_ssize_t i, double[::1] h) noexcept nogil:
@@ -374,21 +391,30 @@ cdef inline bint hidden_row(const float[:, ::1] hidden, Py_ssize_t i, double[::1
     return ok
 
 
+# The table's inputs (correct_heads, learn_heads): the hidden activations (hidden [n, width]),
+# then `indicators` inputs that are 0 but for those each pixel's row of marks names, which are
+# mark_value (the pixel's position, for instance), then the bias input. The indicator inputs are
+# summed as the dense inputs would be: every product and sum stays an exact integer, so the
+# result is the same as with all of them written out.
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const double[:, ::1] table, Py_ssize_t n,
+def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const int64_t[:, ::1] marks,
+                  Py_ssize_t indicators, int64_t mark_value, const double[:, ::1] table, Py_ssize_t n,
                   int64_t[:, ::1] shift):
     """heads[i, o] += shift[i, o], the correction of output o by the channel's table (see the
-    constants above) for the n pixels of a step; hidden holds their last hidden activations."""
-    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], i, j, o
+    constants above) for the n pixels of a step; hidden holds their last hidden activations and
+    marks their indicator inputs (see above)."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], nm = marks.shape[1], i, j, k, o
     cdef int64_t v, half = (<int64_t>1) << (CORRECTION_SHIFT - 1)
     cdef bint failed = False
     if heads.shape[0] < n or hidden.shape[0] < n or shift.shape[0] < n or shift.shape[1] != no or n < 0:
         raise ValueError("heads do not fit the step")
-    check_correction(table, width, no)
+    check_marks(marks, n, indicators, mark_value)
+    check_correction(table, width + indicators, no)
     h_a = np.zeros(width + 3, np.float64)  # zero-padded to a multiple of 4
     cdef double[::1] h = h_a
-    cdef double a0, a1, a2, a3
+    cdef double a0, a1, a2, a3, mv = <double>mark_value
     with nogil:
         for i in range(n):
             if not hidden_row(hidden, i, h):
@@ -404,7 +430,9 @@ def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const doubl
                     a3 += h[j + 3] * table[o, j + 3]
                 for j in range(width & ~3, width):
                     a0 += h[j] * table[o, j]
-                v = (<int64_t>((a0 + a1) + (a2 + a3) + BIAS_INPUT * table[o, width]) + half) >> CORRECTION_SHIFT
+                for k in range(nm):
+                    a1 += mv * table[o, width + marks[i, k]]
+                v = (<int64_t>((a0 + a1) + (a2 + a3) + BIAS_INPUT * table[o, width + indicators]) + half) >> CORRECTION_SHIFT
                 v = -HEAD_SHIFT_MAX if v < -HEAD_SHIFT_MAX else (HEAD_SHIFT_MAX if v > HEAD_SHIFT_MAX else v)
                 shift[i, o] = v
                 heads[i, o] += v
@@ -416,12 +444,14 @@ def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const doubl
 @cython.wraparound(False)
 @cython.cdivision(True)  # truncating divisions, the same in C on every machine
 def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t[:, ::1] heads,
-                const float[:, ::1] hidden, const int32_t[::1] sym, double[:, ::1] table, int64_t rate):
+                const float[:, ::1] hidden, const int64_t[:, ::1] marks, Py_ssize_t indicators, int64_t mark_value,
+                const int32_t[::1] sym, double[:, ::1] table, int64_t rate):
     """After a step's symbols are known: one step of the channel's table (see the constants
     above) on -ln of the network's probability of each coded bucket, heads being the corrected
     outputs the rows used (their means mirrored where the residual's sign was flipped, as
-    step_rows mirrors them)."""
-    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], k_mix = tab.k_mix, i, j, o
+    step_rows mirrors them); hidden and marks: the table's inputs (see above correct_heads)."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], nm = marks.shape[1], k_mix = tab.k_mix
+    cdef Py_ssize_t cols = width + indicators, i, j, k, o
     cdef const int64_t[::1] preds = step.preds, flip = step.flip
     cdef int64_t maxv = step.maxv, power = 0, v, s, m
     cdef double go, row_power
@@ -431,16 +461,18 @@ def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t
     if (not 0 <= n <= min(step.n_max, MAX_ROWS) or heads.shape[0] < n or hidden.shape[0] < n or sym.shape[0] < n
             or no != 3 * k_mix):
         raise ValueError("learning inputs do not fit the step")
-    check_correction(table, width, no)
+    check_marks(marks, n, indicators, mark_value)
+    check_correction(table, cols, no)
     for i in range(n):
         if not 0 <= sym[i] < tab.spans.shape[0]:
             raise ValueError("corrupt stream: symbol out of range")
-    sums_a = np.zeros((no, width), np.float64)
+    sums_a = np.zeros((no, cols), np.float64)
     bias_a = np.zeros(no, np.int64)
     w_a, mass_a, g_a, h_a = np.zeros(k_mix, np.int64), np.zeros(k_mix, np.int64), np.zeros(no, np.int64), np.zeros(width)
     cdef double[:, ::1] sums = sums_a
     cdef int64_t[::1] bias = bias_a, w = w_a, mass = mass_a, g = g_a
     cdef double[::1] h = h_a
+    cdef double mv = <double>mark_value
     with nogil:
         for i in range(n):
             if not hidden_row(hidden, i, h):
@@ -451,7 +483,7 @@ def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t
             row_power = 0
             for j in range(width):
                 row_power += h[j] * h[j]  # < 2**32 * MAX_WIDTH: exact
-            power += <int64_t>row_power + BIAS_INPUT * BIAS_INPUT
+            power += <int64_t>row_power + nm * mark_value * mark_value + BIAS_INPUT * BIAS_INPUT
             for o in range(no):
                 if g[o] == 0:
                     continue
@@ -459,10 +491,12 @@ def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t
                 go = <double>g[o]
                 for j in range(width):
                     sums[o, j] += go * h[j]  # exact: see MAX_ROWS
+                for k in range(nm):
+                    sums[o, width + marks[i, k]] += go * mv
         if not failed:
             for o in range(no):
-                for j in range(width + 1):
-                    s = bias[o] if j == width else <int64_t>sums[o, j]
+                for j in range(cols + 1):
+                    s = bias[o] if j == cols else <int64_t>sums[o, j]
                     s = -STEP_MAX if s < -STEP_MAX else (STEP_MAX if s > STEP_MAX else s)
                     m = (rate * s) // power >> RATE_SHIFT  # power > 0: the bias input alone gives n * 255**2
                     v = <int64_t>table[o, j] - m

@@ -61,10 +61,10 @@ LEARNING_RATE = 1024
 # params "head": HEAD_FIXED (what a file without it means) codes with the trained output layer,
 # HEAD_ONLINE adds a correction of it learned while coding from the last hidden layer
 # (_OutputCorrection), HEAD_POSITIONS (new 8-bit files) from the hidden layer and the pixel's
-# position inputs (position_inputs: POSITION_INPUTS indicators of value POSITION_INPUT)
+# position inputs (position_marks: POSITION_INPUTS indicators, POSITION_MARKS of them POSITION_INPUT)
 HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS = 1, 2, 3
 HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 1024}  # the learning rate each "head" means
-POSITION_INPUTS, POSITION_INPUT = 20, 128
+POSITION_INPUTS, POSITION_MARKS, POSITION_INPUT = 20, 3, 128
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
 LOG_SCALE_MAX = logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS
@@ -128,50 +128,47 @@ class _FloatTally:
 class _OutputCorrection:
     """The network's output layer learned while coding (params "head": 2 and 3): per channel a
     table that corrects every head from the last hidden layer's activations (and, "head": 3, the
-    pixel's position inputs: position_inputs), zero when a chunk starts, stepped after every step
+    pixel's position inputs: position_marks), zero when a chunk starts, stepped after every step
     of pixels on -ln of the network's probability of the buckets just coded, NLMS-normalized, at
     the file's HEAD_RATES (kernels/context_mlp.pyx: correct_heads, learn_heads; exact integer results)."""
 
     def __init__(self, channels: int, widths: list[int], outputs: int, n_max: int, head: int):
-        self.positions, self.rate = head == HEAD_POSITIONS, HEAD_RATES[head]
-        extra = POSITION_INPUTS if self.positions else 0
+        positions = head == HEAD_POSITIONS
+        self.rate = HEAD_RATES[head]
+        self.indicators = POSITION_INPUTS if positions else 0
         # integers held in float64 (exactly) for the kernels' exact double sums
-        self.tables = [np.zeros((outputs, widths[min(c, 1)] + extra + 1)) for c in range(channels)]
+        self.tables = [np.zeros((outputs, widths[min(c, 1)] + self.indicators + 1)) for c in range(channels)]
         self.shift = np.zeros((n_max, outputs), np.int64)
-        # per channel group: the step's hidden activations joined to their position inputs
-        self.joined = [np.zeros((n_max, w + extra), np.float32) for w in widths] if self.positions else None
+        self.marks = np.zeros((n_max, POSITION_MARKS if positions else 0), np.int64)
 
-    def inputs(self, view, hidden: np.ndarray) -> np.ndarray:
-        """What the table reads for the step's pixels: their hidden activations, then (with
-        positions) their position inputs."""
-        if not self.positions:
-            return hidden
-        n, width = hidden.shape
-        out = self.joined[min(view.c, 1)][:n]
-        out[:, :width] = hidden
-        position_inputs(view.row0 + view.ys, view.xs, out[:, width:])
-        return out
+    def marks_of(self, view) -> np.ndarray:
+        """The step's position inputs (as the kernels take indicator inputs: which are POSITION_INPUT)."""
+        marks = self.marks[:view.n]
+        if self.indicators:
+            position_marks(view.row0 + view.ys, view.xs, marks)
+        return marks
 
-    def apply(self, c: int, heads: np.ndarray, inputs: np.ndarray) -> None:
+    def apply(self, c: int, heads: np.ndarray, hidden: np.ndarray, marks: np.ndarray) -> None:
         """heads [n, outputs] += the correction of channel c (kept in self.shift[:n] for the report)."""
-        _k.correct_heads(heads, inputs, self.tables[c], len(heads), self.shift)
+        _k.correct_heads(heads, hidden, marks, self.indicators, POSITION_INPUT, self.tables[c], len(heads), self.shift)
 
-    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, inputs: np.ndarray, sym) -> None:
+    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, hidden: np.ndarray,
+              marks: np.ndarray, sym) -> None:
         """One step of channel c's table once the step's symbols `sym` are known (heads: as coded)."""
-        _k.learn_heads(tables, view.buffers, len(sym), heads, inputs, sym, self.tables[c], self.rate)
+        _k.learn_heads(tables, view.buffers, len(sym), heads, hidden, marks, self.indicators, POSITION_INPUT, sym,
+                       self.tables[c], self.rate)
 
 
-def position_inputs(ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
-    """out [n, POSITION_INPUTS] = the pixels' positions as indicators of value POSITION_INPUT:
-    which of the four 2x2 phases (y mod 2, x mod 2), which column of an 8-pixel period (x mod 8)
-    and which row (y mod 8). Photos once subsampled in chroma (2x2) or coded in 8x8 blocks keep
-    statistics that vary with these phases, which the learned layer picks up; on other photos
-    its entries for them stay near zero."""
-    rows = np.arange(len(ys))
-    out[:] = 0
-    out[rows, (ys & 1) * 2 + (xs & 1)] = POSITION_INPUT
-    out[rows, 4 + (xs & 7)] = POSITION_INPUT
-    out[rows, 12 + (ys & 7)] = POSITION_INPUT
+def position_marks(ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+    """The pixels' POSITION_INPUTS position inputs, of which out [n, POSITION_MARKS] names the
+    ones that are POSITION_INPUT (the others are 0): which of the four 2x2 phases (y mod 2,
+    x mod 2; inputs 0-3), which column of an 8-pixel period (x mod 8; inputs 4-11) and which
+    row (y mod 8; inputs 12-19). Photos once subsampled in chroma (2x2) or coded in 8x8 blocks
+    keep statistics that vary with these phases, which the learned layer picks up; on other
+    photos its entries for them stay near zero."""
+    out[:, 0] = (ys & 1) * 2 + (xs & 1)
+    out[:, 1] = 4 + (xs & 7)
+    out[:, 2] = 12 + (ys & 7)
 
 
 class _Network:
@@ -261,9 +258,9 @@ class ContextMLPCodec(ClassicImageCodec):
             model_rows.x = x  # for the float-model observer of the same run
             heads, hidden = net.nets[min(c, 1)].forward_hidden(x)
             if learn_head:
-                inputs = state["head"].inputs(view, hidden)
-                state["head"].apply(c, heads, inputs)
-                state["step"] = heads, inputs
+                marks = state["head"].marks_of(view)
+                state["head"].apply(c, heads, hidden, marks)
+                state["step"] = heads, hidden, marks
             _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], state["rows"], state["net_p"],
                          state["count_p"], thread_blocks(n))
             model_rows.view = view
