@@ -10,9 +10,10 @@
 * what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
   from any photo), per source (local-ls-mlp's network: see --split);
-* --split URBAN.npz WIKI.npz [--split-model context-mlp] [--split-head N]: local-ls-mlp (or context-mlp; level 1)
-  with networks trained on one source of images/train only (urban_* or wiki_*: `neuralzip train
-  MODEL` on a folder of links; local-ls-mlp's are kept in benchmarks/split_networks/) on both sources of images/valid, exact-model bits against the -e 9
+* --split URBAN.npz WIKI.npz [--split-model context-mlp] [--split-head N]: local-ls-mlp (or
+  context-mlp; level 1) with networks trained on one source of images/train only (urban_* or
+  wiki_*: `neuralzip train MODEL` on a folder of links; local-ls-mlp's are kept in
+  benchmarks/split_networks/) on both sources of images/valid, exact-model bits against the -e 9
   bytes of results/local_ls.json (run without --split first) -> results/local_ls_split.json
   (context-mlp: results/context_mlp_split.json); --split-head codes with that params "head"
   instead of what new files record (1: the trained output layer) -> *_split_head<N>.json;
