@@ -22,10 +22,11 @@ cdef enum:
     WEIGHT_SHIFT = 16
     WEIGHT_STEP_MAX = 1 << 12
     RATE_MAX = 1 << 16
-    # The output layer learned online (params "head": 2; correct_heads, learn_heads): each channel
-    # has a table D [outputs, width + 1] (zero when a chunk starts) that adds
+    # The output layer learned online (params "head": 2 and 3; correct_heads, learn_heads): each
+    # channel has a table D [outputs, width + 1] (zero when a chunk starts) that adds
     #   (h . D[o, :width] + BIAS_INPUT * D[o, width]) / 2**CORRECTION_SHIFT, rounded, within +-HEAD_SHIFT_MAX
-    # to head o, h the last hidden layer's activations. Gradients of -ln(the network's probability
+    # to head o, h the table's inputs: the last hidden layer's activations, then (in "head": 3)
+    # indicator inputs (the pixel's position: see correct_heads), width in all. Gradients of -ln(the network's probability
     # of the coded bucket) are in 1/2**GRAD_SHIFT nat per head unit, each within +-GRAD_MAX (larger
     # steps from a few unlikely pixels made the learning diverge); the means' and scales' are a
     # central difference of the bucket's mass over +-MEAN_STEP (1/16 step) and +-SCALE_STEP (1/16

@@ -24,9 +24,9 @@ column and row in an 8-pixel period: photos once subsampled in chroma or coded i
 keep statistics that vary with them), starts at zero with every chunk and takes one normalized
 gradient step after every wavefront step on -ln of the network's probability of the values
 just coded (_OutputCorrection; "head": 2 files learn it from the hidden activations alone,
-files without "head" keep the trained layer). Everything on
-that path is exact integer arithmetic (neuralzip.exact, and exact sums of integers in double). Images that are not 8-bit are coded by the counts alone,
-exactly as the classic model codes them.
+files without "head" keep the trained layer). Everything on that path is exact integer
+arithmetic (neuralzip.exact, and exact sums of integers in double). Images that are not 8-bit
+are coded by the counts alone, exactly as the classic model codes them.
 
 Files written by neuralzip 0.1.0 name this model `pixelcnn`; they decode through the
 legacy entries of neuralzip.models (recognised by their weights hash).
