@@ -4,7 +4,7 @@
 
 Exact-model bits of the model (level 1) on the whole tuning files of images/train (every 10th
 training photo by name, which the network never trained on: neuralzip/train/image.py,
-split_files), with the output layer fixed (the control: files without "head") and learned at
+split_files), with the output layer fixed (the control: "head": 1, as files without it) and learned at
 each rate (context_mlp.HEAD_RATES[head], set in this process only): "head": 2 from the hidden
 activations alone, 3 with the position inputs too. Never the valid photos: the rate is chosen
 here and measured there (benchmarks/local_ls.py). Writes benchmarks/results/head_rate_<model>.json
@@ -26,17 +26,12 @@ from neuralzip.models.base import Signal  # noqa: E402
 from neuralzip.train.image import image_split  # noqa: E402
 
 
-def fixed_head(codec):
-    """The same model and weights, coding with the trained output layer (no "head" recorded)."""
-    class Fixed(type(codec)):
-        def _recorded(self, signal):
-            return {k: v for k, v in super()._recorded(signal).items() if k != "head"}
+def with_head(codec, head: int | None):
+    """The same model and weights recording (and coding with) this params "head" (HEAD_FIXED: the
+    trained output layer, as files without "head" code); None: the codec itself."""
+    if head is None:
+        return codec
 
-    return Fixed(codec.weights.path)
-
-
-def with_head(codec, head: int):
-    """The same model and weights, recording (and coding with) this "head"."""
     class Head(type(codec)):
         def _recorded(self, signal):
             return dict(super()._recorded(signal), head=head)
@@ -61,7 +56,7 @@ def main():
         subpixels += img.size
         row = {"file": path.name, "subpixels": int(img.size)}
         start = time.time()
-        row["fixed"] = fixed_head(get_codec(args.model, "image")).likelihood(img, sig)[1]
+        row["fixed"] = with_head(get_codec(args.model, "image"), context_mlp.HEAD_FIXED).likelihood(img, sig)[1]
         totals["fixed"] += row["fixed"]
         for rate in args.rates:
             context_mlp.HEAD_RATES[args.head] = rate

@@ -125,15 +125,10 @@ def split_row(args) -> dict:
     sig = Signal("image", media.samples.shape, media.bits)
     row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
     for source, w in weights.items():
-        row[f"trained on {source}"] = round(coding_with_head(get_codec(model, "image").with_weights(w), head).likelihood(
-            media.samples, sig)[1], 1)
+        codec = with_head(get_codec(model, "image").with_weights(w), head)
+        row[f"trained on {source}"] = round(codec.likelihood(media.samples, sig)[1], 1)
     print(json.dumps(row), flush=True)
     return row
-
-
-def coding_with_head(codec, head: int | None):
-    """The codec, or (head given) the same model and weights coding with that params "head"."""
-    return codec if head is None else with_head(codec, head)
 
 
 def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str, head: int | None) -> dict:
@@ -207,7 +202,7 @@ def main():
                           + ("" if head is None else f" --split-head {head}"))
         out["model"] = model
         # what the model's 8-bit members record (the output layer learned or not, the blend, ...)
-        out["params recorded"] = coding_with_head(get_codec(model, "image"), head)._recorded(Signal("image", (8, 8, 3), 8))
+        out["params recorded"] = with_head(get_codec(model, "image"), head)._recorded(Signal("image", (8, 8, 3), 8))
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
         name = ("local_ls" if model == "local-ls-mlp" else model.replace("-", "_")) + "_split"
         name += ("" if head is None else f"_head{head}") + ".json"
