@@ -67,7 +67,7 @@ LEARNING_RATE = 1024
 # HEAD_HIDDEN as HEAD_POSITIONS and the last hidden layer's biases learned too (_HiddenBiases)
 HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS, HEAD_HIDDEN = 1, 2, 3, 4
 HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 1024, HEAD_HIDDEN: 1024}  # the output layer's rate each "head" means
-HIDDEN_RATES = {HEAD_HIDDEN: 128}  # the rate of the last hidden layer's biases ("head": 4)
+HIDDEN_RATES = {HEAD_HIDDEN: 256}  # the rate of the last hidden layer's biases ("head": 4)
 POSITION_INPUTS, POSITION_MARKS, POSITION_INPUT = 20, 3, 128
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
