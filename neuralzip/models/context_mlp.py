@@ -17,16 +17,14 @@ starts at the trained one (the weights' mix_w) and, in files with params "mix": 
 files), is learned on the image as it is coded: one weight per channel and activity class,
 stepped after every pixel toward the part (network or counts) that gave the coded value
 more probability, so a network that does not suit the image loses its weight. (Files
-without "mix" keep the trained weight.) In files with params "head": 3 and 4 the network's
-output layer is learned on the image too: a correction of every head, linear in the last
-hidden layer's activations and in indicators of the pixel's position (its 2x2 phase, its
+without "mix" keep the trained weight.) In files with params "head": 3 (new files) the
+network's output layer is learned on the image too: a correction of every head, linear in the
+last hidden layer's activations and in indicators of the pixel's position (its 2x2 phase, its
 column and row in an 8-pixel period: photos once subsampled in chroma or coded in 8x8 blocks
 keep statistics that vary with them), starts at zero with every chunk and takes one normalized
 gradient step after every wavefront step on -ln of the network's probability of the values
 just coded (_OutputCorrection; "head": 2 files learn it from the hidden activations alone,
-files without "head" keep the trained layer). "head": 4 (new files) learns the last hidden
-layer's biases the same way, their gradients brought back through the output layer
-(_HiddenBiases). Everything on that path is exact integer
+files without "head" keep the trained layer). Everything on that path is exact integer
 arithmetic (neuralzip.exact, and exact sums of integers in double). Images that are not 8-bit
 are coded by the counts alone, exactly as the classic model codes them.
 
