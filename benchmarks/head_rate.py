@@ -1,17 +1,13 @@
-"""How fast the networks' output layer (params "head": 2 or 3) and the last hidden layer's
-biases ("head": 4) should learn while coding.
+"""How fast the networks' output layer should learn while coding (params "head": 2 or 3).
 
     python benchmarks/head_rate.py [--data ../shared/data] [--model local-ls-mlp] [--head 3] [--rates 1024 2048 4096]
-    python benchmarks/head_rate.py --head 4 --rates 128 256 512
 
 Exact-model bits of the model (level 1) on the whole tuning files of images/train (every 10th
 training photo by name, which the network never trained on: neuralzip/train/image.py,
 split_files), with the output layer fixed (the control: "head": 1, as files without it) and learned at
 each rate (context_mlp.HEAD_RATES[head], set in this process only): "head": 2 from the hidden
-activations alone, 3 with the position inputs too. With --head 4 the rates are the hidden
-biases' (context_mlp.HIDDEN_RATES; the output layer's stays at HEAD_RATES[4]) and the control is
-"head": 3, the same layer without them. Never the valid photos: the rate is chosen here and
-measured there (benchmarks/local_ls.py). Writes benchmarks/results/head_rate_<model>.json
+activations alone, 3 with the position inputs too. Never the valid photos: the rate is chosen
+here and measured there (benchmarks/local_ls.py). Writes benchmarks/results/head_rate_<model>.json
 ("head": 2) or head_rate_<model>_head<head>.json.
 """
 
@@ -47,41 +43,35 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"))
     ap.add_argument("--model", default="local-ls-mlp", choices=["local-ls-mlp", "context-mlp"])
-    ap.add_argument("--head", type=int, default=context_mlp.HEAD_POSITIONS,
-                    choices=[context_mlp.HEAD_ONLINE, context_mlp.HEAD_POSITIONS, context_mlp.HEAD_HIDDEN])
+    ap.add_argument("--head", type=int, choices=[context_mlp.HEAD_ONLINE, context_mlp.HEAD_POSITIONS],
+                    default=context_mlp.HEAD_POSITIONS)
     ap.add_argument("--rates", type=int, nargs="+", default=[1024, 2048, 4096])
     args = ap.parse_args()
     _, tuning = image_split(Path(args.data) / "images" / "train")
-    hidden = args.head == context_mlp.HEAD_HIDDEN
-    # the rates swept: the hidden biases' ("head": 4, against "head": 3) or the output layer's (against the trained one)
-    rates, control = ((context_mlp.HIDDEN_RATES, context_mlp.HEAD_POSITIONS) if hidden
-                      else (context_mlp.HEAD_RATES, context_mlp.HEAD_FIXED))
-    name = "head 3" if hidden else "fixed"
-    rows, totals, subpixels = [], {name: 0.0}, 0
-    shipped_rate = rates[args.head]
+    rows, totals, subpixels = [], {"fixed": 0.0}, 0
+    shipped_rate = context_mlp.HEAD_RATES[args.head]
     for path in tuning:
         img = read_media(path.read_bytes(), str(path)).samples
         sig = Signal("image", img.shape, 8)
         subpixels += img.size
         row = {"file": path.name, "subpixels": int(img.size)}
         start = time.time()
-        row[name] = with_head(get_codec(args.model, "image"), control).likelihood(img, sig)[1]
-        totals[name] += row[name]
+        row["fixed"] = with_head(get_codec(args.model, "image"), context_mlp.HEAD_FIXED).likelihood(img, sig)[1]
+        totals["fixed"] += row["fixed"]
         for rate in args.rates:
-            rates[args.head] = rate
+            context_mlp.HEAD_RATES[args.head] = rate
             row[str(rate)] = with_head(get_codec(args.model, "image"), args.head).likelihood(img, sig)[1]
             totals[str(rate)] = totals.get(str(rate), 0.0) + row[str(rate)]
-        rates[args.head] = shipped_rate
+        context_mlp.HEAD_RATES[args.head] = shipped_rate
         rows.append(row)
         print(path.name, "  ".join(f"{k} {row[k] / img.size:.4f}" for k in totals), f"({time.time() - start:.0f} s)",
               flush=True)
     summary = {k: {"bits_per_subpixel": round(v / subpixels, 5),
-                   f"vs_{name.replace(' ', '_')}": round(v / totals[name], 5)} for k, v in totals.items()}
+                   "vs_fixed": round(v / totals["fixed"], 5)} for k, v in totals.items()}
     out = HERE / "results" / (f"head_rate_{args.model}.json" if args.head == context_mlp.HEAD_ONLINE
                               else f"head_rate_{args.model}_head{args.head}.json")
     out.write_text(json.dumps({"command": "python benchmarks/head_rate.py " + " ".join(sys.argv[1:]),
-                               "model": args.model, "level": 1, "head": args.head, "control_head": control,
-                               "rates_of": "hidden biases" if hidden else "output layer", "shipped_rate": shipped_rate,
+                               "model": args.model, "level": 1, "head": args.head, "shipped_rate": shipped_rate,
                                "files": rows, "total": summary}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     print("wrote", out)
