@@ -165,18 +165,17 @@ def test_a_learning_step_moves_the_heads_toward_the_coded_bucket(flip):
     n, tab = 64, _tables()
     hidden = np.random.default_rng(1).integers(0, 256, (n, WIDTH)).astype(np.float32)
     base = np.tile(np.array([0, 8, 40, 48, 0, -16], np.int64), (n, 1))  # means, scale indices, logits
-    table = np.zeros((3 * K_MIX, WIDTH + 1))  # "head": 2's table: the hidden activations and the bias
-    marks, shift, grads = np.zeros((n, 0), np.int64), np.zeros_like(base), np.zeros_like(base)
+    head = context_mlp._OutputCorrection(1, [WIDTH], 3 * K_MIX, n, context_mlp.HEAD_ONLINE)
     view = _step(n, flip)
+    marks = head.marks_of(view)
     heads = base.copy()
-    kernel.correct_heads(heads, hidden, marks, 0, 0, table, n, shift)
+    head.apply(0, heads, hidden, marks)
     assert np.array_equal(heads, base)
     sym = np.full(n, 6, np.int32)  # bucket 6: residual +3
-    kernel.head_gradients(tab, view.buffers, n, heads, sym, grads)
-    kernel.learn_heads(n, hidden, marks, 0, 0, grads, table, context_mlp.HEAD_RATES[context_mlp.HEAD_ONLINE])
-    assert table.any()
+    head.learn(tab, view, 0, heads, hidden, marks, sym)
+    assert head.tables[0].any()
     moved = base.copy()
-    kernel.correct_heads(moved, hidden, marks, 0, 0, table, n, shift)
+    head.apply(0, moved, hidden, marks)
     for i in range(n):
         assert _bucket_mass(moved[i], flip, 6) > _bucket_mass(base[i], flip, 6)
     mean_moved = (moved[:, :K_MIX] - base[:, :K_MIX]).mean()
@@ -193,9 +192,7 @@ def test_the_learning_kernels_refuse_what_cannot_be_a_decoder_state():
     view, sym = _step(n, 0), np.zeros(n, np.int32)
 
     def learn(n=n, hidden=hidden, marks=marks, indicators=2, value=128, sym=sym, table=table, rate=1024):
-        grads = np.zeros((max(n, 0), 3 * K_MIX), np.int64)
-        kernel.head_gradients(tab, view.buffers, min(n, len(sym)), heads, sym, grads)
-        kernel.learn_heads(n, hidden, marks, indicators, value, grads, table, rate)
+        kernel.learn_heads(tab, view.buffers, n, heads, hidden, marks, indicators, value, sym, table, rate)
 
     def correct(hidden=hidden, marks=marks, indicators=2, value=128, table=table):
         kernel.correct_heads(heads.copy(), hidden, marks, indicators, value, table, n, shift)
@@ -251,10 +248,8 @@ def test_indicator_inputs_give_what_they_give_written_out():
     kernel.correct_heads(heads[0], hidden, marks, 12, 128, tables[0], n, shifts[0])
     kernel.correct_heads(heads[1], dense, none, 0, 128, tables[1], n, shifts[1])
     assert np.array_equal(heads[0], heads[1]) and shifts[0].any()
-    grads = np.zeros_like(base)
-    kernel.head_gradients(tab, view.buffers, n, heads[0], sym, grads)
-    kernel.learn_heads(n, hidden, marks, 12, 128, grads, tables[0], 1024)
-    kernel.learn_heads(n, dense, none, 0, 128, grads, tables[1], 1024)
+    kernel.learn_heads(tab, view.buffers, n, heads[0], hidden, marks, 12, 128, sym, tables[0], 1024)
+    kernel.learn_heads(tab, view.buffers, n, heads[1], dense, none, 0, 128, sym, tables[1], 1024)
     assert np.array_equal(tables[0], tables[1])
     # the control: the same marks with another value move the heads differently
     other = base.copy()
@@ -264,7 +259,7 @@ def test_indicator_inputs_give_what_they_give_written_out():
 
 @pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
 def test_the_output_layer_learned_while_coding_codes_smaller(model):
-    """New 8-bit files learn a correction of the network's output layer while coding ("head": 4).
+    """New 8-bit files learn a correction of the network's output layer while coding ("head": 3).
     On a photo it codes smaller than the trained output layer (the control, a file without
     "head", as files before it were written); both roundtrip exactly, and the float model of
     the report carries the same correction (it stays within 2% of the exact one)."""
@@ -273,7 +268,7 @@ def test_the_output_layer_learned_while_coding_codes_smaller(model):
     sig = Signal("image", crop.shape, 8)
     learned = get_codec(model, "image")
     fixed = _fixed(learned, "head")
-    assert learned._recorded(sig)["head"] == context_mlp.HEAD_HIDDEN and "head" not in fixed._recorded(sig)
+    assert learned._recorded(sig)["head"] == context_mlp.HEAD_POSITIONS and "head" not in fixed._recorded(sig)
     float_learned, bits_learned = learned.likelihood(crop, sig)
     bits_fixed = fixed.likelihood(crop, sig)[1]
     assert bits_learned < 0.998 * bits_fixed
@@ -285,14 +280,14 @@ def test_the_output_layer_learned_while_coding_codes_smaller(model):
 
 def _roundtrips_and_misread_fails(model, crop, codecs, misread):
     """Each codec codes the crop and decodes it exactly; today's file of the model records
-    "head": 4 and decodes, and with its params misread(params) it fails its checksum."""
+    "head": 3 and decodes, and with its params misread(params) it fails its checksum."""
     sig = Signal("image", crop.shape, 8)
     for codec in codecs:
         enc = codec.encode(crop, sig)
         assert np.array_equal(codec.decode(enc.params, enc.chunks, sig), crop)
     blob = api.compress_bytes(_ppm(crop), "crop.ppm", model)
     _, [member] = container.loads(blob)
-    assert member.params["head"] == context_mlp.HEAD_HIDDEN
+    assert member.params["head"] == context_mlp.HEAD_POSITIONS
     assert api.decompress_bytes(blob) == [("crop.ppm", _ppm(crop))]
     member.params = misread(member.params)
     with pytest.raises(ContainerError):
@@ -321,81 +316,23 @@ def _phase_noisy_photo():
 
 @pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
 def test_the_learned_layer_reads_the_pixels_position(model):
-    """Files with "head": 3 or 4 (new files) learn the output layer from the pixel's position
-    inputs too: on a photo whose noise depends on the 2x2 phase "head": 3 codes smaller than the
-    learned layer without them ("head": 2, the control), and both roundtrip exactly. Today's file
-    read as "head": 2 (the negative control) fails its checksum."""
+    """New files ("head": 3) learn the output layer from the pixel's position inputs too: on a
+    photo whose noise depends on the 2x2 phase they code smaller than the learned layer without
+    them ("head": 2, the control), and roundtrip exactly. A "head": 3 file read as "head": 2 (the
+    negative control) fails its checksum."""
     crop = _phase_noisy_photo()
     sig = Signal("image", crop.shape, 8)
-    positions = _recording(get_codec(model, "image"), context_mlp.HEAD_POSITIONS)
-    hidden = _recording(positions, context_mlp.HEAD_ONLINE)
+    positions = get_codec(model, "image")
+
+    class Hidden(type(positions)):
+        def _recorded(self, signal):
+            return dict(super()._recorded(signal), head=context_mlp.HEAD_ONLINE)
+
+    hidden = Hidden(positions.weights.path)
+    assert positions._recorded(sig)["head"] == context_mlp.HEAD_POSITIONS
     assert positions.likelihood(crop, sig)[1] < 0.99 * hidden.likelihood(crop, sig)[1]
     _roundtrips_and_misread_fails(model, crop, (positions, hidden),
                                   lambda params: dict(params, head=context_mlp.HEAD_ONLINE))
-
-
-def _recording(codec, head: int):
-    """The same model and weights, writing files with this params "head"."""
-    class Head(type(codec)):
-        def _recorded(self, signal):
-            return dict(super()._recorded(signal), head=head)
-
-    return Head(codec.weights.path)
-
-
-@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
-def test_the_hidden_biases_learned_while_coding_code_smaller(model):
-    """New files ("head": 4) learn the last hidden layer's biases while coding as well: on a photo
-    they code smaller than "head": 3 (the control), both roundtrip exactly, the report's float
-    model follows (within 2% of the exact one), and a "head": 4 file read as "head": 3 (the
-    negative control) fails its checksum."""
-    media = read_media(open("examples/swallowtail.png", "rb").read())
-    crop = np.ascontiguousarray(media.samples[:192, :192])
-    sig = Signal("image", crop.shape, 8)
-    biases = get_codec(model, "image")
-    positions = _recording(biases, context_mlp.HEAD_POSITIONS)
-    assert biases._recorded(sig)["head"] == context_mlp.HEAD_HIDDEN
-    float_bits, bits = biases.likelihood(crop, sig)
-    assert bits < 0.998 * positions.likelihood(crop, sig)[1]
-    assert abs(float_bits / bits - 1) < 0.02
-    _roundtrips_and_misread_fails(model, crop, (biases, positions),
-                                  lambda params: dict(params, head=context_mlp.HEAD_POSITIONS))
-
-
-def test_the_network_in_parts_is_the_network():
-    """forward_unclipped, hidden_of and forward_last (the path "head": 4 corrects in between) give
-    forward's heads bit for bit, and the unclipped outputs do leave 0..act_max (the control: the
-    clip matters)."""
-    rng = np.random.default_rng(5)
-    for net in get_codec("context-mlp", "image").net.nets:
-        x = rng.integers(-255, 256, (300, net.inputs)).astype(np.float32)
-        z = net.forward_unclipped(x)
-        assert np.array_equal(net.forward_last(net.hidden_of(z)), net.forward(x))
-        assert z.min() < 0
-
-
-def test_hidden_gradients_are_the_integer_chain_rule():
-    """hidden_gradients against the same arithmetic in Python integers: each unit's gradient is
-    the heads' gradients times (the output layer's slopes plus the correction's entries), summed,
-    floored by 2**16, clipped, and zero where the unit was clipped. The control: other slopes
-    give other gradients."""
-    rng = np.random.default_rng(6)
-    n, width, no = 40, 16, 3 * K_MIX
-    grads = rng.integers(-kernel.GRAD_LIMIT, kernel.GRAD_LIMIT + 1, (n, no)).astype(np.int64)
-    slopes = rng.integers(-1 << 22, 1 << 22, (no, width)).astype(np.int64)
-    table = rng.integers(-1 << 24, 1 << 24, (no, width + 4)).astype(np.float64)
-    z = rng.integers(-20, 280, (n, width)).astype(np.int64)
-    back = np.zeros((n, width), np.int64)
-    kernel.hidden_gradients(grads, slopes, table, z, 255, back)
-    for i in range(n):
-        for j in range(width):
-            total = sum(int(grads[i, o]) * (int(slopes[o, j]) + int(table[o, j])) for o in range(no))
-            want = 0 if not 0 < z[i, j] < 255 else max(-kernel.GRAD_LIMIT, min(kernel.GRAD_LIMIT, total >> 16))
-            assert back[i, j] == want
-    assert back.any() and (back == 0).any()
-    other = np.zeros_like(back)
-    kernel.hidden_gradients(grads, slopes + (1 << 20), table, z, 255, other)
-    assert not np.array_equal(other, back)
 
 
 def test_position_inputs_read_image_rows_in_every_chunk(monkeypatch):
@@ -412,7 +349,7 @@ def test_position_inputs_read_image_rows_in_every_chunk(monkeypatch):
     monkeypatch.setattr(context_mlp, "position_marks", lambda ys, xs, out: (seen.append(ys.max()), real(ys, xs, out)))
     blob = api.compress_bytes(_ppm(crop), "crop.ppm", "context-mlp")
     _, [member] = container.loads(blob)
-    assert len(member.chunks) == 4 and member.params["head"] == context_mlp.HEAD_HIDDEN
+    assert len(member.chunks) == 4 and member.params["head"] == context_mlp.HEAD_POSITIONS
     assert max(seen) == 44
     assert api.decompress_bytes(blob) == [("crop.ppm", _ppm(crop))]
 

@@ -19,7 +19,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
 from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
-from neuralzip.models.context_mlp import HEAD_HIDDEN, HEAD_ONLINE, HEAD_POSITIONS, MIX_ONLINE
+from neuralzip.models.context_mlp import HEAD_ONLINE, HEAD_POSITIONS, MIX_ONLINE
 from neuralzip.weightstore import shipped, shipped_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -305,24 +305,21 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     ("older-context-mlp-fixed-head-image.nz", "context-mlp", None),
     ("older-local-ls-mlp-fixed-head-image.nz", "local-ls-mlp", None),
     ("older-context-mlp-hidden-head-image.nz", "context-mlp", HEAD_ONLINE),
-    ("older-local-ls-mlp-hidden-head-image.nz", "local-ls-mlp", HEAD_ONLINE),
-    ("older-context-mlp-positions-head-image.nz", "context-mlp", HEAD_POSITIONS),
-    ("older-local-ls-mlp-positions-head-image.nz", "local-ls-mlp", HEAD_POSITIONS)])
+    ("older-local-ls-mlp-hidden-head-image.nz", "local-ls-mlp", HEAD_ONLINE)])
 def test_older_file_keeps_the_output_layer_it_was_written_with(name, model, recorded):
     """context-mlp and local-ls-mlp files written before today's output layer (today's weights,
     every other param as today's) decode with the layer they record: files without "head" with
-    the trained layer, "head": 2 files with the layer learned from the hidden activations alone,
-    "head": 3 files from those and the position inputs, the hidden layer's biases as trained.
-    Told the layer is today's ("head": 4, the negative control), the content no longer matches
-    its checksum. Today's golden file records "head": 4, and coded again today the older file's
+    the trained layer, "head": 2 files with the layer learned from the hidden activations alone.
+    Told the layer is today's ("head": 3, the negative control), the content no longer matches
+    its checksum. Today's golden file records "head": 3, and coded again today the older file's
     content gets the same params as today's file and other chunks."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
-    assert member.params.get("head") == recorded and current.params == dict(member.params, head=HEAD_HIDDEN)
+    assert member.params.get("head") == recorded and current.params == dict(member.params, head=HEAD_POSITIONS)
     assert member.weights == current.weights
     with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_HIDDEN)))
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_POSITIONS)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.params == current.params and again.chunks != member.chunks

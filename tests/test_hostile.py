@@ -146,7 +146,7 @@ HEADER_CASES = [
     ("context-mlp-image.nz", _param("mix", 0), "mix"),
     ("local-ls-mlp-image.nz", _param("mix", True), "mix"),
     ("local-ls-mlp-image.nz", _param("mix", "online"), "mix"),
-    ("context-mlp-image.nz", _param("head", 5), "head"),  # the output layer: fixed (1) or learned (2 to 4)
+    ("context-mlp-image.nz", _param("head", 4), "head"),  # the output layer: fixed (1) or learned (2, 3)
     ("context-mlp-image.nz", _param("head", 0), "head"),
     ("local-ls-mlp-image.nz", _param("head", 2.0), "head"),
     ("local-ls-mlp-image.nz", _param("head", "online"), "head"),

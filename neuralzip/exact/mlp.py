@@ -48,9 +48,6 @@ class QuantizedMLP:
         # the compiled rescale of each layer, its parameters checked once here
         self.rescales = [LayerRescale(b, m, s, wide=w.dtype == np.float64, last=i == len(self.layers) - 1,
                                       act_max=self.act_max) for i, (w, b, m, s) in enumerate(self.layers)]
-        if len(self.layers) >= 2:  # the last hidden layer's rescale without its clip (forward_unclipped)
-            w, b, m, s = self.layers[-2]
-            self.unclipped = LayerRescale(b, m, s, wide=w.dtype == np.float64, last=True, act_max=self.act_max)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: [n, inputs] integer-valued float32 -> [n, outputs] int64."""
@@ -66,40 +63,6 @@ class QuantizedMLP:
             rescale(h.astype(w.dtype, copy=False) @ w, out)
             h = out
         return h, np.ascontiguousarray(last_in, dtype=np.float32)
-
-
-    def forward_unclipped(self, x: np.ndarray) -> np.ndarray:
-        """The network up to its last hidden layer's rescale, before the clip -> int64 [n, width].
-        hidden_of then forward_last on it is forward, bit for bit."""
-        if len(self.layers) < 2:
-            raise ValueError("a network of one layer has no hidden layer")
-        h = x
-        for (w, _, _, _), rescale in zip(self.layers[:-2], self.rescales[:-2]):
-            out = np.empty((h.shape[0], w.shape[1]), w.dtype)
-            rescale(h.astype(w.dtype, copy=False) @ w, out)
-            h = out
-        w = self.layers[-2][0]
-        z = np.empty((h.shape[0], w.shape[1]), np.int64)
-        self.unclipped(h.astype(w.dtype, copy=False) @ w, z)
-        return z
-
-    def hidden_of(self, z: np.ndarray) -> np.ndarray:
-        """The last hidden layer's activations from its unclipped outputs (integer-valued float32)."""
-        return np.clip(z, 0, self.act_max).astype(np.float32)
-
-    def forward_last(self, hidden: np.ndarray) -> np.ndarray:
-        """The output layer on the last hidden activations -> [n, outputs] int64."""
-        w = self.layers[-1][0]
-        out = np.empty((hidden.shape[0], w.shape[1]), np.int64)
-        self.rescales[-1](hidden.astype(w.dtype, copy=False) @ w, out)
-        return out
-
-    def output_slopes(self) -> np.ndarray:
-        """[outputs, width]: how much each output moves per unit of each last hidden activation,
-        in 1/2**16 of its units, floored: (w * m * 2**16) >> s (the output layer's rescale)."""
-        w, _, m, s = self.layers[-1]
-        wi = w.astype(np.int64).T  # [outputs, width]
-        return np.ascontiguousarray((wi * m[:, None] << 16) >> s[:, None])
 
 
 class FloatMLP:

@@ -7,7 +7,7 @@ import numpy as np
 
 cimport cython
 from cython.parallel cimport prange
-from libc.math cimport exp, floor, log2
+from libc.math cimport exp, log2
 from libc.stdint cimport int32_t, int64_t
 from neuralzip.kernels.classic_image cimport N_BASE, N_CLASSES, StepBuffers
 from neuralzip.kernels.logistic cimport Z_MAX, cdf_at, clamped_inverse, mixture_row, saturation_reach
@@ -49,7 +49,7 @@ cdef enum:
     # integer below 2**53: exact, in any order.
     MAX_WIDTH = 1024
     MAX_ROWS = 1 << 20
-    MAX_OUTPUTS = MAX_WIDTH  # a row per head (3 * the components), or per hidden unit
+    MAX_OUTPUTS = 24  # 3 * the most components (8)
 
 FEATURE_CLIP = FEATURE_LIMIT
 GRAD_LIMIT, CORRECTION_LIMIT, HEAD_WIDTH_MAX = GRAD_MAX, ENTRY_MAX, MAX_WIDTH
@@ -347,10 +347,10 @@ cdef void head_gradient(MixtureTables tab, const int64_t[:, ::1] heads, Py_ssize
 
 def check_correction(const double[:, ::1] table, Py_ssize_t width, Py_ssize_t outputs):
     """One channel's table: a row per output (at most MAX_OUTPUTS), width + 1 columns (the last
-    the bias, width at most MAX_WIDTH; 0 for a table of biases alone), each entry an integer within +-ENTRY_MAX (held in a
+    the bias, width at most MAX_WIDTH), each entry an integer within +-ENTRY_MAX (held in a
     double, exactly; learn_heads keeps it so)."""
     cdef Py_ssize_t o, j
-    if not 0 <= width <= MAX_WIDTH or not 1 <= outputs <= MAX_OUTPUTS:
+    if not 1 <= width <= MAX_WIDTH or not 1 <= outputs <= MAX_OUTPUTS:
         raise ValueError("the network is too wide to learn its output layer")
     if table.shape[0] != outputs or table.shape[1] != width + 1:
         raise ValueError("the correction table does not match the network")
@@ -377,6 +377,21 @@ def check_marks(const int64_t[:, ::1] marks, Py_ssize_t n, Py_ssize_t indicators
                     raise ValueError("indicator inputs repeat")
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline bint hidden_row(const float[:, ::1] hidden, Py_ssize_t i, double[::1] h) noexcept nogil:
+    """h[:width] = row i of the hidden activations (integers: the network's ReLU layers make
+    them so); False if one is not within 0..65535."""
+    cdef Py_ssize_t j
+    cdef float v
+    cdef bint ok = True
+    for j in range(hidden.shape[1]):
+        v = hidden[i, j]
+        ok &= 0 <= v <= 65535  # NaN fails too
+        h[j] = v
+    return ok
+
+
 # The table's inputs (correct_heads, learn_heads): the hidden activations (hidden [n, width]),
 # then `indicators` inputs that are 0 but for those each pixel's row of marks names, which are
 # mark_value (the pixel's position, for instance), then the bias input. The indicator inputs are
@@ -385,181 +400,107 @@ def check_marks(const int64_t[:, ::1] marks, Py_ssize_t n, Py_ssize_t indicators
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef double[:, ::1] checked_inputs(const float[:, ::1] hidden, Py_ssize_t n):
-    """The first n rows of the hidden activations as doubles, checked: integers within 0..65535
-    (the network's ReLU layers make them so)."""
-    cdef Py_ssize_t i, j
-    cdef float v
-    cdef bint ok = True
-    cdef double[:, ::1] h = np.empty((n, hidden.shape[1]), np.float64)
-    with nogil:
-        for i in range(n):
-            for j in range(hidden.shape[1]):
-                v = hidden[i, j]
-                ok &= 0 <= v <= 65535 and v == <int64_t>v  # NaN fails too
-                h[i, j] = v
-    if not ok:
-        raise ValueError("a hidden activation is out of range")
-    return h
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def correct_heads(int64_t[:, ::1] heads, const float[:, ::1] hidden, const int64_t[:, ::1] marks,
                   Py_ssize_t indicators, int64_t mark_value, const double[:, ::1] table, Py_ssize_t n,
                   int64_t[:, ::1] shift):
     """heads[i, o] += shift[i, o], the correction of output o by the channel's table (see the
     constants above) for the n pixels of a step; hidden holds their last hidden activations and
-    marks their indicator inputs (see above). The hidden activations' part of each sum is one
-    matrix product in double: every partial sum is an exact integer (see MAX_WIDTH), so its
-    order, blocking or fused multiply-adds cannot change it."""
-    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], nm = marks.shape[1], i, k, o
+    marks their indicator inputs (see above)."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], nm = marks.shape[1], i, j, k, o
     cdef int64_t v, half = (<int64_t>1) << (CORRECTION_SHIFT - 1)
+    cdef bint failed = False
     if heads.shape[0] < n or hidden.shape[0] < n or shift.shape[0] < n or shift.shape[1] != no or n < 0:
         raise ValueError("heads do not fit the step")
     check_marks(marks, n, indicators, mark_value)
     check_correction(table, width + indicators, no)
-    sums_a = np.asarray(checked_inputs(hidden, n)) @ np.asarray(table)[:, :width].T
-    cdef double[:, ::1] sums = np.ascontiguousarray(sums_a)
-    cdef double a, mv = <double>mark_value
+    h_a = np.zeros(width + 3, np.float64)  # zero-padded to a multiple of 4
+    cdef double[::1] h = h_a
+    cdef double a0, a1, a2, a3, mv = <double>mark_value
     with nogil:
         for i in range(n):
+            if not hidden_row(hidden, i, h):
+                failed = True
+                break
             for o in range(no):
-                a = sums[i, o] + BIAS_INPUT * table[o, width + indicators]
+                # four running sums (any order of these sums is exact: see MAX_WIDTH)
+                a0 = a1 = a2 = a3 = 0
+                for j in range(0, width - 3, 4):
+                    a0 += h[j] * table[o, j]
+                    a1 += h[j + 1] * table[o, j + 1]
+                    a2 += h[j + 2] * table[o, j + 2]
+                    a3 += h[j + 3] * table[o, j + 3]
+                for j in range(width & ~3, width):
+                    a0 += h[j] * table[o, j]
                 for k in range(nm):
-                    a += mv * table[o, width + marks[i, k]]
-                v = (<int64_t>a + half) >> CORRECTION_SHIFT
+                    a1 += mv * table[o, width + marks[i, k]]
+                v = (<int64_t>((a0 + a1) + (a2 + a3) + BIAS_INPUT * table[o, width + indicators]) + half) >> CORRECTION_SHIFT
                 v = -HEAD_SHIFT_MAX if v < -HEAD_SHIFT_MAX else (HEAD_SHIFT_MAX if v > HEAD_SHIFT_MAX else v)
                 shift[i, o] = v
                 heads[i, o] += v
+    if failed:
+        raise ValueError("a hidden activation is out of range")
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def head_gradients(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t[:, ::1] heads,
-                   const int32_t[::1] sym, int64_t[:, ::1] grads):
-    """After a step's symbols are known: grads[i] = the gradient of -ln(the network's probability
-    of pixel i's coded bucket) by each of its heads (head_gradient: 1/2**GRAD_SHIFT nat per head
-    unit, within +-GRAD_MAX), heads being the corrected outputs the rows used (their means
-    mirrored where the residual's sign was flipped, as step_rows mirrors them)."""
-    cdef Py_ssize_t no = heads.shape[1], k_mix = tab.k_mix, i, o
+@cython.cdivision(True)  # truncating divisions, the same in C on every machine
+def learn_heads(MixtureTables tab, StepBuffers step, Py_ssize_t n, const int64_t[:, ::1] heads,
+                const float[:, ::1] hidden, const int64_t[:, ::1] marks, Py_ssize_t indicators, int64_t mark_value,
+                const int32_t[::1] sym, double[:, ::1] table, int64_t rate):
+    """After a step's symbols are known: one step of the channel's table (see the constants
+    above) on -ln of the network's probability of each coded bucket, heads being the corrected
+    outputs the rows used (their means mirrored where the residual's sign was flipped, as
+    step_rows mirrors them); hidden and marks: the table's inputs (see above correct_heads)."""
+    cdef Py_ssize_t width = hidden.shape[1], no = heads.shape[1], nm = marks.shape[1], k_mix = tab.k_mix
+    cdef Py_ssize_t cols = width + indicators, i, j, k, o
     cdef const int64_t[::1] preds = step.preds, flip = step.flip
-    cdef int64_t maxv = step.maxv
-    if (not 0 <= n <= min(step.n_max, MAX_ROWS) or heads.shape[0] < n or sym.shape[0] < n or no != 3 * k_mix
-            or grads.shape[0] < n or grads.shape[1] != no):
-        raise ValueError("learning inputs do not fit the step")
-    for i in range(n):
-        if not 0 <= sym[i] < tab.spans.shape[0]:
-            raise ValueError("corrupt stream: symbol out of range")
-    w_a, mass_a, g_a = np.zeros(k_mix, np.int64), np.zeros(k_mix, np.int64), np.zeros(no, np.int64)
-    cdef int64_t[::1] w = w_a, mass = mass_a, g = g_a
-    with nogil:
-        for i in range(n):
-            head_gradient(tab, heads, i, sym[i], maxv - preds[i] if flip[i] else preds[i], maxv, flip[i] != 0,
-                          w, mass, g)
-            for o in range(no):
-                grads[i, o] = g[o]
-
-
-cdef inline int64_t truncated_quotient(int64_t num, int64_t den) noexcept nogil:
-    """num / den rounded toward zero (C's integer division), for den > 0 and |num| <= 2**62: a
-    double quotient, then corrected in integers until exact (a double division is many times
-    faster than a 64-bit integer one; |q| * den <= |num| cannot overflow)."""
-    cdef int64_t a = -num if num < 0 else num, q
-    q = <int64_t>(<double>a / <double>den)
-    while q > 0 and q * den > a:
-        q -= 1
-    while (q + 1) * den <= a:
-        q += 1
-    return -q if num < 0 else q
-
-
-cdef void step_table(double[:, ::1] table, const double[:, ::1] sums, int64_t power, int64_t rate) noexcept nogil:
-    """table -= (rate * sums / power, rounded toward zero) >> RATE_SHIFT, entry by entry (sums:
-    each entry's summed gradient times input, an exact integer; power > 0), kept within
-    +-ENTRY_MAX."""
-    cdef Py_ssize_t o, j
-    cdef int64_t s, m, v
-    for o in range(table.shape[0]):
-        for j in range(table.shape[1]):
-            s = <int64_t>sums[o, j]
-            if s == 0:
-                continue
-            s = -STEP_MAX if s < -STEP_MAX else (STEP_MAX if s > STEP_MAX else s)
-            m = truncated_quotient(rate * s, power) >> RATE_SHIFT  # |rate * s| <= 2**62
-            v = <int64_t>table[o, j] - m
-            table[o, j] = -ENTRY_MAX if v < -ENTRY_MAX else (ENTRY_MAX if v > ENTRY_MAX else v)
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def learn_heads(Py_ssize_t n, const float[:, ::1] hidden, const int64_t[:, ::1] marks, Py_ssize_t indicators,
-                int64_t mark_value, const int64_t[:, ::1] grads, double[:, ::1] table, int64_t rate):
-    """One step of a channel's table (see the constants above) on the step's gradients by its
-    outputs (head_gradients for the heads; 1/2**GRAD_SHIFT nat per unit, within +-GRAD_MAX);
-    hidden and marks: the table's inputs (see above correct_heads). The hidden activations' part
-    of the sums is one matrix product in double, exact (see MAX_ROWS) as correct_heads' is."""
-    cdef Py_ssize_t width = hidden.shape[1], no = grads.shape[1], nm = marks.shape[1]
-    cdef Py_ssize_t cols = width + indicators, i, k, o
-    cdef int64_t power
+    cdef int64_t maxv = step.maxv, power = 0, v, s, m
+    cdef double go, row_power
+    cdef bint failed = False
     if not 0 <= rate <= HEAD_RATE_MAX:
         raise ValueError("learning rate out of range")
-    if not 0 <= n <= MAX_ROWS or hidden.shape[0] < n or grads.shape[0] < n:
+    if (not 0 <= n <= min(step.n_max, MAX_ROWS) or heads.shape[0] < n or hidden.shape[0] < n or sym.shape[0] < n
+            or no != 3 * k_mix):
         raise ValueError("learning inputs do not fit the step")
     check_marks(marks, n, indicators, mark_value)
     check_correction(table, cols, no)
-    g_a = np.asarray(grads[:n])
-    if n and not (g_a.min() >= -GRAD_MAX and g_a.max() <= GRAD_MAX):
-        raise ValueError("a gradient is out of range")
-    if n == 0:
-        return
-    h_a = np.asarray(checked_inputs(hidden, n))
-    g_d = g_a.astype(np.float64)
-    sums_a = np.zeros((no, cols + 1), np.float64)
-    sums_a[:, :width] = g_d.T @ h_a
-    sums_a[:, cols] = g_d.sum(axis=0) * BIAS_INPUT
-    h_i = h_a.astype(np.int64)  # the power in integers: a double sum of n * width squares could round
-    power = int((h_i * h_i).sum()) + n * (nm * mark_value * mark_value + BIAS_INPUT * BIAS_INPUT)  # > 0
+    for i in range(n):
+        if not 0 <= sym[i] < tab.spans.shape[0]:
+            raise ValueError("corrupt stream: symbol out of range")
+    sums_a = np.zeros((no, cols), np.float64)
+    bias_a = np.zeros(no, np.int64)
+    w_a, mass_a, g_a, h_a = np.zeros(k_mix, np.int64), np.zeros(k_mix, np.int64), np.zeros(no, np.int64), np.zeros(width)
     cdef double[:, ::1] sums = sums_a
+    cdef int64_t[::1] bias = bias_a, w = w_a, mass = mass_a, g = g_a
+    cdef double[::1] h = h_a
     cdef double mv = <double>mark_value
     with nogil:
         for i in range(n):
-            for k in range(nm):
-                for o in range(no):
-                    sums[o, width + marks[i, k]] += grads[i, o] * mv
-        step_table(table, sums, power, rate)
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def hidden_gradients(const int64_t[:, ::1] grads, const int64_t[:, ::1] slopes, const double[:, ::1] out_table,
-                     const int64_t[:, ::1] z, int64_t act_max, int64_t[:, ::1] back):
-    """The gradients by a hidden layer's units (params "head": 4), from the step's head gradients
-    (head_gradients) through the output layer as the step used it: back[i, j] = sum over outputs o
-    of grads[i, o] * (slopes[o, j] + out_table[o, j]) / 2**16, floored, within +-GRAD_MAX; 0 where
-    the unit's output z[i, j] was clipped (at or below 0, at or above act_max). slopes: the trained
-    layer's (QuantizedMLP.output_slopes, in 1/2**16 head units per activation unit), out_table:
-    the output correction, whose first columns read the hidden units. Each product is below
-    2**14 * 2**27, their sum over at most MAX_OUTPUTS outputs below 2**51."""
-    cdef Py_ssize_t n = z.shape[0], width = z.shape[1], no = grads.shape[1], i, j, o
-    cdef int64_t v
-    if grads.shape[0] < n or back.shape[0] < n or back.shape[1] != width or not 1 <= no <= MAX_OUTPUTS:
-        raise ValueError("hidden gradients do not fit the step")
-    if slopes.shape[0] != no or slopes.shape[1] != width or out_table.shape[0] != no or out_table.shape[1] <= width:
-        raise ValueError("the output layer does not match the hidden layer")
-    check_correction(out_table, out_table.shape[1] - 1, no)
-    if np.abs(np.asarray(slopes)).max(initial=0) > ENTRY_MAX:
-        raise ValueError("the output layer is too steep to learn through")
-    if np.abs(np.asarray(grads[:n])).max(initial=0) > GRAD_MAX:
-        raise ValueError("a gradient is out of range")
-    # one matrix product in double: every product and partial sum is an integer below 2**53, so
-    # exact in any order
-    eff_a = (np.asarray(slopes) + np.asarray(out_table)[:, :width].astype(np.int64)).astype(np.float64)
-    cdef const double[:, ::1] acc = np.asarray(grads[:n]).astype(np.float64) @ eff_a
-    cdef double inv = 1.0 / 65536
-    with nogil:
-        for i in range(n):
+            if not hidden_row(hidden, i, h):
+                failed = True
+                break
+            head_gradient(tab, heads, i, sym[i], maxv - preds[i] if flip[i] else preds[i], maxv, flip[i] != 0,
+                          w, mass, g)
+            row_power = 0
             for j in range(width):
-                v = <int64_t>floor(acc[i, j] * inv)  # exact: a power of two
-                v = -GRAD_MAX if v < -GRAD_MAX else (GRAD_MAX if v > GRAD_MAX else v)
-                back[i, j] = 0 if z[i, j] <= 0 or z[i, j] >= act_max else v
+                row_power += h[j] * h[j]  # < 2**32 * MAX_WIDTH: exact
+            power += <int64_t>row_power + nm * mark_value * mark_value + BIAS_INPUT * BIAS_INPUT
+            for o in range(no):
+                if g[o] == 0:
+                    continue
+                bias[o] += g[o] * BIAS_INPUT
+                go = <double>g[o]
+                for j in range(width):
+                    sums[o, j] += go * h[j]  # exact: see MAX_ROWS
+                for k in range(nm):
+                    sums[o, width + marks[i, k]] += go * mv
+        if not failed:
+            for o in range(no):
+                for j in range(cols + 1):
+                    s = bias[o] if j == cols else <int64_t>sums[o, j]
+                    s = -STEP_MAX if s < -STEP_MAX else (STEP_MAX if s > STEP_MAX else s)
+                    m = (rate * s) // power >> RATE_SHIFT  # power > 0: the bias input alone gives n * 255**2
+                    v = <int64_t>table[o, j] - m
+                    table[o, j] = -ENTRY_MAX if v < -ENTRY_MAX else (ENTRY_MAX if v > ENTRY_MAX else v)
+    if failed:
+        raise ValueError("a hidden activation is out of range")

@@ -60,12 +60,10 @@ MIX_FIXED, MIX_ONLINE = 1, 2
 LEARNING_RATE = 1024
 # params "head": HEAD_FIXED (what a file without it means) codes with the trained output layer,
 # HEAD_ONLINE adds a correction of it learned while coding from the last hidden layer
-# (_OutputCorrection), HEAD_POSITIONS from the hidden layer and the pixel's
-# position inputs (position_marks: POSITION_INPUTS indicators, POSITION_MARKS of them POSITION_INPUT),
-# HEAD_HIDDEN as HEAD_POSITIONS and the last hidden layer's biases learned too (_HiddenBiases)
-HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS, HEAD_HIDDEN = 1, 2, 3, 4
-HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 1024, HEAD_HIDDEN: 1024}  # the output layer's rate each "head" means
-HIDDEN_RATES = {HEAD_HIDDEN: 256}  # the rate of the last hidden layer's biases ("head": 4)
+# (_OutputCorrection), HEAD_POSITIONS (new 8-bit files) from the hidden layer and the pixel's
+# position inputs (position_marks: POSITION_INPUTS indicators, POSITION_MARKS of them POSITION_INPUT)
+HEAD_FIXED, HEAD_ONLINE, HEAD_POSITIONS = 1, 2, 3
+HEAD_RATES = {HEAD_ONLINE: 1024, HEAD_POSITIONS: 1024}  # the learning rate each "head" means
 POSITION_INPUTS, POSITION_MARKS, POSITION_INPUT = 20, 3, 128
 N_FEATURES = (BASE + 2, 2 * BASE + 4)  # first channel, later channels
 FLOAT_INPUT_SCALE = 1 / 32  # the float network reads features / 32
@@ -128,100 +126,37 @@ class _FloatTally:
 
 
 class _OutputCorrection:
-    """The network's output layer learned while coding (params "head": 2 to 4): per channel a
-    table that corrects every head from the last hidden layer's activations (and, "head": 3 and 4,
-    the pixel's position inputs: position_marks), zero when a chunk starts, stepped after every
-    step of pixels on -ln of the network's probability of the buckets just coded, NLMS-normalized,
-    at the file's HEAD_RATES (kernels/context_mlp.pyx: correct_heads, head_gradients, learn_heads;
-    exact integer results). "head": 4 learns the last hidden layer's biases too (_HiddenBiases)."""
+    """The network's output layer learned while coding (params "head": 2 and 3): per channel a
+    table that corrects every head from the last hidden layer's activations (and, "head": 3, the
+    pixel's position inputs: position_marks), zero when a chunk starts, stepped after every step
+    of pixels on -ln of the network's probability of the buckets just coded, NLMS-normalized, at
+    the file's HEAD_RATES (kernels/context_mlp.pyx: correct_heads, learn_heads; exact integer results)."""
 
-    def __init__(self, nets: list, channels: int, n_max: int, head: int, report: bool):
-        positions = head in (HEAD_POSITIONS, HEAD_HIDDEN)
-        outputs = nets[0].outputs
-        self.nets, self.rate, self.report = nets, HEAD_RATES[head], report
+    def __init__(self, channels: int, widths: list[int], outputs: int, n_max: int, head: int):
+        positions = head == HEAD_POSITIONS
+        self.rate = HEAD_RATES[head]
         self.indicators = POSITION_INPUTS if positions else 0
         # integers held in float64 (exactly) for the kernels' exact double sums
-        self.tables = [np.zeros((outputs, nets[min(c, 1)].layers[-1][0].shape[0] + self.indicators + 1))
-                       for c in range(channels)]
+        self.tables = [np.zeros((outputs, widths[min(c, 1)] + self.indicators + 1)) for c in range(channels)]
         self.shift = np.zeros((n_max, outputs), np.int64)
-        self.grads = np.zeros((n_max, outputs), np.int64)
         self.marks = np.zeros((n_max, POSITION_MARKS if positions else 0), np.int64)
-        self.hidden_biases = _HiddenBiases(nets, channels, n_max, HIDDEN_RATES[head]) if head == HEAD_HIDDEN else None
-        self.step = None
 
-    def forward(self, view, x: np.ndarray) -> np.ndarray:
-        """The corrected heads [n, outputs] of channel view.c's network on the step's inputs x;
-        self.shift[:n] keeps how far the corrections moved them (for the report's float model)."""
-        c, n = view.c, view.n
-        net = self.nets[min(c, 1)]
-        marks = self.marks[:n]
+    def marks_of(self, view) -> np.ndarray:
+        """The step's position inputs (as the kernels take indicator inputs: which are POSITION_INPUT)."""
+        marks = self.marks[:view.n]
         if self.indicators:
             position_marks(view.row0 + view.ys, view.xs, marks)
-        if self.hidden_biases is None:
-            heads, hidden = net.forward_hidden(x)
-        else:
-            hidden, static = self.hidden_biases.forward(c, net, x, self.report)
-            heads = net.forward_last(hidden)
-        _k.correct_heads(heads, hidden, marks, self.indicators, POSITION_INPUT, self.tables[c], n, self.shift)
-        if self.hidden_biases is not None and self.report:
-            self.shift[:n] = heads - static
-        self.step = c, heads, hidden, marks
-        return heads
+        return marks
 
-    def learn(self, tables: _k.MixtureTables, view, sym) -> None:
-        """One step of the step's channel's tables once its symbols `sym` are known."""
-        c, heads, hidden, marks = self.step
-        n = len(sym)
-        grads = self.grads[:n]
-        _k.head_gradients(tables, view.buffers, n, heads, sym, grads)
-        if self.hidden_biases is not None:  # through the output layer as the step used it, before it moves
-            self.hidden_biases.learn(c, self.nets[min(c, 1)], grads, self.tables[c])
-        _k.learn_heads(n, hidden, marks, self.indicators, POSITION_INPUT, grads, self.tables[c], self.rate)
+    def apply(self, c: int, heads: np.ndarray, hidden: np.ndarray, marks: np.ndarray) -> None:
+        """heads [n, outputs] += the correction of channel c (kept in self.shift[:n] for the report)."""
+        _k.correct_heads(heads, hidden, marks, self.indicators, POSITION_INPUT, self.tables[c], len(heads), self.shift)
 
-
-class _HiddenBiases:
-    """The last hidden layer's biases learned while coding (params "head": 4): per channel a
-    correction of each of that layer's units, added before their clip to 0..act_max, zero when a
-    chunk starts and stepped after every step of pixels at HIDDEN_RATES, by the output layer's
-    kernels with no inputs but the bias (correct_heads, learn_heads). Its gradients come back from
-    the heads' through the output layer as the step used it (hidden_gradients: the trained layer's
-    slopes, QuantizedMLP.output_slopes, plus the output correction's entries; a unit clipped at 0
-    or act_max passes none). Learning the layer's whole weight table gained about as much on the
-    tuning photos, for half again the model's time (a trial on crops; README, "Image models")."""
-
-    def __init__(self, nets: list, channels: int, n_max: int, rate: int):
-        self.rate = rate
-        widths = [nets[min(c, 1)].layers[-2][0].shape[1] for c in range(channels)]
-        self.tables = [np.zeros((width, 1)) for width in widths]  # the bias input's column only
-        self.slopes = [net.output_slopes() for net in nets]
-        if max(np.abs(slopes).max() for slopes in self.slopes) > _k.CORRECTION_LIMIT:
-            raise InputError("the network's output layer is too steep to learn its hidden layer")
-        self.back = [np.zeros((n_max, width), np.int64) for width in widths]
-        self.shifts = [np.zeros((1, width), np.int64) for width in widths]
-        self.no_inputs = np.zeros((n_max, 0), np.float32)
-        self.no_marks = np.zeros((n_max, 0), np.int64)
-        self.z = None
-
-    def forward(self, c: int, net, x: np.ndarray, report: bool):
-        """-> (the corrected last hidden activations, the uncorrected network's heads where
-        `report`, else None)."""
-        z = net.forward_unclipped(x)
-        static = net.forward_last(net.hidden_of(z)) if report else None
-        # the correction is the same for every pixel (a table of biases): one row, added to all
-        shift = self.shifts[c]
-        shift[:] = 0
-        _k.correct_heads(shift, self.no_inputs[:1], self.no_marks[:1], 0, 0, self.tables[c], 1, np.empty_like(shift))
-        z += shift
-        self.z = z
-        return net.hidden_of(z), static
-
-    def learn(self, c: int, net, grads: np.ndarray, out_table: np.ndarray) -> None:
-        """One step of channel c's biases from the step's head gradients (out_table: the output
-        correction as the step used it)."""
-        n = len(self.z)
-        back = self.back[c][:n]
-        _k.hidden_gradients(grads, self.slopes[min(c, 1)], out_table, self.z, net.act_max, back)
-        _k.learn_heads(n, self.no_inputs[:n], self.no_marks[:n], 0, 0, back, self.tables[c], self.rate)
+    def learn(self, tables: _k.MixtureTables, view, c: int, heads: np.ndarray, hidden: np.ndarray,
+              marks: np.ndarray, sym) -> None:
+        """One step of channel c's table once the step's symbols `sym` are known (heads: as coded)."""
+        _k.learn_heads(tables, view.buffers, len(sym), heads, hidden, marks, self.indicators, POSITION_INPUT, sym,
+                       self.tables[c], self.rate)
 
 
 def position_marks(ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
@@ -255,6 +190,8 @@ class _Network:
             if (net.inputs != N_FEATURES[g] or net.outputs != 3 * self.k_mix or not 1 <= self.k_mix <= 8
                     or len(net.layers) < 2 or net.layers[-1][0].shape[0] > _k.HEAD_WIDTH_MAX):
                 raise InputError(f"{path}: network {g} has the wrong shape for this version of neuralzip")
+        # the width of each network's last hidden layer: what the learned output correction reads
+        self.hidden = [net.layers[-1][0].shape[0] for net in self.nets]
 
 
 class ContextMLPCodec(ClassicImageCodec):
@@ -284,7 +221,7 @@ class ContextMLPCodec(ClassicImageCodec):
     def _recorded(self, signal) -> dict:
         """classic's record, and (8-bit images, where the network codes) the network's weight and
         its output layer's correction learned online."""
-        online = {"mix": MIX_ONLINE, "head": HEAD_HIDDEN} if signal.bits == 8 else {}
+        online = {"mix": MIX_ONLINE, "head": HEAD_POSITIONS} if signal.bits == 8 else {}
         return {**super()._recorded(signal), **online}
 
     def _check_recorded(self, params) -> None:
@@ -292,19 +229,18 @@ class ContextMLPCodec(ClassicImageCodec):
         if "mix" in params:
             param_int(params, "mix", MIX_FIXED, MIX_ONLINE)
         if "head" in params:
-            param_int(params, "head", HEAD_FIXED, HEAD_HIDDEN)
+            param_int(params, "head", HEAD_FIXED, HEAD_POSITIONS)
 
-    def _model_rows(self, params, bits, report: bool = False):
+    def _model_rows(self, params, bits):
         """The hook that replaces the classic count rows (8-bit images only), and learns the
-        network's weight and layers where the member says so (params "mix", "head"); `report`:
-        keep what the report's float model needs (_OutputCorrection.shift)."""
+        network's weight where the member says so (params "mix")."""
         if bits != 8:
             return None
         net = self.net
         tables = _mixture_tables(net, *logistic.bucket_intervals(self.prior.shape[2]))
         rate = LEARNING_RATE if params.get("mix", MIX_FIXED) == MIX_ONLINE else 0
         head = params.get("head", HEAD_FIXED)
-        learn_head = head in (HEAD_ONLINE, HEAD_POSITIONS, HEAD_HIDDEN)
+        learn_head = head in (HEAD_ONLINE, HEAD_POSITIONS)
 
         def model_rows(view):
             n, c = view.n, view.c
@@ -315,12 +251,16 @@ class ContextMLPCodec(ClassicImageCodec):
                              count_p=np.empty(view.rows.shape, np.int64),
                              x=[np.zeros((n_max, f), np.float32) for f in N_FEATURES],
                              weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
-                             head=_OutputCorrection(net.nets, view.counts.shape[0], n_max, head, report)
+                             head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max, head)
                              if learn_head else None)
             x = state["x"][min(c, 1)][:n]
             features(view, x)
             model_rows.x = x  # for the float-model observer of the same run
-            heads = state["head"].forward(view, x) if learn_head else net.nets[min(c, 1)].forward(x)
+            heads, hidden = net.nets[min(c, 1)].forward_hidden(x)
+            if learn_head:
+                marks = state["head"].marks_of(view)
+                state["head"].apply(c, heads, hidden, marks)
+                state["step"] = heads, hidden, marks
             _k.step_rows(tables, view.buffers, c, n, heads, state["weights"], state["rows"], state["net_p"],
                          state["count_p"], thread_blocks(n))
             model_rows.view = view
@@ -332,7 +272,7 @@ class ContextMLPCodec(ClassicImageCodec):
                 _k.learn_weights(state["weights"], view.c, view.classes, sym, state["net_p"], state["count_p"],
                                  state["rows"], len(sym), rate)
             if learn_head:
-                state["head"].learn(tables, view, sym)
+                state["head"].learn(tables, view, view.c, *state["step"], sym)
 
         if rate or learn_head:
             model_rows.learn = learn
@@ -341,7 +281,7 @@ class ContextMLPCodec(ClassicImageCodec):
     def _tallied_chunks(self, coder_factory, params, rows, signal):
         """The chunks, and (the generator's value) the float model's bits. Without the network (not
         8-bit) the float model is the exact one (None)."""
-        model_rows = self._model_rows(params, signal.bits, report=True)
+        model_rows = self._model_rows(params, signal.bits)
         if model_rows is None:
             yield from self._coded_chunks(coder_factory, params, rows, signal)
             return None
