@@ -1,6 +1,7 @@
 """Bench outputs: results.json, report.md and charts (PNG, matplotlib)."""
 
 import json
+import math
 from pathlib import Path
 
 REFERENCE = {"image": "png", "audio": "flac"}
@@ -116,9 +117,15 @@ def charts(tot: dict, kind: str, out_dir: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    span = (max(tot[c]["bpd"] for c in codecs) - min(tot[c]["bpd"] for c in codecs)) or 1.0
+    placed = []
     for c, col in zip(codecs, colours):
-        ax.scatter(tot[c]["compress_s"], tot[c]["bpd"], color=col)
-        ax.annotate(c, (tot[c]["compress_s"], tot[c]["bpd"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        x, y = max(tot[c]["compress_s"], 1e-6), tot[c]["bpd"]
+        ax.scatter(x, y, color=col)
+        # a label beside one already placed (within a fifth of a decade and 4% of the height) goes below its point
+        near = any(abs(math.log10(x / px)) < 0.2 and abs(y - py) < 0.04 * span for px, py in placed)
+        ax.annotate(c, (x, y), fontsize=8, xytext=(4, -11 if near else 4), textcoords="offset points")
+        placed.append((x, y))
     ax.set_xscale("log")
     ax.set_xlabel("compress time, all files (s, whole processes, log scale)")
     ax.set_ylabel("bits per dimension")
