@@ -21,13 +21,13 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 
 from head_rate import with_head  # noqa: E402
-from neuralzip.media.detect import read_media  # noqa: E402
-from neuralzip.models import context_mlp, get_codec  # noqa: E402
-from neuralzip.models.base import Signal  # noqa: E402
+from hidden_bias_curvature import DATA, bias_entries, local_ls_mlp, require_patch, train_photo, unit_gradients  # noqa: E402
+from neuralzip.models import context_mlp  # noqa: E402
 
 
 def main():
@@ -36,34 +36,23 @@ def main():
     ap.add_argument("--crop", type=int, default=0, help="the top-left N x N only (0: the whole photo)")
     ap.add_argument("--network", default="shipped")
     ap.add_argument("--configs", nargs="+", default=["0.003:0.9:0.999", "0.01:0.9:0.999"])
-    ap.add_argument("--data", type=Path, default=HERE.parents[3] / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=DATA)
     a = ap.parse_args()
-    if getattr(context_mlp, "HEAD_HIDDEN", None) is None:
-        raise SystemExit("apply benchmarks/experiments/hidden-biases.patch first (params \"head\": 4)")
-    path = a.data / "images" / "train" / a.photo
-    img = read_media(path.read_bytes(), str(path)).samples
-    if a.crop:
-        img = np.ascontiguousarray(img[:a.crop, :a.crop])
-    sig = Signal("image", img.shape, 8)
-    codec = get_codec("local-ls-mlp", "image")
-    if a.network != "shipped":
-        codec = type(codec)(a.network)
+    require_patch()
+    img, sig = train_photo(a.data, a.photo, a.crop)
+    codec = local_ls_mlp(None if a.network == "shipped" else a.network)
     config = [None]
 
     def learn(self, c, net, grads, out_table):
-        n = len(self.z)
-        back = self.back[c][:n]
-        context_mlp._k.hidden_gradients(grads, self.slopes[min(c, 1)], out_table, self.z, net.act_max, back,
-                                        self.unit_powers[c])
         eta, beta1, beta2 = config[0]
         state = self.__dict__.setdefault("adaptive", {})
-        g = back.sum(axis=0).astype(np.float64)
+        g = unit_gradients(self, c, net, grads, out_table).sum(axis=0).astype(np.float64)
         m, v, b = state.get(c, (np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)))
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         b = np.clip(b - eta * m / (np.sqrt(v) + 1e-9), -16, 16)
         state[c] = (m, v, b)
-        self.tables[c][:, 0] = np.round(b * 65536 / 255)  # the bias entry moves its unit by entry * 255 / 2**16
+        self.tables[c][:, 0] = bias_entries(b)
 
     context_mlp._HiddenBiases.learn = learn
     base = with_head(codec, context_mlp.HEAD_POSITIONS).likelihood(img, sig)[1]

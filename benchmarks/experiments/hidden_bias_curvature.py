@@ -31,37 +31,67 @@ from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models import context_mlp, get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 
-NETWORKS = {"shipped": None, "urban split": HERE.parent / "split_networks" / "urban" / "local-ls-mlp-image-v3-a83c39b2752a8b6a.npz"}
+DATA = HERE.parents[3] / "shared" / "data"
+URBAN_NETWORK = HERE.parent / "split_networks" / "urban" / "local-ls-mlp-image-v3-a83c39b2752a8b6a.npz"
+
+
+# -- shared with hidden_bias_adaptive_step.py --------------------------------------------------------
+def require_patch() -> None:
+    if getattr(context_mlp, "HEAD_HIDDEN", None) is None:
+        raise SystemExit("apply benchmarks/experiments/hidden-biases.patch first (params \"head\": 4)")
+
+
+def train_photo(data: Path, name: str, crop: int) -> tuple[np.ndarray, Signal]:
+    """A photo of images/train, its top-left crop x crop (0: whole), and its signal."""
+    path = data / "images" / "train" / name
+    img = read_media(path.read_bytes(), str(path)).samples
+    if crop:
+        img = np.ascontiguousarray(img[:crop, :crop])
+    return img, Signal("image", img.shape, 8)
+
+
+def local_ls_mlp(network: str | Path | None):
+    """local-ls-mlp with the shipped network (None) or the one in `network`."""
+    codec = get_codec("local-ls-mlp", "image")
+    return codec if network is None else type(codec)(str(network))
+
+
+def unit_gradients(biases, c: int, net, grads, out_table) -> np.ndarray:
+    """The step's gradients by channel c's hidden units [pixels, units], as the coder's
+    _HiddenBiases.learn computes them."""
+    back = biases.back[c][:len(biases.z)]
+    context_mlp._k.hidden_gradients(grads, biases.slopes[min(c, 1)], out_table, biases.z, net.act_max, back,
+                                    biases.unit_powers[c])
+    return back
+
+
+def bias_entries(units: np.ndarray) -> np.ndarray:
+    """The bias table's entries that move each unit by `units` activation units (entry * 255 / 2**16)."""
+    return np.round(units * 65536 / 255)
+
+
+NETWORKS = {"shipped": None, "urban split": URBAN_NETWORK}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--data", type=Path, default=HERE.parents[3] / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=DATA)
     a = ap.parse_args()
-    if getattr(context_mlp, "HEAD_HIDDEN", None) is None:
-        raise SystemExit("apply benchmarks/experiments/hidden-biases.patch first (params \"head\": 4)")
-    path = a.data / "images" / "train" / "urban_img_027.png"
-    img = np.ascontiguousarray(read_media(path.read_bytes(), str(path)).samples[:a.crop, :a.crop])
-    sig = Signal("image", img.shape, 8)
+    require_patch()
+    img, sig = train_photo(a.data, "urban_img_027.png", a.crop)
     gradient, fixed = {}, [None]
 
     def learn(self, c, net, grads, out_table):  # sums the gradient, and holds the biases at `fixed`
-        n = len(self.z)
-        back = self.back[c][:n]
-        context_mlp._k.hidden_gradients(grads, self.slopes[min(c, 1)], out_table, self.z, net.act_max, back,
-                                        self.unit_powers[c])
-        gradient[c] = gradient.get(c, 0) + back.sum(axis=0)
+        gradient[c] = gradient.get(c, 0) + unit_gradients(self, c, net, grads, out_table).sum(axis=0)
         if fixed[0] is not None:
             self.tables[c][:, 0] = fixed[0][c]
 
     context_mlp._HiddenBiases.learn = learn
-    out = {"photo": path.name, "crop": a.crop, "networks": {}}
+    out = {"photo": "urban_img_027.png", "crop": a.crop, "networks": {}}
     for name, weights in NETWORKS.items():
-        codec = get_codec("local-ls-mlp", "image")
-        if weights is not None:
-            codec = type(codec)(str(weights))
+        codec = local_ls_mlp(weights)
         gradient.clear()
         fixed[0] = None
         base = with_head(codec, context_mlp.HEAD_HIDDEN).likelihood(img, sig)[1]
@@ -69,8 +99,7 @@ def main():
         rows = {}
         for units in (1, 2, 4):
             for direction, sign in (("against", 1), ("along", -1)):
-                # the table's bias entry moves its unit by entry * 255 / 2**16 activation units
-                fixed[0] = {c: np.round(-sign * v / np.abs(v).max() * units * 65536 / 255) for c, v in g.items()}
+                fixed[0] = {c: bias_entries(-sign * v / np.abs(v).max() * units) for c, v in g.items()}
                 bits = with_head(codec, context_mlp.HEAD_HIDDEN).likelihood(img, sig)[1]
                 rows[f"{direction} the gradient, {units} units"] = round(bits / base - 1, 5)
                 print(name, direction, units, f"{bits / base - 1:+.4%}", flush=True)

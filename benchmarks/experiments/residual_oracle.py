@@ -126,14 +126,15 @@ def main():
             per = codec.bits_per_dim(twice, Signal("audio", twice.shape, bits, rate))
             row["first_pass"], row["second_pass"] = float(per[:len(x)].sum()), float(per[len(x):].sum())
         rows.append(row)
+        models = [k for k in row if k.endswith(("_causal", "_centred"))]  # the simple models' bits
         for k, v in row.items():
             if k != "file":
                 totals[k] = totals.get(k, 0.0) + v
-        print(f"{row['file']:32s}", "  ".join(f"coded/{k} {coded / v:.4f}" for k, v in row.items()
-                                              if k not in ("file", "coded_bits", "first_pass", "second_pass")),
+        print(f"{row['file']:32s}", "  ".join(f"coded/{k} {coded / v:.4f}" for k, v in row.items() if k in models),
               f"second/first pass {row['second_pass'] / row['first_pass']:.4f}" if a.second_pass else "", flush=True)
-    summary = {f"coded_vs_{k}": round(totals["coded_bits"] / v, 5) for k, v in totals.items()
-               if k not in ("coded_bits", "first_pass", "second_pass")}
+    if not rows:
+        raise SystemExit(f"no recordings match {a.pattern}")
+    summary = {f"coded_vs_{k}": round(totals["coded_bits"] / v, 5) for k, v in totals.items() if k in models}
     if a.second_pass:
         summary["second_vs_first_pass"] = round(totals["second_pass"] / totals["first_pass"], 5)
     print("total", summary)
