@@ -74,7 +74,7 @@ class RangeDecoderStream:
 
     def symbol_function(self):
         """rows -> symbols without this class's Python layer, for a decoder that calls the coder once
-        per step (ols-cascade: a million steps a minute of stereo, where the layer cost a second)."""
+        per step (wavenet)."""
         return functools.partial(self._dec.decode, _CATEGORICAL)
 
     def symbols_iid(self, counts: np.ndarray, n: int) -> np.ndarray:

@@ -5,8 +5,9 @@
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, low_bits_of_bucket, value_of
+from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode_counts, range_decoder_init
 
 cdef extern from *:
     """
@@ -133,3 +134,28 @@ def join_pieces_into(const int32_t[::1] pieces, const int64_t[::1] owner, const 
         if not 0 <= owner[k] < n:
             raise ValueError("join_pieces_into: a piece outside the fields")
         out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
+
+
+def range_decode_rows(const uint32_t[::1] words, const double[:, ::1] rows):
+    """The symbols of a range-coded stream (its 32-bit words) under one row of counts each, decoded
+    by the kernels' range decoder (range_decoder.pxd): what RangeDecoderStream.symbols(rows)
+    returns through constriction."""
+    cdef RangeDecoder d
+    cdef Py_ssize_t i, n = rows.shape[0]
+    out = np.zeros(n, np.int32)
+    cdef int32_t[::1] sym = out
+    cdef int32_t s = 0
+    if n and rows.shape[1] < 2:
+        raise ValueError("range_decode_rows: a row needs at least two symbols")
+    if not (np.all(np.floor(rows) == rows) and np.all(np.sum(rows, axis=1) < 2.0 ** 53)):
+        raise ValueError("range_decode_rows: counts must be integers summing to less than 2^53")
+    range_decoder_init(&d, &words[0] if words.shape[0] else NULL, words.shape[0])
+    with nogil:
+        for i in range(n):
+            s = range_decode_counts(&d, &rows[i, 0], rows.shape[1])
+            if s < 0:
+                break
+            sym[i] = s
+    if s < 0:
+        raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
+    return out

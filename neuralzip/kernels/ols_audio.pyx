@@ -59,10 +59,10 @@ import math
 import numpy as np
 
 cimport cython
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from libc.math cimport fabs, floor, log2, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from neuralzip.kernels.audio cimport scale_class
+from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode_counts, range_decoder_init
 from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
                                            value_of, zigzag)
 from neuralzip.kernels.lsq cimport (NZ_VECTOR_LANES, LSQ_MAX_N, cholesky_solve, decay_add, nz_axpy_dot,
@@ -943,54 +943,39 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
     return m
 
 
-cdef int take_symbols(object got, int32_t* dst, Py_ssize_t n, Py_ssize_t nbk) except -1:
-    """The coder's answer (a C-contiguous int32 array of n symbols) into dst, each checked against
-    the alphabet. Through the buffer protocol: a typed memoryview per step cost more than the step."""
-    cdef Py_buffer view
-    cdef const int32_t* v
-    cdef Py_ssize_t k
-    PyObject_GetBuffer(got, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-    try:
-        if view.itemsize != 4 or view.format == NULL or view.format[0] not in (b"i", b"l") or view.format[1] != 0 \
-                or view.len != 4 * n:
-            raise ValueError("decoder returned the wrong number of symbols")
-        v = <const int32_t*>view.buf
-        for k in range(n):
-            if v[k] < 0 or v[k] >= nbk:
-                raise ValueError("corrupt stream: bucket symbol outside the alphabet")
-            dst[k] = v[k]
-    finally:
-        PyBuffer_Release(&view)
-    return 0
-
-
-def decode_lanes(LaneState lanes, object decode, Py_ssize_t limit=0, object progress=None):
-    """Decoder: every step of the chunk's lanes in lockstep; decode(count rows) -> their symbols (one
-    coder call per step, or per `limit` rows when limit > 0); progress(fraction) now and then."""
+def decode_lanes(LaneState lanes, const uint32_t[::1] words, object progress=None):
+    """Decoder: every step of the chunk's lanes in lockstep, each active lane's symbol range-decoded
+    here from the chunk's symbol stream (its 32-bit words) under the lane's count row
+    (range_decoder.pxd: what the encoder's coder wrote); progress(fraction) now and then."""
     cdef Lanes* L = &lanes.c
-    cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s, m, cur = -1, k, p, q
+    cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s = 0, m, k, end
+    cdef RangeDecoder d
+    cdef int32_t got
     rows_a = np.zeros((nl, nbk), np.float64)
     sym_a = np.zeros(nl, np.int32)
     errors_a = np.zeros(nl, np.uint8)
     cdef double[:, ::1] rows = rows_a
     cdef int32_t[::1] sym = sym_a
     cdef uint8_t[::1] errors = errors_a
-    rows_m = rows_a
+    range_decoder_init(&d, &words[0] if words.shape[0] else NULL, words.shape[0])
     with nogil:
         m = step(L, 0, &sym[0], &rows[0, 0], &errors[0])
-    for s in range(1, steps + 1):
-        if m != cur:
-            cur = m
-            rows_m = rows_a[:m]
-        if progress is not None and s % 65536 == 0:
+    while s < steps and m >= 0:
+        if progress is not None and s:
             progress(s / steps)
-        if limit <= 0 or m <= limit:
-            take_symbols(decode(rows_m), &sym[0], m, nbk)
-        else:
-            for p in range(0, m, limit):
-                q = min(p + limit, m)
-                take_symbols(decode(rows_a[p:q]), &sym[p], q - p, nbk)
+        end = min(s + 65536, steps)
         with nogil:
-            m = step(L, s, &sym[0], &rows[0, 0], &errors[0])
-        if m < 0:
-            raise ValueError("corrupt stream: a sample outside the bit depth or low bits past the lane's end")
+            while s < end and m >= 0:
+                for k in range(m):
+                    got = range_decode_counts(&d, &rows[k, 0], nbk)
+                    if got < 0:
+                        m = -2
+                        break
+                    sym[k] = got
+                if m >= 0:
+                    s += 1
+                    m = step(L, s, &sym[0], &rows[0, 0], &errors[0])
+    if m == -2:
+        raise ValueError("corrupt stream: a symbol the range decoder cannot place")
+    if m < 0:
+        raise ValueError("corrupt stream: a sample outside the bit depth or low bits past the lane's end")

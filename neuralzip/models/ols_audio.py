@@ -32,11 +32,12 @@ decode with CODER2_LEVELS; files without "coder" are version 1 and decode with C
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
-chunks where there are several (chunk_lanes); each lane restarts every state. The decoder steps
-the lanes of a chunk in lockstep, one range-coder call per step (one channel of one frame of
-every lane: channels are separate steps because a channel reads the previous channel's sample of
-the same frame), and decodes the two halves of the chunks at once, the second in a forked process
-(in_two_processes). The encoder codes chunks two at a time in threads (its kernels run a whole
+chunks where there are several (chunk_lanes); each lane restarts every state. The chunk's symbol
+stream interleaves its lanes step by step (a step: one channel of one frame of every lane;
+channels are separate steps because a channel reads the previous channel's sample of the same
+frame), so the decoder steps the lanes in lockstep, each symbol range-decoded inside the kernel
+(kernels/range_decoder.pxd), and decodes the two halves of the chunks at once, the second in a
+forked process (in_two_processes). The encoder codes chunks two at a time in threads (its kernels run a whole
 chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
@@ -57,11 +58,11 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import dispatch
 from neuralzip.models import value_map
-from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, decode_batch_limit, param_int
+from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, param_int
 from neuralzip.parallel import cpu_count
 
 kern = dispatch.ols_audio()  # the kernels, built with AVX where this CPU has it (same bits)
@@ -399,10 +400,10 @@ class OlsCascadeCodec(RunCodec):
         return out
 
     # -- packs: short recordings of an archive as the lanes of one chunk -------------------------------
-    # Decoding a short recording alone costs a coder call per sample; a pack of up to PACK_LANES
-    # consecutive short recordings (the same channels, bit depth and rate) is coded as one chunk whose
-    # lanes are the recordings, longest first (ties in archive order), so one call decodes a sample of
-    # each. The chunk is stored with the pack's first member (params "pack": the member count); the
+    # A pack of up to PACK_LANES consecutive short recordings (the same channels, bit depth and rate) is
+    # coded as one chunk whose lanes are the recordings, longest first (ties in archive order): one
+    # symbol stream, one chunk header and one value-map section for all of them, decoded in one
+    # lockstep pass. The chunk is stored with the pack's first member (params "pack": the member count); the
     # others carry no chunks ("pack": 0). A pack is decoded whole, like a bits-back chain.
     @staticmethod
     def _packable(signal) -> tuple | None:
@@ -473,10 +474,10 @@ class OlsCascadeCodec(RunCodec):
             lengths = np.array([int(items[j][2].shape[0]) for j in order], np.int64)
             nch, nbits = int(sig.shape[1]), sig.bits
             cfg = config(params["level"], sig.rate, params["coder"])
-            st, symbols = self._chunk_state(cfg, bytes(chunks[0]), lengths, int(lengths[0]), nch, nbits,
+            st, words = self._chunk_state(cfg, bytes(chunks[0]), lengths, int(lengths[0]), nch, nbits,
                                             prior(nbk_of(nbits)))
             with progress.within(i, i + n, len(items)):
-                kern.decode_lanes(st, symbols, decode_batch_limit(), progress.step)
+                kern.decode_lanes(st, words, progress.step)
             for k, j in enumerate(order):
                 out[j] = np.ascontiguousarray(st.s[k, :, kern.HIST:kern.HIST + int(lengths[k])].T)
             i += n
@@ -530,7 +531,6 @@ class OlsCascadeCodec(RunCodec):
         cfg = config(level, signal.rate, params.get("coder", 1))
         nbk = nbk_of(signal.bits)
         pri = prior(nbk)
-        limit = decode_batch_limit()
         jobs = list(zip(layout(frames, lane, lanes), chunks))
         forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
         # the samples: in memory shared with the forked decoder, if there is one
@@ -539,9 +539,9 @@ class OlsCascadeCodec(RunCodec):
 
         def run(job):
             (a, lengths), data = job
-            st, symbols = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
+            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
             with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
-                kern.decode_lanes(st, symbols, limit, progress.step)
+                kern.decode_lanes(st, words, progress.step)
             n = int(lengths.sum())
             if n:
                 out[a:a + n] = st.unload()
@@ -573,7 +573,6 @@ class OlsCascadeCodec(RunCodec):
         lane, lanes = params["lane"], params["lanes"]
         cfg = config(params["level"], signal.rate, params.get("coder", 1))
         pri = prior(nbk_of(signal.bits))
-        limit = decode_batch_limit()
         jobs = layout(frames, lane, lanes)
         forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
         span = int(jobs[0][1].sum())
@@ -581,9 +580,9 @@ class OlsCascadeCodec(RunCodec):
                   if forked else None)
 
         def decoded(a, lengths, data):
-            st, symbols = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
+            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
             with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
-                kern.decode_lanes(st, symbols, limit, progress.step)
+                kern.decode_lanes(st, words, progress.step)
             return [st.s[k, :, kern.HIST:kern.HIST + int(n)].T for k, n in enumerate(lengths) if n]
 
         def run(job):
@@ -612,7 +611,7 @@ class OlsCascadeCodec(RunCodec):
     @staticmethod
     def _chunk_state(cfg, data, lengths, lane, nch, nbits, pri):
         """A chunk's lane state for the decoder, its low bits and value map loaded, and its symbol
-        decoder."""
+        stream's 32-bit words (the kernel decodes them)."""
         nl = len(lengths)
         used = None
         if cfg.coder >= 2:
@@ -635,4 +634,4 @@ class OlsCascadeCodec(RunCodec):
         st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=words)
         if used is not None:
             st.set_value_map(used)
-        return st, RangeDecoderStream(data[4:4 + sym_len]).symbol_function()
+        return st, np.frombuffer(data[4:4 + sym_len], "<u4").astype(np.uint32)

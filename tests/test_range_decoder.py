@@ -1,0 +1,102 @@
+"""The kernels' range decoder (neuralzip/kernels/range_decoder.pxd) against constriction's.
+
+A stream is written by RangeEncoderStream (constriction); the kernel must decode from it exactly
+the symbols constriction's RangeDecoder decodes, under the right rows and under wrong ones, from
+whole, damaged and truncated streams alike."""
+
+import numpy as np
+import pytest
+
+from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream
+from neuralzip.kernels.coding import range_decode_rows
+
+
+def random_rows(rng, n, width):
+    """Integer counts as the models make them: small and huge, some zero (every symbol keeps a
+    slot anyway), a few rows dominated by one symbol."""
+    rows = rng.integers(0, 50, (n, width)).astype(np.float64)
+    rows[rng.random(n) < 0.2] *= 2.0 ** 30
+    peaked = rng.random(n) < 0.2
+    rows[peaked, rng.integers(0, width, peaked.sum())] += 2.0 ** 36
+    rows[rows.sum(axis=1) == 0, 0] = 1
+    return rows
+
+
+def draw(rng, rows):
+    p = rows + 1e-3
+    p /= p.sum(axis=1, keepdims=True)
+    return (p.cumsum(axis=1) < rng.random((len(rows), 1))).sum(axis=1).clip(0, rows.shape[1] - 1).astype(np.int32)
+
+
+def encode(symbols, rows):
+    enc = RangeEncoderStream()
+    enc.symbols(symbols, rows)
+    return np.frombuffer(enc.finish(), np.uint32)
+
+
+def constriction_decode(words, rows):
+    """constriction's answer, or None where it refuses the stream."""
+    try:
+        return RangeDecoderStream(words.tobytes()).symbols(rows)
+    except Exception:  # constriction's own error types: only "refused" matters here
+        return None
+
+
+def kernel_decode(words, rows):
+    try:
+        return range_decode_rows(np.ascontiguousarray(words, np.uint32), rows)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("n,width", [(0, 4), (1, 2), (2, 3), (7, 40), (300, 2), (5000, 25), (20000, 58)])
+def test_decodes_what_constriction_encoded(n, width):
+    rng = np.random.default_rng(n * 131 + width)
+    rows = random_rows(rng, n, width)
+    symbols = draw(rng, rows)
+    words = encode(symbols, rows)
+    got = range_decode_rows(words, rows)
+    assert np.array_equal(got, symbols)
+    assert np.array_equal(got, RangeDecoderStream(words.tobytes()).symbols(rows))
+
+
+def test_wrong_rows_decode_as_constriction_decodes_them():
+    """Negative control: with one count changed early on, the symbols come out wrong or the stream is
+    refused (so the test above can fail), and both decoders still agree symbol for symbol."""
+    rng = np.random.default_rng(7)
+    rows = random_rows(rng, 4000, 20)
+    symbols = draw(rng, rows)
+    words = encode(symbols, rows)
+    wrong = rows.copy()
+    wrong[3, symbols[3]] += 1000 + rows[3].sum()
+    for n in (300, 4000):  # (the whole stream is refused at some point; its first 300 symbols are not)
+        ours, theirs = kernel_decode(words, wrong[:n]), constriction_decode(words, wrong[:n])
+        assert (ours is None) == (theirs is None)
+        assert ours is None or (np.array_equal(ours, theirs) and not np.array_equal(ours, symbols[:n]))
+    assert kernel_decode(words, wrong[:300]) is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_damaged_and_truncated_streams_as_constriction(seed):
+    """Flipped bits, cut and lengthened streams: the same symbols as constriction, or both refuse."""
+    rng = np.random.default_rng(100 + seed)
+    rows = random_rows(rng, 3000, int(rng.integers(2, 40)))
+    words = encode(draw(rng, rows), rows).copy()
+    if seed % 3 == 0:
+        words[rng.integers(0, len(words))] ^= np.uint32(1) << np.uint32(rng.integers(0, 32))
+    elif seed % 3 == 1:
+        words = words[:int(rng.integers(0, len(words)))]
+    else:
+        words = np.concatenate([words, rng.integers(0, 2 ** 32, 5, dtype=np.uint64).astype(np.uint32)])
+    ours, theirs = kernel_decode(words, rows), constriction_decode(words, rows)
+    assert (ours is None) == (theirs is None)
+    if ours is not None:
+        assert np.array_equal(ours, theirs)
+
+
+def test_refuses_rows_that_are_no_distribution():
+    words = encode(np.array([1], np.int32), np.array([[1.0, 1.0]]))
+    with pytest.raises(ValueError):
+        range_decode_rows(words, np.zeros((1, 3)))
+    with pytest.raises(ValueError):
+        range_decode_rows(words, np.ones((1, 1)))
