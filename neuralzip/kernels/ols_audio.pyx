@@ -62,7 +62,7 @@ cimport cython
 from libc.math cimport fabs, floor, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from neuralzip.kernels.audio cimport scale_class
-from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode_counts, range_decoder_init
+from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode, range_decoder_init
 from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
                                            value_of, zigzag)
 from neuralzip.kernels.lsq cimport (NZ_VECTOR_LANES, LSQ_MAX_N, cholesky_solve, decay_add, nz_axpy_dot,
@@ -770,6 +770,12 @@ cdef inline void count_row(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t 
             <double>L.wfast, <double>L.wslow, nbk)
 
 
+cdef inline double count_total(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1) noexcept nogil:
+    """The sum of count_row's row, from the tables' kept totals (integers: exact)."""
+    return (L.wfast * L.tot[kc * NTAB_ * NCLS_ + cls0]
+            + L.wslow * L.tot[kc * NTAB_ * NCLS_ + NCLS_ + cls1])
+
+
 cdef inline void count_add(double* row, double* total, Py_ssize_t n, int64_t sym, int64_t inc,
                            int64_t limit) noexcept nogil:
     """primitives.count_update on integer-valued doubles: add `inc` to the observed symbol; above
@@ -883,7 +889,7 @@ def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :,
                     out_sym[m] = <int32_t>sy
                     pick = (L.wfast * L.cnt[(kc * NTAB_ * NCLS_ + c0) * nbk + sy]
                             + L.wslow * L.cnt[(kc * NTAB_ * NCLS_ + NCLS_ + c1) * nbk + sy])
-                    total = L.wfast * L.tot[kc * NTAB_ * NCLS_ + c0] + L.wslow * L.tot[kc * NTAB_ * NCLS_ + NCLS_ + c1]
+                    total = count_total(L, kc, c0, c1)
                     bits = bits + log2(total / pick)
                     count_learn(L, kc, c0, c1, sy)
     return bits
@@ -948,7 +954,7 @@ def decode_lanes(LaneState lanes, const uint32_t[::1] words, object progress=Non
     here from the chunk's symbol stream (its 32-bit words) under the lane's count row
     (range_decoder.pxd: what the encoder's coder wrote); progress(fraction) now and then."""
     cdef Lanes* L = &lanes.c
-    cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s = 0, m, k, end
+    cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s = 0, m, k, c, kc, end
     cdef RangeDecoder d
     cdef int32_t got
     rows_a = np.zeros((nl, nbk), np.float64)
@@ -966,8 +972,11 @@ def decode_lanes(LaneState lanes, const uint32_t[::1] words, object progress=Non
         end = min(s + 65536, steps)
         with nogil:
             while s < end and m >= 0:
+                c = s % L.nch
                 for k in range(m):
-                    got = range_decode_counts(&d, &rows[k, 0], nbk)
+                    kc = k * L.nch + c
+                    got = range_decode(&d, &rows[k, 0], nbk,
+                                       count_total(L, kc, L.sc[kc * SC_ + SC_CLS0], L.sc[kc * SC_ + SC_CLS1]))
                     if got < 0:
                         m = -2
                         break

@@ -38,29 +38,16 @@ cdef inline void range_decoder_init(RangeDecoder* d, const uint32_t* words, Py_s
 
 
 @cython.cdivision(True)  # scale >= 2^8: range never falls below 2^32 between symbols
-cdef inline int32_t range_decode_counts(RangeDecoder* d, const double* counts, Py_ssize_t n) noexcept nogil:
-    """One symbol under a row of n non-negative integer counts (as doubles, summing to less than
-    2^53, so that every sum of them is exact); -1 where the stream is invalid for this row (or the
-    row cannot be a distribution).
+cdef inline int32_t range_decode(RangeDecoder* d, const double* counts, Py_ssize_t n, double total) noexcept nogil:
+    """range_decode_counts for a caller that knows the counts' sum (`total`, which must be exactly
+    their sum: a model that keeps its tables' totals saves adding up the row).
 
     The row's quantized cumulative of symbol s is floor(c_s * f) + s, with c_s the sum of the
-    counts before s (added left to right) and f = (2^24 - n) / (sum of all counts), both in
-    doubles; the cumulative past the last symbol is 2^24. Every symbol keeps at least one of the
-    2^24 slots, whatever its count."""
-    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, total, f, cum = 0.0
+    counts before s and f = (2^24 - n) / total, both in doubles; the cumulative past the last
+    symbol is 2^24. Every symbol keeps at least one of the 2^24 slots, whatever its count."""
+    cdef double f, cum = 0.0
     cdef uint64_t scale, q, left = 0, right = 0
     cdef Py_ssize_t s
-    # four running sums, not one: with integer counts every partial sum is exact, so the order does
-    # not matter, and four independent additions at a time are about four times faster (80 counts a
-    # row for 16-bit audio)
-    for s in range(0, n - 3, 4):
-        t0 = t0 + counts[s]
-        t1 = t1 + counts[s + 1]
-        t2 = t2 + counts[s + 2]
-        t3 = t3 + counts[s + 3]
-    for s in range(n - n % 4, n):
-        t0 = t0 + counts[s]
-    total = (t0 + t1) + (t2 + t3)
     if n < 2 or n >= (1 << RANGE_PRECISION) - 1 or not (total >= DBL_MIN and total <= DBL_MAX):
         return -1
     f = <double>((1 << RANGE_PRECISION) - n) / total
@@ -89,3 +76,22 @@ cdef inline int32_t range_decode_counts(RangeDecoder* d, const double* counts, P
             d.point |= d.words[d.pos]
             d.pos += 1
     return <int32_t>s
+
+
+cdef inline int32_t range_decode_counts(RangeDecoder* d, const double* counts, Py_ssize_t n) noexcept nogil:
+    """One symbol under a row of n non-negative integer counts (as doubles, summing to less than
+    2^53, so that every sum of them is exact); -1 where the stream is invalid for this row (or the
+    row cannot be a distribution)."""
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0
+    cdef Py_ssize_t s
+    # four running sums, not one: with integer counts every partial sum is exact, so the order does
+    # not matter, and four independent additions at a time are about four times faster (80 counts a
+    # row for 16-bit audio)
+    for s in range(0, n - 3, 4):
+        t0 = t0 + counts[s]
+        t1 = t1 + counts[s + 1]
+        t2 = t2 + counts[s + 2]
+        t3 = t3 + counts[s + 3]
+    for s in range(n - n % 4, n):
+        t0 = t0 + counts[s]
+    return range_decode(d, counts, n, (t0 + t1) + (t2 + t3))
