@@ -128,6 +128,10 @@ def clips_case(source: Path, n: int, jobs: int, seed: int, work: Path, repeat: i
     one_wall, one_cpu, _ = run(NZ + ["compress", str(clips), "-o", str(nz1), "--jobs", "1", "-q"],
                                env=dict(os.environ, OMP_NUM_THREADS="1"))
     same = nz1.read_bytes() == nz.read_bytes()
+    one_out = work / "restored-j1"
+    one_d_wall, one_d_cpu, _ = run(NZ + ["decompress", str(nz1), "-o", str(one_out), "--jobs", "1", "-q"],
+                                   env=dict(os.environ, OMP_NUM_THREADS="1"))
+    identical = identical and all((one_out / p.name).read_bytes() == p.read_bytes() for p in paths)
     f, table = streaming.open_table(nz)
     with f:
         parts = archive.overhead_breakdown(f, table)
@@ -145,6 +149,7 @@ def clips_case(source: Path, n: int, jobs: int, seed: int, work: Path, repeat: i
         "compress_walls_s": [round(w, 2) for w, _ in comp],
         "decompress_walls_s": [round(w, 2) for w, _ in decomp],
         "compress_jobs1_omp1_wall_s": round(one_wall, 2), "compress_jobs1_omp1_cpu_s": round(one_cpu, 2),
+        "decompress_jobs1_omp1_wall_s": round(one_d_wall, 2), "decompress_jobs1_omp1_cpu_s": round(one_d_cpu, 2),
         "flac_wall_s": round(flac_seconds, 2),
         "restored_identical": identical, "jobs1_same_bytes": same,
         "per_member_bytes": {k: round(v, 2) for k, v in parts.items() if k not in ("members", "bytes")},
