@@ -37,8 +37,8 @@ stream interleaves its lanes step by step (a step: one channel of one frame of e
 channels are separate steps because a channel reads the previous channel's sample of the same
 frame), so the decoder steps the lanes in lockstep, each symbol range-decoded inside the kernel
 (kernels/range_decoder.pxd), and decodes the two halves of the chunks at once, the second in a
-forked process (in_two_processes). The encoder codes chunks two at a time in threads (its kernels run a whole
-chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
+forked process (in_two_processes). The encoder codes chunks two at a time in threads (its
+kernels run a whole chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
 Chunk bytes: (versions 2 to 4) the value-map section (value_map.chunk_section: a flag byte, and where it
@@ -403,8 +403,8 @@ class OlsCascadeCodec(RunCodec):
     # A pack of up to PACK_LANES consecutive short recordings (the same channels, bit depth and rate) is
     # coded as one chunk whose lanes are the recordings, longest first (ties in archive order): one
     # symbol stream, one chunk header and one value-map section for all of them, decoded in one
-    # lockstep pass. The chunk is stored with the pack's first member (params "pack": the member count); the
-    # others carry no chunks ("pack": 0). A pack is decoded whole, like a bits-back chain.
+    # lockstep pass. The chunk is stored with the pack's first member (params "pack": the member
+    # count); the others carry no chunks ("pack": 0). A pack is decoded whole, like a bits-back chain.
     @staticmethod
     def _packable(signal) -> tuple | None:
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
@@ -475,7 +475,7 @@ class OlsCascadeCodec(RunCodec):
             nch, nbits = int(sig.shape[1]), sig.bits
             cfg = config(params["level"], sig.rate, params["coder"])
             st, words = self._chunk_state(cfg, bytes(chunks[0]), lengths, int(lengths[0]), nch, nbits,
-                                            prior(nbk_of(nbits)))
+                                          prior(nbk_of(nbits)))
             with progress.within(i, i + n, len(items)):
                 kern.decode_lanes(st, words, progress.step)
             for k, j in enumerate(order):
@@ -627,11 +627,11 @@ class OlsCascadeCodec(RunCodec):
         pos += 4 * nl
         if pos + 8 * int(counts.sum()) != len(data) or (counts > (lane * nch * (nbits + 2)) // 64 + 2).any():
             raise ValueError("corrupt chunk: low-bit words do not add up")
-        words = []
+        low_words = []
         for n in counts:
-            words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
+            low_words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
             pos += 8 * int(n)
-        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=words)
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=low_words)
         if used is not None:
             st.set_value_map(used)
         return st, np.frombuffer(data[4:4 + sym_len], "<u4").astype(np.uint32)
