@@ -1,6 +1,6 @@
 """The ols-cascade audio model: sample-exact roundtrips at every bit depth, channel count and level,
-one frame, many lanes and chunks, extremes, a decode in another process with one thread and small
-decoder batches, damaged chunks and hostile parameters refused as ContainerError, honest figures."""
+one frame, many lanes and chunks, extremes, a decode in another process with one thread and
+numpy's AVX2 off, damaged chunks and hostile parameters refused as ContainerError, honest figures."""
 
 import os
 import subprocess
@@ -99,7 +99,7 @@ def test_first_stage_spans_a_fixed_time_at_every_rate():
         assert ols_audio.config(2, rate).taps[0] % 16 == 0
 
 
-def test_decode_in_another_process_with_one_thread_and_small_batches(tmp_path, monkeypatch, level):
+def test_decode_in_another_process_with_one_thread_and_no_avx2_in_numpy(tmp_path, monkeypatch, level):
     monkeypatch.setattr(ols_audio, "lane_frames", lambda frames, rate, level: 1500)
     data = wav_file(tone(1500 * 5 + 77, 2, 16), 16)
     blob = api.compress_bytes(data, "a", NAME)
@@ -107,7 +107,7 @@ def test_decode_in_another_process_with_one_thread_and_small_batches(tmp_path, m
     script = ("import sys; from neuralzip import api;"
               "[(_, out)] = api.decompress_bytes(open(sys.argv[1], 'rb').read());"
               "open(sys.argv[2], 'wb').write(out)")
-    env = dict(os.environ, OMP_NUM_THREADS="1", NEURALZIP_DECODE_BATCH="2", NPY_DISABLE_CPU_FEATURES="AVX2 AVX512F")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NPY_DISABLE_CPU_FEATURES="AVX2 AVX512F")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.nz"), str(tmp_path / "b.wav")], check=True,
                    env=env, cwd=Path(__file__).resolve().parents[1])
     assert (tmp_path / "b.wav").read_bytes() == data
@@ -191,6 +191,32 @@ def test_a_second_fit_with_the_first_fits_memory_changes_nothing():
 
 def _member(data: bytes):
     return container.loads(api.compress_bytes(data, "a", NAME))[1][0]
+
+
+def test_a_symbol_stream_the_range_decoder_cannot_place_is_refused():
+    """All-ones words put the point past every symbol's interval at the first step: the kernel's
+    range decoder refuses (the same stream constriction refuses), and the member is a ContainerError."""
+    samples = tone(4000, 2, 16)
+    member = _member(wav_file(samples, 16))
+    chunk = member.chunks[0]
+    assert chunk[0] == 0  # no value map: the symbol stream's length follows the flag byte
+    n = int.from_bytes(chunk[1:5], "little")
+    damaged = chunk[:5] + b"\xff" * n + chunk[5 + n:]
+    p = member.params
+    lengths = np.array([4000], np.int64)
+    for data, refused in ((chunk, False), (damaged, True)):
+        st, words = ols_audio.OlsCascadeCodec._chunk_state(
+            ols_audio.config(p["level"], 44100, p["coder"]), data, lengths, p["lane"], 2, 16, ols_audio.prior(
+                ols_audio.nbk_of(16)))
+        if refused:
+            with pytest.raises(ValueError, match="range decoder"):
+                ols_audio.kern.decode_lanes(st, words)
+        else:
+            ols_audio.kern.decode_lanes(st, words)
+            assert np.array_equal(st.unload(), samples)
+    member.chunks = [damaged]
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(container.dumps([member]))
 
 
 def test_damaged_chunks_are_refused_as_container_errors():
