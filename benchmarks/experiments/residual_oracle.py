@@ -24,7 +24,7 @@ where the missing 0.8% against WavPack is: the coded bits are 1.0012 times a cau
 recording codes 0.39% smaller. Nor does the other channel's residual size help (--partner, the same
 files: `results/residual_oracle_tagelharpa_partner.json`): mixing a fast mean of the partner's
 |residual|, its same-frame sample included where it is coded first, into the causal Laplace's
-scale makes it 0.16%, 0.71% and 1.6% larger at weights 0.25, 0.5 and 0.75, so the count tables'
+scale makes it 0.16%, 0.71% and 1.7% larger at weights 0.25, 0.5 and 0.75, so the count tables'
 contexts have nothing to gain from it there.
 """
 
