@@ -2,9 +2,10 @@
 #
 # A *lane* is a stretch of the recording (all channels) whose adaptive state starts fresh.
 # The encoder runs every lane start to end; the decoder steps every lane of a chunk in
-# lockstep, one *step* being one channel of one frame: one coder call codes step
-# s = t * nch + c of every active lane (channel c reads channel c - 1's sample of the same
-# frame, so the channels of a frame are separate steps).
+# lockstep, one *step* being one channel of one frame: the chunk's symbol stream holds step
+# s = t * nch + c of every active lane, lane after lane, before step s + 1 (channel c reads
+# channel c - 1's sample of the same frame, so the channels of a frame are separate steps),
+# and decode_lanes range-decodes each symbol here (range_decoder.pxd).
 #
 # Per lane, channel c and frame t (the same code in encoder and decoder, in this order):
 #   1. online least squares: x = the channel's last n_own samples and n_cross samples of a
