@@ -138,6 +138,32 @@ def test_damaged_payload_is_refused(damage):
         api.decode_member(member)
 
 
+def test_streams_the_range_decoder_cannot_place_are_refused(codec):
+    """All-ones words in the symbol stream, or in the low-bit stream of a recording whose residuals
+    need low bits, are refused by the kernel's range decoder (and by the API as a ContainerError);
+    the undamaged chunk decodes to the recording."""
+    samples = tone(3000, 1, 16)
+    blob = api.compress_bytes(wav_file(samples, 16), "a.wav", "wavenet")
+    _, [member] = container.loads(blob)
+    data = member.chunks[0]
+    n = int.from_bytes(data[:4], "little")
+    ones_symbols = data[:4] + b"\xff" * n + data[4 + n:]
+    ones_low_bits = data[:4 + n] + b"\xff" * (len(data) - 4 - n)
+    assert len(data) - 4 - n > 0  # there are low bits to damage
+    for chunk, refused in ((data, False), (ones_symbols, True), (ones_low_bits, True)):
+        lanes, _ = lanes_for(codec, [3000])
+        words = [np.frombuffer(part, "<u4").astype(np.uint32) for part in (chunk[4:4 + n], chunk[4 + n:])]
+        if refused:
+            with pytest.raises(ValueError, match="range decoder"):
+                lanes.decode_chunk(*words)
+            member.chunks = [chunk]
+            with pytest.raises(ContainerError):
+                api.decode_member(member)
+        else:
+            lanes.decode_chunk(*words)
+            assert np.array_equal(lanes.lane_values()[0] - (1 << 15), samples[:, 0])
+
+
 @pytest.mark.parametrize("params, bits", [({"lane": 0, "lanes": 64}, 16), ({"lane": 32768, "lanes": 257}, 16),
                                           ({"lane": 32768}, 16), ({"lane": 100, "lanes": 64}, 16),
                                           ({"fallback": "classic"}, 16), ({"lane": 32768, "lanes": 64}, 32)])

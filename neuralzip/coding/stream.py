@@ -10,8 +10,6 @@ decoder run the same loop in the same order.
 exact model's information content: that is the ``likelihood`` path.
 """
 
-import functools
-
 import constriction
 import numpy as np
 
@@ -71,11 +69,6 @@ class RangeDecoderStream:
         if len(counts) == 0:
             return np.zeros(0, dtype=np.int32)
         return self._dec.decode(_CATEGORICAL, np.ascontiguousarray(counts, dtype=np.float64))
-
-    def symbol_function(self):
-        """rows -> symbols without this class's Python layer, for a decoder that calls the coder once
-        per step (wavenet)."""
-        return functools.partial(self._dec.decode, _CATEGORICAL)
 
     def symbols_iid(self, counts: np.ndarray, n: int) -> np.ndarray:
         if n == 0:

@@ -7,7 +7,8 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, low_bits_of_bucket, value_of
-from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode_counts, range_decoder_init
+from neuralzip.kernels.range_decoder cimport (RangeDecoder, range_decode_counts, range_decode_low_bits,
+                                              range_decoder_init)
 
 cdef extern from *:
     """
@@ -158,4 +159,24 @@ def range_decode_rows(const uint32_t[::1] words, const double[:, ::1] rows):
             sym[i] = s
     if s < 0:
         raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
+    return out
+
+
+def range_decode_low_bit_fields(const uint32_t[::1] words, const int64_t[::1] nbits):
+    """Low-bit fields of nbits[i] bits each from a range-coded stream, decoded by the kernels' range
+    decoder: what RangeDecoderStream.low_bits(nbits) returns through constriction."""
+    cdef RangeDecoder d
+    cdef Py_ssize_t i, n = nbits.shape[0]
+    out = np.zeros(n, np.int64)
+    cdef int64_t[::1] v = out
+    cdef int64_t got = 0
+    range_decoder_init(&d, &words[0] if words.shape[0] else NULL, words.shape[0])
+    with nogil:
+        for i in range(n):
+            got = range_decode_low_bits(&d, nbits[i])
+            if got < 0:
+                break
+            v[i] = got
+    if got < 0:
+        raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
     return out

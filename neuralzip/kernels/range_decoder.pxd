@@ -1,15 +1,16 @@
 # A range decoder that kernels call once per symbol, for streams written by the range encoder of
 # neuralzip/coding/stream.py (constriction's RangeEncoder: 32-bit words, a 64-bit state, 24-bit
-# probabilities) with rows of counts under Categorical(perfect=False). It decodes exactly what
-# constriction's RangeDecoder decodes from the same words and rows, valid or not (the test against
-# it is tests/test_range_decoder.py); docs/FORMAT.md, "Range-coded symbols", spells the arithmetic out.
+# probabilities) with rows of counts under Categorical(perfect=False), or raw low bits under
+# Uniform. It decodes exactly what constriction's RangeDecoder decodes from the same words and
+# rows, valid or not (the test against it is tests/test_range_decoder.py); docs/FORMAT.md,
+# "Range-coded symbols", spells the arithmetic out.
 #
-# Why a second decoder: a lockstep decoder (ols-cascade) needs one symbol per lane and step, and a
-# call into constriction from Python per step cost more than the model's own step did.
+# Why a second decoder: a lockstep decoder (ols-cascade, wavenet) needs one symbol per lane and
+# step, and a call into constriction from Python per step cost more than the model's own step did.
 
 cimport cython
 from libc.float cimport DBL_MAX, DBL_MIN
-from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 cdef enum:
     RANGE_PRECISION = 24  # bits of a quantized probability
@@ -35,6 +36,20 @@ cdef inline void range_decoder_init(RangeDecoder* d, const uint32_t* words, Py_s
     if nwords > 1:
         d.point |= words[1]
     d.pos = 2 if nwords > 1 else nwords
+
+
+cdef inline void narrow(RangeDecoder* d, uint64_t scale, uint64_t left, uint64_t prob) noexcept nogil:
+    """The interval after a symbol whose slots are [left, left + prob) of 2^24, and one more word
+    of the stream shifted in where it has grown too narrow."""
+    d.lower = d.lower + scale * left
+    d.range = scale * prob
+    if d.range < (<uint64_t>1 << 32):
+        d.lower = d.lower << 32
+        d.range = d.range << 32
+        d.point = d.point << 32
+        if d.pos < d.nwords:
+            d.point |= d.words[d.pos]
+            d.pos += 1
 
 
 @cython.cdivision(True)  # scale >= 2^8: range never falls below 2^32 between symbols
@@ -66,15 +81,7 @@ cdef inline int32_t range_decode(RangeDecoder* d, const double* counts, Py_ssize
             break
         left = right
         s += 1
-    d.lower = d.lower + scale * left
-    d.range = scale * (right - left)
-    if d.range < (<uint64_t>1 << 32):
-        d.lower = d.lower << 32
-        d.range = d.range << 32
-        d.point = d.point << 32
-        if d.pos < d.nwords:
-            d.point |= d.words[d.pos]
-            d.pos += 1
+    narrow(d, scale, left, right - left)
     return <int32_t>s
 
 
@@ -95,3 +102,41 @@ cdef inline int32_t range_decode_counts(RangeDecoder* d, const double* counts, P
     for s in range(n - n % 4, n):
         t0 = t0 + counts[s]
     return range_decode(d, counts, n, (t0 + t1) + (t2 + t3))
+
+
+@cython.cdivision(True)  # scale >= 2^8 as above; size >= 2
+cdef inline int64_t range_decode_uniform(RangeDecoder* d, int64_t size) noexcept nogil:
+    """One symbol of a uniform model over `size` values (2..2^16): each gets floor(2^24 / size)
+    slots, the last one also the remainder. -1 where the stream is invalid."""
+    cdef uint64_t per_bin, scale, q, s
+    if size < 2 or size > (1 << 16):
+        return -1
+    per_bin = (<uint64_t>1 << RANGE_PRECISION) // <uint64_t>size
+    scale = d.range >> RANGE_PRECISION
+    q = (d.point - d.lower) // scale
+    if q >= (<uint64_t>1 << RANGE_PRECISION):
+        return -1
+    s = q // per_bin
+    if s >= <uint64_t>(size - 1):
+        s = <uint64_t>(size - 1)
+        narrow(d, scale, s * per_bin, (<uint64_t>1 << RANGE_PRECISION) - s * per_bin)
+    else:
+        narrow(d, scale, s * per_bin, per_bin)
+    return <int64_t>s
+
+
+cdef inline int64_t range_decode_low_bits(RangeDecoder* d, int64_t nlow) noexcept nogil:
+    """A field of nlow raw low bits (0..60, coding.pyx's MAX_LOW_BITS), as coding/stream.py's
+    low_bits codes it: pieces of at most 16 bits, least significant first, each under a uniform
+    model. -1 where the stream is invalid."""
+    cdef int64_t v = 0, shift = 0, width, piece
+    if nlow < 0 or nlow > 60:
+        return -1
+    while shift < nlow:
+        width = min(16, nlow - shift)
+        piece = range_decode_uniform(d, <int64_t>1 << width)
+        if piece < 0:
+            return -1
+        v |= piece << shift
+        shift += width
+    return v

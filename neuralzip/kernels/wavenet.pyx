@@ -10,10 +10,11 @@
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.stdint cimport int16_t, int32_t, int64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t
 from neuralzip.kernels.gates cimport ONE, Z_MAX, dot, rescale, sigmoid, tanh, times
 from neuralzip.kernels.logistic cimport mixture_row
-from neuralzip.kernels.primitives cimport Bucket, bucket_of, clip, unzigzag, value_of, zigzag
+from neuralzip.kernels.primitives cimport Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag, value_of, zigzag
+from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode_counts, range_decode_low_bits, range_decoder_init
 
 cdef enum:
     LIMIT = 8 * ONE - 1  # activations, the residual stream and the input are clipped to +-8.0
@@ -291,8 +292,8 @@ cdef class WaveLanes:
     def decode_step(self, int64_t t, const int32_t[::1] sym, const int64_t[::1] low, double[:, ::1] rows):
         """Step t of the decoder: first the values of step t - 1 from their decoded buckets (sym, low
         per live lane; ignored at t = 0), then the rows of step t's live lanes into rows[:m].
-        -> m, the lanes alive at step t."""
-        cdef Py_ssize_t k, n = self.n_lanes, prev = 0, m = 0, busy
+        -> m, the lanes alive at step t. (decode_chunk runs every step with its own symbols.)"""
+        cdef Py_ssize_t k, n = self.n_lanes, prev = 0, m
         if not 0 <= t <= self.steps or rows.shape[0] < n or rows.shape[1] != self.n_buckets:
             raise ValueError("step outside the lanes")
         if t > 0:
@@ -303,15 +304,62 @@ cdef class WaveLanes:
             for k in range(prev):
                 if not 0 <= sym[k] < self.n_buckets or low[k] < 0:
                     raise ValueError("decoded symbol outside the alphabet")
+        with nogil:
+            m = self.step_lanes(t, sym, low, rows)
+        return m
+
+    def decode_chunk(self, const uint32_t[::1] sym_words, const uint32_t[::1] low_words, object progress=None):
+        """The decoder over the whole chunk: at every step each live lane's bucket is range-decoded
+        here from the symbol stream's words under the lane's row, and its low bits from the low-bit
+        stream's words (range_decoder.pxd: what the encoder's coders wrote), then the step is taken.
+        progress(fraction) now and then."""
+        cdef Py_ssize_t n = self.n_lanes, nbk = self.n_buckets, steps = self.steps, t = 0, m, k, end
+        cdef RangeDecoder ds, dl
+        cdef int32_t got
+        cdef int64_t v
+        cdef bint bad = False
+        rows_a = np.zeros((n, nbk), np.float64)
+        sym_a, low_a = np.zeros(n, np.int32), np.zeros(n, np.int64)
+        cdef double[:, ::1] rows = rows_a
+        cdef int32_t[::1] sym = sym_a
+        cdef int64_t[::1] low = low_a
+        range_decoder_init(&ds, &sym_words[0] if sym_words.shape[0] else NULL, sym_words.shape[0])
+        range_decoder_init(&dl, &low_words[0] if low_words.shape[0] else NULL, low_words.shape[0])
+        with nogil:
+            m = self.step_lanes(0, sym, low, rows)
+        while t < steps and not bad:
+            if progress is not None and t:
+                progress(t / steps)
+            end = min(t + 4096, steps)
+            with nogil:
+                while t < end and not bad:
+                    for k in range(m):
+                        got = range_decode_counts(&ds, &rows[k, 0], nbk)
+                        v = -1 if got < 0 else range_decode_low_bits(&dl, low_bits_of_bucket(got))
+                        if v < 0:
+                            bad = True
+                            break
+                        sym[k], low[k] = got, v
+                    if not bad:
+                        t += 1
+                        m = self.step_lanes(t, sym, low, rows)
+        if bad:
+            raise ValueError("corrupt stream: a bucket or low bits the range decoder cannot place")
+
+    cdef Py_ssize_t step_lanes(self, int64_t t, const int32_t[::1] sym, const int64_t[::1] low,
+                               double[:, ::1] rows) noexcept nogil:
+        """decode_step's work, its arguments known good: step t - 1's values in, step t's rows out."""
+        cdef Py_ssize_t k, n = self.n_lanes, prev = 0, m = 0, busy
+        if t > 0:
+            while prev < n and self.lengths[prev] > t - 1:
+                prev += 1
         while m < n and self.lengths[m] > t:
             m += 1
         busy = max(prev, m)
         if busy < PARALLEL_LANES:  # a parallel region per step costs more than a few lanes' work
-            with nogil:
-                for k in range(busy):
-                    self.decode_lane(k, k < prev, k < m, sym, low, rows)
-            return m
-        with nogil:
+            for k in range(busy):
+                self.decode_lane(k, k < prev, k < m, sym, low, rows)
+        else:
             for k in prange(busy, schedule="static", chunksize=1):
                 self.decode_lane(k, k < prev, k < m, sym, low, rows)
         return m

@@ -21,8 +21,9 @@ integer pmf over zigzag residual buckets (kernels/logistic.pxd) with the scale t
 log table of the running scale shipped in the weights file, so no float touches the coded bits.
 
 Lanes: each channel is cut into lanes of up to LANE_FRAMES samples whose state starts fresh;
-the decoder steps all lanes of a chunk (CHUNK_LANES) in lockstep, one range-coder call per step
-for all of them, and the encoder runs every lane start to end in parallel. Recordings with more
+the decoder steps all lanes of a chunk (CHUNK_LANES) in lockstep, its kernel range-decoding every
+lane's bucket and low bits itself (kernels/range_decoder.pxd), and the encoder runs every lane start
+to end in parallel. Recordings with more
 than 24 bits per sample are coded by the classic audio model (params {"fallback": "classic", ...}).
 
 Params: {"lane": frames per lane, "lanes": lanes per chunk}. Chunk bytes: the length of the symbol
@@ -36,12 +37,11 @@ import numpy as np
 
 from neuralzip import progress, weightstore
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream, symbol_bits
+from neuralzip.coding.stream import RangeEncoderStream, symbol_bits
 from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.kernels import wavenet as kern
-from neuralzip.kernels.coding import bucket_pieces_into, join_pieces_into
-from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count, decode_batch_limit, param_int, sub_batches
+from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count, param_int
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.prior import Prior
 
@@ -307,38 +307,16 @@ class WaveNetCodec(Codec):
             raise ValueError("chunk count does not match the recording length")
         nbk = self._alphabet(signal.bits)[0]
         out = np.zeros(signal.shape, np.int64)
-        limit = decode_batch_limit()
         start = 0
         for lengths, data in zip(layout, chunks):
             sym_len = int.from_bytes(data[:4], "little")
-            if sym_len > len(data) - 4:
+            if sym_len > len(data) - 4 or sym_len % 4 or (len(data) - 4 - sym_len) % 4:
                 raise ValueError("corrupt chunk layout")
-            symbols = RangeDecoderStream(data[4:4 + sym_len])
-            low_bits = RangeDecoderStream(data[4 + sym_len:])
             lanes = self._lanes(lengths, signal.bits)
             width = len(lengths)
-            rows = np.empty((width, nbk), np.float64)
-            sym, low = np.zeros(width, np.int32), np.zeros(width, np.int64)
-            sizes, pieces = np.empty(4 * width, np.int32), np.empty(4 * width, np.int32)
-            owner, shift = np.empty(4 * width, np.int64), np.empty(4 * width, np.int64)
-            steps = int(lengths[0])
             with progress.within(start, start + width, max(1, -(-frames // lane)) * nch):
-                decode_symbols = symbols.symbol_function()  # one coder call per step: no layers between
-                m = lanes.decode_step(0, sym, low, rows)
-                for t in range(steps):
-                    if t % 4096 == 0:
-                        progress.step(t / steps)
-                    if m <= limit:
-                        sym[:m] = decode_symbols(rows[:m])
-                    else:
-                        for p, q in sub_batches(m, limit):
-                            sym[p:q] = decode_symbols(rows[p:q])
-                    k = bucket_pieces_into(sym, m, sizes, owner, shift)
-                    if k:
-                        for p, q in sub_batches(k, limit):
-                            pieces[p:q] = low_bits.uniform(sizes[p:q])
-                        join_pieces_into(pieces[:k], owner, shift, low, m)
-                    m = lanes.decode_step(t + 1, sym, low, rows)
+                lanes.decode_chunk(np.frombuffer(data[4:4 + sym_len], "<u4").astype(np.uint32),
+                                   np.frombuffer(data[4 + sym_len:], "<u4").astype(np.uint32), progress.step)
             decoded = lanes.lane_values()
             for k, n in enumerate(lengths):
                 span, c = divmod(start + k, nch)
