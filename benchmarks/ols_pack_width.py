@@ -28,16 +28,16 @@ sys.path.insert(0, str(ROOT))
 
 from neuralzip.coding.stream import TeeCoder  # noqa: E402
 from neuralzip.kernels import dispatch  # noqa: E402
-from neuralzip.models.ols_audio import OlsCascadeCodec, config, nbk_of, prior  # noqa: E402
+from neuralzip.models.ols_audio import OlsCascadeCodec, coder_tables, config, nbk_of  # noqa: E402
 
 
 def pack_costs(kern, clips: list[np.ndarray], rate: int, repeat: int) -> dict:
     order = OlsCascadeCodec._lane_order([len(c) for c in clips])  # as a pack orders its lanes
     lengths = np.array([len(clips[i]) for i in order], np.int64)
-    cfg, pri = config(1, rate), prior(nbk_of(16))
+    cfg, tables = config(1, rate), coder_tables(nbk_of(16))
 
     def loaded():
-        st = kern.LaneState(cfg, lengths=lengths, nch=1, bits=16, prior=pri)
+        st = kern.LaneState(cfg, lengths=lengths, nch=1, bits=16, **tables)
         for k, i in enumerate(order):
             st.s[k, 0, kern.HIST:kern.HIST + lengths[k]] = clips[i]
         return st
@@ -55,9 +55,9 @@ def pack_costs(kern, clips: list[np.ndarray], rate: int, repeat: int) -> dict:
         st = loaded()
         sym = np.zeros((len(clips), 1, st.lane), np.uint8)
         t = time.perf_counter()
-        kern.model_lanes(st, sym, np.zeros((len(clips), 1, kern.NTAB, st.lane), np.uint8))
+        kern.model_lanes(st, sym, np.zeros((len(clips), 1, kern.NCTX, st.lane), np.uint8))
         keep("encoder_model_pass", time.perf_counter() - t)
-        st, words = OlsCascadeCodec._chunk_state(cfg, data, lengths, int(lengths[0]), 1, 16, pri)
+        st, words = OlsCascadeCodec._chunk_state(cfg, data, lengths, int(lengths[0]), 1, 16, tables)
         t = time.perf_counter()
         kern.decode_lanes(st, words)
         keep("decode", time.perf_counter() - t)

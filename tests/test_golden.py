@@ -177,12 +177,13 @@ def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, 
 
 @pytest.mark.parametrize("name, coder", [("older-ols-cascade-coder1-audio.nz", None),
                                          ("older-ols-cascade-coder2-audio.nz", 2),
-                                         ("older-ols-cascade-coder3-audio.nz", 3)])
+                                         ("older-ols-cascade-coder3-audio.nz", 3),
+                                         ("older-ols-cascade-coder4-audio.nz", 4)])
 def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
     """An older ols-cascade file decodes with the version its params record (coder 1: no
     params.coder). Read as the next version (the negative control) its content no longer matches
     its checksum. Coded again today it is a member of the current version, of the same content.
-    (The coder-3 file is a level-2 file: version 4 changed level 2 only.)"""
+    (The coder-3 file is a level-2 file: version 4 changed level 2 only; the coder-4 file is level 1.)"""
     from neuralzip.models.ols_audio import CODER
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
@@ -191,7 +192,7 @@ def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, coder=(coder or 1) + 1)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade", level=member.params["level"]))
-    assert again.params["coder"] == CODER == 4 and again.chunks != member.chunks
+    assert again.params["coder"] == CODER == 5 and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 

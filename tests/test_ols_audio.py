@@ -145,7 +145,7 @@ def test_boundary_rows_rebuild_the_least_squares_matrix():
     st = kern.LaneState(cfg, lengths=np.array([frames]), nch=2, bits=16, prior=ols_audio.prior(ols_audio.nbk_of(16)))
     st.load(x)
     sym = np.zeros((1, 2, frames), np.uint8)
-    cls = np.zeros((1, 2, 2, frames), np.uint8)
+    cls = np.zeros((1, 2, kern.NCTX, frames), np.uint8)
     kern.model_lanes(st, sym, cls)
     s = np.concatenate([np.zeros((40, 2)), x.astype(np.float64) / 32768.0])
     for c, (other, off) in enumerate([(1, 1), (0, 0)]):
@@ -174,7 +174,7 @@ def test_a_second_fit_with_the_first_fits_memory_changes_nothing():
                             prior=ols_audio.prior(ols_audio.nbk_of(16)))
         st.load(x)
         sym = np.zeros((1, 2, frames), np.uint8)
-        cls = np.zeros((1, 2, 2, frames), np.uint8)
+        cls = np.zeros((1, 2, kern.NCTX, frames), np.uint8)
         kern.model_lanes(st, sym, cls)
         return st, sym
 
@@ -199,14 +199,14 @@ def test_a_symbol_stream_the_range_decoder_cannot_place_is_refused():
     samples = tone(4000, 2, 16)
     member = _member(wav_file(samples, 16))
     chunk = member.chunks[0]
-    assert chunk[0] == 0  # no value map: the symbol stream's length follows the flag byte
-    n = int.from_bytes(chunk[1:5], "little")
-    damaged = chunk[:5] + b"\xff" * n + chunk[5 + n:]
+    assert chunk[0] == 0  # no value map: the lane's logistic share, then the symbol stream's length
+    n = int.from_bytes(chunk[2:6], "little")
+    damaged = chunk[:6] + b"\xff" * n + chunk[6 + n:]
     p = member.params
     lengths = np.array([4000], np.int64)
     for data, refused in ((chunk, False), (damaged, True)):
         st, words = ols_audio.OlsCascadeCodec._chunk_state(
-            ols_audio.config(p["level"], 44100, p["coder"]), data, lengths, p["lane"], 2, 16, ols_audio.prior(
+            ols_audio.config(p["level"], 44100, p["coder"]), data, lengths, p["lane"], 2, 16, ols_audio.coder_tables(
                 ols_audio.nbk_of(16)))
         if refused:
             with pytest.raises(ValueError, match="range decoder"):
@@ -242,7 +242,7 @@ def test_damaged_chunks_are_refused_as_container_errors():
 
 @pytest.mark.parametrize("field,value", [("level", 3), ("level", 0), ("level", "1"), ("lane", 0), ("lane", 1 << 40),
                                          ("lanes", 0), ("lanes", 10 ** 6), ("lane", 10), ("lanes", None),
-                                         ("coder", 0), ("coder", 5), ("coder", "4")])
+                                         ("coder", 0), ("coder", 6), ("coder", "5")])
 def test_hostile_params_are_refused_naming_the_field(field, value):
     member = _member(wav_file(tone(3000, 2, 16), 16))
     member.params = dict(member.params, **{field: value})
@@ -387,10 +387,10 @@ def model_state(kern, samples, bits, rate, level, lam_ulps=0):
         cfg["lam"] = float(np.nextafter(cfg["lam"], 1.0))
     frames, nch = samples.shape
     st = kern.LaneState(kern.Config(**cfg), lengths=np.array([frames]), nch=nch, bits=bits,
-                        prior=ols_audio.prior(ols_audio.nbk_of(bits)))
+                        **ols_audio.coder_tables(ols_audio.nbk_of(bits)))
     st.load(samples)
     sym = np.zeros((1, nch, frames), np.uint8)
-    kern.model_lanes(st, sym, np.zeros((1, nch, 2, frames), np.uint8))
+    kern.model_lanes(st, sym, np.zeros((1, nch, kern.NCTX, frames), np.uint8))
     return sym, {name: np.asarray(getattr(st, name)).view(np.uint64) for name in DOUBLE_STATE}
 
 

@@ -64,13 +64,12 @@ def test_pack_unpack_roundtrip_and_refusals():
 
 def test_kernel_refuses_bad_maps():
     cfg = ols_audio.config(1, 44100)
-    pri = ols_audio.prior(ols_audio.nbk_of(16))
     kern = ols_audio.kern  # the build the model uses
-    st = kern.LaneState(cfg, lengths=np.array([10]), nch=1, bits=16, prior=pri)
+    st = kern.LaneState(cfg, lengths=np.array([10]), nch=1, bits=16, **ols_audio.coder_tables(ols_audio.nbk_of(16)))
     for bad in ([], [3, 1], [1, 1], [-40000, 0], [0, 40000]):
         with pytest.raises(ValueError):
             st.set_value_map(np.array(bad, np.int64))
-    st24 = kern.LaneState(cfg, lengths=np.array([10]), nch=1, bits=24, prior=ols_audio.prior(ols_audio.nbk_of(24)))
+    st24 = kern.LaneState(cfg, lengths=np.array([10]), nch=1, bits=24, **ols_audio.coder_tables(ols_audio.nbk_of(24)))
     with pytest.raises(ValueError):
         st24.set_value_map(np.array([0, 1]))
 

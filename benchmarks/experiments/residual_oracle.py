@@ -52,10 +52,10 @@ def residuals(x: np.ndarray, rate: int, bits: int, level: int) -> list[np.ndarra
     lane = ols_audio.lane_frames(frames, rate, level)
     lengths = np.array([min(lane, frames - a) for a in range(0, frames, lane)], np.int64)
     st = kern.LaneState(ols_audio.config(level, rate), lengths=lengths, nch=nch, bits=bits,
-                        prior=ols_audio.prior(ols_audio.nbk_of(bits)))
+                        **ols_audio.coder_tables(ols_audio.nbk_of(bits)))
     st.load(x)
     sym = np.zeros((len(lengths), nch, st.lane), np.uint8)
-    cls = np.zeros((len(lengths), nch, kern.NTAB, st.lane), np.uint8)
+    cls = np.zeros((len(lengths), nch, kern.NCTX, st.lane), np.uint8)
     res = np.zeros((len(lengths), nch, st.lane), np.int64)
     kern.model_lanes(st, sym, cls, res)
     return [res[k, c, :lengths[k]] for k in range(len(lengths)) for c in range(nch)]

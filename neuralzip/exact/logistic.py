@@ -40,6 +40,20 @@ def tables() -> dict:
     return {"lut.cdf": cdf, "lut.inv": inv, "lut.exp": exp}
 
 
+def correctly_rounded_cdf() -> np.ndarray:
+    """The CDF table of ``tables()`` (CDF_ONE / (1 + e^-z) at z = i / Z_STEPS, |i| <= Z_MAX, rounded),
+    built with Python's decimal arithmetic, whose exp is correctly rounded: every machine builds the
+    same table, so a model can build it at run time instead of shipping it (ols-cascade's logistic
+    row). Half of it by the symmetry CDF(-z) = CDF_ONE - CDF(z)."""
+    import decimal
+
+    ctx = decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN)
+    one = decimal.Decimal(CDF_ONE)
+    half = np.array([int((one / (1 + ctx.exp(decimal.Decimal(-i) / Z_STEPS))).to_integral_value(
+        rounding=decimal.ROUND_HALF_EVEN, context=ctx)) for i in range(Z_MAX + 1)], np.int64)
+    return np.concatenate([CDF_ONE - half[:0:-1], half])
+
+
 def bucket_intervals(n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """The residuals of bucket b are a1..e1-1 and a2..e2-1 (the second span may be empty).
     -> (sorted distinct boundaries, [b] -> indices of (a1, e1, a2, e2) among them): each

@@ -54,6 +54,20 @@ cdef inline int64_t scale_class(int64_t q, int64_t ncls) noexcept nogil:
     return cls if cls < ncls - 1 else ncls - 1
 
 
+cdef inline int64_t fine_scale_class(int64_t q, int64_t ncls) noexcept nogil:
+    """Class of a 16x running mean of |residual|, eight classes per octave: 8 x its bit length plus
+    the three bits below its top bit (q << 3 >> (bit length - 1) - 8; small values leave some classes
+    unused), at most ncls - 1. neuralzip.models.ols_audio.fine_class_scale inverts it."""
+    cdef int64_t bl = 0, v = q, cls
+    while v > 0:
+        v >>= 1
+        bl += 1
+    if bl == 0:
+        return 0
+    cls = 8 * bl + ((q << 3) >> (bl - 1)) - 8
+    return cls if cls < ncls - 1 else ncls - 1
+
+
 cdef inline int64_t wasted_bits(const int64_t* x, Py_ssize_t n) noexcept nogil:
     """Low bits that are zero in every sample (0 for an all-zero signal)."""
     cdef int64_t acc = 0, w = 0

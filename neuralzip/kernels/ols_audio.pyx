@@ -62,7 +62,7 @@ import numpy as np
 cimport cython
 from libc.math cimport fabs, floor, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from neuralzip.kernels.audio cimport scale_class
+from neuralzip.kernels.audio cimport fine_scale_class, scale_class
 from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode, range_decoder_init
 from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
                                            value_of, zigzag)
@@ -86,11 +86,14 @@ cdef enum:
     BIAS_LEAK = 6       # the bias decays by 2^-6 a sample (it follows a recording that turns quiet)
     NCLS_ = 64
     NTAB_ = 2           # count tables added per row: fast and slow context
+    NCTX_ = 3           # contexts the encoder records per sample: both tables' classes and the logistic's
+    NQ_ = 240           # fine scale classes (eight an octave) of the logistic row: 16x means below 2^30
+    LSHARE_ONE = 16     # the logistic row's share of the coder's row in sixteenths
     INC_ = 24
     LIMIT_ = 1 << 16
     U_CLIP = 1 << 24    # NLMS inputs and errors
     W_CLIP = 1 << 24    # bias bound (x 2^16)
-    SC_ = 21            # per (lane, channel) scratch, see below
+    SC_ = 22            # per (lane, channel) scratch, see below
     # scratch fields
     SC_PRED = 0
     SC_POLS = 1
@@ -107,6 +110,7 @@ cdef enum:
     SC_FINE = SC_FLIP + 1  # coder 2: the prediction in 1/64 sample units
     SC_RERR = SC_FLIP + 2  # the coded residual (in ranks of the value map where there is one), for the scale contexts
     SC_FOLS = SC_FLIP + 3  # fine stages: the least-squares prediction in 1/64 units
+    SC_QLOG = SC_FLIP + 4  # the logistic row's fine scale class (of the slow running |residual|)
     # the adaptive-step mixer (mixer 1): per (lane, channel) doubles
     MAX_MIX_ = MAX_STAGES_ + 2  # its inputs: the stages' predictions, the RLS stage's and the second fit's
     AM_W = 0            # weights
@@ -134,6 +138,9 @@ MAX_STAGES = MAX_STAGES_
 MAX_TAPS = MAX_TAPS_
 NCLS = NCLS_
 NTAB = NTAB_
+NCTX = NCTX_
+NQ = NQ_
+LSHARE = LSHARE_ONE
 INC = INC_
 LIMIT = LIMIT_
 MIXER_DOUBLES = AM_  # per (lane, channel): the adaptive-step mixer's state
@@ -205,6 +212,10 @@ ctypedef struct Lanes:
     int64_t* sc         # [kc][SC]
     double* cnt         # [kc][NTAB][NCLS][nbk]: counts (integers, kept as doubles: the coder's rows)
     double* tot         # [kc][NTAB][NCLS]
+    bint logistic       # coder rows may mix in the logistic row (coder 5)
+    const uint8_t* share  # [lane]: the logistic row's share of the lane's coder rows, in sixteenths (0: counts alone)
+    const double* lrow  # [NQ][nbk]: a discretized logistic's bucket masses per fine scale class (integers)
+    const double* ltot  # [NQ]: their sums
     uint64_t* low       # [lane][low words]: raw low bits, lane by lane
     int64_t* lowpos     # [lane]: bits written / read
     int64_t* lowcap     # [lane]: bits available
@@ -223,7 +234,7 @@ cdef class Config:
     cdef readonly double lam, nu_rel
     cdef readonly tuple taps, mu_shift
     cdef readonly int64_t mix_step, bias_rate, ema_fast, ema_slow, inc, limit, wfast, wslow, coder, pow_norm, irls
-    cdef readonly int64_t mixer, fine_stages
+    cdef readonly int64_t mixer, fine_stages, logistic
     cdef readonly double mix_mu, mix_beta, rls_lam, lam2
     cdef readonly Py_ssize_t rls_n
 
@@ -232,19 +243,19 @@ cdef class Config:
                  int64_t ema_slow=5, int64_t inc=24, int64_t limit=1 << 16, int64_t wfast=1, int64_t wslow=1,
                  int64_t coder=1, int64_t pow_norm=0, int64_t irls=0, int64_t mixer=0, double mix_mu=0.005,
                  double mix_beta=0.95, int64_t fine_stages=0, Py_ssize_t rls_n=0, double rls_lam=0.999,
-                 double lam2=0.0):
+                 double lam2=0.0, int64_t logistic=0):
         if not (0.0 <= nu_rel <= 1.0 and 0 <= mix_step <= 1024 and 0 <= bias_rate <= 16 and 0 <= ema_fast <= 12
                 and 0 <= ema_slow <= 12 and 1 <= inc <= 1024 and 1024 <= limit <= 1 << 20 and 0 <= wfast <= 16
                 and 0 <= wslow <= 16 and wfast + wslow >= 1 and coder in (1, 2) and pow_norm in (0, 1, 2)
                 and irls in (0, 1) and mixer in (0, 1) and 0.0 < mix_mu <= 1.0 and 0.5 <= mix_beta < 1.0
                 and fine_stages in (0, 1) and 0 <= rls_n <= MAX_RLS_ and (rls_n == 0 or mixer > 0)
                 and 0.5 <= rls_lam < 1.0 and (not fine_stages or (coder == 2 and mixer > 0 and pow_norm > 0))
-                and (lam2 == 0.0 or (0.5 <= lam2 < 1.0 and mixer > 0))):
+                and (lam2 == 0.0 or (0.5 <= lam2 < 1.0 and mixer > 0)) and logistic in (0, 1)):
             raise ValueError("ols config out of range")
         self.nu_rel, self.mix_step, self.bias_rate, self.ema_fast, self.ema_slow = nu_rel, mix_step, bias_rate, ema_fast, ema_slow
         self.inc, self.limit, self.wfast, self.wslow, self.coder, self.pow_norm = inc, limit, wfast, wslow, coder, pow_norm
         self.irls, self.mixer, self.mix_mu, self.mix_beta, self.fine_stages = irls, mixer, mix_mu, mix_beta, fine_stages
-        self.rls_n, self.rls_lam, self.lam2 = rls_n, rls_lam, lam2
+        self.rls_n, self.rls_lam, self.lam2, self.logistic = rls_n, rls_lam, lam2, logistic
         taps, mu_shift = tuple(int(v) for v in taps), tuple(int(v) for v in mu_shift)
         if not (1 <= n_own <= MAX_OWN_ and 0 <= n_cross <= MAX_CROSS_ and 1 <= solve_every <= 1024
                 and 0.5 <= lam < 1.0 and len(taps) == len(mu_shift) and len(taps) <= MAX_STAGES_
@@ -256,16 +267,19 @@ cdef class Config:
 
 cdef class LaneState:
     """The adaptive state of every lane of one chunk. `lengths`: frames per lane, non-increasing
-    (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table."""
+    (the active lanes of a step are a prefix). `prior`: (NCLS, nbk) initial counts of every table.
+    `logistic` (where cfg.logistic): (NQ, nbk) integer bucket masses of the logistic row; each lane's
+    share of it (`shares`, 0 until set_shares) is the encoder's choice."""
     cdef readonly object lengths, s, R, F, bv, w, x, ch, ring, wt, norm, head, mix, bias, ema, sc, cnt, tot, pw, ols, gp
     cdef readonly object am, rls, R2, bv2, w2
     cdef readonly object used, below
-    cdef readonly object low, lowpos, lowcap
+    cdef readonly object low, lowpos, lowcap, lrow, ltot, shares
     cdef readonly Py_ssize_t nlanes, nch, lane, nbk
     cdef readonly int64_t bits
+    cdef readonly bint logistic
     cdef Lanes c
 
-    def __init__(self, Config cfg, *, lengths, Py_ssize_t nch, int64_t bits, prior, low_words=None):
+    def __init__(self, Config cfg, *, lengths, Py_ssize_t nch, int64_t bits, prior, logistic=None, low_words=None):
         cdef Lanes* c = &self.c
         lengths = np.ascontiguousarray(lengths, np.int64)
         prior = np.ascontiguousarray(prior, np.int32)
@@ -278,6 +292,16 @@ cdef class LaneState:
             raise ValueError("lanes: count prior of the wrong shape")
         lane = max(int(lengths[0]), 1)
         nbk = prior.shape[1]
+        if cfg.logistic:
+            if logistic is None or np.shape(logistic) != (NQ_, nbk):
+                raise ValueError("lanes: logistic rows of the wrong shape")
+            self.lrow = np.ascontiguousarray(logistic, np.float64)
+            self.ltot = self.lrow.sum(axis=1)
+            if not ((self.lrow >= 0).all() and (self.lrow == np.floor(self.lrow)).all() and (self.ltot >= 1).all()
+                    and (self.ltot <= 1 << 20).all()):
+                raise ValueError("lanes: logistic rows must be integer masses of at most 2^20")
+        else:
+            self.lrow, self.ltot = np.zeros((1, 1)), np.ones(1)
         kc = nlanes * nch
         self.lengths, self.nlanes, self.nch, self.lane, self.nbk, self.bits = lengths, nlanes, nch, lane, nbk, bits
         i32, i64, f64 = np.int32, np.int64, np.float64
@@ -381,10 +405,23 @@ cdef class LaneState:
         c.rls = <double*>address(self.rls, f64, (kc, RL_))
         c.am = <double*>address(self.am, f64, (kc, AM_))
         c.cnt = <double*>address(self.cnt, f64, (kc, NTAB_, NCLS_, nbk))
+        c.logistic = self.logistic = cfg.logistic
+        self.shares = np.zeros(nlanes, np.uint8)
+        c.share = <const uint8_t*>address(self.shares, np.uint8, (nlanes,))
+        c.lrow = <const double*>address(self.lrow, f64, tuple(self.lrow.shape))
+        c.ltot = <const double*>address(self.ltot, f64, tuple(self.ltot.shape))
         c.tot = <double*>address(self.tot, f64, (kc, NTAB_, NCLS_))
         c.low = <uint64_t*>address(self.low, np.uint64, (nlanes, per_lane))
         c.lowpos = <int64_t*>address(self.lowpos, i64, (nlanes,))
         c.lowcap = <int64_t*>address(self.lowcap, i64, (nlanes,))
+
+    def set_shares(self, shares):
+        """Each lane's share of the logistic row in its coder rows, in sixteenths (0..15)."""
+        shares = np.asarray(shares)
+        if shares.shape != (self.nlanes,) or (shares < 0).any() or (shares >= LSHARE_ONE).any() \
+                or (not self.c.logistic and (shares != 0).any()):
+            raise ValueError("lanes: logistic shares out of range")
+        self.shares[:] = shares
 
     def set_value_map(self, used):
         """Code residuals as rank differences among `used` (the sorted distinct sample values of the
@@ -607,6 +644,7 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     sc[SC_BCTX] = bctx
     sc[SC_CLS0] = scale_class(L.ema[kc * 2], NCLS_)
     sc[SC_CLS1] = scale_class(L.ema[kc * 2 + 1], NCLS_)
+    sc[SC_QLOG] = fine_scale_class(L.ema[kc * 2 + 1], NQ_)
     if L.coder == 1:
         sc[SC_PRED] = clip(pols + (mix >> 14) + ((L.bias[kc * N_BIAS_ + bctx] + (1 << (BIAS_SHIFT - 1))) >> BIAS_SHIFT),
                            L.vmin, L.vmax)
@@ -777,6 +815,42 @@ cdef inline double count_total(const Lanes* L, Py_ssize_t kc, int64_t cls0, int6
             + L.wslow * L.tot[kc * NTAB_ * NCLS_ + NCLS_ + cls1])
 
 
+# The coder's row: the count row alone (share a = 0), or mixed with the logistic row of the sample's fine
+# scale class as (16 - a) * ltot * counts + a * T * logistic (T the counts' total), so that
+# its probabilities are ((16 - a) p_counts + a p_logistic) / 16 exactly: integers, every product and sum
+# below 2^53 (counts' totals below 2^26, logistic totals at most 2^20).
+
+cdef inline double coder_total(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t q,
+                               int64_t a) noexcept nogil:
+    cdef double t = count_total(L, kc, cls0, cls1)
+    return t if a == 0 else LSHARE_ONE * t * L.ltot[q]
+
+
+cdef inline void coder_row(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t q, int64_t a,
+                           double* dst) noexcept nogil:
+    cdef Py_ssize_t j, nbk = L.nbk
+    cdef double wc, wl
+    cdef const double* lg
+    count_row(L, kc, cls0, cls1, dst)
+    if a:
+        wc = <double>(LSHARE_ONE - a) * L.ltot[q]
+        wl = <double>a * count_total(L, kc, cls0, cls1)
+        lg = L.lrow + q * nbk
+        for j in range(nbk):
+            dst[j] = wc * dst[j] + wl * lg[j]
+
+
+cdef inline double coder_pick(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t q,
+                              int64_t a, Py_ssize_t sy) noexcept nogil:
+    """coder_row's entry for symbol sy."""
+    cdef Py_ssize_t nbk = L.nbk
+    cdef double pick = (L.wfast * L.cnt[(kc * NTAB_ * NCLS_ + cls0) * nbk + sy]
+                        + L.wslow * L.cnt[(kc * NTAB_ * NCLS_ + NCLS_ + cls1) * nbk + sy])
+    if a == 0:
+        return pick
+    return ((LSHARE_ONE - a) * L.ltot[q] * pick + a * count_total(L, kc, cls0, cls1) * L.lrow[q * nbk + sy])
+
+
 cdef inline void count_add(double* row, double* total, Py_ssize_t n, int64_t sym, int64_t inc,
                            int64_t limit) noexcept nogil:
     """primitives.count_update on integer-valued doubles: add `inc` to the observed symbol; above
@@ -804,8 +878,9 @@ cdef inline void count_learn(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_
 
 @cython.boundscheck(False)
 def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] cls, int64_t[:, :, ::1] res=None):
-    """Encoder pass 1: every lane start to end: the bucket symbol and both classes of every sample
-    (sym[lane, channel, frame], cls[lane, channel, table, frame]); the low bits go into the lanes'
+    """Encoder pass 1: every lane start to end: the bucket symbol and the coder's contexts of every
+    sample (sym[lane, channel, frame]; cls[lane, channel, i, frame]: both tables' classes, i = 0 and 1,
+    and the logistic row's fine scale class, i = 2); the low bits go into the lanes'
     bit streams. `res` (optional, for experiments): the final residuals. One thread (the caller runs
     chunks in parallel: one long task per thread, no barriers that a busy machine turns into waits)."""
     cdef Lanes* L = &lanes.c
@@ -815,7 +890,7 @@ def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] c
     cdef int64_t* sc
     cdef bint keep = res is not None
     if sym.shape[0] != nlanes or sym.shape[1] != nch or sym.shape[2] < L.lane or cls.shape[0] != nlanes \
-            or cls.shape[1] != nch or cls.shape[2] != NTAB_ or cls.shape[3] < L.lane:
+            or cls.shape[1] != nch or cls.shape[2] != NCTX_ or cls.shape[3] < L.lane:
         raise ValueError("model_lanes: record arrays of another chunk")
     if keep and (res.shape[0] != nlanes or res.shape[1] != nch or res.shape[2] < L.lane):
         raise ValueError("model_lanes: residual array of another chunk")
@@ -850,6 +925,7 @@ def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] c
                     sym[k, c, t] = <uint8_t>bk.sym
                     cls[k, c, 0, t] = <uint8_t>sc[SC_CLS0]
                     cls[k, c, 1, t] = <uint8_t>sc[SC_CLS1]
+                    cls[k, c, 2, t] = <uint8_t>sc[SC_QLOG]
                     update(L, k, c, t, value)
     if bad:
         raise ValueError("a sample lies outside the recording's bit depth")
@@ -859,11 +935,11 @@ def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] c
 def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :, ::1] cls, Py_ssize_t t0,
            Py_ssize_t t1, const int64_t[::1] offs, int32_t[::1] out_sym, double[:, ::1] rows=None):
     """Encoder pass 2: frames t0..t1 in the decoder's order (frame, channel, lane): every sample's
-    symbol and count row (rows None: no rows, for a cost count), adapting the count tables as the
+    symbol and coder row (rows None: no rows, for a cost count), adapting the count tables as the
     decoder will. offs[(t - t0) * nch + c]: the first position of step (t, c). -> the window's
     information content in bits under the integer counts (a figure, never coded: log2 is fine)."""
     cdef Lanes* L = &lanes.c
-    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, kc, m, s, sy, c0, c1
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, nbk = L.nbk, k, t, c, kc, m, s, sy, c0, c1, q
     cdef bint want = rows is not None
     cdef double bits = 0.0, pick, total
     if t0 < 0 or t1 < t0 or t1 > L.lane or offs.shape[0] != (t1 - t0) * nch + 1 \
@@ -884,23 +960,53 @@ def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :,
                 for c in range(nch):
                     kc = k * nch + c
                     m = offs[(t - t0) * nch + c] + k
-                    sy, c0, c1 = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t]
+                    sy, c0, c1, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t], cls[k, c, 2, t]
                     if want:
-                        count_row(L, kc, c0, c1, &rows[m, 0])
+                        coder_row(L, kc, c0, c1, q, L.share[k], &rows[m, 0])
                     out_sym[m] = <int32_t>sy
-                    pick = (L.wfast * L.cnt[(kc * NTAB_ * NCLS_ + c0) * nbk + sy]
-                            + L.wslow * L.cnt[(kc * NTAB_ * NCLS_ + NCLS_ + c1) * nbk + sy])
-                    total = count_total(L, kc, c0, c1)
+                    pick = coder_pick(L, kc, c0, c1, q, L.share[k], sy)
+                    total = coder_total(L, kc, c0, c1, q, L.share[k])
                     bits = bits + log2(total / pick)
                     count_learn(L, kc, c0, c1, sy)
     return bits
+
+
+@cython.boundscheck(False)
+def share_costs(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :, ::1] cls, shares):
+    """Encoder, between pass 1 and the replay: what every lane would cost (bits of its bucket symbols,
+    a figure: log2 is fine) under each candidate share of the logistic row. The count tables adapt as
+    in the replay (the same whatever the share) and are put back as they were. -> (nlanes, shares)."""
+    cdef Lanes* L = &lanes.c
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, k, t, c, kc, i, sy, c0, c1, q
+    cand_a = np.ascontiguousarray(shares, np.int64)
+    if cand_a.ndim != 1 or (cand_a < 0).any() or (cand_a >= LSHARE_ONE).any() or not L.logistic \
+            or sym.shape[0] != nlanes or sym.shape[1] != nch or sym.shape[2] < L.lane or cls.shape[0] != nlanes \
+            or cls.shape[1] != nch or cls.shape[2] != NCTX_ or cls.shape[3] < L.lane:
+        raise ValueError("share_costs: candidates or record arrays out of range")
+    out_a = np.zeros((nlanes, len(cand_a)), np.float64)
+    saved = lanes.cnt.copy(), lanes.tot.copy()
+    cdef const int64_t[::1] cand = cand_a
+    cdef double[:, ::1] out = out_a
+    cdef Py_ssize_t ncand = cand.shape[0]
+    with nogil:
+        for k in range(nlanes):
+            for t in range(L.lengths[k]):
+                for c in range(nch):
+                    kc = k * nch + c
+                    sy, c0, c1, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t], cls[k, c, 2, t]
+                    for i in range(ncand):
+                        out[k, i] += log2(coder_total(L, kc, c0, c1, q, cand[i]) / coder_pick(L, kc, c0, c1, q, cand[i], sy))
+                    count_learn(L, kc, c0, c1, sy)
+    lanes.cnt[...] = saved[0]
+    lanes.tot[...] = saved[1]
+    return out_a
 
 
 # -- decoder -----------------------------------------------------------------------------------------
 
 cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* rows, uint8_t* errors) noexcept nogil:
     """Finish step s - 1 (its symbols, sym[lane], are decoded and in the alphabet: read the low
-    bits, rebuild the values, adapt), then the count row of every lane active at step s (frame
+    bits, rebuild the values, adapt), then the coder row of every lane active at step s (frame
     s // nch, channel s % nch). -> the number of lanes active at step s; errors[lane] set where
     a value falls outside the bit depth or the low bits run past the lane's stream.
     One thread: a step's work (a few microseconds) is too small to share; an OpenMP region per
@@ -940,7 +1046,8 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
         if t < L.lengths[k]:
             kc = k * nch + c
             predict(L, k, c, t)
-            count_row(L, kc, L.sc[kc * SC_ + SC_CLS0], L.sc[kc * SC_ + SC_CLS1], rows + k * nbk)
+            sc = L.sc + kc * SC_
+            coder_row(L, kc, sc[SC_CLS0], sc[SC_CLS1], sc[SC_QLOG], L.share[k], rows + k * nbk)
     m = 0
     for k in range(nlanes):
         if t < L.lengths[k]:
@@ -952,10 +1059,11 @@ cdef Py_ssize_t step(const Lanes* L, Py_ssize_t s, const int32_t* sym, double* r
 
 def decode_lanes(LaneState lanes, const uint32_t[::1] words, object progress=None):
     """Decoder: every step of the chunk's lanes in lockstep, each active lane's symbol range-decoded
-    here from the chunk's symbol stream (its 32-bit words) under the lane's count row
+    here from the chunk's symbol stream (its 32-bit words) under the lane's coder row
     (range_decoder.pxd: what the encoder's coder wrote); progress(fraction) now and then."""
     cdef Lanes* L = &lanes.c
     cdef Py_ssize_t nl = L.nlanes, nbk = L.nbk, steps = L.lengths[0] * L.nch, s = 0, m, k, c, kc, end
+    cdef int64_t* sc
     cdef RangeDecoder d
     cdef int32_t got
     rows_a = np.zeros((nl, nbk), np.float64)
@@ -976,8 +1084,9 @@ def decode_lanes(LaneState lanes, const uint32_t[::1] words, object progress=Non
                 c = s % L.nch
                 for k in range(m):
                     kc = k * L.nch + c
-                    got = range_decode(&d, &rows[k, 0], nbk,
-                                       count_total(L, kc, L.sc[kc * SC_ + SC_CLS0], L.sc[kc * SC_ + SC_CLS1]))
+                    sc = L.sc + kc * SC_
+                    got = range_decode(&d, &rows[k, 0], nbk, coder_total(L, kc, sc[SC_CLS0], sc[SC_CLS1], sc[SC_QLOG],
+                                                                     L.share[k]))
                     if got < 0:
                         m = -2
                         break

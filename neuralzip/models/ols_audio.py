@@ -14,21 +14,25 @@ samples (speech formants move that fast), at level 2 a second least-squares fit 
 inputs with a short memory (forgetting factor 0.995, 0.98 below LOW_RATE: a few hundred samples)
 whose prediction, against the first fit's, is one more input of the mixer, an adaptive-step
 mixer of the stages' predictions, and the residual as a bucket symbol under adaptive counts
-selected by fast and slow running means of |residual| (two tables added), plus raw low bits. The
+selected by fast and slow running means of |residual| (two tables added), mixed (version 5) with
+a discretized logistic whose scale is the slow running mean's, at a share the encoder picks per
+lane from SHARES (the cheapest for that lane; 0 keeps version 4's rows), plus raw low bits. The
 cascade works in 1/64 sample units, so a quiet recording whose residuals are a few units keeps
 the stages' fractions. The residual is taken against the prediction rounded from
 1/64 units, its sign flipped where the unrounded prediction lies above, and, where a chunk uses
 only some of the values its bit depth allows, as a difference of ranks among the values used
 (value_map.py). Nothing is learned offline: the initial counts are a fixed geometric shape per
-scale class. The least squares, the NLMS and RLS stages and the mixer are strict IEEE-754 doubles
+scale class, the logistic rows (logistic_rows) a fixed shape per fine scale class, built from a
+correctly rounded CDF table. The least squares, the NLMS and RLS stages and the mixer are strict IEEE-754 doubles
 (a fixed order of + - * / sqrt), everything else is integer.
 
-Versions (params["coder"]): 4 is the model above. Version 3 had no second fit at level 2 (its
+Versions (params["coder"]): 5 is the model above. Version 4 had no logistic row (its chunks no
+share section) and decodes with CODER4_LEVELS. Version 3 had no second fit at level 2 (its
 level 1 is version 4's) and decodes with CODER3_LEVELS. Files written by version 2 (integer stages, a
 sign-sign mixer, a bias correction in a context of the recent error signs, two stages at level 1)
 decode with CODER2_LEVELS; files without "coder" are version 1 and decode with CODER1_LEVELS
 (the residual rounded to a whole sample). The kernel's own `coder` option is only that rounding:
-2 (the sign by the unrounded prediction) in versions 2 to 4.
+2 (the sign by the unrounded prediction) in versions 2 to 5.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
@@ -41,8 +45,9 @@ forked process (in_two_processes). The encoder codes chunks two at a time in thr
 kernels run a whole chunk without the GIL). The low bits of a lane are raw bits in the lane's own bit stream (after
 the chunk's range-coded symbols), so they cost no coder call.
 
-Chunk bytes: (versions 2 to 4) the value-map section (value_map.chunk_section: a flag byte, and where it
-is 1 the packed map's length, 4 bytes little endian, and the packed map); then the symbol stream
+Chunk bytes: (versions 2 to 5) the value-map section (value_map.chunk_section: a flag byte, and where it
+is 1 the packed map's length, 4 bytes little endian, and the packed map); (version 5) one byte per
+lane, its share of the logistic row in sixteenths (0 to 15; the decoder takes any); then the symbol stream
 length (4, little endian), the range-coded symbols, then per lane the number of 64-bit low-bit
 words (4 each), then those words (little endian), lane after lane.
 """
@@ -60,6 +65,7 @@ from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
 from neuralzip.errors import ContainerError
+from neuralzip.exact import logistic
 from neuralzip.kernels import dispatch
 from neuralzip.models import value_map
 from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, param_int
@@ -67,7 +73,7 @@ from neuralzip.parallel import cpu_count
 
 kern = dispatch.ols_audio()  # the kernels, built with AVX where this CPU has it (same bits)
 
-CODER = 4  # the model version compress writes (params["coder"]; params without one are coder 1)
+CODER = 5  # the model version compress writes (params["coder"]; params without one are coder 1)
 CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1,
@@ -77,11 +83,15 @@ CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decodin
             nu_rel=1e-9, bias_rate=0, coder=2, pow_norm=1, irls=1, mixer=1, fine_stages=1, rls_n=4, rls_lam=0.97,
             low_rate=dict(lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), rls_n=8, rls_lam=0.98)),
 }
-LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
+CODER4_LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 speech files for low_rate), never on valid
     1: dict(CODER3_LEVELS[1]),  # level 1 is version 3's: the same bits
     # level 2 adds a second least-squares fit with a short memory (lam2): 0.5% on audio/train, 1.2% on its speech
     2: dict(CODER3_LEVELS[2], lam2=0.995, low_rate=dict(CODER3_LEVELS[2]["low_rate"], lam2=0.98)),
 }
+# version 5 may mix a discretized logistic of the slow running scale into the count rows, at a share
+# (SHARES) the encoder picks per lane; version 4's bits where it picks 0
+LEVELS = {level: dict(CODER4_LEVELS[level], logistic=1) for level in (1, 2)}
+SHARES = (0, 4, 8, 12)  # the logistic row's shares the encoder tries, in sixteenths (the decoder takes 0..15)
 CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
             bias_rate=8, coder=2, pow_norm=2, low_rate=dict(lam=0.998)),
@@ -95,7 +105,7 @@ CODER1_LEVELS = {  # the levels as coder-1 files were written (they keep decodin
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
-VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, 3: CODER3_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
+VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, 3: CODER3_LEVELS, 4: CODER4_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
 LOW_RATE = 32000  # below this rate a level's `low_rate` stages replace its own (long filters hurt 8 kHz speech)
 LANE_SECONDS = {1: 6, 2: 12}
 MAX_LANE = 1 << 22  # frames per lane the decoder accepts
@@ -259,6 +269,50 @@ def prior(nbk: int) -> np.ndarray:
     return out
 
 
+LOGISTIC_UNIT = 0.7213475204444817  # 1 / (2 ln 2): the logistic scale whose mean |x| is 1
+LOGISTIC_MIN_SCALE = 0.3
+_LOGISTIC: dict = {}
+
+
+def fine_class_scale(q: int) -> float:
+    """The logistic scale of fine scale class q (kernels/audio.pxd, fine_scale_class: eight classes an
+    octave of the 16x running mean of |residual|): the mean |residual| at the class's middle, as a
+    logistic's scale (the same IEEE products on every machine)."""
+    bl, j = divmod(q, 8)
+    mean16 = 0.5 if bl == 0 else (8.5 + j) * 2.0 ** (bl - 1) / 8.0
+    return max(mean16 / 16.0 * LOGISTIC_UNIT, LOGISTIC_MIN_SCALE)
+
+
+def logistic_rows(nbk: int) -> np.ndarray:
+    """(NQ, nbk) the logistic row of every fine scale class (coder 5): a discretized logistic centred
+    on the prediction, of the class's scale, as integer masses of its buckets (about 2^19 a row, each at least 1).
+    Built from the correctly rounded CDF table, with IEEE products and quotients only, so every
+    machine builds the same rows."""
+    if nbk in _LOGISTIC:
+        return _LOGISTIC[nbk]
+    cdf = _logistic_cdf()
+    bounds, at = logistic.bucket_intervals(nbk)
+    out = np.zeros((kern.NQ, nbk), np.float64)
+    for q in range(kern.NQ):
+        z = np.floor((bounds - 0.5) * float(logistic.Z_STEPS) / fine_class_scale(q) + 0.5).astype(np.int64)
+        c = cdf[np.clip(z, -logistic.Z_MAX, logistic.Z_MAX) + logistic.Z_MAX]  # at each boundary j - 1/2
+        mass = c[at[:, 1]] - c[at[:, 0]] + c[at[:, 3]] - c[at[:, 2]]  # CDF_ONE units
+        out[q] = np.maximum((mass + 16) >> 5, 1)  # every bucket possible, also where the scale outgrows the alphabet
+    _LOGISTIC[nbk] = out
+    return out
+
+
+def _logistic_cdf() -> np.ndarray:
+    if "cdf" not in _LOGISTIC:
+        _LOGISTIC["cdf"] = logistic.correctly_rounded_cdf()
+    return _LOGISTIC["cdf"]
+
+
+def coder_tables(nbk: int) -> dict:
+    """The LaneState's coder tables for an alphabet of nbk buckets: initial counts and logistic rows."""
+    return {"prior": prior(nbk), "logistic": logistic_rows(nbk)}
+
+
 class OlsCascadeCodec(RunCodec):
     name = "ols-cascade"
     kind = "audio"
@@ -292,14 +346,14 @@ class OlsCascadeCodec(RunCodec):
         level, lane, lanes = params["level"], params["lane"], params["lanes"]
         cfg = config(level, signal.rate)
         nbk = nbk_of(signal.bits)
-        pri = prior(nbk)
+        tables = coder_tables(nbk)
         jobs = layout(frames, lane, lanes)
 
         def run(job):
             a, lengths = job
             end = a + int(lengths.sum())
             with progress.within(a, end, max(frames, 1)):
-                return self._code_chunk(cfg, samples[a:end], lengths, nch, signal.bits, pri, coder_factory,
+                return self._code_chunk(cfg, samples[a:end], lengths, nch, signal.bits, tables, coder_factory,
                                         None if observe is None else (lambda *x: observe(a, *x)))
 
         done = in_threads(run, jobs)
@@ -310,11 +364,11 @@ class OlsCascadeCodec(RunCodec):
         states here, then coded in threads; only those chunks' states are ever held."""
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         cfg = config(params["level"], signal.rate)
-        pri = prior(nbk_of(signal.bits))
+        tables = coder_tables(nbk_of(signal.bits))
         jobs = layout(frames, params["lane"], params["lanes"])
         for i in range(0, len(jobs), CHUNKS_AT_ONCE):
             batch = jobs[i:i + CHUNKS_AT_ONCE]
-            states = [self._read_state(cfg, read, lengths, nch, signal.bits, pri) for _, lengths in batch]
+            states = [self._read_state(cfg, read, lengths, nch, signal.bits, tables) for _, lengths in batch]
 
             def run(k):
                 a, lengths = batch[k]
@@ -325,24 +379,24 @@ class OlsCascadeCodec(RunCodec):
             yield from in_threads(run, list(range(len(batch))))
 
     @staticmethod
-    def _read_state(cfg, read, lengths, nch, nbits, pri):
+    def _read_state(cfg, read, lengths, nch, nbits, tables):
         """A chunk's encoder state, its frames read a lane at a time: what LaneState.load does with
         the chunk's frames in one array, without that array."""
-        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, **tables)
         for k, n in enumerate(lengths.tolist()):
             if n:
                 st.s[k, :, kern.HIST:kern.HIST + n] = read(n).T
         return st
 
     @staticmethod
-    def _encoder_state(cfg, part, lengths, nch, nbits, pri):
-        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri)
+    def _encoder_state(cfg, part, lengths, nch, nbits, tables):
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, **tables)
         st.load(part)
         return st
 
     @staticmethod
-    def _code_chunk(cfg, part, lengths, nch, nbits, pri, coder_factory, observe):
-        st = OlsCascadeCodec._encoder_state(cfg, part, lengths, nch, nbits, pri)
+    def _code_chunk(cfg, part, lengths, nch, nbits, tables, coder_factory, observe):
+        st = OlsCascadeCodec._encoder_state(cfg, part, lengths, nch, nbits, tables)
         return OlsCascadeCodec._code_state(st, lengths, nch, coder_factory, observe)
 
     @staticmethod
@@ -352,8 +406,13 @@ class OlsCascadeCodec(RunCodec):
         lane = st.lane
         map_section = value_map.chunk_section(st, lengths)
         sym = np.zeros((len(lengths), nch, lane), np.uint8)
-        cls = np.zeros((len(lengths), nch, kern.NTAB, lane), np.uint8)
+        cls = np.zeros((len(lengths), nch, kern.NCTX, lane), np.uint8)
         kern.model_lanes(st, sym, cls)
+        share_section = b""
+        if st.logistic:  # each lane's share of the logistic row: the cheapest candidate
+            costs = kern.share_costs(st, sym, cls, SHARES)
+            st.set_shares(np.array(SHARES)[np.argmin(costs, axis=1)])
+            share_section = st.shares.tobytes()
         progress.step(0.5)
         coder = coder_factory()
         # the encoder's coders take rows; a cost count (likelihood) needs only the kernel's bits
@@ -378,9 +437,9 @@ class OlsCascadeCodec(RunCodec):
         words = [st.low_words(k).astype("<u8", copy=False) for k in range(len(lengths))]
         sym_data = coder.finish()
         del coder, stream
-        data = b"".join([map_section, len(sym_data).to_bytes(4, "little"), sym_data,
+        data = b"".join([map_section, share_section, len(sym_data).to_bytes(4, "little"), sym_data,
                          np.array([len(w) for w in words], "<u4").tobytes()] + [memoryview(w) for w in words])
-        side = 8 * (len(map_section) + 4 + 4 * len(lengths))
+        side = 8 * (len(map_section) + len(share_section) + 4 + 4 * len(lengths))
         return data, model_bits + low_bits + side
 
     def bits_per_dim(self, samples, signal):
@@ -440,7 +499,7 @@ class OlsCascadeCodec(RunCodec):
             nch, nbits = int(sig.shape[1]), sig.bits
             lengths = np.array([int(items[i][1].shape[0]) for i in order], np.int64)
             cfg = config(self.level, sig.rate)
-            st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=prior(nbk_of(nbits)))
+            st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, **coder_tables(nbk_of(nbits)))
             for k, i in enumerate(order):
                 st.s[k, :, kern.HIST:kern.HIST + int(lengths[k])] = np.asarray(items[i][0]).T
             lane_bits = np.zeros(len(order))
@@ -475,7 +534,7 @@ class OlsCascadeCodec(RunCodec):
             nch, nbits = int(sig.shape[1]), sig.bits
             cfg = config(params["level"], sig.rate, params["coder"])
             st, words = self._chunk_state(cfg, bytes(chunks[0]), lengths, int(lengths[0]), nch, nbits,
-                                          prior(nbk_of(nbits)))
+                                          coder_tables(nbk_of(nbits)))
             with progress.within(i, i + n, len(items)):
                 kern.decode_lanes(st, words, progress.step)
             for k, j in enumerate(order):
@@ -530,7 +589,7 @@ class OlsCascadeCodec(RunCodec):
         level, lane, lanes = params["level"], params["lane"], params["lanes"]
         cfg = config(level, signal.rate, params.get("coder", 1))
         nbk = nbk_of(signal.bits)
-        pri = prior(nbk)
+        tables = coder_tables(nbk)
         jobs = list(zip(layout(frames, lane, lanes), chunks))
         forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
         # the samples: in memory shared with the forked decoder, if there is one
@@ -539,7 +598,7 @@ class OlsCascadeCodec(RunCodec):
 
         def run(job):
             (a, lengths), data = job
-            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
+            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, tables)
             with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
                 kern.decode_lanes(st, words, progress.step)
             n = int(lengths.sum())
@@ -572,7 +631,7 @@ class OlsCascadeCodec(RunCodec):
         frames, nch = int(signal.shape[0]), int(signal.shape[1])
         lane, lanes = params["lane"], params["lanes"]
         cfg = config(params["level"], signal.rate, params.get("coder", 1))
-        pri = prior(nbk_of(signal.bits))
+        tables = coder_tables(nbk_of(signal.bits))
         jobs = layout(frames, lane, lanes)
         forked = len(jobs) > 1 and CHUNKS_AT_ONCE > 1 and FORK and cpu_count() > 1
         span = int(jobs[0][1].sum())
@@ -580,7 +639,7 @@ class OlsCascadeCodec(RunCodec):
                   if forked else None)
 
         def decoded(a, lengths, data):
-            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, pri)
+            st, words = self._chunk_state(cfg, bytes(data), lengths, lane, nch, signal.bits, tables)
             with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
                 kern.decode_lanes(st, words, progress.step)
             return [st.s[k, :, kern.HIST:kern.HIST + int(n)].T for k, n in enumerate(lengths) if n]
@@ -609,7 +668,7 @@ class OlsCascadeCodec(RunCodec):
                 write(shared[b:min(b + lane, n)])
 
     @staticmethod
-    def _chunk_state(cfg, data, lengths, lane, nch, nbits, pri):
+    def _chunk_state(cfg, data, lengths, lane, nch, nbits, tables):
         """A chunk's lane state for the decoder, its low bits and value map loaded, and its symbol
         stream's 32-bit words (the kernel decodes them)."""
         nl = len(lengths)
@@ -617,6 +676,14 @@ class OlsCascadeCodec(RunCodec):
         if cfg.coder >= 2:
             used, taken = value_map.read_section(data, nbits)
             data = data[taken:]
+        shares = None
+        if cfg.logistic:
+            if len(data) < nl:
+                raise ValueError("corrupt chunk: too short")
+            shares = np.frombuffer(data[:nl], np.uint8)
+            if (shares >= kern.LSHARE).any():
+                raise ValueError("corrupt chunk: a logistic share out of range")
+            data = data[nl:]
         if len(data) < 4:
             raise ValueError("corrupt chunk: too short")
         sym_len = int.from_bytes(data[:4], "little")
@@ -631,7 +698,9 @@ class OlsCascadeCodec(RunCodec):
         for n in counts:
             low_words.append(np.frombuffer(data[pos:pos + 8 * int(n)], "<u8").astype(np.uint64))
             pos += 8 * int(n)
-        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, prior=pri, low_words=low_words)
+        st = kern.LaneState(cfg, lengths=lengths, nch=nch, bits=nbits, **tables, low_words=low_words)
         if used is not None:
             st.set_value_map(used)
+        if shares is not None:
+            st.set_shares(shares)
         return st, np.frombuffer(data[4:4 + sym_len], "<u4").astype(np.uint32)
