@@ -91,7 +91,7 @@ CODER4_LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 spe
 # version 5 may mix a discretized logistic of the slow running scale into the count rows, at a share
 # (SHARES) the encoder picks per lane; version 4's bits where it picks 0
 LEVELS = {level: dict(CODER4_LEVELS[level], logistic=1) for level in (1, 2)}
-SHARES = (0, 4, 8, 12)  # the logistic row's shares the encoder tries, in sixteenths (the decoder takes 0..15)
+SHARES = (0, 4, 8, 12, 14)  # the logistic row's shares the encoder tries, in sixteenths (the decoder takes 0..15)
 CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
             bias_rate=8, coder=2, pow_norm=2, low_rate=dict(lam=0.998)),
@@ -271,15 +271,19 @@ def prior(nbk: int) -> np.ndarray:
 
 LOGISTIC_UNIT = 0.7213475204444817  # 1 / (2 ln 2): the logistic scale whose mean |x| is 1
 LOGISTIC_MIN_SCALE = 0.3
+LOGISTIC_FRACTION_BITS = 8  # the CDF table is read between its steps, in 1/256 of a step
+# the kernel's running means step by a floored shift, which leaves them about one unit of |residual|
+# (16 in their 16x units) below the mean they follow
+EMA_FLOOR_BIAS = 16.0
 _LOGISTIC: dict = {}
 
 
 def fine_class_scale(q: int) -> float:
     """The logistic scale of fine scale class q (kernels/audio.pxd, fine_scale_class: eight classes an
-    octave of the 16x running mean of |residual|): the mean |residual| at the class's middle, as a
-    logistic's scale (the same IEEE products on every machine)."""
+    octave of the 16x running mean of |residual|): the mean |residual| at the class's middle (its
+    floor bias added back), as a logistic's scale (the same IEEE products on every machine)."""
     bl, j = divmod(q, 8)
-    mean16 = 0.5 if bl == 0 else (8.5 + j) * 2.0 ** (bl - 1) / 8.0
+    mean16 = 0.5 if bl == 0 else (8.5 + j) * 2.0 ** (bl - 1) / 8.0 + EMA_FLOOR_BIAS
     return max(mean16 / 16.0 * LOGISTIC_UNIT, LOGISTIC_MIN_SCALE)
 
 
@@ -294,12 +298,21 @@ def logistic_rows(nbk: int) -> np.ndarray:
     bounds, at = logistic.bucket_intervals(nbk)
     out = np.zeros((kern.NQ, nbk), np.float64)
     for q in range(kern.NQ):
-        z = np.floor((bounds - 0.5) * float(logistic.Z_STEPS) / fine_class_scale(q) + 0.5).astype(np.int64)
-        c = cdf[np.clip(z, -logistic.Z_MAX, logistic.Z_MAX) + logistic.Z_MAX]  # at each boundary j - 1/2
+        c = _cdf_between(cdf, (bounds - 0.5) / fine_class_scale(q))  # at each boundary j - 1/2
         mass = c[at[:, 1]] - c[at[:, 0]] + c[at[:, 3]] - c[at[:, 2]]  # CDF_ONE units
         out[q] = np.maximum((mass + 16) >> 5, 1)  # every bucket possible, also where the scale outgrows the alphabet
     _LOGISTIC[nbk] = out
     return out
+
+
+def _cdf_between(cdf: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The CDF table at x (in units of the scale), read linearly between its steps (integers:
+    the position in 1/256 of a step is an IEEE product, floored)."""
+    one = 1 << LOGISTIC_FRACTION_BITS
+    pos = np.floor(x * float(logistic.Z_STEPS * one)).astype(np.int64)
+    pos = np.clip(pos, -logistic.Z_MAX * one, logistic.Z_MAX * one - 1) + logistic.Z_MAX * one
+    i, frac = pos >> LOGISTIC_FRACTION_BITS, pos & (one - 1)
+    return cdf[i] + (((cdf[i + 1] - cdf[i]) * frac + (one >> 1)) >> LOGISTIC_FRACTION_BITS)
 
 
 def _logistic_cdf() -> np.ndarray:
