@@ -60,7 +60,7 @@ import math
 import numpy as np
 
 cimport cython
-from libc.math cimport fabs, floor, log2, sqrt
+from libc.math cimport fabs, floor, frexp, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from neuralzip.kernels.audio cimport fine_scale_class, scale_class
 from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode, range_decoder_init
@@ -973,13 +973,19 @@ def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :,
 
 @cython.boundscheck(False)
 def share_costs(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :, ::1] cls, shares):
-    """Encoder, between pass 1 and the replay: what every lane would cost (bits of its bucket symbols,
-    a figure: log2 is fine) under each candidate share of the logistic row. The count tables adapt as
-    in the replay (the same whatever the share) and are put back as they were. -> (nlanes, shares)."""
+    """Encoder, between pass 1 and the replay: what every lane would cost (bits of its bucket symbols)
+    under each candidate share of the logistic row. The count tables adapt as in the replay (the
+    same whatever the share) and are put back as they were. Each lane's probabilities are multiplied
+    up, the product's exponent moved aside (frexp, exact) every 16 samples, so a lane takes one log2
+    per candidate, not one a sample. -> (nlanes, shares)."""
     cdef Lanes* L = &lanes.c
-    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, k, t, c, kc, i, sy, c0, c1, q
+    cdef Py_ssize_t nlanes = L.nlanes, nch = L.nch, k, t, c, kc, i, sy, c0, c1, q, n
+    cdef double prod[LSHARE_ONE]
+    cdef int64_t expo[LSHARE_ONE]
+    cdef int e
     cand_a = np.ascontiguousarray(shares, np.int64)
-    if cand_a.ndim != 1 or (cand_a < 0).any() or (cand_a >= LSHARE_ONE).any() or not L.logistic \
+    if cand_a.ndim != 1 or not 1 <= len(cand_a) <= LSHARE_ONE or (cand_a < 0).any() or (cand_a >= LSHARE_ONE).any() \
+            or not L.logistic \
             or sym.shape[0] != nlanes or sym.shape[1] != nch or sym.shape[2] < L.lane or cls.shape[0] != nlanes \
             or cls.shape[1] != nch or cls.shape[2] != NCTX_ or cls.shape[3] < L.lane:
         raise ValueError("share_costs: candidates or record arrays out of range")
@@ -990,13 +996,24 @@ def share_costs(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, 
     cdef Py_ssize_t ncand = cand.shape[0]
     with nogil:
         for k in range(nlanes):
+            for i in range(ncand):
+                prod[i] = 1.0
+                expo[i] = 0
+            n = 0
             for t in range(L.lengths[k]):
                 for c in range(nch):
                     kc = k * nch + c
                     sy, c0, c1, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t], cls[k, c, 2, t]
-                    for i in range(ncand):
-                        out[k, i] += log2(coder_total(L, kc, c0, c1, q, cand[i]) / coder_pick(L, kc, c0, c1, q, cand[i], sy))
+                    for i in range(ncand):  # each factor is at least 2^-30: 16 of them stay normal
+                        prod[i] *= coder_pick(L, kc, c0, c1, q, cand[i], sy) / coder_total(L, kc, c0, c1, q, cand[i])
                     count_learn(L, kc, c0, c1, sy)
+                    n += 1
+                    if n % 16 == 0:
+                        for i in range(ncand):
+                            prod[i] = frexp(prod[i], &e)
+                            expo[i] += e
+            for i in range(ncand):
+                out[k, i] = -(log2(prod[i]) + <double>expo[i])
     lanes.cnt[...] = saved[0]
     lanes.tot[...] = saved[1]
     return out_a
