@@ -828,16 +828,11 @@ cdef inline double coder_total(const Lanes* L, Py_ssize_t kc, int64_t cls0, int6
 
 cdef inline void coder_row(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t q, int64_t a,
                            double* dst) noexcept nogil:
-    cdef Py_ssize_t j, nbk = L.nbk
-    cdef double wc, wl
-    cdef const double* lg
+    cdef Py_ssize_t nbk = L.nbk
     count_row(L, kc, cls0, cls1, dst)
-    if a:
-        wc = <double>(LSHARE_ONE - a) * L.ltot[q]
-        wl = <double>a * count_total(L, kc, cls0, cls1)
-        lg = L.lrow + q * nbk
-        for j in range(nbk):
-            dst[j] = wc * dst[j] + wl * lg[j]
+    if a:  # in place, element by element (nbk is even, as nz_mix2's generic build needs)
+        nz_mix2(dst, dst, L.lrow + q * nbk, <double>(LSHARE_ONE - a) * L.ltot[q],
+                <double>a * count_total(L, kc, cls0, cls1), nbk)
 
 
 cdef inline double coder_pick(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_t cls1, int64_t q,
