@@ -21,7 +21,9 @@ model's bits. On the 24-bit tagelharpa (every 10th file of audio/train, level 2:
 `results/residual_oracle_tagelharpa.json`) neither the residual coder nor the learning speed is
 where the missing 0.8% against WavPack is: the coded bits are 1.0012 times a causal Laplace's,
 1.0006 a Gaussian's, 1.0037 the centred Laplace's, and a second pass over an already learned
-recording codes 0.39% smaller. Nor does the other channel's residual size help (--partner, the same
+recording codes 0.39% smaller. The logistic did code 0.53% smaller than the count tables (1.0053
+in the summary; the best of three scales a file), which led to version 5's logistic row
+(logistic_share.py). Nor does the other channel's residual size help (--partner, the same
 files: `results/residual_oracle_tagelharpa_partner.json`): mixing a fast mean of the partner's
 |residual|, its same-frame sample included where it is coded first, into the causal Laplace's
 scale makes it 0.16%, 0.71% and 1.7% larger at weights 0.25, 0.5 and 0.75, so the count tables'
