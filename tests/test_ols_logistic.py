@@ -144,6 +144,14 @@ def test_kernel_refuses_shares_and_rows_out_of_range():
                            prior=tables["prior"], logistic=rows)
 
 
+def test_the_slow_tables_class_follows_from_the_fine_class():
+    """The encoder records the fine class alone and derives the slow table's class from it: the same
+    class as from the running mean itself, for every mean the model reaches (at most 16 x 2^24).
+    The negative control: past 2^29 the fine class is capped and the derivation would be wrong."""
+    assert kern.coarse_class_mismatch(16 << 24) == -1
+    assert kern.coarse_class_mismatch(1 << 31) == 1 << 29
+
+
 # sha256 of logistic_rows(nbk) as float64 bytes: a machine that builds other rows would decode
 # other samples, so the build is pinned here (regenerate only when the rows change on purpose)
 ROWS_SHA256 = {16: "720d29e40b11cf2294ffa76427aa13997942b69085febe19f58b5e3833957485",

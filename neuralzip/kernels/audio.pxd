@@ -68,6 +68,17 @@ cdef inline int64_t fine_scale_class(int64_t q, int64_t ncls) noexcept nogil:
     return cls if cls < ncls - 1 else ncls - 1
 
 
+cdef inline int64_t coarse_scale_class(int64_t fine, int64_t ncls) noexcept nogil:
+    """scale_class of the mean whose fine_scale_class is `fine` (its bit length is fine // 8, and the
+    bit below its top bit the top of fine's three), where that fine class is not capped: the same
+    two classes an octave, at most ncls - 1."""
+    cdef int64_t bl = fine >> 3, cls
+    if bl == 0:
+        return 0
+    cls = 2 * bl - 1 + (((fine & 7) >> 2) if bl >= 2 else 0)
+    return cls if cls < ncls - 1 else ncls - 1
+
+
 cdef inline int64_t wasted_bits(const int64_t* x, Py_ssize_t n) noexcept nogil:
     """Low bits that are zero in every sample (0 for an all-zero signal)."""
     cdef int64_t acc = 0, w = 0

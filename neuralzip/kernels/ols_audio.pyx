@@ -62,7 +62,7 @@ import numpy as np
 cimport cython
 from libc.math cimport fabs, floor, frexp, log2, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from neuralzip.kernels.audio cimport fine_scale_class, scale_class
+from neuralzip.kernels.audio cimport coarse_scale_class, fine_scale_class, scale_class
 from neuralzip.kernels.range_decoder cimport RangeDecoder, range_decode, range_decoder_init
 from neuralzip.kernels.primitives cimport (Bucket, bucket_of, clip, low_bits_of_bucket, unzigzag,
                                            value_of, zigzag)
@@ -86,7 +86,8 @@ cdef enum:
     BIAS_LEAK = 6       # the bias decays by 2^-6 a sample (it follows a recording that turns quiet)
     NCLS_ = 64
     NTAB_ = 2           # count tables added per row: fast and slow context
-    NCTX_ = 3           # contexts the encoder records per sample: both tables' classes and the logistic's
+    NCTX_ = 2           # contexts the encoder records per sample: the fast table's class and the fine class
+                        # of the slow running mean (the slow table's class is a function of it)
     NQ_ = 240           # fine scale classes (eight an octave) of the logistic row: 16x means below 2^30
     LSHARE_ONE = 16     # the logistic row's share of the coder's row in sixteenths
     INC_ = 24
@@ -643,8 +644,9 @@ cdef void predict(const Lanes* L, Py_ssize_t k, Py_ssize_t c, Py_ssize_t t) noex
     sc[SC_POLS] = pols
     sc[SC_BCTX] = bctx
     sc[SC_CLS0] = scale_class(L.ema[kc * 2], NCLS_)
-    sc[SC_CLS1] = scale_class(L.ema[kc * 2 + 1], NCLS_)
     sc[SC_QLOG] = fine_scale_class(L.ema[kc * 2 + 1], NQ_)
+    # = scale_class of the same mean: it is at most 16 U_CLIP = 2^28, so its fine class is never capped
+    sc[SC_CLS1] = coarse_scale_class(sc[SC_QLOG], NCLS_)
     if L.coder == 1:
         sc[SC_PRED] = clip(pols + (mix >> 14) + ((L.bias[kc * N_BIAS_ + bctx] + (1 << (BIAS_SHIFT - 1))) >> BIAS_SHIFT),
                            L.vmin, L.vmax)
@@ -874,8 +876,9 @@ cdef inline void count_learn(const Lanes* L, Py_ssize_t kc, int64_t cls0, int64_
 @cython.boundscheck(False)
 def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] cls, int64_t[:, :, ::1] res=None):
     """Encoder pass 1: every lane start to end: the bucket symbol and the coder's contexts of every
-    sample (sym[lane, channel, frame]; cls[lane, channel, i, frame]: both tables' classes, i = 0 and 1,
-    and the logistic row's fine scale class, i = 2); the low bits go into the lanes'
+    sample (sym[lane, channel, frame]; cls[lane, channel, i, frame]: the fast table's class, i = 0, and
+    the fine scale class of the slow running mean, i = 1, which gives the slow table's class and the
+    logistic row); the low bits go into the lanes'
     bit streams. `res` (optional, for experiments): the final residuals. One thread (the caller runs
     chunks in parallel: one long task per thread, no barriers that a busy machine turns into waits)."""
     cdef Lanes* L = &lanes.c
@@ -919,8 +922,7 @@ def model_lanes(LaneState lanes, uint8_t[:, :, ::1] sym, uint8_t[:, :, :, ::1] c
                         bk.sym = 0
                     sym[k, c, t] = <uint8_t>bk.sym
                     cls[k, c, 0, t] = <uint8_t>sc[SC_CLS0]
-                    cls[k, c, 1, t] = <uint8_t>sc[SC_CLS1]
-                    cls[k, c, 2, t] = <uint8_t>sc[SC_QLOG]
+                    cls[k, c, 1, t] = <uint8_t>sc[SC_QLOG]
                     update(L, k, c, t, value)
     if bad:
         raise ValueError("a sample lies outside the recording's bit depth")
@@ -955,7 +957,8 @@ def replay(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, :, :,
                 for c in range(nch):
                     kc = k * nch + c
                     m = offs[(t - t0) * nch + c] + k
-                    sy, c0, c1, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t], cls[k, c, 2, t]
+                    sy, c0, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t]
+                    c1 = coarse_scale_class(q, NCLS_)
                     if want:
                         coder_row(L, kc, c0, c1, q, L.share[k], &rows[m, 0])
                     out_sym[m] = <int32_t>sy
@@ -998,7 +1001,8 @@ def share_costs(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, 
             for t in range(L.lengths[k]):
                 for c in range(nch):
                     kc = k * nch + c
-                    sy, c0, c1, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t], cls[k, c, 2, t]
+                    sy, c0, q = sym[k, c, t], cls[k, c, 0, t], cls[k, c, 1, t]
+                    c1 = coarse_scale_class(q, NCLS_)
                     for i in range(ncand):  # each factor is at least 2^-30: 16 of them stay normal
                         prod[i] *= coder_pick(L, kc, c0, c1, q, cand[i], sy) / coder_total(L, kc, c0, c1, q, cand[i])
                     count_learn(L, kc, c0, c1, sy)
@@ -1012,6 +1016,25 @@ def share_costs(LaneState lanes, const uint8_t[:, :, ::1] sym, const uint8_t[:, 
     lanes.cnt[...] = saved[0]
     lanes.tot[...] = saved[1]
     return out_a
+
+
+def coarse_class_mismatch(int64_t top):
+    """Test face: the first running mean m <= top (in 16x units) where coarse_scale_class of its
+    fine_scale_class is not scale_class(m), or -1. Checks every m below 2^12 and, above, both sides
+    of every boundary of the fine classes (the classes are constant between them)."""
+    cdef int64_t m, bl, j, d
+    for m in range(min(top, 4095) + 1):
+        if coarse_scale_class(fine_scale_class(m, NQ_), NCLS_) != scale_class(m, NCLS_):
+            return m
+    for bl in range(13, 64):
+        for j in range(8):
+            for d in (-1, 0):
+                m = (<int64_t>1 << (bl - 1)) + j * (<int64_t>1 << (bl - 4)) + d
+                if m > top:
+                    return -1
+                if coarse_scale_class(fine_scale_class(m, NQ_), NCLS_) != scale_class(m, NCLS_):
+                    return m
+    return -1
 
 
 # -- decoder -----------------------------------------------------------------------------------------
