@@ -88,7 +88,8 @@ cdef enum:
     NTAB_ = 2           # count tables added per row: fast and slow context
     NCTX_ = 2           # contexts the encoder records per sample: the fast table's class and the fine class
                         # of the slow running mean (the slow table's class is a function of it)
-    NQ_ = 240           # fine scale classes (eight an octave) of the logistic row: 16x means below 2^30
+    NQ_ = 240           # fine scale classes (eight an octave) of the logistic row: uncapped for 16x means
+                        # below 2^29 (the model's stay at most 16 U_CLIP = 2^28)
     LSHARE_ONE = 16     # the logistic row's share of the coder's row in sixteenths
     INC_ = 24
     LIMIT_ = 1 << 16
@@ -141,7 +142,6 @@ NCLS = NCLS_
 NTAB = NTAB_
 NCTX = NCTX_
 NQ = NQ_
-LSHARE = LSHARE_ONE
 INC = INC_
 LIMIT = LIMIT_
 MIXER_DOUBLES = AM_  # per (lane, channel): the adaptive-step mixer's state

@@ -53,6 +53,7 @@ words (4 each), then those words (little endian), lane after lane.
 """
 
 import contextvars
+import functools
 import mmap
 import os
 import signal as signals
@@ -275,7 +276,6 @@ LOGISTIC_FRACTION_BITS = 8  # the CDF table is read between its steps, in 1/256 
 # the kernel's running means step by a floored shift, which leaves them about one unit of |residual|
 # (16 in their 16x units) below the mean they follow
 EMA_FLOOR_BIAS = 16.0
-_LOGISTIC: dict = {}
 
 
 def fine_class_scale(q: int) -> float:
@@ -287,13 +287,12 @@ def fine_class_scale(q: int) -> float:
     return max(mean16 / 16.0 * LOGISTIC_UNIT, LOGISTIC_MIN_SCALE)
 
 
+@functools.cache
 def logistic_rows(nbk: int) -> np.ndarray:
     """(NQ, nbk) the logistic row of every fine scale class (coder 5): a discretized logistic centred
     on the prediction, of the class's scale, as integer masses of its buckets (about 2^19 a row, each at least 1).
     Built from the correctly rounded CDF table, with IEEE products and quotients only, so every
     machine builds the same rows."""
-    if nbk in _LOGISTIC:
-        return _LOGISTIC[nbk]
     cdf = _logistic_cdf()
     bounds, at = logistic.bucket_intervals(nbk)
     out = np.zeros((kern.NQ, nbk), np.float64)
@@ -301,7 +300,6 @@ def logistic_rows(nbk: int) -> np.ndarray:
         c = _cdf_between(cdf, (bounds - 0.5) / fine_class_scale(q))  # at each boundary j - 1/2
         mass = c[at[:, 1]] - c[at[:, 0]] + c[at[:, 3]] - c[at[:, 2]]  # CDF_ONE units
         out[q] = np.maximum((mass + 16) >> 5, 1)  # every bucket possible, also where the scale outgrows the alphabet
-    _LOGISTIC[nbk] = out
     return out
 
 
@@ -315,10 +313,9 @@ def _cdf_between(cdf: np.ndarray, x: np.ndarray) -> np.ndarray:
     return cdf[i] + (((cdf[i + 1] - cdf[i]) * frac + (one >> 1)) >> LOGISTIC_FRACTION_BITS)
 
 
+@functools.cache
 def _logistic_cdf() -> np.ndarray:
-    if "cdf" not in _LOGISTIC:
-        _LOGISTIC["cdf"] = logistic.correctly_rounded_cdf()
-    return _LOGISTIC["cdf"]
+    return logistic.correctly_rounded_cdf()
 
 
 def coder_tables(nbk: int) -> dict:
@@ -693,9 +690,7 @@ class OlsCascadeCodec(RunCodec):
         if cfg.logistic:
             if len(data) < nl:
                 raise ValueError("corrupt chunk: too short")
-            shares = np.frombuffer(data[:nl], np.uint8)
-            if (shares >= kern.LSHARE).any():
-                raise ValueError("corrupt chunk: a logistic share out of range")
+            shares = np.frombuffer(data[:nl], np.uint8)  # LaneState.set_shares refuses any above 15
             data = data[nl:]
         if len(data) < 4:
             raise ValueError("corrupt chunk: too short")
