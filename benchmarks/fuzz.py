@@ -5,11 +5,11 @@
 Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, grey
 and 16-bit, a 3,000-frame stereo WAV, a mono 8-bit one and a stereo one whose values lie
 on a lattice, and archives: a mixed one and a vae chain over two images), each in container
-version 1 and version 2 (plus version-2 archives with a file stored by LZMA and with an
-ols-cascade pack of three short clips), is mutated, case by case, from (seed,
-case number); version-2 files are taken apart by the reader and put back by the writer
-(records, CRCs and the member table consistent), so the same header mutations reach
-its checks:
+version 1 and the version written (3, with version 2's records: the `.v2.nz` files and `Nz2`;
+plus archives with a file stored by LZMA and with an ols-cascade pack of three short clips),
+is mutated, case by case, from (seed, case number); version-3 files are taken apart by the
+reader and put back by the writer (records, CRCs and the member table or brief trailer
+consistent), so the same header mutations reach its checks:
   * raw byte flips anywhere;
   * one chunk damaged (bits flipped, a range overwritten, cut short, extended, swapped
     with or replaced by another chunk) and its CRC fixed (and the header's chunk
@@ -99,7 +99,7 @@ def make_corpus(out_dir: Path) -> None:
 
     media = seed_media()
     out_dir.mkdir(parents=True, exist_ok=True)
-    # every seed in both container versions: version 1 (still read) and version 2 (written)
+    # every seed in both container versions: version 1 (still read) and version 3 (written)
     for name, data in media.items():
         kind = "image" if name.endswith(".png") else "audio"
         for model in sorted({c.name for c in all_codecs() if c.kind == kind}):  # every registered model
@@ -192,7 +192,7 @@ class Nz:
 
 
 class Nz2(Nz):
-    """A version-2 .nz taken apart the same way (through the reader, so it must be intact), and put
+    """A version-3 .nz (version 2's records) taken apart the same way (through the reader, so it must be intact), and put
     back together by the writer: records, CRCs and the table consistent with whatever values were set
     (a value the binary format cannot hold makes the case unwritable)."""
 
@@ -217,7 +217,7 @@ class Nz2(Nz):
 
 
 def take_apart(data: bytes) -> Nz:
-    return Nz2(data) if data[8:10] == b"\x02\x00" else Nz(data)
+    return Nz(data) if data[8:10] == b"\x01\x00" else Nz2(data)
 
 
 INTERESTING = [0, 1, -1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 127, 128, 255, 256, 1023, 1024,

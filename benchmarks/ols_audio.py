@@ -14,8 +14,8 @@
 * lane length: exact bits of level 1 on the 2-minute file with lanes of 1, 2, 4 s and the default;
 * vs_sac: each row's bytes over sac --normal's on the same files (sac's bytes from
   results/sac_audio_valid.json, benchmarks/sac_peer.py's run). Both carry a per-file overhead:
-  the .nz container's own bytes (header, member description and table, about 300 bytes a file,
-  "container_share" in the totals) and sac's header (a 100-sample silent file is 351 bytes).
+  the .nz container's own bytes (header, member description and trailer: about 130 bytes a file
+  in format 3, 320 in format 2; "container_share" in the totals) and sac's header (a 100-sample silent file is 351 bytes).
 Fails if a peer is missing: a figure is never estimated. Writes benchmarks/results/ols_audio.json.
 """
 

@@ -1,7 +1,7 @@
 """neuralzip: lossless image and audio compression driven by generative models."""
 
 __version__ = "0.1.0"
-FORMAT_VERSION = 2  # the container format written (1 is still read)
+FORMAT_VERSION = 3  # the container format written (1 and 2 are still read)
 
 
 def _single_threaded_blas() -> None:

@@ -1,6 +1,7 @@
-"""Container format version 2: a streamed archive with a member table at the end.
+"""Container format versions 3 (written) and 2 (read): a streamed archive with a member table at the end.
 
     header | record ... | end marker | member table (deflated) | trailer
+    header | record | end marker | brief trailer          (version 3, a file of one member)
 
 Each member is written as soon as it is coded, as one record (a small binary local
 header, its payload and a CRC-32), so a pipe can be decoded front to back; the table
@@ -10,6 +11,11 @@ coded together (one bits-back chain) form a group: a group's records are contigu
 the first one says how many members the group holds, and a group is decoded as a
 whole. docs/FORMAT.md gives every field; this module writes and reads them, checking
 every value (a .nz file is untrusted input).
+
+Version 3 is version 2 made lean for small files (about 140 bytes a single-member file where
+version 2 took about 320): the writer's versions without their names, a self-contained description
+deflated with a built-in preset dictionary (DESCRIPTION_DICT), and a file of one member ends with a
+brief trailer (its likelihood figures) in place of the member table, which would repeat its record.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ from neuralzip.container import chunk_lengths
 from neuralzip.errors import ContainerError
 
 MAGIC = b"\x89NZIP\r\n\x1a"
-VERSION = 2
+VERSION = 3  # written; READ_VERSIONS are read by this module (1: container.py)
+READ_VERSIONS = (2, 3)
 TRAILER = struct.Struct("<QIIII4s")  # table offset, table bytes, table raw bytes, members, table CRC-32, tag
 TRAILER_TAG = b"NZT2"
+# version 3, one member: its likelihood figures as a table row stores them (STAT_KEYS, float delta),
+# their CRC-32 and a tag
+BRIEF_FIGURES = struct.Struct("<2fi")
+BRIEF = struct.Struct("<12sI4s")
+BRIEF_TAG = b"NZB3"
 REC_END, REC_DEFINE, REC_MEMBER = 0, 1, 2
 DEF_MODEL = 1
 KINDS = ("image", "audio", "file")
@@ -72,6 +84,7 @@ class Source:
     def __init__(self, f):
         self.f = f
         self.crc = 0
+        self.count = 0  # bytes read so far
 
     def exact(self, n: int, what: str) -> bytes:
         parts, left = [], n
@@ -83,6 +96,7 @@ class Source:
             left -= len(b)
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.crc = zlib.crc32(data, self.crc)
+        self.count += n
         return data
 
     def byte(self, what: str) -> int:
@@ -111,9 +125,9 @@ def header_bytes(archive: bool, info: str) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head))
 
 
-def read_header(src: Source) -> tuple[bool, str]:
+def read_header(src: Source, version: int) -> tuple[bool, str]:
     """After the magic and the version: -> (archive flag, writer info)."""
-    src.crc = zlib.crc32(MAGIC + struct.pack("<H", VERSION))
+    src.crc = zlib.crc32(MAGIC + struct.pack("<H", version))
     flags = src.byte("header")
     if flags & ~FLAG_ARCHIVE:
         raise ContainerError(f"corrupt container header: flags {flags} has unknown bits")
@@ -133,12 +147,16 @@ def writer_info() -> str:
     from neuralzip import __version__
     from neuralzip.coding.stream import CONSTRICTION_VERSION
 
-    return f"neuralzip {__version__}; constriction {CONSTRICTION_VERSION}"
+    return f"{__version__};{CONSTRICTION_VERSION}"
 
 
 def parse_info(text: str) -> dict:
+    """Version 3's "0.1.0;0.5.0" or version 2's "neuralzip 0.1.0; constriction 0.5.0"."""
+    parts = [part.strip() for part in text.split(";")]
+    if not any(" " in part for part in parts):
+        return dict(zip(("neuralzip", "constriction"), parts))
     out = {}
-    for part in text.split(";"):
+    for part in parts:
         key, _, value = part.strip().partition(" ")
         if key in ("neuralzip", "constriction"):
             out[key] = value
@@ -184,20 +202,22 @@ class Writer:
         (format, mode, codec settings) should cost a few bytes: a description is deflated with the
         description of a recent self-contained member as preset dictionary (reference: that member's
         number + 1: long-lived dictionaries are early members, so the number stays short) when that makes it at most a quarter of its size (or 24 bytes);
-        otherwise it is deflated alone (reference 0) and becomes one of the DICT_SLOTS dictionaries on offer."""
+        otherwise (or where that is no smaller) it is deflated alone (reference 0: with the built-in
+        DESCRIPTION_DICT) and becomes one of the DICT_SLOTS dictionaries on offer."""
         text = description_text(meta, params)
         if len(text) > MAX_DESC_RAW:
             raise ContainerError("a member's metadata is too large to store")
+        alone = deflate(text, DESCRIPTION_DICT)
         best = None
         for k, zdict in self.recent:
             c = deflate(text, zdict)
             if best is None or len(c) < len(best[1]):
                 best = (k + 1, c)
-        if best is not None and len(best[1]) <= max(24, len(text) // 4):
+        if best is not None and len(best[1]) < len(alone) and len(best[1]) <= max(24, len(text) // 4):
             return best
         if len(text) <= 32 << 10:  # deflate looks back 32 KiB: a larger text is no dictionary
             self.recent = self.recent[-(DICT_SLOTS - 1):] + [(self.rows.n, text)]
-        return 0, deflate(text, None)
+        return 0, alone
 
     def add_group(self, members: list) -> list[int]:
         """Write one group (members coded together, in order); -> each member's record size."""
@@ -218,8 +238,12 @@ class Writer:
         return sizes
 
     def close(self) -> int:
-        """The end marker, the table and the trailer; -> the file's total size."""
+        """The end marker, the table and the trailer (one member: the brief trailer); -> the file's total size."""
         self._write(bytes([REC_END]))
+        if self.rows.n == 1:
+            figures = self.rows.brief_figures()
+            self._write(figures + struct.pack("<I", zlib.crc32(figures)) + BRIEF_TAG)
+            return self.pos
         raw = self.rows.table(list(self.models))
         packed = zlib.compress(raw, 9)
         offset = self.pos
@@ -237,6 +261,32 @@ def payload_pieces(chunks):
 
 def model_body(model: str, weights: str | None) -> bytes:
     return model.encode() + b"\x00" + (weights or "").encode()
+
+
+# Version 3 deflates a self-contained description with this preset dictionary: the fields and values
+# that recur across files, so that a single file's description takes about 20 bytes rather than 90
+# to 150. Part of the format: never changed within version 3 (tests pin its SHA-256). Deflate
+# reaches back at most 32 KiB and codes near matches shortest, so the most common come last.
+DESCRIPTION_DICT = b"".join([
+    b'[{"format":"tiff","mode":"RGB","compression":"raw","dpi":[72.0,72.0]},',
+    b'[{"format":"bmp","mode":"BGR","bitcount":24,"bottom_up":true,"prefix":"Qk0","suffix":""},',
+    b'{"units":12,"chain":1,"chain_units":[12],"seeded":[[0]]}]',
+    b'{"lane":16384,"lanes":128,"learned_share":1.0}]{"block":2048}]',
+    b'[{"format":"pnm","mode":"L","maxval":255,"prefix":"UDUK","suffix":""},',
+    b'{"level":1,"radius":5,"chunk_pixels":2097152,"blend":4,"mix":2,"head":3}]',
+    b'[{"format":"pnm","mode":"RGB","maxval":255,"prefix":"UDYK","suffix":""},',
+    b'[{"format":"aiff","rate":48000,"subtype":"PCM_16","tags":{}},',
+    b'[{"format":"png","mode":"RGBA","ihdr":"AAAA","interlaced":false,"chunks":{"pre_plte":[],',
+    b'"pre_idat":[["PLTE",""]],"post_idat":[]}},{}]',
+    b'[{"format":"wav","rate":48000,"width":3,"prefix":"UklGRiIMBQBXQVZFZm10IBAAAAABAAIAgLsAAABlBAADABgAZGF0YQ',
+    b'","suffix":""},{"level":2,"lane":48000,"lanes":1,"coder":5}]',
+    b'[{"format":"wav","rate":44100,"width":2,"prefix":"UklGRiIMBQBXQVZFZm10IBAAAAABAAIARKwAABCxAgAEABAAZGF0YQ',
+    b'","suffix":""},{"level":1,"lane":44100,"lanes":1,"coder":5}]',
+    b'{"tile_h":128,"tile_w":128,"chunk_pixels":2097152,"blend":4}]',
+    b'[{"format":"png","mode":"RGB","ihdr":"AAAAgAAAAIAIAgAAAA==","interlaced":false,',
+    b'"chunks":{"pre_plte":[],"pre_idat":[],"post_idat":[]}},',
+    b'[{"format":"flac","rate":44100,"subtype":"PCM_24","tags":{}},{"level":1,"lane":44100,"lanes":1,"coder":5}]',
+])
 
 
 def description_text(meta: dict, params: dict) -> bytes:
@@ -324,6 +374,10 @@ class _Rows:
         self.names += name
         self.n += 1
 
+    def brief_figures(self) -> bytes:
+        """The last row's likelihood figures, as the brief trailer stores them: a row ends with them."""
+        return bytes(self.fixed[-BRIEF_FIGURES.size:])
+
     def table(self, models: list[bytes]) -> bytes:
         import numpy as np
 
@@ -376,6 +430,10 @@ class Table:
     names: list[str]
     group_start: object  # index of each member's group's first member
     data_end: int  # where the records end (the end marker)
+    version: int = VERSION
+
+    def definitions(self, lookup=None) -> "Definitions":
+        return Definitions(self.models, lookup, self.version)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -413,16 +471,21 @@ def read_trailer(f, size: int) -> tuple[int, int, int, int, int]:
 
 
 def read_table(f, size: int, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> Table:
-    """The member table of a seekable v2 file (its size given), checked field by field."""
+    """The member table of a seekable v2 or v3 file (its size given), checked field by field (a v3
+    file of one member: the table made from its record and brief trailer)."""
     f.seek(0)
     head = Source(f)
     if head.exact(len(MAGIC), "header") != MAGIC:
         raise ContainerError("not a neuralzip file (bad magic bytes)")
     version = struct.unpack("<H", head.exact(2, "header"))[0]
-    if version != VERSION:
+    if version not in READ_VERSIONS:
         raise ContainerError(f"unknown container format version {version}")
-    archive, info = read_header(head)
+    archive, info = read_header(head, version)
     header_end = f.tell()
+    if version >= 3 and size >= header_end + BRIEF.size + 1:
+        f.seek(size - len(BRIEF_TAG))
+        if f.read(len(BRIEF_TAG)) == BRIEF_TAG:
+            return brief_table(f, size, archive, info, header_end, version)
     offset, tsize, raw_len, n, crc = read_trailer(f, size)
     if n == 0 or n > MAX_MEMBERS:
         raise ContainerError(f"corrupt container trailer: {n} members")
@@ -446,10 +509,52 @@ def read_table(f, size: int, max_memory: int | None = limits.DEFAULT_MAX_MEMORY)
     f.seek(offset - 1)
     if f.read(1) != bytes([REC_END]):
         raise ContainerError("corrupt container: no end marker before the member table")
-    return parse_table(raw, n, archive, info, header_end, offset - 1)
+    return parse_table(raw, n, archive, info, header_end, offset - 1, version)
 
 
-def parse_table(raw: bytes, n: int, archive: bool, info: str, header_end: int, data_end: int) -> Table:
+def read_brief(data: bytes) -> tuple[float, float, int]:
+    """A brief trailer's likelihood figures (STAT_KEYS, float delta), its CRC and tag checked."""
+    figures, crc, tag = BRIEF.unpack(data)
+    if tag != BRIEF_TAG or zlib.crc32(figures) != crc:
+        raise ContainerError("corrupt container: the brief trailer's CRC does not match")
+    return BRIEF_FIGURES.unpack(figures)
+
+
+def brief_table(f, size: int, archive: bool, info: str, header_end: int, version: int) -> Table:
+    """The one-row table of a v3 file of one member: its record's fields (read up to its chunks)
+    and the brief trailer's figures, checked as a table's are."""
+    import numpy as np
+
+    data_end = size - BRIEF.size - 1
+    f.seek(size - BRIEF.size)
+    nll, initial, delta = read_brief(f.read(BRIEF.size))
+    f.seek(header_end)
+    src = Source(f)
+    defs = Definitions(None, _no_earlier_description, version)
+    rec = read_record(src, defs, data_end - header_end, LATER)
+    if rec is None:
+        raise ContainerError("corrupt container: a file with a brief trailer holds no member")
+    offset = header_end + rec.start
+    end = header_end + src.count + sum(rec.chunks.lengths) + 4
+    f.seek(data_end)
+    if end != data_end or f.read(1) != bytes([REC_END]):
+        raise ContainerError("corrupt container: the member record does not end where the brief trailer begins")
+    shape = list(rec.shape) + [0] * (3 - len(rec.shape))
+    table = Table(archive, info, defs.models, np.array([KINDS.index(rec.kind)], np.uint8), np.array([rec.bits]),
+                  np.array([rec.model], np.uint16), np.array([rec.group], np.uint32), np.array([shape], np.uint64),
+                  np.array([offset], np.uint64), np.array([data_end - offset], np.uint64),
+                  np.array([[nll, initial]], np.float32), np.array([delta], np.int32), [rec.name], None, data_end,
+                  version)
+    _check_columns(table, header_end, data_end)
+    return table
+
+
+def _no_earlier_description(j: int) -> bytes:
+    raise ContainerError("corrupt container: the description of a file's only member refers to an earlier one")
+
+
+def parse_table(raw: bytes, n: int, archive: bool, info: str, header_end: int, data_end: int,
+                version: int) -> Table:
     import numpy as np
 
     src = Source(_Bytes(raw))
@@ -487,7 +592,7 @@ def parse_table(raw: bytes, n: int, archive: bool, info: str, header_end: int, d
         raise ContainerError("corrupt container: the member table's offsets do not fit the file")
     offset = np.cumsum(gap + np.append(np.uint64(0), size[:-1]), dtype=np.uint64)  # no wrap: each term < 2^63
     table = Table(archive, info, models, kind, bits, model, group, cols["shape"], offset,
-                  cols["size"], cols["stats"], cols["float_delta"], names, None, data_end)
+                  cols["size"], cols["stats"], cols["float_delta"], names, None, data_end, version)
     _check_columns(table, header_end, data_end)
     return table
 
@@ -611,23 +716,26 @@ class Record:
     mode: int | None
     chunks: list
     checksum: str
+    start: int = 0  # where the record began, in bytes read from its Source
 
 
 class Definitions:
-    """What a reader needs besides a record itself: the models, and the descriptions that serve as
-    dictionaries (`lookup(j)`: the description of member j, one before this one)."""
+    """What a reader needs besides a record itself: the models, the descriptions that serve as
+    dictionaries (`lookup(j)`: the description of member j, one before this one), and the file's
+    version (the dictionary of a self-contained description: DESCRIPTION_DICT from version 3)."""
 
-    def __init__(self, models=None, lookup=None):
+    def __init__(self, models=None, lookup=None, version: int = VERSION):
         self.models: list[tuple[str, str | None]] = list(models or [])
         self.lookup = lookup
+        self.alone = DESCRIPTION_DICT if version >= 3 else None
 
 
 class PipeDefinitions(Definitions):
     """Front to back: the models as they are defined, and the last DICT_SLOTS self-contained
     descriptions (the only ones a writer refers to)."""
 
-    def __init__(self):
-        super().__init__([], self._lookup)
+    def __init__(self, version: int = VERSION):
+        super().__init__([], self._lookup, version)
         self.recent: list[tuple[int, bytes]] = []
         self.next_index = 0
 
@@ -693,6 +801,7 @@ def read_record(src: Source, defs: Definitions, limit_payload: int | None = None
     record (its fields up to the description) -> True or LATER: decided record by record."""
     while True:
         src.crc = 0
+        start = src.count
         t = src.byte("member record")
         if t == REC_END:
             return None
@@ -710,7 +819,9 @@ def read_record(src: Source, defs: Definitions, limit_payload: int | None = None
             continue
         if t != REC_MEMBER:
             raise ContainerError(f"corrupt container: unknown record type {t}")
-        return _member_body(src, defs, limit_payload, payload)
+        rec = _member_body(src, defs, limit_payload, payload)
+        rec.start = start
+        return rec
 
 
 def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payload: bool | str) -> Record:
@@ -733,7 +844,7 @@ def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payl
     group = src.varint(f"{who}group", MAX_GROUP)
     dict_ref = src.varint(f"{who}dictionary", MAX_MEMBERS)
     desc = src.exact(src.varint(f"{who}description length", MAX_DESC), "member record")
-    text = inflate(desc, defs.lookup(dict_ref - 1) if dict_ref else None, who)
+    text = inflate(desc, defs.lookup(dict_ref - 1) if dict_ref else defs.alone, who)
     try:
         meta, params = json.loads(text)
         if not isinstance(meta, dict) or not isinstance(params, dict):

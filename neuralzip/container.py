@@ -1,5 +1,6 @@
-"""The .nz container: format version 2 (archive.py, written by default) and version 1 (read, and
-written by dumps_v1 for tests).
+"""The .nz container: format version 3 (archive.py, written by default), version 2 (read: version 3
+differs only in bytes it saves, archive.py says which) and version 1 (read, and written by dumps_v1
+for tests).
 
 Version 1:
     magic (8 bytes) | format version (u16) | header length (u32) |
@@ -28,6 +29,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.fileio import safe_member_name
 
 MAGIC = b"\x89NZIP\r\n\x1a"
+READS = "(this neuralzip reads 1, 2 and 3)"
 
 
 @dataclass
@@ -152,10 +154,12 @@ def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tu
     if len(data) < len(MAGIC) + 6:
         raise ContainerError("truncated container")
     version = struct.unpack_from("<H", data, len(MAGIC))[0]
-    if version == 2:
+    from neuralzip import archive as v2
+
+    if version in v2.READ_VERSIONS:
         return _loads_v2(data, max_memory)
     if version != 1:
-        raise ContainerError(f"unknown container format version {version} (this neuralzip reads 1 and 2)")
+        raise ContainerError(f"unknown container format version {version} {READS}")
     hlen = struct.unpack_from("<I", data, len(MAGIC) + 2)[0]
     pos = len(MAGIC) + 6
     header = data[pos:pos + hlen]
@@ -185,8 +189,8 @@ def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tu
 
 
 def _loads_v2(data: bytes, max_memory) -> tuple[dict, list[Member]]:
-    """A whole version-2 file: its table, then every byte front to back (records, definitions between
-    them, the table's CRC and count), each record checked against its row of the table."""
+    """A whole version-2 or -3 file: its table, then every byte front to back (records, definitions
+    between them, the table's CRC and count), each record checked against its row of the table."""
     import io
 
     from neuralzip import archive as v2
@@ -195,7 +199,7 @@ def _loads_v2(data: bytes, max_memory) -> tuple[dict, list[Member]]:
     table = v2.read_table(f, len(data), max_memory)
     f.seek(len(v2.MAGIC) + 2)
     members = []
-    for i, (archive, m) in enumerate(iter_pipe(f)):
+    for i, (archive, m) in enumerate(iter_pipe(f, table.version)):
         end = f.tell()
         if (i >= len(table) or archive != table.archive or m.name != table.names[i]
                 or v2.KINDS.index(m.kind) != table.kind[i] or tuple(m.shape) != table.shape_of(i) or m.bits != int(table.bits[i]) or m.group != int(table.group[i])
@@ -211,7 +215,7 @@ def top_of(table, members: list[Member]) -> dict:
     """The file header in the shape version 1 has (for `info --json` and callers of loads)."""
     from neuralzip import archive as v2
 
-    return {**v2.parse_info(table.info), "version": 2, "archive": table.archive,
+    return {**v2.parse_info(table.info), "version": table.version, "archive": table.archive,
             "members": [dict(m.header(), mtime=m.mtime, mode=m.mode) for m in members]}
 
 
@@ -230,7 +234,7 @@ def read_members(f, table, first: int = 0, end: int | None = None, payload=True)
                 raise ContainerError("corrupt container: a description refers to a member that does not precede it")
             back = f.tell()
             f.seek(int(table.offset[j]))
-            rec = v2.read_record(v2.Source(f), v2.Definitions(table.models, None), None, payload=False)
+            rec = v2.read_record(v2.Source(f), table.definitions(), None, payload=False)
             f.seek(back)
             if rec is None or rec.dict_ref:
                 raise ContainerError("corrupt container: a description refers to one that is not self-contained")
@@ -240,7 +244,7 @@ def read_members(f, table, first: int = 0, end: int | None = None, payload=True)
         return cache[j]
 
     current = [0]
-    defs = v2.Definitions(table.models, lookup)
+    defs = table.definitions(lookup)
     for i in range(first, len(table) if end is None else end):
         current[0] = i
         f.seek(int(table.offset[i]))
@@ -262,17 +266,18 @@ def read_members(f, table, first: int = 0, end: int | None = None, payload=True)
         yield m
 
 
-def iter_pipe(f, later=None):
-    """Members read front to back from a stream (a pipe) just past the magic and version: the records
-    in order, each checked, then the table and trailer that follow them checked for agreement.
+def iter_pipe(f, version: int, later=None):
+    """Members read front to back from a stream (a pipe) just past the magic and `version` (2 or 3): the
+    records in order, each checked, then the table and trailer (or the brief trailer) that follow them
+    checked for agreement.
     Yields (archive flag, first Member), then Member objects one by one. `later(record)`: whether a
     record's chunks stay in the stream (an archive.RecordPayload that the caller reads to its end
     before asking for the next member)."""
     from neuralzip import archive as v2
 
     src = v2.Source(f)
-    archive, _ = v2.read_header(src)
-    defs = v2.PipeDefinitions()
+    archive, _ = v2.read_header(src, version)
+    defs = v2.PipeDefinitions(version)
     names, count, pending = set(), 0, 0
     payload = True if later is None else (lambda rec: v2.LATER if later(rec) else True)
     while True:
@@ -304,6 +309,9 @@ def iter_pipe(f, later=None):
         keep = len(tail) - v2.TRAILER.size
         if keep > 0:
             crc, size, tail = zlib.crc32(tail[:keep], crc), size + keep, tail[keep:]
+    if version >= 3 and count == 1 and tail.endswith(v2.BRIEF_TAG) and size == 0 and len(tail) == v2.BRIEF.size:
+        v2.read_brief(tail)
+        return
     if len(tail) < v2.TRAILER.size or tail[-4:] != v2.TRAILER_TAG:
         raise ContainerError("truncated container (member table)")
     _, tsize, _, n, tcrc, _ = v2.TRAILER.unpack(tail)

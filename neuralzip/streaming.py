@@ -753,8 +753,8 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
         decoded = api.decode_members(members, weights, max_memory)
         items = [(m, api.restore(m, media)) for m, media in zip(members, decoded)]
         return _write_items(items, out, force, to_stream)
-    if version != v2.VERSION:
-        raise ContainerError(f"unknown container format version {version} (this neuralzip reads 1 and 2)")
+    if version not in v2.READ_VERSIONS:
+        raise ContainerError(f"unknown container format version {version} {container.READS}")
     written: list[tuple[Path, Path]] = []
     made: list[Path] = []
     pending: list = []
@@ -815,7 +815,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
         return rec.group == 1 and chunked.long_enough(rec.kind, rec.shape) and chunked.writable(rec.kind, rec.meta)
 
     try:
-        for archive, m in container.iter_pipe(stream, later):
+        for archive, m in container.iter_pipe(stream, version, later):
             is_archive[0] = archive
             if archive and out is None and to_stream is not None:
                 raise InputError("this .nz is an archive: give -o DIR to extract its members")

@@ -1,4 +1,6 @@
-"""Container format version 2: streamed records, the member table, groups, and every field checked."""
+"""Container format versions 2 and 3 (written): streamed records, the member table, groups, and every
+field checked. What version 3 changed (the brief trailer of a one-member file, the description
+dictionary) is tested in test_format_v3.py."""
 
 import io
 import random
@@ -37,9 +39,9 @@ def _decoded(blob):
     return dict(api.decompress_bytes(blob))
 
 
-def test_new_files_are_version_2_and_round_trip(small):
+def test_new_files_are_version_3_and_round_trip(small):
     blob, items = small
-    assert FORMAT_VERSION == 2 and blob[8:10] == struct.pack("<H", 2)
+    assert FORMAT_VERSION == 3 and blob[8:10] == struct.pack("<H", 3)
     out = _decoded(blob)
     assert out["b/b.wav"] == items["b/b.wav"]  # WAV comes back byte for byte
     assert set(out) == set(items)
@@ -49,7 +51,7 @@ def test_front_to_back_reading_matches_the_table(small):
     blob, _ = small
     f = io.BytesIO(blob)
     f.read(10)
-    piped = [m for _, m in container.iter_pipe(f)]
+    piped = [m for _, m in container.iter_pipe(f, 3)]
     _, loaded = container.loads(blob)
     assert [m.header() | {"stats": {}} for m in piped] == [m.header() | {"stats": {}} for m in loaded]
     assert [m.chunks for m in piped] == [m.chunks for m in loaded]
@@ -61,12 +63,12 @@ def test_pipe_reader_refuses_truncation_and_a_table_that_disagrees(small):
         f = io.BytesIO(blob[:cut])
         f.read(10)
         with pytest.raises(ContainerError):
-            list(container.iter_pipe(f))
+            list(container.iter_pipe(f, 3))
     bad = blob[:-12] + struct.pack("<I", 7) + blob[-8:]  # the trailer's member count
     f = io.BytesIO(bad)
     f.read(10)
     with pytest.raises(ContainerError):
-        list(container.iter_pipe(f))
+        list(container.iter_pipe(f, 3))
 
 
 def test_per_member_overhead_is_at_most_48_bytes(tmp_path):
@@ -151,7 +153,7 @@ def _piped(blob):
     f = io.BytesIO(blob)
     f.read(10)
     try:
-        members = [m for _, m in container.iter_pipe(f)]
+        members = [m for _, m in container.iter_pipe(f, 3)]
         return {m.name: api.restore(m, md) for m, md in zip(members, api.decode_members(members))}
     except ContainerError as exc:
         assert "\n" not in str(exc)
@@ -161,7 +163,7 @@ def _piped(blob):
 def _table(blob):
     offset, tsize, raw_len, n, crc, tag = archive.TRAILER.unpack(blob[-archive.TRAILER.size:])
     raw = zlib.decompress(blob[offset:offset + tsize])
-    table = archive.parse_table(raw, n, True, "", 0, offset - 1)
+    table = archive.parse_table(raw, n, True, "", 0, offset - 1, 3)
     return offset, table
 
 
@@ -265,12 +267,12 @@ def test_record_values_are_checked_like_version_1(small, edit, message):
         api.decompress_bytes(_rebuilt(blob, edit))
 
 
-def test_version_1_files_still_decode_and_version_3_is_refused(small):
+def test_version_1_files_still_decode_and_version_4_is_refused(small):
     blob, items = small
     _, members = container.loads(blob)
     with pytest.raises(ContainerError):
         container.dumps_v1(members)  # a v2 member keeps only 8 bytes of its SHA-256: no v1 from it
     v1 = container.dumps_v1(api.encode_members([(api.read_media(items["b/b.wav"]), "b.wav")], "histogram"))
     assert v1[8:10] == b"\x01\x00" and api.decompress_bytes(v1) == [("b.wav", items["b/b.wav"])]
-    with pytest.raises(ContainerError, match="unknown container format version 3"):
-        container.loads(blob[:8] + b"\x03\x00" + blob[10:])
+    with pytest.raises(ContainerError, match="unknown container format version 4"):
+        container.loads(blob[:8] + b"\x04\x00" + blob[10:])
