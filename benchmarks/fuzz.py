@@ -388,7 +388,7 @@ def mutate_nz(rng: random.Random, data: bytes, others: list) -> tuple[bytes, lis
     try:
         out = nz.dumps(fix_lengths=fix)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, struct.error) as exc:
-        # a value JSON (version 1) or the binary records (version 2) cannot hold
+        # a value JSON (version 1) or the binary records (versions 2 and 3) cannot hold
         return data, done + [f"unwritable ({type(exc).__name__})"]
     except Exception as exc:  # noqa: BLE001 (the writer's own refusal, e.g. a name it will not store)
         return data, done + [f"unwritable ({type(exc).__name__})"]

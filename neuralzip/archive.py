@@ -12,8 +12,8 @@ the first one says how many members the group holds, and a group is decoded as a
 whole. docs/FORMAT.md gives every field; this module writes and reads them, checking
 every value (a .nz file is untrusted input).
 
-Version 3 is version 2 made lean for small files (about 140 bytes a single-member file where
-version 2 took about 320): the writer's versions without their names, a self-contained description
+Version 3 is version 2 made lean for small files (about 130 bytes of container a single-member
+file where version 2 took about 320): the writer's versions without their names, a self-contained description
 deflated with a built-in preset dictionary (DESCRIPTION_DICT), and a file of one member ends with a
 brief trailer (its likelihood figures) in place of the member table, which would repeat its record.
 """
@@ -430,7 +430,7 @@ class Table:
     names: list[str]
     group_start: object  # index of each member's group's first member
     data_end: int  # where the records end (the end marker)
-    version: int = VERSION
+    version: int  # the file's format version (2 or 3)
 
     def definitions(self, lookup=None) -> "Definitions":
         return Definitions(self.models, lookup, self.version)

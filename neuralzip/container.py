@@ -45,13 +45,13 @@ class Member:
     sha256: str
     chunks: list = field(default_factory=list)  # bytes of each chunk
     stats: dict = field(default_factory=dict)  # likelihood figures at compress time
-    mtime: int | None = None  # modification time, whole seconds since 1970 (version 2)
-    mode: int | None = None  # permission bits (version 2)
-    group: int = 1  # version 2: members in the group this one starts (0: it continues a group)
+    mtime: int | None = None  # modification time, whole seconds since 1970 (versions 2 and 3)
+    mode: int | None = None  # permission bits (versions 2 and 3)
+    group: int = 1  # versions 2 and 3: members in the group this one starts (0: it continues a group)
 
     def header(self) -> dict:
         """The member's description, the same whichever version stored it (the checksum as its
-        first 16 hex digits: version 2 keeps those)."""
+        first 16 hex digits: versions 2 and 3 keep those)."""
         return {"name": self.name, "kind": self.kind, "model": self.model, "weights": self.weights,
                 "shape": list(self.shape), "bits": self.bits, "meta": self.meta, "params": self.params,
                 "checksum": self.sha256[:16], "chunks": chunk_lengths(self.chunks), "stats": self.stats}
@@ -108,15 +108,15 @@ def digest_matches(member: Member, digest: str) -> bool:
 
 
 def dumps(members: list[Member], archive: bool = False) -> bytes:
-    """The members as a version-2 file in memory. `archive`: the members came from several files or
+    """The members as a version-3 file in memory. `archive`: the members came from several files or
     a directory, so decompress extracts them under a directory rather than as one file. Members of a
     bits-back chain (params "chain" > 1) are written as one group with everything else given."""
     import io
 
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
     buf = io.BytesIO()
-    w = v2.Writer(buf, archive)
+    w = records.Writer(buf, archive)
     for group in default_groups(members):
         w.add_group(group)
     w.close()
@@ -135,7 +135,7 @@ def dumps_v1(members: list[Member], archive: bool = False) -> bytes:
 
     for m in members:
         if len(m.sha256) != 64:
-            raise ContainerError(f"member {m.name!r} has no full SHA-256 (read from version 2): no version-1 file")
+            raise ContainerError(f"member {m.name!r} has no full SHA-256 (read from version 2 or 3): no version-1 file")
     header = json.dumps({"neuralzip": __version__, "constriction": CONSTRICTION_VERSION, "archive": archive,
                          "members": [m.v1_header() for m in members]}, separators=(",", ":")).encode()
     header = zlib.compress(header, 9)
@@ -154,9 +154,9 @@ def loads(data: bytes, max_memory: int | None = limits.DEFAULT_MAX_MEMORY) -> tu
     if len(data) < len(MAGIC) + 6:
         raise ContainerError("truncated container")
     version = struct.unpack_from("<H", data, len(MAGIC))[0]
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
-    if version in v2.READ_VERSIONS:
+    if version in records.READ_VERSIONS:
         return _loads_v2(data, max_memory)
     if version != 1:
         raise ContainerError(f"unknown container format version {version} {READS}")
@@ -193,16 +193,16 @@ def _loads_v2(data: bytes, max_memory) -> tuple[dict, list[Member]]:
     between them, the table's CRC and count), each record checked against its row of the table."""
     import io
 
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
     f = io.BytesIO(data)
-    table = v2.read_table(f, len(data), max_memory)
-    f.seek(len(v2.MAGIC) + 2)
+    table = records.read_table(f, len(data), max_memory)
+    f.seek(len(records.MAGIC) + 2)
     members = []
     for i, (archive, m) in enumerate(iter_pipe(f, table.version)):
         end = f.tell()
         if (i >= len(table) or archive != table.archive or m.name != table.names[i]
-                or v2.KINDS.index(m.kind) != table.kind[i] or tuple(m.shape) != table.shape_of(i) or m.bits != int(table.bits[i]) or m.group != int(table.group[i])
+                or records.KINDS.index(m.kind) != table.kind[i] or tuple(m.shape) != table.shape_of(i) or m.bits != int(table.bits[i]) or m.group != int(table.group[i])
                 or (m.model, m.weights) != table.models[int(table.model[i])]
                 or end != int(table.offset[i]) + int(table.size[i])):
             raise ContainerError(f"corrupt container: member {m.name!r} does not match the member table")
@@ -213,18 +213,18 @@ def _loads_v2(data: bytes, max_memory) -> tuple[dict, list[Member]]:
 
 def top_of(table, members: list[Member]) -> dict:
     """The file header in the shape version 1 has (for `info --json` and callers of loads)."""
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
-    return {**v2.parse_info(table.info), "version": table.version, "archive": table.archive,
+    return {**records.parse_info(table.info), "version": table.version, "archive": table.archive,
             "members": [dict(m.header(), mtime=m.mtime, mode=m.mode) for m in members]}
 
 
 def read_members(f, table, first: int = 0, end: int | None = None, payload=True):
-    """Members first..end-1 of a seekable version-2 file, each record found by the table's offset and
+    """Members first..end-1 of a seekable version-2 or -3 file, each record found by the table's offset and
     checked as a v1 header entry is and against its row. Yields Member objects one by one.
     payload=archive.LATER: each member's chunks are left in the file (an archive.RecordPayload,
     to be read before the next member is asked for)."""
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
     cache: dict[int, bytes] = {}  # descriptions used as dictionaries (a few: the writer offers DICT_SLOTS)
 
@@ -234,7 +234,7 @@ def read_members(f, table, first: int = 0, end: int | None = None, payload=True)
                 raise ContainerError("corrupt container: a description refers to a member that does not precede it")
             back = f.tell()
             f.seek(int(table.offset[j]))
-            rec = v2.read_record(v2.Source(f), table.definitions(), None, payload=False)
+            rec = records.read_record(records.Source(f), table.definitions(), None, payload=False)
             f.seek(back)
             if rec is None or rec.dict_ref:
                 raise ContainerError("corrupt container: a description refers to one that is not self-contained")
@@ -249,14 +249,14 @@ def read_members(f, table, first: int = 0, end: int | None = None, payload=True)
         current[0] = i
         f.seek(int(table.offset[i]))
         size = int(table.size[i])
-        rec = v2.read_record(v2.Source(f), defs, size, payload)
+        rec = records.read_record(records.Source(f), defs, size, payload)
         if rec is None:
             raise ContainerError("corrupt container: a member table offset points at the end marker")
         m = record_member(rec, defs.models, i)
-        later = isinstance(rec.chunks, v2.RecordPayload)
+        later = isinstance(rec.chunks, records.RecordPayload)
         if later:
             rec.chunks.end = int(table.offset[i]) + size
-        if (m.name != table.names[i] or v2.KINDS.index(m.kind) != table.kind[i] or m.bits != int(table.bits[i])
+        if (m.name != table.names[i] or records.KINDS.index(m.kind) != table.kind[i] or m.bits != int(table.bits[i])
                 or tuple(m.shape) != table.shape_of(i) or rec.group != int(table.group[i])
                 or rec.model != int(table.model[i]) or (not later and f.tell() != int(table.offset[i]) + size)):
             raise ContainerError(f"corrupt container: member {m.name!r} does not match the member table")
@@ -273,15 +273,15 @@ def iter_pipe(f, version: int, later=None):
     Yields (archive flag, first Member), then Member objects one by one. `later(record)`: whether a
     record's chunks stay in the stream (an archive.RecordPayload that the caller reads to its end
     before asking for the next member)."""
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
-    src = v2.Source(f)
-    archive, _ = v2.read_header(src, version)
-    defs = v2.PipeDefinitions(version)
+    src = records.Source(f)
+    archive, _ = records.read_header(src, version)
+    defs = records.PipeDefinitions(version)
     names, count, pending = set(), 0, 0
-    payload = True if later is None else (lambda rec: v2.LATER if later(rec) else True)
+    payload = True if later is None else (lambda rec: records.LATER if later(rec) else True)
     while True:
-        rec = v2.read_record(src, defs, None, payload)
+        rec = records.read_record(src, defs, None, payload)
         if rec is None:
             break
         m = record_member(rec, defs.models, count)
@@ -294,7 +294,7 @@ def iter_pipe(f, version: int, later=None):
         pending = (rec.group or pending) - 1
         count += 1
         yield archive, m
-        if isinstance(rec.chunks, v2.RecordPayload) and not rec.chunks.done:
+        if isinstance(rec.chunks, records.RecordPayload) and not rec.chunks.done:
             raise ValueError("a member's chunks must be read before the next member")
     if pending or not count:
         raise ContainerError("corrupt container: the last group is incomplete" if count else
@@ -306,15 +306,15 @@ def iter_pipe(f, version: int, later=None):
         if not piece:
             break
         tail += piece
-        keep = len(tail) - v2.TRAILER.size
+        keep = len(tail) - records.TRAILER.size
         if keep > 0:
             crc, size, tail = zlib.crc32(tail[:keep], crc), size + keep, tail[keep:]
-    if version >= 3 and count == 1 and tail.endswith(v2.BRIEF_TAG) and size == 0 and len(tail) == v2.BRIEF.size:
-        v2.read_brief(tail)
+    if version >= 3 and count == 1 and tail.endswith(records.BRIEF_TAG) and size == 0 and len(tail) == records.BRIEF.size:
+        records.read_brief(tail)
         return
-    if len(tail) < v2.TRAILER.size or tail[-4:] != v2.TRAILER_TAG:
+    if len(tail) < records.TRAILER.size or tail[-4:] != records.TRAILER_TAG:
         raise ContainerError("truncated container (member table)")
-    _, tsize, _, n, tcrc, _ = v2.TRAILER.unpack(tail)
+    _, tsize, _, n, tcrc, _ = records.TRAILER.unpack(tail)
     if tsize != size or tcrc != crc:
         raise ContainerError("corrupt container: member table CRC mismatch, or bytes after the table")
     if n != count:
@@ -322,7 +322,7 @@ def iter_pipe(f, version: int, later=None):
 
 
 def record_member(rec, models: list, index: int) -> Member:
-    """A version-2 record as a Member, every value checked as version 1 checks its header entry."""
+    """A version-2 or -3 record as a Member, every value checked as version 1 checks its header entry."""
     model, weights = models[rec.model]
     h = {"name": rec.name, "kind": rec.kind, "model": model, "weights": weights, "shape": list(rec.shape),
          "bits": rec.bits, "meta": rec.meta, "params": rec.params, "sha256": rec.checksum,

@@ -1,4 +1,4 @@
-"""Shard sets: one dataset written as several version-2 archives of about --shard-size bytes each,
+"""Shard sets: one dataset written as several version-3 archives of about --shard-size bytes each,
 plus a manifest, in one directory; read (ls, decompress, neuralzip.open) like one archive.
 
     OUTDIR/manifest.json      {"format": "neuralzip-shards", "version": 1, "members": N,

@@ -1,4 +1,4 @@
-"""Archives in bounded memory: compress many files into a version-2 .nz group by group, list one,
+"""Archives in bounded memory: compress many files into a version-3 .nz group by group, list one,
 and extract all or some of its members, over several processes (--jobs).
 
 Members are cut into groups by the input alone: a member whose codec chains members (the vae's
@@ -265,7 +265,7 @@ def encoded_groups(sources: list[Source], model: str, weights: str | None, level
 def compress_sources(sources: list[Source], out, archive: bool, model: str = "auto", weights: str | None = None,
                      level: int = 1, jobs: int = 0, compare: bool = False, verify: bool = False,
                      on_group=None, keep_reports: bool = True) -> tuple[list, int]:
-    """Code `sources` into one version-2 file. `out`: a path (written to a temporary file beside it and
+    """Code `sources` into one version-3 file. `out`: a path (written to a temporary file beside it and
     renamed at the end: never a partial file) or a binary stream (stdout). `on_group(members, sizes,
     peers, seconds)` is called as each group is written. -> (member reports, or [] without
     keep_reports: memory then stays bounded whatever the count; the file's size)."""
@@ -353,32 +353,32 @@ class Entry:
 
 
 def open_table(path, max_memory=limits.DEFAULT_MAX_MEMORY):
-    """-> (open file, its version-2 table); a version-1 file -> (None, None)."""
-    from neuralzip import archive as v2
+    """-> (open file, its version-2 or -3 table); a version-1 file -> (None, None)."""
+    from neuralzip import archive as records
 
     try:
         f = open(path, "rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        head = f.read(len(v2.MAGIC) + 2)
-        if not head.startswith(v2.MAGIC):
+        head = f.read(len(records.MAGIC) + 2)
+        if not head.startswith(records.MAGIC):
             raise ContainerError("not a neuralzip file (bad magic bytes)")
-        if len(head) < len(v2.MAGIC) + 2:
+        if len(head) < len(records.MAGIC) + 2:
             raise ContainerError("truncated container")
         version = int.from_bytes(head[-2:], "little")
         if version == 1:
             f.close()
             return None, None
         size = os.fstat(f.fileno()).st_size
-        return f, v2.read_table(f, size, max_memory)
+        return f, records.read_table(f, size, max_memory)
     except BaseException:
         f.close()
         raise
 
 
 def list_entries(path, max_memory=limits.DEFAULT_MAX_MEMORY) -> list[Entry]:
-    """Every member from the table alone (version 2; every shard's, for a shard set), or from the
+    """Every member from the table alone (versions 2 and 3; every shard's, for a shard set), or from the
     header (version 1)."""
     return [Entry(*row) for row in list_rows(path, max_memory)]
 
@@ -401,10 +401,10 @@ def list_rows(path, max_memory=limits.DEFAULT_MAX_MEMORY) -> list[tuple]:
 def _table_rows(table) -> list[tuple]:
     import numpy as np
 
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
     n = len(table)
-    ndim = np.array([v2.NDIM[k] for k in v2.KINDS])[table.kind]
+    ndim = np.array([records.NDIM[k] for k in records.KINDS])[table.kind]
     shape = table.shape.astype(np.float64)
     dims = np.where(ndim == 3, shape[:, 0] * shape[:, 1] * shape[:, 2],
                     np.where(ndim == 2, shape[:, 0] * shape[:, 1], shape[:, 0]))
@@ -416,7 +416,7 @@ def _table_rows(table) -> list[tuple]:
                      gsize[table.group_start] * dims / np.maximum(gdims[table.group_start], 1), size)
     share = np.rint(share).astype(np.int64).tolist()
     dims = dims.astype(np.int64).tolist()
-    kind_names = [v2.KINDS[k] for k in range(len(v2.KINDS))]
+    kind_names = [records.KINDS[k] for k in range(len(records.KINDS))]
     model_names = [m for m, _ in table.models]
     kinds, bits, model = table.kind.tolist(), table.bits.tolist(), table.model.tolist()
     h, w, c = (table.shape[:, j].astype(np.int64).tolist() for j in range(3))
@@ -466,7 +466,7 @@ def open_parts(path, max_memory=limits.DEFAULT_MAX_MEMORY):
         for shard in shards.read_manifest(p):
             f, table = open_table(shard, max_memory)
             if table is None:
-                raise ContainerError(f"{shard}: a shard must be a version-2 archive")
+                raise ContainerError(f"{shard}: a shard must be a version-2 or -3 archive")
             f.close()
             parts.append(Part(str(shard), table, base))
             base += len(table)
@@ -545,12 +545,12 @@ def _decode_long(f, table, i: int, target) -> bool:
     """Member i (a group of one) decoded chunk by chunk into `target` (a temporary path, or a stream),
     if it is a long recording whose codec can (neuralzip/chunked.py); False: it is not."""
     from neuralzip import api, chunked
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
-    from_table = (v2.KINDS[table.kind[i]], table.shape_of(i))
+    from_table = (records.KINDS[table.kind[i]], table.shape_of(i))
     if target is None or not chunked.long_enough(*from_table):
         return False
-    m = next(container.read_members(f, table, i, i + 1, payload=v2.LATER))
+    m = next(container.read_members(f, table, i, i + 1, payload=records.LATER))
     codec = api._member_codec(m, _WORKER["weights"])
     if not chunked.decodes(m, codec):
         return False
@@ -738,13 +738,13 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
     """Decode a .nz read front to back from a pipe, group by group, in bounded memory: a single member
     to `to_stream` (or to `out`), several under directory `out` (temporary names, renamed at the end)."""
     from neuralzip import api, chunked
-    from neuralzip import archive as v2
+    from neuralzip import archive as records
 
-    head = stream.read(len(v2.MAGIC) + 2)
-    if not head.startswith(v2.MAGIC):
-        raise ContainerError("not a neuralzip file (bad magic bytes)" if not v2.MAGIC.startswith(head) or not head
+    head = stream.read(len(records.MAGIC) + 2)
+    if not head.startswith(records.MAGIC):
+        raise ContainerError("not a neuralzip file (bad magic bytes)" if not records.MAGIC.startswith(head) or not head
                              else "truncated container")
-    if len(head) < len(v2.MAGIC) + 2:
+    if len(head) < len(records.MAGIC) + 2:
         raise ContainerError("truncated container")
     version = int.from_bytes(head[-2:], "little")
     if version == 1:  # no streaming layout: the whole file, then the in-memory path
@@ -753,7 +753,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
         decoded = api.decode_members(members, weights, max_memory)
         items = [(m, api.restore(m, media)) for m, media in zip(members, decoded)]
         return _write_items(items, out, force, to_stream)
-    if version not in v2.READ_VERSIONS:
+    if version not in records.READ_VERSIONS:
         raise ContainerError(f"unknown container format version {version} {container.READS}")
     written: list[tuple[Path, Path]] = []
     made: list[Path] = []
@@ -821,7 +821,7 @@ def extract_stream(stream, out=None, force: bool = False, weights: str | None = 
                 raise InputError("this .nz is an archive: give -o DIR to extract its members")
             if m.group and pending:
                 flush()
-            if isinstance(m.chunks, v2.RecordPayload) and long_member(m):
+            if isinstance(m.chunks, records.RecordPayload) and long_member(m):
                 continue
             pending.append(m)
         if pending:
