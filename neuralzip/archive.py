@@ -464,7 +464,7 @@ def read_trailer(f, size: int) -> tuple[int, int, int, int, int]:
     f.seek(size - TRAILER.size)
     offset, tsize, raw, n, crc, tag = TRAILER.unpack(f.read(TRAILER.size))
     if tag != TRAILER_TAG:
-        raise ContainerError("truncated container, or trailing bytes after its end (no member table at the end)")
+        raise ContainerError("truncated container, or trailing bytes after its end (no trailer at the end)")
     if offset + tsize != size - TRAILER.size or offset < len(MAGIC) + 5:
         raise ContainerError("corrupt container trailer: the member table is not where it says")
     return offset, tsize, raw, n, crc

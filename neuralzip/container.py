@@ -313,7 +313,7 @@ def iter_pipe(f, version: int, later=None):
         records.read_brief(tail)
         return
     if len(tail) < records.TRAILER.size or tail[-4:] != records.TRAILER_TAG:
-        raise ContainerError("truncated container (member table)")
+        raise ContainerError("truncated container (member table or trailer)")
     _, tsize, _, n, tcrc, _ = records.TRAILER.unpack(tail)
     if tsize != size or tcrc != crc:
         raise ContainerError("corrupt container: member table CRC mismatch, or bytes after the table")
