@@ -3,7 +3,7 @@
 now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and never by the name alone
 (`wavenet` is a real WaveNet now: a member naming it with any other weights is one of its).
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
-to 5, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
+to 3, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
 the counts and their trained output layer, recognised by their params; files made with an earlier weights file of their model,
 recognised by its hash) decode too."""
 
@@ -178,14 +178,12 @@ def test_old_names_are_not_models_to_compress_with(run_cli, tmp_path, old, new, 
 @pytest.mark.parametrize("name, coder", [("older-ols-cascade-coder1-audio.nz", None),
                                          ("older-ols-cascade-coder2-audio.nz", 2),
                                          ("older-ols-cascade-coder3-audio.nz", 3),
-                                         ("older-ols-cascade-coder4-audio.nz", 4),
-                                         ("older-ols-cascade-coder5-audio.nz", 5)])
+                                         ("older-ols-cascade-coder4-audio.nz", 4)])
 def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
     """An older ols-cascade file decodes with the version its params record (coder 1: no
     params.coder). Read as the next version (the negative control) its content no longer matches
     its checksum. Coded again today it is a member of the current version, of the same content.
-    (The coder-3 file is a level-2 file: version 4 changed level 2 only; the coder-4 file is level 1;
-    the coder-5 file is level 1 at 44.1 kHz: version 6 changed level 1 above LOW_RATE only.)"""
+    (The coder-3 file is a level-2 file: version 4 changed level 2 only; the coder-4 file is level 1.)"""
     from neuralzip.models.ols_audio import CODER
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
@@ -194,7 +192,7 @@ def test_older_ols_cascade_files_are_read_with_their_own_version(name, coder):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, coder=(coder or 1) + 1)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, "ols-cascade", level=member.params["level"]))
-    assert again.params["coder"] == CODER == 6 and again.chunks != member.chunks
+    assert again.params["coder"] == CODER == 5 and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 

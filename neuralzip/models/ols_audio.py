@@ -6,9 +6,10 @@ every 32 samples; 32 + 8, solved every 4, at level 2; forgetting factor 0.999, 0
 LOW_RATE; at level 2 each sample weighted by (recent |error| + 2)^-3/4, so loud errors pull the
 fit less, as the coding cost grows with log |error| and not its square; the second channel of a
 pair also reads the first channel's current and recent samples), a cascade of NLMS stages on its
-residual (896/32/16 taps at level 1 and 1280/256/32/16 at level 2 at 44.1 kHz; 448/32/16 and
-512/32/16 below LOW_RATE; the first stage spans the same time at every sample rate: first_taps), an
-RLS stage (order 4, forgetting factor 0.97; order 8 and 0.98 below LOW_RATE) that predicts what the cascade left from its last values and follows it within tens of
+residual (448/32/16 taps at level 1, 1280/256/32/16 at level 2 at 44.1 kHz, 512/32/16 below
+LOW_RATE at level 2; the first stage spans the same time at every sample rate: first_taps), an
+RLS stage (order 4, forgetting factor 0.97, at level 2; order 8 and 0.98 below LOW_RATE at both
+levels) that predicts what the cascade left from its last values and follows it within tens of
 samples (speech formants move that fast), at level 2 a second least-squares fit on the same
 inputs with a short memory (forgetting factor 0.995, 0.98 below LOW_RATE: a few hundred samples)
 whose prediction, against the first fit's, is one more input of the mixer, an adaptive-step
@@ -25,15 +26,13 @@ scale class, the logistic rows (logistic_rows) a fixed shape per fine scale clas
 correctly rounded CDF table. The least squares, the NLMS and RLS stages and the mixer are strict IEEE-754 doubles
 (a fixed order of + - * / sqrt), everything else is integer.
 
-Versions (params["coder"]): 6 is the model above. Version 5 had a first NLMS stage of 448 taps and
-no RLS stage at level 1 above LOW_RATE, and decodes with CODER5_LEVELS (its level 2, and its level
-1 below LOW_RATE, are version 6's). Version 4 had no logistic row (its chunks no
+Versions (params["coder"]): 5 is the model above. Version 4 had no logistic row (its chunks no
 share section) and decodes with CODER4_LEVELS. Version 3 had no second fit at level 2 (its
 level 1 is version 4's) and decodes with CODER3_LEVELS. Files written by version 2 (integer stages, a
 sign-sign mixer, a bias correction in a context of the recent error signs, two stages at level 1)
 decode with CODER2_LEVELS; files without "coder" are version 1 and decode with CODER1_LEVELS
 (the residual rounded to a whole sample). The kernel's own `coder` option is only that rounding:
-2 (the sign by the unrounded prediction) in versions 2 to 6.
+2 (the sign by the unrounded prediction) in versions 2 to 5.
 
 Layout: the recording is cut into lanes of about LANE_SECONDS seconds (balanced, so lanes of one
 recording differ by at most a frame), up to `lanes` lanes per chunk, and the lanes into two
@@ -75,7 +74,7 @@ from neuralzip.parallel import cpu_count
 
 kern = dispatch.ols_audio()  # the kernels, built with AVX where this CPU has it (same bits)
 
-CODER = 6  # the model version compress writes (params["coder"]; params without one are coder 1)
+CODER = 5  # the model version compress writes (params["coder"]; params without one are coder 1)
 CODER3_LEVELS = {  # the levels as coder-3 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=0, coder=2, pow_norm=2, mixer=1, fine_stages=1,
@@ -92,13 +91,7 @@ CODER4_LEVELS = {  # tuned on audio/train (excerpts of 12 files a source, 60 spe
 }
 # version 5 may mix a discretized logistic of the slow running scale into the count rows, at a share
 # (SHARES) the encoder picks per lane; version 4's bits where it picks 0
-CODER5_LEVELS = {level: dict(CODER4_LEVELS[level], logistic=1) for level in (1, 2)}
-# version 6: level 1 above LOW_RATE gets a first NLMS stage twice as long and level 2's RLS stage, for
-# about a quarter more time (0.3-0.5% on two disjoint tenths of audio/train, 1.4-2.0% on its Rhodes;
-# never tuned on valid); below LOW_RATE and at level 2 it is version 5
-LEVELS = {1: dict(CODER5_LEVELS[1], taps=(896, 32, 16), rls_n=4, rls_lam=0.97,
-                  low_rate=dict(CODER5_LEVELS[1]["low_rate"], taps=CODER5_LEVELS[1]["taps"])),
-          2: CODER5_LEVELS[2]}
+LEVELS = {level: dict(CODER4_LEVELS[level], logistic=1) for level in (1, 2)}
 SHARES = (0, 4, 8, 12, 14)  # the logistic row's shares the encoder tries, in sixteenths (the decoder takes 0..15)
 CODER2_LEVELS = {  # the levels as coder-2 files were written (they keep decoding)
     1: dict(n_own=16, n_cross=8, solve_every=32, lam=0.999, taps=(448, 16), mu_shift=(3, 5), nu_rel=1e-9,
@@ -113,7 +106,7 @@ CODER1_LEVELS = {  # the levels as coder-1 files were written (they keep decodin
     2: dict(n_own=32, n_cross=8, solve_every=4, lam=0.998, taps=(512, 32, 16), mu_shift=(3, 5, 6), nu_rel=1e-9,
             bias_rate=8),
 }
-VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, 3: CODER3_LEVELS, 4: CODER4_LEVELS, 5: CODER5_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
+VERSIONS = {1: CODER1_LEVELS, 2: CODER2_LEVELS, 3: CODER3_LEVELS, 4: CODER4_LEVELS, CODER: LEVELS}  # params["coder"] -> the levels it was written with
 LOW_RATE = 32000  # below this rate a level's `low_rate` stages replace its own (long filters hurt 8 kHz speech)
 LANE_SECONDS = {1: 6, 2: 12}
 MAX_LANE = 1 << 22  # frames per lane the decoder accepts
