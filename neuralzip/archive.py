@@ -242,7 +242,7 @@ class Writer:
         self._write(bytes([REC_END]))
         if self.rows.n == 1:
             figures = self.rows.brief_figures()
-            self._write(figures + struct.pack("<I", zlib.crc32(figures)) + BRIEF_TAG)
+            self._write(BRIEF.pack(figures, zlib.crc32(figures), BRIEF_TAG))
             return self.pos
         raw = self.rows.table(list(self.models))
         packed = zlib.compress(raw, 9)
@@ -727,7 +727,7 @@ class Definitions:
     def __init__(self, models=None, lookup=None, version: int = VERSION):
         self.models: list[tuple[str, str | None]] = list(models or [])
         self.lookup = lookup
-        self.alone = DESCRIPTION_DICT if version >= 3 else None
+        self.builtin_dict = DESCRIPTION_DICT if version >= 3 else None
 
 
 class PipeDefinitions(Definitions):
@@ -844,7 +844,7 @@ def _member_body(src: Source, defs: Definitions, limit_payload: int | None, payl
     group = src.varint(f"{who}group", MAX_GROUP)
     dict_ref = src.varint(f"{who}dictionary", MAX_MEMBERS)
     desc = src.exact(src.varint(f"{who}description length", MAX_DESC), "member record")
-    text = inflate(desc, defs.lookup(dict_ref - 1) if dict_ref else defs.alone, who)
+    text = inflate(desc, defs.lookup(dict_ref - 1) if dict_ref else defs.builtin_dict, who)
     try:
         meta, params = json.loads(text)
         if not isinstance(meta, dict) or not isinstance(params, dict):
