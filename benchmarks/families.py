@@ -16,8 +16,8 @@ Writes benchmarks/results/families.json (`--models vae,made --out FILE`: those f
 
     python benchmarks/families.py --audio [--jobs 1]
 
-runs the audio families (wavenet), the default audio model (auto) and the peers (FLAC -8, WavPack
--hh -x3) the same way on the recordings of AUDIO_SOURCES in audio/valid (speech and the Rhodes
+runs the audio families (wavenet), the default audio model (auto), `classic` (the same per-block
+LPC as wavenet's, its residual under adaptive counts) and the peers (FLAC -8, WavPack -hh -x3) the same way on the recordings of AUDIO_SOURCES in audio/valid (speech and the Rhodes
 piano: the issue's targets), whole files: bits per sample per source, the ratio to FLAC, the
 float and exact likelihood and the coded payload against it, and the slowest file's time as a
 multiple of real time each way -> benchmarks/results/families_audio.json.
@@ -49,7 +49,9 @@ from neuralzip.models.base import Signal  # noqa: E402
 
 CROP = 128
 FAMILIES = {"image": ["gated-pixelcnn", "pixelrnn", "made", "nade", "vae"], "audio": ["wavenet"]}
-REFERENCE = {"image": ["classic"], "audio": ["ols-cascade"]}  # the default models, measured in the same run
+# measured in the same run: the default models, and for audio `classic` too, whose per-block LPC is
+# the one wavenet reads the residual of, coded under adaptive counts: what the network adds to it
+REFERENCE = {"image": ["classic"], "audio": ["ols-cascade", "classic"]}
 AUDIO_SOURCES = ["asterisk_allison_8k", "jrhodes3c_mono"]
 
 

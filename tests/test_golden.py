@@ -5,7 +5,7 @@ now lpc-nlms-mlp) decode too, recognised by their shipped weights' hash and neve
 Files a model wrote with an earlier version of its own coding (older-*.nz: ols-cascade's coders 1
 to 3, classic's and local-ls's blends before the least-squares mixer, the networks' fixed weight against
 the counts and their trained output layer, recognised by their params; files made with an earlier weights file of their model,
-recognised by its hash) decode too."""
+recognised by its hash, wavenet's v1 with its fixed predictor among them) decode too."""
 
 import hashlib
 import json
@@ -298,6 +298,23 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     assert current.weights in newest.name and {k: v for k, v in current.params.items() if k != "head"} == member.params
     with pytest.raises(ContainerError, match="not the weights file"):
         api.decompress_bytes(blob, weights=str(newest))
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, weights=current.weights))
+
+
+def test_older_wavenet_file_keeps_the_fixed_predictor_of_its_weights():
+    """wavenet's weights v1 read the residual of the fixed second-order predictor, v2 that of an
+    LPC per block stored in the chunk (params "block"). The older file names v1, records no
+    "block" and decodes with v1; rewritten to name v2 (the negative control), its content no
+    longer matches its checksum. Today's file names v2 and records "block"."""
+    blob = (GOLDEN / "older-wavenet-v1-weights-audio.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    [v1] = shipped_dir().glob("wavenet-audio-v1-*.npz")
+    newest = shipped("wavenet-audio")
+    assert member.weights in v1.name and v1 != newest and "block" not in member.params
+    assert api.decompress_bytes(blob)[0][1]
+    _, [current] = container.loads((GOLDEN / "wavenet-audio.nz").read_bytes())
+    assert current.weights in newest.name and current.params["block"] > 0
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, weights=current.weights))
 

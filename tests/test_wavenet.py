@@ -1,7 +1,8 @@
 """The wavenet audio model: exact roundtrips for every sample width, channel count and odd length,
 lanes and chunks, a sample's pmf reading only earlier samples of its own lane, the input side
-(fixed predictor, running scale) as documented, coded size against the exact likelihood, and
-damaged payloads, params and weights refused."""
+(the per-block linear predictor, the running scale) as documented, the stored predictor plans,
+files of the first weights (the fixed predictor) still coded and decoded, coded size against the
+exact likelihood, and damaged payloads, plans, params and weights refused."""
 
 import json
 
@@ -23,9 +24,24 @@ def codec():
     return get_codec("wavenet", "audio")
 
 
-def lanes_for(codec, lengths, bits=16):
+FIXED_PREDICTORS = [(), (1,), (2, -1), (3, -3, 1)]  # FLAC's fixed predictors of orders 0 to 3
+
+
+def switching_plans(lengths, block=256):
+    """Plans whose blocks cycle through the fixed predictors of orders 0 to 3 (shift 0)."""
+    plans = wavenet.LanePlans.empty(lengths, block)
+    for b in range(plans.orders.shape[1]):
+        coefs = FIXED_PREDICTORS[b % 4]
+        plans.orders[:, b] = len(coefs)
+        plans.coefs[:, b, :len(coefs)] = coefs
+    return plans
+
+
+def lanes_for(codec, lengths, bits=16, plans=None):
     n = codec._alphabet(bits)[0]
-    return kern.WaveLanes(codec.net.exact, np.asarray(lengths, np.int64), bits, *logistic.bucket_intervals(n)), n
+    plans = switching_plans(lengths) if plans is None else plans
+    return kern.WaveLanes(codec.net.exact, np.asarray(lengths, np.int64), bits, *logistic.bucket_intervals(n),
+                          plans.block, plans.orders, plans.shifts, plans.coefs), n
 
 
 def rows_of(codec, values, bits=16):
@@ -74,7 +90,7 @@ def test_many_lanes_and_chunks_with_a_short_tail(monkeypatch):
     data = wav_file(tone(1000 * 3 + 17, 2, 16), 16, rate=8000)  # 4 spans x 2 channels = 8 lanes
     assert roundtrip(data, "wavenet") == data
     _, [member] = container.loads(api.compress_bytes(data, "a", "wavenet"))
-    assert len(member.chunks) == 3 and member.params == {"lane": 1000, "lanes": 3}
+    assert len(member.chunks) == 3 and member.params == {"lane": 1000, "lanes": 3, "block": 1024}
     assert [len(x) for x in wavenet.lane_layout(3017, 2, 1000, 3)] == [3, 3, 2]
 
 
@@ -105,15 +121,68 @@ def test_lanes_stepped_together_give_the_rows_of_lanes_run_alone(codec):
         assert np.array_equal(rows_of(codec, values[k:k + 1])[0][:, 0], together[:, k])
 
 
-def test_the_input_side_is_the_fixed_predictor_and_the_running_scale():
+def test_the_input_side_is_the_linear_predictor_and_the_running_scale():
     values = np.array([100, 110, 130, 120, 120], np.int64) + (1 << 15)
-    r, a, u = kern.track(values, 16)
+    fixed = wavenet.LanePlans.fixed([5])
+    r, a, u = kern.track(values, 16, *fixed.lane(0))
     assert list(r) == [100, 10 - 100, 130 - 120, 120 - 150, 120 - 110]  # x - (2 x[t-1] - x[t-2]), x[-1] = x[-2] = 0
     assert a[0] == 16 * 16 and a[1] == a[0] + ((16 * 100 - a[0]) >> 4)
     assert u[0] == 100 * 16 * 4096 // a[0]  # r / (a / 16) in 1/4096: 6.25
     assert u[2] == (2 * 10 * 16 * 4096 + a[2]) // (2 * a[2])  # rounded half up
-    loud = kern.track(np.array([0, 65535, 0], np.int64), 16)[2]
+    loud = kern.track(np.array([0, 65535, 0], np.int64), 16, *wavenet.LanePlans.fixed([3]).lane(0))[2]
     assert list(loud) == [-(8 * 4096 - 1), 8 * 4096 - 1, -(8 * 4096 - 1)]  # clipped at +-8
+    # a plan of two blocks of 3: order 1 (coefficient 3, shift 1: 1.5 x[t-1]), then order 2 (2, -1)
+    plans = wavenet.LanePlans.empty([5], 3)
+    plans.orders[0] = (1, 2)
+    plans.shifts[0] = (1, 0)
+    plans.coefs[0, 0, 0], plans.coefs[0, 1, :2] = 3, (2, -1)
+    r = kern.track(values, 16, *plans.lane(0))[0]
+    assert list(r) == [100, 110 - 150, 130 - 165, 120 - 150, 120 - 110]  # floor(1.5 x) in block 0
+    negative = kern.track(np.array([-7, 0], np.int64) + (1 << 15), 16, *plans.lane(0))[0]
+    assert negative[1] == 0 - (-21 >> 1)  # the shift floors: -10.5 -> -11
+
+
+def test_plans_fitted_by_the_encoder_are_stored_and_read_back():
+    rng = np.random.default_rng(5)
+    lengths = np.array([3000, 3000, 1100], np.int64)
+    values = (np.cumsum(rng.integers(-200, 201, (3, 3000)), axis=1) % 30000 + 20000).astype(np.int64)
+    plans = wavenet.LanePlans.fitted(values, lengths, 1024, 16)
+    assert plans.orders.shape == (3, 3) and plans.orders[:2].min() > 0  # a random walk: LPC pays
+    assert plans.orders[2, 2] == 0  # lane 2 has two blocks: the third is past its end
+    data = plans.pack(lengths)
+    back = wavenet.LanePlans.unpack(data, lengths, 1024)
+    for a, b in ((plans.orders, back.orders), (plans.shifts, back.shifts), (plans.coefs, back.coefs)):
+        assert np.array_equal(a, b)
+    for bad in (data[:-1], data + b"\0", bytes([1]) + data[1:], bytes([0, 1]) + data[2:], bytes([0, 0, 33]) + data[3:]):
+        with pytest.raises(ValueError, match="corrupt"):  # short, long, a stereo mode, wasted bits, order 33
+            wavenet.LanePlans.unpack(bad, lengths, 1024)
+
+
+def test_files_of_the_fixed_predictor_weights_still_code_and_decode(tmp_path):
+    """Weights v1 were trained on the fixed second-order predictor's residual: coding with them
+    stores no plans (params without "block"), and such files decode with them."""
+    v1 = next(weightstore.shipped_dir().glob("wavenet-audio-v1-*.npz"))
+    data = wav_file(tone(3000, 2, 16), 16, rate=8000)
+    blob = api.compress_bytes(data, "a.wav", "wavenet", weights=str(v1))
+    _, [member] = container.loads(blob)
+    assert member.params == {"lane": wavenet.LANE_FRAMES, "lanes": wavenet.CHUNK_LANES}
+    assert member.weights == weightstore.file_hash(v1) != get_codec("wavenet", "audio").weights_hash
+    assert api.decompress_bytes(blob)[0][1] == data
+
+
+def test_the_stored_plans_are_what_the_decoder_predicts_with(codec):
+    """Negative control for the plans: the same chunk with one coefficient changed no longer
+    restores the recording (the container's checksum refuses it)."""
+    blob = api.compress_bytes(wav_file(tone(3000, 1, 16), 16, rate=8000), "a.wav", "wavenet")
+    _, [member] = container.loads(blob)
+    data = member.chunks[0]
+    plan_len = int.from_bytes(data[:4], "little")
+    plans = wavenet.LanePlans.unpack(data[4:4 + plan_len], [3000], member.params["block"])
+    assert plans.orders[0, 0] > 0
+    plans.coefs[0, 0, 0] += 1
+    member.chunks = [data[:4] + plans.pack([3000]) + data[4 + plan_len:]]
+    with pytest.raises(ContainerError):
+        api.decode_member(member)
 
 
 def test_coded_size_is_the_exact_likelihood(codec):
@@ -145,18 +214,20 @@ def test_streams_the_range_decoder_cannot_place_are_refused(codec):
     samples = tone(3000, 1, 16)
     blob = api.compress_bytes(wav_file(samples, 16), "a.wav", "wavenet")
     _, [member] = container.loads(blob)
-    data = member.chunks[0]
+    plan_len = int.from_bytes(member.chunks[0][:4], "little")
+    head, data = member.chunks[0][:4 + plan_len], member.chunks[0][4 + plan_len:]
+    plans = wavenet.LanePlans.unpack(head[4:], [3000], member.params["block"])
     n = int.from_bytes(data[:4], "little")
     ones_symbols = data[:4] + b"\xff" * n + data[4 + n:]
     ones_low_bits = data[:4 + n] + b"\xff" * (len(data) - 4 - n)
     assert len(data) - 4 - n > 0  # there are low bits to damage
     for chunk, refused in ((data, False), (ones_symbols, True), (ones_low_bits, True)):
-        lanes, _ = lanes_for(codec, [3000])
+        lanes, _ = lanes_for(codec, [3000], plans=plans)
         words = [np.frombuffer(part, "<u4").astype(np.uint32) for part in (chunk[4:4 + n], chunk[4 + n:])]
         if refused:
             with pytest.raises(ValueError, match="range decoder"):
                 lanes.decode_chunk(*words)
-            member.chunks = [chunk]
+            member.chunks = [head + chunk]
             with pytest.raises(ContainerError):
                 api.decode_member(member)
         else:
@@ -166,11 +237,14 @@ def test_streams_the_range_decoder_cannot_place_are_refused(codec):
 
 @pytest.mark.parametrize("params, bits", [({"lane": 0, "lanes": 64}, 16), ({"lane": 32768, "lanes": 257}, 16),
                                           ({"lane": 32768}, 16), ({"lane": 100, "lanes": 64}, 16),
-                                          ({"fallback": "classic"}, 16), ({"lane": 32768, "lanes": 64}, 32)])
+                                          ({"fallback": "classic"}, 16), ({"lane": 32768, "lanes": 64}, 32),
+                                          ({"lane": 32768, "lanes": 64, "block": 15}, 16),
+                                          ({"lane": 32768, "lanes": 64, "block": 65537}, 16)])
 def test_params_the_decoder_cannot_use_are_refused(codec, params, bits):
     with pytest.raises(ParamError):
         codec.check_params(params, Signal("audio", (5000, 2), bits, 8000), 1)
-    codec.check_params({"lane": 32768, "lanes": 64}, Signal("audio", (5000, 2), 16, 8000), 1)  # the control
+    codec.check_params({"lane": 32768, "lanes": 64}, Signal("audio", (5000, 2), 16, 8000), 1)  # the controls
+    codec.check_params({"lane": 32768, "lanes": 64, "block": 1024}, Signal("audio", (5000, 2), 16, 8000), 1)
 
 
 def test_weights_the_kernel_cannot_sum_exactly_are_refused(codec, tmp_path):
@@ -197,6 +271,20 @@ def test_kernel_refuses_lanes_windows_and_values_out_of_range(codec):
         lanes.encode_window(np.zeros((2, 10), np.int64), 0, 11, offs, *buf)
     rows = np.empty((2, n))
     assert lanes.decode_step(0, np.zeros(2, np.int32), np.zeros(2, np.int64), rows) == 2
+    plans = switching_plans([10, 5], block=4)
+    for field, value, match in (("orders", 33, "out of range"), ("shifts", 32, "out of range"),
+                                ("coefs", 1 << 15, "out of range"), ("orders", -1, "out of range")):
+        bad = wavenet.LanePlans(4, plans.orders.copy(), plans.shifts.copy(), plans.coefs.copy())
+        getattr(bad, field)[1, 0] = value
+        with pytest.raises(ValueError, match=match):
+            lanes_for(codec, [10, 5], plans=bad)
+    with pytest.raises(ValueError, match="cover"):  # blocks of 4: three are needed for 10 samples
+        lanes_for(codec, [10, 5], plans=wavenet.LanePlans(4, plans.orders[:, :2], plans.shifts[:, :2],
+                                                          plans.coefs[:, :2]))
+    with pytest.raises(ValueError, match="match the lanes"):
+        lanes_for(codec, [10, 5], plans=switching_plans([10], block=4))
+    with pytest.raises(ValueError, match="shape"):
+        lanes_for(codec, [10, 5], plans=wavenet.LanePlans(4, plans.orders, plans.shifts, plans.coefs[:, :, :8]))
     with pytest.raises(ValueError, match="alphabet"):
         lanes.decode_step(1, np.array([n, 0], np.int32), np.zeros(2, np.int64), rows)
 

@@ -6,6 +6,11 @@
 # the input scaling and the lanes), one sample at a time with cached activations: each layer keeps
 # a queue of its last `dilation` inputs, so a step computes one new column of every layer and
 # never recomputes the receptive field (fast WaveNet queues).
+#
+# The predictor whose residual the network reads is a linear one per block of each lane (`plans`:
+# an order, a shift and quantised coefficients per block, chosen by the encoder and stored). The
+# fixed second-order predictor of the first weights is the plan of order 2, coefficients (2, -1)
+# and shift 0 in every block: one code path for both.
 
 import numpy as np
 
@@ -25,11 +30,38 @@ cdef enum:
     INV_BITS = 24  # the scale table's inverse scales, in 2**-24 (kernels/logistic.pxd)
     MAX_BITS = 24  # sample bits this kernel codes (every product stays in an int64)
     PARALLEL_LANES = 4  # a decoder step runs its lanes on threads from this many lanes up
+    C_MAX_ORDER = 32  # predictor orders, coefficients below 2**15 in magnitude, shifts up to 31
+
+MAX_ORDER = C_MAX_ORDER
 
 
-cdef inline int64_t fixed_prediction(int64_t x1, int64_t x2, int64_t maxv) noexcept nogil:
-    """The fixed second-order predictor 2 x[t-1] - x[t-2], within the sample range."""
-    return clip(2 * x1 - x2, 0, maxv)
+cdef inline int64_t prediction(const int64_t* x, Py_ssize_t t, Py_ssize_t block, const int64_t* orders,
+                               const int64_t* shifts, const int64_t* coefs, int64_t mid, int64_t maxv) noexcept nogil:
+    """The linear prediction of sample t of a lane (x: its values so far, stored 0..maxv) from the
+    plan of t's block: mid + (sum_i coefs[i] (x[t-1-i] - mid)) >> shift, within the sample range.
+    Samples before the lane's start count as mid (zero)."""
+    cdef Py_ssize_t b = t // block, i, n = orders[b]
+    cdef const int64_t* q = coefs + b * C_MAX_ORDER
+    cdef int64_t acc = 0
+    if n > t:
+        n = t
+    for i in range(n):
+        acc += q[i] * (x[t - 1 - i] - mid)
+    return clip(mid + (acc >> shifts[b]), 0, maxv)
+
+
+def check_plans(int64_t length, int64_t block, orders, shifts, coefs):
+    """(orders, shifts, coefs) as int64 arrays [..., blocks] / [..., blocks, C_MAX_ORDER], checked:
+    blocks of `block` samples covering `length` samples, every order, shift and coefficient in range."""
+    orders, shifts, coefs = (np.ascontiguousarray(a, np.int64) for a in (orders, shifts, coefs))
+    if block < 1 or orders.shape != shifts.shape or coefs.shape != orders.shape + (C_MAX_ORDER,):
+        raise ValueError("predictor plans have the wrong shape")
+    if orders.shape[orders.ndim - 1] * block < length:  # (no negative indices: boundscheck is off)
+        raise ValueError("predictor plans do not cover the lane")
+    if orders.size and (orders.min() < 0 or orders.max() > C_MAX_ORDER or shifts.min() < 0 or shifts.max() > 31
+                        or np.abs(coefs).max() >= 1 << 15):
+        raise ValueError("predictor plan out of range")
+    return orders, shifts, coefs
 
 
 cdef inline int64_t scaled_input(int64_t r, int64_t a) noexcept nogil:
@@ -55,25 +87,29 @@ cdef inline int64_t log_scale(int64_t a, const int64_t[:, ::1] ln16) noexcept no
     return ln16[n, v & ((1 << LN_BITS) - 1)]
 
 
-def track(const int64_t[::1] values, int64_t bits):
-    """The model's input side of a lane (values as stored, 0..2**bits - 1): -> (residuals r[t] of the
-    fixed predictor, running mean |residual| a[t] in 1/16 level used for sample t, the network's
-    input u[t] = r[t] / a[t] in 1/ONE). The trainer's data and the report's float network read
-    these; the coder computes the same integers step by step."""
+def track(const int64_t[::1] values, int64_t bits, int64_t block, orders, shifts, coefs):
+    """The model's input side of a lane (values as stored, 0..2**bits - 1; its predictor plans
+    orders/shifts [blocks], coefs [blocks, MAX_ORDER] for blocks of `block` samples): -> (residuals
+    r[t] of the predictor, running mean |residual| a[t] in 1/16 level used for sample t, the
+    network's input u[t] = r[t] / a[t] in 1/ONE). The trainer's data and the report's float network
+    read these; the coder computes the same integers step by step."""
     cdef Py_ssize_t n = values.shape[0], t
     if not 1 <= bits <= MAX_BITS:
         raise ValueError("sample bits out of range")
+    po, ps, pc = check_plans(n, block, orders, shifts, coefs)
+    if po.ndim != 1:
+        raise ValueError("one lane's plans expected")
+    cdef const int64_t[::1] o = po, sh = ps
+    cdef const int64_t[:, ::1] q = pc
     r_a, a_a, u_a = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     cdef int64_t[::1] r = r_a, av = a_a, u = u_a
-    cdef int64_t maxv = ((<int64_t>1) << bits) - 1, mid = (<int64_t>1) << (bits - 1), x1 = mid, x2 = mid
+    cdef int64_t maxv = ((<int64_t>1) << bits) - 1, mid = (<int64_t>1) << (bits - 1)
     cdef int64_t a = SCALE_START
     for t in range(n):
-        r[t] = values[t] - fixed_prediction(x1, x2, maxv)
+        r[t] = values[t] - prediction(&values[0], t, block, &o[0], &sh[0], &q[0, 0], mid, maxv)
         av[t] = a
         u[t] = scaled_input(r[t], a)
         a = next_scale(a, r[t])
-        x2 = x1
-        x1 = values[t]
     return r_a, a_a, u_a
 
 
@@ -143,9 +179,10 @@ cdef class WaveNetWeights:
 
 cdef class WaveLanes:
     """The lanes of one chunk, stepped together: lane k codes values[k, :lengths[k]] (stored values,
-    0..2**bits - 1), lengths non-increasing, so the lanes alive at step t are a prefix. Per lane:
-    the layer queues, the fixed predictor's last two values, the running scale, and the mixture
-    (pred, heads) of its next sample."""
+    0..2**bits - 1), lengths non-increasing, so the lanes alive at step t are a prefix, with its
+    predictor plans (orders/shifts [lane, block], coefs [lane, block, MAX_ORDER], blocks of `block`
+    samples). Per lane: the layer queues, the predictor's prediction of its next sample (linear),
+    the running scale, and the mixture (pred, heads) of its next sample."""
     cdef WaveNetWeights net
     cdef readonly object lengths_a, values_a
     cdef const int64_t[::1] lengths
@@ -153,13 +190,18 @@ cdef class WaveLanes:
     cdef const int64_t[::1] bounds
     cdef const int64_t[:, ::1] spans
     cdef int16_t[:, :, ::1] queue  # [lane, 2**L - 1, C]: layer l's inputs at l's offset 2**l - 1
-    cdef int64_t[::1] pos, x1, x2, scale, pred
+    cdef int64_t[::1] pos, linear, scale, pred
+    cdef readonly object plans
+    cdef const int64_t[:, ::1] orders, shifts
+    cdef const int64_t[:, :, ::1] coefs
+    cdef int64_t block, mid
     cdef int64_t[:, ::1] heads, cj, row, z
     cdef int16_t[:, ::1] cur, gate, skip16, hid
     cdef int64_t[:, ::1] skip
     cdef readonly int64_t maxv, n_lanes, n_buckets, steps
 
-    def __init__(self, WaveNetWeights net, lengths, int64_t bits, bounds, spans):
+    def __init__(self, WaveNetWeights net, lengths, int64_t bits, bounds, spans, int64_t block, orders, shifts,
+                 coefs):
         lengths = np.ascontiguousarray(lengths, np.int64)
         if not 1 <= bits <= MAX_BITS:
             raise ValueError("sample bits out of range")
@@ -169,6 +211,11 @@ cdef class WaveLanes:
         if spans.ndim != 2 or spans.shape[1] != 4 or spans.min() < 0 or spans.max() >= len(bounds):
             raise ValueError("bucket spans do not index the boundaries")
         n, c, k = len(lengths), net.channels, net.k_mix
+        self.plans = check_plans(int(lengths[0]), block, orders, shifts, coefs)
+        if self.plans[0].ndim != 2 or self.plans[0].shape[0] != n:
+            raise ValueError("predictor plans do not match the lanes")
+        self.orders, self.shifts, self.coefs = self.plans
+        self.block, self.mid = block, 1 << (bits - 1)
         self.net, self.lengths_a, self.lengths = net, lengths, lengths
         self.maxv, self.n_lanes, self.n_buckets, self.steps = (1 << bits) - 1, n, spans.shape[0], int(lengths[0])
         self.bounds, self.spans = np.ascontiguousarray(bounds, np.int64), spans
@@ -176,7 +223,7 @@ cdef class WaveLanes:
         self.values = self.values_a
         self.queue = np.zeros((n, (1 << net.n_layers) - 1, c), np.int16)
         self.pos, self.pred = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        self.x1, self.x2 = np.full(n, 1 << (bits - 1), np.int64), np.full(n, 1 << (bits - 1), np.int64)
+        self.linear = np.zeros(n, np.int64)
         self.scale = np.full(n, SCALE_START, np.int64)
         self.heads, self.z = np.zeros((n, 3 * k), np.int64), np.zeros((n, 2 * c), np.int64)
         self.cj, self.row = np.zeros((n, len(bounds)), np.int64), np.zeros((n, spans.shape[0]), np.int64)
@@ -220,10 +267,14 @@ cdef class WaveLanes:
             self.skip16[k, i] = <int16_t>clip(self.skip[k, i], 0, LIMIT)
         for i in range(self.net.hidden_units):
             self.hid[k, i] = <int16_t>clip(unit(&self.net.hw[0, 0], &self.net.hbms[0, 0], self.net.hidden_units, sk, i, &self.skip16[k, 0]), 0, LIMIT)
-        # the head: means in 1/ONE of the running scale -> 1/16 level from the fixed prediction;
+        # the head: means in 1/ONE of the running scale -> 1/16 level from the linear prediction;
         # log-scales in 1/16 relative to the running scale -> indices of the scale table
         lnq = log_scale(a, self.net.ln16) + 48  # the table starts at log-scale -3
-        base = 16 * fixed_prediction(self.x1[k], self.x2[k], self.maxv)
+        self.linear[k] = self.mid  # past the lane's end: no plan, and no sample to predict
+        if self.pos[k] < self.lengths[k]:
+            self.linear[k] = prediction(&self.values[k, 0], self.pos[k], self.block, &self.orders[k, 0],
+                                        &self.shifts[k, 0], &self.coefs[k, 0, 0], self.mid, self.maxv)
+        base = 16 * self.linear[k]
         for i in range(3 * km):
             self.heads[k, i] = unit(&self.net.headw[0, 0], &self.net.headbms[0, 0], 3 * km, self.net.hidden_units, i,
                                     &self.hid[k, 0])
@@ -241,14 +292,12 @@ cdef class WaveLanes:
         self.pos[k] += 1
 
     cdef void push(self, Py_ssize_t k, int64_t value) noexcept nogil:
-        """Lane k's sample `value`: the fixed predictor's residual updates the scale, goes into the
+        """Lane k's sample `value`: the linear predictor's residual updates the scale, goes into the
         network, and gives the mixture of the next sample."""
-        cdef int64_t r = value - fixed_prediction(self.x1[k], self.x2[k], self.maxv), a = self.scale[k]
+        cdef int64_t r = value - self.linear[k], a = self.scale[k]
         cdef int64_t u = scaled_input(r, a)
         self.values[k, self.pos[k] - 1] = value
         self.scale[k] = next_scale(a, r)
-        self.x2[k] = self.x1[k]
-        self.x1[k] = value
         self.forward(k, u)
 
     cdef void row_of(self, Py_ssize_t k, double* out) noexcept nogil:

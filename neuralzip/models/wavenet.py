@@ -1,14 +1,23 @@
 """The wavenet audio model: a WaveNet (dilated causal convolutions, gated tanh x sigmoid units,
-residual and skip 1x1 layers) over the residual of a fixed predictor, with a discretized
+residual and skip 1x1 layers) over the residual of a linear predictor, with a discretized
 logistic mixture output, run exactly in integers one sample at a time with cached activations.
 
-Input side (kernels/wavenet.pyx: track): per channel, the fixed second-order predictor
-2 x[t-1] - x[t-2] (FLAC's fixed order 2) leaves a residual r[t]; a running mean |r| (a[t], an
-integer recursion) scales it, and the network reads u[t] = r[t] / a[t], clipped to +-8. So the
-network sees the same shapes whether a recording is loud or quiet, and its output is in units of
-a[t] too: per component a mean and a log-scale relative to the running scale, and a logit.
-Why the residual and not raw samples: raw samples span 2**16 levels or more, and a network of
-this size would spend its capacity learning to be a predictor FLAC already has for free.
+Input side (kernels/wavenet.pyx: track): per channel, a linear predictor leaves a residual r[t];
+a running mean |r| (a[t], an integer recursion) scales it, and the network reads u[t] = r[t] / a[t],
+clipped to +-8. So the network sees the same shapes whether a recording is loud or quiet, and its
+output is in units of a[t] too: per component a mean (added to the linear prediction) and a
+log-scale relative to the running scale, and a logit.
+Why a residual and not raw samples: raw samples span 2**16 levels or more, and a network of this
+size would spend its capacity learning to be a predictor FLAC already has for free.
+
+The predictor is what the weights file was trained on (`wn.predictor`):
+- "lpc" (weights v2, the shipped ones): FLAC's kind of predictor, fitted by the encoder to each
+  block of each lane (Levinson-Durbin, the order by estimated bits, quantised coefficients: the
+  classic audio model's analysis, kernels/classic_audio.pyx) and stored in the chunk. A static
+  network cannot fit a filter to a sustained note; the block's LPC does, and the network models
+  what it leaves. Members record the block length as params.block.
+- "fixed2" (weights v1): the fixed second-order predictor 2 x[t-1] - x[t-2] (FLAC's fixed order
+  2), nothing stored; members without params.block. Files written with v1 keep decoding.
 
 Network (sizes from the weights file): an input 1x1 layer into C channels; L layers, layer l a
 gated convolution of width 2 and dilation 2**l over [h(t - 2**l), h(t)], whose gated output
@@ -26,9 +35,12 @@ lane's bucket and low bits itself (kernels/range_decoder.pxd), and the encoder r
 to end in parallel. Recordings with more
 than 24 bits per sample are coded by the classic audio model (params {"fallback": "classic", ...}).
 
-Params: {"lane": frames per lane, "lanes": lanes per chunk}. Chunk bytes: the length of the symbol
-stream (4 bytes, little endian), the range-coded bucket symbols of every step (lanes in order
-within a step), then the range-coded low bits, step by step likewise.
+Params: {"lane": frames per lane, "lanes": lanes per chunk, "block": LPC block length (lpc only)}.
+Chunk bytes: with "block", first the length of the plans (4 bytes, little endian) and the plans of
+every block of every lane of the chunk, lane by lane (classic_audio.BlockPlans.pack with one
+channel: mode and wasted bits always 0); then the length of the symbol stream (4 bytes), the
+range-coded bucket symbols of every step (lanes in order within a step), then the range-coded low
+bits, step by step likewise.
 """
 
 from pathlib import Path
@@ -41,8 +53,9 @@ from neuralzip.coding.stream import RangeEncoderStream, symbol_bits
 from neuralzip.errors import InputError
 from neuralzip.exact import logistic
 from neuralzip.kernels import wavenet as kern
+from neuralzip.kernels.classic_audio import BlockPlans, plan_blocks
 from neuralzip.models.base import Codec, Encoded, ParamError, check_chunk_count, param_int
-from neuralzip.models.classic_audio import ClassicAudioCodec
+from neuralzip.models.classic_audio import ClassicAudioCodec, block_size
 from neuralzip.models.prior import Prior
 
 WEIGHTS_PREFIX = "wavenet-audio"
@@ -58,6 +71,78 @@ LN_BITS = 5
 LANE_FRAMES = 1 << 14  # 1 << 15 coded 0.13% smaller on the Rhodes recordings, decoding at half the speed
 CHUNK_LANES = 64
 WINDOW = 256  # encoder steps per call (the rows handed to the coder at once)
+PREDICTORS = ("fixed2", "lpc")
+
+
+class LanePlans:
+    """The linear predictor of every block of a chunk's lanes: block length, orders and shifts
+    [lane, block], coefficients [lane, block, kern.MAX_ORDER] (what kern.WaveLanes and kern.track
+    read). Lanes shorter than the first have order 0 in the blocks past their end."""
+
+    def __init__(self, block: int, orders, shifts, coefs):
+        self.block, self.orders, self.shifts, self.coefs = block, orders, shifts, coefs
+
+    def lane(self, k: int) -> tuple:
+        return self.block, self.orders[k], self.shifts[k], self.coefs[k]
+
+    @staticmethod
+    def _blocks(lengths, block: int) -> np.ndarray:
+        return -(-np.asarray(lengths, np.int64) // block)
+
+    @classmethod
+    def empty(cls, lengths, block: int) -> "LanePlans":
+        shape = (len(lengths), max(1, int(cls._blocks(lengths, block).max(initial=0))))
+        return cls(block, np.zeros(shape, np.int64), np.zeros(shape, np.int64),
+                   np.zeros(shape + (kern.MAX_ORDER,), np.int64))
+
+    @classmethod
+    def fixed(cls, lengths) -> "LanePlans":
+        """The fixed second-order predictor: one block per lane, order 2, coefficients (2, -1)."""
+        plans = cls.empty(lengths, max(1, int(np.max(lengths, initial=1))))
+        plans.orders[:] = 2
+        plans.coefs[:, :, :2] = (2, -1)
+        return plans
+
+    @classmethod
+    def fitted(cls, lane_values: np.ndarray, lengths, block: int, bits: int) -> "LanePlans":
+        """The encoder's LPC of every block of every lane (lane_values [lane, step], stored values)."""
+        counts = cls._blocks(lengths, block)
+        steps = lane_values.shape[1]
+        starts = np.concatenate([k * steps + np.arange(n) * block for k, n in enumerate(counts)]).astype(np.int64)
+        ends = np.repeat(np.arange(len(counts)) * steps + np.asarray(lengths, np.int64), counts)
+        signed = np.ascontiguousarray((lane_values - (1 << (bits - 1))).reshape(-1, 1))
+        flat = BlockPlans(len(starts), 1)
+        plan_blocks(signed, starts, np.minimum(block, ends - starts).astype(np.int64), flat)
+        return cls._spread(flat, lengths, block)
+
+    @classmethod
+    def _spread(cls, flat: BlockPlans, lengths, block: int) -> "LanePlans":
+        plans = cls.empty(lengths, block)
+        lane_of = np.repeat(np.arange(len(lengths)), cls._blocks(lengths, block))
+        index = np.arange(len(lane_of)) - np.searchsorted(lane_of, lane_of)
+        plans.orders[lane_of, index] = flat.orders[:, 0]
+        plans.shifts[lane_of, index] = flat.qshifts[:, 0]
+        plans.coefs[lane_of, index] = flat.coefs[:, 0]
+        return plans
+
+    def pack(self, lengths) -> bytes:
+        """The stored plans: every lane's blocks in order, as one channel's BlockPlans."""
+        counts = self._blocks(lengths, self.block)
+        flat = BlockPlans(int(counts.sum()), 1)
+        lane_of = np.repeat(np.arange(len(counts)), counts)
+        index = np.arange(len(lane_of)) - np.searchsorted(lane_of, lane_of)
+        flat.orders[:, 0] = self.orders[lane_of, index]
+        flat.qshifts[:, 0] = self.shifts[lane_of, index]
+        flat.coefs[:, 0] = self.coefs[lane_of, index]
+        return flat.pack()
+
+    @classmethod
+    def unpack(cls, data: bytes, lengths, block: int) -> "LanePlans":
+        """Plans read back from a chunk (checked: a stereo mode or wasted bits is corrupt here)."""
+        flat = BlockPlans.unpack(data, int(cls._blocks(lengths, block).sum()), 1)
+        if flat.modes.any() or flat.shifts.any():
+            raise ValueError("corrupt predictor plans")
+        return cls._spread(flat, lengths, block)
 
 
 def tables() -> dict:
@@ -98,14 +183,18 @@ class WaveNetNetwork:
                                              z["wn.ln16"])
             self.float = {k[4:]: np.asarray(z[k], np.float32) for k in z if k.startswith("fwn.")}
             self.n_layers = n
+            self.predictor = str(z.get("wn.predictor", "fixed2"))
+            if self.predictor not in PREDICTORS:
+                raise ValueError(f"unknown predictor {self.predictor!r}")
         except (KeyError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: not a weights file for the wavenet model ({exc})") from None
 
-    def float_bits(self, values: np.ndarray, bits: int) -> float:
-        """-log2 p of one lane's values (0..2**bits - 1) under the float network (report only)."""
+    def float_bits(self, values: np.ndarray, bits: int, plan: tuple) -> float:
+        """-log2 p of one lane's values (0..2**bits - 1) under the float network (report only), with
+        the lane's predictor plan (LanePlans.lane)."""
         if len(values) == 0:
             return 0.0
-        r, a, u = kern.track(np.ascontiguousarray(values, np.int64), bits)
+        r, a, u = kern.track(np.ascontiguousarray(values, np.int64), bits, *plan)
         f, k = self.float, self.k_mix
         x = np.concatenate([[0.0], u[:-1] / ONE]).astype(np.float32)[:, None]  # step t reads u[t - 1]
         h = np.clip(x @ f["embed.weight"][:, :, 0].T + f["embed.bias"], -LIMIT, LIMIT)
@@ -154,7 +243,7 @@ def chunk_count(frames: int, channels: int, lane: int, lanes: int) -> int:
 class WaveNetCodec(Codec):
     name = "wavenet"
     kind = "audio"
-    summary = "WaveNet (dilated causal convolutions, gated units, logistic mixture) over a fixed predictor's residual"
+    summary = "WaveNet (dilated causal convolutions, gated units, logistic mixture) over a per-block LPC residual"
 
     def __init__(self, weights: str | Path | None = None):
         self.weights = Prior(WEIGHTS_PREFIX, (), weights)
@@ -192,21 +281,35 @@ class WaveNetCodec(Codec):
             out[k, :n] = values[span * LANE_FRAMES:span * LANE_FRAMES + n, c]
         return out
 
-    def _lanes(self, lengths, bits):
+    def _lanes(self, lengths, bits, plans: LanePlans):
         _, bounds, spans = self._alphabet(bits)
-        return kern.WaveLanes(self.net.exact, lengths, bits, bounds, spans)
+        return kern.WaveLanes(self.net.exact, lengths, bits, bounds, spans, plans.block, plans.orders, plans.shifts,
+                              plans.coefs)
+
+    def _block(self, signal) -> int | None:
+        """The LPC block length this codec's weights call for (None: the fixed predictor)."""
+        return block_size(signal.rate) if self.net.predictor == "lpc" else None
+
+    @staticmethod
+    def _plans(lane_values, lengths, bits, block) -> LanePlans:
+        if block is None:
+            return LanePlans.fixed(lengths)
+        return LanePlans.fitted(lane_values, lengths, block, bits)
 
     def _code(self, samples, signal, emit):
         """Every chunk's lanes stepped with their values known; emit(chunk, offs, sym, nlow, low, rows)
-        gets each window (None: chunk ended). -> (exact bits, float bits)."""
+        gets each window, and emit(chunk, None, plans bytes or None, ...) the chunk's end.
+        -> (exact bits, float bits)."""
         values = np.asarray(samples, np.int64) + (1 << (signal.bits - 1))
         nbk = self._alphabet(signal.bits)[0]
         exact = fbits = 0.0
         start, total = 0, max(values.size, 1)
         done = 0
+        block = self._block(signal)
         for j, lengths in enumerate(lane_layout(*values.shape, LANE_FRAMES, CHUNK_LANES)):
             lane_values = self._lane_values(values, start, lengths)
-            lanes = self._lanes(lengths, signal.bits)
+            plans = self._plans(lane_values, lengths, signal.bits, block)
+            lanes = self._lanes(lengths, signal.bits, plans)
             steps = int(lengths[0])
             for t0 in range(0, steps, WINDOW):
                 t1 = min(t0 + WINDOW, steps)
@@ -221,9 +324,13 @@ class WaveNetCodec(Codec):
                     emit(j, offs, sym, nlow, low, rows)
                 progress.step((done + n) / total)
                 done += n
-            fbits += sum(self.net.float_bits(lane_values[k, :n], signal.bits) for k, n in enumerate(lengths))
+            fbits += sum(self.net.float_bits(lane_values[k, :n], signal.bits, plans.lane(k))
+                         for k, n in enumerate(lengths))
+            packed = None if block is None else plans.pack(lengths)
+            if packed is not None:  # the stored plans are part of the likelihood (both of them)
+                exact, fbits = exact + 8 * (4 + len(packed)), fbits + 8 * (4 + len(packed))
             if emit is not None:
-                emit(j, None, None, None, None, None)
+                emit(j, None, packed, None, None, None)
             start += len(lengths)
         return exact, fbits
 
@@ -237,15 +344,18 @@ class WaveNetCodec(Codec):
 
         def emit(j, offs, sym, nlow, low, rows):
             if offs is None:
+                plans = b"" if sym is None else len(sym).to_bytes(4, "little") + sym
                 sym_data = coders[0].finish()
-                chunks.append(len(sym_data).to_bytes(4, "little") + sym_data + coders[1].finish())
+                chunks.append(plans + len(sym_data).to_bytes(4, "little") + sym_data + coders[1].finish())
                 coders[:] = [RangeEncoderStream(), RangeEncoderStream()]
                 return
             coders[0].symbols(sym, rows)
             coders[1].low_bits(low, nlow)
 
         exact, fbits = self._code(samples, signal, emit)
-        return Encoded({"lane": LANE_FRAMES, "lanes": CHUNK_LANES}, chunks, exact, fbits)
+        block = self._block(signal)
+        params = {"lane": LANE_FRAMES, "lanes": CHUNK_LANES} | ({} if block is None else {"block": block})
+        return Encoded(params, chunks, exact, fbits)
 
     def likelihood(self, samples, signal):
         if signal.bits > MAX_BITS:
@@ -264,6 +374,10 @@ class WaveNetCodec(Codec):
 
         def emit(j, offs, sym, nlow, low, rows):
             if offs is None:
+                if sym is not None:  # the chunk's stored plans, spread evenly over its samples
+                    for k, n in enumerate(layout[j]):
+                        span, c = divmod(int(firsts[j]) + k, nch)
+                        out[span * LANE_FRAMES:span * LANE_FRAMES + n, c] += 8 * (4 + len(sym)) / layout[j].sum()
                 return
             t0 = t0s.get(j, 0)
             alive = np.diff(offs)  # the lanes alive at each step of the window: a prefix of the chunk's
@@ -286,16 +400,19 @@ class WaveNetCodec(Codec):
         if signal.bits > MAX_BITS:
             raise ParamError(f"bits {signal.bits}: wavenet codes at most {MAX_BITS} bits per sample itself")
         lane, lanes = param_int(params, "lane", 1, 1 << 24), param_int(params, "lanes", 1, 256)
+        if "block" in params:  # (as classic's blocks: a file cannot ask for a million tiny plans)
+            param_int(params, "block", 16, 1 << 16)
         check_chunk_count(chunk_count(*signal.shape, lane, lanes), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's lanes: their values and layer queues, and the rows of one step."""
+        """One chunk's lanes: their values, layer queues and predictor plans, and the rows of one step."""
         if "fallback" in params:
             return self._fallback.decode_memory({k: v for k, v in params.items() if k != "fallback"}, signal)
         frames, nch = signal.shape
         lane = params["lane"]
         lanes = min(params["lanes"], max(1, -(-frames // lane)) * nch)
-        return lanes * (min(frames, lane) * 8 + (1 << 14) * 256 + 256 * 64) + (16 << 20)
+        plans = -(-min(frames, lane) // params.get("block", lane)) * 2 * 8 * (kern.MAX_ORDER + 2)
+        return lanes * (min(frames, lane) * 8 + (1 << 14) * 256 + 256 * 64 + plans) + (16 << 20)
 
     def decode(self, params, chunks, signal):
         if "fallback" in params:
@@ -309,10 +426,18 @@ class WaveNetCodec(Codec):
         out = np.zeros(signal.shape, np.int64)
         start = 0
         for lengths, data in zip(layout, chunks):
+            if "block" in params:
+                plan_len = int.from_bytes(data[:4], "little")
+                if len(data) < 4 or plan_len > len(data) - 4:
+                    raise ValueError("corrupt chunk layout")
+                plans = LanePlans.unpack(bytes(data[4:4 + plan_len]), lengths, params["block"])
+                data = data[4 + plan_len:]
+            else:
+                plans = LanePlans.fixed(lengths)
             sym_len = int.from_bytes(data[:4], "little")
-            if sym_len > len(data) - 4 or sym_len % 4 or (len(data) - 4 - sym_len) % 4:
+            if len(data) < 4 or sym_len > len(data) - 4 or sym_len % 4 or (len(data) - 4 - sym_len) % 4:
                 raise ValueError("corrupt chunk layout")
-            lanes = self._lanes(lengths, signal.bits)
+            lanes = self._lanes(lengths, signal.bits, plans)
             width = len(lengths)
             with progress.within(start, start + width, max(1, -(-frames // lane)) * nch):
                 lanes.decode_chunk(np.frombuffer(data[4:4 + sym_len], "<u4").astype(np.uint32),

@@ -1,9 +1,10 @@
 """Train the wavenet audio model: `neuralzip train wavenet DIR -o weights`.
 
-1. Data: every channel of the training recordings (every 10th file, sorted by name, is kept apart
-   for tuning) through the model's input side (kernels/wavenet.track: the fixed second-order
-   predictor's residuals r, the running mean |r| and the network's scaled, clipped inputs), as
-   the coder computes them.
+1. Data: every lane of every channel of the training recordings (every 10th file, sorted by name,
+   is kept apart for tuning) through the model's input side as the coder computes it: the LPC
+   fitted to each block of the lane (models.wavenet.LanePlans.fitted, the encoder's own analysis),
+   then kernels/wavenet.track (the predictor's residuals r, the running mean |r| and the network's
+   scaled, clipped inputs).
 2. Training (torch): windows of --window samples; the network (neuralzip.models.wavenet: dilated
    causal convolutions, gated units, residual and skip 1x1 layers, a two-layer head) reads the
    inputs up to t - 1 and gives a discretized logistic mixture of r[t] in units of the running
@@ -32,23 +33,28 @@ from neuralzip.train.image import _torch, fit, split_files
 from neuralzip.train.quantize import int16_layer
 
 NAME = "wavenet"
-VERSION = 1
+VERSION = 2  # v1: the fixed second-order predictor's residual; v2: the per-block LPC's
 
 
 def sequences(files: list[Path], log=print) -> list[dict]:
-    """Per channel of every recording the model can code: the network's inputs u and the targets
-    (residual r, running scale a), as float32 arrays."""
+    """Per lane of every recording the model can code (lanes restart the coder's state, so they
+    are the trainer's sequences too): the network's inputs u and the targets (residual r, running
+    scale a), as float32 arrays."""
     out = []
     for f in files:
         media = read_media(f.read_bytes(), str(f))
         if media.bits > model.MAX_BITS:
             continue
         values = np.asarray(media.samples, np.int64) + (1 << (media.bits - 1))
-        for c in range(values.shape[1]):
-            r, a, u = kern.track(np.ascontiguousarray(values[:, c]), media.bits)
-            out.append({"u": u.astype(np.float32) / model.ONE, "r": r.astype(np.float32),
-                        "a": a.astype(np.float32) / 16, "source": f.parent.name})
-    log(f"{len(out)} channels, {sum(len(s['r']) for s in out)} samples from {len(files)} recordings")
+        block = model.block_size(int(media.meta.get("rate", 0)))
+        for lengths in model.lane_layout(*values.shape, model.LANE_FRAMES, values.size + 1):  # one "chunk": all lanes
+            lane_values = model.WaveNetCodec._lane_values(values, 0, lengths)
+            plans = model.LanePlans.fitted(lane_values, lengths, block, media.bits)
+            for k, n in enumerate(lengths):
+                r, a, u = kern.track(np.ascontiguousarray(lane_values[k, :n]), media.bits, *plans.lane(k))
+                out.append({"u": u.astype(np.float32) / model.ONE, "r": r.astype(np.float32),
+                            "a": a.astype(np.float32) / 16, "source": f.parent.name})
+    log(f"{len(out)} lanes, {sum(len(s['r']) for s in out)} samples from {len(files)} recordings")
     return out
 
 
@@ -159,6 +165,7 @@ def quantize(net, k_mix: int) -> dict:
     layer(net.head, units, model.LIMIT_INT, "wn.head")
     arr["wn.layers"] = np.array(len(net.gates))
     arr["wn.k_mix"] = np.array(k_mix)
+    arr["wn.predictor"] = np.array("lpc")
     arr.update(model.tables())
     return arr
 
