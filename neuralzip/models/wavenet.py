@@ -90,6 +90,12 @@ class LanePlans:
         return -(-np.asarray(lengths, np.int64) // block)
 
     @classmethod
+    def _stored_order(cls, lengths, block: int) -> tuple:
+        """(lane, block within the lane) of every stored block, in the order they are stored."""
+        lane_of = np.repeat(np.arange(len(lengths)), cls._blocks(lengths, block))
+        return lane_of, np.arange(len(lane_of)) - np.searchsorted(lane_of, lane_of)
+
+    @classmethod
     def empty(cls, lengths, block: int) -> "LanePlans":
         shape = (len(lengths), max(1, int(cls._blocks(lengths, block).max(initial=0))))
         return cls(block, np.zeros(shape, np.int64), np.zeros(shape, np.int64),
@@ -118,8 +124,7 @@ class LanePlans:
     @classmethod
     def _spread(cls, flat: BlockPlans, lengths, block: int) -> "LanePlans":
         plans = cls.empty(lengths, block)
-        lane_of = np.repeat(np.arange(len(lengths)), cls._blocks(lengths, block))
-        index = np.arange(len(lane_of)) - np.searchsorted(lane_of, lane_of)
+        lane_of, index = cls._stored_order(lengths, block)
         plans.orders[lane_of, index] = flat.orders[:, 0]
         plans.shifts[lane_of, index] = flat.qshifts[:, 0]
         plans.coefs[lane_of, index] = flat.coefs[:, 0]
@@ -127,10 +132,8 @@ class LanePlans:
 
     def pack(self, lengths) -> bytes:
         """The stored plans: every lane's blocks in order, as one channel's BlockPlans."""
-        counts = self._blocks(lengths, self.block)
-        flat = BlockPlans(int(counts.sum()), 1)
-        lane_of = np.repeat(np.arange(len(counts)), counts)
-        index = np.arange(len(lane_of)) - np.searchsorted(lane_of, lane_of)
+        lane_of, index = self._stored_order(lengths, self.block)
+        flat = BlockPlans(len(lane_of), 1)
         flat.orders[:, 0] = self.orders[lane_of, index]
         flat.qshifts[:, 0] = self.shifts[lane_of, index]
         flat.coefs[:, 0] = self.coefs[lane_of, index]
@@ -298,7 +301,7 @@ class WaveNetCodec(Codec):
 
     def _code(self, samples, signal, emit):
         """Every chunk's lanes stepped with their values known; emit(chunk, offs, sym, nlow, low, rows)
-        gets each window, and emit(chunk, None, plans bytes or None, ...) the chunk's end.
+        gets each window, and emit(chunk, None, ..., plans=its stored plans, or None) the chunk's end.
         -> (exact bits, float bits)."""
         values = np.asarray(samples, np.int64) + (1 << (signal.bits - 1))
         nbk = self._alphabet(signal.bits)[0]
@@ -330,7 +333,7 @@ class WaveNetCodec(Codec):
             if packed is not None:  # the stored plans are part of the likelihood (both of them)
                 exact, fbits = exact + 8 * (4 + len(packed)), fbits + 8 * (4 + len(packed))
             if emit is not None:
-                emit(j, None, packed, None, None, None)
+                emit(j, None, None, None, None, None, plans=packed)
             start += len(lengths)
         return exact, fbits
 
@@ -342,9 +345,9 @@ class WaveNetCodec(Codec):
         chunks = []
         coders = [RangeEncoderStream(), RangeEncoderStream()]
 
-        def emit(j, offs, sym, nlow, low, rows):
+        def emit(j, offs, sym, nlow, low, rows, plans=None):
             if offs is None:
-                plans = b"" if sym is None else len(sym).to_bytes(4, "little") + sym
+                plans = b"" if plans is None else len(plans).to_bytes(4, "little") + plans
                 sym_data = coders[0].finish()
                 chunks.append(plans + len(sym_data).to_bytes(4, "little") + sym_data + coders[1].finish())
                 coders[:] = [RangeEncoderStream(), RangeEncoderStream()]
@@ -372,12 +375,12 @@ class WaveNetCodec(Codec):
         firsts = np.concatenate([[0], np.cumsum([len(x) for x in layout])])
         t0s = {}
 
-        def emit(j, offs, sym, nlow, low, rows):
+        def emit(j, offs, sym, nlow, low, rows, plans=None):
             if offs is None:
-                if sym is not None:  # the chunk's stored plans, spread evenly over its samples
+                if plans is not None:  # the chunk's stored plans, spread evenly over its samples
                     for k, n in enumerate(layout[j]):
                         span, c = divmod(int(firsts[j]) + k, nch)
-                        out[span * LANE_FRAMES:span * LANE_FRAMES + n, c] += 8 * (4 + len(sym)) / layout[j].sum()
+                        out[span * LANE_FRAMES:span * LANE_FRAMES + n, c] += 8 * (4 + len(plans)) / layout[j].sum()
                 return
             t0 = t0s.get(j, 0)
             alive = np.diff(offs)  # the lanes alive at each step of the window: a prefix of the chunk's
