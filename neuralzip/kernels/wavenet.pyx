@@ -51,7 +51,7 @@ cdef inline int64_t prediction(const int64_t* x, Py_ssize_t t, Py_ssize_t block,
 
 
 def check_plans(int64_t length, int64_t block, orders, shifts, coefs):
-    """(orders, shifts, coefs) as int64 arrays [..., blocks] / [..., blocks, C_MAX_ORDER], checked:
+    """(orders, shifts, coefs) as int64 arrays [..., blocks] / [..., blocks, MAX_ORDER], checked:
     blocks of `block` samples covering `length` samples, every order, shift and coefficient in range."""
     orders, shifts, coefs = (np.ascontiguousarray(a, np.int64) for a in (orders, shifts, coefs))
     if block < 1 or orders.shape != shifts.shape or coefs.shape != orders.shape + (C_MAX_ORDER,):
