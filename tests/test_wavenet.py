@@ -299,3 +299,25 @@ def test_cli_compresses_with_wavenet_and_reports_both_likelihoods(run_cli, tmp_p
     r = run_cli("decompress", f"{src}.nz", "-o", tmp_path / "back.wav")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "back.wav").read_bytes() == src.read_bytes()
+
+
+def test_the_encoder_chooses_the_lpc_block_by_its_estimate(codec):
+    """Of half, once, twice and four times the rate's usual block (4096 at 44.1 kHz), the encoder
+    keeps the one with the smallest integer estimate: the longest for a steady tone (fewer plans to
+    store), the shortest where the signal changes character every 2048 samples. Decoded exactly
+    either way; told another block (the negative control), the chunk's plans no longer parse."""
+    rng = np.random.default_rng(7)
+    t = np.arange(32768)
+    steady = (3000 * np.sin(0.031 * t) + 2000 * np.sin(0.173 * t) + rng.normal(0, 20, t.size)).astype(np.int32)
+    noise = rng.normal(0, 300, t.size)
+    smooth, rough = np.cumsum(noise) % 20000 - 10000, np.diff(noise, prepend=0) * 8
+    switching = np.where((t // 2048) % 2 == 0, smooth, rough).astype(np.int32)
+    for x, expected in ((steady, 16384), (switching, 2048)):
+        sig = Signal("audio", (len(x), 1), 16, 44100)
+        values = x[:, None].astype(np.int64) + (1 << 15)
+        estimates = {b: codec.block_estimate(values, 16, b) for b in (2048, 4096, 8192, 16384)}
+        enc = codec.encode(x[:, None], sig)
+        assert enc.params["block"] == min(estimates, key=estimates.get) == expected
+        assert np.array_equal(codec.decode(enc.params, enc.chunks, sig)[:, 0], x)
+        with pytest.raises(ValueError, match="corrupt"):
+            codec.decode(dict(enc.params, block=4096), enc.chunks, sig)
