@@ -15,7 +15,8 @@ The predictor is what the weights file was trained on (`wn.predictor`):
   block of each lane (Levinson-Durbin, the order by estimated bits, quantised coefficients: the
   classic audio model's analysis, kernels/classic_audio.pyx) and stored in the chunk. A static
   network cannot fit a filter to a sustained note; the block's LPC does, and the network models
-  what it leaves. Members record the block length as params.block.
+  what it leaves. The encoder chooses the block length per recording (WaveNetCodec._block);
+  members record it as params.block.
 - "fixed2" (weights v1): the fixed second-order predictor 2 x[t-1] - x[t-2] (FLAC's fixed order
   2), nothing stored; members without params.block. Files written with v1 keep decoding.
 

@@ -2,7 +2,8 @@
 
 1. Data: every lane of every channel of the training recordings (every 10th file, sorted by name,
    is kept apart for tuning) through the model's input side as the coder computes it: the LPC
-   fitted to each block of the lane (models.wavenet.LanePlans.fitted, the encoder's own analysis),
+   fitted to each block of the lane (models.wavenet.LanePlans.fitted, the encoder's own analysis,
+   with the rate's usual block: the encoder may choose a longer or shorter one per recording),
    then kernels/wavenet.track (the predictor's residuals r, the running mean |r| and the network's
    scaled, clipped inputs).
 2. Training (torch): windows of --window samples; the network (neuralzip.models.wavenet: dilated
