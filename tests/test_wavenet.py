@@ -315,7 +315,7 @@ def test_the_encoder_chooses_the_lpc_block_by_its_estimate(codec):
     for x, expected in ((steady, 16384), (switching, 2048)):
         sig = Signal("audio", (len(x), 1), 16, 44100)
         values = x[:, None].astype(np.int64) + (1 << 15)
-        estimates = {b: codec.block_estimate(values, 16, b) for b in (2048, 4096, 8192, 16384)}
+        estimates = {b: wavenet.block_estimate(values, 16, b) for b in (2048, 4096, 8192, 16384)}
         enc = codec.encode(x[:, None], sig)
         assert enc.params["block"] == min(estimates, key=estimates.get) == expected
         assert np.array_equal(codec.decode(enc.params, enc.chunks, sig)[:, 0], x)

@@ -245,6 +245,41 @@ def lane_layout(frames: int, channels: int, lane: int, lanes: int) -> list[np.nd
     return [np.asarray(lengths[i:i + lanes], np.int64) for i in range(0, len(lengths), lanes)]
 
 
+def lane_values(values: np.ndarray, chunk_start: int, lengths: np.ndarray) -> np.ndarray:
+    """[lane, step] values of one chunk's lanes (lane chunk_start + k is span (.. // channels),
+    channel (.. % channels))."""
+    nch = values.shape[1]
+    out = np.zeros((len(lengths), int(lengths[0])), np.int64)
+    for k, n in enumerate(lengths):
+        span, c = divmod(chunk_start + k, nch)
+        out[k, :n] = values[span * LANE_FRAMES:span * LANE_FRAMES + n, c]
+    return out
+
+
+def block_estimate(values: np.ndarray, bits: int, block: int) -> int:
+    """A cheap integer stand-in for the coded size of a recording (values as stored) with LPC
+    blocks of `block` samples: the bit length of every residual plus the bits of the stored plans.
+    (An integer, so the encoder's choice is the same on every machine.)"""
+    total, start = 0, 0
+    for lengths in lane_layout(*values.shape, LANE_FRAMES, CHUNK_LANES):
+        lanes = lane_values(values, start, lengths)
+        plans = LanePlans.fitted(lanes, lengths, block, bits)
+        total += 8 * len(plans.pack(lengths))
+        for k, n in enumerate(lengths):
+            r = kern.track(np.ascontiguousarray(lanes[k, :n]), bits, *plans.lane(k))[0]
+            total += int(np.frexp(np.abs(r).astype(np.float64))[1].sum())  # exact bit lengths
+        start += len(lengths)
+    return total
+
+
+def choose_block(values: np.ndarray, bits: int, rate: int) -> int:
+    """The encoder's LPC block length for a recording (values as stored): of BLOCK_CHOICES times
+    the rate's usual block (classic's), the one with the smallest block_estimate; ties go to the
+    shorter. The trainer fits its data with the same choice."""
+    usual = block_size(rate)
+    return min((int(usual * m) for m in BLOCK_CHOICES), key=lambda b: block_estimate(values, bits, b))
+
+
 def chunk_count(frames: int, channels: int, lane: int, lanes: int) -> int:
     return -(-max(1, -(-frames // lane)) * channels // lanes)
 
@@ -279,17 +314,6 @@ class WaveNetCodec(Codec):
         return (n, *logistic.bucket_intervals(n))
 
     # -- the lanes ------------------------------------------------------------------------------
-    @staticmethod
-    def _lane_values(values: np.ndarray, chunk_start: int, lengths: np.ndarray) -> np.ndarray:
-        """[lane, step] values of one chunk's lanes (lane chunk_start + k is span (.. // channels),
-        channel (.. % channels))."""
-        nch = values.shape[1]
-        out = np.zeros((len(lengths), int(lengths[0])), np.int64)
-        for k, n in enumerate(lengths):
-            span, c = divmod(chunk_start + k, nch)
-            out[k, :n] = values[span * LANE_FRAMES:span * LANE_FRAMES + n, c]
-        return out
-
     def _lanes(self, lengths, bits, plans: LanePlans):
         _, bounds, spans = self._alphabet(bits)
         return kern.WaveLanes(self.net.exact, lengths, bits, bounds, spans, plans.block, plans.orders, plans.shifts,
@@ -297,28 +321,8 @@ class WaveNetCodec(Codec):
 
     def _block(self, values, signal) -> int | None:
         """The LPC block length for this recording (values as stored), or None where the weights
-        read the fixed predictor. Of BLOCK_CHOICES times the rate's usual block (classic's), the
-        one with the smallest estimate (`block_estimate`); ties go to the shorter."""
-        if self.net.predictor != "lpc":
-            return None
-        usual = block_size(signal.rate)
-        return min((int(usual * m) for m in BLOCK_CHOICES), key=lambda b: self.block_estimate(values, signal.bits, b))
-
-    @classmethod
-    def block_estimate(cls, values, bits: int, block: int) -> int:
-        """A cheap integer stand-in for the coded size with LPC blocks of `block` samples: the bit
-        length of every residual plus the bits of the stored plans. (An integer, so the encoder's
-        choice is the same on every machine.)"""
-        total, start = 0, 0
-        for lengths in lane_layout(*values.shape, LANE_FRAMES, CHUNK_LANES):
-            lane_values = cls._lane_values(values, start, lengths)
-            plans = LanePlans.fitted(lane_values, lengths, block, bits)
-            total += 8 * len(plans.pack(lengths))
-            for k, n in enumerate(lengths):
-                r = kern.track(np.ascontiguousarray(lane_values[k, :n]), bits, *plans.lane(k))[0]
-                total += int(np.frexp(np.abs(r).astype(np.float64))[1].sum())  # exact bit lengths
-            start += len(lengths)
-        return total
+        read the fixed predictor."""
+        return choose_block(values, signal.bits, signal.rate) if self.net.predictor == "lpc" else None
 
     @staticmethod
     def _plans(lane_values, lengths, bits, block) -> LanePlans:
@@ -337,8 +341,8 @@ class WaveNetCodec(Codec):
         done = 0
         block = self._block(values, signal)
         for j, lengths in enumerate(lane_layout(*values.shape, LANE_FRAMES, CHUNK_LANES)):
-            lane_values = self._lane_values(values, start, lengths)
-            plans = self._plans(lane_values, lengths, signal.bits, block)
+            chunk_values = lane_values(values, start, lengths)
+            plans = self._plans(chunk_values, lengths, signal.bits, block)
             lanes = self._lanes(lengths, signal.bits, plans)
             steps = int(lengths[0])
             for t0 in range(0, steps, WINDOW):
@@ -348,13 +352,13 @@ class WaveNetCodec(Codec):
                 n = int(offs[-1])
                 sym, nlow, low = np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, np.int64)
                 rows = np.empty((n, nbk), np.float64)
-                lanes.encode_window(lane_values, t0, t1, offs, sym, nlow, low, rows)
+                lanes.encode_window(chunk_values, t0, t1, offs, sym, nlow, low, rows)
                 exact += float(symbol_bits(sym, rows).sum() + nlow.sum())
                 if emit is not None:
                     emit(j, offs, sym, nlow, low, rows)
                 progress.step((done + n) / total)
                 done += n
-            fbits += sum(self.net.float_bits(lane_values[k, :n], signal.bits, plans.lane(k))
+            fbits += sum(self.net.float_bits(chunk_values[k, :n], signal.bits, plans.lane(k))
                          for k, n in enumerate(lengths))
             packed = None if block is None else plans.pack(lengths)
             if packed is not None:  # the stored plans are part of the likelihood (both of them)
