@@ -321,3 +321,23 @@ def test_the_encoder_chooses_the_lpc_block_by_its_estimate(codec):
         assert np.array_equal(codec.decode(enc.params, enc.chunks, sig)[:, 0], x)
         with pytest.raises(ValueError, match="corrupt"):
             codec.decode(dict(enc.params, block=4096), enc.chunks, sig)
+
+
+def test_the_trainer_reads_the_lanes_and_residuals_the_coder_computes(tmp_path):
+    """train.wavenet.sequences (no torch needed): one sequence per lane (16384 samples of one
+    channel), whose residuals are those of the LPC fitted to the lane with the rate's usual block,
+    as kern.track gives them; the running scale and the input in the trainer's float units."""
+    from neuralzip.train import wavenet as trainer
+
+    x = tone(20000, 2, 16)
+    path = tmp_path / "a.wav"
+    path.write_bytes(wav_file(x, 16, rate=8000))
+    seqs = trainer.sequences([path], log=lambda *_: None)
+    assert [len(s["r"]) for s in seqs] == [16384, 16384, 3616, 3616]  # lanes: (span, channel)
+    values = x.astype(np.int64) + (1 << 15)
+    [lengths] = wavenet.lane_layout(20000, 2, wavenet.LANE_FRAMES, 64)
+    lanes = wavenet.lane_values(values, 0, lengths)
+    plans = wavenet.LanePlans.fitted(lanes, lengths, 1024, 16)
+    for k, s in enumerate(seqs):
+        r, a, u = kern.track(np.ascontiguousarray(lanes[k, :lengths[k]]), 16, *plans.lane(k))
+        assert np.array_equal(s["r"], r) and np.array_equal(s["a"], a / 16) and np.array_equal(s["u"], u / 4096)

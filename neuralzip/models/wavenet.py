@@ -275,7 +275,8 @@ def block_estimate(values: np.ndarray, bits: int, block: int) -> int:
 def choose_block(values: np.ndarray, bits: int, rate: int) -> int:
     """The encoder's LPC block length for a recording (values as stored): of BLOCK_CHOICES times
     the rate's usual block (classic's), the one with the smallest block_estimate; ties go to the
-    shorter. The trainer fits its data with the same choice."""
+    shorter. (The trainer fits its data with the usual block: weights trained on the chosen
+    blocks coded the tuning files 0.12% larger.)"""
     usual = block_size(rate)
     return min((int(usual * m) for m in BLOCK_CHOICES), key=lambda b: block_estimate(values, bits, b))
 

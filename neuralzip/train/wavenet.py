@@ -49,7 +49,7 @@ def sequences(files: list[Path], log=print) -> list[dict]:
         values = np.asarray(media.samples, np.int64) + (1 << (media.bits - 1))
         block = model.block_size(int(media.meta.get("rate", 0)))
         for lengths in model.lane_layout(*values.shape, model.LANE_FRAMES, values.size + 1):  # one "chunk": all lanes
-            lane_values = model.WaveNetCodec._lane_values(values, 0, lengths)
+            lane_values = model.lane_values(values, 0, lengths)
             plans = model.LanePlans.fitted(lane_values, lengths, block, media.bits)
             for k, n in enumerate(lengths):
                 r, a, u = kern.track(np.ascontiguousarray(lane_values[k, :n]), media.bits, *plans.lane(k))
