@@ -191,7 +191,6 @@ cdef class WaveLanes:
     cdef const int64_t[:, ::1] spans
     cdef int16_t[:, :, ::1] queue  # [lane, 2**L - 1, C]: layer l's inputs at l's offset 2**l - 1
     cdef int64_t[::1] pos, linear, scale, pred
-    cdef readonly object plans
     cdef const int64_t[:, ::1] orders, shifts
     cdef const int64_t[:, :, ::1] coefs
     cdef int64_t block, mid
@@ -211,10 +210,10 @@ cdef class WaveLanes:
         if spans.ndim != 2 or spans.shape[1] != 4 or spans.min() < 0 or spans.max() >= len(bounds):
             raise ValueError("bucket spans do not index the boundaries")
         n, c, k = len(lengths), net.channels, net.k_mix
-        self.plans = check_plans(int(lengths[0]), block, orders, shifts, coefs)
-        if self.plans[0].ndim != 2 or self.plans[0].shape[0] != n:
+        orders, shifts, coefs = check_plans(int(lengths[0]), block, orders, shifts, coefs)
+        if orders.ndim != 2 or orders.shape[0] != n:
             raise ValueError("predictor plans do not match the lanes")
-        self.orders, self.shifts, self.coefs = self.plans
+        self.orders, self.shifts, self.coefs = orders, shifts, coefs  # (the views keep the arrays alive)
         self.block, self.mid = block, 1 << (bits - 1)
         self.net, self.lengths_a, self.lengths = net, lengths, lengths
         self.maxv, self.n_lanes, self.n_buckets, self.steps = (1 << bits) - 1, n, spans.shape[0], int(lengths[0])
