@@ -76,7 +76,7 @@ PREDICTORS = ("fixed2", "lpc")
 # LPC block lengths the encoder weighs, in units of the rate's usual block (4096 samples at 32 kHz
 # and up). On the tuning tenth of audio/train the choice coded 0.51% smaller than the usual block
 # alone (the Rhodes 1.65%, sonic-pi 0.84%, speech 0.15%, the tagelharpa 0.06% larger), where
-# choosing by coding each candidate would have given 0.54%.
+# choosing by coding each candidate would have given 0.54% (benchmarks/wavenet_blocks.py).
 BLOCK_CHOICES = (0.5, 1, 2, 4)
 
 
