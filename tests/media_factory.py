@@ -59,6 +59,17 @@ def image_file(fmt: str, mode: str, h: int, w: int) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_decoded(h: int, w: int, channels: int = 3, quality: int = 85, seed: int = RNG_SEED) -> np.ndarray:
+    """A smooth RGB image (RGBA: with a smooth alpha) as Pillow's JPEG decoder (libjpeg) returns it after
+    a JPEG encode: every pixel is a colour libjpeg's YCbCr conversion reaches, as in a photo saved
+    from a decoded JPEG."""
+    arr = smooth_image(h, w, channels, seed=seed)
+    buf = io.BytesIO()
+    Image.fromarray(arr[:, :, :3], "RGB").save(buf, "JPEG", quality=quality)
+    rgb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return np.concatenate([rgb, arr[:, :, 3:]], axis=2)
+
+
 def _pil(arr, mode):
     if mode == "1":
         return Image.fromarray(arr[:, :, 0] > 127)

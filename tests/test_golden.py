@@ -18,7 +18,8 @@ from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
-from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, TILE_H, TILE_W, chunk_tiles
+from neuralzip.models import jpeg_colour
+from neuralzip.models.classic_image import BLEND_NLMS, BLEND_OLS, COLOUR_FLAGGED, TILE_H, TILE_W, chunk_tiles
 from neuralzip.models.context_mlp import HEAD_ONLINE, HEAD_POSITIONS, MIX_ONLINE
 from neuralzip.weightstore import shipped, shipped_dir
 
@@ -232,7 +233,7 @@ def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, reco
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_OLS) and again.chunks != member.chunks
+    assert again.params == dict(member.params, blend=BLEND_OLS, colour=COLOUR_FLAGGED) and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
@@ -294,8 +295,9 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     newest = shipped(prefix)
     assert member.weights in earlier.name and earlier != newest
     _, [current] = container.loads((GOLDEN / f"{member.model}-image.nz").read_bytes())
-    # the same params but today's learned output layer (recorded since the newest weights)
-    assert current.weights in newest.name and {k: v for k, v in current.params.items() if k != "head"} == member.params
+    # the same params but today's learned output layer (recorded since the newest weights) and colour flags
+    assert current.weights in newest.name
+    assert {k: v for k, v in current.params.items() if k not in ("head", "colour")} == member.params
     with pytest.raises(ContainerError, match="not the weights file"):
         api.decompress_bytes(blob, weights=str(newest))
     with pytest.raises(ContainerError):
@@ -334,7 +336,8 @@ def test_older_file_keeps_the_output_layer_it_was_written_with(name, model, reco
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
-    assert member.params.get("head") == recorded and current.params == dict(member.params, head=HEAD_POSITIONS)
+    assert member.params.get("head") == recorded
+    assert current.params == dict(member.params, head=HEAD_POSITIONS, colour=COLOUR_FLAGGED)
     assert member.weights == current.weights
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_POSITIONS)))
@@ -342,3 +345,33 @@ def test_older_file_keeps_the_output_layer_it_was_written_with(name, model, reco
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.params == current.params and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
+
+
+def test_older_file_without_colour_flags_is_read_so():
+    """classic files written before the colour flag (stop 43's coding, every other param as today's)
+    record no "colour" and their chunks have no leading byte. Told they have one (the negative
+    control), the file is refused. Coded again today the photo (no decoded JPEG) is coded as stored:
+    the same chunk behind a leading STORED byte."""
+    blob = (GOLDEN / "older-classic-no-colour-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    _, [current] = container.loads((GOLDEN / "classic-image.nz").read_bytes())
+    assert "colour" not in member.params and current.params == dict(member.params, colour=COLOUR_FLAGGED)
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, colour=COLOUR_FLAGGED)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "classic"))
+    assert again.params == current.params
+    assert again.chunks == [bytes([jpeg_colour.STORED]) + member.chunks[0]] == current.chunks
+
+
+@pytest.mark.parametrize("model", ["classic", "local-ls", "context-mlp", "local-ls-mlp"])
+def test_golden_decoded_jpeg_is_coded_in_ycbcr(model):
+    """Each model built on classic has a golden file of a decoded JPEG: its one chunk is flagged
+    YCbCr. Flagged as stored instead (the negative control), its content no longer matches its
+    checksum."""
+    blob = (GOLDEN / f"{model}-jpeg-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    assert member.params["colour"] == COLOUR_FLAGGED and member.chunks[0][0] == jpeg_colour.YCBCR
+    as_stored = [bytes([jpeg_colour.STORED]) + member.chunks[0][1:]]
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, chunks=as_stored))

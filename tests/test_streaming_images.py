@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import count_chunked_calls, whole_member_path
-from media_factory import image_file, smooth_image
+from media_factory import image_file, jpeg_decoded, smooth_image
 from neuralzip import api, chunked, streaming
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.media import imagestream, png, rawimage
@@ -58,8 +58,18 @@ def _bmp(mode: str, top_down: bool = False) -> bytes:
     return bytes(data)
 
 
+def _jpeg_mixed() -> bytes:
+    """A decoded JPEG with one pixel no JPEG decoder makes: its chunk is coded as stored, the
+    others in YCbCr."""
+    arr = jpeg_decoded(H, W)
+    arr[150, 30] = (100, 100, 101)
+    return _pnm(b"P6", arr)
+
+
 IMAGES = {
     "rgb.png": image_file("png", "RGB", H, W),
+    "jpeg.ppm": _pnm(b"P6", jpeg_decoded(H, W)),
+    "jpeg-mixed.ppm": _jpeg_mixed(),
     "rgba16.png": image_file("png", "RGBA16", H, W),
     "palette.png": image_file("png", "P", H, W),
     "bits.png": image_file("png", "1", H, W),

@@ -49,6 +49,13 @@ The tiles are recorded in the member's params (tile_h, tile_w). Earlier files
 cut each chunk into tiles of TILE_H x TILE_W; each tile's first row had no
 north context, which cost about 0.3% on photos and showed as faint lines in
 `neuralzip explain`. They decode as they were written.
+
+Photos saved from a decoded JPEG (8-bit, 3 or 4 channels) are coded in the YCbCr they were
+decoded from (models/jpeg_colour.py): new members record params "colour": 1, and each chunk
+starts with one byte, 0 where the chunk is coded as stored (some pixel is no JPEG decoder's
+colour), 1 where its first three channels are coded as (Y, Cb, Cr), which the decoder converts
+back to RGB after the chunk. Everything else is the same in both cases. Files without the key
+have no such byte.
 """
 
 from pathlib import Path
@@ -63,6 +70,7 @@ from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import max_threads
 from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
                                    param_int, sub_batches)
+from neuralzip.models import jpeg_colour
 from neuralzip.models.prior import Prior
 
 # BASE predictors per channel, NCLS activity classes (split at THRESHOLDS, on an 8-bit
@@ -80,6 +88,10 @@ CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 # corrected by the online least-squares mixer (more inputs: the neighbours' residuals).
 BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS = 1, 2, 3, 4
 MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS}  # the kernel's mixer of each mixed blend
+# params "colour": 1 (files since stop 44, 8-bit images of 3 or 4 channels): each chunk's first byte
+# says whether it is coded as stored or in libjpeg's YCbCr (models/jpeg_colour.py). Without the key:
+# as stored, no such byte.
+COLOUR_FLAGGED = 1
 MIXER_STEP_INT64 = _k.OLS_MAX_IN + 3  # the mixer's arrays per pixel of a step (inputs, norm, set, correction)
 
 
@@ -247,6 +259,11 @@ class StepView:
                                       totals=totals, maxv=maxv, extra=self.extra, flip=self.flip)
 
 
+def colour_params(signal) -> dict:
+    """params "colour" for a new member of this signal's depth and channels."""
+    return {"colour": COLOUR_FLAGGED} if jpeg_colour.applies(signal.bits, signal.shape[2]) else {}
+
+
 class ClassicImageCodec(RunCodec):
     name = "classic"
     kind = "image"
@@ -293,16 +310,29 @@ class ClassicImageCodec(RunCodec):
 
     def _recorded(self, signal) -> dict:
         """What a new member's params record of how it codes (here its blend; models built on
-        classic add theirs, and check them in _check_recorded)."""
-        return {"blend": self.blends_recorded[-1]} if self.blends_recorded else {}
+        classic add theirs, and check them in _check_recorded), and last "colour": 1 where each
+        chunk says whether it is coded in libjpeg's YCbCr (last: the container's built-in
+        dictionary holds the params as they were before it)."""
+        blend = {"blend": self.blends_recorded[-1]} if self.blends_recorded else {}
+        return {**blend, **self._more_recorded(signal), **colour_params(signal)}
+
+    def _more_recorded(self, signal) -> dict:
+        """What a model built on classic records besides the blend and the colour; classic: nothing."""
+        return {}
 
     def _blend(self, params) -> dict:
         """_code_chunk's fine and mixer switches for this member (params already checked)."""
         kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
         return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE)}
 
-    def _check_recorded(self, params) -> None:
-        """A recorded blend is one this model's files record or the one its unrecorded files mean."""
+    def _check_recorded(self, params, signal) -> None:
+        """A recorded blend is one this model's files record or the one its unrecorded files mean;
+        chunks flag their colour only in images that can be coded in YCbCr."""
+        if "colour" in params:
+            param_int(params, "colour", COLOUR_FLAGGED, COLOUR_FLAGGED)
+            if not jpeg_colour.applies(signal.bits, signal.shape[2]):
+                raise ParamError(f"params.colour: a {signal.bits}-bit image of {signal.shape[2]} channel(s) "
+                                 "is never coded in YCbCr")
         if "blend" in params and self.blends_recorded:
             kinds = (self.blend_unrecorded, *self.blends_recorded)
             if param_int(params, "blend", 1, BLEND_OLS) not in kinds:
@@ -317,14 +347,20 @@ class ClassicImageCodec(RunCodec):
         order, each once): yield (chunk bytes, exact-model bits) per span."""
         if model_rows is None:
             model_rows = self._model_rows(params, signal.bits)
+        flagged = params.get("colour") == COLOUR_FLAGGED
         for a, b in self._spans(signal.shape, params):
             coder = coder_factory()
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
+            if flagged:
+                ycc = jpeg_colour.encode_chunk(img)
+                colour, img = (jpeg_colour.STORED, img) if ycc is None else (jpeg_colour.YCBCR, ycc)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
                             seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
-            yield coder.finish(), coder.bits
+            # the chunk's leading colour byte is side information, as the params are: its size counts,
+            # the likelihood (and the bits per value it sums) does not
+            yield (bytes([colour]) if flagged else b"") + coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
         """_coded_chunks whose generator returns the float model's bits when it ends (None: the
@@ -359,7 +395,7 @@ class ClassicImageCodec(RunCodec):
         param_int(params, "tile_h", 1, MAX_TILE)
         param_int(params, "tile_w", 1, MAX_TILE)
         param_int(params, "chunk_pixels", 1, 1 << 26)
-        self._check_recorded(params)
+        self._check_recorded(params, signal)
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
@@ -377,13 +413,21 @@ class ClassicImageCodec(RunCodec):
     def decode_chunks(self, params, chunk, signal, write):
         spans = self._spans(signal.shape, params)
         dtype = np.uint16 if signal.bits > 8 else np.uint8
+        flagged = params.get("colour") == COLOUR_FLAGGED
         for j, (a, b) in enumerate(spans):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
+            data = chunk(j)
+            if flagged:
+                if len(data) < 1 or data[0] not in (jpeg_colour.STORED, jpeg_colour.YCBCR):
+                    raise ValueError(f"corrupt chunk {j}: it names no colour")
+                colour, data = data[0], data[1:]
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, RangeDecoderStream(chunk(j)),
+                _code_chunk(img, signal.bits, None, RangeDecoderStream(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
+            if flagged and colour == jpeg_colour.YCBCR:
+                jpeg_colour.decode_chunk(img)
             write(img.astype(dtype))
 
     def decode(self, params, chunks, signal):

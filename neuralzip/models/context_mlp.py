@@ -218,14 +218,13 @@ class ContextMLPCodec(ClassicImageCodec):
     def with_weights(self, path) -> "ContextMLPCodec":
         return ContextMLPCodec(path, self.tile_h, self.tile_w)
 
-    def _recorded(self, signal) -> dict:
-        """classic's record, and (8-bit images, where the network codes) the network's weight and
-        its output layer's correction learned online."""
-        online = {"mix": MIX_ONLINE, "head": HEAD_POSITIONS} if signal.bits == 8 else {}
-        return {**super()._recorded(signal), **online}
+    def _more_recorded(self, signal) -> dict:
+        """(8-bit images, where the network codes) the network's weight and its output layer's
+        correction learned online."""
+        return {"mix": MIX_ONLINE, "head": HEAD_POSITIONS} if signal.bits == 8 else {}
 
-    def _check_recorded(self, params) -> None:
-        super()._check_recorded(params)
+    def _check_recorded(self, params, signal) -> None:
+        super()._check_recorded(params, signal)
         if "mix" in params:
             param_int(params, "mix", MIX_FIXED, MIX_ONLINE)
         if "head" in params:

@@ -84,7 +84,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         if param_int(params, "radius", 1, _ls.MAX_RADIUS_) != LEVELS[level]:
             raise ParamError(f"params.radius {params['radius']} is not level {level}'s {LEVELS[level]}")
         cp = param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
-        self._check_recorded(params)
+        self._check_recorded(params, signal)
         h, w = signal.shape[0], signal.shape[1]
         check_chunk_count(-(-h // max(1, cp // w)), nchunks)
 

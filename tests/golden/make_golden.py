@@ -19,12 +19,20 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from media_factory import image_file, tone, wav_file  # noqa: E402
+from media_factory import image_file, jpeg_decoded, tone, wav_file  # noqa: E402
 from neuralzip import api  # noqa: E402
 from neuralzip.models import all_codecs  # noqa: E402
+from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
 
 INPUTS = {"image": ("photo.ppm", lambda: image_file("ppm", "RGB", 24, 32)),
           "audio": ("clip.wav", lambda: wav_file(tone(2000, 2, 16), 16, rate=22050))}
+# the models that code a decoded JPEG in its YCbCr (models/jpeg_colour.py) also code one of those
+# as <model>-jpeg-image.nz
+JPEG_INPUT = ("photo-from-jpeg.ppm", lambda: _ppm(jpeg_decoded(24, 32)))
+
+
+def _ppm(rgb) -> bytes:
+    return b"P6 %d %d 255\n" % (rgb.shape[1], rgb.shape[0]) + rgb.astype("uint8").tobytes()
 
 
 def main():
@@ -36,11 +44,13 @@ def main():
     for codec in all_codecs():
         if only and codec.name not in only:
             continue
-        name, make = INPUTS[codec.kind]
-        data = make()
-        nz = HERE / f"{codec.name}-{codec.kind}.nz"
-        nz.write_bytes(api.compress_bytes(data, name, codec.name))
-        expected[nz.name] = {"restores": name, "sha256": hashlib.sha256(data).hexdigest()}
+        inputs = {f"{codec.name}-{codec.kind}.nz": INPUTS[codec.kind]}
+        if isinstance(codec, ClassicImageCodec):
+            inputs[f"{codec.name}-jpeg-{codec.kind}.nz"] = JPEG_INPUT
+        for file, (name, make) in inputs.items():
+            data = make()
+            (HERE / file).write_bytes(api.compress_bytes(data, name, codec.name))
+            expected[file] = {"restores": name, "sha256": hashlib.sha256(data).hexdigest()}
     path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 
 

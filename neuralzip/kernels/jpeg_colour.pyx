@@ -1,0 +1,195 @@
+"""libjpeg's YCbCr -> RGB colour conversion, and its inverse on the colours it reaches.
+
+A JPEG decoder turns each pixel's integer (Y, Cb, Cr) into RGB with fixed-point tables (16
+fractional bits, rounded, then clamped to 0..255):
+
+    R = Y + round(1.40200 (Cr - 128))
+    G = Y + floor((-0.34414 (Cb - 128) - 0.71414 (Cr - 128)) * 2^16 + 2^15) / 2^16)
+    B = Y + round(1.77200 (Cb - 128))
+
+with the constants as 16-bit fixed point (91881, 22554, 46802, 116130). Only about a quarter of
+the 2^24 RGB colours are reached, so a photo that is a JPEG decoded to RGB has every pixel among
+them, which almost no other photo has. Coding such a photo in the (Y, Cb, Cr) it was decoded from
+spends no probability on colours the decoder could not have produced (models/jpeg_colour.py).
+
+Where no value is clamped the conversion is one to one; a clamped colour (a channel at 0 or 255)
+can have many preimages, of which `preimages` picks one that the decoder never needs to know:
+decoding only applies the forward conversion. Integer arithmetic throughout; negative shifts are
+floor divisions written out.
+"""
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport abs
+
+cdef enum:
+    ONE_HALF = 1 << 15
+    CR_R = 91881   # 1.40200 in 1/2^16
+    CB_B = 116130  # 1.77200
+    CR_G = 46802   # 0.71414
+    CB_G = 22554   # 0.34414
+    BINV_OFFSET = 256
+    NO_CB = -1
+    # per pixel from preimages_fast: found, no preimage, or a clamped colour left to preimages_slow
+    FOUND = 0
+    UNREACHED = 1
+    CLAMPED = 2
+
+# Python-visible copies of the statuses
+STATUS_FOUND, STATUS_UNREACHED, STATUS_CLAMPED = FOUND, UNREACHED, CLAMPED
+
+cdef int32_t R_OF_CR[256]
+cdef int32_t B_OF_CB[256]
+cdef int32_t G_OF_CB[256]  # the Cb part of G's offset, its rounding half included
+cdef int32_t G_OF_CR[256]
+cdef int32_t CB_OF_B[512]  # B - Y -> the Cb whose offset it is, or NO_CB
+
+
+cdef inline int32_t floor_shift16(int64_t v) noexcept nogil:
+    return <int32_t>(v >> 16) if v >= 0 else <int32_t>(~((~v) >> 16))
+
+
+cdef inline int32_t g_offset(int cb, int cr) noexcept nogil:
+    return floor_shift16(<int64_t>G_OF_CB[cb] + G_OF_CR[cr])
+
+
+cdef inline int clamp255(int v) noexcept nogil:
+    return 0 if v < 0 else (255 if v > 255 else v)
+
+
+cdef void _tables():
+    cdef int i, x
+    for i in range(512):
+        CB_OF_B[i] = NO_CB
+    for i in range(256):
+        x = i - 128
+        R_OF_CR[i] = floor_shift16(<int64_t>CR_R * x + ONE_HALF)
+        B_OF_CB[i] = floor_shift16(<int64_t>CB_B * x + ONE_HALF)
+        G_OF_CB[i] = -CB_G * x + ONE_HALF
+        G_OF_CR[i] = -CR_G * x
+        CB_OF_B[B_OF_CB[i] + BINV_OFFSET] = i  # B's offset grows by 1.772 a step: one Cb per value
+
+_tables()
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def to_rgb(int64_t[:, :, ::1] img):
+    """The first three channels of `img` (rows, width, >= 3), read as (Y, Cb, Cr) in 0..255,
+    replaced by the RGB a JPEG decoder makes of them (in place)."""
+    cdef Py_ssize_t i, j, h = img.shape[0], w = img.shape[1]
+    cdef int64_t y, cb, cr
+    if img.shape[2] < 3:
+        raise ValueError("to_rgb: fewer than three channels")
+    with nogil:
+        for i in range(h):
+            for j in range(w):
+                y, cb, cr = img[i, j, 0], img[i, j, 1], img[i, j, 2]
+                if not (0 <= y <= 255 and 0 <= cb <= 255 and 0 <= cr <= 255):
+                    with gil:
+                        raise ValueError("to_rgb: a value outside 0..255")
+                img[i, j, 0] = clamp255(<int>y + R_OF_CR[cr])
+                img[i, j, 1] = clamp255(<int>y + g_offset(<int>cb, <int>cr))
+                img[i, j, 2] = clamp255(<int>y + B_OF_CB[cb])
+
+
+cdef inline int estimate(int r, int g, int b, int *y, int *cb, int *cr) noexcept nogil:
+    """JPEG's RGB -> YCbCr (16-bit fixed point, rounded): where to start looking."""
+    y[0] = clamp255(floor_shift16(19595 * r + 38470 * g + 7471 * b + ONE_HALF))
+    cb[0] = clamp255(128 + floor_shift16(-11059 * r - 21709 * g + 32768 * b + ONE_HALF))
+    cr[0] = clamp255(128 + floor_shift16(32768 * r - 27439 * g - 5329 * b + ONE_HALF))
+    return 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def preimages_fast(const int64_t[:, :, ::1] img, int64_t[:, :, ::1] out, uint8_t[:, ::1] status):
+    """For each pixel of `img`'s first three channels (RGB), the (Y, Cb, Cr) that converts to it
+    without clamping, searched for within 3 steps of Cr around JPEG's forward conversion (where it
+    always lies; unclamped, it is the only one): written to `out` with status FOUND. Otherwise the
+    status is CLAMPED where a channel is 0 or 255 (preimages_slow may find a clamped preimage),
+    else UNREACHED. -> the number of UNREACHED pixels (the search stops at the first)."""
+    cdef Py_ssize_t i, j, h = img.shape[0], w = img.shape[1], unreached = 0
+    cdef int r, g, b, y0, cb0, cr0, d, cr, y, cb, k
+    cdef int steps[7]
+    steps[:] = [0, -1, 1, -2, 2, -3, 3]
+    if img.shape[2] < 3 or out.shape[0] != h or out.shape[1] != w or out.shape[2] < 3 \
+            or status.shape[0] != h or status.shape[1] != w:
+        raise ValueError("preimages_fast: shapes do not agree")
+    with nogil:
+        for i in range(h):
+            for j in range(w):
+                r, g, b = <int>img[i, j, 0], <int>img[i, j, 1], <int>img[i, j, 2]
+                status[i, j] = UNREACHED
+                if 0 <= r <= 255 and 0 <= g <= 255 and 0 <= b <= 255:
+                    estimate(r, g, b, &y0, &cb0, &cr0)
+                    for k in range(7):
+                        cr = cr0 + steps[k]
+                        if cr < 0 or cr > 255:
+                            continue
+                        y = r - R_OF_CR[cr]
+                        if y < 0 or y > 255:
+                            continue
+                        cb = CB_OF_B[b - y + BINV_OFFSET]
+                        if cb == NO_CB or y + g_offset(cb, cr) != g:
+                            continue
+                        out[i, j, 0], out[i, j, 1], out[i, j, 2] = y, cb, cr
+                        status[i, j] = FOUND
+                        break
+                    if status[i, j] != FOUND and (r == 0 or r == 255 or g == 0 or g == 255 or b == 0 or b == 255):
+                        status[i, j] = CLAMPED
+                if status[i, j] == UNREACHED:
+                    unreached = 1
+                    break
+            if unreached:
+                break
+    return unreached
+
+
+cdef inline void narrow(int v, int offset, int *lo, int *hi) noexcept nogil:
+    """Limit Y to where clamp(Y + offset) == v."""
+    if v == 0:
+        hi[0] = min(hi[0], -offset)
+    elif v == 255:
+        lo[0] = max(lo[0], 255 - offset)
+    else:
+        lo[0] = max(lo[0], v - offset)
+        hi[0] = min(hi[0], v - offset)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def preimages_slow(const int64_t[:, ::1] colours, int64_t[:, ::1] out):
+    """For each RGB colour (rows of `colours`, a channel at 0 or 255), a (Y, Cb, Cr) that converts
+    to it, clamping included: of all (Cb, Cr), the nearest to JPEG's forward conversion (the sum
+    of the two distances; the first in Cr, then Cb order among equals), Y the nearest to the
+    conversion's within what that pair allows. Written to `out`, or (-1, -1, -1) where the colour
+    has none. Exhaustive: 65536 (Cb, Cr) pairs a colour, so callers pass each colour once."""
+    cdef Py_ssize_t n = colours.shape[0], k
+    cdef int r, g, b, y0, cb0, cr0, cr, cb, lo, hi, lo_r, hi_r, dist, best, by, bcb, bcr
+    if colours.shape[1] != 3 or out.shape[0] != n or out.shape[1] != 3:
+        raise ValueError("preimages_slow: shapes do not agree")
+    for k in prange(n, nogil=True, schedule="dynamic"):
+        r, g, b = <int>colours[k, 0], <int>colours[k, 1], <int>colours[k, 2]
+        best, by, bcb, bcr = 1 << 20, -1, -1, -1
+        if 0 <= r <= 255 and 0 <= g <= 255 and 0 <= b <= 255:
+            estimate(r, g, b, &y0, &cb0, &cr0)
+            for cr in range(256):
+                lo_r, hi_r = 0, 255
+                narrow(r, R_OF_CR[cr], &lo_r, &hi_r)
+                if lo_r > hi_r:
+                    continue
+                for cb in range(256):
+                    dist = abs(cb - cb0) + abs(cr - cr0)
+                    if dist >= best:
+                        continue
+                    lo, hi = lo_r, hi_r
+                    narrow(b, B_OF_CB[cb], &lo, &hi)
+                    narrow(g, g_offset(cb, cr), &lo, &hi)
+                    if lo <= hi:
+                        best, bcb, bcr = dist, cb, cr
+                        by = lo if y0 < lo else (hi if y0 > hi else y0)
+        out[k, 0], out[k, 1], out[k, 2] = by, bcb, bcr
