@@ -217,9 +217,10 @@ def main():
         result = {"command": command}
     if not args.speed_only:
         photos = sorted((args.data / "images" / "valid").glob("*.png"))
-        # --again: each photo's earlier row without the models to code again
-        earlier = {r["file"]: {k: v for k, v in r.items() if k not in args.again} for r in result.get("rows", [])
-                   if args.again}
+        # --again: each photo's earlier row without the models to code again and their figures
+        # ("local-ls@1 nll_bits", "local-ls@1 flat-prior nll_bits")
+        earlier = {r["file"]: {k: v for k, v in r.items() if k.split(" ")[0] not in args.again}
+                   for r in result.get("rows", []) if args.again}
         with ProcessPoolExecutor(args.jobs) as pool:
             rows = list(pool.map(one_photo, photos, [earlier.get(p.name) for p in photos]))
         result["totals"] = totals(rows)

@@ -181,3 +181,19 @@ def test_colour_params_that_cannot_be_are_refused(params, shape, bits):
     base = codec._params(Signal("image", shape, bits))
     with pytest.raises(ParamError, match="colour"):
         codec.check_params({**base, **params}, Signal("image", shape, bits), 1)
+
+
+@pytest.mark.parametrize("model", ["context-mlp", "local-ls-mlp"])
+def test_the_trainer_learns_the_coded_values(model, tmp_path):
+    """The networks' trainer (no torch needed for its features) takes a decoded JPEG's targets in
+    the YCbCr the codec codes it in, channel 0 apart from the later ones. Negative control: they
+    are not the RGB values."""
+    from neuralzip.train.image import extract
+
+    arr = jpeg_decoded(24, 20)
+    Image.fromarray(arr).save(tmp_path / "photo.png")
+    [first, later] = extract([tmp_path / "photo.png"], crops=1, size=64, seed=0, log=lambda *_: None, model=model)
+    ycc = jpeg_colour.encode_chunk(arr.astype(np.int64))
+    assert sorted(first["v"]) == sorted(ycc[:, :, 0].ravel())
+    assert sorted(later["v"]) == sorted(ycc[:, :, 1:].ravel())
+    assert sorted(first["v"]) != sorted(arr[:, :, 0].ravel())

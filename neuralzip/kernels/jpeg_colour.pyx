@@ -160,36 +160,57 @@ cdef inline void narrow(int v, int offset, int *lo, int *hi) noexcept nogil:
         hi[0] = min(hi[0], v - offset)
 
 
+cdef inline int clamped_preimage(int r, int g, int b, int cb, int cr, int y0) noexcept nogil:
+    """The Y nearest y0 for which (Y, cb, cr) converts to (r, g, b), clamping included; -1: none."""
+    cdef int lo = 0, hi = 255
+    narrow(r, R_OF_CR[cr], &lo, &hi)
+    narrow(b, B_OF_CB[cb], &lo, &hi)
+    narrow(g, g_offset(cb, cr), &lo, &hi)
+    if lo > hi:
+        return -1
+    return lo if y0 < lo else (hi if y0 > hi else y0)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def preimages_slow(const int64_t[:, ::1] colours, int64_t[:, ::1] out):
+def preimages_slow(const int64_t[:, ::1] colours, int64_t[:, ::1] out, int max_ring):
     """For each RGB colour (rows of `colours`, a channel at 0 or 255), a (Y, Cb, Cr) that converts
-    to it, clamping included: of all (Cb, Cr), the nearest to JPEG's forward conversion (the sum
-    of the two distances; the first in Cr, then Cb order among equals), Y the nearest to the
-    conversion's within what that pair allows. Written to `out`, or (-1, -1, -1) where the colour
-    has none. Exhaustive: 65536 (Cb, Cr) pairs a colour, so callers pass each colour once."""
+    to it, clamping included: the (Cb, Cr) nearest to JPEG's forward conversion (the sum of the two
+    distances, at most `max_ring`; rings of equal distance searched outward, Cr then Cb ascending
+    within a ring), Y the nearest to the conversion's within what that pair allows. Written to
+    `out`. -> 0, or 1 when some colour has no preimage that near: the other colours are then left
+    unsearched (the caller codes the chunk as stored), so a chunk costs at most its colours times
+    2 max_ring^2 trials."""
     cdef Py_ssize_t n = colours.shape[0], k
-    cdef int r, g, b, y0, cb0, cr0, cr, cb, lo, hi, lo_r, hi_r, dist, best, by, bcb, bcr
-    if colours.shape[1] != 3 or out.shape[0] != n or out.shape[1] != 3:
+    cdef int r, g, b, y0, cb0, cr0, d, dcr, cr, cb, side, y, by, bcb, bcr
+    cdef int[::1] failed = np.zeros(1, np.intc)
+    if colours.shape[1] != 3 or out.shape[0] != n or out.shape[1] != 3 or not 0 <= max_ring <= 510:
         raise ValueError("preimages_slow: shapes do not agree")
     for k in prange(n, nogil=True, schedule="dynamic"):
+        if failed[0]:
+            continue
         r, g, b = <int>colours[k, 0], <int>colours[k, 1], <int>colours[k, 2]
-        best, by, bcb, bcr = 1 << 20, -1, -1, -1
+        by, bcb, bcr = -1, -1, -1
         if 0 <= r <= 255 and 0 <= g <= 255 and 0 <= b <= 255:
             estimate(r, g, b, &y0, &cb0, &cr0)
-            for cr in range(256):
-                lo_r, hi_r = 0, 255
-                narrow(r, R_OF_CR[cr], &lo_r, &hi_r)
-                if lo_r > hi_r:
-                    continue
-                for cb in range(256):
-                    dist = abs(cb - cb0) + abs(cr - cr0)
-                    if dist >= best:
+            for d in range(max_ring + 1):
+                for dcr in range(-d, d + 1):
+                    cr = cr0 + dcr
+                    if cr < 0 or cr > 255:
                         continue
-                    lo, hi = lo_r, hi_r
-                    narrow(b, B_OF_CB[cb], &lo, &hi)
-                    narrow(g, g_offset(cb, cr), &lo, &hi)
-                    if lo <= hi:
-                        best, bcb, bcr = dist, cb, cr
-                        by = lo if y0 < lo else (hi if y0 > hi else y0)
+                    for side in range(2):
+                        cb = cb0 - (d - abs(dcr)) if side == 0 else cb0 + (d - abs(dcr))
+                        if cb < 0 or cb > 255 or (side == 1 and d == abs(dcr)):
+                            continue
+                        y = clamped_preimage(r, g, b, cb, cr, y0)
+                        if y >= 0:
+                            by, bcb, bcr = y, cb, cr
+                            break
+                    if by >= 0:
+                        break
+                if by >= 0:
+                    break
+        if by < 0:
+            failed[0] = 1
         out[k, 0], out[k, 1], out[k, 2] = by, bcb, bcr
+    return failed[0]

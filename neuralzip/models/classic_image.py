@@ -342,25 +342,31 @@ class ClassicImageCodec(RunCodec):
         """The tile a chunk of `rows` rows is cut into."""
         return params["tile_h"], params["tile_w"]
 
+    @staticmethod
+    def as_coded(img: np.ndarray, params) -> tuple[int | None, np.ndarray]:
+        """A chunk's values (int64) as a member with these params codes them -> (the chunk's colour
+        byte, None where the params flag none; the values, in YCbCr where it says so)."""
+        if params.get("colour") != COLOUR_FLAGGED:
+            return None, img
+        ycc = jpeg_colour.encode_chunk(img)
+        return (jpeg_colour.STORED, img) if ycc is None else (jpeg_colour.YCBCR, ycc)
+
     def _coded_chunks(self, coder_factory, params, rows, signal, observe=None, model_rows=None):
         """Code the image's spans of rows in order, `rows(a, b)` giving rows a..b (asked for in
         order, each once): yield (chunk bytes, exact-model bits) per span."""
         if model_rows is None:
             model_rows = self._model_rows(params, signal.bits)
-        flagged = params.get("colour") == COLOUR_FLAGGED
         for a, b in self._spans(signal.shape, params):
             coder = coder_factory()
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
-            if flagged:
-                ycc = jpeg_colour.encode_chunk(img)
-                colour, img = (jpeg_colour.STORED, img) if ycc is None else (jpeg_colour.YCBCR, ycc)
+            colour, img = self.as_coded(img, params)
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
                             seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
             # the chunk's leading colour byte is side information, as the params are: its size counts,
             # the likelihood (and the bits per value it sums) does not
-            yield (bytes([colour]) if flagged else b"") + coder.finish(), coder.bits
+            yield (b"" if colour is None else bytes([colour])) + coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
         """_coded_chunks whose generator returns the float model's bits when it ends (None: the

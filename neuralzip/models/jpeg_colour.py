@@ -20,6 +20,13 @@ import numpy as np
 from neuralzip.kernels import jpeg_colour as _k
 
 STORED, YCBCR = 0, 1  # what a chunk's leading byte says its values are
+# The encoder's search for clamped colours' preimages is bounded, so that no image can make it slow:
+# a chunk with more distinct clamped colours than this, or one whose preimage lies further than
+# SEARCH_RING from JPEG's forward conversion (Cb and Cr distances summed), is coded as stored.
+# The urban photos of ../shared/data hold at most 8,826 such colours (0.7 MP) and their preimages
+# lie within RING_FOUND of it (benchmarks/jpeg_colour.py).
+MAX_SEARCHED_COLOURS = 1 << 16
+SEARCH_RING = 96
 
 
 def applies(bits: int, channels: int) -> bool:
@@ -39,8 +46,7 @@ def encode_chunk(img: np.ndarray) -> np.ndarray | None:
     if clamped.any():
         colours, where = np.unique(img[clamped][:, :3], axis=0, return_inverse=True)
         found = np.empty_like(colours)
-        _k.preimages_slow(np.ascontiguousarray(colours), found)
-        if (found[:, 0] < 0).any():
+        if len(colours) > MAX_SEARCHED_COLOURS or _k.preimages_slow(colours, found, SEARCH_RING):
             return None
         out[clamped, :3] = found[where.reshape(-1)]
     return out

@@ -87,6 +87,10 @@ def extract(files: list[Path], crops: int, size: int, seed: int, log=print, mode
             ch, cw = min(size, h), min(size, w)
             y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
             crop = np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])
+            signal = Signal("image", crop.shape, 8)
+            # the values the network learns to predict are the coded ones: a decoded JPEG's crop (one
+            # chunk) is coded in YCbCr
+            _, coded = codec.as_coded(crop.astype(np.int64), codec.chunk_params(signal))
             pending = []
 
             def model_rows(view):
@@ -100,9 +104,8 @@ def extract(files: list[Path], crops: int, size: int, seed: int, log=print, mode
                 g, feats, preds = pending.pop()
                 parts[g]["x"].append(feats)
                 parts[g]["p"].append(preds)
-                parts[g]["v"].append(crop[sy, sx, c].astype(np.int16))
+                parts[g]["v"].append(coded[sy, sx, c].astype(np.int16))
 
-            signal = Signal("image", crop.shape, 8)
             codec._run(CostCoder, crop, signal, observe, model_rows)
         log(f"features [{fi + 1}/{len(files)}] {f.name}")
     return [{k: np.concatenate(v) for k, v in part.items()} for part in parts]
