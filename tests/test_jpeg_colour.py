@@ -197,3 +197,18 @@ def test_the_trainer_learns_the_coded_values(model, tmp_path):
     assert sorted(first["v"]) == sorted(ycc[:, :, 0].ravel())
     assert sorted(later["v"]) == sorted(ycc[:, :, 1:].ravel())
     assert sorted(first["v"]) != sorted(arr[:, :, 0].ravel())
+
+
+def test_the_search_for_clamped_preimages_is_bounded(monkeypatch):
+    """Clamped colours go to the exhaustive search once each, within SEARCH_RING of the forward
+    conversion and at most MAX_SEARCHED_COLOURS of them a chunk; past either bound the chunk is
+    coded as stored (None), so no image can make the encoder search long."""
+    rng = np.random.default_rng(3)
+    ycc = np.stack([np.full(400, 250), rng.integers(0, 256, 400), rng.integers(0, 256, 400)], -1)
+    rgb = _libjpeg_formula(ycc).reshape(20, 20, 3)  # bright, saturated chroma: many clamped colours
+    assert jpeg_colour.encode_chunk(rgb) is not None
+    monkeypatch.setattr(jpeg_colour, "MAX_SEARCHED_COLOURS", 10)
+    assert jpeg_colour.encode_chunk(rgb) is None
+    monkeypatch.setattr(jpeg_colour, "MAX_SEARCHED_COLOURS", 1 << 16)
+    monkeypatch.setattr(jpeg_colour, "SEARCH_RING", 0)
+    assert jpeg_colour.encode_chunk(rgb) is None

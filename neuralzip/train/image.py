@@ -38,7 +38,7 @@ from neuralzip.train.quantize import multiplier
 
 # per model: the codec whose network is trained, its weights file's prefix and version
 MODELS = {"context-mlp": (context_mlp.ContextMLPCodec, context_mlp.WEIGHTS_PREFIX, 4),
-          "local-ls-mlp": (LocalLsMlpCodec, LocalLsMlpCodec.weights_prefix, 3)}
+          "local-ls-mlp": (LocalLsMlpCodec, LocalLsMlpCodec.weights_prefix, 4)}
 # the network's starting weight against the counts: files learn it while coding ("mix": 2), so the
 # start moves the tuning files' bits by under 0.01% (weights/RECIPES.md); three starts suffice
 MIX_CHOICES = (8, 12, 16)
