@@ -15,6 +15,7 @@ Writes benchmarks/results/jpeg_colour.json.
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# photos in parallel processes: one kernel thread each (threads of processes sharing a core wait at
+# every step's barrier)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from neuralzip import api, container  # noqa: E402
 from neuralzip.kernels import jpeg_colour as kernel  # noqa: E402

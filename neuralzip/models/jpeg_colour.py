@@ -23,10 +23,11 @@ STORED, YCBCR = 0, 1  # what a chunk's leading byte says its values are
 # The encoder's search for clamped colours' preimages is bounded, so that no image can make it slow:
 # a chunk with more distinct clamped colours than this, or one whose preimage lies further than
 # SEARCH_RING from JPEG's forward conversion (Cb and Cr distances summed), is coded as stored.
-# The urban photos of ../shared/data hold at most 8,826 such colours (0.7 MP) and their preimages
-# lie within RING_FOUND of it (benchmarks/jpeg_colour.py).
+# The decoded JPEGs of ../shared/data (every urban photo) hold at most 8,826 such colours in 0.8 MP,
+# all with a preimage within 7 (benchmarks/jpeg_colour.py); at these bounds a chunk costs at most
+# 2^16 colours x 2 x 32^2 trials, about a second.
 MAX_SEARCHED_COLOURS = 1 << 16
-SEARCH_RING = 96
+SEARCH_RING = 32
 
 
 def applies(bits: int, channels: int) -> bool:
