@@ -78,10 +78,11 @@ GiB = 1 << 30
 
 def seed_media() -> dict:
     """Small media files: name -> bytes."""
-    from media_factory import image_file, sparse_tone, tone, wav_file
+    from media_factory import image_file, jpeg_decoded, png_bytes, sparse_tone, tone, wav_file
 
     return {
         "rgb.png": image_file("png", "RGB", 24, 32),
+        "jpeg.png": png_bytes(jpeg_decoded(24, 32), "RGB"),  # classic and its kin code it in YCbCr
         "grey.png": image_file("png", "L", 20, 28),
         "rgb16.png": image_file("png", "RGB16", 16, 20),
         "stereo.wav": wav_file(tone(3000, 2, 16), 16),
