@@ -39,6 +39,14 @@ def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1):
     return get(name, kind, weights, level)
 
 
+def auto_model(kind: str, samples, bits: int) -> str | None:
+    if kind == "file":
+        return None
+    from neuralzip.models import auto_model as pick
+
+    return pick(kind, samples, bits)
+
+
 def file_media(data: bytes):
     """A file that is not an image or audio, as a Media of kind "file" (its bytes)."""
     import numpy as np
@@ -96,12 +104,14 @@ def encode_members(items: list[tuple[Media, str]], model: str = "auto", weights:
                    level: int = 1) -> list[Member]:
     """Code the media of one output file. Each codec gets all its members at once (encode_set), so
     a codec that chains them (vae: one bits-back chain over an archive) can."""
-    by_kind: dict[str, list[int]] = {}
+    by_model: dict[tuple[str, str], list[int]] = {}
     for i, (media, _) in enumerate(items):
-        by_kind.setdefault(media.kind, []).append(i)
+        chosen = (auto_model(media.kind, media.samples, media.bits) if model == "auto" else None) or model
+        by_model.setdefault((media.kind, chosen), []).append(i)
     members = [None] * len(items)
-    for kind, idx in by_kind.items():
-        codec = get_codec(model, kind, weights, level)  # once per medium: with --weights each call loads the file
+    for (kind, chosen), idx in by_model.items():
+        # once per medium and model: with --weights each call loads the file
+        codec = get_codec(chosen, kind, *((weights, level) if chosen == model else (None, 1)))
         encs = codec.encode_set([(items[i][0].samples, _media_signal(items[i][0])) for i in idx])
         for i, enc in zip(idx, encs):
             members[i] = _member(items[i][0], items[i][1], codec, enc)

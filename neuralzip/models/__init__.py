@@ -7,6 +7,7 @@ from neuralzip.models.base import Codec
 from neuralzip.models.classic_audio import ClassicAudioCodec
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.histogram import HistogramCodec
+from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, recognises as recognises_decoded_jpeg
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.gated_pixelcnn import GatedPixelCnnCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
@@ -29,7 +30,7 @@ def register(codec: Codec) -> None:
 for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
                GatedPixelCnnCodec(), PixelRnnCodec(),
                LpcNlmsMlpCodec(), OlsCascadeCodec(), WaveNetCodec(),
-               ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio")):
+               ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio"), JpegCoefficientsCodec()):
     register(_codec)
 
 # Members written by neuralzip 0.1.0 under the models' old names: (model, kind, weights hash) ->
@@ -54,6 +55,17 @@ LEGACY_DECODERS = {
 # (benchmarks/local_ls.py).
 AUTO = {"image": "classic", "audio": "ols-cascade"}
 STRONG = {"image": "local-ls-mlp"}
+# ...except that an image which is a decoded JPEG gets jpeg-coefficients at every level: its
+# coefficients take far fewer bits than any pixel model spends (benchmarks/jpeg_coefficients.py).
+DECODED_JPEG = "jpeg-coefficients"
+
+
+def auto_model(kind: str, samples, bits: int) -> str | None:
+    """The model --model auto takes for these samples when their content decides it (None: the
+    medium's AUTO or STRONG model, by level)."""
+    if kind == "image" and recognises_decoded_jpeg(samples, bits):
+        return DECODED_JPEG
+    return None
 
 
 def all_codecs() -> list[Codec]:
