@@ -59,15 +59,21 @@ def image_file(fmt: str, mode: str, h: int, w: int) -> bytes:
     return buf.getvalue()
 
 
-def jpeg_decoded(h: int, w: int, channels: int = 3, quality: int = 85, seed: int = RNG_SEED) -> np.ndarray:
-    """A smooth RGB image (RGBA: with a smooth alpha) as Pillow's JPEG decoder (libjpeg) returns it after
-    a JPEG encode: every pixel is a colour libjpeg's YCbCr conversion reaches, as in a photo saved
-    from a decoded JPEG."""
-    arr = smooth_image(h, w, channels, seed=seed)
+def jpeg_decoded(h: int, w: int, channels: int = 3, quality: int = 85, seed: int = RNG_SEED,
+                 subsampling: int = -1) -> np.ndarray:
+    """A smooth RGB image (RGBA: with a smooth alpha; 1 channel: grey) as Pillow's JPEG decoder
+    (libjpeg) returns it after a JPEG encode: every pixel is a colour libjpeg's YCbCr conversion
+    reaches, as in a photo saved from a decoded JPEG. `subsampling` as Pillow takes it: -1 its
+    default (4:2:0 chroma), 0 full-resolution chroma (4:4:4)."""
+    arr = smooth_image(h, w, max(channels, 3), seed=seed)
     buf = io.BytesIO()
-    Image.fromarray(arr[:, :, :3], "RGB").save(buf, "JPEG", quality=quality)
-    rgb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    return np.concatenate([rgb, arr[:, :, 3:]], axis=2)
+    mode = "L" if channels == 1 else "RGB"
+    Image.fromarray(arr[:, :, 0] if channels == 1 else arr[:, :, :3], mode).save(
+        buf, "JPEG", quality=quality, subsampling=subsampling)
+    decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(mode))
+    if channels == 1:
+        return decoded[:, :, None]
+    return np.concatenate([decoded, arr[:, :, 3:channels]], axis=2)
 
 
 def _pil(arr, mode):

@@ -23,12 +23,16 @@ from media_factory import image_file, jpeg_decoded, tone, wav_file  # noqa: E402
 from neuralzip import api  # noqa: E402
 from neuralzip.models import all_codecs  # noqa: E402
 from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
+from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec  # noqa: E402
 
 INPUTS = {"image": ("photo.ppm", lambda: image_file("ppm", "RGB", 24, 32)),
           "audio": ("clip.wav", lambda: wav_file(tone(2000, 2, 16), 16, rate=22050))}
 # the models that code a decoded JPEG in its YCbCr (models/jpeg_colour.py) also code one of those
 # as <model>-jpeg-image.nz
 JPEG_INPUT = ("photo-from-jpeg.ppm", lambda: _ppm(jpeg_decoded(24, 32)))
+# jpeg-coefficients codes decoded JPEGs with full-resolution chroma (4:4:4): one of those, cut by
+# the right and bottom edges inside a block
+JPEG444_INPUT = ("photo-from-jpeg-444.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=0)))
 
 
 def _ppm(rgb) -> bytes:
@@ -47,6 +51,8 @@ def main():
         inputs = {f"{codec.name}-{codec.kind}.nz": INPUTS[codec.kind]}
         if isinstance(codec, ClassicImageCodec):
             inputs[f"{codec.name}-jpeg-{codec.kind}.nz"] = JPEG_INPUT
+        if isinstance(codec, JpegCoefficientsCodec):
+            inputs[f"{codec.name}-jpeg-{codec.kind}.nz"] = JPEG444_INPUT
         for file, (name, make) in inputs.items():
             data = make()
             (HERE / file).write_bytes(api.compress_bytes(data, name, codec.name))

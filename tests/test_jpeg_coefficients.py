@@ -1,0 +1,231 @@
+"""jpeg-coefficients: decoded JPEGs coded as their quantized DCT coefficients, exactly.
+
+The inputs are real JPEG decodes (Pillow's libjpeg): what the model finds in them is checked against
+what the decoder made, and every roundtrip is asserted sample-exact, on whole and cut blocks, grey
+and RGB, 4:4:4 and subsampled chroma, and on images that are no decoded JPEG (the classic fallback).
+"""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_factory import jpeg_decoded, smooth_image
+from neuralzip import api, container
+from neuralzip.errors import ContainerError
+from neuralzip.kernels import jpeg_blocks as _k
+from neuralzip.models import auto_model, get_codec
+from neuralzip.models import jpeg_colour
+from neuralzip.models.base import ParamError, Signal
+from neuralzip.models.jpeg_coefficients import (JpegCoefficientsCodec, estimate_steps, recognises, recover,
+                                                 standard_steps)
+
+CODEC = JpegCoefficientsCodec()
+
+
+def _ycbcr(arr):
+    """The (Y, Cb, Cr) a decoded JPEG's RGB came from."""
+    return jpeg_colour.encode_chunk(arr.astype(np.int64))
+
+
+def _roundtrip(arr: np.ndarray):
+    sig = Signal("image", arr.shape, 8)
+    enc = CODEC.encode(arr, sig)
+    CODEC.check_params(enc.params, sig, len(enc.chunks))
+    out = CODEC.decode(enc.params, enc.chunks, sig)
+    assert out.dtype == np.uint8 and np.array_equal(out, arr)
+    return enc
+
+
+def _ppm(rgb) -> bytes:
+    return b"P6 %d %d 255\n" % (rgb.shape[1], rgb.shape[0]) + rgb.astype("uint8").tobytes()
+
+
+def test_standard_steps_follow_libjpeg_scaling():
+    assert standard_steps(50, 3)[0, :8].tolist() == [16, 11, 10, 16, 24, 40, 51, 61]
+    assert standard_steps(100, 1).tolist() == [[1] * 64]
+    assert standard_steps(96, 3)[1, :8].tolist() == [1, 1, 2, 4, 8, 8, 8, 8]
+    assert standard_steps(1, 3).max() == 255
+
+
+@pytest.mark.parametrize("quality", [75, 92])
+def test_the_inverse_dct_is_the_decoders(quality):
+    """Grey JPEGs decoded by libjpeg: the table found is the one they were made with, and nearly every
+    block comes back exactly from the coefficients found (no chance match: 64 samples each)."""
+    arr = jpeg_decoded(64, 96, channels=1, quality=quality, subsampling=0)
+    steps, share = estimate_steps(arr.astype(np.int64))
+    assert np.array_equal(steps, standard_steps(quality, 1))
+    _, flags, corr = recover(arr.astype(np.int64), arr.astype(np.int64), steps)
+    assert flags.mean() < 0.1
+    # negative control: one step off in the table, and blocks no longer come back
+    wrong = steps.copy()
+    wrong[0, 1] += 1
+    _, wrong_flags, _ = recover(arr.astype(np.int64), arr.astype(np.int64), wrong)
+    assert wrong_flags.mean() > flags.mean() + 0.2
+
+
+@pytest.mark.parametrize("h,w", [(16, 24), (21, 30), (40, 17), (64, 96)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_decoded_jpegs_roundtrip_exactly(h, w, channels):
+    arr = jpeg_decoded(h, w, channels=channels, quality=90, subsampling=0)
+    enc = _roundtrip(arr)
+    assert "fallback" not in enc.params
+    assert len(enc.params["steps"]) == 64 * min(channels, 2)
+
+
+@pytest.mark.parametrize("h,w", [(8, 8), (9, 8), (8, 1), (1, 1), (7, 300)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tiny_images_roundtrip_exactly(h, w, channels):
+    _roundtrip(jpeg_decoded(max(h, 8), max(w, 8), channels=channels, quality=90, subsampling=0)[:h, :w])
+
+
+def test_coefficients_beat_classic_on_a_decoded_jpeg():
+    arr = jpeg_decoded(96, 128, quality=90, subsampling=0)
+    ours = sum(map(len, _roundtrip(arr).chunks))
+    classic = sum(map(len, get_codec("classic", "image").encode(arr, Signal("image", arr.shape, 8)).chunks))
+    assert ours < 0.8 * classic
+
+
+def test_the_likelihood_is_the_coded_size():
+    arr = jpeg_decoded(64, 80, quality=85, subsampling=0)
+    enc = _roundtrip(arr)
+    size = 8 * sum(map(len, enc.chunks))
+    assert abs(size - enc.nll_bits) <= 0.01 * size + 64
+    bits = CODEC.bits_per_dim(arr, Signal("image", arr.shape, 8))
+    assert bits.shape == arr.shape and abs(bits.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits + 1
+
+
+def test_pixels_the_coefficients_miss_are_corrected():
+    """Move a few pixels of a decoded JPEG (each still a colour a JPEG decoder makes): still coded as
+    coefficients, the blocks they landed in carry corrections, and the roundtrip is exact."""
+    arr = jpeg_decoded(48, 64, quality=90, subsampling=0).copy()
+    arr[5, 7], arr[30, 40], arr[47, 63] = arr[40, 60].copy(), arr[0, 0].copy(), arr[20, 3].copy()
+    sig = Signal("image", arr.shape, 8)
+    _, flags, _ = recover(arr.astype(np.int64), _ycbcr(arr), estimate_steps(_ycbcr(arr))[0])
+    assert flags[0, 0] and flags[3, 5] and flags[5, 7]
+    enc = _roundtrip(arr)
+    assert "fallback" not in enc.params
+    assert enc.nll_bits > CODEC.encode(jpeg_decoded(48, 64, quality=90, subsampling=0), sig).nll_bits
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jpeg_decoded(48, 64, quality=85),                 # 4:2:0 chroma: not coded as coefficients
+    lambda: smooth_image(48, 64, 3),                          # no JPEG at all
+    lambda: jpeg_decoded(48, 64, channels=4, subsampling=0),  # RGBA
+    lambda: jpeg_decoded(5, 64, quality=90, subsampling=0),   # shorter than a block
+])
+def test_other_images_fall_back_to_classic(make):
+    arr = make()
+    enc = _roundtrip(arr)
+    assert enc.params["fallback"] == "classic"
+    assert not recognises(arr, 8)
+
+
+def test_sixteen_bit_images_fall_back():
+    arr = (smooth_image(16, 16, 1).astype(np.uint16) * 257)
+    sig = Signal("image", arr.shape, 16)
+    enc = CODEC.encode(arr, sig)
+    assert enc.params["fallback"] == "classic"
+    assert np.array_equal(CODEC.decode(enc.params, enc.chunks, sig), arr)
+
+
+def test_auto_takes_it_for_decoded_jpegs_only():
+    jpeg = jpeg_decoded(48, 64, quality=90, subsampling=0)
+    assert auto_model("image", jpeg, 8) == "jpeg-coefficients"
+    assert auto_model("image", smooth_image(48, 64, 3), 8) is None
+    assert auto_model("image", jpeg.astype(np.uint16), 16) is None
+    for level in (1, 2):
+        blob = api.compress_bytes(_ppm(jpeg), "x.ppm", "auto", level=level)
+        _, [member] = container.loads(blob)
+        assert member.model == "jpeg-coefficients"
+        [(_, restored)] = api.decompress_bytes(blob)
+        assert restored == _ppm(jpeg)
+    _, [member] = container.loads(api.compress_bytes(_ppm(smooth_image(48, 64, 3)), "y.ppm", "auto"))
+    assert member.model == "classic"
+
+
+def _encoded(arr):
+    sig = Signal("image", arr.shape, 8)
+    return sig, CODEC.encode(arr, sig)
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.update(steps=p["steps"][:64]),
+    lambda p: p.update(steps=[0] + p["steps"][1:]),
+    lambda p: p.update(steps=[256] + p["steps"][1:]),
+    lambda p: p.update(steps="96"),
+    lambda p: p.update(extra=1),
+    lambda p: p.pop("steps"),
+    lambda p: p.update(fallback="vae"),
+])
+def test_bad_params_are_refused(change):
+    sig, enc = _encoded(jpeg_decoded(24, 32, quality=90, subsampling=0))
+    params = dict(enc.params)
+    change(params)
+    with pytest.raises(ParamError):
+        CODEC.check_params(params, sig, len(enc.chunks))
+
+
+def test_wrong_chunk_count_and_shape_are_refused():
+    sig, enc = _encoded(jpeg_decoded(24, 32, quality=90, subsampling=0))
+    with pytest.raises(ParamError):
+        CODEC.check_params(enc.params, sig, len(enc.chunks) + 1)
+    with pytest.raises(ParamError):
+        CODEC.check_params(enc.params, Signal("image", (24, 32, 4), 8), len(enc.chunks))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "odd", "empty", "garbage"])
+def test_damaged_chunks_fail_cleanly_or_decode_to_bounded_values(damage):
+    """A damaged stream either raises ValueError or decodes to some 8-bit image of the right shape
+    (the container's checksum refuses that one); never a crash or a hang."""
+    sig, enc = _encoded(jpeg_decoded(40, 48, quality=90, subsampling=0))
+    data = bytearray(enc.chunks[0])
+    if damage == "truncate":
+        data = data[:len(data) // 2 // 4 * 4]
+    elif damage == "flip":
+        data[len(data) // 3] ^= 0x5A
+    elif damage == "odd":
+        data = data[:-1]
+    elif damage == "empty":
+        data = b""
+    else:
+        data = np.random.default_rng(7).integers(0, 256, len(data), dtype=np.uint8).tobytes()
+    try:
+        out = CODEC.decode(enc.params, [bytes(data)], sig)
+    except ValueError:
+        return
+    assert out.shape == sig.shape and out.dtype == np.uint8
+
+
+def test_a_damaged_file_is_refused_in_one_line():
+    blob = bytearray(api.compress_bytes(_ppm(jpeg_decoded(40, 48, quality=90, subsampling=0)), "x.ppm",
+                                        "jpeg-coefficients"))
+    blob[-20] ^= 0xFF
+    with pytest.raises(ContainerError) as err:
+        api.decompress_bytes(bytes(blob))
+    assert "\n" not in str(err.value)
+
+
+def test_reconstruct_checks_shapes():
+    coefs = np.zeros((1, 1, 3, 64), np.int64)
+    with pytest.raises(ValueError):
+        _k.reconstruct(coefs, np.ones((2, 64), np.int64), np.zeros((8, 16, 3), np.int64))
+
+
+def test_a_flat_block_is_its_dc():
+    """The inverse DCT of a DC-only block is flat at 128 + DC * step / 8, as JPEG defines it."""
+    coefs = np.zeros((1, 1, 1, 64), np.int64)
+    coefs[0, 0, 0, 0] = 40
+    out = np.zeros((8, 8, 1), np.int64)
+    _k.reconstruct(coefs, np.full((1, 64), 2, np.int64), out)
+    assert (out == 128 + 10).all()
+
+
+def test_pillow_reads_what_decompress_writes():
+    arr = jpeg_decoded(33, 41, quality=88, subsampling=0)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    blob = api.compress_bytes(buf.getvalue(), "x.png", "jpeg-coefficients")
+    [(_, restored)] = api.decompress_bytes(blob)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(restored))), arr)
