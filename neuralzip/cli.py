@@ -361,10 +361,11 @@ def info(file, as_json):
 @cli.command()
 def models():
     """List the models and what they handle."""
-    from neuralzip.models import AUTO, STRONG, all_codecs
+    from neuralzip.models import AUTO, DECODED_JPEG, STRONG, all_codecs
 
     for c in sorted(all_codecs(), key=lambda c: (c.kind, c.name)):
-        auto = " (auto)" if AUTO[c.kind] == c.name else (" (auto --level 2)" if STRONG.get(c.kind) == c.name else "")
+        auto = (" (auto)" if AUTO[c.kind] == c.name else " (auto --level 2)" if STRONG.get(c.kind) == c.name
+                else " (auto, for decoded JPEGs)" if c.name == DECODED_JPEG else "")
         weights = c.weights_hash or "no weights"
         levels = f"levels {','.join(map(str, c.levels))}"
         click.echo(f"{c.name:<12} {c.kind:<6} {weights:<16} {levels:<10} {c.summary}{auto}")

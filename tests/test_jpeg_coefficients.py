@@ -16,17 +16,10 @@ from neuralzip import api, container
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import auto_model, get_codec
-from neuralzip.models import jpeg_colour
 from neuralzip.models.base import ParamError, Signal
-from neuralzip.models.jpeg_coefficients import (JpegCoefficientsCodec, estimate_steps, recognises, recover,
-                                                 standard_steps)
+from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, recognises, recover, recovered, standard_steps
 
 CODEC = JpegCoefficientsCodec()
-
-
-def _ycbcr(arr):
-    """The (Y, Cb, Cr) a decoded JPEG's RGB came from."""
-    return jpeg_colour.encode_chunk(arr.astype(np.int64))
 
 
 def _roundtrip(arr: np.ndarray):
@@ -54,15 +47,37 @@ def test_the_inverse_dct_is_the_decoders(quality):
     """Grey JPEGs decoded by libjpeg: the table found is the one they were made with, and nearly every
     block comes back exactly from the coefficients found (no chance match: 64 samples each)."""
     arr = jpeg_decoded(64, 96, channels=1, quality=quality, subsampling=0)
-    steps, share = estimate_steps(arr.astype(np.int64))
-    assert np.array_equal(steps, standard_steps(quality, 1))
-    _, flags, corr = recover(arr.astype(np.int64), arr.astype(np.int64), steps)
-    assert flags.mean() < 0.1
+    found = recovered(arr, 8)
+    assert np.array_equal(found.steps, standard_steps(quality, 1)) and found.canvas[:2] == (0, 0)
+    assert found.flags.mean() < 0.1
     # negative control: one step off in the table, and blocks no longer come back
-    wrong = steps.copy()
+    wrong = found.steps.copy()
     wrong[0, 1] += 1
-    _, wrong_flags, _ = recover(arr.astype(np.int64), arr.astype(np.int64), wrong)
-    assert wrong_flags.mean() > flags.mean() + 0.2
+    values = found.canvas.place(arr.astype(np.int64))
+    _, wrong_flags, _ = recover(arr.astype(np.int64), values, found.canvas, wrong)
+    assert wrong_flags.mean() > found.flags.mean() + 0.2
+
+
+def test_an_image_cut_from_a_decode_finds_the_grid():
+    arr = jpeg_decoded(67, 85, quality=90, subsampling=0)[3:, 5:]
+    found = recovered(arr, 8)
+    assert found.canvas[:2] == (3, 5) and found.flags[1:, 1:].mean() < 0.1  # the cut blocks: corrected
+    enc = _roundtrip(arr)
+    assert enc.params["pad"] == [3, 5]
+
+
+def test_a_table_of_its_own_is_estimated():
+    """Cameras and editors write tables of their own: each step is found from the coefficients."""
+    rng = np.random.default_rng(3)
+    luma = [int(v) for v in rng.integers(2, 12, 64)]
+    chroma = [int(v) for v in rng.integers(3, 16, 64)]
+    buf = io.BytesIO()
+    textured = (smooth_image(96, 128, 3) * 0.6 + 50 + rng.normal(0, 8, (96, 128, 3))).clip(0, 255).astype(np.uint8)
+    Image.fromarray(textured).save(buf, "JPEG", qtables=[luma, chroma], subsampling=0)
+    arr = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    found = recovered(arr, 8)
+    assert found.flags.mean() < 0.2
+    _roundtrip(arr)
 
 
 @pytest.mark.parametrize("h,w", [(16, 24), (21, 30), (40, 17), (64, 96)])
@@ -102,7 +117,7 @@ def test_pixels_the_coefficients_miss_are_corrected():
     arr = jpeg_decoded(48, 64, quality=90, subsampling=0).copy()
     arr[5, 7], arr[30, 40], arr[47, 63] = arr[40, 60].copy(), arr[0, 0].copy(), arr[20, 3].copy()
     sig = Signal("image", arr.shape, 8)
-    _, flags, _ = recover(arr.astype(np.int64), _ycbcr(arr), estimate_steps(_ycbcr(arr))[0])
+    flags = recovered(arr, 8).flags
     assert flags[0, 0] and flags[3, 5] and flags[5, 7]
     enc = _roundtrip(arr)
     assert "fallback" not in enc.params
@@ -156,6 +171,9 @@ def _encoded(arr):
     lambda p: p.update(steps=[256] + p["steps"][1:]),
     lambda p: p.update(steps="96"),
     lambda p: p.update(extra=1),
+    lambda p: p.update(pad=[8, 0]),
+    lambda p: p.update(pad=[0]),
+    lambda p: p.pop("pad"),
     lambda p: p.pop("steps"),
     lambda p: p.update(fallback="vae"),
 ])

@@ -29,14 +29,18 @@ import numpy as np
 cdef enum:
     WIDTH = 64            # every row of counts has this many symbols (unused ones keep count 0)
     PIECE = 6             # low bits go in pieces of at most 6 bits (2^6 = WIDTH)
-    ACT = 12              # activity classes of a context
+    ACT = 20              # activity classes of a context
     N_DC = 2 * ACT        # DC contexts: (luma or chroma) x activity
-    N_AC = 2 * 63 * ACT   # AC contexts: (luma or chroma) x zigzag position 1..63 x activity
+    LUMA_CLASSES = 3      # chroma AC contexts also see the luma coefficient's size: 0, 1, more
+    N_AC = (1 + LUMA_CLASSES) * 63 * ACT  # AC contexts: luma, chroma x luma class; x zigzag position 1..63 x activity
     N_FLAG = 3            # correction-flag contexts: how many of the left and upper blocks had some
     N_RES = 4 * 3         # correction contexts: channel x the previous correction's size (0, 1, more)
-    N_CTX = N_DC + N_AC + N_FLAG + N_RES
+    AT_AC = N_DC
+    AT_FLAG = AT_AC + N_AC
+    AT_RES = AT_FLAG + N_FLAG
+    N_CTX = AT_RES + N_RES
     INC = 32
-    LIMIT = 1 << 16
+    LIMIT = 1 << 18
     # CONST_BITS and PASS1_BITS of libjpeg's islow inverse DCT
     CONST_BITS = 13
     PASS1_BITS = 2
@@ -65,8 +69,9 @@ cdef void _init_orders():
                 ZIGZAG[k] = r * 8 + c
                 k += 1
     for i in range(64):
-        ABOVE_IN_BLOCK[i] = i - 8 if i >= 8 else -1
-        LEFT_IN_BLOCK[i] = i - 1 if i % 8 else -1
+        # never the DC coefficient, which a block codes last
+        ABOVE_IN_BLOCK[i] = i - 8 if i > 8 else -1
+        LEFT_IN_BLOCK[i] = i - 1 if i % 8 and i != 1 else -1
 
 
 _init_orders()
@@ -142,17 +147,26 @@ cdef inline void idct_1d(const int64_t* x, Py_ssize_t stride, int64_t* out, Py_s
     out[4 * ostride] = descale(t13 - o0, shift)
 
 
-cdef inline void idct_block(const int64_t* coef, const int64_t* q, int64_t* out) noexcept nogil:
-    """64 coefficients (natural order) times their quantizer steps -> 64 samples in 0..255."""
+cdef inline void idct_raw(const int64_t* coef, const int64_t* q, int64_t* out, bint without_dc) noexcept nogil:
+    """64 coefficients (natural order) times their steps -> the 64 samples before the shift by 128
+    and the clamp (without_dc: as if the DC coefficient were 0)."""
     cdef int64_t deq[64]
     cdef int64_t ws[64]
     cdef int i
     for i in range(64):
         deq[i] = coef[i] * q[i]
+    if without_dc:
+        deq[0] = 0
     for i in range(8):  # columns
         idct_1d(&deq[i], 8, &ws[i], 8, CONST_BITS - PASS1_BITS)
     for i in range(8):  # rows
         idct_1d(&ws[8 * i], 1, &out[8 * i], 1, CONST_BITS + PASS1_BITS + 3)
+
+
+cdef inline void idct_block(const int64_t* coef, const int64_t* q, int64_t* out) noexcept nogil:
+    """64 coefficients (natural order) times their quantizer steps -> 64 samples in 0..255."""
+    cdef int i
+    idct_raw(coef, q, out, False)
     for i in range(64):
         out[i] = min(255, max(0, out[i] + 128))
 
@@ -179,19 +193,33 @@ def reconstruct(const int64_t[:, :, :, ::1] coefs, const int64_t[:, ::1] steps, 
 # ---- the model
 
 cdef class BlockModel:
-    """Adaptive counts of every context (a chunk starts with a fresh model)."""
+    """Adaptive counts of every context (a chunk starts with a fresh model): from a learned prior
+    ((CONTEXTS, ROW_WIDTH) integer counts >= 1), or from a fixed start that favours small values.
+    With `tally`, it also counts the symbols seen per context (what a prior is learned from)."""
     cdef int64_t[:, ::1] counts
     cdef int64_t[::1] totals
+    cdef readonly object tally
+    cdef int64_t[:, ::1] _tally
+    cdef bint tallying
 
-    def __init__(self):
+    def __init__(self, prior=None, bint tally=False):
         cdef Py_ssize_t i, s
-        self.counts = np.zeros((N_CTX, WIDTH), np.int64)
-        self.totals = np.zeros(N_CTX, np.int64)
-        for i in range(N_CTX):
-            for s in range(WIDTH):
-                # small values likelier from the start: 32, 16, ..., 1, then 1 for the rest
-                self.counts[i, s] = max(1, 32 >> min(s, 6))
-                self.totals[i] += self.counts[i, s]
+        if prior is None:
+            counts = np.array([[max(1, 32 >> min(s, 6)) for s in range(WIDTH)]] * N_CTX, np.int64)
+        else:
+            counts = np.array(prior, np.int64)
+            if counts.shape != (N_CTX, WIDTH) or counts.min() < 1 or counts.max() > (1 << 30):
+                raise ValueError("BlockModel: the prior is no table of counts for this model")
+        self.counts = counts
+        self.totals = counts.sum(axis=1)
+        self.tallying = tally
+        self.tally = np.zeros((N_CTX, WIDTH), np.int64) if tally else None
+        if tally:
+            self._tally = self.tally
+
+
+ctypedef struct Window:
+    Py_ssize_t top, bottom, left, right  # the image's samples within a chunk's blocks
 
 
 ctypedef struct Coder:
@@ -249,6 +277,8 @@ cdef int64_t code_value(Coder* k, BlockModel m, Py_ssize_t ctx, int64_t u) noexc
     sym = code_symbol(k, row, <double>m.totals[ctx], b.sym)
     if sym < 0:
         return -1
+    if m.tallying:
+        m._tally[ctx, sym] += 1
     count_update(&m.counts[ctx, 0], &m.totals[ctx], WIDTH, sym, INC, LIMIT)
     nlow = low_bits_of_bucket(sym)
     if nlow > 16:  # past any value this model codes: a damaged stream
@@ -274,7 +304,52 @@ cdef inline int64_t iabs(int64_t v) noexcept nogil:
 
 
 cdef inline Py_ssize_t activity(int64_t v) noexcept nogil:
+    """0, 1, 2, 3, then two classes an octave (4-5, 6-7, 8-11, ...), up to ACT - 1."""
+    cdef int64_t n
+    if v < 4:
+        return v
+    n = bit_length(v)
+    return min(<int64_t>ACT - 1, 2 * (n - 3) + 4 + ((v >> (n - 2)) & 1))
+
+
+cdef inline Py_ssize_t octave(int64_t v) noexcept nogil:
     return min(<int64_t>ACT - 1, bit_length(v))
+
+
+cdef int64_t predict_dc(int64_t[:, :, :, ::1] coefs, Py_ssize_t by, Py_ssize_t bx, Py_ssize_t c, bint hasL,
+                       bint hasA, const int64_t* q, int64_t* spread) noexcept nogil:
+    """The DC coefficient that makes the block (its AC coefficients known) continue the decoded
+    samples of the blocks to its left and above smoothly across their shared edges: along each edge,
+    the neighbour's last sample plus the mean of the two sides' gradients. Twice the dequantized DC
+    from one edge is sum((3 n_last - n_before) - (3 a_first - a_next)) - 2048, with n the
+    neighbour's samples and a this block's without its DC. -> the prediction (the two edges'
+    mean); `spread` gets how far the two edges' predictions lie apart (in steps)."""
+    cdef int64_t a[64]
+    cdef int64_t nb[64]
+    cdef int64_t fromL = 0, fromA = 0, twice
+    cdef Py_ssize_t r
+    idct_raw(&coefs[by, bx, c, 0], q, a, True)
+    if hasL:
+        idct_block(&coefs[by, bx - 1, c, 0], q, nb)
+        for r in range(8):
+            fromL += 3 * nb[8 * r + 7] - nb[8 * r + 6] - 3 * a[8 * r] + a[8 * r + 1]
+        fromL -= 2048
+    if hasA:
+        idct_block(&coefs[by - 1, bx, c, 0], q, nb)
+        for r in range(8):
+            fromA += 3 * nb[56 + r] - nb[48 + r] - 3 * a[r] + a[8 + r]
+        fromA -= 2048
+    if hasL and hasA:
+        twice = (fromL + fromA) // 2
+        spread[0] = iabs(fromL - fromA) // (2 * q[0])
+    elif hasL or hasA:
+        twice = fromL if hasL else fromA
+        spread[0] = 256
+    else:
+        twice = 0
+        spread[0] = 1024
+    # twice / 2 / q[0], rounded, within the coefficients' range (so that the difference coded stays within MAX_U)
+    return min(<int64_t>MAX_COEF, max(-<int64_t>MAX_COEF, (twice + q[0]) // (2 * q[0])))
 
 
 cdef inline int64_t median3(int64_t a, int64_t b, int64_t c) noexcept nogil:
@@ -283,11 +358,11 @@ cdef inline int64_t median3(int64_t a, int64_t b, int64_t c) noexcept nogil:
 
 @cython.boundscheck(False)  # the def wrappers check every shape the loops rely on
 cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags,
-                     int64_t[:, :, ::1] corr, Py_ssize_t rows, Py_ssize_t cols,
-                     Py_ssize_t r0, Py_ssize_t r1, int64_t* ends) noexcept nogil:
+                     int64_t[:, :, ::1] corr, const int64_t* steps, Window win, Py_ssize_t r0,
+                     Py_ssize_t r1, int64_t* ends) noexcept nogil:
     """Blocks rows r0..r1-1 of a chunk (coefs: block rows x block columns x channels x 64; flags;
-    corr: the corrections of the samples, (pixel rows, pixel columns, channels)), of which the
-    first `rows` x `cols` pixels are visible (and coded). Encoding reads the arrays, decoding writes them;
+    corr: the corrections of the samples, (pixel rows, pixel columns, channels)), of which those in
+    `win` are the image's (and coded; the rest pad the edge blocks). Encoding reads the arrays, decoding writes them;
     `ends` (when not NULL) gets the symbol count after each block. -> 0, or -1 on failure."""
     cdef Py_ssize_t by, bx, c, kk, i, y, x, nbx = coefs.shape[1], nc = coefs.shape[2], cc, ctx
     cdef int64_t v, u, pred, L, A, AL, act, prev
@@ -298,27 +373,6 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
             hasA = by > 0
             for c in range(nc):
                 cc = 0 if c == 0 else 1
-                # DC: the difference from the neighbours' prediction
-                L = coefs[by, bx - 1, c, 0] if hasL else 0
-                A = coefs[by - 1, bx, c, 0] if hasA else 0
-                AL = coefs[by - 1, bx - 1, c, 0] if hasL and hasA else 0
-                if hasL and hasA:
-                    pred = median3(L, A, L + A - AL)
-                    act = iabs(L - AL) + iabs(A - AL)
-                elif hasL or hasA:
-                    pred = L if hasL else A
-                    act = 64
-                else:
-                    pred = 0
-                    act = 1024
-                u = code_value(k, m, cc * ACT + activity(act), zigzag(coefs[by, bx, c, 0] - pred))
-                if u < 0:
-                    return -1
-                v = unzigzag(u) + pred
-                if v < -MAX_COEF or v > MAX_COEF:
-                    k.failed = True
-                    return -1
-                coefs[by, bx, c, 0] = v
                 # AC, in zigzag order
                 for kk in range(1, 64):
                     i = ZIGZAG[kk]
@@ -331,7 +385,11 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                         act += iabs(coefs[by, bx, c, ABOVE_IN_BLOCK[i]])
                     if LEFT_IN_BLOCK[i] >= 0:
                         act += iabs(coefs[by, bx, c, LEFT_IN_BLOCK[i]])
-                    ctx = N_DC + (cc * 63 + kk - 1) * ACT + activity(act)
+                    if c == 0:
+                        ctx = AT_AC + (kk - 1) * ACT + activity(act)
+                    else:
+                        ctx = AT_AC + (63 + (kk - 1) * LUMA_CLASSES
+                                       + min(<int64_t>LUMA_CLASSES - 1, iabs(coefs[by, bx, 0, i]))) * ACT + activity(act)
                     u = code_value(k, m, ctx, zigzag(coefs[by, bx, c, i]))
                     if u < 0:
                         return -1
@@ -340,8 +398,18 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                         k.failed = True
                         return -1
                     coefs[by, bx, c, i] = v
+                # DC, last: the difference from the prediction by the neighbours' edges
+                pred = predict_dc(coefs, by, bx, c, hasL, hasA, &steps[cc * 64], &act)
+                u = code_value(k, m, cc * ACT + activity(act), zigzag(coefs[by, bx, c, 0] - pred))
+                if u < 0:
+                    return -1
+                v = unzigzag(u) + pred
+                if v < -MAX_COEF or v > MAX_COEF:
+                    k.failed = True
+                    return -1
+                coefs[by, bx, c, 0] = v
             # does the block need pixel corrections?
-            ctx = N_DC + N_AC + (flags[by, bx - 1] if hasL else 0) + (flags[by - 1, bx] if hasA else 0)
+            ctx = AT_FLAG + (flags[by, bx - 1] if hasL else 0) + (flags[by - 1, bx] if hasA else 0)
             u = code_value(k, m, ctx, flags[by, bx])
             if u < 0 or u > 1:
                 k.failed = True
@@ -349,9 +417,9 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
             flags[by, bx] = <uint8_t>u
             for c in range(corr.shape[2] if u else 0):
                 prev = 0
-                for y in range(8 * by, min(8 * by + 8, rows)):
-                    for x in range(8 * bx, min(8 * bx + 8, cols)):
-                        ctx = N_DC + N_AC + N_FLAG + 3 * c + min(prev, 2)
+                for y in range(max(8 * by, win.top), min(8 * by + 8, win.bottom)):
+                    for x in range(max(8 * bx, win.left), min(8 * bx + 8, win.right)):
+                        ctx = AT_RES + 3 * c + min(prev, 2)
                         u = code_value(k, m, ctx, zigzag(corr[y, x, c]))
                         if u < 0:
                             return -1
@@ -367,7 +435,8 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
 
 
 def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
-                Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t r0, Py_ssize_t r1,
+                const int64_t[:, ::1] steps,
+                Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, Py_ssize_t r0, Py_ssize_t r1,
                 int32_t[::1] syms, double[:, ::1] out_rows, int64_t[::1] ends) -> int:
     """The symbols and rows that code block rows r0..r1-1 (in order, into syms/out_rows; ends[i]: how
     many after the i-th block) -> how many."""
@@ -378,12 +447,12 @@ def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags
     k.rows = &out_rows[0, 0]
     k.n = 0
     k.cap = min(syms.shape[0], out_rows.shape[0])
-    check_shapes(coefs, flags, corr, rows, cols)
+    cdef Window win = window(coefs, flags, corr, steps, top, bottom, left, right)
     if (out_rows.shape[1] != WIDTH or not 0 <= r0 <= r1 <= coefs.shape[0]
             or ends.shape[0] < (r1 - r0) * coefs.shape[1]):
         raise ValueError("encode_rows: shapes do not fit")
     with nogil:
-        code_blocks(&k, m, coefs, flags, corr, rows, cols, r0, r1, &ends[0] if ends.shape[0] else NULL)
+        code_blocks(&k, m, coefs, flags, corr, &steps[0, 0], win, r0, r1, &ends[0] if ends.shape[0] else NULL)
     if k.failed:
         raise ValueError("encode_rows: a value past the model's range, or too little room")
     return k.n
@@ -395,29 +464,146 @@ def max_symbols_per_block(Py_ssize_t channels) -> int:
 
 
 def decode(const uint32_t[::1] words, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
-           Py_ssize_t rows, Py_ssize_t cols) -> bool:
+           const int64_t[:, ::1] steps,
+           Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, prior=None) -> bool:
     """A chunk's coefficients, flags and corrections from its words (arrays written) -> whether the
     stream fitted the model."""
     cdef Coder k
-    cdef BlockModel m = BlockModel()
+    cdef BlockModel m = BlockModel(prior)
     k.decoding = True
     k.failed = False
     k.n = 0
     k.cap = 0
-    check_shapes(coefs, flags, corr, rows, cols)
+    cdef Window win = window(coefs, flags, corr, steps, top, bottom, left, right)
     with nogil:
         range_decoder_init(&k.dec, &words[0] if words.shape[0] else NULL, words.shape[0])
-        code_blocks(&k, m, coefs, flags, corr, rows, cols, 0, coefs.shape[0], NULL)
+        code_blocks(&k, m, coefs, flags, corr, &steps[0, 0], win, 0, coefs.shape[0], NULL)
     return not k.failed
 
 
 ROW_WIDTH = WIDTH
+CONTEXTS = N_CTX
 
 
-cdef check_shapes(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
-                  Py_ssize_t rows, Py_ssize_t cols):
+cdef Window window(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
+                   const int64_t[:, ::1] steps, Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right):
+    """The image's window within the chunk's blocks, once every shape the loops rely on is checked."""
+    cdef Window win
+    cdef Py_ssize_t i, j
     if (coefs.shape[3] != 64 or coefs.shape[2] > 3 or flags.shape[0] != coefs.shape[0]
-            or flags.shape[1] != coefs.shape[1] or corr.shape[2] > 4 or rows < 0 or cols < 0
-            or rows > corr.shape[0] or cols > corr.shape[1] or rows > 8 * coefs.shape[0]
-            or cols > 8 * coefs.shape[1]):
+            or flags.shape[1] != coefs.shape[1] or corr.shape[2] != coefs.shape[2]
+            or corr.shape[0] != 8 * coefs.shape[0] or corr.shape[1] != 8 * coefs.shape[1]
+            or not 0 <= top <= bottom <= corr.shape[0] or not 0 <= left <= right <= corr.shape[1]
+            or steps.shape[1] != 64 or steps.shape[0] != min(coefs.shape[2], 2)):
         raise ValueError("jpeg_blocks: shapes do not fit")
+    for i in range(steps.shape[0]):
+        for j in range(64):
+            if not 1 <= steps[i, j] <= 255:
+                raise ValueError("jpeg_blocks: a step outside 1..255")
+    win.top, win.bottom, win.left, win.right = top, bottom, left, right
+    return win
+
+
+# ---- the encoder's search for coefficients that give a block back exactly
+
+cdef inline Py_ssize_t mismatches(const int64_t* coef, const int64_t* q, const int64_t* target,
+                                  const uint8_t* mask) noexcept nogil:
+    cdef int64_t out[64]
+    cdef Py_ssize_t i, n = 0
+    idct_block(coef, q, out)
+    for i in range(64):
+        if mask[i] and out[i] != target[i]:
+            n += 1
+    return n
+
+
+cdef inline void keep(int64_t* best, const int64_t* trial) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(64):
+        best[i] = trial[i]
+
+
+@cython.boundscheck(False)  # shapes checked below
+def search_flips(const double[:, ::1] estimate, const int64_t[:, ::1] target, const uint8_t[:, ::1] mask,
+                 const int64_t[:, ::1] steps, const uint8_t[::1] table, int64_t[:, ::1] coefs,
+                 Py_ssize_t candidates, Py_ssize_t max_flips) -> int:
+    """For every block whose coefficients (rows of `coefs`, natural order, quantized by
+    `steps[table[row]]`) do not give its `target` samples back (where `mask` is set): move the
+    `candidates` coefficients whose `estimate` (the unrounded DCT over the step) lay nearest halfway
+    between two integers to the other integer, one, two or three (`max_flips`) at a time, and keep
+    the first change that gives the block back exactly, else the one that gets most samples right.
+    -> how many blocks come back exactly."""
+    cdef Py_ssize_t n = coefs.shape[0], r, i, j, a, b, c, m, best_wrong, wrong, exact = 0
+    cdef Py_ssize_t pick[16]
+    cdef int64_t alt[16]
+    cdef int64_t trial[64]
+    cdef int64_t best[64]
+    cdef double d, far, dist[64]
+    cdef const int64_t* q
+    cdef bint taken
+    if (estimate.shape[0] != n or target.shape[0] != n or mask.shape[0] != n or table.shape[0] != n
+            or coefs.shape[1] != 64 or estimate.shape[1] != 64 or target.shape[1] != 64 or mask.shape[1] != 64
+            or steps.shape[1] != 64 or not 0 <= candidates <= 16 or not 0 <= max_flips <= 3):
+        raise ValueError("search_flips: shapes do not fit")
+    for r in range(n):
+        if table[r] >= steps.shape[0]:
+            raise ValueError("search_flips: no such table")
+    with nogil:
+        for r in range(n):
+            q = &steps[table[r], 0]
+            best_wrong = mismatches(&coefs[r, 0], q, &target[r, 0], &mask[r, 0])
+            if best_wrong == 0:
+                exact += 1
+                continue
+            for i in range(64):
+                dist[i] = estimate[r, i] - coefs[r, i]
+                trial[i] = coefs[r, i]
+                best[i] = coefs[r, i]
+            # the candidates, farthest from their integer first
+            m = 0
+            for a in range(candidates):
+                j = -1
+                far = 0.0
+                for i in range(64):
+                    d = dist[i] if dist[i] >= 0 else -dist[i]
+                    if d > far:
+                        taken = False
+                        for b in range(m):
+                            taken = taken or pick[b] == i
+                        if not taken:
+                            far = d
+                            j = i
+                if j < 0:
+                    break
+                pick[m] = j
+                alt[m] = coefs[r, j] + (1 if dist[j] > 0 else -1)
+                m += 1
+            # one flip, then two, then three (each set tried once, in the candidates' order)
+            for a in range(m):
+                trial[pick[a]] = alt[a]
+                wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
+                if wrong < best_wrong:
+                    best_wrong = wrong
+                    keep(best, trial)
+                for b in range(a + 1, m if max_flips >= 2 and best_wrong else a + 1):
+                    trial[pick[b]] = alt[b]
+                    wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
+                    if wrong < best_wrong:
+                        best_wrong = wrong
+                        keep(best, trial)
+                    for c in range(b + 1, m if max_flips >= 3 and best_wrong else b + 1):
+                        trial[pick[c]] = alt[c]
+                        wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
+                        if wrong < best_wrong:
+                            best_wrong = wrong
+                            keep(best, trial)
+                        trial[pick[c]] = coefs[r, pick[c]]
+                    trial[pick[b]] = coefs[r, pick[b]]
+                trial[pick[a]] = coefs[r, pick[a]]
+                if best_wrong == 0:
+                    break
+            for i in range(64):
+                coefs[r, i] = best[i]
+            if best_wrong == 0:
+                exact += 1
+    return exact

@@ -4,46 +4,54 @@ A JPEG decoder makes each 8x8 block of each channel from 64 integer coefficients
 of a quantization table, by an inverse DCT in integer arithmetic (kernels/jpeg_blocks.pyx), then
 converts (Y, Cb, Cr) to RGB (kernels/jpeg_colour.pyx). A PNG saved from such a decode holds far
 less information than its pixel count suggests: the coefficients of a quality-96 JPEG take about
-half the bits a pixel model spends on its RGB. The encoder finds them again:
+60% of the bits the best pixel model here spends on its RGB. The encoder finds them again:
 
-1. the (Y, Cb, Cr) of every pixel (models/jpeg_colour.py; grey images are their own Y);
-2. the quantization table: libjpeg's standard tables at the quality (1..100) under which most
-   blocks come back exactly;
-3. per block, the forward DCT divided by the steps and rounded, then corrected where the inverse
-   DCT does not give the block back (a few rounds of the DCT of the error);
-4. what is still wrong after that, sample by sample in RGB, as corrections.
+1. the (Y, Cb, Cr) of every pixel (models/jpeg_colour.py; a grey image is its own Y);
+2. where the block grid lies (an image cut from a larger decode need not start on a block edge),
+   from the jumps at block edges;
+3. the quantization table: libjpeg's standard table at the quality (1..100), or one estimated
+   step by step from the coefficients (cameras and editors use their own), whichever gives more
+   blocks back exactly;
+4. per block, the forward DCT divided by the steps and rounded, then a search among the
+   coefficients that were nearest a half for the ones that give the block back exactly;
+5. what is still wrong after that, sample by sample in RGB, as corrections.
 
-The decoder only runs the inverse DCT and the colour conversion and adds the corrections, so
-every image decodes exactly whichever coefficients the encoder found; how many blocks need
-corrections only changes the size. Blocks the image's right and bottom edges cut are coded whole
-(their hidden part filled from the edge) and corrected on their visible pixels.
+The decoder only runs the inverse DCT and the colour conversion and adds the corrections, so every
+image decodes exactly whichever coefficients the encoder found; how many blocks need corrections
+only changes the size. The blocks the image's edges cut are coded whole (their hidden part filled
+from the edge) and corrected on their visible samples.
 
-Images that are no decoded JPEG, or not 8-bit with 1 or 3 channels, are coded by `classic` (params
-{"fallback": "classic", ...}). `--model auto` picks this model for an image only when the
-recovery says it is a decoded JPEG (`recognises`), at every level.
+Images that are no decoded JPEG with full-resolution chroma, or not 8-bit with 1 or 3 channels,
+are coded by `classic` (params {"fallback": "classic", ...}). `--model auto` picks this model for
+an image only when `recognises` says it is such a decoded JPEG, at every level.
 """
+
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from neuralzip import progress
-from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, symbol_bits
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import jpeg_colour
-from neuralzip.models.base import Encoded, ParamError, RunCodec, check_chunk_count, param_ints
+from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, param_ints
 from neuralzip.models.classic_image import ClassicImageCodec
+from neuralzip.models.prior import Prior
 
-CHUNK_BLOCK_ROWS = 32  # a chunk: 256 rows of pixels, decoded on its own
+CHUNK_BLOCK_ROWS = 32  # a chunk: 32 rows of blocks (256 rows of samples), decoded on its own
 # The JPEG standard's example tables (its Annex K), which libjpeg scales by the quality setting
 LUMA = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
                  14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
                  49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.int64)
 CHROMA = np.array([17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
                    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32, np.int64)
-SAMPLE_BLOCKS = 512  # blocks the quality search tries each table on
+SAMPLE_BLOCKS = 512  # whole blocks the table search tries each table on
 REFINE_ROUNDS = 8
+SEARCH_CANDIDATES, SEARCH_FLIPS = 14, 3  # kernels/jpeg_blocks.pyx's search_flips
 # recognises(): at least this share of the sampled blocks that hold detail (some AC coefficient)
 # must come back exactly from their rounded coefficients. 8-bit photos that are no decoded JPEG
-# reach about 0; the decoded JPEGs of ../shared/data about 0.2 to 0.4 (benchmarks/jpeg_coefficients.py).
+# reach about 0; the decoded JPEGs of ../shared/data 0.1 to 0.4 (benchmarks/jpeg_coefficients.py).
 RECOGNISED_SHARE = 0.05
 
 
@@ -67,13 +75,16 @@ def forward_dct(blocks: np.ndarray) -> np.ndarray:
     return _BASIS @ blocks @ _BASIS.T
 
 
+def _per_channel(steps: np.ndarray, channels: int) -> np.ndarray:
+    """(channels, 8, 8): luma's table for channel 0, chroma's for the others."""
+    return np.stack([steps[min(c, 1)] for c in range(channels)]).reshape(channels, 8, 8)
+
+
 def quantize(dct: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """forward_dct's output (..., channels, 8, 8) divided by the steps (channels' tables) and
-    rounded to the nearest integer, within the coefficients' range."""
-    q = steps.reshape((1,) * (dct.ndim - 3) + (steps.shape[0], 8, 8))
-    q = np.concatenate([q[..., :1, :, :]] + [q[..., 1:, :, :]] * (dct.shape[-3] - 1), axis=-3)
-    num, den = 2 * dct + q * _DCT_SCALE, 2 * q * _DCT_SCALE
-    return np.clip(num // den, -_k.COEF_LIMIT, _k.COEF_LIMIT)
+    """forward_dct's output (..., channels, 8, 8) divided by the steps and rounded to the nearest
+    integer, within the coefficients' range."""
+    q = _per_channel(steps, dct.shape[-3])
+    return np.clip((2 * dct + q * _DCT_SCALE) // (2 * q * _DCT_SCALE), -_k.COEF_LIMIT, _k.COEF_LIMIT)
 
 
 def _blocks(planes: np.ndarray) -> np.ndarray:
@@ -90,12 +101,8 @@ def _coded_values(img: np.ndarray) -> np.ndarray | None:
     return jpeg_colour.encode_chunk(img)
 
 
-def _pad(planes: np.ndarray) -> np.ndarray:
-    h, w = planes.shape[:2]
-    return np.pad(planes, ((0, -h % 8), (0, -w % 8), (0, 0)), mode="edge")
-
-
 def _reconstruct(coefs: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Blocks' coefficients (nby, nbx, c, 64 or 8, 8) -> the decoded planes (8 nby, 8 nbx, c)."""
     nby, nbx, nc = coefs.shape[:3]
     out = np.empty((8 * nby, 8 * nbx, nc), np.int64)
     _k.reconstruct(np.ascontiguousarray(coefs.reshape(nby, nbx, nc, 64)), steps, out)
@@ -109,6 +116,44 @@ def _to_image(planes: np.ndarray) -> np.ndarray:
     return planes
 
 
+# ---- where the blocks are
+
+class Canvas(NamedTuple):
+    """The image on the JPEG's block grid: `pad` rows above and columns to the left fill the first
+    blocks the image cuts, and more below and to the right fill the last."""
+    top: int
+    left: int
+    height: int  # of the whole canvas: whole blocks
+    width: int
+
+    @staticmethod
+    def of(shape, top: int = 0, left: int = 0) -> "Canvas":
+        h, w = shape[:2]
+        return Canvas(top, left, -(-(top + h) // 8) * 8, -(-(left + w) // 8) * 8)
+
+    def place(self, planes: np.ndarray) -> np.ndarray:
+        """The image's planes on the canvas, the margins filled from the nearest edge sample."""
+        h, w = planes.shape[:2]
+        return np.pad(planes, ((self.top, self.height - self.top - h), (self.left, self.width - self.left - w), (0, 0)),
+                      mode="edge")
+
+
+def grid_offset(values: np.ndarray) -> tuple[int, int]:
+    """(rows, columns) to pad above and to the left so that blocks start on JPEG's grid: where the
+    jumps between neighbouring samples, summed over channels, are largest with period 8."""
+    pads = []
+    for axis in (0, 1):
+        jumps = np.abs(np.diff(values, axis=axis)).sum(axis=2).mean(axis=1 - axis)  # after each row (column)
+        if len(jumps) < 8:
+            pads.append(0)
+            continue
+        edge = int(np.argmax([jumps[p::8].mean() for p in range(8)]))  # between samples edge and edge + 1
+        pads.append((7 - edge) % 8)
+    return pads[0], pads[1]
+
+
+# ---- the quantization table
+
 def _exact_share(coefs, steps, target) -> float:
     """Share of the blocks holding detail that come back exactly."""
     rec = _blocks(_reconstruct(coefs, steps))
@@ -119,78 +164,212 @@ def _exact_share(coefs, steps, target) -> float:
     return float(exact[detailed].mean())
 
 
-def _sample(nby: int, nbx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to SAMPLE_BLOCKS whole blocks spread over the image (block rows and columns)."""
-    n = min(SAMPLE_BLOCKS, nby * nbx)
-    pick = np.linspace(0, nby * nbx - 1, n).astype(np.int64)
-    return pick // nbx, pick % nbx
+def _sampled_blocks(canvas_values: np.ndarray, canvas: Canvas, shape) -> np.ndarray:
+    """Up to SAMPLE_BLOCKS blocks wholly inside the image, spread over it: (1, n, c, 8, 8)."""
+    blocks = _blocks(canvas_values)
+    by0, bx0 = -(-canvas.top // 8), -(-canvas.left // 8)
+    by1, bx1 = (canvas.top + shape[0]) // 8, (canvas.left + shape[1]) // 8
+    inner = blocks[by0:by1, bx0:bx1].reshape((-1,) + blocks.shape[2:])
+    pick = np.linspace(0, len(inner) - 1, min(SAMPLE_BLOCKS, len(inner))).astype(np.int64)
+    return inner[pick][None]
 
 
-def _whole_blocks(img: np.ndarray) -> tuple[int, int]:
-    return img.shape[0] // 8, img.shape[1] // 8
+def _estimated_steps(dct: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Each step on its own: the largest (1..255) that puts 90% of the sampled coefficients (dct of
+    (1, n, c, 8, 8)) at least 0.75 from 0 within 0.6 of one of its multiples; where fewer than 4
+    are that far from 0, `fallback`'s step."""
+    e = dct[0] / float(_DCT_SCALE)  # (n, c, 8, 8)
+    out = fallback.copy()
+    candidates = np.arange(255, 0, -1, dtype=np.float64)[:, None]
+    for t in range(out.shape[0]):
+        vals = (e[:, :1] if t == 0 else e[:, 1:]).transpose(1, 0, 2, 3).reshape(-1, 64)
+        for i in range(64):
+            v = vals[:, i][np.abs(vals[:, i]) >= 0.75]
+            if len(v) < 4:
+                continue
+            fits = (np.abs(v - candidates * np.round(v / candidates)) < 0.6).mean(axis=1) >= 0.9
+            out[t, i] = int(candidates[np.argmax(fits), 0]) if fits.any() else 1
+    return out
 
 
-def estimate_steps(values: np.ndarray) -> tuple[np.ndarray, float]:
-    """The standard table (over qualities 1..100) under which most sampled whole blocks come back
-    exactly -> (steps, the share of detailed blocks that do)."""
-    nby, nbx = _whole_blocks(values)
-    if nby == 0 or nbx == 0:
-        return standard_steps(100, values.shape[2]), 0.0
-    by, bx = _sample(nby, nbx)
-    target = _blocks(values[:8 * nby, :8 * nbx])[by, bx][None]  # (1, n, c, 8, 8)
+def estimate_steps(canvas_values: np.ndarray, canvas: Canvas, shape) -> tuple[np.ndarray, float]:
+    """The table under which most sampled whole blocks come back exactly: libjpeg's standard ones
+    (qualities 1..100) and the step-by-step estimate -> (steps, the share of detailed blocks that do)."""
+    channels = canvas_values.shape[2]
+    target = _sampled_blocks(canvas_values, canvas, shape)
+    if target.shape[1] == 0:
+        return standard_steps(100, channels), 0.0
     dct = forward_dct(target - 128)
     best, best_share = None, -1.0
     for quality in range(100, 0, -1):
-        steps = standard_steps(quality, values.shape[2])
+        steps = standard_steps(quality, channels)
         share = _exact_share(quantize(dct, steps), steps, target)
         if share > best_share:
             best, best_share = steps, share
+    estimated = _estimated_steps(dct, best)
+    share = _exact_share(quantize(dct, estimated), estimated, target)
+    if share > best_share:
+        best, best_share = estimated, share
     return best, best_share
+
+
+# ---- the coefficients
+
+def _search(coefs, dct, steps, target, mask):
+    """search_flips (kernels/jpeg_blocks.pyx) over every block and channel."""
+    nby, nbx, nc = coefs.shape[:3]
+    estimate = (dct / (_per_channel(steps, nc) * float(_DCT_SCALE))).reshape(-1, 64)
+    flat = np.ascontiguousarray(coefs.reshape(-1, 64))
+    mask = np.ascontiguousarray(np.broadcast_to(mask, target.shape).reshape(-1, 64))
+    table = np.ascontiguousarray(np.broadcast_to(np.minimum(np.arange(nc), 1), (nby, nbx, nc)).reshape(-1)
+                                 .astype(np.uint8))
+    _k.search_flips(np.ascontiguousarray(estimate), np.ascontiguousarray(target.reshape(-1, 64)), mask,
+                    np.ascontiguousarray(steps), table, flat, SEARCH_CANDIDATES, SEARCH_FLIPS)
+    return flat.reshape(coefs.shape)
+
+
+def _wrong(coefs, steps, target, mask) -> np.ndarray:
+    """Samples per block and channel that do not come back where they must."""
+    return ((_blocks(_reconstruct(coefs, steps)) != target) & (mask != 0)).sum(axis=(3, 4))
+
+
+def recover(img: np.ndarray, canvas_values: np.ndarray, canvas: Canvas, steps: np.ndarray):
+    """Every block's coefficients (nby, nbx, c, 64), which blocks need corrections, and the
+    corrections (image - what the coefficients decode to; on the canvas) -> (coefs, flags, corr)."""
+    h, w = img.shape[:2]
+    window = (slice(canvas.top, canvas.top + h), slice(canvas.left, canvas.left + w))
+    target = _blocks(canvas_values)
+    dct = forward_dct(target - 128)
+    # where a sample must come back: inside the image, and not at a clamped colour (whose (Y, Cb, Cr)
+    # the encoder picked among several; any of them gives the same RGB)
+    inside = np.zeros((canvas.height, canvas.width, 1), np.uint8)
+    inside[window + (0,)] = 1 if img.shape[2] == 1 else ~((img == 0) | (img == 255)).any(axis=2)
+    mask = _blocks(inside)
+    coefs = _search(quantize(dct, steps), dct, steps, target, mask)
+    for _ in range(REFINE_ROUNDS):
+        # blocks still off: step each coefficient by the rounded DCT of the error, search again,
+        # keep what helps
+        wrong = _wrong(coefs, steps, target, mask)
+        bad = wrong > 0
+        if not bad.any():
+            break
+        err = (target - _blocks(_reconstruct(coefs, steps))) * mask
+        step = quantize(forward_dct(err), steps)
+        trial = np.clip(np.where(bad[..., None, None], coefs + step, coefs), -_k.COEF_LIMIT, _k.COEF_LIMIT)
+        trial = _search(trial, dct, steps, target, mask)
+        better = _wrong(trial, steps, target, mask) < wrong
+        if not better.any():
+            break
+        coefs[better] = trial[better]
+    shown = _to_image(_reconstruct(coefs, steps))
+    corr = np.zeros(shown.shape, np.int64)
+    corr[window] = img - shown[window]
+    flags = (_blocks(corr) != 0).any(axis=(2, 3, 4)).astype(np.uint8)
+    return np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), flags, corr
+
+
+class Recovered(NamedTuple):
+    """What the encoder found in a decoded JPEG: the block grid, the quantization steps (1 or 2,
+    64), every block's coefficients (nby, nbx, channels, 64), which blocks need corrections, and the
+    corrections (on the canvas)."""
+    canvas: Canvas
+    steps: np.ndarray
+    share: float  # of the sampled detailed blocks that came back exactly from rounding
+    coefs: np.ndarray
+    flags: np.ndarray
+    corr: np.ndarray
+
+
+def _found_grid(samples: np.ndarray, bits: int):
+    """(canvas, values on it, steps, share) of an image that may be a decoded JPEG, else None."""
+    if bits != 8 or samples.ndim != 3 or samples.shape[2] not in (1, 3) or min(samples.shape[:2]) < 8:
+        return None
+    values = _coded_values(np.ascontiguousarray(samples, dtype=np.int64))
+    if values is None:
+        return None
+    found = None
+    # the grid where the jumps say, else (a photo whose blocks barely show) where an uncut decode has it
+    for pads in dict.fromkeys([grid_offset(values), (0, 0)]):
+        canvas = Canvas.of(samples.shape, *pads)
+        canvas_values = canvas.place(values)
+        steps, share = estimate_steps(canvas_values, canvas, samples.shape)
+        if found is None or share > found[3]:
+            found = canvas, canvas_values, steps, share
+        if share >= RECOGNISED_SHARE:
+            break
+    return found
 
 
 def recognises(samples: np.ndarray, bits: int) -> bool:
     """Whether the image looks like a decoded JPEG that this model codes (cheap: a sample of blocks)."""
-    if bits != 8 or samples.ndim != 3 or samples.shape[2] not in (1, 3) or min(samples.shape[:2]) < 8:
-        return False
-    values = _coded_values(np.ascontiguousarray(samples, dtype=np.int64))
-    return values is not None and estimate_steps(values)[1] >= RECOGNISED_SHARE
+    found = _found_grid(samples, bits)
+    return found is not None and found[3] >= RECOGNISED_SHARE
 
 
-def recover(img: np.ndarray, values: np.ndarray, steps: np.ndarray):
-    """The coefficients of every block (nby, nbx, c, 64) and the corrections (image - what they
-    decode to; padded to whole blocks) -> (coefs, flags, corrections)."""
-    target = _blocks(_pad(values))
-    dct = forward_dct(target - 128)
-    coefs = quantize(dct, steps)
-    wrong = (_blocks(_reconstruct(coefs, steps)) != target).sum(axis=(3, 4)).sum(axis=2)
-    for _ in range(REFINE_ROUNDS):
-        bad = wrong > 0
-        if not bad.any():
-            break
-        err = target[bad] - _blocks(_reconstruct(coefs, steps))[bad]
-        trial = coefs.copy()
-        trial[bad] = np.clip(coefs[bad] + quantize(forward_dct(err), steps), -_k.COEF_LIMIT, _k.COEF_LIMIT)
-        now = (_blocks(_reconstruct(trial, steps)) != target).sum(axis=(3, 4)).sum(axis=2)
-        better = now < wrong
-        if not better.any():
-            break
-        coefs[better] = trial[better]
-        wrong = np.minimum(now, wrong)
-    shown = _to_image(_reconstruct(coefs, steps))
-    corr = np.zeros(shown.shape, np.int64)
-    h, w = img.shape[:2]
-    corr[:h, :w] = img - shown[:h, :w]
-    flags = (_blocks(corr) != 0).any(axis=(2, 3, 4)).astype(np.uint8)
-    return np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), flags, corr
+def recovered(samples: np.ndarray, bits: int) -> Recovered | None:
+    """The image as a decoded JPEG, or None where it is none (or not 8-bit with 1 or 3 channels)."""
+    found = _found_grid(samples, bits)
+    if found is None or found[3] < RECOGNISED_SHARE:
+        return None
+    canvas, canvas_values, steps, share = found
+    img = np.ascontiguousarray(samples, dtype=np.int64)
+    return Recovered(canvas, steps, share, *recover(img, canvas_values, canvas, steps))
+
+
+# ---- the coding
+
+def layout(canvas: Canvas) -> tuple[int, int, list]:
+    """(block rows, block columns, the chunks' spans of block rows)."""
+    nby, nbx = canvas.height // 8, canvas.width // 8
+    return nby, nbx, [(a, min(a + CHUNK_BLOCK_ROWS, nby)) for a in range(0, nby, CHUNK_BLOCK_ROWS)]
+
+
+def _chunk_window(canvas: Canvas, shape, a: int, b: int) -> tuple[int, int, int, int]:
+    """The image's samples within block rows a..b-1: (top, bottom, left, right), chunk-relative."""
+    top = min(max(0, canvas.top - 8 * a), 8 * (b - a))
+    bottom = max(top, min(8 * (b - a), canvas.top + shape[0] - 8 * a))
+    return top, bottom, canvas.left, canvas.left + shape[1]
+
+
+def code_image(found: Recovered, shape, new_model, coder_factory=None, observe=None):
+    """Code the blocks chunk by chunk, each with a fresh `new_model()`: yield (model, coder) after
+    each chunk's last block (coder None without a coder_factory: the model only learns).
+    `observe(block row, bits per symbol, symbols after each block)` sees every block row."""
+    nby, nbx, spans = layout(found.canvas)
+    per_block = _k.max_symbols_per_block(shape[2])
+    syms = np.empty(per_block * nbx, np.int32)
+    rows = np.empty((per_block * nbx, _k.ROW_WIDTH), np.float64)
+    ends = np.empty(nbx, np.int64)
+    for a, b in spans:
+        coder, model = coder_factory() if coder_factory else None, new_model()
+        coefs, flags = found.coefs[a:b].copy(), found.flags[a:b].copy()
+        corr = np.ascontiguousarray(found.corr[8 * a:8 * b])
+        window = _chunk_window(found.canvas, shape, a, b)
+        for r in range(b - a):
+            n = _k.encode_rows(model, coefs, flags, corr, found.steps, *window, r, r + 1, syms, rows, ends)
+            if coder is not None:
+                coder.symbols(syms[:n], rows[:n])
+            if observe is not None:
+                observe(a + r, symbol_bits(syms[:n], rows[:n]), ends)
+        yield model, coder
 
 
 class JpegCoefficientsCodec(RunCodec):
     name = "jpeg-coefficients"
     kind = "image"
     summary = "a decoded JPEG as its quantized DCT coefficients (other images: classic)"
+    weights_prefix = "jpeg-coefficients-image"
 
-    def __init__(self):
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Prior(self.weights_prefix, (_k.CONTEXTS, _k.ROW_WIDTH), weights)
         self._fallback = ClassicImageCodec()
+
+    @property
+    def weights_hash(self) -> str:
+        return self.weights.hash
+
+    def with_weights(self, path) -> "JpegCoefficientsCodec":
+        return JpegCoefficientsCodec(path)
 
     # ---- the classic fallback (as the learned image codecs have it)
     def _encode_fallback(self, coder_factory, samples, signal):
@@ -206,66 +385,50 @@ class JpegCoefficientsCodec(RunCodec):
         return {k: v for k, v in params.items() if k != "fallback"}
 
     # ---- the model
-    def _layout(self, shape):
-        """(block rows, block columns, chunk spans of block rows)."""
-        nby, nbx = -(-shape[0] // 8), -(-shape[1] // 8)
-        spans = [(a, min(a + CHUNK_BLOCK_ROWS, nby)) for a in range(0, nby, CHUNK_BLOCK_ROWS)]
-        return nby, nbx, spans
+    def _new_model(self):
+        return _k.BlockModel(self.weights.counts)
 
     def _run(self, coder_factory, samples, signal, observe=None):
-        img = np.ascontiguousarray(samples, dtype=np.int64)
-        values = None
-        if signal.bits == 8 and img.shape[2] in (1, 3) and min(img.shape[:2]) >= 8:
-            values = _coded_values(img)
-        if values is None:
+        found = recovered(samples, signal.bits)
+        if found is None:
             return self._encode_fallback(coder_factory, samples, signal)
-        steps, share = estimate_steps(values)
-        if share < RECOGNISED_SHARE:
-            return self._encode_fallback(coder_factory, samples, signal)
-        coefs, flags, corr = recover(img, values, steps)
-        nby, nbx, spans = self._layout(img.shape)
-        width = img.shape[1]
-        per_block = _k.max_symbols_per_block(img.shape[2])
-        syms = np.empty(per_block * nbx, np.int32)
-        rows_buf = np.empty((per_block * nbx, _k.ROW_WIDTH), np.float64)
-        ends = np.empty(nbx, np.int64)
+        nby = layout(found.canvas)[0]
         chunks, bits = [], 0.0
-        for a, b in spans:
-            coder, model = coder_factory(), _k.BlockModel()
-            c_coefs, c_flags = coefs[a:b].copy(), flags[a:b].copy()
-            c_corr = np.ascontiguousarray(corr[8 * a:8 * b])
-            visible = min(img.shape[0], 8 * b) - 8 * a
-            for r in range(b - a):
-                n = _k.encode_rows(model, c_coefs, c_flags, c_corr, visible, width, r, r + 1, syms, rows_buf, ends)
-                coder.symbols(syms[:n], rows_buf[:n])
-                if observe is not None:
-                    observe(a + r, symbol_bits(syms[:n], rows_buf[:n]), ends)
-            progress.step(b / nby)
+        for j, (_, coder) in enumerate(code_image(found, samples.shape, self._new_model, coder_factory, observe)):
             chunks.append(coder.finish())
             bits += coder.bits
-        params = {"steps": steps.reshape(-1).tolist()}
+            progress.step(min(nby, (j + 1) * CHUNK_BLOCK_ROWS) / nby)
+        params = {"steps": found.steps.reshape(-1).tolist(), "pad": [found.canvas.top, found.canvas.left]}
         return params, chunks, bits
 
     def bits_per_dim(self, samples, signal):
-        """A block's bits spread evenly over its visible samples."""
-        out = np.zeros(signal.shape, np.float64)
-        h, w = signal.shape[:2]
+        """A block's bits spread evenly over its samples in the image."""
+        found = recovered(samples, signal.bits)
+        if found is None:
+            return self._fallback.bits_per_dim(samples, signal)
+        canvas = found.canvas
+        on_canvas = np.zeros((canvas.height, canvas.width, signal.shape[2]), np.float64)
+        visible = np.zeros(on_canvas.shape[:2], np.float64)
+        visible[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]] = 1
 
         def observe(by, bits, ends):
             starts = np.concatenate([[0], ends[:-1]])
             for bx, (s, e) in enumerate(zip(starts, ends)):
-                cell = out[8 * by:8 * by + 8, 8 * bx:8 * bx + 8]
-                cell[...] = bits[s:e].sum() / cell.size
+                cell = (slice(8 * by, 8 * by + 8), slice(8 * bx, 8 * bx + 8))
+                on_canvas[cell] = bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
 
-        params, _, _ = self._run(CostCoder, samples, signal, observe)
-        if "fallback" in params:
-            return self._fallback.bits_per_dim(samples, signal)
-        return out
+        for _ in code_image(found, samples.shape, self._new_model, None, observe):
+            pass
+        return on_canvas[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]]
 
     # ---- decoding
+    def _canvas(self, params, signal) -> Canvas:
+        top, left = params["pad"]
+        return Canvas.of(signal.shape, top, left)
+
     def check_params(self, params, signal, nchunks):
         """A classic fallback, or: 8-bit, 1 or 3 channels, one table of 64 steps (1..255) per
-        luma and chroma, one chunk per CHUNK_BLOCK_ROWS block rows."""
+        luma and chroma, a pad of 0..7 rows and columns, one chunk per CHUNK_BLOCK_ROWS block rows."""
         rest = self._fallback_params(params)
         if rest is not None:
             self._fallback.check_params(rest, signal, nchunks)
@@ -276,41 +439,45 @@ class JpegCoefficientsCodec(RunCodec):
         steps = param_ints(params, "steps", 1, 255, 128)
         if len(steps) != 64 * min(c, 2):
             raise ParamError(f"params.steps holds {len(steps)} steps where {c} channel(s) need {64 * min(c, 2)}")
-        if set(params) != {"steps"}:
-            raise ParamError(f"unexpected params {sorted(set(params) - {'steps'})}")
-        check_chunk_count(len(self._layout(signal.shape)[2]), nchunks)
+        if len(param_ints(params, "pad", 0, 7, 2)) != 2:
+            raise ParamError("params.pad is not two integers")
+        if set(params) != {"steps", "pad"}:
+            raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad'})}")
+        check_chunk_count(len(layout(self._canvas(params, signal))[2]), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's coefficients, corrections and planes (int64), with the image's width."""
+        """One chunk's coefficients, corrections and planes (int64) over the canvas's width."""
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode_memory(rest, signal)
-        w, c = -(-signal.shape[1] // 8) * 8, signal.shape[2]
-        return 8 * CHUNK_BLOCK_ROWS * 8 * w * c * 8 * 4 + (1 << 20)
+        width = (signal.shape[1] + 16) * signal.shape[2]
+        return 8 * CHUNK_BLOCK_ROWS * width * 8 * 5 + (1 << 20)
 
     def decode(self, params, chunks, signal):
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode(rest, chunks, signal)
         h, w, c = signal.shape
-        nby, nbx, spans = self._layout(signal.shape)
+        canvas = self._canvas(params, signal)
+        nby, nbx, spans = layout(canvas)
         if len(spans) != len(chunks):
             raise ValueError("chunk count does not match the image size")
         steps = np.array(params["steps"], np.int64).reshape(-1, 64)
+        prior = self.weights.counts
         out = np.empty(signal.shape, np.uint8)
         for (a, b), data in zip(spans, chunks):
             if len(data) % 4:
                 raise ValueError("corrupt chunk: its length is not a whole number of words")
-            words = np.frombuffer(data, "<u4").astype(np.uint32)
             coefs = np.zeros((b - a, nbx, c, 64), np.int64)
             flags = np.zeros((b - a, nbx), np.uint8)
             corr = np.zeros((8 * (b - a), 8 * nbx, c), np.int64)
-            visible = min(h, 8 * b) - 8 * a
-            if not _k.decode(words, coefs, flags, corr, visible, w):
+            top, bottom, left, right = _chunk_window(canvas, signal.shape, a, b)
+            if not _k.decode(np.frombuffer(data, "<u4").astype(np.uint32), coefs, flags, corr, steps,
+                             top, bottom, left, right, prior):
                 raise ValueError("corrupt chunk: its stream does not decode")
-            planes = _to_image(_reconstruct(coefs, steps))[:visible, :w] + corr[:visible, :w]
-            if planes.min() < 0 or planes.max() > 255:
+            planes = (_to_image(_reconstruct(coefs, steps)) + corr)[top:bottom, left:right]
+            if planes.min(initial=0) < 0 or planes.max(initial=0) > 255:
                 raise ValueError("corrupt chunk: a corrected sample outside 0..255")
-            out[8 * a:8 * a + visible] = planes
+            out[8 * a + top - canvas.top:8 * a + bottom - canvas.top] = planes
             progress.step(b / nby)
         return out
