@@ -19,6 +19,7 @@ Then one flag per block (does it need corrections), and if so, the corrections o
 """
 
 cimport cython
+from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from neuralzip.kernels.primitives cimport (Bucket, bit_length, bucket_of, count_update, low_bits_of_bucket,
                                            unzigzag, value_of, zigzag)
@@ -192,6 +193,12 @@ def reconstruct(const int64_t[:, :, :, ::1] coefs, const int64_t[:, ::1] steps, 
 
 # ---- the model
 
+def default_counts():
+    """The counts a model starts from without a learned prior: small values likelier (32, 16, ...,
+    1, then 1 for the rest), in every context."""
+    return np.array([[max(1, 32 >> min(s, 6)) for s in range(WIDTH)]] * N_CTX, np.int64)
+
+
 cdef class BlockModel:
     """Adaptive counts of every context (a chunk starts with a fresh model): from a learned prior
     ((CONTEXTS, ROW_WIDTH) integer counts >= 1), or from a fixed start that favours small values.
@@ -205,7 +212,7 @@ cdef class BlockModel:
     def __init__(self, prior=None, bint tally=False):
         cdef Py_ssize_t i, s
         if prior is None:
-            counts = np.array([[max(1, 32 >> min(s, 6)) for s in range(WIDTH)]] * N_CTX, np.int64)
+            counts = default_counts()
         else:
             counts = np.array(prior, np.int64)
             if counts.shape != (N_CTX, WIDTH) or counts.min() < 1 or counts.max() > (1 << 30):
@@ -523,6 +530,69 @@ cdef inline void keep(int64_t* best, const int64_t* trial) noexcept nogil:
         best[i] = trial[i]
 
 
+cdef bint search_row(const double* estimate, const int64_t* target, const uint8_t* mask, const int64_t* q,
+                     int64_t* coefs, Py_ssize_t candidates, Py_ssize_t max_flips) noexcept nogil:
+    """search_flips for one block (its own arrays: rows run in parallel) -> whether it comes back."""
+    cdef Py_ssize_t i, j, a, b, c, m = 0, best_wrong, wrong
+    cdef Py_ssize_t pick[16]
+    cdef int64_t alt[16]
+    cdef int64_t trial[64]
+    cdef int64_t best[64]
+    cdef double d, far, dist[64]
+    cdef bint taken
+    best_wrong = mismatches(coefs, q, target, mask)
+    if best_wrong == 0:
+        return True
+    for i in range(64):
+        dist[i] = estimate[i] - coefs[i]
+        trial[i] = coefs[i]
+        best[i] = coefs[i]
+    # the candidates, farthest from their integer first
+    for a in range(candidates):
+        j = -1
+        far = 0.0
+        for i in range(64):
+            d = dist[i] if dist[i] >= 0 else -dist[i]
+            if d > far:
+                taken = False
+                for b in range(m):
+                    taken = taken or pick[b] == i
+                if not taken:
+                    far = d
+                    j = i
+        if j < 0:
+            break
+        pick[m] = j
+        alt[m] = coefs[j] + (1 if dist[j] > 0 else -1)
+        m += 1
+    # one flip, then two, then three (each set tried once, in the candidates' order)
+    for a in range(m):
+        trial[pick[a]] = alt[a]
+        wrong = mismatches(trial, q, target, mask)
+        if wrong < best_wrong:
+            best_wrong = wrong
+            keep(best, trial)
+        for b in range(a + 1, m if max_flips >= 2 and best_wrong else a + 1):
+            trial[pick[b]] = alt[b]
+            wrong = mismatches(trial, q, target, mask)
+            if wrong < best_wrong:
+                best_wrong = wrong
+                keep(best, trial)
+            for c in range(b + 1, m if max_flips >= 3 and best_wrong else b + 1):
+                trial[pick[c]] = alt[c]
+                wrong = mismatches(trial, q, target, mask)
+                if wrong < best_wrong:
+                    best_wrong = wrong
+                    keep(best, trial)
+                trial[pick[c]] = coefs[pick[c]]
+            trial[pick[b]] = coefs[pick[b]]
+        trial[pick[a]] = coefs[pick[a]]
+        if best_wrong == 0:
+            break
+    keep(coefs, best)
+    return best_wrong == 0
+
+
 @cython.boundscheck(False)  # shapes checked below
 def search_flips(const double[:, ::1] estimate, const int64_t[:, ::1] target, const uint8_t[:, ::1] mask,
                  const int64_t[:, ::1] steps, const uint8_t[::1] table, int64_t[:, ::1] coefs,
@@ -532,15 +602,9 @@ def search_flips(const double[:, ::1] estimate, const int64_t[:, ::1] target, co
     `candidates` coefficients whose `estimate` (the unrounded DCT over the step) lay nearest halfway
     between two integers to the other integer, one, two or three (`max_flips`) at a time, and keep
     the first change that gives the block back exactly, else the one that gets most samples right.
+    Blocks in parallel threads, each on its own: the result does not depend on their number.
     -> how many blocks come back exactly."""
-    cdef Py_ssize_t n = coefs.shape[0], r, i, j, a, b, c, m, best_wrong, wrong, exact = 0
-    cdef Py_ssize_t pick[16]
-    cdef int64_t alt[16]
-    cdef int64_t trial[64]
-    cdef int64_t best[64]
-    cdef double d, far, dist[64]
-    cdef const int64_t* q
-    cdef bint taken
+    cdef Py_ssize_t n = coefs.shape[0], r, exact = 0
     if (estimate.shape[0] != n or target.shape[0] != n or mask.shape[0] != n or table.shape[0] != n
             or coefs.shape[1] != 64 or estimate.shape[1] != 64 or target.shape[1] != 64 or mask.shape[1] != 64
             or steps.shape[1] != 64 or not 0 <= candidates <= 16 or not 0 <= max_flips <= 3):
@@ -548,62 +612,8 @@ def search_flips(const double[:, ::1] estimate, const int64_t[:, ::1] target, co
     for r in range(n):
         if table[r] >= steps.shape[0]:
             raise ValueError("search_flips: no such table")
-    with nogil:
-        for r in range(n):
-            q = &steps[table[r], 0]
-            best_wrong = mismatches(&coefs[r, 0], q, &target[r, 0], &mask[r, 0])
-            if best_wrong == 0:
-                exact += 1
-                continue
-            for i in range(64):
-                dist[i] = estimate[r, i] - coefs[r, i]
-                trial[i] = coefs[r, i]
-                best[i] = coefs[r, i]
-            # the candidates, farthest from their integer first
-            m = 0
-            for a in range(candidates):
-                j = -1
-                far = 0.0
-                for i in range(64):
-                    d = dist[i] if dist[i] >= 0 else -dist[i]
-                    if d > far:
-                        taken = False
-                        for b in range(m):
-                            taken = taken or pick[b] == i
-                        if not taken:
-                            far = d
-                            j = i
-                if j < 0:
-                    break
-                pick[m] = j
-                alt[m] = coefs[r, j] + (1 if dist[j] > 0 else -1)
-                m += 1
-            # one flip, then two, then three (each set tried once, in the candidates' order)
-            for a in range(m):
-                trial[pick[a]] = alt[a]
-                wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
-                if wrong < best_wrong:
-                    best_wrong = wrong
-                    keep(best, trial)
-                for b in range(a + 1, m if max_flips >= 2 and best_wrong else a + 1):
-                    trial[pick[b]] = alt[b]
-                    wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
-                    if wrong < best_wrong:
-                        best_wrong = wrong
-                        keep(best, trial)
-                    for c in range(b + 1, m if max_flips >= 3 and best_wrong else b + 1):
-                        trial[pick[c]] = alt[c]
-                        wrong = mismatches(trial, q, &target[r, 0], &mask[r, 0])
-                        if wrong < best_wrong:
-                            best_wrong = wrong
-                            keep(best, trial)
-                        trial[pick[c]] = coefs[r, pick[c]]
-                    trial[pick[b]] = coefs[r, pick[b]]
-                trial[pick[a]] = coefs[r, pick[a]]
-                if best_wrong == 0:
-                    break
-            for i in range(64):
-                coefs[r, i] = best[i]
-            if best_wrong == 0:
-                exact += 1
+    for r in prange(n, nogil=True, schedule="dynamic", chunksize=64):
+        if search_row(&estimate[r, 0], &target[r, 0], &mask[r, 0], &steps[table[r], 0], &coefs[r, 0],
+                      candidates, max_flips):
+            exact += 1
     return exact

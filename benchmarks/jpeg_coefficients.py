@@ -1,0 +1,143 @@
+"""Figures for jpeg-coefficients: photos that are decoded JPEGs, coded as their DCT coefficients.
+
+    python benchmarks/jpeg_coefficients.py [--data ../shared/data] [--jobs 2]
+    python benchmarks/jpeg_coefficients.py --tune-prior [--data ../shared/data]
+
+* census: every photo of images/valid and images/train: recognised as a decoded JPEG or not, the
+  block grid found, the luma table's first steps (libjpeg's quality 96 starts 1 1 1 1 2 3 4 5),
+  the share of blocks that need corrections, the encoder's time;
+* sizes, every photo of images/valid that is recognised (all urban photos): jpeg-coefficients'
+  whole .nz file (decoded back and compared) with the shipped prior and with no learned prior
+  (the kernel's fixed start: nothing learned from any photo, the stand-in for photos unlike the
+  training ones), against `cjxl -d 0 -e 9` and the models --model auto took before (classic,
+  local-ls-mlp level 2): bytes from benchmarks/results/local_ls.json, same files, same cjxl;
+* --tune-prior: the prior's weight chosen on images/train: learned on 4 of every 5 urban photos,
+  the 5th held out, bytes of the held-out photos for several weights and for no prior.
+Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from neuralzip import api, container  # noqa: E402
+from neuralzip.coding.stream import CostCoder  # noqa: E402
+from neuralzip.kernels import jpeg_blocks as _k  # noqa: E402
+from neuralzip.media.detect import read_media  # noqa: E402
+from neuralzip.models.jpeg_coefficients import code_image, recovered  # noqa: E402
+from neuralzip.train.jpeg_prior import prior, save, tally  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def census_row(path: Path) -> dict:
+    media = read_media(path.read_bytes())
+    start = time.perf_counter()
+    found = recovered(media.samples, media.bits)
+    row = {"file": f"{path.parent.name}/{path.name}", "recognised": found is not None,
+           "recover_s": round(time.perf_counter() - start, 2)}
+    if found is not None:
+        row.update({"pad": [found.canvas.top, found.canvas.left], "luma_steps": found.steps[0, :8].tolist(),
+                    "exact_share_rounded": round(found.share, 3),
+                    "blocks_corrected": round(float(found.flags.mean()), 4)})
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _untrained_weights(folder: Path) -> Path:
+    return save(_k.default_counts().astype(np.int32), folder, {"what": "the kernel's fixed start, nothing learned"})
+
+
+def size_row(args) -> dict:
+    path, untrained = args
+    media = read_media(path.read_bytes())
+    row = {"file": path.name, "dims": media.dims}
+    for key, weights in (("jpeg-coefficients", None), ("jpeg-coefficients untrained", untrained)):
+        start = time.perf_counter()
+        member = api.encode_media(media, path.name, "jpeg-coefficients", None if weights is None else str(weights))
+        row[f"{key} encode_s"] = round(time.perf_counter() - start, 2)
+        assert "fallback" not in member.params, path.name
+        blob = container.dumps([member])
+        back = api.decode_member(container.loads(blob)[1][0], None if weights is None else str(weights))
+        if not np.array_equal(back.samples, media.samples):
+            sys.exit(f"{path.name}: {key} did not decode to the original pixels")
+        row[key] = len(blob)
+        row[f"{key} nll_bits"] = member.stats["nll_bits"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def sizes(data: Path, jobs: int) -> dict:
+    earlier = {r["file"]: r for r in json.loads((RESULTS / "local_ls.json").read_text())["rows"]}
+    photos = [p for p in sorted((data / "images" / "valid").glob("*.png")) if p.name.startswith("urban")]
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(jobs) as pool:
+        untrained = _untrained_weights(Path(tmp))
+        rows = list(pool.map(size_row, [(p, untrained) for p in photos]))
+    for r in rows:
+        r.update({k: earlier[r["file"]][k] for k in ("jxl-e9", "classic@1", "local-ls-mlp@2")})
+    total = {k: sum(r[k] for r in rows) for k in ("jxl-e9", "classic@1", "local-ls-mlp@2", "jpeg-coefficients",
+                                                   "jpeg-coefficients untrained")}
+    summary = {f"{k} vs jxl-e9": round(v / total["jxl-e9"], 4) for k, v in total.items() if k != "jxl-e9"}
+    summary["jpeg-coefficients vs local-ls-mlp@2"] = round(total["jpeg-coefficients"] / total["local-ls-mlp@2"], 4)
+    summary["likelihood vs coded size"] = round(sum(r["jpeg-coefficients nll_bits"] for r in rows)
+                                                / (8 * total["jpeg-coefficients"]), 4)
+    return {"photos": "images/valid, urban (the decoded JPEGs)", "totals_bytes": total, "summary": summary,
+            "rows": rows}
+
+
+def tune_prior(data: Path) -> dict:
+    files = [p for p in sorted((data / "images" / "train").glob("urban*.png"))]
+    held = files[4::5]
+    learn_from = [p for p in files if p not in held]
+    hist = tally(learn_from, progress=lambda m: print(m, flush=True))
+    found = {}
+    for p in held:
+        samples = read_media(p.read_bytes()).samples
+        if recovered(samples, 8) is not None:
+            found[p] = (recovered(samples, 8), samples.shape)
+
+    def held_bytes(counts) -> float:
+        total = 0.0
+        for f, shape in found.values():
+            model = (lambda: _k.BlockModel(counts)) if counts is not None else _k.BlockModel
+            total += sum(c.bits for _, c in code_image(f, shape, model, CostCoder))
+        return total / 8
+
+    out = {"held_out": [p.name for p in found], "bytes": {"no prior": round(held_bytes(None))}}
+    for total in (256, 1024, 4096, 16384):
+        out["bytes"][str(total)] = round(held_bytes(prior(hist, total)))
+        print(total, out["bytes"][str(total)], flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--tune-prior", action="store_true")
+    args = ap.parse_args()
+    if args.tune_prior:
+        out = tune_prior(args.data)
+        out["command"] = "python benchmarks/jpeg_coefficients.py --tune-prior"
+        (RESULTS / "jpeg_coefficients_prior.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
+    photos = sorted((args.data / "images" / "valid").glob("*.png")) + sorted((args.data / "images" / "train").glob("*.png"))
+    with ProcessPoolExecutor(args.jobs) as pool:
+        census = list(pool.map(census_row, photos))
+    out = {"command": "python benchmarks/jpeg_coefficients.py", "census": census, "sizes": sizes(args.data, args.jobs)}
+    print(json.dumps(out["sizes"]["summary"], indent=1))
+    (RESULTS / "jpeg_coefficients.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
