@@ -4,8 +4,9 @@
     python benchmarks/local_ls.py [--data ../shared/data] [--jobs 2] [--size-only | --speed-only]
 
 * size: every photo of images/valid through neuralzip classic, context-mlp, and local-ls and
-  local-ls-mlp at levels 1 and 2 (whole .nz files, decoded back and compared) and JPEG XL
-  `-d 0 -e 7` and `-e 9`, in one run;
+  local-ls-mlp at levels 1 and 2, and `--model auto` at levels 1 and 2 (jpeg-coefficients for the
+  photos that are decoded JPEGs; the model it took is in the row), whole .nz files, decoded back and
+  compared, and JPEG XL `-d 0 -e 7` and `-e 9`, in one run;
   totals and per source (urban_*, wiki_*) in bits per subpixel, and each model against -e 9;
 * what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
@@ -22,7 +23,7 @@
 * speed (--size-only and --speed-only run one part, keeping the other's figures in the results
   file): compress and decompress of a 768x512 centre crop of the first valid photo, whole
   processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
-  same run.
+  same run (the crop is a decoded JPEG cut inside its blocks: jpeg-coefficients finds the grid).
 Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results/local_ls.json.
 """
 
@@ -54,9 +55,11 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.models.base import Signal  # noqa: E402
 from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
 
+# "auto": what --model auto takes for each photo at that level (jpeg-coefficients for a decoded JPEG)
 MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls", 2), ("local-ls-mlp", 1),
-          ("local-ls-mlp", 2)]
-SPEED_MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2)]
+          ("local-ls-mlp", 2), ("auto", 1), ("auto", 2)]
+SPEED_MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2),
+                ("jpeg-coefficients", 1)]
 
 
 def _jxl_bytes(png: Path, effort: int) -> int:
@@ -92,6 +95,8 @@ def one_photo(path: Path, kept: dict | None = None) -> dict:
         if not np.array_equal(back.samples, media.samples):
             sys.exit(f"{path.name}: {model} level {level} did not decode to the original pixels")
         row[f"{model}@{level}"] = len(blob)
+        if model == "auto":
+            row[f"auto@{level} model"] = member.model
         if (model, level) == ("local-ls", 1):  # the exact model's bits, as the encoder counted them
             row["local-ls@1 nll_bits"] = round(member.stats["nll_bits"], 1)
     if "local-ls@1 flat-prior nll_bits" not in row:
