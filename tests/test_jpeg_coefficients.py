@@ -17,7 +17,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import auto_model, get_codec
 from neuralzip.models.base import ParamError, Signal
-from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, recognises, recover, recovered, standard_steps
+from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, found, recognises, recover, standard_steps
 
 CODEC = JpegCoefficientsCodec()
 
@@ -47,21 +47,20 @@ def test_the_inverse_dct_is_the_decoders(quality):
     """Grey JPEGs decoded by libjpeg: the table found is the one they were made with, and nearly every
     block comes back exactly from the coefficients found (no chance match: 64 samples each)."""
     arr = jpeg_decoded(64, 96, channels=1, quality=quality, subsampling=0)
-    found = recovered(arr, 8)
-    assert np.array_equal(found.steps, standard_steps(quality, 1)) and found.canvas[:2] == (0, 0)
-    assert found.flags.mean() < 0.1
+    f = found(arr, 8)
+    assert np.array_equal(f.steps, standard_steps(quality, 1)) and f.canvas[:2] == (0, 0)
+    flags = recover(arr, f)[1]
+    assert flags.mean() < 0.1
     # negative control: one step off in the table, and blocks no longer come back
-    wrong = found.steps.copy()
+    wrong = f.steps.copy()
     wrong[0, 1] += 1
-    values = found.canvas.place(arr.astype(np.int64))
-    _, wrong_flags, _ = recover(arr.astype(np.int64), values, found.canvas, wrong)
-    assert wrong_flags.mean() > found.flags.mean() + 0.2
+    assert recover(arr, f._replace(steps=wrong))[1].mean() > flags.mean() + 0.2
 
 
 def test_an_image_cut_from_a_decode_finds_the_grid():
     arr = jpeg_decoded(67, 85, quality=90, subsampling=0)[3:, 5:]
-    found = recovered(arr, 8)
-    assert found.canvas[:2] == (3, 5) and found.flags[1:, 1:].mean() < 0.1  # the cut blocks: corrected
+    f = found(arr, 8)
+    assert f.canvas[:2] == (3, 5) and recover(arr, f)[1][1:, 1:].mean() < 0.1  # the cut blocks: corrected
     enc = _roundtrip(arr)
     assert enc.params["pad"] == [3, 5]
 
@@ -75,8 +74,7 @@ def test_a_table_of_its_own_is_estimated():
     textured = (smooth_image(96, 128, 3) * 0.6 + 50 + rng.normal(0, 8, (96, 128, 3))).clip(0, 255).astype(np.uint8)
     Image.fromarray(textured).save(buf, "JPEG", qtables=[luma, chroma], subsampling=0)
     arr = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    found = recovered(arr, 8)
-    assert found.flags.mean() < 0.2
+    assert recognises(arr, 8) and recover(arr, found(arr, 8))[1].mean() < 0.2
     _roundtrip(arr)
 
 
@@ -117,7 +115,7 @@ def test_pixels_the_coefficients_miss_are_corrected():
     arr = jpeg_decoded(48, 64, quality=90, subsampling=0).copy()
     arr[5, 7], arr[30, 40], arr[47, 63] = arr[40, 60].copy(), arr[0, 0].copy(), arr[20, 3].copy()
     sig = Signal("image", arr.shape, 8)
-    flags = recovered(arr, 8).flags
+    flags = recover(arr, found(arr, 8))[1]
     assert flags[0, 0] and flags[3, 5] and flags[5, 7]
     enc = _roundtrip(arr)
     assert "fallback" not in enc.params

@@ -9,13 +9,15 @@ on that: the encoder codes, for every block, the difference between the image an
 `reconstruct` gives (models/jpeg_coefficients.py), and the decoder adds it back.
 
 The model (one implementation for both directions, `code_blocks`): blocks in raster order; per
-block and channel the 64 coefficients in JPEG's zigzag order, each as a bucket symbol
-(primitives.pxd) under adaptive counts chosen by a context, its low bits in pieces under uniform
-rows. Contexts: the DC coefficient is coded as its difference from a prediction by the left, upper
-and upper-left blocks' DC (the median of L, A and L + A - AL), in a context of how much those
-differ; each AC coefficient in a context of its zigzag position and the magnitudes of the same
-coefficient in the left and upper blocks and of its two lower-frequency neighbours in the block.
-Then one flag per block (does it need corrections), and if so, the corrections of its pixels.
+block and channel first the 63 AC coefficients in JPEG's zigzag order, then the DC coefficient,
+each as a bucket symbol (primitives.pxd) under the adaptive counts of its context (starting from a
+learned prior), its low bits in pieces under uniform rows. An AC coefficient's context: its zigzag
+position; the size of the same coefficient in the left and upper blocks; the size of its two
+lower-frequency neighbours in the block; for chroma, the size of the luma coefficient there. The DC
+coefficient is coded as its difference from the DC that makes the block continue its left and
+upper neighbours' decoded samples across the shared edges (`predict_dc`), in a context of how far
+the two edges' predictions disagree. Then one flag per block (does it need corrections), and if
+so, the corrections of its samples.
 """
 
 cimport cython
@@ -30,8 +32,11 @@ import numpy as np
 cdef enum:
     WIDTH = 64            # every row of counts has this many symbols (unused ones keep count 0)
     PIECE = 6             # low bits go in pieces of at most 6 bits (2^6 = WIDTH)
-    ACT = 20              # activity classes of a context
-    N_DC = 2 * ACT        # DC contexts: (luma or chroma) x activity
+    DC_CLASSES = 20       # of how far the two edges' DC predictions disagree (half octaves)
+    NEIGHBOUR_CLASSES = 10  # of |the same coefficient| in the left and upper blocks, summed (octaves)
+    LOWER_CLASSES = 8     # of |the two lower-frequency neighbours| in the block, summed (octaves)
+    ACT = NEIGHBOUR_CLASSES * LOWER_CLASSES  # an AC coefficient's activity classes
+    N_DC = 2 * DC_CLASSES  # DC contexts: (luma or chroma) x disagreement
     LUMA_CLASSES = 3      # chroma AC contexts also see the luma coefficient's size: 0, 1, more
     N_AC = (1 + LUMA_CLASSES) * 63 * ACT  # AC contexts: luma, chroma x luma class; x zigzag position 1..63 x activity
     N_FLAG = 3            # correction-flag contexts: how many of the left and upper blocks had some
@@ -310,17 +315,18 @@ cdef inline int64_t iabs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
 
-cdef inline Py_ssize_t activity(int64_t v) noexcept nogil:
-    """0, 1, 2, 3, then two classes an octave (4-5, 6-7, 8-11, ...), up to ACT - 1."""
+cdef inline Py_ssize_t half_octave(int64_t v, int64_t classes) noexcept nogil:
+    """0, 1, 2, 3, then two classes an octave (4-5, 6-7, 8-11, ...), up to classes - 1."""
     cdef int64_t n
     if v < 4:
         return v
     n = bit_length(v)
-    return min(<int64_t>ACT - 1, 2 * (n - 3) + 4 + ((v >> (n - 2)) & 1))
+    return min(classes - 1, 2 * (n - 3) + 4 + ((v >> (n - 2)) & 1))
 
 
-cdef inline Py_ssize_t octave(int64_t v) noexcept nogil:
-    return min(<int64_t>ACT - 1, bit_length(v))
+cdef inline Py_ssize_t octave(int64_t v, int64_t classes) noexcept nogil:
+    """0, 1, 2-3, 4-7, ..., up to classes - 1."""
+    return min(classes - 1, bit_length(v))
 
 
 cdef int64_t predict_dc(int64_t[:, :, :, ::1] coefs, Py_ssize_t by, Py_ssize_t bx, Py_ssize_t c, bint hasL,
@@ -359,10 +365,6 @@ cdef int64_t predict_dc(int64_t[:, :, :, ::1] coefs, Py_ssize_t by, Py_ssize_t b
     return min(<int64_t>MAX_COEF, max(-<int64_t>MAX_COEF, (twice + q[0]) // (2 * q[0])))
 
 
-cdef inline int64_t median3(int64_t a, int64_t b, int64_t c) noexcept nogil:
-    return max(min(a, b), min(max(a, b), c))
-
-
 @cython.boundscheck(False)  # the def wrappers check every shape the loops rely on
 cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags,
                      int64_t[:, :, ::1] corr, const int64_t* steps, Window win, Py_ssize_t r0,
@@ -372,7 +374,7 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
     `win` are the image's (and coded; the rest pad the edge blocks). Encoding reads the arrays, decoding writes them;
     `ends` (when not NULL) gets the symbol count after each block. -> 0, or -1 on failure."""
     cdef Py_ssize_t by, bx, c, kk, i, y, x, nbx = coefs.shape[1], nc = coefs.shape[2], cc, ctx
-    cdef int64_t v, u, pred, L, A, AL, act, prev
+    cdef int64_t v, u, pred, act, lower, prev
     cdef bint hasL, hasA
     for by in range(r0, r1):
         for bx in range(nbx):
@@ -385,18 +387,20 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                     i = ZIGZAG[kk]
                     act = 0
                     if hasL:
-                        act += 2 * iabs(coefs[by, bx - 1, c, i])
+                        act += iabs(coefs[by, bx - 1, c, i])
                     if hasA:
-                        act += 2 * iabs(coefs[by - 1, bx, c, i])
+                        act += iabs(coefs[by - 1, bx, c, i])
+                    lower = 0
                     if ABOVE_IN_BLOCK[i] >= 0:
-                        act += iabs(coefs[by, bx, c, ABOVE_IN_BLOCK[i]])
+                        lower += iabs(coefs[by, bx, c, ABOVE_IN_BLOCK[i]])
                     if LEFT_IN_BLOCK[i] >= 0:
-                        act += iabs(coefs[by, bx, c, LEFT_IN_BLOCK[i]])
+                        lower += iabs(coefs[by, bx, c, LEFT_IN_BLOCK[i]])
+                    act = octave(act, NEIGHBOUR_CLASSES) * LOWER_CLASSES + octave(lower, LOWER_CLASSES)
                     if c == 0:
-                        ctx = AT_AC + (kk - 1) * ACT + activity(act)
+                        ctx = AT_AC + (kk - 1) * ACT + act
                     else:
                         ctx = AT_AC + (63 + (kk - 1) * LUMA_CLASSES
-                                       + min(<int64_t>LUMA_CLASSES - 1, iabs(coefs[by, bx, 0, i]))) * ACT + activity(act)
+                                       + min(<int64_t>LUMA_CLASSES - 1, iabs(coefs[by, bx, 0, i]))) * ACT + act
                     u = code_value(k, m, ctx, zigzag(coefs[by, bx, c, i]))
                     if u < 0:
                         return -1
@@ -407,7 +411,7 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                     coefs[by, bx, c, i] = v
                 # DC, last: the difference from the prediction by the neighbours' edges
                 pred = predict_dc(coefs, by, bx, c, hasL, hasA, &steps[cc * 64], &act)
-                u = code_value(k, m, cc * ACT + activity(act), zigzag(coefs[by, bx, c, 0] - pred))
+                u = code_value(k, m, cc * DC_CLASSES + half_octave(act, DC_CLASSES), zigzag(coefs[by, bx, c, 0] - pred))
                 if u < 0:
                     return -1
                 v = unzigzag(u) + pred

@@ -18,7 +18,7 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.media.detect import read_media
-from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, code_image, recovered
+from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, code_image, found, recognises
 from neuralzip.train.classic_prior import training_files
 
 VERSION = 1
@@ -28,15 +28,16 @@ PRIOR_TOTAL = 4096
 
 
 def tally(files: list[Path], progress=print) -> np.ndarray:
-    """Symbols seen per context (CONTEXTS, ROW_WIDTH) over the files that are decoded JPEGs."""
+    """Symbols seen per context (CONTEXTS, ROW_WIDTH) over the files that are decoded JPEGs the model
+    recognises."""
     hist = np.zeros((_k.CONTEXTS, _k.ROW_WIDTH), np.int64)
     for i, f in enumerate(files):
         media = read_media(f.read_bytes(), str(f))
-        found = recovered(media.samples, media.bits)
-        if found is None:
-            progress(f"[{i + 1}/{len(files)}] {f.name}: no decoded JPEG, skipped")
+        if not recognises(media.samples, media.bits):
+            progress(f"[{i + 1}/{len(files)}] {f.name}: no decoded JPEG coded here, skipped")
             continue
-        for model, _ in code_image(found, media.samples.shape, lambda: _k.BlockModel(tally=True)):
+        grid = found(media.samples, media.bits)
+        for model, _ in code_image(media.samples, grid, lambda: _k.BlockModel(tally=True)):
             hist += model.tally
         progress(f"[{i + 1}/{len(files)}] {f.name}")
     return hist
