@@ -83,6 +83,8 @@ def seed_media() -> dict:
     return {
         "rgb.png": image_file("png", "RGB", 24, 32),
         "jpeg.png": png_bytes(jpeg_decoded(24, 32), "RGB"),  # classic and its kin code it in YCbCr
+        # full-resolution chroma: jpeg-coefficients codes it as DCT coefficients (cut blocks included)
+        "jpeg444.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=0), "RGB"),
         "grey.png": image_file("png", "L", 20, 28),
         "rgb16.png": image_file("png", "RGB16", 16, 20),
         "stereo.wav": wav_file(tone(3000, 2, 16), 16),
@@ -697,6 +699,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chunked", action="store_true",
                     help="cases through files with every long-enough member coded chunk by chunk (chunked.py's "
                          "threshold at 0; readers coded with the default model)")
+    ap.add_argument("--only", metavar="TEXT", help="decoder cases only from the seed files whose name holds TEXT "
+                    "(e.g. a model's name: a new decoder fuzzed on its own)")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--make-corpus", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -747,7 +751,9 @@ def run(args, seeds: dict, readers: int) -> int:
 
         chunked.STREAM_BYTES = 0  # inherited by every forked case
     expected = _expected_outputs(seeds)
-    names = sorted(seeds)
+    names = sorted(n for n in seeds if not args.only or args.only in n)
+    if not names:
+        sys.exit(f"no seed file's name holds {args.only!r}")
     all_chunks = [c for blob in seeds.values() for mine in take_apart(blob).chunks for c in mine]
     rseeds = reader_seeds()
     rnames = sorted(rseeds)
