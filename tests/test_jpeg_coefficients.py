@@ -245,3 +245,26 @@ def test_pillow_reads_what_decompress_writes():
     blob = api.compress_bytes(buf.getvalue(), "x.png", "jpeg-coefficients")
     [(_, restored)] = api.decompress_bytes(blob)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(restored))), arr)
+
+
+def test_the_search_does_not_depend_on_the_threads():
+    """Blocks are searched in parallel threads; each block's result is its own (no variable of the
+    parallel loop outlives a block: the search is a function of the block alone), so a batch gives
+    what each block gives alone."""
+    from neuralzip.models import jpeg_coefficients as jc
+
+    arr = jpeg_decoded(64, 96, channels=1, quality=97, subsampling=0).astype(np.int64)  # steps of 1: searched
+    steps = standard_steps(97, 1)
+    target = jc._blocks(arr).reshape(-1, 64)
+    dct = jc.forward_dct(target.reshape(-1, 1, 8, 8) - 128)
+    start = jc.quantize(dct, steps).reshape(-1, 64)
+    estimate = (dct / (steps.reshape(1, 1, 8, 8) * float(1 << 28))).reshape(-1, 64)
+    mask = np.ones_like(target, dtype=np.uint8)
+    table = np.zeros(len(target), np.uint8)
+    batch = start.copy()
+    exact = _k.search_flips(estimate, target, mask, steps, table, batch, 14, 3)
+    alone = start.copy()
+    for r in range(len(target)):
+        _k.search_flips(estimate[r:r + 1], target[r:r + 1], mask[r:r + 1], steps, table[r:r + 1], alone[r:r + 1], 14, 3)
+    assert np.array_equal(batch, alone)
+    assert (batch != start).any() and exact > 0.8 * len(target)  # the search did find something
