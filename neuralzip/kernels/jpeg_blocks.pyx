@@ -311,6 +311,19 @@ cdef int64_t code_value(Coder* k, BlockModel m, Py_ssize_t ctx, int64_t u) noexc
     return u
 
 
+cdef inline int64_t code_signed(Coder* k, BlockModel m, Py_ssize_t ctx, int64_t v, int64_t pred,
+                                int64_t bound) noexcept nogil:
+    """A signed value (`v` when encoding) as its zigzagged difference from `pred`, in context `ctx`
+    -> the value; k.failed where the stream fails or the value lies past +-bound."""
+    cdef int64_t u = code_value(k, m, ctx, zigzag(v - pred))
+    if u < 0:
+        return 0
+    v = unzigzag(u) + pred
+    if v < -bound or v > bound:
+        k.failed = True
+    return v
+
+
 cdef inline int64_t iabs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
@@ -374,7 +387,7 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
     `win` are the image's (and coded; the rest pad the edge blocks). Encoding reads the arrays, decoding writes them;
     `ends` (when not NULL) gets the symbol count after each block. -> 0, or -1 on failure."""
     cdef Py_ssize_t by, bx, c, kk, i, y, x, nbx = coefs.shape[1], nc = coefs.shape[2], cc, ctx
-    cdef int64_t v, u, pred, act, lower, prev
+    cdef int64_t u, pred, act, lower, prev
     cdef bint hasL, hasA
     for by in range(r0, r1):
         for bx in range(nbx):
@@ -401,24 +414,15 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                     else:
                         ctx = AT_AC + (63 + (kk - 1) * LUMA_CLASSES
                                        + min(<int64_t>LUMA_CLASSES - 1, iabs(coefs[by, bx, 0, i]))) * ACT + act
-                    u = code_value(k, m, ctx, zigzag(coefs[by, bx, c, i]))
-                    if u < 0:
+                    coefs[by, bx, c, i] = code_signed(k, m, ctx, coefs[by, bx, c, i], 0, MAX_COEF)
+                    if k.failed:
                         return -1
-                    v = unzigzag(u)
-                    if v < -MAX_COEF or v > MAX_COEF:
-                        k.failed = True
-                        return -1
-                    coefs[by, bx, c, i] = v
                 # DC, last: the difference from the prediction by the neighbours' edges
                 pred = predict_dc(coefs, by, bx, c, hasL, hasA, &steps[cc * 64], &act)
-                u = code_value(k, m, cc * DC_CLASSES + half_octave(act, DC_CLASSES), zigzag(coefs[by, bx, c, 0] - pred))
-                if u < 0:
+                ctx = cc * DC_CLASSES + half_octave(act, DC_CLASSES)
+                coefs[by, bx, c, 0] = code_signed(k, m, ctx, coefs[by, bx, c, 0], pred, MAX_COEF)
+                if k.failed:
                     return -1
-                v = unzigzag(u) + pred
-                if v < -MAX_COEF or v > MAX_COEF:
-                    k.failed = True
-                    return -1
-                coefs[by, bx, c, 0] = v
             # does the block need pixel corrections?
             ctx = AT_FLAG + (flags[by, bx - 1] if hasL else 0) + (flags[by - 1, bx] if hasA else 0)
             u = code_value(k, m, ctx, flags[by, bx])
@@ -431,15 +435,10 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                 for y in range(max(8 * by, win.top), min(8 * by + 8, win.bottom)):
                     for x in range(max(8 * bx, win.left), min(8 * bx + 8, win.right)):
                         ctx = AT_RES + 3 * c + min(prev, 2)
-                        u = code_value(k, m, ctx, zigzag(corr[y, x, c]))
-                        if u < 0:
+                        corr[y, x, c] = code_signed(k, m, ctx, corr[y, x, c], 0, MAX_CORRECTION)
+                        if k.failed:
                             return -1
-                        v = unzigzag(u)
-                        if v < -MAX_CORRECTION or v > MAX_CORRECTION:
-                            k.failed = True
-                            return -1
-                        corr[y, x, c] = v
-                        prev = iabs(v)
+                        prev = iabs(corr[y, x, c])
             if ends != NULL:
                 ends[(by - r0) * nbx + bx] = k.n
     return 0
@@ -534,10 +533,20 @@ cdef inline void keep(int64_t* best, const int64_t* trial) noexcept nogil:
         best[i] = trial[i]
 
 
+cdef inline Py_ssize_t better(const int64_t* trial, const int64_t* q, const int64_t* target, const uint8_t* mask,
+                              int64_t* best, Py_ssize_t best_wrong) noexcept nogil:
+    """`trial` kept in `best` where it gets more samples right -> the fewest wrong so far."""
+    cdef Py_ssize_t wrong = mismatches(trial, q, target, mask)
+    if wrong < best_wrong:
+        keep(best, trial)
+        return wrong
+    return best_wrong
+
+
 cdef bint search_row(const double* estimate, const int64_t* target, const uint8_t* mask, const int64_t* q,
                      int64_t* coefs, Py_ssize_t candidates, Py_ssize_t max_flips) noexcept nogil:
     """search_flips for one block (its own arrays: rows run in parallel) -> whether it comes back."""
-    cdef Py_ssize_t i, j, a, b, c, m = 0, best_wrong, wrong
+    cdef Py_ssize_t i, j, a, b, c, m = 0, best_wrong
     cdef Py_ssize_t pick[16]
     cdef int64_t alt[16]
     cdef int64_t trial[64]
@@ -572,22 +581,13 @@ cdef bint search_row(const double* estimate, const int64_t* target, const uint8_
     # one flip, then two, then three (each set tried once, in the candidates' order)
     for a in range(m):
         trial[pick[a]] = alt[a]
-        wrong = mismatches(trial, q, target, mask)
-        if wrong < best_wrong:
-            best_wrong = wrong
-            keep(best, trial)
+        best_wrong = better(trial, q, target, mask, best, best_wrong)
         for b in range(a + 1, m if max_flips >= 2 and best_wrong else a + 1):
             trial[pick[b]] = alt[b]
-            wrong = mismatches(trial, q, target, mask)
-            if wrong < best_wrong:
-                best_wrong = wrong
-                keep(best, trial)
+            best_wrong = better(trial, q, target, mask, best, best_wrong)
             for c in range(b + 1, m if max_flips >= 3 and best_wrong else b + 1):
                 trial[pick[c]] = alt[c]
-                wrong = mismatches(trial, q, target, mask)
-                if wrong < best_wrong:
-                    best_wrong = wrong
-                    keep(best, trial)
+                best_wrong = better(trial, q, target, mask, best, best_wrong)
                 trial[pick[c]] = coefs[pick[c]]
             trial[pick[b]] = coefs[pick[b]]
         trial[pick[a]] = coefs[pick[a]]
