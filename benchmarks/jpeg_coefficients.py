@@ -13,13 +13,19 @@
   training ones), against `cjxl -d 0 -e 9` and the models --model auto took before (classic,
   local-ls-mlp level 2): bytes from benchmarks/results/local_ls.json, same files, same cjxl;
 * --tune-prior: the prior's weight chosen on images/train: learned on 4 of every 5 urban photos,
-  the 5th held out, bytes of the held-out photos for several weights and for no prior.
-Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json).
+  the 5th held out, bytes of the held-out photos for several weights and for no prior;
+* --resaved Q: decoded JPEGs unlike the training ones: every Wikipedia photo of images/valid saved
+  as a JPEG at quality Q with full-resolution chroma and decoded again (Pillow, libjpeg), coded by
+  jpeg-coefficients (shipped prior and none), classic and local-ls-mlp level 2, against
+  `cjxl -d 0 -e 9` on the same decoded pixels, in one run.
+Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json;
+--resaved Q: jpeg_coefficients_resaved_qQ.json).
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +103,66 @@ def sizes(data: Path, jobs: int, recognised: list[str]) -> dict:
             "summary": summary, "rows": rows}
 
 
+def _jxl_e9(pixels: np.ndarray) -> int:
+    from PIL import Image
+
+    sys.path.insert(0, str(HERE))
+    from baselines import need
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png, out = Path(tmp) / "x.png", Path(tmp) / "x.jxl"
+        Image.fromarray(pixels).save(png)
+        subprocess.run([need("cjxl"), "-d", "0", "-e", "9", str(png), str(out)], check=True, capture_output=True)
+        return out.stat().st_size
+
+
+def resaved_row(args) -> dict:
+    path, quality, untrained = args
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(path).convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
+    pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    media = api.read_media(_png(pixels), path.name)
+    row = {"file": path.name, "dims": media.dims, "jxl-e9": _jxl_e9(pixels)}
+    for key, model, weights, level in (("jpeg-coefficients", "jpeg-coefficients", None, 1),
+                                       ("jpeg-coefficients untrained", "jpeg-coefficients", untrained, 1),
+                                       ("classic@1", "classic", None, 1), ("local-ls-mlp@2", "local-ls-mlp", None, 2)):
+        member = api.encode_media(media, path.name, model, None if weights is None else str(weights), level)
+        blob = container.dumps([member])
+        back = api.decode_member(container.loads(blob)[1][0], None if weights is None else str(weights))
+        if not np.array_equal(back.samples, media.samples):
+            sys.exit(f"{path.name}: {key} did not decode to the original pixels")
+        row[key] = len(blob)
+        if model == "jpeg-coefficients":
+            row[f"{key} coded as coefficients"] = "fallback" not in member.params
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def resaved(data: Path, quality: int, jobs: int) -> dict:
+    photos = [p for p in sorted((data / "images" / "valid").glob("*.png")) if p.name.startswith("wiki")]
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(jobs) as pool:
+        untrained = _untrained_weights(Path(tmp))
+        rows = list(pool.map(resaved_row, [(p, quality, untrained) for p in photos]))
+    keys = ("jpeg-coefficients", "jpeg-coefficients untrained", "classic@1", "local-ls-mlp@2")
+    e9 = sum(r["jxl-e9"] for r in rows)
+    return {"photos": f"images/valid's Wikipedia photos, saved as quality-{quality} 4:4:4 JPEGs and decoded",
+            "vs jxl-e9": {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys}, "rows": rows}
+
+
 def tune_prior(data: Path) -> dict:
     files = [p for p in sorted((data / "images" / "train").glob("urban*.png"))]
     held = files[4::5]
@@ -127,7 +193,14 @@ def main():
     ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--tune-prior", action="store_true")
+    ap.add_argument("--resaved", type=int, metavar="QUALITY")
     args = ap.parse_args()
+    if args.resaved:
+        out = resaved(args.data, args.resaved, args.jobs)
+        out["command"] = f"python benchmarks/jpeg_coefficients.py --resaved {args.resaved}"
+        print(json.dumps(out["vs jxl-e9"], indent=1))
+        (RESULTS / f"jpeg_coefficients_resaved_q{args.resaved}.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
     if args.tune_prior:
         out = tune_prior(args.data)
         out["command"] = "python benchmarks/jpeg_coefficients.py --tune-prior"
