@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralzip.media import Media
-from neuralzip.models import get_codec
+from neuralzip.models import auto_model, get_codec
 from neuralzip.models.base import Signal
 
 MIN_PANEL_H = 256  # small images are enlarged (nearest neighbour) to at least this height
@@ -34,6 +34,8 @@ def image_layout(width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def explain(media: Media, name: str, out: Path, model: str = "auto", original: bytes | None = None) -> dict:
+    if model == "auto":  # the model compress takes for this medium (a decoded JPEG's: jpeg-coefficients)
+        model = auto_model(media.kind, media.samples, media.bits) or model
     codec = get_codec(model, media.kind)
     signal = Signal(media.kind, media.samples.shape, media.bits, int(media.meta.get("rate", 0)))
     bits = codec.bits_per_dim(media.samples, signal)

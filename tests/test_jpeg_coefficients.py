@@ -268,3 +268,13 @@ def test_the_search_does_not_depend_on_the_threads():
         _k.search_flips(estimate[r:r + 1], target[r:r + 1], mask[r:r + 1], steps, table[r:r + 1], alone[r:r + 1], 14, 3)
     assert np.array_equal(batch, alone)
     assert (batch != start).any() and exact > 0.8 * len(target)  # the search did find something
+
+
+def test_explain_takes_the_model_compress_takes(tmp_path):
+    from neuralzip import explain
+
+    jpeg = api.read_media(_ppm(jpeg_decoded(48, 64, quality=90, subsampling=0)), "x.ppm")
+    info = explain.explain(jpeg, "x.ppm", tmp_path / "map.png")
+    assert info["model"] == "jpeg-coefficients" and (tmp_path / "map.png").stat().st_size > 0
+    other = api.read_media(_ppm(smooth_image(48, 64, 3)), "y.ppm")
+    assert explain.explain(other, "y.ppm", tmp_path / "other.png")["model"] == "classic"
