@@ -304,10 +304,12 @@ _LAST_FOUND: dict = {}  # the last image's: --model auto asks `recognises`, then
 def found(samples: np.ndarray, bits: int) -> Found | None:
     """What the sample of blocks says (None: the image cannot be a decoded JPEG coded here)."""
     key = (bits, samples.shape, hashlib.blake2b(np.ascontiguousarray(samples).data, digest_size=16).digest())
-    if key not in _LAST_FOUND:
-        _LAST_FOUND.clear()
-        _LAST_FOUND[key] = _find(samples, bits)
-    return _LAST_FOUND[key]
+    if key in _LAST_FOUND:
+        return _LAST_FOUND[key]
+    result = _find(samples, bits)
+    _LAST_FOUND.clear()
+    _LAST_FOUND[key] = result
+    return result
 
 
 def recognises(samples: np.ndarray, bits: int) -> bool:
