@@ -42,6 +42,15 @@ def need(tool: str) -> str:
     return path
 
 
+def jxl_bytes(png: Path, effort: int) -> int:
+    """Bytes of `cjxl -d 0 -e EFFORT` (lossless) on the PNG at `png`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "x.jxl"
+        subprocess.run([need("cjxl"), "-d", "0", "-e", str(effort), str(png), str(out)], check=True,
+                       capture_output=True)
+        return out.stat().st_size
+
+
 @functools.cache
 def compile_bytecode() -> None:
     """Write neuralzip's bytecode (__pycache__), as pip does when it installs a package, before

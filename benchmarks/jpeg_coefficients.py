@@ -23,9 +23,9 @@ Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficient
 """
 
 import argparse
+import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
 from neuralzip.coding.stream import CostCoder  # noqa: E402
@@ -45,6 +46,8 @@ from neuralzip.train.jpeg_prior import prior, save, tally  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+from baselines import jxl_bytes  # noqa: E402
 
 
 def census_row(path: Path) -> dict:
@@ -103,30 +106,15 @@ def sizes(data: Path, jobs: int, recognised: list[str]) -> dict:
             "summary": summary, "rows": rows}
 
 
-def _jxl_e9(pixels: np.ndarray) -> int:
-    from PIL import Image
-
-    sys.path.insert(0, str(HERE))
-    from baselines import need
-
-    with tempfile.TemporaryDirectory() as tmp:
-        png, out = Path(tmp) / "x.png", Path(tmp) / "x.jxl"
-        Image.fromarray(pixels).save(png)
-        subprocess.run([need("cjxl"), "-d", "0", "-e", "9", str(png), str(out)], check=True, capture_output=True)
-        return out.stat().st_size
-
-
 def resaved_row(args) -> dict:
     path, quality, untrained = args
-    import io
-
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.open(path).convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
-    pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    media = api.read_media(_png(pixels), path.name)
-    row = {"file": path.name, "dims": media.dims, "jxl-e9": _jxl_e9(pixels)}
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / path.name
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(png)  # the decoded JPEG, as a PNG
+        media = read_media(png.read_bytes())
+        row = {"file": path.name, "dims": media.dims, "jxl-e9": jxl_bytes(png, 9)}
     for key, model, weights, level in (("jpeg-coefficients", "jpeg-coefficients", None, 1),
                                        ("jpeg-coefficients untrained", "jpeg-coefficients", untrained, 1),
                                        ("classic@1", "classic", None, 1), ("local-ls-mlp@2", "local-ls-mlp", None, 2)):
@@ -140,16 +128,6 @@ def resaved_row(args) -> dict:
             row[f"{key} coded as coefficients"] = "fallback" not in member.params
     print(json.dumps(row), flush=True)
     return row
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def resaved(data: Path, quality: int, jobs: int) -> dict:

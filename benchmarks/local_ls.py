@@ -30,7 +30,6 @@ Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -46,7 +45,7 @@ sys.path.insert(0, str(HERE))
 THREADS_ENV = os.environ.get("OMP_NUM_THREADS")
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from baselines import median_wall, need  # noqa: E402
+from baselines import jxl_bytes, median_wall, need  # noqa: E402
 from head_rate import with_head  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
@@ -60,14 +59,6 @@ MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls", 2), 
           ("local-ls-mlp", 2), ("auto", 1), ("auto", 2)]
 SPEED_MODELS = [("classic", 1), ("context-mlp", 1), ("local-ls", 1), ("local-ls-mlp", 1), ("local-ls-mlp", 2),
                 ("jpeg-coefficients", 1)]
-
-
-def _jxl_bytes(png: Path, effort: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "x.jxl"
-        subprocess.run([need("cjxl"), "-d", "0", "-e", str(effort), str(png), str(out)], check=True,
-                       capture_output=True)
-        return out.stat().st_size
 
 
 def _flat_prior_bits(media) -> float:
@@ -85,7 +76,7 @@ def one_photo(path: Path, kept: dict | None = None) -> dict:
         row = dict(kept)
     else:
         row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims,
-               "jxl-e7": _jxl_bytes(path, 7), "jxl-e9": _jxl_bytes(path, 9)}
+               "jxl-e7": jxl_bytes(path, 7), "jxl-e9": jxl_bytes(path, 9)}
     for model, level in MODELS:
         if f"{model}@{level}" in row:
             continue

@@ -211,8 +211,10 @@ def estimate_steps(canvas_values: np.ndarray, canvas: Canvas, shape) -> tuple[np
     qualities = list(range(100, 0, -1))
     if target.shape[1] >= 120:
         few = slice(None, None, 6)
-        rough = {q: _exact_share(quantize(dct[:, few], standard_steps(q, channels)), standard_steps(q, channels),
-                                 target[:, few]) for q in qualities}
+        rough = {}
+        for q in qualities:
+            steps = standard_steps(q, channels)
+            rough[q] = _exact_share(quantize(dct[:, few], steps), steps, target[:, few])
         qualities = sorted(qualities, key=lambda q: (-rough[q], -q))[:3]
     best, best_share = None, -1.0
     for quality in qualities:
@@ -250,10 +252,12 @@ def _wrong(coefs, steps, target, mask) -> np.ndarray:
 class Found(NamedTuple):
     """What a sample of an image's blocks says of it as a decoded JPEG: the block grid, the
     quantization steps (1 or 2 tables of 64, natural order), and the share of the sampled blocks
-    that come back exactly after the search."""
+    that come back exactly after the search; with the image's coded values (uint8), which the
+    blocks are recovered from."""
     canvas: Canvas
     steps: np.ndarray
     share: float
+    values: np.ndarray
 
 
 def _values_u8(img: np.ndarray) -> np.ndarray | None:
@@ -294,7 +298,7 @@ def _find(samples: np.ndarray, bits: int) -> Found | None:
         canvas_values = canvas.place(values)
         steps, share = estimate_steps(canvas_values, canvas, samples.shape)
         if share >= RECOGNISED_SHARE:
-            return Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps))
+            return Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps), values)
     return None
 
 
@@ -343,7 +347,8 @@ def recover_band(samples: np.ndarray, f: Found, a: int, b: int):
     top, bottom, left, right = _chunk_window(canvas, samples.shape, a, b)
     r0 = 8 * a + top - canvas.top
     img = np.ascontiguousarray(samples[r0:r0 + bottom - top], dtype=np.int64)
-    band = np.pad(_coded_values(img), ((top, 8 * (b - a) - bottom), (left, canvas.width - right), (0, 0)), mode="edge")
+    band = np.pad(f.values[r0:r0 + bottom - top].astype(np.int64),
+                  ((top, 8 * (b - a) - bottom), (left, canvas.width - right), (0, 0)), mode="edge")
     target = _blocks(band)
     dct = forward_dct(target - 128)
     # where a sample must come back: inside the image, and not at a clamped colour (whose (Y, Cb, Cr)
