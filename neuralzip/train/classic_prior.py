@@ -62,6 +62,11 @@ def learn(kind: str, files: list[Path], total: int, progress=print) -> np.ndarra
             signal = Signal(kind, media.samples.shape, media.bits, int(media.meta.get("rate", 0)))
             codec._run(CostCoder, media.samples, signal, observe_image if kind == "image" else observe_audio)
             progress(f"[{i + 1}/{len(files)}] {f.name}")
+    return prior_counts(hist, total)
+
+
+def prior_counts(hist: np.ndarray, total: int) -> np.ndarray:
+    """Symbols seen per context -> integer counts, every row summing to about `total`, every entry >= 1."""
     p = (hist + 0.5) / (hist + 0.5).sum(axis=-1, keepdims=True)
     return np.maximum(1, np.round(p * total)).astype(np.int32)
 

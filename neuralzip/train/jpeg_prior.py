@@ -19,7 +19,7 @@ from neuralzip import weightstore
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.media.detect import read_media
 from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, code_image, found, recognises
-from neuralzip.train.classic_prior import training_files
+from neuralzip.train.classic_prior import prior_counts as prior, training_files
 
 VERSION = 1
 # Each prior row weighs this many counts (an observation counts 32): tuned on a held-out part of
@@ -41,12 +41,6 @@ def tally(files: list[Path], progress=print) -> np.ndarray:
             hist += model.tally
         progress(f"[{i + 1}/{len(files)}] {f.name}")
     return hist
-
-
-def prior(hist: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts, every row summing to about `total`, every entry >= 1."""
-    p = (hist + 0.5) / (hist + 0.5).sum(axis=-1, keepdims=True)
-    return np.maximum(1, np.round(p * total)).astype(np.int32)
 
 
 def save(counts: np.ndarray, out_dir: Path, recipe: dict) -> Path:
