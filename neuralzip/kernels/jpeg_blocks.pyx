@@ -379,13 +379,16 @@ cdef int64_t predict_dc(int64_t[:, :, :, ::1] coefs, Py_ssize_t by, Py_ssize_t b
 
 
 @cython.boundscheck(False)  # the def wrappers check every shape the loops rely on
-cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags,
-                     int64_t[:, :, ::1] corr, const int64_t* steps, Window win, Py_ssize_t r0,
-                     Py_ssize_t r1, int64_t* ends) noexcept nogil:
-    """Blocks rows r0..r1-1 of a chunk (coefs: block rows x block columns x channels x 64; flags;
-    corr: the corrections of the samples, (pixel rows, pixel columns, channels)), of which those in
-    `win` are the image's (and coded; the rest pad the edge blocks). Encoding reads the arrays, decoding writes them;
-    `ends` (when not NULL) gets the symbol count after each block. -> 0, or -1 on failure."""
+cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, int64_t[:, :, :] luma,
+                     uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr, const int64_t* steps, Window win,
+                     Py_ssize_t r0, Py_ssize_t r1, int64_t* ends, Py_ssize_t first, bint with_corr) noexcept nogil:
+    """Blocks rows r0..r1-1 of a chunk (coefs: block rows x block columns x channels x 64, channel c
+    being the JPEG's component first + c; luma: per block the 64 luma coefficient sizes a chroma
+    context sees, a view of coefs' channel 0 when the chroma has full resolution; flags; corr: the
+    corrections of the samples, (pixel rows, pixel columns, channels)), of which those in `win` are
+    the image's (and coded; the rest pad the edge blocks). Without `with_corr` no flags and no
+    corrections. Encoding reads the arrays, decoding writes them; `ends` (when not NULL) gets the
+    symbol count after each block. -> 0, or -1 on failure."""
     cdef Py_ssize_t by, bx, c, kk, i, y, x, nbx = coefs.shape[1], nc = coefs.shape[2], cc, ctx
     cdef int64_t u, pred, act, lower, prev
     cdef bint hasL, hasA
@@ -394,7 +397,7 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
             hasL = bx > 0
             hasA = by > 0
             for c in range(nc):
-                cc = 0 if c == 0 else 1
+                cc = 0 if c + first == 0 else 1
                 # AC, in zigzag order
                 for kk in range(1, 64):
                     i = ZIGZAG[kk]
@@ -409,11 +412,11 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                     if LEFT_IN_BLOCK[i] >= 0:
                         lower += iabs(coefs[by, bx, c, LEFT_IN_BLOCK[i]])
                     act = octave(act, NEIGHBOUR_CLASSES) * LOWER_CLASSES + octave(lower, LOWER_CLASSES)
-                    if c == 0:
+                    if cc == 0:
                         ctx = AT_AC + (kk - 1) * ACT + act
                     else:
                         ctx = AT_AC + (63 + (kk - 1) * LUMA_CLASSES
-                                       + min(<int64_t>LUMA_CLASSES - 1, iabs(coefs[by, bx, 0, i]))) * ACT + act
+                                       + min(<int64_t>LUMA_CLASSES - 1, iabs(luma[by, bx, i]))) * ACT + act
                     coefs[by, bx, c, i] = code_signed(k, m, ctx, coefs[by, bx, c, i], 0, MAX_COEF)
                     if k.failed:
                         return -1
@@ -423,6 +426,10 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
                 coefs[by, bx, c, 0] = code_signed(k, m, ctx, coefs[by, bx, c, 0], pred, MAX_COEF)
                 if k.failed:
                     return -1
+            if not with_corr:
+                if ends != NULL:
+                    ends[(by - r0) * nbx + bx] = k.n
+                continue
             # does the block need pixel corrections?
             ctx = AT_FLAG + (flags[by, bx - 1] if hasL else 0) + (flags[by - 1, bx] if hasA else 0)
             u = code_value(k, m, ctx, flags[by, bx])
@@ -447,9 +454,13 @@ cdef int code_blocks(Coder* k, BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_
 def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
                 const int64_t[:, ::1] steps,
                 Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, Py_ssize_t r0, Py_ssize_t r1,
-                int32_t[::1] syms, double[:, ::1] out_rows, int64_t[::1] ends) -> int:
+                int32_t[::1] syms, double[:, ::1] out_rows, int64_t[::1] ends, bint subsampled=False,
+                int64_t[:, :, ::1] luma=None) -> int:
     """The symbols and rows that code block rows r0..r1-1 (in order, into syms/out_rows; ends[i]: how
-    many after the i-th block) -> how many."""
+    many after the i-th block) -> how many. A colour image with 4:2:0 chroma codes its luma blocks
+    (`subsampled`: `coefs` hold the luma, `corr` all three channels), then its chroma blocks: with
+    `luma` (luma_summary of the chunk's luma blocks), `coefs` are the two half-resolution chroma
+    planes' blocks, coded without flags and corrections (`flags` and `corr` None)."""
     cdef Coder k
     k.decoding = False
     k.failed = False
@@ -457,12 +468,28 @@ def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags
     k.rows = &out_rows[0, 0]
     k.n = 0
     k.cap = min(syms.shape[0], out_rows.shape[0])
-    cdef Window win = window(coefs, flags, corr, steps, top, bottom, left, right)
+    cdef Window win
+    cdef int64_t[:, :, :] context
+    cdef uint8_t[:, ::1] use_flags
+    cdef int64_t[:, :, ::1] use_corr
+    cdef Py_ssize_t first = 0 if luma is None else 1
+    if luma is None:
+        win = window(coefs, flags, corr, steps, top, bottom, left, right, subsampled)
+        context = coefs[:, :, 0, :]
+        use_flags = flags
+        use_corr = corr
+    else:
+        # the chroma of 4:2:0: no flags, no corrections
+        check_chroma(coefs, luma, steps)
+        context = luma
+        use_flags = np.zeros((0, 0), np.uint8)
+        use_corr = np.zeros((0, 0, 0), np.int64)
     if (out_rows.shape[1] != WIDTH or not 0 <= r0 <= r1 <= coefs.shape[0]
             or ends.shape[0] < (r1 - r0) * coefs.shape[1]):
         raise ValueError("encode_rows: shapes do not fit")
     with nogil:
-        code_blocks(&k, m, coefs, flags, corr, &steps[0, 0], win, r0, r1, &ends[0] if ends.shape[0] else NULL)
+        code_blocks(&k, m, coefs, context, use_flags, use_corr, &steps[0, 0], win, r0, r1,
+                    &ends[0] if ends.shape[0] else NULL, first, first == 0)
     if k.failed:
         raise ValueError("encode_rows: a value past the model's range, or too little room")
     return k.n
@@ -475,19 +502,35 @@ def max_symbols_per_block(Py_ssize_t channels) -> int:
 
 def decode(const uint32_t[::1] words, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
            const int64_t[:, ::1] steps,
-           Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, prior=None) -> bool:
+           Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, prior=None,
+           int64_t[:, :, :, ::1] chroma=None) -> bool:
     """A chunk's coefficients, flags and corrections from its words (arrays written) -> whether the
-    stream fitted the model."""
+    stream fitted the model. With `chroma` (half-resolution chroma planes' blocks, 4:2:0), `coefs`
+    holds the luma blocks only, and the chroma blocks follow them in the stream."""
     cdef Coder k
     cdef BlockModel m = BlockModel(prior)
     k.decoding = True
     k.failed = False
     k.n = 0
     k.cap = 0
-    cdef Window win = window(coefs, flags, corr, steps, top, bottom, left, right)
+    cdef Window win = window(coefs, flags, corr, steps, top, bottom, left, right, chroma is not None)
+    cdef int64_t[:, :, ::1] summary
+    cdef int64_t[:, :, :] context = coefs[:, :, 0, :]
+    cdef uint8_t[:, ::1] no_flags = np.zeros((0, 0), np.uint8)
+    cdef int64_t[:, :, ::1] no_corr = np.zeros((0, 0, 0), np.int64)
+    if chroma is not None:
+        summary = np.zeros((chroma.shape[0], chroma.shape[1], 64), np.int64)
+        check_chroma(chroma, summary, steps)
+        if 2 * chroma.shape[0] != coefs.shape[0] or 2 * chroma.shape[1] != coefs.shape[1]:
+            raise ValueError("jpeg_blocks: shapes do not fit")
     with nogil:
         range_decoder_init(&k.dec, &words[0] if words.shape[0] else NULL, words.shape[0])
-        code_blocks(&k, m, coefs, flags, corr, &steps[0, 0], win, 0, coefs.shape[0], NULL)
+        code_blocks(&k, m, coefs, context, flags, corr, &steps[0, 0], win, 0, coefs.shape[0], NULL, 0, True)
+    if chroma is not None and not k.failed:
+        luma_summary(coefs, summary)
+        with nogil:
+            code_blocks(&k, m, chroma, summary, no_flags, no_corr, &steps[0, 0], win, 0, chroma.shape[0], NULL, 1,
+                        False)
     return not k.failed
 
 
@@ -495,21 +538,55 @@ ROW_WIDTH = WIDTH
 CONTEXTS = N_CTX
 
 
-cdef Window window(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
-                   const int64_t[:, ::1] steps, Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right):
-    """The image's window within the chunk's blocks, once every shape the loops rely on is checked."""
-    cdef Window win
-    cdef Py_ssize_t i, j
-    if (coefs.shape[3] != 64 or coefs.shape[2] > 3 or flags.shape[0] != coefs.shape[0]
-            or flags.shape[1] != coefs.shape[1] or corr.shape[2] != coefs.shape[2]
-            or corr.shape[0] != 8 * coefs.shape[0] or corr.shape[1] != 8 * coefs.shape[1]
-            or not 0 <= top <= bottom <= corr.shape[0] or not 0 <= left <= right <= corr.shape[1]
-            or steps.shape[1] != 64 or steps.shape[0] != min(coefs.shape[2], 2)):
+def luma_summary(const int64_t[:, :, :, ::1] luma, int64_t[:, :, ::1] out):
+    """What a half-resolution chroma block's contexts see of the luma (4:2:0): per coefficient, the
+    largest size it has in the 2x2 luma blocks the chroma block covers. luma (2n, 2m, 1, 64) -> out
+    (n, m, 64)."""
+    cdef Py_ssize_t by, bx, i, dy, dx
+    cdef int64_t v
+    if (luma.shape[0] != 2 * out.shape[0] or luma.shape[1] != 2 * out.shape[1] or luma.shape[2] != 1
+            or luma.shape[3] != 64 or out.shape[2] != 64):
+        raise ValueError("luma_summary: shapes do not fit")
+    for by in range(out.shape[0]):
+        for bx in range(out.shape[1]):
+            for i in range(64):
+                v = 0
+                for dy in range(2):
+                    for dx in range(2):
+                        v = max(v, iabs(luma[2 * by + dy, 2 * bx + dx, 0, i]))
+                out[by, bx, i] = v
+
+
+cdef check_chroma(int64_t[:, :, :, ::1] chroma, int64_t[:, :, :] luma, const int64_t[:, ::1] steps):
+    if (chroma.shape[2] != 2 or chroma.shape[3] != 64 or steps.shape[0] != 2 or steps.shape[1] != 64
+            or luma.shape[0] != chroma.shape[0] or luma.shape[1] != chroma.shape[1] or luma.shape[2] != 64):
         raise ValueError("jpeg_blocks: shapes do not fit")
+    check_steps(steps)
+
+
+cdef check_steps(const int64_t[:, ::1] steps):
+    cdef Py_ssize_t i, j
     for i in range(steps.shape[0]):
         for j in range(64):
             if not 1 <= steps[i, j] <= 255:
                 raise ValueError("jpeg_blocks: a step outside 1..255")
+
+
+cdef Window window(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:, :, ::1] corr,
+                   const int64_t[:, ::1] steps, Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right,
+                   bint subsampled=False):
+    """The image's window within the chunk's blocks, once every shape the loops rely on is checked
+    (`subsampled`: coefs hold the luma of a colour image whose chroma is coded apart)."""
+    cdef Window win
+    cdef Py_ssize_t channels = 3 if subsampled else coefs.shape[2]
+    if (coefs.shape[3] != 64 or coefs.shape[2] > 3 or (subsampled and coefs.shape[2] != 1)
+            or flags.shape[0] != coefs.shape[0]
+            or flags.shape[1] != coefs.shape[1] or corr.shape[2] != channels
+            or corr.shape[0] != 8 * coefs.shape[0] or corr.shape[1] != 8 * coefs.shape[1]
+            or not 0 <= top <= bottom <= corr.shape[0] or not 0 <= left <= right <= corr.shape[1]
+            or steps.shape[1] != 64 or steps.shape[0] != min(channels, 2)):
+        raise ValueError("jpeg_blocks: shapes do not fit")
+    check_steps(steps)
     win.top, win.bottom, win.left, win.right = top, bottom, left, right
     return win
 

@@ -36,7 +36,7 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding.stream import CostCoder, symbol_bits
 from neuralzip.kernels import jpeg_blocks as _k
-from neuralzip.models import jpeg_colour
+from neuralzip.models import jpeg_chroma, jpeg_colour
 from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, param_ints
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.learned_image import LearnedImageCodec
@@ -59,6 +59,7 @@ SEARCH_CANDIDATES, SEARCH_FLIPS = 14, 3  # kernels/jpeg_blocks.pyx's search_flip
 # urban photos decoded with libjpeg's inverse DCT: 0.58 to 0.95; the two decoded with another one,
 # urban_img_020 and urban_img_062: 0.25 and 0.33, where corrections cost more than classic's coding).
 RECOGNISED_SHARE = 0.05
+SUBSAMPLED = "4:2:0"  # params.sampling of a member whose chroma has half resolution (absent: full)
 RECOGNISED_AFTER_SEARCH = 0.5
 
 
@@ -127,16 +128,23 @@ def _to_image(planes: np.ndarray) -> np.ndarray:
 
 class Canvas(NamedTuple):
     """The image on the JPEG's block grid: `pad` rows above and columns to the left fill the first
-    blocks the image cuts, and more below and to the right fill the last."""
+    blocks the image cuts, and more below and to the right fill the last. `mcu` is the side of the
+    grid's cells: 8, or 16 where the chroma has half the resolution (4:2:0) and one chroma block
+    covers 2x2 luma blocks."""
     top: int
     left: int
-    height: int  # of the whole canvas: whole blocks
+    height: int  # of the whole canvas: whole cells
     width: int
+    mcu: int = 8
 
     @staticmethod
-    def of(shape, top: int = 0, left: int = 0) -> "Canvas":
+    def of(shape, top: int = 0, left: int = 0, mcu: int = 8) -> "Canvas":
         h, w = shape[:2]
-        return Canvas(top, left, -(-(top + h) // 8) * 8, -(-(left + w) // 8) * 8)
+        return Canvas(top, left, -(-(top + h) // mcu) * mcu, -(-(left + w) // mcu) * mcu, mcu)
+
+    @property
+    def subsampled(self) -> bool:
+        return self.mcu == 16
 
     def place(self, planes: np.ndarray) -> np.ndarray:
         """The image's planes on the canvas, the margins filled from the nearest edge sample."""
@@ -199,11 +207,11 @@ def _estimated_steps(dct: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return out
 
 
-def estimate_steps(canvas_values: np.ndarray, canvas: Canvas, shape) -> tuple[np.ndarray, float]:
-    """The table under which most sampled whole blocks come back exactly: libjpeg's standard ones
-    (qualities 1..100) and the step-by-step estimate -> (steps, the share of detailed blocks that do)."""
-    channels = canvas_values.shape[2]
-    target = _sampled_blocks(canvas_values, canvas, shape)
+def estimate_steps(target: np.ndarray) -> tuple[np.ndarray, float]:
+    """The table under which most of the sampled whole blocks `target` (1, n, channels, 8, 8) come
+    back exactly: libjpeg's standard ones (qualities 1..100) and the step-by-step estimate ->
+    (steps, the share of detailed blocks that do)."""
+    channels = target.shape[2]
     if target.shape[1] == 0:
         return standard_steps(100, channels), 0.0
     dct = forward_dct(target - 128)
@@ -250,10 +258,10 @@ def _wrong(coefs, steps, target, mask) -> np.ndarray:
 
 
 class Found(NamedTuple):
-    """What a sample of an image's blocks says of it as a decoded JPEG: the block grid, the
-    quantization steps (1 or 2 tables of 64, natural order), and the share of the sampled blocks
-    that come back exactly after the search; with the image's coded values (uint8), which the
-    blocks are recovered from."""
+    """What a sample of an image's blocks says of it as a decoded JPEG: the block grid (its `mcu`
+    16 where the chroma has half resolution), the quantization steps (1 or 2 tables of 64, natural
+    order), and the share of the sampled blocks that come back exactly after the search; with the
+    image's coded values (uint8), which the blocks are recovered from."""
     canvas: Canvas
     steps: np.ndarray
     share: float
@@ -272,6 +280,14 @@ def _values_u8(img: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _unclamped(img: np.ndarray) -> np.ndarray:
+    """Where a sample must come back (h, w, 1): not at a clamped colour, whose (Y, Cb, Cr) the
+    encoder picked among several (any of them gives the same RGB); every sample of a grey image."""
+    if img.shape[2] == 1:
+        return np.ones(img.shape, bool)
+    return ~((img == 0) | (img == 255)).any(axis=2, keepdims=True)
+
+
 def _searched_share(img: np.ndarray, canvas_values: np.ndarray, canvas: Canvas, steps: np.ndarray) -> float:
     """Share of the sampled whole blocks that come back exactly, on their unclamped samples, once
     search_flips has run on them: 0.6 to 0.95 for a photo decoded with libjpeg's inverse DCT, near
@@ -279,8 +295,8 @@ def _searched_share(img: np.ndarray, canvas_values: np.ndarray, canvas: Canvas, 
     target = _sampled_blocks(canvas_values, canvas, img.shape)
     if target.shape[1] == 0:
         return 0.0
-    rgb = _sampled_blocks(canvas.place(img), canvas, img.shape)
-    mask = np.broadcast_to(~((rgb == 0) | (rgb == 255)).any(axis=2, keepdims=True), target.shape).astype(np.uint8)
+    mask = _sampled_blocks(canvas.place(_unclamped(img).astype(np.uint8)), canvas, img.shape)
+    mask = np.broadcast_to(mask, target.shape).astype(np.uint8)
     dct = forward_dct(target - 128)
     coefs = _search(quantize(dct, steps), dct, steps, target, mask)
     return float(((_blocks(_reconstruct(coefs, steps)) == target) | (mask == 0)).all(axis=(2, 3, 4)).mean())
@@ -296,10 +312,154 @@ def _find(samples: np.ndarray, bits: int) -> Found | None:
     for pads in dict.fromkeys([grid_offset(values.astype(np.int16)), (0, 0)]):
         canvas = Canvas.of(samples.shape, *pads)
         canvas_values = canvas.place(values)
-        steps, share = estimate_steps(canvas_values, canvas, samples.shape)
+        steps, share = estimate_steps(_sampled_blocks(canvas_values, canvas, samples.shape))
+        full = None
         if share >= RECOGNISED_SHARE:
-            return Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps), values)
+            full = Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps), values)
+            if full.share >= RECOGNISED_AFTER_SEARCH or samples.shape[2] == 1:
+                return full
+        if samples.shape[2] == 3:
+            # the luma alone: a JPEG with 4:2:0 chroma? (its flat chroma blocks can pass for full
+            # resolution ones, so a weak full-resolution find is no answer yet)
+            canvas_luma = canvas_values[..., :1]
+            steps, share = estimate_steps(_sampled_blocks(canvas_luma, canvas, samples.shape))
+            if share >= RECOGNISED_SHARE:
+                half = _find_subsampled(samples, values, pads, steps,
+                                        _searched_share(samples, canvas_luma, canvas, steps))
+                if half is not None and (full is None or half.share > full.share):
+                    return half
+        if full is not None:
+            return full
     return None
+
+
+# ---- 4:2:0: the chroma planes at half resolution (models/jpeg_chroma.py)
+
+CHROMA_TRIAL_SIDE = 256  # recognition tries chroma tables on a central square of this side, at most
+RECOGNISED_CHROMA = 0.9  # of the trial square's unclamped chroma samples that must come back exactly
+
+
+def _chroma_source(values: np.ndarray, img: np.ndarray, canvas: Canvas, r0: int, r1: int):
+    """The full-resolution chroma of canvas rows r0..r1-1 over the canvas's width, cut to the
+    plane's extent (what the decoder upsamples to), with where it must come back -> (chroma (n, w,
+    2) int64, valid (n, w) bool); n and w even."""
+    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
+    r1 = min(r1, 2 * ch)
+    rows = np.arange(r0, r1) - canvas.top
+    cols = np.arange(2 * cw) - canvas.left
+    inside = ((rows >= 0) & (rows < img.shape[0]))[:, None] & ((cols >= 0) & (cols < img.shape[1]))[None]
+    rows, cols = np.clip(rows, 0, img.shape[0] - 1), np.clip(cols, 0, img.shape[1] - 1)
+    chroma = values[rows][:, cols, 1:].astype(np.int64)
+    valid = inside & _unclamped(img[rows][:, cols])[..., 0]
+    return chroma, valid
+
+
+def _chroma_target(values, img, canvas: Canvas, c0: int, c1: int, margin: int):
+    """Estimated half-resolution chroma rows c0..c1-1 (canvas chroma coordinates) as blocks to
+    search for, with their mask -> (target (n/8, w/8, 2, 8, 8), mask (the same, uint8)); the rows
+    `margin` above and below inform the estimate; past the plane's extent, its edge repeated
+    (where libjpeg's encoder put it) and unmasked."""
+    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
+    e0, e1 = max(0, c0 - margin), min(ch, c1 + margin)
+    chroma, valid = _chroma_source(values, img, canvas, 2 * e0, 2 * e1)
+    half = jpeg_chroma.estimate_half(chroma, valid)[c0 - e0:min(c1, ch) - e0]
+    cell_valid = valid.reshape(e1 - e0, 2, cw, 2).any(axis=(1, 3))[c0 - e0:min(c1, ch) - e0]
+    width = canvas.width // 2
+    pad = ((0, c1 - c0 - half.shape[0]), (0, width - cw))
+    target = np.pad(np.clip(np.round(half), 0, 255).astype(np.int64), pad + ((0, 0),), mode="edge")
+    mask = np.pad(cell_valid, pad)[..., None].repeat(2, axis=2).astype(np.uint8)
+    return _blocks(target), _blocks(mask)
+
+
+def _chroma_steps(steps: np.ndarray) -> np.ndarray:
+    """The chroma table twice: for blocks of the two chroma planes alone."""
+    return np.stack([steps[-1], steps[-1]])
+
+
+def _recover_blocks(target: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Coefficients (nby, nbx, c, 8, 8) that give the blocks `target` back where `mask` is set, as
+    far as the search finds them."""
+    dct = forward_dct(target - 128)
+    coefs = _search(quantize(dct, steps), dct, steps, target, mask)
+    for _ in range(REFINE_ROUNDS):
+        # blocks still off: step each coefficient by the rounded DCT of the error, search again,
+        # keep what helps
+        wrong = _wrong(coefs, steps, target, mask)
+        bad = wrong > 0
+        if not bad.any():
+            break
+        err = (target - _blocks(_reconstruct(coefs, steps))) * mask
+        step = quantize(forward_dct(err), steps)
+        trial = np.clip(np.where(bad[..., None, None], coefs + step, coefs), -_k.COEF_LIMIT, _k.COEF_LIMIT)
+        trial = _search(trial, dct, steps, target, mask)
+        better = _wrong(trial, steps, target, mask) < wrong
+        if not better.any():
+            break
+        coefs[better] = trial[better]
+    return coefs
+
+
+def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[np.ndarray, float]:
+    """The chroma table of a 4:2:0 decode, tried on a central square of the image: the standard
+    tables that bring most estimated blocks back and the step-by-step estimate, each searched and
+    upsampled -> (steps (2, 64), the share of the square's unclamped chroma samples that come back)."""
+    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
+    side = CHROMA_TRIAL_SIDE // 16
+    by = max(0, (canvas.height // 16 - side) // 2)
+    c0, c1 = 8 * by, min(8 * (by + side), canvas.height // 2)
+    target, mask = _chroma_target(values, img, canvas, c0, c1, 8)
+    chroma, valid = _chroma_source(values, img, canvas, 2 * c0, 2 * c1)
+    dct = forward_dct(target - 128)
+    flat = target.reshape((1, -1, 1, 8, 8))
+    flat_dct = dct.reshape(flat.shape)
+    chroma_tables = {q: standard_steps(q, 2)[1:] for q in range(100, 0, -1)}
+
+    def tables():
+        # the luma's quality first (most encoders scale both tables alike), then the standard
+        # tables that bring most rounded blocks back (a sixth of them), then the estimate
+        same = [q for q in chroma_tables if np.array_equal(standard_steps(q, 1), luma_steps)]
+        yield from (chroma_tables[q][0] for q in same)
+        few = (slice(None), slice(None, None, 6))
+        shares = {q: _exact_share(quantize(flat_dct[few], t), t, flat[few]) for q, t in chroma_tables.items()}
+        best_three = sorted(shares, key=lambda q: (-shares[q], -q))[:3]
+        yield from (chroma_tables[q][0] for q in best_three if q not in same)
+        yield _estimated_steps(flat_dct, chroma_tables[best_three[0]])[0]
+
+    best, best_share = None, -1.0
+    for table in tables():
+        steps = np.stack([luma_steps[0], table])
+        planes = _reconstruct(_recover_blocks(target, mask, _chroma_steps(steps)), _chroma_steps(steps))
+        rows = planes[:min(c1, ch) - c0, :cw]
+        up = jpeg_chroma.upsample(rows, None, None)[:chroma.shape[0]]
+        # the square's edges lack their neighbours: judge its inside
+        inner = valid.copy()
+        inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
+        share = float((up == chroma).all(axis=2)[inner].mean()) if inner.any() else 0.0
+        if share > best_share:
+            best, best_share = steps, share
+        if share >= RECOGNISED_CHROMA:
+            break
+    return best, best_share
+
+
+def _find_subsampled(samples, values, pads, luma_steps, luma_share) -> Found | None:
+    """The image as a 4:2:0 decode whose luma grid `pads` gives (the chroma's grid, twice as
+    coarse, is tried at both phases each way), or None."""
+    best = None
+    for dy in (0, 8):
+        for dx in (0, 8):
+            canvas = Canvas.of(samples.shape, pads[0] + dy, pads[1] + dx, 16)
+            steps, share = _chroma_trial(values, samples, canvas, luma_steps)
+            if best is None or share > best[2]:
+                best = (canvas, steps, share)
+            if share >= RECOGNISED_CHROMA:
+                break
+        if best[2] >= RECOGNISED_CHROMA:
+            break
+    canvas, steps, share = best
+    if share < RECOGNISED_CHROMA:
+        return None
+    return Found(canvas, steps, luma_share, values)
 
 
 _LAST_FOUND: dict = {}  # the last image's: --model auto asks `recognises`, then the codec encodes it
@@ -339,73 +499,116 @@ def _chunk_window(canvas: Canvas, shape, a: int, b: int) -> tuple[int, int, int,
     return top, bottom, canvas.left, canvas.left + shape[1]
 
 
-def recover_band(samples: np.ndarray, f: Found, a: int, b: int):
-    """Block rows a..b-1: every block's coefficients (b - a, nbx, c, 64), which blocks need
-    corrections, and the corrections (image - what the coefficients decode to, on the band's part of
-    the canvas) -> (coefs, flags, corr)."""
+class Band(NamedTuple):
+    """Block rows a..b-1: the blocks' coefficients (rows, nbx, channels, 64; with 4:2:0 the luma's,
+    and `chroma` the chroma planes' (rows / 2, nbx / 2, 2, 64), else None), which blocks need
+    corrections, and the corrections (image - what the coefficients decode to, on the band's part
+    of the canvas)."""
+    a: int
+    b: int
+    coefs: np.ndarray
+    chroma: np.ndarray | None
+    flags: np.ndarray | None = None
+    corr: np.ndarray | None = None
+
+
+def _band_blocks(samples: np.ndarray, f: Found, a: int, b: int) -> Band:
+    """Block rows a..b-1's coefficients, without the corrections."""
     canvas, steps = f.canvas, f.steps
     top, bottom, left, right = _chunk_window(canvas, samples.shape, a, b)
     r0 = 8 * a + top - canvas.top
-    img = np.ascontiguousarray(samples[r0:r0 + bottom - top], dtype=np.int64)
-    band = np.pad(f.values[r0:r0 + bottom - top].astype(np.int64),
+    channels = 1 if canvas.subsampled else samples.shape[2]
+    band = np.pad(f.values[r0:r0 + bottom - top, :, :channels].astype(np.int64),
                   ((top, 8 * (b - a) - bottom), (left, canvas.width - right), (0, 0)), mode="edge")
-    target = _blocks(band)
-    dct = forward_dct(target - 128)
-    # where a sample must come back: inside the image, and not at a clamped colour (whose (Y, Cb, Cr)
-    # the encoder picked among several; any of them gives the same RGB)
-    window = (slice(top, bottom), slice(left, right))
     inside = np.zeros(band.shape[:2] + (1,), np.uint8)
-    inside[window + (0,)] = 1 if img.shape[2] == 1 else ~((img == 0) | (img == 255)).any(axis=2)
-    mask = _blocks(inside)
-    coefs = _search(quantize(dct, steps), dct, steps, target, mask)
-    for _ in range(REFINE_ROUNDS):
-        # blocks still off: step each coefficient by the rounded DCT of the error, search again,
-        # keep what helps
-        wrong = _wrong(coefs, steps, target, mask)
-        bad = wrong > 0
-        if not bad.any():
-            break
-        err = (target - _blocks(_reconstruct(coefs, steps))) * mask
-        step = quantize(forward_dct(err), steps)
-        trial = np.clip(np.where(bad[..., None, None], coefs + step, coefs), -_k.COEF_LIMIT, _k.COEF_LIMIT)
-        trial = _search(trial, dct, steps, target, mask)
-        better = _wrong(trial, steps, target, mask) < wrong
-        if not better.any():
-            break
-        coefs[better] = trial[better]
-    shown = _to_image(_reconstruct(coefs, steps))
+    inside[top:bottom, left:right] = _unclamped(samples[r0:r0 + bottom - top])
+    luma_steps = steps[:1] if canvas.subsampled else steps
+    coefs = _recover_blocks(_blocks(band), _blocks(inside), luma_steps)
+    chroma = None
+    if canvas.subsampled:
+        target, mask = _chroma_target(f.values, samples, canvas, 4 * a, 4 * b, 16)
+        chroma = _recover_blocks(target, mask, _chroma_steps(steps))
+        chroma = np.ascontiguousarray(chroma.reshape(chroma.shape[:3] + (64,)))
+    return Band(a, b, np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), chroma)
+
+
+def _shown_bands(bands, canvas: Canvas, shape, steps: np.ndarray):
+    """What the decoder shows of each band (rows, canvas width, channels) before corrections:
+    yields (band, shown). With 4:2:0 a band's upsampled chroma needs the chroma rows just above and
+    below it, so each band is shown once the next one is known."""
+    if not canvas.subsampled:
+        for band in bands:
+            yield band, _to_image(_reconstruct(band.coefs, steps))
+        return
+    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, shape[0], shape[1])
+    above = None
+    pending = None
+    for band in [*bands, None]:
+        planes = None if band is None else _reconstruct(band.chroma, _chroma_steps(steps))
+        if pending is not None:
+            p_band, p_planes = pending
+            c0, c1 = 4 * p_band.a, min(4 * p_band.b, ch)
+            below = planes[0] if planes is not None and c1 < ch else None
+            up = jpeg_chroma.upsample(p_planes[:c1 - c0, :cw], None if above is None else above[:cw],
+                                      None if below is None else below[:cw])
+            rows = 8 * (p_band.b - p_band.a)
+            full = np.zeros((rows, canvas.width, 3), np.int64)
+            full[..., :1] = _reconstruct(p_band.coefs, steps[:1])
+            full[:up.shape[0], :up.shape[1], 1:] = up[:rows]
+            above = p_planes[c1 - c0 - 1]
+            yield p_band, _to_image(full)
+        pending = None if band is None else (band, planes)
+
+
+def _with_corrections(samples: np.ndarray, f: Found, band: Band, shown: np.ndarray) -> Band:
+    top, bottom, left, right = _chunk_window(f.canvas, samples.shape, band.a, band.b)
+    r0 = 8 * band.a + top - f.canvas.top
     corr = np.zeros(shown.shape, np.int64)
-    corr[window] = img - shown[window]
+    corr[top:bottom, left:right] = samples[r0:r0 + bottom - top] - shown[top:bottom, left:right]
     flags = (_blocks(corr) != 0).any(axis=(2, 3, 4)).astype(np.uint8)
-    return np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), flags, corr
+    return band._replace(flags=flags, corr=corr)
+
+
+def recovered_bands(samples: np.ndarray, f: Found):
+    """Every band's coefficients and corrections, in order (one band ahead: bounded memory)."""
+    bands = (_band_blocks(samples, f, a, b) for a, b in layout(f.canvas)[2])
+    for band, shown in _shown_bands(bands, f.canvas, samples.shape, f.steps):
+        yield _with_corrections(samples, f, band, shown)
 
 
 def recover(samples: np.ndarray, f: Found):
-    """recover_band over the whole image, joined (for tests and benchmarks; the coder takes a band
-    at a time) -> (coefs, flags, corr)."""
-    bands = [recover_band(samples, f, a, b) for a, b in layout(f.canvas)[2]]
-    return tuple(np.concatenate(parts) for parts in zip(*bands))
+    """The bands joined (for tests and benchmarks; the coder takes a band at a time) -> (coefs,
+    flags, corr); with 4:2:0 the coefficients are the luma's."""
+    bands = list(recovered_bands(samples, f))
+    return tuple(np.concatenate([getattr(band, k) for band in bands]) for k in ("coefs", "flags", "corr"))
 
 
 def code_image(samples: np.ndarray, f: Found, new_model, coder_factory=None, observe=None):
     """Code the blocks chunk by chunk, each with a fresh `new_model()`: yield (model, coder) after
     each chunk's last block (coder None without a coder_factory: the model only learns).
-    `observe(block row, bits per symbol, symbols after each block)` sees every block row."""
+    `observe(cell, block row, bits per symbol, symbols after each block)` sees every block row: its
+    blocks cover cells of cell x cell samples (16 for 4:2:0 chroma blocks, else 8)."""
     nby, nbx, spans = layout(f.canvas)
     per_block = _k.max_symbols_per_block(samples.shape[2])
     syms = np.empty(per_block * nbx, np.int32)
     rows = np.empty((per_block * nbx, _k.ROW_WIDTH), np.float64)
     ends = np.empty(nbx, np.int64)
-    for a, b in spans:
+    subsampled = f.canvas.subsampled
+    for band in recovered_bands(samples, f):
         coder, model = coder_factory() if coder_factory else None, new_model()
-        coefs, flags, corr = recover_band(samples, f, a, b)
-        window = _chunk_window(f.canvas, samples.shape, a, b)
-        for r in range(b - a):
-            n = _k.encode_rows(model, coefs, flags, corr, f.steps, *window, r, r + 1, syms, rows, ends)
-            if coder is not None:
-                coder.symbols(syms[:n], rows[:n])
-            if observe is not None:
-                observe(a + r, symbol_bits(syms[:n], rows[:n]), ends)
+        window = _chunk_window(f.canvas, samples.shape, band.a, band.b)
+        parts = [(8, band.coefs, band.flags, band.corr, {"subsampled": subsampled})]
+        if subsampled:
+            summary = np.empty(band.chroma.shape[:2] + (64,), np.int64)
+            _k.luma_summary(band.coefs, summary)
+            parts.append((16, band.chroma, None, None, {"luma": summary}))
+        for cell, coefs, flags, corr, how in parts:
+            for r in range(coefs.shape[0]):
+                n = _k.encode_rows(model, coefs, flags, corr, f.steps, *window, r, r + 1, syms, rows, ends, **how)
+                if coder is not None:
+                    coder.symbols(syms[:n], rows[:n])
+                if observe is not None:
+                    observe(cell, band.a * 8 // cell + r, symbol_bits(syms[:n], rows[:n]), ends[:coefs.shape[1]])
         yield model, coder
 
 
@@ -448,6 +651,8 @@ class JpegCoefficientsCodec(RunCodec):
             bits += coder.bits
             progress.step(min(nby, (j + 1) * CHUNK_BLOCK_ROWS) / nby)
         params = {"steps": f.steps.reshape(-1).tolist(), "pad": [f.canvas.top, f.canvas.left]}
+        if f.canvas.subsampled:
+            params["sampling"] = SUBSAMPLED
         return params, chunks, bits
 
     def bits_per_dim(self, samples, signal):
@@ -456,28 +661,30 @@ class JpegCoefficientsCodec(RunCodec):
             return self._fallback.bits_per_dim(samples, signal)
         f = found(samples, signal.bits)
         canvas = f.canvas
-        on_canvas = np.zeros((canvas.height, canvas.width, signal.shape[2]), np.float64)
-        visible = np.zeros(on_canvas.shape[:2], np.float64)
+        on_canvas = np.zeros((canvas.height, canvas.width), np.float64)
+        visible = np.zeros(on_canvas.shape, np.float64)
         visible[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]] = 1
 
-        def observe(by, bits, ends):
+        def observe(side, by, bits, ends):
             starts = np.concatenate([[0], ends[:-1]])
             for bx, (s, e) in enumerate(zip(starts, ends)):
-                cell = (slice(8 * by, 8 * by + 8), slice(8 * bx, 8 * bx + 8))
-                on_canvas[cell] = bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
+                cell = (slice(side * by, side * by + side), slice(side * bx, side * bx + side))
+                on_canvas[cell] += bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
 
         for _ in code_image(samples, f, self._new_model, None, observe):
             pass
-        return on_canvas[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]]
+        shown = on_canvas[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]]
+        return np.repeat(shown[..., None], signal.shape[2], axis=2)
 
     # ---- decoding
     def _canvas(self, params, signal) -> Canvas:
         top, left = params["pad"]
-        return Canvas.of(signal.shape, top, left)
+        return Canvas.of(signal.shape, top, left, 16 if params.get("sampling") == SUBSAMPLED else 8)
 
     def check_params(self, params, signal, nchunks):
         """A classic fallback, or: 8-bit, 1 or 3 channels, one table of 64 steps (1..255) per
-        luma and chroma, a pad of 0..7 rows and columns, one chunk per CHUNK_BLOCK_ROWS block rows."""
+        luma and chroma, a pad of 0..7 rows and columns (0..15 with 4:2:0 chroma, which only an
+        image of 3 channels has), one chunk per CHUNK_BLOCK_ROWS block rows."""
         rest = self._fallback_params(params)
         if rest is not None:
             self._fallback.check_params(rest, signal, nchunks)
@@ -488,45 +695,57 @@ class JpegCoefficientsCodec(RunCodec):
         steps = param_ints(params, "steps", 1, 255, 128)
         if len(steps) != 64 * min(c, 2):
             raise ParamError(f"params.steps holds {len(steps)} steps where {c} channel(s) need {64 * min(c, 2)}")
-        if len(param_ints(params, "pad", 0, 7, 2)) != 2:
+        if set(params) - {"sampling"} != {"steps", "pad"}:
+            raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad', 'sampling'})}")
+        subsampled = "sampling" in params
+        if subsampled and (params["sampling"] != SUBSAMPLED or c != 3):
+            raise ParamError(f"params.sampling is {SUBSAMPLED!r} for an image of 3 channels, or absent")
+        if len(param_ints(params, "pad", 0, 15 if subsampled else 7, 2)) != 2:
             raise ParamError("params.pad is not two integers")
-        if set(params) != {"steps", "pad"}:
-            raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad'})}")
         check_chunk_count(len(layout(self._canvas(params, signal))[2]), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's coefficients, corrections and planes (int64) over the canvas's width."""
+        """Two chunks' coefficients, corrections and planes (int64) over the canvas's width (4:2:0
+        shows a chunk once the next one is decoded)."""
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode_memory(rest, signal)
         width = (signal.shape[1] + 16) * signal.shape[2]
-        return 8 * CHUNK_BLOCK_ROWS * width * 8 * 5 + (1 << 20)
+        return 2 * 8 * CHUNK_BLOCK_ROWS * width * 8 * 5 + (1 << 20)
+
+    def _decoded_bands(self, canvas: Canvas, chunks, signal, steps):
+        """Each chunk's Band, decoded from its words."""
+        c = signal.shape[2]
+        nby, nbx, spans = layout(canvas)
+        prior = self.weights.counts
+        for (a, b), data in zip(spans, chunks):
+            if len(data) % 4:
+                raise ValueError("corrupt chunk: its length is not a whole number of words")
+            coefs = np.zeros((b - a, nbx, 1 if canvas.subsampled else c, 64), np.int64)
+            chroma = np.zeros(((b - a) // 2, nbx // 2, 2, 64), np.int64) if canvas.subsampled else None
+            flags = np.zeros((b - a, nbx), np.uint8)
+            corr = np.zeros((8 * (b - a), 8 * nbx, c), np.int64)
+            if not _k.decode(np.frombuffer(data, "<u4").astype(np.uint32), coefs, flags, corr, steps,
+                             *_chunk_window(canvas, signal.shape, a, b), prior, chroma):
+                raise ValueError("corrupt chunk: its stream does not decode")
+            yield Band(a, b, coefs, chroma, flags, corr)
 
     def decode(self, params, chunks, signal):
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode(rest, chunks, signal)
-        h, w, c = signal.shape
         canvas = self._canvas(params, signal)
         nby, nbx, spans = layout(canvas)
         if len(spans) != len(chunks):
             raise ValueError("chunk count does not match the image size")
         steps = np.array(params["steps"], np.int64).reshape(-1, 64)
-        prior = self.weights.counts
         out = np.empty(signal.shape, np.uint8)
-        for (a, b), data in zip(spans, chunks):
-            if len(data) % 4:
-                raise ValueError("corrupt chunk: its length is not a whole number of words")
-            coefs = np.zeros((b - a, nbx, c, 64), np.int64)
-            flags = np.zeros((b - a, nbx), np.uint8)
-            corr = np.zeros((8 * (b - a), 8 * nbx, c), np.int64)
-            top, bottom, left, right = _chunk_window(canvas, signal.shape, a, b)
-            if not _k.decode(np.frombuffer(data, "<u4").astype(np.uint32), coefs, flags, corr, steps,
-                             top, bottom, left, right, prior):
-                raise ValueError("corrupt chunk: its stream does not decode")
-            planes = (_to_image(_reconstruct(coefs, steps)) + corr)[top:bottom, left:right]
+        bands = self._decoded_bands(canvas, chunks, signal, steps)
+        for band, shown in _shown_bands(bands, canvas, signal.shape, steps):
+            top, bottom, left, right = _chunk_window(canvas, signal.shape, band.a, band.b)
+            planes = (shown + band.corr)[top:bottom, left:right]
             if planes.min(initial=0) < 0 or planes.max(initial=0) > 255:
                 raise ValueError("corrupt chunk: a corrected sample outside 0..255")
-            out[8 * a + top - canvas.top:8 * a + bottom - canvas.top] = planes
-            progress.step(b / nby)
+            out[8 * band.a + top - canvas.top:8 * band.a + bottom - canvas.top] = planes
+            progress.step(band.b / nby)
         return out
