@@ -2,6 +2,7 @@
 
     python benchmarks/jpeg_coefficients.py [--data ../shared/data] [--jobs 2]
     python benchmarks/jpeg_coefficients.py --tune-prior [--data ../shared/data]
+    python benchmarks/jpeg_coefficients.py --resaved Q [--chroma 444|420]
 
 * census: every photo of images/valid and images/train: recognised as a decoded JPEG or not (and
   the time that takes), the block grid found, the luma table's first steps (libjpeg's quality 96
@@ -15,11 +16,12 @@
 * --tune-prior: the prior's weight chosen on images/train: learned on 4 of every 5 urban photos,
   the 5th held out, bytes of the held-out photos for several weights and for no prior;
 * --resaved Q: decoded JPEGs unlike the training ones: every Wikipedia photo of images/valid saved
-  as a JPEG at quality Q with full-resolution chroma and decoded again (Pillow, libjpeg), coded by
+  as a JPEG at quality Q with full-resolution chroma (--chroma 420: half-resolution chroma, the
+  default of cameras and of most encoders) and decoded again (Pillow, libjpeg-turbo), coded by
   jpeg-coefficients (shipped prior and none), classic and local-ls-mlp level 2, against
   `cjxl -d 0 -e 9` on the same decoded pixels, in one run.
 Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json;
---resaved Q: jpeg_coefficients_resaved_qQ.json).
+--resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 ..._qQ_420.json).
 """
 
 import argparse
@@ -107,9 +109,9 @@ def sizes(data: Path, jobs: int, recognised: list[str]) -> dict:
 
 
 def resaved_row(args) -> dict:
-    path, quality, untrained = args
+    path, quality, chroma, untrained = args
     buf = io.BytesIO()
-    Image.open(path).convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
+    Image.open(path).convert("RGB").save(buf, "JPEG", quality=quality, subsampling=SUBSAMPLING[chroma])
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / path.name
         Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(png)  # the decoded JPEG, as a PNG
@@ -118,7 +120,9 @@ def resaved_row(args) -> dict:
     for key, model, weights, level in (("jpeg-coefficients", "jpeg-coefficients", None, 1),
                                        ("jpeg-coefficients untrained", "jpeg-coefficients", untrained, 1),
                                        ("classic@1", "classic", None, 1), ("local-ls-mlp@2", "local-ls-mlp", None, 2)):
+        start = time.perf_counter()
         member = api.encode_media(media, path.name, model, None if weights is None else str(weights), level)
+        row[f"{key} encode_s"] = round(time.perf_counter() - start, 2)
         blob = container.dumps([member])
         back = api.decode_member(container.loads(blob)[1][0], None if weights is None else str(weights))
         if not np.array_equal(back.samples, media.samples):
@@ -130,14 +134,18 @@ def resaved_row(args) -> dict:
     return row
 
 
-def resaved(data: Path, quality: int, jobs: int) -> dict:
+SUBSAMPLING = {"444": 0, "420": 2}  # Pillow's subsampling values
+
+
+def resaved(data: Path, quality: int, chroma: str, jobs: int) -> dict:
     photos = [p for p in sorted((data / "images" / "valid").glob("*.png")) if p.name.startswith("wiki")]
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(jobs) as pool:
         untrained = _untrained_weights(Path(tmp))
-        rows = list(pool.map(resaved_row, [(p, quality, untrained) for p in photos]))
+        rows = list(pool.map(resaved_row, [(p, quality, chroma, untrained) for p in photos]))
     keys = ("jpeg-coefficients", "jpeg-coefficients untrained", "classic@1", "local-ls-mlp@2")
     e9 = sum(r["jxl-e9"] for r in rows)
-    return {"photos": f"images/valid's Wikipedia photos, saved as quality-{quality} 4:4:4 JPEGs and decoded",
+    sampling = {"444": "4:4:4", "420": "4:2:0"}[chroma]
+    return {"photos": f"images/valid's Wikipedia photos, saved as quality-{quality} {sampling} JPEGs and decoded",
             "vs jxl-e9": {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys}, "rows": rows}
 
 
@@ -172,12 +180,15 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--tune-prior", action="store_true")
     ap.add_argument("--resaved", type=int, metavar="QUALITY")
+    ap.add_argument("--chroma", choices=sorted(SUBSAMPLING), default="444", help="of the --resaved JPEGs")
     args = ap.parse_args()
     if args.resaved:
-        out = resaved(args.data, args.resaved, args.jobs)
-        out["command"] = f"python benchmarks/jpeg_coefficients.py --resaved {args.resaved}"
+        out = resaved(args.data, args.resaved, args.chroma, args.jobs)
+        suffix = "" if args.chroma == "444" else f" --chroma {args.chroma}"
+        out["command"] = f"python benchmarks/jpeg_coefficients.py --resaved {args.resaved}{suffix}"
         print(json.dumps(out["vs jxl-e9"], indent=1))
-        (RESULTS / f"jpeg_coefficients_resaved_q{args.resaved}.json").write_text(json.dumps(out, indent=1) + "\n")
+        name = f"jpeg_coefficients_resaved_q{args.resaved}{'' if args.chroma == '444' else '_' + args.chroma}.json"
+        (RESULTS / name).write_text(json.dumps(out, indent=1) + "\n")
         return
     if args.tune_prior:
         out = tune_prior(args.data)

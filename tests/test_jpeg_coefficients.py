@@ -17,7 +17,9 @@ from neuralzip.errors import ContainerError
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import auto_model, get_codec
 from neuralzip.models.base import ParamError, Signal
-from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, found, recognises, recover, standard_steps
+from neuralzip.models import jpeg_chroma
+from neuralzip.models.jpeg_coefficients import (CHUNK_BLOCK_ROWS, JpegCoefficientsCodec, found, recognises, recover,
+                                                standard_steps)
 
 CODEC = JpegCoefficientsCodec()
 
@@ -122,8 +124,112 @@ def test_pixels_the_coefficients_miss_are_corrected():
     assert enc.nll_bits > CODEC.encode(jpeg_decoded(48, 64, quality=90, subsampling=0), sig).nll_bits
 
 
+# ---- 4:2:0: chroma at half resolution, upsampled by the decoder
+
+def _upsample_rounding_both_8(rows, above, below):
+    """jpeg_chroma.upsample with one rounding bias changed (odd columns +8 instead of +7): what
+    a decoder other than libjpeg-turbo's fancy upsampling might do."""
+    n, w = rows.shape[:2]
+    up = rows[:1] if above is None else above[None]
+    down = rows[-1:] if below is None else below[None]
+    sums = np.empty((2 * n,) + rows.shape[1:], np.int64)
+    sums[0::2] = 3 * rows + np.concatenate([up, rows[:-1]])
+    sums[1::2] = 3 * rows + np.concatenate([rows[1:], down])
+    left = np.concatenate([sums[:, :1], sums[:, :-1]], axis=1)
+    right = np.concatenate([sums[:, 1:], sums[:, -1:]], axis=1)
+    out = np.empty((2 * n, 2 * w) + rows.shape[2:], np.int64)
+    out[:, 0::2] = (3 * sums + left + 8) >> 4
+    out[:, 1::2] = (3 * sums + right + 8) >> 4
+    return out
+
+
+def _muted_420(h, w, quality):
+    """A 4:2:0 decode of a textured image with few clamped colours (whose chroma the encoder cannot
+    tell, so that they need not come back from the coefficients)."""
+    rng = np.random.default_rng(5)
+    textured = (smooth_image(h, w, 3) * 0.5 + 60 + rng.normal(0, 6, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(textured).save(buf, "JPEG", quality=quality, subsampling=2)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+@pytest.mark.parametrize("quality", [75, 95])
+def test_the_upsampling_is_the_decoders(quality, monkeypatch):
+    """4:2:0 decodes by libjpeg-turbo (Pillow): recognised with the table they were made with, and
+    every pixel comes back from the coefficients found, upsampled; negative control: one rounding
+    bias changed in the upsampling, and most blocks need corrections."""
+    arr = _muted_420(80, 112, quality)
+    f = found(arr, 8)
+    assert f.canvas.subsampled and recognises(arr, 8)
+    assert np.array_equal(f.steps, standard_steps(quality, 3))
+    assert recover(arr, f)[1].mean() < 0.06
+    monkeypatch.setattr(jpeg_chroma, "upsample", _upsample_rounding_both_8)
+    assert recover(arr, f)[1].mean() > 0.2
+
+
+@pytest.mark.parametrize("h,w", [(16, 16), (21, 30), (37, 53), (64, 96), (9, 300), (150, 17)])
+def test_subsampled_decodes_roundtrip_exactly(h, w):
+    arr = jpeg_decoded(h, w, quality=88, subsampling=2)
+    enc = _roundtrip(arr)
+    assert enc.params.get("sampling") == "4:2:0" and len(enc.params["steps"]) == 128
+
+
+@pytest.mark.parametrize("top,left", [(3, 5), (8, 0), (13, 11)])
+def test_an_image_cut_from_a_subsampled_decode(top, left):
+    """A cut anywhere in the 16x16 cells of 4:2:0: the luma grid and the chroma's phase are found,
+    and the blocks past the cut cells (whose chroma blocks the cut hides in part) need few
+    corrections."""
+    arr = np.ascontiguousarray(_muted_420(80, 96, 90)[top:, left:])
+    f = found(arr, 8)
+    assert f.canvas.subsampled and f.canvas[:2] == (top, left)
+    flags = recover(arr, f)[1]
+    first = 1 + (top + 8) // 16, 1 + (left + 8) // 16  # the first blocks of whole chroma blocks
+    assert flags[first[0]:, first[1]:].mean() < 0.2
+    assert _roundtrip(arr).params["pad"] == [top, left]
+
+
+def test_subsampled_bands_join_exactly():
+    """Taller than one chunk: the upsampling across the chunks' edge uses the neighbouring chunk's
+    chroma rows, in the encoder and the decoder alike."""
+    arr = _muted_420(8 * CHUNK_BLOCK_ROWS + 40, 48, 85)
+    enc = _roundtrip(arr)
+    assert len(enc.chunks) == 2 and enc.params.get("sampling") == "4:2:0"
+    assert recover(arr, found(arr, 8))[1].mean() < 0.02
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"sampling": "4:2:2"}, "sampling"),
+    ({"sampling": 2}, "sampling"),
+    ({"pad": [8, 0]}, "pad"),
+])
+def test_bad_subsampling_params_are_refused(params, message):
+    sig, enc = _encoded(jpeg_decoded(24, 32, quality=90, subsampling=2))
+    bad = {**enc.params, **params}
+    if message == "pad":
+        bad.pop("sampling")
+    with pytest.raises(ParamError, match=message):
+        CODEC.check_params(bad, sig, len(enc.chunks))
+
+
+def test_subsampling_is_refused_for_a_grey_image():
+    sig, enc = _encoded(jpeg_decoded(24, 32, channels=1, quality=90, subsampling=0))
+    with pytest.raises(ParamError, match="sampling"):
+        CODEC.check_params({**enc.params, "sampling": "4:2:0"}, sig, len(enc.chunks))
+
+
+def test_subsampled_chunks_damaged_are_refused():
+    sig, enc = _encoded(jpeg_decoded(40, 48, quality=90, subsampling=2))
+    assert enc.params.get("sampling") == "4:2:0"
+    for chunk in (enc.chunks[0][:-4], enc.chunks[0][:5], b"\xff" * len(enc.chunks[0])):
+        try:
+            out = CODEC.decode(enc.params, [chunk], sig)
+        except ValueError:
+            continue
+        assert not np.array_equal(out, jpeg_decoded(40, 48, quality=90, subsampling=2))
+
+
 @pytest.mark.parametrize("make", [
-    lambda: jpeg_decoded(48, 64, quality=85),                 # 4:2:0 chroma: not coded as coefficients
+    lambda: jpeg_decoded(48, 64, quality=85, subsampling=1),  # 4:2:2 chroma: not coded as coefficients
     lambda: smooth_image(48, 64, 3),                          # no JPEG at all
     lambda: jpeg_decoded(48, 64, channels=4, subsampling=0),  # RGBA
     lambda: jpeg_decoded(5, 64, quality=90, subsampling=0),   # shorter than a block
