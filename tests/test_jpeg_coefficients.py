@@ -384,3 +384,11 @@ def test_explain_takes_the_model_compress_takes(tmp_path):
     assert info["model"] == "jpeg-coefficients" and (tmp_path / "map.png").stat().st_size > 0
     other = api.read_media(_ppm(smooth_image(48, 64, 3)), "y.ppm")
     assert explain.explain(other, "y.ppm", tmp_path / "other.png")["model"] == "classic"
+
+
+def test_the_golden_subsampled_file_is_one():
+    """tests/golden's 4:2:0 file (test_golden decodes it) holds a member with half-resolution chroma."""
+    from pathlib import Path
+    blob = (Path(__file__).parent / "golden" / "jpeg-coefficients-jpeg420-image.nz").read_bytes()
+    member = container.loads(blob)[1][0]
+    assert member.params["sampling"] == "4:2:0" and "fallback" not in member.params

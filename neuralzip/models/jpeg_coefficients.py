@@ -22,9 +22,17 @@ image decodes exactly whichever coefficients the encoder found; how many blocks 
 only changes the size. The blocks the image's edges cut are coded whole (their hidden part filled
 from the edge) and corrected on their visible samples.
 
-Images that are no decoded JPEG with full-resolution chroma, or not 8-bit with 1 or 3 channels,
-are coded by `classic` (params {"fallback": "classic", ...}). `--model auto` picks this model for
-an image only when `recognises` says it is such a decoded JPEG, at every level.
+A JPEG with half-resolution chroma (4:2:0, the default of cameras and most encoders; params
+"sampling": "4:2:0") has 16x16 cells of four luma blocks and one block of each chroma plane, and
+its decoder upsamples the chroma (models/jpeg_chroma.py). The encoder first recovers the
+half-resolution planes from the full-resolution chroma, then searches their blocks as above; a
+chunk codes its luma blocks with the corrections, then its chroma blocks, whose contexts see the
+luma of the four blocks they cover. The upsampling of a chunk's first and last rows reads the
+neighbouring chunks' chroma rows, so a chunk is shown once the next one is decoded.
+
+Images that are no such decoded JPEG (4:2:2 and other samplings included), or not 8-bit with 1
+or 3 channels, are coded by `classic` (params {"fallback": "classic", ...}). `--model auto` picks
+this model for an image only when `recognises` says it is such a decoded JPEG, at every level.
 """
 
 import hashlib
