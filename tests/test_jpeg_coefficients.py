@@ -252,6 +252,7 @@ def test_sixteen_bit_images_fall_back():
 def test_auto_takes_it_for_decoded_jpegs_only():
     jpeg = jpeg_decoded(48, 64, quality=90, subsampling=0)
     assert auto_model("image", jpeg, 8) == "jpeg-coefficients"
+    assert auto_model("image", _muted_420(48, 64, 90), 8) == "jpeg-coefficients"  # 4:2:0 too
     assert auto_model("image", smooth_image(48, 64, 3), 8) is None
     assert auto_model("image", jpeg.astype(np.uint16), 16) is None
     for level in (1, 2):
