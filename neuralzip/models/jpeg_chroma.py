@@ -28,10 +28,12 @@ def extent(top: int, left: int, height: int, width: int) -> tuple[int, int]:
     return -(-(top + height) // 2), -(-(left + width) // 2)
 
 
-def upsample(rows: np.ndarray, above: np.ndarray | None, below: np.ndarray | None) -> np.ndarray:
+def upsample(rows: np.ndarray, above: np.ndarray | None, below: np.ndarray | None,
+             biases: tuple[int, int] = (8, 7)) -> np.ndarray:
     """libjpeg-turbo's h2v2 fancy upsampling of a band of half-resolution rows (n, w, channels)
     (int64; its last column the plane's last), with the plane's rows just above and below the band
-    ((w, channels), None at the plane's edges) -> (2n, 2w, channels)."""
+    ((w, channels), None at the plane's edges) -> (2n, 2w, channels). `biases`: the rounding of
+    even and odd output columns (libjpeg-turbo's; tests change them for a negative control)."""
     up = rows[:1] if above is None else above[None]
     down = rows[-1:] if below is None else below[None]
     n, w = rows.shape[:2]
@@ -43,8 +45,8 @@ def upsample(rows: np.ndarray, above: np.ndarray | None, below: np.ndarray | Non
     left = np.concatenate([sums[:, :1], sums[:, :-1]], axis=1)
     right = np.concatenate([sums[:, 1:], sums[:, -1:]], axis=1)
     out = np.empty((2 * n, 2 * w) + rows.shape[2:], np.int64)
-    out[:, 0::2] = (3 * sums + left + 8) >> 4
-    out[:, 1::2] = (3 * sums + right + 7) >> 4
+    out[:, 0::2] = (3 * sums + left + biases[0]) >> 4
+    out[:, 1::2] = (3 * sums + right + biases[1]) >> 4
     return out
 
 

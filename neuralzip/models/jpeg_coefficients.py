@@ -352,8 +352,8 @@ def _find(samples: np.ndarray, bits: int) -> Found | None:
 
 # ---- 4:2:0: the chroma planes at half resolution (models/jpeg_chroma.py)
 
-CHROMA_TRIAL_SIDE = 256  # recognition tries chroma tables on a central square of this side, at most
-# of the trial square's chroma blocks, the share whose upsampled samples must all come back exactly
+CHROMA_TRIAL_ROWS = 256  # recognition tries chroma tables on a band of this many rows, at most
+# of the trial band's chroma blocks, the share whose upsampled samples must all come back exactly
 # (where they are unclamped): a 4:2:0 decode's 0.77 (a small noisy test image) to 1.0 (photos);
 # a grid 8 samples off its phase, 0.27
 RECOGNISED_CHROMA = 0.5
@@ -421,11 +421,12 @@ def _recover_blocks(target: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> 
 
 
 def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[np.ndarray, float]:
-    """The chroma table of a 4:2:0 decode, tried on a central square of the image: the standard
-    tables that bring most estimated blocks back and the step-by-step estimate, each searched and
-    upsampled -> (steps (2, 64), the share of the square's unclamped chroma samples that come back)."""
+    """The chroma table of a 4:2:0 decode, tried on a band of rows across the middle of the image:
+    the luma's quality, the standard tables that bring most estimated blocks back and the
+    step-by-step estimate, each searched and upsampled -> (steps (2, 64), the share of the band's
+    chroma blocks whose unclamped samples all come back)."""
     ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
-    side = CHROMA_TRIAL_SIDE // 16
+    side = CHROMA_TRIAL_ROWS // 16
     by = max(0, (canvas.height // 16 - side) // 2)
     c0, c1 = 8 * by, min(8 * (by + side), canvas.height // 2)
     target, mask = _chroma_target(values, img, canvas, c0, c1, 8)
@@ -452,7 +453,7 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
         planes = _reconstruct(_recover_blocks(target, mask, _chroma_steps(steps)), _chroma_steps(steps))
         rows = planes[:min(c1, ch) - c0, :cw]
         up = jpeg_chroma.upsample(rows, None, None)[:chroma.shape[0]]
-        # the share of the blocks whose samples all come back (where they must; the square's edges
+        # the share of the blocks whose samples all come back (where they must; the band's edges
         # lack their neighbours, so its inside)
         inner = valid.copy()
         inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
