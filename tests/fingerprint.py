@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from media_factory import image_file, sparse_tone, tone, wav_file  # noqa: E402
+from media_factory import image_file, jpeg_decoded, png_bytes, sparse_tone, tone, wav_file  # noqa: E402
 from neuralzip import api, container  # noqa: E402
 from neuralzip.models import all_codecs  # noqa: E402
 
@@ -31,7 +31,10 @@ AUDIO = [(16, 2, 20000, 44100), (24, 1, 9000, 48000), (8, 3, 3000, 8000), (16, 2
 
 def inputs(kind: str) -> list[bytes]:
     if kind == "image":
-        return [image_file(*c) for c in IMAGES]
+        # then two decoded JPEGs, with full-resolution and with 4:2:0 chroma (jpeg-coefficients
+        # codes them as coefficients, the models of pixels in YCbCr)
+        return [image_file(*c) for c in IMAGES] + [png_bytes(jpeg_decoded(40, 56, quality=90, subsampling=s), "RGB")
+                                                   for s in (0, 2)]
     return ([wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in AUDIO]
             + [wav_file(sparse_tone(12000, 2, 16), 16, 44100)])  # values on a lattice: a value map
 

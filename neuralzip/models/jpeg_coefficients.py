@@ -375,21 +375,60 @@ def _chroma_source(values: np.ndarray, img: np.ndarray, canvas: Canvas, r0: int,
     return chroma, valid
 
 
-def _chroma_target(values, img, canvas: Canvas, c0: int, c1: int, margin: int):
-    """Estimated half-resolution chroma rows c0..c1-1 (canvas chroma coordinates) as blocks to
-    search for, with their mask -> (target (n/8, w/8, 2, 8, 8), mask (the same, uint8)); the rows
-    `margin` above and below inform the estimate; past the plane's extent, its edge repeated
-    (where libjpeg's encoder put it) and unmasked."""
+class ChromaBand(NamedTuple):
+    """Half-resolution chroma rows c0..c1-1 (canvas chroma coordinates) as the encoder estimates
+    them: `target` and `mask` as blocks to search for (n/8, w/8, 2, 8, 8); past the plane's
+    extent its edge repeated (where libjpeg's encoder put it) and unmasked. With the
+    full-resolution chroma they were estimated from (`full`, `valid`: rows 2 c0.., columns up to
+    the extent) and the estimate's rows just above and below (None at the plane's edges)."""
+    target: np.ndarray
+    mask: np.ndarray
+    full: np.ndarray
+    valid: np.ndarray
+    above: np.ndarray | None
+    below: np.ndarray | None
+
+
+def _chroma_band(values, img, canvas: Canvas, c0: int, c1: int, margin: int) -> ChromaBand:
+    """The estimate of chroma rows c0..c1-1, informed by `margin` rows above and below."""
     ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
-    e0, e1 = max(0, c0 - margin), min(ch, c1 + margin)
+    e0, e1, r1 = max(0, c0 - margin), min(ch, c1 + margin), min(c1, ch)
     chroma, valid = _chroma_source(values, img, canvas, 2 * e0, 2 * e1)
-    half = jpeg_chroma.estimate_half(chroma, valid)[c0 - e0:min(c1, ch) - e0]
-    cell_valid = valid.reshape(e1 - e0, 2, cw, 2).any(axis=(1, 3))[c0 - e0:min(c1, ch) - e0]
-    width = canvas.width // 2
-    pad = ((0, c1 - c0 - half.shape[0]), (0, width - cw))
-    target = np.pad(np.clip(np.round(half), 0, 255).astype(np.int64), pad + ((0, 0),), mode="edge")
+    rounded = np.clip(np.round(jpeg_chroma.estimate_half(chroma, valid)), 0, 255).astype(np.int64)
+    cell_valid = valid.reshape(e1 - e0, 2, cw, 2).any(axis=(1, 3))[c0 - e0:r1 - e0]
+    pad = ((0, c1 - r1), (0, canvas.width // 2 - cw))
+    target = np.pad(rounded[c0 - e0:r1 - e0], pad + ((0, 0),), mode="edge")
     mask = np.pad(cell_valid, pad)[..., None].repeat(2, axis=2).astype(np.uint8)
-    return _blocks(target), _blocks(mask)
+    rows = slice(2 * (c0 - e0), 2 * (r1 - e0))
+    return ChromaBand(_blocks(target), _blocks(mask), chroma[rows], valid[rows],
+                      rounded[c0 - e0 - 1] if c0 > e0 else None, rounded[r1 - e0] if r1 < e1 else None)
+
+
+def _wrong_blocks(band: ChromaBand, coefs: np.ndarray, steps: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per chroma block: does the upsampling of what `coefs` decode to miss a sample of its 16x16
+    cell where `valid` (like band.valid) is set? (nby, nbx) bool."""
+    planes = _reconstruct(coefs, steps)[:band.full.shape[0] // 2, :band.full.shape[1] // 2]
+    up = jpeg_chroma.upsample(planes, band.above, band.below)
+    return _any_per_block(~(up == band.full).all(axis=2) & valid, coefs.shape[:2])
+
+
+def _any_per_block(samples: np.ndarray, blocks) -> np.ndarray:
+    """(rows, columns) bool at full resolution, from a chroma band's first row and column -> for
+    each of its `blocks` (nby, nbx) chroma blocks, whether any of its 16x16 cell is set."""
+    nby, nbx = blocks
+    cells = np.zeros((16 * nby, 16 * nbx), bool)
+    cells[:samples.shape[0], :samples.shape[1]] = samples
+    return cells.reshape(nby, 16, nbx, 16).any(axis=(1, 3))
+
+
+def _chroma_coefs(band: ChromaBand, steps: np.ndarray) -> np.ndarray:
+    """The chroma blocks' coefficients: rounded from the estimate's DCT, and searched only where
+    their upsampling misses a sample (elsewhere they are the decoder's already)."""
+    dct = forward_dct(band.target - 128)
+    coefs = quantize(dct, steps)
+    wrong = _wrong_blocks(band, coefs, steps, band.valid)
+    target = np.where(wrong[..., None, None, None], band.target, _blocks(_reconstruct(coefs, steps)))
+    return _recover_blocks(target, band.mask, steps)
 
 
 def _chroma_steps(steps: np.ndarray) -> np.ndarray:
@@ -429,11 +468,9 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
     side = CHROMA_TRIAL_ROWS // 16
     by = max(0, (canvas.height // 16 - side) // 2)
     c0, c1 = 8 * by, min(8 * (by + side), canvas.height // 2)
-    target, mask = _chroma_target(values, img, canvas, c0, c1, 8)
-    chroma, valid = _chroma_source(values, img, canvas, 2 * c0, 2 * c1)
-    dct = forward_dct(target - 128)
-    flat = target.reshape((1, -1, 1, 8, 8))
-    flat_dct = dct.reshape(flat.shape)
+    band = _chroma_band(values, img, canvas, c0, c1, 8)
+    flat = band.target.reshape((1, -1, 1, 8, 8))
+    flat_dct = forward_dct(flat - 128)
     chroma_tables = {q: standard_steps(q, 2)[1:] for q in range(100, 0, -1)}
 
     def tables():
@@ -447,21 +484,17 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
         yield from (chroma_tables[q][0] for q in best_three if q not in same)
         yield _estimated_steps(flat_dct, chroma_tables[best_three[0]])[0]
 
+    # judged on the band's inside (its first and last rows' neighbours are estimates) and on the
+    # blocks with some sample that must come back
+    inner = band.valid.copy()
+    inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
+    judged = _any_per_block(inner, band.target.shape[:2])
     best, best_share = None, -1.0
     for table in tables():
         steps = np.stack([luma_steps[0], table])
-        planes = _reconstruct(_recover_blocks(target, mask, _chroma_steps(steps)), _chroma_steps(steps))
-        rows = planes[:min(c1, ch) - c0, :cw]
-        up = jpeg_chroma.upsample(rows, None, None)[:chroma.shape[0]]
-        # the share of the blocks whose samples all come back (where they must; the band's edges
-        # lack their neighbours, so its inside)
-        inner = valid.copy()
-        inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
-        wrong = ~(up == chroma).all(axis=2) & inner
-        h, w = 16 * -(-wrong.shape[0] // 16), 16 * -(-wrong.shape[1] // 16)
-        cells = lambda a: np.pad(a, ((0, h - a.shape[0]), (0, w - a.shape[1]))).reshape(h // 16, 16, w // 16, 16)
-        judged = cells(inner).any(axis=(1, 3))
-        share = float((~cells(wrong).any(axis=(1, 3)))[judged].mean()) if judged.any() else 0.0
+        coefs = _chroma_coefs(band, _chroma_steps(steps))
+        wrong = _wrong_blocks(band, coefs, _chroma_steps(steps), inner)
+        share = float((~wrong)[judged].mean()) if judged.any() else 0.0
         if share > best_share:
             best, best_share = steps, share
         if share >= RECOGNISED_CHROMA:
@@ -553,8 +586,7 @@ def _band_blocks(samples: np.ndarray, f: Found, a: int, b: int) -> Band:
     coefs = _recover_blocks(_blocks(band), _blocks(inside), luma_steps)
     chroma = None
     if canvas.subsampled:
-        target, mask = _chroma_target(f.values, samples, canvas, 4 * a, 4 * b, 16)
-        chroma = _recover_blocks(target, mask, _chroma_steps(steps))
+        chroma = _chroma_coefs(_chroma_band(f.values, samples, canvas, 4 * a, 4 * b, 16), _chroma_steps(steps))
         chroma = np.ascontiguousarray(chroma.reshape(chroma.shape[:3] + (64,)))
     return Band(a, b, np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), chroma)
 
