@@ -3,6 +3,7 @@
     python benchmarks/jpeg_coefficients.py [--data ../shared/data] [--jobs 2]
     python benchmarks/jpeg_coefficients.py --tune-prior [--data ../shared/data]
     python benchmarks/jpeg_coefficients.py --resaved Q [--chroma 444|420]
+    python benchmarks/jpeg_coefficients.py --speed-420
 
 * census: every photo of images/valid and images/train: recognised as a decoded JPEG or not (and
   the time that takes), the block grid found, the luma table's first steps (libjpeg's quality 96
@@ -20,8 +21,13 @@
   default of cameras and of most encoders) and decoded again (Pillow, libjpeg-turbo), coded by
   jpeg-coefficients (shipped prior and none), classic and local-ls-mlp level 2, against
   `cjxl -d 0 -e 9` on the same decoded pixels, in one run.
+* --speed-420: a 768x512 centre crop of the first Wikipedia photo of images/valid saved as a
+  quality-90 4:2:0 JPEG and decoded again: compress and decompress with jpeg-coefficients and
+  classic, whole processes on all cores, median of 3, against `cjxl -d 0 -e 7` in the same run
+  (the full-resolution chroma case is `local_ls.py --speed-only`).
 Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json;
---resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 ..._qQ_420.json).
+--resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 ..._qQ_420.json; --speed-420:
+jpeg_coefficients_speed_420.json).
 """
 
 import argparse
@@ -49,7 +55,7 @@ from neuralzip.train.jpeg_prior import prior, save, tally  # noqa: E402
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from baselines import jxl_bytes  # noqa: E402
+from baselines import jxl_bytes, median_wall, need  # noqa: E402
 
 
 def census_row(path: Path) -> dict:
@@ -149,6 +155,36 @@ def resaved(data: Path, quality: int, chroma: str, jobs: int) -> dict:
             "vs jxl-e9": {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys}, "rows": rows}
 
 
+def speed_420(data: Path) -> dict:
+    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
+    src = sorted((data / "images" / "valid").glob("wiki*.png"))[0]
+    out = {"input": f"768x512 centre crop of {src.name}, saved as a quality-90 4:2:0 JPEG and decoded"}
+    with Image.open(src) as im, tempfile.TemporaryDirectory() as tmp:
+        w, h = im.size
+        buf = io.BytesIO()
+        im.convert("RGB").crop(((w - 768) // 2, (h - 512) // 2, (w - 768) // 2 + 768, (h - 512) // 2 + 512)).save(
+            buf, "JPEG", quality=90, subsampling=SUBSAMPLING["420"])
+        png = Path(tmp) / "crop.png"
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(png)
+        out["cjxl_e7_encode_s"] = round(median_wall([need("cjxl"), "-d", "0", "-e", "7", str(png),
+                                                     str(Path(tmp) / "c.jxl")]), 3)
+        for model in ("jpeg-coefficients", "classic"):
+            nz = Path(tmp) / f"{model}.nz"
+            c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png), "-o", str(nz)])
+            d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(Path(tmp) / "b.png")])
+            if not np.array_equal(read_media((Path(tmp) / "b.png").read_bytes()).samples,
+                                  read_media(png.read_bytes()).samples):
+                sys.exit(f"{model} did not decode to the original pixels")
+            member = container.loads(nz.read_bytes())[1][0]
+            out[model] = {"compress_s": round(c, 3), "decompress_s": round(d, 3), "bytes": nz.stat().st_size,
+                          "compress_vs_cjxl_e7": round(c / out["cjxl_e7_encode_s"], 3),
+                          "decompress_vs_cjxl_e7": round(d / out["cjxl_e7_encode_s"], 3)}
+            if model == "jpeg-coefficients":
+                out[model]["coded as coefficients"] = "fallback" not in member.params
+            print(model, out[model], flush=True)
+    return out
+
+
 def tune_prior(data: Path) -> dict:
     files = [p for p in sorted((data / "images" / "train").glob("urban*.png"))]
     held = files[4::5]
@@ -181,7 +217,13 @@ def main():
     ap.add_argument("--tune-prior", action="store_true")
     ap.add_argument("--resaved", type=int, metavar="QUALITY")
     ap.add_argument("--chroma", choices=sorted(SUBSAMPLING), default="444", help="of the --resaved JPEGs")
+    ap.add_argument("--speed-420", action="store_true")
     args = ap.parse_args()
+    if args.speed_420:
+        out = speed_420(args.data)
+        out["command"] = "python benchmarks/jpeg_coefficients.py --speed-420"
+        (RESULTS / "jpeg_coefficients_speed_420.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
     if args.resaved:
         out = resaved(args.data, args.resaved, args.chroma, args.jobs)
         suffix = "" if args.chroma == "444" else f" --chroma {args.chroma}"
