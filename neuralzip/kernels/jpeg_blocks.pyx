@@ -22,6 +22,7 @@ so, the corrections of its samples.
 
 cimport cython
 from cython.parallel cimport prange
+from libc.math cimport nearbyint
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from neuralzip.kernels.primitives cimport (Bucket, bit_length, bucket_of, count_update, low_bits_of_bucket,
                                            unzigzag, value_of, zigzag)
@@ -589,6 +590,104 @@ cdef Window window(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:
     check_steps(steps)
     win.top, win.bottom, win.left, win.right = top, bottom, left, right
     return win
+
+
+# ---- 4:2:0 chroma: libjpeg-turbo's "fancy" h2v2 upsampling (models/jpeg_chroma.py says what it is)
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef void upsample_band(const int64_t[:, :, ::1] rows, const int64_t[:, ::1] above, const int64_t[:, ::1] below,
+                        int64_t[:, :, ::1] out, int64_t* sums, int64_t even_bias, int64_t odd_bias) noexcept nogil:
+    """rows (n, w, c) -> out (2n, 2w, c); above and below: the rows next to the band (w, c), or
+    rows' own first and last row at the plane's edges. `sums`: room for w column sums."""
+    cdef Py_ssize_t n = rows.shape[0], w = rows.shape[1], nc = rows.shape[2], r, i, j, c
+    cdef int64_t left, right
+    for r in range(2 * n):
+        i = r // 2
+        for c in range(nc):
+            for j in range(w):
+                if r % 2 == 0:
+                    sums[j] = 3 * rows[i, j, c] + (rows[i - 1, j, c] if i > 0 else above[j, c])
+                else:
+                    sums[j] = 3 * rows[i, j, c] + (rows[i + 1, j, c] if i < n - 1 else below[j, c])
+            for j in range(w):
+                left = sums[j - 1] if j > 0 else sums[0]
+                right = sums[j + 1] if j < w - 1 else sums[w - 1]
+                out[r, 2 * j, c] = (3 * sums[j] + left + even_bias) >> 4
+                out[r, 2 * j + 1, c] = (3 * sums[j] + right + odd_bias) >> 4
+
+
+def upsample(const int64_t[:, :, ::1] rows, above, below, int64_t[:, :, ::1] out, int64_t even_bias=8,
+             int64_t odd_bias=7):
+    """libjpeg-turbo's h2v2 fancy upsampling of half-resolution rows (n, w, c) of samples 0..255
+    into out (2n, 2w, c), with the plane's rows just above and below them ((w, c); None at the
+    plane's edges, where the band's own edge row stands in)."""
+    cdef Py_ssize_t n = rows.shape[0], w = rows.shape[1]
+    if n == 0 or w == 0 or out.shape[0] != 2 * n or out.shape[1] != 2 * w or out.shape[2] != rows.shape[2]:
+        raise ValueError("upsample: shapes do not fit")
+    cdef const int64_t[:, ::1] up = rows[0] if above is None else np.ascontiguousarray(above, np.int64)
+    cdef const int64_t[:, ::1] down = rows[n - 1] if below is None else np.ascontiguousarray(below, np.int64)
+    if up.shape[0] != w or down.shape[0] != w or up.shape[1] != rows.shape[2] or down.shape[1] != rows.shape[2]:
+        raise ValueError("upsample: shapes do not fit")
+    cdef int64_t[::1] sums = np.empty(w, np.int64)
+    with nogil:
+        upsample_band(rows, up, down, out, &sums[0], even_bias, odd_bias)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def estimate_half(const int64_t[:, :, ::1] full, const uint8_t[:, ::1] valid, Py_ssize_t rounds, double gain):
+    """The encoder's estimate of a half-resolution plane from its upsampled samples `full` (2h, 2w,
+    c) where `valid` (2h, 2w) is set: from each 2x2 cell's mean, `rounds` rounds of adding `gain`
+    times the mean of what the rounded estimate's upsampling gets wrong over the cell -> (h, w, c)
+    float64. Each operation in a fixed order (IEEE double, no contraction): the same on every
+    machine."""
+    cdef Py_ssize_t h = full.shape[0] // 2, w = full.shape[1] // 2, nc = full.shape[2], i, j, c, dy, dx, k
+    if full.shape[0] != 2 * h or full.shape[1] != 2 * w or valid.shape[0] != 2 * h or valid.shape[1] != 2 * w:
+        raise ValueError("estimate_half: shapes do not fit")
+    half_arr = np.empty((h, w, nc), np.float64)
+    if h == 0 or w == 0:
+        return half_arr
+    cdef double[:, :, ::1] half = half_arr
+    cdef int64_t[:, :, ::1] rounded = np.empty((h, w, nc), np.int64)
+    cdef int64_t[:, :, ::1] up = np.empty((2 * h, 2 * w, nc), np.int64)
+    cdef int64_t[::1] sums = np.empty(w, np.int64)
+    cdef int64_t weight, total, err
+    cdef double v
+    with nogil:
+        for i in range(h):
+            for j in range(w):
+                for c in range(nc):
+                    weight = 0
+                    total = 0
+                    err = 0
+                    for dy in range(2):
+                        for dx in range(2):
+                            err += full[2 * i + dy, 2 * j + dx, c]
+                            if valid[2 * i + dy, 2 * j + dx]:
+                                weight += 1
+                                total += full[2 * i + dy, 2 * j + dx, c]
+                    half[i, j, c] = <double>total / <double>weight if weight else <double>err / 4.0
+        for k in range(rounds):
+            for i in range(h):
+                for j in range(w):
+                    for c in range(nc):
+                        v = nearbyint(half[i, j, c])
+                        rounded[i, j, c] = 0 if v < 0 else (255 if v > 255 else <int64_t>v)
+            upsample_band(rounded, rounded[0], rounded[h - 1], up, &sums[0], 8, 7)
+            for i in range(h):
+                for j in range(w):
+                    for c in range(nc):
+                        weight = 0
+                        err = 0
+                        for dy in range(2):
+                            for dx in range(2):
+                                if valid[2 * i + dy, 2 * j + dx]:
+                                    weight += 1
+                                    err += full[2 * i + dy, 2 * j + dx, c] - up[2 * i + dy, 2 * j + dx, c]
+                        if weight:
+                            half[i, j, c] = half[i, j, c] + gain * <double>err / <double>weight
+    return half_arr
 
 
 # ---- the encoder's search for coefficients that give a block back exactly
