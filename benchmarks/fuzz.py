@@ -85,8 +85,9 @@ def seed_media() -> dict:
         "jpeg.png": png_bytes(jpeg_decoded(24, 32), "RGB"),  # classic and its kin code it in YCbCr
         # full-resolution chroma: jpeg-coefficients codes it as DCT coefficients (cut blocks included)
         "jpeg444.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=0), "RGB"),
-        # half-resolution chroma (4:2:0): jpeg-coefficients codes it with the chroma upsampled
+        # half-resolution chroma (4:2:0; 4:2:2): jpeg-coefficients codes it with the chroma upsampled
         "jpeg420.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=2), "RGB"),
+        "jpeg422.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=1), "RGB"),
         "grey.png": image_file("png", "L", 20, 28),
         "rgb16.png": image_file("png", "RGB16", 16, 20),
         "stereo.wav": wav_file(tone(3000, 2, 16), 16),

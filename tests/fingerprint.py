@@ -31,10 +31,10 @@ AUDIO = [(16, 2, 20000, 44100), (24, 1, 9000, 48000), (8, 3, 3000, 8000), (16, 2
 
 def inputs(kind: str) -> list[bytes]:
     if kind == "image":
-        # then two decoded JPEGs, with full-resolution and with 4:2:0 chroma (jpeg-coefficients
+        # then decoded JPEGs, with full-resolution, 4:2:0 and 4:2:2 chroma (jpeg-coefficients
         # codes them as coefficients, the models of pixels in YCbCr)
         return [image_file(*c) for c in IMAGES] + [png_bytes(jpeg_decoded(40, 56, quality=90, subsampling=s), "RGB")
-                                                   for s in (0, 2)]
+                                                   for s in (0, 2, 1)]
     return ([wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in AUDIO]
             + [wav_file(sparse_tone(12000, 2, 16), 16, 44100)])  # values on a lattice: a value map
 

@@ -124,73 +124,88 @@ def test_pixels_the_coefficients_miss_are_corrected():
     assert enc.nll_bits > CODEC.encode(jpeg_decoded(48, 64, quality=90, subsampling=0), sig).nll_bits
 
 
-# ---- 4:2:0: chroma at half resolution, upsampled by the decoder
+# ---- subsampled chroma: at half resolution (4:2:0: across and down; 4:2:2: across), upsampled by
+# the decoder
 
-def _muted_420(h, w, quality):
-    """A 4:2:0 decode of a textured image with few clamped colours (whose chroma the encoder cannot
-    tell, so that they need not come back from the coefficients)."""
+PILLOW_SUBSAMPLING = {"4:2:0": 2, "4:2:2": 1}
+SAMPLINGS = sorted(PILLOW_SUBSAMPLING)
+
+
+def _muted(h, w, quality, sampling="4:2:0"):
+    """A decode with subsampled chroma of a textured image with few clamped colours (whose chroma
+    the encoder cannot tell, so that they need not come back from the coefficients)."""
     rng = np.random.default_rng(5)
     textured = (smooth_image(h, w, 3) * 0.5 + 60 + rng.normal(0, 6, (h, w, 3))).clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(textured).save(buf, "JPEG", quality=quality, subsampling=2)
+    Image.fromarray(textured).save(buf, "JPEG", quality=quality, subsampling=PILLOW_SUBSAMPLING[sampling])
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
+@pytest.mark.parametrize("sampling", SAMPLINGS)
 @pytest.mark.parametrize("quality", [75, 95])
-def test_the_upsampling_is_the_decoders(quality, monkeypatch):
-    """4:2:0 decodes by libjpeg-turbo (Pillow): recognised with the table they were made with, and
-    every pixel comes back from the coefficients found, upsampled; negative control: one rounding
-    bias changed in the upsampling (odd columns +8, not +7: what a decoder other than
-    libjpeg-turbo's fancy upsampling might do), and many blocks need corrections."""
-    arr = _muted_420(80, 112, quality)
+def test_the_upsampling_is_the_decoders(quality, sampling, monkeypatch):
+    """Decodes by libjpeg-turbo (Pillow) with subsampled chroma: recognised with the sampling and
+    the table they were made with, and every pixel comes back from the coefficients found,
+    upsampled; negative control: one rounding bias changed in the upsampling (odd columns rounded
+    up a quarter step more: what a decoder other than libjpeg-turbo's fancy upsampling might do),
+    and many blocks need corrections."""
+    arr = _muted(80, 112, quality, sampling)
     f = found(arr, 8)
-    assert f.canvas.subsampled and recognises(arr, 8)
+    assert f.canvas.sampling == sampling and recognises(arr, 8)
     assert np.array_equal(f.steps, standard_steps(quality, 3))
     assert recover(arr, f)[1].mean() < 0.06
     upsample = jpeg_chroma.upsample
-    monkeypatch.setattr(jpeg_chroma, "upsample", lambda rows, above, below: upsample(rows, above, below, (8, 8)))
+    even, odd = jpeg_chroma.BIASES[f.canvas.vertical]
+    monkeypatch.setattr(jpeg_chroma, "upsample",
+                        lambda rows, above, below, vertical: upsample(rows, above, below, vertical, (even, odd + 4)))
     assert recover(arr, f)[1].mean() > 0.2
 
 
+@pytest.mark.parametrize("sampling", SAMPLINGS)
 @pytest.mark.parametrize("h,w", [(16, 16), (21, 30), (37, 53), (64, 96), (9, 300), (150, 17)])
-def test_subsampled_decodes_roundtrip_exactly(h, w):
-    arr = jpeg_decoded(h, w, quality=88, subsampling=2)
+def test_subsampled_decodes_roundtrip_exactly(h, w, sampling):
+    arr = jpeg_decoded(h, w, quality=88, subsampling=PILLOW_SUBSAMPLING[sampling])
     enc = _roundtrip(arr)
-    assert enc.params.get("sampling") == "4:2:0" and len(enc.params["steps"]) == 128
+    assert enc.params.get("sampling") == sampling and len(enc.params["steps"]) == 128
 
 
-@pytest.mark.parametrize("top,left", [(3, 5), (8, 0), (13, 11)])
-def test_an_image_cut_from_a_subsampled_decode(top, left):
-    """A cut anywhere in the 16x16 cells of 4:2:0: the luma grid and the chroma's phase are found,
-    and the blocks past the cut cells (whose chroma blocks the cut hides in part) need few
+@pytest.mark.parametrize("sampling,top,left", [("4:2:0", 3, 5), ("4:2:0", 8, 0), ("4:2:0", 13, 11),
+                                               ("4:2:2", 3, 5), ("4:2:2", 5, 13)])
+def test_an_image_cut_from_a_subsampled_decode(sampling, top, left):
+    """A cut anywhere in the cells of subsampled chroma: the luma grid and the chroma's phase are
+    found, and the blocks past the cut cells (whose chroma blocks the cut hides in part) need few
     corrections."""
-    arr = np.ascontiguousarray(_muted_420(80, 96, 90)[top:, left:])
+    arr = np.ascontiguousarray(_muted(80, 96, 90, sampling)[top:, left:])
     f = found(arr, 8)
-    assert f.canvas.subsampled and f.canvas[:2] == (top, left)
+    assert f.canvas.sampling == sampling and f.canvas[:2] == (top, left)
     flags = recover(arr, f)[1]
-    first = 1 + (top + 8) // 16, 1 + (left + 8) // 16  # the first blocks of whole chroma blocks
+    cell_h = f.canvas.cell[0]
+    first = 1 + (top + cell_h // 2) // cell_h, 1 + (left + 8) // 16  # the first blocks of whole chroma blocks
     assert flags[first[0]:, first[1]:].mean() < 0.2
     assert _roundtrip(arr).params["pad"] == [top, left]
 
 
-def test_subsampled_bands_join_exactly():
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+def test_subsampled_bands_join_exactly(sampling):
     """Taller than one chunk: the upsampling across the chunks' edge uses the neighbouring chunk's
     chroma rows, in the encoder and the decoder alike."""
-    arr = _muted_420(8 * CHUNK_BLOCK_ROWS + 40, 48, 85)
+    arr = _muted(8 * CHUNK_BLOCK_ROWS + 40, 48, 85, sampling)
     enc = _roundtrip(arr)
-    assert len(enc.chunks) == 2 and enc.params.get("sampling") == "4:2:0"
+    assert len(enc.chunks) == 2 and enc.params.get("sampling") == sampling
     assert recover(arr, found(arr, 8))[1].mean() < 0.02
 
 
 @pytest.mark.parametrize("params,message", [
-    ({"sampling": "4:2:2"}, "sampling"),
+    ({"sampling": "4:1:1"}, "sampling"),
     ({"sampling": 2}, "sampling"),
-    ({"pad": [8, 0]}, "pad"),
+    ({"pad": [8, 0]}, "pad"),                       # full-resolution chroma: cells of 8
+    ({"sampling": "4:2:2", "pad": [8, 15]}, "pad"),  # 4:2:2: cells of 8 rows
+    ({"sampling": "4:2:0", "pad": [0, 16]}, "pad"),
 ])
 def test_bad_subsampling_params_are_refused(params, message):
     sig, enc = _encoded(jpeg_decoded(24, 32, quality=90, subsampling=2))
     bad = {**enc.params, **params}
-    if message == "pad":
+    if "sampling" not in params:
         bad.pop("sampling")
     with pytest.raises(ParamError, match=message):
         CODEC.check_params(bad, sig, len(enc.chunks))
@@ -214,7 +229,6 @@ def test_subsampled_chunks_damaged_are_refused():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: jpeg_decoded(48, 64, quality=85, subsampling=1),  # 4:2:2 chroma: not coded as coefficients
     lambda: smooth_image(48, 64, 3),                          # no JPEG at all
     lambda: jpeg_decoded(48, 64, channels=4, subsampling=0),  # RGBA
     lambda: jpeg_decoded(5, 64, quality=90, subsampling=0),   # shorter than a block
@@ -237,7 +251,8 @@ def test_sixteen_bit_images_fall_back():
 def test_auto_takes_it_for_decoded_jpegs_only():
     jpeg = jpeg_decoded(48, 64, quality=90, subsampling=0)
     assert auto_model("image", jpeg, 8) == "jpeg-coefficients"
-    assert auto_model("image", _muted_420(48, 64, 90), 8) == "jpeg-coefficients"  # 4:2:0 too
+    assert auto_model("image", _muted(48, 64, 90), 8) == "jpeg-coefficients"  # 4:2:0 too
+    assert auto_model("image", _muted(48, 64, 90, "4:2:2"), 8) == "jpeg-coefficients"
     assert auto_model("image", smooth_image(48, 64, 3), 8) is None
     assert auto_model("image", jpeg.astype(np.uint16), 16) is None
     for level in (1, 2):

@@ -458,9 +458,9 @@ def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags
                 int32_t[::1] syms, double[:, ::1] out_rows, int64_t[::1] ends, bint subsampled=False,
                 int64_t[:, :, ::1] luma=None) -> int:
     """The symbols and rows that code block rows r0..r1-1 (in order, into syms/out_rows; ends[i]: how
-    many after the i-th block) -> how many. A colour image with 4:2:0 chroma codes its luma blocks
+    many after the i-th block) -> how many. A colour image with subsampled chroma codes its luma blocks
     (`subsampled`: `coefs` hold the luma, `corr` all three channels), then its chroma blocks: with
-    `luma` (luma_summary of the chunk's luma blocks), `coefs` are the two half-resolution chroma
+    `luma` (luma_summary of the chunk's luma blocks), `coefs` are the two subsampled chroma
     planes' blocks, coded without flags and corrections (`flags` and `corr` None)."""
     cdef Coder k
     k.decoding = False
@@ -480,7 +480,7 @@ def encode_rows(BlockModel m, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags
         use_flags = flags
         use_corr = corr
     else:
-        # the chroma of 4:2:0: no flags, no corrections
+        # subsampled chroma: no flags, no corrections
         check_chroma(coefs, luma, steps)
         context = luma
         use_flags = np.zeros((0, 0), np.uint8)
@@ -506,8 +506,9 @@ def decode(const uint32_t[::1] words, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::
            Py_ssize_t top, Py_ssize_t bottom, Py_ssize_t left, Py_ssize_t right, prior=None,
            int64_t[:, :, :, ::1] chroma=None) -> bool:
     """A chunk's coefficients, flags and corrections from its words (arrays written) -> whether the
-    stream fitted the model. With `chroma` (half-resolution chroma planes' blocks, 4:2:0), `coefs`
-    holds the luma blocks only, and the chroma blocks follow them in the stream."""
+    stream fitted the model. With `chroma` (the blocks of chroma planes at half resolution across,
+    4:2:2, or also down, 4:2:0), `coefs` holds the luma blocks only, and the chroma blocks follow
+    them in the stream."""
     cdef Coder k
     cdef BlockModel m = BlockModel(prior)
     k.decoding = True
@@ -522,7 +523,8 @@ def decode(const uint32_t[::1] words, int64_t[:, :, :, ::1] coefs, uint8_t[:, ::
     if chroma is not None:
         summary = np.zeros((chroma.shape[0], chroma.shape[1], 64), np.int64)
         check_chroma(chroma, summary, steps)
-        if 2 * chroma.shape[0] != coefs.shape[0] or 2 * chroma.shape[1] != coefs.shape[1]:
+        if (coefs.shape[0] not in (chroma.shape[0], 2 * chroma.shape[0]) or 2 * chroma.shape[1] != coefs.shape[1]
+                or chroma.shape[0] == 0):
             raise ValueError("jpeg_blocks: shapes do not fit")
     with nogil:
         range_decoder_init(&k.dec, &words[0] if words.shape[0] else NULL, words.shape[0])
@@ -540,21 +542,21 @@ CONTEXTS = N_CTX
 
 
 def luma_summary(const int64_t[:, :, :, ::1] luma, int64_t[:, :, ::1] out):
-    """What a half-resolution chroma block's contexts see of the luma (4:2:0): per coefficient, the
-    largest size it has in the 2x2 luma blocks the chroma block covers. luma (2n, 2m, 1, 64) -> out
-    (n, m, 64)."""
-    cdef Py_ssize_t by, bx, i, dy, dx
+    """What a half-resolution chroma block's contexts see of the luma: per coefficient, the largest
+    size it has in the luma blocks the chroma block covers (2x2 with 4:2:0, 1x2 with 4:2:2). luma
+    (vertical n, 2m, 1, 64) -> out (n, m, 64)."""
+    cdef Py_ssize_t by, bx, i, dy, dx, vertical = luma.shape[0] // out.shape[0] if out.shape[0] else 1
     cdef int64_t v
-    if (luma.shape[0] != 2 * out.shape[0] or luma.shape[1] != 2 * out.shape[1] or luma.shape[2] != 1
-            or luma.shape[3] != 64 or out.shape[2] != 64):
+    if (vertical not in (1, 2) or luma.shape[0] != vertical * out.shape[0] or luma.shape[1] != 2 * out.shape[1]
+            or luma.shape[2] != 1 or luma.shape[3] != 64 or out.shape[2] != 64):
         raise ValueError("luma_summary: shapes do not fit")
     for by in range(out.shape[0]):
         for bx in range(out.shape[1]):
             for i in range(64):
                 v = 0
-                for dy in range(2):
+                for dy in range(vertical):
                     for dx in range(2):
-                        v = max(v, iabs(luma[2 * by + dy, 2 * bx + dx, 0, i]))
+                        v = max(v, iabs(luma[vertical * by + dy, 2 * bx + dx, 0, i]))
                 out[by, bx, i] = v
 
 
@@ -592,21 +594,27 @@ cdef Window window(int64_t[:, :, :, ::1] coefs, uint8_t[:, ::1] flags, int64_t[:
     return win
 
 
-# ---- 4:2:0 chroma: libjpeg-turbo's "fancy" h2v2 upsampling (models/jpeg_chroma.py says what it is)
+# ---- chroma at half resolution: libjpeg-turbo's "fancy" upsampling (models/jpeg_chroma.py says
+# what it is)
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef void upsample_band(const int64_t[:, :, ::1] rows, const int64_t[:, ::1] above, const int64_t[:, ::1] below,
-                        int64_t[:, :, ::1] out, int64_t* sums, int64_t even_bias, int64_t odd_bias) noexcept nogil:
-    """rows (n, w, c) -> out (2n, 2w, c); above and below: the rows next to the band (w, c), or
-    rows' own first and last row at the plane's edges. `sums`: room for w column sums."""
+                        int64_t[:, :, ::1] out, int64_t* sums, Py_ssize_t vertical, int64_t even_bias,
+                        int64_t odd_bias) noexcept nogil:
+    """rows (n, w, c) -> out (vertical * n, 2w, c): each output row's column sums (vertical 2:
+    3 x the near row + the far one, with above and below the rows next to the band, or rows' own
+    first and last row at the plane's edges; vertical 1: 4 x the row), then along the row 3 x the
+    near sum + the far one, plus the bias of even or odd columns, over 16. `sums`: room for w."""
     cdef Py_ssize_t n = rows.shape[0], w = rows.shape[1], nc = rows.shape[2], r, i, j, c
     cdef int64_t left, right
-    for r in range(2 * n):
-        i = r // 2
+    for r in range(vertical * n):
+        i = r // vertical
         for c in range(nc):
             for j in range(w):
-                if r % 2 == 0:
+                if vertical == 1:
+                    sums[j] = 4 * rows[i, j, c]
+                elif r % 2 == 0:
                     sums[j] = 3 * rows[i, j, c] + (rows[i - 1, j, c] if i > 0 else above[j, c])
                 else:
                     sums[j] = 3 * rows[i, j, c] + (rows[i + 1, j, c] if i < n - 1 else below[j, c])
@@ -617,13 +625,14 @@ cdef void upsample_band(const int64_t[:, :, ::1] rows, const int64_t[:, ::1] abo
                 out[r, 2 * j + 1, c] = (3 * sums[j] + right + odd_bias) >> 4
 
 
-def upsample(const int64_t[:, :, ::1] rows, above, below, int64_t[:, :, ::1] out, int64_t even_bias=8,
-             int64_t odd_bias=7):
-    """libjpeg-turbo's h2v2 fancy upsampling of half-resolution rows (n, w, c) of samples 0..255
-    into out (2n, 2w, c), with the plane's rows just above and below them ((w, c); None at the
-    plane's edges, where the band's own edge row stands in)."""
+def upsample(const int64_t[:, :, ::1] rows, above, below, int64_t[:, :, ::1] out, Py_ssize_t vertical,
+             int64_t even_bias, int64_t odd_bias):
+    """Upsampling of half-resolution rows (n, w, c) of samples 0..255 into out (vertical * n, 2w,
+    c), twice as wide and `vertical` (1 or 2) times as tall, with the plane's rows just above and
+    below them ((w, c); None at the plane's edges, where the band's own edge row stands in)."""
     cdef Py_ssize_t n = rows.shape[0], w = rows.shape[1]
-    if n == 0 or w == 0 or out.shape[0] != 2 * n or out.shape[1] != 2 * w or out.shape[2] != rows.shape[2]:
+    if (n == 0 or w == 0 or vertical not in (1, 2) or out.shape[0] != vertical * n or out.shape[1] != 2 * w
+            or out.shape[2] != rows.shape[2]):
         raise ValueError("upsample: shapes do not fit")
     cdef const int64_t[:, ::1] up = rows[0] if above is None else np.ascontiguousarray(above, np.int64)
     cdef const int64_t[:, ::1] down = rows[n - 1] if below is None else np.ascontiguousarray(below, np.int64)
@@ -631,26 +640,29 @@ def upsample(const int64_t[:, :, ::1] rows, above, below, int64_t[:, :, ::1] out
         raise ValueError("upsample: shapes do not fit")
     cdef int64_t[::1] sums = np.empty(w, np.int64)
     with nogil:
-        upsample_band(rows, up, down, out, &sums[0], even_bias, odd_bias)
+        upsample_band(rows, up, down, out, &sums[0], vertical, even_bias, odd_bias)
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def estimate_half(const int64_t[:, :, ::1] full, const uint8_t[:, ::1] valid, Py_ssize_t rounds, double gain):
-    """The encoder's estimate of a half-resolution plane from its upsampled samples `full` (2h, 2w,
-    c) where `valid` (2h, 2w) is set: from each 2x2 cell's mean, `rounds` rounds of adding `gain`
-    times the mean of what the rounded estimate's upsampling gets wrong over the cell -> (h, w, c)
-    float64. Each operation in a fixed order (IEEE double, no contraction): the same on every
-    machine."""
-    cdef Py_ssize_t h = full.shape[0] // 2, w = full.shape[1] // 2, nc = full.shape[2], i, j, c, dy, dx, k
-    if full.shape[0] != 2 * h or full.shape[1] != 2 * w or valid.shape[0] != 2 * h or valid.shape[1] != 2 * w:
+def estimate_half(const int64_t[:, :, ::1] full, const uint8_t[:, ::1] valid, Py_ssize_t vertical,
+                  int64_t even_bias, int64_t odd_bias, Py_ssize_t rounds, double gain):
+    """The encoder's estimate of a plane at half resolution across (and `vertical` 2: also down)
+    from its upsampled samples `full` (vertical h, 2w, c) where `valid` is set: from each cell's
+    mean, `rounds` rounds of adding `gain` times the mean of what the rounded estimate's
+    upsampling (upsample's, with these biases) gets wrong over the cell -> (h, w, c) float64. Each
+    operation in a fixed order (IEEE double, no contraction): the same on every machine."""
+    cdef Py_ssize_t h = full.shape[0] // vertical, w = full.shape[1] // 2, nc = full.shape[2]
+    cdef Py_ssize_t i, j, c, dy, dx, k
+    if (vertical not in (1, 2) or full.shape[0] != vertical * h or full.shape[1] != 2 * w
+            or valid.shape[0] != full.shape[0] or valid.shape[1] != full.shape[1]):
         raise ValueError("estimate_half: shapes do not fit")
     half_arr = np.empty((h, w, nc), np.float64)
     if h == 0 or w == 0:
         return half_arr
     cdef double[:, :, ::1] half = half_arr
     cdef int64_t[:, :, ::1] rounded = np.empty((h, w, nc), np.int64)
-    cdef int64_t[:, :, ::1] up = np.empty((2 * h, 2 * w, nc), np.int64)
+    cdef int64_t[:, :, ::1] up = np.empty((vertical * h, 2 * w, nc), np.int64)
     cdef int64_t[::1] sums = np.empty(w, np.int64)
     cdef int64_t weight, total, err
     cdef double v
@@ -661,30 +673,30 @@ def estimate_half(const int64_t[:, :, ::1] full, const uint8_t[:, ::1] valid, Py
                     weight = 0
                     total = 0
                     err = 0
-                    for dy in range(2):
+                    for dy in range(vertical):
                         for dx in range(2):
-                            err += full[2 * i + dy, 2 * j + dx, c]
-                            if valid[2 * i + dy, 2 * j + dx]:
+                            err += full[vertical * i + dy, 2 * j + dx, c]
+                            if valid[vertical * i + dy, 2 * j + dx]:
                                 weight += 1
-                                total += full[2 * i + dy, 2 * j + dx, c]
-                    half[i, j, c] = <double>total / <double>weight if weight else <double>err / 4.0
+                                total += full[vertical * i + dy, 2 * j + dx, c]
+                    half[i, j, c] = <double>total / <double>weight if weight else <double>err / (2.0 * vertical)
         for k in range(rounds):
             for i in range(h):
                 for j in range(w):
                     for c in range(nc):
                         v = nearbyint(half[i, j, c])
                         rounded[i, j, c] = 0 if v < 0 else (255 if v > 255 else <int64_t>v)
-            upsample_band(rounded, rounded[0], rounded[h - 1], up, &sums[0], 8, 7)
+            upsample_band(rounded, rounded[0], rounded[h - 1], up, &sums[0], vertical, even_bias, odd_bias)
             for i in range(h):
                 for j in range(w):
                     for c in range(nc):
                         weight = 0
                         err = 0
-                        for dy in range(2):
+                        for dy in range(vertical):
                             for dx in range(2):
-                                if valid[2 * i + dy, 2 * j + dx]:
+                                if valid[vertical * i + dy, 2 * j + dx]:
                                     weight += 1
-                                    err += full[2 * i + dy, 2 * j + dx, c] - up[2 * i + dy, 2 * j + dx, c]
+                                    err += full[vertical * i + dy, 2 * j + dx, c] - up[vertical * i + dy, 2 * j + dx, c]
                         if weight:
                             half[i, j, c] = half[i, j, c] + gain * <double>err / <double>weight
     return half_arr

@@ -22,9 +22,11 @@ image decodes exactly whichever coefficients the encoder found; how many blocks 
 only changes the size. The blocks the image's edges cut are coded whole (their hidden part filled
 from the edge) and corrected on their visible samples.
 
-A JPEG with half-resolution chroma (4:2:0, the default of cameras and most encoders; params
-"sampling": "4:2:0") has 16x16 cells of four luma blocks and one block of each chroma plane, and
-its decoder upsamples the chroma (models/jpeg_chroma.py). The encoder first recovers the
+A JPEG with half-resolution chroma (4:2:0, the default of phones, cameras and most encoders;
+params "sampling": "4:2:0") has 16x16 cells of four luma blocks and one block of each chroma
+plane; with chroma halved across only (4:2:2, many cameras' own JPEGs; "sampling": "4:2:2"),
+16 wide and 8 tall cells of two luma blocks and one of each chroma plane. Its decoder upsamples
+the chroma (models/jpeg_chroma.py). The encoder first recovers the
 half-resolution planes from the full-resolution chroma, then searches their blocks as above; a
 chunk codes its luma blocks with the corrections, then its chroma blocks, whose contexts see the
 luma of the four blocks they cover. The upsampling of a chunk's first and last rows reads the
@@ -67,7 +69,9 @@ SEARCH_CANDIDATES, SEARCH_FLIPS = 14, 3  # kernels/jpeg_blocks.pyx's search_flip
 # urban photos decoded with libjpeg's inverse DCT: 0.58 to 0.95; the two decoded with another one,
 # urban_img_020 and urban_img_062: 0.25 and 0.33, where corrections cost more than classic's coding).
 RECOGNISED_SHARE = 0.05
-SUBSAMPLED = "4:2:0"  # params.sampling of a member whose chroma has half resolution (absent: full)
+# params.sampling of a member whose chroma has half resolution (absent: full), and how many luma
+# rows a chroma row covers: 4:2:0 halves it across and down, 4:2:2 across only
+SAMPLINGS = {"4:2:0": 2, "4:2:2": 1}
 RECOGNISED_AFTER_SEARCH = 0.5
 
 
@@ -136,23 +140,34 @@ def _to_image(planes: np.ndarray) -> np.ndarray:
 
 class Canvas(NamedTuple):
     """The image on the JPEG's block grid: `pad` rows above and columns to the left fill the first
-    blocks the image cuts, and more below and to the right fill the last. `mcu` is the side of the
-    grid's cells: 8, or 16 where the chroma has half the resolution (4:2:0) and one chroma block
-    covers 2x2 luma blocks."""
+    blocks the image cuts, and more below and to the right fill the last. With subsampled chroma
+    (`sampling` "4:2:0" or "4:2:2") the grid's cells are a chroma block's: 16 luma samples across,
+    16 (4:2:0) or 8 (4:2:2) down."""
     top: int
     left: int
     height: int  # of the whole canvas: whole cells
     width: int
-    mcu: int = 8
+    sampling: str = "4:4:4"
 
     @staticmethod
-    def of(shape, top: int = 0, left: int = 0, mcu: int = 8) -> "Canvas":
+    def of(shape, top: int = 0, left: int = 0, sampling: str = "4:4:4") -> "Canvas":
         h, w = shape[:2]
-        return Canvas(top, left, -(-(top + h) // mcu) * mcu, -(-(left + w) // mcu) * mcu, mcu)
+        cell_h, cell_w = Canvas(0, 0, 0, 0, sampling).cell
+        return Canvas(top, left, -(-(top + h) // cell_h) * cell_h, -(-(left + w) // cell_w) * cell_w, sampling)
 
     @property
     def subsampled(self) -> bool:
-        return self.mcu == 16
+        return self.sampling != "4:4:4"
+
+    @property
+    def vertical(self) -> int:
+        """Luma rows a chroma row covers (1 without subsampling)."""
+        return SAMPLINGS.get(self.sampling, 1)
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """Samples down and across the area one block of each channel covers."""
+        return (8 * self.vertical, 16) if self.subsampled else (8, 8)
 
     def place(self, planes: np.ndarray) -> np.ndarray:
         """The image's planes on the canvas, the margins filled from the nearest edge sample."""
@@ -266,8 +281,8 @@ def _wrong(coefs, steps, target, mask) -> np.ndarray:
 
 
 class Found(NamedTuple):
-    """What a sample of an image's blocks says of it as a decoded JPEG: the block grid (its `mcu`
-    16 where the chroma has half resolution), the quantization steps (1 or 2 tables of 64, natural
+    """What a sample of an image's blocks says of it as a decoded JPEG: the block grid (and the
+    chroma's sampling), the quantization steps (1 or 2 tables of 64, natural
     order), and the share of the sampled blocks that come back exactly after the search; with the
     image's coded values (uint8), which the blocks are recovered from."""
     canvas: Canvas
@@ -310,12 +325,15 @@ def _searched_share(img: np.ndarray, canvas_values: np.ndarray, canvas: Canvas, 
     return float(((_blocks(_reconstruct(coefs, steps)) == target) | (mask == 0)).all(axis=(2, 3, 4)).mean())
 
 
-def _chroma_share(target: np.ndarray, steps: np.ndarray) -> float:
-    """_exact_share of the chroma channels alone (a decode with full-resolution chroma: like the
-    luma's; with half-resolution chroma: near 0, only flat blocks come back)."""
-    chroma = target[:, :, 1:]
-    steps = _chroma_steps(steps)
-    return _exact_share(quantize(forward_dct(chroma - 128), steps), steps, chroma)
+def _full_resolution_chroma(target: np.ndarray, steps: np.ndarray) -> bool:
+    """Whether the sampled blocks' chroma comes back from rounded coefficients about as often as
+    their luma does (a decode with full-resolution chroma: 0.6 to 1.8 times on the urban photos;
+    with subsampled chroma only its flat blocks, or with 4:2:2 those with no detail across, do:
+    0 to 0.05 times)."""
+    luma, chroma = target[:, :, :1], target[:, :, 1:]
+    luma_share = _exact_share(quantize(forward_dct(luma - 128), steps[:1]), steps[:1], luma)
+    chroma_share = _exact_share(quantize(forward_dct(chroma - 128), _chroma_steps(steps)), _chroma_steps(steps), chroma)
+    return chroma_share >= max(RECOGNISED_SHARE, luma_share / 2)
 
 
 def _find(samples: np.ndarray, bits: int) -> Found | None:
@@ -333,10 +351,10 @@ def _find(samples: np.ndarray, bits: int) -> Found | None:
         full = None
         if share >= RECOGNISED_SHARE:
             full = Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps), values)
-            if samples.shape[2] == 1 or _chroma_share(target, steps) >= RECOGNISED_SHARE:
+            if samples.shape[2] == 1 or _full_resolution_chroma(target, steps):
                 return full
         if samples.shape[2] == 3:
-            # the luma alone: a JPEG with 4:2:0 chroma? (its flat chroma blocks can pass for full
+            # the luma alone: a JPEG with subsampled chroma? (its flat chroma blocks can pass for full
             # resolution ones: where the chroma's detailed blocks do not come back, it may be one)
             canvas_luma = canvas_values[..., :1]
             steps, share = estimate_steps(_sampled_blocks(canvas_luma, canvas, samples.shape))
@@ -350,7 +368,7 @@ def _find(samples: np.ndarray, bits: int) -> Found | None:
     return None
 
 
-# ---- 4:2:0: the chroma planes at half resolution (models/jpeg_chroma.py)
+# ---- subsampled chroma: planes at half resolution across, and down with 4:2:0 (models/jpeg_chroma.py)
 
 CHROMA_TRIAL_ROWS = 256  # recognition tries chroma tables on a band of this many rows, at most
 # of the trial band's chroma blocks, the share whose upsampled samples must all come back exactly
@@ -360,12 +378,16 @@ RECOGNISED_CHROMA = 0.5
 CERTAIN_CHROMA = 0.98  # and where no other phase of the chroma's grid need be tried
 
 
+def _extent(canvas: Canvas, shape) -> tuple[int, int]:
+    return jpeg_chroma.extent(canvas.top, canvas.left, shape[0], shape[1], canvas.vertical)
+
+
 def _chroma_source(values: np.ndarray, img: np.ndarray, canvas: Canvas, r0: int, r1: int):
     """The full-resolution chroma of canvas rows r0..r1-1 over the canvas's width, cut to the
     plane's extent (what the decoder upsamples to), with where it must come back -> (chroma (n, w,
-    2) int64, valid (n, w) bool); n and w even."""
-    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
-    r1 = min(r1, 2 * ch)
+    2) int64, valid (n, w) bool); whole cells of the half-resolution plane."""
+    ch, cw = _extent(canvas, img.shape)
+    r1 = min(r1, canvas.vertical * ch)
     rows = np.arange(r0, r1) - canvas.top
     cols = np.arange(2 * cw) - canvas.left
     inside = ((rows >= 0) & (rows < img.shape[0]))[:, None] & ((cols >= 0) & (cols < img.shape[1]))[None]
@@ -379,46 +401,50 @@ class ChromaBand(NamedTuple):
     """Half-resolution chroma rows c0..c1-1 (canvas chroma coordinates) as the encoder estimates
     them: `target` and `mask` as blocks to search for (n/8, w/8, 2, 8, 8); past the plane's
     extent its edge repeated (where libjpeg's encoder put it) and unmasked. With the
-    full-resolution chroma they were estimated from (`full`, `valid`: rows 2 c0.., columns up to
-    the extent) and the estimate's rows just above and below (None at the plane's edges)."""
+    full-resolution chroma they were estimated from (`full`, `valid`: the rows those cover,
+    columns up to the extent), the estimate's rows just above and below (None at the plane's
+    edges) and the luma rows one chroma row covers (`vertical`)."""
     target: np.ndarray
     mask: np.ndarray
     full: np.ndarray
     valid: np.ndarray
     above: np.ndarray | None
     below: np.ndarray | None
+    vertical: int
 
 
 def _chroma_band(values, img, canvas: Canvas, c0: int, c1: int, margin: int) -> ChromaBand:
     """The estimate of chroma rows c0..c1-1, informed by `margin` rows above and below."""
-    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
+    ch, cw = _extent(canvas, img.shape)
+    v = canvas.vertical
     e0, e1, r1 = max(0, c0 - margin), min(ch, c1 + margin), min(c1, ch)
-    chroma, valid = _chroma_source(values, img, canvas, 2 * e0, 2 * e1)
-    rounded = np.clip(np.round(jpeg_chroma.estimate_half(chroma, valid)), 0, 255).astype(np.int64)
-    cell_valid = valid.reshape(e1 - e0, 2, cw, 2).any(axis=(1, 3))[c0 - e0:r1 - e0]
+    chroma, valid = _chroma_source(values, img, canvas, v * e0, v * e1)
+    rounded = np.clip(np.round(jpeg_chroma.estimate_half(chroma, valid, v)), 0, 255).astype(np.int64)
+    cell_valid = valid.reshape(e1 - e0, v, cw, 2).any(axis=(1, 3))[c0 - e0:r1 - e0]
     pad = ((0, c1 - r1), (0, canvas.width // 2 - cw))
     target = np.pad(rounded[c0 - e0:r1 - e0], pad + ((0, 0),), mode="edge")
     mask = np.pad(cell_valid, pad)[..., None].repeat(2, axis=2).astype(np.uint8)
-    rows = slice(2 * (c0 - e0), 2 * (r1 - e0))
+    rows = slice(v * (c0 - e0), v * (r1 - e0))
     return ChromaBand(_blocks(target), _blocks(mask), chroma[rows], valid[rows],
-                      rounded[c0 - e0 - 1] if c0 > e0 else None, rounded[r1 - e0] if r1 < e1 else None)
+                      rounded[c0 - e0 - 1] if c0 > e0 else None, rounded[r1 - e0] if r1 < e1 else None, v)
 
 
 def _wrong_blocks(band: ChromaBand, coefs: np.ndarray, steps: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Per chroma block: does the upsampling of what `coefs` decode to miss a sample of its 16x16
-    cell where `valid` (like band.valid) is set? (nby, nbx) bool."""
-    planes = _reconstruct(coefs, steps)[:band.full.shape[0] // 2, :band.full.shape[1] // 2]
-    up = jpeg_chroma.upsample(planes, band.above, band.below)
-    return _any_per_block(~(up == band.full).all(axis=2) & valid, coefs.shape[:2])
+    """Per chroma block: does the upsampling of what `coefs` decode to miss a sample of its cell
+    where `valid` (like band.valid) is set? (nby, nbx) bool."""
+    planes = _reconstruct(coefs, steps)[:band.full.shape[0] // band.vertical, :band.full.shape[1] // 2]
+    up = jpeg_chroma.upsample(planes, band.above, band.below, band.vertical)
+    return _any_per_block(~(up == band.full).all(axis=2) & valid, coefs.shape[:2], band.vertical)
 
 
-def _any_per_block(samples: np.ndarray, blocks) -> np.ndarray:
+def _any_per_block(samples: np.ndarray, blocks, vertical: int) -> np.ndarray:
     """(rows, columns) bool at full resolution, from a chroma band's first row and column -> for
-    each of its `blocks` (nby, nbx) chroma blocks, whether any of its 16x16 cell is set."""
+    each of its `blocks` (nby, nbx) chroma blocks, whether any sample of its cell (8 vertical x 16)
+    is set."""
     nby, nbx = blocks
-    cells = np.zeros((16 * nby, 16 * nbx), bool)
+    cells = np.zeros((8 * vertical * nby, 16 * nbx), bool)
     cells[:samples.shape[0], :samples.shape[1]] = samples
-    return cells.reshape(nby, 16, nbx, 16).any(axis=(1, 3))
+    return cells.reshape(nby, 8 * vertical, nbx, 16).any(axis=(1, 3))
 
 
 def _chroma_coefs(band: ChromaBand, steps: np.ndarray) -> np.ndarray:
@@ -460,14 +486,14 @@ def _recover_blocks(target: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> 
 
 
 def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[np.ndarray, float]:
-    """The chroma table of a 4:2:0 decode, tried on a band of rows across the middle of the image:
+    """The chroma table of a subsampled decode, tried on a band of rows across the middle of the image:
     the luma's quality, the standard tables that bring most estimated blocks back and the
     step-by-step estimate, each searched and upsampled -> (steps (2, 64), the share of the band's
     chroma blocks whose unclamped samples all come back)."""
-    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, img.shape[0], img.shape[1])
-    side = CHROMA_TRIAL_ROWS // 16
-    by = max(0, (canvas.height // 16 - side) // 2)
-    c0, c1 = 8 * by, min(8 * (by + side), canvas.height // 2)
+    cell_h = canvas.cell[0]
+    side = CHROMA_TRIAL_ROWS // cell_h
+    by = max(0, (canvas.height // cell_h - side) // 2)
+    c0, c1 = 8 * by, min(8 * (by + side), canvas.height // canvas.vertical)
     band = _chroma_band(values, img, canvas, c0, c1, 8)
     flat = band.target.reshape((1, -1, 1, 8, 8))
     flat_dct = forward_dct(flat - 128)
@@ -488,7 +514,7 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
     # blocks with some sample that must come back
     inner = band.valid.copy()
     inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
-    judged = _any_per_block(inner, band.target.shape[:2])
+    judged = _any_per_block(inner, band.target.shape[:2], canvas.vertical)
     best, best_share = None, -1.0
     for table in tables():
         steps = np.stack([luma_steps[0], table])
@@ -503,19 +529,19 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
 
 
 def _find_subsampled(samples, values, pads, luma_steps, luma_share) -> Found | None:
-    """The image as a 4:2:0 decode whose luma grid `pads` gives (the chroma's grid, twice as
-    coarse, is tried at both phases each way), or None."""
+    """The image as a decode with subsampled chroma whose luma grid `pads` gives (4:2:0, then
+    4:2:2; the chroma's grid, twice as coarse, is tried at both phases each way it is coarser), or
+    None."""
     best = None
-    for dy in (0, 8):
-        for dx in (0, 8):
-            canvas = Canvas.of(samples.shape, pads[0] + dy, pads[1] + dx, 16)
-            steps, share = _chroma_trial(values, samples, canvas, luma_steps)
-            if best is None or share > best[2]:
-                best = (canvas, steps, share)
-            if share >= CERTAIN_CHROMA:
-                break
-        if best[2] >= CERTAIN_CHROMA:
-            break
+    for sampling, vertical in SAMPLINGS.items():
+        for dy in (0, 8)[:vertical]:
+            for dx in (0, 8):
+                canvas = Canvas.of(samples.shape, pads[0] + dy, pads[1] + dx, sampling)
+                steps, share = _chroma_trial(values, samples, canvas, luma_steps)
+                if best is None or share > best[2]:
+                    best = (canvas, steps, share)
+                if best[2] >= CERTAIN_CHROMA:
+                    return Found(canvas, steps, luma_share, values)
     canvas, steps, share = best
     if share < RECOGNISED_CHROMA:
         return None
@@ -560,8 +586,9 @@ def _chunk_window(canvas: Canvas, shape, a: int, b: int) -> tuple[int, int, int,
 
 
 class Band(NamedTuple):
-    """Block rows a..b-1: the blocks' coefficients (rows, nbx, channels, 64; with 4:2:0 the luma's,
-    and `chroma` the chroma planes' (rows / 2, nbx / 2, 2, 64), else None), which blocks need
+    """Block rows a..b-1: the blocks' coefficients (rows, nbx, channels, 64; with subsampled chroma
+    the luma's, and `chroma` the chroma planes' (rows / Canvas.vertical, nbx / 2, 2, 64), else
+    None), which blocks need
     corrections, and the corrections (image - what the coefficients decode to, on the band's part
     of the canvas)."""
     a: int
@@ -586,7 +613,9 @@ def _band_blocks(samples: np.ndarray, f: Found, a: int, b: int) -> Band:
     coefs = _recover_blocks(_blocks(band), _blocks(inside), luma_steps)
     chroma = None
     if canvas.subsampled:
-        chroma = _chroma_coefs(_chroma_band(f.values, samples, canvas, 4 * a, 4 * b, 16), _chroma_steps(steps))
+        v = canvas.vertical
+        chroma = _chroma_coefs(_chroma_band(f.values, samples, canvas, 8 * a // v, 8 * b // v, 16),
+                               _chroma_steps(steps))
         chroma = np.ascontiguousarray(chroma.reshape(chroma.shape[:3] + (64,)))
     return Band(a, b, np.ascontiguousarray(coefs.reshape(coefs.shape[:3] + (64,))), chroma)
 
@@ -594,22 +623,24 @@ def _band_blocks(samples: np.ndarray, f: Found, a: int, b: int) -> Band:
 def _shown_bands(bands, canvas: Canvas, shape, steps: np.ndarray):
     """What the decoder shows of each band (rows, canvas width, channels) before corrections:
     yields (band, shown). With 4:2:0 a band's upsampled chroma needs the chroma rows just above and
-    below it, so each band is shown once the next one is known."""
+    below it, so each band is shown once the next one is known (4:2:2 the same way, though its
+    upsampling reads neither)."""
     if not canvas.subsampled:
         for band in bands:
             yield band, _to_image(_reconstruct(band.coefs, steps))
         return
-    ch, cw = jpeg_chroma.extent(canvas.top, canvas.left, shape[0], shape[1])
+    ch, cw = _extent(canvas, shape)
+    v = canvas.vertical
     above = None
     pending = None
     for band in [*bands, None]:
         planes = None if band is None else _reconstruct(band.chroma, _chroma_steps(steps))
         if pending is not None:
             p_band, p_planes = pending
-            c0, c1 = 4 * p_band.a, min(4 * p_band.b, ch)
+            c0, c1 = 8 * p_band.a // v, min(8 * p_band.b // v, ch)
             below = planes[0] if planes is not None and c1 < ch else None
             up = jpeg_chroma.upsample(p_planes[:c1 - c0, :cw], None if above is None else above[:cw],
-                                      None if below is None else below[:cw])
+                                      None if below is None else below[:cw], v)
             rows = 8 * (p_band.b - p_band.a)
             full = np.zeros((rows, canvas.width, 3), np.int64)
             full[..., :1] = _reconstruct(p_band.coefs, steps[:1])
@@ -637,7 +668,7 @@ def recovered_bands(samples: np.ndarray, f: Found):
 
 def recover(samples: np.ndarray, f: Found):
     """The bands joined (for tests and benchmarks; the coder takes a band at a time) -> (coefs,
-    flags, corr); with 4:2:0 the coefficients are the luma's."""
+    flags, corr); with subsampled chroma the coefficients are the luma's."""
     bands = list(recovered_bands(samples, f))
     return tuple(np.concatenate([getattr(band, k) for band in bands]) for k in ("coefs", "flags", "corr"))
 
@@ -646,7 +677,7 @@ def code_image(samples: np.ndarray, f: Found, new_model, coder_factory=None, obs
     """Code the blocks chunk by chunk, each with a fresh `new_model()`: yield (model, coder) after
     each chunk's last block (coder None without a coder_factory: the model only learns).
     `observe(cell, block row, bits per symbol, symbols after each block)` sees every block row: its
-    blocks cover cells of cell x cell samples (16 for 4:2:0 chroma blocks, else 8)."""
+    blocks cover cells of (rows, columns) samples (subsampled chroma's Canvas.cell, else 8 x 8)."""
     nby, nbx, spans = layout(f.canvas)
     per_block = _k.max_symbols_per_block(samples.shape[2])
     syms = np.empty(per_block * nbx, np.int32)
@@ -656,18 +687,18 @@ def code_image(samples: np.ndarray, f: Found, new_model, coder_factory=None, obs
     for band in recovered_bands(samples, f):
         coder, model = coder_factory() if coder_factory else None, new_model()
         window = _chunk_window(f.canvas, samples.shape, band.a, band.b)
-        parts = [(8, band.coefs, band.flags, band.corr, {"subsampled": subsampled})]
+        parts = [((8, 8), band.coefs, band.flags, band.corr, {"subsampled": subsampled})]
         if subsampled:
             summary = np.empty(band.chroma.shape[:2] + (64,), np.int64)
             _k.luma_summary(band.coefs, summary)
-            parts.append((16, band.chroma, None, None, {"luma": summary}))
+            parts.append((f.canvas.cell, band.chroma, None, None, {"luma": summary}))
         for cell, coefs, flags, corr, how in parts:
             for r in range(coefs.shape[0]):
                 n = _k.encode_rows(model, coefs, flags, corr, f.steps, *window, r, r + 1, syms, rows, ends, **how)
                 if coder is not None:
                     coder.symbols(syms[:n], rows[:n])
                 if observe is not None:
-                    observe(cell, band.a * 8 // cell + r, symbol_bits(syms[:n], rows[:n]), ends[:coefs.shape[1]])
+                    observe(cell, band.a * 8 // cell[0] + r, symbol_bits(syms[:n], rows[:n]), ends[:coefs.shape[1]])
         yield model, coder
 
 
@@ -711,7 +742,7 @@ class JpegCoefficientsCodec(RunCodec):
             progress.step(min(nby, (j + 1) * CHUNK_BLOCK_ROWS) / nby)
         params = {"steps": f.steps.reshape(-1).tolist(), "pad": [f.canvas.top, f.canvas.left]}
         if f.canvas.subsampled:
-            params["sampling"] = SUBSAMPLED
+            params["sampling"] = f.canvas.sampling
         return params, chunks, bits
 
     def bits_per_dim(self, samples, signal):
@@ -724,10 +755,10 @@ class JpegCoefficientsCodec(RunCodec):
         visible = np.zeros(on_canvas.shape, np.float64)
         visible[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]] = 1
 
-        def observe(side, by, bits, ends):
+        def observe(size, by, bits, ends):
             starts = np.concatenate([[0], ends[:-1]])
             for bx, (s, e) in enumerate(zip(starts, ends)):
-                cell = (slice(side * by, side * by + side), slice(side * bx, side * bx + side))
+                cell = (slice(size[0] * by, size[0] * (by + 1)), slice(size[1] * bx, size[1] * (bx + 1)))
                 on_canvas[cell] += bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
 
         for _ in code_image(samples, f, self._new_model, None, observe):
@@ -738,12 +769,13 @@ class JpegCoefficientsCodec(RunCodec):
     # ---- decoding
     def _canvas(self, params, signal) -> Canvas:
         top, left = params["pad"]
-        return Canvas.of(signal.shape, top, left, 16 if params.get("sampling") == SUBSAMPLED else 8)
+        return Canvas.of(signal.shape, top, left, params.get("sampling", "4:4:4"))
 
     def check_params(self, params, signal, nchunks):
         """A classic fallback, or: 8-bit, 1 or 3 channels, one table of 64 steps (1..255) per
-        luma and chroma, a pad of 0..7 rows and columns (0..15 with 4:2:0 chroma, which only an
-        image of 3 channels has), one chunk per CHUNK_BLOCK_ROWS block rows."""
+        luma and chroma, a pad within a cell of the grid (0..7 rows and columns; with subsampled
+        chroma, which only an image of 3 channels has, 0..15 columns and 0..15 rows for 4:2:0), one
+        chunk per CHUNK_BLOCK_ROWS block rows."""
         rest = self._fallback_params(params)
         if rest is not None:
             self._fallback.check_params(rest, signal, nchunks)
@@ -756,16 +788,17 @@ class JpegCoefficientsCodec(RunCodec):
             raise ParamError(f"params.steps holds {len(steps)} steps where {c} channel(s) need {64 * min(c, 2)}")
         if set(params) - {"sampling"} != {"steps", "pad"}:
             raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad', 'sampling'})}")
-        subsampled = "sampling" in params
-        if subsampled and (params["sampling"] != SUBSAMPLED or c != 3):
-            raise ParamError(f"params.sampling is {SUBSAMPLED!r} for an image of 3 channels, or absent")
-        if len(param_ints(params, "pad", 0, 15 if subsampled else 7, 2)) != 2:
-            raise ParamError("params.pad is not two integers")
+        if "sampling" in params and (params["sampling"] not in SAMPLINGS or c != 3):
+            raise ParamError(f"params.sampling is one of {sorted(SAMPLINGS)} for an image of 3 channels, or absent")
+        canvas = Canvas.of(signal.shape, 0, 0, params.get("sampling", "4:4:4"))
+        pad = param_ints(params, "pad", 0, max(canvas.cell) - 1, 2)
+        if len(pad) != 2 or pad[0] >= canvas.cell[0]:
+            raise ParamError("params.pad is not two integers within a cell of the block grid")
         check_chunk_count(len(layout(self._canvas(params, signal))[2]), nchunks)
 
     def decode_memory(self, params, signal):
-        """Two chunks' coefficients, corrections and planes (int64) over the canvas's width (4:2:0
-        shows a chunk once the next one is decoded)."""
+        """Two chunks' coefficients, corrections and planes (int64) over the canvas's width
+        (subsampled chroma shows a chunk once the next one is decoded)."""
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode_memory(rest, signal)
@@ -781,7 +814,7 @@ class JpegCoefficientsCodec(RunCodec):
             if len(data) % 4:
                 raise ValueError("corrupt chunk: its length is not a whole number of words")
             coefs = np.zeros((b - a, nbx, 1 if canvas.subsampled else c, 64), np.int64)
-            chroma = np.zeros(((b - a) // 2, nbx // 2, 2, 64), np.int64) if canvas.subsampled else None
+            chroma = np.zeros(((b - a) // canvas.vertical, nbx // 2, 2, 64), np.int64) if canvas.subsampled else None
             flags = np.zeros((b - a, nbx), np.uint8)
             corr = np.zeros((8 * (b - a), 8 * nbx, c), np.int64)
             if not _k.decode(np.frombuffer(data, "<u4").astype(np.uint32), coefs, flags, corr, steps,

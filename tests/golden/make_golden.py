@@ -33,8 +33,10 @@ JPEG_INPUT = ("photo-from-jpeg.ppm", lambda: _ppm(jpeg_decoded(24, 32)))
 # jpeg-coefficients codes decoded JPEGs with full-resolution chroma (4:4:4): one of those, cut by
 # the right and bottom edges inside a block
 JPEG444_INPUT = ("photo-from-jpeg-444.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=0)))
-# and with half-resolution chroma (4:2:0), its chroma upsampled as libjpeg-turbo does
+# and with half-resolution chroma (4:2:0; 4:2:2: half across only), its chroma upsampled as
+# libjpeg-turbo does
 JPEG420_INPUT = ("photo-from-jpeg-420.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=2)))
+JPEG422_INPUT = ("photo-from-jpeg-422.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=1)))
 
 
 def _ppm(rgb) -> bytes:
@@ -56,6 +58,7 @@ def main():
         if isinstance(codec, JpegCoefficientsCodec):
             inputs[f"{codec.name}-jpeg-{codec.kind}.nz"] = JPEG444_INPUT
             inputs[f"{codec.name}-jpeg420-{codec.kind}.nz"] = JPEG420_INPUT
+            inputs[f"{codec.name}-jpeg422-{codec.kind}.nz"] = JPEG422_INPUT
         for file, (name, make) in inputs.items():
             data = make()
             (HERE / file).write_bytes(api.compress_bytes(data, name, codec.name))
