@@ -2,7 +2,7 @@
 
     python benchmarks/jpeg_coefficients.py [--data ../shared/data] [--jobs 2]
     python benchmarks/jpeg_coefficients.py --tune-prior [--data ../shared/data]
-    python benchmarks/jpeg_coefficients.py --resaved Q [--chroma 444|420]
+    python benchmarks/jpeg_coefficients.py --resaved Q [--chroma 444|422|420]
     python benchmarks/jpeg_coefficients.py --speed-420
 
 * census: every photo of images/valid and images/train: recognised as a decoded JPEG or not (and
@@ -18,7 +18,8 @@
   the 5th held out, bytes of the held-out photos for several weights and for no prior;
 * --resaved Q: decoded JPEGs unlike the training ones: every Wikipedia photo of images/valid saved
   as a JPEG at quality Q with full-resolution chroma (--chroma 420: half-resolution chroma, the
-  default of cameras and of most encoders) and decoded again (Pillow, libjpeg-turbo), coded by
+  default of phones and of most encoders; --chroma 422: half across only, as many cameras write)
+  and decoded again (Pillow, libjpeg-turbo), coded by
   jpeg-coefficients (shipped prior and none), classic and local-ls-mlp level 2, against
   `cjxl -d 0 -e 9` on the same decoded pixels, in one run.
 * --speed-420: a 768x512 centre crop of the first Wikipedia photo of images/valid saved as a
@@ -26,7 +27,8 @@
   classic, whole processes on all cores, median of 3, against `cjxl -d 0 -e 7` in the same run
   (the full-resolution chroma case is `local_ls.py --speed-only`).
 Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json;
---resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 ..._qQ_420.json; --speed-420:
+--resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 or 422 ..._qQ_420.json or
+..._qQ_422.json; --speed-420:
 jpeg_coefficients_speed_420.json).
 """
 
@@ -65,7 +67,8 @@ def census_row(path: Path) -> dict:
     row = {"file": f"{path.parent.name}/{path.name}", "recognised": recognises(media.samples, media.bits),
            "recognise_s": round(time.perf_counter() - start, 2)}
     if f is not None:
-        row.update({"pad": [f.canvas.top, f.canvas.left], "luma_steps": f.steps[0, :8].tolist(),
+        row.update({"pad": [f.canvas.top, f.canvas.left], "sampling": f.canvas.sampling,
+                    "luma_steps": f.steps[0, :8].tolist(),
                     "sampled_blocks_exact_after_search": round(f.share, 3)})
     if row["recognised"]:
         row["blocks_corrected"] = round(float(recover(media.samples, f)[1].mean()), 4)
@@ -140,7 +143,7 @@ def resaved_row(args) -> dict:
     return row
 
 
-SUBSAMPLING = {"444": 0, "420": 2}  # Pillow's subsampling values
+SUBSAMPLING = {"444": 0, "422": 1, "420": 2}  # Pillow's subsampling values
 
 
 def resaved(data: Path, quality: int, chroma: str, jobs: int) -> dict:
@@ -150,7 +153,7 @@ def resaved(data: Path, quality: int, chroma: str, jobs: int) -> dict:
         rows = list(pool.map(resaved_row, [(p, quality, chroma, untrained) for p in photos]))
     keys = ("jpeg-coefficients", "jpeg-coefficients untrained", "classic@1", "local-ls-mlp@2")
     e9 = sum(r["jxl-e9"] for r in rows)
-    sampling = {"444": "4:4:4", "420": "4:2:0"}[chroma]
+    sampling = {"444": "4:4:4", "422": "4:2:2", "420": "4:2:0"}[chroma]
     return {"photos": f"images/valid's Wikipedia photos, saved as quality-{quality} {sampling} JPEGs and decoded",
             "vs jxl-e9": {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys}, "rows": rows}
 

@@ -17,7 +17,12 @@ lower-frequency neighbours in the block; for chroma, the size of the luma coeffi
 coefficient is coded as its difference from the DC that makes the block continue its left and
 upper neighbours' decoded samples across the shared edges (`predict_dc`), in a context of how far
 the two edges' predictions disagree. Then one flag per block (does it need corrections), and if
-so, the corrections of its samples.
+so, the corrections of its samples. With subsampled chroma (4:2:0, 4:2:2) a chunk's luma blocks
+come first, with the flags and corrections, then its chroma blocks, whose luma context is the
+largest size of the coefficient over the luma blocks they cover (`luma_summary`).
+
+The file also holds libjpeg-turbo's upsampling of subsampled chroma (`upsample`) and the encoder's
+estimate of the half-resolution planes from the upsampled ones (`estimate_half`).
 """
 
 cimport cython
