@@ -38,6 +38,7 @@ this model for an image only when `recognises` says it is such a decoded JPEG, a
 """
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -645,7 +646,7 @@ def _shown_bands(bands, canvas: Canvas, shape, steps: np.ndarray):
     v = canvas.vertical
     above = None
     pending = None
-    for band in [*bands, None]:
+    for band in itertools.chain(bands, [None]):  # one band ahead, never all of them
         planes = None if band is None else _reconstruct(band.chroma, _chroma_steps(steps))
         if pending is not None:
             p_band, p_planes = pending
