@@ -26,13 +26,12 @@ A JPEG with half-resolution chroma (4:2:0, the default of phones, cameras and mo
 params "sampling": "4:2:0") has 16x16 cells of four luma blocks and one block of each chroma
 plane; with chroma halved across only (4:2:2, many cameras' own JPEGs; "sampling": "4:2:2"),
 16 wide and 8 tall cells of two luma blocks and one of each chroma plane. Its decoder upsamples
-the chroma (models/jpeg_chroma.py). The encoder first recovers the
-half-resolution planes from the full-resolution chroma, then searches their blocks as above; a
-chunk codes its luma blocks with the corrections, then its chroma blocks, whose contexts see the
-luma of the four blocks they cover. The upsampling of a chunk's first and last rows reads the
+the chroma (models/jpeg_chroma.py). The encoder first recovers the half-resolution planes from the
+full-resolution chroma, then searches their blocks as above; a chunk codes its luma blocks with
+the corrections, then its chroma blocks, whose contexts see the luma blocks they cover. The upsampling of a chunk's first and last rows reads the
 neighbouring chunks' chroma rows, so a chunk is shown once the next one is decoded.
 
-Images that are no such decoded JPEG (4:2:2 and other samplings included), or not 8-bit with 1
+Images that are no such decoded JPEG (4:1:1 and other samplings included), or not 8-bit with 1
 or 3 channels, are coded by `classic` (params {"fallback": "classic", ...}). `--model auto` picks
 this model for an image only when `recognises` says it is such a decoded JPEG, at every level.
 """
