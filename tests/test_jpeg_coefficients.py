@@ -195,6 +195,19 @@ def test_subsampled_bands_join_exactly(sampling):
     assert recover(arr, found(arr, 8))[1].mean() < 0.02
 
 
+@pytest.mark.parametrize("sampling,top,left", [("4:2:0", 3, 5), ("4:2:0", 11, 9), ("4:2:2", 3, 13)])
+def test_subsampled_likelihood_is_the_coded_size(sampling, top, left):
+    """explain's map spreads the chroma blocks' bits over their cells, and the bits of luma blocks
+    wholly outside the image (in a cut cell) over the nearest samples: it sums to the likelihood,
+    which is the coded size."""
+    arr = np.ascontiguousarray(_muted(70, 90, 90, sampling)[top:, left:])
+    enc = _roundtrip(arr)
+    size = 8 * sum(map(len, enc.chunks))
+    assert abs(size - enc.nll_bits) <= 0.01 * size + 64
+    bits = CODEC.bits_per_dim(arr, Signal("image", arr.shape, 8))
+    assert bits.shape == arr.shape and abs(bits.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits + 1
+
+
 @pytest.mark.parametrize("params,message", [
     ({"sampling": "4:1:1"}, "sampling"),
     ({"sampling": 2}, "sampling"),

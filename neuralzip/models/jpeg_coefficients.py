@@ -767,10 +767,22 @@ class JpegCoefficientsCodec(RunCodec):
         visible = np.zeros(on_canvas.shape, np.float64)
         visible[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]] = 1
 
+        rows = (canvas.top, canvas.top + signal.shape[0])
+        cols = (canvas.left, canvas.left + signal.shape[1])
+
+        def within(start, end, shown):
+            # a block's span moved onto the image where it lies wholly outside (a luma block in the
+            # last, padded cell of subsampled chroma): its bits go to the nearest samples shown
+            if end <= shown[0]:
+                return slice(shown[0], shown[0] + 1)
+            if start >= shown[1]:
+                return slice(shown[1] - 1, shown[1])
+            return slice(max(start, shown[0]), min(end, shown[1]))
+
         def observe(size, by, bits, ends):
             starts = np.concatenate([[0], ends[:-1]])
             for bx, (s, e) in enumerate(zip(starts, ends)):
-                cell = (slice(size[0] * by, size[0] * (by + 1)), slice(size[1] * bx, size[1] * (bx + 1)))
+                cell = (within(size[0] * by, size[0] * (by + 1), rows), within(size[1] * bx, size[1] * (bx + 1), cols))
                 on_canvas[cell] += bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
 
         for _ in code_image(samples, f, self._new_model, None, observe):
