@@ -88,6 +88,8 @@ def seed_media() -> dict:
         # half-resolution chroma (4:2:0; 4:2:2): jpeg-coefficients codes it with the chroma upsampled
         "jpeg420.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=2), "RGB"),
         "jpeg422.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=1), "RGB"),
+        # a 4:2:0 decode turned a quarter turn after decoding: coded turned back (params.rotation)
+        "jpeg-turned.png": png_bytes(np.rot90(jpeg_decoded(21, 30, quality=90, subsampling=2), -1), "RGB"),
         "grey.png": image_file("png", "L", 20, 28),
         "rgb16.png": image_file("png", "RGB16", 16, 20),
         "stereo.wav": wav_file(tone(3000, 2, 16), 16),

@@ -19,7 +19,7 @@ from neuralzip.models import auto_model, get_codec
 from neuralzip.models.base import ParamError, Signal
 from neuralzip.models import jpeg_chroma
 from neuralzip.models.jpeg_coefficients import (CHUNK_BLOCK_ROWS, JpegCoefficientsCodec, found, recognises, recover,
-                                                standard_steps)
+                                                standard_steps, upright)
 
 CODEC = JpegCoefficientsCodec()
 
@@ -208,12 +208,41 @@ def test_subsampled_likelihood_is_the_coded_size(sampling, top, left):
     assert bits.shape == arr.shape and abs(bits.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits + 1
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+@pytest.mark.parametrize("sampling", ["4:4:4", "4:2:0", "4:2:2", "grey"])
+def test_a_decode_turned_after_decoding(turns, sampling):
+    """A photo whose orientation tag a tool applied to the decoded pixels: coded as coefficients
+    at about the size of the decode itself, and decoded exactly, its explain map turned too. A
+    quarter turn (the inverse DCT's passes do not commute) is undone (params.rotation); a half turn
+    may stay (turning a block over negates its odd coefficients, exactly, with full-resolution
+    chroma)."""
+    if sampling == "grey":
+        decode = jpeg_decoded(40, 56, channels=1, quality=90, subsampling=0)
+    elif sampling == "4:4:4":
+        decode = jpeg_decoded(40, 56, quality=90, subsampling=0)
+    else:
+        decode = _muted(40, 56, 90, sampling)
+    plain = _roundtrip(decode)
+    assert "rotation" not in plain.params
+    arr = np.ascontiguousarray(np.rot90(decode, -turns))
+    f = found(arr, 8)
+    assert f.rotation % 2 == turns % 2  # a quarter turn is undone, a half one need not be
+    assert np.array_equal(upright(arr, f), np.rot90(arr, f.rotation))
+    enc = _roundtrip(arr)
+    assert enc.params.get("rotation", 0) == f.rotation and "fallback" not in enc.params
+    assert sum(map(len, enc.chunks)) <= 1.05 * sum(map(len, plain.chunks)) + 16
+    bits = CODEC.bits_per_dim(arr, Signal("image", arr.shape, 8))
+    assert bits.shape == arr.shape and abs(bits.sum() - enc.nll_bits) < 1e-6 * enc.nll_bits + 1
+
+
 @pytest.mark.parametrize("params,message", [
     ({"sampling": "4:1:1"}, "sampling"),
     ({"sampling": 2}, "sampling"),
     ({"pad": [8, 0]}, "pad"),                       # full-resolution chroma: cells of 8
     ({"sampling": "4:2:2", "pad": [8, 15]}, "pad"),  # 4:2:2: cells of 8 rows
     ({"sampling": "4:2:0", "pad": [0, 16]}, "pad"),
+    ({"rotation": 4}, "rotation"),
+    ({"rotation": [1]}, "rotation"),
 ])
 def test_bad_subsampling_params_are_refused(params, message):
     sig, enc = _encoded(jpeg_decoded(24, 32, quality=90, subsampling=2))

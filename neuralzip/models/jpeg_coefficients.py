@@ -47,7 +47,7 @@ from neuralzip import progress
 from neuralzip.coding.stream import CostCoder, symbol_bits
 from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import jpeg_chroma, jpeg_colour
-from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, param_ints
+from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, param_int, param_ints
 from neuralzip.models.classic_image import ClassicImageCodec
 from neuralzip.models.learned_image import LearnedImageCodec
 from neuralzip.models.prior import Prior
@@ -284,11 +284,19 @@ class Found(NamedTuple):
     """What a sample of an image's blocks says of it as a decoded JPEG: the block grid (and the
     chroma's sampling), the quantization steps (1 or 2 tables of 64, natural
     order), and the share of the sampled blocks that come back exactly after the search; with the
-    image's coded values (uint8), which the blocks are recovered from."""
+    decode's coded values (uint8), which the blocks are recovered from, and how the image was turned
+    after the decode (a photo whose orientation tag was applied: `rotation` quarter turns of the
+    image give the decode back)."""
     canvas: Canvas
     steps: np.ndarray
     share: float
     values: np.ndarray
+    rotation: int = 0  # quarter turns (counterclockwise) that bring the image back to the decode
+
+
+def upright(samples: np.ndarray, f: Found) -> np.ndarray:
+    """The image as it was decoded (before it was turned by f.rotation quarter turns)."""
+    return np.ascontiguousarray(np.rot90(samples, f.rotation)) if f.rotation else samples
 
 
 def _values_u8(img: np.ndarray) -> np.ndarray | None:
@@ -569,6 +577,14 @@ def found(samples: np.ndarray, bits: int) -> Found | None:
     if key in _LAST_FOUND:
         return _LAST_FOUND[key]
     result = _find(samples, bits)
+    if result is None or result.share < RECOGNISED_AFTER_SEARCH:
+        # a decode turned after decoding (cameras and phones record an orientation, and tools apply
+        # it to the decoded pixels): its blocks come back once it is turned back
+        for turns in (1, 2, 3):
+            turned = _find(np.ascontiguousarray(np.rot90(samples, turns)), bits)
+            if turned is not None and turned.share >= RECOGNISED_AFTER_SEARCH:
+                result = turned._replace(rotation=turns)
+                break
     _LAST_FOUND.clear()
     _LAST_FOUND[key] = result
     return result
@@ -748,13 +764,15 @@ class JpegCoefficientsCodec(RunCodec):
         f = found(samples, signal.bits)
         nby = layout(f.canvas)[0]
         chunks, bits = [], 0.0
-        for j, (_, coder) in enumerate(code_image(samples, f, self._new_model, coder_factory, observe)):
+        for j, (_, coder) in enumerate(code_image(upright(samples, f), f, self._new_model, coder_factory, observe)):
             chunks.append(coder.finish())
             bits += coder.bits
             progress.step(min(nby, (j + 1) * CHUNK_BLOCK_ROWS) / nby)
         params = {"steps": f.steps.reshape(-1).tolist(), "pad": [f.canvas.top, f.canvas.left]}
         if f.canvas.subsampled:
             params["sampling"] = f.canvas.sampling
+        if f.rotation:
+            params["rotation"] = f.rotation
         return params, chunks, bits
 
     def bits_per_dim(self, samples, signal):
@@ -762,13 +780,14 @@ class JpegCoefficientsCodec(RunCodec):
         if not recognises(samples, signal.bits):
             return self._fallback.bits_per_dim(samples, signal)
         f = found(samples, signal.bits)
-        canvas = f.canvas
+        image = upright(samples, f)
+        canvas, shape = f.canvas, image.shape
         on_canvas = np.zeros((canvas.height, canvas.width), np.float64)
         visible = np.zeros(on_canvas.shape, np.float64)
-        visible[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]] = 1
+        visible[canvas.top:canvas.top + shape[0], canvas.left:canvas.left + shape[1]] = 1
 
-        rows = (canvas.top, canvas.top + signal.shape[0])
-        cols = (canvas.left, canvas.left + signal.shape[1])
+        rows = (canvas.top, canvas.top + shape[0])
+        cols = (canvas.left, canvas.left + shape[1])
 
         def within(start, end, shown):
             # a block's span moved onto the image where it lies wholly outside (a luma block in the
@@ -785,15 +804,21 @@ class JpegCoefficientsCodec(RunCodec):
                 cell = (within(size[0] * by, size[0] * (by + 1), rows), within(size[1] * bx, size[1] * (bx + 1), cols))
                 on_canvas[cell] += bits[s:e].sum() / (visible[cell].sum() * signal.shape[2])
 
-        for _ in code_image(samples, f, self._new_model, None, observe):
+        for _ in code_image(image, f, self._new_model, None, observe):
             pass
-        shown = on_canvas[canvas.top:canvas.top + signal.shape[0], canvas.left:canvas.left + signal.shape[1]]
+        shown = np.rot90(on_canvas[canvas.top:canvas.top + shape[0], canvas.left:canvas.left + shape[1]], -f.rotation)
         return np.repeat(shown[..., None], signal.shape[2], axis=2)
 
     # ---- decoding
+    @staticmethod
+    def _upright_shape(params, signal) -> tuple:
+        """The decode's shape: the image's, turned back by params.rotation quarter turns."""
+        h, w, c = signal.shape
+        return (w, h, c) if params.get("rotation", 0) % 2 else (h, w, c)
+
     def _canvas(self, params, signal) -> Canvas:
         top, left = params["pad"]
-        return Canvas.of(signal.shape, top, left, params.get("sampling", "4:4:4"))
+        return Canvas.of(self._upright_shape(params, signal), top, left, params.get("sampling", "4:4:4"))
 
     def check_params(self, params, signal, nchunks):
         """A classic fallback, or: 8-bit, 1 or 3 channels, one table of 64 steps (1..255) per
@@ -810,8 +835,10 @@ class JpegCoefficientsCodec(RunCodec):
         steps = param_ints(params, "steps", 1, 255, 128)
         if len(steps) != 64 * min(c, 2):
             raise ParamError(f"params.steps holds {len(steps)} steps where {c} channel(s) need {64 * min(c, 2)}")
-        if set(params) - {"sampling"} != {"steps", "pad"}:
-            raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad', 'sampling'})}")
+        if set(params) - {"sampling", "rotation"} != {"steps", "pad"}:
+            raise ParamError(f"unexpected params {sorted(set(params) - {'steps', 'pad', 'sampling', 'rotation'})}")
+        if "rotation" in params:
+            param_int(params, "rotation", 1, 3)
         if "sampling" in params and (params["sampling"] not in SAMPLINGS or c != 3):
             raise ParamError(f"params.sampling is one of {sorted(SAMPLINGS)} for an image of 3 channels, or absent")
         canvas = Canvas.of(signal.shape, 0, 0, params.get("sampling", "4:4:4"))
@@ -826,12 +853,13 @@ class JpegCoefficientsCodec(RunCodec):
         rest = self._fallback_params(params)
         if rest is not None:
             return self._fallback.decode_memory(rest, signal)
-        width = (signal.shape[1] + 16) * signal.shape[2]
-        return 2 * 8 * CHUNK_BLOCK_ROWS * width * 8 * 5 + (1 << 20)
+        width = (max(signal.shape[:2]) + 16) * signal.shape[2]
+        turned = signal.shape[0] * signal.shape[1] * signal.shape[2] if params.get("rotation") else 0  # a copy
+        return 2 * 8 * CHUNK_BLOCK_ROWS * width * 8 * 5 + turned + (1 << 20)
 
-    def _decoded_bands(self, canvas: Canvas, chunks, signal, steps):
-        """Each chunk's Band, decoded from its words."""
-        c = signal.shape[2]
+    def _decoded_bands(self, canvas: Canvas, chunks, shape, steps):
+        """Each chunk's Band (of a decode of `shape`), decoded from its words."""
+        c = shape[2]
         nby, nbx, spans = layout(canvas)
         prior = self.weights.counts
         for (a, b), data in zip(spans, chunks):
@@ -842,7 +870,7 @@ class JpegCoefficientsCodec(RunCodec):
             flags = np.zeros((b - a, nbx), np.uint8)
             corr = np.zeros((8 * (b - a), 8 * nbx, c), np.int64)
             if not _k.decode(np.frombuffer(data, "<u4").astype(np.uint32), coefs, flags, corr, steps,
-                             *_chunk_window(canvas, signal.shape, a, b), prior, chroma):
+                             *_chunk_window(canvas, shape, a, b), prior, chroma):
                 raise ValueError("corrupt chunk: its stream does not decode")
             yield Band(a, b, coefs, chroma, flags, corr)
 
@@ -855,13 +883,15 @@ class JpegCoefficientsCodec(RunCodec):
         if len(spans) != len(chunks):
             raise ValueError("chunk count does not match the image size")
         steps = np.array(params["steps"], np.int64).reshape(-1, 64)
-        out = np.empty(signal.shape, np.uint8)
-        bands = self._decoded_bands(canvas, chunks, signal, steps)
-        for band, shown in _shown_bands(bands, canvas, signal.shape, steps):
-            top, bottom, left, right = _chunk_window(canvas, signal.shape, band.a, band.b)
+        shape = self._upright_shape(params, signal)
+        out = np.empty(shape, np.uint8)
+        bands = self._decoded_bands(canvas, chunks, shape, steps)
+        for band, shown in _shown_bands(bands, canvas, shape, steps):
+            top, bottom, left, right = _chunk_window(canvas, shape, band.a, band.b)
             planes = (shown + band.corr)[top:bottom, left:right]
             if planes.min(initial=0) < 0 or planes.max(initial=0) > 255:
                 raise ValueError("corrupt chunk: a corrected sample outside 0..255")
             out[8 * band.a + top - canvas.top:8 * band.a + bottom - canvas.top] = planes
             progress.step(band.b / nby)
-        return out
+        turns = params.get("rotation", 0)
+        return np.ascontiguousarray(np.rot90(out, -turns)) if turns else out

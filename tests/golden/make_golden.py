@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -37,6 +39,9 @@ JPEG444_INPUT = ("photo-from-jpeg-444.ppm", lambda: _ppm(jpeg_decoded(21, 30, qu
 # libjpeg-turbo does
 JPEG420_INPUT = ("photo-from-jpeg-420.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=2)))
 JPEG422_INPUT = ("photo-from-jpeg-422.ppm", lambda: _ppm(jpeg_decoded(21, 30, quality=92, subsampling=1)))
+# and a 4:2:0 decode turned a quarter turn clockwise after decoding (an orientation tag applied)
+JPEG_TURNED_INPUT = ("photo-from-jpeg-turned.ppm",
+                     lambda: _ppm(np.rot90(jpeg_decoded(21, 30, quality=92, subsampling=2), -1)))
 
 
 def _ppm(rgb) -> bytes:
@@ -59,6 +64,7 @@ def main():
             inputs[f"{codec.name}-jpeg-{codec.kind}.nz"] = JPEG444_INPUT
             inputs[f"{codec.name}-jpeg420-{codec.kind}.nz"] = JPEG420_INPUT
             inputs[f"{codec.name}-jpeg422-{codec.kind}.nz"] = JPEG422_INPUT
+            inputs[f"{codec.name}-jpeg-turned-{codec.kind}.nz"] = JPEG_TURNED_INPUT
         for file, (name, make) in inputs.items():
             data = make()
             (HERE / file).write_bytes(api.compress_bytes(data, name, codec.name))
