@@ -78,6 +78,7 @@ GiB = 1 << 30
 
 def seed_media() -> dict:
     """Small media files: name -> bytes."""
+    import numpy as np
     from media_factory import image_file, jpeg_decoded, png_bytes, sparse_tone, tone, wav_file
 
     return {
