@@ -30,7 +30,7 @@ import os
 import tempfile
 
 from neuralzip import container
-from neuralzip.errors import ContainerError, InputError
+from neuralzip.errors import ContainerError, InputError, NeuralzipError
 
 
 def _stream_bytes() -> int:
@@ -42,6 +42,9 @@ def _stream_bytes() -> int:
 # environment variable NEURALZIP_STREAM_BYTES moves it for tests and benchmarks (the bytes written
 # are the same)
 STREAM_BYTES = _stream_bytes()
+# a larger image that is a decoded JPEG is still coded whole by --model auto's jpeg-coefficients up
+# to this many pixels (a 24-megapixel one takes 0.69 GB to compress; README, stop 46)
+WHOLE_JPEG_PIXELS = 24_000_000
 SPOOL_PIECE = 1 << 20
 # the formats written a block at a time (media/audiostream, media/imagestream)
 WRITABLE = {"audio": ("wav", "flac", "aiff"), "image": ("png", "pnm", "bmp")}
@@ -159,11 +162,29 @@ def plan(path, model: str, weights: str | None, level: int):
     shape = _streams(kind).probe(path, STREAM_BYTES // 4)
     if shape is None or not long_enough(kind, shape):
         return None
+    if model == "auto" and kind == "image" and _decoded_jpeg(path, shape):
+        return None  # coded whole: --model auto takes jpeg-coefficients for it (api.encode_members)
     try:
         codec = api.get_codec(model, kind, weights, level)
     except InputError:
         return None  # coding it the usual way will say why
     return codec if chunk_codec(codec) else None
+
+
+def _decoded_jpeg(path, shape) -> bool:
+    """Whether --model auto takes jpeg-coefficients for this large image: a decoded JPEG of at most
+    WHOLE_JPEG_PIXELS pixels (read whole to see; the model codes it whole, in under 1 GB)."""
+    if len(shape) != 3 or shape[2] not in (1, 3) or shape[0] * shape[1] > WHOLE_JPEG_PIXELS:
+        return False
+    from neuralzip import api
+    from neuralzip.models import DECODED_JPEG
+
+    try:
+        with open(path, "rb") as f:
+            media = api.read_media(f.read(), str(path))
+    except (OSError, NeuralzipError):
+        return False  # coding it the usual way will say why
+    return api.auto_model("image", media.samples, media.bits) == DECODED_JPEG
 
 
 def _open_reader(path, kind: str, fmt: str):

@@ -96,6 +96,22 @@ def large_path(monkeypatch):
     return count_chunked_calls(monkeypatch)
 
 
+def test_auto_codes_a_large_decoded_jpeg_whole_as_coefficients(tmp_path, large_path):
+    """Above the streaming threshold --model auto still takes jpeg-coefficients for a decoded JPEG
+    (read whole to see; coded whole), and streams classic for anything else."""
+    src = tmp_path / "jpeg.ppm"
+    src.write_bytes(IMAGES["jpeg.ppm"])
+    out = api.compress_file(src, tmp_path / "jpeg.nz")
+    [m] = api.container.loads(out.read_bytes())[1]
+    assert m.model == "jpeg-coefficients" and "fallback" not in m.params and large_path["encode"] == 0
+    [(_, restored)] = api.decompress_bytes(out.read_bytes())
+    assert restored == IMAGES["jpeg.ppm"]
+    other = tmp_path / "rgb.png"
+    other.write_bytes(IMAGES["rgb.png"])
+    [m] = api.container.loads(api.compress_file(other, tmp_path / "rgb.nz").read_bytes())[1]
+    assert m.model == "classic" and large_path["encode"] == 1
+
+
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_chunked_path_writes_the_same_bytes_and_restores_exactly(name, tmp_path, monkeypatch, large_path):
     src = tmp_path / name
