@@ -6,7 +6,8 @@ models see) and can be read and written a block at a time (audio: WAV, FLAC, AIF
 non-interlaced PNG, binary PNM, uncompressed BMP), and its codec cuts the frames or rows into
 independent chunks it can take one at a time (`Codec.chunk_params`; ols-cascade, auto's audio
 model, and the image models built on classic do); every other member goes the whole-member way
-(api.encode_members / decode_members).
+(api.encode_members / decode_members), and so does an image of at most WHOLE_JPEG_PIXELS that
+--model auto finds to be a decoded JPEG (coded by jpeg-coefficients, which needs it whole).
 
 Compress: the file is read a block of frames or rows at a time (media/audiostream: WAV by its
 data offset, FLAC and AIFF through libsndfile; media/imagestream: PNG inflated and unfiltered as
