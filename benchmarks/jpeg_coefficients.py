@@ -57,7 +57,7 @@ from neuralzip.train.jpeg_prior import prior, save, tally  # noqa: E402
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from baselines import jxl_bytes, median_wall, need  # noqa: E402
+from baselines import jxl_bytes, median_wall, need, roundtrip_walls  # noqa: E402
 
 
 def census_row(path: Path) -> dict:
@@ -159,7 +159,6 @@ def resaved(data: Path, quality: int, chroma: str, jobs: int) -> dict:
 
 
 def speed_420(data: Path) -> dict:
-    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     src = sorted((data / "images" / "valid").glob("wiki*.png"))[0]
     out = {"input": f"768x512 centre crop of {src.name}, saved as a quality-90 4:2:0 JPEG and decoded"}
     with Image.open(src) as im, tempfile.TemporaryDirectory() as tmp:
@@ -172,12 +171,7 @@ def speed_420(data: Path) -> dict:
         out["cjxl_e7_encode_s"] = round(median_wall([need("cjxl"), "-d", "0", "-e", "7", str(png),
                                                      str(Path(tmp) / "c.jxl")]), 3)
         for model in ("jpeg-coefficients", "classic"):
-            nz = Path(tmp) / f"{model}.nz"
-            c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png), "-o", str(nz)])
-            d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(Path(tmp) / "b.png")])
-            if not np.array_equal(read_media((Path(tmp) / "b.png").read_bytes()).samples,
-                                  read_media(png.read_bytes()).samples):
-                sys.exit(f"{model} did not decode to the original pixels")
+            c, d, nz = roundtrip_walls(png, model, 1, Path(tmp))
             member = container.loads(nz.read_bytes())[1][0]
             out[model] = {"compress_s": round(c, 3), "decompress_s": round(d, 3), "bytes": nz.stat().st_size,
                           "compress_vs_cjxl_e7": round(c / out["cjxl_e7_encode_s"], 3),

@@ -45,7 +45,7 @@ sys.path.insert(0, str(HERE))
 THREADS_ENV = os.environ.get("OMP_NUM_THREADS")
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from baselines import jxl_bytes, median_wall, need  # noqa: E402
+from baselines import jxl_bytes, median_wall, need, roundtrip_walls  # noqa: E402
 from head_rate import with_head  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
@@ -142,7 +142,6 @@ def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str, head: i
 
 
 def speed(data: Path) -> dict:
-    neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     if THREADS_ENV is None:
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
@@ -158,12 +157,7 @@ def speed(data: Path) -> dict:
                                                             str(Path(tmp) / "c.jxl")]), 3)
         for model, level in SPEED_MODELS:
             key = f"{model}@{level}"
-            nz = Path(tmp) / f"{key}.nz"
-            c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, "--level", str(level),
-                                         str(png), "-o", str(nz)])
-            d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(Path(tmp) / "b.png")])
-            back = read_media((Path(tmp) / "b.png").read_bytes()).samples
-            assert np.array_equal(back, read_media(png.read_bytes()).samples)
+            c, d, _ = roundtrip_walls(png, model, level, Path(tmp))
             out[key] = {"compress_s": round(c, 3), "decompress_s": round(d, 3),
                         "compress_vs_cjxl_e7": round(c / out["cjxl_e7_encode_s"], 3),
                         "decompress_vs_cjxl_e7": round(d / out["cjxl_e7_encode_s"], 3),

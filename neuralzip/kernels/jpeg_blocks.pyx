@@ -669,22 +669,22 @@ def estimate_half(const int64_t[:, :, ::1] full, const uint8_t[:, ::1] valid, Py
     cdef int64_t[:, :, ::1] rounded = np.empty((h, w, nc), np.int64)
     cdef int64_t[:, :, ::1] up = np.empty((vertical * h, 2 * w, nc), np.int64)
     cdef int64_t[::1] sums = np.empty(w, np.int64)
-    cdef int64_t weight, total, err
+    cdef int64_t weight, total, every, err
     cdef double v
     with nogil:
         for i in range(h):
             for j in range(w):
                 for c in range(nc):
                     weight = 0
-                    total = 0
-                    err = 0
+                    total = 0  # of the valid samples
+                    every = 0  # of all (a cell with none valid)
                     for dy in range(vertical):
                         for dx in range(2):
-                            err += full[vertical * i + dy, 2 * j + dx, c]
+                            every += full[vertical * i + dy, 2 * j + dx, c]
                             if valid[vertical * i + dy, 2 * j + dx]:
                                 weight += 1
                                 total += full[vertical * i + dy, 2 * j + dx, c]
-                    half[i, j, c] = <double>total / <double>weight if weight else <double>err / (2.0 * vertical)
+                    half[i, j, c] = <double>total / <double>weight if weight else <double>every / (2.0 * vertical)
         for k in range(rounds):
             for i in range(h):
                 for j in range(w):

@@ -69,10 +69,10 @@ SEARCH_CANDIDATES, SEARCH_FLIPS = 14, 3  # kernels/jpeg_blocks.pyx's search_flip
 # urban photos decoded with libjpeg's inverse DCT: 0.58 to 0.95; the two decoded with another one,
 # urban_img_020 and urban_img_062: 0.25 and 0.33, where corrections cost more than classic's coding).
 RECOGNISED_SHARE = 0.05
+RECOGNISED_AFTER_SEARCH = 0.5
 # params.sampling of a member whose chroma has half resolution (absent: full), and how many luma
 # rows a chroma row covers: 4:2:0 halves it across and down, 4:2:2 across only
 SAMPLINGS = {"4:2:0": 2, "4:2:2": 1}
-RECOGNISED_AFTER_SEARCH = 0.5
 
 
 def standard_steps(quality: int, channels: int) -> np.ndarray:
@@ -111,6 +111,12 @@ def _blocks(planes: np.ndarray) -> np.ndarray:
     """(8 nby, 8 nbx, c) -> (nby, nbx, c, 8, 8)."""
     h, w, c = planes.shape
     return planes.reshape(h // 8, 8, w // 8, 8, c).transpose(0, 2, 4, 1, 3)
+
+
+def _planes(blocks: np.ndarray) -> np.ndarray:
+    """_blocks undone: (nby, nbx, c, 8, 8) -> (8 nby, 8 nbx, c)."""
+    nby, nbx, c = blocks.shape[:3]
+    return blocks.transpose(0, 3, 1, 4, 2).reshape(8 * nby, 8 * nbx, c)
 
 
 def _coded_values(img: np.ndarray) -> np.ndarray | None:
@@ -344,12 +350,8 @@ def _full_resolution_chroma(target: np.ndarray, steps: np.ndarray) -> bool:
     return chroma_share >= max(RECOGNISED_SHARE, luma_share / 2)
 
 
-def _find(samples: np.ndarray, bits: int) -> Found | None:
-    if bits != 8 or samples.ndim != 3 or samples.shape[2] not in (1, 3) or min(samples.shape[:2]) < 8:
-        return None
-    values = _values_u8(samples)
-    if values is None:
-        return None
+def _find(samples: np.ndarray, values: np.ndarray) -> Found | None:
+    """found() for the image as it is (`values`: its _values_u8)."""
     # the grid where the jumps say, else (a photo whose blocks barely show) where an uncut decode has it
     for pads in dict.fromkeys([grid_offset(values.astype(np.int16)), (0, 0)]):
         canvas = Canvas.of(samples.shape, *pads)
@@ -436,12 +438,13 @@ def _chroma_band(values, img, canvas: Canvas, c0: int, c1: int, margin: int) -> 
                       rounded[c0 - e0 - 1] if c0 > e0 else None, rounded[r1 - e0] if r1 < e1 else None, v)
 
 
-def _wrong_blocks(band: ChromaBand, coefs: np.ndarray, steps: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Per chroma block: does the upsampling of what `coefs` decode to miss a sample of its cell
-    where `valid` (like band.valid) is set? (nby, nbx) bool."""
-    planes = _reconstruct(coefs, steps)[:band.full.shape[0] // band.vertical, :band.full.shape[1] // 2]
-    up = jpeg_chroma.upsample(planes, band.above, band.below, band.vertical)
-    return _any_per_block(~(up == band.full).all(axis=2) & valid, coefs.shape[:2], band.vertical)
+def _wrong_blocks(band: ChromaBand, planes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per chroma block: does the upsampling of the band's half-resolution `planes` (what its
+    blocks decode to) miss a sample of its cell where `valid` (like band.valid) is set? (nby, nbx)
+    bool."""
+    rows = planes[:band.full.shape[0] // band.vertical, :band.full.shape[1] // 2]
+    up = jpeg_chroma.upsample(rows, band.above, band.below, band.vertical)
+    return _any_per_block(~(up == band.full).all(axis=2) & valid, band.target.shape[:2], band.vertical)
 
 
 def _any_per_block(samples: np.ndarray, blocks, vertical: int) -> np.ndarray:
@@ -457,10 +460,9 @@ def _any_per_block(samples: np.ndarray, blocks, vertical: int) -> np.ndarray:
 def _chroma_coefs(band: ChromaBand, steps: np.ndarray) -> np.ndarray:
     """The chroma blocks' coefficients: rounded from the estimate's DCT, and searched only where
     their upsampling misses a sample (elsewhere they are the decoder's already)."""
-    dct = forward_dct(band.target - 128)
-    coefs = quantize(dct, steps)
-    wrong = _wrong_blocks(band, coefs, steps, band.valid)
-    target = np.where(wrong[..., None, None, None], band.target, _blocks(_reconstruct(coefs, steps)))
+    planes = _reconstruct(quantize(forward_dct(band.target - 128), steps), steps)
+    wrong = _wrong_blocks(band, planes, band.valid)
+    target = np.where(wrong[..., None, None, None], band.target, _blocks(planes))
     return _recover_blocks(target, band.mask, steps)
 
 
@@ -505,9 +507,7 @@ def _estimate_fit(band: ChromaBand) -> float:
     gives back: 0.89 to 0.97 when the plane was subsampled as the band assumes, 0.35 to 0.88 when
     not (quality-85 decodes of three valid photos: a 4:2:2 plane taken for 4:2:0 loses its detail
     down the columns, a 4:2:0 one taken for 4:2:2 is not smooth enough down them)."""
-    nby, nbx = band.target.shape[:2]
-    planes = band.target.transpose(0, 3, 1, 4, 2).reshape(8 * nby, 8 * nbx, 2)
-    planes = planes[:band.full.shape[0] // band.vertical, :band.full.shape[1] // 2]
+    planes = _planes(band.target)[:band.full.shape[0] // band.vertical, :band.full.shape[1] // 2]
     up = jpeg_chroma.upsample(planes, band.above, band.below, band.vertical)
     return float((up == band.full).all(axis=2)[band.valid].mean()) if band.valid.any() else 0.0
 
@@ -542,7 +542,7 @@ def _chroma_trial(values, img, canvas: Canvas, luma_steps: np.ndarray) -> tuple[
     for table in tables():
         steps = np.stack([luma_steps[0], table])
         coefs = _chroma_coefs(band, _chroma_steps(steps))
-        wrong = _wrong_blocks(band, coefs, _chroma_steps(steps), inner)
+        wrong = _wrong_blocks(band, _reconstruct(coefs, _chroma_steps(steps)), inner)
         share = float((~wrong)[judged].mean()) if judged.any() else 0.0
         if share > best_share:
             best, best_share = steps, share
@@ -576,12 +576,18 @@ def found(samples: np.ndarray, bits: int) -> Found | None:
     key = (bits, samples.shape, hashlib.blake2b(np.ascontiguousarray(samples).data, digest_size=16).digest())
     if key in _LAST_FOUND:
         return _LAST_FOUND[key]
-    result = _find(samples, bits)
-    if result is None or result.share < RECOGNISED_AFTER_SEARCH:
+    result = None
+    fits = bits == 8 and samples.ndim == 3 and samples.shape[2] in (1, 3) and min(samples.shape[:2]) >= 8
+    values = _values_u8(samples) if fits else None
+    if values is not None:
+        result = _find(samples, values)
+    if values is not None and (result is None or result.share < RECOGNISED_AFTER_SEARCH):
         # a decode turned after decoding (cameras and phones record an orientation, and tools apply
-        # it to the decoded pixels): its blocks come back once it is turned back
+        # it to the decoded pixels): its blocks come back once it is turned back (the values of each
+        # pixel turn with it)
         for turns in (1, 2, 3):
-            turned = _find(np.ascontiguousarray(np.rot90(samples, turns)), bits)
+            turned = _find(np.ascontiguousarray(np.rot90(samples, turns)),
+                           np.ascontiguousarray(np.rot90(values, turns)))
             if turned is not None and turned.share >= RECOGNISED_AFTER_SEARCH:
                 result = turned._replace(rotation=turns)
                 break
