@@ -4,6 +4,7 @@
     python benchmarks/jpeg_coefficients.py --tune-prior [--data ../shared/data]
     python benchmarks/jpeg_coefficients.py --resaved Q [--chroma 444|422|420]
     python benchmarks/jpeg_coefficients.py --speed-420
+    python benchmarks/jpeg_coefficients.py --compare-priors OLD.npz NEW.npz
 
 * census: every photo of images/valid and images/train: recognised as a decoded JPEG or not (and
   the time that takes), the block grid found, the luma table's first steps (libjpeg's quality 96
@@ -26,10 +27,14 @@
   quality-90 4:2:0 JPEG and decoded again: compress and decompress with jpeg-coefficients and
   classic, whole processes on all cores, median of 3, against `cjxl -d 0 -e 7` in the same run
   (the full-resolution chroma case is `local_ls.py --speed-only`).
+* --compare-priors A.npz B.npz: the exact model's bytes (every block coded, nothing written) of
+  the valid photos that are decoded JPEGs as they are stored, and of every Wikipedia photo of
+  images/valid resaved by Pillow at qualities and samplings that weights v2's training copies
+  (neuralzip/train/jpeg_prior.py: qualities 60, 80, 95) do not use, under each prior.
 Writes benchmarks/results/jpeg_coefficients.json (--tune-prior: jpeg_coefficients_prior.json;
 --resaved Q: jpeg_coefficients_resaved_qQ.json, with --chroma 420 or 422 ..._qQ_420.json or
 ..._qQ_422.json; --speed-420:
-jpeg_coefficients_speed_420.json).
+jpeg_coefficients_speed_420.json; --compare-priors: jpeg_coefficients_priors.json).
 """
 
 import argparse
@@ -47,12 +52,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from neuralzip import api, container  # noqa: E402
+from neuralzip import api, container, weightstore  # noqa: E402
 from neuralzip.coding.stream import CostCoder  # noqa: E402
 from neuralzip.kernels import jpeg_blocks as _k  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
-from neuralzip.models.jpeg_coefficients import code_image, found, recognises, recover  # noqa: E402
-from neuralzip.train.jpeg_prior import prior, save, tally  # noqa: E402
+from neuralzip.models.jpeg_coefficients import code_image, found, recognises, recover, upright  # noqa: E402
+from neuralzip.train.jpeg_prior import prior, resaved as resaved_copy, save, tally  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -207,6 +212,46 @@ def tune_prior(data: Path) -> dict:
     return out
 
 
+# the resaved copies --compare-priors measures: qualities none of the training copies have
+PRIOR_TRIALS = ((50, "4:2:0"), (75, "4:2:0"), (90, "4:2:0"), (90, "4:2:2"), (90, "4:4:4"))
+
+
+def prior_row(job) -> tuple[str, list[float] | None]:
+    """(what, bytes under each prior, None where the copy is not recognised) of one photo or copy."""
+    path, quality, sampling, priors = job
+    samples = read_media(path.read_bytes()).samples
+    if quality:
+        samples = resaved_copy(samples, quality, sampling)
+    what = f"q{quality} {sampling}" if quality else "as stored"
+    if not recognises(samples, 8):
+        return what, None
+    f = found(samples, 8)
+    out = []
+    for p in priors:
+        counts = weightstore.load(p)["counts"].astype(np.int64)
+        chunks = code_image(upright(samples, f), f, lambda: _k.BlockModel(counts), CostCoder)
+        out.append(sum(c.bits for _, c in chunks) / 8)
+    return what, out
+
+
+def compare_priors(data: Path, priors: list[Path], jobs: int) -> dict:
+    valid = data / "images" / "valid"
+    work = [(p, 0, "", priors) for p in sorted(valid.glob("*.png"))]
+    work += [(p, q, s, priors) for q, s in PRIOR_TRIALS for p in sorted(valid.glob("wiki*.png"))]
+    totals, missed = {}, {}
+    with ProcessPoolExecutor(jobs) as pool:
+        for what, sizes_ in pool.map(prior_row, work):
+            if sizes_ is None:
+                missed[what] = missed.get(what, 0) + 1
+                continue
+            totals[what] = [a + b for a, b in zip(totals.get(what, [0.0] * len(priors)), sizes_)]
+    rows = {what: {"bytes": [round(b) for b in t], "vs first": [round(b / t[0], 4) for b in t]}
+            for what, t in totals.items()}
+    for what, row in rows.items():
+        print(what, row, flush=True)
+    return {"priors": [p.name for p in priors], "rows": rows, "not recognised": missed}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
@@ -215,7 +260,14 @@ def main():
     ap.add_argument("--resaved", type=int, metavar="QUALITY")
     ap.add_argument("--chroma", choices=sorted(SUBSAMPLING), default="444", help="of the --resaved JPEGs")
     ap.add_argument("--speed-420", action="store_true")
+    ap.add_argument("--compare-priors", nargs="+", type=Path, metavar="WEIGHTS")
     args = ap.parse_args()
+    if args.compare_priors:
+        out = compare_priors(args.data, args.compare_priors, args.jobs)
+        out["command"] = "python benchmarks/jpeg_coefficients.py --compare-priors " + " ".join(
+            str(p) for p in args.compare_priors)
+        (RESULTS / "jpeg_coefficients_priors.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
     if args.speed_420:
         out = speed_420(args.data)
         out["command"] = "python benchmarks/jpeg_coefficients.py --speed-420"

@@ -279,24 +279,28 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
 
-@pytest.mark.parametrize("older, prefix, version", [
-    ("older-vae-v1-weights-image.nz", "vae-image", 1),
-    ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3),
-    ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2),
-    ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3)])
-def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, version):
+@pytest.mark.parametrize("older, prefix, version, today", [
+    ("older-vae-v1-weights-image.nz", "vae-image", 1, "vae-image.nz"),
+    ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3, "context-mlp-image.nz"),
+    ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2, "local-ls-mlp-image.nz"),
+    ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3, "local-ls-mlp-image.nz"),
+    ("older-jpeg-coefficients-v1-weights-image.nz", "jpeg-coefficients-image", 1,
+     "jpeg-coefficients-jpeg420-image.nz")])
+def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, version, today):
     """A file made with an earlier weights version of its model (vae v1, whose encoder v2
     requantized; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
     same blend; local-ls-mlp v3, trained on every photo's RGB, where v4 learned decoded JPEGs in
-    the YCbCr they are coded in) records that file's hash and decodes with the shipped file; today's golden file
-    names the newest. Forced onto the newest (--weights), the older file is refused; rewritten
-    to name it (the negative control), it no longer decodes."""
+    the YCbCr they are coded in; jpeg-coefficients v1, a prior learned from the training folder's
+    own decoded JPEGs alone, where v2 also counts them resaved at other qualities and samplings)
+    records that file's hash and decodes with the shipped file; today's golden file of the same
+    input (`today`) names the newest. Forced onto the newest (--weights), the older file is
+    refused; rewritten to name it (the negative control), it no longer decodes."""
     blob = (GOLDEN / older).read_bytes()
     _, [member] = container.loads(blob)
     [earlier] = shipped_dir().glob(f"{prefix}-v{version}-*.npz")
     newest = shipped(prefix)
     assert member.weights in earlier.name and earlier != newest
-    _, [current] = container.loads((GOLDEN / f"{member.model}-image.nz").read_bytes())
+    _, [current] = container.loads((GOLDEN / today).read_bytes())
     # the same params but today's learned output layer (recorded since the newest weights) and colour flags
     assert current.weights in newest.name
     def without_later_params(params):
