@@ -15,8 +15,10 @@ quality to quality (Pillow's encoder and decoder, libjpeg-turbo, as a user's too
 """
 
 import argparse
+import contextlib
 import io
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -93,9 +95,11 @@ def tally(files: list[Path], resave: bool = False, jobs: int = 1, progress=print
     """Symbols seen per context (CONTEXTS, ROW_WIDTH) over the files that are decoded JPEGs the model
     recognises, and (resave) over every file's resaved copies."""
     hist = np.zeros((_k.CONTEXTS, _k.ROW_WIDTH), np.int64)
-    jobs_list = [(f, i, resave) for i, f in enumerate(files)]
-    with ProcessPoolExecutor(max(1, jobs)) as pool:
-        for i, (name, h, counted) in enumerate(pool.map(_tally_file, jobs_list)):
+    work = [(f, i, resave) for i, f in enumerate(files)]
+    # spawned workers: a forked one could inherit the kernels' OpenMP threads mid-state and hang
+    with (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1
+          else contextlib.nullcontext()) as pool:
+        for i, (name, h, counted) in enumerate((pool.map if pool else map)(_tally_file, work)):
             if h is not None:
                 hist += h
             progress(f"[{i + 1}/{len(files)}] {name}: " + (", ".join(counted) or "no decoded JPEG, skipped"))
