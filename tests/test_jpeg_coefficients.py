@@ -18,6 +18,7 @@ from neuralzip.kernels import jpeg_blocks as _k
 from neuralzip.models import auto_model, get_codec
 from neuralzip.models.base import ParamError, Signal
 from neuralzip.models import jpeg_chroma
+from neuralzip.models import jpeg_coefficients as jc
 from neuralzip.models.jpeg_coefficients import (CHUNK_BLOCK_ROWS, JpegCoefficientsCodec, found, recognises, recover,
                                                 standard_steps, upright)
 
@@ -159,6 +160,34 @@ def test_the_upsampling_is_the_decoders(quality, sampling, monkeypatch):
     monkeypatch.setattr(jpeg_chroma, "upsample",
                         lambda rows, above, below, vertical: upsample(rows, above, below, vertical, (even, odd + 4)))
     assert recover(arr, f)[1].mean() > 0.2
+
+
+def test_a_subsampled_decode_passing_for_full_resolution_under_the_finest_table(monkeypatch):
+    """Under the finest table (every step 1) the luma and the upsampled chroma of a subsampled
+    decode can come back from rounded coefficients about equally often, and then it passes the
+    test for full-resolution chroma (4 of the 150 copies of images/train photos resaved at
+    qualities 60 and 95 with 4:2:0 or 4:2:2 chroma did). Its blocks do not come back after the
+    search, so recognition goes on to the subsampled samplings and finds the one it was made with.
+    Emulated here on a small uncut decode (its grid where the jumps say: at 0, 0): the
+    three-channel table estimate gives the finest table, and the chroma test says full resolution. Negative control: that full-resolution reading's blocks
+    do not come back (what stopped recognition before)."""
+    arr = _muted(160, 224, 95, "4:2:2")
+    estimate = jc.estimate_steps
+
+    def finest_for_three_channels(target):
+        steps, share = estimate(target)
+        return (standard_steps(100, 3), max(share, 0.1)) if target.shape[2] == 3 else (steps, share)
+
+    monkeypatch.setattr(jc, "estimate_steps", finest_for_three_channels)
+    monkeypatch.setattr(jc, "grid_offset", lambda values: (0, 0))
+    monkeypatch.setattr(jc, "_full_resolution_chroma", lambda target, steps: True)
+    monkeypatch.setattr(jc, "_LAST_FOUND", {})
+    f = found(arr, 8)
+    assert f.canvas.sampling == "4:2:2" and recognises(arr, 8)
+    assert np.array_equal(f.steps, standard_steps(95, 3))
+    canvas, values = jc.Canvas.of(arr.shape), jc._values_u8(arr)
+    full_share = jc._searched_share(arr, canvas.place(values), canvas, standard_steps(100, 3))
+    assert full_share < jc.RECOGNISED_AFTER_SEARCH <= f.share
 
 
 @pytest.mark.parametrize("sampling", SAMPLINGS)

@@ -361,7 +361,11 @@ def _find(samples: np.ndarray, values: np.ndarray) -> Found | None:
         full = None
         if share >= RECOGNISED_SHARE:
             full = Found(canvas, steps, _searched_share(samples, canvas_values, canvas, steps), values)
-            if samples.shape[2] == 1 or _full_resolution_chroma(target, steps):
+            # settled unless its blocks do not come back: a subsampled decode's luma and chroma can
+            # both pass for full resolution under the finest table (every step 1), and then only
+            # the searched share tells
+            if samples.shape[2] == 1 or (full.share >= RECOGNISED_AFTER_SEARCH
+                                         and _full_resolution_chroma(target, steps)):
                 return full
         if samples.shape[2] == 3:
             # the luma alone: a JPEG with subsampled chroma? (its flat chroma blocks can pass for full
