@@ -372,9 +372,10 @@ def _find(samples: np.ndarray, values: np.ndarray) -> Found | None:
             # resolution ones: where the chroma's detailed blocks do not come back, it may be one)
             canvas_luma = canvas_values[..., :1]
             steps, share = estimate_steps(_sampled_blocks(canvas_luma, canvas, samples.shape))
-            if share >= RECOGNISED_SHARE:
-                half = _find_subsampled(samples, values, pads, steps,
-                                        _searched_share(samples, canvas_luma, canvas, steps))
+            luma_share = _searched_share(samples, canvas_luma, canvas, steps) if share >= RECOGNISED_SHARE else 0.0
+            # a decode is recognised only if its luma blocks come back (the chroma trials cost seconds)
+            if luma_share >= RECOGNISED_AFTER_SEARCH:
+                half = _find_subsampled(samples, values, pads, steps, luma_share)
                 if half is not None and (full is None or half.share > full.share):
                     return half
         if full is not None:
