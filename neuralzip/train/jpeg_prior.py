@@ -5,11 +5,12 @@ later ones. A histogram of the model's own symbols per context, over the trainin
 decoded JPEGs (the others are skipped); no torch needed.
 
 Since weights v2 the histogram also counts each training image saved as a JPEG and decoded again
-(`--resave`, on by default): the folder's own decoded JPEGs are one camera's high-quality full-
-resolution-chroma files, while most JPEGs people have (phones, the web) are coded at lower
-qualities with subsampled chroma. Each image is resaved once at every quality of
-RESAVE_QUALITIES, its chroma sampling turning through RESAVE_SAMPLINGS from image to image and
-quality to quality (Pillow's encoder and decoder, libjpeg-turbo, as a user's tools would).
+(`--no-resave` leaves that out, as v1 was learned): the folder's own decoded JPEGs are one
+camera's high-quality full-resolution-chroma files, while most JPEGs people have (phones, the
+web) are coded at lower qualities with subsampled chroma. Each image is resaved once at every
+quality of RESAVE_QUALITIES, its chroma sampling turning through RESAVE_SAMPLINGS from image to
+image and quality to quality (Pillow's encoder and decoder, libjpeg-turbo, as a user's tools
+would).
 
     python -m neuralzip.train.jpeg_prior ../shared/data/images/train -o weights
 """
@@ -26,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from neuralzip import weightstore
 from neuralzip.kernels import jpeg_blocks as _k
@@ -45,7 +47,6 @@ RESAVE_SAMPLINGS = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 def resaved(samples: np.ndarray, quality: int, sampling: str) -> np.ndarray | None:
     """The 8-bit grey or RGB image saved as a JPEG by Pillow and decoded again (None: another mode)."""
-    from PIL import Image  # a training-only dependency here, as everywhere in train/
     if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[2] not in (1, 3):
         return None
     buf = io.BytesIO()
