@@ -15,8 +15,11 @@
   (the kernel's fixed start: nothing learned from any photo, the stand-in for photos unlike the
   training ones), against `cjxl -d 0 -e 9` and the models --model auto took before (classic,
   local-ls-mlp level 2): bytes from benchmarks/results/local_ls.json, same files, same cjxl;
-* --tune-prior: the prior's weight chosen on images/train: learned on 4 of every 5 urban photos,
-  the 5th held out, bytes of the held-out photos for several weights and for no prior;
+* --tune-prior: the prior's weight chosen on images/train: learned as weights v2 are (each photo as
+  stored and resaved, neuralzip/train/jpeg_prior.py) on 4 of every 5 photos, the 5th held out,
+  bytes of the held-out photos as stored and resaved at qualities 75, 90 and 50 (none of the
+  training copies'), for several weights and for no prior (stop 45's run, v1's recipe on the urban
+  photos alone, is in git history);
 * --resaved Q: decoded JPEGs unlike the training ones: every Wikipedia photo of images/valid saved
   as a JPEG at quality Q with full-resolution chroma (--chroma 420: half-resolution chroma, the
   default of phones and of most encoders; --chroma 422: half across only, as many cameras write)
@@ -57,7 +60,8 @@ from neuralzip.coding.stream import CostCoder  # noqa: E402
 from neuralzip.kernels import jpeg_blocks as _k  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models.jpeg_coefficients import code_image, found, recognises, recover, upright  # noqa: E402
-from neuralzip.train.jpeg_prior import prior, resaved as resaved_copy, save, tally  # noqa: E402
+from neuralzip.train.classic_prior import training_files  # noqa: E402
+from neuralzip.train.jpeg_prior import PRIOR_TOTAL, prior, resaved as resaved_copy, save, tally  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -187,29 +191,46 @@ def speed_420(data: Path) -> dict:
     return out
 
 
-def tune_prior(data: Path) -> dict:
-    files = [p for p in sorted((data / "images" / "train").glob("urban*.png"))]
+def tune_prior(data: Path, jobs: int) -> dict:
+    """The prior's weight chosen on images/train as weights v2 are learned (train/jpeg_prior.py:
+    each photo as stored if a decoded JPEG, and its resaved copies): learned on 4 of every 5
+    photos, the 5th held out and coded as stored and resaved at qualities the copies do not have."""
+    files = training_files(data / "images" / "train", "image")
     held = files[4::5]
-    learn_from = [p for p in files if p not in held]
-    hist = tally(learn_from, progress=lambda m: print(m, flush=True))
-    held_found = {}
-    for p in held:
-        samples = read_media(p.read_bytes()).samples
-        if recognises(samples, 8):
-            held_found[p] = (samples, found(samples, 8))
-
-    def held_bytes(counts) -> float:
-        total = 0.0
-        for samples, f in held_found.values():
-            model = (lambda: _k.BlockModel(counts)) if counts is not None else _k.BlockModel
-            total += sum(c.bits for _, c in code_image(samples, f, model, CostCoder))
-        return total / 8
-
-    out = {"held_out": [p.name for p in held_found], "bytes": {"no prior": round(held_bytes(None))}}
-    for total in (256, 1024, 4096, 16384):
-        out["bytes"][str(total)] = round(held_bytes(prior(hist, total)))
-        print(total, out["bytes"][str(total)], flush=True)
+    hist = tally([p for p in files if p not in held], resave=True, jobs=jobs, progress=lambda m: print(m, flush=True))
+    totals = {"no prior": None, **{str(t): prior(hist, t) for t in TUNED_TOTALS}}
+    work = [(p, q, s, totals) for q, s in TUNING_TRIALS for p in held]
+    out = {"held_out": [p.name for p in held], "bytes": {}}
+    with ProcessPoolExecutor(jobs) as pool:
+        for what, sizes_ in pool.map(_held_out_row, work):
+            if sizes_ is not None:
+                row = out["bytes"].setdefault(what, dict.fromkeys(totals, 0))
+                for k, b in zip(totals, sizes_):
+                    row[k] += round(b)
+    for what, row in out["bytes"].items():
+        print(what, {k: round(v / row[str(PRIOR_TOTAL)], 4) for k, v in row.items()}, flush=True)
     return out
+
+
+TUNED_TOTALS = (1024, 2048, 4096, 8192, 16384)
+TUNING_TRIALS = ((0, ""), (75, "4:2:0"), (90, "4:2:2"), (50, "4:2:0"))  # (0, ""): as stored
+
+
+def _held_out_row(job) -> tuple[str, list[float] | None]:
+    """(what, bytes under each prior (None: the kernel's fixed start)) of a held-out photo or copy."""
+    path, quality, sampling, totals = job
+    samples = read_media(path.read_bytes()).samples
+    if quality:
+        samples = resaved_copy(samples, quality, sampling)
+    what = f"q{quality} {sampling}" if quality else "as stored"
+    if samples is None or not recognises(samples, 8):
+        return what, None
+    f = found(samples, 8)
+    out = []
+    for counts in totals.values():
+        model = _k.BlockModel if counts is None else (lambda c=counts.astype(np.int64): _k.BlockModel(c))
+        out.append(sum(c.bits for _, c in code_image(upright(samples, f), f, model, CostCoder)) / 8)
+    return what, out
 
 
 # the resaved copies --compare-priors measures: qualities none of the training copies have
@@ -282,7 +303,7 @@ def main():
         (RESULTS / name).write_text(json.dumps(out, indent=1) + "\n")
         return
     if args.tune_prior:
-        out = tune_prior(args.data)
+        out = tune_prior(args.data, args.jobs)
         out["command"] = "python benchmarks/jpeg_coefficients.py --tune-prior"
         (RESULTS / "jpeg_coefficients_prior.json").write_text(json.dumps(out, indent=1) + "\n")
         return
