@@ -199,10 +199,10 @@ def tune_prior(data: Path, jobs: int) -> dict:
     held = files[4::5]
     hist = tally([p for p in files if p not in held], resave=True, jobs=jobs, progress=lambda m: print(m, flush=True))
     totals = {"no prior": None, **{str(t): prior(hist, t) for t in TUNED_TOTALS}}
-    work = [(p, q, s, totals) for q, s in TUNING_TRIALS for p in held]
+    work = [(p, q, s, list(totals.values())) for q, s in TUNING_TRIALS for p in held]
     out = {"held_out": [p.name for p in held], "bytes": {}}
     with ProcessPoolExecutor(jobs) as pool:
-        for what, sizes_ in pool.map(_held_out_row, work):
+        for what, sizes_ in pool.map(bytes_under_priors, work):
             if sizes_ is not None:
                 row = out["bytes"].setdefault(what, dict.fromkeys(totals, 0))
                 for k, b in zip(totals, sizes_):
@@ -216,9 +216,15 @@ TUNED_TOTALS = (1024, 2048, 4096, 8192, 16384)
 TUNING_TRIALS = ((0, ""), (75, "4:2:0"), (90, "4:2:2"), (50, "4:2:0"))  # (0, ""): as stored
 
 
-def _held_out_row(job) -> tuple[str, list[float] | None]:
-    """(what, bytes under each prior (None: the kernel's fixed start)) of a held-out photo or copy."""
-    path, quality, sampling, totals = job
+# the resaved copies --compare-priors measures: qualities none of the training copies have
+PRIOR_TRIALS = ((50, "4:2:0"), (75, "4:2:0"), (90, "4:2:0"), (90, "4:2:2"), (90, "4:4:4"))
+
+
+def bytes_under_priors(job) -> tuple[str, list[float] | None]:
+    """(what, the exact model's bytes under each prior, None where the copy is not recognised) of
+    one photo (quality 0) or its resaved copy. A prior is counts, a weights file (read in the
+    worker) or None (the kernel's fixed start)."""
+    path, quality, sampling, priors = job
     samples = read_media(path.read_bytes()).samples
     if quality:
         samples = resaved_copy(samples, quality, sampling)
@@ -227,31 +233,10 @@ def _held_out_row(job) -> tuple[str, list[float] | None]:
         return what, None
     f = found(samples, 8)
     out = []
-    for counts in totals.values():
+    for p in priors:
+        counts = weightstore.load(p)["counts"] if isinstance(p, Path) else p
         model = _k.BlockModel if counts is None else (lambda c=counts.astype(np.int64): _k.BlockModel(c))
         out.append(sum(c.bits for _, c in code_image(upright(samples, f), f, model, CostCoder)) / 8)
-    return what, out
-
-
-# the resaved copies --compare-priors measures: qualities none of the training copies have
-PRIOR_TRIALS = ((50, "4:2:0"), (75, "4:2:0"), (90, "4:2:0"), (90, "4:2:2"), (90, "4:4:4"))
-
-
-def prior_row(job) -> tuple[str, list[float] | None]:
-    """(what, bytes under each prior, None where the copy is not recognised) of one photo or copy."""
-    path, quality, sampling, priors = job
-    samples = read_media(path.read_bytes()).samples
-    if quality:
-        samples = resaved_copy(samples, quality, sampling)
-    what = f"q{quality} {sampling}" if quality else "as stored"
-    if not recognises(samples, 8):
-        return what, None
-    f = found(samples, 8)
-    out = []
-    for p in priors:
-        counts = weightstore.load(p)["counts"].astype(np.int64)
-        chunks = code_image(upright(samples, f), f, lambda: _k.BlockModel(counts), CostCoder)
-        out.append(sum(c.bits for _, c in chunks) / 8)
     return what, out
 
 
@@ -261,7 +246,7 @@ def compare_priors(data: Path, priors: list[Path], jobs: int) -> dict:
     work += [(p, q, s, priors) for q, s in PRIOR_TRIALS for p in sorted(valid.glob("wiki*.png"))]
     totals, missed = {}, {}
     with ProcessPoolExecutor(jobs) as pool:
-        for what, sizes_ in pool.map(prior_row, work):
+        for what, sizes_ in pool.map(bytes_under_priors, work):
             if sizes_ is None:
                 missed[what] = missed.get(what, 0) + 1
                 continue

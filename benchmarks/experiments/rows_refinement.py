@@ -16,6 +16,7 @@ Contexts: the texture (bias) context, quantised bucket symbols of W and N (and o
 channel at the pixel), the activity class. Centre crops of 384 x 512. Prints each variant's bits
 against the rows' own (1.0); nothing here is exact or written to a file.
 """
+import copy
 import sys
 
 import numpy as np
@@ -105,7 +106,9 @@ class SecondaryEstimation:
 
 
 def measure(refinement, model, level, img):
-    codec = get_codec(model, "image", level=level)
+    # a copy: get_codec hands out the registry's instance, and a hook left on it would run again,
+    # nested, inside the next photo's
+    codec = copy.copy(get_codec(model, "image", level=level))
     rows_hook = codec._model_rows
     totals = {}
 
@@ -121,7 +124,7 @@ def measure(refinement, model, level, img):
             st = view.model_state.setdefault("refinement", {})
             n, c, ys, xs = view.n, view.c, view.ys, view.xs
             if not st:  # a new chunk
-                st["sym"] = np.zeros((view.resid.shape[1],) + tuple(np.max(img.shape[:2]) + np.array([1, 1])), np.int64)
+                st["sym"] = np.zeros((view.resid.shape[1],) + img.shape[:2], np.int64)  # bucket symbols coded
                 st["r"] = refinement(view.resid.shape[1], view.rows.shape[1])
             S, rows = st["sym"], model_rows.rows
             feats = dict(sw=np.where(xs > 0, S[c, ys, np.maximum(xs - 1, 0)], 0),
