@@ -7,15 +7,19 @@
   (one chain per photo) and the peers (PNG with Pillow optimize, optipng, WebP,
   JPEG XL), in the same run (`neuralzip bench` machinery): bits per subpixel,
   the float and exact negative ELBO and the chain's initial bits per photo, and
-  each photo's coded size against its exact -ELBO with the initial bits included;
+  each photo's coded size against its exact -ELBO with the initial bits included,
+  and `--model classic` in the same run;
 * crop archive: --crops 32x32 crops from each valid photo (a fixed grid), as one
   archive `neuralzip compress DIR -o set.nz --model vae` (one chain over all
   crops), decompressed and checked member by member; the chain's payload
-  against the summed exact -ELBO, with the initial bits apart;
+  against the summed exact -ELBO, with the initial bits apart; the same crops as
+  an archive with the default model (--model auto, checked too) and as one
+  WebP file each (summed);
 * speed: compress and decompress of a 768x512 centre crop of a valid photo,
   whole processes with start-up (median of 3), vae against the default image
   model (auto), in the same run.
-Fails if a peer is missing or a file does not decode to the original.
+Fails if a peer is missing or a file does not decode to the original. Ends with
+the issue's targets, each with its figure and whether this run meets it.
 Writes benchmarks/results/vae_model.json.
 """
 
@@ -37,6 +41,7 @@ from baselines import checked_bench, timing  # noqa: E402
 from neuralzip import container  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
 from neuralzip.models import get_codec  # noqa: E402
+from neuralzip.peers import PEERS  # noqa: E402
 
 CROP = 32
 
@@ -50,8 +55,11 @@ def photo_figures(rows: list[dict]) -> dict:
                   "nll_bpsp": round(r["nll_bits"] / r["dims"], 5), "initial_bits": r["initial_bits"],
                   "over_elbo_pct_incl_initial": round(100 * (8 * r["bytes"] / r["nll_bits"] - 1), 3)}
                  for r in mine]
+    for p in per_photo:
+        p["exact_over_float_pct"] = round(100 * (p["nll_bpsp"] / p["nll_float_bpsp"] - 1), 3)
     return {"per_photo": per_photo,
             "worst_over_elbo_pct_incl_initial": max(p["over_elbo_pct_incl_initial"] for p in per_photo),
+            "worst_exact_over_float_pct": max(p["exact_over_float_pct"] for p in per_photo),
             "photos_below_png": sum(p["bpsp"] < p["png_bpsp"] for p in per_photo)}
 
 
@@ -78,32 +86,47 @@ def crop_archive(valid: Path, per_photo: int, neuralzip: list[str]) -> dict:
                     crop.save(buf, "PNG", optimize=True)
                     png_bytes += len(buf.getvalue())
                     originals[name] = np.asarray(crop)
-        nz = Path(tmp) / "set.nz"
-        r = subprocess.run(neuralzip + ["compress", str(src), "-o", str(nz), "--model", "vae", "--json"],
-                           capture_output=True, text=True, check=True)
-        reports = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-        out = Path(tmp) / "back"
-        subprocess.run(neuralzip + ["decompress", "-q", str(nz), "-o", str(out)], check=True)
-        for name, pixels in originals.items():
-            back = read_media((out / name).read_bytes()).samples
-            if not np.array_equal(back, pixels):
-                sys.exit(f"crop archive: {name} did not decode to the original pixels")
-        _, members = container.loads(nz.read_bytes())
-        file_bytes = nz.stat().st_size
+        webp = next(q for q in PEERS if q.name == "webp")
+        webp_bytes = 0
+        for name in originals:
+            out = Path(tmp) / "crop.webp"
+            subprocess.run(webp.encode_cmd(src / name, out), check=True)
+            webp_bytes += out.stat().st_size
+        archives = {m: _archive(src, Path(tmp), m, originals, neuralzip) for m in ("vae", "auto")}
+    members, _ = archives["vae"]
     dims = sum(p.size for p in originals.values())
     payload_bits = 8 * sum(m.payload_bytes for m in members)
     nll = sum(m.stats["nll_bits"] for m in members)
     nll_float = sum(m.stats["nll_float_bits"] for m in members)
     initial = sum(m.stats.get("initial_bits", 0.0) for m in members)
-    return {"crops": len(originals), "crop": f"{CROP}x{CROP}", "subpixels": dims, "members_reported": len(reports),
+    vae_file, auto_file = archives["vae"][1], archives["auto"][1]
+    return {"crops": len(originals), "crop": f"{CROP}x{CROP}", "subpixels": dims,
             "chunks": sum(len(m.chunks) for m in members),
             "nll_float_bpsp": round(nll_float / dims, 5), "nll_bpsp": round(nll / dims, 5),
             "initial_bits": round(initial, 1),
             "chain_payload_bpsp": round(payload_bits / dims, 5),
             "chain_over_elbo_pct_excl_initial": round(100 * ((payload_bits - initial) / nll - 1), 3),
             "chain_over_elbo_pct_incl_initial": round(100 * (payload_bits / nll - 1), 3),
-            "archive_file_bpsp": round(8 * file_bytes / dims, 5),
+            "archive_file_bpsp": round(8 * vae_file / dims, 5),
+            "default_model_archive_bpsp": round(8 * auto_file / dims, 5),
+            "vae_vs_default_model_archive": round(vae_file / auto_file, 4),
+            "webp_per_crop_total_bpsp": round(8 * webp_bytes / dims, 5),
+            "vae_vs_webp_per_crop_total": round(vae_file / webp_bytes, 4),
             "png_optimize_bpsp": round(8 * png_bytes / dims, 5)}
+
+
+def _archive(src: Path, tmp: Path, model: str, originals: dict, neuralzip: list[str]) -> tuple[list, int]:
+    """One archive of the folder's crops with `model`, restored and checked; -> (members, file bytes)."""
+    nz = tmp / f"set-{model}.nz"
+    subprocess.run(neuralzip + ["compress", "-q", str(src), "-o", str(nz), "--model", model], check=True)
+    out = tmp / f"back-{model}"
+    subprocess.run(neuralzip + ["decompress", "-q", str(nz), "-o", str(out)], check=True)
+    for name, pixels in originals.items():
+        back = read_media((out / name).read_bytes()).samples
+        if not np.array_equal(back, pixels):
+            sys.exit(f"crop archive ({model}): {name} did not decode to the original pixels")
+    _, members = container.loads(nz.read_bytes())
+    return members, nz.stat().st_size
 
 
 def main():
@@ -122,7 +145,7 @@ def main():
     print(json.dumps(speed, indent=1), flush=True)
     crops = crop_archive(args.data / "images" / "valid", args.crops, neuralzip)
     print(json.dumps(crops, indent=1), flush=True)
-    inputs, rows = checked_bench(args.data / "images" / "valid", ["vae"], args.jobs, "pixels")
+    inputs, rows = checked_bench(args.data / "images" / "valid", ["vae", "classic"], args.jobs, "pixels")
     dims = sum(r["dims"] for r in rows if r["codec"] == "png")
     totals = {}
     for name in dict.fromkeys(r["codec"] for r in rows):
@@ -133,13 +156,31 @@ def main():
             totals[name]["nll_bpsp"] = round(sum(r["nll_bits"] for r in mine) / dims, 5)
             totals[name]["initial_bits"] = round(sum(r["initial_bits"] for r in mine), 1)
     recipe = json.loads(str(np.load(codec.path)["recipe"]))
+    photos = photo_figures(rows)
     result = {"command": "python benchmarks/vae_model.py", "weights": codec.weights_hash,
               "trained_with": recipe.get("command"), "files": len(inputs), "subpixels": dims, "totals": totals,
-              "photos": photo_figures(rows), "crop_archive": crops, "speed_768x512": speed, "rows": rows}
+              "photos": photos, "crop_archive": crops, "speed_768x512": speed,
+              "targets": targets(totals, photos, crops, speed), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("totals", "crop_archive", "speed_768x512")}, indent=1))
     print(json.dumps({k: v for k, v in result["photos"].items() if k != "per_photo"}))
+    print(json.dumps(targets(totals, result["photos"], crops, speed), indent=1))
+
+
+def targets(totals: dict, photos: dict, crops: dict, speed: dict) -> dict:
+    """The issue's targets, each with the figure it is judged on (from this run)."""
+    vae = totals["neuralzip:vae"]["bpsp"]
+    return {"below_webp": [round(vae / totals["webp"]["bpsp"], 4), vae < totals["webp"]["bpsp"]],
+            "within_8pct_of_classic": [round(vae / totals["neuralzip:classic"]["bpsp"], 4),
+                                       vae <= 1.08 * totals["neuralzip:classic"]["bpsp"]],
+            "crops_10pct_below_default": [crops["vae_vs_default_model_archive"],
+                                          crops["vae_vs_default_model_archive"] <= 0.90],
+            "crops_below_webp_per_crop": [crops["vae_vs_webp_per_crop_total"], crops["vae_vs_webp_per_crop_total"] < 1],
+            "exact_within_1pct_of_float_every_photo": [photos["worst_exact_over_float_pct"],
+                                                       photos["worst_exact_over_float_pct"] <= 1.0],
+            "decode_no_slower_than_default": [speed["decompress_speedup_vs_auto"],
+                                              speed["decompress_speedup_vs_auto"] >= 1.0]}
 
 
 if __name__ == "__main__":

@@ -554,7 +554,7 @@ def train_local_ls_mlp(**kwargs):
 @click.option("--hidden", default=512, show_default=True, type=click.IntRange(8, 512),
               help="hidden units per layer (at most 512: int8 x uint8 sums stay exact in float32)")
 @click.option("--patches", default=3_000_000, show_default=True, type=click.IntRange(1000),
-              help="random 8x8 training patches")
+              help="random 8x8 training patches (each with its context rows and columns)")
 @click.option("--batch", default=1024, show_default=True, type=click.IntRange(16), help="patches per step")
 @click.option("--lr", default=2e-3, show_default=True, help="peak learning rate")
 @click.option("--seed", default=0, show_default=True, help="random seed (patches, initialisation, batches)")

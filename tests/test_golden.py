@@ -281,6 +281,7 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
 
 @pytest.mark.parametrize("older, prefix, version, today", [
     ("older-vae-v1-weights-image.nz", "vae-image", 1, "vae-image.nz"),
+    ("older-vae-v2-weights-image.nz", "vae-image", 2, "vae-image.nz"),
     ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3, "context-mlp-image.nz"),
     ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2, "local-ls-mlp-image.nz"),
     ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3, "local-ls-mlp-image.nz"),

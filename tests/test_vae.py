@@ -92,12 +92,14 @@ def test_coded_size_is_the_negative_elbo_plus_initial_bits():
 
 
 def test_one_chain_over_an_archive(tmp_path):
-    """Several images: one stream, stored with the first member, and the initial bits paid once."""
+    """Several images: one stream, stored with the first member, and the initial bits paid once, by
+    the member whose patch the encoder's chain starts with (with context, one in the last wave:
+    here the largest image)."""
     codec = get_codec("vae", "image")
     images = [smooth_image(16 + 3 * i, 24, 3, seed=i) for i in range(5)]
     encs = codec.encode_set([(im, _signal(im)) for im in images])
     assert len(encs[0].chunks) == 1 and all(not e.chunks for e in encs[1:])
-    assert encs[0].initial_bits > 0 and all(e.initial_bits == 0 for e in encs[1:])
+    assert encs[-1].initial_bits > 0 and all(e.initial_bits == 0 for e in encs[:-1])
     decoded = codec.decode_set([(e.params, e.chunks, _signal(im)) for e, im in zip(encs, images)])
     assert all(np.array_equal(a, b) for a, b in zip(decoded, images))
     # alone, a later member cannot be decoded
@@ -138,10 +140,11 @@ def test_damaged_chain_is_refused(damage):
 
 def test_cheap_start_never_borrows_more_than_the_stack_holds():
     """Flat patches first cost almost nothing, so the stack is nearly empty when the next groups
-    would borrow: those groups are seeded (listed, paid as initial bits) and decoding is exact."""
+    would borrow: those groups are seeded (listed, paid as initial bits) and decoding is exact.
+    (The encoder's chain starts at the last wave: the flat half is the bottom one.)"""
     rng = np.random.default_rng(3)
     img = np.full((48, 200, 3), 128, np.uint8)
-    img[24:] = rng.integers(0, 256, (24, 200, 3), dtype=np.uint8)
+    img[:24] = rng.integers(0, 256, (24, 200, 3), dtype=np.uint8)
     codec = get_codec("vae", "image")
     enc = codec.encode(img, _signal(img))
     [seeded] = enc.params["seeded"]
@@ -160,3 +163,72 @@ def test_archive_with_a_weights_file_is_one_chain():
     assert members[0].params["chain"] == 3 and all(not m.chunks for m in members[1:])
     restored = api.decode_members(members, path)
     assert all(np.array_equal(a.samples, b.samples) for a, b in zip(restored, medias))
+
+
+def _grid_positions(grids):
+    """Each unit's (plane, patch row, patch column), in cut_units' numbering."""
+    return [(p, r, c) for p, (ph, pw) in enumerate(grids) for r in range(ph) for c in range(pw)]
+
+
+def test_waves_put_every_context_before_its_patch():
+    """With context, the decoder (the chain's positions backwards) meets every patch after the
+    patches its context comes from, and no group mixes waves (its patches are decoded at once)."""
+    grids = [(3, 5), (4, 2), (1, 1), (3, 5)]
+    plan = vae.ChainOrder(grids, context=True)
+    n = sum(ph * pw for ph, pw in grids)
+    assert sorted(plan.order) == list(range(n))
+    units = _grid_positions(grids)
+    position = {units[u]: k for k, u in enumerate(plan.order)}
+    for (p, r, c), k in position.items():
+        for dr, dc in ((-1, -1), (-1, 0), (0, -1)):
+            if r + dr >= 0 and c + dc >= 0:
+                assert position[(p, r + dr, c + dc)] > k
+    for a, e in plan.spans(0, n):
+        assert len(set(plan.waves[a:e])) == 1
+    # without context (weights before v3) the chain keeps cut_units' order and groups
+    plain = vae.ChainOrder(grids, context=False)
+    assert np.array_equal(plain.order, np.arange(n)) and plain.spans(0, n) == vae_layout.group_spans(n)
+
+
+def test_context_is_the_pixels_above_and_left_of_each_patch():
+    """The context read off the chain's units is the padded plane's pixels at CONTEXT_OFFSETS, MISSING
+    outside it; the trainer's windows give the same inputs as the codec for the same patch."""
+    from neuralzip.train.vae import MARGIN, split_windows
+
+    img = smooth_image(21, 30, 3, seed=4)
+    x, _ = vae.cut_units(img)
+    grids = vae.plane_grids(img.shape)
+    plan = vae.ChainOrder(grids, context=True)
+    ctx = plan.context(x[plan.order], 0, len(x))
+    ph, pw = grids[0]
+    padded = np.pad(img, ((0, ph * 8 - 21), (0, pw * 8 - 30), (0, 0)), mode="edge").astype(np.int64)
+    units = _grid_positions(grids)
+    for k, u in enumerate(plan.order):
+        _, r, c = units[u]
+        want = np.full((vae_layout.CONTEXT_PIXELS, 3), vae_layout.MISSING)
+        for j, (dy, dx) in enumerate(vae_layout.CONTEXT_OFFSETS):
+            if 8 * r + dy >= 0 and 8 * c + dx >= 0 and (dy >= 0 or r > 0) and (dx >= 0 or c > 0):
+                want[j] = padded[8 * r + dy, 8 * c + dx]
+        assert np.array_equal(ctx[k, :-2], want.ravel()), (r, c)
+        assert list(ctx[k, -2:]) == [255 * (r > 0), 255 * (c > 0)]
+        if r > 0 and c > 0:  # an inner patch: the trainer's window around it
+            window = padded[8 * r - MARGIN:8 * r + 8, 8 * c - MARGIN:8 * c + 8][None]
+            patches, context = split_windows(window)
+            assert np.array_equal(context[0], ctx[k]) and np.array_equal(patches[0], x[u])
+
+
+def test_seeded_groups_beyond_the_chunks_groups_are_refused():
+    """params.seeded may list only groups the chunk has: the header check allows any index below
+    its unit count, the decoder then refuses one beyond the chunk's real groups in one line."""
+    img = smooth_image(40, 40, 3, seed=2)
+    codec = get_codec("vae", "image")
+    enc = codec.encode(img, _signal(img))
+    [seeded] = enc.params["seeded"]
+    units = enc.params["units"]
+    groups = len(vae.ChainOrder(vae.plane_grids(img.shape), codec.net.context).spans(0, units))
+    assert groups < units
+    assert np.array_equal(codec.decode(enc.params, enc.chunks, _signal(img)), img)
+    damaged = dict(enc.params, seeded=[seeded + [units - 1]])
+    assert codec.check_params(damaged, _signal(img), 1) is None
+    with pytest.raises(ContainerError, match="seeded groups"):
+        codec.decode(damaged, enc.chunks, _signal(img))

@@ -21,6 +21,7 @@ cdef enum:
     ACT_KIND = OUT_KINDS - 1
     OUTPUTS = PIXELS * OUT_KINDS
     MAXV = 255
+    PARALLEL_ROWS = 4096  # posterior or prior rows below which posterior_rows stays on one thread
 
 LAYOUT = {"PATCH": PATCH, "PIXELS": PIXELS, "N_NEIGHBOURS": N_NEIGHBOURS, "OUT_KINDS": OUT_KINDS,
           "ACT_KIND": ACT_KIND, "OUTPUTS": OUTPUTS, "MAXV": MAXV}
@@ -106,8 +107,12 @@ def posterior_rows(VaeTables t, const int64_t[::1] mu, const int64_t[::1] si, Py
     cdef const int64_t* cdf = &t.cdf[0]
     cdef Py_ssize_t n_sc = qinv.shape[0]
     with nogil:
-        for i in prange(n, schedule="static"):
-            posterior_row(zb, mu[i], qinv[clip(si[i], 0, n_sc - 1)], cdf, &out[i, 0], n_bins)
+        if n < PARALLEL_ROWS:  # a small group's rows: no thread team (its start costs more than the rows)
+            for i in range(n):
+                posterior_row(zb, mu[i], qinv[clip(si[i], 0, n_sc - 1)], cdf, &out[i, 0], n_bins)
+        else:
+            for i in prange(n, schedule="static"):
+                posterior_row(zb, mu[i], qinv[clip(si[i], 0, n_sc - 1)], cdf, &out[i, 0], n_bins)
     return out_a
 
 
@@ -201,6 +206,9 @@ def pixel_rows(VaeTables t, Py_ssize_t c, const int64_t[::1] units, const int64_
     cdef int64_t[::1] preds = preds_a
     cdef int64_t[:, ::1] head_s = head_a, cj_s = cj_a, row_s = row_a
     with nogil:
-        for blk in prange(nblk, schedule="static", chunksize=1):
-            pixel_block(blk, nblk, c, units, pix, out_net, x, shapes, t, head_s, cj_s, row_s, rows, preds)
+        if nblk == 1:  # no thread team for one block (small groups: the waves of a narrow image)
+            pixel_block(0, 1, c, units, pix, out_net, x, shapes, t, head_s, cj_s, row_s, rows, preds)
+        else:
+            for blk in prange(nblk, schedule="static", chunksize=1):
+                pixel_block(blk, nblk, c, units, pix, out_net, x, shapes, t, head_s, cj_s, row_s, rows, preds)
     return rows_a, preds_a

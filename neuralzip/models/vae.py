@@ -3,28 +3,34 @@
 Every PATCH x PATCH patch (3 channels; images are padded by repeating their
 last row and column, grey/LA/RGBA planes are grouped in threes) has LATENTS
 discrete latents. The exact integer model:
-- q(z|x): the encoder network's logistic posterior per latent, its mass per
+- q(z|x, c): the encoder network's logistic posterior per latent, its mass per
   bin read from the CDF table (vae_layout.tables);
-- p(z): learned counts per latent dimension over the bins;
-- p(x|z): the decoder network's discretized logistic per subpixel (mean,
+- p(z|c): weights v3, a prior network's logistic per latent, read through the
+  same tables; v1 and v2, learned counts per latent dimension over the bins;
+- p(x|z, c): the decoder network's discretized logistic per subpixel (mean,
   scale), turned into an integer pmf over residual buckets plus low bits
   (neuralzip.exact.logistic). The pixels of a patch come in 7 coarse-to-fine
-  phases (vae_layout.PHASE): the stride-4 grid from z alone, then each phase
-  with its mean corrected by the residuals of its decoded neighbours in the
-  patch, and G and B by the residuals of the earlier channels, with
+  phases (vae_layout.PHASE): the stride-4 grid from z (and c) alone, then each
+  phase with its mean corrected by the residuals of its decoded neighbours in
+  the patch, and G and B by the residuals of the earlier channels, with
   coefficients the decoder outputs (a PixelVAE-style local likelihood that
   stays parallel: 21 coder calls per group of patches).
+c is the patch's context (weights v3): the two decoded rows above it and the
+two columns to its left (vae_layout.CONTEXT_OFFSETS). Patches are then decoded
+in waves, the anti-diagonals of the patch grid, so their contexts come first
+(ChainOrder); weights v1 and v2 read no context and decode patches in any order.
 
 One bits-back chain runs over every patch of an image, or of every image of
 an archive ("units"), on one ANS stack (coding.stream.AnsStack). Per group of
-units (vae_layout.group_spans) the encoder pops z with q, pushes x with
-p(x|z) and pushes z with p(z); the decoder runs the groups backwards: pop z
-with p(z), pop x, push z with q, which gives the borrowed bits back. The very
+units (ChainOrder.spans) the encoder pops z with q, pushes x with p(x|z) and
+pushes z with p(z); the decoder runs the groups backwards: pop z with p(z),
+pop x, push z with q, which gives the borrowed bits back. The encoder's very
 first group has nothing to borrow from, and a group borrows only when the
-stack surely holds enough (POP_BITS_MAX per latent): otherwise ("seeded", listed
-in the params) its z is the posterior's most probable bin, not popped, so it
-pays -log2 q(z|x) more than the ELBO: the chain's `initial_bits`, reported apart. A chain is cut after CHAIN_UNITS
-units (a new chunk with its own initial bits), so memory stays bounded.
+stack surely holds enough (POP_BITS_MAX per latent): otherwise ("seeded",
+listed in the params) its z is the posterior's most probable bin, not popped,
+so it pays -log2 q(z|x) more than the ELBO: the chain's `initial_bits`,
+reported apart. A chain is cut after CHAIN_UNITS units (a new chunk with its
+own initial bits), so the coder's memory stays bounded.
 Images that are not 8-bit are coded by the classic model.
 """
 
@@ -167,36 +173,60 @@ class _Network:
             self.dec = QuantizedMLP(z, "dec")
             self.float_enc = FloatMLP(z, "fenc", L.ENC_INPUT_SCALE)
             self.float_dec = FloatMLP(z, "fdec", 1.0 / L.ZIN_SCALE)
-            self.prior = z["prior.counts"].astype(np.float64)
-            self.prior_float = z["prior.log2"].astype(np.float64)
+            # the prior: learned counts per latent (weights v1, v2), or p(z | context), a network whose
+            # logistic per latent is read through the posterior's tables (v3)
+            if "pri.w0" in z:
+                self.prior_net, self.float_prior = QuantizedMLP(z, "pri"), FloatMLP(z, "fpri", L.ENC_INPUT_SCALE)
+                self.prior = self.prior_float = None
+            else:
+                self.prior_net = self.float_prior = None
+                self.prior = z["prior.counts"].astype(np.float64)
+                self.prior_float = z["prior.log2"].astype(np.float64)
             self.cdf, self.inv, self.exp = (z[k].astype(np.int64) for k in ("lut.cdf", "lut.inv", "lut.exp"))
             self.zbounds, self.zin, self.qinv, self.act = (z[k].astype(np.int64) for k in (
                 "lut.zbounds", "lut.zin", "lut.qinv", "lut.act"))
+            # weights v3 on: the networks also read each patch's context (vae_layout.CONTEXT_OFFSETS)
+            self.context = "layout.context_offsets" in z
+            if self.context and not np.array_equal(z["layout.context_offsets"], L.CONTEXT_OFFSETS):
+                raise ValueError("its patch context is not this version's")
             self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
             self.tables = _k.VaeTables(cdf=self.cdf, inv=self.inv, expt=self.exp, zbounds=self.zbounds,
                                        qinv=self.qinv, act=self.act, nbr=L.NEIGHBOURS, bounds=self.bounds,
                                        spans=self.spans)
         except (KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a weights file for the vae model ({exc})") from None
+        extra = L.CONTEXT_INPUTS if self.context else 0
+        if self.prior_net is None:
+            prior_ok = self.prior.shape == (L.LATENTS, L.N_BINS)
+        else:
+            prior_ok = self.context and (self.prior_net.inputs, self.prior_net.outputs) == (extra, 2 * L.LATENTS)
         if (self.enc.inputs, self.enc.outputs, self.dec.inputs, self.dec.outputs) != (
-                L.DIMS, 2 * L.LATENTS, L.LATENTS, L.OUTPUTS) or self.prior.shape != (L.LATENTS, L.N_BINS):
+                L.DIMS + extra, 2 * L.LATENTS, L.LATENTS + extra, L.OUTPUTS) or not prior_ok:
             raise InputError(f"{path}: the vae networks have the wrong shape for this version of neuralzip")
 
-    def posterior(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """-> (means in 1/Z_UNITS, scale indices), int64 [n, LATENTS] each."""
-        out = _forward(self.enc, patches.reshape(len(patches), -1).astype(np.float32))
+    def posterior(self, patches: np.ndarray, ctx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """-> (means in 1/Z_UNITS, scale indices), int64 [n, LATENTS] each; ctx: the context inputs (v3)."""
+        out = _forward(self.enc, _inputs(patches.reshape(len(patches), -1), ctx))
         return out[:, :L.LATENTS], out[:, L.LATENTS:]
 
-    def q_rows(self, patches: np.ndarray) -> np.ndarray:
-        mu, si = self.posterior(patches)
+    def q_rows(self, patches: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+        mu, si = self.posterior(patches, ctx)
+        return self._logistic_rows(mu, si)
+
+    def _logistic_rows(self, mu: np.ndarray, si: np.ndarray) -> np.ndarray:
+        """Integer pmf rows over the bins of logistics (means in 1/Z_UNITS, scale indices), one per latent."""
         return _k.posterior_rows(self.tables, np.ascontiguousarray(mu.ravel(), np.int64),
                                  np.ascontiguousarray(si.ravel(), np.int64), L.N_BINS)
 
-    def decode_net(self, z: np.ndarray) -> np.ndarray:
-        return _forward(self.dec, self.zin[z].astype(np.float32))
+    def decode_net(self, z: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+        return _forward(self.dec, _inputs(self.zin[z], ctx))
 
-    def prior_rows(self, m: int) -> np.ndarray:
-        return np.tile(self.prior, (m, 1))
+    def prior_rows(self, m: int, ctx: np.ndarray | None) -> np.ndarray:
+        """The prior's rows for m units (their context inputs ctx, read by a v3 prior)."""
+        if self.prior_net is None:
+            return np.tile(self.prior, (m, 1))
+        out = _forward(self.prior_net, _inputs(ctx, None))
+        return self._logistic_rows(out[:, :L.LATENTS], out[:, L.LATENTS:])
 
     def channel_rows(self, c, units, pix, out_net, x, shapes):
         """-> (integer pmf rows over residual buckets, predicted values) of channel c at the subpixels
@@ -205,25 +235,22 @@ class _Network:
                              x=np.ascontiguousarray(x, np.int64), shapes=np.ascontiguousarray(shapes, np.int64),
                              nblk=thread_blocks(len(units)))
 
-    def float_bits(self, patches: np.ndarray, shapes: np.ndarray, seed: int = 0) -> float:
+    def float_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, seed: int = 0) -> float:
         """-ELBO of the float (training) model, one bin drawn per latent from its own posterior (a
         seeded generator, so the report is reproducible): the float decoder's discretized logistic
         (true sigmoid), the float prior and the float posterior's mass of each bin. Evaluating the
         float model at the exact model's bins would be wrong: where the float posterior is narrow
         it may give such a bin almost no mass."""
-        q = self.float_enc.forward(patches.reshape(len(patches), -1).astype(np.float32))
-        qmu, qls = q[:, :L.LATENTS], np.clip(q[:, L.LATENTS:], L.Q_LOG_SCALE_MIN,
-                                             L.Q_LOG_SCALE_MIN + (L.Q_N_SCALES - 1) / L.Q_SCALE_STEPS)
+        qmu, qls = _float_logistic(self.float_enc.forward(_inputs(patches.reshape(len(patches), -1), ctx)))
         u = np.random.default_rng(seed).uniform(1e-9, 1 - 1e-9, qmu.shape)
-        inner = L.bin_edges()
-        z = np.searchsorted(inner, qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
-        edges = np.concatenate([[-np.inf], inner, [np.inf]])
-        inv = np.exp(-qls)
-        mass = _sigmoid((edges[z + 1] - qmu) * inv) - _sigmoid((edges[z] - qmu) * inv)
-        total = float(np.sum(np.log2(np.maximum(mass, 1e-300))))
-        total -= float(np.sum(self.prior_float[np.arange(L.LATENTS)[None, :], z]))
+        z = np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
+        total = float(np.sum(_float_bin_log2(qmu, qls, z)))
+        if self.float_prior is None:
+            total -= float(np.sum(self.prior_float[np.arange(L.LATENTS)[None, :], z]))
+        else:
+            total -= float(np.sum(_float_bin_log2(*_float_logistic(self.float_prior.forward(_inputs(ctx, None))), z)))
         x = patches.astype(np.float64)
-        o = self.float_dec.forward(self.zin[z].astype(np.float32) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
+        o = self.float_dec.forward(_inputs(self.zin[z], ctx) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
         mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
         coup = np.clip(o[:, 6:], -L.COUPLING_MAX, L.COUPLING_MAX)
         res = x.transpose(0, 2, 1) - mu  # [n, 3, PIXELS]
@@ -250,6 +277,24 @@ class _Network:
         return total
 
 
+def _float_logistic(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float network's (means, log-scales) of the logistic per latent, the scales clipped as the tables'."""
+    return out[:, :L.LATENTS], np.clip(out[:, L.LATENTS:], L.Q_LOG_SCALE_MIN,
+                                       L.Q_LOG_SCALE_MIN + (L.Q_N_SCALES - 1) / L.Q_SCALE_STEPS)
+
+
+def _float_bin_log2(mu: np.ndarray, log_s: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """log2 of the logistics' (float) mass in bins z."""
+    edges = np.concatenate([[-np.inf], L.bin_edges(), [np.inf]])
+    inv = np.exp(-log_s)
+    return np.log2(np.maximum(_sigmoid((edges[z + 1] - mu) * inv) - _sigmoid((edges[z] - mu) * inv), 1e-300))
+
+
+def _inputs(values: np.ndarray, ctx: np.ndarray | None) -> np.ndarray:
+    """A network's integer inputs as float32: its own values, then the context inputs (weights v3)."""
+    return (values if ctx is None else np.concatenate([values.astype(np.int64), ctx], axis=1)).astype(np.float32)
+
+
 def _forward(mlp: QuantizedMLP, x: np.ndarray) -> np.ndarray:
     """The exact network in batches of at most NEURALZIP_DECODE_BATCH rows (same result for any)."""
     parts = [mlp.forward(x[a:b]) for a, b in sub_batches(len(x), decode_batch_limit())]
@@ -261,6 +306,60 @@ def _sigmoid(v):
 
 
 # ------------------------------------------------------------ the chain
+
+class ChainOrder:
+    """Where the units of a chain sit on it, and what each reads as its context.
+
+    Units are numbered as cut_units numbers them (image, channel group, patch row, patch column);
+    `order` lists them in the encoder's order, so positions index the chain. Without context (weights
+    before v3) that is cut_units' order. With context, it is the waves in reverse: the decoder meets
+    wave 0 (every plane's top-left patch) first, then wave 1, ..., each plane's patch (r, c) in wave
+    r + c, after the patches its context comes from; a group of the chain never spans two waves."""
+
+    def __init__(self, grids: list[tuple[int, int]], context: bool):
+        """grids: each plane's patch rows and columns, in cut_units' order."""
+        n = sum(ph * pw for ph, pw in grids)
+        self.order, self.waves, self._src = np.arange(n), None, None
+        if not context:
+            return
+        sizes = [ph * pw for ph, pw in grids]
+        rows = np.concatenate([np.repeat(np.arange(ph), pw) for ph, pw in grids])
+        cols = np.concatenate([np.tile(np.arange(pw), ph) for ph, pw in grids])
+        plane = np.repeat(np.arange(len(grids)), sizes)
+        start = np.repeat(np.cumsum([0] + sizes[:-1]), sizes)
+        width = np.repeat([pw for _, pw in grids], sizes)
+        wave = rows + cols
+        self.order = np.lexsort((rows, plane, wave))[::-1].copy()
+        self.waves = wave[self.order]
+        position = np.empty(n, np.int64)
+        position[self.order] = np.arange(n)
+        dy, dx = L.CONTEXT_OFFSETS[:, 0], L.CONTEXT_OFFSETS[:, 1]
+        r = rows[self.order, None] + dy[None] // L.PATCH  # the patch each context pixel lies in
+        c = cols[self.order, None] + dx[None] // L.PATCH
+        self.has_above, self.has_left = rows[self.order] > 0, cols[self.order] > 0
+        unit = start[self.order, None] + np.maximum(r, 0) * width[self.order, None] + np.maximum(c, 0)
+        pixel = (dy % L.PATCH) * L.PATCH + dx % L.PATCH
+        self._src = position[unit] * L.PIXELS + pixel[None]  # flat pixel of the chain's array (a missing one: any)
+
+    def spans(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The groups of the chain chunk [start, stop), in the encoder's order."""
+        waves = None if self.waves is None else self.waves[start:stop]
+        return [(start + a, start + e) for a, e in L.group_spans(stop - start, waves)]
+
+    def context(self, x: np.ndarray, a: int, e: int) -> np.ndarray | None:
+        """The context inputs of positions a..e, read from the chain's units x [n, PIXELS, 3] (None
+        without context)."""
+        if self._src is None:
+            return None
+        values = x.reshape(-1, 3)[self._src[a:e]]
+        return L.context_inputs(values, self.has_above[a:e], self.has_left[a:e])
+
+
+def plane_grids(shape) -> list[tuple[int, int]]:
+    """The patch rows and columns of each plane (channel group) of an image of this shape (H, W, C)."""
+    h, w, c = (int(v) for v in shape)
+    return [(-(-h // L.PATCH), -(-w // L.PATCH))] * -(-c // 3)
+
 
 class _Tally:
     """The exact model's bits per unit (the ELBO terms) as the chain codes them."""
@@ -274,10 +373,10 @@ class _Tally:
         np.add.at(self.units, start + units, values)
 
 
-def _push_group(stack, net, x, shapes, z, start, tally):
+def _push_group(stack, net, x, shapes, z, ctx, start, tally):
     """Push one group's pixels (given z) and latents; the decoder pops them in the other order."""
     m = len(x)
-    out_net = net.decode_net(z)
+    out_net = net.decode_net(z, ctx)
     pushes = []
     for c, units, pix in coding_steps(shapes):
         rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
@@ -287,20 +386,22 @@ def _push_group(stack, net, x, shapes, z, start, tally):
     for sym, rows, low, nlow in reversed(pushes):  # LIFO: the decoder pops phase 0's R first
         stack.push_low_bits(low, nlow)
         stack.push(sym, rows)
-    prior = net.prior_rows(m)
+    prior = net.prior_rows(m, ctx)
     stack.push(z.ravel(), prior)
     tally.add(start, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
 
 
-def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[bytes, _Tally, list[int]]:
-    """Code units x [n, PIXELS, 3] on one chain; -> (stack bytes, the exact model's bits per unit,
-    the seeded groups: those that did not borrow, the first always)."""
-    n = len(x)
-    tally = _Tally(n)
+def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
+                 stop: int) -> tuple[bytes, _Tally, list[int]]:
+    """Code the chain chunk [start, stop) of the units x [n, PIXELS, 3] (in the chain's order, all of
+    them: contexts may lie outside the chunk); -> (stack bytes, the exact model's bits per unit of
+    the chunk, the seeded groups: those that did not borrow, the first always)."""
+    tally = _Tally(stop - start)
     stack = AnsStack()
     seeded = []
-    for g, (a, e) in enumerate(L.group_spans(n)):
-        q = net.q_rows(x[a:e])
+    for g, (a, e) in enumerate(plan.spans(start, stop)):
+        ctx = plan.context(x, a, e)
+        q = net.q_rows(x[a:e], ctx)
         if stack.valid_bits < L.POP_BITS_MAX * q.shape[0] + 64:
             # too little to borrow from (the start, or cheap patches so far): q's most probable
             # bin, not popped, so paid in full: the chain's initial bits
@@ -309,23 +410,28 @@ def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray) -> tuple[byte
             seeded.append(g)
         else:
             z = stack.pop(q).astype(np.int64)
-            tally.add(a, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
-        _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z.reshape(e - a, L.LATENTS), a, tally)
-        progress.step(e / n)
+            tally.add(a - start, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
+        _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z.reshape(e - a, L.LATENTS), ctx,
+                    a - start, tally)
+        progress.step((e - start) / (stop - start))
     return stack.finish(), tally, seeded
 
 
-def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[int]) -> np.ndarray:
-    """The units of one chain, from its stack bytes, their valid shapes and its seeded groups."""
-    n = len(shapes)
+def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
+                 stop: int, seeded: list[int]) -> None:
+    """Decode the chain chunk [start, stop) from its stack bytes into x [n, PIXELS, 3] (the chain's
+    units; the chunks holding its contexts already decoded), given the units' valid shapes and the
+    chunk's seeded groups."""
     stack = AnsStack(data)
-    x = np.zeros((n, L.PIXELS, 3), np.uint8)
-    spans = L.group_spans(n)
+    spans = plan.spans(start, stop)
+    if any(not 0 <= g < len(spans) for g in seeded):
+        raise ContainerError("corrupt header: the chain lists seeded groups it does not have")
     seeded = set(seeded)
     for gi, (a, e) in reversed(list(enumerate(spans))):
         m = e - a
-        z = stack.pop(net.prior_rows(m)).astype(np.int64).reshape(m, L.LATENTS)
-        out_net = net.decode_net(z)
+        ctx = plan.context(x, a, e)
+        z = stack.pop(net.prior_rows(m, ctx)).astype(np.int64).reshape(m, L.LATENTS)
+        out_net = net.decode_net(z, ctx)
         xs = np.zeros((m, L.PIXELS, 3), np.int64)
         for c, units, pix in coding_steps(shapes[a:e]):
             rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
@@ -337,19 +443,19 @@ def decode_chain(net: _Network, data: bytes, shapes: np.ndarray, seeded: list[in
         fill_padding(xs, shapes[a:e])
         x[a:e] = xs
         if gi not in seeded:
-            stack.push(z.ravel(), net.q_rows(x[a:e]))
+            stack.push(z.ravel(), net.q_rows(x[a:e], ctx))
         progress.step((len(spans) - gi) / len(spans))
     if not stack.is_empty():
         raise ContainerError("corrupt payload: the bits-back chain did not end where it began")
-    return x
 
 
 # ------------------------------------------------------------ the codec
 
 class VAECodec(LearnedImageCodec):
     name = "vae"
-    summary = (f"VAE over {L.PATCH}x{L.PATCH} patches ({L.LATENTS} latents, coarse-to-fine likelihood), bits-back "
-               "ANS: one chain per image or archive; 8-bit")
+    summary = (f"VAE over {L.PATCH}x{L.PATCH} patches ({L.LATENTS} latents, coarse-to-fine likelihood; prior, encoder "
+               "and decoder read the decoded rows above and columns left), bits-back ANS: one chain per image or "
+               "archive; 8-bit")
     weights_prefix = WEIGHTS_PREFIX
     network = _Network
 
@@ -377,19 +483,19 @@ class VAECodec(LearnedImageCodec):
         seeded = params.get("seeded")
         if len(sizes) != nchunks or not isinstance(seeded, list) or len(seeded) != nchunks:
             raise ParamError(f"params.chain_units/seeded do not list the {nchunks} chunk(s) of the chain")
-        for groups, n in zip(seeded, sizes):
-            ngroups = len(L.group_spans(n))
+        for groups, n in zip(seeded, sizes):  # a chunk has at most n groups (decode_chain checks its own)
             if not isinstance(groups, list) or not all(
-                    isinstance(g, int) and not isinstance(g, bool) and 0 <= g < ngroups for g in groups):
+                    isinstance(g, int) and not isinstance(g, bool) and 0 <= g < n for g in groups):
                 raise ParamError(f"params.seeded lists groups that a chunk of {n} units does not have")
         return None
 
     def decode_memory(self, params, signal):
-        """A chain chunk's patches and their valid shapes, one group's network activations, the networks."""
+        """The image's patches, their valid shapes and context sources, a chain chunk's work, one group's
+        network activations, the networks."""
         rest = self.fallback_params(params)
         if rest is not None:
             return self._fallback.decode_memory(rest, signal)
-        return min(params["units"], CHAIN_UNITS) * 4096 + (256 << 20)
+        return params["units"] * 1024 + min(params["units"], CHAIN_UNITS) * 4096 + (256 << 20)
 
     def decode(self, params, chunks, signal):
         return self.decode_set([(params, chunks, signal)])[0]
@@ -403,9 +509,10 @@ class VAECodec(LearnedImageCodec):
         if not chained:
             return results
         cuts = [cut_units(items[i][0]) for i in chained]
-        x = np.concatenate([c[0] for c in cuts])
-        shapes = np.concatenate([c[1] for c in cuts])
-        owner = np.repeat(np.arange(len(chained)), [len(c[0]) for c in cuts])
+        plan = ChainOrder([g for i in chained for g in plane_grids(items[i][0].shape)], self.net.context)
+        x = np.concatenate([c[0] for c in cuts])[plan.order]
+        shapes = np.concatenate([c[1] for c in cuts])[plan.order]
+        owner = np.repeat(np.arange(len(chained)), [len(c[0]) for c in cuts])[plan.order]
         exact = np.zeros(len(chained))
         floats = np.zeros(len(chained))
         initial = np.zeros(len(chained))
@@ -413,16 +520,18 @@ class VAECodec(LearnedImageCodec):
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             with progress.within(a, e, len(x)):
-                data, tally, groups = encode_chain(self.net, x[a:e], shapes[a:e])
+                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e)
             chunks.append(data)
             seeded.append(groups)
             np.add.at(exact, owner[a:e], tally.units)
             initial[owner[a]] += tally.initial
             for b in range(a, e, FLOAT_BATCH):  # the float model's -ELBO, in batches (bounded memory)
                 f = min(b + FLOAT_BATCH, e)
+                ctx = plan.context(x, b, f)
                 for k in np.unique(owner[b:f]):
                     sel = owner[b:f] == k
-                    floats[k] += self.net.float_bits(x[b:f][sel], shapes[b:f][sel], seed=b)
+                    floats[k] += self.net.float_bits(x[b:f][sel], shapes[b:f][sel],
+                                                     None if ctx is None else ctx[sel], seed=b)
         for k, i in enumerate(chained):
             params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
             if k == 0:
@@ -448,17 +557,21 @@ class VAECodec(LearnedImageCodec):
         cuts = [unit_shapes(items[i][2].shape) for i in chained]
         if [items[i][0].get("units") for i in chained] != [len(c) for c in cuts]:
             raise ContainerError("corrupt header: the chain's unit counts do not match the images")
-        shapes = np.concatenate(cuts)
+        plan = ChainOrder([g for i in chained for g in plane_grids(items[i][2].shape)], self.net.context)
+        shapes = np.concatenate(cuts)[plan.order]
         chunks = items[chained[0]][1]
         sizes = [int(v) for v in head["chain_units"]]
         seeded = head.get("seeded", [])
         if sum(sizes) != len(shapes) or not len(sizes) == len(chunks) == len(seeded):
             raise ContainerError("corrupt header: the chain's chunks do not cover its images")
-        parts = []
-        for data, a, n, groups in zip(chunks, np.cumsum([0] + sizes[:-1]), sizes, seeded):
-            with progress.within(a, a + n, len(shapes)):
-                parts.append(decode_chain(self.net, data, shapes[a:a + n], [int(g) for g in groups]))
-        x = np.concatenate(parts)
+        x = np.zeros((len(shapes), L.PIXELS, 3), np.uint8)
+        # the last chunk first: with context, the waves a chunk's contexts come from lie after it
+        done = 0
+        for data, a, n, groups in reversed(list(zip(chunks, np.cumsum([0] + sizes[:-1]), sizes, seeded))):
+            with progress.within(done, done + n, len(shapes)):
+                decode_chain(self.net, data, x, shapes, plan, int(a), int(a + n), [int(g) for g in groups])
+            done += n
+        x[plan.order] = x.copy()
         start = 0
         for k, i in enumerate(chained):
             n = len(cuts[k])
@@ -471,8 +584,10 @@ class VAECodec(LearnedImageCodec):
         if signal.bits != 8:
             return self._fallback.bits_per_dim(samples, signal)
         x, shapes = cut_units(samples)
-        _, tally, _ = encode_chain(self.net, x, shapes)
-        per_unit = tally.units.copy()
-        per_unit[0] += tally.initial
+        plan = ChainOrder(plane_grids(samples.shape), self.net.context)
+        _, tally, _ = encode_chain(self.net, x[plan.order], shapes[plan.order], plan, 0, len(x))
+        per_unit = np.empty(len(x))
+        per_unit[plan.order] = tally.units
+        per_unit[plan.order[0]] += tally.initial
         per_subpixel = per_unit / (shapes[:, 0] * shapes[:, 1] * shapes[:, 2])
         return join_units(np.repeat(per_subpixel, L.DIMS).reshape(-1, L.PIXELS, 3), samples.shape)

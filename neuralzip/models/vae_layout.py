@@ -7,6 +7,13 @@ dimension (shipped integer counts). The posterior q(z|x) is a logistic
 (mean, scale) whose mass per bin is a difference of its CDF at the bin
 boundaries, read from integer tables (neuralzip.exact.logistic). The decoder
 network reads a bin as the integer ZIN[bin], its median on a fixed grid.
+
+Context (weights v3 on): the encoder and decoder also read CONTEXT_OFFSETS, the
+two rows above the patch and the two columns to its left (CONTEXT_PIXELS pixels,
+already decoded), and two flags saying whether the patch has a row above and a
+column to the left in its plane (missing pixels read MISSING). Patches are then
+decoded in waves, the anti-diagonals of the patch grid (wave r + c), so those
+neighbours are decoded first; the bits-back chain runs in reverse.
 """
 
 import numpy as np
@@ -43,6 +50,16 @@ MAX_GROUP = 256  # patches per group of the bits-back chain (see group_spans)
 # the stack holds that much for every latent of the group, else it is "seeded" (z is q's most
 # probable bin, paid in full: initial bits)
 POP_BITS_MAX = 24
+
+
+# the context: (dy, dx) from the patch's top-left pixel; above (with the corner) then left
+CONTEXT_ROWS = CONTEXT_COLS = 2
+CONTEXT_OFFSETS = np.array([(dy, dx) for dy in range(-CONTEXT_ROWS, 0) for dx in range(-CONTEXT_COLS, PATCH)]
+                           + [(dy, dx) for dy in range(PATCH) for dx in range(-CONTEXT_COLS, 0)], np.int64)
+CONTEXT_PIXELS = len(CONTEXT_OFFSETS)
+CONTEXT_INPUTS = CONTEXT_PIXELS * CHANNELS + 2  # the values, then the flags (0 or FLAG_ON)
+MISSING = 128  # a context pixel outside the plane
+FLAG_ON = 255
 
 
 def _phase_of(y: int, x: int) -> int:
@@ -105,13 +122,32 @@ def tables() -> dict:
     return {"lut.zbounds": bounds, "lut.zin": zin, "lut.qinv": qinv, "lut.act": act}
 
 
-def group_spans(n: int) -> list[tuple[int, int]]:
-    """The chain's groups of patches: sizes 1, 1, 1, 2, 2, 4, 4, ... (doubling every other group) up to
-    MAX_GROUP, so the stack usually holds several times what the next group may borrow."""
-    spans, start, k = [], 0, 0
+def group_spans(n: int, waves: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """The chain's groups of patches, in the encoder's order: sizes 1, 1, 1, 2, 2, 4, 4, ... (doubling
+    every other group) up to MAX_GROUP, so the stack usually holds several times what the next group
+    may borrow. With `waves` (each unit's wave, in the same order), a group also ends where the wave
+    changes: its patches must not depend on each other."""
+    ends = np.flatnonzero(np.diff(waves)) + 1 if waves is not None and len(waves) else np.zeros(0, np.int64)
+    spans, start, k, cut = [], 0, 0, 0
     while start < n:
-        size = min(MAX_GROUP, 1 << max(0, (k - 1) // 2))
-        spans.append((start, min(n, start + size)))
-        start += size
+        stop = min(n, start + min(MAX_GROUP, 1 << max(0, (k - 1) // 2)))
+        while cut < len(ends) and ends[cut] <= start:
+            cut += 1
+        if cut < len(ends):
+            stop = min(stop, int(ends[cut]))
+        spans.append((start, stop))
+        start = stop
         k += 1
     return spans
+
+
+def context_inputs(values: np.ndarray, has_above: np.ndarray, has_left: np.ndarray) -> np.ndarray:
+    """The networks' context inputs, int64 [n, CONTEXT_INPUTS], from the pixels at CONTEXT_OFFSETS
+    (values [n, CONTEXT_PIXELS, CHANNELS]; those of a missing row or column are replaced by MISSING)
+    and each patch's two flags."""
+    v = values.astype(np.int64).copy()
+    missing = ((~has_above[:, None]) & (CONTEXT_OFFSETS[None, :, 0] < 0)) | (
+        (~has_left[:, None]) & (CONTEXT_OFFSETS[None, :, 1] < 0))
+    v[missing] = MISSING
+    flags = np.stack([has_above, has_left], axis=1).astype(np.int64) * FLAG_ON
+    return np.concatenate([v.reshape(len(v), -1), flags], axis=1)

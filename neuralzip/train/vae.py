@@ -1,10 +1,14 @@
 """Train the VAE image model: `neuralzip train vae DIR -o weights`.
 
-1. Data: random PATCH x PATCH patches of the 8-bit RGB training images (every
-   10th file, sorted by name, is kept apart for tuning).
-2. Training (torch): an MLP encoder q(z|x) (logistic posterior per latent), an
-   MLP decoder p(x|z) (per pixel a discretized logistic per channel, G and B
-   coupled to the earlier channels' residuals as in PixelCNN++). The loss is the
+1. Data: random PATCH x PATCH patches of the 8-bit RGB training images with
+   their context (the rows above and columns to the left, vae_layout; every
+   10th file, sorted by name, is kept apart for tuning). A share of the
+   patches lose their row above or their columns to the left, as at an image's
+   top and left edges.
+2. Training (torch): an MLP encoder q(z|x, context) (logistic posterior per
+   latent), an MLP decoder p(x|z, context) (per pixel a discretized logistic
+   per channel, G and B coupled to the earlier channels' residuals as in
+   PixelCNN++). The loss is the
    negative ELBO of the *discretized* model the codec codes, in bits per
    subpixel: -log2 p(x | bin median) + LATENTS * BIN_BITS + log2 Q(bin | x),
    with the bin drawn from Q and the decoder input passed straight through.
@@ -36,27 +40,51 @@ from neuralzip.models import vae_layout as L
 from neuralzip.train.quantize import quantize_layers, quantize_mlp
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
-VERSION = 2  # v1: the same networks, activations calibrated at the 99.99th percentile (clipped above)
+VERSION = 3  # v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+# first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
 WEIGHTS_PREFIX = "vae-image"
 WARMUP, WARMUP_START = 3000, 0.05
+MARGIN = L.CONTEXT_ROWS  # pool windows: the patch and its context (as many rows above as columns left)
+UNCONDITIONED_VERSION = 2  # what --requantize writes for weights without context (how v2 was made)
+DROP_CONTEXT = 0.15  # share of training patches without a row above (and, apart, without columns left)
 
 
-def patch_pool(files: list[Path], count: int, seed: int, log=print) -> np.ndarray:
-    """`count` random patches (uint8 [n, PATCH, PATCH, 3]) spread over the images by area."""
+def patch_pool(files: list[Path], count: int, seed: int, log=print, margin: int = MARGIN) -> np.ndarray:
+    """`count` random windows (uint8 [n, PATCH + margin, PATCH + margin, 3]) spread over the images by
+    area: a patch at [margin:, margin:] with its context rows above and columns to the left (margin
+    0: bare patches, as the weights before v3 were calibrated on)."""
     rng = np.random.default_rng(seed)
     images = [im for im in (load_rgb8(f) for f in files) if im is not None and im.shape[2] == 3]
     areas = np.array([im.shape[0] * im.shape[1] for im in images], np.float64)
     per = np.floor(count * areas / areas.sum()).astype(int)
-    d = np.arange(L.PATCH)
+    window = L.PATCH + margin
+    d = np.arange(window)
     parts = []
     for im, n in zip(images, per):
-        ys = rng.integers(0, im.shape[0] - L.PATCH + 1, n)
-        xs = rng.integers(0, im.shape[1] - L.PATCH + 1, n)
+        ys = rng.integers(0, im.shape[0] - window + 1, n)
+        xs = rng.integers(0, im.shape[1] - window + 1, n)
         parts.append(im[ys[:, None, None] + d[None, :, None], xs[:, None, None] + d[None, None, :]])
     log(f"{sum(per)} patches from {len(images)} images")
     return np.concatenate(parts)
+
+
+def split_windows(windows: np.ndarray, rng: np.random.Generator | None = None):
+    """-> (patches uint8 [n, PIXELS, 3], context inputs int64 [n, CONTEXT_INPUTS]) of pool windows.
+    With rng, the row above (with the corner) is dropped from a DROP_CONTEXT share of them, and
+    the columns to the left from another, as at the top and left of an image (or a small crop)."""
+    n = len(windows)
+    patches = windows[:, MARGIN:, MARGIN:].reshape(n, L.PIXELS, 3)
+    values = windows[:, MARGIN + L.CONTEXT_OFFSETS[:, 0], MARGIN + L.CONTEXT_OFFSETS[:, 1]]
+    has_above = np.ones(n, bool) if rng is None else rng.random(n) >= DROP_CONTEXT
+    has_left = np.ones(n, bool) if rng is None else rng.random(n) >= DROP_CONTEXT
+    return patches, L.context_inputs(values, has_above, has_left)
+
+
+def encoder_inputs(patches: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """The encoder's integer inputs: the patch's pixel values, then its context."""
+    return np.concatenate([patches.reshape(len(patches), -1).astype(np.int64), context], axis=1)
 
 
 def build_nets(hidden: int):
@@ -66,7 +94,7 @@ def build_nets(hidden: int):
         return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                              nn.Linear(hidden, n_out))
 
-    enc, dec = mlp(L.DIMS, 2 * L.LATENTS), mlp(L.LATENTS, L.OUTPUTS)
+    enc, dec = mlp(L.DIMS + L.CONTEXT_INPUTS, 2 * L.LATENTS), mlp(L.LATENTS + L.CONTEXT_INPUTS, L.OUTPUTS)
     torch = _torch()
     with torch.no_grad():
         dec[-1].weight.mul_(0.1)
@@ -75,7 +103,12 @@ def build_nets(hidden: int):
         b[3:6].fill_(2.0)
         b[6:].fill_(0.0)
         enc[-1].bias.view(2, L.LATENTS)[1].fill_(-1.0)
-    prior = nn.ParameterDict({"logits": nn.Parameter(torch.zeros(L.LATENTS, L.N_BINS))})
+    # the prior p(z | context): a logistic per latent, its mass per bin as the posterior's; it starts
+    # as the uniform prior over the bins (mean 0, scale 1: the bins have equal mass)
+    prior = mlp(L.CONTEXT_INPUTS, 2 * L.LATENTS)
+    with torch.no_grad():
+        prior[-1].weight.mul_(0.1)
+        prior[-1].bias.fill_(0.0)
     return nn.ModuleDict({"enc": enc, "dec": dec, "prior": prior})
 
 
@@ -98,10 +131,13 @@ def posterior(out, torch):
 
 
 def bin_log2_mass(mu, log_s, bins, disc, torch):
-    """log2 Q(bin | x) of the logistic posterior's mass in each bin."""
+    """log2 Q(bin | x) of the logistic posterior's mass in each bin. The outer bins reach to
+    infinity: their open ends are 1 and 0 exactly (a finite stand-in let the encoder push a mean
+    past it, where the outer bin's computed mass fell towards 0: negative latent cost in training,
+    none in the codec)."""
     inv = torch.exp(-log_s)
-    hi = torch.sigmoid((disc.hi[bins] - mu) * inv)
-    lo = torch.sigmoid((disc.lo[bins] - mu) * inv)
+    hi = torch.where(bins == L.N_BINS - 1, 1.0, torch.sigmoid((disc.hi[bins] - mu) * inv))
+    lo = torch.where(bins == 0, 0.0, torch.sigmoid((disc.lo[bins] - mu) * inv))
     return torch.log2((hi - lo).clamp_min(1e-12))
 
 
@@ -138,22 +174,21 @@ def pixel_nll_bits(means, log_s, x, torch):
     return -torch.log2((hi - lo).clamp_min(1e-12))
 
 
-def prior_log2(nets, torch):
-    """log2 P(bin) per latent dimension [LATENTS, N_BINS]: the learned prior over the bins."""
-    return torch.log_softmax(nets["prior"]["logits"], dim=1) / np.log(2)
-
-
-def neg_elbo_bits(nets, patches, disc, torch, gen=None):
-    """Per patch: (-log2 p(x|z), -log2 P(z), log2 Q(z|x)) of one bin draw."""
-    x = patches.view(-1, L.PIXELS, 3).transpose(1, 2).float()  # [n, 3, PIXELS]
-    mu, log_s = posterior(nets["enc"](patches.float().view(len(patches), -1) * L.ENC_INPUT_SCALE), torch)
+def neg_elbo_bits(nets, patches, context, disc, torch, gen=None):
+    """Per patch: (-log2 p(x|z, context), -log2 P(z|context), log2 Q(z|x, context)) of one bin draw; patches
+    [n, PIXELS, 3] and context [n, CONTEXT_INPUTS] as integer tensors."""
+    x = patches.transpose(1, 2).float()  # [n, 3, PIXELS]
+    ctx = context.float()
+    enc_in = torch.cat([patches.float().reshape(len(patches), -1), ctx], dim=1) * L.ENC_INPUT_SCALE
+    mu, log_s = posterior(nets["enc"](enc_in), torch)
     u = torch.rand(mu.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
     z = mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u))
     bins = torch.bucketize(z.detach(), disc.edges)
     z_in = z + (disc.zin_real[bins] - z).detach()  # straight through: the decoder sees the bin median
-    means, pix_ls = pixel_means(nets["dec"](z_in), x, torch)
+    means, pix_ls = pixel_means(nets["dec"](torch.cat([z_in, (ctx - 128) / L.ZIN_SCALE], dim=1)), x, torch)
     nll = pixel_nll_bits(means, pix_ls, x, torch).sum(dim=(1, 2))
-    prior_bits = -prior_log2(nets, torch).gather(1, bins.T).T.sum(dim=1)
+    pmu, p_log_s = posterior(nets["prior"](ctx * L.ENC_INPUT_SCALE), torch)
+    prior_bits = -bin_log2_mass(pmu, p_log_s, bins, disc, torch).sum(dim=1)
     return nll, prior_bits, bin_log2_mass(mu, log_s, bins, disc, torch).sum(dim=1)
 
 
@@ -166,14 +201,15 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
     sched = one_cycle(opt, lr, steps, 0.05)
     ckpt = out_dir / "vae-train.ckpt"
     step = load_checkpoint(ckpt, nets, opt, sched, log) if resume and ckpt.exists() else 0
-    data = torch.as_tensor(pool)
     disc = Discretizer(torch)
     gen = torch.Generator().manual_seed(seed + step)
+    rng = np.random.default_rng(seed + step)
     ema = ema_q = None
     start = time.time()
     while step < steps:
-        idx = torch.randint(0, len(data), (batch,), generator=gen)
-        nll, prior_bits, log2q = neg_elbo_bits(nets, data[idx], disc, torch, gen)
+        patches, context = split_windows(pool[rng.integers(0, len(pool), batch)], rng)
+        nll, prior_bits, log2q = neg_elbo_bits(nets, torch.as_tensor(patches), torch.as_tensor(context), disc,
+                                               torch, gen)
         loss = (nll + prior_bits + log2q).mean() / L.DIMS
         # KL warm-up: the latents' cost ramps in over the first WARMUP steps, so the encoder learns
         # to carry information before the prior's pull closes the latents (a standard VAE remedy)
@@ -199,7 +235,8 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
 def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     torch = _torch()
     rng = np.random.default_rng(seed)
-    sample = pool[rng.integers(0, len(pool), CALIBRATION)].reshape(CALIBRATION, -1)
+    patches, context = split_windows(pool[rng.integers(0, len(pool), CALIBRATION)], rng)
+    sample = encoder_inputs(patches, context)
     arrays = quantize_mlp(nets["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM)
     # the decoder is calibrated on the bins the posterior picks for the same patches
     with torch.no_grad():
@@ -207,7 +244,7 @@ def quantize(nets, pool: np.ndarray, seed: int) -> dict:
         mu, log_s = posterior(nets["enc"](torch.as_tensor(sample, dtype=torch.float32) * L.ENC_INPUT_SCALE), torch)
         u = torch.rand(mu.shape, generator=torch.Generator().manual_seed(seed)).clamp(1e-6, 1 - 1e-6)
         bins = torch.bucketize(mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u)), disc.edges).numpy()
-    zin = L.tables()["lut.zin"][bins]
+    zin = np.concatenate([L.tables()["lut.zin"][bins], context], axis=1)
     kinds = np.repeat([0, 0, 0, 1, 1, 1] + [2] * (L.OUT_KINDS - 6), L.PIXELS)  # mean, log-scale, coupling
     dec_scale = np.array([L.MEAN_UNITS * L.MEAN_GAIN, logistic.LOG_SCALE_STEPS, L.COUPLING_UNITS])[kinds]
     dec_offset = np.array([L.MEAN_OFFSET / L.MEAN_GAIN, -logistic.LOG_SCALE_MIN, 0.0])[kinds]
@@ -216,12 +253,11 @@ def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     # not measured
     arrays.update(quantize_mlp(nets["dec"], "dec", "fdec", zin, 1.0 / L.ZIN_SCALE, -128.0 / L.ZIN_SCALE,
                                dec_scale, dec_offset))
-    with torch.no_grad():
-        log2p = prior_log2(nets, torch).numpy().astype(np.float64)
-    arrays["prior.log2"] = log2p
-    arrays["prior.counts"] = (np.round(2.0 ** log2p * (1 << 16)) + 1).astype(np.int64)
+    arrays.update(quantize_mlp(nets["prior"], "pri", "fpri", context, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(),
+                               HEADROOM))
     arrays.update(logistic.tables())
     arrays.update(L.tables())
+    arrays["layout.context_offsets"] = L.CONTEXT_OFFSETS
     return arrays
 
 
@@ -235,34 +271,34 @@ def _encoder_units():
 def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=print) -> Path:
     """The weights file again with its encoder quantized from its own float layers (fenc), its
     activations calibrated on CALIBRATION training patches with HEADROOM; everything else (decoder,
-    prior, tables) as it was. No torch needed. -> the new weights file (version VERSION)."""
+    prior, tables) as it was. No torch needed. -> the new weights file (version VERSION, or
+    UNCONDITIONED_VERSION for weights without context)."""
     train_files, tune_files = image_split(data_dir)
     arrays = weightstore.load(weights)
-    pool = patch_pool(train_files, CALIBRATION, seed, log)
+    context = "layout.context_offsets" in arrays
+    pool = patch_pool(train_files, CALIBRATION, seed, log, MARGIN if context else 0)
     layers = []
     while f"fenc.w{len(layers)}" in arrays:
         layers.append((arrays[f"fenc.w{len(layers)}"], arrays[f"fenc.b{len(layers)}"]))
-    arrays.update(quantize_layers(layers, "enc", "fenc", pool.reshape(len(pool), -1), L.ENC_INPUT_SCALE, 0.0,
+    inputs = encoder_inputs(*split_windows(pool)) if context else pool.reshape(len(pool), -1)
+    arrays.update(quantize_layers(layers, "enc", "fenc", inputs, L.ENC_INPUT_SCALE, 0.0,
                                   *_encoder_units(), HEADROOM))
     recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
     recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
                   + " ".join(sys.argv[3:]), encoder_headroom=HEADROOM, calibration_patches=CALIBRATION,
                   calibration_seed=seed)
-    return _save_and_price(arrays, recipe, out_dir, tune_files, log)
+    return _save_and_price(arrays, recipe, out_dir, tune_files, log, VERSION if context else UNCONDITIONED_VERSION)
 
 
-def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, tune_files: list[Path], log) -> Path:
+def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, tune_files: list[Path], log,
+                    version: int = VERSION) -> Path:
     """Write the weights file with its recipe inside, and log the tuning files' -ELBO under it."""
     arrays["recipe"] = np.array(json.dumps(recipe))
-    path = save(arrays, out_dir)
+    path = weightstore.save(arrays, out_dir, WEIGHTS_PREFIX, version)
     scores = evaluate(path, tune_files, log)
     log(f"tuning files: exact -ELBO {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel, "
         f"initial bits {scores['initial_bits']:.0f}")
     return path
-
-
-def save(arrays: dict, out_dir: Path) -> Path:
-    return weightstore.save(arrays, out_dir, WEIGHTS_PREFIX, VERSION)
 
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
