@@ -2,6 +2,7 @@
 
     sudo benchmarks/setup.sh            # the peers: cjxl, cwebp, optipng
     python benchmarks/vae_model.py [--data ../shared/data] [--jobs 2] [--crops 14]
+    python benchmarks/vae_model.py --source-split WEIGHTS   # shipped vs WEIGHTS, per source
 
 * whole photos: every photo of images/valid through `neuralzip compress --model vae`
   (one chain per photo) and the peers (PNG with Pillow optimize, optipng, WebP,
@@ -129,13 +130,51 @@ def _archive(src: Path, tmp: Path, model: str, originals: dict, neuralzip: list[
     return members, nz.stat().st_size
 
 
+def source_split(valid: Path, other: Path, out: Path) -> dict:
+    """Every valid photo coded (in process, payload bytes) with the shipped weights and with `other`
+    (weights trained on some sources only), per source (the file name before its number)."""
+    from neuralzip.models.base import Signal
+    from neuralzip.models.vae import VAECodec
+
+    codecs = {"shipped": get_codec("vae", "image"), "other": VAECodec(other)}
+    per_source: dict = {}
+    for f in sorted(valid.glob("*.png")):
+        samples = read_media(f.read_bytes()).samples
+        source = f.stem.rsplit("_", 1)[0]
+        row = per_source.setdefault(source, {"photos": 0, "subpixels": 0, "shipped": 0, "other": 0})
+        row["photos"] += 1
+        row["subpixels"] += samples.size
+        for name, codec in codecs.items():
+            enc = codec.encode(samples, Signal("image", samples.shape, 8))
+            row[name] += 8 * sum(len(c) for c in enc.chunks)
+        print(f.name, source, flush=True)
+    for row in per_source.values():
+        row["shipped_bpsp"] = round(row.pop("shipped") / row["subpixels"], 5)
+        row["other_bpsp"] = round(row.pop("other") / row["subpixels"], 5)
+        row["other_vs_shipped"] = round(row["other_bpsp"] / row["shipped_bpsp"], 4)
+    recipe = json.loads(str(np.load(other)["recipe"]))
+    result = {"command": f"python benchmarks/vae_model.py --source-split {other.name}",
+              "shipped": codecs["shipped"].weights_hash, "other": other.name, "other_trained_with": recipe.get("command"),
+              "other_train_files": recipe.get("train_files"), "per_source": per_source}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(per_source, indent=1))
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--crops", type=int, default=14, help="32x32 crops per valid photo (15 photos)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "vae_model.json")
+    ap.add_argument("--source-split", type=Path, metavar="WEIGHTS",
+                    help="only: code images/valid with the shipped weights and with WEIGHTS (trained on some "
+                         "sources only), per source -> results/vae_source_split.json")
     args = ap.parse_args()
+    if args.source_split:
+        source_split(args.data / "images" / "valid", args.source_split, HERE / "results" / "vae_source_split.json")
+        return
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     codec = get_codec("vae", "image")
     print(f"vae weights {codec.weights_hash}: {codec.path.name}", flush=True)

@@ -73,3 +73,20 @@ def test_requantize_changes_the_encoder_and_nothing_else(tmp_path, monkeypatch):
     assert not any(k.startswith("enc.w") for k in changed) and {"enc.m0", "enc.b1", "enc.m1"} <= set(changed)
     recipe = json.loads(str(new["recipe"]))
     assert recipe["requantized_from"] == "5abb9a4764865410" and recipe["encoder_headroom"] == train_vae.HEADROOM
+
+
+def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path, monkeypatch):
+    """Weights with context (v3 on): encoder, decoder and prior are quantized again from their own
+    float layers; the float layers, the tables and the layout stay; the file is still v3."""
+    data = tmp_path / "images"
+    data.mkdir()
+    for k in range(3):
+        (data / f"img{k}.png").write_bytes(image_file("png", "RGB", 24 + 8 * k, 40))
+    monkeypatch.setattr(train_vae, "CALIBRATION", 500)
+    [v3] = weightstore.shipped_dir().glob("vae-image-v3-*.npz")
+    path = train_vae.requantize(v3, data, tmp_path / "out", log=lambda m: None)
+    old, new = weightstore.load(v3), weightstore.load(path)
+    assert path.name.startswith("vae-image-v3-") and set(old) == set(new)
+    changed = {k for k in old if k != "recipe" and not np.array_equal(old[k], new[k])}
+    assert changed and all(k.split(".")[0] in ("enc", "dec", "pri") for k in changed)
+    assert {"enc.m0", "dec.m0", "pri.m0"} <= changed

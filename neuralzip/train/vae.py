@@ -14,17 +14,17 @@
    with the bin drawn from Q and the decoder input passed straight through.
    Adam with a one-cycle schedule; a checkpoint every --checkpoint-every steps,
    --resume continues from it.
-3. Quantization: int16 weights per output channel, 16-bit activations (the
-   encoder's spanning HEADROOM times the largest activation seen on training
-   patches, so nothing seen is clipped; the decoder's calibrated at the 99.99th
-   percentile), float64 sums, integer rescaling into the codec's output units;
+3. Quantization: int16 weights per output channel, 16-bit activations (spanning
+   HEADROOM times the largest activation seen on training patches, so nothing
+   seen is clipped), float64 sums, integer rescaling into the codec's output units;
    the float layers are kept for the report's nll_float_bits.
 4. The tuning files are priced with the exact codec; the result is written as
    vae-image-v<N>-<hash>.npz with its recipe inside.
 
-`--requantize WEIGHTS` redoes step 3 for the encoder of an existing weights file
-(no training): how v2 was made from v1, whose activations were calibrated at the
-99.99th percentile and clipped above it (see weights/RECIPES.md).
+`--requantize WEIGHTS` redoes step 3 for an existing weights file (no training):
+how v2 was made from v1 (its encoder, whose activations were calibrated at the
+99.99th percentile and clipped above it), and v3 from its training run's file
+(its decoder, calibrated so; see weights/RECIPES.md).
 """
 
 import json
@@ -37,7 +37,8 @@ import numpy as np
 from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import vae_layout as L
-from neuralzip.train.quantize import quantize_layers, quantize_mlp
+from neuralzip.exact.mlp import FloatMLP
+from neuralzip.train.quantize import quantize_layers
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
 VERSION = 3  # v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
@@ -233,28 +234,34 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
 # ---------------------------------------------------------------- quantization
 
 def quantize(nets, pool: np.ndarray, seed: int) -> dict:
+    """The trained networks as exact layers, with the tables (quantize_networks)."""
     torch = _torch()
+    return quantize_networks({k: [(m.weight.detach().numpy().astype(np.float64).T,
+                                   m.bias.detach().numpy().astype(np.float64))
+                                  for m in nets[k] if isinstance(m, torch.nn.Linear)]
+                              for k in ("enc", "dec", "prior")}, pool, seed)
+
+
+def quantize_networks(layers: dict, pool: np.ndarray, seed: int) -> dict:
+    """Float layers {"enc", "dec", "prior": [(w [in, out], b)]} -> the weights file's arrays: each
+    network exact (quantize_layers), its activations spanning HEADROOM times the largest seen on
+    CALIBRATION pool windows (some losing a side of their context, as in training), and the tables.
+    The decoder is calibrated on each patch's most probable bins under the float posterior (the bin
+    holding its mean). Calibrated at the 99.99th percentile instead, the decoder clipped on a smooth
+    photo and cost 3.3% there (urban_img_007; weights/RECIPES.md)."""
     rng = np.random.default_rng(seed)
     patches, context = split_windows(pool[rng.integers(0, len(pool), CALIBRATION)], rng)
     sample = encoder_inputs(patches, context)
-    arrays = quantize_mlp(nets["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM)
-    # the decoder is calibrated on the bins the posterior picks for the same patches
-    with torch.no_grad():
-        disc = Discretizer(torch)
-        mu, log_s = posterior(nets["enc"](torch.as_tensor(sample, dtype=torch.float32) * L.ENC_INPUT_SCALE), torch)
-        u = torch.rand(mu.shape, generator=torch.Generator().manual_seed(seed)).clamp(1e-6, 1 - 1e-6)
-        bins = torch.bucketize(mu + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u)), disc.edges).numpy()
-    zin = np.concatenate([L.tables()["lut.zin"][bins], context], axis=1)
+    arrays = quantize_layers(layers["enc"], "enc", "fenc", sample, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM)
+    mu = FloatMLP(arrays, "fenc", L.ENC_INPUT_SCALE).forward(sample.astype(np.float32))[:, :L.LATENTS]
+    zin = np.concatenate([L.tables()["lut.zin"][np.searchsorted(L.bin_edges(), mu)], context], axis=1)
     kinds = np.repeat([0, 0, 0, 1, 1, 1] + [2] * (L.OUT_KINDS - 6), L.PIXELS)  # mean, log-scale, coupling
     dec_scale = np.array([L.MEAN_UNITS * L.MEAN_GAIN, logistic.LOG_SCALE_STEPS, L.COUPLING_UNITS])[kinds]
     dec_offset = np.array([L.MEAN_OFFSET / L.MEAN_GAIN, -logistic.LOG_SCALE_MIN, 0.0])[kinds]
-    # the decoder keeps v1's calibration (99.99th percentile): at the same bins, its exact pixel bits
-    # were within 0.17% of the float ones on the photo where the encoder lost 7.6%; headroom for it is
-    # not measured
-    arrays.update(quantize_mlp(nets["dec"], "dec", "fdec", zin, 1.0 / L.ZIN_SCALE, -128.0 / L.ZIN_SCALE,
-                               dec_scale, dec_offset))
-    arrays.update(quantize_mlp(nets["prior"], "pri", "fpri", context, L.ENC_INPUT_SCALE, 0.0, *_encoder_units(),
-                               HEADROOM))
+    arrays.update(quantize_layers(layers["dec"], "dec", "fdec", zin, 1.0 / L.ZIN_SCALE, -128.0 / L.ZIN_SCALE,
+                                  dec_scale, dec_offset, HEADROOM))
+    arrays.update(quantize_layers(layers["prior"], "pri", "fpri", context, L.ENC_INPUT_SCALE, 0.0,
+                                  *_encoder_units(), HEADROOM))
     arrays.update(logistic.tables())
     arrays.update(L.tables())
     arrays["layout.context_offsets"] = L.CONTEXT_OFFSETS
@@ -269,20 +276,30 @@ def _encoder_units():
 
 
 def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=print) -> Path:
-    """The weights file again with its encoder quantized from its own float layers (fenc), its
-    activations calibrated on CALIBRATION training patches with HEADROOM; everything else (decoder,
-    prior, tables) as it was. No torch needed. -> the new weights file (version VERSION, or
-    UNCONDITIONED_VERSION for weights without context)."""
+    """The weights file again with its networks quantized from their own float layers, calibrated
+    on CALIBRATION training windows with HEADROOM: all three for weights with context
+    (quantize_networks; how the shipped v3 was made from its training run's file), the encoder alone
+    for weights without (how v2 was made from v1; decoder, prior and tables as they were). No torch
+    needed. -> the new weights file (version VERSION, or UNCONDITIONED_VERSION without context)."""
     train_files, tune_files = image_split(data_dir)
     arrays = weightstore.load(weights)
     context = "layout.context_offsets" in arrays
-    pool = patch_pool(train_files, CALIBRATION, seed, log, MARGIN if context else 0)
-    layers = []
-    while f"fenc.w{len(layers)}" in arrays:
-        layers.append((arrays[f"fenc.w{len(layers)}"], arrays[f"fenc.b{len(layers)}"]))
-    inputs = encoder_inputs(*split_windows(pool)) if context else pool.reshape(len(pool), -1)
-    arrays.update(quantize_layers(layers, "enc", "fenc", inputs, L.ENC_INPUT_SCALE, 0.0,
-                                  *_encoder_units(), HEADROOM))
+
+    def float_layers(prefix):
+        n = 0
+        while f"{prefix}.w{n}" in arrays:
+            n += 1
+        return [(arrays[f"{prefix}.w{i}"].astype(np.float64), arrays[f"{prefix}.b{i}"].astype(np.float64))
+                for i in range(n)]
+
+    if context:  # v3 on: every network again, as training quantizes them
+        pool = patch_pool(train_files, CALIBRATION, seed, log)
+        arrays.update(quantize_networks({k: float_layers(f) for k, f in (("enc", "fenc"), ("dec", "fdec"),
+                                                                         ("prior", "fpri"))}, pool, seed))
+    else:  # how v2 was made from v1: the encoder alone, on bare patches
+        pool = patch_pool(train_files, CALIBRATION, seed, log, 0)
+        arrays.update(quantize_layers(float_layers("fenc"), "enc", "fenc", pool.reshape(len(pool), -1),
+                                      L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM))
     recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
     recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
                   + " ".join(sys.argv[3:]), encoder_headroom=HEADROOM, calibration_patches=CALIBRATION,
