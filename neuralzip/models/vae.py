@@ -117,6 +117,12 @@ def unit_shapes(shape) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64)
 
 
+def plane_grids(shape) -> list[tuple[int, int]]:
+    """The patch rows and columns of each plane (channel group) of an image of this shape (H, W, C)."""
+    h, w, c = (int(v) for v in shape)
+    return [(-(-h // L.PATCH), -(-w // L.PATCH))] * -(-c // 3)
+
+
 def join_units(patches: np.ndarray, shape: tuple) -> np.ndarray:
     """The inverse of cut_units for an image of `shape` (H, W, C) (any dtype: also per-unit figures)."""
     h, w, c = shape
@@ -353,12 +359,6 @@ class ChainOrder:
             return None
         values = x.reshape(-1, 3)[self._src[a:e]]
         return L.context_inputs(values, self.has_above[a:e], self.has_left[a:e])
-
-
-def plane_grids(shape) -> list[tuple[int, int]]:
-    """The patch rows and columns of each plane (channel group) of an image of this shape (H, W, C)."""
-    h, w, c = (int(v) for v in shape)
-    return [(-(-h // L.PATCH), -(-w // L.PATCH))] * -(-c // 3)
 
 
 class _Tally:

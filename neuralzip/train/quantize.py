@@ -34,12 +34,17 @@ def int16_layer(w: np.ndarray, b: np.ndarray, out_unit: float, weight_max: int, 
 def quantize_mlp(seq, prefix: str, float_prefix: str, x_int: np.ndarray, in_scale: float, in_offset: float,
                  out_scale: np.ndarray, out_offset: np.ndarray, headroom: float | None = None) -> dict:
     """quantize_layers for a torch MLP (its Linear layers, ReLU between them)."""
+    return quantize_layers(float_layers(seq), prefix, float_prefix, x_int, in_scale, in_offset, out_scale,
+                           out_offset, headroom)
+
+
+def float_layers(seq) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A torch MLP's Linear layers as (w [in, out], b) in float64, what quantize_layers reads."""
     from neuralzip.train.image import _torch
 
     torch = _torch()
-    layers = [(m.weight.detach().numpy().astype(np.float64).T, m.bias.detach().numpy().astype(np.float64))
-              for m in seq if isinstance(m, torch.nn.Linear)]
-    return quantize_layers(layers, prefix, float_prefix, x_int, in_scale, in_offset, out_scale, out_offset, headroom)
+    return [(m.weight.detach().numpy().astype(np.float64).T, m.bias.detach().numpy().astype(np.float64))
+            for m in seq if isinstance(m, torch.nn.Linear)]
 
 
 def quantize_layers(layers, prefix: str, float_prefix: str, x_int: np.ndarray, in_scale: float, in_offset: float,

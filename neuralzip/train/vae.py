@@ -38,7 +38,7 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.models import vae_layout as L
 from neuralzip.exact.mlp import FloatMLP
-from neuralzip.train.quantize import quantize_layers
+from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
 VERSION = 3  # v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
@@ -235,11 +235,7 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
 
 def quantize(nets, pool: np.ndarray, seed: int) -> dict:
     """The trained networks as exact layers, with the tables (quantize_networks)."""
-    torch = _torch()
-    return quantize_networks({k: [(m.weight.detach().numpy().astype(np.float64).T,
-                                   m.bias.detach().numpy().astype(np.float64))
-                                  for m in nets[k] if isinstance(m, torch.nn.Linear)]
-                              for k in ("enc", "dec", "prior")}, pool, seed)
+    return quantize_networks({k: float_layers(nets[k]) for k in ("enc", "dec", "prior")}, pool, seed)
 
 
 def quantize_networks(layers: dict, pool: np.ndarray, seed: int) -> dict:
@@ -285,20 +281,16 @@ def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=
     arrays = weightstore.load(weights)
     context = "layout.context_offsets" in arrays
 
-    def float_layers(prefix):
-        n = 0
-        while f"{prefix}.w{n}" in arrays:
-            n += 1
-        return [(arrays[f"{prefix}.w{i}"].astype(np.float64), arrays[f"{prefix}.b{i}"].astype(np.float64))
-                for i in range(n)]
+    def stored_layers(prefix):  # the float layers kept in the file, as FloatMLP reads them
+        return [(w.astype(np.float64), b.astype(np.float64)) for w, b in FloatMLP(arrays, prefix, 1.0).layers]
 
     if context:  # v3 on: every network again, as training quantizes them
         pool = patch_pool(train_files, CALIBRATION, seed, log)
-        arrays.update(quantize_networks({k: float_layers(f) for k, f in (("enc", "fenc"), ("dec", "fdec"),
+        arrays.update(quantize_networks({k: stored_layers(f) for k, f in (("enc", "fenc"), ("dec", "fdec"),
                                                                          ("prior", "fpri"))}, pool, seed))
     else:  # how v2 was made from v1: the encoder alone, on bare patches
         pool = patch_pool(train_files, CALIBRATION, seed, log, 0)
-        arrays.update(quantize_layers(float_layers("fenc"), "enc", "fenc", pool.reshape(len(pool), -1),
+        arrays.update(quantize_layers(stored_layers("fenc"), "enc", "fenc", pool.reshape(len(pool), -1),
                                       L.ENC_INPUT_SCALE, 0.0, *_encoder_units(), HEADROOM))
     recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
     recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
