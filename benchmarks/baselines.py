@@ -153,9 +153,13 @@ def _totals(rows, keys):
     return {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
 
 
-def timing(data: Path, neuralzip: list[str], model: str = "auto") -> dict:
+def timing(data: Path, neuralzip: list[str], model: str = "auto", photo: str | None = None,
+           repeat: int = 3) -> dict:
+    """Whole-process times (median of `repeat`) of a 768x512 centre crop of `photo` (a file of
+    images/valid; the first one if None) against `cjxl -d 0 -e 7`'s encode of it."""
     cjxl = need("cjxl")
-    src = sorted((data / "images" / "valid").glob("*.png"))[0]
+    valid = data / "images" / "valid"
+    src = valid / photo if photo else sorted(valid.glob("*.png"))[0]
     with Image.open(src) as im:
         w, h = im.size
         crop = im.crop(((w - 768) // 2, (h - 512) // 2, (w - 768) // 2 + 768, (h - 512) // 2 + 512))
@@ -165,10 +169,13 @@ def timing(data: Path, neuralzip: list[str], model: str = "auto") -> dict:
 
         subprocess.run(neuralzip + ["models"], check=True, capture_output=True)  # warm the compile cache
         out = {"input": f"768x512 centre crop of {src.name}", "model": model,
-               "cjxl_e7_encode_s": median_wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")]),
-               "compress_s": median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png)]),
+               "cjxl_e7_encode_s": median_wall([cjxl, "-d", "0", "-e", "7", str(png), str(Path(tmp) / "c.jxl")],
+                                               repeat),
+               "compress_s": median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, str(png)], repeat),
                "decompress_s": median_wall(neuralzip + ["decompress", "-q", "--force", str(png) + ".nz", "-o",
-                                                 str(Path(tmp) / "back.png")])}
+                                                        str(Path(tmp) / "back.png")], repeat)}
+        info = subprocess.run(neuralzip + ["info", "--json", str(png) + ".nz"], check=True, capture_output=True)
+        out["coded_with"] = json.loads(info.stdout)["members"][0]["model"]  # what auto chose
         out["compress_vs_cjxl_e7"] = round(out["compress_s"] / out["cjxl_e7_encode_s"], 3)
         out["decompress_vs_cjxl_e7"] = round(out["decompress_s"] / out["cjxl_e7_encode_s"], 3)
         back = read_media((Path(tmp) / "back.png").read_bytes()).samples

@@ -16,9 +16,11 @@
   against the summed exact -ELBO, with the initial bits apart; the same crops as
   an archive with the default model (--model auto, checked too) and as one
   WebP file each (summed);
-* speed: compress and decompress of a 768x512 centre crop of a valid photo,
-  whole processes with start-up (median of 3), vae against the default image
-  model (auto), in the same run.
+* speed: compress and decompress of a 768x512 centre crop of two valid photos,
+  whole processes with start-up (median of 5), vae against the default image
+  model (auto), in the same run: urban_img_007, a decoded JPEG, which auto
+  codes with jpeg-coefficients, and wiki_004, which never was a JPEG and auto
+  codes with classic (SPEED_PHOTOS; "coded_with" says what auto took).
 Fails if a peer is missing or a file does not decode to the original. Ends with
 the issue's targets, each with its figure and whether this run meets it.
 Writes benchmarks/results/vae_model.json.
@@ -45,6 +47,9 @@ from neuralzip.models import get_codec  # noqa: E402
 from neuralzip.peers import PEERS  # noqa: E402
 
 CROP = 32
+# the speed target's photos: what the default model (auto) is depends on the photo. On a decoded
+# JPEG it is jpeg-coefficients (urban_img_007: quality 96), on a photo that never was a JPEG classic
+SPEED_PHOTOS = {"decoded JPEG": "urban_img_007.png", "never a JPEG": "wiki_004.png"}
 
 
 def photo_figures(rows: list[dict]) -> dict:
@@ -178,10 +183,13 @@ def main():
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     codec = get_codec("vae", "image")
     print(f"vae weights {codec.weights_hash}: {codec.path.name}", flush=True)
-    speed = {m: timing(args.data, neuralzip, m) for m in ("vae", "auto")}
-    speed["decompress_speedup_vs_auto"] = round(speed["auto"]["decompress_s"] / speed["vae"]["decompress_s"], 3)
-    speed["compress_speedup_vs_auto"] = round(speed["auto"]["compress_s"] / speed["vae"]["compress_s"], 3)
-    print(json.dumps(speed, indent=1), flush=True)
+    speed = {}
+    for kind, photo in SPEED_PHOTOS.items():
+        runs = {m: timing(args.data, neuralzip, m, photo, repeat=5) for m in ("vae", "auto")}
+        runs["decompress_speedup_vs_auto"] = round(runs["auto"]["decompress_s"] / runs["vae"]["decompress_s"], 3)
+        runs["compress_speedup_vs_auto"] = round(runs["auto"]["compress_s"] / runs["vae"]["compress_s"], 3)
+        speed[kind] = runs
+        print(kind, json.dumps(runs, indent=1), flush=True)
     crops = crop_archive(args.data / "images" / "valid", args.crops, neuralzip)
     print(json.dumps(crops, indent=1), flush=True)
     inputs, rows = checked_bench(args.data / "images" / "valid", ["vae", "classic"], args.jobs, "pixels")
@@ -218,8 +226,9 @@ def targets(totals: dict, photos: dict, crops: dict, speed: dict) -> dict:
             "crops_below_webp_per_crop": [crops["vae_vs_webp_per_crop_total"], crops["vae_vs_webp_per_crop_total"] < 1],
             "exact_within_1pct_of_float_every_photo": [photos["worst_exact_over_float_pct"],
                                                        photos["worst_exact_over_float_pct"] <= 1.0],
-            "decode_no_slower_than_default": [speed["decompress_speedup_vs_auto"],
-                                              speed["decompress_speedup_vs_auto"] >= 1.0]}
+            **{f"decode_no_slower_than_default ({kind})": [runs["decompress_speedup_vs_auto"],
+                                                          runs["decompress_speedup_vs_auto"] >= 1.0]
+               for kind, runs in speed.items()}}
 
 
 if __name__ == "__main__":
