@@ -43,6 +43,9 @@ def measure(model, level, img):
 
         def model_rows(view):
             rows = view.rows[:view.n] if inner is None else inner(view)
+            for k in ("view", "x"):  # what the context-mlp family's float-model observer reads
+                if hasattr(inner, k):
+                    setattr(model_rows, k, getattr(inner, k))
             model_rows.rows = np.array(rows, dtype=np.float64)
             return rows
 
