@@ -16,15 +16,12 @@ Per wavefront step and channel (the model's rows hook, as rows_refinement.py):
     the value more probability (w += rate * w * (p_k / p_mix - 1), renormalised).
 Centre crops of 384 x 512. Prints each variant's bits against the model's coded bits (1.0).
 """
-import copy
 import sys
 
 import numpy as np
-from PIL import Image
+from rows_hook import centre_crop, report, run_with_hook
 
 from neuralzip.coding import buckets
-from neuralzip.models import get_codec
-from neuralzip.models.base import Signal
 
 RATE = 0.02
 VALUES = np.arange(256)
@@ -65,87 +62,59 @@ def experts(im, c, ys, xs):
 
 
 def measure(model, level, img):
-    codec = copy.copy(get_codec(model, "image", level=level))
-    rows_hook = codec._model_rows
     totals = {}
 
     def add(k, bits):
         totals[k] = totals.get(k, 0.0) + float(bits)
 
-    def hook(params, bits):
-        inner = rows_hook(params, bits)
+    def on_step(view, sym, rows):
+        st = view.model_state.setdefault("dm", {})
+        n, c, ys, xs = view.n, view.c, view.ys, view.xs
+        im = img[view.row0:].astype(np.int64)
+        if not st:
+            st["err"] = {}
+            st["w"] = {}
+        pred, flip = view.preds[:n], view.flip[:n]
+        v = im[ys, xs, c]
+        idx = np.arange(n)
+        add("model", (-np.log2(rows[idx, sym] / rows.sum(1)) + buckets.low_bit_counts(sym)).sum())
+        base = value_pmf(rows, pred, flip)
+        add("model, over values", -np.log2(base[idx, v]).sum())
+        ex = experts(im, c, ys, xs)
+        parts = {"model": base}
+        h, w = im.shape[:2]
+        for k, mu in ex.items():
+            E = st["err"].setdefault((k, c), np.full((h, w), 4.0))
+            near = [E[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+                    for dy, dx in ((0, -1), (-1, 0), (-1, -1), (-1, 1))]
+            s = np.maximum(0.3 + 0.45 * np.mean(near, 0), 0.4)
+            parts[k] = logistic_pmf(mu, s)
+            E[ys, xs] = np.abs(v - mu)
+        cls = np.minimum(view.classes[:n] >> 2, 7)
+        for name, keys in (("model+experts", list(parts)),
+                           ("model+W,N,grad,MED", ["model", "W", "N", "grad", "MED"]),
+                           ("model+inter-channel", ["model"] + [k for k in parts if k.startswith("P+")])):
+            if len(keys) == 1:  # the first channel has no inter-channel experts
+                add(name, -np.log2(base[idx, v]).sum())
+                continue
+            Wt = st["w"].setdefault((name, c), np.tile(np.r_[0.9, np.full(len(keys) - 1, 0.1 / (len(keys) - 1))],
+                                                      (8, 1)))
+            pk = np.stack([parts[k][idx, v] for k in keys], 1)  # [n, K]
+            wt = Wt[cls]
+            pm = (wt * pk).sum(1)
+            add(name, -np.log2(pm).sum())
+            step = RATE * wt * (pk / pm[:, None] - 1)
+            np.add.at(Wt, cls, step)
+            np.clip(Wt, 1e-4, None, out=Wt)
+            Wt /= Wt.sum(1, keepdims=True)
 
-        def model_rows(view):
-            rows = view.rows[:view.n] if inner is None else inner(view)
-            for k in ("view", "x"):  # what the context-mlp family's float-model observer reads
-                if hasattr(inner, k):
-                    setattr(model_rows, k, getattr(inner, k))
-            model_rows.rows = np.array(rows, dtype=np.float64)
-            return rows
-
-        def learn(view, sym):
-            st = view.model_state.setdefault("dm", {})
-            n, c, ys, xs = view.n, view.c, view.ys, view.xs
-            im = img[view.row0:].astype(np.int64)
-            if not st:
-                st["err"] = {}
-                st["w"] = {}
-            rows, pred, flip = model_rows.rows, view.preds[:n], view.flip[:n]
-            v = im[ys, xs, c]
-            idx = np.arange(n)
-            add("model", (-np.log2(rows[idx, sym] / rows.sum(1)) + buckets.low_bit_counts(sym)).sum())
-            base = value_pmf(rows, pred, flip)
-            add("model, over values", -np.log2(base[idx, v]).sum())
-            ex = experts(im, c, ys, xs)
-            parts = {"model": base}
-            h, w = im.shape[:2]
-            for k, mu in ex.items():
-                E = st["err"].setdefault((k, c), np.full((h, w), 4.0))
-                near = [E[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
-                        for dy, dx in ((0, -1), (-1, 0), (-1, -1), (-1, 1))]
-                s = np.maximum(0.3 + 0.45 * np.mean(near, 0), 0.4)
-                parts[k] = logistic_pmf(mu, s)
-                E[ys, xs] = np.abs(v - mu)
-            cls = np.minimum(view.classes[:n] >> 2, 7)
-            for name, keys in (("model+experts", list(parts)),
-                               ("model+W,N,grad,MED", ["model", "W", "N", "grad", "MED"]),
-                               ("model+inter-channel", ["model"] + [k for k in parts if k.startswith("P+")])):
-                if len(keys) == 1:  # the first channel has no inter-channel experts
-                    add(name, -np.log2(base[idx, v]).sum())
-                    continue
-                Wt = st["w"].setdefault((name, c), np.tile(np.r_[0.9, np.full(len(keys) - 1, 0.1 / (len(keys) - 1))],
-                                                          (8, 1)))
-                pk = np.stack([parts[k][idx, v] for k in keys], 1)  # [n, K]
-                wt = Wt[cls]
-                pm = (wt * pk).sum(1)
-                add(name, -np.log2(pm).sum())
-                step = RATE * wt * (pk / pm[:, None] - 1)
-                np.add.at(Wt, cls, step)
-                np.clip(Wt, 1e-4, None, out=Wt)
-                Wt /= Wt.sum(1, keepdims=True)
-            if getattr(inner, "learn", None):
-                inner.learn(view, sym)
-
-        model_rows.learn = learn
-        return model_rows
-
-    codec._model_rows = hook
-    codec.likelihood(img, Signal("image", img.shape, 8))
+    run_with_hook(model, level, img, on_step)
     return totals
 
 
 def main():
     model, level, photos = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    grand = {}
-    for path in photos:
-        a = np.asarray(Image.open(path).convert("RGB"))
-        h, w = a.shape[:2]
-        crop = np.ascontiguousarray(a[h // 2 - 192:h // 2 + 192, w // 2 - 256:w // 2 + 256])
-        t = measure(model, level, crop)
-        print(path.split("/")[-1], {k: round(v / t["model"], 4) for k, v in t.items()}, flush=True)
-        for k, v in t.items():
-            grand[k] = grand.get(k, 0.0) + v
-    print("total", {k: round(v / grand["model"], 4) for k, v in grand.items()})
+    report(photos, lambda path: measure(model, level, centre_crop(path)), "model")
 
 
 if __name__ == "__main__":

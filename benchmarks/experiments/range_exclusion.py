@@ -8,15 +8,12 @@ the count rows give their buckets mass. This wraps the model's rows hook (as row
 zeroes the rows of the buckets that hold no possible residual and prices each step's symbols under
 the renormalised rows (low bits as coded). Whole photos. Prints bits against the model's own (1.0).
 """
-import copy
 import sys
 
 import numpy as np
-from PIL import Image
+from rows_hook import report, run_with_hook, whole
 
 from neuralzip.coding import buckets
-from neuralzip.models import get_codec
-from neuralzip.models.base import Signal
 
 MAXV = 255
 _U = np.arange(2 * (MAXV + 1))  # every zigzagged residual of |r| <= 255
@@ -34,52 +31,26 @@ def possible(pred, flip):
 
 
 def measure(model, level, img):
-    codec = copy.copy(get_codec(model, "image", level=level))
-    rows_hook = codec._model_rows
-    t = {"model": 0.0, "excluded": 0.0, "low bits": 0.0}
+    t = {"model": 0.0, "excluded": 0.0}
 
-    def hook(params, bits):
-        inner = rows_hook(params, bits)
+    def on_step(view, sym, rows):
+        n = view.n
+        idx = np.arange(n)
+        mask = possible(view.preds[:n], view.flip[:n])[:, :rows.shape[1]]
+        if not mask[idx, sym].all():
+            raise AssertionError("a coded bucket was called impossible")
+        kept = rows * mask
+        low = buckets.low_bit_counts(sym).sum()  # as coded, in both
+        t["model"] += -np.log2(rows[idx, sym] / rows.sum(1)).sum() + low
+        t["excluded"] += -np.log2(kept[idx, sym] / kept.sum(1)).sum() + low
 
-        def model_rows(view):
-            rows = view.rows[:view.n] if inner is None else inner(view)
-            for k in ("view", "x"):  # what the context-mlp family's float-model observer reads
-                if hasattr(inner, k):
-                    setattr(model_rows, k, getattr(inner, k))
-            model_rows.rows = np.array(rows, dtype=np.float64)
-            return rows
-
-        def learn(view, sym):
-            n, rows = view.n, model_rows.rows
-            idx = np.arange(n)
-            mask = possible(view.preds[:n], view.flip[:n])[:, :rows.shape[1]]
-            if not mask[idx, sym].all():
-                raise AssertionError("a coded bucket was called impossible")
-            kept = rows * mask
-            t["model"] += -np.log2(rows[idx, sym] / rows.sum(1)).sum()
-            t["excluded"] += -np.log2(kept[idx, sym] / kept.sum(1)).sum()
-            t["low bits"] += buckets.low_bit_counts(sym).sum()
-            if getattr(inner, "learn", None):
-                inner.learn(view, sym)
-
-        model_rows.learn = learn
-        return model_rows
-
-    codec._model_rows = hook
-    codec.likelihood(img, Signal("image", img.shape, 8))
+    run_with_hook(model, level, img, on_step)
     return t
 
 
 def main():
     model, level, photos = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    grand = {}
-    for path in photos:
-        t = measure(model, level, np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))))
-        print(path.split("/")[-1], round((t["excluded"] + t["low bits"]) / (t["model"] + t["low bits"]), 5),
-              flush=True)
-        for k, v in t.items():
-            grand[k] = grand.get(k, 0.0) + v
-    print("total", round((grand["excluded"] + grand["low bits"]) / (grand["model"] + grand["low bits"]), 5))
+    report(photos, lambda path: measure(model, level, whole(path)), "model")
 
 
 if __name__ == "__main__":

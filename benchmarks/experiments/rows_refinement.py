@@ -16,14 +16,10 @@ Contexts: the texture (bias) context, quantised bucket symbols of W and N (and o
 channel at the pixel), the activity class. Centre crops of 384 x 512. Prints each variant's bits
 against the rows' own (1.0); nothing here is exact or written to a file.
 """
-import copy
 import sys
 
 import numpy as np
-from PIL import Image
-
-from neuralzip.models import get_codec
-from neuralzip.models.base import Signal
+from rows_hook import centre_crop, report, run_with_hook
 
 INC, LIMIT = 32, 1 << 16
 MIX_RATE = 0.002
@@ -106,59 +102,32 @@ class SecondaryEstimation:
 
 
 def measure(refinement, model, level, img):
-    # a copy: get_codec hands out the registry's instance, and a hook left on it would run again,
-    # nested, inside the next photo's
-    codec = copy.copy(get_codec(model, "image", level=level))
-    rows_hook = codec._model_rows
     totals = {}
 
-    def hook(params, bits):
-        inner = rows_hook(params, bits)
+    def on_step(view, sym, rows):
+        st = view.model_state.setdefault("refinement", {})
+        n, c, ys, xs = view.n, view.c, view.ys, view.xs
+        if not st:  # a new chunk
+            st["sym"] = np.zeros((view.resid.shape[1],) + img.shape[:2], np.int64)  # bucket symbols coded
+            st["r"] = refinement(view.resid.shape[1], view.rows.shape[1])
+        S = st["sym"]
+        feats = dict(sw=np.where(xs > 0, S[c, ys, np.maximum(xs - 1, 0)], 0),
+                     sn=np.where(ys > 0, S[c, np.maximum(ys - 1, 0), xs], 0),
+                     sp=S[c - 1, ys, xs] if c > 0 else np.zeros(n, np.int64),
+                     cls=view.classes[:n], bctx=view.bctx[:n])
+        totals["rows"] = totals.get("rows", 0.0) - np.log2(rows[np.arange(n), sym] / rows.sum(1)).sum()
+        for k, v in st["r"].bits(c, rows, sym, feats).items():
+            totals[k] = totals.get(k, 0.0) + v
+        S[c, ys, xs] = sym
 
-        def model_rows(view):
-            rows = view.rows[:view.n] if inner is None else inner(view)
-            model_rows.rows = np.array(rows, dtype=np.float64)
-            return rows
-
-        def learn(view, sym):
-            st = view.model_state.setdefault("refinement", {})
-            n, c, ys, xs = view.n, view.c, view.ys, view.xs
-            if not st:  # a new chunk
-                st["sym"] = np.zeros((view.resid.shape[1],) + img.shape[:2], np.int64)  # bucket symbols coded
-                st["r"] = refinement(view.resid.shape[1], view.rows.shape[1])
-            S, rows = st["sym"], model_rows.rows
-            feats = dict(sw=np.where(xs > 0, S[c, ys, np.maximum(xs - 1, 0)], 0),
-                         sn=np.where(ys > 0, S[c, np.maximum(ys - 1, 0), xs], 0),
-                         sp=S[c - 1, ys, xs] if c > 0 else np.zeros(n, np.int64),
-                         cls=view.classes[:n], bctx=view.bctx[:n])
-            totals["rows"] = totals.get("rows", 0.0) - np.log2(rows[np.arange(n), sym] / rows.sum(1)).sum()
-            for k, v in st["r"].bits(c, rows, sym, feats).items():
-                totals[k] = totals.get(k, 0.0) + v
-            S[c, ys, xs] = sym
-            if getattr(inner, "learn", None):
-                inner.learn(view, sym)
-
-        model_rows.learn = learn
-        return model_rows
-
-    codec._model_rows = hook
-    codec.likelihood(img, Signal("image", img.shape, 8))
+    run_with_hook(model, level, img, on_step)
     return totals
 
 
 def main():
     kind, model, level, photos = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
     refinement = {"mix": CountMix, "sse": SecondaryEstimation}[kind]
-    grand = {}
-    for path in photos:
-        a = np.asarray(Image.open(path).convert("RGB"))
-        h, w = a.shape[:2]
-        crop = np.ascontiguousarray(a[h // 2 - 192:h // 2 + 192, w // 2 - 256:w // 2 + 256])
-        t = measure(refinement, model, level, crop)
-        print(path.split("/")[-1], {k: round(v / t["rows"], 4) for k, v in t.items()}, flush=True)
-        for k, v in t.items():
-            grand[k] = grand.get(k, 0.0) + v
-    print("total", {k: round(v / grand["rows"], 4) for k, v in grand.items()})
+    report(photos, lambda path: measure(refinement, model, level, centre_crop(path)), "rows")
 
 
 if __name__ == "__main__":

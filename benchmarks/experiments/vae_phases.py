@@ -1,0 +1,112 @@
+"""Where the vae's bits go: per coarse-to-fine phase and channel, patch edge against inside, and
+the latents' net cost (stop 49; a measurement)
+
+    PYTHONPATH=. python benchmarks/experiments/vae_phases.py PHOTO...
+
+The shipped weights' float model (what the exact one stays within 1% of), one bin drawn per
+latent from its posterior (seeded), as the report's float -ELBO draws it: the pixels' -log2
+p(x|z, c) split by phase (vae_layout.PHASE: 0 is the stride-4 grid from z and the context alone, 6
+the pixels whose four neighbours are decoded) and channel, and by whether the pixel lies on the
+patch's top row or left column (its outside neighbours are in the context, not in the coupling);
+the latents' net cost log2 q(z|x, c) - log2 p(z|c) and what bits-back returns, -log2 q(z|x, c).
+Also, as a yardstick for how much a pixel's decoded neighbours can tell on these photos, the
+empirical entropy of each channel's residual from the rounded mean of its four neighbours and from
+MED (one static histogram per photo).
+"""
+import sys
+
+import numpy as np
+from PIL import Image
+
+from neuralzip.models import get_codec
+from neuralzip.models import vae as V
+from neuralzip.models import vae_layout as L
+
+
+def pixel_bits(net, x, shapes, ctx, z):
+    """-log2 p(x|z, c) per coded subpixel of the float decoder: (bits, channel, pixel) arrays."""
+    xf = x.astype(np.float64)
+    o = net.float_dec.forward(V._inputs(net.zin[z], ctx) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
+    mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
+    coup = np.clip(o[:, 6:], -L.COUPLING_MAX, L.COUPLING_MAX)
+    res = xf.transpose(0, 2, 1) - mu
+    ny, nx = np.divmod(np.maximum(L.NEIGHBOURS, 0), L.PATCH)
+    has = (L.NEIGHBOURS >= 0)[None] & (ny[None] < shapes[:, 0, None, None]) & (nx[None] < shapes[:, 1, None, None])
+    nres = res[:, :, np.maximum(L.NEIGHBOURS, 0)]
+    means = mu + np.einsum("ncpk,npk->ncp", nres, coup[:, 3:7].transpose(0, 2, 1) * has)
+    act = np.einsum("ncpk,npk->ncp", np.abs(nres), has.astype(np.float64))
+    act[:, 1] += np.abs(res[:, 0])
+    act[:, 2] += np.abs(res[:, 0]) + np.abs(res[:, 1])
+    ls = ls + coup[:, 7][:, None, :] * np.log2(1 + np.minimum(act, (L.ACT_TABLE - 1) / 16))
+    means[:, 1] += coup[:, 0] * res[:, 0]
+    means[:, 2] += coup[:, 1] * res[:, 0] + coup[:, 2] * res[:, 1]
+    means, ls = means.transpose(0, 2, 1), ls.transpose(0, 2, 1)
+    ls = np.clip(ls, V.logistic.LOG_SCALE_MIN,
+                 V.logistic.LOG_SCALE_MIN + (V.logistic.N_SCALES - 1) / V.logistic.LOG_SCALE_STEPS)
+    out = []
+    for c in range(3):
+        units, pix = V.coded_positions(shapes, c)
+        v, m, inv = xf[units, pix, c], means[units, pix, c], np.exp(-ls[units, pix, c])
+        hi = np.where(v >= V.MAXV, 1.0, V._sigmoid((v + 0.5 - m) * inv))
+        lo = np.where(v <= 0, 0.0, V._sigmoid((v - 0.5 - m) * inv))
+        out.append((-np.log2(np.maximum(hi - lo, 1e-300)), np.full(len(v), c), pix))
+    return tuple(np.concatenate(parts) for parts in zip(*out))
+
+
+def entropy(r):
+    _, counts = np.unique(r, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def neighbour_entropies(a):
+    """Per channel: the empirical entropy of x - round(mean of N, S, W, E) and of x - MED."""
+    a = a.astype(np.int64)
+    x, n, s, w, e, nw = a[1:-1, 1:-1], a[:-2, 1:-1], a[2:, 1:-1], a[1:-1, :-2], a[1:-1, 2:], a[:-2, :-2]
+    four = (n + s + w + e + 2) // 4
+    med = np.where(nw >= np.maximum(w, n), np.minimum(w, n), np.where(nw <= np.minimum(w, n), np.maximum(w, n), w + n - nw))
+    return [(entropy(x[..., c] - four[..., c]), entropy(x[..., c] - med[..., c])) for c in range(3)]
+
+
+def main():
+    net = get_codec("vae", "image").net
+    bits = np.zeros((L.N_PHASES, 3))
+    count = np.zeros((L.N_PHASES, 3))
+    edge = np.zeros((2, 2))  # [edge?] -> (bits, subpixels)
+    latents, back, dims, yard = 0.0, 0.0, 0, []
+    for path in sys.argv[1:]:
+        s = np.asarray(Image.open(path).convert("RGB"))
+        x, shapes = V.cut_units(s)
+        plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
+        x, shapes = x[plan.order].astype(np.int64), shapes[plan.order]
+        ctx = plan.context(x, 0, len(x))
+        qmu, qls = V._float_logistic(net.float_enc.forward(V._inputs(x.reshape(len(x), -1), ctx)))
+        u = np.random.default_rng(0).uniform(1e-9, 1 - 1e-9, qmu.shape)
+        z = np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
+        prior = V._float_logistic(net.float_prior.forward(V._inputs(ctx, None)))
+        log2q = float(np.sum(V._float_bin_log2(qmu, qls, z)))
+        latents += log2q - float(np.sum(V._float_bin_log2(*prior, z)))
+        back -= log2q
+        b, c, pix = pixel_bits(net, x, shapes, ctx, z)
+        np.add.at(bits, (L.PHASE[pix], c), b)
+        np.add.at(count, (L.PHASE[pix], c), 1)
+        on_edge = (pix < L.PATCH) | (pix % L.PATCH == 0)
+        for k in (0, 1):
+            edge[k] += (b[on_edge == k].sum(), (on_edge == k).sum())
+        dims += s.size
+        yard.append(neighbour_entropies(s))
+        print(path.split("/")[-1], flush=True)
+    print(f"pixels {bits.sum() / dims:.4f} bits/subpixel, latents (net) {latents / dims:.4f}, of which bits-back "
+          f"returns {back / dims:.4f}")
+    for p in range(L.N_PHASES):
+        print(f"phase {p}: {count[p].sum() / count.sum():.4f} of the subpixels, bits/subpixel R G B "
+              f"{np.round(bits[p] / np.maximum(count[p], 1), 3)}")
+    print(f"top row / left column of the patch: {edge[1, 0] / edge[1, 1]:.3f} bits/subpixel "
+          f"({edge[1, 1] / edge[:, 1].sum():.3f} of them); inside {edge[0, 0] / edge[0, 1]:.3f}")
+    y = np.mean(np.array(yard), axis=0)
+    print("empirical entropy per channel R G B, mean over photos: four-neighbour mean",
+          np.round(y[:, 0], 3), "MED", np.round(y[:, 1], 3))
+
+
+if __name__ == "__main__":
+    main()
