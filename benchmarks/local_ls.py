@@ -11,13 +11,14 @@
 * what the trained parts are worth: local-ls level 1's exact-model bits with the shipped initial
   counts (learned on images/train, both sources) against flat initial counts (nothing learned
   from any photo), per source (local-ls-mlp's network: see --split);
-* --split URBAN.npz WIKI.npz [--split-model context-mlp] [--split-head N]: local-ls-mlp (or
-  context-mlp; level 1) with networks trained on one source of images/train only (urban_* or
+* --split URBAN.npz WIKI.npz [--split-model context-mlp] [--split-head N] [--split-level 2]:
+  local-ls-mlp (or context-mlp; level 1, or local-ls-mlp's level 2) with networks trained on one source of images/train only (urban_* or
   wiki_*: `neuralzip train MODEL` on a folder of links; local-ls-mlp's are kept in
   benchmarks/split_networks/) on both sources of images/valid, exact-model bits against the -e 9
   bytes of results/local_ls.json (run without --split first) -> results/local_ls_split.json
   (context-mlp: results/context_mlp_split.json); --split-head codes with that params "head"
   instead of what new files record (1: the trained output layer) -> *_split_head<N>.json;
+  --split-level 2 -> *_split_level2.json;
 * --size-only --again MODEL@LEVEL...: only those models coded again (after a change to them), every
   other figure kept from the results file;
 * speed (--size-only and --speed-only run one part, keeping the other's figures in the results
@@ -118,23 +119,23 @@ def _shown(path: Path) -> str:
 
 
 def split_row(args) -> dict:
-    path, weights, model, head = args
+    path, weights, model, head, level = args
     media = read_media(path.read_bytes())
     sig = Signal("image", media.samples.shape, media.bits)
     row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
     for source, w in weights.items():
-        codec = with_head(get_codec(model, "image").with_weights(w), head)
+        codec = with_head(get_codec(model, "image", level=level).with_weights(w), head)
         row[f"trained on {source}"] = round(codec.likelihood(media.samples, sig)[1], 1)
     print(json.dumps(row), flush=True)
     return row
 
 
-def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str, head: int | None) -> dict:
+def split(data: Path, weights: dict, jobs: int, sizes: Path, model: str, head: int | None, level: int) -> dict:
     """Each source's network on each source's valid photos, against -e 9 (bits / (8 x bytes))."""
     e9 = {r["file"]: r["jxl-e9"] for r in json.loads(sizes.read_text())["rows"]}
     photos = sorted((data / "images" / "valid").glob("*.png"))
     with ProcessPoolExecutor(jobs) as pool:
-        rows = list(pool.map(split_row, [(p, weights, model, head) for p in photos]))
+        rows = list(pool.map(split_row, [(p, weights, model, head, level) for p in photos]))
     table = {}
     for source in sorted({r["source"] for r in rows}):
         mine = [r for r in rows if r["source"] == source]
@@ -197,22 +198,30 @@ def main():
     ap.add_argument("--split-head", type=int, choices=[1, 2, 3],
                     help='with --split: code with this params "head" (1: the trained output layer) instead of '
                          "what new files record; writes *_split_head<N>.json")
+    ap.add_argument("--split-level", type=int, choices=[1, 2], default=1,
+                    help="with --split: the level the model codes at (2: local-ls-mlp's strong level, what "
+                         "--model auto --level 2 takes); 2 writes *_split_level2.json")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "local_ls.json")
     args = ap.parse_args()
     if args.split:
         model = args.split_model
         head = args.split_head
+        level = args.split_level
+        if level == 2 and model != "local-ls-mlp":
+            sys.exit("--split-level 2: context-mlp has one level")
         out = split(args.data, {"urban": str(args.split[0]), "wiki": str(args.split[1])}, args.jobs, args.out, model,
-                    head)
+                    head, level)
         out["command"] = (f"python benchmarks/local_ls.py --split {_shown(args.split[0])} {_shown(args.split[1])}"
                           + ("" if model == "local-ls-mlp" else f" --split-model {model}")
-                          + ("" if head is None else f" --split-head {head}"))
-        out["model"] = model
+                          + ("" if head is None else f" --split-head {head}")
+                          + ("" if level == 1 else f" --split-level {level}"))
+        out["model"], out["level"] = model, level
         # what the model's 8-bit members record (the output layer learned or not, the blend, ...)
-        out["params recorded"] = with_head(get_codec(model, "image"), head)._recorded(Signal("image", (8, 8, 3), 8))
+        out["params recorded"] = with_head(get_codec(model, "image", level=level), head)._recorded(
+            Signal("image", (8, 8, 3), 8))
         print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
         name = ("local_ls" if model == "local-ls-mlp" else model.replace("-", "_")) + "_split"
-        name += ("" if head is None else f"_head{head}") + ".json"
+        name += ("" if head is None else f"_head{head}") + ("" if level == 1 else f"_level{level}") + ".json"
         (args.out.parent / name).write_text(json.dumps(out, indent=1) + "\n")
         return
     command = "python benchmarks/local_ls.py"
