@@ -4,7 +4,9 @@ Each codec runs as whole processes (start-up included): neuralzip's own
 `compress`/`decompress`, the peers' command-line tools. Every neuralzip result
 is decoded and compared with the input; a peer that is not installed is
 recorded as skipped, never estimated. A file is one unit of work, so
-``--jobs N`` spreads files over N processes.
+``--jobs N`` spreads files over N processes. A model is named as for
+`compress --model`, or MODEL@LEVEL for one of its other levels (its rows are
+then "neuralzip:MODEL@LEVEL").
 """
 
 import json
@@ -21,7 +23,7 @@ import numpy as np
 from neuralzip.errors import InputError
 from neuralzip.media import Media
 from neuralzip.media.detect import read_media, sniff
-from neuralzip.models import handles
+from neuralzip.models import all_codecs, handles, model_names
 from neuralzip.peers import peers_for, png16, write_pcm_wav
 
 
@@ -74,8 +76,22 @@ def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
     return out
 
 
+def model_level(spec: str) -> tuple[str, int]:
+    """'MODEL' or 'MODEL@LEVEL' -> (model, level), checked: a known model, and a level it has (for
+    auto, a level --level takes)."""
+    name, at, level = spec.partition("@")
+    if name not in model_names():
+        raise InputError(f"unknown model {name!r} (see `neuralzip models`)")
+    if not at:
+        return name, 1
+    levels = {1, 2} if name == "auto" else {lv for c in all_codecs() if c.name == name for lv in c.levels}
+    if not level.isdigit() or int(level) not in levels:
+        raise InputError(f"model {name!r} has no level {level!r} (levels: {', '.join(map(str, sorted(levels)))})")
+    return name, int(level)
+
+
 def codec_count(kind: str, models: list[str]) -> int:
-    return len([m for m in models if handles(m, kind)]) + len(peers_for(kind))
+    return len([m for m in models if handles(model_level(m)[0], kind)]) + len(peers_for(kind))
 
 
 def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
@@ -87,9 +103,9 @@ def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="nzbench-") as tmpdir:
         tmp = Path(tmpdir)
         add = rows.append if on_row is None else (lambda row: (rows.append(row), on_row(row)))
-        for model in models:
-            if handles(model, media.kind):  # image models skip recordings and the other way round
-                add({**base, **_bench_model(path, media, model, tmp)})
+        for spec in models:
+            if handles(model_level(spec)[0], media.kind):  # image models skip recordings and the other way round
+                add({**base, **_bench_model(path, media, spec, tmp)})
         src = _peer_input(media, path, tmp)
         for peer in peers_for(media.kind):
             row = {**base, "codec": peer.name, "neuralzip": False}
@@ -110,18 +126,22 @@ def bench_file(path: Path, models: list[str], on_row=None) -> list[dict]:
     return rows
 
 
-def _bench_model(path: Path, media: Media, model: str, tmp: Path) -> dict:
-    nz = tmp / f"{model}.nz"
-    back = tmp / f"{model}.back{path.suffix}"
-    row = {"codec": f"neuralzip:{model}", "neuralzip": True}
-    cmd = _neuralzip() + ["compress", "--model", model, "--json", "--force", "-o", str(nz), str(path)]
+def _bench_model(path: Path, media: Media, spec: str, tmp: Path) -> dict:
+    """One neuralzip model (spec: MODEL or MODEL@LEVEL) on one file: compress, decompress, compare."""
+    model, level = model_level(spec)
+    nz = tmp / f"{spec}.nz"
+    back = tmp / f"{spec}.back{path.suffix}"
+    row = {"codec": f"neuralzip:{spec}", "neuralzip": True}
+    cmd = _neuralzip() + ["compress", "--model", model, "--level", str(level), "--json", "--force", "-o", str(nz),
+                          str(path)]
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     enc = time.perf_counter() - start
     if r.returncode != 0:
         return {**row, "skipped": r.stderr.strip()[-300:]}
     rep = json.loads(r.stdout.strip().splitlines()[-1])
-    row.update({"model": rep["model"], "weights": rep["weights"], "bytes": rep["bytes"], "bpd": rep["bpd"],
+    row.update({"model": rep["model"], "level": rep["level"], "weights": rep["weights"], "bytes": rep["bytes"],
+                "bpd": rep["bpd"],
                 "initial_bits": rep.get("initial_bits", 0.0),
                 "nll_float_bits": rep["nll_float_bits"], "nll_bits": rep["nll_bits"],
                 "overhead_pct": rep["overhead_pct"], "compress_s": enc})

@@ -373,7 +373,8 @@ def models():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--models", default="context-mlp,ols-cascade,lpc-nlms-mlp,classic,histogram", show_default=True, help="comma-separated neuralzip models")
+@click.option("--models", default="context-mlp,ols-cascade,lpc-nlms-mlp,classic,histogram", show_default=True, help="comma-separated neuralzip models; MODEL@LEVEL for one of a model's other levels "
+                   "(auto@2, local-ls-mlp@2)")
 @click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, report.md and the charts")
 @click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024),
@@ -383,13 +384,11 @@ def bench(paths, models, out_dir, jobs, quiet):
     """Compare neuralzip models with PNG, optipng, WebP, JPEG XL, FLAC and WavPack."""
     from neuralzip import bench as benchmod
     from neuralzip import benchreport
-    from neuralzip.models import model_names
 
     try:
         wanted = [m.strip() for m in models.split(",") if m.strip()]
-        unknown = [m for m in wanted if m not in model_names()]
-        if unknown:
-            raise InputError(f"unknown model(s) {', '.join(unknown)} (see `neuralzip models`)")
+        for spec in wanted:
+            benchmod.model_level(spec)  # a one-line error for an unknown model or level
         inputs = benchmod.find_inputs(list(paths))
         total = sum(benchmod.codec_count(kind, wanted) for _, kind in inputs)
         show = not quiet and sys.stderr.isatty()

@@ -73,6 +73,30 @@ def test_bench_rejects_unknown_model(run_cli, bench_set, tmp_path):
     assert r.returncode == 2 and "nope" in r.stderr
 
 
+def test_bench_runs_a_model_at_another_level(run_cli, tmp_path):
+    d = tmp_path / "set"
+    d.mkdir()
+    (d / "a.png").write_bytes(image_file("png", "RGB", 13, 11))
+    out = tmp_path / "out"
+    r = run_cli("bench", d, "--out", out, "--models", "local-ls,local-ls@2,auto@2")
+    assert r.returncode == 0, r.stderr
+    rows = {row["codec"]: row for row in json.loads((out / "results.json").read_text())["rows"] if row["neuralzip"]}
+    assert set(rows) == {"neuralzip:local-ls", "neuralzip:local-ls@2", "neuralzip:auto@2"}
+    assert all(row["verified"] for row in rows.values())
+    # the level is what the file records: auto@2 took the strong image model at level 2
+    assert [rows[c]["level"] for c in ("neuralzip:local-ls", "neuralzip:local-ls@2", "neuralzip:auto@2")] == [1, 2, 2]
+    assert rows["neuralzip:auto@2"]["model"] == "local-ls-mlp"
+    assert "| neuralzip:local-ls@2 |" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("spec, why", [("classic@2", "has no level '2'"), ("local-ls@3", "has no level '3'"),
+                                       ("local-ls@x", "has no level 'x'"), ("nope@2", "unknown model 'nope'")])
+def test_bench_rejects_a_level_the_model_lacks(run_cli, bench_set, tmp_path, spec, why):
+    r = run_cli("bench", bench_set, "--out", tmp_path / "o", "--models", f"classic,{spec}")
+    assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_explain_image_map_has_the_documented_size(run_cli, tmp_path):
     src = tmp_path / "small.png"
     src.write_bytes(image_file("png", "RGB", 30, 40))
