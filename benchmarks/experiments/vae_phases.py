@@ -24,7 +24,7 @@ from neuralzip.models import vae_layout as L
 
 
 def pixel_bits(net, x, shapes, ctx, z):
-    """-log2 p(x|z, c) per coded subpixel of the float decoder: (bits, channel, pixel) arrays."""
+    """-log2 p(x|z, c) per coded subpixel of the float decoder: (bits, channel, pixel, unit) arrays."""
     xf = x.astype(np.float64)
     o = net.float_dec.forward(V._inputs(net.zin[z], ctx) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
     mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
@@ -49,8 +49,15 @@ def pixel_bits(net, x, shapes, ctx, z):
         v, m, inv = xf[units, pix, c], means[units, pix, c], np.exp(-ls[units, pix, c])
         hi = np.where(v >= V.MAXV, 1.0, V._sigmoid((v + 0.5 - m) * inv))
         lo = np.where(v <= 0, 0.0, V._sigmoid((v - 0.5 - m) * inv))
-        out.append((-np.log2(np.maximum(hi - lo, 1e-300)), np.full(len(v), c), pix))
+        out.append((-np.log2(np.maximum(hi - lo, 1e-300)), np.full(len(v), c), pix, units))
     return tuple(np.concatenate(parts) for parts in zip(*out))
+
+
+def posterior_draw(net, x, ctx, seed: int = 0):
+    """The float posterior (means, log-scales) and one bin drawn per latent from it, seeded."""
+    qmu, qls = V._float_logistic(net.float_enc.forward(V._inputs(x.reshape(len(x), -1), ctx)))
+    u = np.random.default_rng(seed).uniform(1e-9, 1 - 1e-9, qmu.shape)
+    return qmu, qls, np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
 
 
 def entropy(r):
@@ -80,14 +87,12 @@ def main():
         plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
         x, shapes = x[plan.order].astype(np.int64), shapes[plan.order]
         ctx = plan.context(x, 0, len(x))
-        qmu, qls = V._float_logistic(net.float_enc.forward(V._inputs(x.reshape(len(x), -1), ctx)))
-        u = np.random.default_rng(0).uniform(1e-9, 1 - 1e-9, qmu.shape)
-        z = np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
+        qmu, qls, z = posterior_draw(net, x, ctx)
         prior = V._float_logistic(net.float_prior.forward(V._inputs(ctx, None)))
         log2q = float(np.sum(V._float_bin_log2(qmu, qls, z)))
         latents += log2q - float(np.sum(V._float_bin_log2(*prior, z)))
         back -= log2q
-        b, c, pix = pixel_bits(net, x, shapes, ctx, z)
+        b, c, pix, _ = pixel_bits(net, x, shapes, ctx, z)
         np.add.at(bits, (L.PHASE[pix], c), b)
         np.add.at(count, (L.PHASE[pix], c), 1)
         on_edge = (pix < L.PATCH) | (pix % L.PATCH == 0)
