@@ -9,7 +9,8 @@ it with the shipped vae's float likelihood (weights v3, one posterior draw per l
 vae_phases.py):
 
 * the decode order: waves of patches (r + c), in each the 7 phases, in each the 3 channels, all
-  patches of the wave at once (the step); a pixel may read what earlier steps decoded;
+  patches of the wave at once (the step); a pixel may read what earlier waves and the earlier
+  steps of its own patch decoded;
 * a z-free prediction per subpixel: the mean of its nearest decoded neighbours of the same
   channel (the 4 at distance 1, else the 8 at distance 2, else the 4 at distance 4; else 128),
   and for G and B plus the earlier channel's residual from its own mean over the same neighbours;
@@ -54,8 +55,10 @@ def vae_bits_image(net, s):
 
 
 def zfree_step(img, done, ys, xs, c):
-    """The z-free prediction of channel c at (ys, xs) from what `done` [H, W, 3] marks decoded:
-    (prediction, ring index, spread class, earlier channel's residual class)."""
+    """The z-free prediction of channel c at (ys, xs) from what `done` [H, W, 3] marks decoded,
+    in an earlier wave or in the pixel's own patch (not the wave's other patches, which a decoder
+    may take in another group): (prediction, ring index, spread class, earlier channel's residual
+    class)."""
     h, w = img.shape[:2]
     n = len(ys)
     pred = np.full(n, 128.0)
@@ -69,7 +72,9 @@ def zfree_step(img, done, ys, xs, c):
             y, x = ys + dy, xs + dx
             inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
             yc, xc = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
-            okm.append(inside & done[yc, xc, c])
+            same_patch = (yc // L.PATCH == ys // L.PATCH) & (xc // L.PATCH == xs // L.PATCH)
+            earlier_wave = yc // L.PATCH + xc // L.PATCH < ys // L.PATCH + xs // L.PATCH
+            okm.append(inside & done[yc, xc, c] & (same_patch | earlier_wave))
             vals.append(img[yc, xc, c].astype(np.float64))
             if c > 0:
                 prev_vals.append(img[yc, xc, c - 1].astype(np.float64))
