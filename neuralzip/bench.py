@@ -140,9 +140,8 @@ def _bench_model(path: Path, media: Media, spec: str, tmp: Path) -> dict:
     if r.returncode != 0:
         return {**row, "skipped": r.stderr.strip()[-300:]}
     rep = json.loads(r.stdout.strip().splitlines()[-1])
-    row.update({"model": rep["model"], "level": rep["level"], "weights": rep["weights"], "bytes": rep["bytes"],
-                "bpd": rep["bpd"],
-                "initial_bits": rep.get("initial_bits", 0.0),
+    row.update({"model": rep["model"], "level": rep["level"], "weights": rep["weights"],
+                "bytes": rep["bytes"], "bpd": rep["bpd"], "initial_bits": rep.get("initial_bits", 0.0),
                 "nll_float_bits": rep["nll_float_bits"], "nll_bits": rep["nll_bits"],
                 "overhead_pct": rep["overhead_pct"], "compress_s": enc})
     try:

@@ -373,8 +373,8 @@ def models():
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--models", default="context-mlp,ols-cascade,lpc-nlms-mlp,classic,histogram", show_default=True, help="comma-separated neuralzip models; MODEL@LEVEL for one of a model's other levels "
-                   "(auto@2, local-ls-mlp@2)")
+@click.option("--models", default="context-mlp,ols-cascade,lpc-nlms-mlp,classic,histogram", show_default=True,
+              help="comma-separated neuralzip models; MODEL@LEVEL for another of a model's levels (auto@2)")
 @click.option("--out", "out_dir", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="folder for results.json, report.md and the charts")
 @click.option("-j", "--jobs", default=0, show_default=True, type=click.IntRange(0, 1024),
