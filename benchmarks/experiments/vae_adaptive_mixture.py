@@ -26,7 +26,6 @@ import sys
 
 import numpy as np
 from PIL import Image
-from vae_phases import pixel_bits, posterior_draw
 
 from neuralzip.models import get_codec
 from neuralzip.models import vae as V
@@ -47,10 +46,10 @@ def vae_bits_image(net, s):
     plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
     xo, so = x[plan.order].astype(np.int64), shapes[plan.order]
     ctx = plan.context(xo, 0, len(xo))
-    _, _, z = posterior_draw(net, xo, ctx)
-    b, c, pix, units = pixel_bits(net, xo, so, ctx, z)
+    _, _, z = net.float_posterior_draw(xo, ctx)
     per_unit = np.zeros((len(x), L.PIXELS, 3))
-    per_unit[plan.order[units], pix, c] = b
+    for c, (bits, units, pix) in enumerate(net.float_pixel_bits(xo, so, ctx, z)):
+        per_unit[plan.order[units], pix, c] = bits
     return V.join_units(per_unit, s.shape)
 
 

@@ -4,7 +4,8 @@ the latents' net cost (stop 49; a measurement)
     PYTHONPATH=. python benchmarks/experiments/vae_phases.py PHOTO...
 
 The shipped weights' float model (what the exact one stays within 1% of), one bin drawn per
-latent from its posterior (seeded), as the report's float -ELBO draws it: the pixels' -log2
+latent from its posterior (seeded), through the methods the report's float -ELBO adds up
+(vae._Network.float_posterior_draw, float_latent_log2, float_pixel_bits): the pixels' -log2
 p(x|z, c) split by phase (vae_layout.PHASE: 0 is the stride-4 grid from z and the context alone, 6
 the pixels whose four neighbours are decoded) and channel, and by whether the pixel lies on the
 patch's top row or left column (its outside neighbours are in the context, not in the coupling);
@@ -21,43 +22,6 @@ from PIL import Image
 from neuralzip.models import get_codec
 from neuralzip.models import vae as V
 from neuralzip.models import vae_layout as L
-
-
-def pixel_bits(net, x, shapes, ctx, z):
-    """-log2 p(x|z, c) per coded subpixel of the float decoder: (bits, channel, pixel, unit) arrays."""
-    xf = x.astype(np.float64)
-    o = net.float_dec.forward(V._inputs(net.zin[z], ctx) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
-    mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
-    coup = np.clip(o[:, 6:], -L.COUPLING_MAX, L.COUPLING_MAX)
-    res = xf.transpose(0, 2, 1) - mu
-    ny, nx = np.divmod(np.maximum(L.NEIGHBOURS, 0), L.PATCH)
-    has = (L.NEIGHBOURS >= 0)[None] & (ny[None] < shapes[:, 0, None, None]) & (nx[None] < shapes[:, 1, None, None])
-    nres = res[:, :, np.maximum(L.NEIGHBOURS, 0)]
-    means = mu + np.einsum("ncpk,npk->ncp", nres, coup[:, 3:7].transpose(0, 2, 1) * has)
-    act = np.einsum("ncpk,npk->ncp", np.abs(nres), has.astype(np.float64))
-    act[:, 1] += np.abs(res[:, 0])
-    act[:, 2] += np.abs(res[:, 0]) + np.abs(res[:, 1])
-    ls = ls + coup[:, 7][:, None, :] * np.log2(1 + np.minimum(act, (L.ACT_TABLE - 1) / 16))
-    means[:, 1] += coup[:, 0] * res[:, 0]
-    means[:, 2] += coup[:, 1] * res[:, 0] + coup[:, 2] * res[:, 1]
-    means, ls = means.transpose(0, 2, 1), ls.transpose(0, 2, 1)
-    ls = np.clip(ls, V.logistic.LOG_SCALE_MIN,
-                 V.logistic.LOG_SCALE_MIN + (V.logistic.N_SCALES - 1) / V.logistic.LOG_SCALE_STEPS)
-    out = []
-    for c in range(3):
-        units, pix = V.coded_positions(shapes, c)
-        v, m, inv = xf[units, pix, c], means[units, pix, c], np.exp(-ls[units, pix, c])
-        hi = np.where(v >= V.MAXV, 1.0, V._sigmoid((v + 0.5 - m) * inv))
-        lo = np.where(v <= 0, 0.0, V._sigmoid((v - 0.5 - m) * inv))
-        out.append((-np.log2(np.maximum(hi - lo, 1e-300)), np.full(len(v), c), pix, units))
-    return tuple(np.concatenate(parts) for parts in zip(*out))
-
-
-def posterior_draw(net, x, ctx, seed: int = 0):
-    """The float posterior (means, log-scales) and one bin drawn per latent from it, seeded."""
-    qmu, qls = V._float_logistic(net.float_enc.forward(V._inputs(x.reshape(len(x), -1), ctx)))
-    u = np.random.default_rng(seed).uniform(1e-9, 1 - 1e-9, qmu.shape)
-    return qmu, qls, np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
 
 
 def entropy(r):
@@ -87,12 +51,14 @@ def main():
         plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
         x, shapes = x[plan.order].astype(np.int64), shapes[plan.order]
         ctx = plan.context(x, 0, len(x))
-        qmu, qls, z = posterior_draw(net, x, ctx)
-        prior = V._float_logistic(net.float_prior.forward(V._inputs(ctx, None)))
-        log2q = float(np.sum(V._float_bin_log2(qmu, qls, z)))
-        latents += log2q - float(np.sum(V._float_bin_log2(*prior, z)))
-        back -= log2q
-        b, c, pix, _ = pixel_bits(net, x, shapes, ctx, z)
+        qmu, qls, z = net.float_posterior_draw(x, ctx)
+        log2_q, log2_p = net.float_latent_log2(qmu, qls, z, ctx)
+        latents += log2_q - log2_p
+        back -= log2_q
+        per_channel = net.float_pixel_bits(x, shapes, ctx, z)
+        b = np.concatenate([bits for bits, _, _ in per_channel])
+        c = np.concatenate([np.full(len(bits), ch) for ch, (bits, _, _) in enumerate(per_channel)])
+        pix = np.concatenate([p for _, _, p in per_channel])
         np.add.at(bits, (L.PHASE[pix], c), b)
         np.add.at(count, (L.PHASE[pix], c), 1)
         on_edge = (pix < L.PATCH) | (pix % L.PATCH == 0)

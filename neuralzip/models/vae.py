@@ -247,14 +247,29 @@ class _Network:
         (true sigmoid), the float prior and the float posterior's mass of each bin. Evaluating the
         float model at the exact model's bins would be wrong: where the float posterior is narrow
         it may give such a bin almost no mass."""
+        qmu, qls, z = self.float_posterior_draw(patches, ctx, seed)
+        log2_q, log2_p = self.float_latent_log2(qmu, qls, z, ctx)
+        total = log2_q - log2_p
+        for bits, _, _ in self.float_pixel_bits(patches, shapes, ctx, z):
+            total += float(np.sum(bits))
+        return total
+
+    def float_posterior_draw(self, patches: np.ndarray, ctx: np.ndarray | None, seed: int = 0):
+        """The float posterior's (means, log-scales) and one bin per latent drawn from it, seeded."""
         qmu, qls = _float_logistic(self.float_enc.forward(_inputs(patches.reshape(len(patches), -1), ctx)))
         u = np.random.default_rng(seed).uniform(1e-9, 1 - 1e-9, qmu.shape)
-        z = np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
-        total = float(np.sum(_float_bin_log2(qmu, qls, z)))
+        return qmu, qls, np.searchsorted(L.bin_edges(), qmu + np.exp(qls) * (np.log(u) - np.log1p(-u)))
+
+    def float_latent_log2(self, qmu, qls, z, ctx) -> tuple[float, float]:
+        """(log2 q(z|x, c), log2 p(z|c)) of the drawn bins under the float posterior and prior."""
+        log2_q = float(np.sum(_float_bin_log2(qmu, qls, z)))
         if self.float_prior is None:
-            total -= float(np.sum(self.prior_float[np.arange(L.LATENTS)[None, :], z]))
-        else:
-            total -= float(np.sum(_float_bin_log2(*_float_logistic(self.float_prior.forward(_inputs(ctx, None))), z)))
+            return log2_q, float(np.sum(self.prior_float[np.arange(L.LATENTS)[None, :], z]))
+        return log2_q, float(np.sum(_float_bin_log2(*_float_logistic(self.float_prior.forward(_inputs(ctx, None))), z)))
+
+    def float_pixel_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, z: np.ndarray):
+        """-log2 p(x|z, c) of the float decoder per coded subpixel, per channel: [(bits, units, pixels)]
+        for channels 0, 1, 2 (coded_positions' order)."""
         x = patches.astype(np.float64)
         o = self.float_dec.forward(_inputs(self.zin[z], ctx) - 128).reshape(-1, L.OUT_KINDS, L.PIXELS)
         mu, ls = L.MEAN_OFFSET + L.MEAN_GAIN * o[:, 0:3], o[:, 3:6]
@@ -274,13 +289,14 @@ class _Network:
         means = means.transpose(0, 2, 1)  # [n, PIXELS, 3]
         ls = ls.transpose(0, 2, 1)
         ls = np.clip(ls, logistic.LOG_SCALE_MIN, logistic.LOG_SCALE_MIN + (logistic.N_SCALES - 1) / logistic.LOG_SCALE_STEPS)
+        out = []
         for c in range(3):
             units, pix = coded_positions(shapes, c)
             v, m, inv = x[units, pix, c], means[units, pix, c], np.exp(-ls[units, pix, c])
             hi = np.where(v >= MAXV, 1.0, _sigmoid((v + 0.5 - m) * inv))
             lo = np.where(v <= 0, 0.0, _sigmoid((v - 0.5 - m) * inv))
-            total -= float(np.sum(np.log2(np.maximum(hi - lo, 1e-300))))
-        return total
+            out.append((-np.log2(np.maximum(hi - lo, 1e-300)), units, pix))
+        return out
 
 
 def _float_logistic(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
