@@ -9,7 +9,7 @@ it, never choose a parameter by it) through each neuralzip MODEL@LEVEL, in proce
 bytes with its container header; every file decoded back and compared), and through JPEG XL
 `-d 0 -e 7` and `-e 9` and WebP lossless (`-z 9 -exact`), in the same run. Totals in bits per
 subpixel and against `-e 9`; "auto@L model" says what --model auto took for each photo.
-Writes benchmarks/results/unseen_<DIR's name>.json.
+Writes benchmarks/results/unseen_<DIR's name>.json (or --out).
 """
 
 import argparse
@@ -67,6 +67,7 @@ def main():
     ap.add_argument("folder", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=["auto@1", "auto@2", "vae@1"], metavar="MODEL@LEVEL")
+    ap.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/unseen_<DIR>.json)")
     args = ap.parse_args()
     photos = sorted(args.folder.glob("*.png"))
     if not photos:
@@ -78,9 +79,10 @@ def main():
     totals = {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
     e9 = sum(r["jxl-e9"] for r in rows)
     versus = {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys if k != "jxl-e9"}
-    result = {"command": f"python benchmarks/unseen_photos.py {args.folder.name} --models {' '.join(args.models)}",
+    result = {"command": f"python benchmarks/unseen_photos.py {args.folder.name} --models {' '.join(args.models)}"
+                         + (f" --out {args.out}" if args.out else ""),
               "photos": len(rows), "subpixels": dims, "bpsp": totals, "vs jxl-e9": versus, "rows": rows}
-    out = HERE / "results" / f"unseen_{args.folder.name}.json"
+    out = args.out or HERE / "results" / f"unseen_{args.folder.name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({"bpsp": totals, "vs jxl-e9": versus}, indent=1))
 
