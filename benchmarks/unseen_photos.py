@@ -30,6 +30,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one photo per process, one core
 from baselines import jxl_bytes, need  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
+from neuralzip.bench import model_level  # noqa: E402
+from neuralzip.errors import InputError  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
 
 PEERS = ["jxl-e7", "jxl-e9", "webp"]
@@ -49,8 +51,8 @@ def one_photo(job) -> dict:
     row = {"file": path.name, "dims": media.dims, "jxl-e7": jxl_bytes(path, 7), "jxl-e9": jxl_bytes(path, 9),
            "webp": webp_bytes(path)}
     for name in models:
-        model, level = name.split("@")
-        member = api.encode_media(media, path.name, model, level=int(level))
+        model, level = model_level(name)
+        member = api.encode_media(media, path.name, model, level=level)
         blob = container.dumps([member])
         back = api.decode_member(container.loads(blob)[1][0])
         if not np.array_equal(back.samples, media.samples):
@@ -66,9 +68,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("folder", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--models", nargs="+", default=["auto@1", "auto@2", "vae@1"], metavar="MODEL@LEVEL")
+    ap.add_argument("--models", nargs="+", default=["auto@1", "auto@2", "vae@1"], metavar="MODEL[@LEVEL]")
     ap.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/unseen_<DIR>.json)")
     args = ap.parse_args()
+    for name in args.models:  # an unknown model or level stops here, before any photo is coded
+        try:
+            model_level(name)
+        except InputError as exc:
+            sys.exit(str(exc))
     photos = sorted(args.folder.glob("*.png"))
     if not photos:
         sys.exit(f"no PNG files in {args.folder}")
