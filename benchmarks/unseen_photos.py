@@ -24,32 +24,32 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one photo per process, one core each
-
-from baselines import jxl_bytes, need  # noqa: E402
 
 from neuralzip import api, container  # noqa: E402
 from neuralzip.bench import model_level  # noqa: E402
 from neuralzip.errors import InputError  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
+from neuralzip.peers import PEERS  # noqa: E402
 
-PEERS = ["jxl-e7", "jxl-e9", "webp"]
+PEER_NAMES = ["jxl-e7", "jxl-e9", "webp"]
 
 
-def webp_bytes(png: Path) -> int:
+def peer_bytes(png: Path, name: str) -> int:
+    """Bytes of the peer codec `name` (neuralzip.peers, as `neuralzip bench` runs it) on the PNG."""
+    peer = next(p for p in PEERS if p.name == name)
+    if peer.missing():
+        sys.exit(f"{name}: {peer.missing()} (benchmarks/setup.sh installs it); not estimating it")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "x.webp"
-        subprocess.run([need("cwebp"), "-quiet", "-lossless", "-z", "9", "-exact", str(png), "-o", str(out)],
-                       check=True, capture_output=True)
+        out = Path(tmp) / f"x{peer.ext}"
+        subprocess.run(peer.encode_cmd(png, out), check=True, capture_output=True)
         return out.stat().st_size
 
 
 def one_photo(job) -> dict:
     path, models = job
     media = read_media(path.read_bytes())
-    row = {"file": path.name, "dims": media.dims, "jxl-e7": jxl_bytes(path, 7), "jxl-e9": jxl_bytes(path, 9),
-           "webp": webp_bytes(path)}
+    row = {"file": path.name, "dims": media.dims, **{name: peer_bytes(path, name) for name in PEER_NAMES}}
     for name in models:
         model, level = model_level(name)
         member = api.encode_media(media, path.name, model, level=level)
@@ -82,7 +82,7 @@ def main():
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(one_photo, [(p, args.models) for p in photos]))
     dims = sum(r["dims"] for r in rows)
-    keys = PEERS + args.models
+    keys = PEER_NAMES + args.models
     totals = {k: round(8 * sum(r[k] for r in rows) / dims, 5) for k in keys}
     e9 = sum(r["jxl-e9"] for r in rows)
     versus = {k: round(sum(r[k] for r in rows) / e9, 4) for k in keys if k != "jxl-e9"}

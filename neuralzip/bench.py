@@ -77,14 +77,14 @@ def _peer_input(media: Media, original: Path, tmp: Path) -> Path:
 
 
 def model_level(spec: str) -> tuple[str, int]:
-    """'MODEL' or 'MODEL@LEVEL' -> (model, level), checked: a known model, and a level it has (for
-    auto, a level --level takes)."""
+    """'MODEL' or 'MODEL@LEVEL' -> (model, level), checked: a known model, and a level it has (auto
+    has every level some model has: it takes each medium's strongest up to it)."""
     name, at, level = spec.partition("@")
     if name not in model_names():
         raise InputError(f"unknown model {name!r} (see `neuralzip models`)")
     if not at:
         return name, 1
-    levels = {1, 2} if name == "auto" else {lv for c in all_codecs() if c.name == name for lv in c.levels}
+    levels = {lv for c in all_codecs() if name in ("auto", c.name) for lv in c.levels}
     if not level.isdigit() or int(level) not in levels:
         raise InputError(f"model {name!r} has no level {level!r} (levels: {', '.join(map(str, sorted(levels)))})")
     return name, int(level)

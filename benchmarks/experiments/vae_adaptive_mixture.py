@@ -26,6 +26,7 @@ import sys
 
 import numpy as np
 from PIL import Image
+from vae_phases import chain_units
 
 from neuralzip.models import get_codec
 from neuralzip.models import vae as V
@@ -42,12 +43,10 @@ LIMIT = 1 << 16
 
 def vae_bits_image(net, s):
     """-log2 p_vae of every subpixel, as an (H, W, 3) array (the photo's plane of 3 channels)."""
-    x, shapes = V.cut_units(s)
-    plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
-    xo, so = x[plan.order].astype(np.int64), shapes[plan.order]
+    plan, xo, so = chain_units(net, s)
     ctx = plan.context(xo, 0, len(xo))
     _, _, z = net.float_posterior_draw(xo, ctx)
-    per_unit = np.zeros((len(x), L.PIXELS, 3))
+    per_unit = np.zeros((len(xo), L.PIXELS, 3))
     for c, (bits, units, pix) in enumerate(net.float_pixel_bits(xo, so, ctx, z)):
         per_unit[plan.order[units], pix, c] = bits
     return V.join_units(per_unit, s.shape)

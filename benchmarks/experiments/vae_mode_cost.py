@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 from PIL import Image
+from vae_phases import chain_units
 
 from neuralzip.coding.stream import symbol_bits
 from neuralzip.models import get_codec
@@ -23,9 +24,7 @@ def main():
     mode_total = elbo_total = dims = 0
     for path in sys.argv[1:]:
         s = np.asarray(Image.open(path).convert("RGB"))
-        x, shapes = V.cut_units(s)
-        plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
-        x, shapes = x[plan.order].astype(np.int64), shapes[plan.order]
+        plan, x, shapes = chain_units(net, s)
         data, tally, _ = V.encode_chain(net, x, shapes, plan, 0, len(x))
         mode_bits = 0.0
         for a, e in plan.spans(0, len(x)):

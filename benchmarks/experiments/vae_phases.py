@@ -24,6 +24,14 @@ from neuralzip.models import vae as V
 from neuralzip.models import vae_layout as L
 
 
+def chain_units(net, s):
+    """A photo's patches as its one-image chain orders them: (plan, units [n, PIXELS, 3] int64,
+    their valid shapes), as VAECodec.bits_per_dim lays them out."""
+    x, shapes = V.cut_units(s)
+    plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
+    return plan, x[plan.order].astype(np.int64), shapes[plan.order]
+
+
 def entropy(r):
     _, counts = np.unique(r, return_counts=True)
     p = counts / counts.sum()
@@ -47,9 +55,7 @@ def main():
     latents, back, dims, yard = 0.0, 0.0, 0, []
     for path in sys.argv[1:]:
         s = np.asarray(Image.open(path).convert("RGB"))
-        x, shapes = V.cut_units(s)
-        plan = V.ChainOrder(V.plane_grids(s.shape), net.context)
-        x, shapes = x[plan.order].astype(np.int64), shapes[plan.order]
+        plan, x, shapes = chain_units(net, s)
         ctx = plan.context(x, 0, len(x))
         qmu, qls, z = net.float_posterior_draw(x, ctx)
         log2_q, log2_p = net.float_latent_log2(qmu, qls, z, ctx)
