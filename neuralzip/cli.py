@@ -562,12 +562,18 @@ def train_local_ls_mlp(**kwargs):
 @click.option("--requantize", type=click.Path(exists=True, dir_okay=False),
               help="no training: quantize this weights file's encoder again, calibrated on DATA's training "
                    "patches (how v2 was made from v1)")
-def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize):
+@click.option("--add-counts", type=click.Path(exists=True, dir_okay=False),
+              help="no training: this weights file (v3) with the neighbour counts added, priced on DATA's "
+                   "tuning files (how v4 was made from v3)")
+def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize,
+              add_counts):
     """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import vae
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    if requantize:
+    if add_counts:
+        path = vae.add_counts(Path(add_counts), Path(data), Path(out_dir), log)
+    elif requantize:
         path = vae.requantize(Path(requantize), Path(data), Path(out_dir), seed, log)
     else:
         path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,

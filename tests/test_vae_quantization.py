@@ -77,7 +77,8 @@ def test_requantize_changes_the_encoder_and_nothing_else(tmp_path, monkeypatch):
 
 def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path, monkeypatch):
     """Weights with context (v3 on): encoder, decoder and prior are quantized again from their own
-    float layers; the float layers, the tables and the layout stay; the file is still v3."""
+    float layers; the float layers, the tables and the layout stay; the file is v4: the same with
+    the neighbour counts' parameters."""
     data = tmp_path / "images"
     data.mkdir()
     for k in range(3):
@@ -86,7 +87,26 @@ def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path,
     [v3] = weightstore.shipped_dir().glob("vae-image-v3-*.npz")
     path = train_vae.requantize(v3, data, tmp_path / "out", log=lambda m: None)
     old, new = weightstore.load(v3), weightstore.load(path)
-    assert path.name.startswith("vae-image-v3-") and set(old) == set(new)
+    assert path.name.startswith("vae-image-v4-") and set(new) - set(old) == {"counts.share", "counts.scale",
+                                                                             "counts.limit"} and set(old) <= set(new)
     changed = {k for k in old if k != "recipe" and not np.array_equal(old[k], new[k])}
     assert changed and all(k.split(".")[0] in ("enc", "dec", "pri") for k in changed)
     assert {"enc.m0", "dec.m0", "pri.m0"} <= changed
+
+
+def test_add_counts_makes_the_shipped_v4_from_v3(tmp_path):
+    """`train vae --add-counts` on the shipped v3 writes the shipped v4 byte for byte: the networks
+    as they were, the neighbour counts' default parameters, the recipe naming v3."""
+    from neuralzip.models.neighbour_counts import DEFAULT
+
+    data = tmp_path / "images"
+    data.mkdir()
+    (data / "img0.png").write_bytes(image_file("png", "RGB", 16, 16))
+    [v3] = weightstore.shipped_dir().glob("vae-image-v3-*.npz")
+    [v4] = weightstore.shipped_dir().glob("vae-image-v4-*.npz")
+    path = train_vae.add_counts(v3, data, tmp_path / "out", log=lambda m: None)
+    assert path.name == v4.name and path.read_bytes() == v4.read_bytes()
+    old, new = weightstore.load(v3), weightstore.load(path)
+    assert all(np.array_equal(old[k], new[k]) for k in old if k != "recipe")
+    assert {k: int(new[k]) for k in set(new) - set(old)} == {k: int(v) for k, v in DEFAULT.arrays().items()}
+    assert json.loads(str(new["recipe"]))["counts_added_to"] == weightstore.file_hash(v3)

@@ -49,6 +49,7 @@ from neuralzip.models import vae_layout as L
 from neuralzip.models.base import Encoded, decode_batch_limit, sub_batches
 from neuralzip.models.classic_image import thread_blocks
 from neuralzip.models.learned_image import LearnedImageCodec
+from neuralzip.models.neighbour_counts import SHARES, CountsParams, NeighbourCounts
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
@@ -148,10 +149,10 @@ def coded_positions(shapes: np.ndarray, c: int, phase: int | None = None) -> tup
 
 
 def coding_steps(shapes: np.ndarray):
-    """The decoder's order within a group: per phase, per channel, (c, units, pixels) coded at once."""
+    """The decoder's order within a group: per phase, per channel, (phase, c, units, pixels) coded at once."""
     for phase in range(L.N_PHASES):
         for c in range(3):
-            yield (c,) + coded_positions(shapes, c, phase)
+            yield (phase, c) + coded_positions(shapes, c, phase)
 
 
 def fill_padding(x: np.ndarray, shapes: np.ndarray) -> None:
@@ -195,6 +196,10 @@ class _Network:
             self.context = "layout.context_offsets" in z
             if self.context and not np.array_equal(z["layout.context_offsets"], L.CONTEXT_OFFSETS):
                 raise ValueError("its patch context is not this version's")
+            # weights v4 on: the likelihood mixes in the neighbour counts (models/neighbour_counts.py)
+            self.counts = CountsParams.from_weights(z)
+            if self.counts is not None and not self.context:
+                raise ValueError("neighbour counts need the patch context's decode order")
             self.bounds, self.spans = logistic.bucket_intervals(N_BUCKETS)
             self.tables = _k.VaeTables(cdf=self.cdf, inv=self.inv, expt=self.exp, zbounds=self.zbounds,
                                        qinv=self.qinv, act=self.act, nbr=L.NEIGHBOURS, bounds=self.bounds,
@@ -241,16 +246,21 @@ class _Network:
                              x=np.ascontiguousarray(x, np.int64), shapes=np.ascontiguousarray(shapes, np.int64),
                              nblk=thread_blocks(len(units)))
 
-    def float_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, seed: int = 0) -> float:
+    def float_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, seed: int = 0,
+                   counts_p: np.ndarray | None = None, share: int | None = None) -> float:
         """-ELBO of the float (training) model, one bin drawn per latent from its own posterior (a
         seeded generator, so the report is reproducible): the float decoder's discretized logistic
         (true sigmoid), the float prior and the float posterior's mass of each bin. Evaluating the
         float model at the exact model's bins would be wrong: where the float posterior is narrow
-        it may give such a bin almost no mass."""
+        it may give such a bin almost no mass. With counts_p (weights v4: the neighbour counts'
+        probability of each subpixel [n, PIXELS, 3]), mixed in at `share` sixteenths the vae's."""
         qmu, qls, z = self.float_posterior_draw(patches, ctx, seed)
         log2_q, log2_p = self.float_latent_log2(qmu, qls, z, ctx)
         total = log2_q - log2_p
-        for bits, _, _ in self.float_pixel_bits(patches, shapes, ctx, z):
+        for c, (bits, units, pix) in enumerate(self.float_pixel_bits(patches, shapes, ctx, z)):
+            if counts_p is not None:
+                w = share / SHARES
+                bits = -np.log2(w * np.exp2(-bits) + (1 - w) * counts_p[units, pix, c].astype(np.float64))
             total += float(np.sum(bits))
         return total
 
@@ -342,6 +352,7 @@ class ChainOrder:
         """grids: each plane's patch rows and columns, in cut_units' order."""
         n = sum(ph * pw for ph, pw in grids)
         self.order, self.waves, self._src = np.arange(n), None, None
+        self.grid = self.position = None
         if not context:
             return
         sizes = [ph * pw for ph, pw in grids]
@@ -362,6 +373,11 @@ class ChainOrder:
         unit = start[self.order, None] + np.maximum(r, 0) * width[self.order, None] + np.maximum(c, 0)
         pixel = (dy % L.PATCH) * L.PATCH + dx % L.PATCH
         self._src = position[unit] * L.PIXELS + pixel[None]  # flat pixel of the chain's array (a missing one: any)
+        # where the neighbour counts find a pixel's neighbours: each position's plane (its first unit in
+        # cut order, patch rows, patch columns) and patch row and column; cut order -> position
+        height = np.repeat([ph for ph, _ in grids], sizes)
+        self.grid = np.stack([start, height, width, rows, cols], axis=1)[self.order].astype(np.int64)
+        self.position = position
 
     def spans(self, start: int, stop: int) -> list[tuple[int, int]]:
         """The groups of the chain chunk [start, stop), in the encoder's order."""
@@ -383,39 +399,76 @@ class _Tally:
     def __init__(self, n: int):
         self.units = np.zeros(n)  # -log2 p(x|z) - log2 p(z) + log2 q(z|x) per unit
         self.initial = 0.0
+        self.counts_p = None  # with neighbour counts: their probability of each coded subpixel [n, PIXELS, 3]
 
     def add(self, start: int, values: np.ndarray, units: np.ndarray) -> None:
         """values[k] belongs to unit start + units[k]."""
         np.add.at(self.units, start + units, values)
 
 
-def _push_group(stack, net, x, shapes, z, ctx, start, tally):
-    """Push one group's pixels (given z) and latents; the decoder pops them in the other order."""
+def _neighbour_counts(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder,
+                      share: int | None) -> NeighbourCounts | None:
+    """A chain chunk's fresh neighbour counts (weights v4 on) mixed in at `share` (the chain's; None:
+    the weights'), reading the chain's units x."""
+    if net.counts is None:
+        return None
+    p = net.counts
+    params = p if share is None else CountsParams(share, p.scale, p.limit)
+    return NeighbourCounts(params, x, plan.grid, plan.position, shapes, L.PHASE)
+
+
+def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spans) -> np.ndarray:
+    """The encoder's first pass: learn every step of the chunk in the decoder's order (step keys
+    (group, step)); -> the counts' probability of each coded subpixel, [units, PIXELS, 3] float32."""
+    start = spans[0][0]
+    probs = np.ones((spans[-1][1] - start, L.PIXELS, 3), np.float32)
+    for gi in reversed(range(len(spans))):
+        a, e = spans[gi]
+        for k, (phase, c, units, pix) in enumerate(coding_steps(shapes[a:e])):
+            ctx, pred = counts.predict(c, phase, a + units, pix)
+            values = x[a + units, pix, c]
+            probs[a - start + units, pix, c] = counts.probabilities(ctx, pred, values)
+            counts.learn(ctx, pred, values, (gi, k))
+    return probs
+
+
+def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
+    """Push one group's pixels (given z) and latents, the last step first: the decoder pops them in
+    the other order. at: the group's first unit on the tally; group: (its index among the chunk's
+    spans, its first position on the chain), for the neighbour counts, which unlearn each step
+    before it is pushed."""
     m = len(x)
     out_net = net.decode_net(z, ctx)
-    pushes = []
-    for c, units, pix in coding_steps(shapes):
+    for k, (phase, c, units, pix) in reversed(list(enumerate(coding_steps(shapes)))):
         rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
-        sym, nlow, low = residual_symbols(x[units, pix, c], preds)
-        pushes.append((sym, rows, low, nlow))
-        tally.add(start, symbol_bits(sym, rows) + nlow, units)
-    for sym, rows, low, nlow in reversed(pushes):  # LIFO: the decoder pops phase 0's R first
+        values = x[units, pix, c]
+        if counts is not None:
+            cctx, cpred = counts.predict(c, phase, group[1] + units, pix)
+            counts.unlearn(cctx, cpred, values, (group[0], k))
+            rows = counts.rows(cctx, cpred, preds, rows)
+        sym, nlow, low = residual_symbols(values, preds)
+        tally.add(at, symbol_bits(sym, rows) + nlow, units)
         stack.push_low_bits(low, nlow)
         stack.push(sym, rows)
     prior = net.prior_rows(m, ctx)
     stack.push(z.ravel(), prior)
-    tally.add(start, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
+    tally.add(at, symbol_bits(z.ravel(), prior), np.repeat(np.arange(m), L.LATENTS))
 
 
 def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
-                 stop: int) -> tuple[bytes, _Tally, list[int]]:
-    """Code the chain chunk [start, stop) of the units x [n, PIXELS, 3] (in the chain's order, all of
-    them: contexts may lie outside the chunk); -> (stack bytes, the exact model's bits per unit of
-    the chunk, the seeded groups: those that did not borrow, the first always)."""
+                 stop: int, share: int | None = None) -> tuple[bytes, _Tally, list[int]]:
+    """Code the chain chunk [start, stop) of the units x [n, PIXELS, 3] uint8 (in the chain's order,
+    all of them: contexts may lie outside the chunk), the neighbour counts (weights v4) at the chain's
+    `share`; -> (stack bytes, the exact model's bits per unit of the chunk, the seeded groups: those
+    that did not borrow, the first always)."""
     tally = _Tally(stop - start)
+    spans = plan.spans(start, stop)
+    counts = _neighbour_counts(net, x, shapes, plan, share)
+    if counts is not None:
+        tally.counts_p = _learn_chunk(counts, x, shapes, spans)
     stack = AnsStack()
     seeded = []
-    for g, (a, e) in enumerate(plan.spans(start, stop)):
+    for g, (a, e) in enumerate(spans):
         ctx = plan.context(x, a, e)
         q = net.q_rows(x[a:e], ctx)
         if stack.valid_bits < L.POP_BITS_MAX * q.shape[0] + 64:
@@ -428,34 +481,41 @@ def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOr
             z = stack.pop(q).astype(np.int64)
             tally.add(a - start, -symbol_bits(z, q), np.repeat(np.arange(e - a), L.LATENTS))
         _push_group(stack, net, x[a:e].astype(np.int64), shapes[a:e], z.reshape(e - a, L.LATENTS), ctx,
-                    a - start, tally)
+                    tally, a - start, counts, (g, a))
         progress.step((e - start) / (stop - start))
     return stack.finish(), tally, seeded
 
 
 def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
-                 stop: int, seeded: list[int]) -> None:
-    """Decode the chain chunk [start, stop) from its stack bytes into x [n, PIXELS, 3] (the chain's
-    units; the chunks holding its contexts already decoded), given the units' valid shapes and the
-    chunk's seeded groups."""
+                 stop: int, seeded: list[int], share: int | None = None) -> None:
+    """Decode the chain chunk [start, stop) from its stack bytes into x [n, PIXELS, 3] uint8 (the
+    chain's units; the chunks holding its contexts already decoded), given the units' valid shapes,
+    the chunk's seeded groups and the chain's share of the neighbour counts (weights v4)."""
     stack = AnsStack(data)
     spans = plan.spans(start, stop)
     if any(not 0 <= g < len(spans) for g in seeded):
         raise ContainerError("corrupt header: the chain lists seeded groups it does not have")
     seeded = set(seeded)
+    counts = _neighbour_counts(net, x, shapes, plan, share)
     for gi, (a, e) in reversed(list(enumerate(spans))):
         m = e - a
         ctx = plan.context(x, a, e)
         z = stack.pop(net.prior_rows(m, ctx)).astype(np.int64).reshape(m, L.LATENTS)
         out_net = net.decode_net(z, ctx)
         xs = np.zeros((m, L.PIXELS, 3), np.int64)
-        for c, units, pix in coding_steps(shapes[a:e]):
+        for phase, c, units, pix in coding_steps(shapes[a:e]):
             rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
+            if counts is not None:
+                cctx, cpred = counts.predict(c, phase, a + units, pix)
+                rows = counts.rows(cctx, cpred, preds, rows)
             sym = stack.pop(rows)
             vals = residual_values(sym, stack, preds)
             if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
                 raise ContainerError("corrupt payload: a decoded value is out of range")
             xs[units, pix, c] = vals
+            if counts is not None:
+                x[a + units, pix, c] = vals  # the counts read the chain's units as they are decoded
+                counts.learn(cctx, cpred, vals)
         fill_padding(xs, shapes[a:e])
         x[a:e] = xs
         if gi not in seeded:
@@ -481,7 +541,8 @@ class VAECodec(LearnedImageCodec):
 
     def check_params(self, params, signal, nchunks):
         """A classic fallback (not 8-bit), or a member of a chain: its unit count from its shape, and
-        on the chain's first member the chunks' unit counts and seeded groups."""
+        on the chain's first member the chunks' unit counts, seeded groups and (weights v4 on) the
+        neighbour counts' share."""
         from neuralzip.models.base import ParamError, param_int, param_ints
 
         if self.check_fallback(params, signal, nchunks):
@@ -503,6 +564,11 @@ class VAECodec(LearnedImageCodec):
             if not isinstance(groups, list) or not all(
                     isinstance(g, int) and not isinstance(g, bool) and 0 <= g < n for g in groups):
                 raise ParamError(f"params.seeded lists groups that a chunk of {n} units does not have")
+        # the neighbour counts' share: every chain coded with weights that have them (v4 on) names it
+        if self.net.counts is not None:
+            param_int(params, "counts_share", 0, SHARES)
+        elif "counts_share" in params:
+            raise ParamError("params.counts_share names neighbour counts these weights do not have")
         return None
 
     def decode_memory(self, params, signal):
@@ -530,13 +596,17 @@ class VAECodec(LearnedImageCodec):
         shapes = np.concatenate([c[1] for c in cuts])[plan.order]
         owner = np.repeat(np.arange(len(chained)), [len(c[0]) for c in cuts])[plan.order]
         exact = np.zeros(len(chained))
-        floats = np.zeros(len(chained))
         initial = np.zeros(len(chained))
+        floats = np.zeros(len(chained))
+        # the neighbour counts' share (weights v4 on): the weights' own, recorded so that a later
+        # encoder may choose one per chain (a choice must not rest on the float model, whose last
+        # digits differ between machines, or the same file would code differently)
+        share = None if self.net.counts is None else self.net.counts.share
         chunks, seeded = [], []
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             with progress.within(a, e, len(x)):
-                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e)
+                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, share)
             chunks.append(data)
             seeded.append(groups)
             np.add.at(exact, owner[a:e], tally.units)
@@ -546,13 +616,16 @@ class VAECodec(LearnedImageCodec):
                 ctx = plan.context(x, b, f)
                 for k in np.unique(owner[b:f]):
                     sel = owner[b:f] == k
-                    floats[k] += self.net.float_bits(x[b:f][sel], shapes[b:f][sel],
-                                                     None if ctx is None else ctx[sel], seed=b)
+                    floats[k] += self.net.float_bits(
+                        x[b:f][sel], shapes[b:f][sel], None if ctx is None else ctx[sel], seed=b,
+                        counts_p=None if tally.counts_p is None else tally.counts_p[b - a:f - a][sel], share=share)
         for k, i in enumerate(chained):
             params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
             if k == 0:
                 params["chain_units"] = [min(CHAIN_UNITS, len(x) - a) for a in range(0, len(x), CHAIN_UNITS)]
                 params["seeded"] = seeded
+                if share is not None:
+                    params["counts_share"] = share
             results[i] = Encoded(params, chunks if k == 0 else [], float(exact[k]), float(floats[k]), float(initial[k]))
         return results
 
@@ -585,7 +658,8 @@ class VAECodec(LearnedImageCodec):
         done = 0
         for data, a, n, groups in reversed(list(zip(chunks, np.cumsum([0] + sizes[:-1]), sizes, seeded))):
             with progress.within(done, done + n, len(shapes)):
-                decode_chain(self.net, data, x, shapes, plan, int(a), int(a + n), [int(g) for g in groups])
+                decode_chain(self.net, data, x, shapes, plan, int(a), int(a + n), [int(g) for g in groups],
+                             head.get("counts_share"))
             done += n
         x[plan.order] = x.copy()
         start = 0

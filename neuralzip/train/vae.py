@@ -21,6 +21,10 @@
 4. The tuning files are priced with the exact codec; the result is written as
    vae-image-v<N>-<hash>.npz with its recipe inside.
 
+Weights with context get the neighbour counts' parameters
+(models/neighbour_counts.py: an adaptive part of the likelihood, nothing to train).
+`--add-counts WEIGHTS` adds them to a v3 file (how v4 was made from v3).
+
 `--requantize WEIGHTS` redoes step 3 for an existing weights file (no training):
 how v2 was made from v1 (its encoder, whose activations were calibrated at the
 99.99th percentile and clipped above it), and v3 from its training run's file
@@ -36,12 +40,14 @@ import numpy as np
 
 from neuralzip import weightstore
 from neuralzip.exact import logistic
+from neuralzip.errors import InputError
 from neuralzip.models import vae_layout as L
+from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS
 from neuralzip.exact.mlp import FloatMLP
 from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
-VERSION = 3  # v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 4  # v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
@@ -299,9 +305,25 @@ def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=
     return _save_and_price(arrays, recipe, out_dir, tune_files, log, VERSION if context else UNCONDITIONED_VERSION)
 
 
+def add_counts(weights: Path, data_dir: Path, out_dir: Path, log=print) -> Path:
+    """The weights file (with context) again with the neighbour counts' default parameters: how v4
+    was made from v3 (the networks unchanged). -> the new weights file."""
+    arrays = weightstore.load(weights)
+    if "layout.context_offsets" not in arrays:
+        raise InputError(f"{weights}: neighbour counts need weights whose networks read the patch context (v3 on)")
+    recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
+    recipe.update(counts_added_to=weightstore.file_hash(weights))
+    return _save_and_price(arrays, recipe, out_dir, image_split(data_dir)[1], log)
+
+
 def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, tune_files: list[Path], log,
                     version: int = VERSION) -> Path:
-    """Write the weights file with its recipe inside, and log the tuning files' -ELBO under it."""
+    """Write the weights file with its recipe inside (from v4 on with the neighbour counts' parameters
+    where the networks read the context), and log the tuning files' -ELBO under it."""
+    if version >= 4 and "layout.context_offsets" in arrays and "counts.share" not in arrays:
+        arrays.update(DEFAULT_COUNTS.arrays())
+        recipe.setdefault("neighbour_counts", {"share": DEFAULT_COUNTS.share, "scale": DEFAULT_COUNTS.scale,
+                                               "limit": DEFAULT_COUNTS.limit})
     arrays["recipe"] = np.array(json.dumps(recipe))
     path = weightstore.save(arrays, out_dir, WEIGHTS_PREFIX, version)
     scores = evaluate(path, tune_files, log)

@@ -1,0 +1,262 @@
+# Kernels of the vae's neighbour counts (neuralzip/models/neighbour_counts.py explains the
+# model): a prediction of each subpixel from its decoded neighbours, a small context, the
+# counts' pmf folded onto the vae's residual buckets and mixed with the vae's row, and the
+# counts' updates (and their undoing, for the encoder, which codes in the other order).
+# Integers only; each row is computed on its own.
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from neuralzip.kernels.primitives cimport bit_length, bucket_of, clip, floor_div, zigzag
+
+cdef enum:
+    PATCH = 8
+    PIXELS = PATCH * PATCH
+    MAXV = 255
+    SPAN = 2 * MAXV + 1      # residuals -MAXV..MAXV
+    N_RINGS = 3
+    RING_SIZE = 8            # at most this many neighbours in a ring
+    RING_CLASSES = N_RINGS + 1   # + none decoded
+    SPREAD_CLASSES = 8
+    PREV_CLASSES = 4
+    CONTEXTS = 3 * RING_CLASSES * SPREAD_CLASSES * PREV_CLASSES
+    SHARE_BITS = 4           # the vae's share of the mixture, in 1/16
+    MIX_BITS = 20            # each part's row is scaled to 2**MIX_BITS per unit of share
+
+LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "SHARE_BITS": SHARE_BITS}
+
+# The rings, nearest first: the 4 at distance 1, the 8 at distance 2 (with the diagonals), the 4 at
+# distance 4 (dy, dx); a subpixel reads the first ring with a decoded neighbour.
+cdef int64_t RING_LEN[N_RINGS]
+cdef int64_t RING_DY[N_RINGS][RING_SIZE]
+cdef int64_t RING_DX[N_RINGS][RING_SIZE]
+RING_LEN[:] = [4, 8, 4]
+RING_DY[0][:] = [0, 0, -1, 1, 0, 0, 0, 0]
+RING_DX[0][:] = [-1, 1, 0, 0, 0, 0, 0, 0]
+RING_DY[1][:] = [0, 0, -2, 2, -2, -2, 2, 2]
+RING_DX[1][:] = [-2, 2, 0, 0, -2, 2, -2, 2]
+RING_DY[2][:] = [0, 0, -4, 4, 0, 0, 0, 0]
+RING_DX[2][:] = [-4, 4, 0, 0, 0, 0, 0, 0]
+
+# the residual bucket of each residual -MAXV..MAXV (index residual + MAXV), as the vae's rows number them
+cdef int64_t BUCKET_OF_RESIDUAL[SPAN]
+cdef Py_ssize_t _r
+for _r in range(SPAN):
+    BUCKET_OF_RESIDUAL[_r] = bucket_of(zigzag(_r - MAXV)).sym
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
+            const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, Py_ssize_t c, Py_ssize_t phase,
+            const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred):
+    """The prediction and context of channel c at the subpixels (units[k], pix[k]) of one step
+    (`phase`), into ctx[k] and pred[k]. x [n, PIXELS, 3]: the chain's units; grid [n, 5]: each
+    unit's plane (its first unit in cut order, patch rows, patch columns) and its patch row and
+    column; position: cut order -> chain; shapes [n, 3]: the valid rows, columns, channels.
+    A neighbour counts where the decoder surely has it: inside the image, in an earlier wave
+    (patch row + column) or in the unit itself at an earlier phase."""
+    cdef Py_ssize_t n = units.shape[0], nu = x.shape[0], k, j, ring
+    cdef int64_t u, p, py, px, y, xx, r2, c2, u2, p2, cnt, s, sp, v, d, wave, t, prev_cls
+    cdef int64_t vals[RING_SIZE]
+    if not 0 <= c < 3 or not 0 <= phase < 7 or x.shape[1] != PIXELS or x.shape[2] != 3 \
+            or grid.shape[0] != nu or grid.shape[1] != 5 or shapes.shape[0] != nu or shapes.shape[1] != 3 \
+            or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n:
+        raise ValueError("predict: mismatched shapes")
+    for k in range(n):
+        if not (0 <= units[k] < nu and 0 <= pix[k] < PIXELS):
+            raise ValueError("predict: a subpixel outside the units")
+    for k in range(position.shape[0]):
+        if not 0 <= position[k] < nu:
+            raise ValueError("predict: a position outside the units")
+    for k in range(nu):
+        if grid[k, 0] < 0 or grid[k, 1] < 1 or grid[k, 2] < 1 or grid[k, 0] + grid[k, 1] * grid[k, 2] > position.shape[0]:
+            raise ValueError("predict: a plane outside the units")
+    with nogil:
+        for k in range(n):
+            u = units[k]
+            p = pix[k]
+            py = p // PATCH
+            px = p % PATCH
+            wave = grid[u, 3] + grid[u, 4]
+            pred[k] = 128
+            ring = N_RINGS
+            s = sp = d = cnt = 0
+            for j in range(N_RINGS):
+                cnt = 0
+                s = sp = 0
+                for t in range(RING_LEN[j]):
+                    y = grid[u, 3] * PATCH + py + RING_DY[j][t]
+                    xx = grid[u, 4] * PATCH + px + RING_DX[j][t]
+                    if y < 0 or xx < 0:
+                        continue
+                    r2 = y // PATCH
+                    c2 = xx // PATCH
+                    if r2 >= grid[u, 1] or c2 >= grid[u, 2]:
+                        continue
+                    u2 = position[grid[u, 0] + r2 * grid[u, 2] + c2]
+                    if y % PATCH >= shapes[u2, 0] or xx % PATCH >= shapes[u2, 1]:
+                        continue  # the padding of a cut patch: never coded
+                    p2 = (y % PATCH) * PATCH + xx % PATCH
+                    if not (r2 + c2 < wave or (u2 == u and phase_of[p2] < phase)):
+                        continue
+                    vals[cnt] = x[u2, p2, c]
+                    s += vals[cnt]
+                    if c > 0:
+                        sp += x[u2, p2, c - 1]
+                    cnt += 1
+                if cnt > 0:
+                    ring = j
+                    break
+            d = 0
+            prev_cls = 0
+            if cnt > 0:
+                for t in range(cnt):
+                    v = cnt * vals[t] - s
+                    d += v if v >= 0 else -v
+                if c > 0:
+                    v = cnt * x[u, p, c - 1] - sp  # cnt x the earlier channel's residual from its own mean
+                    pred[k] = clip(floor_div(2 * (s + v) + cnt, 2 * cnt), 0, MAXV)
+                    prev_cls = min(bit_length(1 + (v if v >= 0 else -v) // cnt) - 1, PREV_CLASSES - 1)
+                else:
+                    pred[k] = clip(floor_div(2 * s + cnt, 2 * cnt), 0, MAXV)
+                # the neighbours' mean absolute deviation, in classes of log2(1 + 2 deviation)
+                d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
+            ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
+
+
+def _check_tables(const int32_t[:, ::1] counts, const int64_t[::1] totals):
+    if counts.shape[0] != CONTEXTS or counts.shape[1] != SPAN or totals.shape[0] != CONTEXTS:
+        raise ValueError("neighbour counts: tables of the wrong shape")
+
+
+def _check_step(Py_ssize_t n, const int64_t[::1] ctx, const int64_t[::1] pred, const int64_t[::1] values):
+    cdef Py_ssize_t k
+    if ctx.shape[0] != n or pred.shape[0] != n or values.shape[0] != n:
+        raise ValueError("neighbour counts: mismatched shapes")
+    for k in range(n):
+        if not (0 <= ctx[k] < CONTEXTS and 0 <= pred[k] <= MAXV and 0 <= values[k] <= MAXV):
+            raise ValueError("neighbour counts: a context or value out of range")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)  # block bounds: non-negative
+cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] counts, const int64_t[::1] ctx,
+                      const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
+                      int64_t share, int64_t scale, int64_t* cb, double[:, ::1] out) noexcept nogil:
+    """The rows of block blk of nblk (cb: its own scratch of n_buckets)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b
+    cdef int64_t v, m, tc, tv, pz, pv
+    cdef const int32_t* row
+    for k in range(blk * n // nblk, (blk + 1) * n // nblk):
+        row = &counts[ctx[k], 0]
+        pz = pred[k]
+        pv = vae_preds[k]
+        for b in range(nb):
+            cb[b] = 0
+        tc = 0
+        for v in range(MAXV + 1):
+            m = scale * row[v - pz + MAXV] + 1
+            cb[BUCKET_OF_RESIDUAL[v - pv + MAXV]] += m
+            tc += m
+        tv = 1  # the vae's rows (pixel_rows: integer masses + 1, far below 2**40) never sum to 0; 1 keeps / defined
+        for b in range(nb):
+            tv += <int64_t>vae_rows[k, b]
+        for b in range(nb):
+            out[k, b] = <double>((share * <int64_t>vae_rows[k, b] << MIX_BITS) // tv
+                                 + ((((1 << SHARE_BITS) - share) * cb[b]) << MIX_BITS) // tc + 1)
+
+
+def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
+               const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
+               int64_t share, int64_t scale, Py_ssize_t nblk):
+    """-> rows [n, buckets] float64: the vae's rows (residual buckets of value - vae_preds) mixed with
+    the counts' pmf folded onto the same buckets, `share` sixteenths the vae's. The counts' pmf over
+    the values 0..MAXV: scale * count(value - pred) + 1 in context ctx, normalized. Every part is
+    an integer, so every machine builds the same row; every bucket gets at least 1. The rows are
+    split into nblk thread blocks (any count gives the same rows)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, blk
+    _check_tables(counts, totals)
+    _check_step(n, ctx, pred, vae_preds)
+    if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
+            or nb < bucket_of(2 * MAXV).sym + 1:
+        raise ValueError("mixed_rows: mismatched shapes or parameters")
+    nblk = max(1, min(nblk, n))
+    out_a = np.empty((n, nb), np.float64)
+    cb_a = np.zeros((nblk, nb), np.int64)
+    cdef double[:, ::1] out = out_a
+    cdef int64_t[:, ::1] cb = cb_a
+    if n == 0:
+        return out_a
+    with nogil:
+        if nblk == 1:
+            mixed_block(0, 1, counts, ctx, pred, vae_preds, vae_rows, share, scale, &cb[0, 0], out)
+        else:
+            for blk in prange(nblk, schedule="static", chunksize=1):
+                mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, &cb[blk, 0], out)
+    return out_a
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def value_probabilities(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
+                        const int64_t[::1] pred, const int64_t[::1] values, int64_t scale, double[::1] out):
+    """out[k] = the counts' probability of values[k] (the pmf mixed_rows folds): for the float
+    model's -ELBO in the report."""
+    cdef Py_ssize_t n = ctx.shape[0], k
+    cdef int64_t v, tc, pz
+    cdef const int32_t* row
+    _check_tables(counts, totals)
+    _check_step(n, ctx, pred, values)
+    if out.shape[0] != n:
+        raise ValueError("value_probabilities: mismatched shapes")
+    with nogil:
+        for k in range(n):
+            row = &counts[ctx[k], 0]
+            pz = pred[k]
+            tc = 0
+            for v in range(MAXV + 1):
+                tc += scale * row[v - pz + MAXV] + 1
+            out[k] = <double>(scale * row[values[k] - pz + MAXV] + 1) / <double>tc
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def learn(int32_t[:, ::1] counts, int64_t[::1] totals, const int64_t[::1] ctx, const int64_t[::1] pred,
+          const int64_t[::1] values, int64_t sign):
+    """Count (sign 1) or uncount (sign -1) each value's residual from its prediction in its context."""
+    cdef Py_ssize_t n = ctx.shape[0], k
+    _check_tables(counts, totals)
+    _check_step(n, ctx, pred, values)
+    if sign != 1 and sign != -1:
+        raise ValueError("learn: sign is 1 or -1")
+    with nogil:
+        for k in range(n):
+            counts[ctx[k], values[k] - pred[k] + MAXV] += sign
+            totals[ctx[k]] += sign
+    if sign < 0:
+        for k in range(n):
+            if counts[ctx[k], values[k] - pred[k] + MAXV] < 0:
+                raise ValueError("learn: uncounted what was never counted")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def halve_full(int32_t[:, ::1] counts, int64_t[::1] totals, int64_t limit):
+    """Halve (rounding up) every context whose total is above `limit`; -> the contexts it halved."""
+    cdef Py_ssize_t j, i
+    cdef int64_t t
+    _check_tables(counts, totals)
+    halved = []
+    for j in range(CONTEXTS):
+        if totals[j] > limit:
+            halved.append(j)
+            t = 0
+            for i in range(SPAN):
+                counts[j, i] = (counts[j, i] + 1) >> 1
+                t += counts[j, i]
+            totals[j] = t
+    return halved

@@ -1,0 +1,109 @@
+"""The vae's neighbour counts: a likelihood that learns the photo while it is decoded (weights v4).
+
+The vae codes a patch's pixels given its latents z, and under bits-back the encoder picks each
+group's z only after the groups decoded later are coded. So a part that adapts to the photo may
+read decoded pixels, never z or anything computed from it. This one:
+
+* predicts every subpixel from its decoded neighbours of the same channel: the mean of the first
+  ring that has any (the 4 at distance 1, else the 8 at distance 2, else the 4 at distance 4);
+  for G and B plus the earlier channel's residual from its own mean over the same neighbours.
+  "Decoded" is what the decoder surely has: an earlier wave of patches (vae.ChainOrder), or the
+  pixel's own patch at an earlier phase; never the wave's other patches;
+* counts the residual (value - prediction) per context: channel, which ring, the neighbours'
+  spread (8 classes of log2(1 + 2 mean absolute deviation)), and for G and B the earlier
+  channel's residual (4 classes of log2(1 + |residual|)). Its pmf over the values 0..255 is
+  scale * count + 1, normalized; counts are learned after each coding step (a phase of one
+  channel of a group of patches), and a context whose total passes `limit` is halved;
+* mixes that pmf, folded onto the vae's residual buckets, with the vae's row: `share` sixteenths
+  the vae's (neuralzip/kernels/neighbour_counts.pyx, in integers).
+
+The counts start empty in every chain chunk. The decoder learns each step after it decodes it;
+the encoder, which pushes the steps in the other order, first learns every step of the chunk,
+then unlearns them backwards (restoring a context's counts where a step halved it), so each
+step is coded with the counts it will be decoded with.
+"""
+
+import numpy as np
+
+from neuralzip.kernels import neighbour_counts as _k
+from neuralzip.models.classic_image import thread_blocks
+
+CONTEXTS = _k.LAYOUT["CONTEXTS"]
+SPAN = 2 * _k.LAYOUT["MAXV"] + 1
+SHARES = 1 << _k.LAYOUT["SHARE_BITS"]
+
+
+class CountsParams:
+    """The part's three integers, from a weights file (keys counts.*), checked."""
+
+    def __init__(self, share: int, scale: int, limit: int):
+        if not (0 <= share <= SHARES and 1 <= scale <= 64 and 256 <= limit <= 1 << 20):
+            raise ValueError(f"neighbour counts parameters out of range: share {share}, scale {scale}, limit {limit}")
+        self.share, self.scale, self.limit = int(share), int(scale), int(limit)
+
+    @classmethod
+    def from_weights(cls, z: dict) -> "CountsParams | None":
+        if "counts.share" not in z:
+            return None
+        return cls(*(int(np.asarray(z[k]).reshape(())) for k in ("counts.share", "counts.scale", "counts.limit")))
+
+    def arrays(self) -> dict:
+        return {"counts.share": np.int64(self.share), "counts.scale": np.int64(self.scale),
+                "counts.limit": np.int64(self.limit)}
+
+
+# what training writes (and how v4 was made from v3): half the vae's, counts + 1/3, halved past 2**16
+# (the float study benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor of 0.3)
+DEFAULT = CountsParams(8, 3, 1 << 16)
+
+
+class NeighbourCounts:
+    """One chain chunk's counts, with the geometry to find each subpixel's neighbours."""
+
+    def __init__(self, params: CountsParams, x: np.ndarray, grid: np.ndarray, position: np.ndarray,
+                 shapes: np.ndarray, phase_of: np.ndarray):
+        """x: the chain's units [n, PIXELS, 3] uint8 (the decoder fills them as it goes); grid,
+        position: ChainOrder's; shapes: the units' valid rows, columns, channels."""
+        self.params = params
+        self.x, self.grid, self.position, self.shapes = x, grid, position, shapes
+        self.phase_of = np.ascontiguousarray(phase_of, np.int64)
+        self.counts = np.zeros((CONTEXTS, SPAN), np.int32)
+        self.totals = np.zeros(CONTEXTS, np.int64)
+        self._halved = {}  # step -> [(context, its counts and total before halving)], when kept
+
+    def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(contexts, predictions) of channel c at the chain's subpixels (units, pix) of one step."""
+        ctx = np.empty(len(units), np.int64)
+        pred = np.empty(len(units), np.int64)
+        _k.predict(self.x, self.grid, self.position, self.shapes, self.phase_of, c, phase,
+                   np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred)
+        return ctx, pred
+
+    def rows(self, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
+        """The vae's rows mixed with the counts' pmf (same buckets)."""
+        return _k.mixed_rows(self.counts, self.totals, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
+                             np.ascontiguousarray(vae_rows, np.float64), self.params.share, self.params.scale,
+                             thread_blocks(len(ctx)))
+
+    def probabilities(self, ctx, pred, values) -> np.ndarray:
+        """The counts' probability of each value (the float model's mixture reads it)."""
+        out = np.empty(len(ctx), np.float64)
+        _k.value_probabilities(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64),
+                               self.params.scale, out)
+        return out
+
+    def learn(self, ctx, pred, values, step: int | None = None) -> None:
+        """Count one step's values; `step` keeps what halving overwrites, so unlearn can undo it."""
+        _k.learn(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64), 1)
+        full = np.flatnonzero(self.totals > self.params.limit)
+        if len(full) and step is not None:
+            self._halved[step] = [(j, self.counts[j].copy(), int(self.totals[j])) for j in full]
+        if len(full):
+            _k.halve_full(self.counts, self.totals, self.params.limit)
+
+    def unlearn(self, ctx, pred, values, step: int) -> None:
+        """Undo learn(ctx, pred, values, step), the last step learned and not yet undone."""
+        for j, counts, total in reversed(self._halved.pop(step, [])):
+            self.counts[j] = counts
+            self.totals[j] = total
+        _k.learn(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64), -1)
