@@ -187,3 +187,36 @@ def test_a_wrong_or_missing_share_is_refused(share, v3, message):
     codec = _v3_codec() if v3 else get_codec("vae", "image")
     with pytest.raises(ParamError, match=message):
         codec.check_params(params, sig, len(enc.chunks))
+
+
+def test_bucket_and_low_bits_code_the_mixture_value_by_value():
+    """A bucket's mass (mixed_rows) times its low bits' (low_rows) is the mixture of the vae's
+    pmf (uniform within its bucket) and the counts' pmf at each value, to the rows' rounding (0.1%)."""
+    from neuralzip.coding import buckets
+
+    counts, *_ = _chain(smooth_image(9, 9, 3))
+    rng = np.random.default_rng(4)
+    counts.counts[...] = rng.integers(0, 30, (CONTEXTS, SPAN))
+    counts.totals[...] = counts.counts.sum(1)
+    n = 400
+    vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
+    ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
+    pred = rng.integers(0, 256, n).astype(np.int64)
+    vae_preds = rng.integers(0, 256, n).astype(np.int64)
+    values = rng.integers(0, 256, n).astype(np.int64)
+    sym, nlow, low = vae.residual_symbols(values, vae_preds)
+    rows = counts.rows(ctx, pred, vae_preds, vae_rows)
+    p = rows[np.arange(n), sym] / rows.sum(1)
+    groups = counts.low_groups(ctx, pred, vae_preds, vae_rows, sym)
+    assert sorted(np.concatenate([idx for idx, _ in groups])) == list(np.flatnonzero(nlow > 0))
+    for idx, low_rows in groups:
+        assert low_rows.shape[1] == 2 ** nlow[idx[0]] and low_rows.min() >= 1
+        p[idx] *= low_rows[np.arange(len(idx)), low[idx]] / low_rows.sum(1)
+    w = counts.params.share / 16
+    p_counts = counts.probabilities(ctx, pred, values)
+    p_vae = vae_rows[np.arange(n), sym] / vae_rows.sum(1) / 2.0 ** nlow
+    assert np.allclose(p, w * p_vae + (1 - w) * p_counts, rtol=1e-3)  # the rows round at 2**-20
+    assert set(nlow) > {0}, "some values lie in buckets with low bits"
+    # negative control: the low bits coded uniformly (v3's way) give another pmf
+    uniform = rows[np.arange(n), sym] / rows.sum(1) / 2.0 ** nlow
+    assert not np.allclose(uniform, w * p_vae + (1 - w) * p_counts, rtol=1e-2)

@@ -48,9 +48,13 @@ def low_bit_counts(sym: np.ndarray, out: np.ndarray | None = None) -> np.ndarray
 def values_of(sym: np.ndarray, decoder) -> np.ndarray:
     """Decode the low bits that belong to `sym` and rebuild the values."""
     sym = np.ascontiguousarray(sym, dtype=np.int32)
-    low = decoder.low_bits(low_bit_counts(sym))
+    return values_with_low(sym, decoder.low_bits(low_bit_counts(sym)))
+
+
+def values_with_low(sym: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """The values of buckets `sym` with their low bits `low` (decoded by whatever model coded them)."""
     out = np.empty(len(sym), np.int64)
-    _k.values_of(sym, np.ascontiguousarray(low, dtype=np.int64), out)
+    _k.values_of(np.ascontiguousarray(sym, dtype=np.int32), np.ascontiguousarray(low, dtype=np.int64), out)
     return out
 
 

@@ -9,7 +9,8 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from neuralzip.kernels.primitives cimport bit_length, bucket_of, clip, floor_div, zigzag
+from neuralzip.kernels.primitives cimport (bit_length, bucket_of, clip, floor_div, low_bits_of_bucket, unzigzag,
+                                          value_of, zigzag)
 
 cdef enum:
     PATCH = 8
@@ -197,6 +198,54 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const in
         else:
             for blk in prange(nblk, schedule="static", chunksize=1):
                 mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, &cb[blk, 0], out)
+    return out_a
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
+             const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
+             const int64_t[::1] sym, int64_t share, int64_t scale):
+    """-> rows [n, 2**nlow] float64: the pmf of the low bits of each subpixel's bucket sym[k] (every
+    one of them has nlow low bits, the same for all): the same mixture as mixed_rows' within the
+    bucket, so that bucket and low bits together code the mixture value by value. The vae's part
+    is uniform over the bucket's values, the counts' part each value's own (0 outside 0..MAXV)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, j, width
+    cdef int64_t nlow, tc, tv, pz, pv, v, u0, uniform, b
+    cdef const int32_t* row
+    _check_tables(counts, totals)
+    _check_step(n, ctx, pred, vae_preds)
+    if vae_rows.shape[0] != n or sym.shape[0] != n or n == 0 or not 0 <= share <= (1 << SHARE_BITS) \
+            or not 1 <= scale <= 64:
+        raise ValueError("low_rows: mismatched shapes or parameters")
+    nlow = low_bits_of_bucket(sym[0]) if 0 <= sym[0] < nb else -1
+    for k in range(n):
+        if not (0 <= sym[k] < nb and low_bits_of_bucket(sym[k]) == nlow and 1 <= nlow <= 8):
+            raise ValueError("low_rows: buckets of different widths, or without low bits")
+    width = 1 << nlow
+    out_a = np.empty((n, width), np.float64)
+    cdef double[:, ::1] out = out_a
+    with nogil:
+        for k in range(n):
+            row = &counts[ctx[k], 0]
+            pz = pred[k]
+            pv = vae_preds[k]
+            b = sym[k]
+            tc = 0
+            for v in range(MAXV + 1):
+                tc += scale * row[v - pz + MAXV] + 1
+            tv = 1  # as in mixed_block
+            for j in range(nb):
+                tv += <int64_t>vae_rows[k, j]
+            uniform = (share * <int64_t>vae_rows[k, b] << MIX_BITS) // (tv * width)
+            u0 = value_of(b, 0)
+            for j in range(width):
+                v = pv + unzigzag(u0 + j)
+                if 0 <= v <= MAXV:
+                    out[k, j] = <double>(uniform + ((((1 << SHARE_BITS) - share)
+                                                     * (scale * row[v - pz + MAXV] + 1)) << MIX_BITS) // tc + 1)
+                else:
+                    out[k, j] = <double>(uniform + 1)
     return out_a
 
 

@@ -15,7 +15,10 @@ read decoded pixels, never z or anything computed from it. This one:
   scale * count + 1, normalized; counts are learned after each coding step (a phase of one
   channel of a group of patches), and a context whose total passes `limit` is halved;
 * mixes that pmf, folded onto the vae's residual buckets, with the vae's row: `share` sixteenths
-  the vae's (neuralzip/kernels/neighbour_counts.pyx, in integers).
+  the vae's; a bucket's low bits are then coded with the same mixture within the bucket (the
+  vae's part uniform there, the counts' value by value), so that the two together code the
+  value-by-value mixture the float model prices (neuralzip/kernels/neighbour_counts.pyx, in
+  integers).
 
 The counts start empty in every chain chunk. The decoder learns each step after it decodes it;
 the encoder, which pushes the steps in the other order, first learns every step of the chunk,
@@ -25,6 +28,7 @@ step is coded with the counts it will be decoded with.
 
 import numpy as np
 
+from neuralzip.coding import buckets
 from neuralzip.kernels import neighbour_counts as _k
 from neuralzip.models.classic_image import thread_blocks
 
@@ -84,6 +88,21 @@ class NeighbourCounts:
         return _k.mixed_rows(self.counts, self.totals, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
                              np.ascontiguousarray(vae_rows, np.float64), self.params.share, self.params.scale,
                              thread_blocks(len(ctx)))
+
+    def low_groups(self, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
+        [(their indices, rows)], fewest bits first (the decoder's order; the encoder pushes them
+        the other way round). With them, bucket and low bits code the mixture value by value."""
+        sym = np.asarray(sym, np.int64)
+        nlow = buckets.low_bit_counts(sym)
+        groups = []
+        for bits in np.unique(nlow[nlow > 0]):
+            idx = np.flatnonzero(nlow == bits)
+            groups.append((idx, _k.low_rows(self.counts, self.totals, ctx[idx], pred[idx],
+                                            np.ascontiguousarray(vae_preds[idx], np.int64),
+                                            np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
+                                            self.params.share, self.params.scale)))
+        return groups
 
     def probabilities(self, ctx, pred, values) -> np.ndarray:
         """The counts' probability of each value (the float model's mixture reads it)."""

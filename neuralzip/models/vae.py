@@ -442,13 +442,19 @@ def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
     for k, (phase, c, units, pix) in reversed(list(enumerate(coding_steps(shapes)))):
         rows, preds = net.channel_rows(c, units, pix, out_net, x, shapes)
         values = x[units, pix, c]
-        if counts is not None:
+        sym, nlow, low = residual_symbols(values, preds)
+        if counts is None:
+            stack.push_low_bits(low, nlow)
+            low_bits = nlow
+        else:
             cctx, cpred = counts.predict(c, phase, group[1] + units, pix)
             counts.unlearn(cctx, cpred, values, (group[0], k))
+            low_bits = np.zeros(len(sym))
+            for idx, low_rows in reversed(counts.low_groups(cctx, cpred, preds, rows, sym)):
+                stack.push(low[idx], low_rows)
+                low_bits[idx] = symbol_bits(low[idx], low_rows)
             rows = counts.rows(cctx, cpred, preds, rows)
-        sym, nlow, low = residual_symbols(values, preds)
-        tally.add(at, symbol_bits(sym, rows) + nlow, units)
-        stack.push_low_bits(low, nlow)
+        tally.add(at, symbol_bits(sym, rows) + low_bits, units)
         stack.push(sym, rows)
     prior = net.prior_rows(m, ctx)
     stack.push(z.ravel(), prior)
@@ -505,11 +511,15 @@ def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, 
         xs = np.zeros((m, L.PIXELS, 3), np.int64)
         for phase, c, units, pix in coding_steps(shapes[a:e]):
             rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[a:e])
-            if counts is not None:
+            if counts is None:
+                vals = residual_values(stack.pop(rows), stack, preds)
+            else:
                 cctx, cpred = counts.predict(c, phase, a + units, pix)
-                rows = counts.rows(cctx, cpred, preds, rows)
-            sym = stack.pop(rows)
-            vals = residual_values(sym, stack, preds)
+                sym = stack.pop(counts.rows(cctx, cpred, preds, rows))
+                low = np.zeros(len(sym), np.int64)
+                for idx, low_rows in counts.low_groups(cctx, cpred, preds, rows, sym):
+                    low[idx] = stack.pop(low_rows)
+                vals = preds + buckets.unzigzag_array(buckets.values_with_low(sym, low))
             if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
                 raise ContainerError("corrupt payload: a decoded value is out of range")
             xs[units, pix, c] = vals
