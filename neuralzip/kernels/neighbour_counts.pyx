@@ -295,17 +295,14 @@ def learn(int32_t[:, ::1] counts, int64_t[::1] totals, const int64_t[::1] ctx, c
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def halve_full(int32_t[:, ::1] counts, int64_t[::1] totals, int64_t limit):
-    """Halve (rounding up) every context whose total is above `limit`; -> the contexts it halved."""
+    """Halve (rounding up) every context whose total is above `limit`."""
     cdef Py_ssize_t j, i
     cdef int64_t t
     _check_tables(counts, totals)
-    halved = []
     for j in range(CONTEXTS):
         if totals[j] > limit:
-            halved.append(j)
             t = 0
             for i in range(SPAN):
                 counts[j, i] = (counts[j, i] + 1) >> 1
                 t += counts[j, i]
             totals[j] = t
-    return halved

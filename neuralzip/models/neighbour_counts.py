@@ -30,7 +30,11 @@ import numpy as np
 
 from neuralzip.coding import buckets
 from neuralzip.kernels import neighbour_counts as _k
+from neuralzip.models import vae_layout as L
 from neuralzip.models.classic_image import thread_blocks
+
+if (_k.LAYOUT["PATCH"], _k.LAYOUT["MAXV"]) != (L.PATCH, 255):
+    raise ImportError("neuralzip.kernels.neighbour_counts was built for another patch layout: rebuild the package")
 
 CONTEXTS = _k.LAYOUT["CONTEXTS"]
 SPAN = 2 * _k.LAYOUT["MAXV"] + 1
