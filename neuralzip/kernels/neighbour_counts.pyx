@@ -41,11 +41,34 @@ RING_DX[1][:] = [-2, 2, 0, 0, -2, 2, -2, 2]
 RING_DY[2][:] = [0, 0, -4, 4, 0, 0, 0, 0]
 RING_DX[2][:] = [-4, 4, 0, 0, 0, 0, 0, 0]
 
-# the residual bucket of each residual -MAXV..MAXV (index residual + MAXV), as the vae's rows number them
-cdef int64_t BUCKET_OF_RESIDUAL[SPAN]
-cdef Py_ssize_t _r
-for _r in range(SPAN):
-    BUCKET_OF_RESIDUAL[_r] = bucket_of(zigzag(_r - MAXV)).sym
+# The residuals -MAXV..MAXV of each bucket of the vae's rows: zigzag interleaves the signs, so a
+# bucket's residuals are one run of non-negative ones and one of negative ones (empty: lo > hi).
+cdef enum:
+    MAX_BUCKETS = 64
+cdef int64_t RUN_LO[MAX_BUCKETS][2]
+cdef int64_t RUN_HI[MAX_BUCKETS][2]
+
+
+def _residual_runs():
+    cdef Py_ssize_t b, side
+    cdef int64_t r
+    for b in range(MAX_BUCKETS):
+        for side in range(2):
+            RUN_LO[b][side] = MAXV + 1
+            RUN_HI[b][side] = -MAXV - 1
+    for r in range(-MAXV, MAXV + 1):
+        b = bucket_of(zigzag(r)).sym
+        side = 0 if r >= 0 else 1
+        RUN_LO[b][side] = min(RUN_LO[b][side], r)
+        RUN_HI[b][side] = max(RUN_HI[b][side], r)
+    for b in range(MAX_BUCKETS):  # each run holds only its bucket's residuals
+        for side in range(2):
+            for r in range(RUN_LO[b][side], RUN_HI[b][side] + 1):
+                if bucket_of(zigzag(r)).sym != b:
+                    raise ImportError("neighbour_counts: a bucket's residuals are not two runs")
+
+
+_residual_runs()
 
 
 @cython.boundscheck(False)
@@ -148,27 +171,32 @@ def _check_step(Py_ssize_t n, const int64_t[::1] ctx, const int64_t[::1] pred, c
 cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                       const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
                       int64_t share, int64_t scale, int64_t* cb, double[:, ::1] out) noexcept nogil:
-    """The rows of block blk of nblk (cb: its own scratch of n_buckets)."""
-    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b
-    cdef int64_t v, m, tc, tv, pz, pv
+    """The rows of block blk of nblk (cb: its own scratch of MAXV + 2: the counts' cumulative mass
+    over the values). A bucket's mass is that of its two runs of values."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b, side
+    cdef int64_t v, lo, hi, tc, tv, pz, pv, mass
     cdef const int32_t* row
     for k in range(blk * n // nblk, (blk + 1) * n // nblk):
         row = &counts[ctx[k], 0]
         pz = pred[k]
         pv = vae_preds[k]
-        for b in range(nb):
-            cb[b] = 0
-        tc = 0
+        row = row + MAXV - pz  # row[v]: the count of value v
+        cb[0] = tc = 0
         for v in range(MAXV + 1):
-            m = scale * row[v - pz + MAXV] + 1
-            cb[BUCKET_OF_RESIDUAL[v - pv + MAXV]] += m
-            tc += m
+            tc += scale * row[v] + 1
+            cb[v + 1] = tc
         tv = 1  # the vae's rows (pixel_rows: integer masses + 1, far below 2**40) never sum to 0; 1 keeps / defined
         for b in range(nb):
             tv += <int64_t>vae_rows[k, b]
         for b in range(nb):
+            mass = 0
+            for side in range(2):
+                lo = max(pv + RUN_LO[b][side], 0)
+                hi = min(pv + RUN_HI[b][side], MAXV)
+                if lo <= hi:
+                    mass += cb[hi + 1] - cb[lo]
             out[k, b] = <double>((share * <int64_t>vae_rows[k, b] << MIX_BITS) // tv
-                                 + ((((1 << SHARE_BITS) - share) * cb[b]) << MIX_BITS) // tc + 1)
+                                 + ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc + 1)
 
 
 def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
@@ -183,11 +211,11 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const in
     _check_tables(counts, totals)
     _check_step(n, ctx, pred, vae_preds)
     if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
-            or nb < bucket_of(2 * MAXV).sym + 1:
+            or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS:
         raise ValueError("mixed_rows: mismatched shapes or parameters")
     nblk = max(1, min(nblk, n))
     out_a = np.empty((n, nb), np.float64)
-    cb_a = np.zeros((nblk, nb), np.int64)
+    cb_a = np.zeros((nblk, MAXV + 2), np.int64)
     cdef double[:, ::1] out = out_a
     cdef int64_t[:, ::1] cb = cb_a
     if n == 0:

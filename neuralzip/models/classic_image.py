@@ -116,9 +116,10 @@ def largest_step(params, height: int, width: int) -> tuple[int, int]:
     return rows, min(rows * width, -(-rows // th) * -(-width // tw) * min(th, tw))
 
 
-def thread_blocks(n: int) -> int:
-    """Thread blocks for a pass over n independent rows (small passes stay on one thread)."""
-    return max(1, min(max_threads(), n // 64))
+def thread_blocks(n: int, smallest: int = 64) -> int:
+    """Thread blocks for a pass over n independent rows, each block at least `smallest` rows (small
+    passes stay on one thread: waking a thread team costs more than they take)."""
+    return max(1, min(max_threads(), n // smallest))
 
 
 def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):

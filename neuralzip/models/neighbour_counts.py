@@ -91,7 +91,7 @@ class NeighbourCounts:
         """The vae's rows mixed with the counts' pmf (same buckets)."""
         return _k.mixed_rows(self.counts, self.totals, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
                              np.ascontiguousarray(vae_rows, np.float64), self.params.share, self.params.scale,
-                             thread_blocks(len(ctx)))
+                             thread_blocks(len(ctx), L.STEP_BLOCK))
 
     def low_groups(self, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:

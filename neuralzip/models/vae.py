@@ -244,7 +244,7 @@ class _Network:
         (units[k], pix[k]); x [n, PIXELS, 3] holds the earlier phases and channels, out_net the decoder's output."""
         return _k.pixel_rows(self.tables, c, units, pix, out_net=np.ascontiguousarray(out_net, np.int64),
                              x=np.ascontiguousarray(x, np.int64), shapes=np.ascontiguousarray(shapes, np.int64),
-                             nblk=thread_blocks(len(units)))
+                             nblk=thread_blocks(len(units), L.STEP_BLOCK))
 
     def float_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, seed: int = 0,
                    counts_p: np.ndarray | None = None, share: int | None = None) -> float:

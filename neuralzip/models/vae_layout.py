@@ -46,6 +46,9 @@ ACT_TABLE = 1 << 15  # activity in 1/16 levels, capped
 OUTPUTS = PIXELS * OUT_KINDS
 N_PHASES = 7
 MAX_GROUP = 256  # patches per group of the bits-back chain (see group_spans)
+# a coding step's subpixels per thread block: most steps (a phase of a channel of a group, at most
+# 4096 subpixels) then run on one thread, which decodes faster than waking a thread team per step
+STEP_BLOCK = 2048
 # a pop under a pmf of 24-bit precision takes at most 24 bits: a group borrows (pops z) only when
 # the stack holds that much for every latent of the group, else it is "seeded" (z is q's most
 # probable bin, paid in full: initial bits)
