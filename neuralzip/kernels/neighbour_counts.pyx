@@ -71,6 +71,36 @@ def _residual_runs():
 _residual_runs()
 
 
+# The mixture's two parts, shared by the buckets' rows and the low bits' rows so that together they
+# code the one value-by-value mixture: a count of value v weighs scale * count + 1 of the counts'
+# total over 0..MAXV, a vae row entry its share of the row's total.
+
+cdef inline int64_t counts_total(const int32_t* row, int64_t scale) noexcept nogil:
+    """The counts' total mass over the values 0..MAXV (row[v]: the count of value v)."""
+    cdef int64_t v, tc = 0
+    for v in range(MAXV + 1):
+        tc += scale * row[v] + 1
+    return tc
+
+
+cdef inline int64_t vae_total(const double[:, ::1] vae_rows, Py_ssize_t k) noexcept nogil:
+    """Row k's total, + 1: the vae's rows (pixel_rows: integer masses + 1, far below 2**40) never
+    sum to 0, and the 1 keeps the division defined whatever a caller passes."""
+    cdef Py_ssize_t b
+    cdef int64_t tv = 1
+    for b in range(vae_rows.shape[1]):
+        tv += <int64_t>vae_rows[k, b]
+    return tv
+
+
+cdef inline int64_t vae_part(int64_t share, int64_t mass, int64_t tv) noexcept nogil:
+    return (share * mass << MIX_BITS) // tv
+
+
+cdef inline int64_t counts_part(int64_t share, int64_t mass, int64_t tc) noexcept nogil:
+    return ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
@@ -107,7 +137,6 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             wave = grid[u, 3] + grid[u, 4]
             pred[k] = 128
             ring = N_RINGS
-            s = sp = d = cnt = 0
             for j in range(N_RINGS):
                 cnt = 0
                 s = sp = 0
@@ -151,8 +180,9 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
 
 
-def _check_tables(const int32_t[:, ::1] counts, const int64_t[::1] totals):
-    if counts.shape[0] != CONTEXTS or counts.shape[1] != SPAN or totals.shape[0] != CONTEXTS:
+def _check_tables(const int32_t[:, ::1] counts, const int64_t[::1] totals=None):
+    """The counts [CONTEXTS, SPAN] and, where a kernel updates them, their totals [CONTEXTS]."""
+    if counts.shape[0] != CONTEXTS or counts.shape[1] != SPAN or (totals is not None and totals.shape[0] != CONTEXTS):
         raise ValueError("neighbour counts: tables of the wrong shape")
 
 
@@ -174,20 +204,16 @@ cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] cou
     """The rows of block blk of nblk (cb: its own scratch of MAXV + 2: the counts' cumulative mass
     over the values). A bucket's mass is that of its two runs of values."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b, side
-    cdef int64_t v, lo, hi, tc, tv, pz, pv, mass
+    cdef int64_t v, lo, hi, tc, tv, pv, mass
     cdef const int32_t* row
     for k in range(blk * n // nblk, (blk + 1) * n // nblk):
-        row = &counts[ctx[k], 0]
-        pz = pred[k]
+        row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
         pv = vae_preds[k]
-        row = row + MAXV - pz  # row[v]: the count of value v
         cb[0] = tc = 0
         for v in range(MAXV + 1):
             tc += scale * row[v] + 1
             cb[v + 1] = tc
-        tv = 1  # the vae's rows (pixel_rows: integer masses + 1, far below 2**40) never sum to 0; 1 keeps / defined
-        for b in range(nb):
-            tv += <int64_t>vae_rows[k, b]
+        tv = vae_total(vae_rows, k)
         for b in range(nb):
             mass = 0
             for side in range(2):
@@ -195,11 +221,10 @@ cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] cou
                 hi = min(pv + RUN_HI[b][side], MAXV)
                 if lo <= hi:
                     mass += cb[hi + 1] - cb[lo]
-            out[k, b] = <double>((share * <int64_t>vae_rows[k, b] << MIX_BITS) // tv
-                                 + ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc + 1)
+            out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv) + counts_part(share, mass, tc) + 1)
 
 
-def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
+def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
                int64_t share, int64_t scale, Py_ssize_t nblk):
     """-> rows [n, buckets] float64: the vae's rows (residual buckets of value - vae_preds) mixed with
@@ -208,7 +233,7 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const in
     an integer, so every machine builds the same row; every bucket gets at least 1. The rows are
     split into nblk thread blocks (any count gives the same rows)."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, blk
-    _check_tables(counts, totals)
+    _check_tables(counts)
     _check_step(n, ctx, pred, vae_preds)
     if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
             or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS:
@@ -231,7 +256,7 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const in
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
+def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
              const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
              const int64_t[::1] sym, int64_t share, int64_t scale):
     """-> rows [n, 2**nlow] float64: the pmf of the low bits of each subpixel's bucket sym[k] (every
@@ -239,9 +264,9 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int6
     bucket, so that bucket and low bits together code the mixture value by value. The vae's part
     is uniform over the bucket's values, the counts' part each value's own (0 outside 0..MAXV)."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, j, width
-    cdef int64_t nlow, tc, tv, pz, pv, v, u0, uniform, b
+    cdef int64_t nlow, tc, pv, v, u0, uniform, b
     cdef const int32_t* row
-    _check_tables(counts, totals)
+    _check_tables(counts)
     _check_step(n, ctx, pred, vae_preds)
     if vae_rows.shape[0] != n or sym.shape[0] != n or n == 0 or not 0 <= share <= (1 << SHARE_BITS) \
             or not 1 <= scale <= 64:
@@ -255,23 +280,16 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int6
     cdef double[:, ::1] out = out_a
     with nogil:
         for k in range(n):
-            row = &counts[ctx[k], 0]
-            pz = pred[k]
+            row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
             pv = vae_preds[k]
             b = sym[k]
-            tc = 0
-            for v in range(MAXV + 1):
-                tc += scale * row[v - pz + MAXV] + 1
-            tv = 1  # as in mixed_block
-            for j in range(nb):
-                tv += <int64_t>vae_rows[k, j]
-            uniform = (share * <int64_t>vae_rows[k, b] << MIX_BITS) // (tv * width)
+            tc = counts_total(row, scale)
+            uniform = vae_part(share, <int64_t>vae_rows[k, b], vae_total(vae_rows, k) * width)
             u0 = value_of(b, 0)
             for j in range(width):
                 v = pv + unzigzag(u0 + j)
                 if 0 <= v <= MAXV:
-                    out[k, j] = <double>(uniform + ((((1 << SHARE_BITS) - share)
-                                                     * (scale * row[v - pz + MAXV] + 1)) << MIX_BITS) // tc + 1)
+                    out[k, j] = <double>(uniform + counts_part(share, scale * row[v] + 1, tc) + 1)
                 else:
                     out[k, j] = <double>(uniform + 1)
     return out_a
@@ -279,25 +297,20 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int6
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def value_probabilities(const int32_t[:, ::1] counts, const int64_t[::1] totals, const int64_t[::1] ctx,
-                        const int64_t[::1] pred, const int64_t[::1] values, int64_t scale, double[::1] out):
+def value_probabilities(const int32_t[:, ::1] counts, const int64_t[::1] ctx, const int64_t[::1] pred,
+                        const int64_t[::1] values, int64_t scale, double[::1] out):
     """out[k] = the counts' probability of values[k] (the pmf mixed_rows folds): for the float
     model's -ELBO in the report."""
     cdef Py_ssize_t n = ctx.shape[0], k
-    cdef int64_t v, tc, pz
     cdef const int32_t* row
-    _check_tables(counts, totals)
+    _check_tables(counts)
     _check_step(n, ctx, pred, values)
     if out.shape[0] != n:
         raise ValueError("value_probabilities: mismatched shapes")
     with nogil:
         for k in range(n):
-            row = &counts[ctx[k], 0]
-            pz = pred[k]
-            tc = 0
-            for v in range(MAXV + 1):
-                tc += scale * row[v - pz + MAXV] + 1
-            out[k] = <double>(scale * row[values[k] - pz + MAXV] + 1) / <double>tc
+            row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
+            out[k] = <double>(scale * row[values[k]] + 1) / <double>counts_total(row, scale)
 
 
 @cython.boundscheck(False)

@@ -89,7 +89,7 @@ class NeighbourCounts:
 
     def rows(self, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows mixed with the counts' pmf (same buckets)."""
-        return _k.mixed_rows(self.counts, self.totals, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
+        return _k.mixed_rows(self.counts, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
                              np.ascontiguousarray(vae_rows, np.float64), self.params.share, self.params.scale,
                              thread_blocks(len(ctx), L.STEP_BLOCK))
 
@@ -102,7 +102,7 @@ class NeighbourCounts:
         groups = []
         for bits in np.unique(nlow[nlow > 0]):
             idx = np.flatnonzero(nlow == bits)
-            groups.append((idx, _k.low_rows(self.counts, self.totals, ctx[idx], pred[idx],
+            groups.append((idx, _k.low_rows(self.counts, ctx[idx], pred[idx],
                                             np.ascontiguousarray(vae_preds[idx], np.int64),
                                             np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
                                             self.params.share, self.params.scale)))
@@ -111,7 +111,7 @@ class NeighbourCounts:
     def probabilities(self, ctx, pred, values) -> np.ndarray:
         """The counts' probability of each value (the float model's mixture reads it)."""
         out = np.empty(len(ctx), np.float64)
-        _k.value_probabilities(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64),
+        _k.value_probabilities(self.counts, ctx, pred, np.ascontiguousarray(values, np.int64),
                                self.params.scale, out)
         return out
 
