@@ -563,8 +563,8 @@ def train_local_ls_mlp(**kwargs):
               help="no training: quantize this weights file's encoder again, calibrated on DATA's training "
                    "patches (how v2 was made from v1)")
 @click.option("--add-counts", type=click.Path(exists=True, dir_okay=False),
-              help="no training: this weights file (v3) with the neighbour counts added, priced on DATA's "
-                   "tuning files (how v4 was made from v3)")
+              help="no training: this weights file (v3 or v4) with the neighbour counts, their shares fitted "
+                   "on DATA's training files, priced on its tuning files (how v5 was made from v3)")
 def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize,
               add_counts):
     """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""

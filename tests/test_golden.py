@@ -283,6 +283,7 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     ("older-vae-v1-weights-image.nz", "vae-image", 1, "vae-image.nz"),
     ("older-vae-v2-weights-image.nz", "vae-image", 2, "vae-image.nz"),
     ("older-vae-v3-weights-image.nz", "vae-image", 3, "vae-image.nz"),
+    ("older-vae-v4-weights-image.nz", "vae-image", 4, "vae-image.nz"),
     ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3, "context-mlp-image.nz"),
     ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2, "local-ls-mlp-image.nz"),
     ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3, "local-ls-mlp-image.nz"),
@@ -290,7 +291,8 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
      "jpeg-coefficients-jpeg420-image.nz")])
 def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, version, today):
     """A file made with an earlier weights version of its model (vae v1, whose encoder v2
-    requantized; vae v3, whose networks v4 keeps and adds the neighbour counts to; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
+    requantized; vae v3, whose networks v4 keeps and adds the neighbour counts to; vae v4, one
+    share of the counts where v5 fits one per channel and phase; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
     same blend; local-ls-mlp v3, trained on every photo's RGB, where v4 learned decoded JPEGs in
     the YCbCr they are coded in; jpeg-coefficients v1, a prior learned from the training folder's
     own decoded JPEGs alone, where v2 also counts them resaved at other qualities and samplings)
@@ -304,10 +306,10 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     assert member.weights in earlier.name and earlier != newest
     _, [current] = container.loads((GOLDEN / today).read_bytes())
     # the same params but today's learned output layer (recorded since the newest weights), colour
-    # flags and the vae's share of its neighbour counts (weights v4 on)
+    # flags and the vae's shares of its neighbour counts (weights v4 on)
     assert current.weights in newest.name
     def without_later_params(params):
-        return {k: v for k, v in params.items() if k not in ("head", "colour", "counts_share")}
+        return {k: v for k, v in params.items() if k not in ("head", "colour", "counts_share", "counts_shares")}
 
     assert without_later_params(current.params) == without_later_params(member.params)
     with pytest.raises(ContainerError, match="not the weights file"):

@@ -1,6 +1,7 @@
-"""The vae's neighbour counts (weights v4): they read only what the decoder has, the encoder's
+"""The vae's neighbour counts (weights v4 on): they read only what the decoder has, the encoder's
 unlearning gives back every earlier state (halving included), the mixed rows keep every bucket,
-and files made with v3 weights (no counts) still decode while the counts change the stream."""
+files made with v3 weights (no counts) still decode while the counts change the stream, and the
+chain's shares per channel and phase (v5) are the ones it is decoded with."""
 
 import numpy as np
 import pytest
@@ -9,11 +10,13 @@ from media_factory import smooth_image
 from neuralzip.errors import InputError
 from neuralzip.models import get_codec, vae, vae_layout as L
 from neuralzip.models.base import Signal
-from neuralzip.models.neighbour_counts import CONTEXTS, SPAN, CountsParams, NeighbourCounts
+from neuralzip.models.neighbour_counts import (COEF_BITS, CONTEXTS, DEFAULT, MAX_TAPS, SPAN, CountsParams,
+                                               NeighbourCounts)
+from neuralzip.train.neighbour_taps import position_taps
 from neuralzip import weightstore
 
 
-def _chain(img, params=CountsParams(8, 3, 1 << 16)):
+def _chain(img, params=DEFAULT):
     """(counts, x, shapes, plan) of one image's chain, x in the chain's order."""
     x, shapes = vae.cut_units(img)
     plan = vae.ChainOrder(vae.plane_grids(img.shape), context=True)
@@ -34,11 +37,21 @@ def _decoded_before(plan, shapes, a, e, phase, c):
     return done
 
 
-def test_prediction_reads_only_what_the_decoder_has():
+def _with_taps(seed=0):
+    """Counts parameters with the fitted taps' positions and random coefficients."""
+    offsets, ntaps = position_taps()
+    rng = np.random.default_rng(seed)
+    coefs = rng.integers(-(1 << COEF_BITS), 1 << COEF_BITS, (3, L.PIXELS, MAX_TAPS + 1))
+    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs))
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_prediction_reads_only_what_the_decoder_has(linear):
     """Scrambling every subpixel the decoder does not have yet at a step (and the padding) changes
-    no context and no prediction of that step; scrambling what it has does (negative control)."""
+    no context and no prediction of that step; scrambling what it has does (negative control).
+    With the linear taps (weights v5) too."""
     img = smooth_image(29, 37, 3, seed=3)
-    counts, x, shapes, plan = _chain(img)
+    counts, x, shapes, plan = _chain(img, _with_taps() if linear else DEFAULT)
     rng = np.random.default_rng(0)
     spans = plan.spans(0, len(x))
     checked = changed = 0
@@ -61,10 +74,57 @@ def test_prediction_reads_only_what_the_decoder_has():
     assert checked > 10 and changed > checked // 2
 
 
+def _linear(img, c, y, x, offsets, coefs):
+    """The taps' linear prediction of channel c at (y, x), written out (None: a tap outside)."""
+    ty, tx = y + offsets[:, 0], x + offsets[:, 1]
+    h, w = img.shape[:2]
+    if not len(offsets) or not np.all((ty >= 0) & (tx >= 0) & (ty < h) & (tx < w)):
+        return None
+    plane = img[..., c].astype(np.int64) - (img[..., c - 1] if c else 0)
+    total = int(coefs[:len(offsets)] @ plane[ty, tx]) + int(coefs[MAX_TAPS])
+    return min(255, max(0, (total + (1 << (COEF_BITS - 1))) // (1 << COEF_BITS) + (int(img[y, x, c - 1]) if c else 0)))
+
+
+def test_linear_taps_predict_as_documented_and_fall_back_to_the_rings_at_the_edges():
+    """Where the decoder has every tap of a pixel's position, the prediction is the rounded linear
+    combination (R of R's values, G and B the earlier channel plus one of the differences), and G's
+    and B's context classes the earlier channel's residual from its own linear prediction; where a
+    tap is missing (the photo's top and left edges) prediction and context are the rings', as
+    without taps."""
+    img = smooth_image(40, 48, 3, seed=9)
+    params = _with_taps(1)
+    offsets, ntaps, coefs = params.linear
+    with_taps, x, shapes, plan = _chain(img, params)
+    without, *_ = _chain(img)
+    h, w = img.shape[:2]
+    linear = fallback = reclassed = 0
+    for a, e in plan.spans(0, len(x)):
+        for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
+            ctx, pred = with_taps.predict(c, phase, a + units, pix)
+            ring_ctx, ring_pred = without.predict(c, phase, a + units, pix)
+            for k, (u, p) in enumerate(zip(a + units, pix)):
+                y = plan.grid[u, 3] * L.PATCH + p // L.PATCH
+                xx = plan.grid[u, 4] * L.PATCH + p % L.PATCH
+                want = _linear(img, c, y, xx, offsets[p, :ntaps[p]], coefs[c, p])
+                if want is None:
+                    assert (pred[k], ctx[k]) == (ring_pred[k], ring_ctx[k])
+                    fallback += 1
+                    continue
+                assert pred[k] == want
+                want_ctx = ring_ctx[k]
+                if c:
+                    r = int(img[y, xx, c - 1]) - _linear(img, c - 1, y, xx, offsets[p, :ntaps[p]], coefs[c - 1, p])
+                    want_ctx += min(int(abs(r) + 1).bit_length() - 1, 3) - ring_ctx[k] % 4
+                assert ctx[k] == want_ctx
+                linear += 1
+                reclassed += want_ctx != ring_ctx[k]
+    assert linear > 4 * fallback > 0 and reclassed > 0
+
+
 def test_unlearning_gives_back_every_earlier_state_through_halving():
     """The encoder learns a chunk's steps, then unlearns them backwards: each unlearn restores the
     counts before that step exactly, also where a step halved a context (a low limit here)."""
-    counts = NeighbourCounts(CountsParams(8, 3, 256), np.zeros((1, L.PIXELS, 3), np.uint8),
+    counts = NeighbourCounts(CountsParams(DEFAULT.shares, 3, 256), np.zeros((1, L.PIXELS, 3), np.uint8),
                              np.zeros((1, 5), np.int64), np.zeros(1, np.int64), np.zeros((1, 3), np.int64), L.PHASE)
     rng = np.random.default_rng(1)
     steps, before = [], []
@@ -93,16 +153,19 @@ def test_mixed_rows_keep_every_bucket_and_follow_the_share():
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
     counts.counts[...] = rng.integers(0, 50, (CONTEXTS, SPAN))
     counts.totals[...] = counts.counts.sum(1)
-    rows = counts.rows(ctx, pred, vae_preds, vae_rows)
+    rows = counts.rows(1, 5, ctx, pred, vae_preds, vae_rows)
     assert rows.shape == vae_rows.shape and rows.min() >= 1 and np.array_equal(rows, np.rint(rows))
-    # all the vae's: the vae's rows rescaled; none of it: the same rows whatever the vae says
-    counts.params.share = 16
-    alone = counts.rows(ctx, pred, vae_preds, vae_rows)
+    # at a step whose share is all the vae's: the vae's rows rescaled; none of it: the same rows
+    # whatever the vae says; each step reads its own channel's and phase's share
+    shares = np.full((3, L.N_PHASES), 8)
+    shares[1, 5], shares[2, 0] = 16, 0
+    counts.params = counts.params.with_shares(shares)
+    alone = counts.rows(1, 5, ctx, pred, vae_preds, vae_rows)
     assert np.allclose(alone / alone.sum(1, keepdims=True), vae_rows / vae_rows.sum(1, keepdims=True), atol=1e-5)
-    counts.params.share = 0
-    a = counts.rows(ctx, pred, vae_preds, vae_rows)
-    b = counts.rows(ctx, pred, vae_preds, vae_rows[::-1].copy())
+    a = counts.rows(2, 0, ctx, pred, vae_preds, vae_rows)
+    b = counts.rows(2, 0, ctx, pred, vae_preds, vae_rows[::-1].copy())
     assert np.array_equal(a, b)
+    assert not np.array_equal(counts.rows(1, 4, ctx, pred, vae_preds, vae_rows), alone)
 
 
 def _v3_codec():
@@ -137,53 +200,73 @@ def test_report_mixes_the_float_model_too():
     assert abs(enc.nll_float_bits / enc.nll_bits - 1) < 0.03
 
 
-@pytest.mark.parametrize("share, scale, limit", [(17, 3, 1 << 16), (8, 0, 1 << 16), (8, 3, 10)])
-def test_counts_parameters_out_of_range_are_refused(tmp_path, share, scale, limit):
+@pytest.mark.parametrize("share, shape, scale, limit", [(17, (3, 7), 3, 1 << 16), (-1, (3, 7), 3, 1 << 16),
+                                                       (8, (3, 6), 3, 1 << 16), (8, (3, 7), 0, 1 << 16),
+                                                       (8, (3, 7), 3, 10)])
+def test_counts_parameters_out_of_range_are_refused(tmp_path, share, shape, scale, limit):
     z = weightstore.load(get_codec("vae", "image").path)
-    z.update({"counts.share": np.int64(share), "counts.scale": np.int64(scale), "counts.limit": np.int64(limit)})
-    path = weightstore.save(z, tmp_path, "vae-image", 4)
+    shares = np.full(shape, 8, np.int64)
+    shares[-1, -1] = share
+    z.update(DEFAULT.arrays())
+    z.update({"counts.shares": shares, "counts.scale": np.int64(scale), "counts.limit": np.int64(limit)})
+    path = weightstore.save(z, tmp_path, "vae-image", 5)
     with pytest.raises(InputError, match="neighbour counts"):
         vae.VAECodec(path).net
 
 
-def test_the_chain_records_its_share_and_the_decoder_reads_it():
-    """The chain's first member records the share the counts were mixed in at (the weights' today);
-    a chunk coded at another share decodes exactly at that share only (negative control: read at
-    another, it is refused or wrong)."""
+def test_the_chain_records_its_shares_and_the_decoder_reads_them():
+    """The chain's first member records the shares the counts were mixed in at, per channel and
+    phase (the weights' today); a chunk coded at other shares decodes exactly at those only
+    (negative control: read with one step's share changed, it is refused or wrong)."""
     img = smooth_image(40, 56, 3, seed=7)
     sig = Signal("image", img.shape, 8)
     codec = get_codec("vae", "image")
     enc = codec.encode(img, sig)
-    assert enc.params["counts_share"] == codec.net.counts.share == 8
+    assert enc.params["counts_shares"] == codec.net.counts.shares.tolist()
+    assert np.array_equal(vae.chain_shares(enc.params), codec.net.counts.shares)
     x, shapes = vae.cut_units(img)
     plan = vae.ChainOrder(vae.plane_grids(img.shape), context=True)
     x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
-    data, _, seeded = vae.encode_chain(codec.net, x, shapes, plan, 0, len(x), 3)
+    shares = np.arange(21).reshape(3, L.N_PHASES) % 17
+    data, _, seeded = vae.encode_chain(codec.net, x, shapes, plan, 0, len(x), shares)
     out = np.zeros_like(x)
-    vae.decode_chain(codec.net, data, out, shapes, plan, 0, len(x), seeded, 3)
+    vae.decode_chain(codec.net, data, out, shapes, plan, 0, len(x), seeded, shares)
     assert np.array_equal(out, x)
     wrong = np.zeros_like(x)
+    other = shares.copy()
+    other[1, 6] = 3
     try:
-        vae.decode_chain(codec.net, data, wrong, shapes, plan, 0, len(x), seeded, 12)
+        vae.decode_chain(codec.net, data, wrong, shapes, plan, 0, len(x), seeded, other)
     except Exception as exc:  # noqa: BLE001 - a refusal is what we want
         assert "corrupt" in str(exc)
     else:
         assert not np.array_equal(wrong, x)
 
 
-@pytest.mark.parametrize("share, v3, message", [(17, False, "counts_share"), (None, False, "counts_share"),
-                                                (8, True, "neighbour counts")])
-def test_a_wrong_or_missing_share_is_refused(share, v3, message):
+@pytest.mark.parametrize("shares, v3, message", [
+    ([[8] * 7, [8] * 7, [17] + [8] * 6], False, "counts_shares"),
+    ([[8] * 7, [8] * 7], False, "counts_shares"),
+    ([[8] * 7, [8] * 7, [8] * 6], False, "counts_shares"),
+    ([[8] * 7, [8] * 7, [8] * 7 + [8]], False, "counts_shares"),
+    ([8] * 21, False, "counts_shares"),
+    (None, False, "counts_share"),
+    ("both", False, "counts_shares"),
+    ([[8] * 7] * 3, True, "neighbour counts")])
+def test_wrong_or_missing_shares_are_refused(shares, v3, message):
+    """counts_shares must be 3 lists of N_PHASES shares in 0..16, alone (a v4 chain's single
+    counts_share is read too); weights without counts refuse either."""
     from neuralzip.models.base import ParamError
 
     img = smooth_image(16, 16, 3)
     sig = Signal("image", img.shape, 8)
     enc = get_codec("vae", "image").encode(img, sig)
     params = dict(enc.params)
-    if share is None:
-        del params["counts_share"]
+    if shares is None:
+        del params["counts_shares"]
+    elif shares == "both":
+        params["counts_share"] = 8
     else:
-        params["counts_share"] = share
+        params["counts_shares"] = shares
     codec = _v3_codec() if v3 else get_codec("vae", "image")
     with pytest.raises(ParamError, match=message):
         codec.check_params(params, sig, len(enc.chunks))
@@ -205,14 +288,17 @@ def test_bucket_and_low_bits_code_the_mixture_value_by_value():
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
     values = rng.integers(0, 256, n).astype(np.int64)
     sym, nlow, low = vae.residual_symbols(values, vae_preds)
-    rows = counts.rows(ctx, pred, vae_preds, vae_rows)
+    shares = np.full((3, L.N_PHASES), 8)
+    shares[0, 4] = 5
+    counts.params = counts.params.with_shares(shares)
+    rows = counts.rows(0, 4, ctx, pred, vae_preds, vae_rows)
     p = rows[np.arange(n), sym] / rows.sum(1)
-    groups = counts.low_groups(ctx, pred, vae_preds, vae_rows, sym)
+    groups = counts.low_groups(0, 4, ctx, pred, vae_preds, vae_rows, sym)
     assert sorted(np.concatenate([idx for idx, _ in groups])) == list(np.flatnonzero(nlow > 0))
     for idx, low_rows in groups:
         assert low_rows.shape[1] == 2 ** nlow[idx[0]] and low_rows.min() >= 1
         p[idx] *= low_rows[np.arange(len(idx)), low[idx]] / low_rows.sum(1)
-    w = counts.params.share / 16
+    w = 5 / 16
     p_counts = counts.probabilities(ctx, pred, values)
     p_vae = vae_rows[np.arange(n), sym] / vae_rows.sum(1) / 2.0 ** nlow
     assert np.allclose(p, w * p_vae + (1 - w) * p_counts, rtol=1e-3)  # the rows round at 2**-20
@@ -220,3 +306,23 @@ def test_bucket_and_low_bits_code_the_mixture_value_by_value():
     # negative control: the low bits coded uniformly (v3's way) give another pmf
     uniform = rows[np.arange(n), sym] / rows.sum(1) / 2.0 ** nlow
     assert not np.allclose(uniform, w * p_vae + (1 - w) * p_counts, rtol=1e-2)
+
+
+def test_share_costs_price_what_the_report_prices():
+    """vae.share_costs (what training fits the shares on) at the weights' own shares, plus the
+    latents' float bits, is the report's float -ELBO; at all-vae shares it is not (negative control)."""
+    img = smooth_image(32, 40, 3, seed=8)
+    codec = get_codec("vae", "image")
+    net = codec.net
+    enc = codec.encode(img, Signal("image", img.shape, 8))
+    costs = vae.share_costs(net, img)
+    assert costs.shape == (3, L.N_PHASES, 17)
+    steps = np.arange(3)[:, None], np.arange(L.N_PHASES)[None, :]
+    x, _ = vae.cut_units(img)
+    plan = vae.ChainOrder(vae.plane_grids(img.shape), context=True)
+    x = np.ascontiguousarray(x[plan.order])
+    ctx = plan.context(x, 0, len(x))
+    qmu, qls, z = net.float_posterior_draw(x, ctx, seed=0)
+    log2_q, log2_p = net.float_latent_log2(qmu, qls, z, ctx)
+    assert costs[steps + (net.counts.shares,)].sum() + log2_q - log2_p == pytest.approx(enc.nll_float_bits, rel=1e-9)
+    assert costs[..., 16].sum() + log2_q - log2_p != pytest.approx(enc.nll_float_bits, rel=1e-3)

@@ -24,9 +24,14 @@ cdef enum:
     PREV_CLASSES = 4
     CONTEXTS = 3 * RING_CLASSES * SPREAD_CLASSES * PREV_CLASSES
     SHARE_BITS = 4           # the vae's share of the mixture, in 1/16
+    MAX_TAPS = 16            # linear taps per position in the patch (weights v5 on)
+    TAP_REACH = 8            # how far a tap may lie, in rows and columns
+    COEF_BITS = 12           # the taps' coefficients in 1/2**COEF_BITS
+    COEF_LIMIT = 1 << 20     # |coefficient| (and the constant, in 1/2**COEF_BITS of a value)
     MIX_BITS = 20            # each part's row is scaled to 2**MIX_BITS per unit of share
 
-LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "SHARE_BITS": SHARE_BITS}
+LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "SHARE_BITS": SHARE_BITS, "MAX_TAPS": MAX_TAPS,
+          "TAP_REACH": TAP_REACH, "COEF_BITS": COEF_BITS, "COEF_LIMIT": COEF_LIMIT}
 
 # The rings, nearest first: the 4 at distance 1, the 8 at distance 2 (with the diagonals), the 4 at
 # distance 4 (dy, dx); a subpixel reads the first ring with a decoded neighbour.
@@ -101,24 +106,68 @@ cdef inline int64_t counts_part(int64_t share, int64_t mass, int64_t tc) noexcep
     return ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc
 
 
+cdef inline int64_t decoded_at(const int64_t[:, ::1] grid, const int64_t[::1] position,
+                              const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, int64_t u, int64_t p,
+                              int64_t phase, int64_t dy, int64_t dx) noexcept nogil:
+    """Where the neighbour (dy, dx) of subpixel p of unit u is, as unit * PIXELS + pixel, if the
+    decoder surely has it at this step (`phase`): inside the image and not padding, in an earlier
+    wave (patch row + column) or in the unit itself at an earlier phase; else -1."""
+    cdef int64_t y = grid[u, 3] * PATCH + p // PATCH + dy
+    cdef int64_t xx = grid[u, 4] * PATCH + p % PATCH + dx
+    cdef int64_t r2, c2, u2, p2
+    if y < 0 or xx < 0:
+        return -1
+    r2 = y // PATCH
+    c2 = xx // PATCH
+    if r2 >= grid[u, 1] or c2 >= grid[u, 2]:
+        return -1
+    u2 = position[grid[u, 0] + r2 * grid[u, 2] + c2]
+    if y % PATCH >= shapes[u2, 0] or xx % PATCH >= shapes[u2, 1]:
+        return -1  # the padding of a cut patch: never coded
+    p2 = (y % PATCH) * PATCH + xx % PATCH
+    if not (r2 + c2 < grid[u, 3] + grid[u, 4] or (u2 == u and phase_of[p2] < phase)):
+        return -1
+    return u2 * PIXELS + p2
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
             const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, Py_ssize_t c, Py_ssize_t phase,
-            const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred):
+            const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred,
+            const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps, const int64_t[:, :, ::1] coefs):
     """The prediction and context of channel c at the subpixels (units[k], pix[k]) of one step
     (`phase`), into ctx[k] and pred[k]. x [n, PIXELS, 3]: the chain's units; grid [n, 5]: each
     unit's plane (its first unit in cut order, patch rows, patch columns) and its patch row and
     column; position: cut order -> chain; shapes [n, 3]: the valid rows, columns, channels.
-    A neighbour counts where the decoder surely has it: inside the image, in an earlier wave
-    (patch row + column) or in the unit itself at an earlier phase."""
+    A neighbour counts where the decoder surely has it (decoded_at).
+    Prediction and context come from the rings unless the pixel's position in the patch has
+    linear taps (weights v5 on; ntaps [PIXELS] > 0) and the decoder has every one of them: then
+    the prediction is the taps' linear prediction, coefs [3, PIXELS, MAX_TAPS + 1] in
+    1/2**COEF_BITS (the last: the constant), of the channel's values (R) or of its difference from
+    the earlier channel (G, B: added to the earlier channel's value at the pixel), and the
+    context's class of the earlier channel's residual is that of its residual from its own linear
+    prediction. taps [PIXELS, MAX_TAPS, 2]: (dy, dx). ntaps empty: the rings everywhere (v4)."""
     cdef Py_ssize_t n = units.shape[0], nu = x.shape[0], k, j, ring
-    cdef int64_t u, p, py, px, y, xx, r2, c2, u2, p2, cnt, s, sp, v, d, wave, t, prev_cls
+    cdef int64_t u, p, at, u2, p2, cnt, s, sp, v, d, t, prev_cls, lin
     cdef int64_t vals[RING_SIZE]
     if not 0 <= c < 3 or not 0 <= phase < 7 or x.shape[1] != PIXELS or x.shape[2] != 3 \
             or grid.shape[0] != nu or grid.shape[1] != 5 or shapes.shape[0] != nu or shapes.shape[1] != 3 \
             or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n:
         raise ValueError("predict: mismatched shapes")
+    if ntaps.shape[0] not in (0, PIXELS) or (ntaps.shape[0] and (
+            taps.shape[0] != PIXELS or taps.shape[1] != MAX_TAPS or taps.shape[2] != 2
+            or coefs.shape[0] != 3 or coefs.shape[1] != PIXELS or coefs.shape[2] != MAX_TAPS + 1)):
+        raise ValueError("predict: linear taps of the wrong shape")
+    for k in range(ntaps.shape[0]):
+        if not 0 <= ntaps[k] <= MAX_TAPS:
+            raise ValueError("predict: too many linear taps")
+        for j in range(ntaps[k]):
+            if not (-TAP_REACH <= taps[k, j, 0] <= TAP_REACH and -TAP_REACH <= taps[k, j, 1] <= TAP_REACH):
+                raise ValueError("predict: a linear tap out of reach")
+        for j in range(MAX_TAPS + 1):
+            if not -COEF_LIMIT <= coefs[c, k, j] <= COEF_LIMIT:
+                raise ValueError("predict: a linear coefficient out of range")
     for k in range(n):
         if not (0 <= units[k] < nu and 0 <= pix[k] < PIXELS):
             raise ValueError("predict: a subpixel outside the units")
@@ -132,29 +181,17 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
         for k in range(n):
             u = units[k]
             p = pix[k]
-            py = p // PATCH
-            px = p % PATCH
-            wave = grid[u, 3] + grid[u, 4]
             pred[k] = 128
             ring = N_RINGS
             for j in range(N_RINGS):
                 cnt = 0
                 s = sp = 0
                 for t in range(RING_LEN[j]):
-                    y = grid[u, 3] * PATCH + py + RING_DY[j][t]
-                    xx = grid[u, 4] * PATCH + px + RING_DX[j][t]
-                    if y < 0 or xx < 0:
+                    at = decoded_at(grid, position, shapes, phase_of, u, p, phase, RING_DY[j][t], RING_DX[j][t])
+                    if at < 0:
                         continue
-                    r2 = y // PATCH
-                    c2 = xx // PATCH
-                    if r2 >= grid[u, 1] or c2 >= grid[u, 2]:
-                        continue
-                    u2 = position[grid[u, 0] + r2 * grid[u, 2] + c2]
-                    if y % PATCH >= shapes[u2, 0] or xx % PATCH >= shapes[u2, 1]:
-                        continue  # the padding of a cut patch: never coded
-                    p2 = (y % PATCH) * PATCH + xx % PATCH
-                    if not (r2 + c2 < wave or (u2 == u and phase_of[p2] < phase)):
-                        continue
+                    u2 = at // PIXELS
+                    p2 = at % PIXELS
                     vals[cnt] = x[u2, p2, c]
                     s += vals[cnt]
                     if c > 0:
@@ -178,6 +215,34 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
                 # the neighbours' mean absolute deviation, in classes of log2(1 + 2 deviation)
                 d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
             ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
+            if ntaps.shape[0] == 0 or ntaps[p] == 0:
+                continue
+            lin = linear_at(x, grid, position, shapes, phase_of, u, p, phase, c, taps, ntaps, coefs)
+            if lin < 0:
+                continue
+            pred[k] = lin
+            if c > 0:  # the earlier channel's residual from its own linear prediction
+                v = x[u, p, c - 1] - linear_at(x, grid, position, shapes, phase_of, u, p, phase, c - 1, taps, ntaps, coefs)
+                ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, PREV_CLASSES - 1) - prev_cls
+
+
+cdef inline int64_t linear_at(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
+                              const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, int64_t u, int64_t p,
+                              int64_t phase, int64_t c, const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps,
+                              const int64_t[:, :, ::1] coefs) noexcept nogil:
+    """The taps' linear prediction of channel c at subpixel p of unit u (predict explains it),
+    clipped to 0..MAXV; -1 where the decoder lacks one of the taps."""
+    cdef int64_t t, at, v, lin = coefs[c, p, MAX_TAPS]
+    for t in range(ntaps[p]):
+        at = decoded_at(grid, position, shapes, phase_of, u, p, phase, taps[p, t, 0], taps[p, t, 1])
+        if at < 0:
+            return -1
+        v = x[at // PIXELS, at % PIXELS, c]
+        if c > 0:
+            v -= x[at // PIXELS, at % PIXELS, c - 1]
+        lin += coefs[c, p, t] * v
+    lin = floor_div(lin + (1 << (COEF_BITS - 1)), 1 << COEF_BITS)
+    return clip(lin + (x[u, p, c - 1] if c > 0 else 0), 0, MAXV)
 
 
 def _check_tables(const int32_t[:, ::1] counts, const int64_t[::1] totals=None):
@@ -347,3 +412,4 @@ def halve_full(int32_t[:, ::1] counts, int64_t[::1] totals, int64_t limit):
                 counts[j, i] = (counts[j, i] + 1) >> 1
                 t += counts[j, i]
             totals[j] = t
+

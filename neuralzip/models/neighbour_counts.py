@@ -1,24 +1,28 @@
-"""The vae's neighbour counts: a likelihood that learns the photo while it is decoded (weights v4).
+"""The vae's neighbour counts: a likelihood that learns the photo while it is decoded (weights v4 on).
 
 The vae codes a patch's pixels given its latents z, and under bits-back the encoder picks each
 group's z only after the groups decoded later are coded. So a part that adapts to the photo may
 read decoded pixels, never z or anything computed from it. This one:
 
-* predicts every subpixel from its decoded neighbours of the same channel: the mean of the first
-  ring that has any (the 4 at distance 1, else the 8 at distance 2, else the 4 at distance 4);
-  for G and B plus the earlier channel's residual from its own mean over the same neighbours.
-  "Decoded" is what the decoder surely has: an earlier wave of patches (vae.ChainOrder), or the
-  pixel's own patch at an earlier phase; never the wave's other patches;
-* counts the residual (value - prediction) per context: channel, which ring, the neighbours'
-  spread (8 classes of log2(1 + 2 mean absolute deviation)), and for G and B the earlier
-  channel's residual (4 classes of log2(1 + |residual|)). Its pmf over the values 0..255 is
-  scale * count + 1, normalized; counts are learned after each coding step (a phase of one
-  channel of a group of patches), and a context whose total passes `limit` is halved;
-* mixes that pmf, folded onto the vae's residual buckets, with the vae's row: `share` sixteenths
-  the vae's; a bucket's low bits are then coded with the same mixture within the bucket (the
-  vae's part uniform there, the counts' value by value), so that the two together code the
-  value-by-value mixture the float model prices (neuralzip/kernels/neighbour_counts.pyx, in
-  integers).
+* predicts every subpixel from its decoded neighbours. "Decoded" is what the decoder surely has:
+  an earlier wave of patches (vae.ChainOrder), or the pixel's own patch at an earlier phase; never
+  the wave's other patches. Weights v5 on: a linear prediction from a few taps fixed per position
+  in the patch (R from R's values there; G and B as the earlier channel's value plus a prediction
+  of their difference from it), fitted in training (train/neighbour_taps.py). Where a tap is
+  missing (the photo's top and left edges), and in v4: the mean of the first ring of the same
+  channel that has any decoded neighbour (the 4 at distance 1, else the 8 at distance 2, else
+  the 4 at distance 4), for G and B plus the earlier channel's residual from its own mean there;
+* counts the residual (value - prediction) per context: channel, which ring, the ring's spread
+  (8 classes of log2(1 + 2 mean absolute deviation)), and for G and B the earlier channel's
+  residual from its ring mean (4 classes of log2(1 + |residual|)). Its pmf over the values
+  0..255 is scale * count + 1, normalized; counts are learned after each coding step (a phase of
+  one channel of a group of patches), and a context whose total passes `limit` is halved;
+* mixes that pmf, folded onto the vae's residual buckets, with the vae's row. The vae's share, in
+  sixteenths, is one per channel and phase (v5, fitted in training: the vae leads in the sparse
+  early phases, the counts in the dense late ones; v4 had one share, 8). A bucket's low bits are
+  then coded with the same mixture within the bucket (the vae's part uniform there, the counts'
+  value by value), so that the two together code the value-by-value mixture the float model
+  prices (neuralzip/kernels/neighbour_counts.pyx, in integers).
 
 The counts start empty in every chain chunk. The decoder learns each step after it decodes it;
 the encoder, which pushes the steps in the other order, first learns every step of the chunk,
@@ -41,28 +45,58 @@ SPAN = 2 * _k.LAYOUT["MAXV"] + 1
 SHARES = 1 << _k.LAYOUT["SHARE_BITS"]
 
 
-class CountsParams:
-    """The part's three integers, from a weights file (keys counts.*), checked."""
+MAX_TAPS = _k.LAYOUT["MAX_TAPS"]
+COEF_BITS = _k.LAYOUT["COEF_BITS"]
+NO_TAPS = (np.zeros((0, MAX_TAPS, 2), np.int64), np.zeros(0, np.int64), np.zeros((0, 0, MAX_TAPS + 1), np.int64))
 
-    def __init__(self, share: int, scale: int, limit: int):
-        if not (0 <= share <= SHARES and 1 <= scale <= 64 and 256 <= limit <= 1 << 20):
-            raise ValueError(f"neighbour counts parameters out of range: share {share}, scale {scale}, limit {limit}")
-        self.share, self.scale, self.limit = int(share), int(scale), int(limit)
+
+class CountsParams:
+    """The part's integers, from a weights file (keys counts.*), checked: the vae's share of the
+    mixture per channel and phase [3, N_PHASES] in 1/SHARES, the counts' scale and halving limit,
+    and (weights v5 on) the linear taps per position in the patch: taps [PIXELS, MAX_TAPS, 2]
+    (dy, dx), ntaps [PIXELS] (how many are used), coefs [3, PIXELS, MAX_TAPS + 1] (the kernel's
+    predict explains them)."""
+
+    def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS):
+        shares = np.asarray(shares, np.int64)
+        taps, ntaps, coefs = (np.ascontiguousarray(a, np.int64) for a in linear)
+        if shares.shape != (3, L.N_PHASES) or not (
+                np.all((shares >= 0) & (shares <= SHARES)) and 1 <= scale <= 64 and 256 <= limit <= 1 << 20):
+            raise ValueError(f"neighbour counts parameters out of range: shares {shares.tolist()}, scale {scale}, "
+                             f"limit {limit}")
+        if len(ntaps) and (taps.shape != (L.PIXELS, MAX_TAPS, 2) or ntaps.shape != (L.PIXELS,)
+                           or coefs.shape != (3, L.PIXELS, MAX_TAPS + 1) or ntaps.min() < 0 or ntaps.max() > MAX_TAPS
+                           or np.abs(taps).max() > _k.LAYOUT["TAP_REACH"]
+                           or np.abs(coefs).max() > _k.LAYOUT["COEF_LIMIT"]):
+            raise ValueError("neighbour counts' linear taps out of range")
+        self.shares, self.scale, self.limit = shares, int(scale), int(limit)
+        self.linear = taps, ntaps, coefs
 
     @classmethod
     def from_weights(cls, z: dict) -> "CountsParams | None":
-        if "counts.share" not in z:
+        """Weights v5 on: a share per channel and phase (counts.shares) and linear taps; v4: one
+        share (counts.share), the rings' prediction alone."""
+        if "counts.scale" not in z:
             return None
-        return cls(*(int(np.asarray(z[k]).reshape(())) for k in ("counts.share", "counts.scale", "counts.limit")))
+        scale, limit = (int(np.asarray(z[k]).reshape(())) for k in ("counts.scale", "counts.limit"))
+        if "counts.shares" in z:
+            return cls(z["counts.shares"], scale, limit, (z["counts.taps"], z["counts.ntaps"], z["counts.coefs"]))
+        return cls(np.full((3, L.N_PHASES), int(np.asarray(z["counts.share"]).reshape(()))), scale, limit)
 
     def arrays(self) -> dict:
-        return {"counts.share": np.int64(self.share), "counts.scale": np.int64(self.scale),
-                "counts.limit": np.int64(self.limit)}
+        taps, ntaps, coefs = self.linear
+        return {"counts.shares": self.shares.copy(), "counts.scale": np.int64(self.scale),
+                "counts.limit": np.int64(self.limit), "counts.taps": taps.copy(), "counts.ntaps": ntaps.copy(),
+                "counts.coefs": coefs.copy()}
+
+    def with_shares(self, shares) -> "CountsParams":
+        return CountsParams(shares, self.scale, self.limit, self.linear)
 
 
-# what training writes (and how v4 was made from v3): half the vae's, counts + 1/3, halved past 2**16
-# (the float study benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor of 0.3)
-DEFAULT = CountsParams(8, 3, 1 << 16)
+# what training starts from before it fits the shares and taps (and how v4 was made from v3): half
+# the vae's, counts + 1/3, halved past 2**16 (the float study
+# benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor of 0.3), no taps
+DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 3, 1 << 16)
 
 
 class NeighbourCounts:
@@ -84,16 +118,18 @@ class NeighbourCounts:
         ctx = np.empty(len(units), np.int64)
         pred = np.empty(len(units), np.int64)
         _k.predict(self.x, self.grid, self.position, self.shapes, self.phase_of, c, phase,
-                   np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred)
+                   np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred,
+                   *self.params.linear)
         return ctx, pred
 
-    def rows(self, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
-        """The vae's rows mixed with the counts' pmf (same buckets)."""
+    def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
+        """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""
         return _k.mixed_rows(self.counts, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
-                             np.ascontiguousarray(vae_rows, np.float64), self.params.share, self.params.scale,
+                             np.ascontiguousarray(vae_rows, np.float64), self.params.shares[c, phase],
+                             self.params.scale,
                              thread_blocks(len(ctx), L.STEP_BLOCK))
 
-    def low_groups(self, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
+    def low_groups(self, c, phase, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
         [(their indices, rows)], fewest bits first (the decoder's order; the encoder pushes them
         the other way round). With them, bucket and low bits code the mixture value by value."""
@@ -105,7 +141,7 @@ class NeighbourCounts:
             groups.append((idx, _k.low_rows(self.counts, ctx[idx], pred[idx],
                                             np.ascontiguousarray(vae_preds[idx], np.int64),
                                             np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
-                                            self.params.share, self.params.scale)))
+                                            self.params.shares[c, phase], self.params.scale)))
         return groups
 
     def probabilities(self, ctx, pred, values) -> np.ndarray:

@@ -46,7 +46,7 @@ from neuralzip.exact import logistic
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import vae as _k
 from neuralzip.models import vae_layout as L
-from neuralzip.models.base import Encoded, decode_batch_limit, sub_batches
+from neuralzip.models.base import Encoded, ParamError, decode_batch_limit, param_int, param_ints, sub_batches
 from neuralzip.models.classic_image import thread_blocks
 from neuralzip.models.learned_image import LearnedImageCodec
 from neuralzip.models.neighbour_counts import SHARES, CountsParams, NeighbourCounts
@@ -247,19 +247,20 @@ class _Network:
                              nblk=thread_blocks(len(units), L.STEP_BLOCK))
 
     def float_bits(self, patches: np.ndarray, shapes: np.ndarray, ctx: np.ndarray | None, seed: int = 0,
-                   counts_p: np.ndarray | None = None, share: int | None = None) -> float:
+                   counts_p: np.ndarray | None = None, shares: np.ndarray | None = None) -> float:
         """-ELBO of the float (training) model, one bin drawn per latent from its own posterior (a
         seeded generator, so the report is reproducible): the float decoder's discretized logistic
         (true sigmoid), the float prior and the float posterior's mass of each bin. Evaluating the
         float model at the exact model's bins would be wrong: where the float posterior is narrow
         it may give such a bin almost no mass. With counts_p (weights v4: the neighbour counts'
-        probability of each subpixel [n, PIXELS, 3]), mixed in at `share` sixteenths the vae's."""
+        probability of each subpixel [n, PIXELS, 3]), mixed in at `shares` [3, N_PHASES] sixteenths
+        the vae's (its channel's at its phase)."""
         qmu, qls, z = self.float_posterior_draw(patches, ctx, seed)
         log2_q, log2_p = self.float_latent_log2(qmu, qls, z, ctx)
         total = log2_q - log2_p
         for c, (bits, units, pix) in enumerate(self.float_pixel_bits(patches, shapes, ctx, z)):
             if counts_p is not None:
-                w = share / SHARES
+                w = shares[c, L.PHASE[pix]] / SHARES
                 bits = -np.log2(w * np.exp2(-bits) + (1 - w) * counts_p[units, pix, c].astype(np.float64))
             total += float(np.sum(bits))
         return total
@@ -407,14 +408,27 @@ class _Tally:
 
 
 def _neighbour_counts(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder,
-                      share: int | None) -> NeighbourCounts | None:
-    """A chain chunk's fresh neighbour counts (weights v4 on) mixed in at `share` (the chain's; None:
-    the weights'), reading the chain's units x."""
+                      shares: np.ndarray | None) -> NeighbourCounts | None:
+    """A chain chunk's fresh neighbour counts (weights v4 on) mixed in at `shares` (the chain's,
+    per channel and phase; None: the weights'), reading the chain's units x."""
     if net.counts is None:
         return None
-    p = net.counts
-    params = p if share is None else CountsParams(share, p.scale, p.limit)
+    params = net.counts if shares is None else net.counts.with_shares(shares)
     return NeighbourCounts(params, x, plan.grid, plan.position, shapes, L.PHASE)
+
+
+def chain_shares(params: dict) -> np.ndarray:
+    """The neighbour counts' shares a chain records on its first member: counts_shares, 3 lists (R,
+    G, B) of one share per phase (written since weights v5), or counts_share, one for all (v4)."""
+    if "counts_shares" not in params:
+        return np.full((3, L.N_PHASES), param_int(params, "counts_share", 0, SHARES), np.int64)
+    rows = params["counts_shares"]
+    if "counts_share" in params or not isinstance(rows, list) or len(rows) != 3:
+        raise ParamError("params.counts_shares is not 3 lists of shares (R, G, B)")
+    table = [param_ints({"counts_shares": r}, "counts_shares", 0, SHARES, L.N_PHASES) for r in rows]
+    if any(len(r) != L.N_PHASES for r in table):
+        raise ParamError(f"params.counts_shares has not {L.N_PHASES} shares per channel")
+    return np.array(table, np.int64)
 
 
 def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spans) -> np.ndarray:
@@ -430,6 +444,30 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
             probs[a - start + units, pix, c] = counts.probabilities(ctx, pred, values)
             counts.learn(ctx, pred, values, (gi, k))
     return probs
+
+
+def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
+    """Training (weights with neighbour counts): the float model's bits of an 8-bit RGB image, its own
+    chain, with the counts mixed in at each share 0..SHARES, per channel and phase: [3, N_PHASES,
+    SHARES + 1]. The counts learn as the decoder's do; one posterior draw per latent, as the report's."""
+    x, shapes = cut_units(img)
+    plan = ChainOrder(plane_grids(img.shape), True)
+    x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
+    w = np.arange(SHARES + 1) / SHARES
+    costs = np.zeros((3, L.N_PHASES, SHARES + 1))
+    for a in range(0, len(x), CHAIN_UNITS):
+        e = min(a + CHAIN_UNITS, len(x))
+        counts_p = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+        for b in range(a, e, FLOAT_BATCH):
+            f = min(b + FLOAT_BATCH, e)
+            ctx = plan.context(x, b, f)
+            _, _, z = net.float_posterior_draw(x[b:f], ctx, seed=b)
+            for c, (bits, units, pix) in enumerate(net.float_pixel_bits(x[b:f], shapes[b:f], ctx, z)):
+                p_counts = counts_p[b - a + units, pix, c].astype(np.float64)
+                mixed = -np.log2(w * np.exp2(-bits)[:, None] + (1 - w) * p_counts[:, None])
+                for phase in range(L.N_PHASES):
+                    costs[c, phase] += mixed[L.PHASE[pix] == phase].sum(axis=0)
+    return costs
 
 
 def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
@@ -450,10 +488,10 @@ def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
             cctx, cpred = counts.predict(c, phase, group[1] + units, pix)
             counts.unlearn(cctx, cpred, values, (group[0], k))
             low_bits = np.zeros(len(sym))
-            for idx, low_rows in reversed(counts.low_groups(cctx, cpred, preds, rows, sym)):
+            for idx, low_rows in reversed(counts.low_groups(c, phase, cctx, cpred, preds, rows, sym)):
                 stack.push(low[idx], low_rows)
                 low_bits[idx] = symbol_bits(low[idx], low_rows)
-            rows = counts.rows(cctx, cpred, preds, rows)
+            rows = counts.rows(c, phase, cctx, cpred, preds, rows)
         tally.add(at, symbol_bits(sym, rows) + low_bits, units)
         stack.push(sym, rows)
     prior = net.prior_rows(m, ctx)
@@ -462,14 +500,14 @@ def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
 
 
 def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
-                 stop: int, share: int | None = None) -> tuple[bytes, _Tally, list[int]]:
+                 stop: int, shares: np.ndarray | None = None) -> tuple[bytes, _Tally, list[int]]:
     """Code the chain chunk [start, stop) of the units x [n, PIXELS, 3] uint8 (in the chain's order,
     all of them: contexts may lie outside the chunk), the neighbour counts (weights v4) at the chain's
-    `share`; -> (stack bytes, the exact model's bits per unit of the chunk, the seeded groups: those
+    `shares`; -> (stack bytes, the exact model's bits per unit of the chunk, the seeded groups: those
     that did not borrow, the first always)."""
     tally = _Tally(stop - start)
     spans = plan.spans(start, stop)
-    counts = _neighbour_counts(net, x, shapes, plan, share)
+    counts = _neighbour_counts(net, x, shapes, plan, shares)
     if counts is not None:
         tally.counts_p = _learn_chunk(counts, x, shapes, spans)
     stack = AnsStack()
@@ -493,16 +531,16 @@ def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOr
 
 
 def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
-                 stop: int, seeded: list[int], share: int | None = None) -> None:
+                 stop: int, seeded: list[int], shares: np.ndarray | None = None) -> None:
     """Decode the chain chunk [start, stop) from its stack bytes into x [n, PIXELS, 3] uint8 (the
     chain's units; the chunks holding its contexts already decoded), given the units' valid shapes,
-    the chunk's seeded groups and the chain's share of the neighbour counts (weights v4)."""
+    the chunk's seeded groups and the chain's shares of the neighbour counts (weights v4 on)."""
     stack = AnsStack(data)
     spans = plan.spans(start, stop)
     if any(not 0 <= g < len(spans) for g in seeded):
         raise ContainerError("corrupt header: the chain lists seeded groups it does not have")
     seeded = set(seeded)
-    counts = _neighbour_counts(net, x, shapes, plan, share)
+    counts = _neighbour_counts(net, x, shapes, plan, shares)
     for gi, (a, e) in reversed(list(enumerate(spans))):
         m = e - a
         ctx = plan.context(x, a, e)
@@ -515,9 +553,9 @@ def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, 
                 vals = residual_values(stack.pop(rows), stack, preds)
             else:
                 cctx, cpred = counts.predict(c, phase, a + units, pix)
-                sym = stack.pop(counts.rows(cctx, cpred, preds, rows))
+                sym = stack.pop(counts.rows(c, phase, cctx, cpred, preds, rows))
                 low = np.zeros(len(sym), np.int64)
-                for idx, low_rows in counts.low_groups(cctx, cpred, preds, rows, sym):
+                for idx, low_rows in counts.low_groups(c, phase, cctx, cpred, preds, rows, sym):
                     low[idx] = stack.pop(low_rows)
                 vals = preds + buckets.unzigzag_array(buckets.values_with_low(sym, low))
             if len(vals) and (vals.min() < 0 or vals.max() > MAXV):
@@ -552,9 +590,7 @@ class VAECodec(LearnedImageCodec):
     def check_params(self, params, signal, nchunks):
         """A classic fallback (not 8-bit), or a member of a chain: its unit count from its shape, and
         on the chain's first member the chunks' unit counts, seeded groups and (weights v4 on) the
-        neighbour counts' share."""
-        from neuralzip.models.base import ParamError, param_int, param_ints
-
+        neighbour counts' shares."""
         if self.check_fallback(params, signal, nchunks):
             return None
         h, w, c = signal.shape
@@ -574,11 +610,11 @@ class VAECodec(LearnedImageCodec):
             if not isinstance(groups, list) or not all(
                     isinstance(g, int) and not isinstance(g, bool) and 0 <= g < n for g in groups):
                 raise ParamError(f"params.seeded lists groups that a chunk of {n} units does not have")
-        # the neighbour counts' share: every chain coded with weights that have them (v4 on) names it
+        # the neighbour counts' shares: every chain coded with weights that have them (v4 on) names them
         if self.net.counts is not None:
-            param_int(params, "counts_share", 0, SHARES)
-        elif "counts_share" in params:
-            raise ParamError("params.counts_share names neighbour counts these weights do not have")
+            chain_shares(params)
+        elif "counts_share" in params or "counts_shares" in params:
+            raise ParamError("params name shares of neighbour counts these weights do not have")
         return None
 
     def decode_memory(self, params, signal):
@@ -608,15 +644,15 @@ class VAECodec(LearnedImageCodec):
         exact = np.zeros(len(chained))
         initial = np.zeros(len(chained))
         floats = np.zeros(len(chained))
-        # the neighbour counts' share (weights v4 on): the weights' own, recorded so that a later
-        # encoder may choose one per chain (a choice must not rest on the float model, whose last
+        # the neighbour counts' shares (weights v4 on): the weights' own, recorded so that a later
+        # encoder may choose them per chain (a choice must not rest on the float model, whose last
         # digits differ between machines, or the same file would code differently)
-        share = None if self.net.counts is None else self.net.counts.share
+        shares = None if self.net.counts is None else self.net.counts.shares
         chunks, seeded = [], []
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             with progress.within(a, e, len(x)):
-                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, share)
+                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, shares)
             chunks.append(data)
             seeded.append(groups)
             np.add.at(exact, owner[a:e], tally.units)
@@ -628,14 +664,14 @@ class VAECodec(LearnedImageCodec):
                     sel = owner[b:f] == k
                     floats[k] += self.net.float_bits(
                         x[b:f][sel], shapes[b:f][sel], None if ctx is None else ctx[sel], seed=b,
-                        counts_p=None if tally.counts_p is None else tally.counts_p[b - a:f - a][sel], share=share)
+                        counts_p=None if tally.counts_p is None else tally.counts_p[b - a:f - a][sel], shares=shares)
         for k, i in enumerate(chained):
             params = {"units": int(np.sum(owner == k)), "chain": len(chained)}
             if k == 0:
                 params["chain_units"] = [min(CHAIN_UNITS, len(x) - a) for a in range(0, len(x), CHAIN_UNITS)]
                 params["seeded"] = seeded
-                if share is not None:
-                    params["counts_share"] = share
+                if shares is not None:
+                    params["counts_shares"] = shares.tolist()
             results[i] = Encoded(params, chunks if k == 0 else [], float(exact[k]), float(floats[k]), float(initial[k]))
         return results
 
@@ -669,7 +705,7 @@ class VAECodec(LearnedImageCodec):
         for data, a, n, groups in reversed(list(zip(chunks, np.cumsum([0] + sizes[:-1]), sizes, seeded))):
             with progress.within(done, done + n, len(shapes)):
                 decode_chain(self.net, data, x, shapes, plan, int(a), int(a + n), [int(g) for g in groups],
-                             head.get("counts_share"))
+                             None if self.net.counts is None else chain_shares(head))
             done += n
         x[plan.order] = x.copy()
         start = 0

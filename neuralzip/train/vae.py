@@ -21,9 +21,12 @@
 4. The tuning files are priced with the exact codec; the result is written as
    vae-image-v<N>-<hash>.npz with its recipe inside.
 
-Weights with context get the neighbour counts' parameters
-(models/neighbour_counts.py: an adaptive part of the likelihood, nothing to train).
-`--add-counts WEIGHTS` adds them to a v3 file (how v4 was made from v3).
+Weights with context get the neighbour counts (models/neighbour_counts.py: an
+adaptive part of the likelihood): their scale and limit, their linear taps
+(train/neighbour_taps.py) and the vae's share of the mixture per channel and
+phase, both fitted on the training files (the shares: the float model's bits
+at each share, the fewest per channel and phase).
+`--add-counts WEIGHTS` adds them to a v3 or v4 file (how v5 was made from v3).
 
 `--requantize WEIGHTS` redoes step 3 for an existing weights file (no training):
 how v2 was made from v1 (its encoder, whose activations were calibrated at the
@@ -33,6 +36,7 @@ how v2 was made from v1 (its encoder, whose activations were calibrated at the
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,12 +46,13 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.errors import InputError
 from neuralzip.models import vae_layout as L
-from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS
+from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS, CountsParams
 from neuralzip.exact.mlp import FloatMLP
+from neuralzip.train import neighbour_taps
 from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
-VERSION = 4  # v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 5  # v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
@@ -302,34 +307,62 @@ def requantize(weights: Path, data_dir: Path, out_dir: Path, seed: int = 0, log=
     recipe.update(requantized_from=weightstore.file_hash(weights), requantize_command="neuralzip train vae "
                   + " ".join(sys.argv[3:]), encoder_headroom=HEADROOM, calibration_patches=CALIBRATION,
                   calibration_seed=seed)
-    return _save_and_price(arrays, recipe, out_dir, tune_files, log, VERSION if context else UNCONDITIONED_VERSION)
+    return _save_and_price(arrays, recipe, out_dir, train_files, tune_files, log,
+                           VERSION if context else UNCONDITIONED_VERSION)
 
 
 def add_counts(weights: Path, data_dir: Path, out_dir: Path, log=print) -> Path:
-    """The weights file (with context) again with the neighbour counts' default parameters: how v4
-    was made from v3 (the networks unchanged). -> the new weights file."""
+    """The weights file (with context) again with the neighbour counts, their shares fitted on DATA's
+    training files: how v5 was made from v3 (the networks unchanged; v4 was the same with one share
+    for all, 8). -> the new weights file."""
     arrays = weightstore.load(weights)
     if "layout.context_offsets" not in arrays:
         raise InputError(f"{weights}: neighbour counts need weights whose networks read the patch context (v3 on)")
     recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
     recipe.update(counts_added_to=weightstore.file_hash(weights))
-    return _save_and_price(arrays, recipe, out_dir, image_split(data_dir)[1], log)
+    return _save_and_price(arrays, recipe, out_dir, *image_split(data_dir), log)
 
 
-def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, tune_files: list[Path], log,
-                    version: int = VERSION) -> Path:
-    """Write the weights file with its recipe inside (from v4 on with the neighbour counts' parameters
-    where the networks read the context), and log the tuning files' -ELBO under it."""
-    if version >= 4 and "layout.context_offsets" in arrays and "counts.share" not in arrays:
-        arrays.update(DEFAULT_COUNTS.arrays())
-        recipe.setdefault("neighbour_counts", {"share": DEFAULT_COUNTS.share, "scale": DEFAULT_COUNTS.scale,
-                                               "limit": DEFAULT_COUNTS.limit})
+def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, train_files: list[Path], tune_files: list[Path],
+                    log, version: int = VERSION) -> Path:
+    """Write the weights file with its recipe inside (from v4 on with the neighbour counts where the
+    networks read the context), and log the tuning files' -ELBO under it."""
+    if version >= 4 and "layout.context_offsets" in arrays:
+        _add_fitted_counts(arrays, recipe, train_files, log)
     arrays["recipe"] = np.array(json.dumps(recipe))
     path = weightstore.save(arrays, out_dir, WEIGHTS_PREFIX, version)
     scores = evaluate(path, tune_files, log)
     log(f"tuning files: exact -ELBO {scores['exact']:.4f}, float {scores['float']:.4f} bits/subpixel, "
         f"initial bits {scores['initial_bits']:.0f}")
     return path
+
+
+def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log) -> None:
+    """The neighbour counts' parameters into arrays (any earlier ones replaced): DEFAULT_COUNTS' scale
+    and limit, linear taps fitted on the training files (train/neighbour_taps.py), then the vae's
+    share of the mixture per channel and phase, the one with the fewest float-model bits over the
+    training files (each its own chain; vae.share_costs)."""
+    from neuralzip.models.vae import VAECodec, share_costs
+
+    for key in [k for k in arrays if k.startswith("counts.")]:
+        del arrays[key]
+    counts = CountsParams(DEFAULT_COUNTS.shares, DEFAULT_COUNTS.scale, DEFAULT_COUNTS.limit,
+                          neighbour_taps.fit_taps(train_files, log))
+    arrays.update(counts.arrays())
+    costs = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        net = VAECodec(weightstore.save(dict(arrays, recipe=np.array("{}")), Path(tmp), WEIGHTS_PREFIX, VERSION)).net
+        for i, f in enumerate(train_files):
+            img = load_rgb8(f)
+            if img is not None:
+                costs = costs + share_costs(net, img)
+            log(f"fitting the neighbour counts' shares: {i + 1}/{len(train_files)} training files")
+    shares = np.argmin(costs, axis=-1).astype(np.int64)
+    arrays["counts.shares"] = shares
+    recipe["neighbour_counts"] = {"shares": shares.tolist(), "fitted_on": len(train_files),
+                                  "taps": neighbour_taps.TAPS, "robust_iterations": neighbour_taps.ROBUST_ITERATIONS,
+                                  "robust_scale": neighbour_taps.ROBUST_SCALE,
+                                  "scale": DEFAULT_COUNTS.scale, "limit": DEFAULT_COUNTS.limit}
 
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
@@ -363,4 +396,4 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, patches: int, ba
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, "hidden": hidden, "patches": patches, "batch": batch, "lr": lr, "seed": seed,
               "latents": L.LATENTS, "bin_bits": L.BIN_BITS, "patch": L.PATCH, "train_seconds": round(time.time() - start)}
-    return _save_and_price(arrays, recipe, out_dir, tune_files, log)
+    return _save_and_price(arrays, recipe, out_dir, train_files, tune_files, log)
