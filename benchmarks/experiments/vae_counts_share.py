@@ -4,7 +4,8 @@ every-10th files of images/train that training keeps apart) at several shares of
 
     PYTHONPATH=. python benchmarks/experiments/vae_counts_share.py [SHARE ...]   # default 4 6 8 10
 
-A share is the vae's part of the mixture in sixteenths (weights v4 ship 8). Prints each file's bits
+A share is the vae's part of the mixture in sixteenths, here one for every channel and phase (weights
+v4 ship 8; v5 fit one per channel and phase, so with v5 this measures a single share against that table). Prints each file's bits
 per subpixel (payload bytes) at each share, and the totals.
 """
 import sys
@@ -30,7 +31,7 @@ def main():
         x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
         row = {}
         for s in shares:
-            data, _, _ = vae.encode_chain(net, x, shapes, plan, 0, len(x), s)
+            data, _, _ = vae.encode_chain(net, x, shapes, plan, 0, len(x), np.full((3, 7), s))
             row[s] = round(8 * len(data) / img.size, 4)
             totals[s] += 8 * len(data)
         dims += img.size
