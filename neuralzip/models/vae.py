@@ -260,8 +260,7 @@ class _Network:
         total = log2_q - log2_p
         for c, (bits, units, pix) in enumerate(self.float_pixel_bits(patches, shapes, ctx, z)):
             if counts_p is not None:
-                w = shares[c, L.PHASE[pix]] / SHARES
-                bits = -np.log2(w * np.exp2(-bits) + (1 - w) * counts_p[units, pix, c].astype(np.float64))
+                bits = _mixture_bits(bits, counts_p[units, pix, c], shares[c, L.PHASE[pix]] / SHARES)
             total += float(np.sum(bits))
         return total
 
@@ -446,6 +445,11 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
     return probs
 
 
+def _mixture_bits(vae_bits: np.ndarray, counts_p: np.ndarray, w) -> np.ndarray:
+    """-log2 of the float mixture: the vae's probability (from its bits) at weight w, the counts' at 1 - w."""
+    return -np.log2(w * np.exp2(-vae_bits) + (1 - w) * counts_p.astype(np.float64))
+
+
 def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
     """Training (weights with neighbour counts): the float model's bits of an 8-bit RGB image, its own
     chain, with the counts mixed in at each share 0..SHARES, per channel and phase: [3, N_PHASES,
@@ -463,8 +467,7 @@ def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
             ctx = plan.context(x, b, f)
             _, _, z = net.float_posterior_draw(x[b:f], ctx, seed=b)
             for c, (bits, units, pix) in enumerate(net.float_pixel_bits(x[b:f], shapes[b:f], ctx, z)):
-                p_counts = counts_p[b - a + units, pix, c].astype(np.float64)
-                mixed = -np.log2(w * np.exp2(-bits)[:, None] + (1 - w) * p_counts[:, None])
+                mixed = _mixture_bits(bits[:, None], counts_p[b - a + units, pix, c][:, None], w)
                 for phase in range(L.N_PHASES):
                     costs[c, phase] += mixed[L.PHASE[pix] == phase].sum(axis=0)
     return costs
