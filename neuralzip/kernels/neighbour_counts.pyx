@@ -165,8 +165,9 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
         for j in range(ntaps[k]):
             if not (-TAP_REACH <= taps[k, j, 0] <= TAP_REACH and -TAP_REACH <= taps[k, j, 1] <= TAP_REACH):
                 raise ValueError("predict: a linear tap out of reach")
-        for j in range(MAX_TAPS + 1):
-            if not -COEF_LIMIT <= coefs[c, k, j] <= COEF_LIMIT:
+        for j in range(MAX_TAPS + 1):  # every channel's: G's and B's contexts read the earlier channel's
+            if not -COEF_LIMIT <= coefs[0, k, j] <= COEF_LIMIT or not -COEF_LIMIT <= coefs[1, k, j] <= COEF_LIMIT \
+                    or not -COEF_LIMIT <= coefs[2, k, j] <= COEF_LIMIT:
                 raise ValueError("predict: a linear coefficient out of range")
     for k in range(n):
         if not (0 <= units[k] < nu and 0 <= pix[k] < PIXELS):
@@ -412,4 +413,3 @@ def halve_full(int32_t[:, ::1] counts, int64_t[::1] totals, int64_t limit):
                 counts[j, i] = (counts[j, i] + 1) >> 1
                 t += counts[j, i]
             totals[j] = t
-

@@ -1,9 +1,12 @@
-"""dump_costs.py with the linear z-free predictor (fallback: harness ring mean).
-usage: lin_dump.py CFG TAG PHOTOS...   cfg: coef (path), ctx ('h'|'l'), check (1), oracle (1: fit on the photo itself)"""
+"""The counts in the vae's decode order on cached vae bits: each context's bits of the mixture at
+shares 1/16..15/16 -> WORK/cost.TAG.PHOTO.npy (analyze.py, summ.py read them).
+usage: lin_dump.py CFG TAG PHOTOS...   cfg: pairs (p: ring_predictor's pairs), coef (a lin_fit.py
+file, {name} for the photo's own; without it the ring predictor alone), ctx ('l' | 'f'),
+lin_phases (the phases that use the taps), check (1: assert the taps are decoded)"""
 import sys, json, numpy as np
 from paths import WORK
 from PIL import Image
-from counts_exp import zfree_step, RINGS, R, FLOOR, LIMIT
+from ring_predictor import zfree_step, RINGS, R, FLOOR, LIMIT
 from neuralzip.models import vae_layout as L
 from linpred import features, valid, target_base
 WS = np.arange(1, 16) / 16.0
