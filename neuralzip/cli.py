@@ -565,13 +565,21 @@ def train_local_ls_mlp(**kwargs):
 @click.option("--add-counts", type=click.Path(exists=True, dir_okay=False),
               help="no training: this weights file (v3 or v4) with the neighbour counts, their shares fitted "
                    "on DATA's training files, priced on its tuning files (how v5 was made from v3)")
+@click.option("--for-mixture", type=click.Path(exists=True, dir_okay=False),
+              help="train this weights file's networks (v5 on) further on the mixture with the neighbour counts "
+                   "the codec codes, --steps steps from them at --lr, then fit their counts anew (how v6 was made)")
 def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize,
-              add_counts):
+              add_counts, for_mixture):
     """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""
     from neuralzip.train import vae
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    if add_counts:
+    if sum(map(bool, (add_counts, requantize, for_mixture))) > 1:
+        raise click.UsageError("--add-counts, --requantize and --for-mixture are separate jobs: give one")
+    if for_mixture:
+        path = vae.train_for_mixture(Path(for_mixture), Path(data), Path(out_dir), steps, hidden, batch, lr, seed,
+                                     checkpoint_every, resume, log)
+    elif add_counts:
         path = vae.add_counts(Path(add_counts), Path(data), Path(out_dir), log)
     elif requantize:
         path = vae.requantize(Path(requantize), Path(data), Path(out_dir), seed, log)

@@ -445,6 +445,20 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
     return probs
 
 
+def counts_probabilities(net: _Network, img: np.ndarray) -> np.ndarray:
+    """Training (weights with neighbour counts): the counts' probability of each subpixel of an 8-bit
+    RGB image coded as its own chain, learning as the decoder's do, [H, W, 3] float32. They read
+    decoded values only, so they are the same whatever the vae gives."""
+    x, shapes = cut_units(img)
+    plan = ChainOrder(plane_grids(img.shape), True)
+    x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
+    probs = np.empty((len(x), L.PIXELS, 3), np.float32)
+    for a in range(0, len(x), CHAIN_UNITS):
+        e = min(a + CHAIN_UNITS, len(x))
+        probs[a:e] = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+    return join_units(probs[plan.position], img.shape)
+
+
 def _mixture_bits(vae_bits: np.ndarray, counts_p: np.ndarray, w) -> np.ndarray:
     """-log2 of the float mixture: the vae's probability (from its bits) at weight w, the counts' at 1 - w."""
     return -np.log2(w * np.exp2(-vae_bits) + (1 - w) * counts_p.astype(np.float64))

@@ -46,7 +46,7 @@ from neuralzip import weightstore
 from neuralzip.exact import logistic
 from neuralzip.errors import InputError
 from neuralzip.models import vae_layout as L
-from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS, CountsParams
+from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS, SHARES, CountsParams
 from neuralzip.exact.mlp import FloatMLP
 from neuralzip.train import neighbour_taps
 from neuralzip.train.quantize import float_layers, quantize_layers
@@ -54,6 +54,7 @@ from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpo
 
 VERSION = 5  # v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
+MIXTURE_VERSION = 6  # v6: v5's networks trained further on the mixture with the counts (train_for_mixture), counts as v5's
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
 WEIGHTS_PREFIX = "vae-image"
@@ -186,9 +187,12 @@ def pixel_nll_bits(means, log_s, x, torch):
     return -torch.log2((hi - lo).clamp_min(1e-12))
 
 
-def neg_elbo_bits(nets, patches, context, disc, torch, gen=None):
+def neg_elbo_bits(nets, patches, context, disc, torch, gen=None, counts_p=None, shares=None):
     """Per patch: (-log2 p(x|z, context), -log2 P(z|context), log2 Q(z|x, context)) of one bin draw; patches
-    [n, PIXELS, 3] and context [n, CONTEXT_INPUTS] as integer tensors."""
+    [n, PIXELS, 3] and context [n, CONTEXT_INPUTS] as integer tensors. With counts_p (the neighbour
+    counts' probability of each subpixel, [n, 3, PIXELS]) the first term is the mixture's, the vae
+    weighted by shares [3, PIXELS] (its channel's at its phase), the counts by the rest, as the codec
+    mixes them."""
     x = patches.transpose(1, 2).float()  # [n, 3, PIXELS]
     ctx = context.float()
     enc_in = torch.cat([patches.float().reshape(len(patches), -1), ctx], dim=1) * L.ENC_INPUT_SCALE
@@ -198,7 +202,10 @@ def neg_elbo_bits(nets, patches, context, disc, torch, gen=None):
     bins = torch.bucketize(z.detach(), disc.edges)
     z_in = z + (disc.zin_real[bins] - z).detach()  # straight through: the decoder sees the bin median
     means, pix_ls = pixel_means(nets["dec"](torch.cat([z_in, (ctx - 128) / L.ZIN_SCALE], dim=1)), x, torch)
-    nll = pixel_nll_bits(means, pix_ls, x, torch).sum(dim=(1, 2))
+    nll = pixel_nll_bits(means, pix_ls, x, torch)
+    if counts_p is not None:
+        nll = -torch.log2(shares * torch.exp2(-nll) + (1 - shares) * counts_p)
+    nll = nll.sum(dim=(1, 2))
     pmu, p_log_s = posterior(nets["prior"](ctx * L.ENC_INPUT_SCALE), torch)
     prior_bits = -bin_log2_mass(pmu, p_log_s, bins, disc, torch).sum(dim=1)
     return nll, prior_bits, bin_log2_mass(mu, log_s, bins, disc, torch).sum(dim=1)
@@ -240,6 +247,116 @@ def train(pool: np.ndarray, out_dir: Path, steps: int, hidden: int, batch: int, 
         if step % checkpoint_every == 0 or step == steps:
             save_checkpoint(ckpt, nets, opt, sched, step, hidden=hidden)
     return nets
+
+
+# ---------------------------------------------------------------- training for the mixture
+
+def aligned_pool(files: list[Path], counts_net, log=print):
+    """Every patch of the training images that lies on the codec's grid with its full context (so
+    each subpixel keeps the phase it is coded in), with the neighbour counts' probability of its
+    subpixels when the image is coded as its own chain: (windows uint8 [n, PATCH + MARGIN, PATCH +
+    MARGIN, 3], counts float32 [n, 3, PIXELS])."""
+    from neuralzip.models.vae import counts_probabilities
+
+    windows, probs = [], []
+    d = np.arange(L.PATCH + MARGIN) - MARGIN
+    for i, f in enumerate(files):
+        im = load_rgb8(f)
+        if im is None or im.shape[2] != 3:
+            continue
+        p = counts_probabilities(counts_net, im)
+        ys, xs = np.meshgrid(np.arange(1, im.shape[0] // L.PATCH), np.arange(1, im.shape[1] // L.PATCH), indexing="ij")
+        ys, xs = ys.ravel() * L.PATCH, xs.ravel() * L.PATCH
+        windows.append(im[ys[:, None, None] + d[None, :, None], xs[:, None, None] + d[None, None, :]])
+        dp = np.arange(L.PATCH)
+        probs.append(p[ys[:, None, None] + dp[None, :, None], xs[:, None, None] + dp[None, None, :]]
+                     .reshape(len(ys), L.PIXELS, 3).transpose(0, 2, 1).copy())
+        log(f"the counts' probabilities: {i + 1}/{len(files)} training files, {sum(len(w) for w in windows)} patches")
+    return np.concatenate(windows), np.concatenate(probs)
+
+
+def nets_from_weights(arrays: dict, hidden: int):
+    """Torch networks holding a weights file's float layers (fenc, fdec, fpri), to train on from."""
+    torch = _torch()
+    nets = build_nets(hidden)
+    with torch.no_grad():
+        for key, prefix in (("enc", "fenc"), ("dec", "fdec"), ("prior", "fpri")):
+            linears = [m for m in nets[key] if isinstance(m, torch.nn.Linear)]
+            layers = FloatMLP(arrays, prefix, 1.0).layers
+            if [tuple(m.weight.shape) for m in linears] != [w.T.shape for w, _ in layers]:
+                raise InputError(f"the weights' {key} network is not {hidden} wide")
+            for m, (w, b) in zip(linears, layers):
+                m.weight.copy_(torch.as_tensor(w.T))
+                m.bias.copy_(torch.as_tensor(b))
+    return nets
+
+
+def train_for_mixture(weights: Path, data_dir: Path, out_dir: Path, steps: int, hidden: int, batch: int, lr: float,
+                      seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
+    """Train a weights file's networks (with context and counts, v5 on) further on the loss the codec
+    pays: each subpixel's bits under the mixture of the vae and the neighbour counts, the vae at its
+    channel's and phase's share (learned with the networks, from the file's). The vae may then leave
+    to the counts what they predict well. The counts are fixed: their probabilities are computed once
+    per training image (they read decoded values only). Then quantized and given counts fitted anew,
+    as training does. -> the new weights file."""
+    torch = _torch()
+    from neuralzip.models.vae import VAECodec
+
+    arrays = weightstore.load(weights)
+    codec = VAECodec(weights)
+    if codec.net.counts is None:
+        raise InputError(f"{weights}: training for the mixture needs weights with neighbour counts (v4 on)")
+    train_files, tune_files = image_split(data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / f"vae-mixture-pool-{weightstore.file_hash(weights)}.npz"
+    if resume and cache.exists():
+        with np.load(cache) as z:
+            windows, counts_p = z["windows"], z["counts"]
+    else:
+        windows, counts_p = aligned_pool(train_files, codec.net, log)
+        np.savez(cache, windows=windows, counts=counts_p)
+    torch.manual_seed(seed)
+    nets = nets_from_weights(arrays, hidden)
+    start_shares = np.clip(np.asarray(arrays["counts.shares"], np.float64).reshape(3, -1) / SHARES, 0.5 / SHARES,
+                           1 - 0.5 / SHARES)
+    share_logits = torch.nn.Parameter(torch.as_tensor(np.log(start_shares / (1 - start_shares)), dtype=torch.float32))
+    opt = torch.optim.Adam(list(nets.parameters()) + [share_logits], lr=lr)
+    sched = one_cycle(opt, lr, steps, 0.05)
+    holder = torch.nn.ModuleDict({"nets": nets})
+    holder.register_parameter("share_logits", share_logits)
+    ckpt = out_dir / "vae-mixture.ckpt"
+    step = load_checkpoint(ckpt, holder, opt, sched, log) if resume and ckpt.exists() else 0
+    disc = Discretizer(torch)
+    gen = torch.Generator().manual_seed(seed + step)
+    rng = np.random.default_rng(seed + step)
+    phase = torch.as_tensor(L.PHASE)
+    ema, t0 = None, time.time()
+    while step < steps:
+        pick = rng.integers(0, len(windows), batch)
+        patches, context = split_windows(windows[pick], rng)
+        shares = torch.sigmoid(share_logits)[:, phase]
+        nll, prior_bits, log2q = neg_elbo_bits(nets, torch.as_tensor(patches), torch.as_tensor(context), disc, torch,
+                                               gen, torch.as_tensor(counts_p[pick]), shares)
+        loss = (nll + prior_bits + log2q).mean() / L.DIMS
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        ema = float(loss.detach()) if ema is None else 0.99 * ema + 0.01 * float(loss.detach())
+        if step % 100 == 0 or step == steps:
+            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel (mixture)  {time.time() - t0:.0f} s")
+        if step % checkpoint_every == 0 or step == steps:
+            save_checkpoint(ckpt, holder, opt, sched, step, hidden=hidden)
+    learned = np.round(torch.sigmoid(share_logits).detach().numpy() * SHARES, 2)
+    log(f"the shares learned with the networks (sixteenths; the file's are fitted anew): {learned.tolist()}")
+    out = dict(arrays)
+    out.update(quantize(nets, patch_pool(train_files, CALIBRATION, seed, log), seed))
+    recipe = json.loads(str(arrays["recipe"])) if "recipe" in arrays else {}
+    recipe.update(trained_for_mixture_from=weightstore.file_hash(weights), mixture_command="neuralzip train vae "
+                  + " ".join(sys.argv[3:]), mixture_steps=steps, mixture_batch=batch, mixture_lr=lr,
+                  mixture_seed=seed, mixture_patches=len(windows), mixture_shares_learned=learned.tolist())
+    return _save_and_price(out, recipe, out_dir, train_files, tune_files, log, MIXTURE_VERSION)
 
 
 # ---------------------------------------------------------------- quantization
