@@ -563,11 +563,11 @@ def train_local_ls_mlp(**kwargs):
               help="no training: quantize this weights file's encoder again, calibrated on DATA's training "
                    "patches (how v2 was made from v1)")
 @click.option("--add-counts", type=click.Path(exists=True, dir_okay=False),
-              help="no training: this weights file (v3 or v4) with the neighbour counts, their shares fitted "
-                   "on DATA's training files, priced on its tuning files (how v5 was made from v3)")
+              help="no training: this weights file (v3 on) with the neighbour counts, their taps and shares "
+                   "fitted on DATA's training files, priced on its tuning files (v6's first step, from v3)")
 @click.option("--for-mixture", type=click.Path(exists=True, dir_okay=False),
-              help="train this weights file's networks (v5 on) further on the mixture with the neighbour counts "
-                   "the codec codes, --steps steps from them at --lr, then fit their counts anew (how v6 was made)")
+              help="train this weights file's networks (with neighbour counts, v4 on) further on their mixture "
+                   "with the counts, --steps steps at --lr, then fit the counts anew (v6's second step)")
 def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint_every, resume, requantize,
               add_counts, for_mixture):
     """Train the vae image model on the images in DATA (every 10th file is kept for tuning)."""

@@ -1,7 +1,8 @@
 """The vae's neighbour counts (weights v4 on): they read only what the decoder has, the encoder's
 unlearning gives back every earlier state (halving included), the mixed rows keep every bucket,
-files made with v3 weights (no counts) still decode while the counts change the stream, and the
-chain's shares per channel and phase (v5) are the ones it is decoded with."""
+files made with v3 weights (no counts) still decode while the counts change the stream, the
+chain's shares per channel and phase (v5) are the ones it is decoded with, and the context's
+activity (v6) is the documented formula of the neighbours' values and errors."""
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ from media_factory import smooth_image
 from neuralzip.errors import InputError
 from neuralzip.models import get_codec, vae, vae_layout as L
 from neuralzip.models.base import Signal
-from neuralzip.models.neighbour_counts import (COEF_BITS, CONTEXTS, DEFAULT, MAX_TAPS, SPAN, CountsParams,
-                                               NeighbourCounts)
+from neuralzip.models.neighbour_counts import (COEF_BITS, CONTEXTS, DEFAULT, MAX_TAPS, PREV_CLASSES, SPAN,
+                                               CountsParams, NeighbourCounts)
 from neuralzip.train.neighbour_taps import position_taps
 from neuralzip import weightstore
 
@@ -37,22 +38,28 @@ def _decoded_before(plan, shapes, a, e, phase, c):
     return done
 
 
-def _with_taps(seed=0):
+RINGS_ONLY = CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit)  # v4's: no taps, no activity
+
+
+def _with_taps(seed=0, activity=False):
     """Counts parameters with the fitted taps' positions and random coefficients."""
     offsets, ntaps = position_taps()
     rng = np.random.default_rng(seed)
     coefs = rng.integers(-(1 << COEF_BITS), 1 << COEF_BITS, (3, L.PIXELS, MAX_TAPS + 1))
-    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs))
+    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs), activity)
 
 
-@pytest.mark.parametrize("linear", [False, True])
-def test_prediction_reads_only_what_the_decoder_has(linear):
-    """Scrambling every subpixel the decoder does not have yet at a step (and the padding) changes
-    no context and no prediction of that step; scrambling what it has does (negative control).
-    With the linear taps (weights v5) too."""
+@pytest.mark.parametrize("params", ["rings", "taps", "activity"])
+def test_prediction_reads_only_what_the_decoder_has(params):
+    """Scrambling every subpixel the decoder does not have yet at a step (and the padding), its
+    value and its recorded error, changes no context and no prediction of that step; scrambling
+    what it has does (negative control). With the linear taps (weights v5) and the activity (v6)."""
     img = smooth_image(29, 37, 3, seed=3)
-    counts, x, shapes, plan = _chain(img, _with_taps() if linear else DEFAULT)
+    params = {"rings": RINGS_ONLY, "taps": _with_taps(), "activity": _with_taps(activity=True)}[params]
+    counts, x, shapes, plan = _chain(img, params)
     rng = np.random.default_rng(0)
+    if counts.errors is not None:
+        counts.errors[...] = rng.integers(0, 40, counts.errors.shape)
     spans = plan.spans(0, len(x))
     checked = changed = 0
     for a, e in spans[::3]:
@@ -62,9 +69,14 @@ def test_prediction_reads_only_what_the_decoder_has(linear):
             ctx, pred = counts.predict(c, phase, a + units, pix)
             done = _decoded_before(plan, shapes, a, e, phase, c)
             saved = x.copy()
+            saved_errors = None if counts.errors is None else counts.errors.copy()
             x[~done] = rng.integers(0, 256, int((~done).sum()))
+            if counts.errors is not None:
+                counts.errors[~done] = rng.integers(0, 256, int((~done).sum()))
             again = counts.predict(c, phase, a + units, pix)
             x[...] = saved
+            if counts.errors is not None:
+                counts.errors[...] = saved_errors
             assert np.array_equal(again[0], ctx) and np.array_equal(again[1], pred)
             x[done] = rng.integers(0, 256, int(done.sum()))
             other = counts.predict(c, phase, a + units, pix)
@@ -95,7 +107,7 @@ def test_linear_taps_predict_as_documented_and_fall_back_to_the_rings_at_the_edg
     params = _with_taps(1)
     offsets, ntaps, coefs = params.linear
     with_taps, x, shapes, plan = _chain(img, params)
-    without, *_ = _chain(img)
+    without, *_ = _chain(img, RINGS_ONLY)
     h, w = img.shape[:2]
     linear = fallback = reclassed = 0
     for a, e in plan.spans(0, len(x)):
@@ -114,11 +126,76 @@ def test_linear_taps_predict_as_documented_and_fall_back_to_the_rings_at_the_edg
                 want_ctx = ring_ctx[k]
                 if c:
                     r = int(img[y, xx, c - 1]) - _linear(img, c - 1, y, xx, offsets[p, :ntaps[p]], coefs[c - 1, p])
-                    want_ctx += min(int(abs(r) + 1).bit_length() - 1, 3) - ring_ctx[k] % 4
+                    want_ctx += min(int(abs(r) + 1).bit_length() - 1, 3) - ring_ctx[k] % PREV_CLASSES
                 assert ctx[k] == want_ctx
                 linear += 1
                 reclassed += want_ctx != ring_ctx[k]
     assert linear > 4 * fallback > 0 and reclassed > 0
+
+
+RING_OFFSETS = [[(0, -1), (0, 1), (-1, 0), (1, 0)],
+                [(0, -2), (0, 2), (-2, 0), (2, 0), (-2, -2), (-2, 2), (2, -2), (2, 2)],
+                [(0, -4), (0, 4), (-4, 0), (4, 0)]]
+
+
+def _activity_reference(img, errors, c, y, x, phase):
+    """The v6 context and ring prediction of channel c at (y, x) (no taps), written out from the
+    documentation: the first ring with a neighbour the decoder has (an earlier wave of patches, or
+    the pixel's own patch at an earlier phase), the activity class log2(1 + m + e) with m the mean
+    absolute deviation of the ring's values (R) or of their differences from the earlier channel
+    (G, B) and e the ring's mean error, and PREV_CLASSES classes of the earlier channel's residual
+    from its ring mean."""
+    h, w = img.shape[:2]
+    v = img.astype(int).tolist()  # Python integers: no overflow, exact floor division
+    for ring, offsets in enumerate(RING_OFFSETS):
+        near = [(y + dy, x + dx) for dy, dx in offsets if 0 <= y + dy < h and 0 <= x + dx < w]
+        near = [(a, b) for a, b in near if a // 8 + b // 8 < y // 8 + x // 8
+                or (a // 8, b // 8) == (y // 8, x // 8) and L.PHASE[(a % 8) * 8 + b % 8] < phase]
+        if near:
+            break
+    else:
+        return (c * 4 + 3) * 8 * PREV_CLASSES, 128  # no ring: no activity, no earlier channel's class
+    n = len(near)
+    vals = [v[a][b][c] - (v[a][b][c - 1] if c else 0) for a, b in near]
+    mad = sum(abs(n * t - sum(vals)) for t in vals)
+    err = sum(int(errors[a, b, c]) for a, b in near)
+    d = min(((n * n + n * err + mad) // (n * n)).bit_length() - 1, 7)
+    s = sum(v[a][b][c] for a, b in near)
+    prev, pred = 0, (2 * s + n) // (2 * n)
+    if c:
+        r = n * v[y][x][c - 1] - sum(v[a][b][c - 1] for a, b in near)
+        pred = (2 * (s + r) + n) // (2 * n)
+        prev = min((1 + abs(r) // n).bit_length() - 1, PREV_CLASSES - 1)
+    return ((c * 4 + ring) * 8 + d) * PREV_CLASSES + prev, min(255, max(0, pred))
+
+
+def test_activity_context_is_the_documented_formula():
+    """Weights v6: every context and prediction (rings, no taps) equals the written-out formula, given
+    the errors recorded so far; the errors the decoder records are |value - prediction| capped at
+    255; the same pixels without the activity (v4's context) are classed otherwise on some."""
+    img = smooth_image(27, 35, 3, seed=11)
+    img[10:20, 5:25] = np.random.default_rng(4).integers(0, 256, (10, 20, 3))  # a busy region
+    counts, x, shapes, plan = _chain(img, CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, activity=True))
+    plain, *_ = _chain(img, RINGS_ONLY)
+    errors = np.zeros(img.shape, np.int64)  # the recorded errors, in image coordinates
+    checked = differ = 0
+    for a, e in plan.spans(0, len(x)):
+        for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
+            ctx, pred = counts.predict(c, phase, a + units, pix)
+            plain_ctx, plain_pred = plain.predict(c, phase, a + units, pix)
+            assert np.array_equal(pred, plain_pred)
+            ys = plan.grid[a + units, 3] * L.PATCH + pix // L.PATCH
+            xs = plan.grid[a + units, 4] * L.PATCH + pix % L.PATCH
+            for k in range(len(units)):
+                assert (ctx[k], pred[k]) == _activity_reference(img, errors, c, int(ys[k]), int(xs[k]), phase)
+            values = x[a + units, pix, c]
+            counts.learn(ctx, pred, values)
+            counts.record(c, a + units, pix, pred)
+            assert np.array_equal(counts.errors[a + units, pix, c], np.minimum(np.abs(values - pred), 255))
+            errors[ys, xs, c] = counts.errors[a + units, pix, c]
+            checked += len(units)
+            differ += int(np.sum(ctx != plain_ctx))
+    assert checked == img.size and 0 < differ < checked
 
 
 def test_unlearning_gives_back_every_earlier_state_through_halving():
@@ -212,6 +289,37 @@ def test_counts_parameters_out_of_range_are_refused(tmp_path, share, shape, scal
     path = weightstore.save(z, tmp_path, "vae-image", 5)
     with pytest.raises(InputError, match="neighbour counts"):
         vae.VAECodec(path).net
+
+
+@pytest.mark.parametrize("activity", [2, -1])
+def test_an_activity_flag_out_of_range_is_refused(tmp_path, activity):
+    z = weightstore.load(get_codec("vae", "image").path)
+    z["counts.activity"] = np.int64(activity)
+    with pytest.raises(InputError, match="neighbour counts"):
+        vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 6)).net
+
+
+def test_files_of_weights_without_the_activity_decode_with_v5s_context(tmp_path):
+    """The same networks and counts with the activity turned off (v5's context) code another stream;
+    each decodes exactly with its own weights, and read with the other's it is refused or wrong."""
+    img = smooth_image(40, 48, 3, seed=12)
+    sig = Signal("image", img.shape, 8)
+    v6 = get_codec("vae", "image")
+    assert v6.net.counts.activity
+    z = weightstore.load(v6.path)
+    z["counts.activity"] = np.int64(0)
+    plain = vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 6))
+    assert not plain.net.counts.activity
+    e6, ep = v6.encode(img, sig), plain.encode(img, sig)
+    assert e6.chunks != ep.chunks
+    assert np.array_equal(v6.decode(e6.params, e6.chunks, sig), img)
+    assert np.array_equal(plain.decode(ep.params, ep.chunks, sig), img)
+    try:
+        wrong = plain.decode(e6.params, e6.chunks, sig)
+    except Exception as exc:  # noqa: BLE001 - a refusal is what we want
+        assert "corrupt" in str(exc)
+    else:
+        assert not np.array_equal(wrong, img)
 
 
 def test_the_chain_records_its_shares_and_the_decoder_reads_them():

@@ -12,8 +12,7 @@ from neuralzip.train import vae as train_vae
 
 
 def _net():
-    [v5] = weightstore.shipped_dir().glob("vae-image-v5-*.npz")
-    return vae.VAECodec(v5).net
+    return vae.VAECodec(weightstore.shipped("vae-image")).net
 
 
 def _image(h, w, seed=0):
@@ -41,15 +40,15 @@ def test_counts_probabilities_are_what_the_mixture_prices():
 
 
 def test_counts_probabilities_depend_on_the_image_only(tmp_path):
-    """The counts read decoded values only: the same map with other networks (v5's decoder weights
-    scrambled, its counts kept), while a changed subpixel changes the map from there on and not
-    before (negative control)."""
-    [v5] = weightstore.shipped_dir().glob("vae-image-v5-*.npz")
+    """The counts read decoded values only: the same map with other networks (the shipped decoder's
+    weights scrambled, its counts kept), while a changed subpixel changes the map from there on and
+    not before (negative control)."""
+    shipped = weightstore.shipped("vae-image")
     img = _image(24, 32, 1)
-    arrays = weightstore.load(v5)
+    arrays = weightstore.load(shipped)
     arrays["dec.w0"] = np.random.default_rng(0).permutation(arrays["dec.w0"].ravel()).reshape(arrays["dec.w0"].shape)
-    scrambled = vae.VAECodec(weightstore.save(arrays, tmp_path, "vae-image", 5)).net
-    p = vae.counts_probabilities(vae.VAECodec(v5).net, img)
+    scrambled = vae.VAECodec(weightstore.save(arrays, tmp_path, "vae-image", 6)).net
+    p = vae.counts_probabilities(vae.VAECodec(shipped).net, img)
     assert np.array_equal(p, vae.counts_probabilities(scrambled, img))
     other = img.copy()
     other[20, 30, 1] ^= 0x40  # in the last patch the decoder meets (wave 5 of a 3 x 4 grid)

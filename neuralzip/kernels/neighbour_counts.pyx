@@ -21,7 +21,7 @@ cdef enum:
     RING_SIZE = 8            # at most this many neighbours in a ring
     RING_CLASSES = N_RINGS + 1   # + none decoded
     SPREAD_CLASSES = 8
-    PREV_CLASSES = 4
+    PREV_CLASSES = 6          # 4 before weights v6
     CONTEXTS = 3 * RING_CLASSES * SPREAD_CLASSES * PREV_CLASSES
     SHARE_BITS = 4           # the vae's share of the mixture, in 1/16
     MAX_TAPS = 16            # linear taps per position in the patch (weights v5 on)
@@ -30,7 +30,7 @@ cdef enum:
     COEF_LIMIT = 1 << 20     # |coefficient| (and the constant, in 1/2**COEF_BITS of a value)
     MIX_BITS = 20            # each part's row is scaled to 2**MIX_BITS per unit of share
 
-LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "SHARE_BITS": SHARE_BITS, "MAX_TAPS": MAX_TAPS,
+LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "PREV_CLASSES": PREV_CLASSES, "SHARE_BITS": SHARE_BITS, "MAX_TAPS": MAX_TAPS,
           "TAP_REACH": TAP_REACH, "COEF_BITS": COEF_BITS, "COEF_LIMIT": COEF_LIMIT}
 
 # The rings, nearest first: the 4 at distance 1, the 8 at distance 2 (with the diagonals), the 4 at
@@ -135,7 +135,8 @@ cdef inline int64_t decoded_at(const int64_t[:, ::1] grid, const int64_t[::1] po
 def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
             const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, Py_ssize_t c, Py_ssize_t phase,
             const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred,
-            const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps, const int64_t[:, :, ::1] coefs):
+            const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps, const int64_t[:, :, ::1] coefs,
+            const uint8_t[:, :, ::1] errors=None):
     """The prediction and context of channel c at the subpixels (units[k], pix[k]) of one step
     (`phase`), into ctx[k] and pred[k]. x [n, PIXELS, 3]: the chain's units; grid [n, 5]: each
     unit's plane (its first unit in cut order, patch rows, patch columns) and its patch row and
@@ -147,13 +148,23 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
     1/2**COEF_BITS (the last: the constant), of the channel's values (R) or of its difference from
     the earlier channel (G, B: added to the earlier channel's value at the pixel), and the
     context's class of the earlier channel's residual is that of its residual from its own linear
-    prediction. taps [PIXELS, MAX_TAPS, 2]: (dy, dx). ntaps empty: the rings everywhere (v4)."""
+    prediction. taps [PIXELS, MAX_TAPS, 2]: (dy, dx). ntaps empty: the rings everywhere (v4).
+    The context's activity class: without `errors` (weights v4, v5), log2(1 + 2 m) of the mean
+    absolute deviation m of the ring's values, and 4 classes of the earlier channel's residual;
+    with them (v6 on: [n, PIXELS, 3], each decoded subpixel's |value - prediction|, capped at
+    255), log2(1 + m + e), m of the ring's values (R) or of their differences from the earlier
+    channel (G, B: what they are predicted from, so a patch whose channels move together is
+    not taken for a busy one) and e the ring's mean error in this channel, and PREV_CLASSES
+    classes of the earlier channel's residual."""
     cdef Py_ssize_t n = units.shape[0], nu = x.shape[0], k, j, ring
-    cdef int64_t u, p, at, u2, p2, cnt, s, sp, v, d, t, prev_cls, lin
+    cdef int64_t u, p, at, u2, p2, cnt, s, sp, se, sv, v, d, t, prev_cls, lin
     cdef int64_t vals[RING_SIZE]
+    cdef bint activity = errors is not None
+    cdef int64_t prev_classes = PREV_CLASSES if activity else 4
     if not 0 <= c < 3 or not 0 <= phase < 7 or x.shape[1] != PIXELS or x.shape[2] != 3 \
             or grid.shape[0] != nu or grid.shape[1] != 5 or shapes.shape[0] != nu or shapes.shape[1] != 3 \
-            or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n:
+            or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n \
+            or (activity and (errors.shape[0] != nu or errors.shape[1] != PIXELS or errors.shape[2] != 3)):
         raise ValueError("predict: mismatched shapes")
     if ntaps.shape[0] not in (0, PIXELS) or (ntaps.shape[0] and (
             taps.shape[0] != PIXELS or taps.shape[1] != MAX_TAPS or taps.shape[2] != 2
@@ -186,17 +197,21 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             ring = N_RINGS
             for j in range(N_RINGS):
                 cnt = 0
-                s = sp = 0
+                s = sp = se = 0
                 for t in range(RING_LEN[j]):
                     at = decoded_at(grid, position, shapes, phase_of, u, p, phase, RING_DY[j][t], RING_DX[j][t])
                     if at < 0:
                         continue
                     u2 = at // PIXELS
                     p2 = at % PIXELS
+                    s += x[u2, p2, c]
                     vals[cnt] = x[u2, p2, c]
-                    s += vals[cnt]
                     if c > 0:
                         sp += x[u2, p2, c - 1]
+                    if activity:
+                        se += errors[u2, p2, c]
+                        if c > 0:
+                            vals[cnt] -= x[u2, p2, c - 1]
                     cnt += 1
                 if cnt > 0:
                     ring = j
@@ -204,17 +219,22 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             d = 0
             prev_cls = 0
             if cnt > 0:
+                sv = 0
                 for t in range(cnt):
-                    v = cnt * vals[t] - s
-                    d += v if v >= 0 else -v
+                    sv += vals[t]
+                for t in range(cnt):
+                    v = cnt * vals[t] - sv
+                    d += v if v >= 0 else -v  # cnt * cnt x the mean absolute deviation
                 if c > 0:
                     v = cnt * x[u, p, c - 1] - sp  # cnt x the earlier channel's residual from its own mean
                     pred[k] = clip(floor_div(2 * (s + v) + cnt, 2 * cnt), 0, MAXV)
-                    prev_cls = min(bit_length(1 + (v if v >= 0 else -v) // cnt) - 1, PREV_CLASSES - 1)
+                    prev_cls = min(bit_length(1 + (v if v >= 0 else -v) // cnt) - 1, prev_classes - 1)
                 else:
                     pred[k] = clip(floor_div(2 * s + cnt, 2 * cnt), 0, MAXV)
-                # the neighbours' mean absolute deviation, in classes of log2(1 + 2 deviation)
-                d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
+                if activity:  # classes of log2(1 + deviation + mean error)
+                    d = min(bit_length((cnt * cnt + cnt * se + d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
+                else:  # classes of log2(1 + 2 deviation)
+                    d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
             ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
             if ntaps.shape[0] == 0 or ntaps[p] == 0:
                 continue
@@ -224,7 +244,7 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             pred[k] = lin
             if c > 0:  # the earlier channel's residual from its own linear prediction
                 v = x[u, p, c - 1] - linear_at(x, grid, position, shapes, phase_of, u, p, phase, c - 1, taps, ntaps, coefs)
-                ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, PREV_CLASSES - 1) - prev_cls
+                ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, prev_classes - 1) - prev_cls
 
 
 cdef inline int64_t linear_at(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,

@@ -12,9 +12,14 @@ read decoded pixels, never z or anything computed from it. This one:
   missing (the photo's top and left edges), and in v4: the mean of the first ring of the same
   channel that has any decoded neighbour (the 4 at distance 1, else the 8 at distance 2, else
   the 4 at distance 4), for G and B plus the earlier channel's residual from its own mean there;
-* counts the residual (value - prediction) per context: channel, which ring, the ring's spread
-  (8 classes of log2(1 + 2 mean absolute deviation)), and for G and B the earlier channel's
-  residual from its ring mean (4 classes of log2(1 + |residual|)). Its pmf over the values
+* counts the residual (value - prediction) per context: channel, which ring, the ring's activity
+  (8 classes), and for G and B the earlier channel's residual from its prediction (classes of
+  log2(1 + |residual|)). Weights v6 on: the activity is log2(1 + m + e), m the mean absolute
+  deviation of the ring's values (R) or of their differences from the earlier channel (G, B), e
+  the mean of the ring's errors (|value - prediction| of each neighbour, kept as it is decoded),
+  and the earlier channel's residual has 6 classes. Before (v4, v5): log2(1 + 2 m), m of the
+  ring's values alone (G and B in a textured patch looked busy even where their differences from
+  R were smooth), and 4 classes. Its pmf over the values
   0..255 is scale * count + 1, normalized; counts are learned after each coding step (a phase of
   one channel of a group of patches), and a context whose total passes `limit` is halved;
 * mixes that pmf, folded onto the vae's residual buckets, with the vae's row. The vae's share, in
@@ -41,6 +46,7 @@ if (_k.LAYOUT["PATCH"], _k.LAYOUT["MAXV"]) != (L.PATCH, 255):
     raise ImportError("neuralzip.kernels.neighbour_counts was built for another patch layout: rebuild the package")
 
 CONTEXTS = _k.LAYOUT["CONTEXTS"]
+PREV_CLASSES = _k.LAYOUT["PREV_CLASSES"]  # a context's classes of the earlier channel's residual (v6; v4, v5 use 4)
 SPAN = 2 * _k.LAYOUT["MAXV"] + 1
 SHARES = 1 << _k.LAYOUT["SHARE_BITS"]
 
@@ -53,11 +59,12 @@ NO_TAPS = (np.zeros((0, MAX_TAPS, 2), np.int64), np.zeros(0, np.int64), np.zeros
 class CountsParams:
     """The part's integers, from a weights file (keys counts.*), checked: the vae's share of the
     mixture per channel and phase [3, N_PHASES] in 1/SHARES, the counts' scale and halving limit,
-    and (weights v5 on) the linear taps per position in the patch: taps [PIXELS, MAX_TAPS, 2]
+    (weights v5 on) the linear taps per position in the patch: taps [PIXELS, MAX_TAPS, 2]
     (dy, dx), ntaps [PIXELS] (how many are used), coefs [3, PIXELS, MAX_TAPS + 1] (the kernel's
-    predict explains them)."""
+    predict explains them), and (v6 on: `activity`) the context's activity from the neighbours'
+    errors and G's and B's differences."""
 
-    def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS):
+    def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS, activity: bool = False):
         shares = np.asarray(shares, np.int64)
         taps, ntaps, coefs = (np.ascontiguousarray(a, np.int64) for a in linear)
         if shares.shape != (3, L.N_PHASES) or not (
@@ -71,32 +78,37 @@ class CountsParams:
             raise ValueError("neighbour counts' linear taps out of range")
         self.shares, self.scale, self.limit = shares, int(scale), int(limit)
         self.linear = taps, ntaps, coefs
+        self.activity = bool(activity)
 
     @classmethod
     def from_weights(cls, z: dict) -> "CountsParams | None":
-        """Weights v5 on: a share per channel and phase (counts.shares) and linear taps; v4: one
-        share (counts.share), the rings' prediction alone."""
+        """Weights v6 on: counts.activity 1; v5 on: a share per channel and phase (counts.shares)
+        and linear taps; v4: one share (counts.share), the rings' prediction alone."""
         if "counts.scale" not in z:
             return None
         scale, limit = (int(np.asarray(z[k]).reshape(())) for k in ("counts.scale", "counts.limit"))
+        activity = int(np.asarray(z.get("counts.activity", 0)).reshape(()))
+        if activity not in (0, 1):
+            raise ValueError(f"neighbour counts' activity flag out of range: {activity}")
         if "counts.shares" in z:
-            return cls(z["counts.shares"], scale, limit, (z["counts.taps"], z["counts.ntaps"], z["counts.coefs"]))
+            return cls(z["counts.shares"], scale, limit, (z["counts.taps"], z["counts.ntaps"], z["counts.coefs"]),
+                       bool(activity))
         return cls(np.full((3, L.N_PHASES), int(np.asarray(z["counts.share"]).reshape(()))), scale, limit)
 
     def arrays(self) -> dict:
         taps, ntaps, coefs = self.linear
         return {"counts.shares": self.shares.copy(), "counts.scale": np.int64(self.scale),
                 "counts.limit": np.int64(self.limit), "counts.taps": taps.copy(), "counts.ntaps": ntaps.copy(),
-                "counts.coefs": coefs.copy()}
+                "counts.coefs": coefs.copy(), "counts.activity": np.int64(self.activity)}
 
     def with_shares(self, shares) -> "CountsParams":
-        return CountsParams(shares, self.scale, self.limit, self.linear)
+        return CountsParams(shares, self.scale, self.limit, self.linear, self.activity)
 
 
-# what training starts from before it fits the shares and taps (and how v4 was made from v3): half
-# the vae's, counts + 1/3, halved past 2**16 (the float study
+# what training starts from before it fits the shares and taps (v4 was made from v3 so, without the
+# activity): half the vae's, counts + 1/3, halved past 2**16 (the float study
 # benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor of 0.3), no taps
-DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 3, 1 << 16)
+DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 3, 1 << 16, activity=True)
 
 
 class NeighbourCounts:
@@ -111,6 +123,9 @@ class NeighbourCounts:
         self.phase_of = np.ascontiguousarray(phase_of, np.int64)
         self.counts = np.zeros((CONTEXTS, SPAN), np.int32)
         self.totals = np.zeros(CONTEXTS, np.int64)
+        # each decoded subpixel's |value - prediction| (v6's activity reads the neighbours'); units
+        # outside this chain chunk stay 0 on both sides
+        self.errors = np.zeros(x.shape, np.uint8) if params.activity else None
         self._halved = {}  # step -> [(context, its counts and total before halving)], when kept
 
     def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +134,15 @@ class NeighbourCounts:
         pred = np.empty(len(units), np.int64)
         _k.predict(self.x, self.grid, self.position, self.shapes, self.phase_of, c, phase,
                    np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred,
-                   *self.params.linear)
+                   *self.params.linear, self.errors)
         return ctx, pred
+
+    def record(self, c: int, units: np.ndarray, pix: np.ndarray, pred: np.ndarray) -> None:
+        """Keep the errors of a decoded step (channel c at the chain's subpixels (units, pix),
+        predicted pred): later steps' activity reads them. Nothing to keep before v6."""
+        if self.errors is not None:
+            err = np.abs(self.x[units, pix, c].astype(np.int64) - pred)
+            self.errors[units, pix, c] = np.minimum(err, 255)
 
     def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""

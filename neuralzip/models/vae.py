@@ -442,6 +442,7 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
             values = x[a + units, pix, c]
             probs[a - start + units, pix, c] = counts.probabilities(ctx, pred, values)
             counts.learn(ctx, pred, values, (gi, k))
+            counts.record(c, a + units, pix, pred)
     return probs
 
 
@@ -581,6 +582,7 @@ def decode_chain(net: _Network, data: bytes, x: np.ndarray, shapes: np.ndarray, 
             if counts is not None:
                 x[a + units, pix, c] = vals  # the counts read the chain's units as they are decoded
                 counts.learn(cctx, cpred, vals)
+                counts.record(c, a + units, pix, cpred)
         fill_padding(xs, shapes[a:e])
         x[a:e] = xs
         if gi not in seeded:

@@ -26,7 +26,12 @@ adaptive part of the likelihood): their scale and limit, their linear taps
 (train/neighbour_taps.py) and the vae's share of the mixture per channel and
 phase, both fitted on the training files (the shares: the float model's bits
 at each share, the fewest per channel and phase).
-`--add-counts WEIGHTS` adds them to a v3 or v4 file (how v5 was made from v3).
+`--add-counts WEIGHTS` adds them to a file with context (v3 on; how v5 was made from v3, and the
+first step of v6).
+
+`--for-mixture WEIGHTS` trains a file's networks further on the loss the codec pays: each
+subpixel's bits under the mixture of the vae and the counts (train_for_mixture), then quantizes
+them and fits the counts anew. The second step of v6, from the first step's file.
 
 `--requantize WEIGHTS` redoes step 3 for an existing weights file (no training):
 how v2 was made from v1 (its encoder, whose activations were calibrated at the
@@ -52,9 +57,8 @@ from neuralzip.train import neighbour_taps
 from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
 
-VERSION = 5  # v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 6  # v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
-MIXTURE_VERSION = 6  # v6: v5's networks trained further on the mixture with the counts (train_for_mixture), counts as v5's
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
 WEIGHTS_PREFIX = "vae-image"
@@ -356,7 +360,7 @@ def train_for_mixture(weights: Path, data_dir: Path, out_dir: Path, steps: int, 
     recipe.update(trained_for_mixture_from=weightstore.file_hash(weights), mixture_command="neuralzip train vae "
                   + " ".join(sys.argv[3:]), mixture_steps=steps, mixture_batch=batch, mixture_lr=lr,
                   mixture_seed=seed, mixture_patches=len(windows), mixture_shares_learned=learned.tolist())
-    return _save_and_price(out, recipe, out_dir, train_files, tune_files, log, MIXTURE_VERSION)
+    return _save_and_price(out, recipe, out_dir, train_files, tune_files, log)
 
 
 # ---------------------------------------------------------------- quantization
@@ -464,7 +468,7 @@ def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log)
     for key in [k for k in arrays if k.startswith("counts.")]:
         del arrays[key]
     counts = CountsParams(DEFAULT_COUNTS.shares, DEFAULT_COUNTS.scale, DEFAULT_COUNTS.limit,
-                          neighbour_taps.fit_taps(train_files, log))
+                          neighbour_taps.fit_taps(train_files, log), DEFAULT_COUNTS.activity)
     arrays.update(counts.arrays())
     costs = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -479,7 +483,8 @@ def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log)
     recipe["neighbour_counts"] = {"shares": shares.tolist(), "fitted_on": len(train_files),
                                   "taps": neighbour_taps.TAPS, "robust_iterations": neighbour_taps.ROBUST_ITERATIONS,
                                   "robust_scale": neighbour_taps.ROBUST_SCALE,
-                                  "scale": DEFAULT_COUNTS.scale, "limit": DEFAULT_COUNTS.limit}
+                                  "scale": DEFAULT_COUNTS.scale, "limit": DEFAULT_COUNTS.limit,
+                                  "activity": DEFAULT_COUNTS.activity}
 
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
