@@ -160,6 +160,7 @@ def source_split(valid: Path, other: Path, out: Path) -> dict:
     recipe = json.loads(str(np.load(other)["recipe"]))
     result = {"command": f"python benchmarks/vae_model.py --source-split {other.name}",
               "shipped": codecs["shipped"].weights_hash, "other": other.name, "other_trained_with": recipe.get("command"),
+              "other_trained_for_mixture_with": recipe.get("mixture_command"),
               "other_train_files": recipe.get("train_files"), "per_source": per_source}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -446,10 +446,10 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
     return probs
 
 
-def counts_probabilities(net: _Network, img: np.ndarray) -> np.ndarray:
-    """Training (weights with neighbour counts): the counts' probability of each subpixel of an 8-bit
-    RGB image coded as its own chain, learning as the decoder's do, [H, W, 3] float32. They read
-    decoded values only, so they are the same whatever the vae gives."""
+def _chain_counts(net: _Network, img: np.ndarray):
+    """An 8-bit RGB image as its own chain, with its counts learned as the decoder learns them:
+    (units x, shapes, ChainOrder, the counts' probability of each subpixel [units, PIXELS, 3]),
+    all in the chain's order."""
     x, shapes = cut_units(img)
     plan = ChainOrder(plane_grids(img.shape), True)
     x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
@@ -457,6 +457,14 @@ def counts_probabilities(net: _Network, img: np.ndarray) -> np.ndarray:
     for a in range(0, len(x), CHAIN_UNITS):
         e = min(a + CHAIN_UNITS, len(x))
         probs[a:e] = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+    return x, shapes, plan, probs
+
+
+def counts_probabilities(net: _Network, img: np.ndarray) -> np.ndarray:
+    """Training (weights with neighbour counts): the counts' probability of each subpixel of an 8-bit
+    RGB image coded as its own chain, [H, W, 3] float32. They read decoded values only, so they are
+    the same whatever the vae gives."""
+    *_, plan, probs = _chain_counts(net, img)
     return join_units(probs[plan.position], img.shape)
 
 
@@ -469,22 +477,17 @@ def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
     """Training (weights with neighbour counts): the float model's bits of an 8-bit RGB image, its own
     chain, with the counts mixed in at each share 0..SHARES, per channel and phase: [3, N_PHASES,
     SHARES + 1]. The counts learn as the decoder's do; one posterior draw per latent, as the report's."""
-    x, shapes = cut_units(img)
-    plan = ChainOrder(plane_grids(img.shape), True)
-    x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
+    x, shapes, plan, counts_p = _chain_counts(net, img)
     w = np.arange(SHARES + 1) / SHARES
     costs = np.zeros((3, L.N_PHASES, SHARES + 1))
-    for a in range(0, len(x), CHAIN_UNITS):
-        e = min(a + CHAIN_UNITS, len(x))
-        counts_p = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
-        for b in range(a, e, FLOAT_BATCH):
-            f = min(b + FLOAT_BATCH, e)
-            ctx = plan.context(x, b, f)
-            _, _, z = net.float_posterior_draw(x[b:f], ctx, seed=b)
-            for c, (bits, units, pix) in enumerate(net.float_pixel_bits(x[b:f], shapes[b:f], ctx, z)):
-                mixed = _mixture_bits(bits[:, None], counts_p[b - a + units, pix, c][:, None], w)
-                for phase in range(L.N_PHASES):
-                    costs[c, phase] += mixed[L.PHASE[pix] == phase].sum(axis=0)
+    for b in range(0, len(x), FLOAT_BATCH):
+        f = min(b + FLOAT_BATCH, len(x))
+        ctx = plan.context(x, b, f)
+        _, _, z = net.float_posterior_draw(x[b:f], ctx, seed=b)
+        for c, (bits, units, pix) in enumerate(net.float_pixel_bits(x[b:f], shapes[b:f], ctx, z)):
+            mixed = _mixture_bits(bits[:, None], counts_p[b + units, pix, c][:, None], w)
+            for phase in range(L.N_PHASES):
+                costs[c, phase] += mixed[L.PHASE[pix] == phase].sum(axis=0)
     return costs
 
 
