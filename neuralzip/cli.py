@@ -576,16 +576,19 @@ def train_vae(data, out_dir, steps, hidden, patches, batch, lr, seed, checkpoint
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     if sum(map(bool, (add_counts, requantize, for_mixture))) > 1:
         raise click.UsageError("--add-counts, --requantize and --for-mixture are separate jobs: give one")
-    if for_mixture:
-        path = vae.train_for_mixture(Path(for_mixture), Path(data), Path(out_dir), steps, hidden, batch, lr, seed,
-                                     checkpoint_every, resume, log)
-    elif add_counts:
-        path = vae.add_counts(Path(add_counts), Path(data), Path(out_dir), log)
-    elif requantize:
-        path = vae.requantize(Path(requantize), Path(data), Path(out_dir), seed, log)
-    else:
-        path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every, resume,
-                       log=log)
+    try:  # a weights file that is not one, or lacks what the job needs: one line, not a traceback
+        if for_mixture:
+            path = vae.train_for_mixture(Path(for_mixture), Path(data), Path(out_dir), steps, hidden, batch, lr,
+                                         seed, checkpoint_every, resume, log)
+        elif add_counts:
+            path = vae.add_counts(Path(add_counts), Path(data), Path(out_dir), log)
+        elif requantize:
+            path = vae.requantize(Path(requantize), Path(data), Path(out_dir), seed, log)
+        else:
+            path = vae.run(Path(data), Path(out_dir), steps, hidden, patches, batch, lr, seed, checkpoint_every,
+                           resume, log=log)
+    except NeuralzipError as exc:
+        _fail(exc)
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 

@@ -3,6 +3,7 @@ neighbour counts' probability of each subpixel, as the codec mixes it in, at the
 codec's grid. Without torch (the training step itself needs it)."""
 
 import numpy as np
+import pytest
 
 from media_factory import smooth_image
 from neuralzip import weightstore
@@ -80,3 +81,18 @@ def test_aligned_pool_takes_the_grid_patches_with_their_counts(tmp_path):
     # the windows split as training reads them: the patch, and its context rows and columns
     patches, _ = train_vae.split_windows(windows[:1])
     assert np.array_equal(patches[0], img[8:16, 8:16].reshape(L.PIXELS, 3))
+
+
+@pytest.mark.parametrize("option, name, message", [
+    ("--for-mixture", "vae-image-v3-", "needs weights with neighbour counts"),
+    ("--add-counts", "vae-image-v1-", "need weights whose networks read the patch context")])
+def test_train_vae_refuses_weights_without_what_the_job_needs(run_cli, tmp_path, option, name, message):
+    """One line and exit code 2 before any work (and before torch is needed), no traceback, no file."""
+    [weights] = weightstore.shipped_dir().glob(f"{name}*.npz")
+    data = tmp_path / "images"
+    data.mkdir()
+    out = tmp_path / "out"
+    res = run_cli("train", "vae", data, "-o", out, option, weights)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -303,13 +303,13 @@ def train_for_mixture(weights: Path, data_dir: Path, out_dir: Path, steps: int, 
     to the counts what they predict well. The counts are fixed: their probabilities are computed once
     per training image (they read decoded values only). Then quantized and given counts fitted anew,
     as training does. -> the new weights file."""
-    torch = _torch()
     from neuralzip.models.vae import VAECodec
 
     arrays = weightstore.load(weights)
     codec = VAECodec(weights)
     if codec.net.counts is None:
         raise InputError(f"{weights}: training for the mixture needs weights with neighbour counts (v4 on)")
+    torch = _torch()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / f"vae-mixture-pool-{weightstore.file_hash(weights)}.npz"
