@@ -55,7 +55,8 @@ from neuralzip.models.neighbour_counts import DEFAULT as DEFAULT_COUNTS, SHARES,
 from neuralzip.exact.mlp import FloatMLP
 from neuralzip.train import neighbour_taps
 from neuralzip.train.quantize import float_layers, quantize_layers
-from neuralzip.train.image import _torch, cached_pool, image_split, load_checkpoint, load_rgb8, one_cycle, save_checkpoint
+from neuralzip.train.image import (_torch, cached_pool, fit, image_split, load_checkpoint, load_rgb8, one_cycle,
+                                   save_checkpoint)
 
 VERSION = 6  # v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
@@ -297,7 +298,7 @@ def nets_from_weights(arrays: dict, hidden: int):
 
 def train_for_mixture(weights: Path, data_dir: Path, out_dir: Path, steps: int, hidden: int, batch: int, lr: float,
                       seed: int, checkpoint_every: int, resume: bool, log=print) -> Path:
-    """Train a weights file's networks (with context and counts, v5 on) further on the loss the codec
+    """Train a weights file's networks (with context and counts, v4 on) further on the loss the codec
     pays: each subpixel's bits under the mixture of the vae and the neighbour counts, the vae at its
     channel's and phase's share (learned with the networks, from the file's). The vae may then leave
     to the counts what they predict well. The counts are fixed: their probabilities are computed once
@@ -324,35 +325,23 @@ def train_for_mixture(weights: Path, data_dir: Path, out_dir: Path, steps: int, 
     start_shares = np.clip(np.asarray(arrays["counts.shares"], np.float64).reshape(3, -1) / SHARES, 0.5 / SHARES,
                            1 - 0.5 / SHARES)
     share_logits = torch.nn.Parameter(torch.as_tensor(np.log(start_shares / (1 - start_shares)), dtype=torch.float32))
-    opt = torch.optim.Adam(list(nets.parameters()) + [share_logits], lr=lr)
-    sched = one_cycle(opt, lr, steps, 0.05)
-    holder = torch.nn.ModuleDict({"nets": nets})
+    holder = torch.nn.ModuleDict({"nets": nets})  # what is trained: the networks and the shares
     holder.register_parameter("share_logits", share_logits)
-    ckpt = out_dir / "vae-mixture.ckpt"
-    step = load_checkpoint(ckpt, holder, opt, sched, log) if resume and ckpt.exists() else 0
     disc = Discretizer(torch)
-    gen = torch.Generator().manual_seed(seed + step)
-    rng = np.random.default_rng(seed + step)
     phase = torch.as_tensor(L.PHASE)
-    ema, t0 = None, time.time()
-    while step < steps:
+
+    def batch_loss(gen):
+        rng = np.random.default_rng(int(torch.randint(1 << 62, (1,), generator=gen)))
         pick = rng.integers(0, len(windows), batch)
         patches, context = split_windows(windows[pick], rng)
         shares = torch.sigmoid(share_logits)[:, phase]
         nll, prior_bits, log2q = neg_elbo_bits(nets, torch.as_tensor(patches), torch.as_tensor(context), disc, torch,
                                                gen, torch.as_tensor(counts_p[pick]), shares)
-        loss = (nll + prior_bits + log2q).mean() / L.DIMS
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        ema = float(loss.detach()) if ema is None else 0.99 * ema + 0.01 * float(loss.detach())
-        if step % 100 == 0 or step == steps:
-            log(f"step {step}/{steps}  {ema:.4f} bits/subpixel (mixture)  {time.time() - t0:.0f} s")
-        if step % checkpoint_every == 0 or step == steps:
-            save_checkpoint(ckpt, holder, opt, sched, step, hidden=hidden)
-    learned = np.round(torch.sigmoid(share_logits).detach().numpy() * SHARES, 2)
+        return (nll + prior_bits + log2q).mean() / L.DIMS
+
+    fit(holder, batch_loss, out_dir / "vae-mixture.ckpt", steps, lr, seed, checkpoint_every, resume, log,
+        unit="bits/subpixel (mixture)", hidden=hidden)
+    learned = np.round(torch.sigmoid(share_logits).detach().double().numpy() * SHARES, 2)
     log(f"the shares learned with the networks (sixteenths; the file's are fitted anew): {learned.tolist()}")
     out = dict(arrays)
     out.update(quantize(nets, patch_pool(train_files, CALIBRATION, seed, log), seed))
