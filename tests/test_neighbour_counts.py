@@ -251,18 +251,23 @@ def _v3_codec():
 
 def test_counts_change_the_stream_and_v3_files_still_decode():
     """The shipped weights mix in the counts: the stream differs from v3's, each decodes exactly with
-    its own weights, and v4's stream decoded without the counts is refused or wrong (negative
-    control)."""
-    img = smooth_image(40, 48, 3, seed=5)
+    its own weights, and the shipped weights' stream decoded without the counts is refused or wrong
+    (negative control)."""
+    shipped, v3 = get_codec("vae", "image"), _v3_codec()
+    assert shipped.net.counts is not None and v3.net.counts is None
+    _each_decodes_with_its_own_weights_only(shipped, v3, smooth_image(40, 48, 3, seed=5))
+
+
+def _each_decodes_with_its_own_weights_only(codec, other, img):
+    """The two codecs code img into different streams, each decodes its own exactly, and codec's
+    stream read by other is refused or wrong (the negative control)."""
     sig = Signal("image", img.shape, 8)
-    v4, v3 = get_codec("vae", "image"), _v3_codec()
-    assert v4.net.counts is not None and v3.net.counts is None
-    e4, e3 = v4.encode(img, sig), v3.encode(img, sig)
-    assert e4.chunks != e3.chunks
-    assert np.array_equal(v4.decode(e4.params, e4.chunks, sig), img)
-    assert np.array_equal(v3.decode(e3.params, e3.chunks, sig), img)
+    mine, theirs = codec.encode(img, sig), other.encode(img, sig)
+    assert mine.chunks != theirs.chunks
+    assert np.array_equal(codec.decode(mine.params, mine.chunks, sig), img)
+    assert np.array_equal(other.decode(theirs.params, theirs.chunks, sig), img)
     try:
-        wrong = v3.decode(e4.params, e4.chunks, sig)
+        wrong = other.decode(mine.params, mine.chunks, sig)
     except Exception as exc:  # noqa: BLE001 - a refusal is what we want
         assert "corrupt" in str(exc)
     else:
@@ -302,24 +307,13 @@ def test_an_activity_flag_out_of_range_is_refused(tmp_path, activity):
 def test_files_of_weights_without_the_activity_decode_with_v5s_context(tmp_path):
     """The same networks and counts with the activity turned off (v5's context) code another stream;
     each decodes exactly with its own weights, and read with the other's it is refused or wrong."""
-    img = smooth_image(40, 48, 3, seed=12)
-    sig = Signal("image", img.shape, 8)
     v6 = get_codec("vae", "image")
     assert v6.net.counts.activity
     z = weightstore.load(v6.path)
     z["counts.activity"] = np.int64(0)
     plain = vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 6))
     assert not plain.net.counts.activity
-    e6, ep = v6.encode(img, sig), plain.encode(img, sig)
-    assert e6.chunks != ep.chunks
-    assert np.array_equal(v6.decode(e6.params, e6.chunks, sig), img)
-    assert np.array_equal(plain.decode(ep.params, ep.chunks, sig), img)
-    try:
-        wrong = plain.decode(e6.params, e6.chunks, sig)
-    except Exception as exc:  # noqa: BLE001 - a refusal is what we want
-        assert "corrupt" in str(exc)
-    else:
-        assert not np.array_equal(wrong, img)
+    _each_decodes_with_its_own_weights_only(v6, plain, smooth_image(40, 48, 3, seed=12))
 
 
 def test_the_chain_records_its_shares_and_the_decoder_reads_them():
