@@ -33,8 +33,8 @@ from neuralzip.models import vae as V
 from neuralzip.models import vae_layout as L
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.625, 0.75, 0.875, 1.0)
-RINGS = [[(0, -1), (0, 1), (-1, 0), (1, 0)],
-         [(0, -2), (0, 2), (-2, 0), (2, 0), (-2, -2), (-2, 2), (2, -2), (2, 2)],
+RINGS = [[(0, -1), (0, 1), (-1, 0), (1, 0)],  # in opposite pairs (vae_counts_study's pairs read them so)
+         [(0, -2), (0, 2), (-2, 0), (2, 0), (-2, -2), (2, 2), (-2, 2), (2, -2)],
          [(0, -4), (0, 4), (-4, 0), (4, 0)]]
 R = 255  # residuals -R..R
 FLOOR = 0.3
@@ -52,12 +52,28 @@ def vae_bits_image(net, s):
     return V.join_units(per_unit, s.shape)
 
 
+def ring_values(img, done, ys, xs, c, ring):
+    """The neighbours (dy, dx) in `ring` of the subpixels (ys, xs) of channel c: (which the decoder
+    has [n, m], in an earlier wave or in the pixel's own patch (not the wave's other patches, which a
+    decoder may take in another group) and marked in `done` [H, W, 3]; their values [n, m] float;
+    the earlier channel's values there [n, m], None for R)."""
+    h, w = img.shape[:2]
+    dy, dx = (np.array(a)[None, :] for a in zip(*ring))
+    y, x = ys[:, None] + dy, xs[:, None] + dx
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    yc, xc = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
+    same_patch = (yc // L.PATCH == ys[:, None] // L.PATCH) & (xc // L.PATCH == xs[:, None] // L.PATCH)
+    earlier_wave = yc // L.PATCH + xc // L.PATCH < (ys // L.PATCH + xs // L.PATCH)[:, None]
+    ok = inside & done[yc, xc, c] & (same_patch | earlier_wave)
+    prev = img[yc, xc, c - 1].astype(np.float64) if c > 0 else None
+    return ok, img[yc, xc, c].astype(np.float64), prev
+
+
 def zfree_step(img, done, ys, xs, c):
     """The z-free prediction of channel c at (ys, xs) from what `done` [H, W, 3] marks decoded,
     in an earlier wave or in the pixel's own patch (not the wave's other patches, which a decoder
     may take in another group): (prediction, ring index, spread class, earlier channel's residual
     class)."""
-    h, w = img.shape[:2]
     n = len(ys)
     pred = np.full(n, 128.0)
     ring_of = np.full(n, len(RINGS), np.int64)
@@ -65,27 +81,14 @@ def zfree_step(img, done, ys, xs, c):
     prev_res = np.zeros(n)
     left = np.ones(n, bool)
     for k, ring in enumerate(RINGS):
-        vals, okm, prev_vals = [], [], []
-        for dy, dx in ring:
-            y, x = ys + dy, xs + dx
-            inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-            yc, xc = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
-            same_patch = (yc // L.PATCH == ys // L.PATCH) & (xc // L.PATCH == xs // L.PATCH)
-            earlier_wave = yc // L.PATCH + xc // L.PATCH < ys // L.PATCH + xs // L.PATCH
-            okm.append(inside & done[yc, xc, c] & (same_patch | earlier_wave))
-            vals.append(img[yc, xc, c].astype(np.float64))
-            if c > 0:
-                prev_vals.append(img[yc, xc, c - 1].astype(np.float64))
-        ok = np.stack(okm, 1)
+        ok, v, pv = ring_values(img, done, ys, xs, c, ring)
         cnt = ok.sum(1)
         use = left & (cnt > 0)
         if use.any():
-            v = np.stack(vals, 1)
             mean = (v * ok).sum(1) / np.maximum(cnt, 1)
             dev = (np.abs(v - mean[:, None]) * ok).sum(1) / np.maximum(cnt, 1)
             pred[use], spread[use], ring_of[use] = mean[use], dev[use], k
             if c > 0:
-                pv = np.stack(prev_vals, 1)
                 pmean = (pv * ok).sum(1) / np.maximum(cnt, 1)
                 res = img[ys, xs, c - 1] - pmean
                 pred[use] += res[use]

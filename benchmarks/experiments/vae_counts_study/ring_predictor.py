@@ -2,30 +2,16 @@
 gradient-weighted pairs variant (cfg "pairs": p), and the counts' constants."""
 import numpy as np
 import paths  # noqa: F401 (the repository on sys.path)
-
-RINGS = [[(0, -1), (0, 1), (-1, 0), (1, 0)],
-         [(0, -2), (0, 2), (-2, 0), (2, 0), (-2, -2), (2, 2), (-2, 2), (2, -2)],
-         [(0, -4), (0, 4), (-4, 0), (4, 0)]]
-R = 255; FLOOR = 0.3; LIMIT = 1 << 16
+from vae_adaptive_mixture import FLOOR, LIMIT, R, RINGS, ring_values  # noqa: F401 (lin_dump reads them here)
 
 def zfree_step(img, done, ys, xs, c, cfg):
-    h, w = img.shape[:2]; n = len(ys)
+    n = len(ys)
     pred = np.full(n, 128.0); ring_of = np.full(n, len(RINGS), np.int64)
     spread = np.zeros(n); prev_res = np.zeros(n); left = np.ones(n, bool)
     for k, ring in enumerate(RINGS):
-        vals, okm, prev_vals = [], [], []
-        for dy, dx in ring:
-            y, x = ys + dy, xs + dx
-            inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-            yc, xc = np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)
-            same = (yc // 8 == ys // 8) & (xc // 8 == xs // 8)
-            earlier = yc // 8 + xc // 8 < ys // 8 + xs // 8
-            okm.append(inside & done[yc, xc, c] & (same | earlier))
-            vals.append(img[yc, xc, c].astype(np.float64))
-            prev_vals.append(img[yc, xc, max(c - 1, 0)].astype(np.float64))
-        ok = np.stack(okm, 1); cnt = ok.sum(1); use = left & (cnt > 0)
+        ok, v, pv = ring_values(img, done, ys, xs, c, ring)
+        cnt = ok.sum(1); use = left & (cnt > 0)
         if use.any():
-            v = np.stack(vals, 1); pv = np.stack(prev_vals, 1)
             wt = ok.astype(np.float64)
             if cfg.get('pairs'):
                 # complete opposite pairs weighted by 1/(1+|a-b|)^p
