@@ -2,7 +2,11 @@
 unlearning gives back every earlier state (halving included), the mixed rows keep every bucket,
 files made with v3 weights (no counts) still decode while the counts change the stream, the
 chain's shares per channel and phase (v5) are the ones it is decoded with, and the context's
-activity (v6) is the documented formula of the neighbours' values and errors."""
+activity (v6) is the documented formula of the neighbours' values and errors, the second table's
+prediction (v7) the ring's median, its mixer with the first learns online and is undone with it,
+and the tables start from the weights' prior (v7), which the training counts from the residuals."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +15,8 @@ from media_factory import smooth_image
 from neuralzip.errors import InputError
 from neuralzip.models import get_codec, vae, vae_layout as L
 from neuralzip.models.base import Signal
-from neuralzip.models.neighbour_counts import (COEF_BITS, CONTEXTS, DEFAULT, MAX_TAPS, PREV_CLASSES, SPAN,
+from neuralzip.kernels import neighbour_counts as _k
+from neuralzip.models.neighbour_counts import (COEF_BITS, CONTEXTS, DEFAULT, MAX_TAPS, PREV_CLASSES, SPAN, SPLIT_BITS,
                                                CountsParams, NeighbourCounts)
 from neuralzip.train.neighbour_taps import position_taps
 from neuralzip import weightstore
@@ -41,12 +46,12 @@ def _decoded_before(plan, shapes, a, e, phase, c):
 RINGS_ONLY = CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit)  # v4's: no taps, no activity
 
 
-def _with_taps(seed=0, activity=False):
+def _with_taps(seed=0, activity=False, median=False):
     """Counts parameters with the fitted taps' positions and random coefficients."""
     offsets, ntaps = position_taps()
     rng = np.random.default_rng(seed)
     coefs = rng.integers(-(1 << COEF_BITS), 1 << COEF_BITS, (3, L.PIXELS, MAX_TAPS + 1))
-    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs), activity)
+    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs), activity, median)
 
 
 @pytest.mark.parametrize("params", ["rings", "taps", "activity"])
@@ -144,7 +149,8 @@ def _activity_reference(img, errors, c, y, x, phase):
     the pixel's own patch at an earlier phase), the activity class log2(1 + m + e) with m the mean
     absolute deviation of the ring's values (R) or of their differences from the earlier channel
     (G, B) and e the ring's mean error, and PREV_CLASSES classes of the earlier channel's residual
-    from its ring mean."""
+    from its ring mean; and (v7) the median of the ring's values or differences (the mean of the
+    middle two, rounded up; plus the earlier channel's value at the pixel)."""
     h, w = img.shape[:2]
     v = img.astype(int).tolist()  # Python integers: no overflow, exact floor division
     for ring, offsets in enumerate(RING_OFFSETS):
@@ -154,7 +160,7 @@ def _activity_reference(img, errors, c, y, x, phase):
         if near:
             break
     else:
-        return (c * 4 + 3) * 8 * PREV_CLASSES, 128  # no ring: no activity, no earlier channel's class
+        return (c * 4 + 3) * 8 * PREV_CLASSES, 128, 128  # no ring: no activity, no earlier channel's class
     n = len(near)
     vals = [v[a][b][c] - (v[a][b][c - 1] if c else 0) for a, b in near]
     mad = sum(abs(n * t - sum(vals)) for t in vals)
@@ -166,31 +172,40 @@ def _activity_reference(img, errors, c, y, x, phase):
         r = n * v[y][x][c - 1] - sum(v[a][b][c - 1] for a, b in near)
         pred = (2 * (s + r) + n) // (2 * n)
         prev = min((1 + abs(r) // n).bit_length() - 1, PREV_CLASSES - 1)
-    return ((c * 4 + ring) * 8 + d) * PREV_CLASSES + prev, min(255, max(0, pred))
+    mid = sorted(vals)
+    median = mid[n // 2] if n % 2 else (mid[n // 2 - 1] + mid[n // 2] + 1) // 2
+    median += v[y][x][c - 1] if c else 0
+    return ((c * 4 + ring) * 8 + d) * PREV_CLASSES + prev, min(255, max(0, pred)), min(255, max(0, median))
 
 
-def test_activity_context_is_the_documented_formula():
+@pytest.mark.parametrize("median", [False, True])
+def test_activity_context_is_the_documented_formula(median):
     """Weights v6: every context and prediction (rings, no taps) equals the written-out formula, given
     the errors recorded so far; the errors the decoder records are |value - prediction| capped at
-    255; the same pixels without the activity (v4's context) are classed otherwise on some."""
+    255; the same pixels without the activity (v4's context) are classed otherwise on some. v7
+    (median): the second prediction is the ring's median, the first and the errors as before."""
     img = smooth_image(27, 35, 3, seed=11)
     img[10:20, 5:25] = np.random.default_rng(4).integers(0, 256, (10, 20, 3))  # a busy region
-    counts, x, shapes, plan = _chain(img, CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, activity=True))
+    params = CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, activity=True, median=median)
+    counts, x, shapes, plan = _chain(img, params)
     plain, *_ = _chain(img, RINGS_ONLY)
     errors = np.zeros(img.shape, np.int64)  # the recorded errors, in image coordinates
     checked = differ = 0
     for a, e in plan.spans(0, len(x)):
         for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
-            ctx, pred = counts.predict(c, phase, a + units, pix)
+            ctx, both = counts.predict(c, phase, a + units, pix)
+            pred = both[0] if median else both
             plain_ctx, plain_pred = plain.predict(c, phase, a + units, pix)
             assert np.array_equal(pred, plain_pred)
             ys = plan.grid[a + units, 3] * L.PATCH + pix // L.PATCH
             xs = plan.grid[a + units, 4] * L.PATCH + pix % L.PATCH
             for k in range(len(units)):
-                assert (ctx[k], pred[k]) == _activity_reference(img, errors, c, int(ys[k]), int(xs[k]), phase)
+                want = _activity_reference(img, errors, c, int(ys[k]), int(xs[k]), phase)
+                assert (ctx[k], pred[k]) == want[:2]
+                assert not median or both[1, k] == want[2]
             values = x[a + units, pix, c]
-            counts.learn(ctx, pred, values)
-            counts.record(c, a + units, pix, pred)
+            counts.learn(ctx, both, values)
+            counts.record(c, a + units, pix, both)
             assert np.array_equal(counts.errors[a + units, pix, c], np.minimum(np.abs(values - pred), 255))
             errors[ys, xs, c] = counts.errors[a + units, pix, c]
             checked += len(units)
@@ -198,30 +213,39 @@ def test_activity_context_is_the_documented_formula():
     assert checked == img.size and 0 < differ < checked
 
 
-def test_unlearning_gives_back_every_earlier_state_through_halving():
+def _state(counts):
+    tables = [counts.counts, counts.totals] + ([] if counts.second is None else [counts.second, counts.second_totals])
+    return [t.copy() for t in tables] + [counts.logits.copy()]
+
+
+@pytest.mark.parametrize("median", [False, True])
+def test_unlearning_gives_back_every_earlier_state_through_halving(median):
     """The encoder learns a chunk's steps, then unlearns them backwards: each unlearn restores the
-    counts before that step exactly, also where a step halved a context (a low limit here)."""
-    counts = NeighbourCounts(CountsParams(DEFAULT.shares, 3, 256), np.zeros((1, L.PIXELS, 3), np.uint8),
-                             np.zeros((1, 5), np.int64), np.zeros(1, np.int64), np.zeros((1, 3), np.int64), L.PHASE)
+    counts before that step exactly, also where a step halved a context (a low limit here), and
+    with two tables (v7) both tables and the mixer's logits, which the steps moved."""
+    params = CountsParams(DEFAULT.shares, 3, 256, activity=True, median=median)
+    counts = NeighbourCounts(params, np.zeros((1, L.PIXELS, 3), np.uint8), np.zeros((1, 5), np.int64),
+                             np.zeros(1, np.int64), np.zeros((1, 3), np.int64), L.PHASE)
     rng = np.random.default_rng(1)
     steps, before = [], []
     for s in range(60):
         n = int(rng.integers(0, 40))
-        ctx = rng.integers(0, 3, n).astype(np.int64)  # few contexts, so they fill and halve
-        pred = rng.integers(0, 256, n).astype(np.int64)
-        values = np.clip(pred + rng.integers(-3, 4, n), 0, 255).astype(np.int64)
-        before.append((counts.counts.copy(), counts.totals.copy()))
+        ctx = rng.integers(0, 3, n).astype(np.int64) * PREV_CLASSES  # few contexts, so they fill and halve
+        pred = rng.integers(0, 256, (2, n) if median else n).astype(np.int64)
+        values = np.clip((pred[0] if median else pred) + rng.integers(-3, 4, n), 0, 255).astype(np.int64)
+        before.append(_state(counts))
         counts.learn(ctx, pred, values, s)
         steps.append((ctx, pred, values))
     assert counts._halved, "the low limit made some step halve"
+    assert not median or counts.logits[:3].min() > 0, "the taps' table, nearer the values, gained its part"
     for s in reversed(range(60)):
         counts.unlearn(*steps[s], s)
-        assert np.array_equal(counts.counts, before[s][0]) and np.array_equal(counts.totals, before[s][1])
-    assert not counts.counts.any() and not counts.totals.any()
+        assert all(np.array_equal(a, b) for a, b in zip(_state(counts), before[s]))
+    assert not any(t.any() for t in _state(counts))
 
 
 def test_mixed_rows_keep_every_bucket_and_follow_the_share():
-    counts, *_ = _chain(smooth_image(9, 9, 3))
+    counts, *_ = _chain(smooth_image(9, 9, 3), CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit))
     rng = np.random.default_rng(2)
     n = 50
     vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
@@ -243,6 +267,34 @@ def test_mixed_rows_keep_every_bucket_and_follow_the_share():
     b = counts.rows(2, 0, ctx, pred, vae_preds, vae_rows[::-1].copy())
     assert np.array_equal(a, b)
     assert not np.array_equal(counts.rows(1, 4, ctx, pred, vae_preds, vae_rows), alone)
+
+
+def test_two_tables_mix_by_their_split():
+    """v7: with the whole split the first table's, the rows are the first table's alone exactly;
+    with none of it, the second's alone (at its own predictions); in between, other rows, every
+    bucket at least 1; the same for the low bits' rows."""
+    counts, *_ = _chain(smooth_image(9, 9, 3), DEFAULT)
+    rng = np.random.default_rng(5)
+    n = 40
+    vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
+    ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
+    pred = rng.integers(0, 256, (2, n)).astype(np.int64)
+    vae_preds = rng.integers(0, 256, n).astype(np.int64)
+    first, second = (rng.integers(0, 50, (CONTEXTS, SPAN)).astype(np.int32) for _ in range(2))
+    share, scale = 6, 3
+
+    def rows(split):
+        return _k.mixed_rows(first, ctx, pred[0], vae_preds, vae_rows, share, scale, 2, second, pred[1],
+                             np.full(n, split, np.int64))
+
+    assert np.array_equal(rows(1 << SPLIT_BITS), _k.mixed_rows(first, ctx, pred[0], vae_preds, vae_rows, share, scale, 2))
+    assert np.array_equal(rows(0), _k.mixed_rows(second, ctx, pred[1], vae_preds, vae_rows, share, scale, 2))
+    mid = rows(1 << (SPLIT_BITS - 1))
+    assert mid.min() >= 1 and not np.array_equal(mid, rows(0)) and not np.array_equal(mid, rows(1 << SPLIT_BITS))
+    sym = np.full(n, 40, np.int64)  # a bucket with low bits
+    low = _k.low_rows(first, ctx, pred[0], vae_preds, vae_rows, sym, share, scale, second, pred[1],
+                      np.full(n, 1 << SPLIT_BITS, np.int64))
+    assert np.array_equal(low, _k.low_rows(first, ctx, pred[0], vae_preds, vae_rows, sym, share, scale))
 
 
 def _v3_codec():
@@ -307,13 +359,107 @@ def test_an_activity_flag_out_of_range_is_refused(tmp_path, activity):
 def test_files_of_weights_without_the_activity_decode_with_v5s_context(tmp_path):
     """The same networks and counts with the activity turned off (v5's context) code another stream;
     each decodes exactly with its own weights, and read with the other's it is refused or wrong."""
-    v6 = get_codec("vae", "image")
-    assert v6.net.counts.activity
+    v6 = vae.VAECodec(next(weightstore.shipped_dir().glob("vae-image-v6-*.npz")))
+    assert v6.net.counts.activity and not v6.net.counts.median
     z = weightstore.load(v6.path)
     z["counts.activity"] = np.int64(0)
     plain = vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 6))
     assert not plain.net.counts.activity
     _each_decodes_with_its_own_weights_only(v6, plain, smooth_image(40, 48, 3, seed=12))
+
+
+def _prior(seed=0, limit=1 << 16, tables=2):
+    rng = np.random.default_rng(seed)
+    prior = np.zeros((tables, CONTEXTS, SPAN), np.uint16)
+    prior[..., SPAN // 2 - 20:SPAN // 2 + 21] = rng.integers(0, limit // 64, (tables, CONTEXTS, 41))
+    return prior
+
+
+def test_the_counts_start_from_the_prior_and_unlearn_back_to_it():
+    """Every chain chunk's tables start as the weights' prior (totals its row sums); learning
+    steps and unlearning them backwards gives the prior back."""
+    params = DEFAULT.with_prior(_prior(3))
+    img = smooth_image(24, 40, 3, seed=4)
+    counts, x, shapes, plan = _chain(img, params)
+    assert np.array_equal(counts.counts, params.prior[0]) and np.array_equal(counts.second, params.prior[1])
+    assert np.array_equal(counts.totals, params.prior[0].sum(axis=1))
+    assert np.array_equal(counts.second_totals, params.prior[1].sum(axis=1))
+    steps = []
+    for k, (phase, c, units, pix) in enumerate(vae.coding_steps(shapes)):
+        ctx, pred = counts.predict(c, phase, units, pix)
+        steps.append((ctx, pred, x[units, pix, c].astype(np.int64)))
+        counts.learn(*steps[-1], k)
+    assert not np.array_equal(counts.counts, params.prior[0])
+    for k in reversed(range(len(steps))):
+        counts.unlearn(*steps[k], k)
+    assert np.array_equal(counts.counts, params.prior[0]) and np.array_equal(counts.second, params.prior[1])
+    assert np.array_equal(params.prior, DEFAULT.with_prior(_prior(3)).prior)  # the weights' own, untouched
+
+
+@pytest.mark.parametrize("variant", ["another prior", "no prior", "no median table"])
+def test_files_of_v7_weights_decode_only_with_their_tables(tmp_path, variant):
+    """The shipped weights (v7: the median's table and a prior) with another prior, with none, or
+    without the median's table (its prior's first table kept) code other streams; each decodes
+    exactly with its own weights, and read with the other's it is refused or wrong."""
+    shipped = get_codec("vae", "image")
+    assert shipped.net.counts.median and shipped.net.counts.prior is not None
+    z = weightstore.load(shipped.path)
+    if variant == "another prior":
+        z["counts.prior"] = _prior(7)
+    elif variant == "no prior":
+        del z["counts.prior"]
+    else:
+        z["counts.median"] = np.int64(0)
+        z["counts.prior"] = z["counts.prior"][:1]
+    other = vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 7))
+    _each_decodes_with_its_own_weights_only(shipped, other, smooth_image(40, 48, 3, seed=13))
+
+
+@pytest.mark.parametrize("change", ["shape", "negative", "float", "over the limit"])
+def test_a_prior_out_of_range_is_refused(tmp_path, change):
+    z = weightstore.load(get_codec("vae", "image").path)
+    prior = _prior(1).astype(np.int64)
+    if change == "shape":
+        prior = prior[:-1]
+    elif change == "negative":
+        prior[1, 5, 7] = -1
+    elif change == "float":
+        prior = prior.astype(np.float64)
+    else:
+        prior[0, 9, :] = int(z["counts.limit"]) // SPAN + 1
+    z["counts.prior"] = prior
+    with pytest.raises(InputError, match="neighbour counts"):
+        vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 7)).net
+
+
+def test_the_trained_prior_is_the_residuals_scaled_to_its_weight():
+    """counts_residuals counts each step's residual in its context, per table, as the codec's
+    counts learn them; counts_prior scales each row to PRIOR_WEIGHT (fewer-counted rows kept),
+    rounded."""
+    from neuralzip.train.vae import PRIOR_WEIGHT, counts_prior
+
+    img = smooth_image(17, 33, 3, seed=8)  # a last column and row of patches: some steps code nothing
+    params = _with_taps(activity=True, median=True)
+    residuals = vae.counts_residuals(SimpleNamespace(counts=params), img)
+    assert residuals.shape == (2, CONTEXTS, SPAN) and residuals[0].sum() == residuals[1].sum() == img.size
+    counts, x, shapes, plan = _chain(img, params)
+    expect = np.zeros_like(residuals)
+    for a, e in reversed(plan.spans(0, len(x))):  # the decoder's order: the last group first
+        for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
+            ctx, pred = counts.predict(c, phase, a + units, pix)
+            values = x[a + units, pix, c].astype(np.int64)
+            for t in range(2):
+                np.add.at(expect[t], (ctx, values - pred[t] + SPAN // 2), 1)
+            counts.learn(ctx, pred, values)
+            counts.record(c, a + units, pix, pred)
+    assert np.array_equal(residuals, expect)
+    rows = np.zeros((2, CONTEXTS, SPAN), np.int64)
+    rows[0, 0, :4] = [3, 0, 1, 2]  # few: kept
+    rows[1, 1, 10:12] = [3 * PRIOR_WEIGHT, PRIOR_WEIGHT]  # many: scaled to PRIOR_WEIGHT
+    prior = counts_prior(rows, 1 << 16)
+    assert prior.dtype == np.uint16 and prior[0, 0, :4].tolist() == [3, 0, 1, 2]
+    assert prior[1, 1, 10:12].tolist() == [3 * PRIOR_WEIGHT // 4, PRIOR_WEIGHT // 4]
+    assert prior.sum() == 6 + PRIOR_WEIGHT
 
 
 def test_the_chain_records_its_shares_and_the_decoder_reads_them():
@@ -374,19 +520,22 @@ def test_wrong_or_missing_shares_are_refused(shares, v3, message):
         codec.check_params(params, sig, len(enc.chunks))
 
 
-def test_bucket_and_low_bits_code_the_mixture_value_by_value():
+@pytest.mark.parametrize("median", [False, True])
+def test_bucket_and_low_bits_code_the_mixture_value_by_value(median):
     """A bucket's mass (mixed_rows) times its low bits' (low_rows) is the mixture of the vae's
-    pmf (uniform within its bucket) and the counts' pmf at each value, to the rows' rounding (0.1%)."""
-    from neuralzip.coding import buckets
-
-    counts, *_ = _chain(smooth_image(9, 9, 3))
+    pmf (uniform within its bucket) and the counts' pmf at each value, to the rows' rounding (0.1%).
+    With two tables (v7), the counts' pmf is their mixture at the mixer's splits."""
+    counts, *_ = _chain(smooth_image(9, 9, 3), CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit,
+                                                            activity=True, median=median))
     rng = np.random.default_rng(4)
-    counts.counts[...] = rng.integers(0, 30, (CONTEXTS, SPAN))
-    counts.totals[...] = counts.counts.sum(1)
     n = 400
+    for table, totals in [(counts.counts, counts.totals), (counts.second, counts.second_totals)][:1 + median]:
+        table[...] = rng.integers(0, 30, (CONTEXTS, SPAN))
+        totals[...] = table.sum(1)
+    counts.logits = rng.integers(-3 << 16, 3 << 16, len(counts.logits))
     vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
     ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
-    pred = rng.integers(0, 256, n).astype(np.int64)
+    pred = rng.integers(0, 256, (2, n) if median else n).astype(np.int64)
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
     values = rng.integers(0, 256, n).astype(np.int64)
     sym, nlow, low = vae.residual_symbols(values, vae_preds)

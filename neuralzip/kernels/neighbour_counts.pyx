@@ -29,9 +29,12 @@ cdef enum:
     COEF_BITS = 12           # the taps' coefficients in 1/2**COEF_BITS
     COEF_LIMIT = 1 << 20     # |coefficient| (and the constant, in 1/2**COEF_BITS of a value)
     MIX_BITS = 20            # each part's row is scaled to 2**MIX_BITS per unit of share
+    SPLIT_BITS = 12          # v7 on: the taps' table's part of the counts' mixture, in 1/2**SPLIT_BITS
+    PROB_BITS = 24           # the mixer's gradient reads each table's probability in 1/2**PROB_BITS
 
 LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "PREV_CLASSES": PREV_CLASSES, "SHARE_BITS": SHARE_BITS, "MAX_TAPS": MAX_TAPS,
-          "TAP_REACH": TAP_REACH, "COEF_BITS": COEF_BITS, "COEF_LIMIT": COEF_LIMIT}
+          "TAP_REACH": TAP_REACH, "COEF_BITS": COEF_BITS, "COEF_LIMIT": COEF_LIMIT, "SPLIT_BITS": SPLIT_BITS,
+          "PROB_BITS": PROB_BITS}
 
 # The rings, nearest first: the 4 at distance 1, the 8 at distance 2 (with the diagonals), the 4 at
 # distance 4 (dy, dx); a subpixel reads the first ring with a decoded neighbour.
@@ -106,6 +109,11 @@ cdef inline int64_t counts_part(int64_t share, int64_t mass, int64_t tc) noexcep
     return ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc
 
 
+cdef inline int64_t split_part(int64_t share, int64_t split, int64_t mass, int64_t tc) noexcept nogil:
+    """One table's part of the counts' share when two are mixed (v7 on): `split` of 2**SPLIT_BITS."""
+    return ((((1 << SHARE_BITS) - share) * split * mass) << (MIX_BITS - SPLIT_BITS)) // tc
+
+
 cdef inline int64_t decoded_at(const int64_t[:, ::1] grid, const int64_t[::1] position,
                               const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, int64_t u, int64_t p,
                               int64_t phase, int64_t dy, int64_t dx) noexcept nogil:
@@ -136,7 +144,7 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, Py_ssize_t c, Py_ssize_t phase,
             const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred,
             const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps, const int64_t[:, :, ::1] coefs,
-            const uint8_t[:, :, ::1] errors=None):
+            const uint8_t[:, :, ::1] errors=None, int64_t[::1] median=None):
     """The prediction and context of channel c at the subpixels (units[k], pix[k]) of one step
     (`phase`), into ctx[k] and pred[k]. x [n, PIXELS, 3]: the chain's units; grid [n, 5]: each
     unit's plane (its first unit in cut order, patch rows, patch columns) and its patch row and
@@ -155,7 +163,10 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
     255), log2(1 + m + e), m of the ring's values (R) or of their differences from the earlier
     channel (G, B: what they are predicted from, so a patch whose channels move together is
     not taken for a busy one) and e the ring's mean error in this channel, and PREV_CLASSES
-    classes of the earlier channel's residual."""
+    classes of the earlier channel's residual. `median` (v7 on: a second prediction, with the
+    errors): the median of the ring's values (R) or of their differences (G, B: plus the earlier
+    channel's value at the pixel), the mean of the middle two of an even count; 128 where no
+    ring has a decoded neighbour."""
     cdef Py_ssize_t n = units.shape[0], nu = x.shape[0], k, j, ring
     cdef int64_t u, p, at, u2, p2, cnt, s, sp, se, sv, v, d, t, prev_cls, lin
     cdef int64_t vals[RING_SIZE]
@@ -164,7 +175,8 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
     if not 0 <= c < 3 or not 0 <= phase < 7 or x.shape[1] != PIXELS or x.shape[2] != 3 \
             or grid.shape[0] != nu or grid.shape[1] != 5 or shapes.shape[0] != nu or shapes.shape[1] != 3 \
             or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n \
-            or (activity and (errors.shape[0] != nu or errors.shape[1] != PIXELS or errors.shape[2] != 3)):
+            or (activity and (errors.shape[0] != nu or errors.shape[1] != PIXELS or errors.shape[2] != 3)) \
+            or (median is not None and (not activity or median.shape[0] != n)):
         raise ValueError("predict: mismatched shapes")
     if ntaps.shape[0] not in (0, PIXELS) or (ntaps.shape[0] and (
             taps.shape[0] != PIXELS or taps.shape[1] != MAX_TAPS or taps.shape[2] != 2
@@ -236,6 +248,8 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
                 else:  # classes of log2(1 + 2 deviation)
                     d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
             ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
+            if median is not None:
+                median[k] = median_of(vals, cnt, x[u, p, c - 1] if c > 0 else 0) if cnt > 0 else 128
             if ntaps.shape[0] == 0 or ntaps[p] == 0:
                 continue
             lin = linear_at(x, grid, position, shapes, phase_of, u, p, phase, c, taps, ntaps, coefs)
@@ -245,6 +259,21 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             if c > 0:  # the earlier channel's residual from its own linear prediction
                 v = x[u, p, c - 1] - linear_at(x, grid, position, shapes, phase_of, u, p, phase, c - 1, taps, ntaps, coefs)
                 ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, prev_classes - 1) - prev_cls
+
+
+cdef inline int64_t median_of(int64_t* vals, int64_t cnt, int64_t base) noexcept nogil:
+    """The median of vals[:cnt] (sorted in place; cnt >= 1; of an even count the mean of the middle
+    two, rounded up) plus base, clipped to 0..MAXV."""
+    cdef int64_t j, t, v
+    for j in range(1, cnt):
+        v = vals[j]
+        t = j - 1
+        while t >= 0 and vals[t] > v:
+            vals[t + 1] = vals[t]
+            t -= 1
+        vals[t + 1] = v
+    v = vals[cnt // 2] if cnt % 2 else floor_div(vals[cnt // 2 - 1] + vals[cnt // 2] + 1, 2)
+    return clip(v + base, 0, MAXV)
 
 
 cdef inline int64_t linear_at(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
@@ -281,62 +310,102 @@ def _check_step(Py_ssize_t n, const int64_t[::1] ctx, const int64_t[::1] pred, c
             raise ValueError("neighbour counts: a context or value out of range")
 
 
+cdef inline int64_t cumulate(const int32_t* row, int64_t scale, int64_t* cb) noexcept nogil:
+    """cb[v + 1]: the counts' mass of the values 0..v (row[v]: the count of value v); -> the total."""
+    cdef int64_t v, tc = 0
+    cb[0] = 0
+    for v in range(MAXV + 1):
+        tc += scale * row[v] + 1
+        cb[v + 1] = tc
+    return tc
+
+
+cdef inline int64_t bucket_mass(const int64_t* cb, int64_t pv, Py_ssize_t b) noexcept nogil:
+    """The mass of bucket b of the residuals from pv: that of its two runs of values."""
+    cdef int64_t lo, hi, mass = 0
+    cdef Py_ssize_t side
+    for side in range(2):
+        lo = max(pv + RUN_LO[b][side], 0)
+        hi = min(pv + RUN_HI[b][side], MAXV)
+        if lo <= hi:
+            mass += cb[hi + 1] - cb[lo]
+    return mass
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)  # block bounds: non-negative
 cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                       const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-                      int64_t share, int64_t scale, int64_t* cb, double[:, ::1] out) noexcept nogil:
-    """The rows of block blk of nblk (cb: its own scratch of MAXV + 2: the counts' cumulative mass
-    over the values). A bucket's mass is that of its two runs of values."""
-    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b, side
-    cdef int64_t v, lo, hi, tc, tv, pv, mass
-    cdef const int32_t* row
+                      int64_t share, int64_t scale, const int32_t[:, ::1] counts2, const int64_t[::1] pred2,
+                      const int64_t[::1] splits, bint two, int64_t* cb, int64_t* cb2, double[:, ::1] out) noexcept nogil:
+    """The rows of block blk of nblk (cb, cb2: its own scratch of MAXV + 2 each: the tables'
+    cumulative mass over the values)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b
+    cdef int64_t tc, tc2 = 1, tv, pv
     for k in range(blk * n // nblk, (blk + 1) * n // nblk):
-        row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
         pv = vae_preds[k]
-        cb[0] = tc = 0
-        for v in range(MAXV + 1):
-            tc += scale * row[v] + 1
-            cb[v + 1] = tc
+        tc = cumulate(&counts[ctx[k], MAXV - pred[k]], scale, cb)
+        if two:
+            tc2 = cumulate(&counts2[ctx[k], MAXV - pred2[k]], scale, cb2)
         tv = vae_total(vae_rows, k)
         for b in range(nb):
-            mass = 0
-            for side in range(2):
-                lo = max(pv + RUN_LO[b][side], 0)
-                hi = min(pv + RUN_HI[b][side], MAXV)
-                if lo <= hi:
-                    mass += cb[hi + 1] - cb[lo]
-            out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv) + counts_part(share, mass, tc) + 1)
+            if two:
+                out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv)
+                                     + split_part(share, splits[k], bucket_mass(cb, pv, b), tc)
+                                     + split_part(share, (1 << SPLIT_BITS) - splits[k], bucket_mass(cb2, pv, b), tc2) + 1)
+            else:
+                out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv)
+                                     + counts_part(share, bucket_mass(cb, pv, b), tc) + 1)
+
+
+def _check_second(Py_ssize_t n, const int32_t[:, ::1] counts2, const int64_t[::1] pred2, const int64_t[::1] splits):
+    """The second table (v7 on), its predictions and the first table's split per subpixel: all or none."""
+    cdef Py_ssize_t k
+    if counts2 is None and pred2 is None and splits is None:
+        return False
+    if counts2 is None or pred2 is None or splits is None or pred2.shape[0] != n or splits.shape[0] != n:
+        raise ValueError("a second table needs its predictions and the splits, one per subpixel")
+    _check_tables(counts2)
+    for k in range(n):
+        if not (0 <= pred2[k] <= MAXV and 0 <= splits[k] <= (1 << SPLIT_BITS)):
+            raise ValueError("a second prediction or a split out of range")
+    return True
 
 
 def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-               int64_t share, int64_t scale, Py_ssize_t nblk):
+               int64_t share, int64_t scale, Py_ssize_t nblk, const int32_t[:, ::1] counts2=None,
+               const int64_t[::1] pred2=None, const int64_t[::1] splits=None):
     """-> rows [n, buckets] float64: the vae's rows (residual buckets of value - vae_preds) mixed with
     the counts' pmf folded onto the same buckets, `share` sixteenths the vae's. The counts' pmf over
-    the values 0..MAXV: scale * count(value - pred) + 1 in context ctx, normalized. Every part is
-    an integer, so every machine builds the same row; every bucket gets at least 1. The rows are
-    split into nblk thread blocks (any count gives the same rows)."""
+    the values 0..MAXV: scale * count(value - pred) + 1 in context ctx, normalized; with a second
+    table (v7 on: counts2, its predictions pred2, same contexts), the mixture of the two pmfs,
+    splits[k] of 2**SPLIT_BITS the first's. Every part is an integer, so every machine builds the
+    same row; every bucket gets at least 1. The rows are split into nblk thread blocks (any count
+    gives the same rows)."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, blk
     _check_tables(counts)
     _check_step(n, ctx, pred, vae_preds)
+    cdef bint two = _check_second(n, counts2, pred2, splits)
     if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
             or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS:
         raise ValueError("mixed_rows: mismatched shapes or parameters")
     nblk = max(1, min(nblk, n))
     out_a = np.empty((n, nb), np.float64)
-    cb_a = np.zeros((nblk, MAXV + 2), np.int64)
+    cb_a = np.zeros((nblk, 2, MAXV + 2), np.int64)
     cdef double[:, ::1] out = out_a
-    cdef int64_t[:, ::1] cb = cb_a
+    cdef int64_t[:, :, ::1] cb = cb_a
     if n == 0:
         return out_a
     with nogil:
         if nblk == 1:
-            mixed_block(0, 1, counts, ctx, pred, vae_preds, vae_rows, share, scale, &cb[0, 0], out)
+            mixed_block(0, 1, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits, two,
+                        &cb[0, 0, 0], &cb[0, 1, 0], out)
         else:
             for blk in prange(nblk, schedule="static", chunksize=1):
-                mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, &cb[blk, 0], out)
+                mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits,
+                            two, &cb[blk, 0, 0], &cb[blk, 1, 0], out)
     return out_a
 
 
@@ -344,16 +413,19 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
 @cython.wraparound(False)
 def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
              const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-             const int64_t[::1] sym, int64_t share, int64_t scale):
+             const int64_t[::1] sym, int64_t share, int64_t scale, const int32_t[:, ::1] counts2=None,
+             const int64_t[::1] pred2=None, const int64_t[::1] splits=None):
     """-> rows [n, 2**nlow] float64: the pmf of the low bits of each subpixel's bucket sym[k] (every
     one of them has nlow low bits, the same for all): the same mixture as mixed_rows' within the
     bucket, so that bucket and low bits together code the mixture value by value. The vae's part
     is uniform over the bucket's values, the counts' part each value's own (0 outside 0..MAXV)."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, j, width
-    cdef int64_t nlow, tc, pv, v, u0, uniform, b
+    cdef int64_t nlow, tc, tc2 = 1, pv, v, u0, uniform, b
     cdef const int32_t* row
+    cdef const int32_t* row2 = NULL
     _check_tables(counts)
     _check_step(n, ctx, pred, vae_preds)
+    cdef bint two = _check_second(n, counts2, pred2, splits)
     if vae_rows.shape[0] != n or sym.shape[0] != n or n == 0 or not 0 <= share <= (1 << SHARE_BITS) \
             or not 1 <= scale <= 64:
         raise ValueError("low_rows: mismatched shapes or parameters")
@@ -367,18 +439,56 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
     with nogil:
         for k in range(n):
             row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
+            tc = counts_total(row, scale)
+            if two:
+                row2 = &counts2[ctx[k], MAXV - pred2[k]]
+                tc2 = counts_total(row2, scale)
             pv = vae_preds[k]
             b = sym[k]
-            tc = counts_total(row, scale)
             uniform = vae_part(share, <int64_t>vae_rows[k, b], vae_total(vae_rows, k) * width)
             u0 = value_of(b, 0)
             for j in range(width):
                 v = pv + unzigzag(u0 + j)
-                if 0 <= v <= MAXV:
-                    out[k, j] = <double>(uniform + counts_part(share, scale * row[v] + 1, tc) + 1)
-                else:
+                if not 0 <= v <= MAXV:
                     out[k, j] = <double>(uniform + 1)
+                elif two:
+                    out[k, j] = <double>(uniform + split_part(share, splits[k], scale * row[v] + 1, tc)
+                                         + split_part(share, (1 << SPLIT_BITS) - splits[k], scale * row2[v] + 1, tc2) + 1)
+                else:
+                    out[k, j] = <double>(uniform + counts_part(share, scale * row[v] + 1, tc) + 1)
     return out_a
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def mixer_gradients(const int32_t[:, ::1] counts, const int64_t[::1] ctx, const int64_t[::1] pred,
+                    const int32_t[:, ::1] counts2, const int64_t[::1] pred2, const int64_t[::1] splits,
+                    const int64_t[::1] values, int64_t scale, const int64_t[::1] mixer, int64_t[::1] grads):
+    """The two tables' mixer (v7 on) at one step, before the step is counted: adds to grads[mixer[k]]
+    each subpixel's gradient of the log of the mixture's probability of its value with respect to
+    the split's logit, 2 s (1 - s) (pa - pc) / p in 1/2**PROB_BITS (s = splits[k] / 2**SPLIT_BITS,
+    pa and pc the tables' probabilities of the value, p their mixture). Integer sums: the same
+    in any order."""
+    cdef Py_ssize_t n = ctx.shape[0], k
+    cdef int64_t s, pa, pc, p, one = 1 << SPLIT_BITS
+    cdef const int32_t* row
+    cdef const int32_t* row2
+    _check_tables(counts)
+    _check_step(n, ctx, pred, values)
+    if not _check_second(n, counts2, pred2, splits) or mixer.shape[0] != n:
+        raise ValueError("mixer_gradients: mismatched shapes")
+    for k in range(n):
+        if not 0 <= mixer[k] < grads.shape[0]:
+            raise ValueError("mixer_gradients: a mixer context out of range")
+    with nogil:
+        for k in range(n):
+            row = &counts[ctx[k], MAXV - pred[k]]
+            row2 = &counts2[ctx[k], MAXV - pred2[k]]
+            pa = ((scale * row[values[k]] + 1) << PROB_BITS) // counts_total(row, scale)
+            pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // counts_total(row2, scale)
+            s = splits[k]
+            p = max((s * pa + (one - s) * pc) >> SPLIT_BITS, 1)
+            grads[mixer[k]] += floor_div(2 * s * (one - s) * (pa - pc), p)
 
 
 @cython.boundscheck(False)

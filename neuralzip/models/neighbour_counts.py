@@ -22,6 +22,16 @@ read decoded pixels, never z or anything computed from it. This one:
   R were smooth), and 4 classes. Its pmf over the values
   0..255 is scale * count + 1, normalized; counts are learned after each coding step (a phase of
   one channel of a group of patches), and a context whose total passes `limit` is halved;
+* weights v7 on: keeps a second table, of the residuals from another prediction, the median of
+  the same ring's values (R) or differences (G, B; plus the earlier channel's value), in the
+  same contexts, and mixes the two tables' pmfs. The first table's part, the split, is the
+  sigmoid of a logit per mixer context (the counts' context without the earlier channel's
+  class: channel, ring, activity; 96), learned online: after each step, before its values are
+  counted, each logit moves by 1/20 of the sum over the step's subpixels of the gradient of the
+  log of the tables' mixture at the true value (kernel mixer_gradients, integers; the
+  sigmoid is a correctly rounded table). A linear predictor and a median err on different
+  pixels (edges, texture), and the mixer learns, per context and photo, which to trust. The
+  update reads the tables only, never the vae, which depends on z;
 * mixes that pmf, folded onto the vae's residual buckets, with the vae's row. The vae's share, in
   sixteenths, is one per channel and phase (v5, fitted in training: the vae leads in the sparse
   early phases, the counts in the dense late ones; v4 had one share, 8). A bucket's low bits are
@@ -29,15 +39,21 @@ read decoded pixels, never z or anything computed from it. This one:
   value by value), so that the two together code the value-by-value mixture the float model
   prices (neuralzip/kernels/neighbour_counts.pyx, in integers).
 
-The counts start empty in every chain chunk. The decoder learns each step after it decodes it;
-the encoder, which pushes the steps in the other order, first learns every step of the chunk,
-then unlearns them backwards (restoring a context's counts where a step halved it), so each
-step is coded with the counts it will be decoded with.
+The tables start in every chain chunk from the weights' prior (v7 on: per table and context, the
+residuals counted on the training photos, scaled to a total of at most train.vae.PRIOR_WEIGHT:
+a photo's first pixels are coded with what photos usually hold, not a uniform pmf; before v7,
+empty), the mixer's logits at 0 (an even split). The decoder learns each step after it decodes
+it; the encoder, which pushes the steps in the other order, first learns every step of the
+chunk, then unlearns them backwards (restoring a context's counts where a step halved it, and
+the mixer's logits), so each step is coded with the state it will be decoded with.
 """
+
+import functools
 
 import numpy as np
 
 from neuralzip.coding import buckets
+from neuralzip.exact import logistic
 from neuralzip.kernels import neighbour_counts as _k
 from neuralzip.models import vae_layout as L
 from neuralzip.models.classic_image import thread_blocks
@@ -51,6 +67,14 @@ SPAN = 2 * _k.LAYOUT["MAXV"] + 1
 SHARES = 1 << _k.LAYOUT["SHARE_BITS"]
 
 
+SPLIT_BITS = _k.LAYOUT["SPLIT_BITS"]
+MIXER_CONTEXTS = CONTEXTS // PREV_CLASSES  # v7: the mixer's context is the counts' less the earlier channel's class
+LOGIT_BITS = 16  # the mixer's logits in 1/2**LOGIT_BITS nat
+LOGIT_TABLE_BITS = logistic.Z_STEPS.bit_length() - 1  # the sigmoid table's steps: 1/64 nat
+LOGIT_LIMIT = 8 << LOGIT_BITS  # +-8 nats: each table keeps at least 1/3000 of the mixture
+# the mixer's learning rate: a step's gradient (in 1/2**PROB_BITS) over this is its logits' change in
+# 1/2**LOGIT_BITS nat, a rate of 1/20 (the float study: 0.05 gained more than 0.02 and 0.1)
+MIXER_RATE = 20 << (_k.LAYOUT["PROB_BITS"] - LOGIT_BITS)
 MAX_TAPS = _k.LAYOUT["MAX_TAPS"]
 COEF_BITS = _k.LAYOUT["COEF_BITS"]
 NO_TAPS = (np.zeros((0, MAX_TAPS, 2), np.int64), np.zeros(0, np.int64), np.zeros((0, 0, MAX_TAPS + 1), np.int64))
@@ -61,10 +85,13 @@ class CountsParams:
     mixture per channel and phase [3, N_PHASES] in 1/SHARES, the counts' scale and halving limit,
     (weights v5 on) the linear taps per position in the patch: taps [PIXELS, MAX_TAPS, 2]
     (dy, dx), ntaps [PIXELS] (how many are used), coefs [3, PIXELS, MAX_TAPS + 1] (the kernel's
-    predict explains them), and (v6 on: `activity`) the context's activity from the neighbours'
-    errors and G's and B's differences."""
+    predict explains them), (v6 on: `activity`) the context's activity from the neighbours'
+    errors and G's and B's differences, and (v7 on) `median`, a second table of counts of the
+    residuals from the ring's median, mixed with the first by a mixer learned online, and
+    `prior`, the tables every chain chunk starts from, [tables, CONTEXTS, SPAN] (None: empty)."""
 
-    def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS, activity: bool = False):
+    def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS, activity: bool = False,
+                 median: bool = False, prior=None):
         shares = np.asarray(shares, np.int64)
         taps, ntaps, coefs = (np.ascontiguousarray(a, np.int64) for a in linear)
         if shares.shape != (3, L.N_PHASES) or not (
@@ -76,43 +103,82 @@ class CountsParams:
                            or np.abs(taps).max() > _k.LAYOUT["TAP_REACH"]
                            or np.abs(coefs).max() > _k.LAYOUT["COEF_LIMIT"]):
             raise ValueError("neighbour counts' linear taps out of range")
+        if median and not activity:
+            raise ValueError("neighbour counts' median table needs the activity context")
+        self.tables = 2 if median else 1
+        if prior is not None:
+            prior = np.asarray(prior)
+            if prior.shape != (self.tables, CONTEXTS, SPAN) or prior.dtype.kind not in "iu" or prior.min() < 0 \
+                    or prior.astype(np.int64).sum(axis=2).max() > limit:
+                raise ValueError("neighbour counts' prior out of range")
+            prior = prior.astype(np.int32)
+        self.prior = prior
         self.shares, self.scale, self.limit = shares, int(scale), int(limit)
         self.linear = taps, ntaps, coefs
-        self.activity = bool(activity)
+        self.activity, self.median = bool(activity), bool(median)
 
     @classmethod
     def from_weights(cls, z: dict) -> "CountsParams | None":
-        """Weights v6 on: counts.activity 1; v5 on: a share per channel and phase (counts.shares)
-        and linear taps; v4: one share (counts.share), the rings' prediction alone."""
+        """Weights v7 on: counts.median 1 and counts.prior; v6 on: counts.activity 1; v5 on: a share
+        per channel and phase (counts.shares) and linear taps; v4: one share (counts.share), the
+        rings' prediction alone."""
         if "counts.scale" not in z:
             return None
         scale, limit = (int(np.asarray(z[k]).reshape(())) for k in ("counts.scale", "counts.limit"))
-        activity = int(np.asarray(z.get("counts.activity", 0)).reshape(()))
-        if activity not in (0, 1):
-            raise ValueError(f"neighbour counts' activity flag out of range: {activity}")
+        activity, median = (int(np.asarray(z.get(k, 0)).reshape(())) for k in ("counts.activity", "counts.median"))
+        if activity not in (0, 1) or median not in (0, 1):
+            raise ValueError(f"neighbour counts' activity or median flag out of range: {activity}, {median}")
         if "counts.shares" in z:
             return cls(z["counts.shares"], scale, limit, (z["counts.taps"], z["counts.ntaps"], z["counts.coefs"]),
-                       bool(activity))
+                       bool(activity), bool(median), z.get("counts.prior"))
         return cls(np.full((3, L.N_PHASES), int(np.asarray(z["counts.share"]).reshape(()))), scale, limit)
 
     def arrays(self) -> dict:
         taps, ntaps, coefs = self.linear
-        return {"counts.shares": self.shares.copy(), "counts.scale": np.int64(self.scale),
-                "counts.limit": np.int64(self.limit), "counts.taps": taps.copy(), "counts.ntaps": ntaps.copy(),
-                "counts.coefs": coefs.copy(), "counts.activity": np.int64(self.activity)}
+        arrays = {"counts.shares": self.shares.copy(), "counts.scale": np.int64(self.scale),
+                  "counts.limit": np.int64(self.limit), "counts.taps": taps.copy(), "counts.ntaps": ntaps.copy(),
+                  "counts.coefs": coefs.copy(), "counts.activity": np.int64(self.activity)}
+        if self.median:
+            arrays["counts.median"] = np.int64(1)
+        if self.prior is not None:
+            arrays["counts.prior"] = self.prior.astype(np.uint16)
+        return arrays
+
+    def _replaced(self, **changes) -> "CountsParams":
+        kw = dict(shares=self.shares, scale=self.scale, limit=self.limit, linear=self.linear, activity=self.activity,
+                  median=self.median, prior=self.prior)
+        kw.update(changes)
+        return CountsParams(**kw)
 
     def with_shares(self, shares) -> "CountsParams":
-        return CountsParams(shares, self.scale, self.limit, self.linear, self.activity)
+        return self._replaced(shares=shares)
+
+    def with_prior(self, prior) -> "CountsParams":
+        return self._replaced(prior=prior)
 
 
 # what training starts from before it fits the shares and taps (v4 was made from v3 so, without the
 # activity): half the vae's, counts + 1/3, halved past 2**16 (the float study
 # benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor of 0.3), no taps
-DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 3, 1 << 16, activity=True)
+DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 3, 1 << 16, activity=True, median=True)
+
+
+@functools.cache
+def _sigmoid() -> np.ndarray:
+    """2**CDF_BITS / (1 + e^-z) at z = i / Z_STEPS, |i| <= Z_MAX, the same on every machine."""
+    return logistic.correctly_rounded_cdf()
+
+
+def splits_of(logits: np.ndarray) -> np.ndarray:
+    """The first table's part of the counts' mixture, in 1/2**SPLIT_BITS, at mixer logits in
+    1/2**LOGIT_BITS nat (clamped to +-LOGIT_LIMIT nats: the part stays in 1..2**SPLIT_BITS - 1)."""
+    steps = np.asarray(logits, np.int64) >> (LOGIT_BITS - LOGIT_TABLE_BITS)
+    return _sigmoid()[steps + logistic.Z_MAX] >> (logistic.CDF_BITS - SPLIT_BITS)
 
 
 class NeighbourCounts:
-    """One chain chunk's counts, with the geometry to find each subpixel's neighbours."""
+    """One chain chunk's counts, with the geometry to find each subpixel's neighbours. With two
+    tables (v7 on), a prediction is [2, n]: the taps' (or rings' mean) and the rings' median."""
 
     def __init__(self, params: CountsParams, x: np.ndarray, grid: np.ndarray, position: np.ndarray,
                  shapes: np.ndarray, phase_of: np.ndarray):
@@ -121,35 +187,49 @@ class NeighbourCounts:
         self.params = params
         self.x, self.grid, self.position, self.shapes = x, grid, position, shapes
         self.phase_of = np.ascontiguousarray(phase_of, np.int64)
-        self.counts = np.zeros((CONTEXTS, SPAN), np.int32)
-        self.totals = np.zeros(CONTEXTS, np.int64)
+        tables = np.zeros((params.tables, CONTEXTS, SPAN), np.int32) if params.prior is None else params.prior.copy()
+        totals = tables.sum(axis=2, dtype=np.int64)
+        self.counts, self.totals = tables[0], totals[0]
+        # v7 on: the median's table, and the mixer's logit of the first table's part per mixer context
+        self.second, self.second_totals = (tables[1], totals[1]) if params.median else (None, None)
+        self.logits = np.zeros(MIXER_CONTEXTS, np.int64)
         # each decoded subpixel's |value - prediction| (v6's activity reads the neighbours'); units
         # outside this chain chunk stay 0 on both sides
         self.errors = np.zeros(x.shape, np.uint8) if params.activity else None
-        self._halved = {}  # step -> [(context, its counts and total before halving)], when kept
+        self._halved = {}  # step -> [(table, context, its counts and total before halving)], when kept
+        self._logits = {}  # step -> the mixer's logits before it, when kept
 
     def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(contexts, predictions) of channel c at the chain's subpixels (units, pix) of one step."""
+        """(contexts [n], predictions [n], or [2, n] with the median's table) of channel c at the
+        chain's subpixels (units, pix) of one step."""
         ctx = np.empty(len(units), np.int64)
-        pred = np.empty(len(units), np.int64)
+        pred = np.empty((2 if self.params.median else 1, len(units)), np.int64)
         _k.predict(self.x, self.grid, self.position, self.shapes, self.phase_of, c, phase,
-                   np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred,
-                   *self.params.linear, self.errors)
-        return ctx, pred
+                   np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred[0],
+                   *self.params.linear, self.errors, pred[1] if self.params.median else None)
+        return ctx, pred if self.params.median else pred[0]
 
     def record(self, c: int, units: np.ndarray, pix: np.ndarray, pred: np.ndarray) -> None:
         """Keep the errors of a decoded step (channel c at the chain's subpixels (units, pix),
-        predicted pred): later steps' activity reads them. Nothing to keep before v6."""
+        predicted pred): later steps' activity reads them (the first prediction's). Nothing to
+        keep before v6."""
         if self.errors is not None:
-            err = np.abs(self.x[units, pix, c].astype(np.int64) - pred)
+            err = np.abs(self.x[units, pix, c].astype(np.int64) - _first(pred))
             self.errors[units, pix, c] = np.minimum(err, 255)
+
+    def _second(self, ctx, pred) -> dict:
+        """The kernels' arguments for the median's table (none without it)."""
+        if self.second is None:
+            return {}
+        return {"counts2": self.second, "pred2": np.ascontiguousarray(pred[1]),
+                "splits": splits_of(self.logits[ctx // PREV_CLASSES])}
 
     def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""
-        return _k.mixed_rows(self.counts, ctx, pred, np.ascontiguousarray(vae_preds, np.int64),
-                             np.ascontiguousarray(vae_rows, np.float64), self.params.shares[c, phase],
-                             self.params.scale,
-                             thread_blocks(len(ctx), L.STEP_BLOCK))
+        return _k.mixed_rows(self.counts, ctx, np.ascontiguousarray(_first(pred)),
+                             np.ascontiguousarray(vae_preds, np.int64), np.ascontiguousarray(vae_rows, np.float64),
+                             self.params.shares[c, phase], self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK),
+                             **self._second(ctx, pred))
 
     def low_groups(self, c, phase, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
@@ -160,31 +240,68 @@ class NeighbourCounts:
         groups = []
         for bits in np.unique(nlow[nlow > 0]):
             idx = np.flatnonzero(nlow == bits)
-            groups.append((idx, _k.low_rows(self.counts, ctx[idx], pred[idx],
+            groups.append((idx, _k.low_rows(self.counts, ctx[idx], np.ascontiguousarray(_first(pred)[idx]),
                                             np.ascontiguousarray(vae_preds[idx], np.int64),
                                             np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
-                                            self.params.shares[c, phase], self.params.scale)))
+                                            self.params.shares[c, phase], self.params.scale,
+                                            **self._second(ctx[idx], pred[:, idx] if pred.ndim == 2 else None))))
         return groups
 
     def probabilities(self, ctx, pred, values) -> np.ndarray:
         """The counts' probability of each value (the float model's mixture reads it)."""
+        values = np.ascontiguousarray(values, np.int64)
         out = np.empty(len(ctx), np.float64)
-        _k.value_probabilities(self.counts, ctx, pred, np.ascontiguousarray(values, np.int64),
-                               self.params.scale, out)
-        return out
+        _k.value_probabilities(self.counts, ctx, np.ascontiguousarray(_first(pred)), values, self.params.scale, out)
+        if self.second is None:
+            return out
+        out2 = np.empty(len(ctx), np.float64)
+        _k.value_probabilities(self.second, ctx, np.ascontiguousarray(pred[1]), values, self.params.scale, out2)
+        split = splits_of(self.logits[ctx // PREV_CLASSES]) / (1 << SPLIT_BITS)
+        return split * out + (1 - split) * out2
 
     def learn(self, ctx, pred, values, step: int | None = None) -> None:
-        """Count one step's values; `step` keeps what halving overwrites, so unlearn can undo it."""
-        _k.learn(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64), 1)
-        full = np.flatnonzero(self.totals > self.params.limit)
-        if len(full) and step is not None:
-            self._halved[step] = [(j, self.counts[j].copy(), int(self.totals[j])) for j in full]
-        if len(full):
-            _k.halve_full(self.counts, self.totals, self.params.limit)
+        """Count one step's values (with two tables, first the mixer learns from them); `step`
+        keeps what halving and the mixer overwrite, so unlearn can undo it."""
+        values = np.ascontiguousarray(values, np.int64)
+        if self.second is not None:
+            if step is not None:
+                self._logits[step] = self.logits.copy()
+            mixer = ctx // PREV_CLASSES
+            grads = np.zeros(MIXER_CONTEXTS, np.int64)
+            _k.mixer_gradients(self.counts, ctx, np.ascontiguousarray(pred[0]), self.second,
+                               np.ascontiguousarray(pred[1]), splits_of(self.logits[mixer]), values,
+                               self.params.scale, mixer, grads)
+            self.logits = np.clip(self.logits + grads // MIXER_RATE, -LOGIT_LIMIT, LOGIT_LIMIT)
+        halved = []
+        for t, (table, totals, p) in enumerate(self._tables(pred)):
+            _k.learn(table, totals, ctx, p, values, 1)
+            full = np.flatnonzero(totals > self.params.limit)
+            if len(full) and step is not None:
+                halved += [(t, j, table[j].copy(), int(totals[j])) for j in full]
+            if len(full):
+                _k.halve_full(table, totals, self.params.limit)
+        if halved:
+            self._halved[step] = halved
 
     def unlearn(self, ctx, pred, values, step: int) -> None:
         """Undo learn(ctx, pred, values, step), the last step learned and not yet undone."""
-        for j, counts, total in reversed(self._halved.pop(step, [])):
-            self.counts[j] = counts
-            self.totals[j] = total
-        _k.learn(self.counts, self.totals, ctx, pred, np.ascontiguousarray(values, np.int64), -1)
+        tables = self._tables(pred)
+        for t, j, counts, total in reversed(self._halved.pop(step, [])):
+            tables[t][0][j] = counts
+            tables[t][1][j] = total
+        for table, totals, p in tables:
+            _k.learn(table, totals, ctx, p, np.ascontiguousarray(values, np.int64), -1)
+        if self.second is not None:
+            self.logits = self._logits.pop(step)
+
+    def _tables(self, pred) -> list:
+        """[(counts, totals, the predictions they count residuals from)], one per table."""
+        if self.second is None:
+            return [(self.counts, self.totals, np.ascontiguousarray(pred))]
+        return [(self.counts, self.totals, np.ascontiguousarray(pred[0])),
+                (self.second, self.second_totals, np.ascontiguousarray(pred[1]))]
+
+
+def _first(pred: np.ndarray) -> np.ndarray:
+    """The first table's predictions (the taps', or the rings' mean where a tap is missing)."""
+    return pred[0] if pred.ndim == 2 else pred

@@ -49,7 +49,7 @@ from neuralzip.models import vae_layout as L
 from neuralzip.models.base import Encoded, ParamError, decode_batch_limit, param_int, param_ints, sub_batches
 from neuralzip.models.classic_image import thread_blocks
 from neuralzip.models.learned_image import LearnedImageCodec
-from neuralzip.models.neighbour_counts import SHARES, CountsParams, NeighbourCounts
+from neuralzip.models.neighbour_counts import CONTEXTS, SHARES, CountsParams, NeighbourCounts
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
@@ -430,9 +430,12 @@ def chain_shares(params: dict) -> np.ndarray:
     return np.array(table, np.int64)
 
 
-def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spans) -> np.ndarray:
+def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spans,
+                 residuals: np.ndarray | None = None) -> np.ndarray:
     """The encoder's first pass: learn every step of the chunk in the decoder's order (step keys
-    (group, step)); -> the counts' probability of each coded subpixel, [units, PIXELS, 3] float32."""
+    (group, step)); -> the counts' probability of each coded subpixel, [units, PIXELS, 3] float32.
+    Training: each step's residuals are also counted per table and context into `residuals`
+    [tables, CONTEXTS, SPAN]."""
     start = spans[0][0]
     probs = np.ones((spans[-1][1] - start, L.PIXELS, 3), np.float32)
     for gi in reversed(range(len(spans))):
@@ -443,21 +446,36 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
             probs[a - start + units, pix, c] = counts.probabilities(ctx, pred, values)
             counts.learn(ctx, pred, values, (gi, k))
             counts.record(c, a + units, pix, pred)
+            if residuals is not None:
+                for t, p in enumerate(pred if pred.ndim == 2 else pred[None]):
+                    np.add.at(residuals[t], (ctx, values - p + MAXV), 1)
     return probs
 
 
-def _chain_counts(net: _Network, img: np.ndarray):
+def _chain_counts(net: _Network, img: np.ndarray, residuals: np.ndarray | None = None):
     """An 8-bit RGB image as its own chain, with its counts learned as the decoder learns them:
     (units x, shapes, ChainOrder, the counts' probability of each subpixel [units, PIXELS, 3]),
-    all in the chain's order."""
+    all in the chain's order; `residuals`: as _learn_chunk's."""
     x, shapes = cut_units(img)
     plan = ChainOrder(plane_grids(img.shape), True)
     x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
     probs = np.empty((len(x), L.PIXELS, 3), np.float32)
     for a in range(0, len(x), CHAIN_UNITS):
         e = min(a + CHAIN_UNITS, len(x))
-        probs[a:e] = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+        probs[a:e] = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e),
+                                  residuals)
     return x, shapes, plan, probs
+
+
+def counts_residuals(net: _Network, img: np.ndarray) -> np.ndarray:
+    """Training (weights with neighbour counts): how often each residual (value - prediction) comes
+    in each of the counts' tables and contexts over an 8-bit RGB image coded as its own chain,
+    [tables, CONTEXTS, SPAN] int64, the residuals -MAXV..MAXV in order (what a prior of the counts
+    is made from). The contexts and predictions read decoded values only, whatever the counts
+    start from."""
+    residuals = np.zeros((net.counts.tables, CONTEXTS, 2 * MAXV + 1), np.int64)
+    _chain_counts(net, img, residuals)
+    return residuals
 
 
 def counts_probabilities(net: _Network, img: np.ndarray) -> np.ndarray:

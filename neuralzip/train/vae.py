@@ -58,7 +58,7 @@ from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import (_torch, cached_pool, fit, image_split, load_checkpoint, load_rgb8, one_cycle,
                                    save_checkpoint)
 
-VERSION = 6  # v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 7  # v7: a second table of counts (the rings' median) mixed in by a mixer learned online, and the tables start from a prior counted on the training photos; v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
@@ -67,6 +67,10 @@ WARMUP, WARMUP_START = 3000, 0.05
 MARGIN = L.CONTEXT_ROWS  # pool windows: the patch and its context (as many rows above as columns left)
 UNCONDITIONED_VERSION = 2  # what --requantize writes for weights without context (how v2 was made)
 DROP_CONTEXT = 0.15  # share of training patches without a row above (and, apart, without columns left)
+# the counts' prior (v7 on): each context's residuals on the training photos scaled to this total (or
+# their own count, if fewer); 512 priced best on the tuning files among 32, 128, 512, 2048, 8192
+# (float mixture -0.26%, 2048 -0.24%, 8192 +0.02%; the study in weights/RECIPES.md, v7)
+PRIOR_WEIGHT = 512
 
 
 def patch_pool(files: list[Path], count: int, seed: int, log=print, margin: int = MARGIN) -> np.ndarray:
@@ -449,31 +453,56 @@ def _save_and_price(arrays: dict, recipe: dict, out_dir: Path, train_files: list
 
 def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log) -> None:
     """The neighbour counts' parameters into arrays (any earlier ones replaced): DEFAULT_COUNTS' scale
-    and limit, linear taps fitted on the training files (train/neighbour_taps.py), then the vae's
+    and limit, linear taps fitted on the training files (train/neighbour_taps.py), the prior the
+    counts start from (counts_prior, of the residuals over the training files), then the vae's
     share of the mixture per channel and phase, the one with the fewest float-model bits over the
     training files (each its own chain; vae.share_costs)."""
-    from neuralzip.models.vae import VAECodec, share_costs
+    from neuralzip.models.vae import counts_residuals, share_costs
 
     for key in [k for k in arrays if k.startswith("counts.")]:
         del arrays[key]
     counts = CountsParams(DEFAULT_COUNTS.shares, DEFAULT_COUNTS.scale, DEFAULT_COUNTS.limit,
-                          neighbour_taps.fit_taps(train_files, log), DEFAULT_COUNTS.activity)
+                          neighbour_taps.fit_taps(train_files, log), DEFAULT_COUNTS.activity, DEFAULT_COUNTS.median)
     arrays.update(counts.arrays())
-    costs = 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        net = VAECodec(weightstore.save(dict(arrays, recipe=np.array("{}")), Path(tmp), WEIGHTS_PREFIX, VERSION)).net
-        for i, f in enumerate(train_files):
-            img = load_rgb8(f)
-            if img is not None:
-                costs = costs + share_costs(net, img)
-            log(f"fitting the neighbour counts' shares: {i + 1}/{len(train_files)} training files")
+    residuals = _summed_over(arrays, train_files, counts_residuals, "counting the neighbour counts' prior", log)
+    arrays.update(counts.with_prior(counts_prior(residuals, counts.limit)).arrays())
+    costs = _summed_over(arrays, train_files, share_costs, "fitting the neighbour counts' shares", log)
     shares = np.argmin(costs, axis=-1).astype(np.int64)
     arrays["counts.shares"] = shares
     recipe["neighbour_counts"] = {"shares": shares.tolist(), "fitted_on": len(train_files),
                                   "taps": neighbour_taps.TAPS, "robust_iterations": neighbour_taps.ROBUST_ITERATIONS,
                                   "robust_scale": neighbour_taps.ROBUST_SCALE,
                                   "scale": DEFAULT_COUNTS.scale, "limit": DEFAULT_COUNTS.limit,
-                                  "activity": DEFAULT_COUNTS.activity}
+                                  "activity": DEFAULT_COUNTS.activity, "median": DEFAULT_COUNTS.median,
+                                  "prior_weight": PRIOR_WEIGHT}
+
+
+def _summed_over(arrays: dict, files: list[Path], measure, what: str, log):
+    """measure(net, image) summed over the 8-bit RGB images `files`, net the vae of `arrays`."""
+    from neuralzip.models.vae import VAECodec
+
+    total = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        net = VAECodec(weightstore.save(dict(arrays, recipe=np.array("{}")), Path(tmp), WEIGHTS_PREFIX, VERSION)).net
+        for i, f in enumerate(files):
+            img = load_rgb8(f)
+            if img is not None:
+                total = total + measure(net, img)
+            log(f"{what}: {i + 1}/{len(files)} training files")
+    return total
+
+
+def counts_prior(residuals: np.ndarray, limit: int) -> np.ndarray:
+    """The counts' prior from residual counts per table and context [tables, CONTEXTS, SPAN]: each
+    context's row scaled to a total of PRIOR_WEIGHT (rows counted fewer times kept as they are),
+    rounded to nearest, uint16; below the halving `limit` per row."""
+    residuals = np.asarray(residuals, np.float64)
+    totals = residuals.sum(axis=-1, keepdims=True)
+    scale = np.minimum(1.0, PRIOR_WEIGHT / np.maximum(totals, 1.0))
+    prior = np.floor(residuals * scale + 0.5)
+    if prior.sum(axis=-1).max() > min(limit, 65535):
+        raise ValueError("the counts' prior would pass the halving limit")
+    return prior.astype(np.uint16)
 
 
 def evaluate(path: Path, files: list[Path], log=print) -> dict:
