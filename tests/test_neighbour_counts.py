@@ -297,6 +297,32 @@ def test_two_tables_mix_by_their_split():
     assert np.array_equal(low, _k.low_rows(first, ctx, pred[0], vae_preds, vae_rows, sym, share, scale))
 
 
+def test_the_mixer_reads_the_rows_totals_as_it_would_count_them():
+    """mixed_rows hands each row's two totals to the mixer's update (the decoder builds the rows,
+    then learns the same step): the gradients are those the update counts itself; a total below 1
+    is refused."""
+    rng = np.random.default_rng(6)
+    n = 300
+    first, second = (rng.integers(0, 40, (CONTEXTS, SPAN)).astype(np.int32) for _ in range(2))
+    ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
+    pred = rng.integers(0, 256, (2, n)).astype(np.int64)
+    values = rng.integers(0, 256, n).astype(np.int64)
+    splits = rng.integers(1, 1 << SPLIT_BITS, n).astype(np.int64)
+    mixer = ctx // PREV_CLASSES
+    totals = np.zeros((2, n), np.int64)
+    _k.mixed_rows(first, ctx, pred[0], values, np.ones((n, vae.N_BUCKETS)), 6, 3, 2, second, pred[1], splits, totals)
+    counted, read = (np.zeros(CONTEXTS // PREV_CLASSES, np.int64) for _ in range(2))
+    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, counted)
+    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, read, totals)
+    assert np.array_equal(counted, read) and np.count_nonzero(read) > 10
+    other = np.zeros_like(read)  # negative control: other totals, other gradients (so they are read)
+    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, other, totals * 2)
+    assert not np.array_equal(other, read)
+    totals[1, 7] = 0
+    with pytest.raises(ValueError, match="total"):
+        _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, read, totals)
+
+
 def _v3_codec():
     return vae.VAECodec(next(weightstore.shipped_dir().glob("vae-image-v3-*.npz")))
 

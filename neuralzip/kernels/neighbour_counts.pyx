@@ -338,9 +338,10 @@ cdef inline int64_t bucket_mass(const int64_t* cb, int64_t pv, Py_ssize_t b) noe
 cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                       const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
                       int64_t share, int64_t scale, const int32_t[:, ::1] counts2, const int64_t[::1] pred2,
-                      const int64_t[::1] splits, bint two, int64_t* cb, int64_t* cb2, double[:, ::1] out) noexcept nogil:
+                      const int64_t[::1] splits, bint two, int64_t* cb, int64_t* cb2, double[:, ::1] out,
+                      int64_t[:, ::1] totals, bint keep) noexcept nogil:
     """The rows of block blk of nblk (cb, cb2: its own scratch of MAXV + 2 each: the tables'
-    cumulative mass over the values)."""
+    cumulative mass over the values); with two tables and `keep`, each row's two totals into totals."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b
     cdef int64_t tc, tc2 = 1, tv, pv
     for k in range(blk * n // nblk, (blk + 1) * n // nblk):
@@ -348,6 +349,9 @@ cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] cou
         tc = cumulate(&counts[ctx[k], MAXV - pred[k]], scale, cb)
         if two:
             tc2 = cumulate(&counts2[ctx[k], MAXV - pred2[k]], scale, cb2)
+            if keep:
+                totals[0, k] = tc
+                totals[1, k] = tc2
         tv = vae_total(vae_rows, k)
         for b in range(nb):
             if two:
@@ -376,20 +380,23 @@ def _check_second(Py_ssize_t n, const int32_t[:, ::1] counts2, const int64_t[::1
 def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
                const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
                int64_t share, int64_t scale, Py_ssize_t nblk, const int32_t[:, ::1] counts2=None,
-               const int64_t[::1] pred2=None, const int64_t[::1] splits=None):
+               const int64_t[::1] pred2=None, const int64_t[::1] splits=None, int64_t[:, ::1] totals=None):
     """-> rows [n, buckets] float64: the vae's rows (residual buckets of value - vae_preds) mixed with
     the counts' pmf folded onto the same buckets, `share` sixteenths the vae's. The counts' pmf over
     the values 0..MAXV: scale * count(value - pred) + 1 in context ctx, normalized; with a second
     table (v7 on: counts2, its predictions pred2, same contexts), the mixture of the two pmfs,
-    splits[k] of 2**SPLIT_BITS the first's. Every part is an integer, so every machine builds the
-    same row; every bucket gets at least 1. The rows are split into nblk thread blocks (any count
-    gives the same rows)."""
+    splits[k] of 2**SPLIT_BITS the first's, and each row's two totals into `totals` [2, n] where
+    given (for mixer_gradients). Every part is an integer, so every machine builds the same row; every
+    bucket gets at least 1. The rows are split into nblk thread blocks (any count gives the same
+    rows)."""
     cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, blk
     _check_tables(counts)
     _check_step(n, ctx, pred, vae_preds)
     cdef bint two = _check_second(n, counts2, pred2, splits)
+    cdef bint keep = totals is not None
     if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
-            or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS:
+            or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS \
+            or (totals is not None and (not two or totals.shape[0] != 2 or totals.shape[1] != n)):
         raise ValueError("mixed_rows: mismatched shapes or parameters")
     nblk = max(1, min(nblk, n))
     out_a = np.empty((n, nb), np.float64)
@@ -401,11 +408,11 @@ def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
     with nogil:
         if nblk == 1:
             mixed_block(0, 1, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits, two,
-                        &cb[0, 0, 0], &cb[0, 1, 0], out)
+                        &cb[0, 0, 0], &cb[0, 1, 0], out, totals, keep)
         else:
             for blk in prange(nblk, schedule="static", chunksize=1):
                 mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits,
-                            two, &cb[blk, 0, 0], &cb[blk, 1, 0], out)
+                            two, &cb[blk, 0, 0], &cb[blk, 1, 0], out, totals, keep)
     return out_a
 
 
@@ -463,29 +470,36 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
 @cython.wraparound(False)
 def mixer_gradients(const int32_t[:, ::1] counts, const int64_t[::1] ctx, const int64_t[::1] pred,
                     const int32_t[:, ::1] counts2, const int64_t[::1] pred2, const int64_t[::1] splits,
-                    const int64_t[::1] values, int64_t scale, const int64_t[::1] mixer, int64_t[::1] grads):
+                    const int64_t[::1] values, int64_t scale, const int64_t[::1] mixer, int64_t[::1] grads,
+                    const int64_t[:, ::1] totals=None):
     """The two tables' mixer (v7 on) at one step, before the step is counted: adds to grads[mixer[k]]
     each subpixel's gradient of the log of the mixture's probability of its value with respect to
     the split's logit, 2 s (1 - s) (pa - pc) / p in 1/2**PROB_BITS (s = splits[k] / 2**SPLIT_BITS,
     pa and pc the tables' probabilities of the value, p their mixture). Integer sums: the same
-    in any order."""
+    in any order. `totals` [2, n]: the rows' totals mixed_rows gave for these tables, predictions
+    and contexts (None: counted here)."""
     cdef Py_ssize_t n = ctx.shape[0], k
     cdef int64_t s, pa, pc, p, one = 1 << SPLIT_BITS
     cdef const int32_t* row
     cdef const int32_t* row2
     _check_tables(counts)
     _check_step(n, ctx, pred, values)
-    if not _check_second(n, counts2, pred2, splits) or mixer.shape[0] != n:
+    if not _check_second(n, counts2, pred2, splits) or mixer.shape[0] != n \
+            or (totals is not None and (totals.shape[0] != 2 or totals.shape[1] != n)):
         raise ValueError("mixer_gradients: mismatched shapes")
     for k in range(n):
-        if not 0 <= mixer[k] < grads.shape[0]:
-            raise ValueError("mixer_gradients: a mixer context out of range")
+        if not 0 <= mixer[k] < grads.shape[0] or (totals is not None and (totals[0, k] < 1 or totals[1, k] < 1)):
+            raise ValueError("mixer_gradients: a mixer context or a total out of range")
     with nogil:
         for k in range(n):
             row = &counts[ctx[k], MAXV - pred[k]]
             row2 = &counts2[ctx[k], MAXV - pred2[k]]
-            pa = ((scale * row[values[k]] + 1) << PROB_BITS) // counts_total(row, scale)
-            pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // counts_total(row2, scale)
+            if totals is None:
+                pa = ((scale * row[values[k]] + 1) << PROB_BITS) // counts_total(row, scale)
+                pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // counts_total(row2, scale)
+            else:
+                pa = ((scale * row[values[k]] + 1) << PROB_BITS) // totals[0, k]
+                pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // totals[1, k]
             s = splits[k]
             p = max((s * pa + (one - s) * pc) >> SPLIT_BITS, 1)
             grads[mixer[k]] += floor_div(2 * s * (one - s) * (pa - pc), p)

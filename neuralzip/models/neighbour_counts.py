@@ -198,6 +198,9 @@ class NeighbourCounts:
         self.errors = np.zeros(x.shape, np.uint8) if params.activity else None
         self._halved = {}  # step -> [(table, context, its counts and total before halving)], when kept
         self._logits = {}  # step -> the mixer's logits before it, when kept
+        # the decoder's last rows' (contexts, predictions, the tables' totals per subpixel): learning
+        # the same step reads the totals instead of counting them again
+        self._row_totals = None
 
     def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(contexts [n], predictions [n], or [2, n] with the median's table) of channel c at the
@@ -226,10 +229,14 @@ class NeighbourCounts:
 
     def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""
+        second = self._second(ctx, pred)
+        if second:
+            second["totals"] = np.empty((2, len(ctx)), np.int64)
+            self._row_totals = (ctx, pred, second["totals"])
         return _k.mixed_rows(self.counts, ctx, np.ascontiguousarray(_first(pred)),
                              np.ascontiguousarray(vae_preds, np.int64), np.ascontiguousarray(vae_rows, np.float64),
                              self.params.shares[c, phase], self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK),
-                             **self._second(ctx, pred))
+                             **second)
 
     def low_groups(self, c, phase, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
@@ -268,10 +275,12 @@ class NeighbourCounts:
                 self._logits[step] = self.logits.copy()
             mixer = ctx // PREV_CLASSES
             grads = np.zeros(MIXER_CONTEXTS, np.int64)
+            same_step = self._row_totals is not None and self._row_totals[0] is ctx and self._row_totals[1] is pred
             _k.mixer_gradients(self.counts, ctx, np.ascontiguousarray(pred[0]), self.second,
                                np.ascontiguousarray(pred[1]), splits_of(self.logits[mixer]), values,
-                               self.params.scale, mixer, grads)
+                               self.params.scale, mixer, grads, self._row_totals[2] if same_step else None)
             self.logits = np.clip(self.logits + grads // MIXER_RATE, -LOGIT_LIMIT, LOGIT_LIMIT)
+        self._row_totals = None
         halved = []
         for t, (table, totals, p) in enumerate(self._tables(pred)):
             _k.learn(table, totals, ctx, p, values, 1)
