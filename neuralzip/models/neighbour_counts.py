@@ -251,7 +251,7 @@ class NeighbourCounts:
                                             np.ascontiguousarray(vae_preds[idx], np.int64),
                                             np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
                                             self.params.shares[c, phase], self.params.scale,
-                                            **self._second(ctx[idx], pred[:, idx] if pred.ndim == 2 else None))))
+                                            **self._second(ctx[idx], per_table(pred)[:, idx]))))
         return groups
 
     def probabilities(self, ctx, pred, values) -> np.ndarray:
@@ -305,12 +305,16 @@ class NeighbourCounts:
 
     def _tables(self, pred) -> list:
         """[(counts, totals, the predictions they count residuals from)], one per table."""
-        if self.second is None:
-            return [(self.counts, self.totals, np.ascontiguousarray(pred))]
-        return [(self.counts, self.totals, np.ascontiguousarray(pred[0])),
-                (self.second, self.second_totals, np.ascontiguousarray(pred[1]))]
+        tables = [(self.counts, self.totals)] + ([] if self.second is None else [(self.second, self.second_totals)])
+        return [(table, totals, np.ascontiguousarray(p)) for (table, totals), p in zip(tables, per_table(pred))]
+
+
+def per_table(pred: np.ndarray) -> np.ndarray:
+    """A step's predictions as predict gives them ([n], or [2, n] with the median's table) as
+    [tables, n]."""
+    return pred if pred.ndim == 2 else pred[None]
 
 
 def _first(pred: np.ndarray) -> np.ndarray:
     """The first table's predictions (the taps', or the rings' mean where a tap is missing)."""
-    return pred[0] if pred.ndim == 2 else pred
+    return per_table(pred)[0]

@@ -49,7 +49,7 @@ from neuralzip.models import vae_layout as L
 from neuralzip.models.base import Encoded, ParamError, decode_batch_limit, param_int, param_ints, sub_batches
 from neuralzip.models.classic_image import thread_blocks
 from neuralzip.models.learned_image import LearnedImageCodec
-from neuralzip.models.neighbour_counts import CONTEXTS, SHARES, CountsParams, NeighbourCounts
+from neuralzip.models.neighbour_counts import CONTEXTS, SHARES, CountsParams, NeighbourCounts, per_table
 
 WEIGHTS_PREFIX = "vae-image"
 CHAIN_UNITS = 1 << 16  # patches per chain (one chunk): 4 megapixels of RGB
@@ -447,7 +447,7 @@ def _learn_chunk(counts: NeighbourCounts, x: np.ndarray, shapes: np.ndarray, spa
             counts.learn(ctx, pred, values, (gi, k))
             counts.record(c, a + units, pix, pred)
             if residuals is not None:
-                for t, p in enumerate(pred if pred.ndim == 2 else pred[None]):
+                for t, p in enumerate(per_table(pred)):
                     np.add.at(residuals[t], (ctx, values - p + MAXV), 1)
     return probs
 

@@ -23,9 +23,10 @@
 
 Weights with context get the neighbour counts (models/neighbour_counts.py: an
 adaptive part of the likelihood): their scale and limit, their linear taps
-(train/neighbour_taps.py) and the vae's share of the mixture per channel and
-phase, both fitted on the training files (the shares: the float model's bits
-at each share, the fewest per channel and phase).
+(train/neighbour_taps.py), the prior their tables start from (v7 on: the
+residuals counted per table and context, counts_prior) and the vae's share of
+the mixture per channel and phase, all fitted on the training files (the
+shares: the float model's bits at each share, the fewest per channel and phase).
 `--add-counts WEIGHTS` adds them to a file with context (v3 on; how v5 was made from v3, and the
 first step of v6).
 
@@ -495,12 +496,12 @@ def _summed_over(arrays: dict, files: list[Path], measure, what: str, log):
 def counts_prior(residuals: np.ndarray, limit: int) -> np.ndarray:
     """The counts' prior from residual counts per table and context [tables, CONTEXTS, SPAN]: each
     context's row scaled to a total of PRIOR_WEIGHT (rows counted fewer times kept as they are),
-    rounded to nearest, uint16; below the halving `limit` per row."""
+    rounded to nearest, uint16 (no entry passes PRIOR_WEIGHT); below the halving `limit` per row."""
     residuals = np.asarray(residuals, np.float64)
     totals = residuals.sum(axis=-1, keepdims=True)
     scale = np.minimum(1.0, PRIOR_WEIGHT / np.maximum(totals, 1.0))
     prior = np.floor(residuals * scale + 0.5)
-    if prior.sum(axis=-1).max() > min(limit, 65535):
+    if prior.sum(axis=-1).max() > limit:
         raise ValueError("the counts' prior would pass the halving limit")
     return prior.astype(np.uint16)
 
