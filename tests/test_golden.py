@@ -322,6 +322,27 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
         api.decompress_bytes(_rewrite(blob, weights=current.weights))
 
 
+def test_older_vae_file_keeps_the_weights_shares_it_records():
+    """Before the encoder chose the vae's shares of its neighbour counts per chain, every chain
+    recorded the weights' own (the older file, made with today's weights v7). It decodes with the
+    shares it records; read with other shares (the negative control) its content no longer matches
+    its checksum. Coded again today it records the shares chosen for it, its chunks differ, and it
+    decodes."""
+    blob = (GOLDEN / "older-vae-weights-shares-image.nz").read_bytes()
+    _, [member] = container.loads(blob)
+    weights = shipped("vae-image")
+    assert member.weights in weights.name
+    net = get_codec("vae", "image").net
+    assert member.params["counts_shares"] == net.counts.shares.tolist()
+    other = (net.counts.shares + 1).clip(0, 16).tolist()
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, counts_shares=other)))
+    [(stored, restored)] = api.decompress_bytes(blob)
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "vae"))
+    assert again.params["counts_shares"] != member.params["counts_shares"] and again.chunks != member.chunks
+    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
+
+
 def test_older_wavenet_file_keeps_the_fixed_predictor_of_its_weights():
     """wavenet's weights v1 read the residual of the fixed second-order predictor, v2 that of an
     LPC per block stored in the chunk (params "block"). The older file names v1, records no

@@ -490,17 +490,16 @@ def test_the_trained_prior_is_the_residuals_scaled_to_its_weight():
 
 def test_the_chain_records_its_shares_and_the_decoder_reads_them():
     """The chain's first member records the shares the counts were mixed in at, per channel and
-    phase (the weights' today); a chunk coded at other shares decodes exactly at those only
-    (negative control: read with one step's share changed, it is refused or wrong)."""
+    phase (those the encoder chose for it); a chunk coded at other shares decodes exactly at those
+    only (negative control: read with one step's share changed, it is refused or wrong)."""
     img = smooth_image(40, 56, 3, seed=7)
     sig = Signal("image", img.shape, 8)
     codec = get_codec("vae", "image")
     enc = codec.encode(img, sig)
-    assert enc.params["counts_shares"] == codec.net.counts.shares.tolist()
-    assert np.array_equal(vae.chain_shares(enc.params), codec.net.counts.shares)
-    x, shapes = vae.cut_units(img)
-    plan = vae.ChainOrder(vae.plane_grids(img.shape), context=True)
-    x, shapes = np.ascontiguousarray(x[plan.order]), shapes[plan.order]
+    _, x, shapes, plan = _chain(img)
+    chosen = vae.chosen_shares(codec.net, x, shapes, plan)
+    assert enc.params["counts_shares"] == chosen.tolist()
+    assert np.array_equal(vae.chain_shares(enc.params), chosen)
     shares = np.arange(21).reshape(3, L.N_PHASES) % 17
     data, _, seeded = vae.encode_chain(codec.net, x, shapes, plan, 0, len(x), shares)
     out = np.zeros_like(x)
@@ -585,8 +584,48 @@ def test_bucket_and_low_bits_code_the_mixture_value_by_value(median):
     assert not np.allclose(uniform, w * p_vae + (1 - w) * p_counts, rtol=1e-2)
 
 
+def _toned_print(h, w, seed):
+    """R a noisy texture, G and B fixed curves of R (a toned print, like an old engraving's sepia):
+    channels tied in a way the vae never saw, where the counts, which learn the photo, do better."""
+    rng = np.random.default_rng(seed)
+    r = np.clip(smooth_image(h, w, 1, seed=seed)[..., 0].astype(np.int64) + rng.integers(-60, 60, (h, w)), 0, 255)
+    return np.stack([r, (r * r) // 255, 255 - (255 - r) ** 2 // 255], axis=2).astype(np.uint8)
+
+
+def _exact_bits(net, x, shapes, plan, shares):
+    """The exact model's bits of the chain's pixels (the latents' do not depend on the shares, only
+    on where bits-back finds enough bits to borrow, which the shares move by chance)."""
+    return vae.encode_chain(net, x, shapes, plan, 0, len(x), shares)[1].pixels
+
+
+@pytest.mark.parametrize("image", ["smooth", "toned"])
+def test_the_encoder_picks_each_steps_cheapest_share(image):
+    """The shares the encoder records are, channel and phase each on its own, the ones that code the
+    chain smallest: moving any one of them by a sixteenth up or down costs the exact model bits
+    of the pixels (each step's share changes only that step's, since the counts never read the vae). On a
+    print whose G and B follow R (`_toned_print`) they beat the weights' shares by far (the
+    negative control: the weights' shares are not the cheapest there)."""
+    img = smooth_image(32, 48, 3, seed=5) if image == "smooth" else _toned_print(32, 48, seed=5)
+    net = get_codec("vae", "image").net
+    _, x, shapes, plan = _chain(img)
+    chosen = vae.chosen_shares(net, x, shapes, plan)
+    assert chosen.shape == (3, L.N_PHASES) and chosen.min() >= 0 and chosen.max() <= 16
+    best = _exact_bits(net, x, shapes, plan, chosen)
+    for c in range(3):
+        for phase in range(L.N_PHASES):
+            for d in (-1, 1):
+                if 0 <= chosen[c, phase] + d <= 16:
+                    other = chosen.copy()
+                    other[c, phase] += d
+                    assert _exact_bits(net, x, shapes, plan, other) > best - 1, (c, phase, d)
+    weights = _exact_bits(net, x, shapes, plan, net.counts.shares)
+    assert weights > best
+    if image == "toned":
+        assert weights > 1.01 * best
+
+
 def test_share_costs_price_what_the_report_prices():
-    """vae.share_costs (what training fits the shares on) at the weights' own shares, plus the
+    """vae.share_costs (what training fits the shares on) at the chain's recorded shares, plus the
     latents' float bits, is the report's float -ELBO; at all-vae shares it is not (negative control)."""
     img = smooth_image(32, 40, 3, seed=8)
     codec = get_codec("vae", "image")
@@ -601,5 +640,6 @@ def test_share_costs_price_what_the_report_prices():
     ctx = plan.context(x, 0, len(x))
     qmu, qls, z = net.float_posterior_draw(x, ctx, seed=0)
     log2_q, log2_p = net.float_latent_log2(qmu, qls, z, ctx)
-    assert costs[steps + (net.counts.shares,)].sum() + log2_q - log2_p == pytest.approx(enc.nll_float_bits, rel=1e-9)
+    shares = vae.chain_shares(enc.params)
+    assert costs[steps + (shares,)].sum() + log2_q - log2_p == pytest.approx(enc.nll_float_bits, rel=1e-9)
     assert costs[..., 16].sum() + log2_q - log2_p != pytest.approx(enc.nll_float_bits, rel=1e-3)

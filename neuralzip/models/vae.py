@@ -43,6 +43,7 @@ from neuralzip.coding import buckets
 from neuralzip.coding.stream import AnsStack, symbol_bits
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.exact import logistic
+from neuralzip.exact.log2 import log2_fixed
 from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import vae as _k
 from neuralzip.models import vae_layout as L
@@ -399,6 +400,7 @@ class _Tally:
     def __init__(self, n: int):
         self.units = np.zeros(n)  # -log2 p(x|z) - log2 p(z) + log2 q(z|x) per unit
         self.initial = 0.0
+        self.pixels = 0.0  # the pixels' part of units: -log2 p(x|z), all units together
         self.counts_p = None  # with neighbour counts: their probability of each coded subpixel [n, PIXELS, 3]
 
     def add(self, start: int, values: np.ndarray, units: np.ndarray) -> None:
@@ -509,6 +511,47 @@ def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
     return costs
 
 
+PROB_BITS = 24  # the share choice reads each part's probability of a value in 1/2**PROB_BITS
+
+
+def chosen_shares(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder) -> np.ndarray:
+    """The encoder's shares of the vae in the neighbour counts' mixture for one chain, per channel
+    and phase [3, N_PHASES]: those that code the chain's values smallest, each channel and phase on
+    its own. A photo unlike the training ones (an engraving whose G and B follow R in a way the vae
+    never saw) may want the counts alone where the weights' shares, fitted on the training photos,
+    give the vae half. The chain's first member records them (params counts_shares), so the decoder
+    needs nothing new.
+
+    Each subpixel's cost at share s/SHARES is -log2(s pv + (SHARES - s) pc) (as the codec's rows
+    mix the parts, up to rounding): pv the exact vae's probability of the value with z its
+    posterior's most probable bin (the one the chain's start takes; bits-back pops almost always
+    that one, the posteriors being nearly one-hot), pc the counts' as the decoder learns them.
+    Integers and a fixed-point log2 only, so the choice, and the file, is the same on every
+    machine."""
+    costs = np.zeros((3, L.N_PHASES, SHARES + 1), np.int64)
+    weights = np.arange(SHARES + 1, dtype=np.int64)
+    for a in range(0, len(x), CHAIN_UNITS):
+        e = min(a + CHAIN_UNITS, len(x))
+        counts_p = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+        for ga, ge in plan.spans(a, e):
+            ctx = plan.context(x, ga, ge)
+            z = np.argmax(net.q_rows(x[ga:ge], ctx), axis=1).reshape(ge - ga, L.LATENTS)
+            out_net = net.decode_net(z, ctx)
+            xs = x[ga:ge].astype(np.int64)
+            for phase, c, units, pix in coding_steps(shapes[ga:ge]):
+                rows, preds = net.channel_rows(c, units, pix, out_net, xs, shapes[ga:ge])
+                sym, nlow, _ = residual_symbols(xs[units, pix, c], preds)
+                # rows hold integers far below 2**46: their sums are exact, and one division each is
+                # correctly rounded on every machine
+                pv = np.floor(rows[np.arange(len(sym)), sym] / rows.sum(axis=1) * (1 << PROB_BITS)).astype(np.int64)
+                pv >>= nlow
+                pc = np.floor(counts_p[ga - a + units, pix, c].astype(np.float64) * (1 << PROB_BITS)).astype(np.int64)
+                mixed = pv[:, None] * weights + pc[:, None] * (SHARES - weights)
+                costs[c, phase] -= log2_fixed(np.maximum(mixed, 1)).sum(axis=0)
+        progress.step(e / len(x))
+    return np.argmin(costs, axis=2)
+
+
 def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
     """Push one group's pixels (given z) and latents, the last step first: the decoder pops them in
     the other order. at: the group's first unit on the tally; group: (its index among the chunk's
@@ -531,7 +574,9 @@ def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
                 stack.push(low[idx], low_rows)
                 low_bits[idx] = symbol_bits(low[idx], low_rows)
             rows = counts.rows(c, phase, cctx, cpred, preds, rows)
-        tally.add(at, symbol_bits(sym, rows) + low_bits, units)
+        bits = symbol_bits(sym, rows) + low_bits
+        tally.add(at, bits, units)
+        tally.pixels += float(bits.sum())
         stack.push(sym, rows)
     prior = net.prior_rows(m, ctx)
     stack.push(z.ravel(), prior)
@@ -684,14 +729,18 @@ class VAECodec(LearnedImageCodec):
         exact = np.zeros(len(chained))
         initial = np.zeros(len(chained))
         floats = np.zeros(len(chained))
-        # the neighbour counts' shares (weights v4 on): the weights' own, recorded so that a later
-        # encoder may choose them per chain (a choice must not rest on the float model, whose last
-        # digits differ between machines, or the same file would code differently)
-        shares = None if self.net.counts is None else self.net.counts.shares
+        # the neighbour counts' shares (weights v4 on), chosen for this chain and recorded with it (the
+        # choice rests on the exact model, never on the float one, whose last digits differ between
+        # machines: the same file would code differently)
+        shares = None
+        if self.net.counts is not None:
+            with progress.within(0, 1, 3):
+                shares = chosen_shares(self.net, x, shapes, plan)
         chunks, seeded = [], []
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
-            with progress.within(a, e, len(x)):
+            lead = 0 if shares is None else len(x)  # the shares' choice took the first third
+            with progress.within(lead + 2 * a, lead + 2 * e, lead + 2 * len(x)):
                 data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, shares)
             chunks.append(data)
             seeded.append(groups)
