@@ -286,6 +286,7 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     ("older-vae-v4-weights-image.nz", "vae-image", 4, "vae-image.nz"),
     ("older-vae-v5-weights-image.nz", "vae-image", 5, "vae-image.nz"),
     ("older-vae-v6-weights-image.nz", "vae-image", 6, "vae-image.nz"),
+    ("older-vae-v7-weights-image.nz", "vae-image", 7, "vae-image.nz"),
     ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3, "context-mlp-image.nz"),
     ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2, "local-ls-mlp-image.nz"),
     ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3, "local-ls-mlp-image.nz"),
@@ -296,7 +297,7 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     requantized; vae v3, whose networks v4 keeps and adds the neighbour counts to; vae v4, one
     share of the counts where v5 fits one per channel and phase; vae v5, whose counts' context v6 reads
     from the neighbours' errors, with networks trained further on the mixture; vae v6, one table of
-    counts starting empty, where v7 mixes in a second (the ring's median) and starts both from a prior; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
+    counts starting empty, where v7 mixes in a second (the ring's median) and starts both from a prior; vae v7, the counts' floor at 1/3 of a count, where v8 has 1/32; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
     same blend; local-ls-mlp v3, trained on every photo's RGB, where v4 learned decoded JPEGs in
     the YCbCr they are coded in; jpeg-coefficients v1, a prior learned from the training folder's
     own decoded JPEGs alone, where v2 also counts them resaved at other qualities and samplings)
@@ -323,22 +324,23 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
 
 
 def test_older_vae_file_keeps_the_weights_shares_it_records():
-    """Before the encoder chose the vae's shares of its neighbour counts per chain, every chain
-    recorded the weights' own (the older file, made with today's weights v7). It decodes with the
+    """Before the encoder chose the vae's shares of its neighbour counts per chain (stop 54), every
+    chain recorded the weights' own (the older file, made with weights v7). It decodes with the
     shares it records; read with other shares (the negative control) its content no longer matches
-    its checksum. Coded again today it records the shares chosen for it, its chunks differ, and it
-    decodes."""
+    its checksum. Coded again today with the same weights it records the shares chosen for it, its
+    chunks differ, and it decodes."""
     blob = (GOLDEN / "older-vae-weights-shares-image.nz").read_bytes()
     _, [member] = container.loads(blob)
-    weights = shipped("vae-image")
+    [weights] = shipped_dir().glob("vae-image-v7-*.npz")
     assert member.weights in weights.name
-    net = get_codec("vae", "image").net
+    net = get_codec("vae", "image", weights=str(weights)).net
     assert member.params["counts_shares"] == net.counts.shares.tolist()
     other = (net.counts.shares + 1).clip(0, 16).tolist()
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, counts_shares=other)))
     [(stored, restored)] = api.decompress_bytes(blob)
-    _, [again] = container.loads(api.compress_bytes(restored, stored, "vae"))
+    _, [again] = container.loads(api.compress_bytes(restored, stored, "vae", weights=str(weights)))
+    assert again.weights == member.weights
     assert again.params["counts_shares"] != member.params["counts_shares"] and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 

@@ -59,7 +59,7 @@ from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import (_torch, cached_pool, fit, image_split, load_checkpoint, load_rgb8, one_cycle,
                                    save_checkpoint)
 
-VERSION = 7  # v7: a second table of counts (the rings' median) mixed in by a mixer learned online, and the tables start from a prior counted on the training photos; v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 8  # v8: v7 with the counts' floor at 1/32 of a count (counts.scale 32) instead of 1/3; v7: a second table of counts (the rings' median) mixed in by a mixer learned online, and the tables start from a prior counted on the training photos; v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
