@@ -626,6 +626,34 @@ def test_the_encoder_picks_each_steps_cheapest_share(image):
         assert weights > 1.005 * best
 
 
+def test_each_chunk_of_a_long_chain_is_coded_as_if_it_learned_its_counts_itself(monkeypatch):
+    """A chain of several chunks (as photos over 4 megapixels make; here chunks of 8 patches): the
+    encoder's choice of shares learns every chunk's counts, and hands the first chunk's to the
+    coder instead of learning them again. The chunks' bytes are those each chunk gets learning its
+    own counts, and the file decodes exactly. Negative control: another chunk's learned counts
+    handed over give other bytes, or are refused."""
+    monkeypatch.setattr(vae, "CHAIN_UNITS", 8)
+    img = smooth_image(40, 56, 3, seed=3)
+    sig = Signal("image", img.shape, 8)
+    codec = get_codec("vae", "image")
+    enc = codec.encode(img, sig)
+    assert len(enc.chunks) == 5 and enc.params["chain_units"] == [8, 8, 8, 8, 3]
+    assert np.array_equal(codec.decode(enc.params, enc.chunks, sig), img)
+    _, x, shapes, plan = _chain(img)
+    shares = vae.chosen_shares(codec.net, x, shapes, plan)
+    assert enc.params["counts_shares"] == shares.tolist()
+    for k, a in enumerate(range(0, len(x), 8)):
+        assert vae.encode_chain(codec.net, x, shapes, plan, a, min(a + 8, len(x)), shares)[0] == enc.chunks[k]
+    counts = vae._neighbour_counts(codec.net, x, shapes, plan, None)
+    other = counts, vae._learn_chunk(counts, x, shapes, plan.spans(8, 16))
+    try:
+        data = vae.encode_chain(codec.net, x, shapes, plan, 0, 8, shares, other)[0]
+    except ValueError:
+        pass
+    else:
+        assert data != enc.chunks[0]
+
+
 def test_share_costs_price_what_the_report_prices():
     """vae.share_costs (what training fits the shares on) at the chain's recorded shares, plus the
     latents' float bits, is the report's float -ELBO; at all-vae shares it is not (negative control)."""

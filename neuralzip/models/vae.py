@@ -514,7 +514,8 @@ def share_costs(net: _Network, img: np.ndarray) -> np.ndarray:
 PROB_BITS = 24  # the share choice reads each part's probability of a value in 1/2**PROB_BITS
 
 
-def chosen_shares(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder) -> np.ndarray:
+def chosen_shares(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder,
+                  keep: dict | None = None) -> np.ndarray:
     """The encoder's shares of the vae in the neighbour counts' mixture for one chain, per channel
     and phase [3, N_PHASES]: those that code the chain's values smallest, each channel and phase on
     its own. A photo unlike the training ones (an engraving whose G and B follow R in a way the vae
@@ -527,12 +528,18 @@ def chosen_shares(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainO
     posterior's most probable bin (the one the chain's start takes; bits-back pops almost always
     that one, the posteriors being nearly one-hot), pc the counts' as the decoder learns them.
     Integers and a fixed-point log2 only, so the choice, and the file, is the same on every
-    machine."""
+    machine. `keep`: a dict that receives the chain's first chunk's learned counts and their
+    probabilities, {0: (counts, probabilities)}, for encode_chain to start from (the chunks are
+    priced last to first, so only that one is held)."""
     costs = np.zeros((3, L.N_PHASES, SHARES + 1), np.int64)
     weights = np.arange(SHARES + 1, dtype=np.int64)
-    for a in range(0, len(x), CHAIN_UNITS):
+    starts = range(0, len(x), CHAIN_UNITS)
+    for done, a in enumerate(reversed(starts)):
         e = min(a + CHAIN_UNITS, len(x))
-        counts_p = _learn_chunk(_neighbour_counts(net, x, shapes, plan, None), x, shapes, plan.spans(a, e))
+        counts = _neighbour_counts(net, x, shapes, plan, None)
+        counts_p = _learn_chunk(counts, x, shapes, plan.spans(a, e))
+        if keep is not None and a == 0:
+            keep[0] = counts, counts_p
         for ga, ge in plan.spans(a, e):
             ctx = plan.context(x, ga, ge)
             z = np.argmax(net.q_rows(x[ga:ge], ctx), axis=1).reshape(ge - ga, L.LATENTS)
@@ -548,7 +555,7 @@ def chosen_shares(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainO
                 pc = np.floor(counts_p[ga - a + units, pix, c].astype(np.float64) * (1 << PROB_BITS)).astype(np.int64)
                 mixed = pv[:, None] * weights + pc[:, None] * (SHARES - weights)
                 costs[c, phase] -= log2_fixed(np.maximum(mixed, 1)).sum(axis=0)
-        progress.step(e / len(x))
+        progress.step((done + 1) / len(starts))
     return np.argmin(costs, axis=2)
 
 
@@ -584,16 +591,21 @@ def _push_group(stack, net, x, shapes, z, ctx, tally, at, counts, group):
 
 
 def encode_chain(net: _Network, x: np.ndarray, shapes: np.ndarray, plan: ChainOrder, start: int,
-                 stop: int, shares: np.ndarray | None = None) -> tuple[bytes, _Tally, list[int]]:
+                 stop: int, shares: np.ndarray | None = None, learned=None) -> tuple[bytes, _Tally, list[int]]:
     """Code the chain chunk [start, stop) of the units x [n, PIXELS, 3] uint8 (in the chain's order,
     all of them: contexts may lie outside the chunk), the neighbour counts (weights v4) at the chain's
     `shares`; -> (stack bytes, the exact model's bits per unit of the chunk, the seeded groups: those
-    that did not borrow, the first always)."""
+    that did not borrow, the first always). `learned`: the chunk's counts already learned by
+    _learn_chunk, with their probabilities (chosen_shares' `keep`), instead of learning it here."""
     tally = _Tally(stop - start)
     spans = plan.spans(start, stop)
-    counts = _neighbour_counts(net, x, shapes, plan, shares)
-    if counts is not None:
-        tally.counts_p = _learn_chunk(counts, x, shapes, spans)
+    if learned is not None:
+        counts, tally.counts_p = learned
+        counts.params = counts.params.with_shares(shares)
+    else:
+        counts = _neighbour_counts(net, x, shapes, plan, shares)
+        if counts is not None:
+            tally.counts_p = _learn_chunk(counts, x, shapes, spans)
     stack = AnsStack()
     seeded = []
     for g, (a, e) in enumerate(spans):
@@ -732,16 +744,16 @@ class VAECodec(LearnedImageCodec):
         # the neighbour counts' shares (weights v4 on), chosen for this chain and recorded with it (the
         # choice rests on the exact model, never on the float one, whose last digits differ between
         # machines: the same file would code differently)
-        shares = None
+        shares, learned = None, {}
         if self.net.counts is not None:
             with progress.within(0, 1, 3):
-                shares = chosen_shares(self.net, x, shapes, plan)
+                shares = chosen_shares(self.net, x, shapes, plan, keep=learned)
         chunks, seeded = [], []
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
             lead = 0 if shares is None else len(x)  # the shares' choice took the first third
             with progress.within(lead + 2 * a, lead + 2 * e, lead + 2 * len(x)):
-                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, shares)
+                data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, shares, learned.pop(a, None))
             chunks.append(data)
             seeded.append(groups)
             np.add.at(exact, owner[a:e], tally.units)
