@@ -162,7 +162,7 @@ class CountsParams:
 # counts + 1/3 (the float study benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor
 # of 0.3, when the counts started empty); with v7's prior a lighter floor prices better on the
 # tuning files, steadily from 1/3 to 1/64 (float mixture at the best shares: scale 3 3.2439, 8
-# 3.2374, 16 3.2356, 24 3.2350, 40 3.2346, 64 3.2344), and v8 takes 32
+# 3.2374, 16 3.2356, 24 3.2350, 32 3.2347, 40 3.2346, 64 3.2344), and v8 takes 32
 DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 32, 1 << 16, activity=True, median=True)
 
 

@@ -749,9 +749,9 @@ class VAECodec(LearnedImageCodec):
             with progress.within(0, 1, 3):
                 shares = chosen_shares(self.net, x, shapes, plan, keep=learned)
         chunks, seeded = [], []
+        lead = 0 if shares is None else len(x)  # progress: the shares' choice took the first third
         for a in range(0, len(x), CHAIN_UNITS):
             e = min(a + CHAIN_UNITS, len(x))
-            lead = 0 if shares is None else len(x)  # the shares' choice took the first third
             with progress.within(lead + 2 * a, lead + 2 * e, lead + 2 * len(x)):
                 data, tally, groups = encode_chain(self.net, x, shapes, plan, a, e, shares, learned.pop(a, None))
             chunks.append(data)
