@@ -287,6 +287,7 @@ def test_older_file_keeps_the_networks_trained_weight(name, model):
     ("older-vae-v5-weights-image.nz", "vae-image", 5, "vae-image.nz"),
     ("older-vae-v6-weights-image.nz", "vae-image", 6, "vae-image.nz"),
     ("older-vae-v7-weights-image.nz", "vae-image", 7, "vae-image.nz"),
+    ("older-vae-v8-weights-image.nz", "vae-image", 8, "vae-image.nz"),
     ("older-context-mlp-v3-weights-image.nz", "context-mlp-image", 3, "context-mlp-image.nz"),
     ("older-local-ls-mlp-v2-weights-image.nz", "local-ls-mlp-image", 2, "local-ls-mlp-image.nz"),
     ("older-local-ls-mlp-v3-weights-image.nz", "local-ls-mlp-image", 3, "local-ls-mlp-image.nz"),
@@ -297,7 +298,7 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     requantized; vae v3, whose networks v4 keeps and adds the neighbour counts to; vae v4, one
     share of the counts where v5 fits one per channel and phase; vae v5, whose counts' context v6 reads
     from the neighbours' errors, with networks trained further on the mixture; vae v6, one table of
-    counts starting empty, where v7 mixes in a second (the ring's median) and starts both from a prior; vae v7, the counts' floor at 1/3 of a count, where v8 has 1/32; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
+    counts starting empty, where v7 mixes in a second (the ring's median) and starts both from a prior; vae v7, the counts' floor at 1/3 of a count, where v8 has 1/32; vae v8, two tables of counts, where v9 adds a third (the snap) and starts them from a lighter prior; context-mlp v3 and local-ls-mlp v2, networks half as wide as today's, over the
     same blend; local-ls-mlp v3, trained on every photo's RGB, where v4 learned decoded JPEGs in
     the YCbCr they are coded in; jpeg-coefficients v1, a prior learned from the training folder's
     own decoded JPEGs alone, where v2 also counts them resaved at other qualities and samplings)

@@ -46,12 +46,13 @@ def _decoded_before(plan, shapes, a, e, phase, c):
 RINGS_ONLY = CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit)  # v4's: no taps, no activity
 
 
-def _with_taps(seed=0, activity=False, median=False):
+def _with_taps(seed=0, activity=False, median=False, snap=False):
     """Counts parameters with the fitted taps' positions and random coefficients."""
     offsets, ntaps = position_taps()
     rng = np.random.default_rng(seed)
     coefs = rng.integers(-(1 << COEF_BITS), 1 << COEF_BITS, (3, L.PIXELS, MAX_TAPS + 1))
-    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs), activity, median)
+    return CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, (offsets, ntaps, coefs), activity, median,
+                        snap=snap)
 
 
 @pytest.mark.parametrize("params", ["rings", "taps", "activity"])
@@ -102,6 +103,33 @@ def _linear(img, c, y, x, offsets, coefs):
     return min(255, max(0, (total + (1 << (COEF_BITS - 1))) // (1 << COEF_BITS) + (int(img[y, x, c - 1]) if c else 0)))
 
 
+def test_the_snap_is_the_rings_value_nearest_the_taps_prediction():
+    """v9 with the linear taps: the third prediction is the ring's value (R) or difference (G, B,
+    plus the earlier channel's value) nearest the taps' prediction, the smaller of two as near;
+    it differs from the median's and from the taps' on some subpixels and equals the taps' on
+    others (a smooth image: a neighbour often holds the value predicted)."""
+    img = smooth_image(32, 40, 3, seed=12)
+    counts, x, shapes, plan = _chain(img, _with_taps(2, activity=True, median=True, snap=True))
+    errors = np.zeros(img.shape, np.int64)
+    checked = moved = equal = 0
+    for a, e in plan.spans(0, len(x)):
+        for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
+            ctx, pred = counts.predict(c, phase, a + units, pix)
+            ys = plan.grid[a + units, 3] * L.PATCH + pix // L.PATCH
+            xs = plan.grid[a + units, 4] * L.PATCH + pix % L.PATCH
+            for k in range(len(units)):
+                want = _activity_reference(img, errors, c, int(ys[k]), int(xs[k]), phase, int(pred[0, k]))
+                assert pred[2, k] == want[3] and pred[1, k] == want[2]
+            checked += len(units)
+            moved += int(np.sum((pred[2] != pred[0]) & (pred[2] != pred[1])))
+            equal += int(np.sum(pred[2] == pred[0]))
+            values = x[a + units, pix, c]
+            counts.learn(ctx, pred, values)
+            counts.record(c, a + units, pix, pred)
+            errors[ys, xs, c] = counts.errors[a + units, pix, c]
+    assert checked == img.size and moved > checked // 20 and equal > checked // 20
+
+
 def test_linear_taps_predict_as_documented_and_fall_back_to_the_rings_at_the_edges():
     """Where the decoder has every tap of a pixel's position, the prediction is the rounded linear
     combination (R of R's values, G and B the earlier channel plus one of the differences), and G's
@@ -143,14 +171,16 @@ RING_OFFSETS = [[(0, -1), (0, 1), (-1, 0), (1, 0)],
                 [(0, -4), (0, 4), (-4, 0), (4, 0)]]
 
 
-def _activity_reference(img, errors, c, y, x, phase):
+def _activity_reference(img, errors, c, y, x, phase, target=None):
     """The v6 context and ring prediction of channel c at (y, x) (no taps), written out from the
     documentation: the first ring with a neighbour the decoder has (an earlier wave of patches, or
     the pixel's own patch at an earlier phase), the activity class log2(1 + m + e) with m the mean
     absolute deviation of the ring's values (R) or of their differences from the earlier channel
     (G, B) and e the ring's mean error, and PREV_CLASSES classes of the earlier channel's residual
     from its ring mean; and (v7) the median of the ring's values or differences (the mean of the
-    middle two, rounded up; plus the earlier channel's value at the pixel)."""
+    middle two, rounded up; plus the earlier channel's value at the pixel); and (v9) the snap: the
+    ring's value or difference nearest `target` (the first prediction; the ring mean's when None)
+    less the earlier channel's value, the smaller of two as near, plus that value."""
     h, w = img.shape[:2]
     v = img.astype(int).tolist()  # Python integers: no overflow, exact floor division
     for ring, offsets in enumerate(RING_OFFSETS):
@@ -160,7 +190,7 @@ def _activity_reference(img, errors, c, y, x, phase):
         if near:
             break
     else:
-        return (c * 4 + 3) * 8 * PREV_CLASSES, 128, 128  # no ring: no activity, no earlier channel's class
+        return (c * 4 + 3) * 8 * PREV_CLASSES, 128, 128, 128  # no ring: no activity, no earlier channel's class
     n = len(near)
     vals = [v[a][b][c] - (v[a][b][c - 1] if c else 0) for a, b in near]
     mad = sum(abs(n * t - sum(vals)) for t in vals)
@@ -174,19 +204,25 @@ def _activity_reference(img, errors, c, y, x, phase):
         prev = min((1 + abs(r) // n).bit_length() - 1, PREV_CLASSES - 1)
     mid = sorted(vals)
     median = mid[n // 2] if n % 2 else (mid[n // 2 - 1] + mid[n // 2] + 1) // 2
-    median += v[y][x][c - 1] if c else 0
-    return ((c * 4 + ring) * 8 + d) * PREV_CLASSES + prev, min(255, max(0, pred)), min(255, max(0, median))
+    base = v[y][x][c - 1] if c else 0
+    median += base
+    pred = min(255, max(0, pred))
+    aim = (pred if target is None else target) - base
+    snap = min(sorted(vals), key=lambda t: abs(t - aim)) + base
+    return ((c * 4 + ring) * 8 + d) * PREV_CLASSES + prev, pred, min(255, max(0, median)), min(255, max(0, snap))
 
 
-@pytest.mark.parametrize("median", [False, True])
-def test_activity_context_is_the_documented_formula(median):
+@pytest.mark.parametrize("tables", [1, 2, 3])
+def test_activity_context_is_the_documented_formula(tables):
     """Weights v6: every context and prediction (rings, no taps) equals the written-out formula, given
     the errors recorded so far; the errors the decoder records are |value - prediction| capped at
     255; the same pixels without the activity (v4's context) are classed otherwise on some. v7
-    (median): the second prediction is the ring's median, the first and the errors as before."""
+    (2 tables): the second prediction is the ring's median, the first and the errors as before;
+    v9 (3 tables): the third the ring's value nearest the first."""
     img = smooth_image(27, 35, 3, seed=11)
     img[10:20, 5:25] = np.random.default_rng(4).integers(0, 256, (10, 20, 3))  # a busy region
-    params = CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit, activity=True, median=median)
+    median = tables > 1
+    params = _params(tables)
     counts, x, shapes, plan = _chain(img, params)
     plain, *_ = _chain(img, RINGS_ONLY)
     errors = np.zeros(img.shape, np.int64)  # the recorded errors, in image coordinates
@@ -203,6 +239,7 @@ def test_activity_context_is_the_documented_formula(median):
                 want = _activity_reference(img, errors, c, int(ys[k]), int(xs[k]), phase)
                 assert (ctx[k], pred[k]) == want[:2]
                 assert not median or both[1, k] == want[2]
+                assert tables < 3 or both[2, k] == want[3]
             values = x[a + units, pix, c]
             counts.learn(ctx, both, values)
             counts.record(c, a + units, pix, both)
@@ -214,16 +251,23 @@ def test_activity_context_is_the_documented_formula(median):
 
 
 def _state(counts):
-    tables = [counts.counts, counts.totals] + ([] if counts.second is None else [counts.second, counts.second_totals])
-    return [t.copy() for t in tables] + [counts.logits.copy()]
+    return [counts.tables.copy(), counts.totals.copy(), counts.logits.copy()]
 
 
-@pytest.mark.parametrize("median", [False, True])
-def test_unlearning_gives_back_every_earlier_state_through_halving(median):
+def _params(tables, **kw):
+    """DEFAULT's counts with 1, 2 (v7: the median's) or 3 tables (v9: and the snap's)."""
+    kw = {"scale": DEFAULT.scale, "limit": DEFAULT.limit, **kw}
+    return CountsParams(DEFAULT.shares, kw.pop("scale"), kw.pop("limit"), activity=True, median=tables > 1,
+                        snap=tables > 2, **kw)
+
+
+@pytest.mark.parametrize("tables", [1, 2, 3])
+def test_unlearning_gives_back_every_earlier_state_through_halving(tables):
     """The encoder learns a chunk's steps, then unlearns them backwards: each unlearn restores the
     counts before that step exactly, also where a step halved a context (a low limit here), and
-    with two tables (v7) both tables and the mixer's logits, which the steps moved."""
-    params = CountsParams(DEFAULT.shares, 3, 256, activity=True, median=median)
+    with more tables (v7, v9) every table and the mixer's logits, which the steps moved."""
+    params = _params(tables, scale=3, limit=256)
+    median = tables > 1
     counts = NeighbourCounts(params, np.zeros((1, L.PIXELS, 3), np.uint8), np.zeros((1, 5), np.int64),
                              np.zeros(1, np.int64), np.zeros((1, 3), np.int64), L.PHASE)
     rng = np.random.default_rng(1)
@@ -231,13 +275,13 @@ def test_unlearning_gives_back_every_earlier_state_through_halving(median):
     for s in range(60):
         n = int(rng.integers(0, 40))
         ctx = rng.integers(0, 3, n).astype(np.int64) * PREV_CLASSES  # few contexts, so they fill and halve
-        pred = rng.integers(0, 256, (2, n) if median else n).astype(np.int64)
+        pred = rng.integers(0, 256, (tables, n) if median else n).astype(np.int64)
         values = np.clip((pred[0] if median else pred) + rng.integers(-3, 4, n), 0, 255).astype(np.int64)
         before.append(_state(counts))
         counts.learn(ctx, pred, values, s)
         steps.append((ctx, pred, values))
     assert counts._halved, "the low limit made some step halve"
-    assert not median or counts.logits[:3].min() > 0, "the taps' table, nearer the values, gained its part"
+    assert not median or counts.logits[0, :3].min() > 0, "the taps' table, nearer the values, gained its part"
     for s in reversed(range(60)):
         counts.unlearn(*steps[s], s)
         assert all(np.array_equal(a, b) for a, b in zip(_state(counts), before[s]))
@@ -252,8 +296,8 @@ def test_mixed_rows_keep_every_bucket_and_follow_the_share():
     ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
     pred = rng.integers(0, 256, n).astype(np.int64)
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
-    counts.counts[...] = rng.integers(0, 50, (CONTEXTS, SPAN))
-    counts.totals[...] = counts.counts.sum(1)
+    counts.tables[...] = rng.integers(0, 50, (1, CONTEXTS, SPAN))
+    counts.totals[...] = counts.tables.sum(2)
     rows = counts.rows(1, 5, ctx, pred, vae_preds, vae_rows)
     assert rows.shape == vae_rows.shape and rows.min() >= 1 and np.array_equal(rows, np.rint(rows))
     # at a step whose share is all the vae's: the vae's rows rescaled; none of it: the same rows
@@ -269,58 +313,108 @@ def test_mixed_rows_keep_every_bucket_and_follow_the_share():
     assert not np.array_equal(counts.rows(1, 4, ctx, pred, vae_preds, vae_rows), alone)
 
 
-def test_two_tables_mix_by_their_split():
-    """v7: with the whole split the first table's, the rows are the first table's alone exactly;
-    with none of it, the second's alone (at its own predictions); in between, other rows, every
-    bucket at least 1; the same for the low bits' rows."""
-    counts, *_ = _chain(smooth_image(9, 9, 3), DEFAULT)
+def _splits(n, *values):
+    return np.array([[v] * n for v in values], np.int64).reshape(len(values), n)
+
+
+def test_tables_mix_by_their_parts():
+    """v7, v9: with the first split whole, the rows are the first table's alone exactly; with none
+    of it, the rest's: with the second split whole the second table's alone (at its own
+    predictions), with none the third's; in between, other rows, every bucket at least 1; the same
+    for the low bits' rows. The parts are the nested splits' and sum to the whole."""
     rng = np.random.default_rng(5)
     n = 40
     vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
     ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
-    pred = rng.integers(0, 256, (2, n)).astype(np.int64)
+    pred = rng.integers(0, 256, (3, n)).astype(np.int64)
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
-    first, second = (rng.integers(0, 50, (CONTEXTS, SPAN)).astype(np.int32) for _ in range(2))
-    share, scale = 6, 3
+    tables = rng.integers(0, 50, (3, CONTEXTS, SPAN)).astype(np.int32)
+    share, scale, one = 6, 3, 1 << SPLIT_BITS
 
-    def rows(split):
-        return _k.mixed_rows(first, ctx, pred[0], vae_preds, vae_rows, share, scale, 2, second, pred[1],
-                             np.full(n, split, np.int64))
+    def rows(*splits, t=slice(None)):
+        return _k.mixed_rows(tables[t], ctx, pred[t], vae_preds, vae_rows, share, scale, 2, _splits(n, *splits))
 
-    assert np.array_equal(rows(1 << SPLIT_BITS), _k.mixed_rows(first, ctx, pred[0], vae_preds, vae_rows, share, scale, 2))
-    assert np.array_equal(rows(0), _k.mixed_rows(second, ctx, pred[1], vae_preds, vae_rows, share, scale, 2))
-    mid = rows(1 << (SPLIT_BITS - 1))
-    assert mid.min() >= 1 and not np.array_equal(mid, rows(0)) and not np.array_equal(mid, rows(1 << SPLIT_BITS))
+    for t in range(3):  # one table alone, as three
+        alone = rows(t=slice(t, t + 1))
+        assert np.array_equal(alone, rows(*[[one, 0], [0, one], [0, 0]][t]))
+    assert np.array_equal(rows(one, t=slice(0, 2)), rows(t=slice(0, 1)))
+    assert np.array_equal(rows(0, t=slice(0, 2)), rows(t=slice(1, 2)))
+    mid = rows(one // 2, one // 3)
+    assert mid.min() >= 1 and all(not np.array_equal(mid, rows(t=slice(t, t + 1))) for t in range(3))
+    parts = _k.mixture_parts(_splits(n, one // 2, one // 3), 3)
+    assert parts[:, 0].tolist() == [one // 2, (one // 2 * (one // 3)) >> SPLIT_BITS, one // 2 - parts[1, 0]]
+    assert np.array_equal(_k.mixture_parts(_splits(n, 1000), 2)[1], np.full(n, one - 1000))
     sym = np.full(n, 40, np.int64)  # a bucket with low bits
-    low = _k.low_rows(first, ctx, pred[0], vae_preds, vae_rows, sym, share, scale, second, pred[1],
-                      np.full(n, 1 << SPLIT_BITS, np.int64))
-    assert np.array_equal(low, _k.low_rows(first, ctx, pred[0], vae_preds, vae_rows, sym, share, scale))
+    low = _k.low_rows(tables, ctx, pred, vae_preds, vae_rows, sym, share, scale, _splits(n, 0, 0))
+    assert np.array_equal(low, _k.low_rows(tables[2:], ctx, pred[2:], vae_preds, vae_rows, sym, share, scale,
+                                           _splits(n)))
+    with pytest.raises(ValueError, match="split"):
+        rows(one, t=slice(0, 1))  # a split too many
 
 
-def test_the_mixer_reads_the_rows_totals_as_it_would_count_them():
-    """mixed_rows hands each row's two totals to the mixer's update (the decoder builds the rows,
+@pytest.mark.parametrize("tables", [2, 3])
+def test_the_mixer_reads_the_rows_totals_as_it_would_count_them(tables):
+    """mixed_rows hands each row's totals to the mixer's update (the decoder builds the rows,
     then learns the same step): the gradients are those the update counts itself; a total below 1
     is refused."""
     rng = np.random.default_rng(6)
     n = 300
-    first, second = (rng.integers(0, 40, (CONTEXTS, SPAN)).astype(np.int32) for _ in range(2))
+    counts = rng.integers(0, 40, (tables, CONTEXTS, SPAN)).astype(np.int32)
     ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
-    pred = rng.integers(0, 256, (2, n)).astype(np.int64)
+    pred = rng.integers(0, 256, (tables, n)).astype(np.int64)
     values = rng.integers(0, 256, n).astype(np.int64)
-    splits = rng.integers(1, 1 << SPLIT_BITS, n).astype(np.int64)
+    splits = rng.integers(1, 1 << SPLIT_BITS, (tables - 1, n)).astype(np.int64)
     mixer = ctx // PREV_CLASSES
-    totals = np.zeros((2, n), np.int64)
-    _k.mixed_rows(first, ctx, pred[0], values, np.ones((n, vae.N_BUCKETS)), 6, 3, 2, second, pred[1], splits, totals)
-    counted, read = (np.zeros(CONTEXTS // PREV_CLASSES, np.int64) for _ in range(2))
-    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, counted)
-    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, read, totals)
-    assert np.array_equal(counted, read) and np.count_nonzero(read) > 10
+    totals = np.zeros((tables, n), np.int64)
+    _k.mixed_rows(counts, ctx, pred, values, np.ones((n, vae.N_BUCKETS)), 6, 3, 2, splits, totals)
+    counted, read = (np.zeros((tables - 1, CONTEXTS // PREV_CLASSES), np.int64) for _ in range(2))
+    _k.mixer_gradients(counts, ctx, pred, splits, values, 3, mixer, counted)
+    _k.mixer_gradients(counts, ctx, pred, splits, values, 3, mixer, read, totals)
+    assert np.array_equal(counted, read) and np.count_nonzero(read) > 10 * (tables - 1)
     other = np.zeros_like(read)  # negative control: other totals, other gradients (so they are read)
-    _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, other, totals * 2)
+    _k.mixer_gradients(counts, ctx, pred, splits, values, 3, mixer, other, totals * 2)
     assert not np.array_equal(other, read)
     totals[1, 7] = 0
     with pytest.raises(ValueError, match="total"):
-        _k.mixer_gradients(first, ctx, pred[0], second, pred[1], splits, values, 3, mixer, read, totals)
+        _k.mixer_gradients(counts, ctx, pred, splits, values, 3, mixer, read, totals)
+
+
+@pytest.mark.parametrize("tables", [2, 3])
+def test_the_mixers_gradients_are_those_of_the_log_mixture(tables):
+    """Each subpixel's gradient (its own mixer context here) is 2 * 2**PROB_BITS times the
+    derivative of the log of the tables' mixture at its value with respect to each split's logit,
+    the splits nested (the first table against the rest, then the second against the third): a
+    float finite difference agrees to 1% where the gradient is not tiny; the two logits' gradients
+    differ (negative control: they are not the same number twice)."""
+    rng = np.random.default_rng(9)
+    n = 200
+    counts = rng.integers(0, 40, (tables, CONTEXTS, SPAN)).astype(np.int32)
+    ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
+    pred = rng.integers(100, 156, (tables, n)).astype(np.int64)
+    values = rng.integers(90, 166, n).astype(np.int64)
+    logits = rng.normal(0, 1.5, (tables - 1, n))
+    one = 1 << SPLIT_BITS
+    splits = np.rint(one / (1 + np.exp(-logits))).astype(np.int64)
+    logits = np.log(splits / (one - splits))  # the logits the integer splits stand for
+    grads = np.zeros((tables - 1, n), np.int64)
+    _k.mixer_gradients(counts, ctx, pred, splits, values, 3, np.arange(n, dtype=np.int64), grads)
+    probs = np.empty((tables, n))
+    for t in range(tables):
+        _k.value_probabilities(counts[t], ctx, pred[t], values, 3, probs[t])
+
+    def log_mixture(lg):
+        s = 1 / (1 + np.exp(-lg))
+        rest = probs[1] if tables == 2 else s[1] * probs[1] + (1 - s[1]) * probs[2]
+        return np.log(s[0] * probs[0] + (1 - s[0]) * rest)
+
+    for i in range(tables - 1):
+        step = np.zeros_like(logits)
+        step[i] = 1e-6
+        want = (log_mixture(logits + step) - log_mixture(logits - step)) / 2e-6 * 2 * 2.0 ** _k.LAYOUT["PROB_BITS"]
+        big = np.abs(want) > 2.0 ** 14
+        assert big.sum() > n // 4
+        assert np.allclose(grads[i][big], want[big], rtol=1e-2)
+    assert tables == 2 or not np.array_equal(grads[0], grads[1])
 
 
 def _v3_codec():
@@ -394,7 +488,7 @@ def test_files_of_weights_without_the_activity_decode_with_v5s_context(tmp_path)
     _each_decodes_with_its_own_weights_only(v6, plain, smooth_image(40, 48, 3, seed=12))
 
 
-def _prior(seed=0, limit=1 << 16, tables=2):
+def _prior(seed=0, limit=1 << 16, tables=3):
     rng = np.random.default_rng(seed)
     prior = np.zeros((tables, CONTEXTS, SPAN), np.uint16)
     prior[..., SPAN // 2 - 20:SPAN // 2 + 21] = rng.integers(0, limit // 64, (tables, CONTEXTS, 41))
@@ -407,36 +501,38 @@ def test_the_counts_start_from_the_prior_and_unlearn_back_to_it():
     params = DEFAULT.with_prior(_prior(3))
     img = smooth_image(24, 40, 3, seed=4)
     counts, x, shapes, plan = _chain(img, params)
-    assert np.array_equal(counts.counts, params.prior[0]) and np.array_equal(counts.second, params.prior[1])
-    assert np.array_equal(counts.totals, params.prior[0].sum(axis=1))
-    assert np.array_equal(counts.second_totals, params.prior[1].sum(axis=1))
+    assert np.array_equal(counts.tables, params.prior) and np.array_equal(counts.totals, params.prior.sum(axis=2))
     steps = []
     for k, (phase, c, units, pix) in enumerate(vae.coding_steps(shapes)):
         ctx, pred = counts.predict(c, phase, units, pix)
         steps.append((ctx, pred, x[units, pix, c].astype(np.int64)))
         counts.learn(*steps[-1], k)
-    assert not np.array_equal(counts.counts, params.prior[0])
+    assert not np.array_equal(counts.tables[0], params.prior[0])
     for k in reversed(range(len(steps))):
         counts.unlearn(*steps[k], k)
-    assert np.array_equal(counts.counts, params.prior[0]) and np.array_equal(counts.second, params.prior[1])
+    assert np.array_equal(counts.tables, params.prior)
     assert np.array_equal(params.prior, DEFAULT.with_prior(_prior(3)).prior)  # the weights' own, untouched
 
 
-@pytest.mark.parametrize("variant", ["another prior", "no prior", "no median table"])
-def test_files_of_v7_weights_decode_only_with_their_tables(tmp_path, variant):
-    """The shipped weights (v7: the median's table and a prior) with another prior, with none, or
-    without the median's table (its prior's first table kept) code other streams; each decodes
-    exactly with its own weights, and read with the other's it is refused or wrong."""
+@pytest.mark.parametrize("variant", ["another prior", "no prior", "no snap table", "no median or snap table"])
+def test_files_of_v9_weights_decode_only_with_their_tables(tmp_path, variant):
+    """The shipped weights (v9: the median's and the snap's tables and a prior) with another prior,
+    with none, without the snap's table (v8's tables) or without both (the prior's first tables
+    kept) code other streams; each decodes exactly with its own weights, and read with the other's
+    it is refused or wrong."""
     shipped = get_codec("vae", "image")
-    assert shipped.net.counts.median and shipped.net.counts.prior is not None
+    assert shipped.net.counts.median and shipped.net.counts.snap and shipped.net.counts.prior is not None
     z = weightstore.load(shipped.path)
     if variant == "another prior":
-        z["counts.prior"] = _prior(7)
+        z["counts.prior"] = _prior(7, tables=3)
     elif variant == "no prior":
         del z["counts.prior"]
     else:
-        z["counts.median"] = np.int64(0)
-        z["counts.prior"] = z["counts.prior"][:1]
+        z["counts.snap"] = np.int64(0)
+        z["counts.prior"] = z["counts.prior"][:2]
+        if variant == "no median or snap table":
+            z["counts.median"] = np.int64(0)
+            z["counts.prior"] = z["counts.prior"][:1]
     other = vae.VAECodec(weightstore.save(z, tmp_path, "vae-image", 7))
     _each_decodes_with_its_own_weights_only(shipped, other, smooth_image(40, 48, 3, seed=13))
 
@@ -465,16 +561,16 @@ def test_the_trained_prior_is_the_residuals_scaled_to_its_weight():
     from neuralzip.train.vae import PRIOR_WEIGHT, counts_prior
 
     img = smooth_image(17, 33, 3, seed=8)  # a last column and row of patches: some steps code nothing
-    params = _with_taps(activity=True, median=True)
+    params = _with_taps(activity=True, median=True, snap=True)
     residuals = vae.counts_residuals(SimpleNamespace(counts=params), img)
-    assert residuals.shape == (2, CONTEXTS, SPAN) and residuals[0].sum() == residuals[1].sum() == img.size
+    assert residuals.shape == (3, CONTEXTS, SPAN) and all(r.sum() == img.size for r in residuals)
     counts, x, shapes, plan = _chain(img, params)
     expect = np.zeros_like(residuals)
     for a, e in reversed(plan.spans(0, len(x))):  # the decoder's order: the last group first
         for phase, c, units, pix in vae.coding_steps(shapes[a:e]):
             ctx, pred = counts.predict(c, phase, a + units, pix)
             values = x[a + units, pix, c].astype(np.int64)
-            for t in range(2):
+            for t in range(3):
                 np.add.at(expect[t], (ctx, values - pred[t] + SPAN // 2), 1)
             counts.learn(ctx, pred, values)
             counts.record(c, a + units, pix, pred)
@@ -545,22 +641,21 @@ def test_wrong_or_missing_shares_are_refused(shares, v3, message):
         codec.check_params(params, sig, len(enc.chunks))
 
 
-@pytest.mark.parametrize("median", [False, True])
-def test_bucket_and_low_bits_code_the_mixture_value_by_value(median):
+@pytest.mark.parametrize("tables", [1, 2, 3])
+def test_bucket_and_low_bits_code_the_mixture_value_by_value(tables):
     """A bucket's mass (mixed_rows) times its low bits' (low_rows) is the mixture of the vae's
     pmf (uniform within its bucket) and the counts' pmf at each value, to the rows' rounding (0.1%).
-    With two tables (v7), the counts' pmf is their mixture at the mixer's splits."""
-    counts, *_ = _chain(smooth_image(9, 9, 3), CountsParams(DEFAULT.shares, DEFAULT.scale, DEFAULT.limit,
-                                                            activity=True, median=median))
+    With more tables (v7, v9), the counts' pmf is their mixture at the mixer's parts."""
+    counts, *_ = _chain(smooth_image(9, 9, 3), _params(tables))
+    median = tables > 1
     rng = np.random.default_rng(4)
     n = 400
-    for table, totals in [(counts.counts, counts.totals), (counts.second, counts.second_totals)][:1 + median]:
-        table[...] = rng.integers(0, 30, (CONTEXTS, SPAN))
-        totals[...] = table.sum(1)
-    counts.logits = rng.integers(-3 << 16, 3 << 16, len(counts.logits))
+    counts.tables[...] = rng.integers(0, 30, counts.tables.shape)
+    counts.totals[...] = counts.tables.sum(2)
+    counts.logits = rng.integers(-3 << 16, 3 << 16, counts.logits.shape)
     vae_rows = rng.integers(1, 1 << 16, (n, vae.N_BUCKETS)).astype(np.float64)
     ctx = rng.integers(0, CONTEXTS, n).astype(np.int64)
-    pred = rng.integers(0, 256, (2, n) if median else n).astype(np.int64)
+    pred = rng.integers(0, 256, (tables, n) if median else n).astype(np.int64)
     vae_preds = rng.integers(0, 256, n).astype(np.int64)
     values = rng.integers(0, 256, n).astype(np.int64)
     sym, nlow, low = vae.residual_symbols(values, vae_preds)

@@ -80,7 +80,7 @@ def test_requantize_changes_the_encoder_and_nothing_else(tmp_path, monkeypatch):
 
 def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path, monkeypatch):
     """Weights with context (v3 on): encoder, decoder and prior are quantized again from their own
-    float layers; the float layers, the tables and the layout stay; the file is v8: the same with
+    float layers; the float layers, the tables and the layout stay; the file is v9: the same with
     the neighbour counts' parameters and prior."""
     data = tmp_path / "images"
     data.mkdir()
@@ -90,7 +90,7 @@ def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path,
     [v3] = weightstore.shipped_dir().glob("vae-image-v3-*.npz")
     path = train_vae.requantize(v3, data, tmp_path / "out", log=lambda m: None)
     old, new = weightstore.load(v3), weightstore.load(path)
-    assert path.name.startswith(f"vae-image-v{train_vae.VERSION}-") and train_vae.VERSION == 8 and set(old) <= set(new)
+    assert path.name.startswith(f"vae-image-v{train_vae.VERSION}-") and train_vae.VERSION == 9 and set(old) <= set(new)
     assert set(new) - set(old) == set(CountsParams.arrays(DEFAULT)) | {"counts.prior"}
     changed = {k for k in old if k != "recipe" and not np.array_equal(old[k], new[k])}
     assert changed and all(k.split(".")[0] in ("enc", "dec", "pri") for k in changed)
@@ -100,9 +100,9 @@ def test_requantize_with_context_redoes_every_network_and_nothing_else(tmp_path,
 def test_add_counts_fits_the_shares_on_the_training_files(tmp_path):
     """`train vae --add-counts` on the shipped v3 keeps its networks and adds the neighbour counts:
     the default scale (v8: 32) and limit, the activity context (v6), the median's table (v7), the
-    prior made of the residuals counted over the training files (v7), and per channel and phase the
+    snap's (v9), the prior made of the residuals counted over the training files (v7), and per channel and phase the
     share with the fewest float-model bits summed over the training files (vae.share_costs). The
-    recipe names v3 and the fit. (The shipped v8 was made so from images/train, on networks
+    recipe names v3 and the fit. (The shipped v9 was made so from images/train, on networks
     trained further; weights/RECIPES.md has the commands.)"""
     data = tmp_path / "images"
     data.mkdir()
@@ -111,13 +111,13 @@ def test_add_counts_fits_the_shares_on_the_training_files(tmp_path):
     [v3] = weightstore.shipped_dir().glob("vae-image-v3-*.npz")
     path = train_vae.add_counts(v3, data, tmp_path / "out", log=lambda m: None)
     old, new = weightstore.load(v3), weightstore.load(path)
-    assert path.name.startswith("vae-image-v8-")
+    assert path.name.startswith("vae-image-v9-")
     assert all(np.array_equal(old[k], new[k]) for k in old if k != "recipe")
     assert set(new) - set(old) == set(CountsParams.arrays(DEFAULT)) | {"counts.prior"}
     assert (int(new["counts.scale"]), int(new["counts.limit"])) == (DEFAULT.scale, DEFAULT.limit) == (32, 1 << 16)
-    assert int(new["counts.activity"]) == 1 and int(new["counts.median"]) == 1
+    assert int(new["counts.activity"]) == int(new["counts.median"]) == int(new["counts.snap"]) == 1
     net = vae.VAECodec(path).net
-    assert net.counts.activity and net.counts.median
+    assert net.counts.activity and net.counts.median and net.counts.snap and new["counts.prior"].shape[0] == 3
     train_files, _ = image_split(data)
     residuals = sum(vae.counts_residuals(net, load_rgb8(f)) for f in train_files)
     assert np.array_equal(new["counts.prior"], train_vae.counts_prior(residuals, DEFAULT.limit))

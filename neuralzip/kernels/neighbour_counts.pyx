@@ -29,12 +29,13 @@ cdef enum:
     COEF_BITS = 12           # the taps' coefficients in 1/2**COEF_BITS
     COEF_LIMIT = 1 << 20     # |coefficient| (and the constant, in 1/2**COEF_BITS of a value)
     MIX_BITS = 20            # each part's row is scaled to 2**MIX_BITS per unit of share
-    SPLIT_BITS = 12          # v7 on: the taps' table's part of the counts' mixture, in 1/2**SPLIT_BITS
+    SPLIT_BITS = 12          # v7 on: each table's part of the counts' mixture, in 1/2**SPLIT_BITS
+    MAX_TABLES = 3           # the taps' (or rings' mean), v7 on the rings' median, v9 on the snap
     PROB_BITS = 24           # the mixer's gradient reads each table's probability in 1/2**PROB_BITS
 
 LAYOUT = {"PATCH": PATCH, "MAXV": MAXV, "CONTEXTS": CONTEXTS, "PREV_CLASSES": PREV_CLASSES, "SHARE_BITS": SHARE_BITS, "MAX_TAPS": MAX_TAPS,
           "TAP_REACH": TAP_REACH, "COEF_BITS": COEF_BITS, "COEF_LIMIT": COEF_LIMIT, "SPLIT_BITS": SPLIT_BITS,
-          "PROB_BITS": PROB_BITS}
+          "PROB_BITS": PROB_BITS, "MAX_TABLES": MAX_TABLES}
 
 # The rings, nearest first: the 4 at distance 1, the 8 at distance 2 (with the diagonals), the 4 at
 # distance 4 (dy, dx); a subpixel reads the first ring with a decoded neighbour.
@@ -105,13 +106,10 @@ cdef inline int64_t vae_part(int64_t share, int64_t mass, int64_t tv) noexcept n
     return (share * mass << MIX_BITS) // tv
 
 
-cdef inline int64_t counts_part(int64_t share, int64_t mass, int64_t tc) noexcept nogil:
-    return ((((1 << SHARE_BITS) - share) * mass) << MIX_BITS) // tc
-
-
-cdef inline int64_t split_part(int64_t share, int64_t split, int64_t mass, int64_t tc) noexcept nogil:
-    """One table's part of the counts' share when two are mixed (v7 on): `split` of 2**SPLIT_BITS."""
-    return ((((1 << SHARE_BITS) - share) * split * mass) << (MIX_BITS - SPLIT_BITS)) // tc
+cdef inline int64_t table_part(int64_t share, int64_t part, int64_t mass, int64_t tc) noexcept nogil:
+    """A table's part of the counts' share: `part` of 2**SPLIT_BITS (one table: all of it, which is
+    exactly ((SHARES - share) mass << MIX_BITS) // tc, the rows of weights v4 to v6)."""
+    return ((((1 << SHARE_BITS) - share) * part * mass) << (MIX_BITS - SPLIT_BITS)) // tc
 
 
 cdef inline int64_t decoded_at(const int64_t[:, ::1] grid, const int64_t[::1] position,
@@ -144,7 +142,7 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             const int64_t[:, ::1] shapes, const int64_t[::1] phase_of, Py_ssize_t c, Py_ssize_t phase,
             const int64_t[::1] units, const int64_t[::1] pix, int64_t[::1] ctx, int64_t[::1] pred,
             const int64_t[:, :, ::1] taps, const int64_t[::1] ntaps, const int64_t[:, :, ::1] coefs,
-            const uint8_t[:, :, ::1] errors=None, int64_t[::1] median=None):
+            const uint8_t[:, :, ::1] errors=None, int64_t[::1] median=None, int64_t[::1] snap=None):
     """The prediction and context of channel c at the subpixels (units[k], pix[k]) of one step
     (`phase`), into ctx[k] and pred[k]. x [n, PIXELS, 3]: the chain's units; grid [n, 5]: each
     unit's plane (its first unit in cut order, patch rows, patch columns) and its patch row and
@@ -166,9 +164,13 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
     classes of the earlier channel's residual. `median` (v7 on: a second prediction, with the
     errors): the median of the ring's values (R) or of their differences (G, B: plus the earlier
     channel's value at the pixel), the mean of the middle two of an even count; 128 where no
-    ring has a decoded neighbour."""
+    ring has a decoded neighbour. `snap` (v9 on: a third prediction, with the median): the ring's
+    value (R) or difference (G, B: plus the earlier channel's value) nearest the first prediction,
+    the smaller of two as near; 128 where no ring has a decoded neighbour. A photo's flat
+    areas and edges often repeat a neighbour exactly (a decoded JPEG's blocks, posterized skies),
+    which a linear prediction only comes near."""
     cdef Py_ssize_t n = units.shape[0], nu = x.shape[0], k, j, ring
-    cdef int64_t u, p, at, u2, p2, cnt, s, sp, se, sv, v, d, t, prev_cls, lin
+    cdef int64_t u, p, at, u2, p2, cnt, s, sp, se, sv, v, d, t, prev_cls, lin, base
     cdef int64_t vals[RING_SIZE]
     cdef bint activity = errors is not None
     cdef int64_t prev_classes = PREV_CLASSES if activity else 4
@@ -176,7 +178,8 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
             or grid.shape[0] != nu or grid.shape[1] != 5 or shapes.shape[0] != nu or shapes.shape[1] != 3 \
             or phase_of.shape[0] != PIXELS or pix.shape[0] != n or ctx.shape[0] != n or pred.shape[0] != n \
             or (activity and (errors.shape[0] != nu or errors.shape[1] != PIXELS or errors.shape[2] != 3)) \
-            or (median is not None and (not activity or median.shape[0] != n)):
+            or (median is not None and (not activity or median.shape[0] != n)) \
+            or (snap is not None and (median is None or snap.shape[0] != n)):
         raise ValueError("predict: mismatched shapes")
     if ntaps.shape[0] not in (0, PIXELS) or (ntaps.shape[0] and (
             taps.shape[0] != PIXELS or taps.shape[1] != MAX_TAPS or taps.shape[2] != 2
@@ -248,17 +251,20 @@ def predict(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_
                 else:  # classes of log2(1 + 2 deviation)
                     d = min(bit_length((cnt * cnt + 2 * d) // (cnt * cnt)) - 1, SPREAD_CLASSES - 1)
             ctx[k] = ((c * RING_CLASSES + ring) * SPREAD_CLASSES + d) * PREV_CLASSES + prev_cls
+            base = x[u, p, c - 1] if c > 0 else 0
             if median is not None:
-                median[k] = median_of(vals, cnt, x[u, p, c - 1] if c > 0 else 0) if cnt > 0 else 128
-            if ntaps.shape[0] == 0 or ntaps[p] == 0:
-                continue
-            lin = linear_at(x, grid, position, shapes, phase_of, u, p, phase, c, taps, ntaps, coefs)
-            if lin < 0:
-                continue
-            pred[k] = lin
-            if c > 0:  # the earlier channel's residual from its own linear prediction
-                v = x[u, p, c - 1] - linear_at(x, grid, position, shapes, phase_of, u, p, phase, c - 1, taps, ntaps, coefs)
-                ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, prev_classes - 1) - prev_cls
+                median[k] = median_of(vals, cnt, base) if cnt > 0 else 128  # sorts vals
+            lin = -1
+            if ntaps.shape[0] and ntaps[p]:
+                lin = linear_at(x, grid, position, shapes, phase_of, u, p, phase, c, taps, ntaps, coefs)
+            if lin >= 0:
+                pred[k] = lin
+                if c > 0:  # the earlier channel's residual from its own linear prediction
+                    v = x[u, p, c - 1] - linear_at(x, grid, position, shapes, phase_of, u, p, phase, c - 1, taps, ntaps,
+                                                   coefs)
+                    ctx[k] += min(bit_length(1 + (v if v >= 0 else -v)) - 1, prev_classes - 1) - prev_cls
+            if snap is not None:
+                snap[k] = nearest_of(vals, cnt, pred[k] - base, base) if cnt > 0 else 128
 
 
 cdef inline int64_t median_of(int64_t* vals, int64_t cnt, int64_t base) noexcept nogil:
@@ -274,6 +280,17 @@ cdef inline int64_t median_of(int64_t* vals, int64_t cnt, int64_t base) noexcept
         vals[t + 1] = v
     v = vals[cnt // 2] if cnt % 2 else floor_div(vals[cnt // 2 - 1] + vals[cnt // 2] + 1, 2)
     return clip(v + base, 0, MAXV)
+
+
+cdef inline int64_t nearest_of(const int64_t* vals, int64_t cnt, int64_t target, int64_t base) noexcept nogil:
+    """The value of vals[:cnt] (sorted; cnt >= 1) nearest target, the first of two as near, plus
+    base, clipped to 0..MAXV."""
+    cdef int64_t j, best = vals[0]
+    for j in range(1, cnt):
+        if (vals[j] - target if vals[j] >= target else target - vals[j]) < \
+                (best - target if best >= target else target - best):
+            best = vals[j]
+    return clip(best + base, 0, MAXV)
 
 
 cdef inline int64_t linear_at(const uint8_t[:, :, ::1] x, const int64_t[:, ::1] grid, const int64_t[::1] position,
@@ -332,107 +349,139 @@ cdef inline int64_t bucket_mass(const int64_t* cb, int64_t pv, Py_ssize_t b) noe
     return mass
 
 
+cdef inline void parts_of(const int64_t[:, ::1] splits, Py_ssize_t k, Py_ssize_t ntables, int64_t* parts) noexcept nogil:
+    """Each table's part of the counts' mixture at subpixel k, in 1/2**SPLIT_BITS, summing to
+    2**SPLIT_BITS, from the mixer's splits (two nested ones): the first table's part is the first
+    split, the second's the second split of what is left, the third's the rest."""
+    cdef int64_t one = 1 << SPLIT_BITS
+    if ntables == 1:
+        parts[0] = one
+        return
+    parts[0] = splits[0, k]
+    if ntables == 2:
+        parts[1] = one - parts[0]
+        return
+    parts[1] = ((one - parts[0]) * splits[1, k]) >> SPLIT_BITS
+    parts[2] = one - parts[0] - parts[1]
+
+
+def mixture_parts(const int64_t[:, ::1] splits, Py_ssize_t ntables):
+    """-> [ntables, n] int64: each table's part of the counts' mixture (parts_of) from the mixer's
+    splits [ntables - 1, n] in 1/2**SPLIT_BITS (one table: [0, n])."""
+    cdef Py_ssize_t n = splits.shape[1], k, t
+    cdef int64_t parts[MAX_TABLES]
+    _check_splits(splits, ntables, -1)
+    out_a = np.empty((ntables, n), np.int64)
+    cdef int64_t[:, ::1] out = out_a
+    for k in range(n):
+        parts_of(splits, k, ntables, parts)
+        for t in range(ntables):
+            out[t, k] = parts[t]
+    return out_a
+
+
+def _check_splits(const int64_t[:, ::1] splits, Py_ssize_t ntables, Py_ssize_t n):
+    """The mixer's splits [ntables - 1, n] (n -1: any), each in 0..2**SPLIT_BITS."""
+    cdef Py_ssize_t k, t
+    if not 1 <= ntables <= MAX_TABLES or splits.shape[0] != ntables - 1 or (ntables > 1 and n >= 0 and splits.shape[1] != n):
+        raise ValueError("neighbour counts: a split per table but the last, one per subpixel")
+    for t in range(splits.shape[0]):
+        for k in range(splits.shape[1]):
+            if not 0 <= splits[t, k] <= (1 << SPLIT_BITS):
+                raise ValueError("neighbour counts: a split out of range")
+
+
+def _check_mixture(Py_ssize_t n, const int32_t[:, :, ::1] tables, const int64_t[::1] ctx, const int64_t[:, ::1] preds,
+                   const int64_t[::1] vae_preds, const int64_t[:, ::1] splits):
+    """A step's tables [T, CONTEXTS, SPAN] with their predictions [T, n] and the mixer's splits [T - 1, n]."""
+    cdef Py_ssize_t t
+    if not 1 <= tables.shape[0] <= MAX_TABLES or preds.shape[0] != tables.shape[0] or tables.shape[1] != CONTEXTS \
+            or tables.shape[2] != SPAN:
+        raise ValueError("neighbour counts: one to three tables of the wrong shape, or not a prediction from each")
+    for t in range(tables.shape[0]):
+        _check_step(n, ctx, preds[t], vae_preds)
+    _check_splits(splits, tables.shape[0], n)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)  # block bounds: non-negative
-cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, ::1] counts, const int64_t[::1] ctx,
-                      const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-                      int64_t share, int64_t scale, const int32_t[:, ::1] counts2, const int64_t[::1] pred2,
-                      const int64_t[::1] splits, bint two, int64_t* cb, int64_t* cb2, double[:, ::1] out,
+cdef void mixed_block(Py_ssize_t blk, Py_ssize_t nblk, const int32_t[:, :, ::1] tables, const int64_t[::1] ctx,
+                      const int64_t[:, ::1] preds, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
+                      int64_t share, int64_t scale, const int64_t[:, ::1] splits, int64_t* cb, double[:, ::1] out,
                       int64_t[:, ::1] totals, bint keep) noexcept nogil:
-    """The rows of block blk of nblk (cb, cb2: its own scratch of MAXV + 2 each: the tables'
-    cumulative mass over the values); with two tables and `keep`, each row's two totals into totals."""
-    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, b
-    cdef int64_t tc, tc2 = 1, tv, pv
+    """The rows of block blk of nblk (cb: its own scratch of MAX_TABLES x (MAXV + 2): the tables'
+    cumulative mass over the values); with `keep`, each row's tables' totals into totals."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], ntables = tables.shape[0], k, b, t
+    cdef int64_t tv, pv, mass
+    cdef int64_t tc[MAX_TABLES]
+    cdef int64_t parts[MAX_TABLES]
     for k in range(blk * n // nblk, (blk + 1) * n // nblk):
         pv = vae_preds[k]
-        tc = cumulate(&counts[ctx[k], MAXV - pred[k]], scale, cb)
-        if two:
-            tc2 = cumulate(&counts2[ctx[k], MAXV - pred2[k]], scale, cb2)
+        parts_of(splits, k, ntables, parts)
+        for t in range(ntables):
+            tc[t] = cumulate(&tables[t, ctx[k], MAXV - preds[t, k]], scale, cb + t * (MAXV + 2))
             if keep:
-                totals[0, k] = tc
-                totals[1, k] = tc2
+                totals[t, k] = tc[t]
         tv = vae_total(vae_rows, k)
         for b in range(nb):
-            if two:
-                out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv)
-                                     + split_part(share, splits[k], bucket_mass(cb, pv, b), tc)
-                                     + split_part(share, (1 << SPLIT_BITS) - splits[k], bucket_mass(cb2, pv, b), tc2) + 1)
-            else:
-                out[k, b] = <double>(vae_part(share, <int64_t>vae_rows[k, b], tv)
-                                     + counts_part(share, bucket_mass(cb, pv, b), tc) + 1)
+            mass = vae_part(share, <int64_t>vae_rows[k, b], tv) + 1
+            for t in range(ntables):
+                mass += table_part(share, parts[t], bucket_mass(cb + t * (MAXV + 2), pv, b), tc[t])
+            out[k, b] = <double>mass
 
 
-def _check_second(Py_ssize_t n, const int32_t[:, ::1] counts2, const int64_t[::1] pred2, const int64_t[::1] splits):
-    """The second table (v7 on), its predictions and the first table's split per subpixel: all or none."""
-    cdef Py_ssize_t k
-    if counts2 is None and pred2 is None and splits is None:
-        return False
-    if counts2 is None or pred2 is None or splits is None or pred2.shape[0] != n or splits.shape[0] != n:
-        raise ValueError("a second table needs its predictions and the splits, one per subpixel")
-    _check_tables(counts2)
-    for k in range(n):
-        if not (0 <= pred2[k] <= MAXV and 0 <= splits[k] <= (1 << SPLIT_BITS)):
-            raise ValueError("a second prediction or a split out of range")
-    return True
-
-
-def mixed_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
-               const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-               int64_t share, int64_t scale, Py_ssize_t nblk, const int32_t[:, ::1] counts2=None,
-               const int64_t[::1] pred2=None, const int64_t[::1] splits=None, int64_t[:, ::1] totals=None):
+def mixed_rows(const int32_t[:, :, ::1] tables, const int64_t[::1] ctx, const int64_t[:, ::1] preds,
+               const int64_t[::1] vae_preds, const double[:, ::1] vae_rows, int64_t share, int64_t scale,
+               Py_ssize_t nblk, const int64_t[:, ::1] splits, int64_t[:, ::1] totals=None):
     """-> rows [n, buckets] float64: the vae's rows (residual buckets of value - vae_preds) mixed with
-    the counts' pmf folded onto the same buckets, `share` sixteenths the vae's. The counts' pmf over
-    the values 0..MAXV: scale * count(value - pred) + 1 in context ctx, normalized; with a second
-    table (v7 on: counts2, its predictions pred2, same contexts), the mixture of the two pmfs,
-    splits[k] of 2**SPLIT_BITS the first's, and each row's two totals into `totals` [2, n] where
-    given (for mixer_gradients). Every part is an integer, so every machine builds the same row; every
-    bucket gets at least 1. The rows are split into nblk thread blocks (any count gives the same
-    rows)."""
-    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, blk
-    _check_tables(counts)
-    _check_step(n, ctx, pred, vae_preds)
-    cdef bint two = _check_second(n, counts2, pred2, splits)
+    the counts' pmf folded onto the same buckets, `share` sixteenths the vae's. A table's pmf over
+    the values 0..MAXV: scale * count(value - its prediction) + 1 in context ctx, normalized;
+    tables [T, CONTEXTS, SPAN] (T = 1 before v7, 2 in v7 and v8, 3 from v9), their predictions
+    preds [T, n], mixed in the parts parts_of gives from the mixer's splits [T - 1, n]; each row's
+    tables' totals into `totals` [T, n] where given (for mixer_gradients). Every part is an
+    integer, so every machine builds the same row; every bucket gets at least 1. The rows are
+    split into nblk thread blocks (any count gives the same rows)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], blk
+    _check_mixture(n, tables, ctx, preds, vae_preds, splits)
     cdef bint keep = totals is not None
     if vae_rows.shape[0] != n or not 0 <= share <= (1 << SHARE_BITS) or not 1 <= scale <= 64 \
             or not bucket_of(2 * MAXV).sym + 1 <= nb <= MAX_BUCKETS \
-            or (totals is not None and (not two or totals.shape[0] != 2 or totals.shape[1] != n)):
+            or (keep and (totals.shape[0] != tables.shape[0] or totals.shape[1] != n)):
         raise ValueError("mixed_rows: mismatched shapes or parameters")
     nblk = max(1, min(nblk, n))
     out_a = np.empty((n, nb), np.float64)
-    cb_a = np.zeros((nblk, 2, MAXV + 2), np.int64)
+    cb_a = np.zeros((nblk, MAX_TABLES * (MAXV + 2)), np.int64)
     cdef double[:, ::1] out = out_a
-    cdef int64_t[:, :, ::1] cb = cb_a
+    cdef int64_t[:, ::1] cb = cb_a
     if n == 0:
         return out_a
     with nogil:
         if nblk == 1:
-            mixed_block(0, 1, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits, two,
-                        &cb[0, 0, 0], &cb[0, 1, 0], out, totals, keep)
+            mixed_block(0, 1, tables, ctx, preds, vae_preds, vae_rows, share, scale, splits, &cb[0, 0], out, totals,
+                        keep)
         else:
             for blk in prange(nblk, schedule="static", chunksize=1):
-                mixed_block(blk, nblk, counts, ctx, pred, vae_preds, vae_rows, share, scale, counts2, pred2, splits,
-                            two, &cb[blk, 0, 0], &cb[blk, 1, 0], out, totals, keep)
+                mixed_block(blk, nblk, tables, ctx, preds, vae_preds, vae_rows, share, scale, splits, &cb[blk, 0],
+                            out, totals, keep)
     return out_a
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
-             const int64_t[::1] pred, const int64_t[::1] vae_preds, const double[:, ::1] vae_rows,
-             const int64_t[::1] sym, int64_t share, int64_t scale, const int32_t[:, ::1] counts2=None,
-             const int64_t[::1] pred2=None, const int64_t[::1] splits=None):
+def low_rows(const int32_t[:, :, ::1] tables, const int64_t[::1] ctx, const int64_t[:, ::1] preds,
+             const int64_t[::1] vae_preds, const double[:, ::1] vae_rows, const int64_t[::1] sym, int64_t share,
+             int64_t scale, const int64_t[:, ::1] splits):
     """-> rows [n, 2**nlow] float64: the pmf of the low bits of each subpixel's bucket sym[k] (every
     one of them has nlow low bits, the same for all): the same mixture as mixed_rows' within the
     bucket, so that bucket and low bits together code the mixture value by value. The vae's part
-    is uniform over the bucket's values, the counts' part each value's own (0 outside 0..MAXV)."""
-    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], k, j, width
-    cdef int64_t nlow, tc, tc2 = 1, pv, v, u0, uniform, b
-    cdef const int32_t* row
-    cdef const int32_t* row2 = NULL
-    _check_tables(counts)
-    _check_step(n, ctx, pred, vae_preds)
-    cdef bint two = _check_second(n, counts2, pred2, splits)
+    is uniform over the bucket's values, each table's part each value's own (0 outside 0..MAXV)."""
+    cdef Py_ssize_t n = ctx.shape[0], nb = vae_rows.shape[1], ntables = tables.shape[0], k, j, t, width
+    cdef int64_t nlow, pv, v, u0, uniform, b, mass
+    cdef int64_t tc[MAX_TABLES]
+    cdef int64_t parts[MAX_TABLES]
+    cdef const int32_t* rows[MAX_TABLES]
+    _check_mixture(n, tables, ctx, preds, vae_preds, splits)
     if vae_rows.shape[0] != n or sym.shape[0] != n or n == 0 or not 0 <= share <= (1 << SHARE_BITS) \
             or not 1 <= scale <= 64:
         raise ValueError("low_rows: mismatched shapes or parameters")
@@ -445,64 +494,71 @@ def low_rows(const int32_t[:, ::1] counts, const int64_t[::1] ctx,
     cdef double[:, ::1] out = out_a
     with nogil:
         for k in range(n):
-            row = &counts[ctx[k], MAXV - pred[k]]  # row[v]: the count of value v
-            tc = counts_total(row, scale)
-            if two:
-                row2 = &counts2[ctx[k], MAXV - pred2[k]]
-                tc2 = counts_total(row2, scale)
+            parts_of(splits, k, ntables, parts)
+            for t in range(ntables):
+                rows[t] = &tables[t, ctx[k], MAXV - preds[t, k]]  # rows[t][v]: the count of value v
+                tc[t] = counts_total(rows[t], scale)
             pv = vae_preds[k]
             b = sym[k]
             uniform = vae_part(share, <int64_t>vae_rows[k, b], vae_total(vae_rows, k) * width)
             u0 = value_of(b, 0)
             for j in range(width):
                 v = pv + unzigzag(u0 + j)
-                if not 0 <= v <= MAXV:
-                    out[k, j] = <double>(uniform + 1)
-                elif two:
-                    out[k, j] = <double>(uniform + split_part(share, splits[k], scale * row[v] + 1, tc)
-                                         + split_part(share, (1 << SPLIT_BITS) - splits[k], scale * row2[v] + 1, tc2) + 1)
-                else:
-                    out[k, j] = <double>(uniform + counts_part(share, scale * row[v] + 1, tc) + 1)
+                mass = uniform + 1
+                if 0 <= v <= MAXV:
+                    for t in range(ntables):
+                        mass += table_part(share, parts[t], scale * rows[t][v] + 1, tc[t])
+                out[k, j] = <double>mass
     return out_a
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def mixer_gradients(const int32_t[:, ::1] counts, const int64_t[::1] ctx, const int64_t[::1] pred,
-                    const int32_t[:, ::1] counts2, const int64_t[::1] pred2, const int64_t[::1] splits,
-                    const int64_t[::1] values, int64_t scale, const int64_t[::1] mixer, int64_t[::1] grads,
-                    const int64_t[:, ::1] totals=None):
-    """The two tables' mixer (v7 on) at one step, before the step is counted: adds to grads[mixer[k]]
-    each subpixel's gradient of the log of the mixture's probability of its value with respect to
-    the split's logit, 2 s (1 - s) (pa - pc) / p in 1/2**PROB_BITS (s = splits[k] / 2**SPLIT_BITS,
-    pa and pc the tables' probabilities of the value, p their mixture). Integer sums: the same
-    in any order. `totals` [2, n]: the rows' totals mixed_rows gave for these tables, predictions
-    and contexts (None: counted here)."""
-    cdef Py_ssize_t n = ctx.shape[0], k
-    cdef int64_t s, pa, pc, p, one = 1 << SPLIT_BITS
+def mixer_gradients(const int32_t[:, :, ::1] tables, const int64_t[::1] ctx, const int64_t[:, ::1] preds,
+                    const int64_t[:, ::1] splits, const int64_t[::1] values, int64_t scale, const int64_t[::1] mixer,
+                    int64_t[:, ::1] grads, const int64_t[:, ::1] totals=None):
+    """The tables' mixer (v7 on: two or three tables) at one step, before the step is counted: adds
+    to grads[i, mixer[k]] each subpixel's gradient of the log of the mixture's probability of its
+    value with respect to split i's logit, in 1/2**PROB_BITS, with sa, sb the splits (in units),
+    p0, p1, p2 the tables' probabilities of the value and p their mixture (parts_of):
+    the first, 2 sa (1 - sa) (p0 - r) / p, r the rest's probability (two tables: p1; three:
+    sb p1 + (1 - sb) p2); the second (three tables), 2 (1 - sa) sb (1 - sb) (p1 - p2) / p. Integer
+    sums: the same in any order. `totals` [T, n]: the rows' totals mixed_rows gave for these
+    tables, predictions and contexts (None: counted here)."""
+    cdef Py_ssize_t n = ctx.shape[0], ntables = tables.shape[0], k, t
+    cdef int64_t p, r, w, sa, sb, one = 1 << SPLIT_BITS
+    cdef int64_t prob[MAX_TABLES]
+    cdef int64_t parts[MAX_TABLES]
     cdef const int32_t* row
-    cdef const int32_t* row2
-    _check_tables(counts)
-    _check_step(n, ctx, pred, values)
-    if not _check_second(n, counts2, pred2, splits) or mixer.shape[0] != n \
-            or (totals is not None and (totals.shape[0] != 2 or totals.shape[1] != n)):
+    _check_mixture(n, tables, ctx, preds, values, splits)
+    if ntables < 2 or mixer.shape[0] != n or grads.shape[0] != ntables - 1 \
+            or (totals is not None and (totals.shape[0] != ntables or totals.shape[1] != n)):
         raise ValueError("mixer_gradients: mismatched shapes")
     for k in range(n):
-        if not 0 <= mixer[k] < grads.shape[0] or (totals is not None and (totals[0, k] < 1 or totals[1, k] < 1)):
-            raise ValueError("mixer_gradients: a mixer context or a total out of range")
+        if not 0 <= mixer[k] < grads.shape[1]:
+            raise ValueError("mixer_gradients: a mixer context out of range")
+        for t in range(ntables):
+            if totals is not None and totals[t, k] < 1:
+                raise ValueError("mixer_gradients: a total out of range")
     with nogil:
         for k in range(n):
-            row = &counts[ctx[k], MAXV - pred[k]]
-            row2 = &counts2[ctx[k], MAXV - pred2[k]]
-            if totals is None:
-                pa = ((scale * row[values[k]] + 1) << PROB_BITS) // counts_total(row, scale)
-                pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // counts_total(row2, scale)
+            parts_of(splits, k, ntables, parts)
+            p = 0
+            for t in range(ntables):
+                row = &tables[t, ctx[k], MAXV - preds[t, k]]
+                prob[t] = ((scale * row[values[k]] + 1) << PROB_BITS) // (
+                    counts_total(row, scale) if totals is None else totals[t, k])
+                p += parts[t] * prob[t]
+            p = max(p >> SPLIT_BITS, 1)
+            sa = splits[0, k]
+            if ntables == 2:
+                r = prob[1]
             else:
-                pa = ((scale * row[values[k]] + 1) << PROB_BITS) // totals[0, k]
-                pc = ((scale * row2[values[k]] + 1) << PROB_BITS) // totals[1, k]
-            s = splits[k]
-            p = max((s * pa + (one - s) * pc) >> SPLIT_BITS, 1)
-            grads[mixer[k]] += floor_div(2 * s * (one - s) * (pa - pc), p)
+                sb = splits[1, k]
+                r = (sb * prob[1] + (one - sb) * prob[2]) >> SPLIT_BITS
+                w = ((one - sa) * sb * (one - sb)) >> SPLIT_BITS
+                grads[1, mixer[k]] += floor_div(2 * w * (prob[1] - prob[2]), p)
+            grads[0, mixer[k]] += floor_div(2 * sa * (one - sa) * (prob[0] - r), p)
 
 
 @cython.boundscheck(False)

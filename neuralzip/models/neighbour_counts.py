@@ -32,6 +32,12 @@ read decoded pixels, never z or anything computed from it. This one:
   sigmoid is a correctly rounded table). A linear predictor and a median err on different
   pixels (edges, texture), and the mixer learns, per context and photo, which to trust. The
   update reads the tables only, never the vae, which depends on z;
+* weights v9 on: keeps a third table, of the residuals from the snap: the ring's value (R) or
+  difference (G, B; plus the earlier channel's value) nearest the first prediction. Flat areas
+  and edges often repeat a neighbour exactly (a decoded JPEG's blocks, posterized skies), which a
+  linear prediction only comes near. The three are mixed by two nested splits, each the sigmoid
+  of a logit per mixer context learned as v7's: the taps' table's part is the first split, the
+  median's the second split of the rest, the snap's what is left (kernel mixture_parts);
 * mixes that pmf, folded onto the vae's residual buckets, with the vae's row. The vae's share, in
   sixteenths, is one per channel and phase (v5, fitted in training: the vae leads in the sparse
   early phases, the counts in the dense late ones; v4 had one share, 8). A bucket's low bits are
@@ -88,10 +94,12 @@ class CountsParams:
     predict explains them), (v6 on: `activity`) the context's activity from the neighbours'
     errors and G's and B's differences, and (v7 on) `median`, a second table of counts of the
     residuals from the ring's median, mixed with the first by a mixer learned online, and
-    `prior`, the tables every chain chunk starts from, [tables, CONTEXTS, SPAN] (None: empty)."""
+    `prior`, the tables every chain chunk starts from, [tables, CONTEXTS, SPAN] (None: empty); (v9
+    on) `snap`, a third table, of the residuals from the ring's value nearest the first
+    prediction."""
 
     def __init__(self, shares, scale: int, limit: int, linear=NO_TAPS, activity: bool = False,
-                 median: bool = False, prior=None):
+                 median: bool = False, prior=None, snap: bool = False):
         shares = np.asarray(shares, np.int64)
         taps, ntaps, coefs = (np.ascontiguousarray(a, np.int64) for a in linear)
         if shares.shape != (3, L.N_PHASES) or not (
@@ -105,7 +113,9 @@ class CountsParams:
             raise ValueError("neighbour counts' linear taps out of range")
         if median and not activity:
             raise ValueError("neighbour counts' median table needs the activity context")
-        self.tables = 2 if median else 1
+        if snap and not median:
+            raise ValueError("neighbour counts' snap table needs the median's")
+        self.tables = 1 + median + snap
         if prior is not None:
             prior = np.asarray(prior)
             if prior.shape != (self.tables, CONTEXTS, SPAN) or prior.dtype.kind not in "iu" or prior.min() < 0 \
@@ -115,22 +125,24 @@ class CountsParams:
         self.prior = prior
         self.shares, self.scale, self.limit = shares, int(scale), int(limit)
         self.linear = taps, ntaps, coefs
-        self.activity, self.median = bool(activity), bool(median)
+        self.activity, self.median, self.snap = bool(activity), bool(median), bool(snap)
 
     @classmethod
     def from_weights(cls, z: dict) -> "CountsParams | None":
-        """Weights v7 on: counts.median 1 and counts.prior; v6 on: counts.activity 1; v5 on: a share
+        """Weights v9 on: counts.snap 1; v7 on: counts.median 1 and counts.prior; v6 on: counts.activity 1; v5 on: a share
         per channel and phase (counts.shares) and linear taps; v4: one share (counts.share), the
         rings' prediction alone."""
         if "counts.scale" not in z:
             return None
         scale, limit = (int(np.asarray(z[k]).reshape(())) for k in ("counts.scale", "counts.limit"))
-        activity, median = (int(np.asarray(z.get(k, 0)).reshape(())) for k in ("counts.activity", "counts.median"))
-        if activity not in (0, 1) or median not in (0, 1):
-            raise ValueError(f"neighbour counts' activity or median flag out of range: {activity}, {median}")
+        activity, median, snap = (int(np.asarray(z.get(k, 0)).reshape(()))
+                                  for k in ("counts.activity", "counts.median", "counts.snap"))
+        if activity not in (0, 1) or median not in (0, 1) or snap not in (0, 1):
+            raise ValueError(f"neighbour counts' activity, median or snap flag out of range: {activity}, {median}, "
+                             f"{snap}")
         if "counts.shares" in z:
             return cls(z["counts.shares"], scale, limit, (z["counts.taps"], z["counts.ntaps"], z["counts.coefs"]),
-                       bool(activity), bool(median), z.get("counts.prior"))
+                       bool(activity), bool(median), z.get("counts.prior"), bool(snap))
         return cls(np.full((3, L.N_PHASES), int(np.asarray(z["counts.share"]).reshape(()))), scale, limit)
 
     def arrays(self) -> dict:
@@ -140,13 +152,15 @@ class CountsParams:
                   "counts.coefs": coefs.copy(), "counts.activity": np.int64(self.activity)}
         if self.median:
             arrays["counts.median"] = np.int64(1)
+        if self.snap:
+            arrays["counts.snap"] = np.int64(1)
         if self.prior is not None:
             arrays["counts.prior"] = self.prior.astype(np.uint16)
         return arrays
 
     def _replaced(self, **changes) -> "CountsParams":
         kw = dict(shares=self.shares, scale=self.scale, limit=self.limit, linear=self.linear, activity=self.activity,
-                  median=self.median, prior=self.prior)
+                  median=self.median, prior=self.prior, snap=self.snap)
         kw.update(changes)
         return CountsParams(**kw)
 
@@ -162,8 +176,9 @@ class CountsParams:
 # counts + 1/3 (the float study benchmarks/experiments/vae_adaptive_mixture.py chose w = 0.5, a floor
 # of 0.3, when the counts started empty); with v7's prior a lighter floor prices better on the
 # tuning files, steadily from 1/3 to 1/64 (float mixture at the best shares: scale 3 3.2439, 8
-# 3.2374, 16 3.2356, 24 3.2350, 32 3.2347, 40 3.2346, 64 3.2344), and v8 takes 32
-DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 32, 1 << 16, activity=True, median=True)
+# 3.2374, 16 3.2356, 24 3.2350, 32 3.2347, 40 3.2346, 64 3.2344), and v8 takes 32; v9 adds the
+# snap's table
+DEFAULT = CountsParams(np.full((3, L.N_PHASES), 8), 32, 1 << 16, activity=True, median=True, snap=True)
 
 
 @functools.cache
@@ -180,8 +195,9 @@ def splits_of(logits: np.ndarray) -> np.ndarray:
 
 
 class NeighbourCounts:
-    """One chain chunk's counts, with the geometry to find each subpixel's neighbours. With two
-    tables (v7 on), a prediction is [2, n]: the taps' (or rings' mean) and the rings' median."""
+    """One chain chunk's counts, with the geometry to find each subpixel's neighbours. With more
+    than one table (v7 on), a prediction is [tables, n]: the taps' (or rings' mean), the rings'
+    median and (v9 on) the snap."""
 
     def __init__(self, params: CountsParams, x: np.ndarray, grid: np.ndarray, position: np.ndarray,
                  shapes: np.ndarray, phase_of: np.ndarray):
@@ -190,12 +206,11 @@ class NeighbourCounts:
         self.params = params
         self.x, self.grid, self.position, self.shapes = x, grid, position, shapes
         self.phase_of = np.ascontiguousarray(phase_of, np.int64)
-        tables = np.zeros((params.tables, CONTEXTS, SPAN), np.int32) if params.prior is None else params.prior.copy()
-        totals = tables.sum(axis=2, dtype=np.int64)
-        self.counts, self.totals = tables[0], totals[0]
-        # v7 on: the median's table, and the mixer's logit of the first table's part per mixer context
-        self.second, self.second_totals = (tables[1], totals[1]) if params.median else (None, None)
-        self.logits = np.zeros(MIXER_CONTEXTS, np.int64)
+        self.tables = np.zeros((params.tables, CONTEXTS, SPAN), np.int32) if params.prior is None \
+            else params.prior.copy()
+        self.totals = self.tables.sum(axis=2, dtype=np.int64)
+        # v7 on: the mixer's logits, one per split (tables - 1) and mixer context
+        self.logits = np.zeros((params.tables - 1, MIXER_CONTEXTS), np.int64)
         # each decoded subpixel's |value - prediction| (v6's activity reads the neighbours'); units
         # outside this chain chunk stay 0 on both sides
         self.errors = np.zeros(x.shape, np.uint8) if params.activity else None
@@ -206,14 +221,15 @@ class NeighbourCounts:
         self._row_totals = None
 
     def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(contexts [n], predictions [n], or [2, n] with the median's table) of channel c at the
-        chain's subpixels (units, pix) of one step."""
+        """(contexts [n], predictions [n], or [tables, n] with more than one table) of channel c at
+        the chain's subpixels (units, pix) of one step."""
         ctx = np.empty(len(units), np.int64)
-        pred = np.empty((2 if self.params.median else 1, len(units)), np.int64)
+        pred = np.empty((self.params.tables, len(units)), np.int64)
         _k.predict(self.x, self.grid, self.position, self.shapes, self.phase_of, c, phase,
                    np.ascontiguousarray(units, np.int64), np.ascontiguousarray(pix, np.int64), ctx, pred[0],
-                   *self.params.linear, self.errors, pred[1] if self.params.median else None)
-        return ctx, pred if self.params.median else pred[0]
+                   *self.params.linear, self.errors, pred[1] if self.params.median else None,
+                   pred[2] if self.params.snap else None)
+        return ctx, pred if self.params.tables > 1 else pred[0]
 
     def record(self, c: int, units: np.ndarray, pix: np.ndarray, pred: np.ndarray) -> None:
         """Keep the errors of a decoded step (channel c at the chain's subpixels (units, pix),
@@ -223,23 +239,19 @@ class NeighbourCounts:
             err = np.abs(self.x[units, pix, c].astype(np.int64) - _first(pred))
             self.errors[units, pix, c] = np.minimum(err, 255)
 
-    def _second(self, ctx, pred) -> dict:
-        """The kernels' arguments for the median's table (none without it)."""
-        if self.second is None:
-            return {}
-        return {"counts2": self.second, "pred2": np.ascontiguousarray(pred[1]),
-                "splits": splits_of(self.logits[ctx // PREV_CLASSES])}
+    def _splits(self, ctx) -> np.ndarray:
+        """The mixer's splits [tables - 1, n] at the subpixels' contexts."""
+        return np.ascontiguousarray(splits_of(self.logits[:, ctx // PREV_CLASSES]))
 
     def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""
-        second = self._second(ctx, pred)
-        if second:
-            second["totals"] = np.empty((2, len(ctx)), np.int64)
-            self._row_totals = (ctx, pred, second["totals"])
-        return _k.mixed_rows(self.counts, ctx, np.ascontiguousarray(_first(pred)),
-                             np.ascontiguousarray(vae_preds, np.int64), np.ascontiguousarray(vae_rows, np.float64),
-                             self.params.shares[c, phase], self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK),
-                             **second)
+        totals = None
+        if self.params.tables > 1:
+            totals = np.empty((self.params.tables, len(ctx)), np.int64)
+            self._row_totals = (ctx, pred, totals)
+        return _k.mixed_rows(self.tables, ctx, per_table(pred), np.ascontiguousarray(vae_preds, np.int64),
+                             np.ascontiguousarray(vae_rows, np.float64), self.params.shares[c, phase],
+                             self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK), self._splits(ctx), totals)
 
     def low_groups(self, c, phase, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
@@ -250,66 +262,59 @@ class NeighbourCounts:
         groups = []
         for bits in np.unique(nlow[nlow > 0]):
             idx = np.flatnonzero(nlow == bits)
-            groups.append((idx, _k.low_rows(self.counts, ctx[idx], np.ascontiguousarray(_first(pred)[idx]),
+            groups.append((idx, _k.low_rows(self.tables, ctx[idx], np.ascontiguousarray(per_table(pred)[:, idx]),
                                             np.ascontiguousarray(vae_preds[idx], np.int64),
                                             np.ascontiguousarray(vae_rows[idx], np.float64), sym[idx],
                                             self.params.shares[c, phase], self.params.scale,
-                                            **self._second(ctx[idx], per_table(pred)[:, idx]))))
+                                            self._splits(ctx[idx]))))
         return groups
 
     def probabilities(self, ctx, pred, values) -> np.ndarray:
         """The counts' probability of each value (the float model's mixture reads it)."""
         values = np.ascontiguousarray(values, np.int64)
-        out = np.empty(len(ctx), np.float64)
-        _k.value_probabilities(self.counts, ctx, np.ascontiguousarray(_first(pred)), values, self.params.scale, out)
-        if self.second is None:
-            return out
-        out2 = np.empty(len(ctx), np.float64)
-        _k.value_probabilities(self.second, ctx, np.ascontiguousarray(pred[1]), values, self.params.scale, out2)
-        split = splits_of(self.logits[ctx // PREV_CLASSES]) / (1 << SPLIT_BITS)
-        return split * out + (1 - split) * out2
+        parts = _k.mixture_parts(self._splits(ctx), self.params.tables) / (1 << SPLIT_BITS)
+        out = np.zeros(len(ctx), np.float64)
+        one = np.empty(len(ctx), np.float64)
+        for t, p in enumerate(per_table(pred)):
+            _k.value_probabilities(self.tables[t], ctx, np.ascontiguousarray(p), values, self.params.scale, one)
+            out += parts[t] * one
+        return out
 
     def learn(self, ctx, pred, values, step: int | None = None) -> None:
-        """Count one step's values (with two tables, first the mixer learns from them); `step`
-        keeps what halving and the mixer overwrite, so unlearn can undo it."""
+        """Count one step's values (with more than one table, first the mixer learns from them);
+        `step` keeps what halving and the mixer overwrite, so unlearn can undo it."""
         values = np.ascontiguousarray(values, np.int64)
-        if self.second is not None:
+        preds = np.ascontiguousarray(per_table(pred))
+        if self.params.tables > 1:
             if step is not None:
                 self._logits[step] = self.logits.copy()
-            mixer = ctx // PREV_CLASSES
-            grads = np.zeros(MIXER_CONTEXTS, np.int64)
+            grads = np.zeros_like(self.logits)
             same_step = self._row_totals is not None and self._row_totals[0] is ctx and self._row_totals[1] is pred
-            _k.mixer_gradients(self.counts, ctx, np.ascontiguousarray(pred[0]), self.second,
-                               np.ascontiguousarray(pred[1]), splits_of(self.logits[mixer]), values,
-                               self.params.scale, mixer, grads, self._row_totals[2] if same_step else None)
+            _k.mixer_gradients(self.tables, ctx, preds, self._splits(ctx), values, self.params.scale,
+                               ctx // PREV_CLASSES, grads, self._row_totals[2] if same_step else None)
             self.logits = np.clip(self.logits + grads // MIXER_RATE, -LOGIT_LIMIT, LOGIT_LIMIT)
         self._row_totals = None
         halved = []
-        for t, (table, totals, p) in enumerate(self._tables(pred)):
-            _k.learn(table, totals, ctx, p, values, 1)
-            full = np.flatnonzero(totals > self.params.limit)
+        for t in range(self.params.tables):
+            _k.learn(self.tables[t], self.totals[t], ctx, preds[t], values, 1)
+            full = np.flatnonzero(self.totals[t] > self.params.limit)
             if len(full) and step is not None:
-                halved += [(t, j, table[j].copy(), int(totals[j])) for j in full]
+                halved += [(t, j, self.tables[t, j].copy(), int(self.totals[t, j])) for j in full]
             if len(full):
-                _k.halve_full(table, totals, self.params.limit)
+                _k.halve_full(self.tables[t], self.totals[t], self.params.limit)
         if halved:
             self._halved[step] = halved
 
     def unlearn(self, ctx, pred, values, step: int) -> None:
         """Undo learn(ctx, pred, values, step), the last step learned and not yet undone."""
-        tables = self._tables(pred)
         for t, j, counts, total in reversed(self._halved.pop(step, [])):
-            tables[t][0][j] = counts
-            tables[t][1][j] = total
-        for table, totals, p in tables:
-            _k.learn(table, totals, ctx, p, np.ascontiguousarray(values, np.int64), -1)
-        if self.second is not None:
+            self.tables[t, j] = counts
+            self.totals[t, j] = total
+        preds = np.ascontiguousarray(per_table(pred))
+        for t in range(self.params.tables):
+            _k.learn(self.tables[t], self.totals[t], ctx, preds[t], np.ascontiguousarray(values, np.int64), -1)
+        if self.params.tables > 1:
             self.logits = self._logits.pop(step)
-
-    def _tables(self, pred) -> list:
-        """[(counts, totals, the predictions they count residuals from)], one per table."""
-        tables = [(self.counts, self.totals)] + ([] if self.second is None else [(self.second, self.second_totals)])
-        return [(table, totals, np.ascontiguousarray(p)) for (table, totals), p in zip(tables, per_table(pred))]
 
 
 def per_table(pred: np.ndarray) -> np.ndarray:

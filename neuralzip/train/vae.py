@@ -59,7 +59,7 @@ from neuralzip.train.quantize import float_layers, quantize_layers
 from neuralzip.train.image import (_torch, cached_pool, fit, image_split, load_checkpoint, load_rgb8, one_cycle,
                                    save_checkpoint)
 
-VERSION = 8  # v8: v7 with the counts' floor at 1/32 of a count (counts.scale 32) instead of 1/3; v7: a second table of counts (the rings' median) mixed in by a mixer learned online, and the tables start from a prior counted on the training photos; v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
+VERSION = 9  # v9: v8 with a third table of counts (the ring's value nearest the taps' prediction, the snap), the three mixed by two nested splits learned online; v8: v7 with the counts' floor at 1/32 of a count (counts.scale 32) instead of 1/3; v7: a second table of counts (the rings' median) mixed in by a mixer learned online, and the tables start from a prior counted on the training photos; v6: the counts' context reads the neighbours' errors (and G's and B's differences), the networks trained further on the mixture (train_for_mixture); v5: v4 with the counts' share fitted per channel and phase; v4: v3 with the neighbour counts mixed into the likelihood; v3: the networks read the patch's context; v2: v1's encoder requantized with headroom; v1: the
 # first networks, activations calibrated at the 99.99th percentile (clipped above)
 HEADROOM = 1.5  # hidden activations span 1.5 x the largest one seen on the calibration patches
 CALIBRATION = 100_000  # training patches the activation ranges are calibrated on
@@ -69,9 +69,11 @@ MARGIN = L.CONTEXT_ROWS  # pool windows: the patch and its context (as many rows
 UNCONDITIONED_VERSION = 2  # what --requantize writes for weights without context (how v2 was made)
 DROP_CONTEXT = 0.15  # share of training patches without a row above (and, apart, without columns left)
 # the counts' prior (v7 on): each context's residuals on the training photos scaled to this total (or
-# their own count, if fewer); 512 priced best on the tuning files among 32, 128, 512, 2048, 8192
-# (float mixture -0.26%, 2048 -0.24%, 8192 +0.02%; the study in weights/RECIPES.md, v7)
-PRIOR_WEIGHT = 512
+# their own count, if fewer); v7 and v8 had 512, which priced best on the tuning files among 32, 128,
+# 512, 2048, 8192 (float mixture -0.26%, 2048 -0.24%, 8192 +0.02%; the study in weights/RECIPES.md,
+# v7) with a floor of 1/3; with v8's floor of 1/32 a lighter prior prices better (64: -0.08%), and
+# v9 takes 64 (exact, three tables: tuning files 3.3041 against 3.3074 with 512)
+PRIOR_WEIGHT = 64
 
 
 def patch_pool(files: list[Path], count: int, seed: int, log=print, margin: int = MARGIN) -> np.ndarray:
@@ -463,7 +465,8 @@ def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log)
     for key in [k for k in arrays if k.startswith("counts.")]:
         del arrays[key]
     counts = CountsParams(DEFAULT_COUNTS.shares, DEFAULT_COUNTS.scale, DEFAULT_COUNTS.limit,
-                          neighbour_taps.fit_taps(train_files, log), DEFAULT_COUNTS.activity, DEFAULT_COUNTS.median)
+                          neighbour_taps.fit_taps(train_files, log), DEFAULT_COUNTS.activity, DEFAULT_COUNTS.median,
+                          snap=DEFAULT_COUNTS.snap)
     arrays.update(counts.arrays())
     residuals = _summed_over(arrays, train_files, counts_residuals, "counting the neighbour counts' prior", log)
     arrays.update(counts.with_prior(counts_prior(residuals, counts.limit)).arrays())
@@ -475,6 +478,7 @@ def _add_fitted_counts(arrays: dict, recipe: dict, train_files: list[Path], log)
                                   "robust_scale": neighbour_taps.ROBUST_SCALE,
                                   "scale": DEFAULT_COUNTS.scale, "limit": DEFAULT_COUNTS.limit,
                                   "activity": DEFAULT_COUNTS.activity, "median": DEFAULT_COUNTS.median,
+                                  "snap": DEFAULT_COUNTS.snap,
                                   "prior_weight": PRIOR_WEIGHT}
 
 
