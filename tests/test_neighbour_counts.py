@@ -4,7 +4,9 @@ files made with v3 weights (no counts) still decode while the counts change the 
 chain's shares per channel and phase (v5) are the ones it is decoded with, and the context's
 activity (v6) is the documented formula of the neighbours' values and errors, the second table's
 prediction (v7) the ring's median, its mixer with the first learns online and is undone with it,
-and the tables start from the weights' prior (v7), which the training counts from the residuals."""
+the third's (v9) the ring's value nearest the first prediction, mixed by nested splits whose
+gradients are those of the log mixture, and the tables start from the weights' prior (v7), which
+the training counts from the residuals."""
 
 from types import SimpleNamespace
 

@@ -188,8 +188,9 @@ def _sigmoid() -> np.ndarray:
 
 
 def splits_of(logits: np.ndarray) -> np.ndarray:
-    """The first table's part of the counts' mixture, in 1/2**SPLIT_BITS, at mixer logits in
-    1/2**LOGIT_BITS nat (clamped to +-LOGIT_LIMIT nats: the part stays in 1..2**SPLIT_BITS - 1)."""
+    """The mixer's splits, in 1/2**SPLIT_BITS, at its logits in 1/2**LOGIT_BITS nat (clamped to
+    +-LOGIT_LIMIT nats: a split stays in 1..2**SPLIT_BITS - 1): with two tables the first's part of
+    the counts' mixture; with three, the first's and the second's of the rest (mixture_parts)."""
     steps = np.asarray(logits, np.int64) >> (LOGIT_BITS - LOGIT_TABLE_BITS)
     return _sigmoid()[steps + logistic.Z_MAX] >> (logistic.CDF_BITS - SPLIT_BITS)
 
