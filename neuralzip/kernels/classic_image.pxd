@@ -21,6 +21,8 @@ cdef class ImageChunkState:
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
     cdef readonly bint fine           # the blend and bias in 1/FINE units, the residual's sign flipped
     cdef readonly int64_t mixer       # (with fine) the blend corrected by an online mixer (NO_MIXER, NLMS_MIXER, OLS_MIXER)
+    cdef readonly bint parity         # (with OLS_MIXER) its weight sets split by the pixel's row and column parity
+    cdef readonly int64_t row_parity  # the parity of the chunk's first row in the image
     cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, input], 1/2^MIX_SHIFT
     # the least-squares mixer's residual map (1/FINE units, 8-bit scale) and its fits: the decayed
     # lower triangle and right-hand side [channel, weight set, ...], pixels added

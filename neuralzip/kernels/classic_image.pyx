@@ -58,6 +58,13 @@ cdef enum:
     # solved every OLS_SOLVE_EVERY pixels of the set and rounded to integer weights, so the
     # prediction itself is integer arithmetic. The correction is clipped to MIX_CLIP_8BIT levels.
     OLS_SETS_ = 16
+    # "blend": 5 (files since stop 55), in chunks whose parity byte says so: the least-squares
+    # mixer's weight sets of the later channels also split by the pixel's (row % 2, column % 2)
+    # in the image (models/grid_parity.py). A photo whose chroma was once subsampled 2x2 and interpolated
+    # (a film scan kept as subsampled YCC, a decoded 4:2:0 JPEG) has colours that are, at some
+    # positions of each 2x2 cell, a fixed blend of their neighbours' and at others free: one fit
+    # for all positions averages the two.
+    PARITY_CLASSES = 4
     OLS_NEIGHBOURS = 6
     OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2
     OLS_STRIDE_ = OLS_MAX_IN_ + 1  # rows of a fit's matrix (a pair more than the inputs: decay_add)
@@ -82,6 +89,7 @@ BIAS_WINDOW = BIAS_WINDOW_N
 BIAS_DEAD = BIAS_DEAD_8BIT
 MIXER_NONE, MIXER_NLMS, MIXER_OLS = NO_MIXER, NLMS_MIXER, OLS_MIXER
 OLS_MAX_IN, OLS_SETS, OLS_STRIDE = OLS_MAX_IN_, OLS_SETS_, OLS_STRIDE_
+PARITIES = PARITY_CLASSES
 
 # activity thresholds (on an 8-bit scale) that separate the classes
 cdef int64_t ACTIVITY_THRESHOLDS[N_THRESHOLDS]
@@ -120,21 +128,25 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
-                 int64_t mixer=NO_MIXER):
+                 int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
-        self.n_extra, self.fine, self.mixer = n_extra, fine, mixer
+        self.n_extra, self.fine, self.mixer, self.parity = n_extra, fine, mixer, parity
+        self.row_parity = row0 & 1  # parities are the image's, whichever row a chunk starts at
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if mixer not in (NO_MIXER, NLMS_MIXER, OLS_MIXER) or (mixer != NO_MIXER and not fine):
             raise ValueError("an online mixer needs the fine blend")
+        if parity and mixer != OLS_MIXER:
+            raise ValueError("weight sets by parity need the least-squares mixer")
         ols = mixer == OLS_MIXER
-        self.mix_w = np.zeros((nch, OLS_SETS_ if ols else (MIX_SETS if mixer else 1), OLS_MAX_IN_), np.int64)
+        sets = OLS_SETS_ * (PARITY_CLASSES if parity else 1)
+        self.mix_w = np.zeros((nch, sets if ols else (MIX_SETS if mixer else 1), OLS_MAX_IN_), np.int64)
         self.resid_map = np.zeros((h, w, nch) if ols else (1, 1, 1), np.int32)
-        self.ols_R = np.zeros((nch, OLS_SETS_, OLS_STRIDE_ * OLS_STRIDE_) if ols else (1, 1, 1))
-        self.ols_b = np.zeros((nch, OLS_SETS_, OLS_STRIDE_) if ols else (1, 1, 1))
-        self.ols_n = np.zeros((nch, OLS_SETS_) if ols else (1, 1), np.int64)
+        self.ols_R = np.zeros((nch, sets, OLS_STRIDE_ * OLS_STRIDE_) if ols else (1, 1, 1))
+        self.ols_b = np.zeros((nch, sets, OLS_STRIDE_) if ols else (1, 1, 1))
+        self.ols_n = np.zeros((nch, sets) if ols else (1, 1), np.int64)
 
         if tile_h < 1 or tile_w < 1:
             raise ValueError("tile size out of range")
@@ -474,6 +486,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             mix_inputs(st, sb, i, c, ncore, pf, y, x, hasN, hasW, hasNE, hasNN, hasWW)
             if st.mixer == OLS_MIXER:
                 wset = 2 * min(cls >> 2, 7) + (1 if t == FLAT_TEXTURE else 0)
+                if st.parity and c > 0:  # the later channels: where an interpolated chroma shows
+                    wset = wset * PARITY_CLASSES + ((y + st.row_parity) & 1) * 2 + (x & 1)
             else:
                 wset = t * 4 + min(cls >> 3, 3)
             pf = mixed(st, sb, i, c, n_inputs(st, c, ncore), wset, pf, maxv)

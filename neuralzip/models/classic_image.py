@@ -20,10 +20,15 @@ which is strict float64 in a fixed order; identical on both sides):
     or not (16 sets), are the least-squares fit of the blend's error over
     the pixels coded so far (forgetting factor 0.9995, a ridge), solved
     every 32 pixels of a set in strict float64 and rounded to integers;
+    for the later channels of a chunk whose colours follow the 2x2 pixel
+    grid (chroma once subsampled and interpolated: a film scan), each set
+    split four ways by the pixel's row and column parity, as the encoder
+    chose for the chunk (models/grid_parity.py) and its parity byte says;
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 4, which new files are. "blend": 3 files had an online mixer
+    "blend": 5, which new files are; "blend": 4 files have no parity byte
+    and never split the sets. "blend": 3 files had an online mixer
     over the deviations alone, 108 weight sets by texture and activity
     trained by normalized LMS; earlier files, without the key, used whole
     units and no mixer. Each decodes as it was written.)
@@ -70,7 +75,7 @@ from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import max_threads
 from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
                                    param_int, sub_batches)
-from neuralzip.models import jpeg_colour
+from neuralzip.models import grid_parity, jpeg_colour
 from neuralzip.models.prior import Prior
 
 # BASE predictors per channel, NCLS activity classes (split at THRESHOLDS, on an 8-bit
@@ -86,8 +91,12 @@ CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 # its blend_unrecorded). Fine: in 1/16 units, with the residual's sign flipped toward the likelier
 # side; NLMS: fine and corrected by the online mixer that normalized LMS trains; OLS: fine and
 # corrected by the online least-squares mixer (more inputs: the neighbours' residuals).
-BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS = 1, 2, 3, 4
-MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS}  # the kernel's mixer of each mixed blend
+# OLS by parity (files since stop 55): the same, and each chunk's leading parity byte (after its
+# colour byte, if any) says whether the mixer's weight sets of the later channels split by the
+# pixel's row and column parity, as the encoder chose for the chunk (models/grid_parity.py).
+BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY = 1, 2, 3, 4, 5
+# the kernel's mixer of each mixed blend
+MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS, BLEND_OLS_PARITY: _k.MIXER_OLS}
 # params "colour": 1 (files since stop 44, 8-bit images of 3 or 4 channels): each chunk's first byte
 # says whether it is coded as stored or in libjpeg's YCbCr (models/jpeg_colour.py). Without the key:
 # as stored, no such byte.
@@ -137,7 +146,8 @@ class _ChunkState:
     kernels' typed view of them (`kernel`)."""
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
-                 n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE):
+                 n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE, parity: bool = False,
+                 row0: int = 0):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -152,7 +162,7 @@ class _ChunkState:
         self.kernel = _k.ImageChunkState(
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
-            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer)
+            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0)
 
 
 def alphabet(bits: int) -> int:
@@ -169,7 +179,7 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.nd
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
-                mixer=_k.MIXER_NONE, row0: int = 0):
+                mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -181,10 +191,11 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     ys, xs, out)` writes one more sub-predictor's value per pixel of a pass (< 0: none there), which
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
     units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
-    blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS). `row0`: the chunk's first
+    blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS), `parity` (with MIXER_OLS) its
+    weight sets split by the pixel's row and column parity in the image. `row0`: the chunk's first
     row in the image (the step's pixels are at rows row0 + step.ys of the image)."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer)
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -307,7 +318,7 @@ class ClassicImageCodec(RunCodec):
     # blends its files record in params "blend", the last being what new files write. A model that
     # records none keeps its unrecorded blend and reads no "blend".
     blend_unrecorded = BLEND_INTEGER
-    blends_recorded = (BLEND_NLMS, BLEND_OLS)
+    blends_recorded = (BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY)
 
     def _recorded(self, signal) -> dict:
         """What a new member's params record of how it codes (here its blend; models built on
@@ -326,6 +337,10 @@ class ClassicImageCodec(RunCodec):
         kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
         return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE)}
 
+    def _parity_flagged(self, params) -> bool:
+        """Whether this member's chunks carry a parity byte ("blend": 5)."""
+        return bool(self.blends_recorded) and params.get("blend") == BLEND_OLS_PARITY
+
     def _check_recorded(self, params, signal) -> None:
         """A recorded blend is one this model's files record or the one its unrecorded files mean;
         chunks flag their colour only in images that can be coded in YCbCr."""
@@ -336,7 +351,7 @@ class ClassicImageCodec(RunCodec):
                                  "is never coded in YCbCr")
         if "blend" in params and self.blends_recorded:
             kinds = (self.blend_unrecorded, *self.blends_recorded)
-            if param_int(params, "blend", 1, BLEND_OLS) not in kinds:
+            if param_int(params, "blend", 1, BLEND_OLS_PARITY) not in kinds:
                 raise ParamError(f"params.blend {params['blend']} is not one of {self.name}'s blends {kinds}")
 
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
@@ -361,13 +376,16 @@ class ClassicImageCodec(RunCodec):
             coder = coder_factory()
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
             colour, img = self.as_coded(img, params)
+            parity = grid_parity.splits_by_parity(img) if self._parity_flagged(params) else None
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
-                            seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
-            # the chunk's leading colour byte is side information, as the params are: its size counts,
-            # the likelihood (and the bits per value it sums) does not
-            yield (b"" if colour is None else bytes([colour])) + coder.finish(), coder.bits
+                            seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params),
+                            parity=bool(parity), row0=a)
+            # the chunk's leading colour and parity bytes are side information, as the params are: their
+            # size counts, the likelihood (and the bits per value it sums) does not
+            lead = ([] if colour is None else [colour]) + ([] if parity is None else [int(parity)])
+            yield bytes(lead) + coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
         """_coded_chunks whose generator returns the float model's bits when it ends (None: the
@@ -413,7 +431,7 @@ class ClassicImageCodec(RunCodec):
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
         nbk = alphabet(signal.bits)
-        fits = c * _k.OLS_SETS * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) * 8  # the least-squares mixer's
+        fits = c * _k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) * 8  # the least-squares mixer's
         return (rows * w * (c * (16 + 2 * nsub + 8) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
                 + fits)
 
@@ -421,6 +439,7 @@ class ClassicImageCodec(RunCodec):
         spans = self._spans(signal.shape, params)
         dtype = np.uint16 if signal.bits > 8 else np.uint8
         flagged = params.get("colour") == COLOUR_FLAGGED
+        parity_flagged = self._parity_flagged(params)
         for j, (a, b) in enumerate(spans):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             data = chunk(j)
@@ -428,11 +447,17 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (jpeg_colour.STORED, jpeg_colour.YCBCR):
                     raise ValueError(f"corrupt chunk {j}: it names no colour")
                 colour, data = data[0], data[1:]
+            parity = False
+            if parity_flagged:
+                if len(data) < 1 or data[0] not in (0, 1):
+                    raise ValueError(f"corrupt chunk {j}: its parity byte is neither 0 nor 1")
+                parity, data = data[0] == 1, data[1:]
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
-                            extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params), row0=a)
+                            extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params),
+                            parity=parity, row0=a)
             if flagged and colour == jpeg_colour.YCBCR:
                 jpeg_colour.decode_chunk(img)
             write(img.astype(dtype))

@@ -48,7 +48,8 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks, param_int
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import BASE, BLEND_INTEGER, BLEND_OLS, ClassicImageCodec, largest_step, thread_blocks
+from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, BLEND_OLS, BLEND_OLS_PARITY, ClassicImageCodec,
+                                            largest_step, thread_blocks)
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
@@ -200,8 +201,9 @@ class ContextMLPCodec(ClassicImageCodec):
     summary = "MLP over classic predictions, discretized logistic mixture, mixed with adaptive counts (8-bit)"
     weights_prefix = WEIGHTS_PREFIX
     # the network reads the blend it was trained on: weights v1 and v2 the integer blend (files
-    # without "blend"), v3 and v4 (twice as wide) classic's blend with the least-squares mixer ("blend": 4)
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS,)
+    # without "blend"), v3 and v4 (twice as wide) classic's blend with the least-squares mixer ("blend": 4;
+    # new files "blend": 5, the same with classic's parity byte per chunk, which the network reads alike)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY)
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic

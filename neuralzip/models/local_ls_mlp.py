@@ -15,7 +15,7 @@ weights/RECIPES.md). 8-bit images get the network; other depths are coded as loc
 without the 1/16 units.
 """
 
-from neuralzip.models.classic_image import BLEND_INTEGER, BLEND_OLS
+from neuralzip.models.classic_image import BLEND_INTEGER, BLEND_OLS, BLEND_OLS_PARITY
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 
@@ -27,8 +27,9 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     kind = "image"
     summary = "context MLP's logistic mixture centred on local-ls's least-squares blend (8-bit)"
     # the network reads the blend it was trained on: weights v1 the integer blend (files without
-    # "blend"), v2 and v3 (twice as wide) local-ls's blend with the least-squares mixer ("blend": 4)
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS,)
+    # "blend"), v2 and v3 (twice as wide) local-ls's blend with the least-squares mixer ("blend": 4;
+    # new files "blend": 5, the same with classic's parity byte per chunk, which the network reads alike)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY)
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
     def decode_memory(self, params, signal):
