@@ -217,8 +217,8 @@ class NeighbourCounts:
         self.errors = np.zeros(x.shape, np.uint8) if params.activity else None
         self._halved = {}  # step -> [(table, context, its counts and total before halving)], when kept
         self._logits = {}  # step -> the mixer's logits before it, when kept
-        # the decoder's last rows' (contexts, predictions, the tables' totals per subpixel): learning
-        # the same step reads the totals instead of counting them again
+        # the decoder's last rows' (contexts, predictions, the tables' totals per subpixel, the mixer's
+        # splits): learning the same step reads them instead of computing them again
         self._row_totals = None
 
     def predict(self, c: int, phase: int, units: np.ndarray, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,12 +247,13 @@ class NeighbourCounts:
     def rows(self, c, phase, ctx, pred, vae_preds, vae_rows) -> np.ndarray:
         """The vae's rows of channel c at `phase` mixed with the counts' pmf (same buckets)."""
         totals = None
+        splits = self._splits(ctx)
         if self.params.tables > 1:
             totals = np.empty((self.params.tables, len(ctx)), np.int64)
-            self._row_totals = (ctx, pred, totals)
+            self._row_totals = (ctx, pred, totals, splits)
         return _k.mixed_rows(self.tables, ctx, per_table(pred), np.ascontiguousarray(vae_preds, np.int64),
                              np.ascontiguousarray(vae_rows, np.float64), self.params.shares[c, phase],
-                             self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK), self._splits(ctx), totals)
+                             self.params.scale, thread_blocks(len(ctx), L.STEP_BLOCK), splits, totals)
 
     def low_groups(self, c, phase, ctx, pred, vae_preds, vae_rows, sym) -> list[tuple[np.ndarray, np.ndarray]]:
         """The low bits' rows of the subpixels whose buckets `sym` have any, grouped by how many:
@@ -291,8 +292,9 @@ class NeighbourCounts:
                 self._logits[step] = self.logits.copy()
             grads = np.zeros_like(self.logits)
             same_step = self._row_totals is not None and self._row_totals[0] is ctx and self._row_totals[1] is pred
-            _k.mixer_gradients(self.tables, ctx, preds, self._splits(ctx), values, self.params.scale,
-                               ctx // PREV_CLASSES, grads, self._row_totals[2] if same_step else None)
+            totals, splits = self._row_totals[2:] if same_step else (None, self._splits(ctx))
+            _k.mixer_gradients(self.tables, ctx, preds, splits, values, self.params.scale, ctx // PREV_CLASSES, grads,
+                               totals)
             self.logits = np.clip(self.logits + grads // MIXER_RATE, -LOGIT_LIMIT, LOGIT_LIMIT)
         self._row_totals = None
         halved = []
