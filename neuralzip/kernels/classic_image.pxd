@@ -14,8 +14,8 @@ cdef class ImageChunkState:
     cdef int64_t[:, :, ::1] img
     cdef int16_t[:, :, :, ::1] perr   # each sub-predictor's error, on an 8-bit scale
     cdef int32_t[:, :, ::1] ferr      # the final prediction's error, on an 8-bit scale
-    cdef int64_t[:, :, ::1] counts    # [channel, class, bucket]
-    cdef int64_t[:, ::1] totals       # [channel, class]
+    cdef int64_t[:, :, ::1] counts    # [channel, count row, bucket]: a row per class (or four, offset_rows)
+    cdef int64_t[:, ::1] totals       # [channel, count row]
     cdef int64_t[:, ::1] bias_sum, bias_cnt  # [channel, texture context]
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
@@ -23,6 +23,7 @@ cdef class ImageChunkState:
     cdef readonly int64_t mixer       # (with fine) the blend corrected by an online mixer (NO_MIXER, NLMS_MIXER, OLS_MIXER)
     cdef readonly bint parity         # (with OLS_MIXER) its weight sets split by the pixel's row and column parity
     cdef readonly int64_t row_parity  # the parity of the chunk's first row in the image
+    cdef readonly bint offset_rows    # (with fine) count rows per class split by fine offset and flat texture
     cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, input], 1/2^MIX_SHIFT
     # the least-squares mixer's residual map (1/FINE units, 8-bit scale) and its fits: the decayed
     # lower triangle and right-hand side [channel, weight set, ...], pixels added
@@ -35,6 +36,7 @@ cdef class StepBuffers:
     """What the predict pass writes for the pixels of one step and channel (row i =
     pixel i of the step), and the count statistics a learned model mixes with."""
     cdef int64_t[::1] preds, classes, bctx, acts
+    cdef readonly int64_t[::1] crows  # the count row (of counts[c]) each pixel is coded with
     cdef int64_t[::1] extra           # the outside predictor's value per pixel (< 0: none there)
     cdef int64_t[::1] fine0, flip     # with fine: the prediction in 1/FINE units before the bias, sign flip
     # with the mixer: its correction (1/FINE units), weight set, inputs and their squared norm

@@ -65,6 +65,12 @@ cdef enum:
     # positions of each 2x2 cell, a fixed blend of their neighbours' and at others free: one fit
     # for all positions averages the two.
     PARITY_CLASSES = 4
+    # "blend": 6 (files since stop 56): each activity class has four count rows, by whether the
+    # final fine prediction lies at least OFFSET_HALF/FINE of a level from the value it rounds to
+    # (then the residual's two smallest codes are near equally likely) and whether the texture is
+    # flat (the pixel's three gradients within the dead zone)
+    ROWS_PER_CLASS = 4
+    OFFSET_HALF = 5
     OLS_NEIGHBOURS = 6
     OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2
     OLS_STRIDE_ = OLS_MAX_IN_ + 1  # rows of a fit's matrix (a pair more than the inputs: decay_add)
@@ -90,6 +96,7 @@ BIAS_DEAD = BIAS_DEAD_8BIT
 MIXER_NONE, MIXER_NLMS, MIXER_OLS = NO_MIXER, NLMS_MIXER, OLS_MIXER
 OLS_MAX_IN, OLS_SETS, OLS_STRIDE = OLS_MAX_IN_, OLS_SETS_, OLS_STRIDE_
 PARITIES = PARITY_CLASSES
+OFFSET_ROWS = ROWS_PER_CLASS
 
 # activity thresholds (on an 8-bit scale) that separate the classes
 cdef int64_t ACTIVITY_THRESHOLDS[N_THRESHOLDS]
@@ -128,18 +135,21 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
-                 int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0):
+                 int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0, bint offset_rows=False):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
         self.n_extra, self.fine, self.mixer, self.parity = n_extra, fine, mixer, parity
         self.row_parity = row0 & 1  # parities are the image's, whichever row a chunk starts at
+        self.offset_rows = offset_rows
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if mixer not in (NO_MIXER, NLMS_MIXER, OLS_MIXER) or (mixer != NO_MIXER and not fine):
             raise ValueError("an online mixer needs the fine blend")
         if parity and mixer != OLS_MIXER:
             raise ValueError("weight sets by parity need the least-squares mixer")
+        if offset_rows and not fine:
+            raise ValueError("count rows by offset need the fine blend")
         ols = mixer == OLS_MIXER
         sets = OLS_SETS_ * (PARITY_CLASSES if parity else 1)
         self.mix_w = np.zeros((nch, sets if ols else (MIX_SETS if mixer else 1), OLS_MAX_IN_), np.int64)
@@ -156,9 +166,10 @@ cdef class ImageChunkState:
             raise ValueError("sub-predictor count does not match the channels")
         if tuple(perr.shape) != (h, w, nch, nsub) or tuple(ferr.shape) != (h, w, nch):
             raise ValueError("error maps do not match the image")
-        if counts.shape[0] != nch or counts.shape[1] != N_CLASSES or counts.shape[2] < 1:
+        if counts.shape[0] != nch or counts.shape[1] != N_CLASSES * (ROWS_PER_CLASS if offset_rows else 1) \
+                or counts.shape[2] < 1:
             raise ValueError("count rows do not match the image")
-        if tuple(totals.shape) != (nch, N_CLASSES):
+        if tuple(totals.shape) != tuple(counts.shape[:2]):
             raise ValueError("count totals do not match the count rows")
         if tuple(bias_sum.shape) != (nch, N_TEXTURES) or tuple(bias_cnt.shape) != (nch, N_TEXTURES):
             raise ValueError("bias accumulators have the wrong shape")
@@ -168,6 +179,7 @@ cdef class StepBuffers:
     def __init__(self, *, preds, classes, bctx, acts, subs, rows, resid, counts, totals, int64_t maxv, extra=None,
                  flip=None):
         self.preds, self.classes, self.bctx, self.acts = preds, classes, bctx, acts
+        self.crows = np.zeros(preds.shape[0], np.int64)
         self.extra = np.full(preds.shape[0], -1, np.int64) if extra is None else extra
         self.fine0 = np.zeros(preds.shape[0], np.int64)
         self.flip = np.zeros(preds.shape[0], np.int64) if flip is None else flip
@@ -183,7 +195,7 @@ cdef class StepBuffers:
             raise ValueError("step buffers differ in length")
         if subs.shape[1] < N_BASE or rows.shape[1] != counts.shape[2] or resid.shape[1] != counts.shape[0]:
             raise ValueError("step buffers do not match the count rows")
-        if counts.shape[1] != N_CLASSES or tuple(totals.shape) != tuple(counts.shape[:2]):
+        if counts.shape[1] not in (N_CLASSES, N_CLASSES * ROWS_PER_CLASS) or tuple(totals.shape) != tuple(counts.shape[:2]):
             raise ValueError("count totals do not match the count rows")
 
 
@@ -196,7 +208,8 @@ cdef check_step(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[
         raise ValueError("step coordinates do not fit the buffers")
     if not 0 <= c < st.img.shape[2] or sb.subs.shape[1] < st.nsub:
         raise ValueError("channel out of range")
-    if sb.rows.shape[1] != st.counts.shape[2] or sb.resid.shape[1] != st.img.shape[2]:
+    if sb.rows.shape[1] != st.counts.shape[2] or sb.resid.shape[1] != st.img.shape[2] \
+            or tuple(sb.counts.shape) != tuple(st.counts.shape):
         raise ValueError("step buffers do not match the chunk")
     for i in range(ys.shape[0]):
         if not (0 <= ys[i] < h and 0 <= xs[i] < w):
@@ -379,7 +392,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef double[:, ::1] rows = sb.rows
     cdef int64_t[::1] preds = sb.preds, classes = sb.classes, bctx = sb.bctx, acts = sb.acts
     cdef const int64_t[::1] extra = sb.extra
-    cdef int64_t[::1] fine0 = sb.fine0, flip = sb.flip
+    cdef int64_t[::1] fine0 = sb.fine0, flip = sb.flip, crows = sb.crows
     cdef int64_t base[N_BASE]
     cdef int64_t refb[N_BASE]
     cdef Py_ssize_t W = img.shape[1], nbk = counts.shape[2], i, k, b
@@ -389,7 +402,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef bint fine = st.fine
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
-    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf, wset
+    cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf, wset, crow
     cdef bint hasN, hasW, hasNE, hasNN, hasWW, outside
     for i in range(start, stop):
         y, x = ys[i], xs[i]
@@ -499,10 +512,14 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             flip[i] = pf > p * FINE
         elif n > 0:
             p = clamp(p + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), maxv)
+        crow = cls
+        if st.offset_rows:
+            crow = cls * ROWS_PER_CLASS + (2 if iabs(pf - p * FINE) >= OFFSET_HALF else 0) + (1 if t == FLAT_TEXTURE else 0)
         preds[i] = p
         classes[i] = cls
+        crows[i] = crow
         for b in range(nbk):
-            rows[i, b] = <double>counts[c, cls, b]
+            rows[i, b] = <double>counts[c, crow, b]
     return 0
 
 
@@ -561,20 +578,20 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef int64_t[:, ::1] totals = st.totals, bias_sum = st.bias_sum, bias_cnt = st.bias_cnt
     cdef const int64_t[:, ::1] subs = step.subs
     cdef int64_t[:, ::1] resid = step.resid
-    cdef const int64_t[::1] preds = step.preds, classes = step.classes, bctx = step.bctx
+    cdef const int64_t[::1] preds = step.preds, crows = step.crows, bctx = step.bctx
     cdef const int64_t[::1] fine0 = step.fine0, flip = step.flip
-    cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], i, k
+    cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], nrows = counts.shape[1], i, k
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef bint fine = st.fine
-    cdef int64_t shift = st.shift, y, x, p, v, e, cls, ctx, b, j
+    cdef int64_t shift = st.shift, y, x, p, v, e, crow, ctx, b, j
     cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
     for i in range(n):
         y, x = ys[i], xs[i]
         p = preds[i]
         b = sym[i]
-        cls = classes[i]
+        crow = crows[i]
         ctx = bctx[i]
-        if not (0 <= b < nbk and 0 <= cls < N_CLASSES and 0 <= ctx < N_TEXTURES):
+        if not (0 <= b < nbk and 0 <= crow < nrows and 0 <= ctx < N_TEXTURES):
             raise ValueError("corrupt stream: symbol out of range")
         if write:
             e = unzigzag(value_of(b, low[i]))
@@ -592,7 +609,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         if bias_cnt[c, ctx] >= BIAS_WINDOW_N:
             bias_sum[c, ctx] = floor_div(bias_sum[c, ctx], 2)
             bias_cnt[c, ctx] = bias_cnt[c, ctx] >> 1  # >= 0
-        count_update(&counts[c, cls, 0], &totals[c, cls], nbk, b, COUNT_INC, COUNT_LIMIT)
+        count_update(&counts[c, crow, 0], &totals[c, crow], nbk, b, COUNT_INC, COUNT_LIMIT)
         if st.mixer == NLMS_MIXER:
             nlms_update(st, step, i, c, n_inputs(st, c, ncore), FINE * v)
         elif st.mixer == OLS_MIXER:

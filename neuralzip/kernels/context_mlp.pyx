@@ -127,9 +127,9 @@ cdef int mix_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t 
     cdef const int64_t[:, ::1] spans = tab.spans
     cdef const int64_t[:, :, ::1] counts = step.counts
     cdef const int64_t[:, ::1] totals = step.totals
-    cdef const int64_t[::1] preds = step.preds, classes = step.classes, flip = step.flip
-    cdef Py_ssize_t i, j, b, nbk = out.shape[1], k_mix = tab.k_mix
-    cdef int64_t one = <int64_t>1 << WEIGHT_SHIFT, maxv = step.maxv, total, ratio, cn, cls, p, w
+    cdef const int64_t[::1] preds = step.preds, classes = step.classes, crows = step.crows, flip = step.flip
+    cdef Py_ssize_t i, j, b, nbk = out.shape[1], k_mix = tab.k_mix, nrows = counts.shape[1]
+    cdef int64_t one = <int64_t>1 << WEIGHT_SHIFT, maxv = step.maxv, total, ratio, cn, cls, crow, p, w
     for i in range(start, stop):
         for j in range(head.shape[0]):  # a private copy: slicing heads here would share a refcount
             head[j] = heads[i, j]
@@ -139,14 +139,14 @@ cdef int mix_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t 
                 head[j] = -head[j]
             p = maxv - p
         total = mixture_row(p, maxv, head, k_mix, cdf, inv, expt, bounds, spans, cj, row)
-        cls = classes[i]
-        if not 0 <= cls < N_CLASSES or totals[c, cls] <= 0:
+        cls, crow = classes[i], crows[i]
+        if not (0 <= cls < N_CLASSES and 0 <= crow < nrows) or totals[c, crow] <= 0:
             return 1
         w = weights[c, cls]  # 0..one (learn_weights keeps it there)
-        # the counts rescaled to the mixture's total (one division per row; both >= 0)
-        ratio = (total << 16) // totals[c, cls]  # total < 2**42 (k_mix <= 8): no overflow
+        # the pixel's count row rescaled to the mixture's total (one division per row; both >= 0)
+        ratio = (total << 16) // totals[c, crow]  # total < 2**42 (k_mix <= 8): no overflow
         for b in range(nbk):
-            cn = (counts[c, cls, b] * ratio) >> 16
+            cn = (counts[c, crow, b] * ratio) >> 16
             net_p[i, b] = row[b]
             count_p[i, b] = cn
             out[i, b] = <double>(((w * row[b] + (one - w) * cn) >> WEIGHT_SHIFT) + 1)
@@ -160,7 +160,8 @@ def step_rows(MixtureTables tab, StepBuffers step, Py_ssize_t c, Py_ssize_t n, c
               const int64_t[:, ::1] weights, double[:, ::1] out, int64_t[:, ::1] net_p, int64_t[:, ::1] count_p,
               int n_threads):
     """Integer pmf rows of one step, channel c: each pixel's mixture (heads[i]) mixed with the
-    count row of its context class, the network weighing weights[c, class] / 2**WEIGHT_BITS;
+    pixel's count row (that of its context class, or one of the class's rows by offset), the network
+    weighing weights[c, class] / 2**WEIGHT_BITS;
     net_p and count_p keep the two parts of every row (for learn_weights); n_threads blocks in
     parallel."""
     cdef Py_ssize_t nbk = tab.spans.shape[0], nblk = max(1, n_threads), blk

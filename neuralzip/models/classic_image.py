@@ -27,14 +27,19 @@ which is strict float64 in a fixed order; identical on both sides):
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 5, which new files are; "blend": 4 files have no parity byte
+    "blend": 6, which new files are, or 5 (one count row per class); "blend": 4 files have no parity byte
     and never split the sets. "blend": 3 files had an online mixer
     over the deviations alone, 108 weight sets by texture and activity
     trained by normalized LMS; earlier files, without the key, used whole
     units and no mixer. Each decodes as it was written.)
   * the residual coded as a bucket symbol under adaptive counts chosen by a
     quantised activity (neighbouring final errors, the previous channel's
-    error here, and the best predictor's recent error), plus uniform low bits.
+    error here, and the best predictor's recent error) and, in files since
+    "blend": 6, in chunks of at least 256x256 pixels, by two more bits:
+    whether the fine prediction lies at least 5/16 of a level from the value
+    it rounds to (then the residuals 0 and 1 toward it are near equally
+    likely; closer, 0 stands out) and whether the texture is flat; plus
+    uniform low bits.
 Each of these was kept for what it measured on a tuning split of
 images/train (see the closing note of the baseline issue).
 
@@ -87,6 +92,7 @@ TILE_W = 1024  # the widest tile
 TILE_H = 128  # the tiles' height in earlier files (and in a codec given it)
 MAX_TILE = 1 << 16  # the largest tile side params may give
 CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
+OFFSET_ROWS_MIN_PIXELS = 1 << 16  # the smallest chunk whose count rows split by offset ("blend": 6)
 # How a member keeps its blend, as its params "blend" record it (a model's files without the key:
 # its blend_unrecorded). Fine: in 1/16 units, with the residual's sign flipped toward the likelier
 # side; NLMS: fine and corrected by the online mixer that normalized LMS trains; OLS: fine and
@@ -94,9 +100,15 @@ CHUNK_PIXELS = 1 << 21  # bounds the memory of the per-pixel error maps
 # OLS by parity (files since stop 55): the same, and each chunk's leading parity byte (after its
 # colour byte, if any) says whether the mixer's weight sets of the later channels split by the
 # pixel's row and column parity, as the encoder chose for the chunk (models/grid_parity.py).
-BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY = 1, 2, 3, 4, 5
+# Offset rows (files since stop 56): the same, and in chunks of at least OFFSET_ROWS_MIN_PIXELS pixels each
+# activity class has _k.OFFSET_ROWS count rows, by the fine prediction's distance from the value it
+# rounds to and by a flat texture (a smaller chunk has too few values to fill four times the rows:
+# on crops of images/train photos the split cost 0.1-0.4% at 32x32 to 128x128, broke about even at
+# 256x256 and gained on larger crops and whole photos).
+BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS = 1, 2, 3, 4, 5, 6
 # the kernel's mixer of each mixed blend
-MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS, BLEND_OLS_PARITY: _k.MIXER_OLS}
+MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS, BLEND_OLS_PARITY: _k.MIXER_OLS,
+          BLEND_OFFSET_ROWS: _k.MIXER_OLS}
 # params "colour": 1 (files since stop 44, 8-bit images of 3 or 4 channels): each chunk's first byte
 # says whether it is coded as stored or in libjpeg's YCbCr (models/jpeg_colour.py). Without the key:
 # as stored, no such byte.
@@ -147,7 +159,7 @@ class _ChunkState:
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
                  n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE, parity: bool = False,
-                 row0: int = 0):
+                 row0: int = 0, offset_rows: bool = False):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -155,31 +167,34 @@ class _ChunkState:
         self.nsub = (BASE if c == 1 else 2 * BASE) + n_extra
         self.perr = np.zeros((h, w, c, self.nsub), np.int16)
         self.ferr = np.zeros((h, w, c), np.int32)
-        self.counts = _initial_counts(bits, c, prior)
+        self.counts = _initial_counts(bits, c, prior, _k.OFFSET_ROWS if offset_rows else 1)
         self.totals = self.counts.sum(axis=2)
         self.bias_sum = np.zeros((c, N_BIAS_CONTEXTS), np.int64)
         self.bias_cnt = np.zeros((c, N_BIAS_CONTEXTS), np.int64)
         self.kernel = _k.ImageChunkState(
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
-            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0)
+            tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0,
+            offset_rows=offset_rows)
 
 
 def alphabet(bits: int) -> int:
     return buckets.alphabet_size(2 * ((1 << bits) - 1))
 
 
-def _initial_counts(bits: int, channels: int, prior: np.ndarray | None) -> np.ndarray:
-    """Counts each chunk starts from: the learned prior (8-bit images; row 0 for
-    the first channel, row 1 for the others) or flat."""
+def _initial_counts(bits: int, channels: int, prior: np.ndarray | None, rows_per_class: int = 1) -> np.ndarray:
+    """Counts each chunk starts from, rows_per_class rows per activity class: the learned prior
+    (8-bit images; row 0 for the first channel, row 1 for the others; a class's rows start alike) or
+    flat."""
     if bits == 8 and prior is not None:
-        return np.stack([prior[min(c, 1)] for c in range(channels)]).astype(np.int64)
-    return np.ones((channels, NCLS, alphabet(bits)), np.int64)
+        counts = np.stack([prior[min(c, 1)] for c in range(channels)]).astype(np.int64)
+        return np.repeat(counts, rows_per_class, axis=1)
+    return np.ones((channels, NCLS * rows_per_class, alphabet(bits)), np.int64)
 
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
-                mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0):
+                mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0, offset_rows: bool = False):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -192,10 +207,14 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     joins the blend; it too must only read what the decoder has. `fine` keeps the blend in 1/16
     units and flips the residual's sign toward the likelier side; `mixer` (with `fine`) corrects the
     blend with an online mixer (the kernel's MIXER_NLMS or MIXER_OLS), `parity` (with MIXER_OLS) its
-    weight sets split by the pixel's row and column parity in the image. `row0`: the chunk's first
-    row in the image (the step's pixels are at rows row0 + step.ys of the image)."""
+    weight sets split by the pixel's row and column parity in the image; `offset_rows` (with `fine`)
+    gives each activity class _k.OFFSET_ROWS count rows where the chunk has at least
+    OFFSET_ROWS_MIN_PIXELS pixels. `row0`: the chunk's first row in the image (the step's pixels are
+    at rows row0 + step.ys of the image)."""
     h, w, nch = img.shape
-    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0)
+    offset_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
+                     offset_rows)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -318,7 +337,7 @@ class ClassicImageCodec(RunCodec):
     # blends its files record in params "blend", the last being what new files write. A model that
     # records none keeps its unrecorded blend and reads no "blend".
     blend_unrecorded = BLEND_INTEGER
-    blends_recorded = (BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY)
+    blends_recorded = (BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
 
     def _recorded(self, signal) -> dict:
         """What a new member's params record of how it codes (here its blend; models built on
@@ -333,13 +352,14 @@ class ClassicImageCodec(RunCodec):
         return {}
 
     def _blend(self, params) -> dict:
-        """_code_chunk's fine and mixer switches for this member (params already checked)."""
+        """_code_chunk's fine, mixer and count-row switches for this member (params already checked)."""
         kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
-        return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE)}
+        return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE),
+                "offset_rows": kind == BLEND_OFFSET_ROWS}
 
     def _parity_flagged(self, params) -> bool:
-        """Whether this member's chunks carry a parity byte ("blend": 5)."""
-        return bool(self.blends_recorded) and params.get("blend") == BLEND_OLS_PARITY
+        """Whether this member's chunks carry a parity byte ("blend": 5 and 6)."""
+        return bool(self.blends_recorded) and params.get("blend") in (BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
 
     def _check_recorded(self, params, signal) -> None:
         """A recorded blend is one this model's files record or the one its unrecorded files mean;
@@ -351,7 +371,7 @@ class ClassicImageCodec(RunCodec):
                                  "is never coded in YCbCr")
         if "blend" in params and self.blends_recorded:
             kinds = (self.blend_unrecorded, *self.blends_recorded)
-            if param_int(params, "blend", 1, BLEND_OLS_PARITY) not in kinds:
+            if param_int(params, "blend", 1, BLEND_OFFSET_ROWS) not in kinds:
                 raise ParamError(f"params.blend {params['blend']} is not one of {self.name}'s blends {kinds}")
 
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:

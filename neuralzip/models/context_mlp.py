@@ -48,8 +48,8 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks, param_int
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, BLEND_OLS, BLEND_OLS_PARITY, ClassicImageCodec,
-                                            largest_step, thread_blocks)
+from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, BLEND_OFFSET_ROWS, BLEND_OLS, BLEND_OLS_PARITY, NCLS,
+                                            ClassicImageCodec, largest_step, thread_blocks)
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
@@ -202,8 +202,9 @@ class ContextMLPCodec(ClassicImageCodec):
     weights_prefix = WEIGHTS_PREFIX
     # the network reads the blend it was trained on: weights v1 and v2 the integer blend (files
     # without "blend"), v3 and v4 (twice as wide) classic's blend with the least-squares mixer ("blend": 4;
-    # new files "blend": 5, the same with classic's parity byte per chunk, which the network reads alike)
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY)
+    # "blend": 5, the same with classic's parity byte per chunk, which the network reads alike; new
+    # files "blend": 6, the same with four count rows per activity class to mix the network with)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic
@@ -251,7 +252,7 @@ class ContextMLPCodec(ClassicImageCodec):
                 state.update(rows=np.empty_like(view.rows), net_p=np.empty(view.rows.shape, np.int64),
                              count_p=np.empty(view.rows.shape, np.int64),
                              x=[np.zeros((n_max, f), np.float32) for f in N_FEATURES],
-                             weights=np.full(view.counts.shape[:2], net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
+                             weights=np.full((view.counts.shape[0], NCLS), net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
                              head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max, head)
                              if learn_head else None)
             x = state["x"][min(c, 1)][:n]
