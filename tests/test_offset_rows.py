@@ -13,7 +13,8 @@ from neuralzip.coding.stream import CostCoder
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import classic_image as _k
 from neuralzip.models import classic_image
-from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_OLS_PARITY, OFFSET_ROWS_MIN_PIXELS, ClassicImageCodec
+from neuralzip.models.classic_image import (BLEND_OFFSET_ROWS, BLEND_OLS_PARITY, OFFSET_ROWS_MIN_PIXELS,
+                                            ClassicImageCodec)
 
 from test_golden import GOLDEN, _rewrite
 

@@ -65,10 +65,11 @@ cdef enum:
     # positions of each 2x2 cell, a fixed blend of their neighbours' and at others free: one fit
     # for all positions averages the two.
     PARITY_CLASSES = 4
-    # "blend": 6 (files since stop 56): each activity class has four count rows, by whether the
-    # final fine prediction lies at least OFFSET_HALF/FINE of a level from the value it rounds to
-    # (then the residual's two smallest codes are near equally likely) and whether the texture is
-    # flat (the pixel's three gradients within the dead zone)
+    # "blend": 6 (files since stop 56), in chunks large enough to fill them (the Python face's
+    # rule): each activity class has four count rows, by whether the final fine prediction lies at
+    # least OFFSET_HALF/FINE of a level from the value it rounds to (then the residual's two
+    # smallest codes are near equally likely) and whether the texture is flat (the pixel's three
+    # gradients within the dead zone)
     ROWS_PER_CLASS = 4
     OFFSET_HALF = 5
     OLS_NEIGHBOURS = 6
@@ -195,7 +196,8 @@ cdef class StepBuffers:
             raise ValueError("step buffers differ in length")
         if subs.shape[1] < N_BASE or rows.shape[1] != counts.shape[2] or resid.shape[1] != counts.shape[0]:
             raise ValueError("step buffers do not match the count rows")
-        if counts.shape[1] not in (N_CLASSES, N_CLASSES * ROWS_PER_CLASS) or tuple(totals.shape) != tuple(counts.shape[:2]):
+        if counts.shape[1] not in (N_CLASSES, N_CLASSES * ROWS_PER_CLASS) \
+                or tuple(totals.shape) != tuple(counts.shape[:2]):
             raise ValueError("count totals do not match the count rows")
 
 
@@ -514,7 +516,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             p = clamp(p + floor_div(2 * bias_sum[c, ctx] + n, 2 * n), maxv)
         crow = cls
         if st.offset_rows:
-            crow = cls * ROWS_PER_CLASS + (2 if iabs(pf - p * FINE) >= OFFSET_HALF else 0) + (1 if t == FLAT_TEXTURE else 0)
+            crow = (cls * ROWS_PER_CLASS + (2 if iabs(pf - p * FINE) >= OFFSET_HALF else 0)
+                    + (1 if t == FLAT_TEXTURE else 0))
         preds[i] = p
         classes[i] = cls
         crows[i] = crow

@@ -252,7 +252,8 @@ class ContextMLPCodec(ClassicImageCodec):
                 state.update(rows=np.empty_like(view.rows), net_p=np.empty(view.rows.shape, np.int64),
                              count_p=np.empty(view.rows.shape, np.int64),
                              x=[np.zeros((n_max, f), np.float32) for f in N_FEATURES],
-                             weights=np.full((view.counts.shape[0], NCLS), net.mix_w << (WEIGHT_BITS - MIX_BITS), np.int64),
+                             weights=np.full((view.counts.shape[0], NCLS), net.mix_w << (WEIGHT_BITS - MIX_BITS),
+                                             np.int64),
                              head=_OutputCorrection(view.counts.shape[0], net.hidden, 3 * net.k_mix, n_max, head)
                              if learn_head else None)
             x = state["x"][min(c, 1)][:n]
