@@ -103,8 +103,8 @@ OFFSET_ROWS_MIN_PIXELS = 1 << 16  # the smallest chunk whose count rows split by
 # Offset rows (files since stop 56): the same, and in chunks of at least OFFSET_ROWS_MIN_PIXELS pixels each
 # activity class has _k.OFFSET_ROWS count rows, by the fine prediction's distance from the value it
 # rounds to and by a flat texture (a smaller chunk has too few values to fill four times the rows:
-# on crops of images/train photos the split cost 0.1-0.4% at 32x32 to 128x128, broke about even at
-# 256x256 and gained on larger crops and whole photos).
+# on crops of images/train photos the split cost 0.26% at 32x32, 0.21% at 64x64, 0.02% at 128x128
+# and gained 0.04% at 256x256 and 0.26% on the whole photos: benchmarks/experiments/offset_rows.py).
 BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS = 1, 2, 3, 4, 5, 6
 # the kernel's mixer of each mixed blend
 MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS, BLEND_OLS_PARITY: _k.MIXER_OLS,
