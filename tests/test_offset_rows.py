@@ -18,6 +18,7 @@ from neuralzip.models.classic_image import (BLEND_OFFSET_ROWS, BLEND_OLS_PARITY,
 
 from test_golden import GOLDEN, _rewrite
 
+
 def _photo(h=256, w=272, seed=5):
     """Smooth colour gradients with noise well below a level: a value is then likely the one its
     prediction rounds to, or two values about equally, as the prediction lies near one or half-way."""
