@@ -27,8 +27,9 @@ which is strict float64 in a fixed order; identical on both sides):
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 6, which new files are, or 5 (one count row per class); "blend": 4 files have no parity byte
-    and never split the sets. "blend": 3 files had an online mixer
+    "blend": 6, which new files are, or 5 (one count row per class);
+    "blend": 4 files have no parity byte and never split the sets.
+    "blend": 3 files had an online mixer
     over the deviations alone, 108 weight sets by texture and activity
     trained by normalized LMS; earlier files, without the key, used whole
     units and no mixer. Each decodes as it was written.)
@@ -100,15 +101,18 @@ OFFSET_ROWS_MIN_PIXELS = 1 << 16  # the smallest chunk whose count rows split by
 # OLS by parity (files since stop 55): the same, and each chunk's leading parity byte (after its
 # colour byte, if any) says whether the mixer's weight sets of the later channels split by the
 # pixel's row and column parity, as the encoder chose for the chunk (models/grid_parity.py).
-# Offset rows (files since stop 56): the same, and in chunks of at least OFFSET_ROWS_MIN_PIXELS pixels each
-# activity class has _k.OFFSET_ROWS count rows, by the fine prediction's distance from the value it
-# rounds to and by a flat texture (a smaller chunk has too few values to fill four times the rows:
-# on crops of images/train photos the split cost 0.26% at 32x32, 0.21% at 64x64, 0.02% at 128x128
-# and gained 0.04% at 256x256 and 0.26% on the whole photos: benchmarks/experiments/offset_rows.py).
+# Offset rows (files since stop 56): the same, and in chunks of at least OFFSET_ROWS_MIN_PIXELS
+# pixels each activity class has _k.OFFSET_ROWS count rows, by the fine prediction's distance from
+# the value it rounds to and by a flat texture (a smaller chunk has too few values to fill four
+# times the rows: on crops of images/train photos the split cost 0.26% at 32x32, 0.21% at 64x64,
+# 0.02% at 128x128 and gained 0.04% at 256x256 and 0.26% on the whole photos:
+# benchmarks/experiments/offset_rows.py).
 BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS = 1, 2, 3, 4, 5, 6
+# the blends with the least-squares mixer, the last the one new files write (the networks built on
+# classic read any of them alike)
+OLS_BLENDS = (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
 # the kernel's mixer of each mixed blend
-MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, BLEND_OLS: _k.MIXER_OLS, BLEND_OLS_PARITY: _k.MIXER_OLS,
-          BLEND_OFFSET_ROWS: _k.MIXER_OLS}
+MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, **{kind: _k.MIXER_OLS for kind in OLS_BLENDS}}
 # params "colour": 1 (files since stop 44, 8-bit images of 3 or 4 channels): each chunk's first byte
 # says whether it is coded as stored or in libjpeg's YCbCr (models/jpeg_colour.py). Without the key:
 # as stored, no such byte.
@@ -212,9 +216,9 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     OFFSET_ROWS_MIN_PIXELS pixels. `row0`: the chunk's first row in the image (the step's pixels are
     at rows row0 + step.ys of the image)."""
     h, w, nch = img.shape
-    offset_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
+    split_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
-                     offset_rows)
+                     split_rows)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -337,7 +341,7 @@ class ClassicImageCodec(RunCodec):
     # blends its files record in params "blend", the last being what new files write. A model that
     # records none keeps its unrecorded blend and reads no "blend".
     blend_unrecorded = BLEND_INTEGER
-    blends_recorded = (BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
+    blends_recorded = (BLEND_NLMS, *OLS_BLENDS)
 
     def _recorded(self, signal) -> dict:
         """What a new member's params record of how it codes (here its blend; models built on

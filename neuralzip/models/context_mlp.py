@@ -48,8 +48,8 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks, param_int
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, BLEND_OFFSET_ROWS, BLEND_OLS, BLEND_OLS_PARITY, NCLS,
-                                            ClassicImageCodec, largest_step, thread_blocks)
+from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, NCLS, OLS_BLENDS, ClassicImageCodec, largest_step,
+                                            thread_blocks)
 
 WEIGHTS_PREFIX = "context-mlp-image"
 FEATURE_CLIP = _k.FEATURE_CLIP  # features are clipped to -255..255
@@ -204,7 +204,7 @@ class ContextMLPCodec(ClassicImageCodec):
     # without "blend"), v3 and v4 (twice as wide) classic's blend with the least-squares mixer ("blend": 4;
     # "blend": 5, the same with classic's parity byte per chunk, which the network reads alike; new
     # files "blend": 6, the same with four count rows per activity class to mix the network with)
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, OLS_BLENDS
 
     def __init__(self, weights: str | Path | None = None, tile_h: int | None = None, tile_w: int | None = None):
         # the file's "counts" (the classic prior), its path and hash are handled as for classic

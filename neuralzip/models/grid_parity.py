@@ -1,5 +1,5 @@
 """Whether a chunk's colours follow the 2x2 pixel grid: the encoder's switch for classic's
-least-squares mixer with weight sets by parity ("blend": 5, models/classic_image.py).
+least-squares mixer with weight sets by parity ("blend": 5 and later, models/classic_image.py).
 
 A photo whose chroma was once subsampled 2x2 and interpolated back (a film scan kept as subsampled
 YCC, a 4:2:0 image upsampled) has colour differences that are, at some positions of each 2x2 cell,

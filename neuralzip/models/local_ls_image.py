@@ -13,10 +13,10 @@ recent error counts half), and where it lies relative to the blend steers the co
 distance raises the activity, its side picks the bias context (neuralzip/kernels/classic_image.pyx,
 EXTRA_ERROR, EXTRA_SPREAD). The blend and its bias are kept in 1/16 units and rounded once; where
 the fine prediction lies above the rounded one the residual's sign is flipped, so the likelier side
-gets the smaller code (FINE). New files (params "blend": 5; "blend": 4 the same without classic's
-parity byte per chunk) also correct the blend with classic's online least-squares mixer, whose
-inputs here include the fit; files with "blend": 3 used classic's
-earlier NLMS mixer, and earlier files (no "blend") no mixer, and decode so. The rest (adaptive
+gets the smaller code (FINE). New files (params "blend": 6; "blend": 5 the same with one count row
+per activity class, "blend": 4 also without classic's parity byte per chunk) also correct the blend
+with classic's online least-squares mixer, whose inputs here include the fit; files with "blend": 3
+used classic's earlier NLMS mixer, and earlier files (no "blend") no mixer, and decode so. The rest (adaptive
 counts per activity class, the learned initial counts) is the classic model's.
 
 As in classic, each chunk is one tile: its wavefront is x + 2y over the whole chunk, so no row

@@ -15,7 +15,7 @@ weights/RECIPES.md). 8-bit images get the network; other depths are coded as loc
 without the 1/16 units.
 """
 
-from neuralzip.models.classic_image import BLEND_INTEGER, BLEND_OFFSET_ROWS, BLEND_OLS, BLEND_OLS_PARITY
+from neuralzip.models.classic_image import BLEND_INTEGER, OLS_BLENDS
 from neuralzip.models.context_mlp import ContextMLPCodec
 from neuralzip.models.local_ls_image import LocalLsImageCodec
 
@@ -30,7 +30,7 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     # "blend"), v2 and v3 (twice as wide) local-ls's blend with the least-squares mixer ("blend": 4;
     # "blend": 5, the same with classic's parity byte per chunk, which the network reads alike; new
     # files "blend": 6, the same with four count rows per activity class to mix the network with)
-    blend_unrecorded, blends_recorded = BLEND_INTEGER, (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
+    blend_unrecorded, blends_recorded = BLEND_INTEGER, OLS_BLENDS
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
 
     def decode_memory(self, params, signal):
