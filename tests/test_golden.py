@@ -19,7 +19,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.models import LEGACY_DECODERS, all_codecs, decoder_for, get_codec
 from neuralzip.kernels.classic_image import MIXER_NLMS, MIXER_NONE
 from neuralzip.models import jpeg_colour
-from neuralzip.models.classic_image import (BLEND_NLMS, BLEND_OFFSET_ROWS, BLEND_OLS, BLEND_OLS_PARITY, COLOUR_FLAGGED,
+from neuralzip.models.classic_image import (BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_PARITY_TAPS, COLOUR_FLAGGED,
                                             TILE_H, TILE_W, ClassicImageCodec, chunk_tiles)
 from neuralzip.models.context_mlp import HEAD_ONLINE, HEAD_POSITIONS, MIX_ONLINE
 from neuralzip.weightstore import shipped, shipped_dir
@@ -223,20 +223,22 @@ def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, reco
     """classic and local-ls files written before the online mixers record no "blend": classic's kept
     the blend in whole units, local-ls's in 1/16 units, neither had a mixer. Then came the NLMS
     mixer ("blend": 3), then the least-squares mixer ("blend": 4), with a parity byte per chunk
-    ("blend": 5: test_grid_parity.py); today's files record "blend": 6 (four count rows per activity
-    class: test_offset_rows.py). The older file decodes as it
+    ("blend": 5: test_grid_parity.py), four count rows per activity class ("blend": 6:
+    test_offset_rows.py); today's files record "blend": 7 (the parity taps: test_parity_taps.py).
+    The older file decodes as it
     was written; told it has the least-squares mixer (the negative control), its content no longer
     matches its checksum. Coded again today it records today's blend, its chunks differ, and it
     decodes."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     assert member.params.get("blend") == recorded and member.model == model
-    assert get_codec(model, "image")._blend(member.params) == {"fine": fine, "mixer": mixer, "offset_rows": False}
+    assert get_codec(model, "image")._blend(member.params) == {"fine": fine, "mixer": mixer, "offset_rows": False,
+                                                                   "parity_taps": False}
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_OFFSET_ROWS, colour=COLOUR_FLAGGED)
+    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS, colour=COLOUR_FLAGGED)
     assert again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
@@ -250,8 +252,8 @@ def test_older_network_file_is_read_with_its_weights_and_the_blend_they_read(old
     local-ls's blend with the mixer. An older file names its weights' hash and records no "blend",
     and decodes with both; told it has the mixer (the negative control), its content no longer
     matches its checksum.
-    Today's file names the newest weights and records "blend": 6 (the mixer, with a parity byte per
-    chunk and four count rows per activity class)."""
+    Today's file names the newest weights and records "blend": 7 (the mixer, with a parity byte per
+    chunk, four count rows per activity class and the parity taps)."""
     blob = (GOLDEN / older).read_bytes()
     _, [member] = container.loads(blob)
     newest = shipped(prefix)
@@ -260,7 +262,7 @@ def test_older_network_file_is_read_with_its_weights_and_the_blend_they_read(old
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     _, [current] = container.loads((GOLDEN / f"{model}-image.nz").read_bytes())
-    assert current.weights in newest.name and current.params["blend"] == BLEND_OFFSET_ROWS
+    assert current.weights in newest.name and current.params["blend"] == BLEND_PARITY_TAPS
 
 
 @pytest.mark.parametrize("name, model", [("older-context-mlp-fixed-weight-image.nz", "context-mlp"),
@@ -390,8 +392,8 @@ def test_older_file_keeps_the_output_layer_it_was_written_with(name, model, reco
     _, [current] = container.loads((GOLDEN / SAME_WEIGHTS_TODAY.get(model, f"{model}-image.nz")).read_bytes())
     assert member.params.get("head") == recorded
     # today's params (local-ls-mlp's stand-in was written before stop 55's parity byte: "blend": 4)
-    today = dict(current.params, blend=BLEND_OFFSET_ROWS)
-    assert today == dict(member.params, head=HEAD_POSITIONS, colour=COLOUR_FLAGGED, blend=BLEND_OFFSET_ROWS)
+    today = dict(current.params, blend=BLEND_PARITY_TAPS)
+    assert today == dict(member.params, head=HEAD_POSITIONS, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS)
     assert member.weights == current.weights
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_POSITIONS)))
@@ -406,12 +408,12 @@ def test_older_file_without_colour_flags_is_read_so(monkeypatch):
     "colour" and their chunks have no leading byte. Told they have one (the negative control), the
     file is refused. Coded again with stop 55's "blend": 5, the photo (no decoded JPEG) is coded as
     stored: the same chunk behind a leading STORED byte and a parity byte. Today's coding
-    ("blend": 6) gives today's golden file."""
+    ("blend": 7) gives today's golden file."""
     blob = (GOLDEN / "older-classic-no-colour-image.nz").read_bytes()
     _, [member] = container.loads(blob)
     _, [current] = container.loads((GOLDEN / "classic-image.nz").read_bytes())
     assert "colour" not in member.params
-    assert current.params == dict(member.params, colour=COLOUR_FLAGGED, blend=BLEND_OFFSET_ROWS)
+    assert current.params == dict(member.params, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS)
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, colour=COLOUR_FLAGGED)))
     [(stored, restored)] = api.decompress_bytes(blob)

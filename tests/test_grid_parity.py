@@ -1,4 +1,4 @@
-"""classic's least-squares mixer with weight sets by parity ("blend": 5, and today's 6): the encoder's measure
+"""classic's least-squares mixer with weight sets by parity ("blend": 5, and 6 and today's 7): the encoder's measure
 finds chroma that was subsampled 2x2 and interpolated back and nothing in a photo without it;
 each chunk's parity byte records the choice, the decoder reads it and refuses any other value;
 a chunk coded so decodes exactly, also where a chunk starts at an odd row, and codes smaller
@@ -12,7 +12,7 @@ from neuralzip.errors import ContainerError
 from neuralzip.models import get_codec, grid_parity
 from neuralzip.models import classic_image
 from neuralzip.models.base import Signal
-from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_OLS, BLEND_OLS_PARITY
+from neuralzip.models.classic_image import BLEND_OLS, BLEND_OLS_PARITY, BLEND_PARITY_TAPS
 
 from test_golden import GOLDEN, _rewrite
 
@@ -61,7 +61,7 @@ def test_a_parity_chunk_codes_smaller_and_decodes_exactly(monkeypatch):
     the byte switches."""
     img = _photo()
     codec, enc = _coded(img)
-    assert enc.params["blend"] == BLEND_OFFSET_ROWS and enc.chunks[0][1] == 1
+    assert enc.params["blend"] == BLEND_PARITY_TAPS and enc.chunks[0][1] == 1
     assert np.array_equal(codec.decode(enc.params, enc.chunks, Signal("image", img.shape, 8)), img)
     _, off = _coded(img, monkeypatch, False)
     assert off.chunks[0][1] == 0
@@ -72,7 +72,7 @@ def test_a_plain_photo_keeps_the_joint_fits(monkeypatch):
     """Without the structure the byte is 0, and blend 5's stream is blend 4's with that byte added."""
     img = _photo(subsampled=False)
     codec, enc = _coded(img)
-    assert enc.params["blend"] == BLEND_OFFSET_ROWS and enc.chunks[0][1] == 0
+    assert enc.params["blend"] == BLEND_PARITY_TAPS and enc.chunks[0][1] == 0
     recorded = classic_image.ClassicImageCodec.blends_recorded
     monkeypatch.setattr(type(codec), "blends_recorded", recorded[:recorded.index(BLEND_OLS_PARITY) + 1])
     parity = codec.encode(img, Signal("image", img.shape, 8))
@@ -142,5 +142,5 @@ def test_older_ols_mixer_file_has_no_parity_byte(name, model):
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS_PARITY)))
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params["blend"] == BLEND_OFFSET_ROWS and again.chunks != member.chunks
+    assert again.params["blend"] == BLEND_PARITY_TAPS and again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

@@ -136,10 +136,10 @@ HEADER_CASES = [
     ("classic-image.nz", _param("chunk_pixels", 0), "chunk_pixels"),
     ("classic-image.nz", _param("chunk_pixels", 1 << 30), "chunk_pixels"),
     ("classic-image.nz", _param("blend", 2), "blend"),  # fine without the mixer: never classic's
-    ("classic-image.nz", _param("blend", 7), "blend"),
+    ("classic-image.nz", _param("blend", 8), "blend"),
     ("classic-image.nz", _param("blend", True), "blend"),
     ("local-ls-image.nz", _param("blend", 1), "blend"),  # the integer blend: never local-ls's
-    ("local-ls-image.nz", _param("blend", 7), "blend"),
+    ("local-ls-image.nz", _param("blend", 8), "blend"),
     ("context-mlp-image.nz", _param("blend", 3), "blend"),  # the NLMS mixer: never context-mlp's
     ("context-mlp-image.nz", _param("blend", 2), "blend"),
     ("context-mlp-image.nz", _param("mix", 3), "mix"),  # the network's weight: fixed (1) or learned (2)

@@ -2,8 +2,9 @@
 each activity class has four count rows, chosen by whether the fine prediction lies at least
 OFFSET_HALF/16 of a level from the value it rounds to and whether the texture is flat. Every value
 is coded with one of its class's rows, all four are used on a photo, the photo codes smaller than
-with one row per class and decodes exactly, and only as "blend": 6; a smaller chunk keeps one row
-per class, so files of "blend": 5 of small images are the same chunks under today's params."""
+with one row per class and decodes exactly, and not as "blend": 5; a smaller chunk keeps one row
+per class, so files of "blend": 5 of small images are the same chunks under today's params
+("blend": 7, whose parity taps act only in chunks the parity split is measured in)."""
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from neuralzip.coding.stream import CostCoder
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import classic_image as _k
 from neuralzip.models import classic_image
-from neuralzip.models.classic_image import (BLEND_OFFSET_ROWS, BLEND_OLS_PARITY, OFFSET_ROWS_MIN_PIXELS,
+from neuralzip.models.classic_image import (BLEND_OLS_PARITY, BLEND_PARITY_TAPS, OFFSET_ROWS_MIN_PIXELS,
                                             ClassicImageCodec)
 
 from test_golden import GOLDEN, _rewrite
@@ -71,7 +72,7 @@ def test_a_photo_coded_with_offset_rows_decodes_exactly_and_only_so():
     data = b"P6 %d %d 255\n" % (img.shape[1], img.shape[0]) + img.tobytes()
     blob = api.compress_bytes(data, "x.ppm", "classic")
     _, [member] = container.loads(blob)
-    assert member.params["blend"] == BLEND_OFFSET_ROWS
+    assert member.params["blend"] == BLEND_PARITY_TAPS
     assert api.decompress_bytes(blob) == [("x.ppm", data)]
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS_PARITY)))
@@ -91,11 +92,11 @@ def test_the_rows_need_the_fine_blend():
 def test_older_parity_byte_file_decodes_and_small_images_code_alike(name, model):
     """Files of "blend": 5 (stop 55; jpeg-coefficients' own falls back to classic on a photo that is
     no decoded JPEG) decode as written. Their 24x32 image is far below OFFSET_ROWS_MIN_PIXELS, so
-    coded again today it records "blend": 6 and the very same chunks."""
+    coded again today it records "blend": 7 and the very same chunks."""
     blob = (GOLDEN / name).read_bytes()
     _, [member] = container.loads(blob)
     assert member.model == model and member.params["blend"] == BLEND_OLS_PARITY
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_OFFSET_ROWS) and again.chunks == member.chunks
+    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS) and again.chunks == member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

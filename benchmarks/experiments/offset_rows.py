@@ -23,15 +23,17 @@ import numpy as np
 from neuralzip.coding.stream import CostCoder
 from neuralzip.models import classic_image
 from neuralzip.models.base import Signal
-from neuralzip.models.classic_image import BLEND_OLS_PARITY, ClassicImageCodec
+from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_OLS_PARITY, ClassicImageCodec
 from neuralzip.train.image import load_rgb8
 
 YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
-class OneRowPerClass(ClassicImageCodec):
-    """classic as stop 55 coded ("blend": 5)."""
-    blends_recorded = ClassicImageCodec.blends_recorded[:ClassicImageCodec.blends_recorded.index(BLEND_OLS_PARITY) + 1]
+def writing(blend: int, model=ClassicImageCodec, level: int = 1):
+    """classic (or a model built on it) as it coded when new files recorded this "blend"."""
+    class Earlier(model):
+        blends_recorded = model.blends_recorded[:model.blends_recorded.index(blend) + 1]
+    return Earlier().at_level(level)
 
 
 def bits(codec, img) -> float:
@@ -40,7 +42,7 @@ def bits(codec, img) -> float:
 
 
 def both(img) -> dict:
-    one, four = bits(OneRowPerClass(), img), bits(ClassicImageCodec(), img)
+    one, four = bits(writing(BLEND_OLS_PARITY), img), bits(writing(BLEND_OFFSET_ROWS), img)
     return {"one row per class": round(one, 1), "offset rows": round(four, 1),
             "change %": round(100 * (four / one - 1), 3)}
 

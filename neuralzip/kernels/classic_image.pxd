@@ -23,6 +23,7 @@ cdef class ImageChunkState:
     cdef readonly int64_t mixer       # (with fine) the blend corrected by an online mixer (NO_MIXER, NLMS_MIXER, OLS_MIXER)
     cdef readonly bint parity         # (with OLS_MIXER) its weight sets split by the pixel's row and column parity
     cdef readonly int64_t row_parity  # the parity of the chunk's first row in the image
+    cdef readonly bint parity_taps    # (with parity) the later channels' mixer reads the parity taps too
     cdef readonly bint offset_rows    # (with fine) count rows per class split by fine offset and flat texture
     cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, input], 1/2^MIX_SHIFT
     # the least-squares mixer's residual map (1/FINE units, 8-bit scale) and its fits: the decayed

@@ -65,6 +65,13 @@ cdef enum:
     # positions of each 2x2 cell, a fixed blend of their neighbours' and at others free: one fit
     # for all positions averages the two.
     PARITY_CLASSES = 4
+    # "blend": 7 (files since stop 57), in those chunks: the later channels' mixer also reads the
+    # colour difference (channel c minus channel c - 1) at PARITY_TAPS more causal neighbours, the
+    # ring beyond the sub-predictors' (WWW, NWW, NNW, NNE, NNEE, NNN), each as the deviation of
+    # "channel c - 1 here plus that difference" from the blend. Where colour was interpolated from
+    # a coarser grid, a difference is a fixed blend of differences further away than W, N, NE, NW,
+    # WW and NN, and of more of them than those six to average the rounding out.
+    PARITY_TAPS = 6
     # "blend": 6 (files since stop 56), in chunks large enough to fill them (the Python face's
     # rule): each activity class has four count rows, by whether the final fine prediction lies at
     # least OFFSET_HALF/FINE of a level from the value it rounds to (then the residual's two
@@ -73,7 +80,7 @@ cdef enum:
     ROWS_PER_CLASS = 4
     OFFSET_HALF = 5
     OLS_NEIGHBOURS = 6
-    OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2
+    OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2 + PARITY_TAPS
     OLS_STRIDE_ = OLS_MAX_IN_ + 1  # rows of a fit's matrix (a pair more than the inputs: decay_add)
     OLS_SOLVE_EVERY = 32
     # ImageChunkState's `mixer`
@@ -84,6 +91,13 @@ cdef enum:
 cdef double OLS_LAMBDA = 0.9995
 cdef double OLS_RIDGE = 30000.0
 assert <int>OLS_STRIDE_ <= <int>LSQ_MAX_N and OLS_MAX_IN_ >= 2 * N_BASE + 1
+
+
+# the parity taps (rows up, columns right): each in an earlier wavefront step than its pixel
+cdef int TAP_DY[PARITY_TAPS]
+cdef int TAP_DX[PARITY_TAPS]
+TAP_DY[:] = [0, -1, -2, -2, -2, -3]
+TAP_DX[:] = [-3, -2, -1, 1, 2, 0]
 
 
 # Python-visible copies of the format constants (the Python face imports these).
@@ -97,6 +111,7 @@ BIAS_DEAD = BIAS_DEAD_8BIT
 MIXER_NONE, MIXER_NLMS, MIXER_OLS = NO_MIXER, NLMS_MIXER, OLS_MIXER
 OLS_MAX_IN, OLS_SETS, OLS_STRIDE = OLS_MAX_IN_, OLS_SETS_, OLS_STRIDE_
 PARITIES = PARITY_CLASSES
+N_PARITY_TAPS = PARITY_TAPS
 OFFSET_ROWS = ROWS_PER_CLASS
 
 # activity thresholds (on an 8-bit scale) that separate the classes
@@ -136,7 +151,8 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
 cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
-                 int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0, bint offset_rows=False):
+                 int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0, bint offset_rows=False,
+                 bint parity_taps=False):
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
@@ -144,6 +160,7 @@ cdef class ImageChunkState:
         self.n_extra, self.fine, self.mixer, self.parity = n_extra, fine, mixer, parity
         self.row_parity = row0 & 1  # parities are the image's, whichever row a chunk starts at
         self.offset_rows = offset_rows
+        self.parity_taps = parity and parity_taps
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
         if mixer not in (NO_MIXER, NLMS_MIXER, OLS_MIXER) or (mixer != NO_MIXER and not fine):
             raise ValueError("an online mixer needs the fine blend")
@@ -273,7 +290,7 @@ cdef inline int64_t mix_input(ImageChunkState st, StepBuffers sb, Py_ssize_t i, 
 cdef inline int64_t n_inputs(ImageChunkState st, Py_ssize_t c, int64_t ncore) noexcept nogil:
     """How many inputs channel c's mixer reads."""
     if st.mixer == OLS_MIXER:
-        return ncore + st.n_extra + OLS_NEIGHBOURS + min(c, 2)
+        return ncore + st.n_extra + OLS_NEIGHBOURS + min(c, 2) + (PARITY_TAPS if st.parity_taps and c > 0 else 0)
     return ncore + st.n_extra
 
 
@@ -281,10 +298,12 @@ cdef inline int64_t n_inputs(ImageChunkState st, Py_ssize_t c, int64_t ncore) no
 @cython.wraparound(False)
 cdef inline void mix_inputs(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
                             int64_t blend, Py_ssize_t y, Py_ssize_t x, bint hasN, bint hasW, bint hasNE,
-                            bint hasNN, bint hasWW) noexcept nogil:
+                            bint hasNN, bint hasWW, int64_t ty0, int64_t tx0, int64_t tx1) noexcept nogil:
     """Pixel i's inputs into sb.mix_x[i]: the deviations (mix_input), then for the least-squares
-    mixer the residuals of the neighbours (0 where the tile has none) and of the earlier channels."""
-    cdef Py_ssize_t j, n = ncore + st.n_extra
+    mixer the residuals of the neighbours (0 where the tile has none) and of the earlier channels,
+    then with parity_taps (later channels) the parity taps' deviations (0 outside the tile)."""
+    cdef Py_ssize_t j, n = ncore + st.n_extra, ty, tx
+    cdef int64_t here
     for j in range(n):
         sb.mix_x[i, j] = mix_input(st, sb, i, j, ncore, blend)
     if st.mixer != OLS_MIXER:
@@ -297,6 +316,17 @@ cdef inline void mix_inputs(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py
     sb.mix_x[i, n + 5] = st.resid_map[y - 2, x, c] if hasNN else 0
     for j in range(min(c, 2)):
         sb.mix_x[i, n + OLS_NEIGHBOURS + j] = st.resid_map[y, x, c - 1 - j]
+    if not (st.parity_taps and c > 0):
+        return
+    n += OLS_NEIGHBOURS + min(c, 2)
+    here = st.img[y, x, c - 1]
+    for j in range(PARITY_TAPS):
+        ty, tx = y + TAP_DY[j], x + TAP_DX[j]
+        if ty < ty0 or tx < tx0 or tx >= tx1:
+            sb.mix_x[i, n + j] = 0
+            continue
+        sb.mix_x[i, n + j] = clip(to_8bit_scale(FINE * (here + st.img[ty, tx, c] - st.img[ty, tx, c - 1]) - blend,
+                                                st.shift), FINE * MIX_CLIP_8BIT)
 
 
 @cython.boundscheck(False)
@@ -498,7 +528,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
         if st.mixer != NO_MIXER:
-            mix_inputs(st, sb, i, c, ncore, pf, y, x, hasN, hasW, hasNE, hasNN, hasWW)
+            mix_inputs(st, sb, i, c, ncore, pf, y, x, hasN, hasW, hasNE, hasNN, hasWW, ty0, tx0, tx1)
             if st.mixer == OLS_MIXER:
                 wset = 2 * min(cls >> 2, 7) + (1 if t == FLAT_TEXTURE else 0)
                 if st.parity and c > 0:  # the later channels: where an interpolated chroma shows

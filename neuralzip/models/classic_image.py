@@ -23,11 +23,15 @@ which is strict float64 in a fixed order; identical on both sides):
     for the later channels of a chunk whose colours follow the 2x2 pixel
     grid (chroma once subsampled and interpolated: a film scan), each set
     split four ways by the pixel's row and column parity, as the encoder
-    chose for the chunk (models/grid_parity.py) and its parity byte says;
+    chose for the chunk (models/grid_parity.py) and its parity byte says,
+    and (files since "blend": 7) the mixer of those channels also reads the
+    colour difference at six more neighbours, the ring beyond W, N, NE, NW,
+    WW and NN;
   * the bias kept in 1/16 units too, the prediction rounded once; where the
     fine prediction lies above the rounded one the residual's sign is
     flipped, so the likelier side gets the smaller code. (Files with params
-    "blend": 6, which new files are, or 5 (one count row per class);
+    "blend": 7, which new files are, 6 (no colour differences in the ring)
+    or 5 (also one count row per class);
     "blend": 4 files have no parity byte and never split the sets.
     "blend": 3 files had an online mixer
     over the deviations alone, 108 weight sets by texture and activity
@@ -107,10 +111,13 @@ OFFSET_ROWS_MIN_PIXELS = 1 << 16  # the smallest chunk whose count rows split by
 # times the rows: on crops of images/train photos the split cost 0.26% at 32x32, 0.21% at 64x64,
 # 0.02% at 128x128 and gained 0.04% at 256x256 and 0.26% on the whole photos:
 # benchmarks/experiments/offset_rows.py).
-BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS = 1, 2, 3, 4, 5, 6
+# Parity taps (files since stop 57): the same, and in the chunks whose parity byte splits the sets,
+# the later channels' mixer also reads the colour difference at _k.N_PARITY_TAPS more neighbours
+# (benchmarks/experiments/parity_taps.py).
+BLEND_INTEGER, BLEND_FINE, BLEND_NLMS, BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS = 1, 2, 3, 4, 5, 6, 7
 # the blends with the least-squares mixer, the last the one new files write (the networks built on
 # classic read any of them alike)
-OLS_BLENDS = (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
+OLS_BLENDS = (BLEND_OLS, BLEND_OLS_PARITY, BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS)
 # the kernel's mixer of each mixed blend
 MIXERS = {BLEND_NLMS: _k.MIXER_NLMS, **{kind: _k.MIXER_OLS for kind in OLS_BLENDS}}
 # params "colour": 1 (files since stop 44, 8-bit images of 3 or 4 channels): each chunk's first byte
@@ -163,7 +170,7 @@ class _ChunkState:
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
                  n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE, parity: bool = False,
-                 row0: int = 0, offset_rows: bool = False):
+                 row0: int = 0, offset_rows: bool = False, parity_taps: bool = False):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -179,7 +186,7 @@ class _ChunkState:
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
             tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0,
-            offset_rows=offset_rows)
+            offset_rows=offset_rows, parity_taps=parity_taps)
 
 
 def alphabet(bits: int) -> int:
@@ -198,7 +205,8 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None, rows_per
 
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
-                mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0, offset_rows: bool = False):
+                mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0, offset_rows: bool = False,
+                parity_taps: bool = False):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -218,7 +226,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     h, w, nch = img.shape
     split_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
-                     split_rows)
+                     split_rows, parity_taps)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
     nbk = st.counts.shape[2]
@@ -359,11 +367,12 @@ class ClassicImageCodec(RunCodec):
         """_code_chunk's fine, mixer and count-row switches for this member (params already checked)."""
         kind = params.get("blend", self.blend_unrecorded) if self.blends_recorded else self.blend_unrecorded
         return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE),
-                "offset_rows": kind == BLEND_OFFSET_ROWS}
+                "offset_rows": kind in (BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS), "parity_taps": kind == BLEND_PARITY_TAPS}
 
     def _parity_flagged(self, params) -> bool:
-        """Whether this member's chunks carry a parity byte ("blend": 5 and 6)."""
-        return bool(self.blends_recorded) and params.get("blend") in (BLEND_OLS_PARITY, BLEND_OFFSET_ROWS)
+        """Whether this member's chunks carry a parity byte ("blend": 5 to 7)."""
+        return bool(self.blends_recorded) and params.get("blend") in (BLEND_OLS_PARITY, BLEND_OFFSET_ROWS,
+                                                                      BLEND_PARITY_TAPS)
 
     def _check_recorded(self, params, signal) -> None:
         """A recorded blend is one this model's files record or the one its unrecorded files mean;
@@ -375,7 +384,7 @@ class ClassicImageCodec(RunCodec):
                                  "is never coded in YCbCr")
         if "blend" in params and self.blends_recorded:
             kinds = (self.blend_unrecorded, *self.blends_recorded)
-            if param_int(params, "blend", 1, BLEND_OFFSET_ROWS) not in kinds:
+            if param_int(params, "blend", 1, BLEND_PARITY_TAPS) not in kinds:
                 raise ParamError(f"params.blend {params['blend']} is not one of {self.name}'s blends {kinds}")
 
     def _tile(self, params, rows: int, width: int) -> tuple[int, int]:
