@@ -518,16 +518,18 @@ def _image_network_options(f):
         click.option("--seed", default=0, show_default=True, help="random seed (crops, initialisation, batches)"),
         click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1)),
         click.option("--resume", is_flag=True, help="continue from the checkpoint and feature cache in --out"),
+        click.option("--augment", is_flag=True,
+                     help="also learn each crop saved as a JPEG and decoded, and a region shrunk 2x to the crop"),
     ]
     return _with_options(f, options)
 
 
 def _train_image_network(model, data, out_dir, steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
-                         checkpoint_every, resume):
+                         checkpoint_every, resume, augment):
     from neuralzip.train import image
 
     path = image.run(Path(data), Path(out_dir), steps, hidden, mixtures, crops, crop_size, batch, lr, seed,
-                     checkpoint_every, resume, log=lambda m: click.echo(m, err=True), model=model)
+                     checkpoint_every, resume, log=lambda m: click.echo(m, err=True), model=model, augment=augment)
     click.echo(f"wrote {path}  (use it with --weights {path}, or ship it in weights/)")
 
 

@@ -72,7 +72,48 @@ def load_rgb8(path: Path) -> np.ndarray | None:
     return media.samples if media.bits == 8 else None
 
 
-def extract(files: list[Path], crops: int, size: int, seed: int, log=print, model: str = "context-mlp") -> list[dict]:
+# --augment: besides each crop as it is, the network also learns
+#  - "jpeg": the crop saved as a JPEG (quality JPEG_QUALITY, chroma subsampled 2x2) and decoded, which
+#    the codec codes in the YCbCr it was decoded from (models/jpeg_colour.py), and
+#  - "half": a region twice the crop's side shrunk to it by 2x2 means: a photo with the detail of a
+#    smaller scale and none of the block or chroma structure a JPEG leaves.
+# Photos reach the codec in both forms whatever camera took them, so a network that has seen one
+# form of its training source only does not carry over to another source (benchmarks/local_ls.py
+# --split; weights/RECIPES.md).
+AUGMENTS = ("jpeg", "half")
+JPEG_QUALITY = (70, 96)  # drawn per crop, the upper end excluded
+
+
+def _crop_forms(img: np.ndarray, size: int, rng, augment: bool) -> list[np.ndarray]:
+    """One random crop of img (at most size x size), and with augment its AUGMENTS forms."""
+    h, w = img.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    forms = [np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])]
+    if not augment:
+        return forms
+    forms.append(_jpeg_decoded(forms[0], int(rng.integers(*JPEG_QUALITY))))
+    hh, hw = min(2 * size, h) // 2, min(2 * size, w) // 2
+    y0, x0 = rng.integers(0, h - 2 * hh + 1), rng.integers(0, w - 2 * hw + 1)
+    region = img[y0:y0 + 2 * hh, x0:x0 + 2 * hw].astype(np.int64)
+    half = (region.reshape(hh, 2, hw, 2, -1).sum(axis=(1, 3)) + 2) // 4
+    forms.append(np.ascontiguousarray(half.astype(np.uint8)))
+    return forms
+
+
+def _jpeg_decoded(crop: np.ndarray, quality: int) -> np.ndarray:
+    """The crop saved as a JPEG (chroma subsampled 2x2) at this quality and decoded."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(crop).save(buf, "JPEG", quality=quality, subsampling=2)
+    return np.ascontiguousarray(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+
+
+def extract(files: list[Path], crops: int, size: int, seed: int, log=print, model: str = "context-mlp",
+            augment: bool = False) -> list[dict]:
     """-> per channel group: {"x": int16 features, "p": predictions, "v": true values}."""
     rng = np.random.default_rng(seed)
     # the model's own loop (layout and blend), its network's rows replaced by the classic prior's counts
@@ -82,11 +123,7 @@ def extract(files: list[Path], crops: int, size: int, seed: int, log=print, mode
         img = load_rgb8(f)
         if img is None:
             continue
-        h, w = img.shape[:2]
-        for _ in range(crops):
-            ch, cw = min(size, h), min(size, w)
-            y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-            crop = np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])
+        for crop in (form for _ in range(crops) for form in _crop_forms(img, size, rng, augment)):
             signal = Signal("image", crop.shape, 8)
             # the values the network learns to predict are the coded ones: a decoded JPEG's crop (one
             # chunk) is coded in YCbCr
@@ -313,16 +350,16 @@ def tune_mix(arrays: dict, files: list[Path], log=print, model: str = "context-m
 
 def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crops: int, crop_size: int,
         batch: int, lr: float, seed: int, checkpoint_every: int, resume: bool, log=print,
-        model: str = "context-mlp") -> Path:
+        model: str = "context-mlp", augment: bool = False) -> Path:
     start = time.time()
     train_files, tune_files = image_split(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"{model}-features-{seed}-{crops}x{crop_size}.npz"
+    cache = out_dir / f"{model}-features-{seed}-{crops}x{crop_size}{'-augmented' if augment else ''}.npz"
     if resume and cache.exists():
         with np.load(cache) as z:
             data = [{k: z[f"{g}.{k}"] for k in ("x", "p", "v")} for g in range(2)]
     else:
-        data = extract(train_files, crops, crop_size, seed, log, model)
+        data = extract(train_files, crops, crop_size, seed, log, model, augment)
         np.savez(cache, **{f"{g}.{k}": d[k] for g, d in enumerate(data) for k in d})
     log(f"features: {len(data[0]['v'])} first-channel and {len(data[1]['v'])} later-channel values")
     nets = train(data, out_dir, steps, hidden, k_mix, batch, lr, seed, checkpoint_every, resume, log)
@@ -335,6 +372,7 @@ def run(data_dir: Path, out_dir: Path, steps: int, hidden: int, k_mix: int, crop
     recipe = {"command": f"neuralzip train {model} " + " ".join(sys.argv[3:]), "data": str(data_dir),
               "train_files": [f.name for f in train_files], "tuning_files": [f.name for f in tune_files],
               "steps": steps, "hidden": hidden, "k_mix": k_mix, "crops": crops, "crop_size": crop_size,
+              "augment": list(AUGMENTS) if augment else [],
               "batch": batch, "lr": lr, "seed": seed, "mix_w": mix_w,
               "tuning_bits_per_subpixel": {str(k): round(v, 5) for k, v in mix_bits.items()},
               "seconds": round(time.time() - start)}
