@@ -4,7 +4,7 @@ OFFSET_HALF/16 of a level from the value it rounds to and whether the texture is
 is coded with one of its class's rows, all four are used on a photo, the photo codes smaller than
 with one row per class and decodes exactly, and not as "blend": 5; a smaller chunk keeps one row
 per class, so files of "blend": 5 of small images are the same chunks under today's params
-("blend": 7, whose parity taps act only in chunks the parity split is measured in)."""
+(test_parity_taps.py)."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from neuralzip.models import classic_image
 from neuralzip.models.classic_image import (BLEND_OLS_PARITY, BLEND_PARITY_TAPS, OFFSET_ROWS_MIN_PIXELS,
                                             ClassicImageCodec)
 
-from test_golden import GOLDEN, _rewrite
+from test_golden import _rewrite
 
 
 def _photo(h=256, w=272, seed=5):
@@ -82,21 +82,3 @@ def test_the_rows_need_the_fine_blend():
     img = np.zeros((4, 4, 3), np.int64)
     with pytest.raises(ValueError, match="fine blend"):
         classic_image._ChunkState(img, 8, None, 4, 4, offset_rows=True)
-
-
-@pytest.mark.parametrize("name, model", [("older-classic-parity-byte-image.nz", "classic"),
-                                         ("older-local-ls-parity-byte-image.nz", "local-ls"),
-                                         ("older-local-ls-mlp-parity-byte-image.nz", "local-ls-mlp"),
-                                         ("older-context-mlp-parity-byte-image.nz", "context-mlp"),
-                                         ("older-jpeg-coefficients-parity-byte-image.nz", "jpeg-coefficients")])
-def test_older_parity_byte_file_decodes_and_small_images_code_alike(name, model):
-    """Files of "blend": 5 (stop 55; jpeg-coefficients' own falls back to classic on a photo that is
-    no decoded JPEG) decode as written. Their 24x32 image is far below OFFSET_ROWS_MIN_PIXELS, so
-    coded again today it records "blend": 7 and the very same chunks."""
-    blob = (GOLDEN / name).read_bytes()
-    _, [member] = container.loads(blob)
-    assert member.model == model and member.params["blend"] == BLEND_OLS_PARITY
-    [(stored, restored)] = api.decompress_bytes(blob)
-    _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS) and again.chunks == member.chunks
-    assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

@@ -2,7 +2,7 @@
 sets, the later channels' mixer also reads the colour difference at N_PARITY_TAPS more neighbours.
 A film-scan-like photo codes smaller with them, its first channel exactly as without; a chunk that
 does not split codes the very same bits; a photo that splits decodes exactly, and only as
-"blend": 7; files of "blend": 6 of small images are the same chunks under today's params."""
+"blend": 7; files of "blend": 5 and 6 of small images are the same chunks under today's params."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from neuralzip.coding.stream import CostCoder
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import classic_image as _k
 from neuralzip.models import classic_image, grid_parity
-from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS, ClassicImageCodec
+from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_OLS_PARITY, BLEND_PARITY_TAPS, ClassicImageCodec
 
 from test_golden import GOLDEN, _rewrite
 
@@ -81,18 +81,16 @@ def test_a_photo_coded_with_the_taps_decodes_exactly_and_only_so():
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OFFSET_ROWS)))
 
 
-@pytest.mark.parametrize("name, model", [("older-classic-offset-rows-image.nz", "classic"),
-                                         ("older-local-ls-offset-rows-image.nz", "local-ls"),
-                                         ("older-local-ls-mlp-offset-rows-image.nz", "local-ls-mlp"),
-                                         ("older-context-mlp-offset-rows-image.nz", "context-mlp"),
-                                         ("older-jpeg-coefficients-offset-rows-image.nz", "jpeg-coefficients")])
-def test_older_offset_rows_file_decodes_and_small_images_code_alike(name, model):
-    """Files of "blend": 6 (stop 56; jpeg-coefficients' own falls back to classic on a photo that is
-    no decoded JPEG) decode as written. Their 24x32 image is far too small for the parity split, so
-    coded again today it records "blend": 7 and the very same chunks."""
-    blob = (GOLDEN / name).read_bytes()
+@pytest.mark.parametrize("model", ["classic", "local-ls", "local-ls-mlp", "context-mlp", "jpeg-coefficients"])
+@pytest.mark.parametrize("kind, blend", [("parity-byte", BLEND_OLS_PARITY), ("offset-rows", BLEND_OFFSET_ROWS)])
+def test_older_small_image_file_decodes_and_codes_alike(model, kind, blend):
+    """Files of "blend": 5 (stop 55) and 6 (stop 56; jpeg-coefficients' own falls back to classic
+    on a photo that is no decoded JPEG) decode as written. Their 24x32 image is far too small for
+    four count rows per class (OFFSET_ROWS_MIN_PIXELS) or the parity split, so coded again today it
+    records "blend": 7 and the very same chunks."""
+    blob = (GOLDEN / f"older-{model}-{kind}-image.nz").read_bytes()
     _, [member] = container.loads(blob)
-    assert member.model == model and member.params["blend"] == BLEND_OFFSET_ROWS
+    assert member.model == model and member.params["blend"] == blend
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
     assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS) and again.chunks == member.chunks

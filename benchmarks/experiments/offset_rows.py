@@ -42,9 +42,12 @@ def bits(codec, img) -> float:
 
 
 def both(img) -> dict:
-    one, four = bits(writing(BLEND_OLS_PARITY), img), bits(writing(BLEND_OFFSET_ROWS), img)
-    return {"one row per class": round(one, 1), "offset rows": round(four, 1),
-            "change %": round(100 * (four / one - 1), 3)}
+    return compared(bits(writing(BLEND_OLS_PARITY), img), bits(writing(BLEND_OFFSET_ROWS), img))
+
+
+def compared(before: float, after: float, names=("one row per class", "offset rows")) -> dict:
+    """Two codings' bits and the change from the first to the second."""
+    return {names[0]: round(before, 1), names[1]: round(after, 1), "change %": round(100 * (after / before - 1), 3)}
 
 
 def stand_in(img: np.ndarray) -> np.ndarray:
@@ -75,10 +78,8 @@ def crops(img: np.ndarray, size: int, most: int):
             yield img[y:y + size, x:x + size]
 
 
-def total(rows: list[dict]) -> dict:
-    one, four = sum(r["one row per class"] for r in rows), sum(r["offset rows"] for r in rows)
-    return {"one row per class": round(one, 1), "offset rows": round(four, 1),
-            "change %": round(100 * (four / one - 1), 3)}
+def total(rows: list[dict], names=("one row per class", "offset rows")) -> dict:
+    return compared(sum(r[names[0]] for r in rows), sum(r[names[1]] for r in rows), names)
 
 
 def main():

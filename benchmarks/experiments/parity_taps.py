@@ -23,9 +23,10 @@ import numpy as np
 from neuralzip.models import get_codec
 from neuralzip.models.classic_image import BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS
 from neuralzip.train.image import load_rgb8
-from offset_rows import YCC, _up2, bits, writing
+from offset_rows import YCC, _up2, bits, compared, total, writing
 
 UPSAMPLINGS = ("centred", "co-sited", "replicated")
+NAMES = ("blend 6", "parity taps")
 
 
 def stand_in(img: np.ndarray, upsampling: str) -> np.ndarray:
@@ -55,15 +56,8 @@ def _cosited(a: np.ndarray, axis: int) -> np.ndarray:
 def both(img, model: str = "classic@1") -> dict:
     name, level = model.split("@")
     codec = type(get_codec(name, "image"))
-    before = bits(writing(BLEND_OFFSET_ROWS, codec, int(level)), img)
-    after = bits(writing(BLEND_PARITY_TAPS, codec, int(level)), img)
-    return {"blend 6": round(before, 1), "parity taps": round(after, 1), "change %": round(100 * (after / before - 1), 3)}
-
-
-def total(rows: list[dict]) -> dict:
-    before, after = sum(r["blend 6"] for r in rows), sum(r["parity taps"] for r in rows)
-    return {"blend 6": round(before, 1), "parity taps": round(after, 1),
-            "change %": round(100 * (after / before - 1), 3)}
+    return compared(bits(writing(BLEND_OFFSET_ROWS, codec, int(level)), img),
+                    bits(writing(BLEND_PARITY_TAPS, codec, int(level)), img), NAMES)
 
 
 def main():
@@ -84,7 +78,7 @@ def main():
             result[f"stand-ins {u}"][path.name] = both(stand_in(img, u), args.model)
             print(path.name, u, result[f"stand-ins {u}"][path.name], flush=True)
     for key in [k for k in result if k not in ("command", "model")]:
-        result[f"{key} total"] = total(list(result[key].values()))
+        result[f"{key} total"] = total(list(result[key].values()), NAMES)
         print(key, result[f"{key} total"])
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
