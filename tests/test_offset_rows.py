@@ -66,16 +66,21 @@ def test_a_smaller_chunk_keeps_one_row_per_class():
     assert np.array_equal(rows, classes) and bits == _rows_used(img, False)[2]
 
 
-def test_a_photo_coded_with_offset_rows_decodes_exactly_and_only_so():
-    """Told it is "blend": 5 (the negative control), the file is refused."""
-    img = _photo(257, 259)
+def assert_decodes_only_as_today(img: np.ndarray, earlier: int) -> None:
+    """The photo, coded by classic, records today's blend and decodes exactly; told it is the
+    earlier blend (the negative control), the file is refused."""
     data = b"P6 %d %d 255\n" % (img.shape[1], img.shape[0]) + img.tobytes()
     blob = api.compress_bytes(data, "x.ppm", "classic")
     _, [member] = container.loads(blob)
     assert member.params["blend"] == BLEND_PARITY_TAPS
     assert api.decompress_bytes(blob) == [("x.ppm", data)]
     with pytest.raises(ContainerError):
-        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS_PARITY)))
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=earlier)))
+
+
+def test_a_photo_coded_with_offset_rows_decodes_exactly_and_only_so():
+    """Told it is "blend": 5 (the negative control), the file is refused."""
+    assert_decodes_only_as_today(_photo(257, 259), BLEND_OLS_PARITY)
 
 
 def test_the_rows_need_the_fine_blend():
