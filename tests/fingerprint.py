@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from media_factory import image_file, jpeg_decoded, png_bytes, sparse_tone, tone, wav_file  # noqa: E402
+from media_factory import image_file, jpeg_decoded, png_bytes, repeating_colours, sparse_tone, tone, wav_file  # noqa: E402
 from neuralzip import api, container  # noqa: E402
 from neuralzip.models import all_codecs  # noqa: E402
 
@@ -33,8 +33,10 @@ def inputs(kind: str) -> list[bytes]:
     if kind == "image":
         # then decoded JPEGs, with full-resolution, 4:2:0 and 4:2:2 chroma (jpeg-coefficients
         # codes them as coefficients, the models of pixels in YCbCr)
-        return [image_file(*c) for c in IMAGES] + [png_bytes(jpeg_decoded(40, 56, quality=90, subsampling=s), "RGB")
-                                                   for s in (0, 2, 1)]
+        # and (last, so that the earlier cases keep their numbers) colours that repeat: the colour table
+        return ([image_file(*c) for c in IMAGES] + [png_bytes(jpeg_decoded(40, 56, quality=90, subsampling=s), "RGB")
+                                                    for s in (0, 2, 1)]
+                + [png_bytes(repeating_colours(48, 64), "RGB")])
     return ([wav_file(tone(frames, ch, bits), bits, rate) for bits, ch, frames, rate in AUDIO]
             + [wav_file(sparse_tone(12000, 2, 16), 16, 44100)])  # values on a lattice: a value map
 

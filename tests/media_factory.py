@@ -76,6 +76,19 @@ def jpeg_decoded(h: int, w: int, channels: int = 3, quality: int = 85, seed: int
     return np.concatenate([decoded, arr[:, :, 3:channels]], axis=2)
 
 
+def repeating_colours(h: int, w: int, seed: int = 3) -> np.ndarray:
+    """Smooth, noisy R and G on a coarse set of values, and B a fixed function of the pixel's R and G
+    (a table drawn once): a photo whose colours come from a set, as a scan's from its photo-CD's
+    (the colour table, models/colour_table.py, codes its B almost for free)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 120 + 60 * np.sin(xx / 13) * np.cos(yy / 9) + rng.normal(0, 3, (h, w))
+    g = 100 + 50 * np.cos(xx / 7 - yy / 11) + rng.normal(0, 3, (h, w))
+    rg = 4 * np.clip(np.rint(np.stack([r, g], axis=2) / 4), 0, 63).astype(np.int64)  # few keys, each met often
+    b = rng.integers(0, 256, (256, 256))[rg[..., 0], rg[..., 1]]
+    return np.dstack([rg, b]).astype(np.uint8)
+
+
 def _pil(arr, mode):
     if mode == "1":
         return Image.fromarray(arr[:, :, 0] > 127)

@@ -238,7 +238,7 @@ def test_older_file_without_the_least_squares_mixer_is_read_so(name, model, reco
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, blend=BLEND_OLS)))
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS, colour=COLOUR_FLAGGED)
+    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS, colour=COLOUR_FLAGGED, colour_table=1)
     assert again.chunks != member.chunks
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]
 
@@ -319,11 +319,12 @@ def test_older_file_is_read_with_the_earlier_weights_it_names(older, prefix, ver
     assert member.weights in earlier.name and earlier != newest
     _, [current] = container.loads((GOLDEN / today).read_bytes())
     # the same params but today's learned output layer (recorded since the newest weights), colour
-    # flags, the blend with its parity byte (stop 55) and the vae's shares of its neighbour counts (weights v4 on)
+    # flags, the blend with its parity byte (stop 55), the colour table (stop 58) and the vae's shares of its
+    # neighbour counts (weights v4 on)
     assert current.weights in newest.name
     def without_later_params(params):
         return {k: v for k, v in params.items()
-                if k not in ("head", "colour", "blend", "counts_share", "counts_shares")}
+                if k not in ("head", "colour", "blend", "colour_table", "counts_share", "counts_shares")}
 
     assert without_later_params(current.params) == without_later_params(member.params)
     with pytest.raises(ContainerError, match="not the weights file"):
@@ -391,9 +392,11 @@ def test_older_file_keeps_the_output_layer_it_was_written_with(name, model, reco
     _, [member] = container.loads(blob)
     _, [current] = container.loads((GOLDEN / SAME_WEIGHTS_TODAY.get(model, f"{model}-image.nz")).read_bytes())
     assert member.params.get("head") == recorded
-    # today's params (local-ls-mlp's stand-in was written before stop 55's parity byte: "blend": 4)
-    today = dict(current.params, blend=BLEND_PARITY_TAPS)
-    assert today == dict(member.params, head=HEAD_POSITIONS, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS)
+    # today's params (local-ls-mlp's stand-in was written before stop 55's parity byte: "blend": 4, and
+    # before stop 58's colour table)
+    today = dict(current.params, blend=BLEND_PARITY_TAPS, colour_table=1)
+    assert today == dict(member.params, head=HEAD_POSITIONS, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS,
+                         colour_table=1)
     assert member.weights == current.weights
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, head=HEAD_POSITIONS)))
@@ -407,13 +410,13 @@ def test_older_file_without_colour_flags_is_read_so(monkeypatch):
     """classic files written before the colour flag (stop 43's coding, "blend": 4) record no
     "colour" and their chunks have no leading byte. Told they have one (the negative control), the
     file is refused. Coded again with stop 55's "blend": 5, the photo (no decoded JPEG) is coded as
-    stored: the same chunk behind a leading STORED byte and a parity byte. Today's coding
-    ("blend": 7) gives today's golden file."""
+    stored: the same chunk behind a leading STORED byte, a parity byte and a colour-table byte.
+    Today's coding ("blend": 7, "colour_table": 1) gives today's golden file."""
     blob = (GOLDEN / "older-classic-no-colour-image.nz").read_bytes()
     _, [member] = container.loads(blob)
     _, [current] = container.loads((GOLDEN / "classic-image.nz").read_bytes())
     assert "colour" not in member.params
-    assert current.params == dict(member.params, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS)
+    assert current.params == dict(member.params, colour=COLOUR_FLAGGED, blend=BLEND_PARITY_TAPS, colour_table=1)
     with pytest.raises(ContainerError):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, colour=COLOUR_FLAGGED)))
     [(stored, restored)] = api.decompress_bytes(blob)
@@ -423,8 +426,9 @@ def test_older_file_without_colour_flags_is_read_so(monkeypatch):
     monkeypatch.setattr(ClassicImageCodec, "blends_recorded", recorded[:recorded.index(BLEND_OLS_PARITY) + 1])
     _, [parity] = container.loads(api.compress_bytes(restored, stored, "classic"))
     assert parity.params == dict(current.params, blend=BLEND_OLS_PARITY)
-    # stop 55's chunk: the colour byte, the parity byte (0: too small to split), then the same stream
-    assert parity.chunks == [bytes([jpeg_colour.STORED, 0]) + member.chunks[0]]
+    # stop 55's chunk: the colour byte, the parity byte (0: too small to split), then (since stop 58)
+    # the colour-table byte (0: its colours do not repeat), then the same stream
+    assert parity.chunks == [bytes([jpeg_colour.STORED, 0, 0]) + member.chunks[0]]
 
 
 @pytest.mark.parametrize("model", ["classic", "local-ls", "context-mlp", "local-ls-mlp"])

@@ -2,7 +2,8 @@
 sets, the later channels' mixer also reads the colour difference at N_PARITY_TAPS more neighbours.
 A film-scan-like photo codes smaller with them, its first channel exactly as without; a chunk that
 does not split codes the very same bits; a photo that splits decodes exactly, and only as
-"blend": 7; files of "blend": 5 and 6 of small images are the same chunks under today's params."""
+"blend": 7; files of "blend": 5 and 6, and 7 without the colour table, of small images are the
+same chunks under today's params (and a colour-table byte)."""
 
 import numpy as np
 import pytest
@@ -76,16 +77,20 @@ def test_a_photo_coded_with_the_taps_decodes_exactly_and_only_so():
 
 
 @pytest.mark.parametrize("model", ["classic", "local-ls", "local-ls-mlp", "context-mlp", "jpeg-coefficients"])
-@pytest.mark.parametrize("kind, blend", [("parity-byte", BLEND_OLS_PARITY), ("offset-rows", BLEND_OFFSET_ROWS)])
+@pytest.mark.parametrize("kind, blend", [("parity-byte", BLEND_OLS_PARITY), ("offset-rows", BLEND_OFFSET_ROWS),
+                                         ("parity-taps", BLEND_PARITY_TAPS)])
 def test_older_small_image_file_decodes_and_codes_alike(model, kind, blend):
-    """Files of "blend": 5 (stop 55) and 6 (stop 56; jpeg-coefficients' own falls back to classic
-    on a photo that is no decoded JPEG) decode as written. Their 24x32 image is far too small for
-    four count rows per class (OFFSET_ROWS_MIN_PIXELS) or the parity split, so coded again today it
-    records "blend": 7 and the very same chunks."""
+    """Files of "blend": 5 (stop 55), 6 (stop 56) and 7 without the colour table (stop 57;
+    jpeg-coefficients' own fall back to classic on a photo that is no decoded JPEG) decode as
+    written. Their 24x32 image is far too small for four count rows per class
+    (OFFSET_ROWS_MIN_PIXELS) or the parity split, and its colours do not repeat, so coded again
+    today it records "blend": 7 and "colour_table": 1 and the very same chunks but for each chunk's
+    colour-table byte, 0, after its parity byte."""
     blob = (GOLDEN / f"older-{model}-{kind}-image.nz").read_bytes()
     _, [member] = container.loads(blob)
-    assert member.model == model and member.params["blend"] == blend
+    assert member.model == model and member.params["blend"] == blend and "colour_table" not in member.params
     [(stored, restored)] = api.decompress_bytes(blob)
     _, [again] = container.loads(api.compress_bytes(restored, stored, model))
-    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS) and again.chunks == member.chunks
+    assert again.params == dict(member.params, blend=BLEND_PARITY_TAPS, colour_table=1)
+    assert again.chunks == [c[:2] + b"\x00" + c[2:] for c in member.chunks]
     assert api.decompress_bytes(container.dumps([again])) == [(stored, restored)]

@@ -55,6 +55,12 @@ class RangeEncoderStream:
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
         _encode_low_bits(self._enc.encode, values, nbits)
 
+    def uniform(self, values: np.ndarray, sizes: np.ndarray) -> None:
+        """Values each under a uniform distribution over sizes[i] values (sizes <= 2^PIECE_BITS)."""
+        if len(values):
+            self._enc.encode(np.ascontiguousarray(values, dtype=np.int32), _UNIFORM,
+                             np.ascontiguousarray(sizes, dtype=np.int32))
+
     def finish(self) -> bytes:
         return self._enc.get_compressed().tobytes()
 
@@ -78,7 +84,9 @@ class RangeDecoderStream:
 
     def uniform(self, sizes: np.ndarray) -> np.ndarray:
         """Raw pieces, each under a uniform distribution over sizes[i] values (sizes <= 2^PIECE_BITS)."""
-        return self._dec.decode(_UNIFORM, sizes) if len(sizes) else np.zeros(0, np.int32)
+        if not len(sizes):
+            return np.zeros(0, np.int32)
+        return self._dec.decode(_UNIFORM, np.ascontiguousarray(sizes, dtype=np.int32))
 
     def low_bits(self, nbits: np.ndarray) -> np.ndarray:
         return _decode_low_bits(self._dec.decode, nbits)
@@ -108,6 +116,9 @@ class CostCoder:
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
         self.bits += float(np.sum(nbits))
 
+    def uniform(self, values: np.ndarray, sizes: np.ndarray) -> None:
+        self.bits += float(np.sum(np.log2(np.asarray(sizes, np.float64))))
+
     def finish(self) -> bytes:
         return b""
 
@@ -134,6 +145,10 @@ class TeeCoder:
     def low_bits(self, values, nbits):
         self.stream.low_bits(values, nbits)
         self.cost.low_bits(values, nbits)
+
+    def uniform(self, values, sizes):
+        self.stream.uniform(values, sizes)
+        self.cost.uniform(values, sizes)
 
     def finish(self) -> bytes:
         return self.stream.finish()

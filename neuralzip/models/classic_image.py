@@ -86,6 +86,7 @@ from neuralzip.kernels.coding import max_threads
 from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
                                    param_int, sub_batches)
 from neuralzip.models import grid_parity, jpeg_colour
+from neuralzip.models import colour_table as ctable
 from neuralzip.models.prior import Prior
 
 # BASE predictors per channel, NCLS activity classes (split at THRESHOLDS, on an 8-bit
@@ -206,7 +207,7 @@ def _initial_counts(bits: int, channels: int, prior: np.ndarray | None, rows_per
 def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w: int,
                 prior: np.ndarray | None, observe=None, model_rows=None, extra_predictor=None, fine=False,
                 mixer=_k.MIXER_NONE, parity: bool = False, row0: int = 0, offset_rows: bool = False,
-                parity_taps: bool = False):
+                parity_taps: bool = False, colour_table: bool = False, priced=None):
     """Run the step loop over one chunk; encode (coder) or decode in place (decoder).
 
     `observe(channel, ys, xs, classes, symbols, rows, low-bit counts)` sees every pass
@@ -222,7 +223,9 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     weight sets split by the pixel's row and column parity in the image; `offset_rows` (with `fine`)
     gives each activity class _k.OFFSET_ROWS count rows where the chunk has at least
     OFFSET_ROWS_MIN_PIXELS pixels. `row0`: the chunk's first row in the image (the step's pixels are
-    at rows row0 + step.ys of the image)."""
+    at rows row0 + step.ys of the image). `colour_table` (8-bit, 3 or more channels) codes channels
+    1 and 2 with models/colour_table.py's flags first; `priced(channel, ys, xs, bits)` then gets,
+    after observe, what the flags changed of each pixel's bits against the rows alone (encoder only)."""
     h, w, nch = img.shape
     split_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
@@ -237,6 +240,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
     limit = decode_batch_limit() if decoder is not None else 0
+    table = ctable.ColourTableStep(n_max, nbk) if colour_table and ctable.applies(bits, nch) else None
     for s in range(len(bounds) - 1):
         if s % 64 == 0:
             progress.step(s / len(bounds))
@@ -254,10 +258,17 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                 extra_predictor(img, c, sy, sx, view.extra)
             _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
+            tabled = table is not None and c in ctable.CHANNELS
+            extra = None
             if decoder is None:
                 _k.residual_symbols(st.kernel, view.buffers, c, sy, sx, sym, nlow, low)
-                coder.symbols(sym[:n], rows)
-                coder.low_bits(low[:n], nlow[:n])
+                if tabled:
+                    extra = table.encode(coder, img, c, sy, sx, rows, view, fine, sym, nlow, low, priced is not None)
+                else:
+                    coder.symbols(sym[:n], rows)
+                    coder.low_bits(low[:n], nlow[:n])
+            elif tabled:
+                table.decode(decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low, limit)
             else:
                 for p, q in parts:
                     sym[p:q] = decoder.symbols(rows[p:q])
@@ -266,10 +277,14 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                     low[p:q] = decoder.low_bits(nlow[p:q])
             if observe is not None:
                 observe(c, sy, sx, view.classes[:n], sym[:n], rows, nlow[:n])
+            if extra is not None:
+                priced(c, sy, sx, extra)
             # ... then the updates, in pixel order
             if learn is not None:
                 learn(view, sym[:n])
             _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None, thread_blocks(n))
+            if tabled:
+                table.learn(img, c, sy, sx)
 
 
 class StepView:
@@ -303,8 +318,9 @@ class StepView:
 
 
 def colour_params(signal) -> dict:
-    """params "colour" for a new member of this signal's depth and channels."""
-    return {"colour": COLOUR_FLAGGED} if jpeg_colour.applies(signal.bits, signal.shape[2]) else {}
+    """params "colour" and "colour_table" for a new member of this signal's depth and channels."""
+    return ({"colour": COLOUR_FLAGGED} if jpeg_colour.applies(signal.bits, signal.shape[2]) else {}) | (
+        {"colour_table": ctable.FLAGGED} if ctable.applies(signal.bits, signal.shape[2]) else {})
 
 
 class ClassicImageCodec(RunCodec):
@@ -354,8 +370,9 @@ class ClassicImageCodec(RunCodec):
     def _recorded(self, signal) -> dict:
         """What a new member's params record of how it codes (here its blend; models built on
         classic add theirs, and check them in _check_recorded), and last "colour": 1 where each
-        chunk says whether it is coded in libjpeg's YCbCr (last: the container's built-in
-        dictionary holds the params as they were before it)."""
+        chunk says whether it is coded in libjpeg's YCbCr and "colour_table": 1 where channels 1
+        and 2 are coded with the colour table (last: the container's built-in dictionary holds the
+        params as they were before them)."""
         blend = {"blend": self.blends_recorded[-1]} if self.blends_recorded else {}
         return {**blend, **self._more_recorded(signal), **colour_params(signal)}
 
@@ -369,6 +386,12 @@ class ClassicImageCodec(RunCodec):
         return {"fine": kind != BLEND_INTEGER, "mixer": MIXERS.get(kind, _k.MIXER_NONE),
                 "offset_rows": kind in (BLEND_OFFSET_ROWS, BLEND_PARITY_TAPS), "parity_taps": kind == BLEND_PARITY_TAPS}
 
+    @staticmethod
+    def _colour_table(params) -> bool:
+        """Whether this member's chunks carry a colour-table byte, 1 where channels 1 and 2 are coded
+        with the colour table (params already checked)."""
+        return params.get("colour_table") == ctable.FLAGGED
+
     def _parity_flagged(self, params) -> bool:
         """Whether this member's chunks carry a parity byte ("blend": 5 to 7)."""
         return bool(self.blends_recorded) and params.get("blend") in (BLEND_OLS_PARITY, BLEND_OFFSET_ROWS,
@@ -376,7 +399,13 @@ class ClassicImageCodec(RunCodec):
 
     def _check_recorded(self, params, signal) -> None:
         """A recorded blend is one this model's files record or the one its unrecorded files mean;
-        chunks flag their colour only in images that can be coded in YCbCr."""
+        chunks flag their colour only in images that can be coded in YCbCr, and a colour table
+        codes only images that have one."""
+        if "colour_table" in params:
+            param_int(params, "colour_table", ctable.FLAGGED, ctable.FLAGGED)
+            if not ctable.applies(signal.bits, signal.shape[2]):
+                raise ParamError(f"params.colour_table: a {signal.bits}-bit image of {signal.shape[2]} channel(s) "
+                                 "has no colour table")
         if "colour" in params:
             param_int(params, "colour", COLOUR_FLAGGED, COLOUR_FLAGGED)
             if not jpeg_colour.applies(signal.bits, signal.shape[2]):
@@ -400,9 +429,10 @@ class ClassicImageCodec(RunCodec):
         ycc = jpeg_colour.encode_chunk(img)
         return (jpeg_colour.STORED, img) if ycc is None else (jpeg_colour.YCBCR, ycc)
 
-    def _coded_chunks(self, coder_factory, params, rows, signal, observe=None, model_rows=None):
+    def _coded_chunks(self, coder_factory, params, rows, signal, observe=None, model_rows=None, priced=None):
         """Code the image's spans of rows in order, `rows(a, b)` giving rows a..b (asked for in
-        order, each once): yield (chunk bytes, exact-model bits) per span."""
+        order, each once): yield (chunk bytes, exact-model bits) per span (observe and priced: see
+        _code_chunk, with rows of the image)."""
         if model_rows is None:
             model_rows = self._model_rows(params, signal.bits)
         for a, b in self._spans(signal.shape, params):
@@ -410,14 +440,19 @@ class ClassicImageCodec(RunCodec):
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
             colour, img = self.as_coded(img, params)
             parity = grid_parity.splits_by_parity(img) if self._parity_flagged(params) else None
+            # (a chunk coded in YCbCr is a decoded JPEG: its colours repeat as a JPEG's chroma made
+            # them, and the table lost on those of images/train)
+            tabled = (colour != jpeg_colour.YCBCR and ctable.repeats(img)) if self._colour_table(params) else None
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
+            paid = None if priced is None else (lambda c, sy, *rest, a=a: priced(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
                             seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params),
-                            parity=bool(parity), row0=a)
-            # the chunk's leading colour and parity bytes are side information, as the params are: their
-            # size counts, the likelihood (and the bits per value it sums) does not
-            lead = ([] if colour is None else [colour]) + ([] if parity is None else [int(parity)])
+                            parity=bool(parity), row0=a, colour_table=bool(tabled), priced=paid)
+            # the chunk's leading colour, parity and colour-table bytes are side information, as the
+            # params are: their size counts, the likelihood (and the bits per value it sums) does not
+            lead = ([] if colour is None else [colour]) + ([] if parity is None else [int(parity)]) + (
+                [] if tabled is None else [int(tabled)])
             yield bytes(lead) + coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
@@ -425,10 +460,10 @@ class ClassicImageCodec(RunCodec):
         exact model's; models with a float network override it)."""
         yield from self._coded_chunks(coder_factory, params, rows, signal)
 
-    def _run(self, coder_factory, samples, signal, observe=None, model_rows=None):
+    def _run(self, coder_factory, samples, signal, observe=None, model_rows=None, priced=None):
         params = self._params(signal)
         chunks, bits, _ = drain_chunks(self._coded_chunks(coder_factory, params, lambda a, b: samples[a:b], signal,
-                                                          observe, model_rows))
+                                                          observe, model_rows, priced))
         return params, chunks, bits
 
     # -- chunk by chunk (neuralzip/chunked.py): every chunk is a span of rows coded on its own
@@ -444,7 +479,10 @@ class ClassicImageCodec(RunCodec):
         def observe(c, sy, sx, classes, sym, rows, nlow):
             out[sy, sx, c] = symbol_bits(sym, rows) + nlow
 
-        self._run(CostCoder, samples, signal, observe)
+        def priced(c, sy, sx, bits):  # the colour table's flags
+            out[sy, sx, c] += bits
+
+        self._run(CostCoder, samples, signal, observe, priced=priced)
         return out
 
     def check_params(self, params, signal, nchunks):
@@ -459,20 +497,22 @@ class ClassicImageCodec(RunCodec):
     def decode_memory(self, params, signal):
         """One chunk's state (the image as int64, per-predictor errors, the residual map, the wavefront
         order), the arrays of its largest wavefront step (count rows over the buckets,
-        sub-predictions, the mixer's inputs) and the mixer's fits."""
+        sub-predictions, the mixer's inputs), the mixer's fits and the colour table."""
         h, w, c = signal.shape
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
         nbk = alphabet(signal.bits)
         fits = c * _k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) * 8  # the least-squares mixer's
+        table = ctable.decode_memory(step, nbk) if self._colour_table(params) else 0
         return (rows * w * (c * (16 + 2 * nsub + 8) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
-                + fits)
+                + fits + table)
 
     def decode_chunks(self, params, chunk, signal, write):
         spans = self._spans(signal.shape, params)
         dtype = np.uint16 if signal.bits > 8 else np.uint8
         flagged = params.get("colour") == COLOUR_FLAGGED
         parity_flagged = self._parity_flagged(params)
+        table_flagged = self._colour_table(params)
         for j, (a, b) in enumerate(spans):
             img = np.zeros((b - a,) + tuple(signal.shape[1:]), np.int64)
             data = chunk(j)
@@ -485,12 +525,17 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its parity byte is neither 0 nor 1")
                 parity, data = data[0] == 1, data[1:]
+            tabled = False
+            if table_flagged:
+                if len(data) < 1 or data[0] not in (0, 1):
+                    raise ValueError(f"corrupt chunk {j}: its colour-table byte is neither 0 nor 1")
+                tabled, data = data[0] == 1, data[1:]
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params),
-                            parity=parity, row0=a)
+                            parity=parity, row0=a, colour_table=tabled)
             if flagged and colour == jpeg_colour.YCBCR:
                 jpeg_colour.decode_chunk(img)
             write(img.astype(dtype))

@@ -302,7 +302,12 @@ class ContextMLPCodec(ClassicImageCodec):
             tally.add(min(c, 1), model_rows.x, shift, view.preds[:n], view.flip[:n], sym, view.rows[:n], weights)
             low_bits[0] += float(np.sum(nlow))
 
-        yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows)
+        def priced(c, sy, sx, bits):
+            # the colour table's flags are integer arithmetic in both models: what they change of the
+            # exact model's bits, they change of the float model's
+            low_bits[0] += float(np.sum(bits))
+
+        yield from self._coded_chunks(coder_factory, params, rows, signal, observe, model_rows, priced)
         return tally.total() + low_bits[0]
 
     def _run_both(self, coder_factory, samples, signal):

@@ -1,0 +1,129 @@
+"""The colour table (params "colour_table": 1, models/colour_table.py): where a photo's colours
+repeat, channels 1 and 2 are coded with a flag "the value is the key's most frequent one" first.
+A photo whose third channel follows from its first two codes it far smaller (negative control:
+the same member without the table) and decodes exactly, in every model built on classic; only
+with its table byte as written; a photo whose colours do not repeat is left to the model, chunk
+for chunk as before; the exact bits per subpixel sum to the coded size; hostile params and
+bytes are refused."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from neuralzip import api, container
+from neuralzip.errors import ContainerError
+from neuralzip.kernels import colour_table as _k
+from neuralzip.models import colour_table, get_codec
+from neuralzip.models.base import Signal
+
+from media_factory import image_file, repeating_colours
+from test_golden import _rewrite
+from test_offset_rows import _photo
+
+
+def _ppm(img: np.ndarray) -> bytes:
+    return b"P6 %d %d 255\n" % (img.shape[1], img.shape[0]) + img.tobytes()
+
+
+def _without_table(codec):
+    """A copy of the codec coding its members as it did before the table (the negative control)."""
+    plain = copy.copy(codec)
+    plain._params = lambda signal: {k: v for k, v in codec._params(signal).items() if k != "colour_table"}
+    return plain
+
+
+@pytest.mark.parametrize("model", ["classic", "local-ls", "local-ls-mlp", "context-mlp"])
+def test_a_photo_whose_colours_repeat_codes_smaller_and_decodes_exactly(model):
+    img = repeating_colours(64, 80)
+    signal = Signal("image", img.shape, 8)
+    codec = get_codec(model, "image")
+    member = codec.encode(img, signal)
+    assert member.params["colour_table"] == colour_table.FLAGGED
+    assert np.array_equal(codec.decode(member.params, member.chunks, signal), img)
+    plain = _without_table(codec).encode(img, signal)
+    assert "colour_table" not in plain.params
+    assert sum(map(len, member.chunks)) < 0.85 * sum(map(len, plain.chunks))
+    assert member.nll_bits < 0.85 * plain.nll_bits
+
+
+def test_the_exact_bits_per_subpixel_sum_to_the_coded_bits():
+    img = repeating_colours(48, 56)
+    signal = Signal("image", img.shape, 8)
+    codec = get_codec("classic", "image")
+    per_subpixel = codec.bits_per_dim(img, signal)
+    assert per_subpixel.sum() == pytest.approx(codec.encode(img, signal).nll_bits, rel=1e-9)
+    without = _without_table(codec).bits_per_dim(img, signal)
+    assert np.array_equal(per_subpixel[..., 0], without[..., 0])  # the first channel has no table
+    assert per_subpixel[..., 2].sum() < 0.8 * without[..., 2].sum()
+
+
+def test_the_table_byte_is_the_encoders_choice_and_only_that_decodes():
+    img = repeating_colours(64, 80)
+    data = _ppm(img)
+    blob = api.compress_bytes(data, "x.ppm", "classic")
+    _, [member] = container.loads(blob)
+    [chunk] = member.chunks
+    assert chunk[2] == 1  # after the colour and parity bytes
+    assert api.decompress_bytes(blob) == [("x.ppm", data)]
+    told_not = _rewrite(blob, chunks=[chunk[:2] + b"\x00" + chunk[3:]])
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(told_not)
+    for byte in (2, 255):
+        with pytest.raises(ContainerError):
+            api.decompress_bytes(_rewrite(blob, chunks=[chunk[:2] + bytes([byte]) + chunk[3:]]))
+
+
+def test_a_photo_whose_colours_do_not_repeat_is_coded_as_before():
+    """The encoder leaves the table out of such a chunk: the same bytes as without the table's
+    param, but for the chunk's table byte 0."""
+    img = _photo(64, 80)
+    signal = Signal("image", img.shape, 8)
+    assert not colour_table.repeats(img.astype(np.int64))
+    codec = get_codec("classic", "image")
+    member, plain = codec.encode(img, signal), _without_table(codec).encode(img, signal)
+    assert [c[:2] + c[3:] for c in member.chunks] == plain.chunks and all(c[2] == 0 for c in member.chunks)
+    assert member.nll_bits == plain.nll_bits
+
+
+def test_the_encoders_measure():
+    """repeats counts the pixels whose later channels were their key's most frequent value so far."""
+    img = np.zeros((2, 3, 3), np.int64)
+    img[..., 0] = 7
+    img[..., 1] = [[1, 1, 2], [1, 2, 2]]
+    img[..., 2] = [[5, 5, 5], [6, 5, 5]]
+    # the second channel under key 7: 1 (new), 1 (hit), 2 (miss), 1 (hit), 2 (miss: 1 leads 3-1),
+    # 2 (miss: a tie stays with 1); the third under (7, 1): 5, 5 (hit), 6 (miss); (7, 2): 5, 5 (hit), 5 (hit)
+    assert _k.repeats(img) == (2, 3)
+    assert colour_table.repeats(img)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "I;16"])
+def test_images_without_three_8_bit_channels_have_no_table(mode):
+    data = image_file("png", mode, 9, 11)
+    _, [member] = container.loads(api.compress_bytes(data, "x.png", "classic"))
+    assert "colour_table" not in member.params
+
+
+def test_an_rgba_photo_codes_its_colours_with_the_table_and_decodes_exactly():
+    img = np.dstack([repeating_colours(40, 48), np.full((40, 48), 200, np.uint8)])
+    signal = Signal("image", img.shape, 8)
+    codec = get_codec("classic", "image")
+    member = codec.encode(img, signal)
+    assert member.params["colour_table"] == 1 and member.chunks[0][2] == 1
+    assert np.array_equal(codec.decode(member.params, member.chunks, signal), img)
+
+
+@pytest.mark.parametrize("params", [{"colour_table": 2}, {"colour_table": True}, {"colour_table": "1"}])
+def test_hostile_params_are_refused(params):
+    blob = api.compress_bytes(_ppm(repeating_colours(16, 16)), "x.ppm", "classic")
+    _, [member] = container.loads(blob)
+    with pytest.raises(ContainerError):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, **params)))
+
+
+def test_a_grey_image_told_it_has_a_table_is_refused():
+    blob = api.compress_bytes(image_file("png", "L", 9, 11), "x.png", "classic")
+    _, [member] = container.loads(blob)
+    with pytest.raises(ContainerError, match="colour_table"):
+        api.decompress_bytes(_rewrite(blob, params=dict(member.params, colour_table=1)))
