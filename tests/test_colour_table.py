@@ -1,5 +1,6 @@
 """The colour table (params "colour_table": 1, models/colour_table.py): where a photo's colours
-repeat, channels 1 and 2 are coded with a flag "the value is the key's most frequent one" first.
+repeat, channels 1 and 2 are coded with flags "the value is the key's most frequent one", "... the
+next one" first.
 A photo whose third channel follows from its first two codes it far smaller (negative control:
 the same member without the table) and decodes exactly, in every model built on classic; only
 with its table byte as written; a photo whose colours do not repeat is left to the model, chunk
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from neuralzip import api, container
+from neuralzip.coding import buckets
 from neuralzip.errors import ContainerError
 from neuralzip.kernels import colour_table as _k
 from neuralzip.models import colour_table, get_codec
@@ -127,3 +129,36 @@ def test_a_grey_image_told_it_has_a_table_is_refused():
     _, [member] = container.loads(blob)
     with pytest.raises(ContainerError, match="colour_table"):
         api.decompress_bytes(_rewrite(blob, params=dict(member.params, colour_table=1)))
+
+
+def test_the_table_keeps_each_keys_two_most_frequent_values():
+    """The third channel's values 5, 6, 6, 9, 9, 9, 5 at one key (R 7, G 0): 9 leads (3), then 6,
+    which reached 2 before 5 did."""
+    table = _k.ColourTable()
+    img = np.zeros((1, 7, 3), np.int64)
+    img[0, :, 0] = 7
+    img[0, :, 2] = [5, 6, 6, 9, 9, 9, 5]
+    no_flags = np.full((_k.CANDIDATES, 7), -1, np.int64)
+    _k.learn(table, img, 2, np.zeros(7, np.int64), np.arange(7, dtype=np.int64), no_flags, np.zeros_like(no_flags))
+    key = 256 + 7 * 256 + 0
+    assert list(table.top[key]) == [9, 6] and table.totals[key] == 7 and table.counts[key, 5] == 2
+
+
+def test_low_bits_skip_the_excluded_candidates_both_ways():
+    """In a bucket of 8 values whose low bits 2 and 5 are two missed candidates, the other six are
+    indices 0..5, and the decoder's mapping undoes the encoder's (with one candidate excluded, seven)."""
+    sym_bucket = 32
+    assert buckets.low_bits_of_bucket(sym_bucket) == 3
+    for excluded_ranks, others in ((3, [0, 1, 3, 4, 6, 7]), (1, [0, 1, 3, 4, 5, 6, 7])):
+        n = len(others)
+        inner = np.arange(n, dtype=np.int64)
+        sym = np.full(n, sym_bucket, np.int32)
+        excluded = np.full(n, excluded_ranks, np.int64)
+        sym_m = np.full((2, n), sym_bucket, np.int64)
+        low_m = np.array([[2] * n, [5] * n], np.int64)
+        index = np.empty(n, np.int64)
+        _k.inner_index(inner, sym, np.array(others, np.int64), excluded, sym_m, low_m, index)
+        assert list(index) == list(range(n))
+        back = np.empty(n, np.int64)
+        _k.inner_low(inner, sym, index, excluded, sym_m, low_m, back)
+        assert list(back) == others

@@ -1,20 +1,24 @@
 """The colour table: a photo's colours repeat, and the coder learns which.
 
-In some photos a pixel's first two channels nearly fix its third: film scans decoded from a
-photo-CD's (Y, C1, C2) hold a few tens of thousands of distinct colours in 0.4 megapixels, and
-given a pixel's exact R and G its B has 0.7-1.9 bits of entropy over the photo (3-4 bits in the
-photos of images/train). No prediction from neighbours sees that: it is a table, not a trend.
+In some photos a pixel's first two channels nearly fix its third. The Kodak film scans (decoded
+from a photo-CD, measured outside the repository) hold 13,000 to 72,000 distinct colours in 0.4
+megapixels, and given a pixel's exact R and G its B has 0.7-1.9 bits of entropy over the photo;
+most Wikipedia photos of images/train have 3-4 bits, though some (wiki_015, wiki_016) repeat
+their colours too. No prediction from neighbours sees that: it is a table, not a trend.
 
 So for the second and third channel of an 8-bit image, each chunk keeps a table (the kernel,
 neuralzip/kernels/colour_table.pyx) of how often each value came with each combination of the
-earlier channels' values at the pixel (the key: R for G, R and G for B, or Y and Cb for Cr in a
-chunk coded in YCbCr). Where the pixel's key was seen before, a binary flag first says whether
-the value is the key's most frequent one, m: the flag has adaptive counts per context (how often
-the key was seen, m's share of that, and the model's own price of m, so that where the table
-knows no more than the model the flag learns the model's odds). A hit codes nothing more; a miss
-codes the value with the model's rows, m's mass taken out of them (its bucket scaled down by its
-share, and in m's bucket the low bits uniform over the others). Photos whose colours do not
-repeat lose only what the flags learn (benchmarks/experiments/colour_table.py).
+earlier channels' values at the pixel (the key: R for G, R and G for B). Where the pixel's key was
+seen before, binary flags first say whether the value is the key's most frequent one, m1, and if
+not, whether it is the next most frequent, m2 (wiki_015 of images/train: m1 is right for 56% of
+its pixels' B, m2 for 13% more). Each flag has adaptive counts per context: its rank, how often the key was seen,
+the candidate's share of that, and the model's own price of the candidate, so that where the
+table knows no more than the model the flag learns the model's odds. A hit codes nothing more; a
+value that missed both codes with the model's rows, the missed candidates' mass taken out of them
+(each candidate's bucket less its share, and in such a bucket the low bits uniform over its other
+values). Photos whose colours do not repeat lose only what the flags learn
+(benchmarks/experiments/colour_table.py), and their time: so the encoder uses the table only in
+chunks whose colours repeat (`repeats`).
 
 Members record params "colour_table": 1 (8-bit images of 3 or more channels), and then each chunk
 a byte: 1 where the encoder chose the table for it (`repeats`), 0 where not. Files without the
@@ -36,7 +40,9 @@ CHANNELS = (1, 2)  # the channels it codes (their keys: the channels before them
 # colours repeat, where so many of its pixels' third channel (or second) were already the key's
 # most frequent value when they came, in raster order (`_k.repeats`, no model: tens of milliseconds
 # a megapixel). Elsewhere what the flags gain is small and their time is not (about a third more
-# to code and decode); see benchmarks/experiments/colour_table.py.
+# to code and decode); the thresholds lie between the photos of images/train that gain (wiki_015,
+# wiki_016, urban_img_028: 29-100% of their third channel repeats) and those that do not (at most
+# 20%; benchmarks/colour_table.py). A chunk coded in YCbCr (a decoded JPEG) never takes it.
 THIRD_HITS_MIN = (1, 4)  # a quarter of the pixels
 SECOND_HITS_MIN = (9, 20)
 
@@ -63,43 +69,55 @@ class ColourTableStep:
 
     def __init__(self, n_max: int, nbk: int):
         self.table = _k.ColourTable()
-        # the rows are scaled by 2^shift before m's share is taken out of its bucket (integers stay integers)
+        # the rows are scaled by 2^shift before a candidate's share is taken out of its bucket
+        # (integers stay integers)
         self.shift = int(buckets.low_bits_of_bucket(nbk - 1))
-        self.m, self.ctx, self.sym_m, self.nlow_m, self.low_m, self.has, self.rest, self.plain, self.inner = \
-            np.empty((9, n_max), np.int64)
-        self.hit = np.empty(n_max, np.uint8)
+        self.m, self.ctx, self.sym_m, self.nlow_m, self.low_m = np.empty((5, _k.CANDIDATES, n_max), np.int64)
+        self.state, self.excluded, self.has, self.rest, self.plain, self.inner, self.sizes, self.index = \
+            np.empty((8, n_max), np.int64)
         self.flag_rows = np.empty((n_max, 2), np.float64)
         self.used = np.empty((n_max, nbk), np.float64)
 
-    def _flags(self, img, c, sy, sx, rows, view, fine) -> int:
-        return _k.lookup(self.table, img, c, sy, sx, rows, view.preds, view.flip, fine, self.m, self.ctx, self.sym_m,
-                         self.nlow_m, self.low_m, self.has, self.flag_rows)
+    def _flags(self, code, img, c, sy, sx, rows, view, fine):
+        """Each rank's flags in turn, `code(rank, pixels, flag rows)` coding them -> their hits."""
+        n = len(sy)
+        _k.lookup(self.table, img, c, sy, sx, rows, view.preds, view.flip, fine, self.m, self.ctx, self.sym_m,
+                  self.nlow_m, self.low_m, self.state, self.excluded)
+        for rank in range(_k.CANDIDATES):
+            nh = _k.flags(self.table, rank, n, self.m, self.ctx, self.state, self.has, self.flag_rows)
+            hits = np.ascontiguousarray(code(rank, self.has[:nh], self.flag_rows[:nh]), np.int32)
+            _k.settle(rank, self.has, hits, self.state, self.excluded)
+        return _k.split(rows, n, self.state, self.excluded, self.sym_m, self.nlow_m, self.shift, self.rest, self.used)
 
-    def _split(self, rows, n, nh, hits) -> int:
-        return _k.split(rows, n, self.has, np.ascontiguousarray(hits, np.int32), self.sym_m, self.nlow_m, self.shift,
-                        self.hit, self.rest, self.used)
+    def _low_sets(self, sym, nr):
+        npl, ni = _k.low_sets(sym, self.rest[:nr], self.excluded, self.sym_m, self.nlow_m, self.plain, self.inner,
+                              self.sizes)
+        return self.plain[:npl], self.inner[:ni], self.sizes[:ni]
 
     def encode(self, coder, img, c, sy, sx, rows, view, fine, sym, nlow, low, price=False):
         """Code the step's values of channel c (their symbols sym, nlow, low as residual_symbols gives
         them). With price, -> each pixel's bits less what the rows alone would have cost it."""
         n = len(sy)
-        nh = self._flags(img, c, sy, sx, rows, view, fine)
-        has = self.has[:nh]
-        hits = (sym[has] == self.sym_m[has]) & (low[has] == self.low_m[has])
-        coder.symbols(hits.astype(np.int32), self.flag_rows[:nh])
-        nr = self._split(rows, n, nh, hits)
+        flag_bits = np.zeros(n) if price else None
+
+        def code(rank, has, flag_rows):
+            hits = (sym[has] == self.sym_m[rank, has]) & (low[has] == self.low_m[rank, has])
+            coder.symbols(hits.astype(np.int32), flag_rows)
+            if price:
+                flag_bits[has] -= np.log2(flag_rows[np.arange(len(has)), hits.astype(np.int64)] / flag_rows.sum(1))
+            return hits
+
+        nr = self._flags(code, img, c, sy, sx, rows, view, fine)
         rest, used = self.rest[:nr], self.used[:nr]
         coder.symbols(sym[rest], used)
-        npl, ni = _k.low_sets(sym, n, self.hit, self.sym_m, self.nlow_m, self.plain, self.inner)
-        plain, inner = self.plain[:npl], self.inner[:ni]
+        plain, inner, sizes = self._low_sets(sym, nr)
         coder.low_bits(low[plain], nlow[plain])
-        sizes = (1 << self.nlow_m[inner]) - 1
-        coder.uniform(low[inner] - (low[inner] > self.low_m[inner]), sizes)
+        index = self.index[:len(inner)]
+        _k.inner_index(inner, sym, low, self.excluded, self.sym_m, self.low_m, index)
+        coder.uniform(index, sizes)
         if not price:
             return None
-        bits = np.zeros(n)
-        flags = self.flag_rows[:nh]
-        bits[has] = -np.log2(flags[np.arange(nh), hits.astype(np.int64)] / flags.sum(1))
+        bits = flag_bits
         bits[rest] += symbol_bits(sym[rest], used)
         bits[plain] += nlow[plain]
         bits[inner] += np.log2(sizes)
@@ -108,21 +126,21 @@ class ColourTableStep:
     def decode(self, decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low, limit):
         """Decode the step's symbols of channel c into sym, nlow, low (as the encoder's)."""
         n = len(sy)
-        nh = self._flags(img, c, sy, sx, rows, view, fine)
-        nr = self._split(rows, n, nh, decoder.symbols(self.flag_rows[:nh]))
+        nr = self._flags(lambda rank, has, flag_rows: decoder.symbols(flag_rows) == 1, img, c, sy, sx, rows, view,
+                         fine)
         rest = self.rest[:nr]
         for p, q in sub_batches(nr, limit):
             sym[rest[p:q]] = decoder.symbols(self.used[p:q])
-        hit = self.hit[:n] == 1
-        sym[:n][hit] = self.sym_m[:n][hit]
+        state = self.state[:n]
+        for rank in range(_k.CANDIDATES):
+            hit = np.flatnonzero(state == rank)
+            sym[hit], low[hit] = self.sym_m[rank, hit], self.low_m[rank, hit]
         buckets.low_bit_counts(sym[:n], nlow)
-        npl, ni = _k.low_sets(sym, n, self.hit, self.sym_m, self.nlow_m, self.plain, self.inner)
-        plain, inner = self.plain[:npl], self.inner[:ni]
-        for p, q in sub_batches(npl, limit):
+        plain, inner, sizes = self._low_sets(sym, nr)
+        for p, q in sub_batches(len(plain), limit):
             low[plain[p:q]] = decoder.low_bits(nlow[plain[p:q]])
-        j = decoder.uniform((1 << self.nlow_m[inner]) - 1)
-        low[inner] = j + (j >= self.low_m[inner])
-        low[:n][hit] = self.low_m[:n][hit]
+        _k.inner_low(inner, sym, np.ascontiguousarray(decoder.uniform(sizes), np.int64), self.excluded, self.sym_m,
+                     self.low_m, low)
 
     def learn(self, img, c, sy, sx):
         """After the step's values of channel c are in img."""
