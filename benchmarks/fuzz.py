@@ -2,9 +2,9 @@
 
     python benchmarks/fuzz.py --cases N --seed S [--jobs 2] [--readers M] [--chunked] [--out FILE]
 
-Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, grey
-and 16-bit, a 3,000-frame stereo WAV, a mono 8-bit one and a stereo one whose values lie
-on a lattice, and archives: a mixed one and a vae chain over two images), each in container
+Decoder: a seed corpus of small files coded by every model (a 32x24 PNG in RGB, one whose
+colours repeat (classic's colour table), grey and 16-bit, a 3,000-frame stereo WAV, a mono
+8-bit one and a stereo one whose values lie on a lattice, and archives: a mixed one and a vae chain over two images), each in container
 version 1 and the version written (3, with version 2's records: the `.v2.nz` files and `Nz2`;
 plus archives with a file stored by LZMA and with an ols-cascade pack of three short clips),
 is mutated, case by case, from (seed, case number); version-3 files are taken apart by the
@@ -79,10 +79,12 @@ GiB = 1 << 30
 def seed_media() -> dict:
     """Small media files: name -> bytes."""
     import numpy as np
-    from media_factory import image_file, jpeg_decoded, png_bytes, sparse_tone, tone, wav_file
+    from media_factory import image_file, jpeg_decoded, png_bytes, repeating_colours, sparse_tone, tone, wav_file
 
     return {
         "rgb.png": image_file("png", "RGB", 24, 32),
+        # colours that repeat: classic and its kin code them with the colour table (a chunk byte 1)
+        "repeating.png": png_bytes(repeating_colours(24, 32), "RGB"),
         "jpeg.png": png_bytes(jpeg_decoded(24, 32), "RGB"),  # classic and its kin code it in YCbCr
         # full-resolution chroma: jpeg-coefficients codes it as DCT coefficients (cut blocks included)
         "jpeg444.png": png_bytes(jpeg_decoded(21, 30, quality=90, subsampling=0), "RGB"),

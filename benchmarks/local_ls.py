@@ -26,7 +26,9 @@
   processes with start-up, median of 3, against `cjxl -d 0 -e 7` and `-e 9` encoding it in the
   same run (the crop is a decoded JPEG cut inside its blocks: jpeg-coefficients finds the grid);
   and `--model auto` at levels 1 and 2 on a crop of the first Wikipedia photo, which never was a
-  JPEG (the photos #13's speed target is about), against cjxl on that crop ("never a JPEG").
+  JPEG (the photos #13's speed target is about), against cjxl on that crop ("never a JPEG"), and
+  on a crop of wiki_015 of images/train, whose colours repeat so that the colour table codes it
+  ("colours that repeat").
 Fails if cjxl is missing: a figure is never estimated. Writes benchmarks/results/local_ls.json.
 """
 
@@ -181,6 +183,9 @@ def speed(data: Path) -> dict:
     valid = data / "images" / "valid"
     out = _crop_walls(sorted(valid.glob("*.png"))[0], SPEED_MODELS)
     out["never a JPEG"] = _crop_walls(sorted(valid.glob("wiki_*.png"))[0], AUTO_SPEED_MODELS)
+    # a photo whose colours repeat, so that the colour table codes it (models/colour_table.py; none
+    # of images/valid's crops takes it): wiki_015 of images/train
+    out["colours that repeat"] = _crop_walls(data / "images" / "train" / "wiki_015.png", AUTO_SPEED_MODELS)
     return out
 
 

@@ -246,6 +246,7 @@ def low_sets(const int32_t[::1] sym, const int64_t[::1] rest, const int64_t[::1]
                 out += 1
         if out:
             inner[ni] = i
+            # a bucket with low bits holds at least 8 values (primitives.pxd), more than RANKS
             sizes[ni] = (1 << low_bits_of_bucket(sym[i])) - out
             ni += 1
         else:
@@ -307,7 +308,9 @@ def learn(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const i
     pixel's value at its key."""
     cdef Py_ssize_t n = ys.shape[0], i, r
     cdef int64_t v, hit, k
-    cdef int64_t[:, ::1] flags = table.flags
+    cdef int64_t[:, ::1] flags = table.flags, top = table.top
+    cdef uint16_t[:, ::1] counts = table.counts
+    cdef int64_t[::1] totals = table.totals
     if c not in (1, 2) or img.shape[2] < 3 or xs.shape[0] != n or m.shape[0] != RANKS or m.shape[1] < n \
             or ctx.shape[0] != RANKS or ctx.shape[1] < n:
         raise ValueError("colour table: mismatched step")
@@ -328,7 +331,7 @@ def learn(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const i
                 flags[k, 1] = (flags[k, 1] + 1) >> 1
             if hit:
                 break
-        tally(table.counts, table.totals, table.top, key_of(img, ys[i], xs[i], c), v)
+        tally(counts, totals, top, key_of(img, ys[i], xs[i], c), v)
 
 
 @cython.boundscheck(False)
@@ -338,7 +341,9 @@ def repeats(const int64_t[:, :, ::1] img):
     a table of its own, -> (how many pixels' second channel, and how many's third, were their key's
     most frequent value so far). No flags, no model: a few passes of integer arithmetic."""
     cdef ColourTable table = ColourTable()
-    cdef const int64_t[:, ::1] top = table.top
+    cdef int64_t[:, ::1] top = table.top
+    cdef uint16_t[:, ::1] counts = table.counts
+    cdef int64_t[::1] totals = table.totals
     cdef Py_ssize_t y, x, c
     cdef int64_t key, v
     cdef int64_t hits[3]
@@ -352,5 +357,5 @@ def repeats(const int64_t[:, :, ::1] img):
                 v = checked(img[y, x, c])
                 if top[key, 0] == v:
                     hits[c] += 1
-                tally(table.counts, table.totals, table.top, key, v)
+                tally(counts, totals, top, key, v)
     return hits[1], hits[2]

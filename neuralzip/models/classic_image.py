@@ -442,17 +442,17 @@ class ClassicImageCodec(RunCodec):
             parity = grid_parity.splits_by_parity(img) if self._parity_flagged(params) else None
             # (a chunk coded in YCbCr is a decoded JPEG: its colours repeat as a JPEG's chroma made
             # them, and the table lost on those of images/train)
-            tabled = (colour != jpeg_colour.YCBCR and ctable.repeats(img)) if self._colour_table(params) else None
+            uses_table = (colour != jpeg_colour.YCBCR and ctable.repeats(img)) if self._colour_table(params) else None
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             paid = None if priced is None else (lambda c, sy, *rest, a=a: priced(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, coder, None, *self._tile(params, b - a, img.shape[1]), self.prior,
                             seen, model_rows, self._extra_predictor(params, signal.bits), **self._blend(params),
-                            parity=bool(parity), row0=a, colour_table=bool(tabled), priced=paid)
+                            parity=bool(parity), row0=a, colour_table=bool(uses_table), priced=paid)
             # the chunk's leading colour, parity and colour-table bytes are side information, as the
             # params are: their size counts, the likelihood (and the bits per value it sums) does not
             lead = ([] if colour is None else [colour]) + ([] if parity is None else [int(parity)]) + (
-                [] if tabled is None else [int(tabled)])
+                [] if uses_table is None else [int(uses_table)])
             yield bytes(lead) + coder.finish(), coder.bits
 
     def _tallied_chunks(self, coder_factory, params, rows, signal):
@@ -525,17 +525,17 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its parity byte is neither 0 nor 1")
                 parity, data = data[0] == 1, data[1:]
-            tabled = False
+            uses_table = False
             if table_flagged:
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its colour-table byte is neither 0 nor 1")
-                tabled, data = data[0] == 1, data[1:]
+                uses_table, data = data[0] == 1, data[1:]
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, RangeDecoderStream(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params),
-                            parity=parity, row0=a, colour_table=tabled)
+                            parity=parity, row0=a, colour_table=uses_table)
             if flagged and colour == jpeg_colour.YCBCR:
                 jpeg_colour.decode_chunk(img)
             write(img.astype(dtype))

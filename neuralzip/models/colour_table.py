@@ -40,9 +40,12 @@ CHANNELS = (1, 2)  # the channels it codes (their keys: the channels before them
 # colours repeat, where so many of its pixels' third channel (or second) were already the key's
 # most frequent value when they came, in raster order (`_k.repeats`, no model: tens of milliseconds
 # a megapixel). Elsewhere what the flags gain is small and their time is not (about a third more
-# to code and decode); the thresholds lie between the photos of images/train that gain (wiki_015,
-# wiki_016, urban_img_028: 29-100% of their third channel repeats) and those that do not (at most
-# 20%; benchmarks/colour_table.py). A chunk coded in YCbCr (a decoded JPEG) never takes it.
+# to code and decode). The thresholds were set on crops of images/train photos, between those that
+# gained and those that did not; on the whole photos (benchmarks/colour_table.py) six Wikipedia
+# photos of images/train take it, at 26-37% of their third channel repeating: wiki_015 -2.0%,
+# wiki_016 -1.8%, wiki_006 -1.0%, wiki_001 -0.3%, wiki_009 -0.1%, wiki_030 +0.2%. A chunk coded
+# in YCbCr (a decoded JPEG) never takes it: its colours repeat as the JPEG's chroma made them, and
+# on a crop of urban_img_027 the table lost 0.35%.
 THIRD_HITS_MIN = (1, 4)  # a quarter of the pixels
 SECOND_HITS_MIN = (9, 20)
 
