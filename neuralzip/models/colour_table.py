@@ -3,22 +3,23 @@
 In some photos a pixel's first two channels nearly fix its third. The Kodak film scans (decoded
 from a photo-CD, measured outside the repository) hold 13,000 to 72,000 distinct colours in 0.4
 megapixels, and given a pixel's exact R and G its B has 0.7-1.9 bits of entropy over the photo;
-most Wikipedia photos of images/train have 3-4 bits, though some (wiki_015, wiki_016) repeat
-their colours too. No prediction from neighbours sees that: it is a table, not a trend.
+the Wikipedia photos of images/train we counted have 2.9-4.0 bits, though some (wiki_015,
+wiki_016) repeat their colours too. No prediction from neighbours sees that: it is a table, not a
+trend.
 
 So for the second and third channel of an 8-bit image, each chunk keeps a table (the kernel,
 neuralzip/kernels/colour_table.pyx) of how often each value came with each combination of the
 earlier channels' values at the pixel (the key: R for G, R and G for B). Where the pixel's key was
 seen before, binary flags first say whether the value is the key's most frequent one, m1, and if
-not, whether it is the next most frequent, m2 (wiki_015 of images/train: m1 is right for 56% of
-its pixels' B, m2 for 13% more). Each flag has adaptive counts per context: its rank, how often the key was seen,
-the candidate's share of that, and the model's own price of the candidate, so that where the
-table knows no more than the model the flag learns the model's odds. A hit codes nothing more; a
-value that missed both codes with the model's rows, the missed candidates' mass taken out of them
-(each candidate's bucket less its share, and in such a bucket the low bits uniform over its other
-values). Photos whose colours do not repeat lose only what the flags learn
-(benchmarks/experiments/colour_table.py), and their time: so the encoder uses the table only in
-chunks whose colours repeat (`repeats`).
+not, whether it is the next most frequent, m2 (on a crop of wiki_015 of images/train, m1 is right
+for 56% of the pixels' B, m2 for 13% more). Each flag has adaptive counts per context: its rank,
+how often the key was seen, the candidate's share of that, and the model's own price of the
+candidate, so that where the table knows no more than the model the flag learns the model's odds.
+A hit codes nothing more; a value that missed both codes with the model's rows, the missed
+candidates' mass taken out of them (each candidate's bucket less its share, and in such a bucket
+the low bits uniform over its other values). Photos whose colours do not repeat lose only what
+the flags learn (benchmarks/experiments/colour_table.py), and their time: so the encoder uses the
+table only in chunks whose colours repeat (`repeats`).
 
 Members record params "colour_table": 1 (8-bit images of 3 or more channels), and then each chunk
 a byte: 1 where the encoder chose the table for it (`repeats`), 0 where not. Files without the
@@ -56,8 +57,9 @@ def applies(bits: int, channels: int) -> bool:
 
 
 def decode_memory(step: int, nbk: int) -> int:
-    """A chunk's table (its counts at most: zero pages until a key is met) and a step's arrays."""
-    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + 3 * 8) + step * (nbk * 8 + 12 * 8)
+    """A chunk's table (its counts at most: zero pages until a key is met; each key's total and
+    candidates) and a step's arrays (the rows less the missed candidates, 20 numbers a pixel)."""
+    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + (1 + _k.CANDIDATES) * 8) + step * (nbk + 20) * 8
 
 
 def repeats(img: np.ndarray) -> bool:
