@@ -2,15 +2,24 @@
 earlier combination of the channels before it, learned while coding, mixed into the model's pmf.
 (a measurement, floating point, likelihood only)
 
-    PYTHONPATH=.:benchmarks/experiments python benchmarks/experiments/colour_table.py MODEL LEVEL PHOTO... [--whole]
+    PYTHONPATH=.:benchmarks/experiments python benchmarks/experiments/colour_table.py MODEL LEVEL PHOTO...
+        [--whole] [--stand-ins]
 
 Per wavefront step and channel c > 0 (the model's rows hook, as distribution_mixing.py): the model's
 pmf over the value (value_pmf, over the values as the model codes them: a decoded JPEG's YCbCr),
 and a table keyed by the exact values of channels 0..c-1 at the pixel (G: R; B: R and G) counting
-the values channel c took there so far. The table's pmf is its counts with the model's pmf as their
-prior, p_t(v) = (n_key(v) + BETA p_model(v)) / (n_key + BETA), and the two are mixed linearly with a
-weight learned online per channel and class of n_key (0, 1, 2-3, 4-7, ... 128+), stepped toward the
-part that gave the value more probability (as distribution_mixing.py's mixer).
+the values channel c took there so far. Three ways of using it, each against "model, over values":
+  * "G and B tables, fixed": the table's counts with the model's pmf as their prior, (n_key(v) +
+    ALPHA p_model(v)) / (n_key + ALPHA), in place of the model's pmf (an unseen key codes with the
+    model alone);
+  * "B table" / "G and B tables": the table's pmf p_t(v) = (n_key(v) + BETA p_model(v)) / (n_key +
+    BETA) mixed linearly with the model's, a weight learned online per channel and class of n_key
+    (0, 1, 2-3, 4-7, ... 128+), stepped toward the part that gave the value more probability (as
+    distribution_mixing.py's mixer);
+  * "flags": where the key was seen, a flag "the value is the key's most frequent one", then the
+    model with that value excluded (what the codec ships, with one candidate).
+--stand-ins: also each photo's film-scan stand-in (parity_taps.py's "centred": chroma kept at one
+value per 2x2 cell and brought back 3/4 from the near cell, 1/4 from the far one).
 """
 import sys
 
@@ -20,6 +29,7 @@ from rows_hook import centre_crop, report, run_with_hook, whole
 
 from neuralzip.models.classic_image import COLOUR_FLAGGED, ClassicImageCodec
 
+ALPHA = 2
 BETA = 0.5
 RATE = 0.02
 N_CLASSES = 9
@@ -77,6 +87,21 @@ def measure(model, level, img):
         add(f"channel {c} model", -np.log2(pm).sum())
         if c == 0:
             add("flags", -np.log2(pm).sum())
+        if c == 0:
+            add("G and B tables, fixed", -np.log2(pm).sum())
+        else:
+            table = st.setdefault(("fixed", c), {})
+            key = im[ys, xs, 0] if c == 1 else im[ys, xs, 0] * 256 + im[ys, xs, 1]
+            nv, nk = np.zeros(n), np.zeros(n)
+            for j in range(n):
+                row = table.get(int(key[j]))
+                if row is not None:
+                    nv[j], nk[j] = row.get(int(v[j]), 0), row["n"]
+            add("G and B tables, fixed", -np.log2((nv + ALPHA * pm) / (nk + ALPHA)).sum())
+            for j in range(n):  # after the step, as the decoder would learn it
+                row = table.setdefault(int(key[j]), {"n": 0})
+                row[int(v[j])] = row.get(int(v[j]), 0) + 1
+                row["n"] += 1
         for name, keyed in (("B table", (2,)), ("G and B tables", (1, 2))):
             if c not in keyed:
                 add(name, -np.log2(pm).sum())
@@ -110,10 +135,15 @@ def measure(model, level, img):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--whole"]
+    args = [a for a in sys.argv[1:] if a not in ("--whole", "--stand-ins")]
     model, level, photos = args[0], int(args[1]), args[2:]
     crop = whole if "--whole" in sys.argv else centre_crop
     report(photos, lambda path: measure(model, level, crop(path)), "model, over values")
+    if "--stand-ins" in sys.argv:
+        from parity_taps import stand_in
+
+        report([f"{p} (centred stand-in)" for p in photos],
+               lambda name: measure(model, level, stand_in(crop(name.split(" (")[0]), "centred")), "model, over values")
 
 
 if __name__ == "__main__":
