@@ -1,14 +1,24 @@
-"""The kernels' range decoder (neuralzip/kernels/range_decoder.pxd) against constriction's.
+"""The kernels' range decoder (neuralzip/kernels/range_decoder.pxd, through KernelRangeDecoder)
+against constriction's.
 
 A stream is written by RangeEncoderStream (constriction); the kernel must decode from it exactly
 the symbols constriction's RangeDecoder decodes, under the right rows and under wrong ones, from
-whole, damaged and truncated streams alike; and the same for raw low-bit fields (uniform pieces)."""
+whole, damaged and truncated streams alike; the same for raw low-bit fields (uniform pieces) and
+uniform values of any size, and for all three interleaved in one stream."""
 
 import numpy as np
 import pytest
 
 from neuralzip.coding.stream import RangeDecoderStream, RangeEncoderStream
-from neuralzip.kernels.coding import range_decode_low_bit_fields, range_decode_rows
+from neuralzip.kernels.coding import KernelRangeDecoder
+
+
+def range_decode_rows(words, rows):
+    return KernelRangeDecoder(np.ascontiguousarray(words, np.uint32).tobytes()).symbols(rows)
+
+
+def range_decode_low_bit_fields(words, nbits):
+    return KernelRangeDecoder(np.ascontiguousarray(words, np.uint32).tobytes()).low_bits(nbits)
 
 
 def random_rows(rng, n, width):
@@ -154,3 +164,58 @@ def test_damaged_low_bit_streams_and_wrong_widths_as_constriction(seed):
         assert np.array_equal(ours, theirs)
         if seed % 3 == 0:
             assert not np.array_equal(ours, values)
+
+
+def test_refuses_counts_that_are_not_integers():
+    """The kernel's sums are exact only for integer counts (constriction's may round otherwise)."""
+    words = encode(np.array([1], np.int32), np.array([[1.0, 1.0]]))
+    for row in ([1.5, 1.0], [-1.0, 3.0], [2.0 ** 53, 1.0], [np.nan, 1.0]):
+        with pytest.raises(ValueError, match="counts"):
+            range_decode_rows(words, np.array([row]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_symbols_low_bits_and_uniform_values_interleaved(seed):
+    """One stream of batches of symbols, low-bit fields and uniform values of any size (2..2^16, as
+    the colour table's inner low bits): one KernelRangeDecoder decodes it batch by batch as
+    constriction does; a batch read as the wrong kind (negative control) no longer gives it back."""
+    rng = np.random.default_rng(700 + seed)
+    enc = RangeEncoderStream()
+    batches = []
+    for _ in range(30):
+        kind, n = int(rng.integers(0, 3)), int(rng.integers(0, 40))
+        if kind == 0:
+            rows = random_rows(rng, n, int(rng.integers(2, 30)))
+            values = draw(rng, rows)
+            enc.symbols(values, rows)
+            batches.append((kind, values, rows))
+        elif kind == 1:
+            values, nbits = low_bit_fields(rng, n)
+            enc.low_bits(values, nbits)
+            batches.append((kind, values, nbits))
+        else:
+            sizes = rng.integers(2, 2 ** 16 + 1, n).astype(np.int32)
+            values = (rng.random(n) * sizes).astype(np.int32)
+            enc.uniform(values, sizes)
+            batches.append((kind, values, sizes))
+    data = enc.finish()
+
+    def decode_all(dec, swap=None):
+        out = []
+        for j, (kind, values, arg) in enumerate(batches):
+            if j == swap:  # read a uniform batch's values as low-bit fields of 16 bits
+                out.append(dec.low_bits(np.full(len(arg), 16, np.int64)))
+            else:
+                out.append([dec.symbols, dec.low_bits, dec.uniform][kind](arg))
+        return out
+
+    ours, theirs = decode_all(KernelRangeDecoder(data)), decode_all(RangeDecoderStream(data))
+    for (kind, values, _), a, b in zip(batches, ours, theirs):
+        assert np.array_equal(a, values) and np.array_equal(a, b)
+    swap = next((j for j, (kind, values, _) in enumerate(batches) if kind == 2 and len(values) > 3), None)
+    if swap is not None:
+        try:
+            wrong = decode_all(KernelRangeDecoder(data), swap)
+        except ValueError:  # refused later on: also not the values
+            return
+        assert not all(np.array_equal(a, values) for (_, values, _), a in zip(batches, wrong))

@@ -8,6 +8,7 @@ import numpy as np
 from libc.stdint cimport int32_t, int64_t, uint32_t
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, low_bits_of_bucket, value_of
 from neuralzip.kernels.range_decoder cimport (RangeDecoder, range_decode_counts, range_decode_low_bits,
+                                              range_decode_uniform,
                                               range_decoder_init)
 
 cdef extern from *:
@@ -137,46 +138,63 @@ def join_pieces_into(const int32_t[::1] pieces, const int64_t[::1] owner, const 
         out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
 
 
-def range_decode_rows(const uint32_t[::1] words, const double[:, ::1] rows):
-    """The symbols of a range-coded stream (its 32-bit words) under one row of counts each, decoded
-    by the kernels' range decoder (range_decoder.pxd): what RangeDecoderStream.symbols(rows)
-    returns through constriction."""
-    cdef RangeDecoder d
-    cdef Py_ssize_t i, n = rows.shape[0]
-    out = np.zeros(n, np.int32)
-    cdef int32_t[::1] sym = out
-    cdef int32_t s = 0
-    if n and rows.shape[1] < 2:
-        raise ValueError("range_decode_rows: a row needs at least two symbols")
-    if not (np.all(np.floor(rows) == rows) and np.all(np.sum(rows, axis=1) < 2.0 ** 53)):
-        raise ValueError("range_decode_rows: counts must be integers summing to less than 2^53")
-    range_decoder_init(&d, &words[0] if words.shape[0] else NULL, words.shape[0])
-    with nogil:
-        for i in range(n):
-            s = range_decode_counts(&d, &rows[i, 0], rows.shape[1])
-            if s < 0:
-                break
-            sym[i] = s
-    if s < 0:
-        raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
-    return out
+cdef class KernelRangeDecoder:
+    """A range-coded payload decoded by the kernels' decoder (range_decoder.pxd), with the methods of
+    coding/stream.py's RangeDecoderStream: each returns what constriction's RangeDecoder returns from
+    the same words under the same integer count rows (tests/test_range_decoder.py), and kernels that
+    take the object decode from the same state in between (colour_table.decode_step)."""
 
+    def __init__(self, data: bytes):
+        if len(data) % 4:
+            raise ValueError("payload length is not a multiple of 4")
+        self.words = np.frombuffer(data, dtype=np.uint32).copy()
+        cdef const uint32_t[::1] w = self.words
+        range_decoder_init(&self.d, &w[0] if w.shape[0] else NULL, w.shape[0])
 
-def range_decode_low_bit_fields(const uint32_t[::1] words, const int64_t[::1] nbits):
-    """Low-bit fields of nbits[i] bits each from a range-coded stream, decoded by the kernels' range
-    decoder: what RangeDecoderStream.low_bits(nbits) returns through constriction."""
-    cdef RangeDecoder d
-    cdef Py_ssize_t i, n = nbits.shape[0]
-    out = np.zeros(n, np.int64)
-    cdef int64_t[::1] v = out
-    cdef int64_t got = 0
-    range_decoder_init(&d, &words[0] if words.shape[0] else NULL, words.shape[0])
-    with nogil:
+    def symbols(self, const double[:, ::1] rows):
+        """One symbol under each row of integer counts (as RangeDecoderStream.symbols)."""
+        cdef Py_ssize_t i, s, n = rows.shape[0], nb = rows.shape[1]
+        cdef double total, v
+        cdef int32_t got
+        out = np.zeros(n, np.int32)
+        cdef int32_t[::1] sym = out
         for i in range(n):
-            got = range_decode_low_bits(&d, nbits[i])
+            total = 0.0
+            for s in range(nb):
+                v = rows[i, s]
+                if not (v >= 0.0 and v == <double>(<int64_t>v)):
+                    raise ValueError("range decoder: counts must be non-negative integers")
+                total = total + v
+            if not total < 9007199254740992.0:  # 2^53: every partial sum exact
+                raise ValueError("range decoder: counts must sum to less than 2^53")
+            got = range_decode_counts(&self.d, &rows[i, 0], nb) if nb else -1
             if got < 0:
-                break
+                raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
+            sym[i] = got
+        return out
+
+    def low_bits(self, const int64_t[::1] nbits):
+        """Low-bit fields of nbits[i] bits (as RangeDecoderStream.low_bits)."""
+        cdef Py_ssize_t i, n = nbits.shape[0]
+        cdef int64_t got
+        out = np.zeros(n, np.int64)
+        cdef int64_t[::1] v = out
+        for i in range(n):
+            got = range_decode_low_bits(&self.d, nbits[i])
+            if got < 0:
+                raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
             v[i] = got
-    if got < 0:
-        raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
-    return out
+        return out
+
+    def uniform(self, const int32_t[::1] sizes):
+        """Values each uniform over sizes[i] values, 2..2^16 (as RangeDecoderStream.uniform)."""
+        cdef Py_ssize_t i, n = sizes.shape[0]
+        cdef int64_t got
+        out = np.zeros(n, np.int32)
+        cdef int32_t[::1] v = out
+        for i in range(n):
+            got = range_decode_uniform(&self.d, sizes[i])
+            if got < 0:
+                raise ValueError(f"corrupt stream: uniform value {i} cannot be decoded")
+            v[i] = <int32_t>got
+        return out

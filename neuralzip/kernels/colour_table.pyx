@@ -13,7 +13,10 @@ import numpy as np
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
+from neuralzip.kernels.coding cimport KernelRangeDecoder
 from neuralzip.kernels.primitives cimport bit_length, bucket_of, Bucket, low_bits_of_bucket, zigzag
+from neuralzip.kernels.range_decoder cimport (range_decode, range_decode_counts, range_decode_low_bits,
+                                              range_decode_uniform)
 
 cdef enum:
     MAXV = 255
@@ -91,47 +94,82 @@ cdef void tally(uint16_t[:, ::1] counts, int64_t[::1] totals, int64_t[:, ::1] to
             totals[key] += counts[key, u]
 
 
+cdef class TableStep:
+    """The working arrays of one step of a chunk's table (at most n_max pixels, the model's rows over
+    nbk buckets), kept for the chunk. Per pixel i of the step: its key's candidates m[rank, i] (-1:
+    none) with their bucket symbols, low-bit counts and low bits (sym_m, nlow_m, low_m) and their
+    flags' contexts (ctx); state[i] (UNDECIDED, or the rank that hit) and excluded[i] (a bit per
+    rank whose flag missed). Per rank r: the pixels whose flag is coded, has[r, :k], in order, the
+    flags' rows [miss, hit] and (encoder) their values, hits. Then what the model codes: the pixels
+    still undecided, rest, their symbols (rest_symbols) and rows less the missed candidates (used);
+    of those, plain (low bits coded as they are: plain_low, plain_nlow) and inner (low bits as an
+    index among the bucket's values not excluded: index, sizes)."""
+    cdef readonly int64_t[:, ::1] m, ctx, sym_m, nlow_m, low_m, has
+    cdef readonly int32_t[:, ::1] hits
+    cdef readonly double[:, :, ::1] flag_rows
+    cdef readonly int64_t[::1] state, excluded, rest, plain, plain_low, plain_nlow, inner, index
+    cdef readonly int32_t[::1] rest_symbols, sizes
+    cdef readonly double[:, ::1] used
+    cdef readonly Py_ssize_t n_max, nbk, shift
+
+    def __init__(self, Py_ssize_t n_max, Py_ssize_t nbk):
+        if n_max < 0 or nbk < 2:
+            raise ValueError("colour table: a step needs rows of two buckets or more")
+        self.n_max, self.nbk = n_max, nbk
+        # the rows are scaled by 2^shift before a missed candidate's share is taken out of its bucket
+        # (integers stay integers)
+        self.shift = low_bits_of_bucket(nbk - 1)
+        if self.shift > 30:
+            raise ValueError("colour table: buckets too wide")
+        self.m, self.ctx, self.sym_m, self.nlow_m, self.low_m, self.has = np.empty((6, RANKS, n_max), np.int64)
+        self.hits = np.empty((RANKS, n_max), np.int32)
+        self.flag_rows = np.empty((RANKS, n_max, 2), np.float64)
+        self.state, self.excluded, self.rest, self.plain, self.plain_low, self.plain_nlow, self.inner, \
+            self.index = np.empty((8, n_max), np.int64)
+        self.rest_symbols, self.sizes = np.empty((2, n_max), np.int32)
+        self.used = np.empty((n_max, nbk), np.float64)
+
+
+WORK_PER_PIXEL = 6 * RANKS + RANKS // 2 + 2 * RANKS + 8 + 1  # TableStep's int64-sized numbers a pixel, less used
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def lookup(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const int64_t[::1] ys,
-           const int64_t[::1] xs, const double[:, ::1] rows, const int64_t[::1] preds, const int64_t[::1] flip,
-           bint fine, int64_t[:, ::1] m, int64_t[:, ::1] ctx, int64_t[:, ::1] sym_m, int64_t[:, ::1] nlow_m,
-           int64_t[:, ::1] low_m, int64_t[::1] state, int64_t[::1] excluded):
+cdef int lookup(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py_ssize_t c,
+                const int64_t[::1] ys, const int64_t[::1] xs, const double[:, ::1] rows,
+                const int64_t[::1] preds, const int64_t[::1] flip, bint fine) except -1:
     """For the n pixels (ys, xs) of a step of channel c (1 or 2), whose earlier channels img holds:
-    the candidates m[rank, i] of the pixel's key (-1: none), and for each its bucket symbol,
-    low-bit count and low bits as the residual from preds (sign flipped where fine and flip) and
-    its flag's context (rank and channel, the key's count class, the candidate's share of it, the
-    model's price of it from its count rows). Every pixel starts UNDECIDED, nothing excluded."""
+    the candidates of the pixel's key, and for each its bucket symbol, low-bit count and low bits as
+    the residual from preds (sign flipped where fine and flip) and its flag's context (rank and
+    channel, the key's count class, the candidate's share of it, the model's price of it from its
+    count rows). Every pixel starts UNDECIDED, nothing excluded."""
     cdef Py_ssize_t n = ys.shape[0], nb = rows.shape[1], i, b, r
     cdef int64_t key, total, d, rb, rt, q, v
     cdef const int64_t[::1] totals = table.totals
     cdef const int64_t[:, ::1] top = table.top
     cdef const uint16_t[:, ::1] counts = table.counts
     cdef Bucket bk
-    if c not in (1, 2) or img.shape[2] < 3 or xs.shape[0] != n or rows.shape[0] < n or preds.shape[0] < n \
-            or flip.shape[0] < n or state.shape[0] < n or excluded.shape[0] < n:
-        raise ValueError("colour table: mismatched step")
-    if not (m.shape[0] == ctx.shape[0] == sym_m.shape[0] == nlow_m.shape[0] == low_m.shape[0] == RANKS) \
-            or min(m.shape[1], ctx.shape[1], sym_m.shape[1], nlow_m.shape[1], low_m.shape[1]) < n:
+    if c not in (1, 2) or img.shape[2] < 3 or xs.shape[0] != n or n > w.n_max or rows.shape[0] < n \
+            or nb != w.nbk or preds.shape[0] < n or flip.shape[0] < n:
         raise ValueError("colour table: mismatched step")
     for i in range(n):
         if not (0 <= ys[i] < img.shape[0] and 0 <= xs[i] < img.shape[1]):
             raise ValueError("colour table: a pixel outside the chunk")
-        state[i] = UNDECIDED
-        excluded[i] = 0
+        w.state[i] = UNDECIDED
+        w.excluded[i] = 0
         key = key_of(img, ys[i], xs[i], c)
         total = totals[key]
         rt = -1
         for r in range(RANKS):
             v = top[key, r] if total > 0 else -1
-            m[r, i] = v
+            w.m[r, i] = v
             if v < 0:
                 continue
             d = v - preds[i]
             bk = bucket_of(zigzag(-d if fine and flip[i] else d))
             if bk.sym >= nb:
                 raise ValueError("colour table: the count rows do not cover the residuals")
-            sym_m[r, i], nlow_m[r, i], low_m[r, i] = bk.sym, bk.nlow, bk.low
+            w.sym_m[r, i], w.nlow_m[r, i], w.low_m[r, i] = bk.sym, bk.nlow, bk.low
             if rt < 0:
                 rt = 0
                 for b in range(nb):
@@ -139,164 +177,236 @@ def lookup(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const 
             rb = <int64_t>rows[i, bk.sym]
             # the model's price of the candidate in whole bits: p = rb / 2^nlow / rt
             q = (rt << bk.nlow) // rb if rb > 0 else 1 << 62
-            ctx[r, i] = ((((r * 2 + c - 1) * N_CLASSES + min(bit_length(total) - 1, N_CLASSES - 1)) * N_SHARES
-                          + min(N_SHARES * counts[key, v] // total, N_SHARES - 1)) * N_PRICES
-                         + min(bit_length(q) - 1, N_PRICES - 1))
+            w.ctx[r, i] = ((((r * 2 + c - 1) * N_CLASSES + min(bit_length(total) - 1, N_CLASSES - 1)) * N_SHARES
+                            + min(N_SHARES * counts[key, v] // total, N_SHARES - 1)) * N_PRICES
+                           + min(bit_length(q) - 1, N_PRICES - 1))
+    return 0
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def flags(ColourTable table, Py_ssize_t rank, Py_ssize_t n, const int64_t[:, ::1] m, const int64_t[:, ::1] ctx,
-          const int64_t[::1] state, int64_t[::1] has, double[:, ::1] flag_rows):
-    """The pixels whose flag of this rank is coded (still UNDECIDED, with a candidate of the rank):
-    has[k] the k-th one, flag_rows[k] its flag's row [miss, hit]. -> how many."""
+cdef Py_ssize_t flags(ColourTable table, TableStep w, Py_ssize_t rank, Py_ssize_t n):
+    """The pixels whose flag of this rank is coded (still UNDECIDED, with a candidate of the rank)
+    into has[rank], and their flags' rows [miss, hit]. -> how many."""
     cdef Py_ssize_t i, nh = 0
     cdef const int64_t[:, ::1] counts = table.flags
-    if not 0 <= rank < RANKS or m.shape[1] < n or ctx.shape[1] < n or state.shape[0] < n or has.shape[0] < n \
-            or flag_rows.shape[0] < n or flag_rows.shape[1] != 2:
-        raise ValueError("colour table: mismatched flags")
     for i in range(n):
-        if state[i] == UNDECIDED and m[rank, i] >= 0:
-            has[nh] = i
-            flag_rows[nh, 0] = <double>counts[ctx[rank, i], 0]
-            flag_rows[nh, 1] = <double>counts[ctx[rank, i], 1]
+        if w.state[i] == UNDECIDED and w.m[rank, i] >= 0:
+            w.has[rank, nh] = i
+            w.flag_rows[rank, nh, 0] = <double>counts[w.ctx[rank, i], 0]
+            w.flag_rows[rank, nh, 1] = <double>counts[w.ctx[rank, i], 1]
             nh += 1
     return nh
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def settle(Py_ssize_t rank, const int64_t[::1] has, const int32_t[::1] hits, int64_t[::1] state,
-           int64_t[::1] excluded):
-    """After the flags of this rank (hits[k]: 1 where pixel has[k] is the candidate): the pixel's
-    state is the rank where it hit, and where it missed the candidate is excluded (a bit per rank)."""
-    cdef Py_ssize_t k, i
-    if hits.shape[0] > has.shape[0] or not 0 <= rank < RANKS:
-        raise ValueError("colour table: mismatched flags")
-    for k in range(hits.shape[0]):
-        i = has[k]
-        if not (0 <= i < state.shape[0] and i < excluded.shape[0]):
-            raise ValueError("colour table: mismatched flags")
-        if hits[k]:
-            state[i] = rank
-        else:
-            excluded[i] |= 1 << rank
+cdef inline void settle(TableStep w, Py_ssize_t rank, Py_ssize_t i, bint hit) noexcept:
+    """Pixel i's flag of this rank: its state is the rank where it hit, and where it missed the
+    candidate is excluded (a bit per rank)."""
+    if hit:
+        w.state[i] = rank
+    else:
+        w.excluded[i] |= 1 << rank
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def split(const double[:, ::1] rows, Py_ssize_t n, const int64_t[::1] state, const int64_t[::1] excluded,
-          const int64_t[:, ::1] sym_m, const int64_t[:, ::1] nlow_m, Py_ssize_t shift, int64_t[::1] rest,
-          double[:, ::1] used):
-    """The pixels the model codes (still UNDECIDED), rest, in order, and used[k] the rows of rest[k]:
-    the model's rows, every bucket scaled by 2^shift, less each excluded candidate's share of its
-    bucket, 2^(shift - its nlow) of the bucket's former mass (the low bits are uniform within a
-    bucket; integers stay integers). -> how many pixels the model codes."""
-    cdef Py_ssize_t nb = rows.shape[1], i, b, r, nr = 0
-    cdef double scale = <double>(1 << shift)
-    if rows.shape[0] < n or state.shape[0] < n or excluded.shape[0] < n or rest.shape[0] < n \
-            or used.shape[0] < n or used.shape[1] != nb or not 0 <= shift <= 30 or sym_m.shape[1] < n:
-        raise ValueError("colour table: mismatched split")
-    for i in range(n):
-        if state[i] != UNDECIDED:
-            continue
-        rest[nr] = i
-        for b in range(nb):
-            used[nr, b] = rows[i, b] * scale
-        for r in range(RANKS):
-            if excluded[i] & (1 << r):
-                if not (0 <= sym_m[r, i] < nb and 0 <= nlow_m[r, i] <= shift):
-                    raise ValueError("colour table: mismatched split")
-                used[nr, sym_m[r, i]] -= rows[i, sym_m[r, i]] * <double>(1 << (shift - nlow_m[r, i]))
-        nr += 1
-    return nr
+cdef int used_row(TableStep w, const double[:, ::1] rows, Py_ssize_t i, Py_ssize_t k) except -1:
+    """used[k]: pixel i's rows with every bucket scaled by 2^shift, less each excluded candidate's
+    share of its bucket, 2^(shift - its nlow) of the bucket's former mass (the low bits are uniform
+    within a bucket; integers stay integers)."""
+    cdef Py_ssize_t b, r, nb = w.nbk
+    cdef double scale = <double>(1 << w.shift)
+    for b in range(nb):
+        w.used[k, b] = rows[i, b] * scale
+    for r in range(RANKS):
+        if w.excluded[i] & (1 << r):
+            if not (0 <= w.sym_m[r, i] < nb and 0 <= w.nlow_m[r, i] <= w.shift):
+                raise ValueError("colour table: mismatched split")
+            w.used[k, w.sym_m[r, i]] -= rows[i, w.sym_m[r, i]] * <double>(1 << (w.shift - w.nlow_m[r, i]))
+    return 0
 
 
-cdef inline int64_t skipped_below(Py_ssize_t i, int64_t sym, int64_t low, const int64_t[::1] excluded,
-                                  const int64_t[:, ::1] sym_m, const int64_t[:, ::1] low_m) noexcept nogil:
-    """How many of pixel i's excluded candidates lie in bucket sym below low bits `low`."""
+cdef inline int64_t inner_size(int64_t sym, Py_ssize_t i, const int64_t[::1] excluded,
+                               const int64_t[:, ::1] sym_m, const int64_t[:, ::1] nlow_m) noexcept:
+    """0 where pixel i's low bits in bucket sym are coded as they are; else how many of the bucket's
+    values are not excluded candidates (its low bits are an index among those)."""
+    cdef Py_ssize_t r
+    cdef int64_t out = 0
+    for r in range(RANKS):
+        if excluded[i] & (1 << r) and sym_m[r, i] == sym and nlow_m[r, i] > 0:
+            out += 1
+    # a bucket with low bits holds at least 8 values (primitives.pxd), more than RANKS
+    return (<int64_t>1 << low_bits_of_bucket(sym)) - out if out else 0
+
+
+cdef inline int64_t inner_index_of(Py_ssize_t i, int64_t sym, int64_t low, const int64_t[::1] excluded,
+                                   const int64_t[:, ::1] sym_m, const int64_t[:, ::1] low_m) noexcept:
+    """Encoder: pixel i's low bits as an index among its bucket's values not excluded."""
     cdef Py_ssize_t r
     cdef int64_t k = 0
     for r in range(RANKS):
         if excluded[i] & (1 << r) and sym_m[r, i] == sym and low_m[r, i] < low:
             k += 1
-    return k
+    return low - k
+
+
+cdef inline int64_t inner_low_of(Py_ssize_t i, int64_t sym, int64_t index, const int64_t[::1] excluded,
+                                 const int64_t[:, ::1] sym_m, const int64_t[:, ::1] low_m) noexcept:
+    """Decoder: inner_index_of undone, the index-th of the bucket's values that are not excluded."""
+    cdef Py_ssize_t r, j, ns = 0
+    cdef int64_t t
+    cdef int64_t skip[RANKS]
+    for r in range(RANKS):
+        if excluded[i] & (1 << r) and sym_m[r, i] == sym:
+            skip[ns] = low_m[r, i]
+            ns += 1
+    for r in range(ns):  # ascending (insertion sort of at most RANKS values)
+        for j in range(r + 1, ns):
+            if skip[j] < skip[r]:
+                t = skip[r]
+                skip[r] = skip[j]
+                skip[j] = t
+    for r in range(ns):
+        if index >= skip[r]:
+            index += 1
+    return index
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def low_sets(const int32_t[::1] sym, const int64_t[::1] rest, const int64_t[::1] excluded,
-             const int64_t[:, ::1] sym_m, const int64_t[:, ::1] nlow_m, int64_t[::1] plain, int64_t[::1] inner,
-             int64_t[::1] sizes):
-    """Of the pixels the model coded (rest), with their symbols: plain, those whose low bits are
-    coded as they are, and inner, those in the bucket of an excluded candidate (with low bits),
-    whose low bits are coded among the bucket's other values (sizes: how many). -> (len(plain),
-    len(inner))."""
-    cdef Py_ssize_t k, i, r, npl = 0, ni = 0
-    cdef int64_t out
-    if plain.shape[0] < rest.shape[0] or inner.shape[0] < rest.shape[0] or sizes.shape[0] < rest.shape[0]:
-        raise ValueError("colour table: mismatched low bits")
-    for k in range(rest.shape[0]):
-        i = rest[k]
-        if not (0 <= i < sym.shape[0] and i < excluded.shape[0] and i < sym_m.shape[1]):
-            raise ValueError("colour table: mismatched low bits")
-        out = 0
-        for r in range(RANKS):
-            if excluded[i] & (1 << r) and sym_m[r, i] == sym[i] and nlow_m[r, i] > 0:
-                out += 1
-        if out:
-            inner[ni] = i
-            # a bucket with low bits holds at least 8 values (primitives.pxd), more than RANKS
-            sizes[ni] = (1 << low_bits_of_bucket(sym[i])) - out
+def encode_step(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py_ssize_t c,
+                const int64_t[::1] ys, const int64_t[::1] xs, const double[:, ::1] rows,
+                const int64_t[::1] preds, const int64_t[::1] flip, bint fine, const int32_t[::1] sym,
+                const int64_t[::1] nlow, const int64_t[::1] low):
+    """Encoder, a step of channel c whose values are (sym, nlow, low) as residual_symbols gives them:
+    everything the coder then takes, in its order, into w: each rank's flags (has, flag_rows,
+    hits), the model's symbols (rest_symbols under used), the plain low bits (plain_low,
+    plain_nlow) and the inner indices (index under sizes). -> (flags coded per rank, len(rest),
+    len(plain), len(inner))."""
+    cdef Py_ssize_t n = ys.shape[0], rank, k, i, nr = 0, npl = 0, ni = 0
+    cdef Py_ssize_t coded[RANKS]
+    cdef int64_t size
+    cdef bint hit
+    if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
+        raise ValueError("colour table: mismatched step")
+    lookup(table, w, img, c, ys, xs, rows, preds, flip, fine)
+    for rank in range(RANKS):
+        coded[rank] = flags(table, w, rank, n)
+        for k in range(coded[rank]):
+            i = w.has[rank, k]
+            hit = sym[i] == w.sym_m[rank, i] and low[i] == w.low_m[rank, i]
+            w.hits[rank, k] = hit
+            settle(w, rank, i, hit)
+    for i in range(n):
+        if w.state[i] != UNDECIDED:
+            continue
+        w.rest[nr] = i
+        w.rest_symbols[nr] = sym[i]
+        used_row(w, rows, i, nr)
+        nr += 1
+    for k in range(nr):
+        i = w.rest[k]
+        size = inner_size(sym[i], i, w.excluded, w.sym_m, w.nlow_m)
+        if size:
+            w.inner[ni] = i
+            w.sizes[ni] = <int32_t>size
+            w.index[ni] = inner_index_of(i, sym[i], low[i], w.excluded, w.sym_m, w.low_m)
             ni += 1
         else:
-            plain[npl] = i
+            w.plain[npl] = i
+            w.plain_low[npl] = low[i]
+            w.plain_nlow[npl] = nlow[i]
             npl += 1
-    return npl, ni
+    return tuple(coded[rank] for rank in range(RANKS)), nr, npl, ni
+
+
+cdef int check_counts(const double[:, ::1] rows, Py_ssize_t i) except -1:
+    """A row the kernels' range decoder takes: non-negative integer counts summing below 2^53 (what
+    the encoder's constriction decodes alike)."""
+    cdef Py_ssize_t b
+    cdef double v, total = 0.0
+    for b in range(rows.shape[1]):
+        v = rows[i, b]
+        if not (v >= 0.0 and v == <double>(<int64_t>v)):
+            raise ValueError("colour table: count rows must hold non-negative integers")
+        total = total + v
+    if not total < 9007199254740992.0:
+        raise ValueError("colour table: count rows must sum to less than 2^53")
+    return 0
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+def decode_step(ColourTable table, TableStep w, KernelRangeDecoder decoder, const int64_t[:, :, ::1] img,
+                Py_ssize_t c, const int64_t[::1] ys, const int64_t[::1] xs, const double[:, ::1] rows,
+                const int64_t[::1] preds, const int64_t[::1] flip, bint fine, int32_t[::1] sym,
+                int64_t[::1] nlow, int64_t[::1] low):
+    """Decoder, a step of channel c: decodes from `decoder` what encode_step had coded, in the
+    coder's order, into sym, nlow and low (as the encoder's)."""
+    cdef Py_ssize_t n = ys.shape[0], rank, k, i, nh, nr = 0
+    cdef int64_t got, size
+    if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
+        raise ValueError("colour table: mismatched step")
+    lookup(table, w, img, c, ys, xs, rows, preds, flip, fine)
+    for rank in range(RANKS):
+        nh = flags(table, w, rank, n)
+        for k in range(nh):
+            got = range_decode(&decoder.d, &w.flag_rows[rank, k, 0], 2, w.flag_rows[rank, k, 0] + w.flag_rows[rank, k, 1])
+            if got < 0:
+                raise ValueError("corrupt stream: a colour-table flag cannot be decoded")
+            settle(w, rank, w.has[rank, k], got == 1)
+    for i in range(n):
+        if w.state[i] != UNDECIDED:
+            rank = w.state[i]
+            sym[i], nlow[i], low[i] = <int32_t>w.sym_m[rank, i], w.nlow_m[rank, i], w.low_m[rank, i]
+            continue
+        check_counts(rows, i)
+        w.rest[nr] = i
+        used_row(w, rows, i, 0)
+        got = range_decode_counts(&decoder.d, &w.used[0, 0], w.nbk)
+        if got < 0:
+            raise ValueError("corrupt stream: a symbol cannot be decoded under its row")
+        sym[i] = <int32_t>got
+        nlow[i] = low_bits_of_bucket(got)
+        nr += 1
+    for k in range(nr):  # the plain low bits, then the inner indices (the encoder's order)
+        i = w.rest[k]
+        if inner_size(sym[i], i, w.excluded, w.sym_m, w.nlow_m) == 0:
+            low[i] = range_decode_low_bits(&decoder.d, nlow[i])
+            if low[i] < 0:
+                raise ValueError("corrupt stream: low bits cannot be decoded")
+    for k in range(nr):
+        i = w.rest[k]
+        size = inner_size(sym[i], i, w.excluded, w.sym_m, w.nlow_m)
+        if size:
+            got = range_decode_uniform(&decoder.d, size)
+            if got < 0:
+                raise ValueError("corrupt stream: low bits cannot be decoded")
+            low[i] = inner_low_of(i, sym[i], got, w.excluded, w.sym_m, w.low_m)
+
+
 def inner_index(const int64_t[::1] inner, const int32_t[::1] sym, const int64_t[::1] low, const int64_t[::1] excluded,
                 const int64_t[:, ::1] sym_m, const int64_t[:, ::1] low_m, int64_t[::1] out):
-    """Encoder: each inner pixel's low bits as an index among its bucket's values not excluded."""
+    """inner_index_of for each pixel of `inner` (the mapping encode_step uses, for tests)."""
     cdef Py_ssize_t k, i
     for k in range(inner.shape[0]):
         i = inner[k]
-        out[k] = low[i] - skipped_below(i, sym[i], low[i], excluded, sym_m, low_m)
+        if not (0 <= i < sym.shape[0] and i < low.shape[0] and i < excluded.shape[0] and i < sym_m.shape[1]
+                and i < low_m.shape[1] and sym_m.shape[0] == low_m.shape[0] == RANKS and k < out.shape[0]):
+            raise ValueError("colour table: mismatched low bits")
+        out[k] = inner_index_of(i, sym[i], low[i], excluded, sym_m, low_m)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def inner_low(const int64_t[::1] inner, const int32_t[::1] sym, const int64_t[::1] index, const int64_t[::1] excluded,
               const int64_t[:, ::1] sym_m, const int64_t[:, ::1] low_m, int64_t[::1] low):
-    """Decoder: the low bits of each inner pixel from its index (inner_index undone): the index-th
-    of the bucket's values that are not excluded."""
-    cdef Py_ssize_t k, i, r, j, ns
-    cdef int64_t v, t
-    cdef int64_t skip[RANKS]
-    if index.shape[0] < inner.shape[0]:
-        raise ValueError("colour table: mismatched low bits")
+    """inner_low_of for each pixel of `inner` (the mapping decode_step uses, for tests)."""
+    cdef Py_ssize_t k, i
     for k in range(inner.shape[0]):
         i = inner[k]
-        if not (0 <= i < sym.shape[0] and i < low.shape[0] and i < excluded.shape[0] and i < sym_m.shape[1]):
+        if not (0 <= i < sym.shape[0] and i < low.shape[0] and i < excluded.shape[0] and i < sym_m.shape[1]
+                and i < low_m.shape[1] and sym_m.shape[0] == low_m.shape[0] == RANKS and k < index.shape[0]):
             raise ValueError("colour table: mismatched low bits")
-        ns = 0
-        for r in range(RANKS):
-            if excluded[i] & (1 << r) and sym_m[r, i] == sym[i]:
-                skip[ns] = low_m[r, i]
-                ns += 1
-        for r in range(ns):  # ascending (insertion sort of at most RANKS values)
-            for j in range(r + 1, ns):
-                if skip[j] < skip[r]:
-                    t = skip[r]
-                    skip[r] = skip[j]
-                    skip[j] = t
-        v = index[k]
-        for r in range(ns):
-            if v >= skip[r]:
-                v += 1
-        low[i] = v
+        low[i] = inner_low_of(i, sym[i], index[k], excluded, sym_m, low_m)
 
 
 @cython.boundscheck(False)

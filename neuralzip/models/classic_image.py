@@ -82,7 +82,7 @@ from neuralzip.coding import buckets
 from neuralzip.coding.buckets import low_bit_counts
 from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
 from neuralzip.kernels import classic_image as _k
-from neuralzip.kernels.coding import max_threads
+from neuralzip.kernels.coding import KernelRangeDecoder, max_threads
 from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
                                    param_int, sub_batches)
 from neuralzip.models import grid_parity, jpeg_colour
@@ -268,7 +268,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
                     coder.symbols(sym[:n], rows)
                     coder.low_bits(low[:n], nlow[:n])
             elif tabled:
-                table.decode(decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low, limit)
+                table.decode(decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low)
             else:
                 for p, q in parts:
                     sym[p:q] = decoder.symbols(rows[p:q])
@@ -530,8 +530,10 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its colour-table byte is neither 0 nor 1")
                 uses_table, data = data[0] == 1, data[1:]
+            # (the table's steps decode inside its kernel, from the kernels' range decoder)
+            decoder = KernelRangeDecoder(data) if uses_table else RangeDecoderStream(data)
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, RangeDecoderStream(data),
+                _code_chunk(img, signal.bits, None, decoder,
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params),

@@ -28,10 +28,8 @@ param decode without the table.
 
 import numpy as np
 
-from neuralzip.coding import buckets
 from neuralzip.coding.stream import symbol_bits
 from neuralzip.kernels import colour_table as _k
-from neuralzip.models.base import sub_batches
 
 FLAGGED = 1  # params "colour_table"
 CHANNELS = (1, 2)  # the channels it codes (their keys: the channels before them)
@@ -58,8 +56,9 @@ def applies(bits: int, channels: int) -> bool:
 
 def decode_memory(step: int, nbk: int) -> int:
     """A chunk's table (its counts at most: zero pages until a key is met; each key's total and
-    candidates) and a step's arrays (the rows less the missed candidates, 20 numbers a pixel)."""
-    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + (1 + _k.CANDIDATES) * 8) + step * (nbk + 20) * 8
+    candidates) and a step's arrays (the kernel's TableStep: the rows less the missed candidates and
+    WORK_PER_PIXEL numbers a pixel)."""
+    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + (1 + _k.CANDIDATES) * 8) + step * (nbk + _k.WORK_PER_PIXEL) * 8
 
 
 def repeats(img: np.ndarray) -> bool:
@@ -70,83 +69,46 @@ def repeats(img: np.ndarray) -> bool:
 
 
 class ColourTableStep:
-    """One chunk's table, coding the steps of its channels 1 and 2 (with rows over nbk buckets)."""
+    """One chunk's table, coding the steps of its channels 1 and 2 (with rows over nbk buckets): the
+    kernel works out each step (_k.encode_step, _k.decode_step, which decodes inside the kernel and
+    so needs the kernels' range decoder for the chunk, KernelRangeDecoder)."""
 
     def __init__(self, n_max: int, nbk: int):
         self.table = _k.ColourTable()
-        # the rows are scaled by 2^shift before a candidate's share is taken out of its bucket
-        # (integers stay integers)
-        self.shift = int(buckets.low_bits_of_bucket(nbk - 1))
-        self.m, self.ctx, self.sym_m, self.nlow_m, self.low_m = np.empty((5, _k.CANDIDATES, n_max), np.int64)
-        self.state, self.excluded, self.has, self.rest, self.plain, self.inner, self.sizes, self.index = \
-            np.empty((8, n_max), np.int64)
-        self.flag_rows = np.empty((n_max, 2), np.float64)
-        self.used = np.empty((n_max, nbk), np.float64)
-
-    def _flags(self, code, img, c, sy, sx, rows, view, fine):
-        """Each rank's flags in turn, `code(rank, pixels, flag rows)` coding them -> their hits."""
-        n = len(sy)
-        _k.lookup(self.table, img, c, sy, sx, rows, view.preds, view.flip, fine, self.m, self.ctx, self.sym_m,
-                  self.nlow_m, self.low_m, self.state, self.excluded)
-        for rank in range(_k.CANDIDATES):
-            nh = _k.flags(self.table, rank, n, self.m, self.ctx, self.state, self.has, self.flag_rows)
-            hits = np.ascontiguousarray(code(rank, self.has[:nh], self.flag_rows[:nh]), np.int32)
-            _k.settle(rank, self.has, hits, self.state, self.excluded)
-        return _k.split(rows, n, self.state, self.excluded, self.sym_m, self.nlow_m, self.shift, self.rest, self.used)
-
-    def _low_sets(self, sym, nr):
-        npl, ni = _k.low_sets(sym, self.rest[:nr], self.excluded, self.sym_m, self.nlow_m, self.plain, self.inner,
-                              self.sizes)
-        return self.plain[:npl], self.inner[:ni], self.sizes[:ni]
+        self.work = _k.TableStep(n_max, nbk)
+        w = self.work  # numpy views of the kernel's arrays, for the coder calls
+        self.has, self.hits, self.flag_rows = np.asarray(w.has), np.asarray(w.hits), np.asarray(w.flag_rows)
+        self.rest, self.rest_symbols, self.used = np.asarray(w.rest), np.asarray(w.rest_symbols), np.asarray(w.used)
+        self.plain, self.plain_low, self.plain_nlow = np.asarray(w.plain), np.asarray(w.plain_low), np.asarray(w.plain_nlow)
+        self.inner, self.index, self.sizes = np.asarray(w.inner), np.asarray(w.index), np.asarray(w.sizes)
 
     def encode(self, coder, img, c, sy, sx, rows, view, fine, sym, nlow, low, price=False):
         """Code the step's values of channel c (their symbols sym, nlow, low as residual_symbols gives
-        them). With price, -> each pixel's bits less what the rows alone would have cost it."""
-        n = len(sy)
-        flag_bits = np.zeros(n) if price else None
-
-        def code(rank, has, flag_rows):
-            hits = (sym[has] == self.sym_m[rank, has]) & (low[has] == self.low_m[rank, has])
-            coder.symbols(hits.astype(np.int32), flag_rows)
-            if price:
-                flag_bits[has] -= np.log2(flag_rows[np.arange(len(has)), hits.astype(np.int64)] / flag_rows.sum(1))
-            return hits
-
-        nr = self._flags(code, img, c, sy, sx, rows, view, fine)
-        rest, used = self.rest[:nr], self.used[:nr]
-        coder.symbols(sym[rest], used)
-        plain, inner, sizes = self._low_sets(sym, nr)
-        coder.low_bits(low[plain], nlow[plain])
-        index = self.index[:len(inner)]
-        _k.inner_index(inner, sym, low, self.excluded, self.sym_m, self.low_m, index)
-        coder.uniform(index, sizes)
+        them): the flags rank by rank, then the model's symbols, plain low bits and inner indices.
+        With price, -> each pixel's bits less what the rows alone would have cost it."""
+        flagged, nr, npl, ni = _k.encode_step(self.table, self.work, img, c, sy, sx, rows, view.preds, view.flip,
+                                              fine, sym, nlow, low)
+        for rank, nh in enumerate(flagged):
+            coder.symbols(self.hits[rank, :nh], self.flag_rows[rank, :nh])
+        coder.symbols(self.rest_symbols[:nr], self.used[:nr])
+        coder.low_bits(self.plain_low[:npl], self.plain_nlow[:npl])
+        coder.uniform(self.index[:ni], self.sizes[:ni])
         if not price:
             return None
-        bits = flag_bits
-        bits[rest] += symbol_bits(sym[rest], used)
-        bits[plain] += nlow[plain]
-        bits[inner] += np.log2(sizes)
+        n = len(sy)
+        bits = np.zeros(n)
+        for rank, nh in enumerate(flagged):
+            bits[self.has[rank, :nh]] += symbol_bits(self.hits[rank, :nh], self.flag_rows[rank, :nh])
+        bits[self.rest[:nr]] += symbol_bits(self.rest_symbols[:nr], self.used[:nr])
+        bits[self.plain[:npl]] += self.plain_nlow[:npl]
+        bits[self.inner[:ni]] += np.log2(self.sizes[:ni])
         return bits - (symbol_bits(sym[:n], rows) + nlow[:n])
 
-    def decode(self, decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low, limit):
+    def decode(self, decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low):
         """Decode the step's symbols of channel c into sym, nlow, low (as the encoder's)."""
-        n = len(sy)
-        nr = self._flags(lambda rank, has, flag_rows: decoder.symbols(flag_rows) == 1, img, c, sy, sx, rows, view,
-                         fine)
-        rest = self.rest[:nr]
-        for p, q in sub_batches(nr, limit):
-            sym[rest[p:q]] = decoder.symbols(self.used[p:q])
-        state = self.state[:n]
-        for rank in range(_k.CANDIDATES):
-            hit = np.flatnonzero(state == rank)
-            sym[hit], low[hit] = self.sym_m[rank, hit], self.low_m[rank, hit]
-        buckets.low_bit_counts(sym[:n], nlow)
-        plain, inner, sizes = self._low_sets(sym, nr)
-        for p, q in sub_batches(len(plain), limit):
-            low[plain[p:q]] = decoder.low_bits(nlow[plain[p:q]])
-        _k.inner_low(inner, sym, np.ascontiguousarray(decoder.uniform(sizes), np.int64), self.excluded, self.sym_m,
-                     self.low_m, low)
+        _k.decode_step(self.table, self.work, decoder, img, c, sy, sx, rows, view.preds, view.flip, fine, sym, nlow,
+                       low)
 
     def learn(self, img, c, sy, sx):
         """After the step's values of channel c are in img."""
-        _k.learn(self.table, img, c, sy, sx, self.m, self.ctx)
+        _k.learn(self.table, img, c, sy, sx, self.work.m, self.work.ctx)
