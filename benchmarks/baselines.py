@@ -73,15 +73,15 @@ def median_wall(cmd: list[str], repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def roundtrip_walls(png: Path, model: str, level: int, tmp: Path) -> tuple[float, float, Path]:
+def roundtrip_walls(png: Path, model: str, level: int, tmp: Path, repeat: int = 3) -> tuple[float, float, Path]:
     """Median wall times of `neuralzip compress --model MODEL --level LEVEL` of an image and of
     `neuralzip decompress` of its .nz, whole processes, the restored pixels checked -> (compress
     seconds, decompress seconds, the .nz)."""
     neuralzip = [str(Path(sys.executable).with_name("neuralzip"))]
     nz, back = tmp / f"{model}@{level}.nz", tmp / "restored.png"
     c = median_wall(neuralzip + ["compress", "-q", "--force", "--model", model, "--level", str(level), str(png),
-                                 "-o", str(nz)])
-    d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(back)])
+                                 "-o", str(nz)], repeat)
+    d = median_wall(neuralzip + ["decompress", "-q", "--force", str(nz), "-o", str(back)], repeat)
     if not np.array_equal(read_media(back.read_bytes()).samples, read_media(png.read_bytes()).samples):
         sys.exit(f"{model}@{level} did not decode {png.name} to its pixels")
     return c, d, nz

@@ -144,7 +144,10 @@ def test_the_table_keeps_each_keys_two_most_frequent_values():
     no_flags = np.full((_k.CANDIDATES, 7), -1, np.int64)
     _k.learn(table, img, 2, np.zeros(7, np.int64), np.arange(7, dtype=np.int64), no_flags, np.zeros_like(no_flags))
     key = 256 + 7 * 256 + 0
-    assert list(table.top[key]) == [9, 6] and table.totals[key] == 7 and table.counts[key, 5] == 2
+    assert list(table.top[key]) == [9, 6] and table.totals[key] == 7 and table.count(key, 5) == 2
+    # the key's counts took the table's first row; a key never met has none and counts nothing
+    assert table.row_of[key] == 0 and table.row_of[key + 1] == -1 and table.count(key + 1, 5) == 0
+    assert list(table.counts[0, [5, 6, 9]]) == [2, 2, 3]
 
 
 def test_low_bits_skip_the_excluded_candidates_both_ways():

@@ -394,15 +394,47 @@ cdef void ols_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_
 
 
 @cython.boundscheck(False)
+cdef void balance_sets(StepBuffers sb, Py_ssize_t n, Py_ssize_t nparts, int64_t* owner) noexcept nogil:
+    """owner[wset]: which of nparts threads learns weight set wset's pixels of the step: sets by
+    decreasing pixel count, each to the part with the fewest pixels so far. (Sets split by
+    wset % nparts fell all on one thread in parity chunks: a step's pixels, x + 2y alike, share
+    their column parity, and so the parity half of the set.) Only the balance depends on this."""
+    cdef int64_t count[OLS_SETS_ * PARITY_CLASSES]
+    cdef int64_t load[OLS_SETS_]
+    cdef Py_ssize_t i, k, best, part
+    for k in range(OLS_SETS_ * PARITY_CLASSES):
+        count[k] = 0
+        owner[k] = 0
+    for part in range(nparts):
+        load[part] = 0
+    for i in range(n):
+        count[sb.mix_set[i]] += 1
+    while True:
+        best = -1
+        for k in range(OLS_SETS_ * PARITY_CLASSES):
+            if count[k] > 0 and (best < 0 or count[k] > count[best]):
+                best = k
+        if best < 0:
+            return
+        part = 0
+        for k in range(1, nparts):
+            if load[k] < load[part]:
+                part = k
+        owner[best] = part
+        load[part] += count[best]
+        count[best] = 0
+
+
+@cython.boundscheck(False)
 cdef void ols_part(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys, const int64_t[::1] xs,
-                   Py_ssize_t part, Py_ssize_t nparts) noexcept nogil:
-    """The fits of channel c's weight sets wset % nparts == part learn their pixels of the step,
-    in pixel order. Each set's fit sees the same pixels in the same order however the sets are
-    split, so the split never changes a result."""
+                   Py_ssize_t part, const int64_t* owner) noexcept nogil:
+    """The fits of channel c's weight sets that `owner` gives this part learn their pixels of the
+    step, in pixel order. Each set's fit sees the same pixels in the same order however the sets
+    are split, so the split never changes a result."""
     cdef Py_ssize_t i
     cdef int64_t n_in = n_inputs(st, c, N_BASE if c == 0 else st.nsub - st.n_extra)
     for i in range(ys.shape[0]):
-        if sb.mix_set[i] % nparts == part:
+        if owner[sb.mix_set[i]] == part:
             ols_update(st, sb, i, c, n_in, FINE * st.img[ys[i], xs[i], c])
 
 
@@ -618,6 +650,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef bint fine = st.fine
     cdef int64_t shift = st.shift, y, x, p, v, e, crow, ctx, b, j
     cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
+    cdef int64_t owner[OLS_SETS_ * PARITY_CLASSES]
     for i in range(n):
         y, x = ys[i], xs[i]
         p = preds[i]
@@ -648,5 +681,6 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         elif st.mixer == OLS_MIXER:
             st.resid_map[y, x, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
     if st.mixer == OLS_MIXER:
+        balance_sets(step, n, nparts, owner)
         for part in prange(nparts, nogil=True, schedule="static", num_threads=nparts):
-            ols_part(st, step, c, ys, xs, part, nparts)
+            ols_part(st, step, c, ys, xs, part, owner)

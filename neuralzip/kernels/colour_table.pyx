@@ -39,22 +39,77 @@ MAX_VALUE = MAXV
 CANDIDATES = RANKS
 
 
+@cython.final
 cdef class ColourTable:
-    """One chunk's table: counts[key, value] (uint16, halved with the key at TABLE_LIMIT), each key's
-    total and its RANKS most frequent values, top[key, rank] (-1: none yet; the first to reach a
-    count ranks first), and the flag counts [context, miss / hit]."""
-    cdef public object counts, totals, top, flags
+    """One chunk's table: the counts of each key's values (uint16, halved with the key at
+    TABLE_LIMIT), each key's total and its RANKS most frequent values, top[key, rank] (-1: none
+    yet; the first to reach a count ranks first), and the flag counts [context, miss / hit].
+
+    A key's counts are a row of `counts` that the key is given when it is first counted (row_of[key];
+    -1: none yet), rows in the order keys come: the memory a chunk touches grows with the keys it
+    meets (a Kodak scan meets 8,000 to 23,000 of the 65,792: 4 to 11 MB) rather than spreading over
+    the whole table's 34 MB, and touching fresh memory is much of the table's time."""
+    cdef public object counts, row_of, totals, top, flags
+    cdef uint16_t[:, ::1] counts_v
+    cdef int32_t[::1] row_of_v
+    cdef int64_t[::1] totals_v
+    cdef int64_t[:, ::1] top_v
+    cdef Py_ssize_t rows_used
 
     def __init__(self):
-        self.counts = np.zeros((KEYS, MAXV + 1), np.uint16)  # zero pages: only the keys met take memory
+        self.counts = np.zeros((KEYS, MAXV + 1), np.uint16)  # zero pages: touched as rows are given out
+        self.row_of = np.full(KEYS, -1, np.int32)
         self.totals = np.zeros(KEYS, np.int64)
         self.top = np.full((KEYS, RANKS), -1, np.int64)
+        self.counts_v, self.row_of_v, self.totals_v, self.top_v = self.counts, self.row_of, self.totals, self.top
+        self.rows_used = 0
         # ... in the odds the model's price class gives the candidate: p = 2^-(price + 1/2), at least
         # one count a side (so a table that knows no more than the model costs little to learn)
         self.flags = np.empty((N_FLAG_CONTEXTS, 2), np.int64)
         for k in range(N_FLAG_CONTEXTS):
             hit = min(max(round(FLAG_START * 2.0 ** -(k % N_PRICES + 0.5)), 1), FLAG_START - 1)
             self.flags[k] = (FLAG_START - hit, hit)
+
+    def count(self, Py_ssize_t key, Py_ssize_t value):
+        """How often value came at key (as the table keeps it, halvings included)."""
+        if not (0 <= key < KEYS and 0 <= value <= MAXV):
+            raise ValueError("colour table: no such key or value")
+        return 0 if self.row_of_v[key] < 0 else int(self.counts_v[self.row_of_v[key], value])
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef inline int64_t counted(self, int64_t key, int64_t v) noexcept nogil:
+        """The count of value v at a key that has been counted (its total above 0)."""
+        return self.counts_v[self.row_of_v[key], v]
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef void tally(self, int64_t key, int64_t v) noexcept nogil:
+        """Count value v at key, keeping the key's two most frequent values (a value's count grows
+        by one at a time, so only the value just counted can overtake); a key seen TABLE_LIMIT times
+        has its counts halved (which keeps their order, ties staying as they ranked)."""
+        cdef Py_ssize_t u, row = self.row_of_v[key]
+        cdef int64_t t
+        cdef uint16_t[:, ::1] counts = self.counts_v
+        cdef int64_t[:, ::1] top = self.top_v
+        if row < 0:  # (at most KEYS rows: one a key)
+            row = self.rows_used
+            self.row_of_v[key] = <int32_t>row
+            self.rows_used += 1
+        counts[row, v] += 1
+        self.totals_v[key] += 1
+        if top[key, 0] != v:
+            if top[key, 1] != v and (top[key, 1] < 0 or counts[row, v] > counts[row, top[key, 1]]):
+                top[key, 1] = v
+            if top[key, 1] == v and (top[key, 0] < 0 or counts[row, v] > counts[row, top[key, 0]]):
+                t = top[key, 0]
+                top[key, 0] = v
+                top[key, 1] = t
+        if self.totals_v[key] >= TABLE_LIMIT:
+            self.totals_v[key] = 0
+            for u in range(MAXV + 1):
+                counts[row, u] >>= 1
+                self.totals_v[key] += counts[row, u]
 
 
 cdef inline int64_t checked(int64_t v) except -1:
@@ -67,31 +122,6 @@ cdef int64_t key_of(const int64_t[:, :, ::1] img, Py_ssize_t y, Py_ssize_t x, Py
     if c == 1:
         return checked(img[y, x, 0])
     return KEYS_1 + checked(img[y, x, 0]) * (MAXV + 1) + checked(img[y, x, 1])
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef void tally(uint16_t[:, ::1] counts, int64_t[::1] totals, int64_t[:, ::1] top, int64_t key,
-                int64_t v) noexcept nogil:
-    """Count value v at key, keeping the key's two most frequent values (a value's count grows by
-    one at a time, so only the value just counted can overtake); a key seen TABLE_LIMIT times has
-    its counts halved (which keeps their order, ties staying as they ranked)."""
-    cdef Py_ssize_t u
-    cdef int64_t t
-    counts[key, v] += 1
-    totals[key] += 1
-    if top[key, 0] != v:
-        if top[key, 1] != v and (top[key, 1] < 0 or counts[key, v] > counts[key, top[key, 1]]):
-            top[key, 1] = v
-        if top[key, 1] == v and (top[key, 0] < 0 or counts[key, v] > counts[key, top[key, 0]]):
-            t = top[key, 0]
-            top[key, 0] = v
-            top[key, 1] = t
-    if totals[key] >= TABLE_LIMIT:
-        totals[key] = 0
-        for u in range(MAXV + 1):
-            counts[key, u] >>= 1
-            totals[key] += counts[key, u]
 
 
 cdef class TableStep:
@@ -135,6 +165,22 @@ WORK_PER_PIXEL = 6 * RANKS + RANKS // 2 + 2 * RANKS + 8 + 1  # TableStep's int64
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+cdef inline double row_total(const double[:, ::1] rows, Py_ssize_t i) noexcept nogil:
+    """Row i's sum in four running sums (integer counts: exact, so the order does not matter)."""
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0
+    cdef Py_ssize_t b, nb = rows.shape[1]
+    for b in range(0, nb - 3, 4):
+        t0 += rows[i, b]
+        t1 += rows[i, b + 1]
+        t2 += rows[i, b + 2]
+        t3 += rows[i, b + 3]
+    for b in range(nb - nb % 4, nb):
+        t0 += rows[i, b]
+    return (t0 + t1) + (t2 + t3)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef int lookup(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py_ssize_t c,
                 const int64_t[::1] ys, const int64_t[::1] xs, const double[:, ::1] rows,
                 const int64_t[::1] preds, const int64_t[::1] flip, bint fine) except -1:
@@ -143,11 +189,10 @@ cdef int lookup(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py
     the residual from preds (sign flipped where fine and flip) and its flag's context (rank and
     channel, the key's count class, the candidate's share of it, the model's price of it from its
     count rows). Every pixel starts UNDECIDED, nothing excluded."""
-    cdef Py_ssize_t n = ys.shape[0], nb = rows.shape[1], i, b, r
+    cdef Py_ssize_t n = ys.shape[0], nb = rows.shape[1], i, r
     cdef int64_t key, total, d, rb, rt, q, v
     cdef const int64_t[::1] totals = table.totals
     cdef const int64_t[:, ::1] top = table.top
-    cdef const uint16_t[:, ::1] counts = table.counts
     cdef Bucket bk
     if c not in (1, 2) or img.shape[2] < 3 or xs.shape[0] != n or n > w.n_max or rows.shape[0] < n \
             or nb != w.nbk or preds.shape[0] < n or flip.shape[0] < n:
@@ -170,15 +215,13 @@ cdef int lookup(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py
             if bk.sym >= nb:
                 raise ValueError("colour table: the count rows do not cover the residuals")
             w.sym_m[r, i], w.nlow_m[r, i], w.low_m[r, i] = bk.sym, bk.nlow, bk.low
-            if rt < 0:
-                rt = 0
-                for b in range(nb):
-                    rt += <int64_t>rows[i, b]
+            if rt < 0:  # the row's total (integer counts: every partial sum exact in a double)
+                rt = <int64_t>row_total(rows, i)
             rb = <int64_t>rows[i, bk.sym]
             # the model's price of the candidate in whole bits: p = rb / 2^nlow / rt
             q = (rt << bk.nlow) // rb if rb > 0 else 1 << 62
             w.ctx[r, i] = ((((r * 2 + c - 1) * N_CLASSES + min(bit_length(total) - 1, N_CLASSES - 1)) * N_SHARES
-                            + min(N_SHARES * counts[key, v] // total, N_SHARES - 1)) * N_PRICES
+                            + min(N_SHARES * table.counted(key, v) // total, N_SHARES - 1)) * N_PRICES
                            + min(bit_length(q) - 1, N_PRICES - 1))
     return 0
 
@@ -418,9 +461,7 @@ def learn(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const i
     pixel's value at its key."""
     cdef Py_ssize_t n = ys.shape[0], i, r
     cdef int64_t v, hit, k
-    cdef int64_t[:, ::1] flags = table.flags, top = table.top
-    cdef uint16_t[:, ::1] counts = table.counts
-    cdef int64_t[::1] totals = table.totals
+    cdef int64_t[:, ::1] flags = table.flags
     if c not in (1, 2) or img.shape[2] < 3 or xs.shape[0] != n or m.shape[0] != RANKS or m.shape[1] < n \
             or ctx.shape[0] != RANKS or ctx.shape[1] < n:
         raise ValueError("colour table: mismatched step")
@@ -441,7 +482,7 @@ def learn(ColourTable table, const int64_t[:, :, ::1] img, Py_ssize_t c, const i
                 flags[k, 1] = (flags[k, 1] + 1) >> 1
             if hit:
                 break
-        tally(counts, totals, top, key_of(img, ys[i], xs[i], c), v)
+        table.tally(key_of(img, ys[i], xs[i], c), v)
 
 
 @cython.boundscheck(False)
@@ -452,8 +493,6 @@ def repeats(const int64_t[:, :, ::1] img):
     most frequent value so far). No flags, no model: a few passes of integer arithmetic."""
     cdef ColourTable table = ColourTable()
     cdef int64_t[:, ::1] top = table.top
-    cdef uint16_t[:, ::1] counts = table.counts
-    cdef int64_t[::1] totals = table.totals
     cdef Py_ssize_t y, x, c
     cdef int64_t key, v
     cdef int64_t hits[3]
@@ -467,5 +506,5 @@ def repeats(const int64_t[:, :, ::1] img):
                 v = checked(img[y, x, c])
                 if top[key, 0] == v:
                     hits[c] += 1
-                tally(counts, totals, top, key, v)
+                table.tally(key, v)
     return hits[1], hits[2]

@@ -55,10 +55,10 @@ def applies(bits: int, channels: int) -> bool:
 
 
 def decode_memory(step: int, nbk: int) -> int:
-    """A chunk's table (its counts at most: zero pages until a key is met; each key's total and
-    candidates) and a step's arrays (the kernel's TableStep: the rows less the missed candidates and
+    """A chunk's table (its counts at most: zero pages until a key is met; each key's row, total
+    and candidates) and a step's arrays (the kernel's TableStep: the rows less the missed candidates and
     WORK_PER_PIXEL numbers a pixel)."""
-    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + (1 + _k.CANDIDATES) * 8) + step * (nbk + _k.WORK_PER_PIXEL) * 8
+    return _k.KEY_COUNT * ((_k.MAX_VALUE + 1) * 2 + 4 + (1 + _k.CANDIDATES) * 8) + step * (nbk + _k.WORK_PER_PIXEL) * 8
 
 
 def repeats(img: np.ndarray) -> bool:
