@@ -80,7 +80,7 @@ import numpy as np
 from neuralzip import progress
 from neuralzip.coding import buckets
 from neuralzip.coding.buckets import low_bit_counts
-from neuralzip.coding.stream import CostCoder, RangeDecoderStream, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
 from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import KernelRangeDecoder, max_threads
 from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
@@ -530,10 +530,10 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its colour-table byte is neither 0 nor 1")
                 uses_table, data = data[0] == 1, data[1:]
-            # (the table's steps decode inside its kernel, from the kernels' range decoder)
-            decoder = KernelRangeDecoder(data) if uses_table else RangeDecoderStream(data)
+            # the kernels' range decoder (what constriction decodes, with less work a call; the
+            # colour table's steps decode inside its kernel from the same object)
             with progress.within(a, b, signal.shape[0]):
-                _code_chunk(img, signal.bits, None, decoder,
+                _code_chunk(img, signal.bits, None, KernelRangeDecoder(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
                             model_rows=self._model_rows(params, signal.bits),
                             extra_predictor=self._extra_predictor(params, signal.bits), **self._blend(params),
