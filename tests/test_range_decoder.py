@@ -169,7 +169,7 @@ def test_damaged_low_bit_streams_and_wrong_widths_as_constriction(seed):
 def test_refuses_counts_that_are_not_integers():
     """The kernel's sums are exact only for integer counts (constriction's may round otherwise)."""
     words = encode(np.array([1], np.int32), np.array([[1.0, 1.0]]))
-    for row in ([1.5, 1.0], [-1.0, 3.0], [2.0 ** 53, 1.0], [np.nan, 1.0]):
+    for row in ([1.5, 1.0], [-1.0, 3.0], [2.0 ** 53, 1.0], [2.0 ** 52, 2.0 ** 52], [np.nan, 1.0], [np.inf, 1.0]):
         with pytest.raises(ValueError, match="counts"):
             range_decode_rows(words, np.array([row]))
 

@@ -4,6 +4,9 @@
 from neuralzip.kernels.range_decoder cimport RangeDecoder
 
 
+cdef int check_count_row(const double* row, Py_ssize_t n) except -1
+
+
 cdef class KernelRangeDecoder:
     cdef RangeDecoder d
     cdef object words  # keeps the stream's words alive: d reads them in place

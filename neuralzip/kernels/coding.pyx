@@ -138,6 +138,22 @@ def join_pieces_into(const int32_t[::1] pieces, const int64_t[::1] owner, const 
         out[owner[k]] |= (<int64_t>pieces[k]) << shift[k]
 
 
+cdef int check_count_row(const double* row, Py_ssize_t n) except -1:
+    """A row the kernels' range decoder takes: non-negative integer counts summing below 2^53, so
+    that every partial sum is exact and the decoder reads it as constriction does."""
+    cdef Py_ssize_t s
+    cdef double v, total = 0.0, limit = 9007199254740992.0  # 2^53
+    for s in range(n):
+        v = row[s]
+        # (NaN fails the first test; the cast is taken only where it is defined)
+        if not (v >= 0.0 and v < limit and v == <double>(<int64_t>v)):
+            raise ValueError("range decoder: counts must be non-negative integers")
+        total = total + v
+    if not total < limit:
+        raise ValueError("range decoder: counts must sum to less than 2^53")
+    return 0
+
+
 cdef class KernelRangeDecoder:
     """A range-coded payload decoded by the kernels' decoder (range_decoder.pxd), with the methods of
     coding/stream.py's RangeDecoderStream: each returns what constriction's RangeDecoder returns from
@@ -153,21 +169,15 @@ cdef class KernelRangeDecoder:
 
     def symbols(self, const double[:, ::1] rows):
         """One symbol under each row of integer counts (as RangeDecoderStream.symbols)."""
-        cdef Py_ssize_t i, s, n = rows.shape[0], nb = rows.shape[1]
-        cdef double total, v
+        cdef Py_ssize_t i, n = rows.shape[0], nb = rows.shape[1]
         cdef int32_t got
         out = np.zeros(n, np.int32)
         cdef int32_t[::1] sym = out
         for i in range(n):
-            total = 0.0
-            for s in range(nb):
-                v = rows[i, s]
-                if not (v >= 0.0 and v == <double>(<int64_t>v)):
-                    raise ValueError("range decoder: counts must be non-negative integers")
-                total = total + v
-            if not total < 9007199254740992.0:  # 2^53: every partial sum exact
-                raise ValueError("range decoder: counts must sum to less than 2^53")
-            got = range_decode_counts(&self.d, &rows[i, 0], nb) if nb else -1
+            got = -1
+            if nb:
+                check_count_row(&rows[i, 0], nb)
+                got = range_decode_counts(&self.d, &rows[i, 0], nb)
             if got < 0:
                 raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
             sym[i] = got
@@ -198,3 +208,4 @@ cdef class KernelRangeDecoder:
                 raise ValueError(f"corrupt stream: uniform value {i} cannot be decoded")
             v[i] = <int32_t>got
         return out
+

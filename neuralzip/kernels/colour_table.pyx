@@ -13,7 +13,7 @@ import numpy as np
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
-from neuralzip.kernels.coding cimport KernelRangeDecoder
+from neuralzip.kernels.coding cimport KernelRangeDecoder, check_count_row
 from neuralzip.kernels.primitives cimport bit_length, bucket_of, Bucket, low_bits_of_bucket, zigzag
 from neuralzip.kernels.range_decoder cimport (range_decode, range_decode_counts, range_decode_low_bits,
                                               range_decode_uniform)
@@ -363,21 +363,6 @@ def encode_step(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py
     return tuple(coded[rank] for rank in range(RANKS)), nr, npl, ni
 
 
-cdef int check_counts(const double[:, ::1] rows, Py_ssize_t i) except -1:
-    """A row the kernels' range decoder takes: non-negative integer counts summing below 2^53 (what
-    the encoder's constriction decodes alike)."""
-    cdef Py_ssize_t b
-    cdef double v, total = 0.0
-    for b in range(rows.shape[1]):
-        v = rows[i, b]
-        if not (v >= 0.0 and v == <double>(<int64_t>v)):
-            raise ValueError("colour table: count rows must hold non-negative integers")
-        total = total + v
-    if not total < 9007199254740992.0:
-        raise ValueError("colour table: count rows must sum to less than 2^53")
-    return 0
-
-
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def decode_step(ColourTable table, TableStep w, KernelRangeDecoder decoder, const int64_t[:, :, ::1] img,
@@ -403,7 +388,7 @@ def decode_step(ColourTable table, TableStep w, KernelRangeDecoder decoder, cons
             rank = w.state[i]
             sym[i], nlow[i], low[i] = <int32_t>w.sym_m[rank, i], w.nlow_m[rank, i], w.low_m[rank, i]
             continue
-        check_counts(rows, i)
+        check_count_row(&rows[i, 0], w.nbk)
         w.rest[nr] = i
         used_row(w, rows, i, 0)
         got = range_decode_counts(&decoder.d, &w.used[0, 0], w.nbk)

@@ -530,8 +530,8 @@ class ClassicImageCodec(RunCodec):
                 if len(data) < 1 or data[0] not in (0, 1):
                     raise ValueError(f"corrupt chunk {j}: its colour-table byte is neither 0 nor 1")
                 uses_table, data = data[0] == 1, data[1:]
-            # the kernels' range decoder (what constriction decodes, with less work a call; the
-            # colour table's steps decode inside its kernel from the same object)
+            # the kernels' range decoder (what constriction decodes; the colour table's steps decode
+            # inside its kernel from the same object)
             with progress.within(a, b, signal.shape[0]):
                 _code_chunk(img, signal.bits, None, KernelRangeDecoder(data),
                             *self._tile(params, b - a, img.shape[1]), self.prior,
