@@ -120,6 +120,22 @@ def test_a_damaged_table_chunk_is_refused_or_decodes_to_other_pixels(damage):
     assert damage == "extend" or outcomes != {True}
 
 
+def test_chunks_take_the_table_each_as_its_colours_say_and_decode_exactly(monkeypatch):
+    """An image whose upper chunk's colours repeat and whose lower chunk's do not: the chunks' table
+    bytes are 1 and 0, each chunk starts a table of its own, and the whole decodes exactly, from
+    the member and through the file API."""
+    from neuralzip.models import classic_image
+    img = np.concatenate([repeating_colours(40, 64), _photo(40, 64)])
+    monkeypatch.setattr(classic_image, "CHUNK_PIXELS", 40 * 64)
+    signal = Signal("image", img.shape, 8)
+    codec = get_codec("classic", "image")
+    member = codec.encode(img, signal)
+    assert [c[2] for c in member.chunks] == [1, 0]  # after the colour and parity bytes
+    assert np.array_equal(codec.decode(member.params, member.chunks, signal), img)
+    data = _ppm(img)
+    assert api.decompress_bytes(api.compress_bytes(data, "x.ppm", "classic")) == [("x.ppm", data)]
+
+
 def test_a_photo_whose_colours_do_not_repeat_is_coded_as_before():
     """The encoder leaves the table out of such a chunk: the same bytes as without the table's
     param, but for the chunk's table byte 0."""
