@@ -38,8 +38,10 @@ CHANNELS = (1, 2)  # the channels it codes (their keys: the channels before them
 # The encoder's choice per chunk (a byte of the chunk says it): the table codes a chunk whose
 # colours repeat, where so many of its pixels' third channel (or second) were already the key's
 # most frequent value when they came, in raster order (`_k.repeats`, no model: tens of milliseconds
-# a megapixel). Elsewhere what the flags gain is small and their time is not (about a third more
-# to code and decode, timed in process on a crop of wiki_004 with one candidate, the table forced on). The thresholds were set on crops of images/train photos, between those that
+# a megapixel). Elsewhere what the flags gain is small and their time is not: forced on a 768x512
+# crop of wiki_004 (images/valid), 0.03% fewer bytes for 24% more time to code and 15% more to
+# decode (in process, one thread, median of 5; stop 58's steps in Python cost about a third more
+# to each). The thresholds were set on crops of images/train photos, between those that
 # gained and those that did not; on the whole photos (benchmarks/colour_table.py) six Wikipedia
 # photos of images/train take it, at 26-37% of their third channel repeating: wiki_015 -2.0%,
 # wiki_016 -1.8%, wiki_006 -1.0%, wiki_001 -0.3%, wiki_009 -0.1%, wiki_030 +0.2%. A chunk coded
