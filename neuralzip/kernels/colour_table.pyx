@@ -47,8 +47,9 @@ cdef class ColourTable:
 
     A key's counts are a row of `counts` that the key is given when it is first counted (row_of[key];
     -1: none yet), rows in the order keys come: the memory a chunk touches grows with the keys it
-    meets (a Kodak scan meets 8,000 to 23,000 of the 65,792: 4 to 11 MB) rather than spreading over
-    the whole table's 34 MB, and touching fresh memory is much of the table's time."""
+    meets (kodim01-06 of the Kodak set meet 8,000 to 23,000 of the 65,792: 4 to 11 MB) rather
+    than spreading over the whole table's 34 MB, and touching fresh memory is much of the table's
+    time."""
     cdef public object counts, row_of, totals, top, flags
     cdef uint16_t[:, ::1] counts_v
     cdef int32_t[::1] row_of_v
@@ -160,7 +161,9 @@ cdef class TableStep:
         self.used = np.empty((n_max, nbk), np.float64)
 
 
-WORK_PER_PIXEL = 6 * RANKS + RANKS // 2 + 2 * RANKS + 8 + 1  # TableStep's int64-sized numbers a pixel, less used
+# TableStep's numbers a pixel in 8-byte units, less `used`: six int64 arrays by rank, the int32
+# hits by rank, the flags' two rows by rank, eight int64 arrays and two int32 ones
+WORK_PER_PIXEL = 6 * RANKS + RANKS // 2 + 2 * RANKS + 8 + 1
 
 
 @cython.boundscheck(False)
@@ -371,7 +374,7 @@ def decode_step(ColourTable table, TableStep w, KernelRangeDecoder decoder, cons
                 int64_t[::1] nlow, int64_t[::1] low):
     """Decoder, a step of channel c: decodes from `decoder` what encode_step had coded, in the
     coder's order, into sym, nlow and low (as the encoder's)."""
-    cdef Py_ssize_t n = ys.shape[0], rank, k, i, nh, nr = 0
+    cdef Py_ssize_t n = ys.shape[0], rank, k, i, nh, nr = 0, ni = 0
     cdef int64_t got, size
     if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
         raise ValueError("colour table: mismatched step")
@@ -399,18 +402,21 @@ def decode_step(ColourTable table, TableStep w, KernelRangeDecoder decoder, cons
         nr += 1
     for k in range(nr):  # the plain low bits, then the inner indices (the encoder's order)
         i = w.rest[k]
-        if inner_size(sym[i], i, w.excluded, w.sym_m, w.nlow_m) == 0:
-            low[i] = range_decode_low_bits(&decoder.d, nlow[i])
-            if low[i] < 0:
-                raise ValueError("corrupt stream: low bits cannot be decoded")
-    for k in range(nr):
-        i = w.rest[k]
         size = inner_size(sym[i], i, w.excluded, w.sym_m, w.nlow_m)
         if size:
-            got = range_decode_uniform(&decoder.d, size)
-            if got < 0:
-                raise ValueError("corrupt stream: low bits cannot be decoded")
-            low[i] = inner_low_of(i, sym[i], got, w.excluded, w.sym_m, w.low_m)
+            w.inner[ni] = i
+            w.sizes[ni] = <int32_t>size
+            ni += 1
+            continue
+        low[i] = range_decode_low_bits(&decoder.d, nlow[i])
+        if low[i] < 0:
+            raise ValueError("corrupt stream: low bits cannot be decoded")
+    for k in range(ni):
+        i = w.inner[k]
+        got = range_decode_uniform(&decoder.d, w.sizes[k])
+        if got < 0:
+            raise ValueError("corrupt stream: low bits cannot be decoded")
+        low[i] = inner_low_of(i, sym[i], got, w.excluded, w.sym_m, w.low_m)
 
 
 def inner_index(const int64_t[::1] inner, const int32_t[::1] sym, const int64_t[::1] low, const int64_t[::1] excluded,
