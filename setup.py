@@ -22,6 +22,8 @@ from setuptools import Extension, setup
 OPT = os.environ.get("NEURALZIP_OPT", "-O2")
 PORTABLE = [OPT, "-fno-fast-math", "-ffp-contract=off", "-fno-strict-aliasing", "-fwrapv"]
 OPENMP = [] if sys.platform in ("darwin", "win32") else ["-fopenmp"]
+# POSIX threads for the kernels' own worker threads (job_worker.pxd; none on Windows)
+PTHREAD = [] if sys.platform == "win32" else ["-pthread"]
 
 # Network kernels whose inner products gcc vectorizes (int16 x int16 -> int32) only with its
 # dynamic cost model at -O2: 2.5x faster, and no result can change (integer arithmetic, -fwrapv;
@@ -41,9 +43,9 @@ ONLY = {n for n in os.environ.get("NEURALZIP_KERNELS", "").split(",") if n}
 
 extensions = [
     Extension(f"neuralzip.kernels.{pyx.stem}", [str(pyx)],
-              extra_compile_args=PORTABLE + OPENMP + ARCH_FLAGS.get(pyx.stem, [])
+              extra_compile_args=PORTABLE + OPENMP + PTHREAD + ARCH_FLAGS.get(pyx.stem, [])
               + (["-fvect-cost-model=dynamic"] if pyx.stem in VECTORIZED else []),
-              extra_link_args=OPENMP,
+              extra_link_args=OPENMP + PTHREAD,
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
     for pyx in sorted(Path("neuralzip/kernels").glob("*.pyx"))
     if (not ONLY or pyx.stem in ONLY) and (X86_64 or pyx.stem not in ARCH_FLAGS)

@@ -2,10 +2,29 @@
 # models that build on it (context_mlp.pyx reads a step's predictions and counts).
 
 from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.job_worker cimport nz_worker
 
 cdef enum:
     N_BASE = 12          # predictors per channel (later channels have 2 * N_BASE sub-predictors)
     N_CLASSES = 29       # activity classes
+
+
+cdef struct Fits:
+    # The least-squares mixer's fits as plain pointers into ImageChunkState's arrays (what
+    # learn_fits, on the worker thread or the caller's, reads and writes): per channel and weight
+    # set the decayed lower triangle R, right-hand side b, pixels added n and integer weights w;
+    # and per channel the pixels of its last step waiting to join the fits (job_n of them: each
+    # one's weight set, the blend's error, the inputs as doubles, a row of OLS_STRIDE_).
+    double* R
+    double* b
+    int64_t* n
+    int64_t* w
+    int64_t* job_set
+    double* job_err
+    double* job_x
+    int64_t* job_n
+    int64_t* n_in      # per channel: the inputs its mixer reads
+    Py_ssize_t sets, step_max
 
 
 cdef class ImageChunkState:
@@ -31,6 +50,10 @@ cdef class ImageChunkState:
     cdef int32_t[:, :, ::1] resid_map
     cdef double[:, :, ::1] ols_R, ols_b
     cdef int64_t[:, ::1] ols_n
+    cdef object job_arrays            # owns the memory fits.job_* point into
+    cdef Fits fits
+    cdef nz_worker* worker            # learns the fits beside the caller (NULL: the caller does)
+    cdef start_fits(self, Py_ssize_t sets, Py_ssize_t step_max, bint fit_thread)
 
 
 cdef class StepBuffers:

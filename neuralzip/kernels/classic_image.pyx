@@ -13,6 +13,7 @@ cimport cython
 from cython.parallel cimport prange
 from libc.math cimport floor
 from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.job_worker cimport NZ_WORKER_JOBS, nz_worker_free, nz_worker_new, nz_worker_post, nz_worker_wait
 from neuralzip.kernels.lsq cimport LSQ_MAX_N, cholesky_solve, decay_add
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, floor_div, unzigzag, value_of, zigzag
 
@@ -152,7 +153,12 @@ cdef class ImageChunkState:
     def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
                  int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0, bint offset_rows=False,
-                 bint parity_taps=False):
+                 bint parity_taps=False, Py_ssize_t step_max=0, bint fit_thread=False):
+        """step_max: the most pixels a step has (the least-squares mixer keeps a step's pixels
+        for its fits); fit_thread: learn the fits on a worker thread beside the caller's (where
+        threads are available; the results are the same either way)."""
+        if self.worker != NULL:
+            raise ValueError("a chunk's state is made once")
         self.img, self.perr, self.ferr = img, perr, ferr
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
@@ -191,6 +197,41 @@ cdef class ImageChunkState:
             raise ValueError("count totals do not match the count rows")
         if tuple(bias_sum.shape) != (nch, N_TEXTURES) or tuple(bias_cnt.shape) != (nch, N_TEXTURES):
             raise ValueError("bias accumulators have the wrong shape")
+        if ols:
+            self.start_fits(sets, step_max, fit_thread)
+
+    cdef start_fits(self, Py_ssize_t sets, Py_ssize_t step_max, bint fit_thread):
+        """The fits' waiting pixels, the pointers learn_fits reads, and the worker thread."""
+        cdef Py_ssize_t nch = self.img.shape[2], c
+        if step_max < 1:
+            raise ValueError("the least-squares mixer needs the chunk's longest step")
+        job_set = np.zeros((nch, step_max), np.int64)
+        job_err = np.zeros((nch, step_max))
+        job_x = np.zeros((nch, step_max, OLS_STRIDE_))
+        job_n = np.zeros(nch, np.int64)
+        n_in = np.array([n_inputs(self, c, N_BASE if c == 0 else self.nsub - self.n_extra) for c in range(nch)],
+                        np.int64)
+        self.job_arrays = (job_set, job_err, job_x, job_n, n_in)
+        cdef int64_t[:, ::1] set_v = job_set
+        cdef double[:, ::1] err_v = job_err
+        cdef double[:, :, ::1] x_v = job_x
+        cdef int64_t[::1] n_v = job_n, in_v = n_in
+        self.fits.R, self.fits.b = &self.ols_R[0, 0, 0], &self.ols_b[0, 0, 0]
+        self.fits.n, self.fits.w = &self.ols_n[0, 0], &self.mix_w[0, 0, 0]
+        self.fits.job_set, self.fits.job_err, self.fits.job_x = &set_v[0, 0], &err_v[0, 0], &x_v[0, 0, 0]
+        self.fits.job_n, self.fits.n_in = &n_v[0], &in_v[0]
+        self.fits.sets, self.fits.step_max = sets, step_max
+        if fit_thread and nch <= NZ_WORKER_JOBS:
+            self.worker = nz_worker_new(learn_job, <void*>&self.fits)
+
+    def __dealloc__(self):
+        with nogil:
+            nz_worker_free(self.worker)  # after the fits' last posted pixels, before their arrays go
+
+    @property
+    def fit_thread(self) -> bool:
+        """Whether a worker thread learns the fits."""
+        return self.worker != NULL
 
 
 cdef class StepBuffers:
@@ -364,78 +405,38 @@ cdef inline void nlms_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, P
 
 
 @cython.boundscheck(False)
-cdef void ols_update(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t n_in,
-                     int64_t target) noexcept nogil:
-    """Pixel i joins its weight set's fit: the blend's error (target, 1/FINE units, against the
-    blend before the mixer) over its inputs; every OLS_SOLVE_EVERY pixels of the set the fit is
-    solved and rounded into the set's integer weights (a solve that fails keeps them)."""
-    cdef Py_ssize_t wset = sb.mix_set[i], j
-    cdef double x[OLS_STRIDE_]
+cdef void learn_fits(Fits* f, int c) noexcept nogil:
+    """Channel c's pixels of its last step join their weight sets' fits, in pixel order: each adds
+    the blend's error over its inputs; every OLS_SOLVE_EVERY pixels of a set the fit is solved and
+    rounded into the set's integer weights (a solve that fails keeps them). Reads and writes only
+    channel c's part of f, which only channel c's next prediction reads."""
+    cdef Py_ssize_t i, j, k, at
+    cdef int64_t n_in = f.n_in[c]
     cdef double z[OLS_STRIDE_]
     cdef double work[OLS_STRIDE_ * OLS_STRIDE_]
     cdef double w
-    cdef int64_t err = to_8bit_scale(target - (sb.fine0[i] - sb.mix_corr[i]), st.shift)
-    for j in range(n_in):
-        x[j] = <double>sb.mix_x[i, j]
-    x[n_in] = 0.0  # decay_add reads a pair past an odd count
-    decay_add(&st.ols_R[c, wset, 0], &st.ols_b[c, wset, 0], x, n_in, OLS_STRIDE_, OLS_LAMBDA, 1.0, <double>err)
-    st.ols_n[c, wset] += 1
-    if st.ols_n[c, wset] % OLS_SOLVE_EVERY != 0:
-        return
-    if not cholesky_solve(&st.ols_R[c, wset, 0], &st.ols_b[c, wset, 0], z, work, n_in, OLS_STRIDE_, OLS_RIDGE):
-        return
-    for j in range(n_in):
-        w = floor(z[j] * (1 << MIX_SHIFT) + 0.5)
-        if not w >= -MIX_W_MAX:  # NaN too
-            w = -MIX_W_MAX
-        elif w > MIX_W_MAX:
-            w = MIX_W_MAX
-        st.mix_w[c, wset, j] = <int64_t>w
+    for i in range(f.job_n[c]):
+        k = c * f.step_max + i
+        at = c * f.sets + f.job_set[k]
+        decay_add(f.R + at * OLS_STRIDE_ * OLS_STRIDE_, f.b + at * OLS_STRIDE_, f.job_x + k * OLS_STRIDE_, n_in,
+                  OLS_STRIDE_, OLS_LAMBDA, 1.0, f.job_err[k])
+        f.n[at] += 1
+        if f.n[at] % OLS_SOLVE_EVERY != 0:
+            continue
+        if not cholesky_solve(f.R + at * OLS_STRIDE_ * OLS_STRIDE_, f.b + at * OLS_STRIDE_, z, work, n_in,
+                              OLS_STRIDE_, OLS_RIDGE):
+            continue
+        for j in range(n_in):
+            w = floor(z[j] * (1 << MIX_SHIFT) + 0.5)
+            if not w >= -MIX_W_MAX:  # NaN too
+                w = -MIX_W_MAX
+            elif w > MIX_W_MAX:
+                w = MIX_W_MAX
+            f.w[at * OLS_MAX_IN_ + j] = <int64_t>w
 
 
-@cython.boundscheck(False)
-cdef void balance_sets(StepBuffers sb, Py_ssize_t n, Py_ssize_t nparts, int64_t* owner) noexcept nogil:
-    """owner[wset]: which of nparts threads learns weight set wset's pixels of the step: sets by
-    decreasing pixel count, each to the part with the fewest pixels so far. (Sets split by
-    wset % nparts fell all on one thread in parity chunks: a step's pixels, x + 2y alike, share
-    their column parity, and so the parity half of the set.) Only the balance depends on this."""
-    cdef int64_t count[OLS_SETS_ * PARITY_CLASSES]
-    cdef int64_t load[OLS_SETS_]
-    cdef Py_ssize_t i, k, best, part
-    for k in range(OLS_SETS_ * PARITY_CLASSES):
-        count[k] = 0
-        owner[k] = 0
-    for part in range(nparts):
-        load[part] = 0
-    for i in range(n):
-        count[sb.mix_set[i]] += 1
-    while True:
-        best = -1
-        for k in range(OLS_SETS_ * PARITY_CLASSES):
-            if count[k] > 0 and (best < 0 or count[k] > count[best]):
-                best = k
-        if best < 0:
-            return
-        part = 0
-        for k in range(1, nparts):
-            if load[k] < load[part]:
-                part = k
-        owner[best] = part
-        load[part] += count[best]
-        count[best] = 0
-
-
-@cython.boundscheck(False)
-cdef void ols_part(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const int64_t[::1] ys, const int64_t[::1] xs,
-                   Py_ssize_t part, const int64_t* owner) noexcept nogil:
-    """The fits of channel c's weight sets that `owner` gives this part learn their pixels of the
-    step, in pixel order. Each set's fit sees the same pixels in the same order however the sets
-    are split, so the split never changes a result."""
-    cdef Py_ssize_t i
-    cdef int64_t n_in = n_inputs(st, c, N_BASE if c == 0 else st.nsub - st.n_extra)
-    for i in range(ys.shape[0]):
-        if owner[sb.mix_set[i]] == part:
-            ols_update(st, sb, i, c, n_in, FINE * st.img[ys[i], xs[i], c])
+cdef void learn_job(void* fits, int c) noexcept nogil:
+    learn_fits(<Fits*>fits, c)
 
 
 # Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
@@ -597,6 +598,9 @@ def predict_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64
     of a step, into step's row i; n_threads blocks in parallel."""
     check_step(st, step, c, ys, xs)
     cdef Py_ssize_t n = ys.shape[0], nblk = max(1, n_threads), blk
+    if st.worker != NULL:  # channel c's weights as its fits left them after the last step
+        with nogil:
+            nz_worker_wait(st.worker, c)
     failed_a = np.zeros(nblk, np.int32)
     cdef int32_t[::1] failed = failed_a
     for blk in prange(nblk, nogil=True, schedule="static", num_threads=nblk):
@@ -628,15 +632,20 @@ def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const i
 
 @cython.boundscheck(False)
 def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
-                const int64_t[::1] xs, const int32_t[::1] sym, const int64_t[::1] low, bint write,
-                int n_threads=1):
+                const int64_t[::1] xs, const int32_t[::1] sym, const int64_t[::1] low, bint write):
     """Pass B, in pixel order: write the decoded values (decoder: write) and adapt every
     statistic; step.resid[i, c] = the final residual. Symbols come from a stream and are
-    checked against the count rows. The least-squares mixer's fits learn last, their weight sets
-    split among n_threads threads."""
+    checked against the count rows. The least-squares mixer's fits learn last: on the chunk's
+    worker thread where it has one (this returns at once), else here."""
     check_step(st, step, c, ys, xs)
     if sym.shape[0] < ys.shape[0] or low.shape[0] < ys.shape[0]:
         raise ValueError("fewer symbols than pixels")
+    cdef bint ols = st.mixer == OLS_MIXER
+    if ols and ys.shape[0] > st.fits.step_max:
+        raise ValueError("step longer than the chunk's longest")
+    if ols and st.worker != NULL:  # channel c's pixels waiting to join the fits are read until then
+        with nogil:
+            nz_worker_wait(st.worker, c)
     cdef int64_t[:, :, ::1] img = st.img, counts = st.counts
     cdef int16_t[:, :, :, ::1] perr = st.perr
     cdef int32_t[:, :, ::1] ferr = st.ferr
@@ -648,9 +657,9 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef Py_ssize_t n = ys.shape[0], nbk = counts.shape[2], nrows = counts.shape[1], i, k
     cdef int64_t ncore = N_BASE if c == 0 else st.nsub - st.n_extra, n_extra = st.n_extra, slot = st.nsub - 1
     cdef bint fine = st.fine
-    cdef int64_t shift = st.shift, y, x, p, v, e, crow, ctx, b, j
-    cdef Py_ssize_t part, nparts = max(1, min(n_threads, OLS_SETS_))
-    cdef int64_t owner[OLS_SETS_ * PARITY_CLASSES]
+    cdef int64_t shift = st.shift, y, x, p, v, e, crow, ctx, b, j, n_in = n_inputs(st, c, ncore)
+    cdef Fits* fits = &st.fits
+    cdef Py_ssize_t at
     for i in range(n):
         y, x = ys[i], xs[i]
         p = preds[i]
@@ -678,9 +687,19 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         count_update(&counts[c, crow, 0], &totals[c, crow], nbk, b, COUNT_INC, COUNT_LIMIT)
         if st.mixer == NLMS_MIXER:
             nlms_update(st, step, i, c, n_inputs(st, c, ncore), FINE * v)
-        elif st.mixer == OLS_MIXER:
+        elif ols:
             st.resid_map[y, x, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
-    if st.mixer == OLS_MIXER:
-        balance_sets(step, n, nparts, owner)
-        for part in prange(nparts, nogil=True, schedule="static", num_threads=nparts):
-            ols_part(st, step, c, ys, xs, part, owner)
+            # the pixel's place in the fits: its weight set, the blend's error before the mixer, its inputs
+            at = c * fits.step_max + i
+            fits.job_set[at] = step.mix_set[i]
+            fits.job_err[at] = <double>to_8bit_scale(FINE * v - (fine0[i] - step.mix_corr[i]), shift)
+            for j in range(n_in):
+                fits.job_x[at * OLS_STRIDE_ + j] = <double>step.mix_x[i, j]
+            fits.job_x[at * OLS_STRIDE_ + n_in] = 0.0  # decay_add reads a pair past an odd count
+    if ols:
+        fits.job_n[c] = n
+        if st.worker != NULL:
+            with nogil:
+                nz_worker_post(st.worker, c)
+        else:
+            learn_fits(fits, c)

@@ -149,10 +149,11 @@ def largest_step(params, height: int, width: int) -> tuple[int, int]:
     return rows, min(rows * width, -(-rows // th) * -(-width // tw) * min(th, tw))
 
 
-def thread_blocks(n: int, smallest: int = 64) -> int:
+def thread_blocks(n: int, smallest: int = 64, busy: int = 0) -> int:
     """Thread blocks for a pass over n independent rows, each block at least `smallest` rows (small
-    passes stay on one thread: waking a thread team costs more than they take)."""
-    return max(1, min(max_threads(), n // smallest))
+    passes stay on one thread: waking a thread team costs more than they take), on the threads
+    that `busy` other threads leave."""
+    return max(1, min(max_threads() - busy, n // smallest))
 
 
 def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):
@@ -171,7 +172,7 @@ class _ChunkState:
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
                  n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE, parity: bool = False,
-                 row0: int = 0, offset_rows: bool = False, parity_taps: bool = False):
+                 row0: int = 0, offset_rows: bool = False, parity_taps: bool = False, step_max: int = 0):
         h, w, c = img.shape
         self.img = img
         self.maxv = (1 << bits) - 1
@@ -187,7 +188,9 @@ class _ChunkState:
             img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
             tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0,
-            offset_rows=offset_rows, parity_taps=parity_taps)
+            offset_rows=offset_rows, parity_taps=parity_taps, step_max=step_max, fit_thread=max_threads() > 1)
+        # the least-squares fits learn on a thread of their own where there is one: one thread fewer for the passes
+        self.busy_threads = 1 if self.kernel.fit_thread else 0
 
 
 def alphabet(bits: int) -> int:
@@ -228,10 +231,10 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     after observe, what the flags changed of each pixel's bits against the rows alone (encoder only)."""
     h, w, nch = img.shape
     split_rows = offset_rows and h * w >= OFFSET_ROWS_MIN_PIXELS
-    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
-                     split_rows, parity_taps)
     ys, xs, bounds = _wavefront_order(h, w, tile_h, tile_w)
     n_max = int(np.max(np.diff(bounds))) if len(bounds) > 1 else 0
+    st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
+                     split_rows, parity_taps, max(n_max, 1))
     nbk = st.counts.shape[2]
     view = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
     view.row0 = row0
@@ -256,7 +259,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             # all predictions of the step first (they read the state as it was before the step) ...
             if extra_predictor is not None:
                 extra_predictor(img, c, sy, sx, view.extra)
-            _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n))
+            _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n, busy=st.busy_threads))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
             tabled = table is not None and c in ctable.CHANNELS
             extra = None
@@ -282,7 +285,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             # ... then the updates, in pixel order
             if learn is not None:
                 learn(view, sym[:n])
-            _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None, thread_blocks(n))
+            _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None)
             if tabled:
                 table.learn(img, c, sy, sx)
 
