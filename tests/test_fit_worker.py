@@ -85,8 +85,7 @@ def test_a_state_without_a_longest_step_is_refused():
     h, w, c = 4, 4, 3
     nsub = 2 * _k.BASE
     with pytest.raises(ValueError, match="longest step"):
-        _k.ImageChunkState(img=np.zeros((h, w, c), np.int64), perr=np.zeros((h, w, c, nsub), np.int16),
-                           ferr=np.zeros((h, w, c), np.int32), counts=np.ones((c, _k.NCLS, 8), np.int64),
+        _k.ImageChunkState(img=np.zeros((h, w, c), np.int64), counts=np.ones((c, _k.NCLS, 8), np.int64),
                            totals=np.full((c, _k.NCLS), 8, np.int64), bias_sum=np.zeros((c, _k.N_BIAS_CONTEXTS),
                                                                                           np.int64),
                            bias_cnt=np.zeros((c, _k.N_BIAS_CONTEXTS), np.int64), maxv=255, shift=0, nsub=nsub,

@@ -31,12 +31,15 @@ cdef class ImageChunkState:
     """Everything one chunk's passes read and adapt: the image, per-pixel error maps,
     count rows per (channel, class), bias accumulators, and the chunk's constants."""
     cdef int64_t[:, :, ::1] img
-    cdef int16_t[:, :, :, ::1] perr   # each sub-predictor's error, on an 8-bit scale
-    cdef int32_t[:, :, ::1] ferr      # the final prediction's error, on an 8-bit scale
+    # The error maps keep each tile row's last ring_columns pixels (classic_image.pyx's ring_row):
+    # [ring row, channel, ...]
+    cdef int16_t[:, :, ::1] perr      # each sub-predictor's error, on an 8-bit scale
+    cdef int32_t[:, ::1] ferr         # the final prediction's error, on an 8-bit scale
     cdef int64_t[:, :, ::1] counts    # [channel, count row, bucket]: a row per class (or four, offset_rows)
     cdef int64_t[:, ::1] totals       # [channel, count row]
     cdef int64_t[:, ::1] bias_sum, bias_cnt  # [channel, texture context]
     cdef readonly int64_t maxv, shift, nsub, tile_h, tile_w
+    cdef readonly Py_ssize_t ntiles, ring_columns  # tiles side by side; the error maps' slots a tile row
     cdef readonly int64_t n_extra     # 1: an outside predictor (StepBuffers.extra) joins the blend
     cdef readonly bint fine           # the blend and bias in 1/FINE units, the residual's sign flipped
     cdef readonly int64_t mixer       # (with fine) the blend corrected by an online mixer (NO_MIXER, NLMS_MIXER, OLS_MIXER)
@@ -45,9 +48,9 @@ cdef class ImageChunkState:
     cdef readonly bint parity_taps    # (with parity) the later channels' mixer reads the parity taps too
     cdef readonly bint offset_rows    # (with fine) count rows per class split by fine offset and flat texture
     cdef int64_t[:, :, ::1] mix_w     # its weights [channel, weight set, input], 1/2^MIX_SHIFT
-    # the least-squares mixer's residual map (1/FINE units, 8-bit scale) and its fits: the decayed
-    # lower triangle and right-hand side [channel, weight set, ...], pixels added
-    cdef int32_t[:, :, ::1] resid_map
+    # the least-squares mixer's residual map ([ring row, channel]; 1/FINE units, 8-bit scale) and its
+    # fits: the decayed lower triangle and right-hand side [channel, weight set, ...], pixels added
+    cdef int32_t[:, ::1] resid_map
     cdef double[:, :, ::1] ols_R, ols_b
     cdef int64_t[:, ::1] ols_n
     cdef object job_arrays            # owns the memory fits.job_* point into

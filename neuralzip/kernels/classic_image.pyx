@@ -84,6 +84,13 @@ cdef enum:
     OLS_MAX_IN_ = 2 * N_BASE + 1 + OLS_NEIGHBOURS + 2 + PARITY_TAPS
     OLS_STRIDE_ = OLS_MAX_IN_ + 1  # rows of a fit's matrix (a pair more than the inputs: decay_add)
     OLS_SOLVE_EVERY = 32
+    # The error maps keep each image row's last RING_COLUMNS pixels of each tile, not the whole
+    # chunk: a pixel's errors are last read by the pixel two rows down (its NN), four wavefront
+    # steps later, when its own row has moved on by four pixels. A 768x512 photo's maps then take
+    # 0.7 MB instead of 64: they stay in the cache, and no fresh memory is touched per pixel
+    # (first touch cost about 4 ms per MB on the machine this was measured on). Where the errors
+    # are kept changes no value read.
+    RING_COLUMNS = 8
     # ImageChunkState's `mixer`
     NO_MIXER = 0
     NLMS_MIXER = 1
@@ -149,8 +156,42 @@ cdef inline int64_t gradient_sign(int64_t d, int64_t dead) noexcept nogil:
     return 0 if d < -dead else (2 if d > dead else 1)
 
 
+cdef struct Around:
+    # the error maps' rows of a pixel and of its causal neighbours in its tile (meaningful only
+    # where the neighbour exists: predict_rows's has* flags)
+    Py_ssize_t here, w, n, ne, nw, ww, nn
+
+
+cdef inline Py_ssize_t ring_row(ImageChunkState st, Py_ssize_t y, Py_ssize_t tile, Py_ssize_t tx) noexcept nogil:
+    """The error maps' row of the pixel in column tx of tile column `tile`, image row y: its column
+    modulo the RING_COLUMNS slots a tile row keeps (a narrower tile keeps all of its columns). A
+    column outside the tile (-2..tile_w) gives some row; only pixels of the tile are ever read."""
+    return (y * st.ntiles + tile) * st.ring_columns + (tx & (RING_COLUMNS - 1) if st.ring_columns == RING_COLUMNS
+                                                       else tx)
+
+
+cdef inline Around around(ImageChunkState st, Py_ssize_t y, Py_ssize_t x, int64_t tx0) noexcept nogil:
+    """The rows of pixel (y, x), in the tile starting at column tx0, and of its neighbours."""
+    cdef Around a
+    cdef Py_ssize_t tile = tx0 // st.tile_w, tx = x - tx0
+    a.here = ring_row(st, y, tile, tx)
+    a.w = ring_row(st, y, tile, tx - 1)
+    a.ww = ring_row(st, y, tile, tx - 2)
+    a.n = ring_row(st, y - 1, tile, tx)
+    a.ne = ring_row(st, y - 1, tile, tx + 1)
+    a.nw = ring_row(st, y - 1, tile, tx - 1)
+    a.nn = ring_row(st, y - 2, tile, tx)
+    return a
+
+
+def error_map_rows(Py_ssize_t rows, Py_ssize_t width, Py_ssize_t tile_w):
+    """The rows of a chunk's error maps (perr: 2 * nsub bytes a channel, ferr and the residual map:
+    4 each)."""
+    return rows * ((width + tile_w - 1) // tile_w) * min(tile_w, RING_COLUMNS)
+
+
 cdef class ImageChunkState:
-    def __init__(self, *, img, perr, ferr, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
+    def __init__(self, *, img, counts, totals, bias_sum, bias_cnt, int64_t maxv, int64_t shift,
                  int64_t nsub, int64_t tile_h, int64_t tile_w, int64_t n_extra=0, bint fine=False,
                  int64_t mixer=NO_MIXER, bint parity=False, int64_t row0=0, bint offset_rows=False,
                  bint parity_taps=False, Py_ssize_t step_max=0, bint fit_thread=False):
@@ -159,7 +200,7 @@ cdef class ImageChunkState:
         threads are available; the results are the same either way)."""
         if self.worker != NULL:
             raise ValueError("a chunk's state is made once")
-        self.img, self.perr, self.ferr = img, perr, ferr
+        self.img = img
         self.counts, self.totals = counts, totals
         self.bias_sum, self.bias_cnt = bias_sum, bias_cnt
         self.maxv, self.shift, self.nsub, self.tile_h, self.tile_w = maxv, shift, nsub, tile_h, tile_w
@@ -168,6 +209,13 @@ cdef class ImageChunkState:
         self.offset_rows = offset_rows
         self.parity_taps = parity and parity_taps
         h, w, nch = img.shape[0], img.shape[1], img.shape[2]
+        if tile_h < 1 or tile_w < 1:
+            raise ValueError("tile size out of range")
+        self.ntiles = (w + tile_w - 1) // tile_w
+        self.ring_columns = min(tile_w, RING_COLUMNS)
+        ring = error_map_rows(h, w, tile_w)
+        self.perr = np.zeros((ring, nch, nsub), np.int16)
+        self.ferr = np.zeros((ring, nch), np.int32)
         if mixer not in (NO_MIXER, NLMS_MIXER, OLS_MIXER) or (mixer != NO_MIXER and not fine):
             raise ValueError("an online mixer needs the fine blend")
         if parity and mixer != OLS_MIXER:
@@ -177,19 +225,15 @@ cdef class ImageChunkState:
         ols = mixer == OLS_MIXER
         sets = OLS_SETS_ * (PARITY_CLASSES if parity else 1)
         self.mix_w = np.zeros((nch, sets if ols else (MIX_SETS if mixer else 1), OLS_MAX_IN_), np.int64)
-        self.resid_map = np.zeros((h, w, nch) if ols else (1, 1, 1), np.int32)
+        self.resid_map = np.zeros((ring, nch) if ols else (1, 1), np.int32)
         self.ols_R = np.zeros((nch, sets, OLS_STRIDE_ * OLS_STRIDE_) if ols else (1, 1, 1))
         self.ols_b = np.zeros((nch, sets, OLS_STRIDE_) if ols else (1, 1, 1))
         self.ols_n = np.zeros((nch, sets) if ols else (1, 1), np.int64)
 
-        if tile_h < 1 or tile_w < 1:
-            raise ValueError("tile size out of range")
         if maxv < 1 or not -MAX_SHIFT <= shift <= MAX_SHIFT:
             raise ValueError("sample depth out of range")
         if n_extra not in (0, 1) or nch < 1 or nsub != (N_BASE if nch == 1 else 2 * N_BASE) + n_extra:
             raise ValueError("sub-predictor count does not match the channels")
-        if tuple(perr.shape) != (h, w, nch, nsub) or tuple(ferr.shape) != (h, w, nch):
-            raise ValueError("error maps do not match the image")
         if counts.shape[0] != nch or counts.shape[1] != N_CLASSES * (ROWS_PER_CLASS if offset_rows else 1) \
                 or counts.shape[2] < 1:
             raise ValueError("count rows do not match the image")
@@ -338,8 +382,8 @@ cdef inline int64_t n_inputs(ImageChunkState st, Py_ssize_t c, int64_t ncore) no
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef inline void mix_inputs(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py_ssize_t c, int64_t ncore,
-                            int64_t blend, Py_ssize_t y, Py_ssize_t x, bint hasN, bint hasW, bint hasNE,
-                            bint hasNN, bint hasWW, int64_t ty0, int64_t tx0, int64_t tx1) noexcept nogil:
+                            int64_t blend, Py_ssize_t y, Py_ssize_t x, const Around* r, bint hasN, bint hasW,
+                            bint hasNE, bint hasNN, bint hasWW, int64_t ty0, int64_t tx0, int64_t tx1) noexcept nogil:
     """Pixel i's inputs into sb.mix_x[i]: the deviations (mix_input), then for the least-squares
     mixer the residuals of the neighbours (0 where the tile has none) and of the earlier channels,
     then with parity_taps (later channels) the parity taps' deviations (0 outside the tile)."""
@@ -349,14 +393,14 @@ cdef inline void mix_inputs(ImageChunkState st, StepBuffers sb, Py_ssize_t i, Py
         sb.mix_x[i, j] = mix_input(st, sb, i, j, ncore, blend)
     if st.mixer != OLS_MIXER:
         return
-    sb.mix_x[i, n] = st.resid_map[y, x - 1, c] if hasW else 0
-    sb.mix_x[i, n + 1] = st.resid_map[y - 1, x, c] if hasN else 0
-    sb.mix_x[i, n + 2] = st.resid_map[y - 1, x + 1, c] if hasNE else 0
-    sb.mix_x[i, n + 3] = st.resid_map[y - 1, x - 1, c] if hasN and hasW else 0
-    sb.mix_x[i, n + 4] = st.resid_map[y, x - 2, c] if hasWW else 0
-    sb.mix_x[i, n + 5] = st.resid_map[y - 2, x, c] if hasNN else 0
+    sb.mix_x[i, n] = st.resid_map[r.w, c] if hasW else 0
+    sb.mix_x[i, n + 1] = st.resid_map[r.n, c] if hasN else 0
+    sb.mix_x[i, n + 2] = st.resid_map[r.ne, c] if hasNE else 0
+    sb.mix_x[i, n + 3] = st.resid_map[r.nw, c] if hasN and hasW else 0
+    sb.mix_x[i, n + 4] = st.resid_map[r.ww, c] if hasWW else 0
+    sb.mix_x[i, n + 5] = st.resid_map[r.nn, c] if hasNN else 0
     for j in range(min(c, 2)):
-        sb.mix_x[i, n + OLS_NEIGHBOURS + j] = st.resid_map[y, x, c - 1 - j]
+        sb.mix_x[i, n + OLS_NEIGHBOURS + j] = st.resid_map[r.here, c - 1 - j]
     if not (st.parity_taps and c > 0):
         return
     n += OLS_NEIGHBOURS + min(c, 2)
@@ -449,8 +493,8 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     """Prediction, context and count row of channel c for pixels start..stop-1 of the step.
     -> 1 if a blend had no weight at all (only a corrupt stream gets there), else 0."""
     cdef const int64_t[:, :, ::1] img = st.img
-    cdef const int16_t[:, :, :, ::1] perr = st.perr
-    cdef const int32_t[:, :, ::1] ferr = st.ferr
+    cdef const int16_t[:, :, ::1] perr = st.perr
+    cdef const int32_t[:, ::1] ferr = st.ferr
     cdef const int64_t[:, :, ::1] counts = st.counts
     cdef const int64_t[:, ::1] bias_sum = st.bias_sum, bias_cnt = st.bias_cnt
     cdef int64_t[:, ::1] subs = sb.subs
@@ -469,6 +513,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
     cdef int64_t dead = to_8bit_scale(BIAS_DEAD_8BIT, -st.shift)  # on the image's own scale
     cdef int64_t y, x, ty0, tx0, tx1, fallback, xr, num, den, emin, e, wgt, p, a, t, n, cls, ctx, j, pf, wset, crow
     cdef bint hasN, hasW, hasNE, hasNN, hasWW, outside
+    cdef Around r
     for i in range(start, stop):
         y, x = ys[i], xs[i]
         ty0 = (y // tile_h) * tile_h
@@ -479,6 +524,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         hasNE = hasN and x + 1 < tx1
         hasNN = y - 1 > ty0
         hasWW = x - 1 > tx0
+        r = around(st, y, x, tx0)
         fallback = mid if c == 0 else img[y, x, c - 1]
         base_predictions(&img[y, x, c], row, col, hasN, hasW, hasNE, hasNN, hasWW, fallback, base)
         for k in range(N_BASE):
@@ -499,19 +545,19 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
             k = slot if outside else j
             e = 0
             if hasN:
-                e += perr[y - 1, x, c, k]
+                e += perr[r.n, c, k]
                 if hasNE:
-                    e += perr[y - 1, x + 1, c, k]
+                    e += perr[r.ne, c, k]
                 if hasW:
-                    e += perr[y - 1, x - 1, c, k] >> 1
+                    e += perr[r.nw, c, k] >> 1
             if hasW:
-                e += perr[y, x - 1, c, k]
+                e += perr[r.w, c, k]
             if hasNN:
-                e += perr[y - 2, x, c, k] >> 1
+                e += perr[r.nn, c, k] >> 1
             if hasWW:
-                e += perr[y, x - 2, c, k] >> 1
+                e += perr[r.ww, c, k] >> 1
             if c > 0 and (k < N_BASE or outside):
-                e += perr[y, x, c - 1, k]
+                e += perr[r.here, c - 1, k]
             if outside:
                 e = (e * EXTRA_ERROR) >> 4
             emin = min(emin, e)
@@ -528,19 +574,19 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         # activity of the neighbourhood -> context class
         a = 0
         if hasN:
-            a += ferr[y - 1, x, c]
+            a += ferr[r.n, c]
             if hasNE:
-                a += ferr[y - 1, x + 1, c]
+                a += ferr[r.ne, c]
             if hasW:
-                a += ferr[y - 1, x - 1, c] >> 1
+                a += ferr[r.nw, c] >> 1
         if hasW:
-            a += ferr[y, x - 1, c]
+            a += ferr[r.w, c]
         if hasNN:
-            a += ferr[y - 2, x, c] >> 1
+            a += ferr[r.nn, c] >> 1
         if hasWW:
-            a += ferr[y, x - 2, c] >> 1
+            a += ferr[r.ww, c] >> 1
         if c > 0:
-            a += ferr[y, x, c - 1]
+            a += ferr[r.here, c - 1]
         a = (a + emin) >> 1
         if n_extra:
             a += to_8bit_scale(iabs(subs[i, slot] - p) * EXTRA_SPREAD >> 4, st.shift)
@@ -561,7 +607,7 @@ cdef int predict_rows(ImageChunkState st, StepBuffers sb, Py_ssize_t c, const in
         bctx[i] = ctx
         n = bias_cnt[c, ctx]
         if st.mixer != NO_MIXER:
-            mix_inputs(st, sb, i, c, ncore, pf, y, x, hasN, hasW, hasNE, hasNN, hasWW, ty0, tx0, tx1)
+            mix_inputs(st, sb, i, c, ncore, pf, y, x, &r, hasN, hasW, hasNE, hasNN, hasWW, ty0, tx0, tx1)
             if st.mixer == OLS_MIXER:
                 wset = 2 * min(cls >> 2, 7) + (1 if t == FLAT_TEXTURE else 0)
                 if st.parity and c > 0:  # the later channels: where an interpolated chroma shows
@@ -647,8 +693,8 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         with nogil:
             nz_worker_wait(st.worker, c)
     cdef int64_t[:, :, ::1] img = st.img, counts = st.counts
-    cdef int16_t[:, :, :, ::1] perr = st.perr
-    cdef int32_t[:, :, ::1] ferr = st.ferr
+    cdef int16_t[:, :, ::1] perr = st.perr
+    cdef int32_t[:, ::1] ferr = st.ferr
     cdef int64_t[:, ::1] totals = st.totals, bias_sum = st.bias_sum, bias_cnt = st.bias_cnt
     cdef const int64_t[:, ::1] subs = step.subs
     cdef int64_t[:, ::1] resid = step.resid
@@ -659,9 +705,11 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
     cdef bint fine = st.fine
     cdef int64_t shift = st.shift, y, x, p, v, e, crow, ctx, b, j, n_in = n_inputs(st, c, ncore)
     cdef Fits* fits = &st.fits
-    cdef Py_ssize_t at
+    cdef Py_ssize_t at, here, tile, tile_w = st.tile_w
     for i in range(n):
         y, x = ys[i], xs[i]
+        tile = x // tile_w
+        here = ring_row(st, y, tile, x - tile * tile_w)
         p = preds[i]
         b = sym[i]
         crow = crows[i]
@@ -675,10 +723,10 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         for j in range(ncore + n_extra):
             k = j if j < ncore else slot
             e = to_8bit_scale(iabs(v - subs[i, k]), shift)
-            perr[y, x, c, k] = <int16_t>min(e, 32767)
+            perr[here, c, k] = <int16_t>min(e, 32767)
         e = v - p
         resid[i, c] = e
-        ferr[y, x, c] = <int32_t>min(to_8bit_scale(iabs(e), shift), <int64_t>1 << 30)
+        ferr[here, c] = <int32_t>min(to_8bit_scale(iabs(e), shift), <int64_t>1 << 30)
         bias_sum[c, ctx] += FINE * v - fine0[i] if fine else e
         bias_cnt[c, ctx] += 1
         if bias_cnt[c, ctx] >= BIAS_WINDOW_N:
@@ -688,7 +736,7 @@ def update_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_
         if st.mixer == NLMS_MIXER:
             nlms_update(st, step, i, c, n_inputs(st, c, ncore), FINE * v)
         elif ols:
-            st.resid_map[y, x, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
+            st.resid_map[here, c] = <int32_t>clip(to_8bit_scale(FINE * v - fine0[i], shift), FINE * MIX_CLIP_8BIT)
             # the pixel's place in the fits: its weight set, the blend's error before the mixer, its inputs
             at = c * fits.step_max + i
             fits.job_set[at] = step.mix_set[i]

@@ -167,25 +167,23 @@ def _wavefront_order(height: int, width: int, tile_h: int, tile_w: int):
 
 
 class _ChunkState:
-    """The arrays one chunk's passes adapt (errors on an 8-bit scale), and the compiled
-    kernels' typed view of them (`kernel`)."""
+    """The statistics one chunk's passes adapt, and the compiled kernels' state (`kernel`, which
+    also keeps the error maps and the mixer's fits)."""
 
     def __init__(self, img: np.ndarray, bits: int, prior: np.ndarray | None, tile_h: int, tile_w: int,
                  n_extra: int = 0, fine: bool = False, mixer: int = _k.MIXER_NONE, parity: bool = False,
                  row0: int = 0, offset_rows: bool = False, parity_taps: bool = False, step_max: int = 0):
-        h, w, c = img.shape
+        c = img.shape[2]
         self.img = img
         self.maxv = (1 << bits) - 1
         self.shift = bits - 8
         self.nsub = (BASE if c == 1 else 2 * BASE) + n_extra
-        self.perr = np.zeros((h, w, c, self.nsub), np.int16)
-        self.ferr = np.zeros((h, w, c), np.int32)
         self.counts = _initial_counts(bits, c, prior, _k.OFFSET_ROWS if offset_rows else 1)
         self.totals = self.counts.sum(axis=2)
         self.bias_sum = np.zeros((c, N_BIAS_CONTEXTS), np.int64)
         self.bias_cnt = np.zeros((c, N_BIAS_CONTEXTS), np.int64)
         self.kernel = _k.ImageChunkState(
-            img=img, perr=self.perr, ferr=self.ferr, counts=self.counts, totals=self.totals,
+            img=img, counts=self.counts, totals=self.totals,
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
             tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0,
             offset_rows=offset_rows, parity_taps=parity_taps, step_max=step_max, fit_thread=max_threads() > 1)
@@ -498,16 +496,18 @@ class ClassicImageCodec(RunCodec):
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def decode_memory(self, params, signal):
-        """One chunk's state (the image as int64, per-predictor errors, the residual map, the wavefront
-        order), the arrays of its largest wavefront step (count rows over the buckets,
-        sub-predictions, the mixer's inputs), the mixer's fits and the colour table."""
+        """One chunk's state (the image as int64, the wavefront order, the error maps), the arrays of its
+        largest wavefront step (count rows over the buckets, sub-predictions, the mixer's inputs), the
+        mixer's fits and the colour table."""
         h, w, c = signal.shape
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
         nbk = alphabet(signal.bits)
-        fits = c * _k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) * 8  # the least-squares mixer's
+        # the least-squares mixer's fits, and a step's pixels waiting to join them
+        fits = c * 8 * (_k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) + step * (_k.OLS_STRIDE + 2))
         table = ctable.decode_memory(step, nbk) if self._colour_table(params) else 0
-        return (rows * w * (c * (16 + 2 * nsub + 8) + 128) + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
+        maps = _k.error_map_rows(rows, w, self._tile(params, rows, w)[1]) * c * (2 * nsub + 8)
+        return (rows * w * (c * 16 + 128) + maps + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
                 + fits + table)
 
     def decode_chunks(self, params, chunk, signal, write):
