@@ -13,7 +13,7 @@ exact model's information content: that is the ``likelihood`` path.
 import constriction
 import numpy as np
 
-from neuralzip.kernels.coding import join_pieces, split_pieces
+from neuralzip.kernels.coding import information, join_pieces, split_pieces
 
 CONSTRICTION_VERSION = "0.5.0"
 PIECE_BITS = 16  # the kernels cut low-bit fields into pieces of this many bits
@@ -107,7 +107,7 @@ class CostCoder:
 
     def symbols(self, symbols: np.ndarray, counts: np.ndarray) -> None:
         if len(symbols):
-            self.bits += float(np.sum(symbol_bits(symbols, counts)))
+            self.bits += information(np.asarray(symbols, np.int32), np.asarray(counts, np.float64))
 
     def symbols_iid(self, symbols: np.ndarray, counts: np.ndarray) -> None:
         p = np.asarray(counts, dtype=np.float64)
