@@ -87,7 +87,7 @@ cdef enum:
     # The error maps keep each image row's last RING_COLUMNS pixels of each tile, not the whole
     # chunk: a pixel's errors are last read by the pixel two rows down (its NN), four wavefront
     # steps later, when its own row has moved on by four pixels. A 768x512 photo's maps then take
-    # 0.7 MB instead of 64: they stay in the cache, and no fresh memory is touched per pixel
+    # 0.7 MB instead of 68: they stay in the cache, and no fresh memory is touched per pixel
     # (first touch cost about 4 ms per MB on the machine this was measured on). Where the errors
     # are kept changes no value read.
     RING_COLUMNS = 8
