@@ -1,7 +1,8 @@
-"""The least-squares mixer's fits learned on a worker thread (kernels/job_worker.pxd): a chunk
-coded with the worker writes the same bytes as one coded without it, and each decodes the
-other's file exactly, for every mode whose chunks use the mixer (grey, colour, colour with
-alpha, 16-bit, and a film scan whose sets split by parity)."""
+"""The least-squares mixer's fits learned on a worker thread (kernels/job_worker.pxd), which also
+predicts the first channel of the next step while the caller codes the later channels of this one
+(predict_ahead): a chunk coded with the worker writes the same bytes as one coded without it, and
+each decodes the other's file exactly, for every mode whose chunks use the mixer (grey, colour,
+colour with alpha, 16-bit, and a film scan whose sets split by parity)."""
 
 import numpy as np
 import pytest
@@ -24,9 +25,13 @@ def _photo(h, w, channels, bits=8, seed=0):
     return img[..., 0] if channels == 1 else img
 
 
-def _coded(monkeypatch, img, threads):
-    """The .nz bytes and the chunk states' worker flags with max_threads() saying `threads`."""
+def _coded(monkeypatch, img, threads, ahead=None):
+    """The .nz bytes and the chunk states' worker flags with max_threads() saying `threads`
+    (ahead: a list that counts the steps whose first channel the worker predicted)."""
     monkeypatch.setattr(classic_image, "max_threads", lambda: threads)
+    if ahead is not None:
+        predicted = _k.predicted
+        monkeypatch.setattr(_k, "predicted", lambda st: (ahead.append(1), predicted(st))[1])
     made = []
     original = classic_image._ChunkState
 
@@ -43,10 +48,13 @@ def _coded(monkeypatch, img, threads):
     _photo(40, 56, 1), _photo(48, 40, 3, seed=1), _photo(33, 47, 4, seed=2), _photo(36, 44, 3, bits=16, seed=3),
     _film_scan(64, 96)], ids=["grey", "rgb", "rgba", "rgb16", "film-scan"])
 def test_the_worker_writes_the_same_bytes_and_each_decodes_the_other(monkeypatch, img):
-    with_worker, states = _coded(monkeypatch, img, 2)
+    ahead, ahead_alone = [], []
+    with_worker, states = _coded(monkeypatch, img, 2, ahead)
     assert states and all(states), "the worker thread was not used"
-    alone, states_alone = _coded(monkeypatch, img, 1)
-    assert states_alone and not any(states_alone)
+    # every wavefront step but the first (one chunk, one tile: width + 2 * height - 2 steps)
+    assert len(ahead) == img.shape[1] + 2 * img.shape[0] - 3, "the worker did not predict ahead"
+    alone, states_alone = _coded(monkeypatch, img, 1, ahead_alone)
+    assert states_alone and not any(states_alone) and not ahead_alone
     assert with_worker == alone
     for threads in (1, 2):
         monkeypatch.setattr(classic_image, "max_threads", lambda: threads)

@@ -9,6 +9,9 @@ cdef enum:
     N_CLASSES = 29       # activity classes
 
 
+cdef class StepBuffers
+
+
 cdef struct Fits:
     # The least-squares mixer's fits as plain pointers into ImageChunkState's arrays (what
     # learn_fits, on the worker thread or the caller's, reads and writes): per channel and weight
@@ -56,6 +59,10 @@ cdef class ImageChunkState:
     cdef object job_arrays            # owns the memory fits.job_* point into
     cdef Fits fits
     cdef nz_worker* worker            # learns the fits beside the caller (NULL: the caller does)
+    # what the worker predicts channel 0 of the next step into (predict_ahead), and whether it failed
+    cdef StepBuffers ahead
+    cdef const int64_t[::1] ahead_ys, ahead_xs
+    cdef int ahead_failed
     cdef start_fits(self, Py_ssize_t sets, Py_ssize_t step_max, bint fit_thread)
 
 

@@ -91,6 +91,9 @@ cdef enum:
     # (first touch cost about 4 ms per MB on the machine this was measured on). Where the errors
     # are kept changes no value read.
     RING_COLUMNS = 8
+    # The worker's job id for the first channel's prediction of the next step (the fits' jobs are
+    # the channels, below it)
+    AHEAD_JOB = NZ_WORKER_JOBS - 1
     # ImageChunkState's `mixer`
     NO_MIXER = 0
     NLMS_MIXER = 1
@@ -265,8 +268,8 @@ cdef class ImageChunkState:
         self.fits.job_set, self.fits.job_err, self.fits.job_x = &set_v[0, 0], &err_v[0, 0], &x_v[0, 0, 0]
         self.fits.job_n, self.fits.n_in = &n_v[0], &in_v[0]
         self.fits.sets, self.fits.step_max = sets, step_max
-        if fit_thread and nch <= NZ_WORKER_JOBS:
-            self.worker = nz_worker_new(learn_job, <void*>&self.fits)
+        if fit_thread and nch < AHEAD_JOB:
+            self.worker = nz_worker_new(worker_job, <void*>self)  # self outlives it: __dealloc__ joins it
 
     def __dealloc__(self):
         with nogil:
@@ -479,8 +482,6 @@ cdef void learn_fits(Fits* f, int c) noexcept nogil:
             f.w[at * OLS_MAX_IN_ + j] = <int64_t>w
 
 
-cdef void learn_job(void* fits, int c) noexcept nogil:
-    learn_fits(<Fits*>fits, c)
 
 
 # Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
@@ -652,6 +653,46 @@ def predict_pass(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64
     for blk in prange(nblk, nogil=True, schedule="static", num_threads=nblk):
         failed[blk] = predict_rows(st, step, c, ys, xs, blk * n // nblk, (blk + 1) * n // nblk)
     if failed_a.any():
+        raise ValueError("corrupt stream: a prediction has no weight")
+
+
+cdef void predict_next(ImageChunkState st) noexcept nogil:
+    st.ahead_failed = predict_rows(st, st.ahead, 0, st.ahead_ys, st.ahead_xs, 0, st.ahead_ys.shape[0])
+
+
+cdef void worker_job(void* state, int job) noexcept nogil:
+    """The worker's jobs: channel `job`'s fits, or AHEAD_JOB, the first channel's prediction of the
+    next step (predict_ahead). `state` is the chunk's ImageChunkState, borrowed: it joins the worker
+    before it goes."""
+    if job == AHEAD_JOB:
+        predict_next(<ImageChunkState>state)
+    else:
+        learn_fits(&(<ImageChunkState>state).fits, job)
+
+
+# The first channel of the next step reads only the first channel's values and statistics, which
+# its update of this step has settled: the worker can predict it while the caller codes this step's
+# later channels. The fits of that channel were posted before, so the worker learns them first.
+def predict_ahead(ImageChunkState st, StepBuffers step, const int64_t[::1] ys, const int64_t[::1] xs):
+    """Post the prediction of channel 0 for the next step's pixels (ys, xs) into `step`, after this
+    step's update of channel 0 (the chunk must have a worker; predicted() waits for it)."""
+    check_step(st, step, 0, ys, xs)
+    if st.worker == NULL:
+        raise ValueError("no worker to predict ahead")
+    with nogil:
+        nz_worker_wait(st.worker, AHEAD_JOB)
+    st.ahead, st.ahead_ys, st.ahead_xs, st.ahead_failed = step, ys, xs, 0
+    with nogil:
+        nz_worker_post(st.worker, AHEAD_JOB)
+
+
+def predicted(ImageChunkState st):
+    """Wait for predict_ahead's prediction (as predict_pass would have made it)."""
+    if st.worker == NULL:
+        raise ValueError("no worker to predict ahead")
+    with nogil:
+        nz_worker_wait(st.worker, AHEAD_JOB)
+    if st.ahead_failed:
         raise ValueError("corrupt stream: a prediction has no weight")
 
 

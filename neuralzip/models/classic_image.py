@@ -234,30 +234,38 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     st = _ChunkState(img, bits, prior, tile_h, tile_w, 0 if extra_predictor is None else 1, fine, mixer, parity, row0,
                      split_rows, parity_taps, max(n_max, 1))
     nbk = st.counts.shape[2]
-    view = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
-    view.row0 = row0
+    later = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals)
+    later.row0 = row0
+    # Where the fits have a worker and no hook reads the views, the worker also predicts the first
+    # channel of the next step while this one's later channels are coded (_k.predict_ahead), into
+    # a view of its own
+    ahead = st.kernel.fit_thread and model_rows is None and extra_predictor is None
+    first = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals) if ahead else later
+    first.row0 = row0
     learn = getattr(model_rows, "learn", None)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
     limit = decode_batch_limit() if decoder is not None else 0
     table = ctable.ColourTableStep(n_max, nbk) if colour_table and ctable.applies(bits, nch) else None
-    for s in range(len(bounds) - 1):
-        if s % 64 == 0:
+    steps = [s for s in range(len(bounds) - 1) if bounds[s] < bounds[s + 1]]
+    for k, s in enumerate(steps):
+        if k % 64 == 0:
             progress.step(s / len(bounds))
         a, b = bounds[s], bounds[s + 1]
-        if a == b:
-            continue
         n = b - a
         sy, sx = ys[a:b], xs[a:b]
-        view.n, view.ys, view.xs = n, sy, sx
         parts = sub_batches(n, limit)
         for c in range(nch):
-            view.c = c
+            view = first if c == 0 else later
+            view.n, view.ys, view.xs, view.c = n, sy, sx, c
             # all predictions of the step first (they read the state as it was before the step) ...
             if extra_predictor is not None:
                 extra_predictor(img, c, sy, sx, view.extra)
-            _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n, busy=st.busy_threads))
+            if c == 0 and ahead and k > 0:
+                _k.predicted(st.kernel)
+            else:
+                _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n, busy=st.busy_threads))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
             tabled = table is not None and c in ctable.CHANNELS
             extra = None
@@ -284,6 +292,9 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             if learn is not None:
                 learn(view, sym[:n])
             _k.update_pass(st.kernel, view.buffers, c, sy, sx, sym, low, decoder is not None)
+            if c == 0 and ahead and k + 1 < len(steps):
+                a1, b1 = bounds[steps[k + 1]], bounds[steps[k + 1] + 1]
+                _k.predict_ahead(st.kernel, first.buffers, ys[a1:b1], xs[a1:b1])
             if tabled:
                 table.learn(img, c, sy, sx)
 
