@@ -482,8 +482,6 @@ cdef void learn_fits(Fits* f, int c) noexcept nogil:
             f.w[at * OLS_MAX_IN_ + j] = <int64_t>w
 
 
-
-
 # Indices here are in range by check_step and the shapes ImageChunkState/StepBuffers
 # checked; divisions with a possibly negative numerator go through floor_div. The arrays
 # are read through local views so the compiler keeps their strides in registers.

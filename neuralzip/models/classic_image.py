@@ -238,8 +238,8 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     later.row0 = row0
     # Where the fits have a worker and no hook reads the views, the worker also predicts the first
     # channel of the next step while this one's later channels are coded (_k.predict_ahead), into
-    # a view of its own
-    ahead = st.kernel.fit_thread and model_rows is None and extra_predictor is None
+    # a view of its own (one channel alone would only wait for it)
+    ahead = st.kernel.fit_thread and model_rows is None and extra_predictor is None and nch > 1
     first = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals) if ahead else later
     first.row0 = row0
     learn = getattr(model_rows, "learn", None)
