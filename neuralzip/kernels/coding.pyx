@@ -229,4 +229,3 @@ cdef class KernelRangeDecoder:
                 raise ValueError(f"corrupt stream: uniform value {i} cannot be decoded")
             v[i] = <int32_t>got
         return out
-

@@ -187,8 +187,6 @@ class _ChunkState:
             bias_sum=self.bias_sum, bias_cnt=self.bias_cnt, maxv=self.maxv, shift=self.shift, nsub=self.nsub,
             tile_h=tile_h, tile_w=tile_w, n_extra=n_extra, fine=fine, mixer=mixer, parity=parity, row0=row0,
             offset_rows=offset_rows, parity_taps=parity_taps, step_max=step_max, fit_thread=max_threads() > 1)
-        # the least-squares fits learn on a thread of their own where there is one: one thread fewer for the passes
-        self.busy_threads = 1 if self.kernel.fit_thread else 0
 
 
 def alphabet(bits: int) -> int:
@@ -242,6 +240,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     ahead = st.kernel.fit_thread and model_rows is None and extra_predictor is None and nch > 1
     first = StepView(n_max, nch, st.nsub, nbk, st.maxv, st.counts, st.totals) if ahead else later
     first.row0 = row0
+    busy = 1 if st.kernel.fit_thread else 0  # the worker's thread: one fewer for the passes
     learn = getattr(model_rows, "learn", None)
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
@@ -265,7 +264,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             if c == 0 and ahead and k > 0:
                 _k.predicted(st.kernel)
             else:
-                _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n, busy=st.busy_threads))
+                _k.predict_pass(st.kernel, view.buffers, c, sy, sx, thread_blocks(n, busy=busy))
             rows = view.rows[:n] if model_rows is None else model_rows(view)
             tabled = table is not None and c in ctable.CHANNELS
             extra = None
@@ -508,8 +507,8 @@ class ClassicImageCodec(RunCodec):
 
     def decode_memory(self, params, signal):
         """One chunk's state (the image as int64, the wavefront order, the error maps), the arrays of its
-        largest wavefront step (count rows over the buckets, sub-predictions, the mixer's inputs), the
-        mixer's fits and the colour table."""
+        largest wavefront step in both step views (count rows over the buckets, sub-predictions, the
+        mixer's inputs), the mixer's fits and the colour table."""
         h, w, c = signal.shape
         rows, step = largest_step(params, h, w)
         nsub = 12 if c == 1 else 24
@@ -518,7 +517,8 @@ class ClassicImageCodec(RunCodec):
         fits = c * 8 * (_k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) + step * (_k.OLS_STRIDE + 2))
         table = ctable.decode_memory(step, nbk) if self._colour_table(params) else 0
         maps = _k.error_map_rows(rows, w, self._tile(params, rows, w)[1]) * c * (2 * nsub + 8)
-        return (rows * w * (c * 16 + 128) + maps + step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
+        views = 2  # the worker's prediction ahead has a step view of its own
+        return (rows * w * (c * 16 + 128) + maps + views * step * 8 * (nbk + nsub + 8 + c + MIXER_STEP_INT64)
                 + fits + table)
 
     def decode_chunks(self, params, chunk, signal, write):
