@@ -47,7 +47,7 @@ class FloatControlCodec(Codec):
     def encode(self, samples, signal):
         coder = TeeCoder()
         self._rows(samples.astype(np.int64), coder, None)
-        return Encoded({}, [coder.finish()], coder.cost.bits, coder.cost.bits)
+        return Encoded({}, [coder.finish()], coder.bits, coder.bits)
 
     def likelihood(self, samples, signal):
         coder = CostCoder()

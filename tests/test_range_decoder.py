@@ -1,10 +1,11 @@
 """The kernels' range decoder (neuralzip/kernels/range_decoder.pxd, through KernelRangeDecoder)
 against constriction's.
 
-A stream is written by RangeEncoderStream (constriction); the kernel must decode from it exactly
-the symbols constriction's RangeDecoder decodes, under the right rows and under wrong ones, from
-whole, damaged and truncated streams alike; the same for raw low-bit fields (uniform pieces) and
-uniform values of any size, and for all three interleaved in one stream."""
+A stream is written by RangeEncoderStream (the words constriction's encoder writes:
+test_range_encoder.py); the kernel must decode from it exactly the symbols constriction's
+RangeDecoder decodes, under the right rows and under wrong ones, from whole, damaged and truncated
+streams alike; the same for raw low-bit fields (uniform pieces) and uniform values of any size, and
+for all three interleaved in one stream."""
 
 import numpy as np
 import pytest

@@ -1,10 +1,13 @@
-"""Glue between integer pmfs and constriction's coders.
+"""Glue between integer pmfs and the entropy coders.
 
 Models hand over integer-valued count tables (exact in any float format) and
-the coder uses ``Categorical(perfect=False)`` on both sides, so both rebuild the
-very same quantized distribution. Raw low bits go through ``Uniform`` in
-pieces of at most 16 bits. The range coder keeps symbol order, so encoder and
-decoder run the same loop in the same order.
+both sides quantize them as constriction's ``Categorical(perfect=False)`` does,
+so both rebuild the very same distribution. Raw low bits go through ``Uniform``
+in pieces of at most 16 bits. The range coder keeps symbol order, so encoder and
+decoder run the same loop in the same order. Range streams are written by the
+kernels' encoder (the words constriction's RangeEncoder writes) and read by
+constriction's RangeDecoder or the kernels' decoder; bits-back chains use
+constriction's ANS stack.
 
 ``CostCoder`` runs a model without producing a stream and only adds up the
 exact model's information content: that is the ``likelihood`` path.
@@ -13,7 +16,7 @@ exact model's information content: that is the ``likelihood`` path.
 import constriction
 import numpy as np
 
-from neuralzip.kernels.coding import information, join_pieces, split_pieces
+from neuralzip.kernels.coding import KernelRangeEncoder, information, join_pieces, split_pieces, uniform_information
 
 CONSTRICTION_VERSION = "0.5.0"
 PIECE_BITS = 16  # the kernels cut low-bit fields into pieces of this many bits
@@ -38,31 +41,42 @@ def _decode_low_bits(decode, nbits: np.ndarray) -> np.ndarray:
 
 
 class RangeEncoderStream:
-    def __init__(self):
-        self._enc = constriction.stream.queue.RangeEncoder()
+    """Range-codes symbols under rows of counts, low-bit fields and uniform values into 32-bit
+    words: the kernels' encoder (kernels/range_encoder.pxd), which writes the words constriction's
+    RangeEncoder writes for the same calls, in fewer and cheaper calls. With `tally` it also adds
+    up the exact model's information content of what it codes into `bits`, as CostCoder does.
+    `kernel` is the encoder itself, for kernels that code a step's values in one call."""
+
+    def __init__(self, tally: bool = False):
+        self.kernel = KernelRangeEncoder(tally)
+        self._tally = tally
+
+    @property
+    def bits(self) -> float:
+        return self.kernel.bits
 
     def symbols(self, symbols: np.ndarray, counts: np.ndarray) -> None:
         if len(symbols):
-            self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL,
-                             np.ascontiguousarray(counts, dtype=np.float64))
+            self.kernel.symbols(np.ascontiguousarray(symbols, dtype=np.int32),
+                                np.ascontiguousarray(counts, dtype=np.float64))
 
     def symbols_iid(self, symbols: np.ndarray, counts: np.ndarray) -> None:
-        """Symbols that all share one pmf (order-0 models): one concrete model, one call."""
+        """Symbols that all share one pmf (order-0 models)."""
         if len(symbols):
-            model = constriction.stream.model.Categorical(np.asarray(counts, np.float64), perfect=False)
-            self._enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), model)
+            self.kernel.symbols_iid(np.ascontiguousarray(symbols, dtype=np.int32),
+                                    np.ascontiguousarray(counts, dtype=np.float64))
+            if self._tally:
+                self.kernel.bits += _iid_bits(symbols, counts)
 
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
-        _encode_low_bits(self._enc.encode, values, nbits)
+        self.kernel.low_bits(np.ascontiguousarray(values, dtype=np.int64), np.ascontiguousarray(nbits, dtype=np.int64))
 
     def uniform(self, values: np.ndarray, sizes: np.ndarray) -> None:
-        """Values each under a uniform distribution over sizes[i] values (sizes <= 2^PIECE_BITS)."""
-        if len(values):
-            self._enc.encode(np.ascontiguousarray(values, dtype=np.int32), _UNIFORM,
-                             np.ascontiguousarray(sizes, dtype=np.int32))
+        """Values each under a uniform distribution over sizes[i] values (2 <= sizes <= 2^PIECE_BITS)."""
+        self.kernel.uniform(np.ascontiguousarray(values, dtype=np.int64), np.ascontiguousarray(sizes, dtype=np.int32))
 
     def finish(self) -> bytes:
-        return self._enc.get_compressed().tobytes()
+        return self.kernel.finish()
 
 
 class RangeDecoderStream:
@@ -92,6 +106,11 @@ class RangeDecoderStream:
         return _decode_low_bits(self._dec.decode, nbits)
 
 
+def _iid_bits(symbols: np.ndarray, counts: np.ndarray) -> float:
+    p = np.asarray(counts, dtype=np.float64)
+    return -float(np.sum(np.log2(p[symbols] / p.sum())))
+
+
 def symbol_bits(symbols: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """-log2 p of each symbol under its row of integer counts (the exact model)."""
     counts = np.asarray(counts, dtype=np.float64)
@@ -110,49 +129,23 @@ class CostCoder:
             self.bits += information(np.asarray(symbols, np.int32), np.asarray(counts, np.float64))
 
     def symbols_iid(self, symbols: np.ndarray, counts: np.ndarray) -> None:
-        p = np.asarray(counts, dtype=np.float64)
-        self.bits -= float(np.sum(np.log2(p[symbols] / p.sum())))
+        self.bits += _iid_bits(symbols, counts)
 
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:
         self.bits += float(np.sum(nbits))
 
     def uniform(self, values: np.ndarray, sizes: np.ndarray) -> None:
-        self.bits += float(np.sum(np.log2(np.asarray(sizes, np.float64))))
+        self.bits += uniform_information(np.ascontiguousarray(sizes, dtype=np.int32))
 
     def finish(self) -> bytes:
         return b""
 
 
-class TeeCoder:
+class TeeCoder(RangeEncoderStream):
     """Encodes and measures the exact model's information content in one pass."""
 
     def __init__(self):
-        self.stream = RangeEncoderStream()
-        self.cost = CostCoder()
-
-    @property
-    def bits(self) -> float:
-        return self.cost.bits
-
-    def symbols(self, symbols, counts):
-        self.stream.symbols(symbols, counts)
-        self.cost.symbols(symbols, counts)
-
-    def symbols_iid(self, symbols, counts):
-        self.stream.symbols_iid(symbols, counts)
-        self.cost.symbols_iid(symbols, counts)
-
-    def low_bits(self, values, nbits):
-        self.stream.low_bits(values, nbits)
-        self.cost.low_bits(values, nbits)
-
-    def uniform(self, values, sizes):
-        self.stream.uniform(values, sizes)
-        self.cost.uniform(values, sizes)
-
-    def finish(self) -> bytes:
-        return self.stream.finish()
-
+        super().__init__(tally=True)
 
 
 class AnsStack:

@@ -13,6 +13,7 @@ cimport cython
 from cython.parallel cimport prange
 from libc.math cimport floor
 from libc.stdint cimport int16_t, int32_t, int64_t
+from neuralzip.kernels.coding cimport KernelRangeEncoder
 from neuralzip.kernels.job_worker cimport NZ_WORKER_JOBS, nz_worker_free, nz_worker_new, nz_worker_post, nz_worker_wait
 from neuralzip.kernels.lsq cimport LSQ_MAX_N, cholesky_solve, decay_add
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, count_update, floor_div, unzigzag, value_of, zigzag
@@ -696,12 +697,17 @@ def predicted(ImageChunkState st):
 
 @cython.boundscheck(False)
 def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const int64_t[::1] ys,
-                     const int64_t[::1] xs, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low):
-    """Encoder side: the bucket symbol and low bits of each pixel's actual residual."""
+                     const int64_t[::1] xs, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low,
+                     KernelRangeEncoder encoder=None, const double[:, ::1] rows=None):
+    """Encoder side: the bucket symbol and low bits of each pixel's actual residual; with an
+    `encoder`, also coded into it (the symbols under `rows`, then the low bits), as the coder's
+    symbols and low_bits calls would."""
     check_step(st, step, c, ys, xs)
     cdef Py_ssize_t i, n = ys.shape[0]
     if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
         raise ValueError("symbol buffers shorter than the step")
+    if encoder is not None and (rows is None or rows.shape[0] < n):
+        raise ValueError("fewer count rows than symbols")
     cdef const int64_t[:, :, ::1] img = st.img
     cdef const int64_t[::1] preds = step.preds, flip = step.flip
     cdef Bucket bk
@@ -713,6 +719,9 @@ def residual_symbols(ImageChunkState st, StepBuffers step, Py_ssize_t c, const i
         sym[i] = bk.sym
         nlow[i] = bk.nlow
         low[i] = bk.low
+    if encoder is not None and n:
+        encoder.encode_counts(&sym[0], n, &rows[0, 0], rows.shape[1], rows.shape[1])
+        encoder.encode_low_bits(&low[0], &nlow[0], n)
 
 
 @cython.boundscheck(False)

@@ -6,12 +6,16 @@
 import numpy as np
 
 cimport cython
+from libc.float cimport DBL_MAX, DBL_MIN
 from libc.math cimport log2
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free
 from neuralzip.kernels.primitives cimport Bucket, bucket_of, low_bits_of_bucket, value_of
 from neuralzip.kernels.range_decoder cimport (RangeDecoder, range_decode_counts, range_decode_low_bits,
                                               range_decode_uniform,
-                                              range_decoder_init)
+                                              range_decoder_init, RANGE_PRECISION)
+from neuralzip.kernels.range_encoder cimport (RangeEncoder, range_encode, range_encoder_init,
+                                              range_encoder_seal)
 
 cdef extern from *:
     """
@@ -229,3 +233,176 @@ cdef class KernelRangeDecoder:
                 raise ValueError(f"corrupt stream: uniform value {i} cannot be decoded")
             v[i] = <int32_t>got
         return out
+
+
+cdef double sizes_information(const int32_t* sizes, Py_ssize_t n) noexcept:
+    """The sum of log2 sizes[i], in order: the information content of n uniform values."""
+    cdef Py_ssize_t i
+    cdef double bits = 0.0
+    for i in range(n):
+        bits = bits + log2(<double>sizes[i])
+    return bits
+
+
+def uniform_information(const int32_t[::1] sizes) -> float:
+    """sizes_information of an array (the cost coder's, summed as the encoder's tally sums it)."""
+    return sizes_information(&sizes[0], sizes.shape[0]) if sizes.shape[0] else 0.0
+
+
+cdef inline double row_total(const double* row, Py_ssize_t n) except -1.0:
+    """A count row's sum, left to right as constriction adds it; the row must be non-negative,
+    finite and not all zero."""
+    cdef Py_ssize_t s
+    cdef double v, total = 0.0
+    for s in range(n):
+        v = row[s]
+        if not v >= 0.0:  # (NaN fails it too)
+            raise ValueError("range encoder: counts must be non-negative")
+        total = total + v
+    if not (total >= DBL_MIN and total <= DBL_MAX):
+        raise ValueError("range encoder: a row's counts must have a finite, positive sum")
+    return total
+
+
+cdef class KernelRangeEncoder:
+    """The kernels' range encoder (range_encoder.pxd) with the methods of coding/stream.py's
+    RangeEncoderStream: it writes the words constriction's RangeEncoder writes for the same symbols,
+    rows, low bits and uniform values (tests/test_range_encoder.py). With `tally` it adds up in
+    `bits` the exact model's information content of what it codes, as CostCoder does. Kernels code
+    through the same state with its cdef methods (colour_table.encode_step)."""
+
+    def __cinit__(self, bint tally=False):
+        range_encoder_init(&self.e)
+        self.tally = tally
+        self.bits = 0.0
+        self.sealed = None
+
+    def __dealloc__(self):
+        free(self.e.words)
+
+    @property
+    def held_words(self) -> int:
+        """Words held back while the interval wraps (what the tests read to show a carry was met)."""
+        return self.e.held
+
+    cdef int check_open(self) except -1:
+        if self.sealed is not None:
+            raise ValueError("range encoder: the stream is finished")
+        return 0
+
+    @cython.boundscheck(False)
+    cdef int encode_counts(self, const int32_t* symbols, Py_ssize_t n, const double* rows, Py_ssize_t row_step,
+                           Py_ssize_t m) except -1:
+        """Symbol i under the m counts at rows + i * row_step (row_step 0: one row for all), quantized
+        as range_decoder.pxd's range_decode reads them: C(s) = trunc(S(s) * f) + s with S(s) the
+        counts before s and f = (2^24 - m) / total, C(m) = 2^24. The tally adds their information
+        content, summed in order from zero as `information` sums it, then added to bits."""
+        cdef Py_ssize_t i, k, s
+        cdef const double* row
+        cdef double total = 0.0, f = 0.0, before, bits = 0.0
+        cdef uint64_t left, right
+        self.check_open()
+        if m < 2 or m >= (1 << RANGE_PRECISION) - 1:
+            raise ValueError("range encoder: rows need 2 to 2^24 - 2 counts")
+        for i in range(n):
+            row = rows + i * row_step
+            s = symbols[i]
+            if not 0 <= s < m:
+                raise ValueError("symbol outside its row")
+            if i == 0 or row_step:
+                total = row_total(row, m)
+                f = <double>((1 << RANGE_PRECISION) - m) / total
+            before = 0.0
+            for k in range(s):
+                before = before + row[k]
+            left = <uint64_t>(<uint32_t>(before * f)) + <uint64_t>s if s else 0
+            right = (<uint64_t>(<uint32_t>((before + row[s]) * f)) + <uint64_t>(s + 1) if s + 1 < m
+                     else <uint64_t>1 << RANGE_PRECISION)
+            if range_encode(&self.e, left, right - left) < 0:
+                raise MemoryError()
+            if self.tally:
+                bits = bits - log2(row[s] / total)
+        if self.tally:
+            self.bits += bits
+        return 0
+
+    cdef int encode_low_bits(self, const int64_t* values, const int64_t* nbits, Py_ssize_t n) except -1:
+        """values[i]'s low nbits[i] bits (0..MAX_LOW_BITS), in pieces of at most PIECE_BITS bits,
+        least significant first, each uniform over its 2^width values; the tally adds their count."""
+        cdef Py_ssize_t i
+        cdef int64_t shift, width, nb, total = 0
+        self.check_open()
+        for i in range(n):
+            nb = nbits[i]
+            if nb < 0 or nb > MAX_LOW_BITS:
+                raise ValueError("low-bit field width out of range")
+            total += nb
+            shift = 0
+            while shift < nb:
+                width = min(16, nb - shift)
+                if range_encode(&self.e, <uint64_t>((values[i] >> shift) & ((<int64_t>1 << width) - 1))
+                                << (RANGE_PRECISION - width), <uint64_t>1 << (RANGE_PRECISION - width)) < 0:
+                    raise MemoryError()
+                shift += width
+        if self.tally:
+            self.bits += <double>total
+        return 0
+
+    cdef int encode_uniform(self, const int64_t* values, const int32_t* sizes, Py_ssize_t n) except -1:
+        """values[i] uniform over sizes[i] values (2..2^16): floor(2^24 / size) slots each, the last
+        value also the remainder; the tally adds the sum of log2 sizes[i], in order."""
+        cdef Py_ssize_t i
+        cdef uint64_t per_bin, v, size
+        self.check_open()
+        for i in range(n):
+            if not 2 <= sizes[i] <= (1 << 16) or not 0 <= values[i] < sizes[i]:
+                raise ValueError("uniform value outside its size, or a size outside 2..2^16")
+            size, v = <uint64_t>sizes[i], <uint64_t>values[i]
+            per_bin = (<uint64_t>1 << RANGE_PRECISION) // size
+            if range_encode(&self.e, v * per_bin,
+                            per_bin if v + 1 < size else (<uint64_t>1 << RANGE_PRECISION) - v * per_bin) < 0:
+                raise MemoryError()
+        if self.tally:
+            self.bits += sizes_information(sizes, n)
+        return 0
+
+    def symbols(self, const int32_t[::1] symbols, const double[:, ::1] rows):
+        """symbols[i] under row i of non-negative counts."""
+        cdef Py_ssize_t n = symbols.shape[0]
+        if n == 0:
+            return
+        if rows.shape[0] < n:
+            raise ValueError("fewer count rows than symbols")
+        self.encode_counts(&symbols[0], n, &rows[0, 0], rows.shape[1], rows.shape[1])
+
+    def symbols_iid(self, const int32_t[::1] symbols, const double[::1] counts):
+        """Every symbol under the one row of counts (no tally: the caller adds it, as numpy sums it)."""
+        cdef bint tally = self.tally
+        if symbols.shape[0]:
+            self.tally = False
+            try:
+                self.encode_counts(&symbols[0], symbols.shape[0], &counts[0], 0, counts.shape[0])
+            finally:
+                self.tally = tally
+
+    def low_bits(self, const int64_t[::1] values, const int64_t[::1] nbits):
+        """values[i]'s low nbits[i] bits (encode_low_bits)."""
+        if values.shape[0] < nbits.shape[0]:
+            raise ValueError("fewer values than low-bit fields")
+        if nbits.shape[0]:
+            self.encode_low_bits(&values[0], &nbits[0], nbits.shape[0])
+
+    def uniform(self, const int64_t[::1] values, const int32_t[::1] sizes):
+        """values[i] uniform over sizes[i] values (encode_uniform)."""
+        if values.shape[0] < sizes.shape[0]:
+            raise ValueError("fewer values than sizes")
+        if sizes.shape[0]:
+            self.encode_uniform(&values[0], &sizes[0], sizes.shape[0])
+
+    def finish(self) -> bytes:
+        """The stream's bytes (sealed on the first call; the encoder takes nothing after it)."""
+        if self.sealed is None:
+            if range_encoder_seal(&self.e) < 0:
+                raise MemoryError()
+            self.sealed = (<char*>self.e.words)[:self.e.nwords * 4] if self.e.nwords else b""
+        return self.sealed

@@ -13,7 +13,7 @@ import numpy as np
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
-from neuralzip.kernels.coding cimport KernelRangeDecoder, check_count_row
+from neuralzip.kernels.coding cimport KernelRangeDecoder, KernelRangeEncoder, check_count_row
 from neuralzip.kernels.primitives cimport bit_length, bucket_of, Bucket, low_bits_of_bucket, zigzag
 from neuralzip.kernels.range_decoder cimport (range_decode, range_decode_counts, range_decode_low_bits,
                                               range_decode_uniform)
@@ -323,11 +323,12 @@ cdef inline int64_t inner_low_of(Py_ssize_t i, int64_t sym, int64_t index, const
 def encode_step(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py_ssize_t c,
                 const int64_t[::1] ys, const int64_t[::1] xs, const double[:, ::1] rows,
                 const int64_t[::1] preds, const int64_t[::1] flip, bint fine, const int32_t[::1] sym,
-                const int64_t[::1] nlow, const int64_t[::1] low):
+                const int64_t[::1] nlow, const int64_t[::1] low, KernelRangeEncoder encoder=None):
     """Encoder, a step of channel c whose values are (sym, nlow, low) as residual_symbols gives them:
     everything the coder then takes, in its order, into w: each rank's flags (has, flag_rows,
     hits), the model's symbols (rest_symbols under used), the plain low bits (plain_low,
-    plain_nlow) and the inner indices (index under sizes). -> (flags coded per rank, len(rest),
+    plain_nlow) and the inner indices (index under sizes); with an `encoder`, also coded into it in
+    that order (one call a step instead of one per batch). -> (flags coded per rank, len(rest),
     len(plain), len(inner))."""
     cdef Py_ssize_t n = ys.shape[0], rank, k, i, nr = 0, npl = 0, ni = 0
     cdef Py_ssize_t coded[RANKS]
@@ -363,6 +364,16 @@ def encode_step(ColourTable table, TableStep w, const int64_t[:, :, ::1] img, Py
             w.plain_low[npl] = low[i]
             w.plain_nlow[npl] = nlow[i]
             npl += 1
+    if encoder is not None:
+        for rank in range(RANKS):
+            if coded[rank]:
+                encoder.encode_counts(&w.hits[rank, 0], coded[rank], &w.flag_rows[rank, 0, 0], 2, 2)
+        if nr:
+            encoder.encode_counts(&w.rest_symbols[0], nr, &w.used[0, 0], w.nbk, w.nbk)
+        if npl:
+            encoder.encode_low_bits(&w.plain_low[0], &w.plain_nlow[0], npl)
+        if ni:
+            encoder.encode_uniform(&w.index[0], &w.sizes[0], ni)
     return tuple(coded[rank] for rank in range(RANKS)), nr, npl, ni
 
 

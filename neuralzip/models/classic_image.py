@@ -242,6 +242,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     first.row0 = row0
     busy = 1 if st.kernel.fit_thread else 0  # the worker's thread: one fewer for the passes
     learn = getattr(model_rows, "learn", None)
+    kernel = getattr(coder, "kernel", None)  # a range encoder's, which the kernels code into
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
@@ -269,10 +270,14 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             tabled = table is not None and c in ctable.CHANNELS
             extra = None
             if decoder is None:
-                _k.residual_symbols(st.kernel, view.buffers, c, sy, sx, sym, nlow, low)
+                # (where the kernel has the range encoder and no table takes the values, it codes the
+                # step's symbols and low bits itself)
+                direct = None if tabled else kernel
+                _k.residual_symbols(st.kernel, view.buffers, c, sy, sx, sym, nlow, low, direct,
+                                    None if direct is None else np.ascontiguousarray(rows))
                 if tabled:
                     extra = table.encode(coder, img, c, sy, sx, rows, view, fine, sym, nlow, low, priced is not None)
-                else:
+                elif direct is None:
                     coder.symbols(sym[:n], rows)
                     coder.low_bits(low[:n], nlow[:n])
             elif tabled:

@@ -88,13 +88,15 @@ class ColourTableStep:
         """Code the step's values of channel c (their symbols sym, nlow, low as residual_symbols gives
         them): the flags rank by rank, then the model's symbols, plain low bits and inner indices.
         With price, -> each pixel's bits less what the rows alone would have cost it."""
+        kernel = getattr(coder, "kernel", None)  # a range encoder's: the step is coded in the kernel's call
         flagged, nr, npl, ni = _k.encode_step(self.table, self.work, img, c, sy, sx, rows, view.preds, view.flip,
-                                              fine, sym, nlow, low)
-        for rank, nh in enumerate(flagged):
-            coder.symbols(self.hits[rank, :nh], self.flag_rows[rank, :nh])
-        coder.symbols(self.rest_symbols[:nr], self.used[:nr])
-        coder.low_bits(self.plain_low[:npl], self.plain_nlow[:npl])
-        coder.uniform(self.index[:ni], self.sizes[:ni])
+                                              fine, sym, nlow, low, kernel)
+        if kernel is None:
+            for rank, nh in enumerate(flagged):
+                coder.symbols(self.hits[rank, :nh], self.flag_rows[rank, :nh])
+            coder.symbols(self.rest_symbols[:nr], self.used[:nr])
+            coder.low_bits(self.plain_low[:npl], self.plain_nlow[:npl])
+            coder.uniform(self.index[:ni], self.sizes[:ni])
         if not price:
             return None
         n = len(sy)

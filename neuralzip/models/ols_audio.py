@@ -64,7 +64,7 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
+from neuralzip.coding.stream import CostCoder, RangeEncoderStream, symbol_bits
 from neuralzip.errors import ContainerError
 from neuralzip.exact import logistic
 from neuralzip.kernels import dispatch
@@ -384,7 +384,7 @@ class OlsCascadeCodec(RunCodec):
                 a, lengths = batch[k]
                 st, states[k] = states[k], None  # the state goes with its chunk
                 with progress.within(a, a + int(lengths.sum()), max(frames, 1)):
-                    return self._code_state(st, lengths, nch, TeeCoder, None)
+                    return self._code_state(st, lengths, nch, RangeEncoderStream, None)
 
             yield from in_threads(run, list(range(len(batch))))
 
@@ -425,8 +425,8 @@ class OlsCascadeCodec(RunCodec):
             share_section = st.shares.tobytes()
         progress.step(0.5)
         coder = coder_factory()
-        # the encoder's coders take rows; a cost count (likelihood) needs only the kernel's bits
-        stream = coder.stream if isinstance(coder, TeeCoder) else None if isinstance(coder, CostCoder) else coder
+        # the encoder's coder takes rows; a cost count (likelihood) needs only the kernel's bits
+        stream = None if isinstance(coder, CostCoder) else coder
         need_rows = stream is not None or observe is not None
         active = (lengths[None, :] > np.arange(lane)[:, None]).sum(axis=1)
         width = len(lengths) * nch * WINDOW
@@ -518,7 +518,7 @@ class OlsCascadeCodec(RunCodec):
                 b, k = row_bits(offs, sym, rows)
                 np.add.at(lane_bits, k, b)
 
-            data, bits = self._code_state(st, lengths, nch, TeeCoder, observe)
+            data, bits = self._code_state(st, lengths, nch, RangeEncoderStream, observe)
             lane_bits[0] += bits - lane_bits.sum()  # the chunk's side bits go to the longest recording
             for k, i in enumerate(order):
                 params = {"level": self.level, "coder": CODER, "pack": len(run) if i == run[0] else 0}
