@@ -2,36 +2,52 @@
 member this neuralzip can read (decoder_for), including those of files written by 0.1.0
 under model names that have since been renamed."""
 
+import importlib
+
 from neuralzip.errors import ContainerError, InputError
 from neuralzip.models.base import Codec
-from neuralzip.models.classic_audio import ClassicAudioCodec
-from neuralzip.models.classic_image import ClassicImageCodec
-from neuralzip.models.histogram import HistogramCodec
-from neuralzip.models.jpeg_coefficients import JpegCoefficientsCodec, recognises as recognises_decoded_jpeg
-from neuralzip.models.context_mlp import ContextMLPCodec
-from neuralzip.models.gated_pixelcnn import GatedPixelCnnCodec
-from neuralzip.models.local_ls_image import LocalLsImageCodec
-from neuralzip.models.local_ls_mlp import LocalLsMlpCodec
-from neuralzip.models.lpc_nlms_mlp import LpcNlmsMlpCodec
-from neuralzip.models.made import MadeCodec
-from neuralzip.models.nade import NadeCodec
-from neuralzip.models.ols_audio import OlsCascadeCodec
-from neuralzip.models.pixelrnn import PixelRnnCodec
-from neuralzip.models.vae import VAECodec
-from neuralzip.models.wavenet import WaveNetCodec
 
-_REGISTRY: dict[tuple[str, str], Codec] = {}
+# Every model's (name, medium) -> its module under neuralzip.models, class and arguments. A codec is
+# built (its module imported, with its compiled kernels) when it is first asked for, so a run loads
+# only the models it uses: importing all sixteen took a third of the start-up of compressing a photo.
+_MODELS = {
+    ("classic", "image"): ("classic_image", "ClassicImageCodec", ()),
+    ("context-mlp", "image"): ("context_mlp", "ContextMLPCodec", ()),
+    ("gated-pixelcnn", "image"): ("gated_pixelcnn", "GatedPixelCnnCodec", ()),
+    ("histogram", "image"): ("histogram", "HistogramCodec", ("image",)),
+    ("jpeg-coefficients", "image"): ("jpeg_coefficients", "JpegCoefficientsCodec", ()),
+    ("local-ls", "image"): ("local_ls_image", "LocalLsImageCodec", ()),
+    ("local-ls-mlp", "image"): ("local_ls_mlp", "LocalLsMlpCodec", ()),
+    ("made", "image"): ("made", "MadeCodec", ()),
+    ("nade", "image"): ("nade", "NadeCodec", ()),
+    ("pixelrnn", "image"): ("pixelrnn", "PixelRnnCodec", ()),
+    ("vae", "image"): ("vae", "VAECodec", ()),
+    ("classic", "audio"): ("classic_audio", "ClassicAudioCodec", ()),
+    ("histogram", "audio"): ("histogram", "HistogramCodec", ("audio",)),
+    ("lpc-nlms-mlp", "audio"): ("lpc_nlms_mlp", "LpcNlmsMlpCodec", ()),
+    ("ols-cascade", "audio"): ("ols_audio", "OlsCascadeCodec", ()),
+    ("wavenet", "audio"): ("wavenet", "WaveNetCodec", ()),
+}
+_REGISTRY: dict[tuple[str, str], Codec] = {}  # the codecs built so far, and any registered
 
 
 def register(codec: Codec) -> None:
     _REGISTRY[(codec.name, codec.kind)] = codec
 
 
-for _codec in (ContextMLPCodec(), VAECodec(), ClassicImageCodec(), LocalLsImageCodec(), LocalLsMlpCodec(), MadeCodec(), NadeCodec(),
-               GatedPixelCnnCodec(), PixelRnnCodec(),
-               LpcNlmsMlpCodec(), OlsCascadeCodec(), WaveNetCodec(),
-               ClassicAudioCodec(), HistogramCodec("image"), HistogramCodec("audio"), JpegCoefficientsCodec()):
-    register(_codec)
+def _registered(name: str, kind: str) -> Codec | None:
+    """The codec of that name for the medium (built on first use), or None."""
+    codec = _REGISTRY.get((name, kind))
+    if codec is None and (name, kind) in _MODELS:
+        module, cls, args = _MODELS[(name, kind)]
+        codec = getattr(importlib.import_module(f"neuralzip.models.{module}"), cls)(*args)
+        _REGISTRY[(name, kind)] = codec
+    return codec
+
+
+def _names() -> set[tuple[str, str]]:
+    return set(_MODELS) | set(_REGISTRY)
+
 
 # Members written by neuralzip 0.1.0 under the models' old names: (model, kind, weights hash) ->
 # the model that decodes them. Recognised by the shipped weights' hash, never by the name alone:
@@ -63,22 +79,26 @@ DECODED_JPEG = "jpeg-coefficients"
 def auto_model(kind: str, samples, bits: int) -> str | None:
     """The model --model auto takes for these samples when their content decides it (None: the
     medium's AUTO or STRONG model, by level)."""
-    if kind == "image" and recognises_decoded_jpeg(samples, bits):
-        return DECODED_JPEG
+    if kind == "image":
+        from neuralzip.models.jpeg_coefficients import recognises
+
+        if recognises(samples, bits):
+            return DECODED_JPEG
     return None
 
 
 def all_codecs() -> list[Codec]:
-    return list(_REGISTRY.values())
+    """Every codec (this builds them all)."""
+    return [_registered(name, kind) for name, kind in sorted(_names())]
 
 
 def model_names() -> list[str]:
-    return sorted({name for name, _ in _REGISTRY} | {"auto"})
+    return sorted({name for name, _ in _names()} | {"auto"})
 
 
 def handles(name: str, kind: str) -> bool:
     """Whether model `name` codes this medium (auto codes both)."""
-    return name == "auto" or (name, kind) in _REGISTRY
+    return name == "auto" or (name, kind) in _names()
 
 
 def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) -> Codec:
@@ -88,10 +108,10 @@ def get_codec(name: str, kind: str, weights: str | None = None, level: int = 1) 
     auto = name == "auto"
     if auto:
         name = STRONG[kind] if level >= 2 and kind in STRONG else AUTO[kind]
-    codec = _REGISTRY.get((name, kind))
+    codec = _registered(name, kind)
     if codec is None:
-        known = ", ".join(sorted(n for n, k in _REGISTRY if k == kind))
-        if any(n == name for n, _ in _REGISTRY):
+        known = ", ".join(sorted(n for n, k in _names() if k == kind))
+        if any(n == name for n, _ in _names()):
             raise InputError(f"model {name!r} does not handle {kind} (models for {kind}: {known}, auto)")
         renamed = {old: new for (old, k, _), new in LEGACY_DECODERS.items() if k == kind}.get(name)
         hint = f"; 0.1.0's {name!r} is {renamed!r} now" if renamed else ""
@@ -111,7 +131,7 @@ def decoder_for(model: str, kind: str, weights_hash: str | None, user_weights: s
     from neuralzip import weightstore
 
     name = LEGACY_DECODERS.get((model, kind, weights_hash), model)
-    codec = _REGISTRY.get((name, kind))  # not get_codec: "auto" is no model a member can record
+    codec = _registered(name, kind)  # not get_codec: "auto" is no model a member can record
     if codec is None:
         legacy = any(model == old for old, _, _ in LEGACY_DECODERS)  # an old name: the weights are what failed
         raise ContainerError(f"model {model!r} ({kind}){f' with weights {weights_hash}' if legacy else ''} "

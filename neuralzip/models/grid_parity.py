@@ -69,7 +69,7 @@ def _fitted_bits(x: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
     histogram per class (the normal equations with a tiny ridge; residuals clipped to +-1023),
     with the histograms' small-sample bias corrected."""
     total = 0.0
-    for k in np.unique(classes):
+    for k in np.flatnonzero(np.bincount(classes)):  # (np.unique would import numpy.ma: 5 ms a process)
         m = classes == k
         xm, ym = x[m], y[m]
         coef = np.linalg.solve(xm.T @ xm + 1e-6 * np.eye(xm.shape[1]), xm.T @ ym)
