@@ -52,14 +52,15 @@ def jxl_bytes(png: Path, effort: int) -> int:
 
 
 @functools.cache
-def compile_bytecode() -> None:
-    """Write neuralzip's bytecode (__pycache__), as pip does when it installs a package, before
-    anything is timed. Where PYTHONDONTWRITEBYTECODE is set (this machine sets it) a checkout never
-    gets any, and every timed process would compile the package's sources afresh: about 0.1 s that
-    no installed copy pays. Once per benchmark process; run by every timing helper here."""
+def compile_bytecode(tree: Path | None = None) -> None:
+    """Write neuralzip's bytecode (__pycache__) of source tree `tree` (None: this one), as pip does
+    when it installs a package, before anything is timed. Where PYTHONDONTWRITEBYTECODE is set (this
+    machine sets it) a checkout never gets any, and every timed process would compile the package's
+    sources afresh: about 0.1 s that no installed copy pays. Run by every timing helper here (files
+    already compiled are skipped)."""
     import compileall
 
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "neuralzip"), quiet=1)
+    compileall.compile_dir(str((tree or Path(__file__).resolve().parents[1]) / "neuralzip"), quiet=1)
 
 
 def median_wall(cmd: list[str], repeat: int = 3) -> float:

@@ -27,7 +27,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baselines import median_wall, need, roundtrip_walls  # noqa: E402
+from baselines import compile_bytecode, median_wall, need, roundtrip_walls  # noqa: E402
 
 from neuralzip import container  # noqa: E402
 from neuralzip.media.detect import read_media  # noqa: E402
@@ -61,6 +61,7 @@ def _walls(png: Path, model: str, level: int, tmp: Path, repeat: int, tree: Path
     """roundtrip_walls with the neuralzip of source tree `tree` (None: this one)."""
     if tree is None:
         return roundtrip_walls(png, model, level, tmp, repeat)
+    compile_bytecode(tree.resolve())  # timed as installed, as this tree is (baselines.compile_bytecode)
     kept = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(tree.resolve()) + ("" if kept is None else os.pathsep + kept)
     try:
