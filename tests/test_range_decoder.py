@@ -220,3 +220,64 @@ def test_symbols_low_bits_and_uniform_values_interleaved(seed):
         except ValueError:  # refused later on: also not the values
             return
         assert not all(np.array_equal(a, values) for (_, values, _), a in zip(batches, wrong))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_residuals_in_one_call_as_symbols_then_low_bits(seed):
+    """KernelRangeDecoder.residuals (classic's step: bucket symbols, then their low bits) decodes
+    what constriction decodes with symbols and then low_bits at the buckets' widths; a damaged
+    stream is refused by both, or gives the same values."""
+    from neuralzip.coding.buckets import buckets_of, low_bit_counts
+
+    rng = np.random.default_rng(900 + seed)
+    enc = RangeEncoderStream()
+    steps = []
+    for _ in range(20):
+        n = int(rng.integers(0, 60))
+        values = rng.integers(0, 2 ** int(rng.integers(1, 17)), n).astype(np.int64)
+        sym, nlow, low = buckets_of(values)
+        rows = random_rows(rng, n, max(int(sym.max()) + 1 if n else 2, 2) + int(rng.integers(0, 5)))
+        enc.symbols(sym, rows)
+        enc.low_bits(low, nlow)
+        steps.append((sym, nlow, low, rows))
+    words = np.frombuffer(enc.finish(), np.uint32).copy()
+    if seed == 2:  # damaged
+        words[len(words) // 2] ^= np.uint32(1 << 7)
+
+    def kernel_steps():
+        dec = KernelRangeDecoder(words.tobytes())
+        out = []
+        for sym, _, _, rows in steps:
+            n = len(sym)
+            got = np.zeros(n, np.int32), np.zeros(n, np.int64), np.zeros(n, np.int64)
+            dec.residuals(rows, *got)
+            out.append(got)
+        return out
+
+    def constriction_steps():
+        dec = RangeDecoderStream(words.tobytes())
+        out = []
+        for _, _, _, rows in steps:
+            sym = dec.symbols(rows)
+            nlow = low_bit_counts(sym)
+            out.append((sym, nlow, dec.low_bits(nlow)))
+        return out
+
+    try:
+        ours = kernel_steps()
+    except ValueError:
+        ours = None
+    try:
+        theirs = constriction_steps()
+    except Exception:  # constriction's own error types
+        theirs = None
+    assert (ours is None) == (theirs is None)
+    if ours is None:
+        return
+    for (sym, nlow, low, _), got, want in zip(steps, ours, theirs):
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+        if seed < 2:
+            assert np.array_equal(got[0], sym) and np.array_equal(got[1], nlow) and np.array_equal(got[2], low)
+    if seed == 2:  # negative control: the damage shows
+        assert not all(np.array_equal(got[2], low) and np.array_equal(got[0], sym)
+                       for (sym, _, low, _), got in zip(steps, ours))

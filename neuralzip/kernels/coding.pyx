@@ -208,6 +208,29 @@ cdef class KernelRangeDecoder:
             sym[i] = got
         return out
 
+    def residuals(self, const double[:, ::1] rows, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low):
+        """A step's residuals as classic codes them, into sym, nlow and low[:len(rows)]: a bucket
+        symbol under each row, then each symbol's low bits (what `symbols`, then `low_bits` with
+        the buckets' low-bit counts, decode; one call a step)."""
+        cdef Py_ssize_t i, n = rows.shape[0], nb = rows.shape[1]
+        cdef int64_t got
+        if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
+            raise ValueError("residual buffers shorter than the rows")
+        for i in range(n):
+            got = -1
+            if nb:
+                check_count_row(&rows[i, 0], nb)
+                got = range_decode_counts(&self.d, &rows[i, 0], nb)
+            if got < 0:
+                raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
+            sym[i] = <int32_t>got
+            nlow[i] = low_bits_of_bucket(got)
+        for i in range(n):
+            got = range_decode_low_bits(&self.d, nlow[i])
+            if got < 0:
+                raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
+            low[i] = got
+
     def low_bits(self, const int64_t[::1] nbits):
         """Low-bit fields of nbits[i] bits (as RangeDecoderStream.low_bits)."""
         cdef Py_ssize_t i, n = nbits.shape[0]

@@ -79,12 +79,10 @@ import numpy as np
 
 from neuralzip import progress
 from neuralzip.coding import buckets
-from neuralzip.coding.buckets import low_bit_counts
 from neuralzip.coding.stream import CostCoder, TeeCoder, symbol_bits
 from neuralzip.kernels import classic_image as _k
 from neuralzip.kernels.coding import KernelRangeDecoder, max_threads
-from neuralzip.models.base import (ParamError, RunCodec, check_chunk_count, decode_batch_limit, drain_chunks,
-                                   param_int, sub_batches)
+from neuralzip.models.base import ParamError, RunCodec, check_chunk_count, drain_chunks, param_int
 from neuralzip.models import grid_parity, jpeg_colour
 from neuralzip.models import colour_table as ctable
 from neuralzip.models.prior import Prior
@@ -246,7 +244,6 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
     sym = np.empty(n_max, np.int32)
     nlow = np.empty(n_max, np.int64)
     low = np.empty(n_max, np.int64)
-    limit = decode_batch_limit() if decoder is not None else 0
     table = ctable.ColourTableStep(n_max, nbk) if colour_table and ctable.applies(bits, nch) else None
     steps = [s for s in range(len(bounds) - 1) if bounds[s] < bounds[s + 1]]
     for k, s in enumerate(steps):
@@ -255,7 +252,6 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
         a, b = bounds[s], bounds[s + 1]
         n = b - a
         sy, sx = ys[a:b], xs[a:b]
-        parts = sub_batches(n, limit)
         for c in range(nch):
             view = first if c == 0 else later
             view.n, view.ys, view.xs, view.c = n, sy, sx, c
@@ -283,11 +279,7 @@ def _code_chunk(img: np.ndarray, bits: int, coder, decoder, tile_h: int, tile_w:
             elif tabled:
                 table.decode(decoder, img, c, sy, sx, rows, view, fine, sym, nlow, low)
             else:
-                for p, q in parts:
-                    sym[p:q] = decoder.symbols(rows[p:q])
-                low_bit_counts(sym[:n], nlow)
-                for p, q in parts:
-                    low[p:q] = decoder.low_bits(nlow[p:q])
+                decoder.residuals(np.ascontiguousarray(rows), sym, nlow, low)
             if observe is not None:
                 observe(c, sy, sx, view.classes[:n], sym[:n], rows, nlow[:n])
             if extra is not None:
@@ -510,13 +502,18 @@ class ClassicImageCodec(RunCodec):
         self._check_recorded(params, signal)
         check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
+    def _largest_step(self, params, height: int, width: int) -> tuple[int, int]:
+        """(rows of the largest chunk, pixels of its largest wavefront step)."""
+        return largest_step(params, height, width)
+
     def decode_memory(self, params, signal):
-        """One chunk's state (the image as int64, the wavefront order, the error maps), the arrays of its
-        largest wavefront step in both step views (count rows over the buckets, sub-predictions, the
-        mixer's inputs), the mixer's fits and the colour table."""
+        """One chunk's state (the image as int64, the wavefront order, the error maps' ring), the
+        arrays of its largest wavefront step in both step views (count rows over the buckets,
+        sub-predictions, the mixer's inputs), the mixer's fits and the colour table. The same for
+        every model built on this loop, with its own tiles and extra sub-predictor."""
         h, w, c = signal.shape
-        rows, step = largest_step(params, h, w)
-        nsub = 12 if c == 1 else 24
+        rows, step = self._largest_step(params, h, w)
+        nsub = (12 if c == 1 else 24) + (self._extra_predictor(params, signal.bits) is not None)
         nbk = alphabet(signal.bits)
         # the least-squares mixer's fits, and a step's pixels waiting to join them
         fits = c * 8 * (_k.OLS_SETS * _k.PARITIES * _k.OLS_STRIDE * (_k.OLS_STRIDE + 1) + step * (_k.OLS_STRIDE + 2))

@@ -48,7 +48,7 @@ from neuralzip.exact.mlp import FloatMLP, QuantizedMLP
 from neuralzip.kernels import context_mlp as _k
 from neuralzip.models.base import Encoded, drain_chunks, param_int
 from neuralzip.models.prior import Prior
-from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, NCLS, OLS_BLENDS, ClassicImageCodec, largest_step,
+from neuralzip.models.classic_image import (BASE, BLEND_INTEGER, NCLS, OLS_BLENDS, ClassicImageCodec,
                                             thread_blocks)
 
 WEIGHTS_PREFIX = "context-mlp-image"
@@ -319,7 +319,7 @@ class ContextMLPCodec(ClassicImageCodec):
 
     def decode_memory(self, params, signal):
         """The classic model's state, plus the network's features and mixture rows of one step."""
-        _, step = largest_step(params, signal.shape[0], signal.shape[1])
+        _, step = self._largest_step(params, signal.shape[0], signal.shape[1])
         return super().decode_memory(params, signal) + step * 8 * 512 + (64 << 20)
 
     def encode(self, samples, signal):

@@ -89,16 +89,13 @@ class LocalLsImageCodec(ClassicImageCodec):
         h, w = signal.shape[0], signal.shape[1]
         check_chunk_count(-(-h // max(1, cp // w)), nchunks)
 
+    def _largest_step(self, params, height, width):
+        rows = min(height, max(1, params["chunk_pixels"] // width))
+        return rows, min(rows, width)  # one tile: a step holds at most one pixel a row
+
     def decode_memory(self, params, signal):
-        """One chunk's state (the image as int64, per-predictor errors, the wavefront order), the
-        arrays of its largest wavefront step (a step holds at most one pixel a row) and the fit's
+        """classic's chunk state (one tile a chunk, the fit one more sub-predictor) and the fit's
         window sums (a slot per in-flight row and channel)."""
-        h, w, c = signal.shape
-        rows = min(h, max(1, params["chunk_pixels"] // w))
-        nsub = 13 if c == 1 else 25
-        step = min(rows, w)
-        nbk = alphabet(signal.bits)
+        w, c = signal.shape[1], signal.shape[2]
         slot = sum(a.nbytes for a in _ls.new_state(0, 1))  # one row slot of one channel
-        sums = _ls.ring_rows(w) * c * slot
-        return (rows * w * (c * (16 + 2 * nsub + 4) + 128) + step * 8 * (nbk + nsub + 9 + c + MIXER_STEP_INT64)
-                + sums)
+        return super().decode_memory(params, signal) + _ls.ring_rows(w) * c * slot

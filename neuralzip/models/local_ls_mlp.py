@@ -32,9 +32,3 @@ class LocalLsMlpCodec(LocalLsImageCodec, ContextMLPCodec):
     # files "blend": 6, the same with four count rows per activity class to mix the network with)
     blend_unrecorded, blends_recorded = BLEND_INTEGER, OLS_BLENDS
     weights_prefix = "local-ls-mlp-image"  # the network trained over local-ls's blend (weights/RECIPES.md)
-
-    def decode_memory(self, params, signal):
-        """local-ls's state, plus the network's features and mixture rows of one step."""
-        h, w, _ = signal.shape
-        step = min(h, max(1, params["chunk_pixels"] // w), w)
-        return LocalLsImageCodec.decode_memory(self, params, signal) + step * 8 * 512 + (64 << 20)
