@@ -22,13 +22,13 @@ def range_decode_low_bit_fields(words, nbits):
     return KernelRangeDecoder(np.ascontiguousarray(words, np.uint32).tobytes()).low_bits(nbits)
 
 
-def random_rows(rng, n, width):
+def random_rows(rng, n, width, peaked_share=0.2, peak=2.0 ** 36):
     """Integer counts as the models make them: small and huge, some zero (every symbol keeps a
-    slot anyway), a few rows dominated by one symbol."""
+    slot anyway), a share of the rows dominated by one symbol (by `peak`)."""
     rows = rng.integers(0, 50, (n, width)).astype(np.float64)
     rows[rng.random(n) < 0.2] *= 2.0 ** 30
-    peaked = rng.random(n) < 0.2
-    rows[peaked, rng.integers(0, width, peaked.sum())] += 2.0 ** 36
+    peaked = rng.random(n) < peaked_share
+    rows[peaked, rng.integers(0, width, peaked.sum())] += peak
     rows[rows.sum(axis=1) == 0, 0] = 1
     return rows
 

@@ -16,20 +16,16 @@ from neuralzip.media.detect import read_media
 from neuralzip.models import base
 
 from media_factory import image_file, png_bytes, repeating_colours
+from test_range_decoder import random_rows as decoder_rows
 
 CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 UNIFORM = constriction.stream.model.Uniform()
 
 
 def random_rows(rng, n, width):
-    """Integer counts as the models make them: small and huge, some zero, some rows dominated by
-    one symbol (which narrows the interval little and makes carries likely)."""
-    rows = rng.integers(0, 50, (n, width)).astype(np.float64)
-    rows[rng.random(n) < 0.2] *= 2.0 ** 30
-    peaked = rng.random(n) < 0.3
-    rows[peaked, rng.integers(0, width, peaked.sum())] += 2.0 ** 40
-    rows[rows.sum(axis=1) == 0, 0] = 1
-    return rows
+    """test_range_decoder's rows, more of them dominated by one symbol (which narrows the interval
+    little and makes carries likely)."""
+    return decoder_rows(rng, n, width, peaked_share=0.3, peak=2.0 ** 40)
 
 
 def low_bit_fields(rng, n):

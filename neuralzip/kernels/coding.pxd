@@ -12,6 +12,8 @@ cdef int check_count_row(const double* row, Py_ssize_t n) except -1
 cdef class KernelRangeDecoder:
     cdef RangeDecoder d
     cdef object words  # keeps the stream's words alive: d reads them in place
+    cdef int decode_rows(self, const double[:, ::1] rows, int32_t* sym) except -1
+    cdef int decode_low_bits(self, const int64_t* nbits, int64_t* low, Py_ssize_t n) except -1
 
 
 # The kernels' range encoder as an object: Python calls and kernels (the colour table's steps,

@@ -192,13 +192,11 @@ cdef class KernelRangeDecoder:
         cdef const uint32_t[::1] w = self.words
         range_decoder_init(&self.d, &w[0] if w.shape[0] else NULL, w.shape[0])
 
-    def symbols(self, const double[:, ::1] rows):
-        """One symbol under each row of integer counts (as RangeDecoderStream.symbols)."""
-        cdef Py_ssize_t i, n = rows.shape[0], nb = rows.shape[1]
+    cdef int decode_rows(self, const double[:, ::1] rows, int32_t* sym) except -1:
+        """One symbol under each row of integer counts, into sym[:len(rows)]."""
+        cdef Py_ssize_t i, nb = rows.shape[1]
         cdef int32_t got
-        out = np.zeros(n, np.int32)
-        cdef int32_t[::1] sym = out
-        for i in range(n):
+        for i in range(rows.shape[0]):
             got = -1
             if nb:
                 check_count_row(&rows[i, 0], nb)
@@ -206,42 +204,47 @@ cdef class KernelRangeDecoder:
             if got < 0:
                 raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
             sym[i] = got
+        return 0
+
+    cdef int decode_low_bits(self, const int64_t* nbits, int64_t* low, Py_ssize_t n) except -1:
+        """Low-bit fields of nbits[i] bits, into low[:n]."""
+        cdef Py_ssize_t i
+        cdef int64_t got
+        for i in range(n):
+            got = range_decode_low_bits(&self.d, nbits[i])
+            if got < 0:
+                raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
+            low[i] = got
+        return 0
+
+    def symbols(self, const double[:, ::1] rows):
+        """One symbol under each row of integer counts (as RangeDecoderStream.symbols)."""
+        out = np.zeros(rows.shape[0], np.int32)
+        cdef int32_t[::1] sym = out
+        if rows.shape[0]:
+            self.decode_rows(rows, &sym[0])
         return out
 
     def residuals(self, const double[:, ::1] rows, int32_t[::1] sym, int64_t[::1] nlow, int64_t[::1] low):
         """A step's residuals as classic codes them, into sym, nlow and low[:len(rows)]: a bucket
         symbol under each row, then each symbol's low bits (what `symbols`, then `low_bits` with
         the buckets' low-bit counts, decode; one call a step)."""
-        cdef Py_ssize_t i, n = rows.shape[0], nb = rows.shape[1]
-        cdef int64_t got
+        cdef Py_ssize_t i, n = rows.shape[0]
         if sym.shape[0] < n or nlow.shape[0] < n or low.shape[0] < n:
             raise ValueError("residual buffers shorter than the rows")
+        if n == 0:
+            return
+        self.decode_rows(rows, &sym[0])
         for i in range(n):
-            got = -1
-            if nb:
-                check_count_row(&rows[i, 0], nb)
-                got = range_decode_counts(&self.d, &rows[i, 0], nb)
-            if got < 0:
-                raise ValueError(f"corrupt stream: symbol {i} cannot be decoded under its row")
-            sym[i] = <int32_t>got
-            nlow[i] = low_bits_of_bucket(got)
-        for i in range(n):
-            got = range_decode_low_bits(&self.d, nlow[i])
-            if got < 0:
-                raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
-            low[i] = got
+            nlow[i] = low_bits_of_bucket(sym[i])
+        self.decode_low_bits(&nlow[0], &low[0], n)
 
     def low_bits(self, const int64_t[::1] nbits):
         """Low-bit fields of nbits[i] bits (as RangeDecoderStream.low_bits)."""
-        cdef Py_ssize_t i, n = nbits.shape[0]
-        cdef int64_t got
-        out = np.zeros(n, np.int64)
+        out = np.zeros(nbits.shape[0], np.int64)
         cdef int64_t[::1] v = out
-        for i in range(n):
-            got = range_decode_low_bits(&self.d, nbits[i])
-            if got < 0:
-                raise ValueError(f"corrupt stream: low-bit field {i} cannot be decoded")
-            v[i] = got
+        if nbits.shape[0]:
+            self.decode_low_bits(&nbits[0], &v[0], nbits.shape[0])
         return out
 
     def uniform(self, const int32_t[::1] sizes):
