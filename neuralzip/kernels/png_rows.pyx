@@ -47,3 +47,57 @@ def unfilter(const unsigned char[:, ::1] stored, unsigned char[::1] above, int b
             for i in range(width):
                 above[i] = out[r, i]
     return bad
+
+
+cdef inline int filtered_byte(int ft, int x, int a, int b, int c) noexcept nogil:
+    """Byte x filtered by type ft, with a left, b above and c upper-left of it (0..255 each)."""
+    cdef int p, pa, pb, pc
+    if ft == 0:
+        return x
+    if ft == 1:
+        return (x - a) & 0xFF
+    if ft == 2:
+        return (x - b) & 0xFF
+    if ft == 3:
+        return (x - ((a + b) >> 1)) & 0xFF
+    p = a + b - c
+    pa = p - a if p >= a else a - p
+    pb = p - b if p >= b else b - p
+    pc = p - c if p >= c else c - p
+    return (x - (a if (pa <= pb and pa <= pc) else (b if pb <= pc else c))) & 0xFF
+
+
+@cython.boundscheck(False)
+def filter_rows(const unsigned char[:, ::1] raw, const unsigned char[::1] above, int bpp, unsigned char[:, ::1] out):
+    """The writer's side: each row of `raw` (row bytes) into `out` as a filter-type byte and the
+    row filtered by the type whose bytes, read as signed, have the smallest sum of magnitudes
+    (libpng's heuristic; ties to the lower type). `above` is the row above the first (zeros at the
+    image's top)."""
+    cdef Py_ssize_t n = raw.shape[0], width = raw.shape[1], r, i
+    cdef int ft, best, v, a, b, c
+    cdef long sums[5]
+    cdef const unsigned char* up
+    if out.shape[0] != n or out.shape[1] != width + 1 or above.shape[0] != width or bpp < 1:
+        raise ValueError("filter_rows: shapes do not agree")
+    with nogil:
+        for r in range(n):
+            up = &above[0] if r == 0 else &raw[r - 1, 0]
+            for ft in range(5):
+                sums[ft] = 0
+            for i in range(width):
+                a = raw[r, i - bpp] if i >= bpp else 0
+                b = up[i]
+                c = up[i - bpp] if i >= bpp else 0
+                for ft in range(5):
+                    v = filtered_byte(ft, raw[r, i], a, b, c)
+                    sums[ft] += 256 - v if v > 127 else v
+            best = 0
+            for ft in range(1, 5):
+                if sums[ft] < sums[best]:
+                    best = ft
+            out[r, 0] = <unsigned char>best
+            for i in range(width):
+                a = raw[r, i - bpp] if i >= bpp else 0
+                b = up[i]
+                c = up[i - bpp] if i >= bpp else 0
+                out[r, i + 1] = <unsigned char>filtered_byte(best, raw[r, i], a, b, c)
