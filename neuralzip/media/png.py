@@ -161,11 +161,13 @@ def write(media: Media) -> bytes:
 # one above only, and zlib's output does not depend on how its input is cut (no flush in between),
 # so the bytes never depend on the batch
 FILTER_BYTES = 1 << 20
-# A whole image of at least twice this many filtered bytes is deflated in pieces of about this
+# A whole image with at least twice this many bytes of rows is deflated in pieces of about this
 # size, side by side on threads (zlib lets go of the GIL): each piece is primed with the 32 KB
 # before it and all but the last end in a sync flush, so the pieces join into one deflate stream
-# nearly as small as a single pass makes (about 5 bytes a piece more). Their number follows from
-# the size alone: the bytes never depend on the machine's cores.
+# nearly as small as a single pass makes (tens of bytes more). Their number follows from the size
+# alone: the bytes never depend on the machine's cores. (The filtered rows are held whole for it,
+# as many bytes again as the image: an image too large for that is written a block of rows at a
+# time by RowWriter, in one pass.)
 DEFLATE_PIECE = 1 << 18
 WINDOW = 1 << 15  # deflate's window: what a piece can refer back to
 

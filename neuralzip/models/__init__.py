@@ -9,7 +9,7 @@ from neuralzip.models.base import Codec
 
 # Every model's (name, medium) -> its module under neuralzip.models, class and arguments. A codec is
 # built (its module imported, with its compiled kernels) when it is first asked for, so a run loads
-# only the models it uses: importing all sixteen took a third of the start-up of compressing a photo.
+# only the models it uses (importing all sixteen took 0.02 s of the 0.18 s a small photo's compress took).
 _MODELS = {
     ("classic", "image"): ("classic_image", "ClassicImageCodec", ()),
     ("context-mlp", "image"): ("context_mlp", "ContextMLPCodec", ()),
