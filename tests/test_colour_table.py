@@ -158,6 +158,12 @@ def test_the_encoders_measure():
     # 2 (miss: a tie stays with 1); the third under (7, 1): 5, 5 (hit), 6 (miss); (7, 2): 5, 5 (hit), 5 (hit)
     assert _k.repeats(img) == (2, 3)
     assert colour_table.repeats(img)
+    # every value is checked before the count (which runs without the GIL), in any channel
+    for c in range(3):
+        bad = img.copy()
+        bad[1, 2, c] = 256 if c else -1
+        with pytest.raises(ValueError, match="outside 0..255"):
+            _k.repeats(bad)
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "I;16"])

@@ -119,10 +119,16 @@ cdef inline int64_t checked(int64_t v) except -1:
     return v
 
 
+cdef inline int64_t key_at(const int64_t[:, :, ::1] img, Py_ssize_t y, Py_ssize_t x, Py_ssize_t c) noexcept nogil:
+    """Channel c's key at (y, x): the earlier channels' values there (0..255, as the caller checked)."""
+    return img[y, x, 0] if c == 1 else KEYS_1 + img[y, x, 0] * (MAXV + 1) + img[y, x, 1]
+
+
 cdef int64_t key_of(const int64_t[:, :, ::1] img, Py_ssize_t y, Py_ssize_t x, Py_ssize_t c) except -1:
-    if c == 1:
-        return checked(img[y, x, 0])
-    return KEYS_1 + checked(img[y, x, 0]) * (MAXV + 1) + checked(img[y, x, 1])
+    checked(img[y, x, 0])
+    if c > 1:
+        checked(img[y, x, 1])
+    return key_at(img, y, x, c)
 
 
 cdef class TableStep:
@@ -500,13 +506,18 @@ def repeats(const int64_t[:, :, ::1] img):
     cdef int64_t hits[3]
     if img.shape[2] < 3:
         raise ValueError("colour table: fewer than three channels")
-    hits[1] = hits[2] = 0
-    for y in range(img.shape[0]):
+    for y in range(img.shape[0]):  # every value checked first, so that the count runs without the GIL
         for x in range(img.shape[1]):
-            for c in range(1, 3):
-                key = key_of(img, y, x, c)
-                v = checked(img[y, x, c])
-                if top[key, 0] == v:
-                    hits[c] += 1
-                table.tally(key, v)
+            for c in range(3):
+                checked(img[y, x, c])
+    hits[1] = hits[2] = 0
+    with nogil:  # (the encoder measures the chunk's parity meanwhile: models/classic_image.py)
+        for y in range(img.shape[0]):
+            for x in range(img.shape[1]):
+                for c in range(1, 3):
+                    key = key_at(img, y, x, c)
+                    v = img[y, x, c]
+                    if top[key, 0] == v:
+                        hits[c] += 1
+                    table.tally(key, v)
     return hits[1], hits[2]

@@ -73,6 +73,7 @@ back to RGB after the chunk. Everything else is the same in both cases. Files wi
 have no such byte.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -447,10 +448,14 @@ class ClassicImageCodec(RunCodec):
             coder = coder_factory()
             img = np.ascontiguousarray(rows(a, b), dtype=np.int64)
             colour, img = self.as_coded(img, params)
-            parity = grid_parity.splits_by_parity(img) if self._parity_flagged(params) else None
-            # (a chunk coded in YCbCr is a decoded JPEG: its colours repeat as a JPEG's chroma made
-            # them, and the table lost on those of images/train)
-            uses_table = (colour != jpeg_colour.YCBCR and ctable.repeats(img)) if self._colour_table(params) else None
+            # the encoder's two measures side by side (the table's kernel lets go of the GIL); a chunk
+            # coded in YCbCr is a decoded JPEG: its colours repeat as a JPEG's chroma made them, and
+            # the table lost on those of images/train
+            measure_table = self._colour_table(params) and colour != jpeg_colour.YCBCR
+            with ThreadPoolExecutor(1) as pool:
+                repeats = pool.submit(ctable.repeats, img) if measure_table else None
+                parity = grid_parity.splits_by_parity(img) if self._parity_flagged(params) else None
+                uses_table = (measure_table and repeats.result()) if self._colour_table(params) else None
             seen = None if observe is None else (lambda c, sy, *rest, a=a: observe(c, sy + a, *rest))
             paid = None if priced is None else (lambda c, sy, *rest, a=a: priced(c, sy + a, *rest))
             with progress.within(a, b, signal.shape[0]):
