@@ -49,7 +49,6 @@ class RangeEncoderStream:
 
     def __init__(self, tally: bool = False):
         self.kernel = KernelRangeEncoder(tally)
-        self._tally = tally
 
     @property
     def bits(self) -> float:
@@ -65,7 +64,7 @@ class RangeEncoderStream:
         if len(symbols):
             self.kernel.symbols_iid(np.ascontiguousarray(symbols, dtype=np.int32),
                                     np.ascontiguousarray(counts, dtype=np.float64))
-            if self._tally:
+            if self.kernel.tally:
                 self.kernel.bits += _iid_bits(symbols, counts)
 
     def low_bits(self, values: np.ndarray, nbits: np.ndarray) -> None:

@@ -20,11 +20,13 @@ cdef class KernelRangeDecoder:
 # colour_table.pyx) code into one stream through one state.
 cdef class KernelRangeEncoder:
     cdef RangeEncoder e
-    cdef bint tally
+    cdef readonly bint tally  # whether it adds up the information content of what it codes
     cdef public double bits  # the information content coded so far (with tally)
     cdef object sealed  # the finished stream's bytes (None while open)
     cdef int check_open(self) except -1
     cdef int encode_counts(self, const int32_t* symbols, Py_ssize_t n, const double* rows, Py_ssize_t row_step,
                            Py_ssize_t m) except -1
+    cdef int code_counts(self, const int32_t* symbols, Py_ssize_t n, const double* rows, Py_ssize_t row_step,
+                         Py_ssize_t m, bint tally) except -1
     cdef int encode_low_bits(self, const int64_t* values, const int64_t* nbits, Py_ssize_t n) except -1
     cdef int encode_uniform(self, const int64_t* values, const int32_t* sizes, Py_ssize_t n) except -1

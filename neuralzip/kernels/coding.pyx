@@ -316,13 +316,19 @@ cdef class KernelRangeEncoder:
             raise ValueError("range encoder: the stream is finished")
         return 0
 
-    @cython.boundscheck(False)
     cdef int encode_counts(self, const int32_t* symbols, Py_ssize_t n, const double* rows, Py_ssize_t row_step,
                            Py_ssize_t m) except -1:
-        """Symbol i under the m counts at rows + i * row_step (row_step 0: one row for all), quantized
-        as range_decoder.pxd's range_decode reads them: C(s) = trunc(S(s) * f) + s with S(s) the
-        counts before s and f = (2^24 - m) / total, C(m) = 2^24. The tally adds their information
-        content, summed in order from zero as `information` sums it, then added to bits."""
+        """Symbol i under the m counts at rows + i * row_step (row_step 0: one row for all); the tally
+        adds their information content (code_counts)."""
+        return self.code_counts(symbols, n, rows, row_step, m, self.tally)
+
+    @cython.boundscheck(False)
+    cdef int code_counts(self, const int32_t* symbols, Py_ssize_t n, const double* rows, Py_ssize_t row_step,
+                         Py_ssize_t m, bint tally) except -1:
+        """encode_counts, quantized as range_decoder.pxd's range_decode reads the rows: C(s) =
+        trunc(S(s) * f) + s with S(s) the counts before s and f = (2^24 - m) / total, C(m) = 2^24.
+        With `tally`, their information content, summed in order from zero as `information` sums
+        it, is added to bits."""
         cdef Py_ssize_t i, k, s
         cdef const double* row
         cdef double total = 0.0, f = 0.0, before, bits = 0.0
@@ -346,9 +352,9 @@ cdef class KernelRangeEncoder:
                      else <uint64_t>1 << RANGE_PRECISION)
             if range_encode(&self.e, left, right - left) < 0:
                 raise MemoryError()
-            if self.tally:
+            if tally:
                 bits = bits - log2(row[s] / total)
-        if self.tally:
+        if tally:
             self.bits += bits
         return 0
 
@@ -403,13 +409,8 @@ cdef class KernelRangeEncoder:
 
     def symbols_iid(self, const int32_t[::1] symbols, const double[::1] counts):
         """Every symbol under the one row of counts (no tally: the caller adds it, as numpy sums it)."""
-        cdef bint tally = self.tally
         if symbols.shape[0]:
-            self.tally = False
-            try:
-                self.encode_counts(&symbols[0], symbols.shape[0], &counts[0], 0, counts.shape[0])
-            finally:
-                self.tally = tally
+            self.code_counts(&symbols[0], symbols.shape[0], &counts[0], 0, counts.shape[0], False)
 
     def low_bits(self, const int64_t[::1] values, const int64_t[::1] nbits):
         """values[i]'s low nbits[i] bits (encode_low_bits)."""
