@@ -44,7 +44,7 @@ def _stream_bytes() -> int:
 # are the same)
 STREAM_BYTES = _stream_bytes()
 # a larger image that is a decoded JPEG is still coded whole by --model auto's jpeg-coefficients up
-# to this many pixels (a 24-megapixel one takes 0.69 GB to compress; README, stop 46)
+# to this many pixels (a 24-megapixel one takes 0.69 GB to compress; docs/RESULTS.md, stop 46)
 WHOLE_JPEG_PIXELS = 24_000_000
 SPOOL_PIECE = 1 << 20
 # the formats written a block at a time (media/audiostream, media/imagestream)
