@@ -11,14 +11,15 @@ from neuralzip.models import get_codec
 from neuralzip.models.base import Signal
 
 
-def run_with_hook(model: str, level: int, img: np.ndarray, on_step) -> None:
-    """Price img with MODEL at LEVEL; after each step and channel, before the model learns from the
-    step, on_step(view, sym, rows) sees the StepView, the coded bucket symbols and the rows they
-    were coded with (float64 [n, buckets]). What on_step keeps per chunk belongs in
-    view.model_state (a chunk has its own view)."""
+def run_with_hook(model: str, level: int, img: np.ndarray, on_step, weights=None) -> None:
+    """Price img with MODEL at LEVEL (with its shipped weights, or `weights`); after each step and
+    channel, before the model learns from the step, on_step(view, sym, rows) sees the StepView, the
+    coded bucket symbols and the rows they were coded with (float64 [n, buckets]). What on_step
+    keeps per chunk belongs in view.model_state (a chunk has its own view)."""
+    codec = get_codec(model, "image", level=level)
     # a copy: get_codec hands out the registry's instance, and a hook left on it would run again,
     # nested, inside the next photo's
-    codec = copy.copy(get_codec(model, "image", level=level))
+    codec = copy.copy(codec if weights is None else codec.with_weights(weights))
     model_hook = codec._model_rows
 
     def hook(params, bits):

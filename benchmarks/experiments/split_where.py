@@ -6,47 +6,26 @@ Codes each photo with local-ls-mlp at level 2 under each network and splits the 
 bits (symbols under the coded rows, plus low bits) by channel and by activity class, printing
 the other network's bits against the own one's.
 """
-import copy
 import sys
 
 import numpy as np
-from rows_hook import whole
+from rows_hook import run_with_hook, whole
 
 from neuralzip.coding import buckets
-from neuralzip.models import get_codec
-from neuralzip.models.base import Signal
 from neuralzip.models.classic_image import NCLS
 
 
 def per_class(weights, img):
     """-> (bits [channel, activity class], subpixels [channel, activity class])."""
-    codec = copy.copy(get_codec("local-ls-mlp", "image", level=2).with_weights(weights))
-    network_rows = codec._model_rows
     bits_by_class, subpixels = np.zeros((3, NCLS)), np.zeros((3, NCLS))
 
-    def hook(params, bits):
-        inner = network_rows(params, bits)
+    def on_step(view, sym, rows):
+        n = len(sym)
+        b = -np.log2(rows[np.arange(n), sym] / rows.sum(1)) + buckets.low_bit_counts(sym)
+        np.add.at(bits_by_class[view.c], view.classes[:n], b)
+        np.add.at(subpixels[view.c], view.classes[:n], 1)
 
-        def model_rows(view):
-            rows = inner(view)
-            for k in ("view", "x"):  # what the float-model observer reads
-                if hasattr(inner, k):
-                    setattr(model_rows, k, getattr(inner, k))
-            model_rows.rows = np.array(rows, dtype=np.float64)
-            return rows
-
-        def learn(view, sym):
-            rows, n = model_rows.rows, len(sym)
-            b = -np.log2(rows[np.arange(n), sym] / rows.sum(1)) + buckets.low_bit_counts(sym)
-            np.add.at(bits_by_class[view.c], view.classes[:n], b)
-            np.add.at(subpixels[view.c], view.classes[:n], 1)
-            inner.learn(view, sym)
-
-        model_rows.learn = learn
-        return model_rows
-
-    codec._model_rows = hook
-    codec.likelihood(img, Signal("image", img.shape, 8))
+    run_with_hook("local-ls-mlp", 2, img, on_step, weights)
     return bits_by_class, subpixels
 
 
