@@ -16,21 +16,18 @@ into the package at run time (N_FEATURES and features), nothing else changed:
 bytes of results/local_ls.json, as `benchmarks/local_ls.py --split` does.
 """
 import json
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread a worker: the workers run side by side
-
-import numpy as np  # noqa: E402
-
-from neuralzip.media.detect import read_media  # noqa: E402
-from neuralzip.models import context_mlp, get_codec, jpeg_colour  # noqa: E402
-from neuralzip.models.base import Signal  # noqa: E402
-from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import local_ls  # noqa: E402  (its import sets one kernel thread a process, as the recorded runs had)
+
+from neuralzip.models import context_mlp, jpeg_colour  # noqa: E402
+from neuralzip.models.classic_image import ClassicImageCodec  # noqa: E402
+
 COLOUR_INPUT = 32  # the input's value for a chunk coded in YCbCr (the float network reads 1.0)
 _chunk_in_ycbcr = [False]  # set as each chunk is put in the colour it is coded in
 _features = context_mlp.features
@@ -68,33 +65,14 @@ def train(folder: str, out: str):
     print("wrote", path)
 
 
-def split_row(args):
-    patch()
-    path, weights = args
-    media = read_media(path.read_bytes())
-    sig = Signal("image", media.samples.shape, media.bits)
-    row = {"file": path.name, "source": path.name.split("_")[0], "dims": media.dims}
-    for source, w in weights.items():
-        codec = get_codec("local-ls-mlp", "image", level=2).with_weights(w)
-        row[f"trained on {source}"] = round(codec.likelihood(media.samples, sig)[1], 1)
-    print(json.dumps(row), flush=True)
-    return row
-
-
 def split(urban: str, wiki: str, jobs: int):
-    data = HERE.parents[2] / "shared" / "data"
-    e9 = {r["file"]: r["jxl-e9"] for r in json.loads((HERE.parent / "results" / "local_ls.json").read_text())["rows"]}
-    photos = sorted((data / "images" / "valid").glob("*.png"))
-    with ProcessPoolExecutor(jobs) as pool:
-        rows = list(pool.map(split_row, [(p, {"urban": urban, "wiki": wiki}) for p in photos]))
-    table = {}
-    for source in sorted({r["source"] for r in rows}):
-        mine = [r for r in rows if r["source"] == source]
-        ref = 8 * sum(e9[r["file"]] for r in mine)
-        table[f"valid {source}"] = {k: round(sum(r[k] for r in mine) / ref, 4) for k in rows[0] if k.startswith("trained")}
-    print(json.dumps(table, indent=1))
-    out = {"command": f"python benchmarks/experiments/colour_input.py split {urban} {wiki}",
-           "vs jxl-e9 (exact-model bits / -e 9 bits)": table, "level": 2, "rows": rows}
+    """local_ls.py's --split at level 2, with the input patched in (the workers are forked, so
+    they code with it too)."""
+    out = local_ls.split(HERE.parents[2] / "shared" / "data", {"urban": urban, "wiki": wiki}, jobs,
+                         HERE.parent / "results" / "local_ls.json", "local-ls-mlp", None, 2)
+    out["command"] = f"PYTHONPATH=. python benchmarks/experiments/colour_input.py split {urban} {wiki}"
+    out["level"] = 2
+    print(json.dumps(out["vs jxl-e9 (exact-model bits / -e 9 bits)"], indent=1))
     (HERE.parent / "results" / "colour_input_split.json").write_text(json.dumps(out, indent=1) + "\n")
 
 

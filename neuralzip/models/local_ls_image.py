@@ -26,12 +26,16 @@ Levels: 1 fits over radius 5, 2 over radius 8 (a little smaller, somewhat slower
 
 from neuralzip.kernels import local_ls as _ls
 from neuralzip.models.base import ParamError, check_chunk_count, param_int
-from neuralzip.models.classic_image import (BLEND_FINE, CHUNK_PIXELS, MIXER_STEP_INT64, ClassicImageCodec, alphabet,
-                                           thread_blocks)
+from neuralzip.models.classic_image import BLEND_FINE, CHUNK_PIXELS, ClassicImageCodec, thread_blocks
 
 LEVELS = {1: 5, 2: 8}  # level -> window radius
 RIDGE = 2.0 ** -20  # ridge relative to the mean diagonal (keeps flat windows solvable)
 MAX_CHUNK_PIXELS = 1 << 24
+
+
+def chunk_rows(params, width: int) -> int:
+    """Rows of each chunk (the last may have fewer): as many as chunk_pixels holds, at least one."""
+    return max(1, params["chunk_pixels"] // max(width, 1))
 
 
 class LocalLsImageCodec(ClassicImageCodec):
@@ -60,8 +64,7 @@ class LocalLsImageCodec(ClassicImageCodec):
         return {"level": self.level, "radius": LEVELS[self.level], "chunk_pixels": CHUNK_PIXELS, **self._recorded(signal)}
 
     def _spans(self, shape, params):
-        h, w = shape[0], shape[1]
-        rows = max(1, params["chunk_pixels"] // max(w, 1))
+        h, rows = shape[0], chunk_rows(params, shape[1])
         return [(a, min(a + rows, h)) for a in range(0, h, rows)]
 
     def _tile(self, params, rows, width):
@@ -84,13 +87,12 @@ class LocalLsImageCodec(ClassicImageCodec):
         level = param_int(params, "level", 1, max(LEVELS))
         if param_int(params, "radius", 1, _ls.MAX_RADIUS_) != LEVELS[level]:
             raise ParamError(f"params.radius {params['radius']} is not level {level}'s {LEVELS[level]}")
-        cp = param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
+        param_int(params, "chunk_pixels", 1, MAX_CHUNK_PIXELS)
         self._check_recorded(params, signal)
-        h, w = signal.shape[0], signal.shape[1]
-        check_chunk_count(-(-h // max(1, cp // w)), nchunks)
+        check_chunk_count(-(-signal.shape[0] // chunk_rows(params, signal.shape[1])), nchunks)
 
     def _largest_step(self, params, height, width):
-        rows = min(height, max(1, params["chunk_pixels"] // width))
+        rows = min(height, chunk_rows(params, width))
         return rows, min(rows, width)  # one tile: a step holds at most one pixel a row
 
     def decode_memory(self, params, signal):
